@@ -3,8 +3,10 @@ import { TenantSpec, tenantNamespaces } from "../config/tenant";
 
 /** One per-tenant federation endpoint exported by the platform stack (docs/contract.md). */
 export interface TenantFederationEndpoint {
-  /** URL of the platform-owned label-enforcing proxy (prom-label-proxy) for this tenant. */
+  /** Base URL of the proxy enforcing `namespace=~<tenant namespaces>` (model-server series). */
   url: string;
+  /** Base URL of the proxy enforcing `route_namespace=~<tenant namespaces>` (Limitador/gateway series). */
+  gatewayUrl: string;
 }
 
 /**
