@@ -1,0 +1,108 @@
+/**
+ * From raw series to per-window usage rows: one pass over the series of one query chunk.
+ *
+ * Each series is cut into the chunk's windows (counter-usage.ts); its usage is added to the row of
+ * its ledger dimensions (source, tenant, user, tier, model, window). Series that map to no tenant
+ * are summed per source and reason as unattributed, never dropped.
+ */
+import { lastSampleAtOrBefore, windowUsage, type Anchor, type Sample, type Window } from "./counter-usage";
+import { attributeSeries, type Dimensions, type MeterDefinition, type Quantity, type Source } from "./meters";
+import type { TenantResolver } from "./tenant-map";
+
+export interface UsageRow extends Dimensions {
+  readonly source: Source;
+  readonly windowStartMs: number;
+  readonly windowEndMs: number;
+  /** Usage per quantity (tokens, requests, ...), integers. */
+  readonly quantities: Partial<Record<Quantity, number>>;
+  resets: number;
+  gaps: number;
+  samples: number;
+  /** Series that contributed (several Limitador or vLLM replicas add up). */
+  series: number;
+}
+
+export interface UnattributedUsage {
+  readonly source: Source;
+  readonly metric: string;
+  readonly reason: string;
+  readonly windowStartMs: number;
+  amount: number;
+  series: number;
+}
+
+export interface AggregationSettings {
+  readonly windows: readonly Window[];
+  /** A stretch without samples longer than this is a gap. */
+  readonly gapThresholdMs: number;
+}
+
+const rowKey = (source: Source, d: Dimensions, windowStartMs: number): string =>
+  JSON.stringify([source, d.tenant, d.user, d.tier, d.model, windowStartMs]);
+
+export class UsageAggregator {
+  readonly rows = new Map<string, UsageRow>();
+  readonly unattributed = new Map<string, UnattributedUsage>();
+
+  constructor(
+    private readonly settings: AggregationSettings,
+    private readonly tenants: TenantResolver,
+  ) {}
+
+  /** Adds one series of `meter`; its samples cover (firstWindow.start - lookback, lastWindow.end]. */
+  addSeries(meter: MeterDefinition, labels: Readonly<Record<string, string>>, samples: readonly Sample[]): void {
+    const { windows, gapThresholdMs } = this.settings;
+    if (windows.length === 0 || samples.length === 0) return;
+    const first = windows[0];
+    const before = lastSampleAtOrBefore(samples, first.startMs);
+    // With no sample in the lookback the series is new: Limitador creates a series on its first
+    // hit and vLLM starts at zero, so its first value is usage.
+    let anchor: Anchor = before ? { kind: "sample", sample: before } : { kind: "new-series" };
+    const who = attributeSeries(meter.source, labels, this.tenants);
+    for (const w of windows) {
+      const usage = windowUsage(samples, anchor, w, gapThresholdMs);
+      const last = lastSampleAtOrBefore(samples, w.endMs);
+      if (last && (anchor.kind !== "sample" || last.t > anchor.sample.t)) anchor = { kind: "sample", sample: last };
+      if (usage === undefined) continue;
+      if (who.kind === "unattributed") {
+        const key = JSON.stringify([meter.source, meter.metric, who.reason, w.startMs]);
+        const u = this.unattributed.get(key) ?? {
+          source: meter.source,
+          metric: meter.metric,
+          reason: who.reason,
+          windowStartMs: w.startMs,
+          amount: 0,
+          series: 0,
+        };
+        u.amount += usage.increase;
+        u.series += 1;
+        this.unattributed.set(key, u);
+        continue;
+      }
+      const key = rowKey(meter.source, who, w.startMs);
+      let row = this.rows.get(key);
+      if (!row) {
+        row = {
+          source: meter.source,
+          tenant: who.tenant,
+          user: who.user,
+          tier: who.tier,
+          model: who.model,
+          windowStartMs: w.startMs,
+          windowEndMs: w.endMs,
+          quantities: {},
+          resets: 0,
+          gaps: 0,
+          samples: 0,
+          series: 0,
+        };
+        this.rows.set(key, row);
+      }
+      row.quantities[meter.quantity] = (row.quantities[meter.quantity] ?? 0) + usage.increase;
+      row.resets += usage.resets;
+      row.gaps += usage.gaps;
+      row.samples += usage.samples;
+      row.series += 1;
+    }
+  }
+}

@@ -1,0 +1,77 @@
+/**
+ * The counters the collector reads, and how their labels become ledger dimensions.
+ *
+ * Names and labels follow docs/contract.md ("Metric names"): Limitador's `authorized_hits`
+ * (tokens under a TokenRateLimitPolicy: input+output, no split), `authorized_calls` (allowed
+ * requests) and `limited_calls` (rejections); vLLM's prompt and generation token counters under
+ * the `vllm:` or `kserve_vllm:` prefix (one of them, chosen in config: newer KServe exposes both,
+ * and reading both would count twice).
+ */
+import type { Attribution, TenantResolver } from "./tenant-map";
+
+export type Source = "gateway" | "model-server";
+
+/** What a counter measures once mapped to the ledger. */
+export type Quantity = "tokens" | "requests" | "limited_requests" | "input_tokens" | "output_tokens";
+
+export interface MeterDefinition {
+  readonly source: Source;
+  readonly metric: string;
+  readonly quantity: Quantity;
+}
+
+export type VllmFamily = "vllm" | "kserve_vllm";
+
+export const gatewayMeters = (): MeterDefinition[] => [
+  { source: "gateway", metric: "authorized_hits", quantity: "tokens" },
+  { source: "gateway", metric: "authorized_calls", quantity: "requests" },
+  { source: "gateway", metric: "limited_calls", quantity: "limited_requests" },
+];
+
+export const modelServerMeters = (family: VllmFamily): MeterDefinition[] => [
+  { source: "model-server", metric: `${family}:prompt_tokens_total`, quantity: "input_tokens" },
+  { source: "model-server", metric: `${family}:generation_tokens_total`, quantity: "output_tokens" },
+];
+
+/** Ledger dimensions of one series. `user`, `tier` and `model` are null when the label is absent. */
+export interface Dimensions {
+  readonly tenant: string;
+  readonly user: string | null;
+  readonly tier: string | null;
+  readonly model: string | null;
+}
+
+export type SeriesAttribution =
+  | ({ readonly kind: "tenant" } & Dimensions)
+  | Extract<Attribution, { kind: "unattributed" }>;
+
+const label = (labels: Readonly<Record<string, string>>, name: string): string | null => {
+  const v = labels[name];
+  return v === undefined || v === "" ? null : v;
+};
+
+/**
+ * Maps one series' labels to ledger dimensions. Gateway series may carry the plan as `tier` or
+ * `subscription` (MaaS renamed it) and a user only when the TelemetryPolicy captures it.
+ */
+export const attributeSeries = (
+  source: Source,
+  labels: Readonly<Record<string, string>>,
+  tenants: TenantResolver,
+): SeriesAttribution => {
+  const owner =
+    source === "gateway"
+      ? tenants.byLimitadorNamespace(labels.limitador_namespace)
+      : tenants.byNamespace(labels.namespace);
+  if (owner.kind === "unattributed") return owner;
+  if (source === "gateway") {
+    return {
+      kind: "tenant",
+      tenant: owner.tenant,
+      user: label(labels, "user"),
+      tier: label(labels, "tier") ?? label(labels, "subscription"),
+      model: label(labels, "model"),
+    };
+  }
+  return { kind: "tenant", tenant: owner.tenant, user: null, tier: null, model: label(labels, "model_name") };
+};

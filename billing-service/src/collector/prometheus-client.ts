@@ -1,0 +1,138 @@
+/**
+ * Minimal Prometheus HTTP API client for raw counter samples.
+ *
+ * Raw samples come from a range-vector selector (`metric[range]`) evaluated as an instant query at
+ * the end of the range: Prometheus returns every stored sample with its own scrape timestamp.
+ * `query_range` would instead re-sample on a step grid, carry the last value forward across gaps
+ * of up to five minutes (hiding them) and skip extra samples between grid points, so it cannot
+ * show gaps or duplicates. One query covers all series of a counter (batched), and the response is
+ * parsed series by series as it streams in.
+ *
+ * In a cluster the endpoint sits behind kube-rbac-proxy or a Thanos querier: a bearer token and a
+ * CA bundle are taken from options (the CLI reads them from flags, env or files).
+ */
+import http from "node:http";
+import https from "node:https";
+import { MatrixStreamParser, type MatrixSeries } from "./matrix-stream";
+import type { Sample } from "./counter-usage";
+
+export interface PrometheusClientOptions {
+  /** Base URL, e.g. `http://127.0.0.1:9090` or `https://thanos-querier.openshift-monitoring.svc:9091`. */
+  readonly url: string;
+  /** Bearer token sent as `Authorization: Bearer <token>`; never logged. */
+  readonly bearerToken?: string;
+  /** PEM CA bundle for https endpoints with a private CA (e.g. the OpenShift service CA). */
+  readonly caPem?: string;
+  /** Per-request timeout in milliseconds. Defaults to 120000. */
+  readonly timeoutMs?: number;
+}
+
+/** One series with labels (without `__name__`) and samples in milliseconds, sorted by time. */
+export interface RawSeries {
+  readonly metric: string;
+  readonly labels: Readonly<Record<string, string>>;
+  readonly samples: Sample[];
+}
+
+export class PrometheusQueryError extends Error {}
+
+/** Reads the value strings Prometheus writes ("12", "1.5e+06", "NaN") into numbers. */
+const toSample = ([t, v]: readonly [number, string]): Sample => ({ t: Math.round(t * 1000), v: Number(v) });
+
+export class PrometheusClient {
+  private readonly base: URL;
+  private readonly agent: http.Agent;
+
+  constructor(private readonly options: PrometheusClientOptions) {
+    this.base = new URL(options.url.endsWith("/") ? options.url : `${options.url}/`);
+    this.agent =
+      this.base.protocol === "https:"
+        ? new https.Agent({ keepAlive: true, ca: options.caPem })
+        : new http.Agent({ keepAlive: true });
+  }
+
+  /**
+   * Every raw sample of every series selected by `selector` in (fromMs, toMs]. `selector` is a
+   * metric name with optional matchers, e.g. `authorized_hits{limitador_namespace=~"acme/.*"}`.
+   * Calls `onSeries` once per series as the response streams in.
+   */
+  async rawSamples(
+    selector: string,
+    fromMs: number,
+    toMs: number,
+    onSeries: (series: RawSeries) => void,
+  ): Promise<void> {
+    const rangeMs = toMs - fromMs;
+    if (rangeMs <= 0) throw new Error(`empty range ${fromMs}..${toMs}`);
+    const query = `${selector}[${rangeMs}ms]`;
+    const params = new URLSearchParams({ query, time: (toMs / 1000).toFixed(3) });
+    await this.get(`api/v1/query?${params.toString()}`, (s) => {
+      const { __name__: name, ...labels } = s.metric;
+      const samples: Sample[] = [];
+      for (const raw of s.values) {
+        const sample = toSample(raw);
+        // A range selector includes its left edge in Prometheus 2.x; the range here is half-open.
+        if (sample.t > fromMs && sample.t <= toMs && Number.isFinite(sample.v)) samples.push(sample);
+      }
+      onSeries({ metric: name ?? selector, labels, samples });
+    });
+  }
+
+  /** Runs an instant query and returns the parsed `data.result` (small results only, e.g. checks). */
+  async instant(query: string, timeMs: number): Promise<MatrixSeries[] | Array<{ metric: Record<string, string>; value: [number, string] }>> {
+    const params = new URLSearchParams({ query, time: (timeMs / 1000).toFixed(3) });
+    const out: unknown[] = [];
+    await this.get(`api/v1/query?${params.toString()}`, (s) => out.push(s));
+    return out as Array<{ metric: Record<string, string>; value: [number, string] }>;
+  }
+
+  close(): void {
+    this.agent.destroy();
+  }
+
+  private get(pathAndQuery: string, onSeries: (series: MatrixSeries) => void): Promise<void> {
+    const url = new URL(pathAndQuery, this.base);
+    const transport = url.protocol === "https:" ? https : http;
+    const headers: Record<string, string> = { Accept: "application/json" };
+    if (this.options.bearerToken) headers.Authorization = `Bearer ${this.options.bearerToken}`;
+    return new Promise<void>((resolve, reject) => {
+      const req = transport.get(url, { agent: this.agent, headers, timeout: this.options.timeoutMs ?? 120_000 }, (res) => {
+        res.setEncoding("utf8");
+        const status = res.statusCode ?? 0;
+        if (status < 200 || status >= 300) {
+          let body = "";
+          res.on("data", (c: string) => {
+            if (body.length < 2000) body += c;
+          });
+          res.on("end", () => reject(new PrometheusQueryError(`Prometheus ${url.pathname} answered ${status}: ${errorText(body)}`)));
+          return;
+        }
+        const parser = new MatrixStreamParser(onSeries);
+        res.on("data", (c: string) => {
+          try {
+            parser.push(c);
+          } catch (e) {
+            res.destroy(e as Error);
+          }
+        });
+        res.on("error", reject);
+        res.on("end", () => {
+          if (!parser.sawResult || !parser.prefix.includes('"success"')) {
+            reject(new PrometheusQueryError(`Prometheus ${url.pathname}: unexpected response ${parser.prefix.slice(0, 300)}`));
+          } else resolve();
+        });
+      });
+      req.on("timeout", () => req.destroy(new PrometheusQueryError(`Prometheus ${url.pathname}: timed out`)));
+      req.on("error", (e) => reject(e instanceof PrometheusQueryError ? e : new PrometheusQueryError(`Prometheus ${url.origin}: ${e.message}`)));
+    });
+  }
+}
+
+const errorText = (body: string): string => {
+  try {
+    const parsed = JSON.parse(body) as { error?: string };
+    return parsed.error ?? body.slice(0, 300);
+  } catch {
+    return body.slice(0, 300);
+  }
+};
