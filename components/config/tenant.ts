@@ -185,7 +185,7 @@ export const tenantSpecSchema = z
     };
     dup(t.apiKeys, (k) => k.name, "apiKeys");
     dup(t.tiers, (x) => x.name, "tiers");
-    dup(t.routes, (r) => `${r.namespace ?? ""}/${r.name}`, "routes");
+    dup(t.routes, (r) => r.name, "routes");
   });
 
 export type TenantSpec = z.infer<typeof tenantSpecSchema>;

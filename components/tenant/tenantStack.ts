@@ -1,7 +1,12 @@
 import * as pulumi from "@pulumi/pulumi";
 import { TenantSpec, tenantNamespaces } from "../config/tenant";
+import { createTenantApiKeys } from "./apiKeys";
+import { tenantDashboardFiles } from "./dashboards";
+import { createTenantGrafana } from "./grafana";
+import { createTenantPolicies } from "./policies";
+import { createTenantPrometheus } from "./prometheus";
 
-/** One per-tenant federation endpoint exported by the platform stack (docs/contract.md). */
+/** One tenant's federation endpoints exported by the platform stack (docs/contract.md). */
 export interface TenantFederationEndpoint {
   /** Base URL of the proxy enforcing `namespace=~<tenant namespaces>` (model-server series). */
   url: string;
@@ -41,20 +46,96 @@ export interface TenantStackArgs {
 /**
  * Everything one tenant runs in its own namespaces: a Prometheus fed only through the platform's
  * label-enforcing proxies, Grafana with the tenant dashboards, API keys and the Kuadrant policies per
- * tier. Declares no cluster-scoped object, so a tenant admin with the Role in docs/tenants.md can run it.
+ * tier. Declares no cluster-scoped object and no namespace (the platform creates those), so a tenant
+ * admin holding the Role in docs/tenants.md can run it.
  */
 export class TenantStack extends pulumi.ComponentResource {
-  /** Namespace of the tenant's models and HTTPRoutes. */
+  /** Namespace of the tenant's models, HTTPRoutes, policies and API keys. */
   public readonly modelsNamespace: string;
   /** Namespace of the tenant's Prometheus and Grafana. */
   public readonly monitoringNamespace: string;
+  /** In-cluster URL of the tenant Prometheus. */
+  public readonly prometheusUrl: string;
+  /** Name of the Secret holding Grafana's generated admin credentials. */
+  public readonly grafanaAdminSecret: string;
+  /** Grafana admin password (secret output). */
+  public readonly grafanaAdminPassword: pulumi.Output<string>;
+  /** External Grafana URL when exposed with a host name. */
+  public readonly grafanaUrl: string | undefined;
+  /** API key values by key name (secret output; never in plain text). */
+  public readonly apiKeys: pulumi.Output<Record<string, string>>;
 
   constructor(name: string, args: TenantStackArgs, opts?: pulumi.ComponentResourceOptions) {
     // Args stay out of super(): Outputs in them crash the SDK (pulumi/pulumi#23953).
     super("maas:tenant:TenantStack", name, {}, opts);
-    const ns = tenantNamespaces(args.spec);
+    const { spec, flavor, platform } = args;
+    const ns = tenantNamespaces(spec);
+    const tenant = spec.name;
+
+    // The platform's registry decides this tenant's endpoints; a tenant missing there is a setup error
+    // on the platform side, reported with the fix.
+    const federation = pulumi.output(platform.federation).apply((all) => {
+      const mine = all?.[tenant];
+      if (spec.prometheus.mode === "federated" && (!mine?.url || !mine?.gatewayUrl)) {
+        throw new Error(
+          `tenant ${tenant}: the platform exports no federation endpoints for this tenant; add { name: "${tenant}" } to platform.tenants in the platform stack`,
+        );
+      }
+      return mine ?? { url: "", gatewayUrl: "" };
+    });
+    const namespacesFromPlatform = pulumi
+      .output(platform.tenantNamespaces)
+      .apply((all) => all?.[tenant] ?? [ns.models, ns.monitoring]);
+
+    const grafanaPodLabels = { "maas-billing.io/prometheus-client": tenant };
+    const prometheus = createTenantPrometheus(
+      name,
+      {
+        spec,
+        flavor,
+        namespace: ns.monitoring,
+        federation,
+        tenantNamespaces: namespacesFromPlatform,
+        vllmMetricFamily: platform.vllmMetricFamily,
+        grafanaPodLabels,
+      },
+      this,
+    );
+    const grafana = createTenantGrafana(
+      name,
+      {
+        spec,
+        flavor,
+        namespace: ns.monitoring,
+        prometheusUrl: prometheus.url,
+        dashboards: pulumi.output(platform.vllmMetricFamily).apply((family) => tenantDashboardFiles(family)),
+        gateway: platform.gateway,
+        podLabels: grafanaPodLabels,
+      },
+      this,
+    );
+    const apiKeys = createTenantApiKeys(name, { spec, namespace: ns.models }, this);
+    createTenantPolicies(
+      name,
+      { spec, keyNamespace: ns.models, ownNamespaces: [ns.models, ns.monitoring], defaultRouteNamespace: ns.models },
+      this,
+    );
+
     this.modelsNamespace = ns.models;
     this.monitoringNamespace = ns.monitoring;
-    this.registerOutputs({ modelsNamespace: this.modelsNamespace, monitoringNamespace: this.monitoringNamespace });
+    this.prometheusUrl = prometheus.url;
+    this.grafanaAdminSecret = grafana.adminSecretName;
+    this.grafanaAdminPassword = grafana.adminPassword;
+    this.grafanaUrl = grafana.url;
+    this.apiKeys = apiKeys;
+    this.registerOutputs({
+      modelsNamespace: this.modelsNamespace,
+      monitoringNamespace: this.monitoringNamespace,
+      prometheusUrl: this.prometheusUrl,
+      grafanaAdminSecret: this.grafanaAdminSecret,
+      grafanaAdminPassword: this.grafanaAdminPassword,
+      grafanaUrl: this.grafanaUrl,
+      apiKeys: this.apiKeys,
+    });
   }
 }

@@ -1,0 +1,105 @@
+import { stringify } from "yaml";
+
+/*
+ * The tenant Prometheus configuration, as a pure function so tests can run it through the real
+ * `promtool check config`.
+ *
+ * Federated mode (default): the only scrape targets are the two platform-owned prom-label-proxy
+ * endpoints for this tenant. The match[] selectors below only pick metric families; which tenant's
+ * series come back is decided by the proxy (it adds `namespace=~…` or `route_namespace=~…` to every
+ * selector), so a tenant who edits this config still sees only its own series.
+ *
+ * Direct mode (opt-in, NOT isolated): scrapes the central federation endpoint with the pod's service
+ * account token. The namespace selectors are then only a courtesy: the token can read every tenant.
+ */
+
+/** Limitador counters federated for the gateway dashboards and billing cross-checks (field notes §2.1). */
+export const LIMITADOR_METRICS = ["authorized_hits", "authorized_calls", "limited_calls"] as const;
+
+export interface PrometheusConfigInput {
+  /** Tenant name; becomes the `tenant` external label. */
+  tenant: string;
+  /** Scrape and rule evaluation interval. */
+  scrapeInterval: string;
+  /** vLLM metric-name family (`vllm` or `kserve_vllm`). */
+  vllmMetricFamily: "vllm" | "kserve_vllm";
+  /** Where series come from. */
+  source:
+    | { mode: "federated"; modelsUrl: string; gatewayUrl: string }
+    | { mode: "direct"; url: string; namespaces: string[] };
+}
+
+/** Splits a base URL into the pieces a Prometheus static scrape config needs. */
+export function scrapeTarget(baseUrl: string): { scheme: "http" | "https"; target: string; metricsPath: string } {
+  const u = new URL(baseUrl);
+  if (u.protocol !== "http:" && u.protocol !== "https:") {
+    throw new Error(`federation URL ${JSON.stringify(baseUrl)}: expected http or https`);
+  }
+  const scheme = u.protocol === "https:" ? "https" : "http";
+  const port = u.port || (scheme === "https" ? "443" : "80");
+  const prefix = u.pathname.replace(/\/+$/, "");
+  return { scheme, target: `${u.hostname}:${port}`, metricsPath: `${prefix}/federate` };
+}
+
+const escapeRegex = (s: string) => s.replace(/[.*+?^${}()|[\]\\]/g, "\\$&");
+
+function federateJob(jobName: string, baseUrl: string, match: string[], extra: Record<string, unknown> = {}) {
+  const t = scrapeTarget(baseUrl);
+  return {
+    job_name: jobName,
+    // Keep the labels of the central series (namespace, model_name, limitador_namespace, user, tier).
+    honor_labels: true,
+    metrics_path: t.metricsPath,
+    scheme: t.scheme,
+    params: { "match[]": match },
+    static_configs: [{ targets: [t.target] }],
+    ...extra,
+  };
+}
+
+/** Renders prometheus.yml for one tenant. */
+export function renderPrometheusConfig(input: PrometheusConfigInput): string {
+  const vllm = `{__name__=~"${input.vllmMetricFamily}:.+"}`;
+  const limitador = `{__name__=~"${LIMITADOR_METRICS.join("|")}"}`;
+  let jobs: Record<string, unknown>[];
+  if (input.source.mode === "federated") {
+    jobs = [
+      federateJob("federate-models", input.source.modelsUrl, [vllm]),
+      federateJob("federate-gateway", input.source.gatewayUrl, [limitador]),
+    ];
+  } else {
+    const ns = input.source.namespaces.map(escapeRegex).join("|");
+    const token = "/var/run/secrets/kubernetes.io/serviceaccount/token";
+    const auth = {
+      authorization: { credentials_file: token },
+      // OpenShift's service CA (mounted next to the token): UWM's federation port uses a service-CA certificate.
+      ...(scrapeTarget(input.source.url).scheme === "https"
+        ? { tls_config: { ca_file: "/var/run/secrets/kubernetes.io/serviceaccount/service-ca.crt" } }
+        : {}),
+    };
+    jobs = [
+      federateJob(
+        "federate-direct",
+        input.source.url,
+        [
+          `{namespace=~"${ns}",__name__=~"${input.vllmMetricFamily}:.+"}`,
+          `{__name__=~"${LIMITADOR_METRICS.join("|")}",limitador_namespace=~"(${ns})/.*"}`,
+        ],
+        auth,
+      ),
+    ];
+  }
+  const config = {
+    global: {
+      scrape_interval: input.scrapeInterval,
+      evaluation_interval: input.scrapeInterval,
+      external_labels: { tenant: input.tenant },
+    },
+    scrape_configs: [
+      ...jobs,
+      // Its own health, for the "is my Prometheus up" panel.
+      { job_name: "prometheus", static_configs: [{ targets: ["localhost:9090"] }] },
+    ],
+  };
+  return stringify(config, { lineWidth: 0 });
+}
