@@ -1,0 +1,176 @@
+import * as pulumi from "@pulumi/pulumi";
+import { z } from "zod";
+import { patternString } from "./common";
+import { platformSchema, type PlatformConfig } from "./platform";
+import { tenantSpecSchema, type TenantSpec } from "./tenant";
+
+/** Pulumi config namespace of every key this program reads (the project name). */
+export const CONFIG_NAMESPACE = "maas-billing";
+
+export const flavorSchema = z
+  .enum(["openshift", "kubernetes"], {
+    error: (iss) => `expected one of "openshift" | "kubernetes", got ${iss.input === undefined ? "nothing" : JSON.stringify(iss.input)}`,
+  })
+  .meta({ examples: ["openshift"] });
+export type Flavor = z.infer<typeof flavorSchema>;
+
+/**
+ * The whole stack config. What a stack deploys follows from which keys are present
+ * (docs/contract.md): `platform` -> Platform; `tenants` -> one TenantStack each next to the
+ * platform; `tenant` + `platformStack` -> one TenantStack reading the platform through a StackReference.
+ */
+export const stackConfigSchema = z
+  .strictObject({
+    /** Which cluster APIs are used: OpenShift (UWM, Routes) or plain Kubernetes (prometheus-operator, Gateway API). */
+    flavor: flavorSchema,
+    /** Platform layer (cluster admin, once per environment). */
+    platform: platformSchema.optional(),
+    /** Tenants deployed in the same stack as the platform (development, small installs). */
+    tenants: z.array(tenantSpecSchema).optional(),
+    /** The single tenant of a tenant-only stack; needs `platformStack`. */
+    tenant: tenantSpecSchema.optional(),
+    /** Fully qualified name of the platform stack a tenant stack reads its outputs from. */
+    platformStack: patternString(/^[^/\s]+\/[^/\s]+\/[^/\s]+$/, "a fully qualified stack name org/project/stack", "acme/maas-billing/platform-prod").optional(),
+  })
+  .superRefine((c, ctx) => {
+    if (c.platform === undefined && c.tenants === undefined && c.tenant === undefined) {
+      ctx.addIssue({ code: "custom", path: ["platform"], message: "a stack needs at least one of platform, tenants or tenant. Example: platform: { billing: { image: ... } }" });
+    }
+    if (c.tenant !== undefined && c.platformStack === undefined) {
+      ctx.addIssue({ code: "custom", path: ["platformStack"], message: 'required key is missing: a tenant stack reads the platform outputs from this stack. Example: "acme/maas-billing/platform-prod"' });
+    }
+    if (c.platformStack !== undefined && c.tenant === undefined) {
+      ctx.addIssue({ code: "custom", path: ["platformStack"], message: "platformStack is only used together with tenant" });
+    }
+    if (c.tenants !== undefined) {
+      if (c.platform === undefined) {
+        ctx.addIssue({ code: "custom", path: ["tenants"], message: "tenants in the same stack need platform in that stack (or use tenant + platformStack)" });
+      } else {
+        const registered = new Set(c.platform.tenants.map((t) => t.name));
+        c.tenants.forEach((t, i) => {
+          if (!registered.has(t.name)) {
+            ctx.addIssue({
+              code: "custom",
+              path: ["tenants", i, "name"],
+              message: `tenant "${t.name}" is not registered in platform.tenants, so it has no namespaces or federation proxies. Example: platform.tenants: [{ name: "${t.name}" }]`,
+            });
+          }
+        });
+      }
+    }
+  });
+
+export interface StackConfig {
+  flavor: Flavor;
+  platform?: PlatformConfig;
+  tenants?: TenantSpec[];
+  tenant?: TenantSpec;
+  platformStack?: string;
+}
+
+/** A config that failed validation; `issues` holds one readable line per problem. */
+export class ConfigError extends Error {
+  constructor(public readonly issues: string[]) {
+    super(`invalid stack config:\n${issues.map((l) => `  ${l}`).join("\n")}`);
+    this.name = "ConfigError";
+  }
+}
+
+/** `maas-billing:platform.tenants[0].name` from a zod path. */
+export function configKey(path: readonly PropertyKey[]): string {
+  let key = CONFIG_NAMESPACE + ":";
+  path.forEach((p, i) => {
+    if (typeof p === "number") key += `[${p}]`;
+    else key += (i === 0 ? "" : ".") + String(p);
+  });
+  return key;
+}
+
+type AnySchema = z.core.$ZodType;
+type LooseDef = Record<string, unknown> & { type: string };
+/** The definition of a schema, read loosely: the walk below only needs a few wrapper fields. */
+const defOf = (schema: AnySchema): LooseDef => (schema._zod.def as unknown) as LooseDef;
+
+/** The sub-schema at a config path, looking through optional/default/pipe wrappers. */
+function schemaAt(schema: AnySchema, path: readonly PropertyKey[]): AnySchema | undefined {
+  let current: AnySchema | undefined = schema;
+  for (const segment of [...path, null]) {
+    // Unwrap wrappers first, so both the walk and the final lookup see the real schema.
+    for (let guard = 0; current !== undefined && guard < 10; guard++) {
+      const def: LooseDef = defOf(current);
+      if (["optional", "default", "prefault", "nullable", "readonly", "catch"].includes(def.type)) current = def.innerType as AnySchema;
+      else if (def.type === "pipe") current = def.in as AnySchema;
+      else break;
+    }
+    if (segment === null || current === undefined) break;
+    const def: LooseDef = defOf(current);
+    if (def.type === "object") current = (def.shape as Record<string, AnySchema>)[String(segment)];
+    else if (def.type === "array") current = def.element as AnySchema;
+    else if (def.type === "record") current = def.valueType as AnySchema;
+    else return undefined;
+  }
+  return current;
+}
+
+/** An example value for a key, from the schema's `examples` metadata or its enum options. */
+function exampleFor(path: readonly PropertyKey[]): string | undefined {
+  const sub = schemaAt(stackConfigSchema, path);
+  if (sub === undefined) return undefined;
+  const meta = z.globalRegistry.get(sub as z.ZodType) as { examples?: unknown[] } | undefined;
+  if (meta?.examples?.length) return JSON.stringify(meta.examples[0]);
+  const def = (sub as { _zod: { def: { type: string; entries?: Record<string, unknown> } } })._zod.def;
+  if (def.type === "enum" && def.entries) return JSON.stringify(Object.values(def.entries)[0]);
+  return undefined;
+}
+
+function describeIssue(issue: z.core.$ZodIssue): string[] {
+  const input = (issue as { input?: unknown }).input;
+  if (issue.code === "unrecognized_keys") {
+    const parent = schemaAt(stackConfigSchema, issue.path);
+    const shape = parent && (parent as { _zod: { def: { shape?: Record<string, unknown> } } })._zod.def.shape;
+    const known = shape ? ` Known keys here: ${Object.keys(shape).join(", ")}` : "";
+    return issue.keys.map((k) => `${configKey([...issue.path, k])}: unknown key (a typo?).${known}`);
+  }
+  const key = configKey(issue.path);
+  const example = exampleFor(issue.path);
+  if (input === undefined && (issue.code === "invalid_type" || issue.code === "invalid_value")) {
+    return [`${key}: required key is missing.${example ? ` Example: ${example}` : ""}`];
+  }
+  let message = issue.message;
+  if (!/, got /.test(message) && input !== undefined && issue.code !== "custom") {
+    message += `, got ${JSON.stringify(input)}`;
+  }
+  if (!/Example:/.test(message) && example) message += `. Example: ${example}`;
+  return [`${key}: ${message}`];
+}
+
+/**
+ * Parses the raw stack config (keys without the `maas-billing:` prefix, values YAML-decoded).
+ * Throws ConfigError naming every wrong key before any resource is declared.
+ */
+export function parseStackConfig(raw: Record<string, unknown>): StackConfig {
+  const result = stackConfigSchema.safeParse(raw, { reportInput: true });
+  if (!result.success) throw new ConfigError(result.error.issues.flatMap(describeIssue));
+  return result.data as StackConfig;
+}
+
+/** Every `maas-billing:` key of the running stack, values decoded from JSON where they are structured. */
+export function readRawConfig(): Record<string, unknown> {
+  const raw: Record<string, unknown> = {};
+  for (const [fullKey, value] of Object.entries(pulumi.runtime.allConfig())) {
+    if (!fullKey.startsWith(`${CONFIG_NAMESPACE}:`)) continue;
+    const key = fullKey.slice(CONFIG_NAMESPACE.length + 1);
+    // Pulumi hands structured values over as JSON text; plain strings stay strings.
+    try {
+      raw[key] = JSON.parse(value);
+    } catch {
+      raw[key] = value;
+    }
+  }
+  return raw;
+}
+
+/** Reads and validates the running stack's config. */
+export function loadStackConfig(): StackConfig {
+  return parseStackConfig(readRawConfig());
+}

@@ -1,0 +1,94 @@
+import * as pulumi from "@pulumi/pulumi";
+import type { Flavor } from "./config";
+import type { PlatformConfig } from "./config/platform";
+import { BillingService, billingApiSelector } from "./platform/billingService";
+import { BillingDatabase } from "./platform/database";
+import { createFederationProxies } from "./platform/federation";
+import { createLimitadorImagePatch, createLimitadorServiceMonitor } from "./platform/limitador";
+import { createMonitoring } from "./platform/monitoring";
+import { createRestrictedNamespace } from "./platform/namespaces";
+import { createTelemetryPolicy } from "./platform/telemetry";
+import { createTenantAccess } from "./platform/tenantAccess";
+
+export interface PlatformArgs {
+  /** Cluster flavor: `openshift` (user-workload monitoring, Routes) or `kubernetes` (prometheus-operator, Gateway API). */
+  readonly flavor: Flavor;
+  /** The validated `platform` stack config (components/config/platform.ts); defaults already applied. */
+  readonly config: PlatformConfig;
+}
+
+/**
+ * The platform layer, run once per environment by a cluster admin: central monitoring, the billing
+ * namespace with PostgreSQL and the billing service, the Limitador image patch, the Gateway
+ * TelemetryPolicy, and per tenant its namespaces, admin RBAC and label-enforcing federation proxies.
+ * Its public outputs are what tenant stacks read (docs/contract.md, "Platform outputs").
+ */
+export class Platform extends pulumi.ComponentResource {
+  /** Namespace of the billing service and database. */
+  public readonly billingNamespace: pulumi.Output<string>;
+  /** In-cluster URL of the billing API. */
+  public readonly billingApiUrl: pulumi.Output<string>;
+  /** Per tenant: `url` (namespace-enforcing proxy) and `gatewayUrl` (route_namespace-enforcing proxy). */
+  public readonly federation: pulumi.Output<Record<string, { url: string; gatewayUrl: string }>>;
+  /** The Gateway the TelemetryPolicy targets and tenant HTTPRoutes attach to. */
+  public readonly gateway: pulumi.Output<{ name: string; namespace: string }>;
+  /** vLLM metric-name family used by dashboards and federation. */
+  public readonly vllmMetricFamily: pulumi.Output<"vllm" | "kserve_vllm">;
+  /** Namespaces the platform created for each tenant. */
+  public readonly tenantNamespaces: pulumi.Output<Record<string, string[]>>;
+  /** The database component (tests check that its StatefulSet is protected). */
+  public readonly database: BillingDatabase;
+
+  constructor(name: string, args: PlatformArgs, opts?: pulumi.ComponentResourceOptions) {
+    // Args stay out of super(): they are plain config, and Outputs there crash the SDK (pulumi/pulumi#23953).
+    super("maas:platform:Platform", name, {}, opts);
+    const { flavor, config } = args;
+
+    const monitoring = createMonitoring(name, { flavor, monitoring: config.monitoring }, this);
+    const billingNamespace = createRestrictedNamespace(`${name}-billing-namespace`, config.namespace, "billing", this);
+    this.database = new BillingDatabase(
+      `${name}-database`,
+      { flavor, namespace: billingNamespace.metadata.name, database: config.database, clientPodLabels: billingApiSelector },
+      { parent: this },
+    );
+    const billing = new BillingService(
+      `${name}-billing`,
+      {
+        flavor,
+        namespace: billingNamespace.metadata.name,
+        billing: config.billing,
+        databaseSecretName: this.database.secretName,
+        prometheusUrl: monitoring.queryUrl,
+        gateway: config.gateway,
+      },
+      { parent: this },
+    );
+    createLimitadorImagePatch(name, config.limitador, this);
+    createLimitadorServiceMonitor(name, config.limitador, this);
+    createTelemetryPolicy(name, config.telemetry, config.gateway, this);
+    this.tenantNamespaces = createTenantAccess(name, config.tenants, flavor, this);
+    this.federation = createFederationProxies(
+      name,
+      { flavor, tenants: config.tenants, namespace: monitoring.namespace.metadata.name, federation: config.federation, defaultUpstream: monitoring.federationUpstream },
+      this,
+    );
+
+    this.billingNamespace = billingNamespace.metadata.name;
+    this.billingApiUrl = billing.url;
+    this.gateway = pulumi.output({ name: config.gateway.name, namespace: config.gateway.namespace });
+    this.vllmMetricFamily = pulumi.output(config.vllmMetricFamily);
+    this.registerOutputs(this.outputs());
+  }
+
+  /** The outputs a platform stack exports for tenant stacks (docs/contract.md). */
+  public outputs() {
+    return {
+      billingNamespace: this.billingNamespace,
+      billingApiUrl: this.billingApiUrl,
+      federation: this.federation,
+      gateway: this.gateway,
+      vllmMetricFamily: this.vllmMetricFamily,
+      tenantNamespaces: this.tenantNamespaces,
+    };
+  }
+}

@@ -1,0 +1,188 @@
+import * as k8s from "@pulumi/kubernetes";
+import * as pulumi from "@pulumi/pulumi";
+import type { Flavor } from "../config";
+import type { PlatformConfig } from "../config/platform";
+import { appLabels, containerSecurityContext, podSecurityContext } from "./security";
+
+export interface BillingServiceArgs {
+  /** Cluster flavor: Route + cluster-monitoring-view on openshift, HTTPRoute on kubernetes. */
+  readonly flavor: Flavor;
+  /** Namespace to deploy into; must already exist. */
+  readonly namespace: pulumi.Input<string>;
+  /** The validated `platform.billing` config (image by digest, replicas, host, resources). */
+  readonly billing: PlatformConfig["billing"];
+  /** Secret with key `url`: the libpq URL of the database (BillingDatabase.secretName). */
+  readonly databaseSecretName: pulumi.Input<string>;
+  /** Central Prometheus/Thanos query URL the collector reads. */
+  readonly prometheusUrl: string;
+  /** Gateway the HTTPRoute attaches to (kubernetes only). */
+  readonly gateway: { name: string; namespace: string };
+}
+
+/** Name of the billing API objects (Deployment, Service, ServiceAccount, RBAC). */
+export const billingApiName = "maas-billing-api";
+export const billingApiPort = 8080;
+/** Pod labels of the billing service; the database NetworkPolicy admits exactly these. */
+export const billingApiSelector = { "app.kubernetes.io/name": billingApiName, "app.kubernetes.io/component": "billing-api" };
+
+/**
+ * The billing service: Deployment (image by digest), Service, ServiceAccount with the RBAC it needs
+ * (TokenReview and SubjectAccessReview to authenticate callers; on OpenShift cluster-monitoring-view to
+ * read metrics), a ServiceMonitor and external exposure (Route or HTTPRoute).
+ */
+export class BillingService extends pulumi.ComponentResource {
+  /** In-cluster base URL of the billing API. */
+  public readonly url: pulumi.Output<string>;
+
+  constructor(name: string, args: BillingServiceArgs, opts?: pulumi.ComponentResourceOptions) {
+    super("maas:platform:BillingService", name, {}, opts);
+    const b = args.billing;
+    const labels = appLabels(billingApiName, "billing-api");
+    const meta = { name: billingApiName, namespace: args.namespace, labels };
+
+    const serviceAccount = new k8s.core.v1.ServiceAccount(`${name}-sa`, { metadata: meta }, { parent: this });
+    const clusterRole = new k8s.rbac.v1.ClusterRole(
+      `${name}-auth-role`,
+      {
+        metadata: { name: billingApiName, labels },
+        rules: [
+          { apiGroups: ["authentication.k8s.io"], resources: ["tokenreviews"], verbs: ["create"] },
+          { apiGroups: ["authorization.k8s.io"], resources: ["subjectaccessreviews"], verbs: ["create"] },
+        ],
+      },
+      { parent: this },
+    );
+    const subjects = [{ kind: "ServiceAccount", name: serviceAccount.metadata.name, namespace: args.namespace }];
+    new k8s.rbac.v1.ClusterRoleBinding(
+      `${name}-auth-binding`,
+      {
+        metadata: { name: billingApiName, labels },
+        roleRef: { apiGroup: "rbac.authorization.k8s.io", kind: "ClusterRole", name: clusterRole.metadata.name },
+        subjects,
+      },
+      { parent: this },
+    );
+    if (args.flavor === "openshift") {
+      // Thanos querier authorizes metric reads with this cluster role (the collector needs raw samples of every tenant).
+      new k8s.rbac.v1.ClusterRoleBinding(
+        `${name}-metrics-binding`,
+        {
+          metadata: { name: `${billingApiName}-monitoring-view`, labels },
+          roleRef: { apiGroup: "rbac.authorization.k8s.io", kind: "ClusterRole", name: "cluster-monitoring-view" },
+          subjects,
+        },
+        { parent: this },
+      );
+    }
+
+    new k8s.apps.v1.Deployment(
+      `${name}-deployment`,
+      {
+        metadata: meta,
+        spec: {
+          replicas: b.replicas,
+          selector: { matchLabels: billingApiSelector },
+          template: {
+            metadata: { labels: { ...labels, ...billingApiSelector } },
+            spec: {
+              serviceAccountName: billingApiName,
+              securityContext: podSecurityContext(args.flavor, 65532),
+              containers: [
+                {
+                  name: "billing-api",
+                  image: b.image,
+                  ports: [{ name: "http", containerPort: billingApiPort }],
+                  env: [
+                    { name: "PORT", value: String(billingApiPort) },
+                    { name: "DATABASE_URL", valueFrom: { secretKeyRef: { name: args.databaseSecretName, key: "url" } } },
+                    { name: "MAAS_BILLING_AUTH_MODE", value: "kubernetes" },
+                    { name: "MAAS_BILLING_DATA_DIR", value: "/var/lib/maas-billing" },
+                    { name: "MAAS_BILLING_PROMETHEUS_URL", value: b.prometheusUrl ?? args.prometheusUrl },
+                  ],
+                  livenessProbe: { httpGet: { path: "/healthz", port: "http" }, periodSeconds: 20 },
+                  readinessProbe: { httpGet: { path: "/readyz", port: "http" }, periodSeconds: 10 },
+                  resources: b.resources,
+                  securityContext: containerSecurityContext(),
+                  volumeMounts: [
+                    { name: "data", mountPath: "/var/lib/maas-billing" },
+                    { name: "tmp", mountPath: "/tmp" },
+                  ],
+                },
+              ],
+              // Spool for events accepted while the database is unreachable; survives container restarts.
+              volumes: [
+                { name: "data", emptyDir: {} },
+                { name: "tmp", emptyDir: {} },
+              ],
+            },
+          },
+        },
+      },
+      { parent: this },
+    );
+
+    const service = new k8s.core.v1.Service(
+      `${name}-service`,
+      {
+        metadata: meta,
+        spec: { selector: billingApiSelector, ports: [{ name: "http", port: billingApiPort, targetPort: "http" }] },
+      },
+      { parent: this },
+    );
+
+    new k8s.apiextensions.CustomResource(
+      `${name}-service-monitor`,
+      {
+        apiVersion: "monitoring.coreos.com/v1",
+        kind: "ServiceMonitor",
+        metadata: meta,
+        spec: {
+          selector: { matchLabels: labels },
+          endpoints: [{ port: "http", path: "/metrics", interval: "30s" }],
+        },
+      },
+      { parent: this },
+    );
+
+    if (args.flavor === "openshift") {
+      new k8s.apiextensions.CustomResource(
+        `${name}-route`,
+        {
+          apiVersion: "route.openshift.io/v1",
+          kind: "Route",
+          metadata: meta,
+          spec: {
+            ...(b.host ? { host: b.host } : {}),
+            to: { kind: "Service", name: service.metadata.name, weight: 100 },
+            port: { targetPort: "http" },
+            tls: { termination: "edge", insecureEdgeTerminationPolicy: "Redirect" },
+          },
+        },
+        { parent: this },
+      );
+    } else {
+      new k8s.apiextensions.CustomResource(
+        `${name}-httproute`,
+        {
+          apiVersion: "gateway.networking.k8s.io/v1",
+          kind: "HTTPRoute",
+          metadata: meta,
+          spec: {
+            parentRefs: [{ group: "gateway.networking.k8s.io", kind: "Gateway", name: args.gateway.name, namespace: args.gateway.namespace }],
+            ...(b.host ? { hostnames: [b.host] } : {}),
+            rules: [
+              {
+                matches: [{ path: { type: "PathPrefix", value: "/v1/" } }],
+                backendRefs: [{ name: billingApiName, port: billingApiPort }],
+              },
+            ],
+          },
+        },
+        { parent: this },
+      );
+    }
+
+    this.url = pulumi.interpolate`http://${service.metadata.name}.${args.namespace}.svc:${billingApiPort}`;
+    this.registerOutputs({ url: this.url });
+  }
+}

@@ -1,0 +1,144 @@
+import * as k8s from "@pulumi/kubernetes";
+import * as pulumi from "@pulumi/pulumi";
+import * as random from "@pulumi/random";
+import type { Flavor } from "../config";
+import type { PlatformConfig } from "../config/platform";
+import { appLabels, containerSecurityContext, podSecurityContext } from "./security";
+
+export interface BillingDatabaseArgs {
+  /** Cluster flavor; decides whether a UID is set (kubernetes) or left to the SCC (openshift). */
+  readonly flavor: Flavor;
+  /** Namespace to deploy into; must already exist (the billing namespace). */
+  readonly namespace: pulumi.Input<string>;
+  /** The validated `platform.database` config (image, storage, names, resources). */
+  readonly database: PlatformConfig["database"];
+  /** Labels of the only pods allowed to connect (the billing service). */
+  readonly clientPodLabels: Record<string, string>;
+}
+
+/** Name of the database objects (StatefulSet, Service, Secret). */
+export const databaseName = "maas-billing-db";
+const port = 5432;
+
+/**
+ * PostgreSQL (TimescaleDB by default) for the billing service: a protected StatefulSet with its own
+ * volume, a generated password in a Secret, a headless Service and a NetworkPolicy that admits only the
+ * billing service. The service migrates the schema itself, so there is no init SQL here.
+ */
+export class BillingDatabase extends pulumi.ComponentResource {
+  /** Host name of the database inside the cluster. */
+  public readonly host: pulumi.Output<string>;
+  /** Name of the Secret holding `username`, `password`, `database` and `url` (a libpq URL). */
+  public readonly secretName: pulumi.Output<string>;
+  /** The StatefulSet; protected, because replacing it (e.g. a volume size change) would lose data. */
+  public readonly statefulSet: k8s.apps.v1.StatefulSet;
+
+  constructor(name: string, args: BillingDatabaseArgs, opts?: pulumi.ComponentResourceOptions) {
+    super("maas:platform:BillingDatabase", name, {}, opts);
+    const db = args.database;
+    const labels = appLabels(databaseName, "database");
+    const selector = { "app.kubernetes.io/name": databaseName, "app.kubernetes.io/component": "database" };
+
+    // Alphanumeric only: the password goes into a libpq URL unescaped.
+    const password = new random.RandomPassword(`${name}-password`, { length: 32, special: false }, { parent: this });
+    const host = pulumi.interpolate`${databaseName}.${args.namespace}.svc`;
+    const secret = new k8s.core.v1.Secret(
+      `${name}-secret`,
+      {
+        metadata: { name: databaseName, namespace: args.namespace, labels },
+        type: "Opaque",
+        stringData: {
+          username: db.user,
+          database: db.databaseName,
+          password: password.result,
+          url: pulumi.interpolate`postgres://${db.user}:${password.result}@${host}:${port}/${db.databaseName}`,
+        },
+      },
+      { parent: this },
+    );
+
+    const service = new k8s.core.v1.Service(
+      `${name}-service`,
+      {
+        metadata: { name: databaseName, namespace: args.namespace, labels },
+        spec: { clusterIP: "None", selector, ports: [{ name: "postgres", port, targetPort: "postgres" }] },
+      },
+      { parent: this },
+    );
+
+    const secretRef = (key: string) => ({ valueFrom: { secretKeyRef: { name: databaseName, key } } });
+    this.statefulSet = new k8s.apps.v1.StatefulSet(
+      `${name}-statefulset`,
+      {
+        metadata: { name: databaseName, namespace: args.namespace, labels },
+        spec: {
+          serviceName: databaseName,
+          replicas: 1,
+          selector: { matchLabels: selector },
+          template: {
+            metadata: { labels: { ...labels, ...selector } },
+            spec: {
+              automountServiceAccountToken: false,
+              securityContext: podSecurityContext(args.flavor, db.runAsUser),
+              containers: [
+                {
+                  name: "postgres",
+                  image: db.image,
+                  ports: [{ name: "postgres", containerPort: port }],
+                  env: [
+                    { name: "POSTGRES_USER", ...secretRef("username") },
+                    { name: "POSTGRES_DB", ...secretRef("database") },
+                    { name: "POSTGRES_PASSWORD", ...secretRef("password") },
+                    // A subdirectory: the volume root may hold lost+found, which initdb refuses.
+                    { name: "PGDATA", value: "/var/lib/postgresql/data/pgdata" },
+                  ],
+                  readinessProbe: { exec: { command: ["pg_isready", "-U", db.user, "-d", db.databaseName] }, periodSeconds: 10 },
+                  livenessProbe: { exec: { command: ["pg_isready", "-U", db.user] }, initialDelaySeconds: 30, periodSeconds: 20 },
+                  resources: db.resources,
+                  securityContext: containerSecurityContext(),
+                  volumeMounts: [
+                    { name: "data", mountPath: "/var/lib/postgresql/data" },
+                    { name: "run", mountPath: "/var/run/postgresql" },
+                    { name: "tmp", mountPath: "/tmp" },
+                  ],
+                },
+              ],
+              volumes: [
+                { name: "run", emptyDir: {} },
+                { name: "tmp", emptyDir: {} },
+              ],
+            },
+          },
+          volumeClaimTemplates: [
+            {
+              metadata: { name: "data" },
+              spec: {
+                accessModes: ["ReadWriteOnce"],
+                ...(db.storageClassName ? { storageClassName: db.storageClassName } : {}),
+                resources: { requests: { storage: db.storageSize } },
+              },
+            },
+          ],
+        },
+      },
+      { parent: this, protect: true, dependsOn: [secret, service] },
+    );
+
+    new k8s.networking.v1.NetworkPolicy(
+      `${name}-network-policy`,
+      {
+        metadata: { name: databaseName, namespace: args.namespace, labels },
+        spec: {
+          podSelector: { matchLabels: selector },
+          policyTypes: ["Ingress"],
+          ingress: [{ from: [{ podSelector: { matchLabels: args.clientPodLabels } }], ports: [{ protocol: "TCP", port }] }],
+        },
+      },
+      { parent: this },
+    );
+
+    this.host = host;
+    this.secretName = secret.metadata.name;
+    this.registerOutputs({ host: this.host, secretName: this.secretName });
+  }
+}

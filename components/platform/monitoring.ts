@@ -1,0 +1,157 @@
+import * as k8s from "@pulumi/kubernetes";
+import type * as pulumi from "@pulumi/pulumi";
+import * as YAML from "yaml";
+import type { Flavor } from "../config";
+import type { PlatformConfig } from "../config/platform";
+import { createRestrictedNamespace } from "./namespaces";
+import { appLabels, podSecurityContext } from "./security";
+
+export interface MonitoringArgs {
+  /** Cluster flavor: `openshift` uses user-workload monitoring, `kubernetes` a platform Prometheus. */
+  readonly flavor: Flavor;
+  /** The validated `platform.monitoring` config. */
+  readonly monitoring: PlatformConfig["monitoring"];
+}
+
+export interface Monitoring {
+  /** Namespace of the platform monitoring pieces (federation proxies; the Prometheus on kubernetes). */
+  readonly namespace: k8s.core.v1.Namespace;
+  /** Base URL of the central Prometheus `/federate` endpoint the tenant proxies forward to. */
+  readonly federationUpstream: string;
+  /** Base URL of the central query API the billing collector reads. */
+  readonly queryUrl: string;
+}
+
+/** Namespace and well-known names of OpenShift's monitoring stacks (field notes §4). */
+export const openshiftMonitoring = {
+  clusterNamespace: "openshift-monitoring",
+  clusterConfigMap: "cluster-monitoring-config",
+  userWorkloadNamespace: "openshift-user-workload-monitoring",
+  userWorkloadConfigMap: "user-workload-monitoring-config",
+  federateUrl: "https://prometheus-user-workload.openshift-user-workload-monitoring.svc:9092",
+  queryUrl: "https://thanos-querier.openshift-monitoring.svc:9091",
+} as const;
+
+/** The `config.yaml` of cluster-monitoring-config: the operator's own settings plus UWM on. */
+export function clusterMonitoringConfigYaml(existing: Record<string, unknown>): string {
+  return YAML.stringify({ ...existing, enableUserWorkload: true }, { sortMapEntries: true });
+}
+
+/** The `config.yaml` of user-workload-monitoring-config: retention and storage of the UWM Prometheus. */
+export function userWorkloadConfigYaml(m: PlatformConfig["monitoring"]): string {
+  const prometheus: Record<string, unknown> = {
+    retention: m.retention,
+    resources: m.resources,
+    volumeClaimTemplate: {
+      spec: {
+        ...(m.storageClassName ? { storageClassName: m.storageClassName } : {}),
+        resources: { requests: { storage: m.storageSize } },
+      },
+    },
+  };
+  if (m.retentionSize) prometheus.retentionSize = m.retentionSize;
+  return YAML.stringify({ prometheus }, { sortMapEntries: true });
+}
+
+/**
+ * Central monitoring. OpenShift: patches (never creates) the cluster's monitoring ConfigMaps so
+ * user-workload monitoring is on, with our retention. Kubernetes: a prometheus-operator `Prometheus`
+ * that selects every ServiceMonitor/PodMonitor, with the RBAC it needs to discover targets.
+ */
+export function createMonitoring(name: string, args: MonitoringArgs, parent: pulumi.Resource): Monitoring {
+  const m = args.monitoring;
+  const namespace = createRestrictedNamespace(`${name}-monitoring-namespace`, m.namespace, "monitoring", parent);
+
+  if (args.flavor === "openshift") {
+    // A server-side-apply patch: it owns only data["config.yaml"] and never deletes the operator's object.
+    new k8s.core.v1.ConfigMapPatch(
+      `${name}-cluster-monitoring-config`,
+      {
+        metadata: {
+          name: openshiftMonitoring.clusterConfigMap,
+          namespace: openshiftMonitoring.clusterNamespace,
+          ...(m.forceClusterMonitoringConfig ? { annotations: { "pulumi.com/patchForce": "true" } } : {}),
+        },
+        data: { "config.yaml": clusterMonitoringConfigYaml(m.clusterMonitoringConfig) },
+      },
+      { parent },
+    );
+    // Also a patch: the ConfigMap may already exist (admins often create it by hand); apply upserts it.
+    new k8s.core.v1.ConfigMapPatch(
+      `${name}-user-workload-monitoring-config`,
+      {
+        metadata: { name: openshiftMonitoring.userWorkloadConfigMap, namespace: openshiftMonitoring.userWorkloadNamespace },
+        data: { "config.yaml": userWorkloadConfigYaml(m) },
+      },
+      { parent },
+    );
+    return { namespace, federationUpstream: openshiftMonitoring.federateUrl, queryUrl: openshiftMonitoring.queryUrl };
+  }
+
+  const prometheusName = "maas-prometheus";
+  const labels = appLabels(prometheusName, "monitoring");
+  const serviceAccount = new k8s.core.v1.ServiceAccount(
+    `${name}-prometheus-sa`,
+    { metadata: { name: prometheusName, namespace: namespace.metadata.name, labels } },
+    { parent },
+  );
+  const clusterRole = new k8s.rbac.v1.ClusterRole(
+    `${name}-prometheus-role`,
+    {
+      metadata: { name: prometheusName, labels },
+      rules: [
+        { apiGroups: [""], resources: ["services", "endpoints", "pods", "nodes"], verbs: ["get", "list", "watch"] },
+        { apiGroups: ["discovery.k8s.io"], resources: ["endpointslices"], verbs: ["get", "list", "watch"] },
+        { apiGroups: [""], resources: ["configmaps"], verbs: ["get"] },
+        { nonResourceURLs: ["/metrics"], verbs: ["get"] },
+      ],
+    },
+    { parent },
+  );
+  new k8s.rbac.v1.ClusterRoleBinding(
+    `${name}-prometheus-binding`,
+    {
+      metadata: { name: prometheusName, labels },
+      roleRef: { apiGroup: "rbac.authorization.k8s.io", kind: "ClusterRole", name: clusterRole.metadata.name },
+      subjects: [{ kind: "ServiceAccount", name: serviceAccount.metadata.name, namespace: m.namespace }],
+    },
+    { parent },
+  );
+  new k8s.apiextensions.CustomResource(
+    `${name}-prometheus`,
+    {
+      apiVersion: "monitoring.coreos.com/v1",
+      kind: "Prometheus",
+      metadata: { name: prometheusName, namespace: namespace.metadata.name, labels },
+      spec: {
+        image: m.prometheusImage,
+        replicas: 1,
+        serviceAccountName: prometheusName,
+        retention: m.retention,
+        ...(m.retentionSize ? { retentionSize: m.retentionSize } : {}),
+        resources: m.resources,
+        securityContext: podSecurityContext("kubernetes", 65534),
+        // Empty selectors: every ServiceMonitor/PodMonitor in every namespace, like UWM on OpenShift.
+        serviceMonitorSelector: {},
+        serviceMonitorNamespaceSelector: {},
+        podMonitorSelector: {},
+        podMonitorNamespaceSelector: {},
+        ruleSelector: {},
+        ruleNamespaceSelector: {},
+        storage: {
+          volumeClaimTemplate: {
+            spec: {
+              ...(m.storageClassName ? { storageClassName: m.storageClassName } : {}),
+              accessModes: ["ReadWriteOnce"],
+              resources: { requests: { storage: m.storageSize } },
+            },
+          },
+        },
+      },
+    },
+    { parent },
+  );
+  // prometheus-operator creates the governing Service `prometheus-operated` for every Prometheus.
+  const url = `http://prometheus-operated.${m.namespace}.svc:9090`;
+  return { namespace, federationUpstream: url, queryUrl: url };
+}

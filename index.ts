@@ -1,0 +1,45 @@
+import * as pulumi from "@pulumi/pulumi";
+import { loadStackConfig } from "./components/config";
+import { Platform } from "./components/platform";
+import { TenantStack, type TenantPlatformOutputs } from "./components/tenant/tenantStack";
+
+/*
+ * The program: validate the whole stack config first (a bad key fails before any resource is
+ * declared), then build what the config asks for (docs/contract.md). Exported as a function so the
+ * Pulumi runtime calls it and exports what it returns; the offline render (scripts/render) calls the
+ * same function under mocks.
+ */
+export = function main(): Record<string, unknown> {
+  const config = loadStackConfig();
+  const outputs: Record<string, unknown> = {};
+
+  let platformOutputs: TenantPlatformOutputs | undefined;
+  if (config.platform) {
+    const platform = new Platform("platform", { flavor: config.flavor, config: config.platform });
+    platformOutputs = platform.outputs();
+    Object.assign(outputs, platformOutputs);
+  }
+
+  for (const spec of config.tenants ?? []) {
+    // Same stack: the platform outputs are passed in directly (validated: tenants need platform).
+    new TenantStack(`tenant-${spec.name}`, { spec, flavor: config.flavor, platform: platformOutputs! });
+  }
+
+  if (config.tenant && config.platformStack) {
+    const ref = new pulumi.StackReference(config.platformStack);
+    const out = <T>(key: string) => ref.requireOutput(key) as pulumi.Output<T>;
+    new TenantStack(`tenant-${config.tenant.name}`, {
+      spec: config.tenant,
+      flavor: config.flavor,
+      platform: {
+        billingNamespace: out<string>("billingNamespace"),
+        billingApiUrl: out<string>("billingApiUrl"),
+        federation: out<Record<string, { url: string; gatewayUrl: string }>>("federation"),
+        gateway: out<{ name: string; namespace: string }>("gateway"),
+        vllmMetricFamily: out<"vllm" | "kserve_vllm">("vllmMetricFamily"),
+        tenantNamespaces: out<Record<string, string[]>>("tenantNamespaces"),
+      },
+    });
+  }
+  return outputs;
+};

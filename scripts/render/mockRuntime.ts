@@ -1,0 +1,140 @@
+import { createHash } from "node:crypto";
+import * as pulumi from "@pulumi/pulumi";
+// Internal runtime module: the public API has no way to wait for pending registrations or to reach
+// the mock monitor (to record `protect`), both of which an offline render needs.
+import * as settings from "@pulumi/pulumi/runtime/settings";
+
+/** One resource the program registered, as the mock monitor saw it. */
+export interface RecordedResource {
+  /** Pulumi type token, e.g. `kubernetes:apps/v1:Deployment`. */
+  type: string;
+  /** Pulumi resource name (the logical name, not metadata.name). */
+  name: string;
+  /** Resolved inputs; Pulumi secrets arrive unwrapped, so treat them as sensitive. */
+  inputs: Record<string, unknown>;
+  /** Whether the resource was registered with `protect: true`. */
+  protect: boolean;
+  /** False for component resources. */
+  custom: boolean;
+}
+
+export interface ProgramRun {
+  resources: RecordedResource[];
+  /** Stack outputs, fully resolved. */
+  outputs: Record<string, unknown>;
+  /** Every value the mocks generated as a secret (RandomPassword results); must never leak. */
+  secretValues: string[];
+}
+
+export interface RunOptions {
+  /** Stack name the program sees (`pulumi.getStack()`). */
+  stack: string;
+  /** Project name; defaults to `maas-billing`. */
+  project?: string;
+  /** Full Pulumi config map (`maas-billing:flavor` -> value); structured values may be objects. */
+  config: Record<string, unknown>;
+  /** Config keys that are secret. */
+  secretKeys?: string[];
+  /** Outputs of referenced stacks, keyed by the StackReference name (`org/project/stack`). */
+  stackReferenceOutputs?: Record<string, Record<string, unknown>>;
+  /** The program; returns the stack outputs. */
+  program: () => unknown;
+}
+
+/** Deterministic stand-in for a generated secret: same resource name, same value, every run. */
+export function mockSecretValue(resourceName: string, length: number): string {
+  const digest = createHash("sha256").update(`maas-render:${resourceName}`).digest("hex");
+  return `mock${digest}`.slice(0, Math.max(16, Math.min(length, 64)));
+}
+
+class UnmockedCallError extends Error {}
+
+/** Pulumi's wire marker for secret values (`{ [specialSigKey]: specialSecretSig, value }`). */
+const specialSigKey = "4dabf18193072939515e22adb298388d";
+const specialSecretSig = "1b47061264138c4ac30d75fd1eb44270";
+
+/** Replaces secret wrappers by their plain values (mock inputs may still carry them, nested). */
+export function unwrapSecrets(value: unknown): unknown {
+  if (Array.isArray(value)) return value.map(unwrapSecrets);
+  if (value !== null && typeof value === "object") {
+    const record = value as Record<string, unknown>;
+    if (record[specialSigKey] === specialSecretSig) return unwrapSecrets(record.value);
+    return Object.fromEntries(Object.entries(record).map(([k, v]) => [k, unwrapSecrets(v)]));
+  }
+  return value;
+}
+
+// A process holds one Pulumi runtime: renders run one after another, never interleaved.
+let queue: Promise<unknown> = Promise.resolve();
+
+/** Runs `program` under Pulumi's mock runtime and records every resource it registers. */
+export function runProgram(options: RunOptions): Promise<ProgramRun> {
+  const run = queue.then(() => runExclusive(options));
+  queue = run.catch(() => undefined);
+  return run;
+}
+
+async function runExclusive(options: RunOptions): Promise<ProgramRun> {
+  const resources: RecordedResource[] = [];
+  const secretValues: string[] = [];
+  const protectedNames = new Set<string>();
+  const refs = options.stackReferenceOutputs ?? {};
+
+  await pulumi.runtime.setMocks(
+    {
+      newResource(args) {
+        const inputs = unwrapSecrets(args.inputs) as Record<string, unknown>;
+        let state: Record<string, unknown> = inputs;
+        if (args.type === "random:index/randomPassword:RandomPassword" || args.type === "random:index/randomString:RandomString") {
+          const result = mockSecretValue(args.name, Number(inputs.length ?? 32));
+          secretValues.push(result);
+          state = { ...inputs, result };
+        } else if (args.type === "pulumi:pulumi:StackReference") {
+          const stackName = String(inputs.name ?? args.name);
+          const outputs = refs[stackName];
+          if (outputs === undefined) {
+            throw new Error(`render: no outputs supplied for StackReference "${stackName}" (pass stackReferenceOutputs)`);
+          }
+          state = { name: stackName, outputs, secretOutputNames: [] };
+        }
+        resources.push({ type: args.type, name: args.name, inputs, protect: protectedNames.has(`${args.type}::${args.name}`), custom: args.custom ?? true });
+        return { id: `${args.name}-id`, state };
+      },
+      call(args) {
+        // Surprises fail loudly: the program is not supposed to call provider functions.
+        throw new UnmockedCallError(`render: unmocked call ${args.token}`);
+      },
+    },
+    options.project ?? "maas-billing",
+    options.stack,
+    false,
+  );
+
+  // Record `protect` from the registration request, which the mocks' newResource does not see.
+  const monitor = settings.getMonitor() as unknown as {
+    registerResource: (req: { getType(): string; getName(): string; getProtect(): boolean | undefined }, cb: unknown) => unknown;
+  };
+  const register = monitor.registerResource.bind(monitor);
+  monitor.registerResource = (req, cb) => {
+    if (req.getProtect()) protectedNames.add(`${req.getType()}::${req.getName()}`);
+    return register(req, cb);
+  };
+
+  const config: Record<string, string> = {};
+  for (const [key, value] of Object.entries(options.config)) {
+    config[key] = typeof value === "string" ? value : JSON.stringify(value);
+  }
+  pulumi.runtime.setAllConfig(config, options.secretKeys ?? []);
+
+  const exported = options.program();
+  const outputs = await new Promise<Record<string, unknown>>((resolve, reject) => {
+    try {
+      pulumi.output(exported as pulumi.Input<Record<string, unknown>>).apply((v) => resolve((v ?? {}) as Record<string, unknown>));
+    } catch (err) {
+      reject(err);
+    }
+  });
+  await settings.waitForRPCs();
+  resources.sort((a, b) => (a.type === b.type ? a.name.localeCompare(b.name) : a.type.localeCompare(b.type)));
+  return { resources, outputs, secretValues };
+}

@@ -1,0 +1,50 @@
+/*
+ * Offline render: runs the real Pulumi program under the mock runtime (no CLI, no cluster) and writes
+ * every Kubernetes object it would send as YAML, one file per object, secrets redacted.
+ *
+ *   npm run synth -- --stack <name> [--config <Pulumi.<stack>.yaml format file>] [--out <dir>]
+ */
+import * as fs from "node:fs";
+import * as path from "node:path";
+import { parseArgs } from "node:util";
+import { ConfigError } from "../components/config";
+import { formatSummary, readStackConfigFile, render, writeRender } from "./render";
+
+const repoRoot = path.resolve(__dirname, "..");
+
+async function main(): Promise<number> {
+  const { values } = parseArgs({
+    options: { stack: { type: "string" }, config: { type: "string" }, out: { type: "string", default: "out" } },
+    strict: true,
+  });
+  if (!values.stack) {
+    console.error("usage: npm run synth -- --stack <name> [--config <file>] [--out <dir>]");
+    return 2;
+  }
+  const configPath = values.config ?? path.join(repoRoot, `Pulumi.${values.stack}.yaml`);
+  if (!fs.existsSync(configPath)) {
+    console.error(`synth: no config file ${configPath} (add Pulumi.${values.stack}.yaml or pass --config)`);
+    return 2;
+  }
+  const { config, secretKeys } = readStackConfigFile(configPath);
+  try {
+    const result = await render({ stack: values.stack, config, secretKeys });
+    const { dir } = writeRender(result, path.resolve(values.out!));
+    console.log(formatSummary(result, path.relative(process.cwd(), dir) || "."));
+    return 0;
+  } catch (err) {
+    if (err instanceof ConfigError) {
+      console.error(err.message);
+      return 1;
+    }
+    throw err;
+  }
+}
+
+main().then(
+  (code) => process.exit(code),
+  (err: unknown) => {
+    console.error(err instanceof Error ? (err.stack ?? err.message) : err);
+    process.exit(1);
+  },
+);
