@@ -30,6 +30,8 @@ export interface RenderResult {
   resources: RecordedResource[];
   /** Stack outputs, resolved and unredacted. */
   outputs: Record<string, unknown>;
+  /** Outputs exported as Pulumi secrets (shown redacted, and allowed to hold secret values). */
+  secretOutputs: string[];
   /** Generated secret values (mock RandomPassword results); must appear in no object outside a Secret. */
   secretValues: string[];
 }
@@ -50,7 +52,7 @@ export async function render(options: RenderOptions): Promise<RenderResult> {
     program,
   });
   const objects = toObjects(run.resources).sort((a, b) => objectId(a).localeCompare(objectId(b)));
-  return { stack: options.stack, objects, resources: run.resources, outputs: run.outputs, secretValues: run.secretValues };
+  return { stack: options.stack, objects, resources: run.resources, outputs: run.outputs, secretOutputs: run.secretOutputs, secretValues: run.secretValues };
 }
 
 /** Redacted copies of the objects, as written to disk. */

@@ -22,6 +22,8 @@ export interface ProgramRun {
   resources: RecordedResource[];
   /** Stack outputs, fully resolved. */
   outputs: Record<string, unknown>;
+  /** Names of outputs the program exported as Pulumi secrets. */
+  secretOutputs: string[];
   /** Every value the mocks generated as a secret (RandomPassword results); must never leak. */
   secretValues: string[];
 }
@@ -126,15 +128,16 @@ async function runExclusive(options: RunOptions): Promise<ProgramRun> {
   }
   pulumi.runtime.setAllConfig(config, options.secretKeys ?? []);
 
-  const exported = options.program();
-  const outputs = await new Promise<Record<string, unknown>>((resolve, reject) => {
-    try {
-      pulumi.output(exported as pulumi.Input<Record<string, unknown>>).apply((v) => resolve((v ?? {}) as Record<string, unknown>));
-    } catch (err) {
-      reject(err);
-    }
-  });
-  await settings.waitForRPCs();
+  const exported = ((await options.program()) ?? {}) as Record<string, unknown>;
+  const outputs: Record<string, unknown> = {};
+  const secretOutputs: string[] = [];
+  for (const [key, value] of Object.entries(exported)) {
+    const output = pulumi.output(value as pulumi.Input<unknown>) as pulumi.Output<unknown>;
+    if (await pulumi.isSecret(output)) secretOutputs.push(key);
+    outputs[key] = await new Promise((resolve) => output.apply(resolve));
+  }
+  // waitForRPCs is @internal (absent from the .d.ts) but is how the SDK itself drains registrations.
+  await (settings as unknown as { waitForRPCs(): Promise<void> }).waitForRPCs();
   resources.sort((a, b) => (a.type === b.type ? a.name.localeCompare(b.name) : a.type.localeCompare(b.type)));
-  return { resources, outputs, secretValues };
+  return { resources, outputs, secretOutputs: secretOutputs.sort(), secretValues };
 }
