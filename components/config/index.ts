@@ -140,7 +140,7 @@ function describeIssue(issue: z.core.$ZodIssue): string[] {
   if (!/, got /.test(message) && input !== undefined && issue.code !== "custom") {
     message += `, got ${JSON.stringify(input)}`;
   }
-  if (!/Example:/.test(message) && example) message += `. Example: ${example}`;
+  if (!/Example:/.test(message) && example && issue.code !== "custom") message += `. Example: ${example}`;
   return [`${key}: ${message}`];
 }
 

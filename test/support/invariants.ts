@@ -128,11 +128,13 @@ function strings(value: unknown, at = ""): { path: string; value: string }[] {
   return [];
 }
 
-/** Secret values as the API server would store them: stringData as is, data base64-decoded. */
-function secretPayload(o: K8sObject): string[] {
-  const plain = Object.values((o.stringData as Record<string, string> | undefined) ?? {});
-  const encoded = Object.values((o.data as Record<string, string> | undefined) ?? {}).map((b) => Buffer.from(b, "base64").toString("utf8"));
-  return [...plain, ...encoded];
+/** Credential entries of a Secret (keys naming a password, token or key): stringData as is, data base64-decoded. */
+function secretCredentials(o: K8sObject): [string, string][] {
+  const plain = Object.entries((o.stringData as Record<string, string> | undefined) ?? {});
+  const encoded = Object.entries((o.data as Record<string, string> | undefined) ?? {}).map(
+    ([k, b]) => [k, Buffer.from(b, "base64").toString("utf8")] as [string, string],
+  );
+  return [...plain, ...encoded].filter(([k]) => /pass(word)?|secret|token|key/i.test(k));
 }
 
 /** Every violation in a render; empty when all invariants hold. */
@@ -148,8 +150,8 @@ export function checkSecurityInvariants(render: RenderForInvariants, options: In
       if (ctx.runAsNonRoot !== true) violations.push({ rule: "non-root", where: id(o), message: "Prometheus spec.securityContext.runAsNonRoot is not true" });
     }
     if (o.kind === "Secret") {
-      for (const value of secretPayload(o)) {
-        if (defaultPasswords.has(value)) violations.push({ rule: "no-default-password", where: id(o), message: `holds the default password "${value}"` });
+      for (const [key, value] of secretCredentials(o)) {
+        if (defaultPasswords.has(value)) violations.push({ rule: "no-default-password", where: id(o), message: `${key} holds the default password "${value}"` });
       }
     }
     // Generated secrets may live only in Secret payloads.

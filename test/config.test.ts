@@ -1,0 +1,127 @@
+import { describe, expect, it } from "vitest";
+import { ConfigError, configKey, parseStackConfig } from "../components/config";
+import { testImage } from "./support/stacks";
+
+const platform = (extra: Record<string, unknown> = {}) => ({ billing: { image: testImage }, ...extra });
+
+/** The ConfigError lines for a raw config; fails when it parses. */
+function errorsOf(raw: Record<string, unknown>): string[] {
+  try {
+    parseStackConfig(raw);
+  } catch (err) {
+    expect(err).toBeInstanceOf(ConfigError);
+    return (err as ConfigError).issues;
+  }
+  throw new Error("config was accepted");
+}
+
+describe("parseStackConfig: broken configs name the key, what was wrong and a right value", () => {
+  it.each([
+    [
+      "unknown flavor",
+      { flavor: "aks", platform: platform() },
+      'maas-billing:flavor: expected one of "openshift" | "kubernetes", got "aks". Example: "openshift"',
+    ],
+    ["missing flavor", { platform: platform() }, 'maas-billing:flavor: required key is missing. Example: "openshift"'],
+    [
+      "missing billing image",
+      { flavor: "openshift", platform: { billing: {} } },
+      `maas-billing:platform.billing.image: required key is missing. Example: "quay.io/example/maas-billing@sha256:${"0".repeat(63)}1"`,
+    ],
+    [
+      "negative retention",
+      { flavor: "openshift", platform: platform({ monitoring: { retention: "-5d" } }) },
+      'maas-billing:platform.monitoring.retention: expected a Prometheus duration, got "-5d". Example: "15d"',
+    ],
+    [
+      "negative storage size",
+      { flavor: "kubernetes", platform: platform({ database: { storageSize: "-1Gi" } }) },
+      'maas-billing:platform.database.storageSize: expected a non-negative Kubernetes quantity, got "-1Gi". Example: "20Gi"',
+    ],
+    [
+      "billing image by tag, not digest",
+      { flavor: "openshift", platform: { billing: { image: "quay.io/x/maas-billing:latest" } } },
+      `maas-billing:platform.billing.image: expected an image reference pinned by digest (repo@sha256:<64 hex>), got "quay.io/x/maas-billing:latest". Example: "quay.io/example/maas-billing@sha256:${"0".repeat(63)}1"`,
+    ],
+    [
+      "latest third-party image",
+      { flavor: "openshift", platform: platform({ limitador: { image: "quay.io/kuadrant/limitador:latest" } }) },
+      'maas-billing:platform.limitador.image: expected an image pinned by digest or an exact tag other than latest, got "quay.io/kuadrant/limitador:latest". Example: "docker.io/timescale/timescaledb:2.17.2-pg16"',
+    ],
+    [
+      "Limitador verbosity out of range",
+      { flavor: "openshift", platform: platform({ limitador: { image: "quay.io/kuadrant/limitador:v2.0.0", verbosity: 7 } }) },
+      "maas-billing:platform.limitador.verbosity: Too big: expected number to be <=4, got 7",
+    ],
+    [
+      "verbosity without image",
+      { flavor: "openshift", platform: platform({ limitador: { verbosity: 3 } }) },
+      'maas-billing:platform.limitador.verbosity: verbosity is patched only together with image. Example: image: "quay.io/kuadrant/limitador:v2.0.0"',
+    ],
+    [
+      "duplicate tenant",
+      { flavor: "openshift", platform: platform({ tenants: [{ name: "a" }, { name: "a" }] }) },
+      'maas-billing:platform.tenants[1].name: duplicate tenant "a"',
+    ],
+    [
+      "tenant without platformStack",
+      { flavor: "openshift", tenant: { name: "tenant-a" } },
+      'maas-billing:platformStack: required key is missing: a tenant stack reads the platform outputs from this stack. Example: "acme/maas-billing/platform-prod"',
+    ],
+    ["empty stack", { flavor: "openshift" }, "maas-billing:platform: a stack needs at least one of platform, tenants or tenant. Example: platform: { billing: { image: ... } }"],
+  ])("%s", (_name, raw, expected) => {
+    expect(errorsOf(raw)).toContain(expected);
+  });
+
+  it("rejects a misspelt key instead of ignoring it", () => {
+    const errors = errorsOf({ flavor: "openshift", platform: platform({ monitoring: { retension: "15d" } }) });
+    expect(errors).toHaveLength(1);
+    expect(errors[0]).toMatch(/^maas-billing:platform\.monitoring\.retension: unknown key \(a typo\?\)\. Known keys here: namespace, retention,/);
+  });
+
+  it("reports every problem at once, one line each", () => {
+    const errors = errorsOf({ flavor: "aks", platform: { billing: { image: "nope" }, monitoring: { retention: "forever" } } });
+    expect(errors.map((e) => e.split(":").slice(0, 2).join(":"))).toEqual([
+      "maas-billing:flavor",
+      "maas-billing:platform.monitoring.retention",
+      "maas-billing:platform.billing.image",
+    ]);
+  });
+
+  it("a tenant in the same stack must be registered with the platform", () => {
+    expect(errorsOf({ flavor: "openshift", platform: platform({ tenants: [{ name: "tenant-a" }] }), tenants: [{ name: "tenant-b" }] })).toEqual([
+      'maas-billing:tenants[0].name: tenant "tenant-b" is not registered in platform.tenants, so it has no namespaces or federation proxies. Example: platform.tenants: [{ name: "tenant-b" }]',
+    ]);
+  });
+});
+
+describe("parseStackConfig: defaults are applied in one place", () => {
+  it("fills the platform defaults", () => {
+    const c = parseStackConfig({ flavor: "kubernetes", platform: platform() });
+    expect(c.platform).toMatchObject({
+      namespace: "maas-billing",
+      vllmMetricFamily: "kserve_vllm",
+      monitoring: { namespace: "maas-monitoring", retention: "15d", storageSize: "50Gi" },
+      database: { image: "docker.io/timescale/timescaledb:2.17.2-pg16", storageSize: "20Gi", databaseName: "maas_billing", user: "billing" },
+      billing: { image: testImage, replicas: 2 },
+      limitador: { name: "limitador", namespace: "kuadrant-system", serviceMonitor: true },
+      telemetry: { enabled: true, tierLabel: "tier" },
+      tenants: [],
+    });
+    expect(c.platform?.limitador.image).toBeUndefined();
+  });
+
+  it("accepts a tenant-only stack", () => {
+    const c = parseStackConfig({ flavor: "openshift", tenant: { name: "tenant-a" }, platformStack: "acme/maas-billing/platform" });
+    expect(c.platform).toBeUndefined();
+    expect(c.tenant?.name).toBe("tenant-a");
+  });
+});
+
+describe("configKey", () => {
+  it.each([
+    [["flavor"], "maas-billing:flavor"],
+    [["platform", "tenants", 2, "name"], "maas-billing:platform.tenants[2].name"],
+    [["tenants", 0], "maas-billing:tenants[0]"],
+  ])("%j -> %s", (path, key) => expect(configKey(path)).toBe(key));
+});

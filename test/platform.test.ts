@@ -1,0 +1,228 @@
+import * as YAML from "yaml";
+import { beforeAll, describe, expect, it } from "vitest";
+import type { RenderResult } from "../scripts/render";
+import { findObject, ofKind, renderConfig, testImage } from "./support/stacks";
+
+// The real program (index.ts) runs under Pulumi's mock runtime (scripts/render sets the mocks before
+// the program is imported); each render records every resource it registers.
+const platform = {
+  billing: { image: testImage },
+  limitador: { image: "quay.io/kuadrant/limitador:v2.0.0", verbosity: 3 },
+  monitoring: { retention: "10d", retentionSize: "30GB", storageSize: "40Gi", clusterMonitoringConfig: { prometheusK8s: { retention: "24h" } } },
+  tenants: [
+    { name: "tenant-a", adminGroup: "tenant-a-admins" },
+    { name: "tenant-b", namespaces: ["b-models"] },
+  ],
+};
+
+let openshift: RenderResult;
+let kubernetes: RenderResult;
+beforeAll(async () => {
+  openshift = await renderConfig("unit-openshift", { flavor: "openshift", platform });
+  kubernetes = await renderConfig("unit-kubernetes", { flavor: "kubernetes", platform });
+});
+
+describe("OpenShift monitoring", () => {
+  it("enables user-workload monitoring by patching cluster-monitoring-config, keeping its other settings", () => {
+    const patch = findObject(openshift, "ConfigMap", "cluster-monitoring-config", true).object;
+    expect(patch.metadata.namespace).toBe("openshift-monitoring");
+    expect(YAML.parse((patch.data as Record<string, string>)["config.yaml"])).toEqual({ enableUserWorkload: true, prometheusK8s: { retention: "24h" } });
+    // Never a create of the operator's ConfigMaps.
+    expect(ofKind(openshift, "ConfigMap").filter((o) => !o.patch)).toEqual([]);
+  });
+
+  it("sets retention and storage of the UWM Prometheus in user-workload-monitoring-config", () => {
+    const patch = findObject(openshift, "ConfigMap", "user-workload-monitoring-config", true).object;
+    expect(patch.metadata.namespace).toBe("openshift-user-workload-monitoring");
+    const cfg = YAML.parse((patch.data as Record<string, string>)["config.yaml"]);
+    expect(cfg.prometheus).toMatchObject({ retention: "10d", retentionSize: "30GB", volumeClaimTemplate: { spec: { resources: { requests: { storage: "40Gi" } } } } });
+  });
+
+  it("has no prometheus-operator Prometheus of its own", () => {
+    expect(ofKind(openshift, "Prometheus")).toEqual([]);
+  });
+});
+
+describe("Kubernetes monitoring", () => {
+  it("runs a platform Prometheus with retention from config and RBAC to discover targets", () => {
+    const prom = findObject(kubernetes, "Prometheus", "maas-prometheus").object;
+    expect(prom.spec).toMatchObject({ retention: "10d", retentionSize: "30GB", serviceAccountName: "maas-prometheus", serviceMonitorSelector: {} });
+    expect(findObject(kubernetes, "ClusterRoleBinding", "maas-prometheus").object.subjects).toEqual([
+      { kind: "ServiceAccount", name: "maas-prometheus", namespace: "maas-monitoring" },
+    ]);
+  });
+
+  it("touches no OpenShift object", () => {
+    expect(kubernetes.objects.filter((o) => o.patch && o.object.kind === "ConfigMap")).toEqual([]);
+    expect(ofKind(kubernetes, "Route")).toEqual([]);
+  });
+});
+
+describe("billing namespace and database", () => {
+  it("labels the billing namespace Pod Security restricted", () => {
+    expect(findObject(openshift, "Namespace", "maas-billing").object.metadata.labels).toMatchObject({
+      "pod-security.kubernetes.io/enforce": "restricted",
+      "pod-security.kubernetes.io/audit": "restricted",
+      "pod-security.kubernetes.io/warn": "restricted",
+    });
+  });
+
+  it("protects the database StatefulSet and gives it a volume claim", () => {
+    const sts = findObject(openshift, "StatefulSet", "maas-billing-db");
+    expect(sts.protect).toBe(true);
+    const spec = sts.object.spec as { volumeClaimTemplates: { spec: { resources: { requests: { storage: string } } } }[] };
+    expect(spec.volumeClaimTemplates[0].spec.resources.requests.storage).toBe("20Gi");
+  });
+
+  it("generates the password with RandomPassword into the Secret, never RandomString", () => {
+    const passwords = openshift.resources.filter((r) => r.type === "random:index/randomPassword:RandomPassword");
+    expect(passwords.map((r) => r.name)).toEqual(["platform-database-password"]);
+    expect(openshift.resources.filter((r) => r.type === "random:index/randomString:RandomString")).toEqual([]);
+    const secret = findObject(openshift, "Secret", "maas-billing-db").object.stringData as Record<string, string>;
+    expect(secret.password).toBe(openshift.secretValues[0]);
+    expect(secret.url).toBe(`postgres://billing:${openshift.secretValues[0]}@maas-billing-db.maas-billing.svc:5432/maas_billing`);
+  });
+
+  it("reads the password only through secretKeyRef", () => {
+    const sts = findObject(openshift, "StatefulSet", "maas-billing-db").object as any;
+    const env = sts.spec.template.spec.containers[0].env;
+    expect(env.find((e: { name: string }) => e.name === "POSTGRES_PASSWORD")).toEqual({
+      name: "POSTGRES_PASSWORD",
+      valueFrom: { secretKeyRef: { name: "maas-billing-db", key: "password" } },
+    });
+  });
+
+  it("admits only the billing service to the database", () => {
+    const np = findObject(openshift, "NetworkPolicy", "maas-billing-db").object as any;
+    const api = findObject(openshift, "Deployment", "maas-billing-api").object as any;
+    expect(np.spec.ingress).toEqual([{ from: [{ podSelector: { matchLabels: api.spec.selector.matchLabels } }], ports: [{ protocol: "TCP", port: 5432 }] }]);
+    expect(np.spec.podSelector.matchLabels).toEqual((findObject(openshift, "StatefulSet", "maas-billing-db").object as any).spec.selector.matchLabels);
+  });
+
+  it("sets a UID on kubernetes and leaves it to the SCC on openshift", () => {
+    const ctx = (r: RenderResult) => (findObject(r, "StatefulSet", "maas-billing-db").object as any).spec.template.spec.securityContext;
+    expect(ctx(kubernetes)).toMatchObject({ runAsUser: 70, fsGroup: 70, runAsNonRoot: true });
+    expect(ctx(openshift).runAsUser).toBeUndefined();
+  });
+});
+
+describe("billing service", () => {
+  it("runs the configured image by digest with the database URL from the Secret", () => {
+    const c = (findObject(openshift, "Deployment", "maas-billing-api").object as any).spec.template.spec.containers[0];
+    expect(c.image).toBe(testImage);
+    expect(c.env).toContainEqual({ name: "DATABASE_URL", valueFrom: { secretKeyRef: { name: "maas-billing-db", key: "url" } } });
+    expect(c.env).toContainEqual({ name: "MAAS_BILLING_PROMETHEUS_URL", value: "https://thanos-querier.openshift-monitoring.svc:9091" });
+  });
+
+  it("may create TokenReviews and SubjectAccessReviews, nothing else cluster-wide", () => {
+    expect(findObject(openshift, "ClusterRole", "maas-billing-api").object.rules).toEqual([
+      { apiGroups: ["authentication.k8s.io"], resources: ["tokenreviews"], verbs: ["create"] },
+      { apiGroups: ["authorization.k8s.io"], resources: ["subjectaccessreviews"], verbs: ["create"] },
+    ]);
+    expect((findObject(openshift, "ClusterRoleBinding", "maas-billing-api-monitoring-view").object as any).roleRef.name).toBe("cluster-monitoring-view");
+    expect(ofKind(kubernetes, "ClusterRoleBinding").map((o) => o.object.metadata.name).sort()).toEqual(["maas-billing-api", "maas-prometheus"]);
+  });
+
+  it("is scraped by a ServiceMonitor and exposed by a Route (openshift) or HTTPRoute (kubernetes)", () => {
+    expect((findObject(openshift, "ServiceMonitor", "maas-billing-api").object as any).spec.endpoints).toEqual([{ port: "http", path: "/metrics", interval: "30s" }]);
+    expect((findObject(openshift, "Route", "maas-billing-api").object as any).spec.to).toEqual({ kind: "Service", name: "maas-billing-api", weight: 100 });
+    expect(ofKind(openshift, "HTTPRoute")).toEqual([]);
+    const route = findObject(kubernetes, "HTTPRoute", "maas-billing-api").object as any;
+    expect(route.spec.parentRefs).toEqual([{ group: "gateway.networking.k8s.io", kind: "Gateway", name: "maas-default-gateway", namespace: "openshift-ingress" }]);
+  });
+});
+
+describe("Limitador and telemetry", () => {
+  it("patches only spec.image and spec.verbosity of the existing Limitador CR", () => {
+    const patch = findObject(openshift, "Limitador", "limitador", true).object;
+    expect(patch.metadata).toEqual({ name: "limitador", namespace: "kuadrant-system" });
+    expect(patch.spec).toEqual({ image: "quay.io/kuadrant/limitador:v2.0.0", verbosity: 3 });
+    expect(JSON.stringify(patch)).not.toContain("metricLabelsDefault");
+    expect(ofKind(openshift, "Limitador").filter((o) => !o.patch)).toEqual([]);
+  });
+
+  it("declares no Limitador patch without an image override", async () => {
+    const plain = await renderConfig("unit-no-limitador", { flavor: "openshift", platform: { billing: { image: testImage } } });
+    expect(ofKind(plain, "Limitador")).toEqual([]);
+  });
+
+  it("copies the route namespace into route_namespace on Limitador series", () => {
+    const sm = findObject(openshift, "ServiceMonitor", "maas-limitador").object as any;
+    expect(sm.metadata.namespace).toBe("kuadrant-system");
+    expect(sm.spec.endpoints[0].metricRelabelings).toEqual([
+      { action: "replace", sourceLabels: ["limitador_namespace"], regex: "([^/]+)/.*", targetLabel: "route_namespace", replacement: "$1" },
+    ]);
+  });
+
+  it("labels gateway metrics with user, tier and model through a TelemetryPolicy on the Gateway", () => {
+    const tp = findObject(openshift, "TelemetryPolicy", "maas-usage-labels").object as any;
+    expect(tp.metadata.namespace).toBe("openshift-ingress");
+    expect(tp.spec.targetRef).toEqual({ group: "gateway.networking.k8s.io", kind: "Gateway", name: "maas-default-gateway" });
+    expect(Object.keys(tp.spec.metrics.default.labels).sort()).toEqual(["model", "tier", "user"]);
+  });
+});
+
+describe("tenants", () => {
+  it("creates each tenant's namespaces with the tenant label", () => {
+    const ns = ofKind(openshift, "Namespace").filter((o) => o.object.metadata.labels?.["maas.opendatahub.io/tenant"]);
+    expect(ns.map((o) => o.object.metadata.name).sort()).toEqual(["b-models", "tenant-a-models", "tenant-a-monitoring"]);
+  });
+
+  it("binds the tenant admin group only inside the tenant's namespaces", () => {
+    const bindings = ofKind(openshift, "RoleBinding");
+    expect(new Set(bindings.map((o) => o.object.metadata.namespace))).toEqual(new Set(["tenant-a-models", "tenant-a-monitoring"]));
+    for (const b of bindings) expect((b.object as any).subjects).toEqual([{ apiGroup: "rbac.authorization.k8s.io", kind: "Group", name: "tenant-a-admins" }]);
+    // tenant-b has no adminGroup: no Role, no RoleBinding.
+    expect(ofKind(openshift, "Role").map((o) => o.object.metadata.namespace).sort()).toEqual(["tenant-a-models", "tenant-a-monitoring"]);
+  });
+
+  it("runs two label-enforcing proxies per tenant, reachable only from that tenant's namespaces", () => {
+    const dep = findObject(openshift, "Deployment", "maas-fed-tenant-a-models").object as any;
+    expect(dep.spec.template.spec.containers[0].args).toEqual([
+      "--insecure-listen-address=0.0.0.0:8080",
+      "--upstream=https://prometheus-user-workload.openshift-user-workload-monitoring.svc:9092",
+      "--label=namespace",
+      "--value=tenant-a-models",
+      "--value=tenant-a-monitoring",
+    ]);
+    const gw = findObject(kubernetes, "Deployment", "maas-fed-tenant-b-gateway").object as any;
+    expect(gw.spec.template.spec.containers[0].args).toEqual([
+      "--insecure-listen-address=0.0.0.0:8080",
+      "--upstream=http://prometheus-operated.maas-monitoring.svc:9090",
+      "--label=route_namespace",
+      "--value=b-models",
+    ]);
+    const np = findObject(openshift, "NetworkPolicy", "maas-fed-tenant-b-models").object as any;
+    expect(np.spec.ingress[0].from).toEqual([{ namespaceSelector: { matchExpressions: [{ key: "kubernetes.io/metadata.name", operator: "In", values: ["b-models"] }] } }]);
+  });
+
+  it("exports the platform outputs of docs/contract.md", () => {
+    expect(openshift.outputs).toEqual({
+      billingNamespace: "maas-billing",
+      billingApiUrl: "http://maas-billing-api.maas-billing.svc:8080",
+      federation: {
+        "tenant-a": { url: "http://maas-fed-tenant-a-models.maas-monitoring.svc:8080", gatewayUrl: "http://maas-fed-tenant-a-gateway.maas-monitoring.svc:8080" },
+        "tenant-b": { url: "http://maas-fed-tenant-b-models.maas-monitoring.svc:8080", gatewayUrl: "http://maas-fed-tenant-b-gateway.maas-monitoring.svc:8080" },
+      },
+      gateway: { name: "maas-default-gateway", namespace: "openshift-ingress" },
+      vllmMetricFamily: "kserve_vllm",
+      tenantNamespaces: { "tenant-a": ["tenant-a-models", "tenant-a-monitoring"], "tenant-b": ["b-models"] },
+    });
+  });
+});
+
+describe("every child is parented and named after the component", () => {
+  it("names Kubernetes resources platform-<role>", () => {
+    const names = openshift.resources.filter((r) => r.type.startsWith("kubernetes:")).map((r) => r.name);
+    expect(names.length).toBeGreaterThan(20);
+    for (const n of names) expect(n).toMatch(/^platform-/);
+  });
+});
+
+describe("a config error stops the program before any resource is declared", () => {
+  it("throws ConfigError and registers nothing", async () => {
+    await expect(renderConfig("unit-broken", { flavor: "aks", platform: { billing: { image: testImage } } })).rejects.toThrow(
+      'maas-billing:flavor: expected one of "openshift" | "kubernetes", got "aks"',
+    );
+  });
+});

@@ -1,0 +1,51 @@
+/** Example stacks of the repository and helpers to render them in tests. */
+import * as fs from "node:fs";
+import * as path from "node:path";
+import { readStackConfigFile, render, type RenderResult, type RenderedObject } from "../../scripts/render";
+
+export const repoRoot = path.resolve(__dirname, "..", "..");
+
+/** Every `Pulumi.<stack>.yaml` in the repository root, by stack name. */
+export function exampleStacks(): string[] {
+  return fs
+    .readdirSync(repoRoot)
+    .map((f) => /^Pulumi\.(.+)\.yaml$/.exec(f)?.[1])
+    .filter((s): s is string => s !== undefined)
+    .sort();
+}
+
+/** A test billing image pinned by digest. */
+export const testImage = `quay.io/maas-billing/maas-billing@sha256:${"ab".repeat(32)}`;
+
+/**
+ * Renders a stack from its Pulumi.<stack>.yaml. A tenant-only stack (`platformStack: org/project/<name>`)
+ * gets the outputs of rendering Pulumi.<name>.yaml as its StackReference fixture, unless given some.
+ */
+export async function renderExample(stack: string, stackReferenceOutputs?: Record<string, Record<string, unknown>>): Promise<RenderResult> {
+  const { config, secretKeys } = readStackConfigFile(path.join(repoRoot, `Pulumi.${stack}.yaml`));
+  const platformStack = config["maas-billing:platformStack"];
+  if (stackReferenceOutputs === undefined && typeof platformStack === "string") {
+    const platformName = platformStack.split("/").pop()!;
+    if (!fs.existsSync(path.join(repoRoot, `Pulumi.${platformName}.yaml`))) {
+      throw new Error(`Pulumi.${stack}.yaml references ${platformStack}, but there is no Pulumi.${platformName}.yaml to render its outputs from`);
+    }
+    const platform = await renderExample(platformName);
+    stackReferenceOutputs = { [platformStack]: platform.outputs };
+  }
+  return render({ stack, config, secretKeys, stackReferenceOutputs });
+}
+
+/** Renders a config given as the `maas-billing:` keys without prefix. */
+export function renderConfig(stack: string, config: Record<string, unknown>, stackReferenceOutputs?: Record<string, Record<string, unknown>>): Promise<RenderResult> {
+  const prefixed = Object.fromEntries(Object.entries(config).map(([k, v]) => [`maas-billing:${k}`, v]));
+  return render({ stack, config: prefixed, stackReferenceOutputs });
+}
+
+/** The one object of a kind and name; fails the test when there is not exactly one. */
+export function findObject(result: RenderResult, kind: string, name: string, patch = false): RenderedObject {
+  const found = result.objects.filter((o) => o.object.kind === kind && o.object.metadata.name === name && o.patch === patch);
+  if (found.length !== 1) throw new Error(`expected one ${kind}${patch ? " patch" : ""} ${name}, found ${found.length}`);
+  return found[0];
+}
+
+export const ofKind = (result: RenderResult, kind: string) => result.objects.filter((o) => o.object.kind === kind);
