@@ -6,6 +6,18 @@
  * are summed per source and reason as unattributed, never dropped.
  */
 import { lastSampleAtOrBefore, windowUsage, type Anchor, type Sample, type Window } from "./counter-usage";
+
+/** Index of the first sample after `t` (samples sorted by time). */
+const firstIndexAfter = (samples: readonly Sample[], t: number): number => {
+  let lo = 0;
+  let hi = samples.length;
+  while (lo < hi) {
+    const mid = (lo + hi) >> 1;
+    if (samples[mid].t <= t) lo = mid + 1;
+    else hi = mid;
+  }
+  return lo;
+};
 import { attributeSeries, type Dimensions, type MeterDefinition, type Quantity, type Source } from "./meters";
 import type { TenantResolver } from "./tenant-map";
 
@@ -59,10 +71,14 @@ export class UsageAggregator {
     // hit and vLLM starts at zero, so its first value is usage.
     let anchor: Anchor = before ? { kind: "sample", sample: before } : { kind: "new-series" };
     const who = attributeSeries(meter.source, labels, this.tenants);
+    let from = firstIndexAfter(samples, first.startMs);
     for (const w of windows) {
-      const usage = windowUsage(samples, anchor, w, gapThresholdMs);
-      const last = lastSampleAtOrBefore(samples, w.endMs);
-      if (last && (anchor.kind !== "sample" || last.t > anchor.sample.t)) anchor = { kind: "sample", sample: last };
+      // Only this window's samples are handed over, so a series costs O(samples) per chunk.
+      const to = firstIndexAfter(samples, w.endMs);
+      const inWindow = samples.slice(from, to);
+      from = to;
+      const usage = windowUsage(inWindow, anchor, w, gapThresholdMs);
+      if (inWindow.length > 0) anchor = { kind: "sample", sample: inWindow[inWindow.length - 1] };
       if (usage === undefined) continue;
       if (who.kind === "unattributed") {
         const key = JSON.stringify([meter.source, meter.metric, who.reason, w.startMs]);

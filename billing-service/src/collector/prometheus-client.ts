@@ -34,6 +34,12 @@ export interface RawSeries {
   readonly samples: Sample[];
 }
 
+/** One element of an instant vector result. */
+export interface InstantSample {
+  readonly metric: Record<string, string>;
+  readonly value: readonly [number, string];
+}
+
 export class PrometheusQueryError extends Error {}
 
 /** Reads the value strings Prometheus writes ("12", "1.5e+06", "NaN") into numbers. */
@@ -78,12 +84,12 @@ export class PrometheusClient {
     });
   }
 
-  /** Runs an instant query and returns the parsed `data.result` (small results only, e.g. checks). */
-  async instant(query: string, timeMs: number): Promise<MatrixSeries[] | Array<{ metric: Record<string, string>; value: [number, string] }>> {
+  /** Runs an instant query returning a vector (for checks and comparisons, not for billing). */
+  async instant(query: string, timeMs: number): Promise<InstantSample[]> {
     const params = new URLSearchParams({ query, time: (timeMs / 1000).toFixed(3) });
-    const out: unknown[] = [];
-    await this.get(`api/v1/query?${params.toString()}`, (s) => out.push(s));
-    return out as Array<{ metric: Record<string, string>; value: [number, string] }>;
+    const out: InstantSample[] = [];
+    await this.get(`api/v1/query?${params.toString()}`, (s) => out.push(s as unknown as InstantSample));
+    return out;
   }
 
   close(): void {

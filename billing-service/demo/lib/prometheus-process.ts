@@ -1,0 +1,121 @@
+/**
+ * A real Prometheus (the Debian `prometheus` binary) on a free loopback port, for the demo and the
+ * collector tests, plus `promtool tsdb create-blocks-from openmetrics` to backfill data into it.
+ */
+import { spawn, execFile, type ChildProcess } from "node:child_process";
+import { mkdir, writeFile, rm } from "node:fs/promises";
+import net from "node:net";
+import path from "node:path";
+import { promisify } from "node:util";
+
+const run = promisify(execFile);
+
+export const PROMETHEUS_BIN = process.env.PROMETHEUS_BIN ?? "prometheus";
+export const PROMTOOL_BIN = process.env.PROMTOOL_BIN ?? "promtool";
+
+/** A free TCP port on 127.0.0.1 (asked from the kernel, then released for the child to take). */
+export const freePort = (): Promise<number> =>
+  new Promise((resolve, reject) => {
+    const srv = net.createServer();
+    srv.once("error", reject);
+    srv.listen(0, "127.0.0.1", () => {
+      const { port } = srv.address() as net.AddressInfo;
+      srv.close(() => resolve(port));
+    });
+  });
+
+export interface RunningPrometheus {
+  readonly url: string;
+  readonly dataDir: string;
+  stop(): Promise<void>;
+  /** Stops and starts again on the same data (e.g. to load backfilled blocks). */
+  restart(): Promise<RunningPrometheus>;
+}
+
+export interface PrometheusStartOptions {
+  /** Working directory; the TSDB goes to `<dir>/data`, the config to `<dir>/prometheus.yml`. */
+  readonly dir: string;
+  /** prometheus.yml contents. Defaults to a config without scrape jobs (backfilled data only). */
+  readonly config?: string;
+  /** Extra flags. */
+  readonly args?: readonly string[];
+}
+
+const waitReady = async (url: string, child: ChildProcess, log: () => string): Promise<void> => {
+  const deadline = Date.now() + 30_000;
+  while (Date.now() < deadline) {
+    if (child.exitCode !== null) throw new Error(`prometheus exited with ${child.exitCode}:\n${log()}`);
+    try {
+      const res = await fetch(`${url}/-/ready`);
+      if (res.ok) return;
+    } catch {
+      // not listening yet
+    }
+    await new Promise((r) => setTimeout(r, 200));
+  }
+  throw new Error(`prometheus at ${url} not ready after 30 s:\n${log()}`);
+};
+
+export const startPrometheus = async (options: PrometheusStartOptions): Promise<RunningPrometheus> => {
+  const dataDir = path.join(options.dir, "data");
+  await mkdir(dataDir, { recursive: true });
+  const configFile = path.join(options.dir, "prometheus.yml");
+  await writeFile(configFile, options.config ?? "global:\n  scrape_interval: 15s\n");
+  for (let attempt = 0; ; attempt++) {
+    const port = await freePort();
+    const url = `http://127.0.0.1:${port}`;
+    const child = spawn(
+      PROMETHEUS_BIN,
+      [
+        `--config.file=${configFile}`,
+        `--storage.tsdb.path=${dataDir}`,
+        `--web.listen-address=127.0.0.1:${port}`,
+        // Backfilled test data may be older than the default 15 days relative to the wall clock.
+        "--storage.tsdb.retention.time=100y",
+        "--log.level=warn",
+        ...(options.args ?? []),
+      ],
+      { stdio: ["ignore", "ignore", "pipe"] },
+    );
+    let stderr = "";
+    child.stderr?.on("data", (c: Buffer) => {
+      stderr = (stderr + c.toString()).slice(-4000);
+    });
+    try {
+      await waitReady(url, child, () => stderr);
+    } catch (e) {
+      child.kill("SIGKILL");
+      // Someone took the port between asking and binding: try another one.
+      if (attempt < 3 && /address already in use/.test(stderr)) continue;
+      throw e;
+    }
+    const stop = async () => {
+      if (child.exitCode !== null) return;
+      const exited = new Promise((r) => child.once("exit", r));
+      child.kill("SIGTERM");
+      const timer = setTimeout(() => child.kill("SIGKILL"), 10_000);
+      await exited;
+      clearTimeout(timer);
+    };
+    return {
+      url,
+      dataDir,
+      stop,
+      restart: async () => {
+        await stop();
+        return startPrometheus(options);
+      },
+    };
+  }
+};
+
+/** Writes OpenMetrics text to blocks in `dataDir` (Prometheus loads them when it (re)starts). */
+export const backfill = async (openMetrics: string, dataDir: string, workDir: string): Promise<void> => {
+  const file = path.join(workDir, `backfill-${Date.now()}-${Math.random().toString(36).slice(2)}.om`);
+  await writeFile(file, openMetrics);
+  try {
+    await run(PROMTOOL_BIN, ["tsdb", "create-blocks-from", "openmetrics", file, dataDir], { maxBuffer: 16 * 1024 * 1024 });
+  } finally {
+    await rm(file, { force: true });
+  }
+};

@@ -1,0 +1,57 @@
+/**
+ * Collector settings: one zod schema for flags, env and the config file, with readable errors.
+ */
+import { z } from "zod";
+
+const duration = z
+  .string()
+  .regex(/^\d+(ms|s|m|h|d)$/, 'expected a duration such as "30s", "5m" or "1h"')
+  .transform((s) => {
+    const n = Number(s.replace(/\D+$/, ""));
+    const unit = s.replace(/^\d+/, "");
+    const factor = { ms: 1, s: 1000, m: 60_000, h: 3_600_000, d: 86_400_000 }[unit as "ms" | "s" | "m" | "h" | "d"];
+    return n * factor;
+  });
+
+export const collectorSettingsSchema = z
+  .object({
+    /** Ledger window (bucket) size. Defaults to 1h. */
+    window: duration.prefault("1h"),
+    /** How long after its end a window is considered closed (late scrapes land first). Defaults to 5m. */
+    offset: duration.prefault("5m"),
+    /** Scrape interval of the counters; the gap threshold defaults to three of them. Defaults to 15s. */
+    scrapeInterval: duration.prefault("15s"),
+    /** A stretch without samples longer than this is a gap. Defaults to 3 x scrapeInterval. */
+    gapThreshold: duration.optional(),
+    /** How far before a range the previous sample (the anchor) is searched. Defaults to 1h. */
+    anchorLookback: duration.prefault("1h"),
+    /** Windows read per Prometheus query. Defaults to 24. */
+    windowsPerQuery: z.number().int().min(1).max(1000).default(24),
+    /** Already collected windows collected again on every pass, for samples later than the offset. Defaults to 1. */
+    recollectWindows: z.number().int().min(0).max(1000).default(1),
+    /** Relative gateway/model-server difference beyond which a window is flagged. Defaults to 0.05. */
+    reconcileTolerance: z.number().min(0).max(1).default(0.05),
+    /** vLLM metric family: plain `vllm:` or KServe's `kserve_vllm:` (never both: that counts twice). */
+    vllmFamily: z.enum(["vllm", "kserve_vllm"]).default("vllm"),
+    /** Tenants and their namespaces; a namespace not listed is its own tenant unless `strictTenants`. */
+    tenants: z.array(z.object({ name: z.string().min(1), namespaces: z.array(z.string().min(1)).min(1) })).default([]),
+    strictTenants: z.boolean().default(false),
+    /** How often the loop inside `serve` runs. Defaults to 1m. */
+    interval: duration.prefault("1m"),
+  })
+  .strict()
+  .transform((s) => ({ ...s, gapThreshold: s.gapThreshold ?? 3 * s.scrapeInterval }));
+
+export type CollectorSettings = z.output<typeof collectorSettingsSchema>;
+export type CollectorSettingsInput = z.input<typeof collectorSettingsSchema>;
+
+/** Parses settings; errors name the field: `collector.window: expected a duration ...`. */
+export const parseCollectorSettings = (raw: unknown): CollectorSettings => {
+  const res = collectorSettingsSchema.safeParse(raw ?? {});
+  if (!res.success) {
+    const lines = res.error.issues.map((i) => `collector.${i.path.join(".") || "(root)"}: ${i.message}`);
+    throw new Error(lines.join("\n"));
+  }
+  if (res.data.offset < 0 || res.data.window <= 0) throw new Error("collector.window must be positive");
+  return res.data;
+};

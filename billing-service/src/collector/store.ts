@@ -1,0 +1,277 @@
+/**
+ * Writes one collected chunk atomically and idempotently.
+ *
+ * Rows are keyed by deterministic keys (hash of their dimensions and window) and carry a hash of
+ * their content: an upsert touches a row only when its content changed, so collecting the same
+ * window again writes nothing. A chunk is authoritative for its windows: a stored row that the new
+ * collection no longer produces (usage moved to another window by a late sample) is set to zero,
+ * never left stale. Rows, reconciliations, unattributed usage and the watermark commit together,
+ * so a crash leaves either the whole chunk or none of it.
+ */
+import { createHash } from "node:crypto";
+import type { PoolClient } from "pg";
+import type { BillableRow, Reconciliation } from "./reconcile";
+import type { UnattributedUsage } from "./aggregate";
+import { COLLECTOR_LOCK_KEY } from "./schema";
+
+const sha = (s: string): string => createHash("sha256").update(s).digest("hex");
+const iso = (ms: number): string => new Date(ms).toISOString();
+
+/** Deterministic key of a usage row: the same dimensions and window always give the same key. */
+export const usageKey = (r: BillableRow["row"]): string =>
+  sha(JSON.stringify(["usage/v1", r.source, r.tenant, r.user, r.tier, r.model, iso(r.windowStartMs)]));
+
+export interface ChunkWrite {
+  readonly fromMs: number;
+  readonly toMs: number;
+  readonly billable: readonly BillableRow[];
+  readonly reconciliations: readonly Reconciliation[];
+  readonly unattributed: readonly UnattributedUsage[];
+  /** Sources whose watermark moves to `toMs` (when contiguous with it). */
+  readonly sources: readonly string[];
+}
+
+export interface ChunkWriteResult {
+  /** Usage rows inserted or changed (0 when the chunk was collected before with the same data). */
+  readonly usageRowsChanged: number;
+  readonly usageRowsZeroed: number;
+  readonly reconciliationsChanged: number;
+  readonly unattributedChanged: number;
+  /** Per tenant and source, resets and gaps newly recorded by this write (for the counters). */
+  readonly newFlags: Array<{ tenant: string; source: string; resets: number; gaps: number }>;
+}
+
+const usageRecord = (b: BillableRow, reconciliationByKey: Map<string, Reconciliation>) => {
+  const r = b.row;
+  const rec = b.reconciliationKey ? reconciliationByKey.get(b.reconciliationKey) : undefined;
+  const lineage = {
+    source: "prometheus",
+    series: r.series,
+    samples: r.samples,
+    resets: r.resets,
+    gaps: r.gaps,
+    split: rec
+      ? {
+          reconciliationKey: rec.tenant + "|" + (rec.model ?? "") + "|" + iso(rec.windowStartMs),
+          basis: rec.splitBasis,
+          groupGatewayTokens: rec.gatewayTokens,
+          groupInputTokens: rec.apportionedInputTokens,
+          modelInputTokens: rec.modelInputTokens,
+          modelOutputTokens: rec.modelOutputTokens,
+          method: "largest-remainder",
+        }
+      : null,
+  };
+  const content = {
+    input_tokens: b.inputTokens,
+    output_tokens: b.outputTokens,
+    total_tokens: b.totalTokens,
+    requests: b.requests,
+    limited_requests: b.limitedRequests,
+    resets: r.resets,
+    gaps: r.gaps,
+    samples: r.samples,
+    series: r.series,
+    reconciliation_key: b.reconciliationKey,
+    lineage,
+  };
+  return {
+    idempotency_key: usageKey(r),
+    source: r.source,
+    tenant: r.tenant,
+    user_id: r.user,
+    tier: r.tier,
+    model: r.model,
+    window_start: iso(r.windowStartMs),
+    window_end: iso(r.windowEndMs),
+    ...content,
+    content_hash: sha(JSON.stringify(content)),
+  };
+};
+
+const reconciliationRecord = (c: Reconciliation) => {
+  const content = {
+    gateway_tokens: c.gatewayTokens,
+    model_input_tokens: c.modelInputTokens,
+    model_output_tokens: c.modelOutputTokens,
+    diff_tokens: c.diffTokens,
+    diff_ratio: c.diffRatio,
+    flagged: c.flagged,
+    split_basis: c.splitBasis,
+    apportioned_input_tokens: c.apportionedInputTokens,
+    apportioned_output_tokens: c.apportionedOutputTokens,
+  };
+  return {
+    reconciliation_key: sha(JSON.stringify(["reconciliation/v1", c.tenant, c.model, iso(c.windowStartMs)])),
+    tenant: c.tenant,
+    model: c.model,
+    window_start: iso(c.windowStartMs),
+    window_end: iso(c.windowEndMs),
+    ...content,
+    content_hash: sha(JSON.stringify(content)),
+  };
+};
+
+const unattributedRecord = (u: UnattributedUsage) => {
+  const content = { amount: u.amount, series: u.series };
+  return {
+    unattributed_key: sha(JSON.stringify(["unattributed/v1", u.source, u.metric, u.reason, iso(u.windowStartMs)])),
+    source: u.source,
+    metric: u.metric,
+    reason: u.reason,
+    window_start: iso(u.windowStartMs),
+    ...content,
+    content_hash: sha(JSON.stringify(content)),
+  };
+};
+
+/** A usage row is worth storing when it has usage or data-quality findings. */
+const worthStoring = (b: BillableRow): boolean =>
+  b.totalTokens + b.requests + b.limitedRequests > 0 || b.row.resets > 0 || b.row.gaps > 0;
+
+export const writeChunk = async (client: PoolClient, chunk: ChunkWrite): Promise<ChunkWriteResult> => {
+  const reconciliationByKey = new Map<string, Reconciliation>();
+  for (const c of chunk.reconciliations) {
+    reconciliationByKey.set(`${c.tenant}|${c.model ?? ""}|${iso(c.windowStartMs)}`, c);
+  }
+  const usage = chunk.billable.filter(worthStoring).map((b) => usageRecord(b, reconciliationByKey));
+  const recs = chunk.reconciliations.map(reconciliationRecord);
+  const unattributed = chunk.unattributed.map(unattributedRecord);
+  const from = iso(chunk.fromMs);
+  const to = iso(chunk.toMs);
+
+  await client.query("begin");
+  try {
+    // Resets and gaps already stored for this chunk, so the counters only count new findings.
+    const before = await client.query<{ idempotency_key: string; resets: number; gaps: number }>(
+      `select idempotency_key, resets, gaps from collector_usage where window_start >= $1::timestamptz and window_start < $2::timestamptz`,
+      [from, to],
+    );
+    const old = new Map(before.rows.map((r) => [r.idempotency_key, r]));
+
+    const changed = await client.query(
+      `insert into collector_usage as u (idempotency_key, source, tenant, user_id, tier, model, window_start, window_end,
+         input_tokens, output_tokens, total_tokens, requests, limited_requests, resets, gaps, samples, series,
+         reconciliation_key, lineage, content_hash)
+       select idempotency_key, source, tenant, user_id, tier, model, window_start, window_end,
+         input_tokens, output_tokens, total_tokens, requests, limited_requests, resets, gaps, samples, series,
+         reconciliation_key, lineage, content_hash
+       from jsonb_to_recordset($1::jsonb) as x(idempotency_key text, source text, tenant text, user_id text, tier text,
+         model text, window_start timestamptz, window_end timestamptz, input_tokens bigint, output_tokens bigint,
+         total_tokens bigint, requests bigint, limited_requests bigint, resets integer, gaps integer, samples integer,
+         series integer, reconciliation_key text, lineage jsonb, content_hash text)
+       on conflict (idempotency_key) do update set
+         input_tokens = excluded.input_tokens, output_tokens = excluded.output_tokens,
+         total_tokens = excluded.total_tokens, requests = excluded.requests,
+         limited_requests = excluded.limited_requests, resets = excluded.resets, gaps = excluded.gaps,
+         samples = excluded.samples, series = excluded.series, reconciliation_key = excluded.reconciliation_key,
+         lineage = excluded.lineage, content_hash = excluded.content_hash, updated_at = now()
+       where u.content_hash is distinct from excluded.content_hash`,
+      [JSON.stringify(usage)],
+    );
+    const zeroed = await client.query(
+      `update collector_usage set input_tokens = 0, output_tokens = 0, total_tokens = 0, requests = 0,
+         limited_requests = 0, resets = 0, gaps = 0, samples = 0, series = 0, reconciliation_key = null,
+         lineage = jsonb_build_object('source', 'prometheus', 'zeroed', 'no usage in this window at the latest collection'),
+         content_hash = 'zeroed', updated_at = now()
+       where window_start >= $1::timestamptz and window_start < $2::timestamptz
+         and content_hash <> 'zeroed' and not (idempotency_key = any($3::text[]))`,
+      [from, to, usage.map((u) => u.idempotency_key)],
+    );
+    const recChanged = await client.query(
+      `insert into collector_reconciliation as r (reconciliation_key, tenant, model, window_start, window_end,
+         gateway_tokens, model_input_tokens, model_output_tokens, diff_tokens, diff_ratio, flagged, split_basis,
+         apportioned_input_tokens, apportioned_output_tokens, content_hash)
+       select * from jsonb_to_recordset($1::jsonb) as x(reconciliation_key text, tenant text, model text,
+         window_start timestamptz, window_end timestamptz, gateway_tokens bigint, model_input_tokens bigint,
+         model_output_tokens bigint, diff_tokens bigint, diff_ratio double precision, flagged boolean,
+         split_basis text, apportioned_input_tokens bigint, apportioned_output_tokens bigint, content_hash text)
+       on conflict (reconciliation_key) do update set
+         gateway_tokens = excluded.gateway_tokens, model_input_tokens = excluded.model_input_tokens,
+         model_output_tokens = excluded.model_output_tokens, diff_tokens = excluded.diff_tokens,
+         diff_ratio = excluded.diff_ratio, flagged = excluded.flagged, split_basis = excluded.split_basis,
+         apportioned_input_tokens = excluded.apportioned_input_tokens,
+         apportioned_output_tokens = excluded.apportioned_output_tokens, content_hash = excluded.content_hash,
+         updated_at = now()
+       where r.content_hash is distinct from excluded.content_hash`,
+      [JSON.stringify(recs)],
+    );
+    await client.query(
+      `delete from collector_reconciliation where window_start >= $1::timestamptz and window_start < $2::timestamptz
+         and not (reconciliation_key = any($3::text[]))`,
+      [from, to, recs.map((r) => r.reconciliation_key)],
+    );
+    const unChanged = await client.query(
+      `insert into collector_unattributed as n (unattributed_key, source, metric, reason, window_start, amount, series, content_hash)
+       select * from jsonb_to_recordset($1::jsonb) as x(unattributed_key text, source text, metric text, reason text,
+         window_start timestamptz, amount bigint, series integer, content_hash text)
+       on conflict (unattributed_key) do update set amount = excluded.amount, series = excluded.series,
+         content_hash = excluded.content_hash, updated_at = now()
+       where n.content_hash is distinct from excluded.content_hash`,
+      [JSON.stringify(unattributed)],
+    );
+    await client.query(
+      `delete from collector_unattributed where window_start >= $1::timestamptz and window_start < $2::timestamptz
+         and not (unattributed_key = any($3::text[]))`,
+      [from, to, unattributed.map((u) => u.unattributed_key)],
+    );
+    // The watermark only moves forward, and only over contiguous ranges, so collecting an old
+    // range by hand never makes the loop skip windows.
+    for (const source of chunk.sources) {
+      await client.query(
+        `insert into collector_watermark (source, collected_until) values ($1, $3::timestamptz)
+         on conflict (source) do update set collected_until = excluded.collected_until, updated_at = now()
+         where collector_watermark.collected_until >= $2::timestamptz
+           and collector_watermark.collected_until < excluded.collected_until`,
+        [source, from, to],
+      );
+    }
+    await client.query("commit");
+
+    const flags = new Map<string, { tenant: string; source: string; resets: number; gaps: number }>();
+    for (const u of usage) {
+      const prev = old.get(u.idempotency_key);
+      const resets = Math.max(0, u.resets - (prev?.resets ?? 0));
+      const gaps = Math.max(0, u.gaps - (prev?.gaps ?? 0));
+      if (resets + gaps === 0) continue;
+      const k = `${u.tenant}|${u.source}`;
+      const f = flags.get(k) ?? { tenant: u.tenant, source: u.source, resets: 0, gaps: 0 };
+      f.resets += resets;
+      f.gaps += gaps;
+      flags.set(k, f);
+    }
+    return {
+      usageRowsChanged: changed.rowCount ?? 0,
+      usageRowsZeroed: zeroed.rowCount ?? 0,
+      reconciliationsChanged: recChanged.rowCount ?? 0,
+      unattributedChanged: unChanged.rowCount ?? 0,
+      newFlags: [...flags.values()],
+    };
+  } catch (e) {
+    await client.query("rollback");
+    throw e;
+  }
+};
+
+/** Watermarks of the given sources (ms), or undefined when a source was never collected. */
+export const readWatermark = async (client: PoolClient, sources: readonly string[]): Promise<number | undefined> => {
+  const res = await client.query<{ source: string; collected_until: Date }>(
+    `select source, collected_until from collector_watermark where source = any($1::text[])`,
+    [sources],
+  );
+  if (res.rows.length < sources.length) return undefined;
+  // Sources are collected together; resume from the least advanced one.
+  return Math.min(...res.rows.map((r) => r.collected_until.getTime()));
+};
+
+/** Session-level advisory lock: true when this connection now holds the collector lock. */
+export const tryCollectorLock = async (client: PoolClient): Promise<boolean> => {
+  const res = await client.query<{ locked: boolean }>("select pg_try_advisory_lock($1::bigint) as locked", [
+    COLLECTOR_LOCK_KEY.toString(),
+  ]);
+  return res.rows[0].locked;
+};
+
+export const releaseCollectorLock = async (client: PoolClient): Promise<void> => {
+  await client.query("select pg_advisory_unlock($1::bigint)", [COLLECTOR_LOCK_KEY.toString()]);
+};
