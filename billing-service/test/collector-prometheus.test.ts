@@ -5,7 +5,9 @@
  * comparison.
  */
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { mkdtemp, rm } from "node:fs/promises";
+import { execFile } from "node:child_process";
+import { mkdtemp, rm, writeFile } from "node:fs/promises";
+import { promisify } from "node:util";
 import os from "node:os";
 import path from "node:path";
 import { generateScenario, toOpenMetrics, type Scenario } from "./support/scenario";
@@ -31,6 +33,17 @@ let fromMs: number;
 let toMs: number;
 let deps: CollectorDeps;
 
+/** `maas-billing collect --once` as a separate process; returns its JSON report. */
+const collectCli = async (...args: string[]) => {
+  const { stdout } = await promisify(execFile)(
+    process.execPath,
+    [require.resolve("tsx/cli"), path.join(__dirname, "support", "scenario-cli.ts"), "collect", "--once", "--prometheus-url", prom.url, "--config", path.join(dir, "collector.yaml"), ...args],
+    { env: { ...process.env, DATABASE_URL: db.url } },
+  );
+  return JSON.parse(stdout) as Record<string, unknown>;
+};
+const iso = (ms: number) => new Date(ms).toISOString();
+
 const snapshot = async () =>
   (await db.pool.query(`select idempotency_key, xmin::text as x, content_hash from collector_usage order by 1`)).rows;
 
@@ -44,6 +57,10 @@ beforeAll(async () => {
   [prom, db] = await Promise.all([startPrometheus({ dir }), startTestPostgres()]);
   await applyCollectorMigrations(db.pool);
   client = new PrometheusClient({ url: prom.url });
+  await writeFile(
+    path.join(dir, "collector.yaml"),
+    `window: 15m\nwindowsPerQuery: 4\ntenants:\n${scenario.tenantMap.map((t) => `  - name: ${t.name}\n    namespaces: [${t.namespaces.join(", ")}]\n`).join("")}`,
+  );
   deps = {
     pool: db.pool,
     prometheus: client,
@@ -72,15 +89,15 @@ const expectLedgerEqualsTruth = async (includeLate: boolean) => {
 };
 
 describe(`collector on scenario seed ${SEED}`, () => {
-  it("books exactly the truth, with the late samples still missing", async () => {
-    const report = await collectOnce(deps, { fromMs, toMs });
-    expect(report).toMatchObject({ status: "collected", chunks: 4 });
+  it("books exactly the truth, with the late samples still missing (collect --once)", async () => {
+    const report = await collectCli("--from", iso(fromMs), "--to", iso(toMs));
+    expect(report).toMatchObject({ status: "collected", chunks: 4, from: iso(fromMs), to: iso(toMs) });
     await expectLedgerEqualsTruth(false);
   });
 
   it("changes nothing when the same range is collected again", async () => {
     const before = await snapshot();
-    const report = await collectOnce(deps, { fromMs, toMs });
+    const report = await collectCli("--from", iso(fromMs), "--to", iso(toMs));
     expect(report).toMatchObject({ usageRowsChanged: 0, usageRowsZeroed: 0, reconciliationsChanged: 0, unattributedChanged: 0 });
     expect(await snapshot()).toEqual(before);
   });
@@ -90,6 +107,10 @@ describe(`collector on scenario seed ${SEED}`, () => {
     prom = await prom.restart();
     client.close();
     client = new PrometheusClient({ url: prom.url });
+  await writeFile(
+    path.join(dir, "collector.yaml"),
+    `window: 15m\nwindowsPerQuery: 4\ntenants:\n${scenario.tenantMap.map((t) => `  - name: ${t.name}\n    namespaces: [${t.namespaces.join(", ")}]\n`).join("")}`,
+  );
     deps = { ...deps, prometheus: client };
     const report = await collectOnce(deps, { fromMs, toMs });
     expect(report.usageRowsChanged + report.reconciliationsChanged).toBeGreaterThan(0);
