@@ -43,6 +43,11 @@ async function defaultProgram(): Promise<() => unknown> {
 
 /** Runs the program offline under mocks and returns what it would send to the cluster. */
 export async function render(options: RenderOptions): Promise<RenderResult> {
+  // A tenant stack reads its platform through a StackReference: without a fixture it cannot render.
+  const platformStack = options.config["maas-billing:platformStack"];
+  if (typeof platformStack === "string" && options.stackReferenceOutputs?.[platformStack] === undefined) {
+    throw new Error(`render: no outputs supplied for StackReference "${platformStack}" (pass stackReferenceOutputs)`);
+  }
   const program = options.program ?? (await defaultProgram());
   const run = await runProgram({
     stack: options.stack,

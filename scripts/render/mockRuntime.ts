@@ -128,16 +128,58 @@ async function runExclusive(options: RunOptions): Promise<ProgramRun> {
   }
   pulumi.runtime.setAllConfig(config, options.secretKeys ?? []);
 
+  // A failed registration surfaces only as an unhandled rejection inside the SDK: collect them, so a
+  // broken program fails the render instead of yielding a partial one.
+  const failures: unknown[] = [];
+  const onRejection = (reason: unknown) => failures.push(reason);
+  process.on("unhandledRejection", onRejection);
+  const restoreSpeed = renderFast();
+  try {
+    return await collect(options, resources, secretValues, failures);
+  } finally {
+    restoreSpeed();
+    process.off("unhandledRejection", onRejection);
+  }
+}
+
+/**
+ * The SDK captures a full stack trace per resource (for source positions the mock monitor never
+ * reads) and per promise; with source maps on (tsx, vitest) that dominated render time. While
+ * rendering, skip the resource call sites and capture no stack frames; returns the undo.
+ */
+function renderFast(): () => void {
+  const resourceClass = pulumi.Resource as unknown as { callsites: () => unknown[] };
+  const callsites = resourceClass.callsites;
+  const sourceMaps = (process as unknown as { sourceMapsEnabled?: boolean }).sourceMapsEnabled ?? false;
+  const stackTraceLimit = Error.stackTraceLimit;
+  resourceClass.callsites = () => [];
+  process.setSourceMapsEnabled(false);
+  // Messages stay intact; only the (unused) promise debug stacks get shorter.
+  Error.stackTraceLimit = 0;
+  return () => {
+    resourceClass.callsites = callsites;
+    process.setSourceMapsEnabled(sourceMaps);
+    Error.stackTraceLimit = stackTraceLimit;
+  };
+}
+
+async function collect(options: RunOptions, resources: RecordedResource[], secretValues: string[], failures: unknown[]): Promise<ProgramRun> {
   const exported = ((await options.program()) ?? {}) as Record<string, unknown>;
   const outputs: Record<string, unknown> = {};
   const secretOutputs: string[] = [];
   for (const [key, value] of Object.entries(exported)) {
     const output = pulumi.output(value as pulumi.Input<unknown>) as pulumi.Output<unknown>;
     if (await pulumi.isSecret(output)) secretOutputs.push(key);
-    outputs[key] = await new Promise((resolve) => output.apply(resolve));
+    // Output.promise() is internal but, unlike apply(), rejects when the output fails instead of hanging.
+    outputs[key] = await (output as unknown as { promise(): Promise<unknown> }).promise();
   }
   // waitForRPCs is @internal (absent from the .d.ts) but is how the SDK itself drains registrations.
   await (settings as unknown as { waitForRPCs(): Promise<void> }).waitForRPCs();
+  await new Promise((resolve) => setImmediate(resolve));
+  if (failures.length > 0) {
+    const messages = [...new Set(failures.map((f) => (f instanceof Error ? f.message : String(f))))];
+    throw new Error(`render: ${failures.length} resource registration(s) failed:\n${messages.map((m) => `  ${m}`).join("\n")}`);
+  }
   resources.sort((a, b) => (a.type === b.type ? a.name.localeCompare(b.name) : a.type.localeCompare(b.type)));
   return { resources, outputs, secretOutputs: secretOutputs.sort(), secretValues };
 }
