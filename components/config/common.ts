@@ -46,10 +46,13 @@ export const pinnedImage = patternString(
   "docker.io/timescale/timescaledb:2.17.2-pg16",
 );
 
+const cpu = k8sQuantity.meta({ examples: ["500m"] });
+const memory = k8sQuantity.meta({ examples: ["512Mi"] });
+
 /** Container resources: requests and limits are both required (a security invariant). */
 export const resources = z.strictObject({
-  requests: z.strictObject({ cpu: k8sQuantity, memory: k8sQuantity }),
-  limits: z.strictObject({ cpu: k8sQuantity, memory: k8sQuantity }),
+  requests: z.strictObject({ cpu, memory }),
+  limits: z.strictObject({ cpu, memory }),
 });
 export type Resources = z.infer<typeof resources>;
 

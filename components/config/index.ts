@@ -21,16 +21,11 @@ export type Flavor = z.infer<typeof flavorSchema>;
  */
 export const stackConfigSchema = z
   .strictObject({
-    /** Which cluster APIs are used: OpenShift (UWM, Routes) or plain Kubernetes (prometheus-operator, Gateway API). */
-    flavor: flavorSchema,
-    /** Platform layer (cluster admin, once per environment). */
-    platform: platformSchema.optional(),
-    /** Tenants deployed in the same stack as the platform (development, small installs). */
-    tenants: z.array(tenantSpecSchema).optional(),
-    /** The single tenant of a tenant-only stack; needs `platformStack`. */
-    tenant: tenantSpecSchema.optional(),
-    /** Fully qualified name of the platform stack a tenant stack reads its outputs from. */
-    platformStack: patternString(/^[^/\s]+\/[^/\s]+\/[^/\s]+$/, "a fully qualified stack name org/project/stack", "acme/maas-billing/platform-prod").optional(),
+    flavor: flavorSchema.describe("Which cluster APIs are used: OpenShift (UWM, Routes) or plain Kubernetes (prometheus-operator, Gateway API)."),
+    platform: platformSchema.optional().describe("Platform layer (cluster admin, once per environment)."),
+    tenants: z.array(tenantSpecSchema).optional().describe("Tenants deployed in the same stack as the platform (development, small installs)."),
+    tenant: tenantSpecSchema.optional().describe("The single tenant of a tenant-only stack; needs `platformStack`."),
+    platformStack: patternString(/^[^/\s]+\/[^/\s]+\/[^/\s]+$/, "a fully qualified stack name org/project/stack", "acme/maas-billing/platform-prod").optional().describe("Fully qualified name of the platform stack a tenant stack reads its outputs from."),
   })
   .superRefine((c, ctx) => {
     if (c.platform === undefined && c.tenants === undefined && c.tenant === undefined) {
