@@ -112,6 +112,13 @@ describe("billing service", () => {
     expect(c.image).toBe(testImage);
     expect(c.env).toContainEqual({ name: "DATABASE_URL", valueFrom: { secretKeyRef: { name: "maas-billing-db", key: "url" } } });
     expect(c.env).toContainEqual({ name: "MAAS_BILLING_PROMETHEUS_URL", value: "https://thanos-querier.openshift-monitoring.svc:9091" });
+    expect(c.env).toContainEqual({ name: "MAAS_BILLING_PROMETHEUS_TOKEN_FILE", value: "/var/run/secrets/kubernetes.io/serviceaccount/token" });
+  });
+
+  it("reads the kubernetes platform Prometheus over plain in-cluster HTTP, without a token", () => {
+    const env = (findObject(kubernetes, "Deployment", "maas-billing-api").object as any).spec.template.spec.containers[0].env;
+    expect(env).toContainEqual({ name: "MAAS_BILLING_PROMETHEUS_URL", value: "http://prometheus-operated.maas-monitoring.svc:9090" });
+    expect(env.map((e: { name: string }) => e.name)).not.toContain("MAAS_BILLING_PROMETHEUS_TOKEN_FILE");
   });
 
   it("may create TokenReviews and SubjectAccessReviews, nothing else cluster-wide", () => {

@@ -26,6 +26,21 @@ export const billingApiPort = 8080;
 export const billingApiSelector = { "app.kubernetes.io/name": billingApiName, "app.kubernetes.io/component": "billing-api" };
 
 /**
+ * How the collector authenticates to the central query API. OpenShift's Thanos querier sits behind
+ * kube-rbac-proxy with a service-CA certificate: the pod's own token (bound to cluster-monitoring-view
+ * above) and the service CA that OpenShift mounts next to it. The kubernetes platform Prometheus is
+ * plain in-cluster HTTP.
+ */
+export function prometheusAuthEnv(flavor: "openshift" | "kubernetes"): { name: string; value: string }[] {
+  if (flavor !== "openshift") return [];
+  const sa = "/var/run/secrets/kubernetes.io/serviceaccount";
+  return [
+    { name: "MAAS_BILLING_PROMETHEUS_TOKEN_FILE", value: `${sa}/token` },
+    { name: "MAAS_BILLING_PROMETHEUS_CA_FILE", value: `${sa}/service-ca.crt` },
+  ];
+}
+
+/**
  * The billing service: Deployment (image by digest), Service, ServiceAccount with the RBAC it needs
  * (TokenReview and SubjectAccessReview to authenticate callers; on OpenShift cluster-monitoring-view to
  * read metrics), a ServiceMonitor and external exposure (Route or HTTPRoute).
@@ -98,6 +113,7 @@ export class BillingService extends pulumi.ComponentResource {
                     { name: "MAAS_BILLING_AUTH_MODE", value: "kubernetes" },
                     { name: "MAAS_BILLING_DATA_DIR", value: "/var/lib/maas-billing" },
                     { name: "MAAS_BILLING_PROMETHEUS_URL", value: b.prometheusUrl ?? args.prometheusUrl },
+                    ...prometheusAuthEnv(args.flavor),
                   ],
                   livenessProbe: { httpGet: { path: "/healthz", port: "http" }, periodSeconds: 20 },
                   readinessProbe: { httpGet: { path: "/readyz", port: "http" }, periodSeconds: 10 },
