@@ -36,6 +36,8 @@ export class Platform extends pulumi.ComponentResource {
   public readonly vllmMetricFamily: pulumi.Output<"vllm" | "kserve_vllm">;
   /** Namespaces the platform created for each tenant. */
   public readonly tenantNamespaces: pulumi.Output<Record<string, string[]>>;
+  /** Label carrying the tier or subscription on gateway metrics (the TelemetryPolicy's choice). */
+  public readonly tierLabel: pulumi.Output<"tier" | "subscription">;
   /** The database component (tests check that its StatefulSet is protected). */
   public readonly database: BillingDatabase;
 
@@ -77,6 +79,7 @@ export class Platform extends pulumi.ComponentResource {
     this.billingApiUrl = billing.url;
     this.gateway = pulumi.output({ name: config.gateway.name, namespace: config.gateway.namespace });
     this.vllmMetricFamily = pulumi.output(config.vllmMetricFamily);
+    this.tierLabel = pulumi.output(config.telemetry.tierLabel);
     this.registerOutputs(this.outputs());
   }
 
@@ -89,6 +92,7 @@ export class Platform extends pulumi.ComponentResource {
       gateway: this.gateway,
       vllmMetricFamily: this.vllmMetricFamily,
       tenantNamespaces: this.tenantNamespaces,
+      tierLabel: this.tierLabel,
     };
   }
 }

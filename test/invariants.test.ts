@@ -42,6 +42,7 @@ describe("each check can fail", () => {
     ["image-pinned", (_p: any, c: any) => { c.image = "quay.io/other/thing"; }],
     ["own-image-digest", (_p: any, c: any) => { c.image = "quay.io/maas-billing/maas-billing:v1.0.0"; }],
     ["no-plaintext-secret", (_p: any, c: any) => { c.env.push({ name: "DB_PASSWORD", value: "hunter2-hunter2" }); }],
+    ["no-plaintext-secret", (_p: any, c: any) => { c.env.push({ name: "API_TOKEN", value: "t0k3n" }); }],
     ["host-namespaces", (p: any) => { p.hostNetwork = true; }],
   ])("%s", (rule, change) => {
     const violations = checkSecurityInvariants(mutate(change));

@@ -214,6 +214,7 @@ describe("tenants", () => {
       gateway: { name: "maas-default-gateway", namespace: "openshift-ingress" },
       vllmMetricFamily: "kserve_vllm",
       tenantNamespaces: { "tenant-a": ["tenant-a-models", "tenant-a-monitoring"], "tenant-b": ["b-models"] },
+      tierLabel: "tier",
     });
   });
 });

@@ -111,7 +111,9 @@ function checkPod(o: K8sObject, pod: PodSpec, ownImage: RegExp): InvariantViolat
     else if (!digest && tag === undefined) add("image-pinned", `${cn} image ${image} has neither tag nor digest`);
     if (ownImage.test(image) && !digest) add("own-image-digest", `${cn} image ${image} is ours and must be pinned by digest`);
     for (const e of c.env ?? []) {
-      if (/pass(word)?|secret|token|api_?key|credential/i.test(e.name) && e.value !== undefined && e.value !== "") {
+      // Names ending in _FILE/_PATH/_DIR hold where a secret lives, not the secret.
+      const namesSecret = /pass(word)?|secret|token|api_?key|credential/i.test(e.name) && !/_(FILE|PATH|DIR)$/i.test(e.name);
+      if (namesSecret && e.value !== undefined && e.value !== "") {
         add("no-plaintext-secret", `${cn} env ${e.name} has a literal value; use valueFrom.secretKeyRef`);
         if (defaultPasswords.has(e.value)) add("no-default-password", `${cn} env ${e.name} is a default password`);
       }
