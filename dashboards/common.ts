@@ -1,0 +1,271 @@
+// House style for every maas-billing dashboard: one small typed builder that emits the subset of
+// Grafana's dashboard model (schemaVersion 39) we use. Panels are plain values made by the default
+// builders below; a dashboard file lists them row by row and `dashboard()` assigns ids and gridPos,
+// so layout stays in one place and ids are unique by construction.
+
+/** Datasource uid of the tenant Prometheus in a tenant Grafana (provisioned with this fixed uid). */
+export const TENANT_PROMETHEUS_DS_UID = "maas-tenant-prometheus";
+/** Datasource uid of the platform Prometheus (the one scraping the billing service) in the platform Grafana. */
+export const PLATFORM_PROMETHEUS_DS_UID = "maas-platform-prometheus";
+/** Grafana dashboard schema version the JSON follows. */
+export const SCHEMA_VERSION = 39;
+/** Grid width of a Grafana dashboard. */
+export const GRID_WIDTH = 24;
+
+/** vLLM metric-name family: `vllm:*` (plain vLLM) or `kserve_vllm:*` (renamed by KServe's PodMonitor). */
+export type VllmFamily = "vllm" | "kserve_vllm";
+/** Label that carries the tier on Limitador series: `tier` (older MaaS) or `subscription` (current MaaS). */
+export type TierLabel = "tier" | "subscription";
+
+export interface DataSourceRef {
+  readonly type: "prometheus";
+  readonly uid: string;
+}
+
+export interface PromTarget {
+  readonly refId: string;
+  readonly datasource: DataSourceRef;
+  readonly expr: string;
+  readonly legendFormat: string;
+  readonly instant: boolean;
+  readonly range: boolean;
+}
+
+export interface GridPos {
+  readonly h: number;
+  readonly w: number;
+  readonly x: number;
+  readonly y: number;
+}
+
+export type PanelType = "timeseries" | "stat" | "bargauge" | "table";
+
+/** A panel before layout: everything but `id` and `gridPos`. */
+export interface PanelSpec {
+  readonly type: PanelType;
+  readonly title: string;
+  readonly description: string;
+  readonly datasource: DataSourceRef;
+  readonly targets: readonly PromTarget[];
+  readonly fieldConfig: { defaults: Record<string, unknown>; overrides: unknown[] };
+  readonly options: Record<string, unknown>;
+  /** Panel-level relative time ("now/d" = today so far); changes `$__range` for this panel only. */
+  readonly timeFrom?: string;
+  /** Width in grid columns; defaults to an equal share of the row. */
+  readonly width?: number;
+  /** Height in grid rows; defaults to 8. */
+  readonly height?: number;
+}
+
+export interface Panel extends Omit<PanelSpec, "width" | "height"> {
+  readonly id: number;
+  readonly gridPos: GridPos;
+}
+
+export interface Variable {
+  readonly type: "query" | "constant";
+  readonly name: string;
+  readonly label?: string;
+  readonly [key: string]: unknown;
+}
+
+export interface DashboardJson {
+  readonly uid: string;
+  readonly title: string;
+  readonly description: string;
+  readonly tags: readonly string[];
+  readonly schemaVersion: number;
+  readonly version: number;
+  readonly editable: boolean;
+  readonly graphTooltip: number;
+  readonly timezone: string;
+  readonly refresh: string;
+  readonly time: { from: string; to: string };
+  readonly templating: { list: readonly Variable[] };
+  readonly annotations: { list: readonly unknown[] };
+  readonly panels: readonly Panel[];
+}
+
+export const prometheusDs = (uid: string): DataSourceRef => ({ type: "prometheus", uid });
+
+/** Metric name in the configured vLLM family, e.g. `kserve_vllm:prompt_tokens_total`. */
+export const vllmMetric = (family: VllmFamily, name: string): string => `${family}:${name}`;
+
+/** A label matched against a dashboard variable (multi-value variables need `=~`). */
+export interface VariableMatcher {
+  readonly label: string;
+  readonly variable: string;
+  /** `=~` for multi-value or All variables (default), `=` for single-value/constant ones. */
+  readonly op?: "=" | "=~";
+}
+
+/**
+ * The one place label selectors are written: `{label=~"$variable", ...}`.
+ * Every query of every dashboard builds its braces here, so scoping can't drift between panels.
+ */
+export const selector = (...matchers: readonly VariableMatcher[]): string =>
+  `{${matchers.map((m) => `${m.label}${m.op ?? "=~"}"$${m.variable}"`).join(", ")}}`;
+
+/** A Prometheus query target; `instant` for stat/bar-gauge panels that show one number per series. */
+export const promQuery = (
+  datasource: DataSourceRef,
+  expr: string,
+  legendFormat: string,
+  opts: { instant?: boolean } = {},
+): Omit<PromTarget, "refId"> => ({
+  datasource,
+  expr,
+  legendFormat,
+  instant: opts.instant ?? false,
+  range: !(opts.instant ?? false),
+});
+
+interface PanelInput {
+  readonly title: string;
+  readonly description: string;
+  readonly datasource: DataSourceRef;
+  readonly targets: readonly Omit<PromTarget, "refId">[];
+  /** Grafana unit id, e.g. "reqps", "s", "percentunit", "short". */
+  readonly unit: string;
+  readonly decimals?: number;
+  readonly timeFrom?: string;
+  readonly width?: number;
+  readonly height?: number;
+}
+
+const withRefIds = (targets: PanelInput["targets"]): PromTarget[] =>
+  targets.map((t, i) => ({ refId: String.fromCharCode(65 + i), ...t }));
+
+const base = (type: PanelType, p: PanelInput, options: Record<string, unknown>, custom: Record<string, unknown> = {}): PanelSpec => ({
+  type,
+  title: p.title,
+  description: p.description,
+  datasource: p.datasource,
+  targets: withRefIds(p.targets),
+  fieldConfig: {
+    defaults: { unit: p.unit, ...(p.decimals === undefined ? {} : { decimals: p.decimals }), custom },
+    overrides: [],
+  },
+  options,
+  ...(p.timeFrom === undefined ? {} : { timeFrom: p.timeFrom }),
+  ...(p.width === undefined ? {} : { width: p.width }),
+  ...(p.height === undefined ? {} : { height: p.height }),
+});
+
+const legend = { displayMode: "table", placement: "bottom", calcs: ["lastNotNull", "max"], showLegend: true };
+
+/** Time series with a table legend; the default for rates. */
+export const timeseries = (p: PanelInput): PanelSpec =>
+  base("timeseries", p, { legend, tooltip: { mode: "multi", sort: "desc" } }, { lineWidth: 1, fillOpacity: 10, spanNulls: false });
+
+/** One big number per series (instant queries). */
+export const stat = (p: PanelInput): PanelSpec =>
+  base("stat", p, {
+    reduceOptions: { calcs: ["lastNotNull"], fields: "", values: false },
+    colorMode: "value",
+    graphMode: "none",
+    textMode: "value_and_name",
+    justifyMode: "auto",
+    orientation: "auto",
+  });
+
+/** Horizontal bars, one per series (instant queries): rankings such as tokens by user. */
+export const barGauge = (p: PanelInput): PanelSpec =>
+  base("bargauge", p, {
+    reduceOptions: { calcs: ["lastNotNull"], fields: "", values: false },
+    displayMode: "basic",
+    orientation: "horizontal",
+    showUnfilled: true,
+  });
+
+/** Label-value query variable (`label_values(metric, label)`), multi-select with All = `.*`. */
+export const queryVariable = (
+  datasource: DataSourceRef,
+  name: string,
+  label: string,
+  metric: string,
+  labelName: string,
+): Variable => {
+  const definition = `label_values(${metric}, ${labelName})`;
+  return {
+    type: "query",
+    name,
+    label,
+    datasource,
+    definition,
+    query: { query: definition, refId: `${name}-variable-query` },
+    refresh: 2, // on time-range change, so new models/users appear
+    includeAll: true,
+    multi: true,
+    allValue: ".*",
+    current: { selected: true, text: ["All"], value: ["$__all"] },
+    sort: 1,
+    hide: 0,
+    options: [],
+  };
+};
+
+/** Hidden constant variable (e.g. the tenant a tenant Grafana belongs to). */
+export const constantVariable = (name: string, value: string): Variable => ({
+  type: "constant",
+  name,
+  query: value,
+  hide: 2,
+  current: { selected: true, text: value, value },
+  options: [{ selected: true, text: value, value }],
+});
+
+export interface DashboardInput {
+  readonly uid: string;
+  readonly title: string;
+  readonly description: string;
+  readonly tags: readonly string[];
+  /** Default time range, e.g. { from: "now-6h", to: "now" }. */
+  readonly time: { from: string; to: string };
+  readonly variables: readonly Variable[];
+  /** Panels in reading order, one array per row. */
+  readonly rows: readonly (readonly PanelSpec[])[];
+}
+
+/** Lays rows out left to right, top to bottom, and numbers panels from 1. */
+export const layout = (rows: DashboardInput["rows"]): Panel[] => {
+  const panels: Panel[] = [];
+  let y = 0;
+  for (const row of rows) {
+    const share = Math.floor(GRID_WIDTH / row.length);
+    let x = 0;
+    let rowHeight = 0;
+    for (const spec of row) {
+      const { width, height, ...rest } = spec;
+      const w = width ?? share;
+      const h = height ?? 8;
+      panels.push({ ...rest, id: panels.length + 1, gridPos: { h, w, x, y } });
+      x += w;
+      rowHeight = Math.max(rowHeight, h);
+    }
+    if (x > GRID_WIDTH) throw new Error(`row starting with "${row[0]?.title}" is ${x} columns wide; the grid has ${GRID_WIDTH}`);
+    y += rowHeight;
+  }
+  return panels;
+};
+
+/**
+ * A complete dashboard. Timezone is UTC so "today" starts at the same midnight as the billing
+ * service's daily buckets and quotas.
+ */
+export const dashboard = (d: DashboardInput): DashboardJson => ({
+  uid: d.uid,
+  title: d.title,
+  description: d.description,
+  tags: d.tags,
+  schemaVersion: SCHEMA_VERSION,
+  version: 1,
+  editable: false,
+  graphTooltip: 1,
+  timezone: "utc",
+  refresh: "1m",
+  time: d.time,
+  templating: { list: d.variables },
+  annotations: { list: [] },
+  panels: layout(d.rows),
+});

@@ -1,0 +1,225 @@
+// Recording and alerting rules as data. The return value is both the `spec` of a
+// monitoring.coreos.com/v1 PrometheusRule and a valid Prometheus rule file (`promtool check rules`).
+import { type TierLabel, type VllmFamily, vllmMetric } from "./common";
+
+export interface RecordingRule {
+  readonly record: string;
+  readonly expr: string;
+}
+
+export interface AlertingRule {
+  readonly alert: string;
+  readonly expr: string;
+  readonly for?: string;
+  readonly labels: { readonly severity: "warning" | "critical"; readonly [k: string]: string };
+  readonly annotations: { readonly summary: string; readonly description: string; readonly runbook: string; readonly runbook_url?: string };
+}
+
+export type Rule = RecordingRule | AlertingRule;
+
+export interface RuleGroup {
+  readonly name: string;
+  readonly rules: readonly Rule[];
+}
+
+export interface PrometheusRuleSpec {
+  readonly groups: readonly RuleGroup[];
+}
+
+export interface RuleOptions {
+  /** vLLM metric-name family (platform output `vllmMetricFamily`). */
+  readonly vllmFamily: VllmFamily;
+  /** Label carrying the tier on Limitador series. Defaults to "tier". */
+  readonly tierLabel?: TierLabel;
+  /** Collector lag (seconds) that counts as lagging. Defaults to 900 (15 minutes). */
+  readonly collectorLagThresholdSeconds?: number;
+  /** Base URL of the runbooks; when set each alert gets `runbook_url: <base>#<alert in lower case>`. */
+  readonly runbookBaseUrl?: string;
+}
+
+export interface TenantRuleOptions extends RuleOptions {
+  /** Regex of the tenant Prometheus's federation scrape job names. Defaults to "federate.*". */
+  readonly federationJobPattern?: string;
+}
+
+/** Ratio of a quota at which the warning fires (the critical alert fires at 1). */
+export const QUOTA_WARNING_RATIO = 0.8;
+
+const alert = (o: RuleOptions, a: Omit<AlertingRule, "annotations"> & { annotations: Omit<AlertingRule["annotations"], "runbook_url"> }): AlertingRule => ({
+  ...a,
+  annotations: {
+    ...a.annotations,
+    ...(o.runbookBaseUrl === undefined ? {} : { runbook_url: `${o.runbookBaseUrl}#${a.alert.toLowerCase()}` }),
+  },
+});
+
+/** Per-model token rates from the model servers, named level:metric:operation. */
+const vllmTokenRates = (family: VllmFamily, by: string): RecordingRule[] =>
+  (["prompt_tokens", "generation_tokens"] as const).map((name) => ({
+    record: `${by.replace(/, /g, "_")}:${family}_${name}:rate5m`,
+    expr: `sum by (${by}) (rate(${vllmMetric(family, `${name}_total`)}[5m]))`,
+  }));
+
+/** Rules for the platform (central) Prometheus: billing, quota, Limitador and scrape health. */
+export const platformPrometheusRules = (o: RuleOptions): PrometheusRuleSpec => {
+  const tier = o.tierLabel ?? "tier";
+  const lag = o.collectorLagThresholdSeconds ?? 900;
+  return {
+    groups: [
+      {
+        name: "maas-billing.recording",
+        rules: [
+          {
+            record: "tenant_model_tier_direction:maas_billing_usage_tokens:rate5m",
+            expr: "sum by (tenant, model, tier, direction) (rate(maas_billing_usage_tokens_total[5m]))",
+          },
+          {
+            record: `route_namespace_${tier}:authorized_hits:rate5m`,
+            expr: `sum by (route_namespace, ${tier}) (rate(authorized_hits[5m]))`,
+          },
+          ...vllmTokenRates(o.vllmFamily, "namespace, model_name"),
+        ],
+      },
+      {
+        name: "maas-billing.quota",
+        rules: [
+          alert(o, {
+            alert: "MaasQuotaNearlyExhausted",
+            expr: `max by (tenant, kind, period) (maas_billing_quota_used_ratio) >= ${QUOTA_WARNING_RATIO} < 1`,
+            for: "5m",
+            labels: { severity: "warning" },
+            annotations: {
+              summary: "Tenant {{ $labels.tenant }} has used {{ $value | humanizePercentage }} of its {{ $labels.period }} {{ $labels.kind }} quota",
+              description: "The billing service reports quota use at or above 80% for tenant {{ $labels.tenant }} ({{ $labels.kind }}, {{ $labels.period }}).",
+              runbook:
+                "Tell the tenant admin; check usage by user and model on the chargeback dashboard. Raise the quota in the billing service if the use is expected, otherwise find the user or key driving it.",
+            },
+          }),
+          alert(o, {
+            alert: "MaasQuotaExhausted",
+            expr: "max by (tenant, kind, period) (maas_billing_quota_used_ratio) >= 1",
+            for: "1m",
+            labels: { severity: "critical" },
+            annotations: {
+              summary: "Tenant {{ $labels.tenant }} has exhausted its {{ $labels.period }} {{ $labels.kind }} quota",
+              description: "Quota use is {{ $value | humanizePercentage }} for tenant {{ $labels.tenant }} ({{ $labels.kind }}, {{ $labels.period }}); further use is overage.",
+              runbook:
+                "Confirm with the tenant whether overage is accepted. If not, lower the tenant's token rate limits (TokenRateLimitPolicy) or raise the quota; overage appears on the draft invoice.",
+            },
+          }),
+        ],
+      },
+      {
+        name: "maas-billing.limitador",
+        rules: [
+          alert(o, {
+            alert: "MaasLimitadorCounterReset",
+            // resets() sees a container restart in place; the sum dropping below its value 10m ago
+            // also catches a replaced pod, whose new series start from zero under a new pod label.
+            expr:
+              "sum by (limitador_namespace) (resets(authorized_calls[10m])) > 0 or sum by (limitador_namespace) (authorized_calls) < sum by (limitador_namespace) (authorized_calls offset 10m)",
+            labels: { severity: "warning" },
+            annotations: {
+              summary: "Limitador counters for {{ $labels.limitador_namespace }} were reset",
+              description: "Limitador keeps counters in memory; a restart resets them and the rate-limit windows start over.",
+              runbook:
+                "Check Limitador pod restarts in kuadrant-system. Usage between the last scrape and the restart is lost to Prometheus; the billing collector counts on from zero and flags the reset (Billing dashboard, counter resets). Use Redis storage for Limitador to keep counters across restarts.",
+            },
+          }),
+        ],
+      },
+      {
+        name: "maas-billing.scrape",
+        rules: [
+          alert(o, {
+            alert: "MaasScrapeTargetDown",
+            expr: "up == 0",
+            for: "5m",
+            labels: { severity: "critical" },
+            annotations: {
+              summary: "Scrape target {{ $labels.job }} / {{ $labels.instance }} is down",
+              description: "Prometheus could not scrape {{ $labels.instance }} (job {{ $labels.job }}) for 5 minutes; usage from it is not being recorded.",
+              runbook:
+                "Check the target pod and its ServiceMonitor/PodMonitor, then the Prometheus targets page for the scrape error. Usage is recovered after the fact only if the counters were not reset meanwhile.",
+            },
+          }),
+        ],
+      },
+      {
+        name: "maas-billing.collector",
+        rules: [
+          alert(o, {
+            alert: "MaasBillingCollectorLagging",
+            expr: `max by (source) (maas_billing_collector_lag_seconds) > ${lag}`,
+            for: "10m",
+            labels: { severity: "warning" },
+            annotations: {
+              summary: "Billing collector is {{ $value | humanizeDuration }} behind for {{ $labels.source }}",
+              description: `The billing collector's last complete window for {{ $labels.source }} is more than ${lag}s old.`,
+              runbook:
+                "Check the billing service logs and its database connection, and that the central Prometheus answers query_range. The collector catches up by itself once the cause is fixed; invoices for the open period stay drafts meanwhile.",
+            },
+          }),
+          alert(o, {
+            alert: "MaasBillingCollectorMetricsAbsent",
+            expr: "absent(maas_billing_collector_lag_seconds)",
+            for: "15m",
+            labels: { severity: "critical" },
+            annotations: {
+              summary: "The billing collector reports no lag metric",
+              description: "No maas_billing_collector_lag_seconds series for 15 minutes: the billing service is not scraped or its collector is not running.",
+              runbook: "Check the billing service Deployment, its ServiceMonitor, and the MaasScrapeTargetDown alert.",
+            },
+          }),
+        ],
+      },
+    ],
+  };
+};
+
+/** Rules for a tenant Prometheus: token-rate recording rules for its dashboards and federation health. */
+export const tenantPrometheusRules = (o: TenantRuleOptions): PrometheusRuleSpec => {
+  const tier = o.tierLabel ?? "tier";
+  const jobs = o.federationJobPattern ?? "federate.*";
+  return {
+    groups: [
+      {
+        name: "maas-tenant.recording",
+        rules: [
+          ...vllmTokenRates(o.vllmFamily, "model_name"),
+          { record: `${tier}:authorized_hits:rate5m`, expr: `sum by (${tier}) (rate(authorized_hits[5m]))` },
+          { record: "model:authorized_hits:rate5m", expr: "sum by (model) (rate(authorized_hits[5m]))" },
+        ],
+      },
+      {
+        name: "maas-tenant.federation",
+        rules: [
+          alert(o, {
+            alert: "MaasFederationDown",
+            expr: `up{job=~"${jobs}"} == 0`,
+            for: "5m",
+            labels: { severity: "critical" },
+            annotations: {
+              summary: "Federation scrape {{ $labels.job }} is failing",
+              description: "The tenant Prometheus could not federate from {{ $labels.instance }} for 5 minutes; dashboards have a gap.",
+              runbook:
+                "Check the platform's federation proxy for this tenant (its pod, NetworkPolicy and upstream token) and the scrape error on the tenant Prometheus targets page. Billing is not affected: the billing collector reads the central Prometheus.",
+            },
+          }),
+          alert(o, {
+            alert: "MaasFederationEmpty",
+            expr: `scrape_samples_scraped{job=~"${jobs}"} == 0`,
+            for: "10m",
+            labels: { severity: "warning" },
+            annotations: {
+              summary: "Federation scrape {{ $labels.job }} returns no series",
+              description: "The federation endpoint answers but returns no samples for 10 minutes.",
+              runbook:
+                "Check that the tenant's namespaces in the platform registry match where its models run, that the match[] selectors use the configured vLLM family, and that Limitador series carry route_namespace.",
+            },
+          }),
+        ],
+      },
+    ],
+  };
+};

@@ -1,0 +1,235 @@
+// Every dashboard query against a real Prometheus holding the known scenario: each panel's numbers
+// must equal the scenario's truth.
+// Tolerances: counts and rates 1e-9 relative (the scenario is built so increase()/rate() are exact
+// at the evaluation time: samples sit on both window edges, traffic is constant per step);
+// percentiles: inside the histogram bucket that holds the true 95th percentile (the resolution a
+// histogram has).
+import { writeFileSync } from "node:fs";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import {
+  type DashboardJson,
+  type VllmFamily,
+  billingDashboard,
+  billingPanels,
+  platformDashboards,
+  platformPrometheusRules,
+  prometheusDs,
+  tenantDashboards,
+  tenantModelUsagePanels,
+  tenantPrometheusRules,
+  tokenUsageChargebackPanels,
+} from "../index";
+import { interpolate } from "./support/grafana-vars";
+import { toOpenMetrics } from "./support/openmetrics";
+import { type RunningPrometheus, type VectorSample, startPrometheusWithData } from "./support/prometheus";
+import { DAY_START, EVAL_TIME, LAST_SCRAPE_BEFORE_GAP, MODEL_PODS, TENANTS, USERS, scenarioFamilies } from "./support/scenario";
+import { type Truth, billingTruth, chargebackTruth, keyOf, tenantModelUsageTruth } from "./support/truth";
+
+const RELATIVE_TOLERANCE = 1e-9;
+/** Grafana's values at "now" = EVAL_TIME with the range "today so far" and a 15 s scrape interval. */
+const GRAFANA_VALUES = {
+  namespace: "tenant-a-models",
+  model: ".*",
+  tier: ".*",
+  user: ".*",
+  tenant: "tenant-a",
+  __range: `${EVAL_TIME - DAY_START}s`,
+  __range_s: String(EVAL_TIME - DAY_START),
+  __rate_interval: "1m", // max(4 × scrape interval, step + scrape interval)
+  __interval: "15s",
+};
+
+let prom: RunningPrometheus;
+beforeAll(async () => {
+  prom = await startPrometheusWithData(toOpenMetrics(scenarioFamilies()));
+});
+afterAll(async () => {
+  await prom?.stop();
+});
+
+/** Panel results collected for docs/dashboards.md (written when DASHBOARD_RESULTS_FILE is set). */
+const report: { panel: string; expr: string; value: Record<string, number>; truth: Record<string, number | [number, number]> }[] = [];
+afterAll(() => {
+  if (process.env.DASHBOARD_RESULTS_FILE) writeFileSync(process.env.DASHBOARD_RESULTS_FILE, JSON.stringify(report, null, 2));
+});
+
+const toMap = (samples: VectorSample[]): Truth => new Map(samples.map((s) => [keyOf(s.metric), Number(s.value[1])]));
+
+const run = async (panel: string, expr: string, values: Record<string, string> = GRAFANA_VALUES): Promise<Truth> => {
+  const actual = toMap(await prom.vector(interpolate(expr, values), EVAL_TIME));
+  report.push({ panel, expr, value: Object.fromEntries(actual), truth: {} });
+  return actual;
+};
+
+const expectEqualTruth = (panel: string, actual: Truth, truth: Truth) => {
+  const entry = report.at(-1);
+  if (entry) entry.truth = Object.fromEntries(truth);
+  expect([...actual.keys()].sort(), `${panel}: series`).toEqual([...truth.keys()].sort());
+  for (const [key, want] of truth) {
+    const got = actual.get(key) as number;
+    const allowed = Math.max(Math.abs(want) * RELATIVE_TOLERANCE, 1e-12);
+    expect(Math.abs(got - want), `${panel} {${key}}: got ${got}, truth ${want}`).toBeLessThanOrEqual(allowed);
+  }
+};
+
+const expectInBuckets = (panel: string, actual: Truth, truth: Map<string, [number, number]>) => {
+  const entry = report.at(-1);
+  if (entry) entry.truth = Object.fromEntries(truth);
+  expect([...actual.keys()].sort(), `${panel}: series`).toEqual([...truth.keys()].sort());
+  for (const [key, [lower, upper]] of truth) {
+    const got = actual.get(key) as number;
+    expect(got, `${panel} {${key}} above bucket lower bound`).toBeGreaterThan(lower);
+    expect(got, `${panel} {${key}} within bucket upper bound`).toBeLessThanOrEqual(upper);
+  }
+};
+
+/** Every dashboard variant we ship. */
+const allDashboards = (): [string, DashboardJson][] => {
+  const out: [string, DashboardJson][] = [];
+  for (const vllmFamily of ["vllm", "kserve_vllm"] as const) {
+    for (const tierLabel of ["tier", "subscription"] as const) {
+      for (const [file, d] of Object.entries(tenantDashboards({ vllmFamily, tenant: "tenant-a", tierLabel }))) out.push([`${vllmFamily}/${tierLabel}/${file}`, d]);
+    }
+  }
+  for (const [file, d] of Object.entries(platformDashboards())) out.push([file, d]);
+  out.push(["billing (tenant-pinned)", billingDashboard({ tenant: "tenant-a" })]);
+  return out;
+};
+
+describe("every query is valid PromQL to a real Prometheus parser", () => {
+  const queries = allDashboards().flatMap(([name, d]) => [
+    ...d.panels.flatMap((p) => p.targets.map((t) => [`${name} / ${p.title} / ${t.refId}`, t.expr] as const)),
+    // label_values(metric, label) is Grafana's; its metric selector must be valid PromQL.
+    ...d.templating.list
+      .filter((v) => v.type === "query")
+      .map((v) => [`${name} / variable ${v.name}`, String(v.definition).replace(/^label_values\((.*), \w+\)$/, "$1")] as const),
+  ]);
+  it.each(queries)("%s", async (_name, expr) => {
+    const r = await prom.query(interpolate(expr, GRAFANA_VALUES), EVAL_TIME);
+    expect(r.status === "error" ? `${r.errorType}: ${r.error}` : "ok").toBe("ok");
+  });
+
+  const rules = (["vllm", "kserve_vllm"] as const).flatMap((vllmFamily) =>
+    [...platformPrometheusRules({ vllmFamily }).groups, ...tenantPrometheusRules({ vllmFamily }).groups].flatMap((g) =>
+      g.rules.map((r) => [`${vllmFamily} / ${g.name} / ${"record" in r ? r.record : r.alert}`, r.expr] as const),
+    ),
+  );
+  it.each(rules)("rule %s", async (_name, expr) => {
+    const r = await prom.query(expr, EVAL_TIME);
+    expect(r.status === "error" ? `${r.errorType}: ${r.error}` : "ok").toBe("ok");
+  });
+
+  it("the check can fail: an unsubstituted Grafana variable is a parse error", async () => {
+    const r = await prom.query("sum(rate(kserve_vllm:prompt_tokens_total[$__rate_interval]))", EVAL_TIME);
+    expect(r.status).toBe("error");
+  });
+});
+
+describe.each(["kserve_vllm", "vllm"] as const)("tenant model usage (%s family) on tenant-a", (family: VllmFamily) => {
+  const p = tenantModelUsagePanels(family, prometheusDs("test"));
+  const truth = tenantModelUsageTruth("tenant-a");
+  const cases: [string, string, Truth][] = [
+    ["Tokens today (prompt)", p.tokensToday.targets[0]!.expr, truth.promptToday],
+    ["Tokens today (generated)", p.tokensToday.targets[1]!.expr, truth.generationToday],
+    ["Requests today", p.requestsToday.targets[0]!.expr, truth.requestsToday],
+    ["Request rate", p.requestRate.targets[0]!.expr, truth.requestRate],
+    ["Token throughput (prompt)", p.tokenThroughput.targets[0]!.expr, truth.promptRate],
+    ["Token throughput (generated)", p.tokenThroughput.targets[1]!.expr, truth.generationRate],
+    ["GPU KV-cache utilisation", p.kvCache.targets[0]!.expr, truth.kvCache],
+    ["Queue depth (running)", p.queueDepth.targets[0]!.expr, truth.running],
+    ["Queue depth (waiting)", p.queueDepth.targets[1]!.expr, truth.waiting],
+  ];
+  it.each(cases)("%s equals the truth", async (panel, expr, want) => {
+    expectEqualTruth(panel, await run(`${family}: ${panel}`, expr), want);
+  });
+  it.each([
+    ["P95 time to first token", p.ttftP95.targets[0]!.expr, truth.ttftP95Bucket],
+    ["P95 inter-token latency", p.itlP95.targets[0]!.expr, truth.itlP95Bucket],
+  ] as const)("%s lies in the bucket of the true 95th percentile", async (panel, expr, want) => {
+    expectInBuckets(panel, await run(`${family}: ${panel}`, expr), want);
+  });
+});
+
+describe("vLLM family choice", () => {
+  it("a regex over both families would double tenant-a's tokens (why the family is configured)", async () => {
+    const one = await prom.vector(`sum(kserve_vllm:prompt_tokens_total{namespace="tenant-a-models"})`, EVAL_TIME);
+    const both = await prom.vector(`sum({__name__=~"(kserve_)?vllm:prompt_tokens_total", namespace="tenant-a-models"})`, EVAL_TIME);
+    expect(Number(both[0]?.value[1])).toBe(2 * Number(one[0]?.value[1]));
+  });
+
+  it("during tenant-a's scrape gap the throughput panel shows no data rather than a wrong number", async () => {
+    const p = tenantModelUsagePanels("kserve_vllm", prometheusDs("test"));
+    const during = await prom.vector(interpolate(p.tokenThroughput.targets[0]!.expr, GRAFANA_VALUES), LAST_SCRAPE_BEFORE_GAP + 300);
+    expect(during).toEqual([]);
+  });
+});
+
+describe("token usage and chargeback on tenant-a", () => {
+  const p = tokenUsageChargebackPanels("tier", prometheusDs("test"));
+  const truth = chargebackTruth("tenant-a");
+  const gateway = [
+    ["Tokens by tier", p.tokensByTier, truth.tokensByTier],
+    ["Requests by tier", p.requestsByTier, truth.requestsByTier],
+    ["Rate-limited requests", p.rateLimited, truth.rateLimited],
+    ["Tokens by user", p.tokensByUser, truth.tokensByUser],
+    ["Tokens by model", p.tokensByModel, truth.tokensByModel],
+  ] as const;
+  it.each(gateway)("%s equals what the counters recorded (served minus the restart loss)", async (panel, spec, want) => {
+    const actual = await run(panel, spec.targets[0]!.expr);
+    expectEqualTruth(panel, actual, want.counted);
+    // The loss is real and visible: increase() cannot recover increments made after the last
+    // scrape before Limitador's restart.
+    for (const [key, served] of want.served) expect(served - (actual.get(key) as number)).toBeGreaterThan(0);
+  });
+  it.each([
+    ["Cost by tier and model", p.costByTierModel, truth.costByTierModel],
+    ["Cost total", p.costTotal, truth.costTotal],
+    ["Token rate by tier", p.tokenRateByTier, truth.tokenRateByTier],
+    ["Rate-limited requests per second", p.rateLimitedRate, truth.rateLimitedRate],
+  ] as const)("%s equals the truth", async (panel, spec, want) => {
+    expectEqualTruth(panel, await run(panel, spec.targets[0]!.expr), want);
+  });
+});
+
+describe.each([
+  ["platform (all tenants)", "=~" as const, ".*", TENANTS.map((t) => t.name)],
+  ["tenant-pinned (tenant-a)", "=" as const, "tenant-a", ["tenant-a"]],
+])("billing dashboard, %s", (_name, op, tenantValue, tenants) => {
+  const p = billingPanels(prometheusDs("test"), op);
+  const truth = billingTruth(tenants);
+  const values = { ...GRAFANA_VALUES, tenant: tenantValue };
+  it.each([
+    ["Month-to-date cost per tenant", p.monthToDateCost, truth.monthToDateCost],
+    ["Quota burn", p.quotaBurn, truth.quotaBurn],
+    ["Metered tokens per tenant", p.meteredTokens, truth.meteredTokens],
+    ["Collector lag", p.collectorLag, truth.collectorLag],
+    ["Counter resets seen", p.counterResets, truth.counterResets],
+    ["Scrape gaps seen", p.scrapeGaps, truth.scrapeGaps],
+    ["Gateway vs model-server mismatch", p.gatewayModelMismatch, truth.gatewayModelMismatch],
+    ["Unattributed tokens", p.unattributedTokens, truth.unattributedTokens],
+  ] as const)("%s equals the truth", async (panel, spec, want) => {
+    expectEqualTruth(panel, await run(`billing ${_name}: ${panel}`, spec.targets[0]!.expr, values), want);
+  });
+});
+
+describe("variables list the scenario's values", () => {
+  const d = tenantDashboards({ vllmFamily: "kserve_vllm", tenant: "tenant-a" });
+  const variable = (file: string, name: string) => {
+    const v = d[file]?.templating.list.find((x) => x.name === name);
+    const m = /^label_values\((.*), (\w+)\)$/.exec(String(v?.definition));
+    if (!m) throw new Error(`${file} ${name}: not a label_values variable`);
+    return { match: interpolate(m[1] as string, GRAFANA_VALUES), label: m[2] as string };
+  };
+  const sorted = (xs: Iterable<string>) => [...new Set(xs)].sort();
+  it.each([
+    ["tenant-model-usage.json", "namespace", sorted(TENANTS.map((t) => t.namespace))],
+    ["tenant-model-usage.json", "model", sorted(MODEL_PODS.filter((p) => p.tenant === "tenant-a").map((p) => p.model))],
+    ["token-usage-chargeback.json", "namespace", sorted(TENANTS.map((t) => t.namespace))],
+    ["token-usage-chargeback.json", "tier", sorted(USERS.filter((u) => u.tenant === "tenant-a").map((u) => u.tier))],
+    ["token-usage-chargeback.json", "user", sorted(USERS.filter((u) => u.tenant === "tenant-a").map((u) => u.name))],
+    ["token-usage-chargeback.json", "model", sorted(USERS.filter((u) => u.tenant === "tenant-a").flatMap((u) => Object.keys(u.tokensPerStep)))],
+  ])("%s $%s", async (file, name, want) => {
+    const { match, label } = variable(file, name);
+    expect(await prom.labelValues(label, match, DAY_START, EVAL_TIME)).toEqual(want);
+  });
+});

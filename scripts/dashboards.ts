@@ -1,0 +1,35 @@
+// `npm run dashboards`: writes the dashboard JSON and rule files to out/dashboards/ for people who
+// import them by hand. Same builders the Platform and TenantStack components deploy.
+// Options: --vllm-family vllm|kserve_vllm (default kserve_vllm), --tenant NAME (default "tenant-a"),
+//          --tier-label tier|subscription (default tier), --out DIR (default out/dashboards).
+import { mkdirSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
+import { parseArgs } from "node:util";
+import { stringify } from "yaml";
+import { platformDashboards, platformPrometheusRules, tenantDashboards, tenantPrometheusRules } from "../dashboards";
+
+const { values } = parseArgs({
+  options: {
+    "vllm-family": { type: "string", default: "kserve_vllm" },
+    tenant: { type: "string", default: "tenant-a" },
+    "tier-label": { type: "string", default: "tier" },
+    out: { type: "string", default: "out/dashboards" },
+  },
+});
+const vllmFamily = values["vllm-family"];
+const tierLabel = values["tier-label"];
+if (vllmFamily !== "vllm" && vllmFamily !== "kserve_vllm") throw new Error(`--vllm-family: expected vllm or kserve_vllm, got "${vllmFamily}"`);
+if (tierLabel !== "tier" && tierLabel !== "subscription") throw new Error(`--tier-label: expected tier or subscription, got "${tierLabel}"`);
+
+const files: Record<string, string> = {};
+for (const [name, json] of Object.entries({ ...tenantDashboards({ vllmFamily, tenant: values.tenant, tierLabel }), ...platformDashboards() })) {
+  files[name] = `${JSON.stringify(json, null, 2)}\n`;
+}
+files["platform-rules.yaml"] = stringify(platformPrometheusRules({ vllmFamily, tierLabel }));
+files["tenant-rules.yaml"] = stringify(tenantPrometheusRules({ vllmFamily, tierLabel }));
+
+mkdirSync(values.out, { recursive: true });
+for (const [name, text] of Object.entries(files)) {
+  writeFileSync(join(values.out, name), text);
+  console.log(`wrote ${join(values.out, name)}`);
+}
