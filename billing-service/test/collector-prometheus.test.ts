@@ -127,10 +127,21 @@ describe(`collector on scenario seed ${SEED}`, () => {
     const resets = rows.reduce((a, r) => a + r.resets, 0);
     const gatewaySeriesBeforeRestart = scenario.series.filter((s) => s.metric !== "vllm:prompt_tokens_total" && s.metric !== "vllm:generation_tokens_total" && s.labels.user !== "dave" && s.labels.limitador_namespace !== "stray-route").length;
     expect(resets).toBe(gatewaySeriesBeforeRestart);
-    // The scrape outage is a gap on gateway rows of the windows it touches, and nowhere else.
+    // Each scrape outage is a gap in the window of the first sample after it, and in the window of
+    // the last sample before it when that window ends more than the threshold later; nowhere else.
     const gapWindows = new Set(rows.filter((r) => r.gaps > 0).map((r) => `${r.source} ${(r.window_start as Date).toISOString()}`));
-    const outageWindows = new Set([windowOf(scenario.outage.fromMs), windowOf(scenario.outage.toMs)].map((w) => `gateway ${new Date(w).toISOString()}`));
-    expect([...gapWindows].sort()).toEqual([...outageWindows].sort());
+    const expected = new Set<string>();
+    for (const o of scenario.outages) {
+      for (const s of scenario.series.filter(o.affects)) {
+        const all = [...s.samples, ...s.lateSamples].map((x) => x.t);
+        const lastBefore = Math.max(...all.filter((t) => t <= o.fromMs));
+        const firstAfter = Math.min(...all.filter((t) => t >= o.toMs - 15_000));
+        const source = s.metric.startsWith("vllm:") ? "model-server" : "gateway";
+        expected.add(`${source} ${new Date(windowOf(firstAfter)).toISOString()}`);
+        if (windowOf(lastBefore) + WINDOW - lastBefore > 45_000) expected.add(`${source} ${new Date(windowOf(lastBefore)).toISOString()}`);
+      }
+    }
+    expect([...gapWindows].sort()).toEqual([...expected].sort());
   });
 
   it("reports the unattributed route instead of dropping it", async () => {
@@ -166,6 +177,7 @@ describe(`collector on scenario seed ${SEED}`, () => {
     // The third chunk dies after its first query, as if the process were killed mid-range.
     let queries = 0;
     const crashing: SampleSource = {
+      lastValueAtOrBefore: (...args) => client.lastValueAtOrBefore(...args),
       rawSamples: async (...args) => {
         queries += 1;
         if (queries === 2 * 5 + 1) throw new Error("simulated crash");
@@ -184,7 +196,7 @@ describe(`collector on scenario seed ${SEED}`, () => {
   it("prints how far the seeds' increase() is from the truth on the same data", async () => {
     const truth = gatewayTruth(scenario.truth(true));
     const truthTotal = [...truth.values()].reduce((a, r) => a + r.tokens, 0);
-    const ours = (await db.pool.query(`select coalesce(sum(total_tokens), 0)::bigint as t from collector_usage`)).rows[0].t;
+    const ours = (await db.pool.query(`select coalesce(sum(total_tokens), 0)::bigint as t from collector_usage where billable`)).rows[0].t;
     const sel = `authorized_hits{limitador_namespace!="stray-route"}`;
     const whole = await client.instant(`sum(increase(${sel}[${(toMs - fromMs) / 1000}s]))`, toMs);
     let perWindowSum = 0;

@@ -33,7 +33,7 @@ export const startDemoBilling = async (dir: string): Promise<DemoBilling> => {
           `select tenant, user_id, tier, model, sum(input_tokens)::bigint as input, sum(output_tokens)::bigint as output,
                   sum(total_tokens)::bigint as total, sum(requests)::bigint as requests, sum(limited_requests)::bigint as limited,
                   sum(resets)::int as resets, sum(gaps)::int as gaps
-             from collector_usage group by 1, 2, 3, 4 order by 1, 2, 3, 4 nulls first`,
+             from collector_usage where billable group by 1, 2, 3, 4 order by 1, 2, 3, 4 nulls first`,
         )
       ).rows;
       for (const tenant of [...new Set(rows.map((r) => r.tenant as string))]) {

@@ -61,15 +61,24 @@ export class UsageAggregator {
     private readonly tenants: TenantResolver,
   ) {}
 
-  /** Adds one series of `meter`; its samples cover (firstWindow.start - lookback, lastWindow.end]. */
-  addSeries(meter: MeterDefinition, labels: Readonly<Record<string, string>>, samples: readonly Sample[]): void {
+  /** Series with samples in the range but none in the anchor lookback, to be resolved by the caller. */
+  readonly withoutAnchor: Array<{ meter: MeterDefinition; labels: Readonly<Record<string, string>>; samples: readonly Sample[] }> = [];
+
+  /**
+   * Adds one series of `meter`; its samples cover (firstWindow.start - lookback, lastWindow.end].
+   * A series with no sample in the lookback is set aside in `withoutAnchor` (it is either new or
+   * back from a long gap; only a deeper look can tell) unless `anchor` is given.
+   */
+  addSeries(meter: MeterDefinition, labels: Readonly<Record<string, string>>, samples: readonly Sample[], anchorOverride?: Anchor): void {
     const { windows, gapThresholdMs } = this.settings;
     if (windows.length === 0 || samples.length === 0) return;
     const first = windows[0];
     const before = lastSampleAtOrBefore(samples, first.startMs);
-    // With no sample in the lookback the series is new: Limitador creates a series on its first
-    // hit and vLLM starts at zero, so its first value is usage.
-    let anchor: Anchor = before ? { kind: "sample", sample: before } : { kind: "new-series" };
+    if (!before && !anchorOverride) {
+      this.withoutAnchor.push({ meter, labels, samples });
+      return;
+    }
+    let anchor: Anchor = before ? { kind: "sample", sample: before } : anchorOverride!;
     const who = attributeSeries(meter.source, labels, this.tenants);
     let from = firstIndexAfter(samples, first.startMs);
     for (const w of windows) {

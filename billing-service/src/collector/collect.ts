@@ -4,6 +4,8 @@
  */
 import type { Pool, PoolClient } from "pg";
 import { UsageAggregator } from "./aggregate";
+import type { Anchor } from "./counter-usage";
+import { exactSelector } from "./promql";
 import { gatewayMeters, modelServerMeters, type MeterDefinition } from "./meters";
 import type { CollectorMetrics } from "./metrics";
 import type { RawSeries } from "./prometheus-client";
@@ -16,6 +18,7 @@ import { chunkRange, closedUntil, windowsBetween } from "./windows";
 /** Where raw samples come from (the Prometheus client, or a wrapper of it in tests). */
 export interface SampleSource {
   rawSamples(selector: string, fromMs: number, toMs: number, onSeries: (s: RawSeries) => void): Promise<void>;
+  lastValueAtOrBefore(selector: string, timeMs: number, lookbackMs: number): Promise<number | undefined>;
 }
 
 export interface CollectorLog {
@@ -134,9 +137,22 @@ const collectChunk = async (
       aggregator.addSeries(meter, s.labels, s.samples);
     });
   }
-  const { billable, reconciliations } = reconcile(aggregator.rows.values(), settings.reconcileTolerance);
+  // A series without a sample in the lookback is either new (Limitador creates a series on its
+  // first hit, vLLM starts at zero: its first value is usage) or back from a gap longer than the
+  // lookback (its earlier value must be subtracted). One exact-series query over the deep lookback
+  // tells them apart; this is rare (new users, long outages), so it is paid per series.
+  for (const s of aggregator.withoutAnchor) {
+    const previous = await deps.prometheus.lastValueAtOrBefore(exactSelector(s.meter.metric, s.labels), fromMs, settings.anchorDeepLookback);
+    const anchor: Anchor =
+      previous === undefined
+        ? { kind: "new-series" }
+        : // Its time is unknown but older than the lookback: far enough back to flag the gap.
+          { kind: "sample", sample: { t: fromMs - settings.anchorLookback, v: previous } };
+    aggregator.addSeries(s.meter, s.labels, s.samples, anchor);
+  }
+  const { ledger, reconciliations } = reconcile(aggregator.rows.values(), settings.reconcileTolerance);
   const unattributed = [...aggregator.unattributed.values()];
-  const write = await writeChunk(client, { fromMs, toMs, billable, reconciliations, unattributed, sources: WATERMARK_SOURCES });
+  const write = await writeChunk(client, { fromMs, toMs, ledger, reconciliations, unattributed, sources: WATERMARK_SOURCES });
 
   const m = deps.metrics;
   if (m) {

@@ -84,6 +84,16 @@ export class PrometheusClient {
     });
   }
 
+  /**
+   * The last value of one series at or before `timeMs`, looking back `lookbackMs`; undefined when
+   * the series has no sample in that range.
+   */
+  async lastValueAtOrBefore(selector: string, timeMs: number, lookbackMs: number): Promise<number | undefined> {
+    const result = await this.instant(`last_over_time(${selector}[${lookbackMs}ms])`, timeMs);
+    if (result.length > 1) throw new PrometheusQueryError(`${selector} matched ${result.length} series; expected one`);
+    return result.length === 0 ? undefined : Number(result[0].value[1]);
+  }
+
   /** Runs an instant query returning a vector (for checks and comparisons, not for billing). */
   async instant(query: string, timeMs: number): Promise<InstantSample[]> {
     const params = new URLSearchParams({ query, time: (timeMs / 1000).toFixed(3) });

@@ -34,9 +34,14 @@ export interface Reconciliation {
   readonly apportionedOutputTokens: number;
 }
 
-/** A billable ledger row: a gateway row with its tokens split into input and output. */
-export interface BillableRow {
+/**
+ * A ledger row. Gateway rows are billable (they know user and tier), with their tokens split into
+ * input and output; model-server rows are kept for reconciliation and audit, never billed (that
+ * would count the same tokens twice).
+ */
+export interface LedgerRow {
   readonly row: UsageRow;
+  readonly billable: boolean;
   readonly inputTokens: number;
   readonly outputTokens: number;
   readonly totalTokens: number;
@@ -54,7 +59,7 @@ const big = (n: number): bigint => BigInt(Math.round(n));
 export const reconcile = (
   rows: Iterable<UsageRow>,
   tolerance: number,
-): { billable: BillableRow[]; reconciliations: Reconciliation[] } => {
+): { ledger: LedgerRow[]; reconciliations: Reconciliation[] } => {
   const gatewayGroups = new Map<string, UsageRow[]>();
   const gatewayOnlyRequests: UsageRow[] = [];
   const modelTotals = new Map<string, Totals>();
@@ -65,10 +70,12 @@ export const reconcile = (
     t.output += output;
     m.set(key, t);
   };
+  const ledger: LedgerRow[] = [];
   for (const row of rows) {
     if (row.source === "model-server") {
       const input = row.quantities.input_tokens ?? 0;
       const output = row.quantities.output_tokens ?? 0;
+      ledger.push({ row, billable: false, inputTokens: input, outputTokens: output, totalTokens: input + output, requests: 0, limitedRequests: 0, reconciliationKey: reconciliationKey(row.tenant, row.model, row.windowStartMs) });
       add(modelTotals, reconciliationKey(row.tenant, row.model, row.windowStartMs), row, input, output);
       add(tenantTotals, reconciliationKey(row.tenant, null, row.windowStartMs), row, input, output);
       continue;
@@ -83,15 +90,16 @@ export const reconcile = (
     gatewayGroups.set(key, group);
   }
 
-  const billable: BillableRow[] = gatewayOnlyRequests.map((row) => ({
+  ledger.push(...gatewayOnlyRequests.map((row) => ({
     row,
+    billable: true,
     inputTokens: 0,
     outputTokens: 0,
     totalTokens: 0,
     requests: row.quantities.requests ?? 0,
     limitedRequests: row.quantities.limited_requests ?? 0,
     reconciliationKey: null,
-  }));
+  })));
   const reconciliations: Reconciliation[] = [];
   const seen = new Set<string>();
 
@@ -112,8 +120,9 @@ export const reconcile = (
     group.forEach((row, i) => {
       const total = row.quantities.tokens ?? 0;
       const input = Number(inputs[i]);
-      billable.push({
+      ledger.push({
         row,
+        billable: true,
         inputTokens: input,
         outputTokens: total - input,
         totalTokens: total,
@@ -137,7 +146,7 @@ export const reconcile = (
       makeReconciliation(tenant, model, windowStartMs, windowEndMs, 0, totals.input, totals.output, tolerance, "model", 0),
     );
   }
-  return { billable, reconciliations };
+  return { ledger, reconciliations };
 };
 
 interface Totals {

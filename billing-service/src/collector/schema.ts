@@ -15,6 +15,8 @@ export const COLLECTOR_MIGRATIONS: ReadonlyArray<{ readonly id: number; readonly
 create table if not exists collector_usage (
   idempotency_key text primary key,
   source text not null,
+  -- gateway rows are billed; model-server rows are kept for reconciliation and audit only
+  billable boolean not null,
   tenant text not null,
   user_id text,
   tier text,

@@ -25,6 +25,8 @@ export const collectorSettingsSchema = z
     gapThreshold: duration.optional(),
     /** How far before a range the previous sample (the anchor) is searched. Defaults to 1h. */
     anchorLookback: duration.prefault("1h"),
+    /** For a series with no sample in anchorLookback: how far back to look before calling it new. Defaults to 31d. */
+    anchorDeepLookback: duration.prefault("31d"),
     /** Windows read per Prometheus query. Defaults to 24. */
     windowsPerQuery: z.number().int().min(1).max(1000).default(24),
     /** Already collected windows collected again on every pass, for samples later than the offset. Defaults to 1. */

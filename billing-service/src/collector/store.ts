@@ -10,7 +10,7 @@
  */
 import { createHash } from "node:crypto";
 import type { PoolClient } from "pg";
-import type { BillableRow, Reconciliation } from "./reconcile";
+import type { LedgerRow, Reconciliation } from "./reconcile";
 import type { UnattributedUsage } from "./aggregate";
 import { COLLECTOR_LOCK_KEY } from "./schema";
 
@@ -18,13 +18,13 @@ const sha = (s: string): string => createHash("sha256").update(s).digest("hex");
 const iso = (ms: number): string => new Date(ms).toISOString();
 
 /** Deterministic key of a usage row: the same dimensions and window always give the same key. */
-export const usageKey = (r: BillableRow["row"]): string =>
+export const usageKey = (r: LedgerRow["row"]): string =>
   sha(JSON.stringify(["usage/v1", r.source, r.tenant, r.user, r.tier, r.model, iso(r.windowStartMs)]));
 
 export interface ChunkWrite {
   readonly fromMs: number;
   readonly toMs: number;
-  readonly billable: readonly BillableRow[];
+  readonly ledger: readonly LedgerRow[];
   readonly reconciliations: readonly Reconciliation[];
   readonly unattributed: readonly UnattributedUsage[];
   /** Sources whose watermark moves to `toMs` (when contiguous with it). */
@@ -41,7 +41,7 @@ export interface ChunkWriteResult {
   readonly newFlags: Array<{ tenant: string; source: string; resets: number; gaps: number }>;
 }
 
-const usageRecord = (b: BillableRow, reconciliationByKey: Map<string, Reconciliation>) => {
+const usageRecord = (b: LedgerRow, reconciliationByKey: Map<string, Reconciliation>) => {
   const r = b.row;
   const rec = b.reconciliationKey ? reconciliationByKey.get(b.reconciliationKey) : undefined;
   const lineage = {
@@ -78,6 +78,7 @@ const usageRecord = (b: BillableRow, reconciliationByKey: Map<string, Reconcilia
   return {
     idempotency_key: usageKey(r),
     source: r.source,
+    billable: b.billable,
     tenant: r.tenant,
     user_id: r.user,
     tier: r.tier,
@@ -126,7 +127,7 @@ const unattributedRecord = (u: UnattributedUsage) => {
 };
 
 /** A usage row is worth storing when it has usage or data-quality findings. */
-const worthStoring = (b: BillableRow): boolean =>
+const worthStoring = (b: LedgerRow): boolean =>
   b.totalTokens + b.requests + b.limitedRequests > 0 || b.row.resets > 0 || b.row.gaps > 0;
 
 export const writeChunk = async (client: PoolClient, chunk: ChunkWrite): Promise<ChunkWriteResult> => {
@@ -134,7 +135,7 @@ export const writeChunk = async (client: PoolClient, chunk: ChunkWrite): Promise
   for (const c of chunk.reconciliations) {
     reconciliationByKey.set(`${c.tenant}|${c.model ?? ""}|${iso(c.windowStartMs)}`, c);
   }
-  const usage = chunk.billable.filter(worthStoring).map((b) => usageRecord(b, reconciliationByKey));
+  const usage = chunk.ledger.filter(worthStoring).map((b) => usageRecord(b, reconciliationByKey));
   const recs = chunk.reconciliations.map(reconciliationRecord);
   const unattributed = chunk.unattributed.map(unattributedRecord);
   const from = iso(chunk.fromMs);
@@ -150,13 +151,13 @@ export const writeChunk = async (client: PoolClient, chunk: ChunkWrite): Promise
     const old = new Map(before.rows.map((r) => [r.idempotency_key, r]));
 
     const changed = await client.query(
-      `insert into collector_usage as u (idempotency_key, source, tenant, user_id, tier, model, window_start, window_end,
+      `insert into collector_usage as u (idempotency_key, source, billable, tenant, user_id, tier, model, window_start, window_end,
          input_tokens, output_tokens, total_tokens, requests, limited_requests, resets, gaps, samples, series,
          reconciliation_key, lineage, content_hash)
-       select idempotency_key, source, tenant, user_id, tier, model, window_start, window_end,
+       select idempotency_key, source, billable, tenant, user_id, tier, model, window_start, window_end,
          input_tokens, output_tokens, total_tokens, requests, limited_requests, resets, gaps, samples, series,
          reconciliation_key, lineage, content_hash
-       from jsonb_to_recordset($1::jsonb) as x(idempotency_key text, source text, tenant text, user_id text, tier text,
+       from jsonb_to_recordset($1::jsonb) as x(idempotency_key text, source text, billable boolean, tenant text, user_id text, tier text,
          model text, window_start timestamptz, window_end timestamptz, input_tokens bigint, output_tokens bigint,
          total_tokens bigint, requests bigint, limited_requests bigint, resets integer, gaps integer, samples integer,
          series integer, reconciliation_key text, lineage jsonb, content_hash text)

@@ -16,11 +16,13 @@ export interface StoredUsage {
   reconciliationKey: string | null;
 }
 
-export const readStoredUsage = async (pool: pg.Pool): Promise<Map<string, StoredUsage>> => {
+/** Stored rows of one source (gateway rows are the billable ones). */
+export const readStoredUsage = async (pool: pg.Pool, source: "gateway" | "model-server" = "gateway"): Promise<Map<string, StoredUsage>> => {
   const res = await pool.query(
     `select source, tenant, user_id, tier, model, window_start, total_tokens, requests, limited_requests,
             input_tokens, output_tokens, resets, gaps, reconciliation_key
-       from collector_usage where content_hash <> 'zeroed'`,
+       from collector_usage where content_hash <> 'zeroed' and source = $1`,
+    [source],
   );
   const out = new Map<string, StoredUsage>();
   for (const r of res.rows) {

@@ -60,9 +60,10 @@ export interface Scenario {
   truth(includeLate: boolean): Map<string, TruthRow>;
   /** Unattributed gateway tokens (the stray route), with every sample. */
   readonly unattributedTokens: number;
-  /** Tick times (ms) of the Limitador restart and of the gateway scrape outage. */
+  /** Tick time (ms) of the Limitador restart. */
   readonly restartAtMs: number;
-  readonly outage: { readonly fromMs: number; readonly toMs: number };
+  /** Scrape outages: which series had no samples in [fromMs, toMs). */
+  readonly outages: ReadonlyArray<{ readonly affects: (s: ScenarioSeries) => boolean; readonly fromMs: number; readonly toMs: number }>;
 }
 
 export const truthKey = (
@@ -169,12 +170,17 @@ export const generateScenario = (options: ScenarioOptions): Scenario => {
   const outageStart = Math.floor(ticks * (0.6 + 0.1 * rand()));
   const outageTicks = 8 + Math.floor(rand() * 8); // 2-4 minutes at 15 s: beyond the gap threshold
   const bypassTick = Math.floor(ticks * (0.15 + 0.1 * rand()));
+  // A vLLM pod unreachable for 150 minutes while it keeps serving: longer than the anchor lookback,
+  // so the collector must look deeper for the value before the gap instead of counting it again.
+  const partitionStart = Math.floor(ticks * (0.2 + 0.1 * rand()));
+  const partitionTicks = 600;
   // After the restart, so his small counter never hides a reset (a restart is only visible as a drop).
   const daveFromTick = restartTick + 10 + Math.floor(ticks * 0.1 * rand());
   events.push(
     `user dave's first request at tick ${daveFromTick}`,
     `limitador restart after the scrape at tick ${restartTick} (${new Date(startMs + restartTick * scrapeMs).toISOString()})`,
     `gateway scrape outage for ticks ${outageStart}..${outageStart + outageTicks - 1}`,
+    `vLLM of acme-dev unreachable for ticks ${partitionStart}..${partitionStart + partitionTicks - 1}`,
     `direct model-server traffic (bypassing the gateway) at tick ${bypassTick}`,
   );
 
@@ -204,6 +210,7 @@ export const generateScenario = (options: ScenarioOptions): Scenario => {
     const inOutage = tick >= outageStart && tick < outageStart + outageTicks;
     for (const tr of tracks.values()) {
       if (tr.source === "gateway" && inOutage) continue;
+      if (tr.labels.namespace === "acme-dev" && tick >= partitionStart && tick < partitionStart + partitionTicks) continue;
       const late = tr.source === "model-server" ? tick % 97 === 13 : tick % 89 === 7;
       // Off the grid, with a little jitter, but always inside this tick's interval.
       const st = t - tr.offsetMs - Math.floor(rand() * 300);
@@ -288,7 +295,18 @@ export const generateScenario = (options: ScenarioOptions): Scenario => {
     truth,
     unattributedTokens,
     restartAtMs: startMs + restartTick * scrapeMs,
-    outage: { fromMs: startMs + outageStart * scrapeMs, toMs: startMs + (outageStart + outageTicks) * scrapeMs },
+    outages: [
+      {
+        affects: (s: ScenarioSeries) => !s.metric.startsWith("vllm:"),
+        fromMs: startMs + (outageStart - 1) * scrapeMs,
+        toMs: startMs + (outageStart + outageTicks) * scrapeMs,
+      },
+      {
+        affects: (s: ScenarioSeries) => s.labels.namespace === "acme-dev",
+        fromMs: startMs + (partitionStart - 1) * scrapeMs,
+        toMs: startMs + (partitionStart + partitionTicks) * scrapeMs,
+      },
+    ],
   };
 
   function bump(tr: Track, by: number) {
