@@ -48,7 +48,8 @@ export async function render(options: RenderOptions): Promise<RenderResult> {
   if (typeof platformStack === "string" && options.stackReferenceOutputs?.[platformStack] === undefined) {
     throw new Error(`render: no outputs supplied for StackReference "${platformStack}" (pass stackReferenceOutputs)`);
   }
-  const program = options.program ?? (await defaultProgram());
+  // The real program is imported inside the run, i.e. only after the mocks are set.
+  const program = options.program ?? (async () => (await defaultProgram())());
   const run = await runProgram({
     stack: options.stack,
     config: options.config,
