@@ -20,15 +20,16 @@ export = function main(): Record<string, unknown> {
     Object.assign(outputs, platformOutputs);
   }
 
+  const tenantStacks: TenantStack[] = [];
   for (const spec of config.tenants ?? []) {
     // Same stack: the platform outputs are passed in directly (validated: tenants need platform).
-    new TenantStack(`tenant-${spec.name}`, { spec, flavor: config.flavor, platform: platformOutputs! });
+    tenantStacks.push(new TenantStack(`tenant-${spec.name}`, { spec, flavor: config.flavor, platform: platformOutputs! }));
   }
 
   if (config.tenant && config.platformStack) {
     const ref = new pulumi.StackReference(config.platformStack);
     const out = <T>(key: string) => ref.requireOutput(key) as pulumi.Output<T>;
-    new TenantStack(`tenant-${config.tenant.name}`, {
+    const tenant = new TenantStack(`tenant-${config.tenant.name}`, {
       spec: config.tenant,
       flavor: config.flavor,
       platform: {
@@ -38,8 +39,16 @@ export = function main(): Record<string, unknown> {
         gateway: out<{ name: string; namespace: string }>("gateway"),
         vllmMetricFamily: out<"vllm" | "kserve_vllm">("vllmMetricFamily"),
         tenantNamespaces: out<Record<string, string[]>>("tenantNamespaces"),
+        // Optional: older platform stacks do not export it (TenantStack then assumes "tier").
+        tierLabel: ref.getOutput("tierLabel") as pulumi.Output<"tier" | "subscription" | undefined>,
       },
     });
+    Object.assign(outputs, tenant.outputs());
+  }
+  if (tenantStacks.length > 0) {
+    // Plain facts per tenant, and the generated credentials as one secret output.
+    outputs.tenants = Object.fromEntries(tenantStacks.map((t) => [t.tenantName, t.publicOutputs()]));
+    outputs.tenantSecrets = pulumi.secret(Object.fromEntries(tenantStacks.map((t) => [t.tenantName, t.secretOutputs()])));
   }
   return outputs;
 };

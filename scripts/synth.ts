@@ -3,18 +3,20 @@
  * every Kubernetes object it would send as YAML, one file per object, secrets redacted.
  *
  *   npm run synth -- --stack <name> [--config <Pulumi.<stack>.yaml format file>] [--out <dir>]
+ *                    [--platform-outputs <json file>]   (tenant-only stacks: outputs of the platform stack)
  */
 import * as fs from "node:fs";
 import * as path from "node:path";
 import { parseArgs } from "node:util";
 import { ConfigError } from "../components/config";
 import { formatSummary, readStackConfigFile, render, writeRender } from "./render";
+import { resolvePlatformOutputs } from "./render/stackReferences";
 
 const repoRoot = path.resolve(__dirname, "..");
 
 async function main(): Promise<number> {
   const { values } = parseArgs({
-    options: { stack: { type: "string" }, config: { type: "string" }, out: { type: "string", default: "out" } },
+    options: { stack: { type: "string" }, config: { type: "string" }, out: { type: "string", default: "out" }, "platform-outputs": { type: "string" } },
     strict: true,
   });
   if (!values.stack) {
@@ -28,7 +30,10 @@ async function main(): Promise<number> {
   }
   const { config, secretKeys } = readStackConfigFile(configPath);
   try {
-    const result = await render({ stack: values.stack, config, secretKeys });
+    // A tenant-only stack reads its platform through a StackReference; offline, its outputs come from a file or an example render.
+    const ref = await resolvePlatformOutputs(config, { platformOutputsFile: values["platform-outputs"], repoRoot });
+    if (ref) console.log(`platform outputs for ${Object.keys(ref.outputs)[0]}: ${ref.source}`);
+    const result = await render({ stack: values.stack, config, secretKeys, stackReferenceOutputs: ref?.outputs });
     const { dir } = writeRender(result, path.resolve(values.out!));
     console.log(formatSummary(result, path.relative(process.cwd(), dir) || "."));
     return 0;

@@ -34,8 +34,9 @@ export function apiKeyMetadata(tenant: string, key: TenantApiKey) {
     },
     annotations: {
       "kuadrant.io/user-id": key.userId,
-      // The tier first, so `groups.split(",")[0]` is the tier for anything that reads groups only.
-      "kuadrant.io/groups": [key.tier, ...key.groups.filter((g) => g !== key.tier)].join(","),
+      // Exactly the tier: the platform TelemetryPolicy copies `groups` into the tier/subscription label
+      // of Limitador series, which billing attributes usage by, so it must never be a list.
+      "kuadrant.io/groups": key.tier,
       [TIER_ANNOTATION]: key.tier,
       [TENANT_ANNOTATION]: tenant,
       // Visible in diffs: a rotation shows up on exactly one Secret.

@@ -1,10 +1,8 @@
-/*
- * The dashboards a tenant Grafana provisions: file name -> dashboard JSON text, from dashboards/.
- */
+import { tenantDashboards, type TierLabel, type VllmFamily } from "../../dashboards";
+import { TENANT_PROMETHEUS_DATASOURCE_UID } from "./grafana";
 
-/** Dashboard files for a tenant Grafana, for the platform's vLLM metric family. */
-export function tenantDashboardFiles(vllmFamily: "vllm" | "kserve_vllm"): Record<string, string> {
-  // Placeholder until dashboards/index.ts (tenantDashboards) lands; replaced by it.
-  void vllmFamily;
-  return {};
+/** Dashboard files for a tenant Grafana (file name -> JSON text), from dashboards/. */
+export function tenantDashboardFiles(options: { tenant: string; vllmFamily: VllmFamily; tierLabel: TierLabel }): Record<string, string> {
+  const dashboards = tenantDashboards({ ...options, datasourceUid: TENANT_PROMETHEUS_DATASOURCE_UID });
+  return Object.fromEntries(Object.entries(dashboards).map(([file, json]) => [file, JSON.stringify(json, null, 2)]));
 }

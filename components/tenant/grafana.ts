@@ -2,14 +2,15 @@ import * as k8s from "@pulumi/kubernetes";
 import * as pulumi from "@pulumi/pulumi";
 import * as random from "@pulumi/random";
 import { stringify } from "yaml";
+import { TENANT_PROMETHEUS_DS_UID, dashboardProviderConfig } from "../../dashboards";
 import { TenantSpec } from "../config/tenant";
 import { Flavor, containerSecurityContext, podSecurityContext } from "./podSecurity";
 
 /** UID of the `grafana` user in the upstream image. */
 const GRAFANA_UID = 472;
 const PORT = 3000;
-/** Fixed datasource uid the tenant dashboards refer to (dashboards/common.ts TENANT_PROMETHEUS_DS_UID). */
-export const TENANT_PROMETHEUS_DATASOURCE_UID = "maas-tenant-prometheus";
+/** Fixed datasource uid the tenant dashboards refer to. */
+export const TENANT_PROMETHEUS_DATASOURCE_UID = TENANT_PROMETHEUS_DS_UID;
 
 export interface TenantGrafanaArgs {
   /** Validated tenant config. */
@@ -56,22 +57,12 @@ export function renderDatasources(tenant: string, prometheusUrl: string, scrapeI
   });
 }
 
+/** Where the dashboards ConfigMap is mounted. */
+const DASHBOARDS_PATH = "/etc/grafana/dashboards";
+
 /** Grafana dashboard provider file: dashboards from the mounted ConfigMap, not editable in the UI. */
 export function renderDashboardProvider(): string {
-  return stringify({
-    apiVersion: 1,
-    providers: [
-      {
-        name: "maas-billing",
-        folder: "MaaS",
-        type: "file",
-        disableDeletion: true,
-        allowUiUpdates: false,
-        updateIntervalSeconds: 60,
-        options: { path: "/etc/grafana/dashboards" },
-      },
-    ],
-  });
+  return stringify(dashboardProviderConfig("MaaS", DASHBOARDS_PATH));
 }
 
 /**
@@ -165,7 +156,7 @@ export function createTenantGrafana(name: string, args: TenantGrafanaArgs, paren
                   { name: "tmp", mountPath: "/tmp" },
                   { name: "provisioning", mountPath: "/etc/grafana/provisioning/datasources/datasources.yaml", subPath: "datasources.yaml", readOnly: true },
                   { name: "provisioning", mountPath: "/etc/grafana/provisioning/dashboards/dashboards.yaml", subPath: "dashboards.yaml", readOnly: true },
-                  { name: "dashboards", mountPath: "/etc/grafana/dashboards", readOnly: true },
+                  { name: "dashboards", mountPath: DASHBOARDS_PATH, readOnly: true },
                 ],
               },
             ],

@@ -17,7 +17,7 @@ export interface TenantPrometheusArgs {
   /** Namespace Prometheus runs in (the tenant's monitoring namespace, created by the platform). */
   readonly namespace: string;
   /** This tenant's proxy endpoints from the platform's `federation` output (federated mode). */
-  readonly federation: pulumi.Input<{ url: string; gatewayUrl: string }>;
+  readonly federation: pulumi.Input<{ url: string; gatewayUrl: string; billingUrl?: string }>;
   /** Namespaces of this tenant (used only for the voluntary selectors of direct mode). */
   readonly tenantNamespaces: pulumi.Input<string[]>;
   /** vLLM metric-name family from the platform. */
@@ -59,7 +59,7 @@ export function createTenantPrometheus(name: string, args: TenantPrometheusArgs,
         source:
           p.mode === "direct"
             ? { mode: "direct", url: p.directUrl!, namespaces }
-            : { mode: "federated", modelsUrl: federation.url, gatewayUrl: federation.gatewayUrl },
+            : { mode: "federated", modelsUrl: federation.url, gatewayUrl: federation.gatewayUrl, billingUrl: federation.billingUrl },
       }),
     );
 
@@ -82,7 +82,7 @@ export function createTenantPrometheus(name: string, args: TenantPrometheusArgs,
     spec: {
       accessModes: ["ReadWriteOnce"],
       resources: { requests: { storage: p.storageSize } },
-      ...(p.storageClass ? { storageClassName: p.storageClass } : {}),
+      ...(p.storageClassName ? { storageClassName: p.storageClassName } : {}),
     },
   };
 

@@ -25,7 +25,7 @@ export interface PrometheusConfigInput {
   vllmMetricFamily: "vllm" | "kserve_vllm";
   /** Where series come from. */
   source:
-    | { mode: "federated"; modelsUrl: string; gatewayUrl: string }
+    | { mode: "federated"; modelsUrl: string; gatewayUrl: string; billingUrl?: string }
     | { mode: "direct"; url: string; namespaces: string[] };
 }
 
@@ -66,6 +66,8 @@ export function renderPrometheusConfig(input: PrometheusConfigInput): string {
     jobs = [
       federateJob("federate-models", input.source.modelsUrl, [vllm]),
       federateJob("federate-gateway", input.source.gatewayUrl, [limitador]),
+      // Billing-service series (usage, price book) when the platform offers a `tenant`-enforcing proxy.
+      ...(input.source.billingUrl ? [federateJob("federate-billing", input.source.billingUrl, ['{__name__=~"maas_billing_.+"}'])] : []),
     ];
   } else {
     const ns = input.source.namespaces.map(escapeRegex).join("|");

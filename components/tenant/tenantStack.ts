@@ -12,6 +12,8 @@ export interface TenantFederationEndpoint {
   url: string;
   /** Base URL of the proxy enforcing `route_namespace=~<tenant namespaces>` (Limitador/gateway series). */
   gatewayUrl: string;
+  /** Optional base URL of a proxy enforcing `tenant=<name>` on billing-service series (chargeback panels). */
+  billingUrl?: string;
 }
 
 /**
@@ -32,6 +34,8 @@ export interface TenantPlatformOutputs {
   readonly vllmMetricFamily: pulumi.Input<"vllm" | "kserve_vllm">;
   /** Namespaces the platform created for each tenant, keyed by tenant name. */
   readonly tenantNamespaces: pulumi.Input<Record<string, string[]>>;
+  /** Label carrying the tier on Limitador series (platform TelemetryPolicy). Defaults to "tier". */
+  readonly tierLabel?: pulumi.Input<"tier" | "subscription" | undefined>;
 }
 
 export interface TenantStackArgs {
@@ -50,6 +54,8 @@ export interface TenantStackArgs {
  * admin holding the Role in docs/tenants.md can run it.
  */
 export class TenantStack extends pulumi.ComponentResource {
+  /** The tenant's name. */
+  public readonly tenantName: string;
   /** Namespace of the tenant's models, HTTPRoutes, policies and API keys. */
   public readonly modelsNamespace: string;
   /** Namespace of the tenant's Prometheus and Grafana. */
@@ -108,7 +114,10 @@ export class TenantStack extends pulumi.ComponentResource {
         flavor,
         namespace: ns.monitoring,
         prometheusUrl: prometheus.url,
-        dashboards: pulumi.output(platform.vllmMetricFamily).apply((family) => tenantDashboardFiles(family)),
+        dashboards: pulumi
+          .all([platform.vllmMetricFamily, platform.tierLabel])
+          // A platform that exports no tierLabel uses the TelemetryPolicy default, `tier`.
+          .apply(([vllmFamily, tierLabel]) => tenantDashboardFiles({ tenant, vllmFamily, tierLabel: tierLabel ?? "tier" })),
         gateway: platform.gateway,
         podLabels: grafanaPodLabels,
       },
@@ -121,6 +130,7 @@ export class TenantStack extends pulumi.ComponentResource {
       this,
     );
 
+    this.tenantName = tenant;
     this.modelsNamespace = ns.models;
     this.monitoringNamespace = ns.monitoring;
     this.prometheusUrl = prometheus.url;
@@ -128,14 +138,27 @@ export class TenantStack extends pulumi.ComponentResource {
     this.grafanaAdminPassword = grafana.adminPassword;
     this.grafanaUrl = grafana.url;
     this.apiKeys = apiKeys;
-    this.registerOutputs({
+    this.registerOutputs({ ...this.publicOutputs(), ...this.secretOutputs() });
+  }
+
+  /** Outputs that are not secret. */
+  public publicOutputs() {
+    return {
       modelsNamespace: this.modelsNamespace,
       monitoringNamespace: this.monitoringNamespace,
       prometheusUrl: this.prometheusUrl,
       grafanaAdminSecret: this.grafanaAdminSecret,
-      grafanaAdminPassword: this.grafanaAdminPassword,
-      grafanaUrl: this.grafanaUrl,
-      apiKeys: this.apiKeys,
-    });
+      ...(this.grafanaUrl ? { grafanaUrl: this.grafanaUrl } : {}),
+    };
+  }
+
+  /** Generated credentials, each a Pulumi secret. */
+  public secretOutputs() {
+    return { apiKeys: this.apiKeys, grafanaAdminPassword: this.grafanaAdminPassword };
+  }
+
+  /** What a tenant-only stack exports: the public outputs plus the secret ones (each a Pulumi secret). */
+  public outputs() {
+    return { tenant: this.tenantName, ...this.publicOutputs(), ...this.secretOutputs() };
   }
 }

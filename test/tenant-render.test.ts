@@ -1,0 +1,211 @@
+/*
+ * The example tenant stacks (Pulumi.tenant-a.yaml, Pulumi.tenant-b.yaml) rendered offline under Pulumi
+ * mocks, with the platform StackReference answered from test/fixtures/platform-outputs.json: they
+ * conform to the upstream CRDs and the Kubernetes schemas, pass the security invariants and have the
+ * shapes the tenant design promises.
+ */
+import * as fs from "node:fs";
+import * as path from "node:path";
+import { beforeAll, describe, expect, it } from "vitest";
+import { readStackConfigFile, render, type RenderResult } from "../scripts/render";
+import { createConformanceValidator, type ConformanceValidator } from "./support/conformance";
+import { checkSecurityInvariants } from "./support/invariants";
+import { findObject, ofKind, renderConfig, renderExample, repoRoot } from "./support/stacks";
+
+const fixture = JSON.parse(fs.readFileSync(path.join(repoRoot, "test/fixtures/platform-outputs.json"), "utf8")) as Record<string, unknown>;
+const exampleTenants = ["tenant-a", "tenant-b"];
+
+/** Renders Pulumi.<stack>.yaml with its platformStack answered from the fixture. */
+async function renderTenant(stack: string): Promise<RenderResult> {
+  const { config, secretKeys } = readStackConfigFile(path.join(repoRoot, `Pulumi.${stack}.yaml`));
+  const platformStack = config["maas-billing:platformStack"] as string;
+  return render({ stack, config, secretKeys, stackReferenceOutputs: { [platformStack]: fixture } });
+}
+
+const renders: Record<string, RenderResult> = {};
+let validator: ConformanceValidator;
+beforeAll(async () => {
+  validator = createConformanceValidator();
+  for (const stack of exampleTenants) renders[stack] = await renderTenant(stack);
+});
+
+describe("example tenant stacks", () => {
+  it.each(exampleTenants)("%s reads its platform through a StackReference and is a tenant stack only", (stack) => {
+    const r = renders[stack];
+    expect(r.resources.filter((x) => x.type === "pulumi:pulumi:StackReference").map((x) => x.name)).toEqual(["acme/maas-billing/platform-openshift"]);
+    expect(r.resources.filter((x) => x.type === "maas:tenant:TenantStack").map((x) => x.name)).toEqual([`tenant-${stack}`]);
+    expect(r.resources.some((x) => x.type.startsWith("maas:platform"))).toBe(false);
+  });
+
+  it.each(exampleTenants)("%s conforms to the CRDs and Kubernetes schemas", async (stack) => {
+    expect(renders[stack].objects.length).toBeGreaterThan(10);
+    expect(await validator.validateAll(renders[stack].objects)).toEqual([]);
+  });
+
+  it.each(exampleTenants)("%s passes the security invariants", (stack) => {
+    expect(checkSecurityInvariants(renders[stack])).toEqual([]);
+  });
+
+  it("tenant-a has the parts the issue asks for", () => {
+    const r = renders["tenant-a"];
+    const kinds = Object.fromEntries(["StatefulSet", "Deployment", "Secret", "AuthPolicy", "TokenRateLimitPolicy", "RateLimitPolicy", "Route"].map((k) => [k, ofKind(r, k).length]));
+    // 3 API keys + Grafana admin; 2 routes x 3 policies; Grafana exposed with a Route on openshift.
+    expect(kinds).toEqual({ StatefulSet: 1, Deployment: 1, Secret: 4, AuthPolicy: 2, TokenRateLimitPolicy: 2, RateLimitPolicy: 2, Route: 1 });
+  });
+
+  it("the fixture is what the example platform stack really exports", async () => {
+    const platform = await renderExample("platform-openshift");
+    expect(platform.outputs).toEqual(fixture);
+  });
+
+  it("the same input renders identical objects", async () => {
+    const again = await renderTenant("tenant-b");
+    expect(again.objects).toEqual(renders["tenant-b"].objects);
+  });
+});
+
+describe("tenant Prometheus", () => {
+  it("retention, storage and resources come from config; no token is mounted in federated mode", () => {
+    const sts = findObject(renders["tenant-a"], "StatefulSet", "tenant-a-prometheus").object as any;
+    const pod = sts.spec.template.spec;
+    expect(pod.containers[0].args).toContain("--storage.tsdb.retention.time=30d");
+    expect(sts.spec.volumeClaimTemplates[0].spec.resources.requests.storage).toBe("20Gi");
+    expect(pod.containers[0].resources).toEqual({ requests: { cpu: "200m", memory: "1Gi" }, limits: { cpu: "1", memory: "4Gi" } });
+    expect(pod.automountServiceAccountToken).toBe(false);
+    // Openshift: the SCC assigns the UID, so none is fixed.
+    expect(pod.securityContext).toEqual({ runAsNonRoot: true, seccompProfile: { type: "RuntimeDefault" } });
+  });
+
+  it("only the tenant's Grafana may query it", () => {
+    const np = findObject(renders["tenant-a"], "NetworkPolicy", "tenant-a-prometheus").object as any;
+    const grafana = findObject(renders["tenant-a"], "Deployment", "tenant-a-grafana").object as any;
+    const from = np.spec.ingress[0].from[0].podSelector.matchLabels as Record<string, string>;
+    for (const [k, v] of Object.entries(from)) expect(grafana.spec.template.metadata.labels[k]).toBe(v);
+    expect(np.spec.ingress).toHaveLength(1);
+  });
+});
+
+describe("Grafana", () => {
+  it("takes its admin password from a generated Secret, never a default, with anonymous access off", () => {
+    const r = renders["tenant-a"];
+    const env = (findObject(r, "Deployment", "tenant-a-grafana").object as any).spec.template.spec.containers[0].env as any[];
+    const byName = Object.fromEntries(env.map((e) => [e.name, e]));
+    expect(byName.GF_SECURITY_ADMIN_PASSWORD.valueFrom.secretKeyRef).toEqual({ name: "tenant-a-grafana-admin", key: "admin-password" });
+    expect(byName.GF_AUTH_ANONYMOUS_ENABLED.value).toBe("false");
+    const secret = findObject(r, "Secret", "tenant-a-grafana-admin").object as any;
+    expect(r.secretValues).toContain(secret.stringData["admin-password"]);
+    expect(secret.stringData["admin-password"]).toHaveLength(32);
+  });
+
+  it("provisions the tenant Prometheus with the fixed uid the dashboards use, and the dashboards", () => {
+    const r = renders["tenant-a"];
+    const prov = findObject(r, "ConfigMap", "tenant-a-grafana-provisioning").object as any;
+    expect(prov.data["datasources.yaml"]).toContain("uid: maas-tenant-prometheus");
+    expect(prov.data["datasources.yaml"]).toContain("url: http://tenant-a-prometheus.tenant-a-monitoring.svc:9090");
+    const dashboards = findObject(r, "ConfigMap", "tenant-a-grafana-dashboards").object as any;
+    expect(Object.keys(dashboards.data).sort()).toEqual(["tenant-model-usage.json", "token-usage-chargeback.json"]);
+    for (const text of Object.values(dashboards.data) as string[]) {
+      const uids = [...text.matchAll(/"datasource":\s*\{\s*"type":\s*"prometheus",\s*"uid":\s*"([^"]+)"/g)].map((m) => m[1]);
+      expect(uids.length).toBeGreaterThan(0);
+      expect(new Set(uids)).toEqual(new Set(["maas-tenant-prometheus"]));
+      // The platform's vLLM family (kserve_vllm in the fixture), never plain vllm:.
+      expect(text).not.toMatch(/[^_]vllm:/);
+    }
+    expect(dashboards.data["tenant-model-usage.json"]).toContain("kserve_vllm:");
+  });
+
+  it("is exposed by a Route on openshift only when asked", () => {
+    const route = findObject(renders["tenant-a"], "Route", "tenant-a-grafana").object as any;
+    expect(route.spec).toEqual({
+      host: "grafana.tenant-a.apps.example.com",
+      to: { kind: "Service", name: "tenant-a-grafana", weight: 100 },
+      port: { targetPort: "http" },
+      tls: { termination: "edge", insecureEdgeTerminationPolicy: "Redirect" },
+    });
+    expect(ofKind(renders["tenant-b"], "Route")).toEqual([]);
+  });
+
+  it("is exposed by an HTTPRoute on the platform Gateway on kubernetes", async () => {
+    const platformStack = "acme/maas-billing/platform";
+    const r = await renderConfig(
+      "tenant-k8s",
+      { flavor: "kubernetes", platformStack, tenant: { name: "tenant-a", grafana: { expose: { enabled: true, host: "grafana.a.example.com" } } } },
+      { [platformStack]: { ...fixture, vllmMetricFamily: "vllm" } },
+    );
+    const route = findObject(r, "HTTPRoute", "tenant-a-grafana").object as any;
+    expect(route.spec.parentRefs).toEqual([{ name: "maas-default-gateway", namespace: "openshift-ingress" }]);
+    expect(route.spec.hostnames).toEqual(["grafana.a.example.com"]);
+    expect(ofKind(r, "Route")).toEqual([]);
+    // Plain Kubernetes: the image's own UIDs are fixed.
+    const pod = (findObject(r, "StatefulSet", "tenant-a-prometheus").object as any).spec.template.spec;
+    expect(pod.securityContext.runAsUser).toBe(65534);
+    expect(await validator.validateAll(r.objects)).toEqual([]);
+    expect(checkSecurityInvariants(r)).toEqual([]);
+  });
+
+  it("refuses an HTTPRoute without a host, naming the key", async () => {
+    const platformStack = "acme/maas-billing/platform";
+    await expect(
+      renderConfig("tenant-k8s", { flavor: "kubernetes", platformStack, tenant: { name: "tenant-a", grafana: { expose: { enabled: true } } } }, { [platformStack]: fixture }),
+    ).rejects.toThrow("grafana.expose.host is required when grafana.expose.enabled is true on flavor kubernetes");
+  });
+});
+
+describe("API keys and Kuadrant policies", () => {
+  it("one Secret per key, labelled and annotated for Kuadrant, value generated", () => {
+    const r = renders["tenant-a"];
+    const secret = findObject(r, "Secret", "tenant-a-apikey-alice").object as any;
+    expect(secret.metadata.labels).toMatchObject({ "authorino.kuadrant.io/managed-by": "authorino", app: "maas-tenant-a-api-key" });
+    expect(secret.metadata.annotations).toMatchObject({ "kuadrant.io/user-id": "alice", "kuadrant.io/groups": "premium" });
+    expect(secret.metadata.namespace).toBe("tenant-a-models");
+    expect(r.secretValues).toContain(secret.stringData.api_key);
+  });
+
+  it("keys and the Grafana password are exported only as secret outputs", () => {
+    const r = renders["tenant-a"];
+    expect(r.secretOutputs).toEqual(["apiKeys", "grafanaAdminPassword"]);
+    const keys = r.outputs.apiKeys as Record<string, string>;
+    expect(Object.keys(keys).sort()).toEqual(["alice", "batch-jobs", "bob"]);
+    expect(keys.alice).toBe((findObject(r, "Secret", "tenant-a-apikey-alice").object as any).stringData.api_key);
+  });
+
+  it("the AuthPolicy selects the tenant's keys and accepts only keys from the tenant's own namespace", () => {
+    const spec = (findObject(renders["tenant-a"], "AuthPolicy", "tenant-a-granite-3-8b-auth").object as any).spec;
+    expect(spec.targetRef).toEqual({ group: "gateway.networking.k8s.io", kind: "HTTPRoute", name: "granite-3-8b" });
+    expect(spec.rules.authentication["api-key"].apiKey.selector.matchLabels.app).toBe("maas-tenant-a-api-key");
+    expect(spec.rules.authorization["own-namespace-keys-only"].patternMatching.patterns).toEqual([
+      { selector: "auth.identity.metadata.namespace", operator: "eq", value: "tenant-a-models" },
+    ]);
+    expect(Object.keys(spec.rules.response.success.filters.identity.json.properties).sort()).toEqual(["groups", "subscription", "tenant", "tier", "userid"]);
+  });
+
+  it("token and request limits per tier, counted per user", () => {
+    const r = renders["tenant-b"];
+    const trlp = (findObject(r, "TokenRateLimitPolicy", "tenant-b-mistral-7b-tokens").object as any).spec;
+    expect(trlp.limits.basic).toEqual({
+      rates: [{ limit: 2000, window: "1m" }, { limit: 100000, window: "24h" }],
+      when: [{ predicate: 'auth.identity.tier == "basic"' }],
+      counters: [{ expression: "auth.identity.userid" }],
+    });
+    const rlp = (findObject(r, "RateLimitPolicy", "tenant-b-mistral-7b-requests").object as any).spec;
+    // A tier without request rates gets no request limit.
+    expect(Object.keys(rlp.limits)).toEqual(["basic"]);
+  });
+
+  it("refuses a route outside the tenant's namespaces", async () => {
+    const platformStack = "acme/maas-billing/platform";
+    await expect(
+      renderConfig("x", { flavor: "openshift", platformStack, tenant: { name: "tenant-a", routes: [{ name: "r", namespace: "tenant-b-models" }] } }, { [platformStack]: fixture }),
+    ).rejects.toThrow('routes[r].namespace "tenant-b-models" is not one of the tenant\'s namespaces');
+  });
+});
+
+describe("the all-in-one dev stack", () => {
+  it("renders both tenants next to the platform, exporting their keys only as one secret output", async () => {
+    const r = await renderExample("dev");
+    expect(r.resources.filter((x) => x.type === "maas:tenant:TenantStack").map((x) => x.name).sort()).toEqual(["tenant-tenant-a", "tenant-tenant-b"]);
+    expect(r.secretOutputs).toContain("tenantSecrets");
+    expect(r.secretOutputs).not.toContain("tenants");
+    expect(checkSecurityInvariants(r)).toEqual([]);
+  });
+});
