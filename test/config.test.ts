@@ -125,3 +125,25 @@ describe("configKey", () => {
     [["tenants", 0], "maas-billing:tenants[0]"],
   ])("%j -> %s", (path, key) => expect(configKey(path)).toBe(key));
 });
+
+describe("shared config value types (property-based)", () => {
+  it("accepts every well-formed Prometheus duration and no negative one", async () => {
+    const fc = await import("fast-check");
+    const { promDuration } = await import("../components/config/common");
+    const unit = fc.constantFrom("ms", "s", "m", "h", "d", "w", "y");
+    const part = fc.tuple(fc.nat({ max: 100000 }), unit).map(([n, u]) => `${n}${u}`);
+    const duration = fc.array(part, { minLength: 1, maxLength: 3 }).map((p) => p.join(""));
+    fc.assert(fc.property(duration, (d) => promDuration.safeParse(d).success && !promDuration.safeParse(`-${d}`).success));
+  });
+
+  it("accepts only digest-pinned images for our own image", async () => {
+    const fc = await import("fast-check");
+    const { imageWithDigest } = await import("../components/config/common");
+    const hex = fc.stringMatching(/^[a-f0-9]{64}$/);
+    fc.assert(
+      fc.property(hex, fc.constantFrom("v1", "latest", "1.2.3"), (h, tag) => {
+        return imageWithDigest.safeParse(`quay.io/acme/maas-billing@sha256:${h}`).success && !imageWithDigest.safeParse(`quay.io/acme/maas-billing:${tag}`).success;
+      }),
+    );
+  });
+});
