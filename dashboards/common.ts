@@ -40,6 +40,12 @@ export interface GridPos {
 
 export type PanelType = "timeseries" | "stat" | "bargauge" | "table";
 
+/** Grafana field override: a matcher and the properties it sets. */
+export interface FieldOverride {
+  readonly matcher: { readonly id: string; readonly options?: unknown };
+  readonly properties: readonly { readonly id: string; readonly value?: unknown }[];
+}
+
 /** A panel before layout: everything but `id` and `gridPos`. */
 export interface PanelSpec {
   readonly type: PanelType;
@@ -47,7 +53,7 @@ export interface PanelSpec {
   readonly description: string;
   readonly datasource: DataSourceRef;
   readonly targets: readonly PromTarget[];
-  readonly fieldConfig: { defaults: Record<string, unknown>; overrides: unknown[] };
+  readonly fieldConfig: { readonly defaults: Record<string, unknown>; readonly overrides: readonly FieldOverride[] };
   readonly options: Record<string, unknown>;
   /** Panel-level relative time ("now/d" = today so far); changes `$__range` for this panel only. */
   readonly timeFrom?: string;
@@ -82,7 +88,8 @@ export interface DashboardJson {
   readonly refresh: string;
   readonly time: { from: string; to: string };
   readonly templating: { list: readonly Variable[] };
-  readonly annotations: { list: readonly unknown[] };
+  /** No annotations: the empty list Grafana expects. */
+  readonly annotations: { list: readonly never[] };
   readonly panels: readonly Panel[];
 }
 
