@@ -28,9 +28,14 @@ const NAMESPACED_BUILTINS = new Set([
   "rbac.authorization.k8s.io/v1/RoleBinding", "policy/v1/PodDisruptionBudget", "autoscaling/v2/HorizontalPodAutoscaler",
 ]);
 
-/** `group/version/Kind` of every namespaced custom resource in the CRD directory. */
+const scopeCache = new Map<string, Set<string>>();
+
+/** `group/version/Kind` of every namespaced custom resource in the CRD directory (read once per directory). */
 export function namespacedCustomKinds(dir: string = crdsDir()): Set<string> {
+  const cached = scopeCache.get(dir);
+  if (cached) return cached;
   const kinds = new Set<string>();
+  scopeCache.set(dir, kinds);
   for (const file of fs.readdirSync(dir).filter((f) => /\.ya?ml$/.test(f))) {
     for (const doc of YAML.parseAllDocuments(fs.readFileSync(path.join(dir, file), "utf8"))) {
       const crd = doc.toJS() as { kind?: string; spec?: { group: string; scope: string; names: { kind: string }; versions: { name: string }[] } } | null;
