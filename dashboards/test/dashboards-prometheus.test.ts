@@ -233,3 +233,43 @@ describe("variables list the scenario's values", () => {
     expect(await prom.labelValues(label, match, DAY_START, EVAL_TIME)).toEqual(want);
   });
 });
+
+describe("at an unaligned now (Grafana's clock is rarely on a scrape)", () => {
+  // 7 s before the last scrape: the window (midnight, now] ends 8 s after the 01:59:45 scrape.
+  const now = EVAL_TIME - 7;
+  const values = { ...GRAFANA_VALUES, __range: `${now - DAY_START}s` };
+  const between = (panel: string, actual: Truth, lastScrape: Truth, nextScrape: Truth) => {
+    report.push({
+      panel: `${panel} at 01:59:53 (between the last and the next scrape)`,
+      expr: "",
+      value: Object.fromEntries(actual),
+      truth: Object.fromEntries([...nextScrape].map(([k, v]) => [k, [lastScrape.get(k) as number, v] as [number, number]])),
+    });
+    expect([...actual.keys()].sort(), panel).toEqual([...nextScrape.keys()].sort());
+    for (const [key, upper] of nextScrape) {
+      const got = actual.get(key) as number;
+      const lower = lastScrape.get(key) as number;
+      expect(got, `${panel} {${key}} >= count at the last scrape ${lower}`).toBeGreaterThanOrEqual(lower);
+      expect(got, `${panel} {${key}} <= count at the next scrape ${upper}`).toBeLessThanOrEqual(upper);
+    }
+  };
+  const minusOneStep = (truth: Truth, perStep: Truth): Truth => new Map([...truth].map(([k, v]) => [k, v - (perStep.get(k) as number)]));
+
+  it("Tokens today (prompt) is an estimate between the counts of the scrapes around now", async () => {
+    const p = tenantModelUsagePanels("kserve_vllm", prometheusDs("test"));
+    const truth = tenantModelUsageTruth("tenant-a");
+    const perStep = new Map([...truth.promptRate].map(([k, v]) => [k, v * 15]));
+    const actual = toMap(await prom.vector(interpolate(p.tokensToday.targets[0]!.expr, values), now));
+    between("Tokens today (prompt)", actual, minusOneStep(truth.promptToday, perStep), truth.promptToday);
+  });
+
+  it("Tokens by tier (with the Limitador reset) is an estimate between the counts of the scrapes around now", async () => {
+    const p = tokenUsageChargebackPanels("tier", prometheusDs("test"));
+    const truth = chargebackTruth("tenant-a");
+    const perStep = new Map([...truth.tokenRateByTier].map(([k, v]) => [k, v * 15]));
+    const actual = toMap(await prom.vector(interpolate(p.tokensByTier.targets[0]!.expr, values), now));
+    between("Tokens by tier", actual, minusOneStep(truth.tokensByTier.counted, perStep), truth.tokensByTier.counted);
+    // Not the exact count of either scrape: increase() extrapolated to now.
+    for (const [key, v] of actual) expect(Number.isInteger(v), key).toBe(false);
+  });
+});
