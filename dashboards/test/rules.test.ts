@@ -8,6 +8,8 @@ import { promisify } from "node:util";
 import { afterAll, describe, expect, it } from "vitest";
 import { stringify } from "yaml";
 import { type AlertingRule, type PrometheusRuleSpec, platformPrometheusRules, tenantPrometheusRules } from "../index";
+import Ajv from "ajv";
+import { crdsDir, loadCrds, toJsonSchema } from "../../test/support/conformance";
 import { PROMTOOL_BIN } from "./support/prometheus";
 
 const run = promisify(execFile);
@@ -277,5 +279,41 @@ describe("promtool test rules", () => {
     const r = await promtool("test", "rules", writeTests("platform-neg-test.yaml", rules, wrong));
     expect(r.code).not.toBe(0);
     expect(r.out).toContain("MaasQuotaNearlyExhausted");
+  });
+});
+
+describe("as PrometheusRule objects", () => {
+  // The upstream CRD schema (../shared/crds) as JSON Schema, via the repository's conformance helpers.
+  const crd = loadCrds(crdsDir()).find((c) => c.group === "monitoring.coreos.com" && c.kind === "PrometheusRule" && c.version === "v1");
+  if (crd === undefined) throw new Error("PrometheusRule v1 CRD not found");
+  // Go-only inline flags such as `(?i)` (partial_response_strategy) are not JavaScript regex syntax;
+  // drop those patterns (our rules never set that field) rather than the whole check.
+  const withoutGoPatterns = (node: unknown): unknown => {
+    if (Array.isArray(node)) return node.map(withoutGoPatterns);
+    if (node === null || typeof node !== "object") return node;
+    return Object.fromEntries(
+      Object.entries(node as Record<string, unknown>)
+        .filter(([k, v]) => !(k === "pattern" && typeof v === "string" && v.includes("(?")))
+        .map(([k, v]) => [k, withoutGoPatterns(v)]),
+    );
+  };
+  const validate = new Ajv({ allErrors: true, strict: false, validateFormats: false }).compile(
+    withoutGoPatterns(toJsonSchema(crd.schema, { partial: false })) as object,
+  );
+  const errorsOf = (name: string, spec: PrometheusRuleSpec) => {
+    const ok = validate({ apiVersion: "monitoring.coreos.com/v1", kind: "PrometheusRule", metadata: { name, namespace: "maas-billing" }, spec });
+    return ok ? [] : (validate.errors ?? []).map((e) => `${e.instancePath} ${e.message}`);
+  };
+  it.each([
+    ["maas-platform-rules", platformPrometheusRules({ vllmFamily: "vllm", tierLabel: "subscription", runbookBaseUrl: "https://runbooks.example/maas" })],
+    ["maas-tenant-rules", tenantPrometheusRules({ vllmFamily: "kserve_vllm" })],
+  ] as const)("%s conforms to the PrometheusRule CRD", (name, spec) => {
+    expect(errorsOf(name, spec)).toEqual([]);
+  });
+  it("the check can fail: a rule without expr, or a malformed `for`, is rejected", () => {
+    const bad = { groups: [{ name: "g", rules: [{ alert: "A", for: "5 minutes", labels: { severity: "warning" } }] }] } as unknown as PrometheusRuleSpec;
+    const errors = errorsOf("bad", bad);
+    expect(errors.some((e) => e.includes("expr"))).toBe(true);
+    expect(errors.some((e) => e.includes("/for"))).toBe(true);
   });
 });
