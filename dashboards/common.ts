@@ -200,7 +200,7 @@ export const queryVariable = (
     label,
     datasource,
     definition,
-    query: { query: definition, refId: `${name}-variable-query` },
+    query: definition, // the plain-string form every Grafana version reads (newer ones migrate it)
     refresh: 2, // on time-range change, so new models/users appear
     includeAll: true,
     multi: true,
