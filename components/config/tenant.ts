@@ -18,7 +18,7 @@ const rateWindow = patternString(/^([0-9]{1,5}(h|m|s|ms)){1,4}$/, "a Kuadrant wi
 
 const rate = z.strictObject({
   limit: z
-    .number({ error: "expected a positive whole number. Example: 100" })
+    .number({ error: "expected a positive whole number" })
     .int()
     .positive()
     .meta({ examples: [100] })
@@ -41,7 +41,7 @@ export const apiKeySchema = z.strictObject({
   ),
   tier: dnsLabel.meta({ examples: ["premium"] }).describe("Tier or subscription the key is limited and billed as; one of `tiers[].name`."),
   rotation: z
-    .number({ error: "expected a whole number >= 0. Example: 1" })
+    .number({ error: "expected a whole number >= 0" })
     .int()
     .nonnegative()
     .meta({ examples: [1] })

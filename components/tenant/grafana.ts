@@ -4,7 +4,8 @@ import * as random from "@pulumi/random";
 import { stringify } from "yaml";
 import { TENANT_PROMETHEUS_DS_UID, dashboardProviderConfig } from "../../dashboards";
 import { TenantSpec } from "../config/tenant";
-import { Flavor, containerSecurityContext, podSecurityContext } from "./podSecurity";
+import type { Flavor } from "../config";
+import { containerSecurityContext, podSecurityContext } from "../platform/security";
 
 /** UID of the `grafana` user in the upstream image. */
 const GRAFANA_UID = 472;

@@ -2,7 +2,8 @@ import * as crypto from "crypto";
 import * as k8s from "@pulumi/kubernetes";
 import * as pulumi from "@pulumi/pulumi";
 import { TenantSpec } from "../config/tenant";
-import { Flavor, containerSecurityContext, podSecurityContext } from "./podSecurity";
+import type { Flavor } from "../config";
+import { containerSecurityContext, podSecurityContext } from "../platform/security";
 import { renderPrometheusConfig } from "./prometheusConfig";
 
 /** UID of the `nobody` user the upstream Prometheus image runs as. */
