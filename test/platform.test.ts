@@ -28,7 +28,8 @@ describe("OpenShift monitoring", () => {
     expect(patch.metadata.namespace).toBe("openshift-monitoring");
     expect(YAML.parse((patch.data as Record<string, string>)["config.yaml"])).toEqual({ enableUserWorkload: true, prometheusK8s: { retention: "24h" } });
     // Never a create of the operator's ConfigMaps.
-    expect(ofKind(openshift, "ConfigMap").filter((o) => !o.patch)).toEqual([]);
+    const created = ofKind(openshift, "ConfigMap").filter((o) => !o.patch).map((o) => o.object.metadata.namespace);
+    expect(created.filter((ns) => ns?.startsWith("openshift-"))).toEqual([]);
   });
 
   it("sets retention and storage of the UWM Prometheus in user-workload-monitoring-config", () => {
@@ -187,20 +188,55 @@ describe("tenants", () => {
     const dep = findObject(openshift, "Deployment", "maas-fed-tenant-a-models").object as any;
     expect(dep.spec.template.spec.containers[0].args).toEqual([
       "--insecure-listen-address=0.0.0.0:8080",
-      "--upstream=https://prometheus-user-workload.openshift-user-workload-monitoring.svc:9092",
+      // On OpenShift the upstream is the pod-local upstream-auth sidecar.
+      "--upstream=http://127.0.0.1:8081",
       "--label=namespace",
-      "--value=tenant-a-models",
-      "--value=tenant-a-monitoring",
+      "--label-value=tenant-a-models",
+      "--label-value=tenant-a-monitoring",
     ]);
     const gw = findObject(kubernetes, "Deployment", "maas-fed-tenant-b-gateway").object as any;
     expect(gw.spec.template.spec.containers[0].args).toEqual([
       "--insecure-listen-address=0.0.0.0:8080",
       "--upstream=http://prometheus-operated.maas-monitoring.svc:9090",
       "--label=route_namespace",
-      "--value=b-models",
+      "--label-value=b-models",
     ]);
     const np = findObject(openshift, "NetworkPolicy", "maas-fed-tenant-b-models").object as any;
     expect(np.spec.ingress[0].from).toEqual([{ namespaceSelector: { matchExpressions: [{ key: "kubernetes.io/metadata.name", operator: "In", values: ["b-models"] }] } }]);
+  });
+
+  it("on openshift, authenticates upstream with the proxy pod's own token, never the tenant's", () => {
+    const pod = (findObject(openshift, "Deployment", "maas-fed-tenant-b-gateway").object as any).spec.template.spec;
+    expect(pod.serviceAccountName).toBe("maas-federation");
+    expect(pod.automountServiceAccountToken).toBe(true);
+    expect(pod.containers.map((c: { name: string }) => c.name)).toEqual(["prom-label-proxy", "upstream-auth"]);
+    expect(pod.containers[1].command).toEqual(["nginx", "-c", "/etc/maas-federation/nginx.conf", "-e", "/dev/stderr", "-g", "daemon off;"]);
+    const conf = (findObject(openshift, "ConfigMap", "maas-federation-upstream-auth").object.data as Record<string, string>)["nginx.conf"];
+    expect(conf).toContain("listen 127.0.0.1:8081;");
+    expect(conf).toContain("proxy_pass https://prometheus-user-workload.openshift-user-workload-monitoring.svc:9092;");
+    expect(conf).toContain("proxy_set_header Authorization $upstream_authorization;");
+    expect(conf).toContain("proxy_ssl_trusted_certificate /var/run/secrets/kubernetes.io/serviceaccount/service-ca.crt;");
+    expect((findObject(openshift, "ClusterRoleBinding", "maas-federation-monitoring-view").object as any).subjects).toEqual([
+      { kind: "ServiceAccount", name: "maas-federation", namespace: "maas-monitoring" },
+    ]);
+  });
+
+  it("on kubernetes, proxies mount no token and run no sidecar", () => {
+    const pod = (findObject(kubernetes, "Deployment", "maas-fed-tenant-a-models").object as any).spec.template.spec;
+    expect(pod.automountServiceAccountToken).toBe(false);
+    expect(pod.containers.map((c: { name: string }) => c.name)).toEqual(["prom-label-proxy"]);
+    expect(ofKind(kubernetes, "ConfigMap")).toEqual([]);
+  });
+
+  it("honours an explicit upstreamAuth", async () => {
+    const r = await renderConfig("unit-k8s-auth", {
+      flavor: "kubernetes",
+      platform: { billing: { image: testImage }, tenants: [{ name: "t" }], federation: { upstreamAuth: "serviceAccountToken" } },
+    });
+    const pod = (findObject(r, "Deployment", "maas-fed-t-models").object as any).spec.template.spec;
+    expect(pod.containers.map((c: { name: string }) => c.name)).toEqual(["prom-label-proxy", "upstream-auth"]);
+    // Plain http upstream: no TLS directives.
+    expect((findObject(r, "ConfigMap", "maas-federation-upstream-auth").object.data as Record<string, string>)["nginx.conf"]).not.toContain("proxy_ssl");
   });
 
   it("exports the platform outputs of docs/contract.md", () => {

@@ -83,6 +83,12 @@ export const federationSchema = z
     proxyImage: pinnedImage.default("quay.io/prometheuscommunity/prom-label-proxy:v0.14.0").describe("prom-label-proxy image for the per-tenant federation proxies."),
     upstreamUrl: z.url({ error: 'expected a URL. Example: "http://prometheus-operated.maas-monitoring.svc:9090"' }).optional().describe("Upstream /federate endpoint the proxies forward to; flavor default when omitted."),
     resources: resources.default({ requests: { cpu: "20m", memory: "32Mi" }, limits: { cpu: "200m", memory: "128Mi" } }),
+    upstreamAuth: z
+      .enum(["serviceAccountToken", "none"])
+      .optional()
+      .describe("How the proxies authenticate to the upstream. `serviceAccountToken` (openshift default): an nginx sidecar replaces the client's Authorization with the proxy pod's own token, so tenants never hold a token for the central endpoint. `none` (kubernetes default): plain in-cluster HTTP."),
+    authProxyImage: pinnedImage.default("docker.io/nginxinc/nginx-unprivileged:1.28.0-alpine").describe("nginx image (with the njs module, as in the official images) of the upstream-auth sidecar."),
+    authProxyResources: resources.default({ requests: { cpu: "10m", memory: "16Mi" }, limits: { cpu: "200m", memory: "64Mi" } }),
   })
   .prefault({});
 

@@ -1,12 +1,14 @@
+import { createHash } from "node:crypto";
 import * as k8s from "@pulumi/kubernetes";
 import * as pulumi from "@pulumi/pulumi";
 import type { Flavor } from "../config";
 import type { PlatformConfig, PlatformTenant } from "../config/platform";
 import { platformTenantNamespaces } from "../config/platform";
 import { appLabels, containerSecurityContext, podSecurityContext } from "./security";
+import { upstreamAuthConfigDir, upstreamAuthListen, upstreamAuthNginxConf, upstreamAuthScript } from "./upstreamAuth";
 
 export interface FederationArgs {
-  /** Cluster flavor; on openshift the SCC picks the UID, so none is set. */
+  /** Cluster flavor: decides the default upstream auth and whether a UID is set. */
   readonly flavor: Flavor;
   /** The platform's tenant registry (`platform.tenants`). */
   readonly tenants: PlatformTenant[];
@@ -29,29 +31,94 @@ export const federationProxyPort = 8080;
 /** `maas-fed-<tenant>-<role>`: at most 63 characters because tenant names are at most 40. */
 export const federationProxyName = (tenant: string, role: string) => `maas-fed-${tenant}-${role}`;
 
-/** prom-label-proxy arguments enforcing `label` to be one of the tenant's namespaces. */
-export function proxyArgs(upstream: string, label: string, namespaces: string[]): string[] {
+/** Shared by every proxy pod: ServiceAccount, its monitoring-view binding and the sidecar config. */
+export const federationSharedName = "maas-federation";
+
+/** OpenShift's service CA, mounted into every pod next to its service account token. */
+export const serviceCaFile = "/var/run/secrets/kubernetes.io/serviceaccount/service-ca.crt";
+
+/**
+ * prom-label-proxy (v0.14.0) arguments enforcing `label` to be one of the tenant's namespaces.
+ * `--label-value` is static and repeated (the proxy enforces the union), so the tenant cannot pick
+ * the value through a URL parameter or header.
+ */
+export function proxyArgs(upstream: string, label: string, namespaces: string[], upstreamCaFile?: string): string[] {
   return [
     `--insecure-listen-address=0.0.0.0:${federationProxyPort}`,
     `--upstream=${upstream}`,
+    ...(upstreamCaFile ? [`--upstream-ca-cert=${upstreamCaFile}`] : []),
     `--label=${label}`,
-    // Static values: the tenant cannot choose them through a URL parameter.
-    ...namespaces.map((ns) => `--value=${ns}`),
+    ...namespaces.map((ns) => `--label-value=${ns}`),
   ];
+}
+
+/** The upstream auth in effect: the config's choice, else `serviceAccountToken` on openshift. */
+export function upstreamAuthMode(flavor: Flavor, federation: PlatformConfig["federation"]): "serviceAccountToken" | "none" {
+  return federation.upstreamAuth ?? (flavor === "openshift" ? "serviceAccountToken" : "none");
 }
 
 /**
  * Per tenant, two prom-label-proxy Deployments with a Service each, in front of the central
  * Prometheus: one enforcing `namespace` (model-server series), one `route_namespace` (Limitador
- * series). A NetworkPolicy admits only pods of that tenant's namespaces. Returns the federation
- * output of docs/contract.md: tenant -> { url, gatewayUrl }.
+ * series). A NetworkPolicy admits only pods of that tenant's namespaces. With `serviceAccountToken`
+ * upstream auth each pod also runs the upstream-auth sidecar (upstreamAuth.ts) under the shared
+ * `maas-federation` ServiceAccount, which may read the central monitoring (cluster-monitoring-view).
+ * Returns the federation output of docs/contract.md: tenant -> { url, gatewayUrl }.
  */
 export function createFederationProxies(
   name: string,
   args: FederationArgs,
   parent: pulumi.Resource,
 ): pulumi.Output<Record<string, { url: string; gatewayUrl: string }>> {
-  const upstream = args.federation.upstreamUrl ?? args.defaultUpstream;
+  const f = args.federation;
+  const upstream = f.upstreamUrl ?? args.defaultUpstream;
+  const withAuthSidecar = upstreamAuthMode(args.flavor, f) === "serviceAccountToken";
+  const upstreamTls = upstream.startsWith("https://");
+  const sharedLabels = appLabels(federationSharedName, "federation-proxy");
+
+  let sidecar: { container: k8s.types.input.core.v1.Container; configHash: string } | undefined;
+  if (withAuthSidecar) {
+    const serviceAccount = new k8s.core.v1.ServiceAccount(
+      `${name}-federation-sa`,
+      { metadata: { name: federationSharedName, namespace: args.namespace, labels: sharedLabels } },
+      { parent },
+    );
+    new k8s.rbac.v1.ClusterRoleBinding(
+      `${name}-federation-monitoring-view`,
+      {
+        metadata: { name: `${federationSharedName}-monitoring-view`, labels: sharedLabels },
+        roleRef: { apiGroup: "rbac.authorization.k8s.io", kind: "ClusterRole", name: "cluster-monitoring-view" },
+        subjects: [{ kind: "ServiceAccount", name: serviceAccount.metadata.name, namespace: args.namespace }],
+      },
+      { parent },
+    );
+    const files = {
+      "nginx.conf": upstreamAuthNginxConf({ upstreamUrl: upstream, caFile: upstreamTls ? serviceCaFile : undefined }),
+      "upstream-token.js": upstreamAuthScript(),
+    };
+    new k8s.core.v1.ConfigMap(
+      `${name}-federation-auth-config`,
+      { metadata: { name: `${federationSharedName}-upstream-auth`, namespace: args.namespace, labels: sharedLabels }, data: files },
+      { parent },
+    );
+    sidecar = {
+      // Pods restart when the sidecar config changes.
+      configHash: createHash("sha256").update(JSON.stringify(files)).digest("hex").slice(0, 16),
+      container: {
+        name: "upstream-auth",
+        image: f.authProxyImage,
+        // Not the image entrypoint: its scripts rewrite files under /etc/nginx, which is read-only here.
+        command: ["nginx", "-c", `${upstreamAuthConfigDir}/nginx.conf`, "-e", "/dev/stderr", "-g", "daemon off;"],
+        resources: f.authProxyResources,
+        securityContext: containerSecurityContext(),
+        volumeMounts: [
+          { name: "upstream-auth", mountPath: upstreamAuthConfigDir, readOnly: true },
+          { name: "tmp", mountPath: "/tmp" },
+        ],
+      },
+    };
+  }
+
   const endpoints: Record<string, pulumi.Output<{ url: string; gatewayUrl: string }>> = {};
   for (const tenant of args.tenants) {
     const namespaces = platformTenantNamespaces(tenant);
@@ -62,6 +129,9 @@ export function createFederationProxies(
       const selector = { "app.kubernetes.io/name": proxyName, "app.kubernetes.io/component": "federation-proxy" };
       const meta = { name: proxyName, namespace: args.namespace, labels };
       const childName = `${name}-fed-${tenant.name}-${role}`;
+      const plpArgs = sidecar
+        ? proxyArgs(`http://${upstreamAuthListen.host}:${upstreamAuthListen.port}`, label, namespaces)
+        : proxyArgs(upstream, label, namespaces, upstreamTls && args.flavor === "openshift" ? serviceCaFile : undefined);
       new k8s.apps.v1.Deployment(
         `${childName}-deployment`,
         {
@@ -70,21 +140,35 @@ export function createFederationProxies(
             replicas: 1,
             selector: { matchLabels: selector },
             template: {
-              metadata: { labels: { ...labels, ...selector } },
+              metadata: {
+                labels: { ...labels, ...selector },
+                ...(sidecar ? { annotations: { "maas.opendatahub.io/upstream-auth-config": sidecar.configHash } } : {}),
+              },
               spec: {
-                automountServiceAccountToken: false,
+                ...(sidecar ? { serviceAccountName: federationSharedName } : {}),
+                // The token (and on OpenShift the service CA next to it) is mounted only where the sidecar or TLS needs it.
+                automountServiceAccountToken: sidecar !== undefined || (upstreamTls && args.flavor === "openshift"),
                 securityContext: podSecurityContext(args.flavor, 65534),
                 containers: [
                   {
                     name: "prom-label-proxy",
-                    image: args.federation.proxyImage,
-                    args: proxyArgs(upstream, label, namespaces),
+                    image: f.proxyImage,
+                    args: plpArgs,
                     ports: [{ name: "http", containerPort: federationProxyPort }],
                     readinessProbe: { tcpSocket: { port: "http" }, periodSeconds: 10 },
-                    resources: args.federation.resources,
+                    resources: f.resources,
                     securityContext: containerSecurityContext(),
                   },
+                  ...(sidecar ? [sidecar.container] : []),
                 ],
+                ...(sidecar
+                  ? {
+                      volumes: [
+                        { name: "upstream-auth", configMap: { name: `${federationSharedName}-upstream-auth` } },
+                        { name: "tmp", emptyDir: {} },
+                      ],
+                    }
+                  : {}),
               },
             },
           },
