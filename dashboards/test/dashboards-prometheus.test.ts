@@ -22,7 +22,17 @@ import {
 import { interpolate } from "./support/grafana-vars";
 import { toOpenMetrics } from "./support/openmetrics";
 import { type RunningPrometheus, type VectorSample, startPrometheusWithData } from "./support/prometheus";
-import { DAY_START, EVAL_TIME, LAST_SCRAPE_BEFORE_GAP, MODEL_PODS, TENANTS, USERS, scenarioFamilies } from "./support/scenario";
+import {
+  DAY_START,
+  EVAL_TIME,
+  FIRST_SCRAPE_AFTER_GAP,
+  LAST_SCRAPE_BEFORE_GAP,
+  MODEL_PODS,
+  TENANTS,
+  USERS,
+  scenarioFamilies,
+  scrapeTimes,
+} from "./support/scenario";
 import { type Truth, billingTruth, chargebackTruth, keyOf, tenantModelUsageTruth } from "./support/truth";
 
 const RELATIVE_TOLERANCE = 1e-9;
@@ -155,6 +165,24 @@ describe("vLLM family choice", () => {
     const one = await prom.vector(`sum(kserve_vllm:prompt_tokens_total{namespace="tenant-a-models"})`, EVAL_TIME);
     const both = await prom.vector(`sum({__name__=~"(kserve_)?vllm:prompt_tokens_total", namespace="tenant-a-models"})`, EVAL_TIME);
     expect(Number(both[0]?.value[1])).toBe(2 * Number(one[0]?.value[1]));
+  });
+
+  it("as a time series over the day, throughput equals the truth at every step and has holes exactly where the gap leaves a window with fewer than two samples", async () => {
+    const p = tenantModelUsagePanels("kserve_vllm", prometheusDs("test"));
+    const truth = tenantModelUsageTruth("tenant-a").promptRate;
+    const step = 60;
+    const series = await prom.matrix(interpolate(p.tokenThroughput.targets[0]!.expr, GRAFANA_VALUES), DAY_START, EVAL_TIME, step);
+    const samples = scrapeTimes().filter((t) => t <= LAST_SCRAPE_BEFORE_GAP || t >= FIRST_SCRAPE_AFTER_GAP);
+    const expectedTimes: number[] = [];
+    for (let t = DAY_START; t <= EVAL_TIME; t += step) {
+      if (samples.filter((s) => s >= t - 60 && s <= t).length >= 2) expectedTimes.push(t);
+    }
+    expect(expectedTimes.length).toBeLessThan((EVAL_TIME - DAY_START) / step + 1); // the gap really removes points
+    expect(series.map((s) => keyOf(s.metric)).sort()).toEqual([...truth.keys()].sort());
+    for (const s of series) {
+      expect(s.values.map(([t]) => t), keyOf(s.metric)).toEqual(expectedTimes);
+      for (const [t, v] of s.values) expect(Math.abs(Number(v) - (truth.get(keyOf(s.metric)) as number)), `${keyOf(s.metric)} at ${t}`).toBeLessThan(1e-9);
+    }
   });
 
   it("during tenant-a's scrape gap the throughput panel shows no data rather than a wrong number", async () => {

@@ -27,6 +27,8 @@ export interface RunningPrometheus {
   query(expr: string, time: number): Promise<QueryResponse>;
   /** Instant query that must succeed with a vector; returns its samples. */
   vector(expr: string, time: number): Promise<VectorSample[]>;
+  /** Range query (what a time series panel runs); returns the matrix. */
+  matrix(expr: string, start: number, end: number, step: number): Promise<{ metric: Record<string, string>; values: [number, string][] }[]>;
   /** Label values of `label` on series matching `match` in [start, end]. */
   labelValues(label: string, match: string, start: number, end: number): Promise<string[]>;
   stop(): Promise<void>;
@@ -118,6 +120,16 @@ const client = (url: string, child: ChildProcess, dir: string): RunningPrometheu
       const r = await query(expr, time);
       if (r.status !== "success") throw new Error(`query failed: ${r.errorType}: ${r.error}\n${expr}`);
       if (r.data.resultType !== "vector") throw new Error(`expected a vector, got ${r.data.resultType}\n${expr}`);
+      return r.data.result;
+    },
+    async matrix(expr, start, end, step) {
+      const body = new URLSearchParams({ query: expr, start: String(start), end: String(end), step: String(step) });
+      const r = (await (await fetch(`${url}/api/v1/query_range`, { method: "POST", body })).json()) as {
+        status: string;
+        error?: string;
+        data: { resultType: string; result: { metric: Record<string, string>; values: [number, string][] }[] };
+      };
+      if (r.status !== "success" || r.data.resultType !== "matrix") throw new Error(`range query failed: ${r.error}\n${expr}`);
       return r.data.result;
     },
     async labelValues(label, match, start, end) {
