@@ -9,6 +9,8 @@ import * as path from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
 import * as YAML from "yaml";
 import { renderPrometheusConfig, scrapeTarget, type PrometheusConfigInput } from "../components/tenant/prometheusConfig";
+import { readStackConfigFile, render } from "../scripts/render";
+import { findObject, repoRoot } from "./support/stacks";
 
 const tmp = fs.mkdtempSync(path.join(os.tmpdir(), "tenant-promcfg-"));
 afterAll(() => fs.rmSync(tmp, { recursive: true, force: true }));
@@ -58,6 +60,26 @@ describe("promtool accepts the rendered config", () => {
     const result = promtoolCheck(broken, "broken");
     expect(result.code).not.toBe(0);
     expect(result.output).toContain("FAILED");
+  });
+});
+
+describe("the rendered ConfigMap of an example tenant", () => {
+  it("passes a full promtool check: config and the rule file it loads", async () => {
+    const { config, secretKeys } = readStackConfigFile(path.join(repoRoot, "Pulumi.tenant-a.yaml"));
+    const fixture = JSON.parse(fs.readFileSync(path.join(repoRoot, "test/fixtures/platform-outputs.json"), "utf8"));
+    const r = await render({ stack: "tenant-a", config, secretKeys, stackReferenceOutputs: { [config["maas-billing:platformStack"] as string]: fixture } });
+    const data = (findObject(r, "ConfigMap", "tenant-a-prometheus-config").object as any).data as Record<string, string>;
+    expect(Object.keys(data).sort()).toEqual(["prometheus.yml", "rules.yml"]);
+    // The pod mounts the ConfigMap at /etc/prometheus; here both files sit side by side in a temp dir.
+    const dir = fs.mkdtempSync(path.join(tmp, "rendered-"));
+    fs.writeFileSync(path.join(dir, "rules.yml"), data["rules.yml"]);
+    const prometheusYml = data["prometheus.yml"].replace("/etc/prometheus/rules.yml", path.join(dir, "rules.yml"));
+    expect(prometheusYml).not.toBe(data["prometheus.yml"]);
+    fs.writeFileSync(path.join(dir, "prometheus.yml"), prometheusYml);
+    const out = execFileSync("promtool", ["check", "config", path.join(dir, "prometheus.yml")], { encoding: "utf8" });
+    expect(out).toMatch(/SUCCESS: \d+ rules found/);
+    // The federation-down alert watches exactly the federation jobs this config defines.
+    expect(data["rules.yml"]).toContain('up{job=~"federate.*"} == 0');
   });
 });
 

@@ -4,11 +4,15 @@ import * as pulumi from "@pulumi/pulumi";
 import { TenantSpec } from "../config/tenant";
 import type { Flavor } from "../config";
 import { containerSecurityContext, podSecurityContext } from "../platform/security";
+import { stringify } from "yaml";
+import { tenantPrometheusRules } from "../../dashboards";
 import { renderPrometheusConfig } from "./prometheusConfig";
 
 /** UID of the `nobody` user the upstream Prometheus image runs as. */
 const PROMETHEUS_UID = 65534;
 const PORT = 9090;
+/** Recording rules and federation alerts from dashboards/ (the dashboards' queries lean on them). */
+const RULES_FILE = "rules.yml";
 
 export interface TenantPrometheusArgs {
   /** Validated tenant config. */
@@ -23,6 +27,8 @@ export interface TenantPrometheusArgs {
   readonly tenantNamespaces: pulumi.Input<string[]>;
   /** vLLM metric-name family from the platform. */
   readonly vllmMetricFamily: pulumi.Input<"vllm" | "kserve_vllm">;
+  /** Label carrying the tier on Limitador series (platform output; `tier` when absent). */
+  readonly tierLabel: pulumi.Input<"tier" | "subscription" | undefined>;
   /** Labels of the Grafana pods allowed to query this Prometheus. */
   readonly grafanaPodLabels: Record<string, string>;
 }
@@ -57,6 +63,7 @@ export function createTenantPrometheus(name: string, args: TenantPrometheusArgs,
         tenant: spec.name,
         scrapeInterval: p.scrapeInterval,
         vllmMetricFamily,
+        ruleFiles: [`/etc/prometheus/${RULES_FILE}`],
         source:
           p.mode === "direct"
             ? { mode: "direct", url: p.directUrl!, namespaces }
@@ -64,9 +71,15 @@ export function createTenantPrometheus(name: string, args: TenantPrometheusArgs,
       }),
     );
 
+  const rulesYaml = pulumi
+    .all([args.vllmMetricFamily, args.tierLabel])
+    .apply(([vllmFamily, tierLabel]) => stringify(tenantPrometheusRules({ vllmFamily, tierLabel: tierLabel ?? "tier" }), { lineWidth: 0 }));
+  // One hash over both files: a change of either rolls the pod.
+  const configHash = pulumi.all([configYaml, rulesYaml]).apply(([c, r]) => sha256(`${c}\n---\n${r}`));
+
   const config = new k8s.core.v1.ConfigMap(
     `${name}-prometheus-config`,
-    { metadata: { name: `${objectName}-config`, namespace, labels }, data: { "prometheus.yml": configYaml } },
+    { metadata: { name: `${objectName}-config`, namespace, labels }, data: { "prometheus.yml": configYaml, [RULES_FILE]: rulesYaml } },
     opts,
   );
 
@@ -100,7 +113,7 @@ export function createTenantPrometheus(name: string, args: TenantPrometheusArgs,
           metadata: {
             labels,
             // A config change rolls the pod; Prometheus would otherwise keep the old file in memory.
-            annotations: { "maas-billing.io/config-sha256": configYaml.apply(sha256) },
+            annotations: { "maas-billing.io/config-sha256": configHash },
           },
           spec: {
             serviceAccountName: serviceAccount.metadata.name,

@@ -23,6 +23,8 @@ export interface PrometheusConfigInput {
   scrapeInterval: string;
   /** vLLM metric-name family (`vllm` or `kserve_vllm`). */
   vllmMetricFamily: "vllm" | "kserve_vllm";
+  /** Rule files to load (paths inside the container). */
+  ruleFiles?: string[];
   /** Where series come from. */
   source:
     | { mode: "federated"; modelsUrl: string; gatewayUrl: string; billingUrl?: string }
@@ -97,6 +99,7 @@ export function renderPrometheusConfig(input: PrometheusConfigInput): string {
       evaluation_interval: input.scrapeInterval,
       external_labels: { tenant: input.tenant },
     },
+    ...(input.ruleFiles?.length ? { rule_files: input.ruleFiles } : {}),
     scrape_configs: [
       ...jobs,
       // Its own health, for the "is my Prometheus up" panel.

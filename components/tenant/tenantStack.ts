@@ -103,6 +103,7 @@ export class TenantStack extends pulumi.ComponentResource {
         federation,
         tenantNamespaces: namespacesFromPlatform,
         vllmMetricFamily: platform.vllmMetricFamily,
+        tierLabel: platform.tierLabel,
         grafanaPodLabels,
       },
       this,
