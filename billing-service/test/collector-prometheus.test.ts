@@ -193,6 +193,16 @@ describe(`collector on scenario seed ${SEED}`, () => {
     await expectLedgerEqualsTruth(true);
   });
 
+  it("a pass that starts inside a long outage finds the value from before it (no double count)", async () => {
+    await db.pool.query("truncate collector_usage, collector_reconciliation, collector_unattributed, collector_watermark");
+    // The 150-minute vLLM partition: split the range an hour into it, far beyond the lookback.
+    const partition = scenario.outages[1];
+    const mid = Math.floor((partition.fromMs + 3_600_000) / WINDOW) * WINDOW;
+    await collectOnce(deps, { fromMs, toMs: mid });
+    await collectOnce(deps, { fromMs: mid, toMs });
+    await expectLedgerEqualsTruth(true);
+  });
+
   it("prints how far the seeds' increase() is from the truth on the same data", async () => {
     const truth = gatewayTruth(scenario.truth(true));
     const truthTotal = [...truth.values()].reduce((a, r) => a + r.tokens, 0);

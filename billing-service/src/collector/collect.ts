@@ -4,7 +4,7 @@
  */
 import type { Pool, PoolClient } from "pg";
 import { UsageAggregator } from "./aggregate";
-import type { Anchor } from "./counter-usage";
+import type { Anchor, Sample } from "./counter-usage";
 import { exactSelector } from "./promql";
 import { gatewayMeters, modelServerMeters, type MeterDefinition } from "./meters";
 import type { CollectorMetrics } from "./metrics";
@@ -58,6 +58,9 @@ export interface CollectReport {
   readonly samples: number;
 }
 
+/** Identity of a series across chunks (Prometheus returns labels in a stable, sorted order). */
+const seriesKey = (metric: string, labels: Readonly<Record<string, string>>): string => `${metric}${JSON.stringify(labels)}`;
+
 const meters = (settings: CollectorSettings): MeterDefinition[] => [
   ...gatewayMeters(),
   ...modelServerMeters(settings.vllmFamily),
@@ -94,8 +97,11 @@ export const collectOnce = async (deps: CollectorDeps, request: CollectRequest =
       if (!range) return { status: "nothing-to-do", ...empty };
       windowsBetween(range.fromMs, range.toMs, settings.window); // validates alignment
       const totals = { ...empty };
+      // Last sample per series as of the end of the previous chunk: later chunks take their
+      // anchors from here and query no lookback, so the lookback is read once per pass.
+      const anchors = new Map<string, Sample>();
       for (const chunk of chunkRange(range.fromMs, range.toMs, settings.window, settings.windowsPerQuery)) {
-        const r = await collectChunk(deps, lockClient, chunk.startMs, chunk.endMs);
+        const r = await collectChunk(deps, lockClient, chunk.startMs, chunk.endMs, anchors, totals.chunks === 0);
         totals.chunks += 1;
         totals.usageRowsChanged += r.write.usageRowsChanged;
         totals.usageRowsZeroed += r.write.usageRowsZeroed;
@@ -121,6 +127,8 @@ const collectChunk = async (
   client: PoolClient,
   fromMs: number,
   toMs: number,
+  anchors: Map<string, Sample>,
+  firstChunk: boolean,
 ): Promise<{ write: ChunkWriteResult; series: number; samples: number }> => {
   const { settings } = deps;
   const windows = windowsBetween(fromMs, toMs, settings.window);
@@ -131,10 +139,15 @@ const collectChunk = async (
   for (const meter of meters(settings)) {
     // One query per counter covers every series and every window of the chunk, plus the lookback
     // that holds each series' anchor sample.
-    await deps.prometheus.rawSamples(meter.metric, fromMs - settings.anchorLookback, toMs, (s) => {
+    const lookback = firstChunk ? settings.anchorLookback : 0;
+    await deps.prometheus.rawSamples(meter.metric, fromMs - lookback, toMs, (s) => {
       series += 1;
       samples += s.samples.length;
-      aggregator.addSeries(meter, s.labels, s.samples);
+      if (s.samples.length === 0) return;
+      const key = seriesKey(meter.metric, s.labels);
+      const cached = anchors.get(key);
+      aggregator.addSeries(meter, s.labels, s.samples, cached ? { kind: "sample", sample: cached } : undefined);
+      anchors.set(key, s.samples[s.samples.length - 1]);
     });
   }
   // A series without a sample in the lookback is either new (Limitador creates a series on its
@@ -149,6 +162,7 @@ const collectChunk = async (
         : // Its time is unknown but older than the lookback: far enough back to flag the gap.
           { kind: "sample", sample: { t: fromMs - settings.anchorLookback, v: previous } };
     aggregator.addSeries(s.meter, s.labels, s.samples, anchor);
+    anchors.set(seriesKey(s.meter.metric, s.labels), s.samples[s.samples.length - 1]);
   }
   const { ledger, reconciliations } = reconcile(aggregator.rows.values(), settings.reconcileTolerance);
   const unattributed = [...aggregator.unattributed.values()];

@@ -1,30 +1,64 @@
 /**
  * Incremental parser for a Prometheus matrix response.
  *
- * A query over every series of a counter returns one large JSON document; parsing it whole holds
- * the text and the full object tree in memory at once. This splitter scans the bytes as they
- * arrive, cuts out each element of `data.result` and parses only that element, so memory stays at
- * about one series and parsing overlaps the download.
+ * A query over every series of a counter returns one large JSON document (about 100 MB for 10,000
+ * series over two hours at 15 s); parsing it whole holds the text and the full object tree in
+ * memory at once. This splitter cuts each element of `data.result` out of the text as it arrives
+ * and parses only that element, so memory stays at about one series and parsing overlaps the
+ * download.
+ *
+ * It relies on the shape of a matrix element, `{"metric":{...},"values":[[t,"v"],...]}`: the
+ * literal `"values":[` cannot occur inside a JSON string (its quotes would be escaped), and the
+ * values array holds only numbers and numeric strings, so the first `]]}` after it ends the
+ * element. Finding both with `indexOf` (native) instead of scanning every character in JavaScript
+ * is what keeps the collector near Prometheus' own serving time.
  */
 
-/** One series of a matrix result: its labels and its raw samples (seconds, value string). */
+import type { Sample } from "./counter-usage";
+
+/**
+ * One element of a result: a matrix series with its raw samples (milliseconds, numbers; values
+ * Prometheus writes as "NaN" or "+Inf" come out as NaN), or an instant-vector element.
+ */
 export interface MatrixSeries {
   readonly metric: Record<string, string>;
-  readonly values: ReadonlyArray<readonly [number, string]>;
+  readonly samples?: Sample[];
+  /** Instant-vector elements carry one `value` instead. */
+  readonly value?: readonly [number, string];
 }
 
+const METRIC_PREFIX = '{"metric":';
+
+/**
+ * Reads `[t,"v"],[t,"v"],...` between `from` and `to` without building JSON arrays: twice as fast
+ * as JSON.parse on this text, which dominates the collector's time on large ranges.
+ */
+const parseValues = (text: string, from: number, to: number): Sample[] => {
+  const out: Sample[] = [];
+  let pos = from;
+  while (pos < to) {
+    // pos is at "[": timestamp up to ",", then the quoted value.
+    const comma = text.indexOf(",", pos);
+    const quoteEnd = text.indexOf('"', comma + 2);
+    if (text.charCodeAt(pos) !== 0x5b || text.charCodeAt(comma + 1) !== 0x22 || quoteEnd < 0 || quoteEnd > to) {
+      throw new Error(`unexpected sample "${text.slice(pos, pos + 40)}" in Prometheus result`);
+    }
+    out.push({ t: Math.round(Number(text.slice(pos + 1, comma)) * 1000), v: Number(text.slice(comma + 2, quoteEnd)) });
+    pos = quoteEnd + 3; // past `"],` (or `"]` then the end)
+  }
+  return out;
+};
+
 const RESULT_START = /"result"\s*:\s*\[/;
+const VALUES = '"values":[';
+const VALUES_END = "]]}";
+const VALUE = '"value":[';
+const VALUE_END = "]}";
 
 export class MatrixStreamParser {
   private buffer = "";
-  /** Index in `buffer` up to which text has been scanned. */
-  private pos = 0;
   private inResult = false;
   private done = false;
-  private depth = 0;
-  private inString = false;
-  private escaped = false;
-  private objectStart = -1;
   private head = "";
 
   constructor(private readonly onSeries: (series: MatrixSeries) => void) {}
@@ -41,12 +75,11 @@ export class MatrixStreamParser {
       this.head = this.buffer.slice(0, m.index);
       this.inResult = true;
       this.buffer = this.buffer.slice(m.index + m[0].length);
-      this.pos = 0;
     }
     this.scan();
   }
 
-  /** Text before the result array (status, resultType), kept for checks and error messages. */
+  /** Text around the result array (status, resultType, warnings), for checks and error messages. */
   get prefix(): string {
     return this.head;
   }
@@ -57,43 +90,47 @@ export class MatrixStreamParser {
 
   private scan(): void {
     const b = this.buffer;
-    let i = this.pos;
-    for (; i < b.length; i++) {
-      const c = b.charCodeAt(i);
-      if (this.inString) {
-        if (this.escaped) this.escaped = false;
-        else if (c === 0x5c /* \ */) this.escaped = true;
-        else if (c === 0x22 /* " */) this.inString = false;
-        continue;
+    let pos = 0;
+    for (;;) {
+      // Skip separators between elements.
+      while (pos < b.length && (b[pos] === "," || b[pos] === " " || b[pos] === "\n" || b[pos] === "\r" || b[pos] === "\t")) pos++;
+      if (pos >= b.length) break;
+      if (b[pos] === "]") {
+        this.done = true;
+        this.head += b.slice(pos);
+        this.buffer = "";
+        return;
       }
-      if (c === 0x22) this.inString = true;
-      else if (c === 0x7b /* { */ || c === 0x5b /* [ */) {
-        if (this.depth === 0 && c === 0x7b) this.objectStart = i;
-        this.depth += 1;
-      } else if (c === 0x7d /* } */ || c === 0x5d /* ] */) {
-        if (this.depth === 0) {
-          // The closing bracket of the result array: everything after is trailer.
-          this.done = true;
-          this.head += b.slice(i);
-          this.buffer = "";
-          this.pos = 0;
-          return;
+      if (b[pos] !== "{") throw new Error(`unexpected "${b.slice(pos, pos + 40)}" in Prometheus result`);
+      // A matrix element ends with `]]}`, an instant-vector element with `]}` after "value".
+      let end = -1;
+      const values = b.indexOf(VALUES, pos);
+      if (values >= 0) {
+        const close = b.indexOf(VALUES_END, values + VALUES.length);
+        if (close < 0) break; // the element is not complete yet
+        if (b.startsWith(METRIC_PREFIX, pos) && b.charCodeAt(values - 1) === 0x2c /* , */) {
+          const metric = JSON.parse(b.slice(pos + METRIC_PREFIX.length, values - 1)) as Record<string, string>;
+          this.onSeries({ metric, samples: parseValues(b, values + VALUES.length, close + 1) });
+          pos = close + VALUES_END.length;
+          continue;
         }
-        this.depth -= 1;
-        if (this.depth === 0 && c === 0x7d) {
-          this.onSeries(JSON.parse(b.slice(this.objectStart, i + 1)) as MatrixSeries);
-          this.objectStart = -1;
+        end = close + VALUES_END.length;
+      } else {
+        const value = b.indexOf(VALUE, pos);
+        if (value >= 0) {
+          const close = b.indexOf(VALUE_END, value + VALUE.length);
+          if (close >= 0) end = close + VALUE_END.length;
         }
       }
+      if (end < 0) break; // the element is not complete yet
+      const element = JSON.parse(b.slice(pos, end)) as { metric: Record<string, string>; values?: [number, string][]; value?: [number, string] };
+      this.onSeries(
+        element.values
+          ? { metric: element.metric, samples: element.values.map(([t, v]) => ({ t: Math.round(t * 1000), v: Number(v) })) }
+          : { metric: element.metric, value: element.value },
+      );
+      pos = end;
     }
-    // Drop text already handed out; keep an unfinished element.
-    if (this.objectStart >= 0) {
-      this.buffer = b.slice(this.objectStart);
-      this.pos = i - this.objectStart;
-      this.objectStart = 0;
-    } else {
-      this.buffer = "";
-      this.pos = 0;
-    }
+    this.buffer = b.slice(pos);
   }
 }

@@ -42,9 +42,6 @@ export interface InstantSample {
 
 export class PrometheusQueryError extends Error {}
 
-/** Reads the value strings Prometheus writes ("12", "1.5e+06", "NaN") into numbers. */
-const toSample = ([t, v]: readonly [number, string]): Sample => ({ t: Math.round(t * 1000), v: Number(v) });
-
 export class PrometheusClient {
   private readonly base: URL;
   private readonly agent: http.Agent;
@@ -74,12 +71,11 @@ export class PrometheusClient {
     const params = new URLSearchParams({ query, time: (toMs / 1000).toFixed(3) });
     await this.get(`api/v1/query?${params.toString()}`, (s) => {
       const { __name__: name, ...labels } = s.metric;
-      const samples: Sample[] = [];
-      for (const raw of s.values) {
-        const sample = toSample(raw);
-        // A range selector includes its left edge in Prometheus 2.x; the range here is half-open.
-        if (sample.t > fromMs && sample.t <= toMs && Number.isFinite(sample.v)) samples.push(sample);
-      }
+      const all = s.samples ?? [];
+      // A range selector includes its left edge in Prometheus 2.x; the range here is half-open.
+      const samples = all.every((x) => x.t > fromMs && x.t <= toMs && Number.isFinite(x.v))
+        ? all
+        : all.filter((x) => x.t > fromMs && x.t <= toMs && Number.isFinite(x.v));
       onSeries({ metric: name ?? selector, labels, samples });
     });
   }

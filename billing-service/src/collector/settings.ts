@@ -23,12 +23,18 @@ export const collectorSettingsSchema = z
     scrapeInterval: duration.prefault("15s"),
     /** A stretch without samples longer than this is a gap. Defaults to 3 x scrapeInterval. */
     gapThreshold: duration.optional(),
-    /** How far before a range the previous sample (the anchor) is searched. Defaults to 1h. */
-    anchorLookback: duration.prefault("1h"),
+    /**
+     * How far before a pass the previous sample (the anchor) is searched in the main query; older
+     * anchors cost one extra query per series. Must exceed the gap threshold. Defaults to 15m.
+     */
+    anchorLookback: duration.prefault("15m"),
     /** For a series with no sample in anchorLookback: how far back to look before calling it new. Defaults to 31d. */
     anchorDeepLookback: duration.prefault("31d"),
-    /** Windows read per Prometheus query. Defaults to 24. */
-    windowsPerQuery: z.number().int().min(1).max(1000).default(24),
+    /**
+     * Windows read per Prometheus query. Defaults to as many as fit in 2h (at least one), which
+     * keeps a query of 10,000 series at 15 s far below Prometheus' 50M-sample limit.
+     */
+    windowsPerQuery: z.number().int().min(1).max(1000).optional(),
     /** Already collected windows collected again on every pass, for samples later than the offset. Defaults to 1. */
     recollectWindows: z.number().int().min(0).max(1000).default(1),
     /** Relative gateway/model-server difference beyond which a window is flagged. Defaults to 0.05. */
@@ -42,7 +48,11 @@ export const collectorSettingsSchema = z
     interval: duration.prefault("1m"),
   })
   .strict()
-  .transform((s) => ({ ...s, gapThreshold: s.gapThreshold ?? 3 * s.scrapeInterval }));
+  .transform((s) => ({
+    ...s,
+    gapThreshold: s.gapThreshold ?? 3 * s.scrapeInterval,
+    windowsPerQuery: s.windowsPerQuery ?? Math.max(1, Math.floor(7_200_000 / s.window)),
+  }));
 
 export type CollectorSettings = z.output<typeof collectorSettingsSchema>;
 export type CollectorSettingsInput = z.input<typeof collectorSettingsSchema>;
@@ -54,6 +64,12 @@ export const parseCollectorSettings = (raw: unknown): CollectorSettings => {
     const lines = res.error.issues.map((i) => `collector.${i.path.join(".") || "(root)"}: ${i.message}`);
     throw new Error(lines.join("\n"));
   }
-  if (res.data.offset < 0 || res.data.window <= 0) throw new Error("collector.window must be positive");
-  return res.data;
+  const s = res.data;
+  if (s.window <= 0) throw new Error("collector.window: must be positive");
+  // A gap shorter than the lookback must be found by the lookback, so both ways of finding an
+  // anchor (lookback, or the deeper per-series query) flag the same gaps.
+  if (s.anchorLookback <= s.gapThreshold) {
+    throw new Error(`collector.anchorLookback: must be longer than the gap threshold (${s.gapThreshold / 1000}s)`);
+  }
+  return s;
 };
