@@ -1,7 +1,7 @@
 import * as pulumi from "@pulumi/pulumi";
 import type { Flavor } from "./config";
 import type { PlatformConfig } from "./config/platform";
-import { BillingService, billingApiSelector } from "./platform/billingService";
+import { BillingService, billingApiSelector, collectorSettings } from "./platform/billingService";
 import { BillingDatabase } from "./platform/database";
 import { createFederationProxies } from "./platform/federation";
 import { createLimitadorImagePatch, createLimitadorServiceMonitor } from "./platform/limitador";
@@ -62,6 +62,7 @@ export class Platform extends pulumi.ComponentResource {
         databaseSecretName: this.database.secretName,
         prometheusUrl: monitoring.queryUrl,
         gateway: config.gateway,
+        collectorSettings: collectorSettings(config),
       },
       { parent: this },
     );

@@ -116,6 +116,21 @@ describe("billing service", () => {
     expect(c.env).toContainEqual({ name: "MAAS_BILLING_PROMETHEUS_TOKEN_FILE", value: "/var/run/secrets/kubernetes.io/serviceaccount/token" });
   });
 
+  it("hands the collector the tenant registry and the vLLM family through a mounted settings file", () => {
+    const cm = findObject(openshift, "ConfigMap", "maas-billing-api-collector").object;
+    expect(YAML.parse((cm.data as Record<string, string>)["collector.yaml"])).toEqual({
+      vllmFamily: "kserve_vllm",
+      strictTenants: true,
+      tenants: [
+        { name: "tenant-a", namespaces: ["tenant-a-models", "tenant-a-monitoring"] },
+        { name: "tenant-b", namespaces: ["b-models"] },
+      ],
+    });
+    const pod = (findObject(openshift, "Deployment", "maas-billing-api").object as any).spec.template.spec;
+    expect(pod.containers[0].env).toContainEqual({ name: "MAAS_BILLING_COLLECTOR_CONFIG", value: "/etc/maas-billing/collector.yaml" });
+    expect(pod.volumes).toContainEqual({ name: "collector-config", configMap: { name: "maas-billing-api-collector" } });
+  });
+
   it("reads the kubernetes platform Prometheus over plain in-cluster HTTP, without a token", () => {
     const env = (findObject(kubernetes, "Deployment", "maas-billing-api").object as any).spec.template.spec.containers[0].env;
     expect(env).toContainEqual({ name: "MAAS_BILLING_PROMETHEUS_URL", value: "http://prometheus-operated.maas-monitoring.svc:9090" });
@@ -225,7 +240,7 @@ describe("tenants", () => {
     const pod = (findObject(kubernetes, "Deployment", "maas-fed-tenant-a-models").object as any).spec.template.spec;
     expect(pod.automountServiceAccountToken).toBe(false);
     expect(pod.containers.map((c: { name: string }) => c.name)).toEqual(["prom-label-proxy"]);
-    expect(ofKind(kubernetes, "ConfigMap")).toEqual([]);
+    expect(ofKind(kubernetes, "ConfigMap").map((o) => o.object.metadata.name)).toEqual(["maas-billing-api-collector"]);
   });
 
   it("honours an explicit upstreamAuth", async () => {

@@ -1,7 +1,9 @@
+import { createHash } from "node:crypto";
 import * as k8s from "@pulumi/kubernetes";
 import * as pulumi from "@pulumi/pulumi";
+import * as YAML from "yaml";
 import type { Flavor } from "../config";
-import type { PlatformConfig } from "../config/platform";
+import { platformTenantNamespaces, type PlatformConfig } from "../config/platform";
 import { appLabels, containerSecurityContext, podSecurityContext } from "./security";
 
 export interface BillingServiceArgs {
@@ -17,6 +19,24 @@ export interface BillingServiceArgs {
   readonly prometheusUrl: string;
   /** Gateway the HTTPRoute attaches to (kubernetes only). */
   readonly gateway: { name: string; namespace: string };
+  /** Collector settings file content (collectorSettings()), mounted as MAAS_BILLING_COLLECTOR_CONFIG. */
+  readonly collectorSettings: Record<string, unknown>;
+}
+
+/** Where the collector settings file is mounted in the billing pod. */
+export const collectorConfigPath = "/etc/maas-billing/collector.yaml";
+
+/**
+ * The collector settings the platform knows (billing-service/src/collector/settings.ts): the vLLM
+ * metric family and the tenant registry, strict so that a namespace no tenant owns is never billed
+ * as a tenant of its own.
+ */
+export function collectorSettings(config: PlatformConfig): Record<string, unknown> {
+  return {
+    vllmFamily: config.vllmMetricFamily,
+    tenants: config.tenants.map((t) => ({ name: t.name, namespaces: platformTenantNamespaces(t) })),
+    strictTenants: true,
+  };
 }
 
 /** Name of the billing API objects (Deployment, Service, ServiceAccount, RBAC). */
@@ -90,6 +110,13 @@ export class BillingService extends pulumi.ComponentResource {
       );
     }
 
+    const collectorYaml = YAML.stringify(args.collectorSettings, { sortMapEntries: true });
+    new k8s.core.v1.ConfigMap(
+      `${name}-collector-config`,
+      { metadata: { name: `${billingApiName}-collector`, namespace: args.namespace, labels }, data: { "collector.yaml": collectorYaml } },
+      { parent: this },
+    );
+
     new k8s.apps.v1.Deployment(
       `${name}-deployment`,
       {
@@ -98,7 +125,11 @@ export class BillingService extends pulumi.ComponentResource {
           replicas: b.replicas,
           selector: { matchLabels: billingApiSelector },
           template: {
-            metadata: { labels: { ...labels, ...billingApiSelector } },
+            metadata: {
+              labels: { ...labels, ...billingApiSelector },
+              // A new tenant registry rolls the pods, so the collector attributes the new namespaces.
+              annotations: { "maas.opendatahub.io/collector-config": createHash("sha256").update(collectorYaml).digest("hex").slice(0, 16) },
+            },
             spec: {
               serviceAccountName: billingApiName,
               securityContext: podSecurityContext(args.flavor, 65532),
@@ -114,6 +145,7 @@ export class BillingService extends pulumi.ComponentResource {
                     { name: "MAAS_BILLING_DATA_DIR", value: "/var/lib/maas-billing" },
                     { name: "MAAS_BILLING_PROMETHEUS_URL", value: b.prometheusUrl ?? args.prometheusUrl },
                     ...prometheusAuthEnv(args.flavor),
+                    { name: "MAAS_BILLING_COLLECTOR_CONFIG", value: collectorConfigPath },
                   ],
                   livenessProbe: { httpGet: { path: "/healthz", port: "http" }, periodSeconds: 20 },
                   readinessProbe: { httpGet: { path: "/readyz", port: "http" }, periodSeconds: 10 },
@@ -122,13 +154,15 @@ export class BillingService extends pulumi.ComponentResource {
                   volumeMounts: [
                     { name: "data", mountPath: "/var/lib/maas-billing" },
                     { name: "tmp", mountPath: "/tmp" },
+                    { name: "collector-config", mountPath: "/etc/maas-billing", readOnly: true },
                   ],
                 },
               ],
-              // Spool for events accepted while the database is unreachable; survives container restarts.
               volumes: [
+                // Spool for events accepted while the database is unreachable; survives container restarts.
                 { name: "data", emptyDir: {} },
                 { name: "tmp", emptyDir: {} },
+                { name: "collector-config", configMap: { name: `${billingApiName}-collector` } },
               ],
             },
           },
