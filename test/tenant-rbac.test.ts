@@ -92,3 +92,13 @@ describe("the tenant-admin Role", () => {
     expect(rules.flatMap((r) => r.verbs).filter((v) => ["escalate", "bind", "impersonate"].includes(v))).toEqual([]);
   });
 });
+
+describe("docs/tenants.md", () => {
+  it("shows exactly the Role rules the code defines, for both flavors", () => {
+    const doc = fs.readFileSync(path.join(repoRoot, "docs/tenants.md"), "utf8");
+    const roles = [...doc.matchAll(/```yaml\n([\s\S]*?)```/g)].map((m) => YAML.parse(m[1])).filter((y) => y?.kind === "Role");
+    expect(roles).toHaveLength(2);
+    expect(roles[0].rules).toEqual(tenantAdminRoleRules("openshift"));
+    expect(roles[1].rules).toEqual(tenantAdminRoleRules("kubernetes"));
+  });
+});
