@@ -14,9 +14,14 @@ import {
   selector,
   timeseries,
 } from "./common";
+import { QUOTA_WARNING_RATIO } from "./rules";
 
 export interface BillingDashboardOptions {
-  /** Pin the dashboard to one tenant (a tenant's own copy); omitted = a tenant picker for the platform team. */
+  /**
+   * Pin the dashboard to one tenant (a tenant's own copy, for the tenant Grafana); omitted = a tenant
+   * picker for the platform team. The tenant copy leaves out the platform-wide panels (collector lag,
+   * unattributed tokens), whose series carry no tenant label and don't reach a tenant Prometheus.
+   */
   readonly tenant?: string;
   /** Datasource uid of a Prometheus holding maas_billing_* series. Defaults to PLATFORM_PROMETHEUS_DS_UID. */
   readonly datasourceUid?: string;
@@ -45,6 +50,12 @@ export const billingPanels = (ds: DataSourceRef, tenantOp: "=" | "=~") => {
       datasource: ds,
       unit: "percentunit",
       decimals: 1,
+      // Same break points as the quota alerts.
+      thresholds: [
+        { color: "green", value: null },
+        { color: "orange", value: QUOTA_WARNING_RATIO },
+        { color: "red", value: 1 },
+      ],
       targets: [promQuery(ds, `max by (tenant, kind, period) (maas_billing_quota_used_ratio${t})`, "{{tenant}} {{kind}}/{{period}}", { instant: true })],
     }),
     meteredTokens: barGauge({
@@ -115,10 +126,16 @@ export const billingDashboard = (o: BillingDashboardOptions = {}): DashboardJson
         ? queryVariable(ds, "tenant", "Tenant", "maas_billing_month_to_date_cost_minor", "tenant")
         : constantVariable("tenant", o.tenant),
     ],
-    rows: [
-      [p.monthToDateCost, p.quotaBurn, p.meteredTokens],
-      [p.collectorLag, p.counterResets, p.scrapeGaps],
-      [p.gatewayModelMismatch, p.unattributedTokens],
-    ],
+    rows:
+      o.tenant === undefined
+        ? [
+            [p.monthToDateCost, p.quotaBurn, p.meteredTokens],
+            [p.collectorLag, p.counterResets, p.scrapeGaps],
+            [p.gatewayModelMismatch, p.unattributedTokens],
+          ]
+        : [
+            [p.monthToDateCost, p.quotaBurn, p.meteredTokens],
+            [p.counterResets, p.scrapeGaps, p.gatewayModelMismatch],
+          ],
   });
 };

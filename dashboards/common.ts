@@ -135,6 +135,8 @@ interface PanelInput {
   /** Grafana unit id, e.g. "reqps", "s", "percentunit", "short". */
   readonly unit: string;
   readonly decimals?: number;
+  /** Colour steps: values from `value` up get `color` (the first step starts at -infinity). */
+  readonly thresholds?: readonly { readonly color: string; readonly value: number | null }[];
   readonly timeFrom?: string;
   readonly width?: number;
   readonly height?: number;
@@ -150,7 +152,12 @@ const base = (type: PanelType, p: PanelInput, options: Record<string, unknown>, 
   datasource: p.datasource,
   targets: withRefIds(p.targets),
   fieldConfig: {
-    defaults: { unit: p.unit, ...(p.decimals === undefined ? {} : { decimals: p.decimals }), custom },
+    defaults: {
+      unit: p.unit,
+      ...(p.decimals === undefined ? {} : { decimals: p.decimals }),
+      ...(p.thresholds === undefined ? {} : { thresholds: { mode: "absolute", steps: p.thresholds } }),
+      custom,
+    },
     overrides: [],
   },
   options,

@@ -3,11 +3,11 @@
  *
  * Exported API (what the Platform and TenantStack components and `npm run dashboards` call):
  *
- * - `tenantDashboards({ vllmFamily, tenant, tierLabel?, datasourceUid? })`
- *     => `Record<fileName, DashboardJson>` with `tenant-model-usage.json` and
- *     `token-usage-chargeback.json`, for a tenant Grafana. Panels use the datasource uid
- *     `TENANT_PROMETHEUS_DS_UID` unless `datasourceUid` is given: provision the tenant Prometheus
- *     datasource with exactly that uid. The chargeback cost panels need the tenant's
+ * - `tenantDashboards({ vllmFamily, tenant, tierLabel?, datasourceUid?, includeBilling? })`
+ *     => `Record<fileName, DashboardJson>` with `tenant-model-usage.json`,
+ *     `token-usage-chargeback.json` and, with `includeBilling`, `billing.json` (pinned to the tenant), for a tenant Grafana.
+ *     Panels use the datasource uid `TENANT_PROMETHEUS_DS_UID` unless `datasourceUid` is given:
+ *     provision the tenant Prometheus datasource with exactly that uid. The chargeback cost panels need the tenant's
  *     `maas_billing_usage_tokens_total{tenant="<tenant>"}` and the price gauges
  *     `maas_billing_price_per_million_tokens_minor` in that Prometheus (see docs/dashboards.md).
  * - `platformDashboards({ datasourceUid? })` => `{ "billing.json": DashboardJson }` for the platform
@@ -26,7 +26,7 @@
  * billing service's day) and only variables that exist. The vLLM family is chosen, never matched
  * with a regex over both families (newer KServe exposes both, which would double every count).
  */
-import { type DashboardJson, type TierLabel, type VllmFamily } from "./common";
+import { type DashboardJson, type TierLabel, type VllmFamily, TENANT_PROMETHEUS_DS_UID } from "./common";
 import { billingDashboard } from "./billing";
 import { tenantModelUsageDashboard } from "./tenant-model-usage";
 import { tokenUsageChargebackDashboard } from "./token-usage-chargeback";
@@ -46,12 +46,21 @@ export interface TenantDashboardsOptions {
   readonly tierLabel?: TierLabel;
   /** Datasource uid of the tenant Prometheus. Defaults to TENANT_PROMETHEUS_DS_UID. */
   readonly datasourceUid?: string;
+  /**
+   * Add `billing.json`, the billing dashboard pinned to this tenant. Only useful when the tenant
+   * Prometheus federates the tenant's maas_billing_* series (a tenant-enforcing billing proxy).
+   * Defaults to false.
+   */
+  readonly includeBilling?: boolean;
 }
 
 /** Dashboards for a tenant's Grafana, keyed by file name. */
 export const tenantDashboards = (o: TenantDashboardsOptions): Record<string, DashboardJson> => ({
   "tenant-model-usage.json": tenantModelUsageDashboard(o),
   "token-usage-chargeback.json": tokenUsageChargebackDashboard(o),
+  ...(o.includeBilling === true
+    ? { "billing.json": billingDashboard({ tenant: o.tenant, datasourceUid: o.datasourceUid ?? TENANT_PROMETHEUS_DS_UID }) }
+    : {}),
 });
 
 export interface PlatformDashboardsOptions {

@@ -22,9 +22,12 @@ if (vllmFamily !== "vllm" && vllmFamily !== "kserve_vllm") throw new Error(`--vl
 if (tierLabel !== "tier" && tierLabel !== "subscription") throw new Error(`--tier-label: expected tier or subscription, got "${tierLabel}"`);
 
 const files: Record<string, string> = {};
-for (const [name, json] of Object.entries({ ...tenantDashboards({ vllmFamily, tenant: values.tenant, tierLabel }), ...platformDashboards() })) {
-  files[name] = `${JSON.stringify(json, null, 2)}\n`;
+const json = (d: unknown) => `${JSON.stringify(d, null, 2)}\n`;
+// The tenant's billing copy is written as tenant-billing.json beside the platform's billing.json.
+for (const [name, d] of Object.entries(tenantDashboards({ vllmFamily, tenant: values.tenant, tierLabel, includeBilling: true }))) {
+  files[name === "billing.json" ? "tenant-billing.json" : name] = json(d);
 }
+for (const [name, d] of Object.entries(platformDashboards())) files[name] = json(d);
 files["platform-rules.yaml"] = stringify(platformPrometheusRules({ vllmFamily, tierLabel }));
 files["tenant-rules.yaml"] = stringify(tenantPrometheusRules({ vllmFamily, tierLabel }));
 

@@ -32,15 +32,16 @@ interface Case {
 const cases: Case[] = [
   ...(["vllm", "kserve_vllm"] as const).flatMap((vllmFamily) =>
     (["tier", "subscription"] as const).flatMap((tierLabel) => {
-      const d = tenantDashboards({ vllmFamily, tenant: "tenant-a", tierLabel });
+      const d = tenantDashboards({ vllmFamily, tenant: "tenant-a", tierLabel, includeBilling: true });
       return [
         { name: `${vllmFamily}/${tierLabel} tenant-model-usage`, json: d["tenant-model-usage.json"]!, uid: TENANT_MODEL_USAGE_UID, datasourceUid: TENANT_PROMETHEUS_DS_UID },
         { name: `${vllmFamily}/${tierLabel} token-usage-chargeback`, json: d["token-usage-chargeback.json"]!, uid: TOKEN_USAGE_CHARGEBACK_UID, datasourceUid: TENANT_PROMETHEUS_DS_UID },
+        { name: `${vllmFamily}/${tierLabel} billing (tenant copy)`, json: d["billing.json"]!, uid: `${BILLING_UID}-tenant`, datasourceUid: TENANT_PROMETHEUS_DS_UID },
       ];
     }),
   ),
   { name: "billing (platform)", json: platformDashboards()["billing.json"]!, uid: BILLING_UID, datasourceUid: PLATFORM_PROMETHEUS_DS_UID },
-  { name: "billing (tenant-pinned)", json: billingDashboard({ tenant: "tenant-a", datasourceUid: TENANT_PROMETHEUS_DS_UID }), uid: `${BILLING_UID}-tenant`, datasourceUid: TENANT_PROMETHEUS_DS_UID },
+  { name: "billing (tenant-pinned, default datasource)", json: billingDashboard({ tenant: "tenant-a" }), uid: `${BILLING_UID}-tenant`, datasourceUid: PLATFORM_PROMETHEUS_DS_UID },
 ];
 
 /** Every string in a panel or variable that Grafana interpolates before querying. */
@@ -125,9 +126,22 @@ describe("vLLM family", () => {
 });
 
 describe("uids", () => {
-  it("are unique across all dashboards a Grafana may hold", () => {
-    const all = [...Object.values(tenantDashboards({ vllmFamily: "vllm", tenant: "t" })), ...Object.values(platformDashboards()), billingDashboard({ tenant: "t" })];
-    expect(new Set(all.map((d) => d.uid)).size).toBe(all.length);
+  it("are unique across the tenant and platform dashboards", () => {
+    const all = [...Object.values(tenantDashboards({ vllmFamily: "vllm", tenant: "t", includeBilling: true })), ...Object.values(platformDashboards())];
+    expect(all.map((d) => d.uid).sort()).toEqual(["maas-billing", "maas-billing-tenant", "maas-tenant-model-usage", "maas-token-usage-chargeback"]);
+  });
+});
+
+describe("billing tenant copy", () => {
+  it("is only added on request (it needs the tenant's billing series federated)", () => {
+    expect(Object.keys(tenantDashboards({ vllmFamily: "vllm", tenant: "t" })).sort()).toEqual(["tenant-model-usage.json", "token-usage-chargeback.json"]);
+  });
+  it("leaves out the platform-wide panels whose series carry no tenant label", () => {
+    const titles = (d: DashboardJson) => d.panels.map((p) => p.title);
+    const tenantCopy = titles(tenantDashboards({ vllmFamily: "vllm", tenant: "t", includeBilling: true })["billing.json"]!);
+    const platform = titles(platformDashboards()["billing.json"]!);
+    expect(platform.filter((t) => !tenantCopy.includes(t))).toEqual(["Collector lag", "Unattributed tokens"]);
+    expect(tenantCopy.every((t) => platform.includes(t))).toBe(true);
   });
 });
 
