@@ -74,9 +74,10 @@ export const resolveRange = (
   nowMs: number,
 ): { fromMs: number; toMs: number } | undefined => {
   const toMs = request.toMs ?? closedUntil(nowMs, settings.offset, settings.window);
+  const firstStart = settings.start !== undefined ? Date.parse(settings.start) : toMs - settings.window;
   const fromMs =
     request.fromMs ??
-    (watermarkMs !== undefined ? watermarkMs - settings.recollectWindows * settings.window : toMs - settings.window);
+    (watermarkMs !== undefined ? watermarkMs - settings.recollectWindows * settings.window : firstStart);
   return fromMs < toMs ? { fromMs, toMs } : undefined;
 };
 
@@ -178,8 +179,8 @@ const collectChunk = async (
     for (const r of reconciliations) {
       if (r.windowStartMs === newest && r.model !== null) m.reconciliationDiffRatio.set({ tenant: r.tenant, model: r.model }, r.diffRatio);
     }
-    if (write.unattributedChanged > 0) {
-      for (const u of unattributed) if (u.metric === "authorized_hits") m.unattributedTokens.inc({ source: u.source }, u.amount);
+    for (const u of write.newUnattributed) {
+      if (u.metric === "authorized_hits" || u.metric.endsWith("_tokens_total")) m.unattributedTokens.inc({ source: u.source }, u.amount);
     }
   }
   for (const r of reconciliations) {

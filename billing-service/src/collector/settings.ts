@@ -44,6 +44,11 @@ export const collectorSettingsSchema = z
     /** Tenants and their namespaces; a namespace not listed is its own tenant unless `strictTenants`. */
     tenants: z.array(z.object({ name: z.string().min(1), namespaces: z.array(z.string().min(1)).min(1) })).default([]),
     strictTenants: z.boolean().default(false),
+    /**
+     * Where the first pass starts when nothing was collected yet (ISO time, window-aligned).
+     * Defaults to the newest closed window, so a new install never bills history by surprise.
+     */
+    start: z.iso.datetime({ offset: true }).optional(),
     /** How often the loop inside `serve` runs. Defaults to 1m. */
     interval: duration.prefault("1m"),
   })

@@ -39,6 +39,8 @@ export interface ChunkWriteResult {
   readonly unattributedChanged: number;
   /** Per tenant and source, resets and gaps newly recorded by this write (for the counters). */
   readonly newFlags: Array<{ tenant: string; source: string; resets: number; gaps: number }>;
+  /** Unattributed amounts newly recorded by this write, per source and metric (for the counter). */
+  readonly newUnattributed: Array<{ source: string; metric: string; amount: number }>;
 }
 
 const usageRecord = (b: LedgerRow, reconciliationByKey: Map<string, Reconciliation>) => {
@@ -149,6 +151,11 @@ export const writeChunk = async (client: PoolClient, chunk: ChunkWrite): Promise
       [from, to],
     );
     const old = new Map(before.rows.map((r) => [r.idempotency_key, r]));
+    const unattributedBefore = await client.query<{ unattributed_key: string; amount: string }>(
+      `select unattributed_key, amount from collector_unattributed where window_start >= $1::timestamptz and window_start < $2::timestamptz`,
+      [from, to],
+    );
+    const oldUnattributed = new Map(unattributedBefore.rows.map((r) => [r.unattributed_key, Number(r.amount)]));
 
     const changed = await client.query(
       `insert into collector_usage as u (idempotency_key, source, billable, tenant, user_id, tier, model, window_start, window_end,
@@ -241,7 +248,17 @@ export const writeChunk = async (client: PoolClient, chunk: ChunkWrite): Promise
       f.gaps += gaps;
       flags.set(k, f);
     }
+    const unattributedDelta = new Map<string, { source: string; metric: string; amount: number }>();
+    for (const u of unattributed) {
+      const delta = u.amount - (oldUnattributed.get(u.unattributed_key) ?? 0);
+      if (delta <= 0) continue;
+      const k = `${u.source}|${u.metric}`;
+      const d = unattributedDelta.get(k) ?? { source: u.source, metric: u.metric, amount: 0 };
+      d.amount += delta;
+      unattributedDelta.set(k, d);
+    }
     return {
+      newUnattributed: [...unattributedDelta.values()],
       usageRowsChanged: changed.rowCount ?? 0,
       usageRowsZeroed: zeroed.rowCount ?? 0,
       reconciliationsChanged: recChanged.rowCount ?? 0,

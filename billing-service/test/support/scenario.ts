@@ -189,7 +189,8 @@ export const generateScenario = (options: ScenarioOptions): Scenario => {
     // Requests during (t - scrape, t].
  for (const c of CLIENTS) {
       if (c.user === "dave" && tick < daveFromTick) continue;
-      const requests = Math.floor(c.rate + rand() * c.rate * 1.5 - c.rate * 0.5);
+      // Between half and twice the rate, rounded at random so low rates still send requests.
+      const requests = Math.floor(c.rate * (0.5 + rand() * 1.5) + rand());
       for (let r = 0; r < Math.max(0, requests); r++) {
         const input = 20 + Math.floor(rand() * 400);
         const output = 10 + Math.floor(rand() * 600);
