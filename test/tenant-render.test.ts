@@ -85,6 +85,27 @@ describe("tenant Prometheus", () => {
   });
 });
 
+describe("config changes roll the pods that read them at start", () => {
+  it("a new scrape interval changes the Prometheus and Grafana pod hash annotations", async () => {
+    const { config } = readStackConfigFile(path.join(repoRoot, "Pulumi.tenant-b.yaml"));
+    const tenant = config["maas-billing:tenant"] as Record<string, unknown>;
+    const platformStack = config["maas-billing:platformStack"] as string;
+    const changed = await render({
+      stack: "tenant-b",
+      config: { ...config, "maas-billing:tenant": { ...tenant, prometheus: { scrapeInterval: "15s" } } },
+      stackReferenceOutputs: { [platformStack]: fixture },
+    });
+    const hashes = (r: RenderResult) => [
+      (findObject(r, "StatefulSet", "tenant-b-prometheus").object as any).spec.template.metadata.annotations["maas-billing.io/config-sha256"],
+      (findObject(r, "Deployment", "tenant-b-grafana").object as any).spec.template.metadata.annotations["maas-billing.io/provisioning-sha256"],
+    ];
+    const [before, after] = [hashes(renders["tenant-b"]), hashes(changed)];
+    expect(before.every((h) => /^[0-9a-f]{64}$/.test(h))).toBe(true);
+    expect(after[0]).not.toBe(before[0]);
+    expect(after[1]).not.toBe(before[1]);
+  });
+});
+
 describe("Grafana", () => {
   it("takes its admin password from a generated Secret, never a default, with anonymous access off", () => {
     const r = renders["tenant-a"];

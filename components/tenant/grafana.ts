@@ -1,3 +1,4 @@
+import * as crypto from "node:crypto";
 import * as k8s from "@pulumi/kubernetes";
 import * as pulumi from "@pulumi/pulumi";
 import * as random from "@pulumi/random";
@@ -100,13 +101,15 @@ export function createTenantGrafana(name: string, args: TenantGrafanaArgs, paren
     opts,
   );
 
+  const datasources = renderDatasources(spec.name, args.prometheusUrl, spec.prometheus.scrapeInterval);
+  const dashboardProvider = renderDashboardProvider();
   const provisioning = new k8s.core.v1.ConfigMap(
     `${name}-grafana-provisioning`,
     {
       metadata: { name: `${objectName}-provisioning`, namespace, labels },
       data: {
-        "datasources.yaml": renderDatasources(spec.name, args.prometheusUrl, spec.prometheus.scrapeInterval),
-        "dashboards.yaml": renderDashboardProvider(),
+        "datasources.yaml": datasources,
+        "dashboards.yaml": dashboardProvider,
       },
     },
     opts,
@@ -116,6 +119,10 @@ export function createTenantGrafana(name: string, args: TenantGrafanaArgs, paren
     { metadata: { name: `${objectName}-dashboards`, namespace, labels }, data: args.dashboards },
     opts,
   );
+
+  const provisioningHash = pulumi
+    .output(args.dashboards)
+    .apply((files) => sha256(JSON.stringify([datasources, dashboardProvider, Object.entries(files).sort()])));
 
   const rootUrl = g.expose.enabled && g.expose.host ? `https://${g.expose.host}/` : undefined;
   const env: k8s.types.input.core.v1.EnvVar[] = [
@@ -138,7 +145,11 @@ export function createTenantGrafana(name: string, args: TenantGrafanaArgs, paren
         replicas: 1,
         selector: { matchLabels: labels },
         template: {
-          metadata: { labels: podLabels },
+          metadata: {
+            labels: podLabels,
+            // Grafana reads provisioning only at start (and subPath mounts never update): roll on change.
+            annotations: { "maas-billing.io/provisioning-sha256": provisioningHash },
+          },
           spec: {
             automountServiceAccountToken: false,
             securityContext: podSecurityContext(args.flavor, GRAFANA_UID),
@@ -221,3 +232,5 @@ export function createTenantGrafana(name: string, args: TenantGrafanaArgs, paren
 
   return { adminSecretName: `${objectName}-admin`, adminPassword: pulumi.secret(password.result), url: rootUrl };
 }
+
+const sha256 = (s: string) => crypto.createHash("sha256").update(s).digest("hex");
