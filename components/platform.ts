@@ -47,7 +47,8 @@ export class Platform extends pulumi.ComponentResource {
     const { flavor, config } = args;
 
     const monitoring = createMonitoring(name, { flavor, monitoring: config.monitoring }, this);
-    const billingNamespace = createRestrictedNamespace(`${name}-billing-namespace`, config.namespace, "billing", this);
+    // Retained on delete: deleting the namespace would take the database volume with it.
+    const billingNamespace = createRestrictedNamespace(`${name}-billing-namespace`, config.namespace, "billing", this, {}, true);
     this.database = new BillingDatabase(
       `${name}-database`,
       { flavor, namespace: billingNamespace.metadata.name, database: config.database, clientPodLabels: billingApiSelector },

@@ -68,6 +68,13 @@ describe("billing namespace and database", () => {
     });
   });
 
+  it("keeps the billing and tenant namespaces when the stack is destroyed (they hold data)", () => {
+    expect(findObject(openshift, "Namespace", "maas-billing").retainOnDelete).toBe(true);
+    expect(findObject(openshift, "Namespace", "tenant-a-models").retainOnDelete).toBe(true);
+    // The monitoring namespace holds only replaceable proxies.
+    expect(findObject(openshift, "Namespace", "maas-monitoring").retainOnDelete).toBe(false);
+  });
+
   it("protects the database StatefulSet and gives it a volume claim", () => {
     const sts = findObject(openshift, "StatefulSet", "maas-billing-db");
     expect(sts.protect).toBe(true);

@@ -9,6 +9,7 @@ export function createRestrictedNamespace(
   component: string,
   parent: pulumi.Resource,
   extraLabels: Record<string, string> = {},
+  retainOnDelete = false,
 ): k8s.core.v1.Namespace {
   return new k8s.core.v1.Namespace(
     name,
@@ -18,6 +19,6 @@ export function createRestrictedNamespace(
         labels: { ...appLabels(namespaceName, component), ...restrictedNamespaceLabels(), ...extraLabels },
       },
     },
-    { parent },
+    { parent, retainOnDelete },
   );
 }

@@ -57,7 +57,9 @@ export function createTenantAccess(
             },
           },
         },
-        { parent },
+        // Retained when a tenant leaves platform.tenants or the stack is destroyed: the namespace
+        // holds the tenant's own workloads and data, which the platform must not wipe.
+        { parent, retainOnDelete: true },
       );
       if (tenant.adminGroup !== undefined) {
         const role = new k8s.rbac.v1.Role(

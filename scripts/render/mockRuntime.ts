@@ -14,6 +14,8 @@ export interface RecordedResource {
   inputs: Record<string, unknown>;
   /** Whether the resource was registered with `protect: true`. */
   protect: boolean;
+  /** Whether the resource was registered with `retainOnDelete: true` (left in the cluster on delete). */
+  retainOnDelete?: boolean;
   /** False for component resources. */
   custom: boolean;
 }
@@ -80,6 +82,7 @@ async function runExclusive(options: RunOptions): Promise<ProgramRun> {
   const resources: RecordedResource[] = [];
   const secretValues: string[] = [];
   const protectedNames = new Set<string>();
+  const retainedNames = new Set<string>();
   const refs = options.stackReferenceOutputs ?? {};
 
   await pulumi.runtime.setMocks(
@@ -99,7 +102,8 @@ async function runExclusive(options: RunOptions): Promise<ProgramRun> {
           }
           state = { name: stackName, outputs, secretOutputNames: [] };
         }
-        resources.push({ type: args.type, name: args.name, inputs, protect: protectedNames.has(`${args.type}::${args.name}`), custom: args.custom ?? true });
+        const key = `${args.type}::${args.name}`;
+        resources.push({ type: args.type, name: args.name, inputs, protect: protectedNames.has(key), retainOnDelete: retainedNames.has(key), custom: args.custom ?? true });
         return { id: `${args.name}-id`, state };
       },
       call(args) {
@@ -112,13 +116,13 @@ async function runExclusive(options: RunOptions): Promise<ProgramRun> {
     false,
   );
 
-  // Record `protect` from the registration request, which the mocks' newResource does not see.
-  const monitor = settings.getMonitor() as unknown as {
-    registerResource: (req: { getType(): string; getName(): string; getProtect(): boolean | undefined }, cb: unknown) => unknown;
-  };
+  // Record `protect` and `retainOnDelete` from the registration request, which newResource does not see.
+  type Request = { getType(): string; getName(): string; getProtect(): boolean | undefined; getRetainondelete(): boolean | undefined };
+  const monitor = settings.getMonitor() as unknown as { registerResource: (req: Request, cb: unknown) => unknown };
   const register = monitor.registerResource.bind(monitor);
   monitor.registerResource = (req, cb) => {
     if (req.getProtect()) protectedNames.add(`${req.getType()}::${req.getName()}`);
+    if (req.getRetainondelete()) retainedNames.add(`${req.getType()}::${req.getName()}`);
     return register(req, cb);
   };
 

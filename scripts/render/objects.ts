@@ -17,6 +17,8 @@ export interface RenderedObject {
   source: { type: string; name: string };
   /** Registered with `protect: true`. */
   protect: boolean;
+  /** Registered with `retainOnDelete: true` (optional so hand-built objects in tests need not say). */
+  retainOnDelete?: boolean;
 }
 
 /** Whether a recorded resource is a Kubernetes object (not a provider, component or other package). */
@@ -63,7 +65,7 @@ export function toObjects(resources: RecordedResource[]): RenderedObject[] {
     const { apiVersion, kind, patch } = typeTokenToGvk(r.type, r.inputs);
     const { apiVersion: _a, kind: _k, ...rest } = clean(r.inputs) as Record<string, unknown>;
     const object = { apiVersion, kind, metadata: {}, ...rest } as K8sObject;
-    return { object, patch, source: { type: r.type, name: r.name }, protect: r.protect };
+    return { object, patch, source: { type: r.type, name: r.name }, protect: r.protect, retainOnDelete: r.retainOnDelete ?? false };
   });
 }
 
