@@ -3,7 +3,8 @@
  *   all=["dev","platform","tenant-a"]   every stack affected, for the preview matrix
  *   platform=[...]  tenant=[...]         the deploy waves (platform stacks before tenant stacks)
  *
- * Usage: tsx scripts/delivery/stack-plan-cli.ts [--changed-from <git ref>]
+ * Usage: tsx scripts/delivery/stack-plan-cli.ts [--changed-from <git ref>] [--list all|platform|tenant]
+ * --list prints one stack name per line instead (for shell loops, no JSON tools needed).
  * Without --changed-from (or when the ref is unknown, e.g. the first push of a branch) every stack
  * counts as affected.
  */
@@ -21,13 +22,23 @@ function changedFilesSince(ref: string): string[] | undefined {
   return out.split("\n").filter((line) => line.length > 0);
 }
 
-const flag = process.argv.indexOf("--changed-from");
-const ref = flag >= 0 ? process.argv[flag + 1] : undefined;
+const option = (name: string) => {
+  const at = process.argv.indexOf(name);
+  return at >= 0 ? process.argv[at + 1] : undefined;
+};
+const ref = option("--changed-from");
+const list = option("--list");
+if (list !== undefined && !["all", "platform", "tenant"].includes(list)) {
+  console.error(`stack-plan: --list takes all, platform or tenant, got ${list}`);
+  process.exit(2);
+}
 const stacks = readStacks(process.cwd());
 const changed = ref ? changedFilesSince(ref) : undefined;
 if (ref && changed === undefined) console.error(`stack-plan: ${ref} is not a known commit; planning every stack`);
 const affected = changed ? stacksAffectedBy(changed, stacks) : stacks;
-const waves = deployWaves(affected);
-console.log(`all=${JSON.stringify(affected.map((s) => s.name))}`);
-console.log(`platform=${JSON.stringify(waves.platform)}`);
-console.log(`tenant=${JSON.stringify(waves.tenant)}`);
+const waves = { all: affected.map((s) => s.name), ...deployWaves(affected) };
+if (list !== undefined) {
+  for (const name of waves[list as keyof typeof waves]) console.log(name);
+} else {
+  for (const key of ["all", "platform", "tenant"] as const) console.log(`${key}=${JSON.stringify(waves[key])}`);
+}
