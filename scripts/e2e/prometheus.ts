@@ -1,0 +1,123 @@
+// A real Prometheus (Debian's /usr/bin/prometheus) loaded with series of two tenants, so the
+// label-enforcing proxies can be checked against a real PromQL engine and /federate.
+import { execFileSync } from "node:child_process";
+import { mkdirSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
+import { freePort, startProcess, waitUntilReady } from "./processes";
+
+export interface TenantSeriesSpec {
+  tenant: string;
+  namespaces: string[];
+}
+
+/** Metric names used in the fixture; the same names the dashboards and federation use (contract §Metric names). */
+export const MODEL_METRIC = "vllm:prompt_tokens_total";
+export const GATEWAY_METRIC = "authorized_hits";
+
+/**
+ * OpenMetrics text with, per tenant namespace, one model-server series (tenant namespace in
+ * `namespace`) and one Limitador series (Limitador's own namespace in `namespace`, the route's in
+ * `limitador_namespace` and, after the platform's relabeling, in `route_namespace`), sampled every
+ * 15 s over the ten minutes up to `endSeconds`.
+ */
+export function fixtureSeries(tenants: TenantSeriesSpec[], endSeconds: number): string {
+  const lines: string[] = [];
+  const samples = 40;
+  for (const { namespaces } of tenants) {
+    for (const ns of namespaces) {
+      const model = `{namespace="${ns}",model_name="granite",pod="vllm-0"}`;
+      const gateway = `{namespace="kuadrant-system",limitador_namespace="${ns}/llm-route",route_namespace="${ns}",model="granite",user="alice"}`;
+      for (let i = 0; i < samples; i++) {
+        const t = endSeconds - (samples - 1 - i) * 15;
+        lines.push(`${MODEL_METRIC}${model} ${100 * i} ${t}`);
+      }
+      for (let i = 0; i < samples; i++) {
+        const t = endSeconds - (samples - 1 - i) * 15;
+        lines.push(`${GATEWAY_METRIC}${gateway} ${10 * i} ${t}`);
+      }
+    }
+  }
+  lines.push("# EOF");
+  return lines.join("\n") + "\n";
+}
+
+export interface RunningPrometheus {
+  url: string;
+  /** Evaluation time of the newest fixture sample, for instant queries. */
+  evalTime: number;
+}
+
+/** Backfills the fixture with `promtool tsdb create-blocks-from openmetrics` and serves it. */
+export async function startPrometheus(workDir: string, tenants: TenantSeriesSpec[]): Promise<RunningPrometheus> {
+  const dir = join(workDir, "prometheus");
+  const data = join(dir, "data");
+  mkdirSync(data, { recursive: true });
+  const evalTime = Math.floor(Date.now() / 1000);
+  const fixture = join(dir, "fixture.om");
+  writeFileSync(fixture, fixtureSeries(tenants, evalTime));
+  execFileSync("promtool", ["tsdb", "create-blocks-from", "openmetrics", fixture, data], { stdio: "pipe" });
+  const config = join(dir, "prometheus.yml");
+  writeFileSync(config, "global:\n  scrape_interval: 1m\nscrape_configs: []\n");
+
+  const port = await freePort();
+  const url = `http://127.0.0.1:${port}`;
+  const proc = startProcess(
+    "prometheus",
+    "prometheus",
+    [`--config.file=${config}`, `--storage.tsdb.path=${data}`, `--web.listen-address=127.0.0.1:${port}`],
+    join(workDir, "logs"),
+  );
+  await waitUntilReady(proc, async () => (await fetch(`${url}/-/ready`)).ok, 60_000);
+  return { url, evalTime };
+}
+
+/** Starts one prom-label-proxy with `enforcementArgs` (label and values) in front of `upstream`. */
+export async function startLabelProxy(
+  binDir: string,
+  workDir: string,
+  name: string,
+  upstream: string,
+  enforcementArgs: string[],
+): Promise<string> {
+  const port = await freePort();
+  const proc = startProcess(
+    name,
+    join(binDir, "prom-label-proxy"),
+    [...enforcementArgs, `-upstream=${upstream}`, `-insecure-listen-address=127.0.0.1:${port}`],
+    join(workDir, "logs"),
+  );
+  const url = `http://127.0.0.1:${port}`;
+  await waitUntilReady(proc, async () => (await fetch(`${url}/healthz`)).ok, 30_000);
+  return url;
+}
+
+export interface Sample {
+  metric: Record<string, string>;
+}
+
+/** Instant query; returns the result vector (throws on a non-success answer). */
+export async function instantQuery(baseUrl: string, query: string, time: number): Promise<Sample[]> {
+  const res = await fetch(`${baseUrl}/api/v1/query?${new URLSearchParams({ query, time: String(time) })}`);
+  const body = (await res.json()) as { status: string; data?: { result: Sample[] }; error?: string };
+  if (body.status !== "success" || !body.data) throw new Error(`query ${query} failed: HTTP ${res.status} ${body.error ?? ""}`);
+  return body.data.result;
+}
+
+/** The `/federate` answer for `match`, as the list of series label sets it contains. */
+export async function federate(baseUrl: string, match: string): Promise<Array<Record<string, string>>> {
+  const res = await fetch(`${baseUrl}/federate?${new URLSearchParams({ "match[]": match })}`);
+  if (!res.ok) throw new Error(`federate ${match} failed: HTTP ${res.status}`);
+  const text = await res.text();
+  const series: Array<Record<string, string>> = [];
+  for (const line of text.split("\n")) {
+    if (line === "" || line.startsWith("#")) continue;
+    const open = line.indexOf("{");
+    const close = line.lastIndexOf("}");
+    const labels: Record<string, string> = { __name__: line.slice(0, open) };
+    for (const m of line.slice(open + 1, close).matchAll(/([a-zA-Z_][a-zA-Z0-9_]*)="((?:[^"\\]|\\.)*)"/g)) {
+      labels[m[1]] = m[2];
+    }
+    series.push(labels);
+  }
+  return series;
+}

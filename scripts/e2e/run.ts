@@ -1,0 +1,138 @@
+/*
+ * `npm run e2e`: the product's offline renders against real servers built by tools/build.sh.
+ *
+ *  1. dev (all-in-one) stack, applied by a cluster admin: every object accepted by a real API server
+ *     with the upstream CRDs installed.
+ *  2. platform stack applied by a cluster admin, then each tenant stack applied by that tenant's admin
+ *     with only the RBAC the platform grants; then what one tenant admin cannot do to the other.
+ *  3. a real Prometheus behind the platform's per-tenant prom-label-proxy instances.
+ *
+ * Every server it starts is stopped on the way out, on failure and on Ctrl-C too. The work folder
+ * (logs, renders) is kept when a check failed and removed otherwise.
+ */
+import { existsSync, mkdirSync, mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join, resolve } from "node:path";
+import { aggregateClusterRoles } from "./cluster-state";
+import { startControlPlane } from "./control-plane";
+import { stopAll } from "./processes";
+import { prometheusIsolationChecks } from "./prom-isolation";
+import { renderStack } from "./render";
+import { Report, expect } from "./report";
+import { applyPatchesCheck, applyRenderCheck, createPreexistingState, installCrds, prepareRender } from "./stages";
+import { tenantsOfPlatform } from "./tenants";
+import { crossTenantChecks } from "./tenant-rbac";
+
+const DEV_STACK = "dev";
+const PLATFORM_STACK = "platform-openshift";
+const TENANT_STACKS = ["tenant-a", "tenant-b"];
+const REQUIRED_BINARIES = ["etcd", "kube-apiserver", "prom-label-proxy"];
+
+const repoRoot = resolve(__dirname, "..", "..");
+const binDir = join(repoRoot, "tools", "bin");
+const crdDir = resolve(repoRoot, "..", "shared", "crds");
+
+async function main(report: Report, workDir: string): Promise<void> {
+  const missing = REQUIRED_BINARIES.filter((b) => !existsSync(join(binDir, b)));
+  if (missing.length > 0) throw new Error(`missing ${missing.join(", ")} in tools/bin: run tools/build.sh first`);
+  if (!existsSync(crdDir)) throw new Error(`upstream CRDs not found at ${crdDir}`);
+
+  const renderDir = join(workDir, "render");
+  const render = (stack: string) => {
+    console.log(`render: npm run synth -- --stack ${stack}`);
+    return prepareRender(renderStack(repoRoot, stack, renderDir));
+  };
+  const dev = render(DEV_STACK);
+  const platform = render(PLATFORM_STACK);
+  const tenantRenders = new Map(TENANT_STACKS.map((s) => [s, render(s)]));
+  const tenants = tenantsOfPlatform(platform.objects);
+  console.log(`tenants in ${PLATFORM_STACK}: ${tenants.map((t) => `${t.name} [${t.namespaces.join(", ")}] admins ${t.adminGroups.join(", ")}`).join("; ")}`);
+
+  // 1. dev stack as the platform admin.
+  {
+    console.log(`\n== scenario 1: ${DEV_STACK} stack applied by a cluster admin`);
+    const cp = await startControlPlane(binDir, join(workDir, "cluster-dev"), []);
+    await installCrds(report, cp.admin, crdDir);
+    await createPreexistingState(report, cp.admin, [...dev.objects, ...dev.patches], dev.patches);
+    await applyRenderCheck(report, `${DEV_STACK}: every object is accepted (${dev.placeholders} redacted Secret values given placeholders)`, cp.admin, dev.objects, "pulumi-kubernetes");
+    await applyPatchesCheck(report, cp.admin, dev.patches, "pulumi-kubernetes-patch");
+    await stopAll();
+  }
+
+  // 2. platform stack as the platform admin, tenant stacks as tenant admins.
+  {
+    console.log(`\n== scenario 2: ${PLATFORM_STACK} by a cluster admin, ${TENANT_STACKS.join(" and ")} by their tenant admins`);
+    const identities = tenants.map((t) => ({ user: `${t.name}-admin`, groups: t.adminGroups }));
+    const cp = await startControlPlane(binDir, join(workDir, "cluster-tenants"), identities);
+    await installCrds(report, cp.admin, crdDir);
+    await report.check("ClusterRole aggregation (kube-controller-manager's job) fills admin/edit/view", async (detail) => {
+      const written = await aggregateClusterRoles(cp.admin);
+      detail(written.map((w) => `${w.name}: ${w.rules} rules`).join(", "));
+      expect(written.some((w) => w.name === "admin" && w.rules > 0), "admin got no rules");
+    });
+    await createPreexistingState(report, cp.admin, [...platform.objects, ...platform.patches], platform.patches);
+    await applyRenderCheck(report, `${PLATFORM_STACK}: every object is accepted`, cp.admin, platform.objects, "pulumi-kubernetes");
+    await applyPatchesCheck(report, cp.admin, platform.patches, "pulumi-kubernetes-patch");
+
+    for (const [stack, rendered] of tenantRenders) {
+      const tenant = tenants.find((t) => t.name === stack);
+      expect(tenant !== undefined, `the platform render has no tenant ${stack}`);
+      await applyRenderCheck(
+        report,
+        `${stack}: every object is accepted when applied by ${stack}'s admin (groups ${tenant.adminGroups.join(", ")}), with only the platform-granted RBAC`,
+        cp.clientFor(`${stack}-admin`),
+        [...rendered.objects, ...rendered.patches],
+        `pulumi-kubernetes-${stack}`,
+      );
+    }
+
+    const platformNamespaces = [...new Set(platform.objects.filter((o) => o.kind === "Namespace").map((o) => o.metadata.name))].filter(
+      (ns) => !tenants.some((t) => t.namespaces.includes(ns)),
+    );
+    for (const [actor, victim] of [TENANT_STACKS, [...TENANT_STACKS].reverse()]) {
+      await crossTenantChecks(
+        report,
+        actor,
+        cp.clientFor(`${actor}-admin`),
+        tenantRenders.get(actor)!.objects,
+        victim,
+        tenantRenders.get(victim)!.objects,
+        platformNamespaces,
+      );
+    }
+    await stopAll();
+  }
+
+  // 3. metrics isolation.
+  console.log(`\n== scenario 3: real Prometheus behind the ${PLATFORM_STACK} federation proxies`);
+  await prometheusIsolationChecks(report, binDir, join(workDir, "metrics"), tenants);
+}
+
+async function run(): Promise<number> {
+  const workDir = mkdtempSync(join(tmpdir(), "maas-e2e-"));
+  mkdirSync(join(workDir, "metrics", "logs"), { recursive: true });
+  const report = new Report();
+  const interrupted = async (signal: string) => {
+    console.error(`e2e: ${signal}: stopping servers`);
+    await stopAll();
+    process.exit(130);
+  };
+  process.once("SIGINT", () => void interrupted("SIGINT"));
+  process.once("SIGTERM", () => void interrupted("SIGTERM"));
+  let harnessError: unknown;
+  try {
+    await main(report, workDir);
+  } catch (err) {
+    harnessError = err;
+  } finally {
+    await stopAll();
+  }
+  if (harnessError) console.log(`ERROR ${harnessError instanceof Error ? harnessError.message : String(harnessError)}`);
+  console.log(report.summary());
+  const ok = report.ok && !harnessError;
+  if (ok) rmSync(workDir, { recursive: true, force: true });
+  else console.log(`e2e: logs and renders kept in ${workDir}`);
+  return ok ? 0 : 1;
+}
+
+run().then((code) => process.exit(code));

@@ -1,0 +1,102 @@
+// Steps shared by the e2e scenarios: install the upstream CRDs, lay down the pre-existing cluster
+// state, and apply a render while recording a check for it.
+import { applyAll, objectId, waitForCrdsEstablished } from "./apply";
+import { namespacesNotCreated, preexistingTargetOf } from "./cluster-state";
+import type { KubeClient, KubeObject } from "./kube-client";
+import { loadRender, withPlaceholderSecrets, type RenderedObject } from "./render";
+import { expect, type Report } from "./report";
+
+/** The synth's redaction marker (scripts/render/redact.ts REDACTED = "<redacted>"). */
+export const REDACTION_MARKER = /^<redacted>$/;
+
+/** Server-side applies every upstream CRD from `crdDir` and waits until all are Established. */
+export async function installCrds(report: Report, admin: KubeClient, crdDir: string): Promise<void> {
+  await report.check(`upstream CRDs from ${crdDir} are installed and Established`, async (detail) => {
+    const crds = loadRender(crdDir).map((r) => r.object);
+    expect(crds.length > 0, `no CRDs found in ${crdDir}`);
+    const outcomes = await applyAll(admin, crds, "e2e-crd-installer");
+    const refused = outcomes.filter((o) => o.status >= 300 || o.status === 0);
+    expect(refused.length === 0, refused.map((o) => `${o.id}: HTTP ${o.status} ${o.message}`).join("; "));
+    await waitForCrdsEstablished(admin, crds.map((c) => c.metadata.name), 60_000);
+    detail(`${crds.length} CRDs Established: ${crds.map((c) => c.metadata.name).join(", ")}`);
+  });
+}
+
+/** Objects of a render with placeholders for redacted Secret values, split into patches and the rest. */
+export function prepareRender(rendered: RenderedObject[]): { objects: KubeObject[]; patches: KubeObject[]; placeholders: number } {
+  let placeholders = 0;
+  const objects: KubeObject[] = [];
+  const patches: KubeObject[] = [];
+  for (const { object, file } of rendered) {
+    const { object: filled, filled: n } = withPlaceholderSecrets(object, REDACTION_MARKER);
+    placeholders += n;
+    // synth names patch files "<kind>-patch--<namespace>--<name>.yaml": they change objects someone else owns.
+    (/-patch--/.test(file) ? patches : objects).push(filled);
+  }
+  return { objects, patches, placeholders };
+}
+
+/**
+ * Creates, as the cluster's own installer would have, the namespaces the render uses but does not
+ * create, and the objects its patches target (with a setting of their own the patch must keep).
+ */
+export async function createPreexistingState(report: Report, admin: KubeClient, all: KubeObject[], patches: KubeObject[]): Promise<void> {
+  await report.check("pre-existing cluster state (namespaces and patch targets not owned by the stack) is created", async (detail) => {
+    const namespaces = namespacesNotCreated(all);
+    const objects: KubeObject[] = [
+      ...namespaces.map((name) => ({ apiVersion: "v1", kind: "Namespace", metadata: { name } })),
+      ...patches.map(preexistingTargetOf),
+    ];
+    const outcomes = await applyAll(admin, objects, "e2e-preexisting");
+    const refused = outcomes.filter((o) => o.status >= 300 || o.status === 0);
+    expect(refused.length === 0, refused.map((o) => `${o.id}: HTTP ${o.status} ${o.message}`).join("; "));
+    detail(`namespaces: ${namespaces.join(", ") || "(none)"}`);
+    detail(`patch targets: ${patches.map(objectId).join(", ") || "(none)"}`);
+  });
+}
+
+/** Applies `objects` as `client` and records a check that the API server accepted every one. */
+export async function applyRenderCheck(
+  report: Report,
+  title: string,
+  client: KubeClient,
+  objects: KubeObject[],
+  fieldManager: string,
+): Promise<boolean> {
+  return report.check(title, async (detail) => {
+    expect(objects.length > 0, "the render has no objects");
+    const outcomes = await applyAll(client, objects, fieldManager);
+    const refused = outcomes.filter((o) => o.status >= 300 || o.status === 0);
+    const kinds = new Map<string, number>();
+    for (const o of objects) kinds.set(o.kind, (kinds.get(o.kind) ?? 0) + 1);
+    detail(`${outcomes.length - refused.length}/${outcomes.length} objects accepted (${[...kinds].map(([k, n]) => `${k} ${n}`).join(", ")})`);
+    for (const r of refused) detail(`refused: ${r.id}: HTTP ${r.status} ${r.message}`);
+    expect(refused.length === 0, `${refused.length} object(s) refused`);
+  });
+}
+
+/**
+ * Applies the render's patches onto their pre-existing targets and checks that the patched fields
+ * took and the target's own setting was kept.
+ */
+export async function applyPatchesCheck(report: Report, admin: KubeClient, patches: KubeObject[], fieldManager: string): Promise<void> {
+  if (patches.length === 0) return;
+  await report.check("patches of pre-existing objects apply and keep the objects' other settings", async (detail) => {
+    const outcomes = await applyAll(admin, patches, fieldManager);
+    for (const o of outcomes) detail(`${o.id}: HTTP ${o.status}${o.message ? ` ${o.message}` : ""}`);
+    expect(outcomes.every((o) => o.status === 200), "a patch was refused");
+    for (const patch of patches) {
+      const live = (await admin.get(patch.apiVersion, patch.kind, patch.metadata.namespace, patch.metadata.name)).body;
+      const preexisting = preexistingTargetOf(patch) as any;
+      const kept = patch.kind === "ConfigMap" ? live.data?.["e2e-preexisting-setting"] === "kept" : live.spec?.replicas === preexisting.spec?.replicas;
+      expect(kept, `${objectId(patch)}: the pre-existing setting was lost`);
+      const patched = JSON.stringify(patch.kind === "ConfigMap" ? patch.data : patch.spec);
+      const liveSection = patch.kind === "ConfigMap" ? live.data : live.spec;
+      for (const [k, v] of Object.entries((patch.kind === "ConfigMap" ? patch.data : patch.spec) as Record<string, unknown>)) {
+        expect(JSON.stringify(liveSection?.[k]) === JSON.stringify(v), `${objectId(patch)}: ${k} not patched (live ${JSON.stringify(liveSection?.[k])})`);
+      }
+      detail(`${objectId(patch)}: patched ${patched.length} bytes of settings, pre-existing setting kept`);
+    }
+  });
+}
+

@@ -1,0 +1,71 @@
+// What a tenant admin, holding only the RBAC the platform stack grants, can and cannot do to another
+// tenant's objects. Every request is a real request to the API server with the tenant admin's token.
+import { objectId } from "./apply";
+import type { KubeClient, KubeObject } from "./kube-client";
+import { expect, type Report } from "./report";
+
+const POLICY_KINDS = new Set(["AuthPolicy", "RateLimitPolicy", "TokenRateLimitPolicy", "NetworkPolicy"]);
+
+/**
+ * Checks that `actor` (tenant `actorName`'s admin) can read its own Secrets but can neither read nor change
+ * `victimObjects` (another tenant's rendered Secrets and policies), nor list Secrets across the cluster
+ * or in the platform's namespaces.
+ */
+export async function crossTenantChecks(
+  report: Report,
+  actorName: string,
+  actor: KubeClient,
+  ownObjects: KubeObject[],
+  victimName: string,
+  victimObjects: KubeObject[],
+  platformNamespaces: string[],
+): Promise<void> {
+  const ownSecret = ownObjects.find((o) => o.kind === "Secret");
+  await report.check(`${actorName} admin can read its own Secrets (so the refusals below are RBAC, not a broken identity)`, async (detail) => {
+    expect(ownSecret !== undefined, `${actorName}'s render has no Secret`);
+    const res = await actor.get("v1", "Secret", ownSecret.metadata.namespace, ownSecret.metadata.name);
+    detail(`GET ${objectId(ownSecret)}: HTTP ${res.status}`);
+    expect(res.status === 200, `expected 200, got ${res.status}`);
+  });
+
+  const secrets = victimObjects.filter((o) => o.kind === "Secret");
+  await report.check(`${actorName} admin cannot read ${victimName}'s Secrets`, async (detail) => {
+    expect(secrets.length > 0, `${victimName}'s render has no Secret`);
+    const namespaces = [...new Set(secrets.map((s) => s.metadata.namespace!))];
+    for (const ns of namespaces) {
+      const list = await actor.get("v1", "Secret", ns);
+      detail(`LIST secrets in ${ns}: HTTP ${list.status}`);
+      expect(list.status === 403, `listing ${ns} secrets answered ${list.status}`);
+    }
+    for (const s of secrets) {
+      const res = await actor.get("v1", "Secret", s.metadata.namespace, s.metadata.name);
+      detail(`GET ${objectId(s)}: HTTP ${res.status}`);
+      expect(res.status === 403, `reading ${objectId(s)} answered ${res.status}`);
+    }
+  });
+
+  await report.check(`${actorName} admin cannot change or delete ${victimName}'s Secrets and policies`, async (detail) => {
+    const targets = victimObjects.filter((o) => o.kind === "Secret" || POLICY_KINDS.has(o.kind));
+    expect(targets.some((o) => o.kind !== "Secret"), `${victimName}'s render has no policy`);
+    for (const target of targets) {
+      const tampered = structuredClone(target);
+      tampered.metadata.labels = { ...(tampered.metadata.labels as object | undefined), "e2e.maas/tampered-by": actorName };
+      const apply = await actor.apply(tampered, `e2e-${actorName}`);
+      const path = await actor.pathFor(target.apiVersion, target.kind, target.metadata.namespace, target.metadata.name);
+      const del = await actor.request("DELETE", path);
+      detail(`${objectId(target)}: apply HTTP ${apply.status}, delete HTTP ${del.status}`);
+      expect(apply.status === 403 && del.status === 403, `${objectId(target)} was not refused (apply ${apply.status}, delete ${del.status})`);
+    }
+  });
+
+  await report.check(`${actorName} admin cannot list Secrets cluster-wide or in the platform's namespaces`, async (detail) => {
+    const all = await actor.request("GET", "/api/v1/secrets");
+    detail(`LIST secrets (all namespaces): HTTP ${all.status}`);
+    expect(all.status === 403, `cluster-wide list answered ${all.status}`);
+    for (const ns of platformNamespaces) {
+      const res = await actor.get("v1", "Secret", ns);
+      detail(`LIST secrets in ${ns}: HTTP ${res.status}`);
+      expect(res.status === 403, `listing ${ns} answered ${res.status}`);
+    }
+  });
+}
