@@ -1,0 +1,146 @@
+/**
+ * The Prometheus client against an https endpoint with a private CA and a bearer token (the
+ * in-cluster Thanos querier behind kube-rbac-proxy), and the streaming parser on split input.
+ */
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { execFileSync } from "node:child_process";
+import { mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
+import https from "node:https";
+import type { AddressInfo } from "node:net";
+import os from "node:os";
+import path from "node:path";
+import fc from "fast-check";
+import { PrometheusClient, type RawSeries } from "../src/collector/prometheus-client";
+import { resolveCollectOptions } from "../src/collector/cli-options";
+import { MatrixStreamParser, type MatrixSeries } from "../src/collector/matrix-stream";
+import { exactSelector } from "../src/collector/promql";
+
+const TOKEN = `t-${Math.random().toString(36).slice(2)}`;
+const MATRIX = JSON.stringify({
+  status: "success",
+  data: {
+    resultType: "matrix",
+    result: [
+      { metric: { __name__: "authorized_hits", limitador_namespace: "acme/chat", user: 'o"brien]]}"values":[' }, values: [[1000.5, "10"], [1015.5, "25"]] },
+      { metric: { __name__: "authorized_hits", limitador_namespace: "globex/api" }, values: [[1001, "7"]] },
+    ],
+  },
+});
+
+let dir: string;
+let server: https.Server;
+let url: string;
+const seenQueries: string[] = [];
+
+beforeAll(async () => {
+  dir = await mkdtemp(path.join(os.tmpdir(), "maas-collector-tls-"));
+  const sh = (...args: string[]) => execFileSync("openssl", args, { cwd: dir, stdio: "pipe" });
+  sh("req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", "ca.key", "-out", "ca.crt", "-days", "1", "-subj", "/CN=test-ca");
+  sh("req", "-newkey", "rsa:2048", "-nodes", "-keyout", "server.key", "-out", "server.csr", "-subj", "/CN=127.0.0.1");
+  await writeFile(path.join(dir, "ext.cnf"), "subjectAltName=IP:127.0.0.1\n");
+  sh("x509", "-req", "-in", "server.csr", "-CA", "ca.crt", "-CAkey", "ca.key", "-CAcreateserial", "-out", "server.crt", "-days", "1", "-extfile", "ext.cnf");
+  await writeFile(path.join(dir, "token"), `${TOKEN}\n`);
+  server = https.createServer(
+    { key: await readFile(path.join(dir, "server.key")), cert: await readFile(path.join(dir, "server.crt")) },
+    (req, res) => {
+      // kube-rbac-proxy's answer to a missing or wrong token.
+      if (req.headers.authorization !== `Bearer ${TOKEN}`) {
+        res.writeHead(401, { "Content-Type": "text/plain" }).end("Unauthorized");
+        return;
+      }
+      seenQueries.push(new URL(req.url ?? "", "https://x").searchParams.get("query") ?? "");
+      res.writeHead(200, { "Content-Type": "application/json" });
+      // Dribble the body in small pieces, so elements arrive split across chunks.
+      let i = 0;
+      const next = () => {
+        if (i >= MATRIX.length) return res.end();
+        res.write(MATRIX.slice(i, i + 7));
+        i += 7;
+        setImmediate(next);
+      };
+      next();
+    },
+  );
+  await new Promise<void>((r) => server.listen(0, "127.0.0.1", r));
+  url = `https://127.0.0.1:${(server.address() as AddressInfo).port}`;
+});
+
+afterAll(async () => {
+  server?.closeAllConnections();
+  await new Promise((r) => server?.close(r));
+  await rm(dir, { recursive: true, force: true });
+});
+
+const collect = async (client: PrometheusClient) => {
+  const out: RawSeries[] = [];
+  await client.rawSamples("authorized_hits", 900_000, 1_100_000, (s) => out.push(s));
+  return out;
+};
+
+describe("Prometheus client over https with a bearer token", () => {
+  it("reads raw samples with the token and CA from files named in the environment", async () => {
+    const { prometheus } = resolveCollectOptions(
+      {},
+      { MAAS_BILLING_PROMETHEUS_URL: url, MAAS_BILLING_PROMETHEUS_TOKEN_FILE: path.join(dir, "token"), MAAS_BILLING_PROMETHEUS_CA_FILE: path.join(dir, "ca.crt") },
+    );
+    const client = new PrometheusClient(prometheus);
+    try {
+      const series = await collect(client);
+      expect(series).toEqual([
+        { metric: "authorized_hits", labels: { limitador_namespace: "acme/chat", user: 'o"brien]]}"values":[' }, samples: [{ t: 1_000_500, v: 10 }, { t: 1_015_500, v: 25 }] },
+        { metric: "authorized_hits", labels: { limitador_namespace: "globex/api" }, samples: [{ t: 1_001_000, v: 7 }] },
+      ]);
+      expect(seenQueries.at(-1)).toBe("authorized_hits[200000ms]");
+    } finally {
+      client.close();
+    }
+  });
+
+  it("fails with the server's answer, and without the token in the message, when the token is wrong", async () => {
+    const client = new PrometheusClient({ url, bearerToken: "wrong-token", caPem: await readFile(path.join(dir, "ca.crt"), "utf8") });
+    try {
+      const err = await collect(client).catch((e: Error) => e);
+      expect(err).toBeInstanceOf(Error);
+      expect((err as Error).message).toBe("Prometheus /api/v1/query answered 401: Unauthorized");
+      expect((err as Error).message).not.toContain("wrong-token");
+    } finally {
+      client.close();
+    }
+  });
+
+  it("refuses a server whose certificate is not signed by the given CA", async () => {
+    const client = new PrometheusClient({ url, bearerToken: TOKEN });
+    try {
+      await expect(collect(client)).rejects.toThrow(/self-signed certificate|unable to verify/);
+    } finally {
+      client.close();
+    }
+  });
+});
+
+describe("MatrixStreamParser", () => {
+  it("gives the same series however the body is split", () => {
+    fc.assert(
+      fc.property(fc.array(fc.integer({ min: 1, max: MATRIX.length - 1 }), { maxLength: 12 }), (cuts) => {
+        const points = [...new Set(cuts)].sort((a, b) => a - b);
+        const got: MatrixSeries[] = [];
+        const p = new MatrixStreamParser((s) => got.push(s));
+        let last = 0;
+        for (const c of [...points, MATRIX.length]) {
+          p.push(MATRIX.slice(last, c));
+          last = c;
+        }
+        expect(got.map((s) => [s.metric.user ?? null, s.samples?.map((x) => x.v)])).toEqual([
+          ['o"brien]]}"values":[', [10, 25]],
+          [null, [7]],
+        ]);
+      }),
+    );
+  });
+
+  it("builds an exact-series selector with escaped values", () => {
+    expect(exactSelector("vllm:prompt_tokens_total", { namespace: "a", model_name: 'x"y\\z' })).toBe(
+      '{__name__="vllm:prompt_tokens_total",namespace="a",model_name="x\\"y\\\\z"}',
+    );
+  });
+});
