@@ -48,12 +48,21 @@ beforeAll(async () => {
         res.writeHead(401, { "Content-Type": "text/plain" }).end("Unauthorized");
         return;
       }
-      seenQueries.push(new URL(req.url ?? "", "https://x").searchParams.get("query") ?? "");
+      const params = new URL(req.url ?? "", "https://x").searchParams;
+      seenQueries.push(params.get("query") ?? "");
       res.writeHead(200, { "Content-Type": "application/json" });
+      if (params.get("query")?.startsWith("partial_metric")) {
+        // What Thanos sends when a store is down and partial responses are allowed.
+        res.end(JSON.stringify({ status: "success", data: { resultType: "matrix", result: [] }, warnings: ["No StoreAPIs matched for this query"] }));
+        return;
+      }
       // Dribble the body in small pieces, so elements arrive split across chunks.
       let i = 0;
-      const next = () => {
-        if (i >= MATRIX.length) return res.end();
+      const next = (): void => {
+        if (i >= MATRIX.length) {
+          res.end();
+          return;
+        }
         res.write(MATRIX.slice(i, i + 7));
         i += 7;
         setImmediate(next);
@@ -103,6 +112,15 @@ describe("Prometheus client over https with a bearer token", () => {
       expect(err).toBeInstanceOf(Error);
       expect((err as Error).message).toBe("Prometheus /api/v1/query answered 401: Unauthorized");
       expect((err as Error).message).not.toContain("wrong-token");
+    } finally {
+      client.close();
+    }
+  });
+
+  it("refuses an answer that came with warnings (possibly partial) and asks Thanos for no partial answers", async () => {
+    const client = new PrometheusClient({ url, bearerToken: TOKEN, caPem: await readFile(path.join(dir, "ca.crt"), "utf8") });
+    try {
+      await expect(client.rawSamples("partial_metric", 0, 1000, () => undefined)).rejects.toThrow(/answer came with warnings, not using it: .*No StoreAPIs matched/);
     } finally {
       client.close();
     }

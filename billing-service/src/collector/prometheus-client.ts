@@ -68,7 +68,9 @@ export class PrometheusClient {
     const rangeMs = toMs - fromMs;
     if (rangeMs <= 0) throw new Error(`empty range ${fromMs}..${toMs}`);
     const query = `${selector}[${rangeMs}ms]`;
-    const params = new URLSearchParams({ query, time: (toMs / 1000).toFixed(3) });
+    // Thanos answers a query with a store down by a partial result plus a warning unless told
+    // otherwise; a partial result would be billed as if it were complete.
+    const params = new URLSearchParams({ query, time: (toMs / 1000).toFixed(3), partial_response: "false" });
     await this.get(`api/v1/query?${params.toString()}`, (s) => {
       const { __name__: name, ...labels } = s.metric;
       const all = s.samples ?? [];
@@ -131,6 +133,9 @@ export class PrometheusClient {
         res.on("end", () => {
           if (!parser.sawResult || !parser.prefix.includes('"success"')) {
             reject(new PrometheusQueryError(`Prometheus ${url.pathname}: unexpected response ${parser.prefix.slice(0, 300)}`));
+          } else if (/"warnings"\s*:\s*\[\s*"/.test(parser.prefix)) {
+            // Warnings mean the answer may be incomplete (a Thanos store or federation member missing).
+            reject(new PrometheusQueryError(`Prometheus ${url.pathname}: answer came with warnings, not using it: ${parser.prefix.slice(-300)}`));
           } else resolve();
         });
       });
