@@ -5,8 +5,8 @@ const path = require("node:path");
 const fs = require("node:fs");
 const compiled = path.join(__dirname, "..", "dist", "src", "cli", "main.js");
 if (fs.existsSync(compiled)) {
-  require(compiled);
+  require(compiled).run();
 } else {
   require("tsx/cjs");
-  require(path.join(__dirname, "..", "src", "cli", "main.ts"));
+  require(path.join(__dirname, "..", "src", "cli", "main.ts")).run();
 }

