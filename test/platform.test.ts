@@ -283,6 +283,13 @@ describe("every child is parented and named after the component", () => {
     expect(names.length).toBeGreaterThan(20);
     for (const n of names) expect(n).toMatch(/^platform-/);
   });
+
+  it("parents every resource to a maas:platform component, and the Platform to the stack", () => {
+    const ours = openshift.resources.filter((r) => r.type !== "pulumi:pulumi:Stack" && r.type !== "maas:platform:Platform");
+    expect(ours.length).toBeGreaterThan(20);
+    for (const r of ours) expect(r.parent, `${r.type} ${r.name}`).toMatch(/::maas:platform:Platform(\$maas:platform:\w+)?::platform(-\w+)?$/);
+    expect(openshift.resources.find((r) => r.type === "maas:platform:Platform")?.parent ?? "").not.toMatch(/maas:/);
+  });
 });
 
 describe("a config error stops the program before any resource is declared", () => {

@@ -16,6 +16,8 @@ export interface RecordedResource {
   protect: boolean;
   /** Whether the resource was registered with `retainOnDelete: true` (left in the cluster on delete). */
   retainOnDelete?: boolean;
+  /** URN of the parent resource ("" for a resource without one). */
+  parent?: string;
   /** False for component resources. */
   custom: boolean;
 }
@@ -83,6 +85,7 @@ async function runExclusive(options: RunOptions): Promise<ProgramRun> {
   const secretValues: string[] = [];
   const protectedNames = new Set<string>();
   const retainedNames = new Set<string>();
+  const parents = new Map<string, string>();
   const refs = options.stackReferenceOutputs ?? {};
 
   await pulumi.runtime.setMocks(
@@ -103,7 +106,7 @@ async function runExclusive(options: RunOptions): Promise<ProgramRun> {
           state = { name: stackName, outputs, secretOutputNames: [] };
         }
         const key = `${args.type}::${args.name}`;
-        resources.push({ type: args.type, name: args.name, inputs, protect: protectedNames.has(key), retainOnDelete: retainedNames.has(key), custom: args.custom ?? true });
+        resources.push({ type: args.type, name: args.name, inputs, protect: protectedNames.has(key), retainOnDelete: retainedNames.has(key), parent: parents.get(key) ?? "", custom: args.custom ?? true });
         return { id: `${args.name}-id`, state };
       },
       call(args) {
@@ -116,13 +119,14 @@ async function runExclusive(options: RunOptions): Promise<ProgramRun> {
     false,
   );
 
-  // Record `protect` and `retainOnDelete` from the registration request, which newResource does not see.
-  type Request = { getType(): string; getName(): string; getProtect(): boolean | undefined; getRetainondelete(): boolean | undefined };
+  // Record `protect`, `retainOnDelete` and the parent from the registration request, which newResource does not see.
+  type Request = { getType(): string; getName(): string; getParent(): string; getProtect(): boolean | undefined; getRetainondelete(): boolean | undefined };
   const monitor = settings.getMonitor() as unknown as { registerResource: (req: Request, cb: unknown) => unknown };
   const register = monitor.registerResource.bind(monitor);
   monitor.registerResource = (req, cb) => {
     if (req.getProtect()) protectedNames.add(`${req.getType()}::${req.getName()}`);
     if (req.getRetainondelete()) retainedNames.add(`${req.getType()}::${req.getName()}`);
+    parents.set(`${req.getType()}::${req.getName()}`, req.getParent());
     return register(req, cb);
   };
 
