@@ -1,8 +1,8 @@
 /*
  * `npm run e2e`: the product's offline renders against real servers built by tools/build.sh.
  *
- *  1. dev (all-in-one) stack, applied by a cluster admin: every object accepted by a real API server
- *     with the upstream CRDs installed.
+ *  1. dev (all-in-one, OpenShift) and platform-kubernetes stacks, applied by a cluster admin: every
+ *     object accepted by a real API server with the upstream CRDs installed; patches keep the rest.
  *  2. platform stack applied by a cluster admin, then each tenant stack applied by that tenant's admin
  *     with only the RBAC the platform grants; then what one tenant admin cannot do to the other.
  *  3. a real Prometheus behind the platform's per-tenant prom-label-proxy instances.
@@ -23,7 +23,8 @@ import { applyPatchesCheck, applyRenderCheck, createPreexistingState, installCrd
 import { tenantsOfPlatform } from "./tenants";
 import { crossTenantChecks } from "./tenant-rbac";
 
-const DEV_STACK = "dev";
+/** Stacks applied whole by a cluster admin, each on its own fresh cluster. */
+const ADMIN_ONLY_STACKS = ["dev", "platform-kubernetes"];
 const PLATFORM_STACK = "platform-openshift";
 const TENANT_STACKS = ["tenant-a", "tenant-b"];
 const REQUIRED_BINARIES = ["etcd", "kube-apiserver", "prom-label-proxy"];
@@ -42,20 +43,27 @@ async function main(report: Report, workDir: string): Promise<void> {
     console.log(`render: npm run synth -- --stack ${stack}`);
     return prepareRender(renderStack(repoRoot, stack, renderDir));
   };
-  const dev = render(DEV_STACK);
   const platform = render(PLATFORM_STACK);
   const tenantRenders = new Map(TENANT_STACKS.map((s) => [s, render(s)]));
   const tenants = tenantsOfPlatform(platform.objects);
   console.log(`tenants in ${PLATFORM_STACK}: ${tenants.map((t) => `${t.name} [${t.namespaces.join(", ")}] admins ${t.adminGroups.join(", ")}`).join("; ")}`);
 
-  // 1. dev stack as the platform admin.
-  {
-    console.log(`\n== scenario 1: ${DEV_STACK} stack applied by a cluster admin`);
-    const cp = await startControlPlane(binDir, join(workDir, "cluster-dev"), []);
+  // 1. all-in-one dev stack (OpenShift flavor) and the plain-Kubernetes platform stack, each on a
+  //    fresh cluster, as the platform admin.
+  for (const stack of ADMIN_ONLY_STACKS) {
+    const rendered = render(stack);
+    console.log(`\n== scenario 1: ${stack} stack applied by a cluster admin`);
+    const cp = await startControlPlane(binDir, join(workDir, `cluster-${stack}`), []);
     await installCrds(report, cp.admin, crdDir);
-    await createPreexistingState(report, cp.admin, [...dev.objects, ...dev.patches], dev.patches);
-    await applyRenderCheck(report, `${DEV_STACK}: every object is accepted (${dev.placeholders} redacted Secret values given placeholders)`, cp.admin, dev.objects, "pulumi-kubernetes");
-    await applyPatchesCheck(report, cp.admin, dev.patches, "pulumi-kubernetes-patch");
+    await createPreexistingState(report, cp.admin, [...rendered.objects, ...rendered.patches], rendered.patches);
+    await applyRenderCheck(
+      report,
+      `${stack}: every object is accepted (${rendered.placeholders} redacted Secret values given placeholders)`,
+      cp.admin,
+      rendered.objects,
+      "pulumi-kubernetes",
+    );
+    await applyPatchesCheck(report, cp.admin, rendered.patches, "pulumi-kubernetes-patch");
     await stopAll();
   }
 

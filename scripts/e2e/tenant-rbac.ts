@@ -58,6 +58,21 @@ export async function crossTenantChecks(
     }
   });
 
+  await report.check(`${actorName} admin cannot grant itself access to ${victimName}'s namespaces or cluster-admin`, async (detail) => {
+    const ownNamespace = ownObjects.find((o) => o.metadata.namespace)?.metadata.namespace;
+    const victimNamespace = victimObjects.find((o) => o.metadata.namespace)?.metadata.namespace;
+    expect(ownNamespace !== undefined && victimNamespace !== undefined, "renders without namespaced objects");
+    const attempts: Array<[string, KubeObject]> = [
+      [`bind cluster-admin in its own namespace ${ownNamespace}`, escalationBinding(ownNamespace, actorName, "cluster-admin")],
+      [`bind admin in ${victimName}'s namespace ${victimNamespace}`, escalationBinding(victimNamespace, actorName, "admin")],
+    ];
+    for (const [what, binding] of attempts) {
+      const res = await actor.apply(binding, `e2e-${actorName}`);
+      detail(`${what}: HTTP ${res.status}`);
+      expect(res.status === 403, `${what} answered ${res.status}`);
+    }
+  });
+
   await report.check(`${actorName} admin cannot list Secrets cluster-wide or in the platform's namespaces`, async (detail) => {
     const all = await actor.request("GET", "/api/v1/secrets");
     detail(`LIST secrets (all namespaces): HTTP ${all.status}`);
@@ -68,4 +83,15 @@ export async function crossTenantChecks(
       expect(res.status === 403, `listing ${ns} answered ${res.status}`);
     }
   });
+}
+
+/** A RoleBinding giving the acting tenant admin's own user the ClusterRole `clusterRole` in `namespace`. */
+function escalationBinding(namespace: string, actorName: string, clusterRole: string): KubeObject {
+  return {
+    apiVersion: "rbac.authorization.k8s.io/v1",
+    kind: "RoleBinding",
+    metadata: { name: `e2e-${actorName}-escalation`, namespace },
+    roleRef: { apiGroup: "rbac.authorization.k8s.io", kind: "ClusterRole", name: clusterRole },
+    subjects: [{ apiGroup: "rbac.authorization.k8s.io", kind: "User", name: `${actorName}-admin` }],
+  };
 }
