@@ -1,6 +1,6 @@
 /**
  * `maas-billing`: one binary for the billing service. Subcommands:
- *   serve | migrate | collect | usage | invoice create|finalize|show | export
+ *   serve | migrate | collect | usage | invoice create|finalize|show|list | export | token create
  * Config comes from the environment and flags (src/config.ts); without DATABASE_URL every command
  * uses an embedded PostgreSQL in --data-dir / MAAS_BILLING_DATA_DIR (default ./.maas-billing).
  */
@@ -11,6 +11,7 @@ import { exportCommand } from "./commands/export";
 import { invoiceCommand } from "./commands/invoice";
 import { migrateCommand } from "./commands/migrate";
 import { serveCommand } from "./commands/serve";
+import { tokenCommand } from "./commands/token";
 import { usageCommand } from "./commands/usage";
 import { openMigrated, type GlobalFlags } from "./context";
 
@@ -33,6 +34,7 @@ export const buildProgram = (): Command => {
   program.addCommand(usageCommand());
   program.addCommand(invoiceCommand());
   program.addCommand(exportCommand());
+  program.addCommand(tokenCommand());
   return program;
 };
 

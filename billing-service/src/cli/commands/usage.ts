@@ -1,7 +1,34 @@
-/** `maas-billing usage` (being built). */
+/** `maas-billing usage --tenant T --from ISO --to ISO [--group-by user,model,tier] [--format json|csv]` */
 import { Command } from "commander";
+import { parseGroupBy, queryUsage, usageToCsv } from "../../usage/query";
+import { commandConfig, openMigrated, writeJson } from "../context";
+
+export const parseInstantFlag = (flag: string, value: string): Date => {
+  const d = new Date(value);
+  if (!/^\d{4}-\d{2}-\d{2}/.test(value) || Number.isNaN(d.getTime())) throw new Error(`${flag}: expected an ISO date or date-time, got ${JSON.stringify(value)}`);
+  return d;
+};
 
 export const usageCommand = (): Command =>
-  new Command("usage").description("usage (not implemented yet)").action(() => {
-    throw new Error("usage is not implemented yet");
-  });
+  new Command("usage")
+    .description("print a tenant's usage from the ledger (JSON has the total as totalTokens)")
+    .requiredOption("--tenant <tenant>", "tenant name")
+    .requiredOption("--from <iso>", "start (inclusive), e.g. 2026-05-01T00:00:00Z")
+    .requiredOption("--to <iso>", "end (exclusive)")
+    .option("--group-by <fields>", "comma-separated: user,model,tier")
+    .option("--format <format>", "json | csv", "json")
+    .action(async (flags: { tenant: string; from: string; to: string; groupBy?: string; format: string }, command: Command) => {
+      if (!["json", "csv"].includes(flags.format)) throw new Error(`--format: expected json or csv, got ${JSON.stringify(flags.format)}`);
+      const from = parseInstantFlag("--from", flags.from);
+      const to = parseInstantFlag("--to", flags.to);
+      if (to <= from) throw new Error("--to must be after --from");
+      const groupBy = parseGroupBy(flags.groupBy);
+      const db = await openMigrated(commandConfig(command));
+      try {
+        const report = await queryUsage(db.pool, flags.tenant, from, to, groupBy);
+        if (flags.format === "csv") process.stdout.write(usageToCsv(report));
+        else writeJson(report);
+      } finally {
+        await db.close();
+      }
+    });

@@ -1,0 +1,84 @@
+/**
+ * The HTTP API as a fastify plugin-style builder: routes, validation (zod), OpenAPI, auth,
+ * metrics. server.ts adds listening and shutdown; tests use buildApp with inject() or listen(0).
+ */
+import swagger from "@fastify/swagger";
+import Fastify, { type FastifyBaseLogger, type FastifyInstance } from "fastify";
+import { hasZodFastifySchemaValidationErrors, jsonSchemaTransform, serializerCompiler, validatorCompiler } from "fastify-type-provider-zod";
+import type { Pool } from "pg";
+import { registerAuth } from "./auth/hooks";
+import type { Authenticator } from "./auth/types";
+import { createServiceMetrics, type ServiceMetrics } from "./ops/metrics";
+import type { PriceBook } from "./pricebook/pricebook";
+import { registerEventRoutes } from "./routes/events";
+import { registerInvoiceRoutes } from "./routes/invoices";
+import { registerOpsRoutes } from "./routes/ops";
+import { registerQuotaRoutes } from "./routes/quotas";
+import { registerUsageRoutes } from "./routes/usage";
+
+export interface AppDeps {
+  readonly pool: Pool;
+  readonly priceBook: () => PriceBook;
+  readonly authenticator: Authenticator;
+  /** A pino logger; none means no request logging (tests). */
+  readonly logger?: FastifyBaseLogger;
+  readonly metrics?: ServiceMetrics;
+}
+
+export type App = FastifyInstance;
+
+/** Turns a validation issue path like /events/3/inputTokens into { index: 3, field: "inputTokens" }. */
+const describeIssue = (path: string, message: string, params: Record<string, unknown>): Record<string, unknown> => {
+  const parts = path.split("/").filter(Boolean);
+  if (parts[0] === "events" && /^\d+$/.test(parts[1] ?? "")) {
+    const keys = Array.isArray(params.keys) ? (params.keys as string[]).join(",") : undefined;
+    return { index: Number(parts[1]), field: parts.slice(2).join(".") || keys || "(event)", message };
+  }
+  return { field: parts.join(".") || "(body)", message };
+};
+
+export const buildApp = async (deps: AppDeps): Promise<App> => {
+  const app = Fastify({
+    ...(deps.logger ? { loggerInstance: deps.logger } : { logger: false }),
+    bodyLimit: 16 * 1024 * 1024,
+  });
+  app.setValidatorCompiler(validatorCompiler);
+  app.setSerializerCompiler(serializerCompiler);
+  const metrics = deps.metrics ?? createServiceMetrics(deps.pool, deps.priceBook);
+
+  await app.register(swagger, {
+    openapi: {
+      info: { title: "maas-billing API", version: "0.1.0", description: "Usage ledger, quotas and invoices. Every /v1 call needs `Authorization: Bearer <token>`." },
+      components: { securitySchemes: { bearer: { type: "http", scheme: "bearer" } } },
+      security: [{ bearer: [] }],
+    },
+    transform: jsonSchemaTransform,
+  });
+
+  app.setErrorHandler((error, request, reply) => {
+    if (hasZodFastifySchemaValidationErrors(error)) {
+      return reply.code(400).send({
+        error: "invalid request",
+        in: error.validationContext,
+        issues: error.validation.map((v) => describeIssue(v.instancePath, v.message ?? "invalid", v.params as Record<string, unknown>)),
+      });
+    }
+    const status = (error as { statusCode?: number }).statusCode ?? 500;
+    if (status >= 500) request.log.error({ err: error }, "request failed");
+    return reply.code(status).send({ error: status >= 500 ? "internal error" : "bad request", message: status >= 500 ? "see service logs" : (error as Error).message });
+  });
+
+  app.addHook("onResponse", async (request, reply) => {
+    const route = request.routeOptions.url ?? "unmatched";
+    metrics.httpRequests.inc({ method: request.method, route, status: String(reply.statusCode) });
+    metrics.httpDuration.observe({ method: request.method, route }, reply.elapsedTime / 1000);
+  });
+
+  registerAuth(app, deps.authenticator, metrics);
+  registerOpsRoutes(app, deps.pool, metrics);
+  registerEventRoutes(app, deps.pool, metrics);
+  registerUsageRoutes(app, deps.pool);
+  registerInvoiceRoutes(app, deps.pool, deps.priceBook);
+  registerQuotaRoutes(app, deps.pool, deps.priceBook);
+  return app;
+};

@@ -1,0 +1,64 @@
+/**
+ * Static tokens from a file (a mounted Secret): YAML or JSON
+ *   tokens:
+ *     - { name: ops, admin: true, sha256: <hex> }
+ *     - { name: acme-reader, tenant: acme, sha256: <hex> }
+ * Only SHA-256 hashes are stored; a presented token is hashed and looked up. Tokens are long
+ * random strings (not passwords), so a plain SHA-256 is enough to make the file useless to a reader.
+ */
+import { createHash, randomBytes } from "node:crypto";
+import { readFileSync } from "node:fs";
+import { parse } from "yaml";
+import { z } from "zod";
+import type { Authenticator, Principal } from "./types";
+
+const entrySchema = z
+  .object({
+    name: z.string().min(1),
+    sha256: z.string().regex(/^[0-9a-f]{64}$/, "expected the lowercase hex SHA-256 of the token"),
+    admin: z.boolean().optional(),
+    tenant: z.string().min(1).optional(),
+  })
+  .refine((e) => e.admin === true || e.tenant !== undefined, "an entry needs admin: true or a tenant");
+
+const fileSchema = z.object({ tokens: z.array(entrySchema) });
+export type StaticTokenEntry = z.infer<typeof entrySchema>;
+
+export const hashToken = (token: string): string => createHash("sha256").update(token, "utf8").digest("hex");
+
+/** A new random token (for `maas-billing` to hand out) and its file entry. */
+export const newToken = (name: string, scope: { admin: true } | { tenant: string }): { token: string; entry: StaticTokenEntry } => {
+  const token = `mb_${randomBytes(24).toString("base64url")}`;
+  return { token, entry: { name, sha256: hashToken(token), ...scope } };
+};
+
+export const parseTokenFile = (text: string, origin: string): StaticTokenEntry[] => {
+  const parsed = fileSchema.safeParse(parse(text));
+  if (!parsed.success) {
+    throw new Error(parsed.error.issues.map((i) => `${origin}: ${i.path.join(".")}: ${i.message}`).join("\n"));
+  }
+  return parsed.data.tokens;
+};
+
+export class StaticTokenAuthenticator implements Authenticator {
+  private readonly byHash: Map<string, StaticTokenEntry>;
+
+  constructor(entries: readonly StaticTokenEntry[]) {
+    this.byHash = new Map(entries.map((e) => [e.sha256, e]));
+  }
+
+  static fromFile(file: string): StaticTokenAuthenticator {
+    return new StaticTokenAuthenticator(parseTokenFile(readFileSync(file, "utf8"), file));
+  }
+
+  async authenticate(token: string): Promise<Principal | undefined> {
+    const entry = this.byHash.get(hashToken(token));
+    if (!entry) return undefined;
+    const admin = entry.admin === true;
+    return {
+      name: entry.name,
+      canAccessTenant: async (tenant) => admin || entry.tenant === tenant,
+      isAdmin: async () => admin,
+    };
+  }
+}

@@ -1,0 +1,17 @@
+/**
+ * Who is calling, and may they touch a tenant. Two implementations behind this interface:
+ * static hashed tokens (static.ts) and Kubernetes TokenReview + SubjectAccessReview (kubernetes.ts).
+ */
+export interface Principal {
+  /** A name for logs (never the credential). */
+  readonly name: string;
+  /** May this principal read/write data of `tenant`? */
+  canAccessTenant(tenant: string): Promise<boolean>;
+  /** May this principal do admin-only things (invoices, quotas, price book)? */
+  isAdmin(): Promise<boolean>;
+}
+
+export interface Authenticator {
+  /** The principal for a bearer token, or undefined when the token is unknown/invalid. */
+  authenticate(bearerToken: string): Promise<Principal | undefined>;
+}

@@ -1,0 +1,63 @@
+/**
+ * The one insert path for usage events (the durable spool and benchmarks wrap this function).
+ * A batch is one statement: column arrays through unnest, ON CONFLICT (source, event_id) DO
+ * NOTHING, so re-sent events are no-ops and the whole batch lands or nothing does.
+ */
+import type { Pool, PoolClient } from "pg";
+import type { UsageEvent } from "./schema";
+
+export interface IngestResult {
+  /** Events stored by this call. */
+  readonly accepted: number;
+  /** Events whose (source, id) was already stored (earlier call or earlier in this batch). */
+  readonly duplicates: number;
+}
+
+export const INSERT_EVENTS_SQL = `
+insert into usage_events (source, event_id, tenant, user_id, tier, model, event_time, input_tokens, output_tokens, requests)
+select * from unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::timestamptz[], $8::bigint[], $9::bigint[], $10::bigint[])
+on conflict (source, event_id) do nothing`;
+
+export const ingestEvents = async (db: Pool | PoolClient, events: readonly UsageEvent[]): Promise<IngestResult> => {
+  if (events.length === 0) return { accepted: 0, duplicates: 0 };
+  const n = events.length;
+  const cols = {
+    source: new Array<string>(n),
+    id: new Array<string>(n),
+    tenant: new Array<string>(n),
+    user: new Array<string | null>(n),
+    tier: new Array<string>(n),
+    model: new Array<string>(n),
+    time: new Array<string>(n),
+    input: new Array<string>(n),
+    output: new Array<string>(n),
+    requests: new Array<string>(n),
+  };
+  for (let i = 0; i < n; i++) {
+    const e = events[i];
+    cols.source[i] = e.source;
+    cols.id[i] = e.id;
+    cols.tenant[i] = e.tenant;
+    cols.user[i] = e.user ?? null;
+    cols.tier[i] = e.tier;
+    cols.model[i] = e.model;
+    cols.time[i] = e.time;
+    cols.input[i] = String(e.inputTokens);
+    cols.output[i] = String(e.outputTokens);
+    cols.requests[i] = String(e.requests);
+  }
+  const result = await db.query(INSERT_EVENTS_SQL, [
+    cols.source,
+    cols.id,
+    cols.tenant,
+    cols.user,
+    cols.tier,
+    cols.model,
+    cols.time,
+    cols.input,
+    cols.output,
+    cols.requests,
+  ]);
+  const accepted = result.rowCount ?? 0;
+  return { accepted, duplicates: n - accepted };
+};

@@ -1,0 +1,33 @@
+/**
+ * A usage event as posted to POST /v1/events: CloudEvents-style identity (id, source, time) with
+ * the usage attributes flat beside it. (source, id) is the idempotency key.
+ */
+import { z } from "zod";
+
+const count = z.number().int().min(0).max(Number.MAX_SAFE_INTEGER);
+const label = z.string().min(1).max(256);
+
+export const usageEventSchema = z
+  .object({
+    specversion: z.literal("1.0").optional().describe("CloudEvents spec version, if the sender sets it"),
+    type: z.string().max(256).optional().describe("CloudEvents type, e.g. io.maas.usage (informational)"),
+    id: label.describe("unique per source; re-sending the same (source, id) is a no-op"),
+    source: label.describe("who produced the event, e.g. //gateway/maas"),
+    time: z.iso.datetime({ offset: true }).describe("when the usage happened (RFC 3339)"),
+    tenant: label,
+    user: label.optional(),
+    model: label,
+    tier: label.describe("tier or subscription the request was served under"),
+    inputTokens: count,
+    outputTokens: count,
+    requests: count.default(1),
+  })
+  .strict();
+
+export type UsageEvent = z.output<typeof usageEventSchema>;
+
+export const MAX_BATCH = 10_000;
+
+export const eventBatchSchema = z.object({
+  events: z.array(usageEventSchema).min(1).max(MAX_BATCH),
+});

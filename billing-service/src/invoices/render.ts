@@ -1,0 +1,152 @@
+/**
+ * Invoice output formats: JSON (the Invoice object), CSV (one row per line) and a FinOps FOCUS
+ * 1.0 style CSV (one charge row per line) for cost tools.
+ */
+import { formatScaled } from "../pricebook/money";
+import type { Invoice } from "./store";
+
+const csvCell = (value: unknown): string => {
+  const text = value === null || value === undefined ? "" : typeof value === "string" ? value : JSON.stringify(value);
+  return /[",\n\r]/.test(text) ? `"${text.replace(/"/g, '""')}"` : text;
+};
+
+export const toCsv = (rows: ReadonlyArray<Record<string, unknown>>, columns: readonly string[]): string =>
+  [columns.join(","), ...rows.map((r) => columns.map((c) => csvCell(r[c])).join(","))].join("\n") + "\n";
+
+const INVOICE_COLUMNS = [
+  "invoice",
+  "tenant",
+  "period",
+  "kind",
+  "status",
+  "line",
+  "tier",
+  "model",
+  "component",
+  "quantity",
+  "unit",
+  "unit_price",
+  "currency",
+  "amount_minor",
+  "amount",
+  "price_version",
+  "ledger_rows",
+  "counter_resets",
+  "scrape_gaps",
+] as const;
+
+export const invoiceToCsv = (invoice: Invoice): string =>
+  toCsv(
+    invoice.lines.map((l) => {
+      const quality = (l.lineage.dataQuality ?? {}) as { counterResets?: number; scrapeGaps?: number };
+      return {
+        invoice: invoice.number,
+        tenant: invoice.tenant,
+        period: invoice.period,
+        kind: invoice.kind,
+        status: invoice.status,
+        line: l.lineNo,
+        tier: l.tier,
+        model: l.model,
+        component: l.component,
+        quantity: l.quantity,
+        unit: l.unit,
+        unit_price: l.unitPrice,
+        currency: invoice.currency,
+        amount_minor: l.amountMinor,
+        amount: l.amount,
+        price_version: l.priceVersionId,
+        ledger_rows: l.lineage.ledgerRows,
+        counter_resets: quality.counterResets ?? 0,
+        scrape_gaps: quality.scrapeGaps ?? 0,
+      };
+    }),
+    INVOICE_COLUMNS,
+  );
+
+const FOCUS_COLUMNS = [
+  "BilledCost",
+  "EffectiveCost",
+  "ListCost",
+  "ContractedCost",
+  "BillingCurrency",
+  "BillingAccountId",
+  "BillingAccountName",
+  "BillingPeriodStart",
+  "BillingPeriodEnd",
+  "ChargePeriodStart",
+  "ChargePeriodEnd",
+  "ChargeCategory",
+  "ChargeClass",
+  "ChargeDescription",
+  "ChargeFrequency",
+  "ConsumedQuantity",
+  "ConsumedUnit",
+  "PricingQuantity",
+  "PricingUnit",
+  "PricingCategory",
+  "ListUnitPrice",
+  "ContractedUnitPrice",
+  "InvoiceIssuerName",
+  "ProviderName",
+  "PublisherName",
+  "ResourceId",
+  "ResourceName",
+  "ResourceType",
+  "ServiceCategory",
+  "ServiceName",
+  "SkuId",
+  "SkuPriceId",
+  "SubAccountId",
+  "SubAccountName",
+  "Tags",
+] as const;
+
+/** FOCUS rows of final (or draft, if asked) invoices. Token quantities are priced per 1M tokens. */
+export const invoicesToFocus = (invoices: readonly Invoice[]): string =>
+  toCsv(
+    invoices.flatMap((inv) =>
+      inv.lines.map((l) => {
+        const perMillion = l.unit === "1M tokens";
+        const pricingQuantity = perMillion ? formatScaled(BigInt(l.quantity), 6) : l.quantity;
+        return {
+          BilledCost: l.amount,
+          EffectiveCost: l.amount,
+          ListCost: l.amount,
+          ContractedCost: l.amount,
+          BillingCurrency: inv.currency,
+          BillingAccountId: inv.tenant,
+          BillingAccountName: inv.tenant,
+          BillingPeriodStart: inv.periodStart,
+          BillingPeriodEnd: inv.periodEnd,
+          ChargePeriodStart: inv.periodStart,
+          ChargePeriodEnd: inv.periodEnd,
+          ChargeCategory: inv.kind === "adjustment" ? "Adjustment" : "Usage",
+          ChargeClass: inv.kind === "adjustment" ? "Correction" : null,
+          ChargeDescription: `${l.model} ${l.component.replace("_", " ")} (${l.tier})`,
+          ChargeFrequency: "Usage-Based",
+          ConsumedQuantity: l.quantity,
+          ConsumedUnit: l.component === "requests" ? "Requests" : "Tokens",
+          PricingQuantity: pricingQuantity,
+          PricingUnit: perMillion ? "1M Tokens" : "Requests",
+          PricingCategory: "Standard",
+          ListUnitPrice: l.unitPrice,
+          ContractedUnitPrice: l.unitPrice,
+          InvoiceIssuerName: "maas-billing",
+          ProviderName: "maas-billing",
+          PublisherName: "maas-billing",
+          ResourceId: l.model,
+          ResourceName: l.model,
+          ResourceType: "Model",
+          ServiceCategory: "AI and Machine Learning",
+          ServiceName: "Models as a Service",
+          SkuId: `${l.tier}/${l.model}/${l.component}`,
+          SkuPriceId: `${l.priceVersionId}/${l.tier}/${l.model}/${l.component}`,
+          SubAccountId: inv.tenant,
+          SubAccountName: inv.tenant,
+          Tags: { invoice: inv.number, status: inv.status, tier: l.tier },
+        };
+      }),
+    ),
+    FOCUS_COLUMNS,
+  );

@@ -1,0 +1,255 @@
+/**
+ * Invoices in the database: build a draft from the ledger (or an adjustment when the period's
+ * invoice is already final), finalize, read. Immutability of final invoices is enforced by
+ * triggers (migration 003); this module never needs to "remember" not to edit them.
+ */
+import { createHash } from "node:crypto";
+import type { Pool, PoolClient } from "pg";
+import { versionsInRange, type PriceBook } from "../pricebook/pricebook";
+import { parsePeriod } from "./periods";
+import { priceGroups, type UsageGroup } from "./pricing";
+
+export const ROUNDING_RULE =
+  "exact total rounded half away from zero to the minor unit; lines rounded down, leftover minor units to the largest remainders";
+
+export class InvoiceNotFoundError extends Error {}
+export class InvoiceStateError extends Error {}
+
+export interface InvoiceLine {
+  lineNo: number;
+  tier: string;
+  model: string;
+  component: string;
+  priceVersionId: string;
+  quantity: string;
+  unit: string;
+  unitPrice: string;
+  amountMinor: string;
+  amount: string;
+  lineage: Record<string, unknown>;
+}
+
+export interface Invoice {
+  id: string;
+  number: string;
+  tenant: string;
+  period: string;
+  periodStart: string;
+  periodEnd: string;
+  kind: "standard" | "adjustment";
+  status: "draft" | "final";
+  currency: string;
+  minorUnitDigits: number;
+  totalMinor: string;
+  total: string;
+  ledgerRows: number;
+  roundingRule: string;
+  flags: Record<string, unknown>;
+  contentSha256: string | null;
+  createdAt: string;
+  finalizedAt: string | null;
+  lines: InvoiceLine[];
+}
+
+const inTransaction = async <T>(pool: Pool, work: (client: PoolClient) => Promise<T>): Promise<T> => {
+  const client = await pool.connect();
+  try {
+    await client.query("begin");
+    const result = await work(client);
+    await client.query("commit");
+    return result;
+  } catch (e) {
+    await client.query("rollback").catch(() => {});
+    throw e;
+  } finally {
+    client.release();
+  }
+};
+
+export type CreateResult = { created: true; invoice: Invoice } | { created: false; reason: string };
+
+/**
+ * Builds the draft for (tenant, period), replacing an older draft. When the period already has a
+ * final invoice, the draft is an adjustment holding only the difference between the ledger now
+ * and what final invoices billed (new rows, and collector rows revised after late data).
+ */
+export const createInvoice = async (pool: Pool, book: PriceBook, tenant: string, periodLabel: string): Promise<CreateResult> => {
+  const period = parsePeriod(periodLabel);
+  const versions = versionsInRange(book, period.start, period.end);
+  const id = await inTransaction(pool, async (client): Promise<string | undefined> => {
+    // One builder per (tenant, period) at a time.
+    await client.query("select pg_advisory_xact_lock(hashtext('maas-invoice'), hashtext($1))", [`${tenant}/${period.label}`]);
+    for (const v of versions) {
+      await client.query(
+        "insert into price_book_versions (id, effective_from, currency, minor_unit_digits, content) values ($1, $2, $3, $4, $5) on conflict (id) do nothing",
+        [v.id, v.effectiveFrom, book.currency, book.minorUnitDigits, JSON.stringify(v.content)],
+      );
+    }
+    const finals = await client.query("select 1 from invoices where tenant = $1 and period = $2 and status = 'final' limit 1", [tenant, period.label]);
+    const kind = finals.rowCount ? "adjustment" : "standard";
+    await client.query("delete from invoices where tenant = $1 and period = $2 and status = 'draft'", [tenant, period.label]);
+    const header = await client.query<{ id: string }>(
+      `insert into invoices (number, tenant, period, period_start, period_end, kind, status, currency, minor_unit_digits, total_minor, ledger_rows, rounding_rule)
+       values (md5(random()::text), $1, $2, $3, $4, $5, 'draft', $6, $7, 0, 0, $8) returning id`,
+      [tenant, period.label, period.start, period.end, kind, book.currency, book.minorUnitDigits, ROUNDING_RULE],
+    );
+    const invoiceId = header.rows[0].id;
+    const inserted = await client.query(
+      `insert into invoice_ledger_rows (invoice_id, ledger_key, origin, tier, model, window_start, price_version_id, input_tokens, output_tokens, requests, resets, gaps)
+       select $1, k.ledger_key, k.origin, k.tier, k.model, k.window_start,
+              coalesce(($5::text[])[(select count(*) from unnest($4::timestamptz[]) b where b <= k.window_start)::int], ''),
+              k.i, k.o, k.r, k.resets, k.gaps
+         from (
+           select ledger_key, coalesce(c.origin, p.origin) as origin, coalesce(c.tier, p.tier) as tier, coalesce(c.model, p.model) as model,
+                  coalesce(c.window_start, p.window_start) as window_start,
+                  coalesce(c.input_tokens, 0) - coalesce(p.i, 0) as i,
+                  coalesce(c.output_tokens, 0) - coalesce(p.o, 0) as o,
+                  coalesce(c.requests, 0) - coalesce(p.r, 0) as r,
+                  coalesce(c.resets, 0) as resets, coalesce(c.gaps, 0) as gaps
+             from (select * from usage_ledger where tenant = $2 and window_start >= $3 and window_start < $6) c
+             full join (
+               select r.ledger_key, min(r.origin) as origin, min(r.tier) as tier, min(r.model) as model, min(r.window_start) as window_start,
+                      sum(r.input_tokens) as i, sum(r.output_tokens) as o, sum(r.requests) as r
+                 from invoice_ledger_rows r join invoices v on v.id = r.invoice_id
+                where v.tenant = $2 and v.period = $7 and v.status = 'final'
+                group by r.ledger_key
+             ) p using (ledger_key)
+         ) k
+        where k.i <> 0 or k.o <> 0 or k.r <> 0`,
+      [invoiceId, tenant, period.start, versions.map((v) => v.effectiveFrom), versions.map((v) => v.id), period.end, period.label],
+    );
+    if (kind === "adjustment" && inserted.rowCount === 0) {
+      await client.query("delete from invoices where id = $1", [invoiceId]);
+      return undefined;
+    }
+    const unpriced = await client.query("select min(window_start) as first from invoice_ledger_rows where invoice_id = $1 and price_version_id = ''", [invoiceId]);
+    if (unpriced.rows[0].first) {
+      throw new Error(`usage at ${new Date(unpriced.rows[0].first).toISOString()} is before the first price book version`);
+    }
+    const groups = (
+      await client.query(
+        `select tier, model, price_version_id, sum(input_tokens)::text as i, sum(output_tokens)::text as o, sum(requests)::text as r,
+                count(*)::int as n, sum(resets)::int as resets, sum(gaps)::int as gaps,
+                min(window_start) as first, max(window_start) as last, array_agg(distinct origin order by origin) as origins
+           from invoice_ledger_rows where invoice_id = $1 group by 1, 2, 3 order by 1, 2, 3`,
+        [invoiceId],
+      )
+    ).rows.map(
+      (r): UsageGroup => ({
+        tier: r.tier,
+        model: r.model,
+        priceVersionId: r.price_version_id,
+        inputTokens: BigInt(r.i),
+        outputTokens: BigInt(r.o),
+        requests: BigInt(r.r),
+        ledgerRows: r.n,
+        origins: r.origins,
+        resets: r.resets,
+        gaps: r.gaps,
+        firstWindow: new Date(r.first).toISOString(),
+        lastWindow: new Date(r.last).toISOString(),
+      }),
+    );
+    const { lines, totalMinor } = priceGroups(book, groups);
+    for (const l of lines) {
+      await client.query(
+        `insert into invoice_lines (invoice_id, line_no, tier, model, component, price_version_id, quantity, unit, unit_price, amount_minor, lineage)
+         values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)`,
+        [invoiceId, l.lineNo, l.tier, l.model, l.component, l.priceVersionId, l.quantity.toString(), l.unit, l.unitPrice, l.amountMinor.toString(), JSON.stringify(l.lineage)],
+      );
+    }
+    const flags = {
+      counterResets: groups.reduce((a, g) => a + g.resets, 0),
+      scrapeGaps: groups.reduce((a, g) => a + g.gaps, 0),
+      priceVersions: [...new Set(groups.map((g) => g.priceVersionId))],
+    };
+    const number = `INV-${period.label}-${tenant}-${invoiceId}`;
+    await client.query("update invoices set number = $2, total_minor = $3, ledger_rows = $4, flags = $5 where id = $1", [
+      invoiceId,
+      number,
+      totalMinor.toString(),
+      groups.reduce((a, g) => a + g.ledgerRows, 0),
+      JSON.stringify(flags),
+    ]);
+    return invoiceId;
+  });
+  if (id === undefined) return { created: false, reason: `no usage changed since the final invoice of ${tenant} for ${period.label}: nothing to adjust` };
+  return { created: true, invoice: await getInvoice(pool, tenant, id) };
+};
+
+const rowToInvoice = (r: Record<string, any>, lines: InvoiceLine[]): Invoice => ({
+  id: String(r.id),
+  number: r.number,
+  tenant: r.tenant,
+  period: r.period,
+  periodStart: new Date(r.period_start).toISOString(),
+  periodEnd: new Date(r.period_end).toISOString(),
+  kind: r.kind,
+  status: r.status,
+  currency: r.currency,
+  minorUnitDigits: r.minor_unit_digits,
+  totalMinor: String(r.total_minor),
+  total: formatAmount(BigInt(r.total_minor), r.minor_unit_digits),
+  ledgerRows: Number(r.ledger_rows),
+  roundingRule: r.rounding_rule,
+  flags: r.flags,
+  contentSha256: r.content_sha256,
+  createdAt: new Date(r.created_at).toISOString(),
+  finalizedAt: r.finalized_at ? new Date(r.finalized_at).toISOString() : null,
+  lines,
+});
+
+const formatAmount = (minor: bigint, digits: number): string => {
+  const negative = minor < 0n;
+  const abs = negative ? -minor : minor;
+  const unit = 10n ** BigInt(digits);
+  return `${negative ? "-" : ""}${abs / unit}${digits > 0 ? `.${(abs % unit).toString().padStart(digits, "0")}` : ""}`;
+};
+
+/** Reads an invoice by id or number, only within `tenant` (a foreign invoice is "not found"). */
+export const getInvoice = async (pool: Pool | PoolClient, tenant: string, idOrNumber: string): Promise<Invoice> => {
+  const byId = /^\d+$/.test(idOrNumber);
+  const head = await pool.query(`select * from invoices where tenant = $1 and ${byId ? "id = $2::bigint" : "number = $2"}`, [tenant, idOrNumber]);
+  if (head.rowCount === 0) throw new InvoiceNotFoundError(`no invoice ${idOrNumber} for tenant ${tenant}`);
+  const r = head.rows[0];
+  const lines = (await pool.query("select * from invoice_lines where invoice_id = $1 order by line_no", [r.id])).rows.map(
+    (l): InvoiceLine => ({
+      lineNo: l.line_no,
+      tier: l.tier,
+      model: l.model,
+      component: l.component,
+      priceVersionId: l.price_version_id,
+      quantity: String(l.quantity),
+      unit: l.unit,
+      unitPrice: l.unit_price,
+      amountMinor: String(l.amount_minor),
+      amount: formatAmount(BigInt(l.amount_minor), r.minor_unit_digits),
+      lineage: l.lineage,
+    }),
+  );
+  return rowToInvoice(r, lines);
+};
+
+export const listInvoices = async (pool: Pool, tenant: string, period?: string): Promise<Omit<Invoice, "lines">[]> => {
+  const rows = (
+    await pool.query("select * from invoices where tenant = $1 and ($2::text is null or period = $2) order by period, id", [tenant, period ?? null])
+  ).rows;
+  return rows.map((r) => {
+    const { lines: _lines, ...rest } = rowToInvoice(r, []);
+    return rest;
+  });
+};
+
+/** Makes a draft final (immutable from then on) and seals its content with a SHA-256. */
+export const finalizeInvoice = async (pool: Pool, tenant: string, idOrNumber: string): Promise<Invoice> => {
+  const draft = await getInvoice(pool, tenant, idOrNumber);
+  if (draft.status === "final") throw new InvoiceStateError(`invoice ${draft.number} is already final`);
+  const { contentSha256: _c, finalizedAt: _f, status: _s, ...content } = draft;
+  const sha = createHash("sha256").update(JSON.stringify(content)).digest("hex");
+  const updated = await pool.query("update invoices set status = 'final', finalized_at = now(), content_sha256 = $2 where id = $1 and status = 'draft'", [
+    draft.id,
+    sha,
+  ]);
+  if (updated.rowCount !== 1) throw new InvoiceStateError(`invoice ${draft.number} changed while finalizing`);
+  return getInvoice(pool, tenant, draft.id);
+};

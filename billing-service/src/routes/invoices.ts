@@ -1,0 +1,85 @@
+/**
+ * Invoices of a tenant. Tenants read their own; creating and finalizing is admin-only.
+ */
+import type { FastifyInstance, FastifyReply } from "fastify";
+import type { ZodTypeProvider } from "fastify-type-provider-zod";
+import type { Pool } from "pg";
+import { z } from "zod";
+import { invoicesToFocus, invoiceToCsv } from "../invoices/render";
+import { createInvoice, finalizeInvoice, getInvoice, InvoiceNotFoundError, InvoiceStateError, listInvoices } from "../invoices/store";
+import { UnpricedUsageError } from "../invoices/pricing";
+import type { PriceBook } from "../pricebook/pricebook";
+import { tenantParams } from "./usage";
+
+const period = z.string().regex(/^\d{4}-(0[1-9]|1[0-2])$/, "expected YYYY-MM");
+const invoiceParams = tenantParams.extend({ invoice: z.string().min(1).max(200).describe("invoice id or number") });
+
+const mapError = (reply: FastifyReply, e: unknown): FastifyReply => {
+  if (e instanceof InvoiceNotFoundError) return reply.code(404).send({ error: "not found", message: e.message });
+  if (e instanceof InvoiceStateError) return reply.code(409).send({ error: "conflict", message: e.message });
+  if (e instanceof UnpricedUsageError) return reply.code(422).send({ error: "unpriced usage", message: e.message });
+  throw e;
+};
+
+export const registerInvoiceRoutes = (base: FastifyInstance, pool: Pool, priceBook: () => PriceBook): void => {
+  const app = base.withTypeProvider<ZodTypeProvider>();
+  app.get(
+    "/v1/tenants/:tenant/invoices",
+    {
+      config: { scope: { tenant: "params" } },
+      schema: { summary: "List a tenant's invoices (optionally of one period)", params: tenantParams, querystring: z.object({ period: period.optional() }) },
+    },
+    async (request) => ({ invoices: await listInvoices(pool, request.params.tenant, request.query.period) }),
+  );
+  app.post(
+    "/v1/tenants/:tenant/invoices",
+    {
+      config: { scope: { tenant: "params", admin: true } },
+      schema: {
+        summary: "Build the draft invoice of a period (an adjustment if the period is already final)",
+        params: tenantParams,
+        body: z.object({ period }),
+      },
+    },
+    async (request, reply) => {
+      try {
+        const result = await createInvoice(pool, priceBook(), request.params.tenant, request.body.period);
+        if (!result.created) return reply.code(200).send({ created: false, reason: result.reason });
+        return reply.code(201).send(result.invoice);
+      } catch (e) {
+        return mapError(reply, e);
+      }
+    },
+  );
+  app.get(
+    "/v1/tenants/:tenant/invoices/:invoice",
+    {
+      config: { scope: { tenant: "params" } },
+      schema: { summary: "One invoice as JSON, CSV or FOCUS CSV", params: invoiceParams, querystring: z.object({ format: z.enum(["json", "csv", "focus"]).default("json") }) },
+    },
+    async (request, reply) => {
+      try {
+        const invoice = await getInvoice(pool, request.params.tenant, request.params.invoice);
+        if (request.query.format === "csv") return reply.type("text/csv").send(invoiceToCsv(invoice));
+        if (request.query.format === "focus") return reply.type("text/csv").send(invoicesToFocus([invoice]));
+        return invoice;
+      } catch (e) {
+        return mapError(reply, e);
+      }
+    },
+  );
+  app.post(
+    "/v1/tenants/:tenant/invoices/:invoice/finalize",
+    {
+      config: { scope: { tenant: "params", admin: true } },
+      schema: { summary: "Finalize a draft: it becomes immutable (later usage goes to an adjustment)", params: invoiceParams },
+    },
+    async (request, reply) => {
+      try {
+        return await finalizeInvoice(pool, request.params.tenant, request.params.invoice);
+      } catch (e) {
+        return mapError(reply, e);
+      }
+    },
+  );
+};

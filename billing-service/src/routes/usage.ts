@@ -1,0 +1,38 @@
+/** GET /v1/tenants/:tenant/usage: the tenant's usage over a range, optionally grouped. */
+import type { FastifyInstance } from "fastify";
+import type { ZodTypeProvider } from "fastify-type-provider-zod";
+import type { Pool } from "pg";
+import { z } from "zod";
+import { GROUP_FIELDS, parseGroupBy, queryUsage, usageToCsv } from "../usage/query";
+
+export const tenantParams = z.object({ tenant: z.string().min(1).max(256) });
+
+export const registerUsageRoutes = (base: FastifyInstance, pool: Pool): void => {
+  const app = base.withTypeProvider<ZodTypeProvider>();
+  app.get(
+    "/v1/tenants/:tenant/usage",
+    {
+      config: { scope: { tenant: "params" } },
+      schema: {
+        summary: "Usage of a tenant in [from, to), optionally grouped by user, model and/or tier",
+        params: tenantParams,
+        querystring: z.object({
+          from: z.iso.datetime({ offset: true }),
+          to: z.iso.datetime({ offset: true }),
+          groupBy: z
+            .string()
+            .regex(new RegExp(`^(${GROUP_FIELDS.join("|")})(,(${GROUP_FIELDS.join("|")}))*$`))
+            .optional()
+            .describe("comma-separated: user,model,tier"),
+          format: z.enum(["json", "csv"]).default("json"),
+        }),
+      },
+    },
+    async (request, reply) => {
+      const q = request.query;
+      const report = await queryUsage(pool, request.params.tenant, new Date(q.from), new Date(q.to), parseGroupBy(q.groupBy));
+      if (q.format === "csv") return reply.type("text/csv").send(usageToCsv(report));
+      return report;
+    },
+  );
+};

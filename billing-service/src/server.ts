@@ -1,0 +1,67 @@
+/**
+ * `serve`: database (migrated), price book, authenticator, the app listening on PORT, the
+ * collector loop when Prometheus is configured, daily retention, and a graceful shutdown on
+ * SIGTERM/SIGINT (stop accepting, finish in-flight requests, stop the collector, close the DB).
+ */
+import pino from "pino";
+import { buildApp, type App } from "./app";
+import { selectAuthenticator } from "./auth/select";
+import { startCollectorService, type CollectorService } from "./collector/service";
+import type { ServiceConfig } from "./config";
+import { migrate } from "./db/migrate";
+import { openDatabase } from "./db/open";
+import { createServiceMetrics } from "./ops/metrics";
+import { loadPriceBook } from "./pricebook/pricebook";
+
+export interface RunningServer {
+  readonly app: App;
+  readonly url: string;
+  close(): Promise<void>;
+}
+
+const DAY_MS = 24 * 60 * 60 * 1000;
+
+export const startServer = async (config: ServiceConfig): Promise<RunningServer> => {
+  const logger = pino({ level: config.logLevel, redact: ["req.headers.authorization", "headers.authorization", "token"] });
+  const priceBook = loadPriceBook(config.priceBookPath);
+  const { authenticator, localAdminTokenFile } = await selectAuthenticator(config);
+  const db = await openDatabase(config);
+  let collector: CollectorService | undefined;
+  let retentionTimer: NodeJS.Timeout | undefined;
+  try {
+    const migrated = await migrate(db.pool);
+    logger.info({ applied: migrated.applied, schema: migrated.current, embeddedPostgres: db.embedded }, "database ready");
+    const metrics = createServiceMetrics(db.pool, () => priceBook);
+    const app = await buildApp({ pool: db.pool, priceBook: () => priceBook, authenticator, logger, metrics });
+    const applyRetention = async (): Promise<void> => {
+      try {
+        const r = await db.pool.query<{ n: string }>("select maas_billing_apply_retention($1) as n", [config.retentionMonths]);
+        logger.info({ deletedRows: Number(r.rows[0].n), retentionMonths: config.retentionMonths }, "retention applied");
+      } catch (e) {
+        logger.error({ err: e }, "retention failed");
+      }
+    };
+    await applyRetention();
+    retentionTimer = setInterval(() => void applyRetention(), DAY_MS);
+    retentionTimer.unref();
+    collector = await startCollectorService({ pool: db.pool, registry: metrics.registry, log: logger });
+    const address = await app.listen({ port: config.port, host: config.host });
+    if (localAdminTokenFile) logger.info({ adminTokenFile: localAdminTokenFile }, "static auth without MAAS_BILLING_TOKENS_FILE: local admin token is in this file");
+    let closing: Promise<void> | undefined;
+    const close = (): Promise<void> =>
+      (closing ??= (async () => {
+        logger.info("shutting down: draining requests");
+        clearInterval(retentionTimer);
+        await app.close();
+        await collector?.stop();
+        await db.close();
+        logger.info("stopped");
+      })());
+    return { app, url: address, close };
+  } catch (e) {
+    clearInterval(retentionTimer);
+    await collector?.stop();
+    await db.close();
+    throw e;
+  }
+};
