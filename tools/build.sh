@@ -3,7 +3,8 @@
 # modules into the git-ignored tools/bin. One Go module per tool family (tools/<family>/go.mod + go.sum)
 # so that Go's minimum version selection never forces one family's dependency versions on another.
 #
-# Usage: tools/build.sh [tool ...]     tools: actionlint prom-label-proxy etcd kube-apiserver (default: all)
+# Usage: tools/build.sh [tool ...]     tools: actionlint prom-label-proxy etcd kube-apiserver (the default set)
+#                                      and pulumi (stretch: the real engine; only when named)
 #
 # Caching: a stamp per tool (hash of its go.mod, go.sum and this script) is kept in tools/.cache/stamps;
 # when it matches and the binary exists the tool is skipped. The module and build caches live in
@@ -27,11 +28,22 @@ declare -A TOOL_SPEC=(
   [prom-label-proxy]="promlabelproxy|github.com/prometheus-community/prom-label-proxy"
   [etcd]="etcd|go.etcd.io/etcd/server/v3"
   [kube-apiserver]="kube|k8s.io/kubernetes/cmd/kube-apiserver"
+  [pulumi]="pulumi|github.com/pulumi/pulumi/pkg/v3/cmd/pulumi"
 )
 ALL_TOOLS=(actionlint prom-label-proxy etcd kube-apiserver)
+# Stretch (real engine), built only when named: tools/build.sh pulumi
+OPTIONAL_TOOLS=(pulumi)
 
 # Version of a module as pinned in the tool module's go.mod (so ldflags never drift from go.mod).
 module_version() { (cd "$1" && go list -m -f '{{.Version}}' "$2"); }
+
+# Build tags a tool needs (upstream's release builds use these for the Pulumi CLI).
+tags_for() {
+  case "$1" in
+    pulumi) echo "osusergo,grpcnotrace" ;;
+    *) echo "" ;;
+  esac
+}
 
 # Version ldflags each tool needs to report itself correctly.
 ldflags_for() {
@@ -54,6 +66,10 @@ ldflags_for() {
         flags+=" -X $p.gitTreeState=clean -X $p.buildDate=1970-01-01T00:00:00Z"
       done
       echo "$flags" ;;
+    pulumi)
+      # The Automation API refuses a CLI that reports an empty version.
+      v="$(module_version "$dir" github.com/pulumi/pulumi/pkg/v3)"
+      echo "-X github.com/pulumi/pulumi/sdk/v3/go/common/version.Version=$v" ;;
   esac
 }
 
@@ -65,7 +81,7 @@ stamp_of() {
 build_one() {
   local tool="$1"
   local spec="${TOOL_SPEC[$tool]:-}"
-  if [[ -z "$spec" ]]; then echo "unknown tool: $tool (known: ${ALL_TOOLS[*]})" >&2; return 2; fi
+  if [[ -z "$spec" ]]; then echo "unknown tool: $tool (known: ${ALL_TOOLS[*]} ${OPTIONAL_TOOLS[*]})" >&2; return 2; fi
   local dir="$TOOLS_DIR/${spec%%|*}" pkg="${spec#*|}"
   local stamp; stamp="$(stamp_of "$dir")"
   if [[ -x "$BIN_DIR/$tool" && -f "$STAMP_DIR/$tool" && "$(cat "$STAMP_DIR/$tool")" == "$stamp" ]]; then
@@ -75,7 +91,7 @@ build_one() {
   local ldflags; ldflags="-s -w $(ldflags_for "$tool" "$dir")"
   local start=$SECONDS
   echo "[tools] $tool: building $pkg"
-  (cd "$dir" && nice -n 19 go build -ldflags "$ldflags" -o "$BIN_DIR/$tool.tmp" "$pkg")
+  (cd "$dir" && nice -n 19 go build -tags "$(tags_for "$tool")" -ldflags "$ldflags" -o "$BIN_DIR/$tool.tmp" "$pkg")
   mv "$BIN_DIR/$tool.tmp" "$BIN_DIR/$tool"
   echo "$stamp" > "$STAMP_DIR/$tool"
   echo "[tools] $tool: built in $((SECONDS - start))s"
