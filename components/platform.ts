@@ -7,6 +7,7 @@ import { createFederationProxies } from "./platform/federation";
 import { createLimitadorImagePatch, createLimitadorServiceMonitor } from "./platform/limitador";
 import { createMonitoring } from "./platform/monitoring";
 import { createRestrictedNamespace } from "./platform/namespaces";
+import { createPlatformRules } from "./platform/rules";
 import { createTelemetryPolicy } from "./platform/telemetry";
 import { createTenantAccess } from "./platform/tenantAccess";
 
@@ -70,6 +71,7 @@ export class Platform extends pulumi.ComponentResource {
     createLimitadorImagePatch(name, config.limitador, this);
     createLimitadorServiceMonitor(name, config.limitador, this);
     createTelemetryPolicy(name, config.telemetry, config.gateway, this);
+    createPlatformRules(name, { namespace: monitoring.namespace.metadata.name, vllmFamily: config.vllmMetricFamily, tierLabel: config.telemetry.tierLabel }, this);
     this.tenantNamespaces = createTenantAccess(name, config.tenants, flavor, this);
     this.federation = createFederationProxies(
       name,

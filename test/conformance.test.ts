@@ -3,7 +3,7 @@ import * as os from "node:os";
 import * as path from "node:path";
 import { beforeAll, describe, expect, it } from "vitest";
 import type { K8sObject } from "../scripts/render";
-import { createConformanceValidator, crdsDir, loadCrds, toJsonSchema, type ConformanceValidator } from "./support/conformance";
+import { createConformanceValidator, crdsDir, goPattern, loadCrds, toJsonSchema, type ConformanceValidator } from "./support/conformance";
 import { exampleStacks, findObject, renderExample } from "./support/stacks";
 
 let validator: ConformanceValidator;
@@ -130,6 +130,38 @@ describe("Kubernetes schema extensions", () => {
   });
 });
 
+describe("Go (RE2) patterns of the CRDs", () => {
+  const rule = (strategy: string): K8sObject => ({
+    apiVersion: "monitoring.coreos.com/v1",
+    kind: "PrometheusRule",
+    metadata: { name: "r", namespace: "ns" },
+    spec: { groups: [{ name: "g", partial_response_strategy: strategy, rules: [{ record: "a:b:rate5m", expr: "rate(b[5m])" }] }] },
+  });
+
+  it("checks every pattern of the upstream CRDs: none is left untranslated", () => {
+    // The one Go-only pattern (PrometheusRule partial_response_strategy `^(?i)(abort|warn)?$`) is translated, not dropped.
+    expect(validator.untranslatedPatterns).toEqual([]);
+  });
+
+  it("translates a leading (?i) into a case-insensitive RegExp, as Go reads it", async () => {
+    expect(goPattern("^(?i)(abort|warn)?$")).toEqual({ go: "^(?i)(abort|warn)?$", source: "^(abort|warn)?$", flags: "iu" });
+    for (const ok of ["abort", "Abort", "WARN", ""]) expect(await validator.validate(rule(ok)), ok).toEqual([]);
+    expect(await validator.validate(rule("drop"))).toEqual(['/spec/groups/0/partial_response_strategy must match pattern "^(?i)(abort|warn)?$"']);
+  });
+
+  it("records (never silently drops) a Go pattern it cannot translate", () => {
+    const untranslated: string[] = [];
+    // (?P<name>...) is RE2's named group; JavaScript has no such syntax and a mid-pattern (?i) is not one flag.
+    const schema = toJsonSchema(
+      { type: "object", properties: { a: { type: "string", pattern: "^(?P<x>a)$" }, b: { type: "string", pattern: "a(?i)b" }, c: { type: "string", pattern: "^[a-z]+$" } } },
+      { partial: false, untranslated },
+    );
+    expect(untranslated).toEqual(["^(?P<x>a)$", "a(?i)b"]);
+    expect(schema.properties).toEqual({ a: { type: "string" }, b: { type: "string" }, c: { type: "string", pattern: "^[a-z]+$" } });
+    expect(goPattern("a(?i)b")).toBeUndefined();
+  });
+});
+
 describe("the CRD directory", () => {
   it("defaults to ../shared/crds and honours MAAS_CRDS_DIR", () => {
     const saved = process.env.MAAS_CRDS_DIR;
@@ -163,6 +195,7 @@ describe("the CRD directory", () => {
         "gateway.networking.k8s.io/v1/HTTPRoute",
         "extensions.kuadrant.io/v1alpha1/TelemetryPolicy",
         "limitador.kuadrant.io/v1alpha1/Limitador",
+        "monitoring.coreos.com/v1/PrometheusRule",
       ]),
     );
   });

@@ -1,5 +1,6 @@
 import * as YAML from "yaml";
 import { beforeAll, describe, expect, it } from "vitest";
+import { platformPrometheusRules } from "../dashboards";
 import type { RenderResult } from "../scripts/render";
 import { findObject, ofKind, renderConfig, testImage } from "./support/stacks";
 
@@ -37,6 +38,8 @@ describe("OpenShift monitoring", () => {
     expect(patch.metadata.namespace).toBe("openshift-user-workload-monitoring");
     const cfg = YAML.parse((patch.data as Record<string, string>)["config.yaml"]);
     expect(cfg.prometheus).toMatchObject({ retention: "10d", retentionSize: "30GB", volumeClaimTemplate: { spec: { resources: { requests: { storage: "40Gi" } } } } });
+    // The platform PrometheusRule reads series of every namespace: its namespace is exempt from enforcement.
+    expect(cfg.namespacesWithoutLabelEnforcement).toEqual(["maas-monitoring"]);
   });
 
   it("has no prometheus-operator Prometheus of its own", () => {
@@ -159,6 +162,35 @@ describe("billing service", () => {
     expect(ofKind(openshift, "HTTPRoute")).toEqual([]);
     const route = findObject(kubernetes, "HTTPRoute", "maas-billing-api").object as any;
     expect(route.spec.parentRefs).toEqual([{ group: "gateway.networking.k8s.io", kind: "Gateway", name: "maas-default-gateway", namespace: "openshift-ingress" }]);
+  });
+});
+
+describe("platform alerts and recording rules", () => {
+  it.each([
+    ["openshift", () => openshift],
+    ["kubernetes", () => kubernetes],
+  ])("%s: one PrometheusRule in the monitoring namespace with the rules of dashboards/rules.ts", (_flavor, result) => {
+    const rule = findObject(result(), "PrometheusRule", "maas-billing-platform").object as any;
+    expect(rule.apiVersion).toBe("monitoring.coreos.com/v1");
+    expect(rule.metadata.namespace).toBe("maas-monitoring");
+    expect(rule.spec).toEqual(platformPrometheusRules({ vllmFamily: "kserve_vllm", tierLabel: "tier" }));
+    const alerts = rule.spec.groups.flatMap((g: any) => g.rules.map((r: any) => r.alert)).filter(Boolean);
+    expect(alerts).toEqual(expect.arrayContaining(["MaasQuotaExhausted", "MaasBillingCollectorLagging", "MaasLimitadorCounterReset"]));
+  });
+
+  it("follows the configured vLLM family and tier label", async () => {
+    const r = await renderConfig("unit-rules", {
+      flavor: "kubernetes",
+      platform: { billing: { image: testImage }, vllmMetricFamily: "vllm", telemetry: { tierLabel: "subscription" } },
+    });
+    const exprs = (findObject(r, "PrometheusRule", "maas-billing-platform").object as any).spec.groups.flatMap((g: any) => g.rules.map((x: any) => x.expr)).join("\n");
+    expect(exprs).toContain("rate(vllm:prompt_tokens_total[5m])");
+    expect(exprs).toContain("sum by (route_namespace, subscription) (rate(authorized_hits[5m]))");
+    expect(exprs).not.toContain("kserve_vllm:");
+  });
+
+  it("is picked up by the kubernetes platform Prometheus (every rule in every namespace)", () => {
+    expect(findObject(kubernetes, "Prometheus", "maas-prometheus").object.spec).toMatchObject({ ruleSelector: {}, ruleNamespaceSelector: {} });
   });
 });
 

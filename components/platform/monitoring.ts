@@ -37,7 +37,11 @@ export function clusterMonitoringConfigYaml(existing: Record<string, unknown>): 
   return YAML.stringify({ ...existing, enableUserWorkload: true }, { sortMapEntries: true });
 }
 
-/** The `config.yaml` of user-workload-monitoring-config: retention and storage of the UWM Prometheus. */
+/**
+ * The `config.yaml` of user-workload-monitoring-config: retention and storage of the UWM Prometheus,
+ * and the platform monitoring namespace exempt from namespace-label enforcement, so the platform
+ * PrometheusRule there (rules.ts) may read series of every namespace.
+ */
 export function userWorkloadConfigYaml(m: PlatformConfig["monitoring"]): string {
   const prometheus: Record<string, unknown> = {
     retention: m.retention,
@@ -50,7 +54,7 @@ export function userWorkloadConfigYaml(m: PlatformConfig["monitoring"]): string 
     },
   };
   if (m.retentionSize) prometheus.retentionSize = m.retentionSize;
-  return YAML.stringify({ prometheus }, { sortMapEntries: true });
+  return YAML.stringify({ prometheus, namespacesWithoutLabelEnforcement: [m.namespace] }, { sortMapEntries: true });
 }
 
 /**

@@ -7,7 +7,7 @@
  */
 import * as fs from "node:fs";
 import * as path from "node:path";
-import Ajv, { type ValidateFunction } from "ajv";
+import Ajv, { str, type ValidateFunction } from "ajv";
 import * as YAML from "yaml";
 import type { K8sObject, RenderedObject } from "../../scripts/render";
 
@@ -24,9 +24,13 @@ type Schema = Record<string, unknown>;
  * - objects with `properties` reject unknown fields (like `kubectl apply --validate=strict`) unless
  *   `x-kubernetes-preserve-unknown-fields` is set;
  * - `x-kubernetes-embedded-resource` objects also accept apiVersion, kind and metadata;
- * - for patches (partial objects applied server-side) `required` is dropped.
+ * - for patches (partial objects applied server-side) `required` is dropped;
+ * - `pattern` is Go RE2 syntax (the API server compiles it with Go's regexp): one that JavaScript
+ *   cannot compile is translated (goPattern()) into the `goPattern` keyword, which createConformanceValidator
+ *   checks with an equivalent JS RegExp. A pattern that can be neither compiled nor translated is
+ *   dropped and recorded in `untranslated` (a test asserts that list), never silently.
  */
-export function toJsonSchema(schema: Schema, options: { partial: boolean }): Schema {
+export function toJsonSchema(schema: Schema, options: { partial: boolean; untranslated?: string[] }): Schema {
   const walk = (node: unknown): unknown => {
     if (Array.isArray(node)) return node.map(walk);
     if (node === null || typeof node !== "object") return node;
@@ -35,6 +39,12 @@ export function toJsonSchema(schema: Schema, options: { partial: boolean }): Sch
     for (const [key, value] of Object.entries(src)) {
       if (key.startsWith("x-kubernetes-")) continue;
       if (key === "required" && options.partial) continue;
+      if (key === "pattern" && typeof value === "string" && !compilesInJs(value)) {
+        const translated = goPattern(value);
+        if (translated) out.goPattern = translated;
+        else options.untranslated?.push(value);
+        continue;
+      }
       if (key === "properties" || key === "patternProperties" || key === "definitions") {
         out[key] = Object.fromEntries(Object.entries(value as Schema).map(([k, v]) => [k, walk(v)]));
       } else {
@@ -60,6 +70,36 @@ export function toJsonSchema(schema: Schema, options: { partial: boolean }): Sch
     return out;
   };
   return walk(schema) as Schema;
+}
+
+/** Whether ajv (which builds `new RegExp(pattern, "u")`) can compile a pattern as written. */
+export function compilesInJs(pattern: string): boolean {
+  try {
+    new RegExp(pattern, "u");
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/** A Go pattern restated for JavaScript: same meaning, `go` kept for error messages. */
+export interface GoPattern {
+  go: string;
+  source: string;
+  flags: string;
+}
+
+/**
+ * Translates the Go-only syntax found in upstream CRDs into JavaScript. Handled: a leading `(?i)`
+ * (optionally after `^`), which in Go makes the rest of the pattern case-insensitive; with nothing
+ * but an anchor before it that is exactly JavaScript's `i` flag on the whole pattern. Returns
+ * undefined for anything else (the caller records it), and never returns a pattern that does not compile.
+ */
+export function goPattern(pattern: string): GoPattern | undefined {
+  const m = /^(\^?)\(\?i\)(.*)$/s.exec(pattern);
+  if (!m) return undefined;
+  const source = `${m[1]}${m[2]}`;
+  return compilesInJs(source) ? { go: pattern, source, flags: "iu" } : undefined;
 }
 
 interface CrdVersion {
@@ -126,12 +166,37 @@ export interface ConformanceValidator {
   validateAll(objects: readonly RenderedObject[]): Promise<ConformanceIssue[]>;
   /** `group/version/Kind` of every custom resource schema loaded. */
   readonly customKinds: string[];
+  /**
+   * Go patterns of the loaded CRDs that could be neither compiled nor translated, so are not checked
+   * (`Kind: pattern`). Tests assert it is exactly the expected set.
+   */
+  readonly untranslatedPatterns: string[];
 }
 
 /** Builds a validator from the CRDs in `dir` (default crdsDir()) and kubernetes-models. */
 export function createConformanceValidator(dir: string = crdsDir()): ConformanceValidator {
   const crds = loadCrds(dir);
   const ajv = new Ajv({ allErrors: true, strict: false, validateFormats: false });
+  ajv.addKeyword({
+    keyword: "goPattern",
+    type: "string",
+    schemaType: "object",
+    error: { message: (cxt) => str`must match pattern "${(cxt.schema as GoPattern).go}"` },
+    compile: (p: GoPattern) => {
+      const re = new RegExp(p.source, p.flags);
+      return (data: string) => re.test(data);
+    },
+  });
+  // Collected up front over every served version, so the list is complete before any validation.
+  const untranslatedPatterns = [
+    ...new Set(
+      crds.flatMap((crd) => {
+        const untranslated: string[] = [];
+        toJsonSchema(crd.schema, { partial: false, untranslated });
+        return untranslated.map((p) => `${crd.kind}: ${p}`);
+      }),
+    ),
+  ];
   const compiled = new Map<string, ValidateFunction>();
   const crdFor = (apiVersion: string, kind: string) => {
     const [group, version] = apiVersion.includes("/") ? apiVersion.split("/") : ["", apiVersion];
@@ -201,5 +266,6 @@ export function createConformanceValidator(dir: string = crdsDir()): Conformance
       return issues;
     },
     customKinds: crds.map((c) => `${c.group}/${c.version}/${c.kind}`),
+    untranslatedPatterns,
   };
 }
