@@ -156,6 +156,22 @@ describe("MatrixStreamParser", () => {
     );
   });
 
+  it.each<[string, string, { t: number; v: number }]>([
+    ["whole seconds, integer value", '[1000,"42"]', { t: 1_000_000, v: 42 }],
+    ["fractional seconds", '[1000.5,"42"]', { t: 1_000_500, v: 42 }],
+    ["milliseconds", '[1795400000.123,"0"]', { t: 1_795_400_000_123, v: 0 }],
+    ["decimal value", '[1000,"0.25"]', { t: 1_000_000, v: 0.25 }],
+    ["beyond 15 digits: Number() decides", '[1000,"12345678901234567"]', { t: 1_000_000, v: 12345678901234567 }],
+    ["NaN stays NaN", '[1000,"NaN"]', { t: 1_000_000, v: NaN }],
+    ["+Inf", '[1000,"+Inf"]', { t: 1_000_000, v: Infinity }],
+    ["negative timestamp falls back", '[-1.5,"3"]', { t: -1_500, v: 3 }],
+  ])("reads a sample: %s", (_name, sample, want) => {
+    const got: MatrixSeries[] = [];
+    const p = new MatrixStreamParser((s) => got.push(s));
+    p.push(`{"status":"success","data":{"resultType":"matrix","result":[{"metric":{},"values":[${sample},[2000,"1"]]}]}}`);
+    expect(got[0].samples).toEqual([want, { t: 2_000_000, v: 1 }]);
+  });
+
   it("builds an exact-series selector with escaped values", () => {
     expect(exactSelector("vllm:prompt_tokens_total", { namespace: "a", model_name: 'x"y\\z' })).toBe(
       '{__name__="vllm:prompt_tokens_total",namespace="a",model_name="x\\"y\\\\z"}',
