@@ -1,0 +1,92 @@
+/**
+ * The `maas-billing` binary as an operator runs it (a child process against DATABASE_URL), and
+ * the migration runner's guarantees.
+ */
+import { execFile } from "node:child_process";
+import path from "node:path";
+import { promisify } from "node:util";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { ingestEvents } from "../src/events/ingest";
+import { usageEventSchema } from "../src/events/schema";
+import { migrate, SchemaTooNewError } from "../src/db/migrate";
+import { MIGRATIONS } from "../src/db/migrations";
+import { startBillingDb, usageEvent, type BillingTestDb } from "./support/billing-db";
+
+const run = promisify(execFile);
+const BIN = path.join(__dirname, "..", "bin", "maas-billing.cjs");
+let db: BillingTestDb;
+
+const cli = async (...args: string[]): Promise<{ stdout: string; stderr: string }> =>
+  run(process.execPath, [BIN, ...args], { env: { ...process.env, DATABASE_URL: db.url, LOG_LEVEL: "silent" }, timeout: 60_000 });
+
+beforeAll(async () => {
+  db = await startBillingDb();
+  await ingestEvents(
+    db.pool,
+    [
+      usageEvent({ id: "c1", time: "2026-03-01T00:00:00Z", user: "alice", tier: "premium", inputTokens: 1000, outputTokens: 10, requests: 1 }),
+      usageEvent({ id: "c2", time: "2026-03-02T00:00:00Z", user: "bob", tier: "free", inputTokens: 20, outputTokens: 2, requests: 1 }),
+    ].map((e) => usageEventSchema.parse(e)),
+  );
+});
+afterAll(async () => {
+  await db?.stop();
+});
+
+describe("migrations", () => {
+  it("are recorded and not re-applied", async () => {
+    expect((await migrate(db.pool)).applied).toEqual([]);
+    const ids = (await db.pool.query("select id from schema_migrations order by id")).rows.map((r) => r.id);
+    expect(ids).toEqual(MIGRATIONS.map((m) => m.id));
+  });
+
+  it("refuse a database migrated by a newer release", async () => {
+    await db.pool.query("insert into schema_migrations (id, name) values (48, 'from_the_future')");
+    try {
+      await expect(migrate(db.pool)).rejects.toBeInstanceOf(SchemaTooNewError);
+      const ready = await cli("migrate").catch((e: { stderr: string; code: number }) => e);
+      expect("code" in ready && ready.code).toBe(1);
+      expect((ready as { stderr: string }).stderr).toContain("migrations 48 that this release does not know");
+    } finally {
+      await db.pool.query("delete from schema_migrations where id = 48");
+    }
+  });
+});
+
+describe("maas-billing CLI", () => {
+  it("usage prints totalTokens, grouped, as JSON and CSV", async () => {
+    const { stdout } = await cli("usage", "--tenant", "acme", "--from", "2026-03-01T00:00:00Z", "--to", "2026-04-01T00:00:00Z", "--group-by", "user,tier");
+    const report = JSON.parse(stdout);
+    expect(report.totalTokens).toBe("1032");
+    expect(report.rows.map((r: Record<string, string>) => [r.user, r.tier, r.totalTokens])).toEqual([
+      ["alice", "premium", "1010"],
+      ["bob", "free", "22"],
+    ]);
+    const csv = await cli("usage", "--tenant", "acme", "--from", "2026-03-01", "--to", "2026-04-01", "--format", "csv");
+    expect(csv.stdout.trim().split("\n")).toEqual(["tenant,inputTokens,outputTokens,totalTokens,requests,ledgerRows", "acme,1020,12,1032,2,2"]);
+  });
+
+  it("invoice create, finalize, show and export", async () => {
+    const created = JSON.parse((await cli("invoice", "create", "--tenant", "acme", "--period", "2026-03")).stdout);
+    // Example book: premium 1000 in x 3.00/M = 0.3c, 10 out x 15/M = 0.015c, 1 req x 0.002 = 0.2c;
+    // free 20 in = 0.006c, 2 out = 0.003c, 1 req x 0.001 = 0.1c -> 0.624c -> total 1 cent
+    expect(created).toMatchObject({ status: "draft", kind: "standard", totalMinor: "1", currency: "USD" });
+    const final = JSON.parse((await cli("invoice", "finalize", "--tenant", "acme", created.number)).stdout);
+    expect(final.status).toBe("final");
+    const csv = (await cli("invoice", "show", "--tenant", "acme", String(created.id), "--format", "csv")).stdout.trim().split("\n");
+    expect(csv).toHaveLength(1 + created.lines.length);
+    const focus = (await cli("export", "--period", "2026-03")).stdout.trim().split("\n");
+    expect(focus[0].startsWith("BilledCost,")).toBe(true);
+    expect(focus).toHaveLength(1 + created.lines.length);
+    const again = await cli("invoice", "create", "--tenant", "acme", "--period", "2026-03");
+    expect(again.stderr).toContain("nothing to adjust");
+  });
+
+  it("readable errors for bad flags", async () => {
+    const bad = await cli("usage", "--tenant", "acme", "--from", "last week", "--to", "2026-04-01").catch((e: { stderr: string }) => e);
+    expect((bad as { stderr: string }).stderr).toContain('--from: expected an ISO date or date-time, got "last week"');
+    const badPort = await run(process.execPath, [BIN, "serve"], { env: { ...process.env, PORT: "eighty" } }).catch((e: { stderr: string; code: number }) => e);
+    expect((badPort as { stderr: string }).stderr).toContain("PORT / --port:");
+    expect((badPort as { code: number }).code).toBe(2);
+  });
+});

@@ -1,0 +1,109 @@
+/**
+ * Money and configuration without a database: the rounding rule (lines always add up to the
+ * total, each within one minor unit of its exact amount), decimal parsing, and readable errors
+ * for a bad price book or bad settings.
+ */
+import fc from "fast-check";
+import { describe, expect, it } from "vitest";
+import { ConfigError, loadConfig } from "../src/config";
+import { allocate, formatScaled, parseDecimal } from "../src/pricebook/money";
+import { findPrice, parsePriceBook, PriceBookError, versionAt } from "../src/pricebook/pricebook";
+import { testPriceBook } from "./support/billing-db";
+
+describe("rounding rule", () => {
+  it("lines add up to the rounded total and stay within one minor unit of their exact amounts", () => {
+    const denominator = 1000n;
+    fc.assert(
+      fc.property(fc.array(fc.bigInt({ min: -(10n ** 9n), max: 10n ** 12n }), { minLength: 1, maxLength: 30 }), (numerators) => {
+        const { totalMinor, linesMinor } = allocate(numerators, denominator);
+        expect(linesMinor.reduce((a, b) => a + b, 0n)).toBe(totalMinor);
+        const exactSum = numerators.reduce((a, b) => a + b, 0n);
+        // total = exact sum rounded half away from zero: |total*d - sum| <= d/2
+        const diff = totalMinor * denominator - exactSum;
+        expect(2n * (diff < 0n ? -diff : diff) <= denominator).toBe(true);
+        numerators.forEach((n, i) => {
+          const d = linesMinor[i] * denominator - n;
+          expect(d > -denominator && d < denominator).toBe(true);
+        });
+      }),
+    );
+  });
+
+  it("rounds half away from zero", () => {
+    expect(allocate([1500n], 1000n).totalMinor).toBe(2n);
+    expect(allocate([1499n], 1000n).totalMinor).toBe(1n);
+    expect(allocate([-1500n], 1000n).totalMinor).toBe(-2n);
+  });
+});
+
+describe("decimals", () => {
+  it("parses and formats without floats", () => {
+    expect(parseDecimal("0.1", 2)).toBe(10n);
+    expect(parseDecimal("12.345678901234")).toBe(12_345_678_901_234n);
+    expect(() => parseDecimal("1e3")).toThrow(/decimal/);
+    expect(() => parseDecimal("0.1234567890123")).toThrow(/at most 12/);
+    expect(formatScaled(-1230n, 2)).toBe("-12.30");
+    expect(formatScaled(5n, 0)).toBe("5");
+  });
+});
+
+describe("price book", () => {
+  it("applies a version from its date, never before", () => {
+    const book = testPriceBook();
+    expect(findPrice(versionAt(book, new Date("2026-05-15T11:59:59.999Z"))!, "premium", "llama")?.text.inputPerMillionTokens).toBe("2.50");
+    expect(findPrice(versionAt(book, new Date("2026-05-15T12:00:00Z"))!, "premium", "llama")?.text.inputPerMillionTokens).toBe("4.00");
+    expect(versionAt(book, new Date("2025-12-31T23:59:59Z"))).toBeUndefined();
+    expect(findPrice(book.versions[0], "free", "other")?.tier).toBe("*");
+  });
+
+  it("explains what is wrong with a bad book", () => {
+    const bad = `currency: usd
+versions:
+  - effectiveFrom: "2026-01-01"
+    prices:
+      - { tier: free, model: "*", inputPerMillionTokens: 3.0, outputPerMillionTokens: "15", perRequest: "-1" }`;
+    let message = "";
+    try {
+      parsePriceBook(bad, "book.yaml");
+    } catch (e) {
+      expect(e).toBeInstanceOf(PriceBookError);
+      message = (e as Error).message;
+    }
+    expect(message).toContain("book.yaml: currency: expected an ISO 4217 code");
+    expect(message).toContain("versions.0.effectiveFrom: expected an ISO date-time");
+    expect(message).toContain("versions.0.prices.0.inputPerMillionTokens: write prices as quoted decimal strings");
+    expect(message).toContain("versions.0.prices.0.perRequest: expected a non-negative decimal");
+  });
+
+  it("the shipped example book parses", async () => {
+    const { loadPriceBook } = await import("../src/pricebook/pricebook");
+    const { EXAMPLE_PRICE_BOOK } = await import("../src/config");
+    const book = loadPriceBook(EXAMPLE_PRICE_BOOK);
+    expect(book.currency).toBe("USD");
+    expect(findPrice(book.versions[0], "premium", "any-model")?.text.perRequest).toBe("0.002");
+  });
+});
+
+describe("configuration", () => {
+  it("defaults for a newcomer: embedded database in ./.maas-billing, port 8080, static auth, 36 months", () => {
+    const config = loadConfig({}, {});
+    expect(config.databaseUrl).toBeUndefined();
+    expect(config.dataDir.endsWith(".maas-billing")).toBe(true);
+    expect(config).toMatchObject({ port: 8080, authMode: "static", retentionMonths: 36 });
+  });
+
+  it("names the variable, the problem and the value, and never prints the database URL", () => {
+    let message = "";
+    try {
+      loadConfig({}, { PORT: "http", MAAS_BILLING_AUTH_MODE: "ldap", DATABASE_URL: "mysql://u:secret@h/db" });
+    } catch (e) {
+      expect(e).toBeInstanceOf(ConfigError);
+      message = (e as Error).message;
+    }
+    expect(message).toContain('PORT / --port:');
+    expect(message).toContain('MAAS_BILLING_AUTH_MODE / --auth-mode:');
+    expect(message).toContain('"ldap"');
+    expect(message).toContain("DATABASE_URL / --database-url: expected a postgres:// URL, got <redacted>");
+    expect(message).not.toContain("secret");
+  });
+});
