@@ -1,53 +1,73 @@
 // Tenant isolation of metrics: a real Prometheus holding every tenant's series, and per tenant the
 // prom-label-proxy instances with exactly the enforcement arguments the platform render gives them.
-import { federate, GATEWAY_METRIC, instantQuery, MODEL_METRIC, startLabelProxy, startPrometheus } from "./prometheus";
+import { BILLING_METRIC, federate, GATEWAY_METRIC, instantQuery, MODEL_METRIC, startLabelProxy, startPrometheus } from "./prometheus";
 import { expect, type Report } from "./report";
 import type { TenantFacts } from "./tenants";
 
 /** The metric whose series each enforced label scopes (contract: "Tenant isolation design"). */
-const METRIC_FOR_LABEL: Record<string, string> = { namespace: MODEL_METRIC, route_namespace: GATEWAY_METRIC };
+const METRIC_FOR_LABEL: Record<string, string> = { namespace: MODEL_METRIC, route_namespace: GATEWAY_METRIC, tenant: BILLING_METRIC };
 
-export async function prometheusIsolationChecks(report: Report, binDir: string, workDir: string, tenants: TenantFacts[]): Promise<void> {
+/** The values of `label` that belong to `tenant`: its name for `tenant`, otherwise its namespaces. */
+export function ownValues(tenant: TenantFacts, label: string): string[] {
+  return label === "tenant" ? [tenant.name] : [...tenant.namespaces];
+}
+
+/** Where each federation proxy (by Deployment name) listens, and the evaluation time of the fixture. */
+export interface FederationUnderTest {
+  proxyUrls: Map<string, string>;
+  evalTime: number;
+}
+
+export async function prometheusIsolationChecks(
+  report: Report,
+  binDir: string,
+  workDir: string,
+  tenants: TenantFacts[],
+): Promise<FederationUnderTest> {
+  const proxyUrls = new Map<string, string>();
   const prometheus = await startPrometheus(workDir, tenants.map((t) => ({ tenant: t.name, namespaces: t.namespaces })));
 
   await report.check("the fixture Prometheus holds every tenant's series (so the proxy results below are filtering, not missing data)", async (detail) => {
-    for (const metric of [MODEL_METRIC, GATEWAY_METRIC]) {
+    for (const metric of [MODEL_METRIC, GATEWAY_METRIC, BILLING_METRIC]) {
       const all = await instantQuery(prometheus.url, metric, prometheus.evalTime);
-      const expected = tenants.flatMap((t) => t.namespaces).length;
+      const expected = metric === BILLING_METRIC ? tenants.length : tenants.flatMap((t) => t.namespaces).length;
       detail(`${metric}: ${all.length} series directly from Prometheus`);
       expect(all.length === expected, `expected ${expected} series, got ${all.length}`);
     }
   });
 
   for (const tenant of tenants) {
-    const others = tenants.filter((t) => t !== tenant).flatMap((t) => t.namespaces);
     for (const proxy of tenant.proxies) {
       const metric = METRIC_FOR_LABEL[proxy.label];
+      const own = ownValues(tenant, proxy.label).sort();
+      const others = tenants.filter((t) => t !== tenant).flatMap((t) => ownValues(t, proxy.label));
       await report.check(`${proxy.name} (enforces ${proxy.label}) answers ${tenant.name}'s queries with ${tenant.name}'s series only`, async (detail) => {
         expect(metric !== undefined, `unexpected enforced label ${proxy.label}`);
         const url = await startLabelProxy(binDir, workDir, proxy.name, prometheus.url, proxy.enforcementArgs);
+        proxyUrls.set(proxy.name, url);
         detail(`args: ${proxy.enforcementArgs.join(" ")}`);
 
-        const own = await instantQuery(url, metric, prometheus.evalTime);
-        const seen = own.map((s) => s.metric[proxy.label]).sort();
+        const answer = await instantQuery(url, metric, prometheus.evalTime);
+        const seen = answer.map((s) => s.metric[proxy.label]).sort();
         detail(`query ${metric}: ${proxy.label} values ${JSON.stringify(seen)}`);
-        expect(JSON.stringify(seen) === JSON.stringify([...tenant.namespaces].sort()), `expected exactly ${tenant.namespaces.join(", ")}`);
+        expect(JSON.stringify(seen) === JSON.stringify(own), `expected exactly ${own.join(", ")}`);
 
         for (const foreign of others) {
           const escape = `${metric}{${proxy.label}="${foreign}"}`;
           const leaked = await instantQuery(url, escape, prometheus.evalTime);
           const wider = await instantQuery(url, `sum by (${proxy.label}) ({__name__=~".+", ${proxy.label}=~".+"})`, prometheus.evalTime);
           detail(`query ${escape}: ${leaked.length} series; any-metric sum: ${JSON.stringify(wider.map((s) => s.metric[proxy.label]).sort())}`);
-          expect(leaked.every((s) => tenant.namespaces.includes(s.metric[proxy.label])), `${foreign}'s series leaked`);
-          expect(wider.every((s) => tenant.namespaces.includes(s.metric[proxy.label])), `a foreign ${proxy.label} leaked`);
+          expect(leaked.every((s) => own.includes(s.metric[proxy.label])), `${foreign}'s series leaked`);
+          expect(wider.every((s) => own.includes(s.metric[proxy.label])), `a foreign ${proxy.label} leaked`);
         }
 
         const federated = await federate(url, '{__name__=~".+"}');
         const federatedValues = [...new Set(federated.map((s) => s[proxy.label]))].sort();
         detail(`/federate match[]={__name__=~".+"}: ${federated.length} series, ${proxy.label} values ${JSON.stringify(federatedValues)}`);
         expect(federated.length > 0, "federation returned nothing");
-        expect(federatedValues.every((v) => tenant.namespaces.includes(v)), "federation leaked a foreign series");
+        expect(federatedValues.every((v) => own.includes(v)), "federation leaked a foreign series");
       });
     }
   }
+  return { proxyUrls, evalTime: prometheus.evalTime };
 }

@@ -12,24 +12,35 @@ export interface TenantSeriesSpec {
 
 /** Metric names used in the fixture; the same names the dashboards and federation use (contract §Metric names). */
 export const MODEL_METRIC = "vllm:prompt_tokens_total";
+/** The same model series under the KServe family name (`vllmMetricFamily: kserve_vllm`). */
+export const KSERVE_MODEL_METRIC = "kserve_vllm:prompt_tokens_total";
 export const GATEWAY_METRIC = "authorized_hits";
+/** A billing-service series; it names the tenant in `tenant` (contract: Billing service metrics). */
+export const BILLING_METRIC = "maas_billing_usage_tokens_total";
 
 /**
- * OpenMetrics text with, per tenant namespace, one model-server series (tenant namespace in
+ * OpenMetrics text with, per tenant namespace, one model-server series per vLLM family (tenant namespace in
  * `namespace`) and one Limitador series (Limitador's own namespace in `namespace`, the route's in
- * `limitador_namespace` and, after the platform's relabeling, in `route_namespace`), sampled every
+ * `limitador_namespace` and, after the platform's relabeling, in `route_namespace`), and per tenant one
+ * billing-service series (tenant name in `tenant`), sampled every
  * 15 s over the ten minutes up to `endSeconds`.
  */
 export function fixtureSeries(tenants: TenantSeriesSpec[], endSeconds: number): string {
   const lines: string[] = [];
   const samples = 40;
-  for (const { namespaces } of tenants) {
+  for (const { tenant, namespaces } of tenants) {
+    const billing = `{tenant="${tenant}",model="granite",tier="free",direction="input"}`;
+    for (let i = 0; i < samples; i++) {
+      lines.push(`${BILLING_METRIC}${billing} ${1000 * i} ${endSeconds - (samples - 1 - i) * 15}`);
+    }
     for (const ns of namespaces) {
       const model = `{namespace="${ns}",model_name="granite",pod="vllm-0"}`;
       const gateway = `{namespace="kuadrant-system",limitador_namespace="${ns}/llm-route",route_namespace="${ns}",model="granite",user="alice"}`;
-      for (let i = 0; i < samples; i++) {
-        const t = endSeconds - (samples - 1 - i) * 15;
-        lines.push(`${MODEL_METRIC}${model} ${100 * i} ${t}`);
+      for (const metric of [MODEL_METRIC, KSERVE_MODEL_METRIC]) {
+        for (let i = 0; i < samples; i++) {
+          const t = endSeconds - (samples - 1 - i) * 15;
+          lines.push(`${metric}${model} ${100 * i} ${t}`);
+        }
       }
       for (let i = 0; i < samples; i++) {
         const t = endSeconds - (samples - 1 - i) * 15;
@@ -49,26 +60,42 @@ export interface RunningPrometheus {
 
 /** Backfills the fixture with `promtool tsdb create-blocks-from openmetrics` and serves it. */
 export async function startPrometheus(workDir: string, tenants: TenantSeriesSpec[]): Promise<RunningPrometheus> {
-  const dir = join(workDir, "prometheus");
+  const evalTime = Math.floor(Date.now() / 1000);
+  const fixture = fixtureSeries(tenants, evalTime);
+  return { ...(await startPrometheusWith(workDir, "prometheus", "global:\n  scrape_interval: 1m\nscrape_configs: []\n", fixture)), evalTime };
+}
+
+/**
+ * Starts a Prometheus named `name` with config text `configYaml` (written next to its data), after
+ * backfilling `openMetrics` into its TSDB when given, on `port` (default: a free one).
+ */
+export async function startPrometheusWith(
+  workDir: string,
+  name: string,
+  configYaml: string,
+  openMetrics?: string,
+  port?: number,
+): Promise<{ url: string }> {
+  const dir = join(workDir, name);
   const data = join(dir, "data");
   mkdirSync(data, { recursive: true });
-  const evalTime = Math.floor(Date.now() / 1000);
-  const fixture = join(dir, "fixture.om");
-  writeFileSync(fixture, fixtureSeries(tenants, evalTime));
-  execFileSync("promtool", ["tsdb", "create-blocks-from", "openmetrics", fixture, data], { stdio: "pipe" });
+  if (openMetrics !== undefined) {
+    const fixture = join(dir, "fixture.om");
+    writeFileSync(fixture, openMetrics);
+    execFileSync("promtool", ["tsdb", "create-blocks-from", "openmetrics", fixture, data], { stdio: "pipe" });
+  }
   const config = join(dir, "prometheus.yml");
-  writeFileSync(config, "global:\n  scrape_interval: 1m\nscrape_configs: []\n");
-
-  const port = await freePort();
+  writeFileSync(config, configYaml);
+  port ??= await freePort();
   const url = `http://127.0.0.1:${port}`;
   const proc = startProcess(
-    "prometheus",
+    name,
     "prometheus",
     [`--config.file=${config}`, `--storage.tsdb.path=${data}`, `--web.listen-address=127.0.0.1:${port}`],
     join(workDir, "logs"),
   );
   await waitUntilReady(proc, async () => (await fetch(`${url}/-/ready`)).ok, 60_000);
-  return { url, evalTime };
+  return { url };
 }
 
 /** Starts one prom-label-proxy with `enforcementArgs` (label and values) in front of `upstream`. */

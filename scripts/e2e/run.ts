@@ -6,6 +6,7 @@
  *  2. platform stack applied by a cluster admin, then each tenant stack applied by that tenant's admin
  *     with only the RBAC the platform grants; then what one tenant admin cannot do to the other.
  *  3. a real Prometheus behind the platform's per-tenant prom-label-proxy instances.
+ *  4. each tenant's own Prometheus, with its rendered config and rules, federating through them.
  *
  * Every server it starts is stopped on the way out, on failure and on Ctrl-C too. The work folder
  * (logs, renders) is kept when a check failed and removed otherwise.
@@ -20,6 +21,7 @@ import { prometheusIsolationChecks } from "./prom-isolation";
 import { renderStack } from "./render";
 import { Report, expect } from "./report";
 import { applyPatchesCheck, applyRenderCheck, createPreexistingState, installCrds, prepareRender } from "./stages";
+import { tenantFederationChecks } from "./tenant-prometheus";
 import { tenantsOfPlatform } from "./tenants";
 import { crossTenantChecks } from "./tenant-rbac";
 
@@ -113,7 +115,15 @@ async function main(report: Report, workDir: string): Promise<void> {
 
   // 3. metrics isolation.
   console.log(`\n== scenario 3: real Prometheus behind the ${PLATFORM_STACK} federation proxies`);
-  await prometheusIsolationChecks(report, binDir, join(workDir, "metrics"), tenants);
+  const federation = await prometheusIsolationChecks(report, binDir, join(workDir, "metrics"), tenants);
+
+  // 4. each tenant's own Prometheus, as its stack renders it, federating through those proxies.
+  console.log(`\n== scenario 4: each tenant stack's Prometheus federating through its proxies`);
+  for (const [stack, rendered] of tenantRenders) {
+    const tenant = tenants.find((t) => t.name === stack)!;
+    const others = tenants.filter((t) => t !== tenant);
+    await tenantFederationChecks(report, join(workDir, "metrics"), tenant, others, rendered.objects, federation);
+  }
 }
 
 async function run(): Promise<number> {
