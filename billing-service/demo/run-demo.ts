@@ -59,11 +59,18 @@ const main = async () => {
     for (const [ns, server] of modelServers) modelTargets.set(ns, await server.listen());
     say(`• simulated Limitador on ${gatewayTarget}, vLLM for ${[...modelTargets].map(([ns, t]) => `${ns} on ${t}`).join(", ")}`);
 
-    [prom, billing] = await Promise.all([
+    // Both start in parallel; whichever started is stopped by cleanup() even if the other failed.
+    const [promStarted, billingStarted] = await Promise.allSettled([
       startPrometheus({ dir: path.join(dir, "prometheus"), config: prometheusConfig(gatewayTarget, modelTargets) }),
       startDemoBilling(path.join(dir, "billing")),
     ]);
-    say(`• Prometheus ${prom.url} scraping every ${SCRAPE_S}s; billing database ready`);
+    if (promStarted.status === "fulfilled") prom = promStarted.value;
+    if (billingStarted.status === "fulfilled") billing = billingStarted.value;
+    if (promStarted.status === "rejected") throw promStarted.reason;
+    if (billingStarted.status === "rejected") throw billingStarted.reason;
+    const { url: prometheusUrl } = promStarted.value;
+    const service = billingStarted.value;
+    say(`• Prometheus ${prometheusUrl} scraping every ${SCRAPE_S}s; billing database ready`);
 
     const sim = new TrafficSimulator(gateway, modelServers);
     // Start at a window boundary, so the collected range covers whole windows.
@@ -90,12 +97,12 @@ const main = async () => {
     await sleep(toMs - Date.now() + 2 * SCRAPE_S * 1000);
     say(`• traffic stopped; collecting ${new Date(fromMs).toISOString()} .. ${new Date(toMs).toISOString()}`);
 
-    const report = await billing.collect(prom.url, fromMs, toMs, WINDOW_MS, DEMO_TENANTS);
-    say(`  collect --once: ${JSON.stringify(report)}`);
-    const again = await billing.collect(prom.url, fromMs, toMs, WINDOW_MS, DEMO_TENANTS);
-    say(`  collect --once again: ${again.usageRowsChanged} rows changed`);
+    const report = await service.collect(prometheusUrl, fromMs, toMs, WINDOW_MS, DEMO_TENANTS);
+    say(`  maas-billing collect --once: ${JSON.stringify(report)}`);
+    const again = await service.collect(prometheusUrl, fromMs, toMs, WINDOW_MS, DEMO_TENANTS);
+    say(`  the same again: ${again.usageRowsChanged} rows changed (idempotent)`);
 
-    await billing.printReport(sim.truth, fromMs, toMs, say);
+    await service.printReport(sim.truth, fromMs, toMs, say);
     say(`• done in ${((Date.now() - started) / 1000).toFixed(1)} s; cleaning up`);
   } finally {
     await cleanup();

@@ -1,78 +1,106 @@
 /**
- * The billing side of the demo: the database, `collect --once`, and the report.
+ * The billing side of the demo: the service's own embedded PostgreSQL (src/db/embedded.ts) in a
+ * data directory, and the real `maas-billing` CLI (collect, usage, invoice) run as separate
+ * processes against it, as an operator would run them.
  */
-import { startPostgres, type RunningPostgres } from "./postgres-process";
-import { applyCollectorMigrations } from "../../src/collector/schema";
-import { collectOnce, type CollectReport } from "../../src/collector/collect";
-import { PrometheusClient } from "../../src/collector/prometheus-client";
-import { parseCollectorSettings } from "../../src/collector/settings";
+import { execFile } from "node:child_process";
+import path from "node:path";
+import { promisify } from "node:util";
+import pg from "pg";
+import { startEmbeddedPostgres } from "../../src/db/embedded";
 import type { TrueTotals } from "./traffic";
 
+const BIN = path.join(__dirname, "..", "..", "bin", "maas-billing.cjs");
+
+export interface CliReport {
+  readonly status: string;
+  readonly usageRowsChanged: number;
+  readonly [key: string]: unknown;
+}
+
 export interface DemoBilling {
-  collect(prometheusUrl: string, fromMs: number, toMs: number, windowMs: number, tenants: { name: string; namespaces: string[] }[]): Promise<CollectReport>;
+  collect(prometheusUrl: string, fromMs: number, toMs: number, windowMs: number, tenants: { name: string; namespaces: string[] }[]): Promise<CliReport>;
   printReport(truth: Map<string, TrueTotals>, fromMs: number, toMs: number, say: (s: string) => void): Promise<void>;
   stop(): Promise<void>;
 }
 
-export const startDemoBilling = async (dir: string): Promise<DemoBilling> => {
-  const db: RunningPostgres = await startPostgres(dir);
-  await applyCollectorMigrations(db.pool);
+export const startDemoBilling = async (dataDir: string): Promise<DemoBilling> => {
+  // Started once here; every `maas-billing --data-dir` run below finds it running and connects.
+  const db = await startEmbeddedPostgres(dataDir);
+  const pool = new pg.Pool({ connectionString: db.url, max: 2 });
+  const cli = async (...args: string[]): Promise<string> => {
+    const { stdout } = await promisify(execFile)(process.execPath, [BIN, "--data-dir", dataDir, "--log-level", "warn", ...args], {
+      env: { ...process.env, DATABASE_URL: "" },
+      maxBuffer: 16 * 1024 * 1024,
+    });
+    return stdout;
+  };
+  await cli("migrate");
+  const iso = (ms: number) => new Date(ms).toISOString();
+
   return {
     async collect(prometheusUrl, fromMs, toMs, windowMs, tenants) {
-      const client = new PrometheusClient({ url: prometheusUrl });
-      try {
-        const settings = parseCollectorSettings({ window: `${windowMs}ms`, scrapeInterval: "1s", offset: "2s", tenants });
-        return await collectOnce({ pool: db.pool, prometheus: client, settings }, { fromMs, toMs });
-      } finally {
-        client.close();
-      }
+      const tenantMap = tenants.map((t) => `${t.name}=${t.namespaces.join(",")}`).join(";");
+      const out = await cli(
+        "collect", "--once", "--prometheus-url", prometheusUrl, "--from", iso(fromMs), "--to", iso(toMs),
+        "--window", `${windowMs / 1000}s`, "--scrape-interval", "1s", "--offset", "2s", "--tenant-map", tenantMap,
+      );
+      return JSON.parse(out) as CliReport;
     },
-    async printReport(truth, _fromMs, _toMs, say) {
-      const rows = (
-        await db.pool.query(
-          `select tenant, user_id, tier, model, sum(input_tokens)::bigint as input, sum(output_tokens)::bigint as output,
-                  sum(total_tokens)::bigint as total, sum(requests)::bigint as requests, sum(limited_requests)::bigint as limited,
-                  sum(resets)::int as resets, sum(gaps)::int as gaps
-             from collector_usage where billable group by 1, 2, 3, 4 order by 1, 2, 3, 4 nulls first`,
-        )
-      ).rows;
-      for (const tenant of [...new Set(rows.map((r) => r.tenant as string))]) {
-        say(`\n== tenant ${tenant}: usage`);
-        say(`   ${"user".padEnd(8)} ${"tier".padEnd(11)} ${"model".padEnd(11)} ${"input".padStart(9)} ${"output".padStart(9)} ${"total".padStart(9)} ${"requests".padStart(8)} ${"limited".padStart(7)}  flags`);
-        let total = 0;
-        let input = 0;
-        let requests = 0;
-        let limited = 0;
-        for (const r of rows.filter((x) => x.tenant === tenant)) {
-          total += Number(r.total);
-          input += Number(r.input);
-          requests += Number(r.requests);
-          limited += Number(r.limited);
-          const flags = [r.resets > 0 ? `${r.resets} reset(s)` : "", r.gaps > 0 ? `${r.gaps} gap(s)` : ""].filter(Boolean).join(", ");
-          say(`   ${String(r.user_id ?? "-").padEnd(8)} ${String(r.tier ?? "-").padEnd(11)} ${String(r.model ?? "-").padEnd(11)} ${String(r.input).padStart(9)} ${String(r.output).padStart(9)} ${String(r.total).padStart(9)} ${String(r.requests).padStart(8)} ${String(r.limited).padStart(7)}  ${flags}`);
-        }
-        const t = truth.get(tenant);
-        if (t) {
-          const exact = t.inputTokens + t.outputTokens === total && t.requests === requests && t.limited === limited;
-          say(`   collected ${total} tokens, ${requests} requests, ${limited} limited; simulator's truth ${t.inputTokens + t.outputTokens} tokens, ${t.requests} requests, ${t.limited} limited: ${exact ? "EXACT" : "DIFFERENT"}`);
-          say(`   input/output split apportioned from vLLM: ${input}/${total - input}; simulator's truth ${t.inputTokens}/${t.outputTokens}`);
-        }
+
+    async printReport(truth, fromMs, toMs, say) {
+      const period = iso(fromMs).slice(0, 7);
+      for (const tenant of [...truth.keys()].sort()) {
+        say(`\n== ${tenant}: maas-billing usage --tenant ${tenant} --group-by user,tier,model --format csv`);
+        const csv = await cli("usage", "--tenant", tenant, "--from", iso(fromMs), "--to", iso(toMs), "--group-by", "user,tier,model", "--format", "csv");
+        for (const line of csv.trimEnd().split("\n")) say(`   ${line}`);
+        const usage = JSON.parse(await cli("usage", "--tenant", tenant, "--from", iso(fromMs), "--to", iso(toMs))) as {
+          inputTokens: string;
+          outputTokens: string;
+          totalTokens: string;
+          requests: string;
+        };
+        const t = truth.get(tenant)!;
+        const exact = BigInt(usage.totalTokens) === BigInt(t.inputTokens + t.outputTokens) && BigInt(usage.requests) === BigInt(t.requests);
+        say(
+          `   totalTokens ${usage.totalTokens}, requests ${usage.requests}; simulator's truth ${t.inputTokens + t.outputTokens} tokens, ${t.requests} requests: ${exact ? "EXACT" : "DIFFERENT"}`,
+        );
+        say(`   input/output apportioned from vLLM: ${usage.inputTokens}/${usage.outputTokens}; simulator's truth ${t.inputTokens}/${t.outputTokens}`);
+        const flags = (
+          await pool.query(
+            `select coalesce(sum(resets), 0)::int as resets, coalesce(sum(gaps), 0)::int as gaps, coalesce(sum(limited_requests), 0)::int as limited
+               from collector_usage where tenant = $1 and billable`,
+            [tenant],
+          )
+        ).rows[0];
+        say(`   data quality: ${flags.resets} counter reset(s) found and counted from zero, ${flags.gaps} gap(s); ${flags.limited} rejected (429) requests (truth ${t.limited})`);
+
+        say(`\n== ${tenant}: maas-billing invoice create --tenant ${tenant} --period ${period} --format csv`);
+        const invoice = await cli("invoice", "create", "--tenant", tenant, "--period", period, "--format", "csv");
+        for (const line of invoice.trimEnd().split("\n")) say(`   ${line}`);
       }
+
       say(`\n== reconciliation: gateway (Limitador authorized_hits) vs model server (vLLM prompt + generation)`);
       const recs = (
-        await db.pool.query(
+        await pool.query(
           `select tenant, model, sum(gateway_tokens)::bigint as gateway, sum(model_input_tokens + model_output_tokens)::bigint as model_tokens,
                   count(*) filter (where flagged)::int as flagged, count(*)::int as windows
              from collector_reconciliation where model is not null group by 1, 2 order by 1, 2`,
         )
       ).rows;
       for (const r of recs) {
-        say(`   ${String(r.tenant).padEnd(7)} ${String(r.model).padEnd(11)} gateway ${String(r.gateway).padStart(8)}  vLLM ${String(r.model_tokens).padStart(8)}  difference ${String(Number(r.gateway) - Number(r.model_tokens)).padStart(6)}  windows beyond 5%: ${r.flagged} of ${r.windows}`);
+        say(
+          `   ${String(r.tenant).padEnd(7)} ${String(r.model).padEnd(11)} gateway ${String(r.gateway).padStart(8)}  vLLM ${String(r.model_tokens).padStart(8)}  difference ${String(Number(r.gateway) - Number(r.model_tokens)).padStart(6)}  windows beyond 5%: ${r.flagged} of ${r.windows}`,
+        );
       }
-      say("   (per 10-second window the two sources are scraped at different instants, so a request can land in");
-      say("    neighbouring windows; over the whole run they agree. The input/output split of each gateway row is");
-      say("    apportioned from the model server's ratio in its window.)");
+      say("   (the two sources are scraped at different instants, so in 10-second windows a request can land in");
+      say("    neighbouring windows; over the run they agree. Each gateway row's input/output split is apportioned");
+      say("    from the model server's ratio in its window, and the invoice prices input and output separately.)");
     },
-    stop: () => db.stop(),
+
+    async stop() {
+      await pool.end();
+      await db.stop();
+    },
   };
 };
