@@ -33,11 +33,11 @@ let fromMs: number;
 let toMs: number;
 let deps: CollectorDeps;
 
-/** `maas-billing collect --once` as a separate process; returns its JSON report. */
+/** `maas-billing collect --once` (the real binary) as a separate process; returns its JSON report. */
 const collectCli = async (...args: string[]) => {
   const { stdout } = await promisify(execFile)(
     process.execPath,
-    [require.resolve("tsx/cli"), path.join(__dirname, "support", "scenario-cli.ts"), "collect", "--once", "--prometheus-url", prom.url, "--config", path.join(dir, "collector.yaml"), ...args],
+    [path.join(__dirname, "..", "bin", "maas-billing.cjs"), "--log-level", "warn", "collect", "--once", "--prometheus-url", prom.url, "--config", path.join(dir, "collector.yaml"), ...args],
     { env: { ...process.env, DATABASE_URL: db.url } },
   );
   return JSON.parse(stdout) as Record<string, unknown>;
