@@ -37,16 +37,19 @@ export const collectCommand = (openDatabase: OpenDatabase): Command =>
     .option("--scrape-interval <duration>", "scrape interval of the counters (default 15s)")
     .option("--vllm-family <family>", "vllm or kserve_vllm (default vllm)")
     .option("--tenant-map <map>", 'tenants owning several namespaces: "acme=acme-models,acme-dev;globex=globex-llm"')
-    .action(async (flags: CollectCommandFlags) => {
+    .action(async (flags: CollectCommandFlags, command: Command) => {
       const { settings, prometheus } = resolveCollectOptions(flags, process.env);
       const fromMs = parseInstant("--from", flags.from);
       const toMs = parseInstant("--to", flags.to);
       const db = await openDatabase();
       const client = new PrometheusClient(prometheus);
-      const log = {
-        info: (obj: object, msg: string) => process.stderr.write(`${JSON.stringify({ level: "info", msg, ...obj })}\n`),
-        warn: (obj: object, msg: string) => process.stderr.write(`${JSON.stringify({ level: "warn", msg, ...obj })}\n`),
+      // JSON lines on stderr (stdout carries the report), filtered by the global --log-level / LOG_LEVEL.
+      const level = (command.optsWithGlobals() as { logLevel?: string }).logLevel ?? process.env.LOG_LEVEL ?? "info";
+      const rank = (l: string) => ["trace", "debug", "info", "warn", "error", "fatal", "silent"].indexOf(l);
+      const write = (l: "info" | "warn") => (obj: object, msg: string) => {
+        if (rank(l) >= rank(level)) process.stderr.write(`${JSON.stringify({ level: l, msg, ...obj })}\n`);
       };
+      const log = { info: write("info"), warn: write("warn") };
       try {
         await applyCollectorMigrations(db.pool);
         const deps = { pool: db.pool, prometheus: client, settings, log };
