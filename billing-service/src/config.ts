@@ -3,6 +3,7 @@
  * with zod so a mistake reads as "MAAS_BILLING_AUTH_MODE: expected static or kubernetes, got ..."
  * instead of a crash deep inside the service.
  */
+import { existsSync } from "node:fs";
 import path from "node:path";
 import { z } from "zod";
 
@@ -51,7 +52,10 @@ const sourceNames: Record<keyof ServiceConfig, string> = {
 };
 
 /** The example price book shipped with the package: the default when none is configured. */
-export const EXAMPLE_PRICE_BOOK = path.join(__dirname, "..", "pricebook.example.yaml");
+// From src/ (tsx) it is one level up, from dist/src/ (the image) two.
+export const EXAMPLE_PRICE_BOOK =
+  [path.join(__dirname, "..", "pricebook.example.yaml"), path.join(__dirname, "..", "..", "pricebook.example.yaml")].find((p) => existsSync(p)) ??
+  path.join(__dirname, "..", "pricebook.example.yaml");
 
 const blankToUndefined = (v: string | number | undefined): string | number | undefined =>
   v === undefined || v === "" ? undefined : v;

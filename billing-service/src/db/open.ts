@@ -10,6 +10,19 @@ import { startEmbeddedPostgres } from "./embedded";
 // BIGINT (int8) and NUMERIC come back as strings by default; the service converts with BigInt
 // where it does arithmetic, so they are left as strings here (never parsed into floats).
 
+/** A freshly started embedded server can drop the very first connection; retry briefly. */
+const waitForConnection = async (pool: pg.Pool): Promise<void> => {
+  for (let attempt = 1; ; attempt++) {
+    try {
+      await pool.query("select 1");
+      return;
+    } catch (e) {
+      if (attempt >= 20) throw e;
+      await new Promise((r) => setTimeout(r, 250));
+    }
+  }
+};
+
 export interface OpenedDatabase {
   readonly pool: pg.Pool;
   readonly embedded: boolean;
@@ -24,6 +37,7 @@ export const openDatabase = async (
   const pool = new pg.Pool({ connectionString: config.databaseUrl ?? embedded!.url, max: options.max ?? 10 });
   // An idle client losing its connection must not crash the process; the next query reconnects.
   pool.on("error", () => {});
+  if (embedded) await waitForConnection(pool);
   return {
     pool,
     embedded: embedded !== undefined,
