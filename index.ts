@@ -35,7 +35,8 @@ export = function main(): Record<string, unknown> {
       platform: {
         billingNamespace: out<string>("billingNamespace"),
         billingApiUrl: out<string>("billingApiUrl"),
-        federation: out<Record<string, { url: string; gatewayUrl: string }>>("federation"),
+        // billingUrl is optional: platforms before it existed export only url and gatewayUrl.
+        federation: out<Record<string, { url: string; gatewayUrl: string; billingUrl?: string }>>("federation"),
         gateway: out<{ name: string; namespace: string }>("gateway"),
         vllmMetricFamily: out<"vllm" | "kserve_vllm">("vllmMetricFamily"),
         tenantNamespaces: out<Record<string, string[]>>("tenantNamespaces"),

@@ -3,7 +3,7 @@ import type { Flavor } from "./config";
 import type { PlatformConfig } from "./config/platform";
 import { BillingService, billingApiSelector, collectorSettings } from "./platform/billingService";
 import { BillingDatabase } from "./platform/database";
-import { createFederationProxies } from "./platform/federation";
+import { createFederationProxies, type FederationEndpoints } from "./platform/federation";
 import { createLimitadorImagePatch, createLimitadorServiceMonitor } from "./platform/limitador";
 import { createMonitoring } from "./platform/monitoring";
 import { createRestrictedNamespace } from "./platform/namespaces";
@@ -29,8 +29,8 @@ export class Platform extends pulumi.ComponentResource {
   public readonly billingNamespace: pulumi.Output<string>;
   /** In-cluster URL of the billing API. */
   public readonly billingApiUrl: pulumi.Output<string>;
-  /** Per tenant: `url` (namespace-enforcing proxy) and `gatewayUrl` (route_namespace-enforcing proxy). */
-  public readonly federation: pulumi.Output<Record<string, { url: string; gatewayUrl: string }>>;
+  /** Per tenant: `url` (namespace-enforcing proxy), `gatewayUrl` (route_namespace) and `billingUrl` (tenant=<name>). */
+  public readonly federation: pulumi.Output<Record<string, FederationEndpoints>>;
   /** The Gateway the TelemetryPolicy targets and tenant HTTPRoutes attach to. */
   public readonly gateway: pulumi.Output<{ name: string; namespace: string }>;
   /** vLLM metric-name family used by dashboards and federation. */

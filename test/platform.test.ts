@@ -238,6 +238,18 @@ describe("tenants", () => {
     expect(ofKind(openshift, "Role").map((o) => o.object.metadata.namespace).sort()).toEqual(["tenant-a-models", "tenant-a-monitoring"]);
   });
 
+  it("runs a third proxy per tenant enforcing tenant=<name> on the billing series, reachable only from that tenant's namespaces", () => {
+    for (const result of [openshift, kubernetes]) {
+      const dep = findObject(result, "Deployment", "maas-fed-tenant-b-billing").object as any;
+      const args = dep.spec.template.spec.containers[0].args as string[];
+      expect(args.filter((a) => a.startsWith("--label"))).toEqual(["--label=tenant", "--label-value=tenant-b"]);
+      expect(findObject(result, "Service", "maas-fed-tenant-b-billing").object.metadata.namespace).toBe("maas-monitoring");
+      const np = findObject(result, "NetworkPolicy", "maas-fed-tenant-b-billing").object as any;
+      expect(np.spec.ingress[0].from).toEqual([{ namespaceSelector: { matchExpressions: [{ key: "kubernetes.io/metadata.name", operator: "In", values: ["b-models"] }] } }]);
+    }
+    expect(ofKind(openshift, "Deployment").filter((d) => d.object.metadata.name?.startsWith("maas-fed-")).length).toBe(6);
+  });
+
   it("runs two label-enforcing proxies per tenant, reachable only from that tenant's namespaces", () => {
     const dep = findObject(openshift, "Deployment", "maas-fed-tenant-a-models").object as any;
     expect(dep.spec.template.spec.containers[0].args).toEqual([
@@ -298,8 +310,16 @@ describe("tenants", () => {
       billingNamespace: "maas-billing",
       billingApiUrl: "http://maas-billing-api.maas-billing.svc:8080",
       federation: {
-        "tenant-a": { url: "http://maas-fed-tenant-a-models.maas-monitoring.svc:8080", gatewayUrl: "http://maas-fed-tenant-a-gateway.maas-monitoring.svc:8080" },
-        "tenant-b": { url: "http://maas-fed-tenant-b-models.maas-monitoring.svc:8080", gatewayUrl: "http://maas-fed-tenant-b-gateway.maas-monitoring.svc:8080" },
+        "tenant-a": {
+          url: "http://maas-fed-tenant-a-models.maas-monitoring.svc:8080",
+          gatewayUrl: "http://maas-fed-tenant-a-gateway.maas-monitoring.svc:8080",
+          billingUrl: "http://maas-fed-tenant-a-billing.maas-monitoring.svc:8080",
+        },
+        "tenant-b": {
+          url: "http://maas-fed-tenant-b-models.maas-monitoring.svc:8080",
+          gatewayUrl: "http://maas-fed-tenant-b-gateway.maas-monitoring.svc:8080",
+          billingUrl: "http://maas-fed-tenant-b-billing.maas-monitoring.svc:8080",
+        },
       },
       gateway: { name: "maas-default-gateway", namespace: "openshift-ingress" },
       vllmMetricFamily: "kserve_vllm",

@@ -12,12 +12,12 @@ import { readStackConfigFile, render, type RenderResult } from "../scripts/rende
 import { findObject, ofKind, renderConfig, renderExample, repoRoot } from "./support/stacks";
 import { checkNothingShared, checkScrapePaths, checkTenantScope, prometheusConfigs, type IsolationViolation } from "./support/tenantIsolation";
 
-type Federation = Record<string, { url: string; gatewayUrl: string }>;
+type Federation = Record<string, { url: string; gatewayUrl: string; billingUrl: string }>;
 const fixture = JSON.parse(fs.readFileSync(path.join(repoRoot, "test/fixtures/platform-outputs.json"), "utf8")) as Record<string, unknown> & {
   federation: Federation;
   tenantNamespaces: Record<string, string[]>;
 };
-const proxies = (tenant: string) => [fixture.federation[tenant].url, fixture.federation[tenant].gatewayUrl];
+const proxies = (tenant: string) => [fixture.federation[tenant].url, fixture.federation[tenant].gatewayUrl, fixture.federation[tenant].billingUrl];
 const rules = (v: IsolationViolation[]) => [...new Set(v.map((x) => x.rule))];
 
 async function renderTenant(stack: string): Promise<RenderResult> {
@@ -68,7 +68,7 @@ describe("every scrape goes through the tenant's enforced proxies", () => {
     expect(checkScrapePaths(b, proxies("tenant-b"))).toEqual([]);
     // And the proxies are really scraped (not only the Prometheus itself).
     const jobs = prometheusConfigs(a)[0].config.scrape_configs!.map((j) => j.job_name);
-    expect(jobs).toEqual(["federate-models", "federate-gateway", "prometheus"]);
+    expect(jobs).toEqual(["federate-models", "federate-gateway", "federate-billing", "prometheus"]);
   });
 
   it("fails when a tenant scrapes another tenant's proxy", () => {
@@ -76,6 +76,17 @@ describe("every scrape goes through the tenant's enforced proxies", () => {
     expect(v.map((x) => x.message)).toEqual([
       "http://maas-fed-tenant-a-models.maas-monitoring.svc:8080/federate is not one of the tenant's enforced endpoints",
       "http://maas-fed-tenant-a-gateway.maas-monitoring.svc:8080/federate is not one of the tenant's enforced endpoints",
+      "http://maas-fed-tenant-a-billing.maas-monitoring.svc:8080/federate is not one of the tenant's enforced endpoints",
+    ]);
+  });
+
+  it("fails when a tenant's billing job points at another tenant's billing proxy", () => {
+    const broken = editConfig((c) => {
+      const job = c.scrape_configs.find((j: { job_name: string }) => j.job_name === "federate-billing");
+      job.static_configs = [{ targets: ["maas-fed-tenant-b-billing.maas-monitoring.svc:8080"] }];
+    });
+    expect(checkScrapePaths(broken, proxies("tenant-a")).map((x) => x.message)).toEqual([
+      "http://maas-fed-tenant-b-billing.maas-monitoring.svc:8080/federate is not one of the tenant's enforced endpoints",
     ]);
   });
 
@@ -132,10 +143,12 @@ describe("every scrape goes through the tenant's enforced proxies", () => {
   it("the proxies those URLs name are the platform's, enforcing exactly the tenant's namespaces", async () => {
     const platform = await renderExample("platform-openshift");
     for (const tenant of ["tenant-a", "tenant-b"]) {
-      for (const [url, label] of [
-        [fixture.federation[tenant].url, "namespace"],
-        [fixture.federation[tenant].gatewayUrl, "route_namespace"],
-      ]) {
+      for (const [url, label, allowed] of [
+        [fixture.federation[tenant].url, "namespace", fixture.tenantNamespaces[tenant]],
+        [fixture.federation[tenant].gatewayUrl, "route_namespace", fixture.tenantNamespaces[tenant]],
+        // Billing-service series carry the tenant by name; the price gauges too (one series per tenant).
+        [fixture.federation[tenant].billingUrl, "tenant", [tenant]],
+      ] as const) {
         const [serviceName, namespace] = new URL(url).hostname.split(".");
         const service = findObject(platform, "Service", serviceName).object as any;
         expect(service.metadata.namespace).toBe(namespace);
@@ -147,7 +160,10 @@ describe("every scrape goes through the tenant's enforced proxies", () => {
         expect(args).toContain(`--label=${label}`);
         // prom-label-proxy's static values (`--label-value`, formerly `--value`): the tenant cannot choose them.
         const values = args.map((x) => /^--(?:label-)?value=(.*)$/.exec(x)?.[1]).filter((v) => v !== undefined);
-        expect(values.sort()).toEqual([...fixture.tenantNamespaces[tenant]].sort());
+        expect(values.sort()).toEqual([...allowed].sort());
+        // Only the tenant's own namespaces may connect to any of its proxies.
+        const policy = findObject(platform, "NetworkPolicy", serviceName).object as any;
+        expect(policy.spec.ingress[0].from[0].namespaceSelector.matchExpressions[0].values).toEqual(fixture.tenantNamespaces[tenant]);
       }
     }
   });

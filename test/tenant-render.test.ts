@@ -7,6 +7,7 @@
 import * as fs from "node:fs";
 import * as path from "node:path";
 import { beforeAll, describe, expect, it } from "vitest";
+import * as YAML from "yaml";
 import { readStackConfigFile, render, type RenderResult } from "../scripts/render";
 import { createConformanceValidator, type ConformanceValidator } from "./support/conformance";
 import { checkSecurityInvariants } from "./support/invariants";
@@ -124,7 +125,9 @@ describe("Grafana", () => {
     expect(prov.data["datasources.yaml"]).toContain("uid: maas-tenant-prometheus");
     expect(prov.data["datasources.yaml"]).toContain("url: http://tenant-a-prometheus.tenant-a-monitoring.svc:9090");
     const dashboards = findObject(r, "ConfigMap", "tenant-a-grafana-dashboards").object as any;
-    expect(Object.keys(dashboards.data).sort()).toEqual(["tenant-model-usage.json", "token-usage-chargeback.json"]);
+    // The platform exports a billingUrl for tenant-a, so its billing dashboard is provisioned too.
+    expect(Object.keys(dashboards.data).sort()).toEqual(["billing.json", "tenant-model-usage.json", "token-usage-chargeback.json"]);
+    expect(JSON.parse(dashboards.data["billing.json"]).uid).toBe("maas-billing-tenant");
     for (const text of Object.values(dashboards.data) as string[]) {
       const uids = [...text.matchAll(/"datasource":\s*\{\s*"type":\s*"prometheus",\s*"uid":\s*"([^"]+)"/g)].map((m) => m[1]);
       expect(uids.length).toBeGreaterThan(0);
@@ -133,6 +136,18 @@ describe("Grafana", () => {
       expect(text).not.toMatch(/[^_]vllm:/);
     }
     expect(dashboards.data["tenant-model-usage.json"]).toContain("kserve_vllm:");
+  });
+
+  it("leaves the billing dashboard and the federate-billing job out when the platform exports no billingUrl (older platforms)", async () => {
+    const platformStack = "acme/maas-billing/platform";
+    const federation = Object.fromEntries(
+      Object.entries(fixture.federation as Record<string, { url: string; gatewayUrl: string }>).map(([t, f]) => [t, { url: f.url, gatewayUrl: f.gatewayUrl }]),
+    );
+    const r = await renderConfig("tenant-old-platform", { flavor: "openshift", platformStack, tenant: { name: "tenant-a" } }, { [platformStack]: { ...fixture, federation } });
+    const dashboards = findObject(r, "ConfigMap", "tenant-a-grafana-dashboards").object as any;
+    expect(Object.keys(dashboards.data).sort()).toEqual(["tenant-model-usage.json", "token-usage-chargeback.json"]);
+    const config = YAML.parse((findObject(r, "ConfigMap", "tenant-a-prometheus-config").object as any).data["prometheus.yml"]);
+    expect(config.scrape_configs.map((j: { job_name: string }) => j.job_name)).toEqual(["federate-models", "federate-gateway", "prometheus"]);
   });
 
   it("is exposed by a Route on openshift only when asked", () => {

@@ -20,11 +20,23 @@ export interface FederationArgs {
   readonly defaultUpstream: string;
 }
 
-/** The two label-enforcing proxies of a tenant (docs/contract.md, "Tenant isolation design"). */
+/** The federation output of one tenant (docs/contract.md, "Platform outputs"). */
+export interface FederationEndpoints {
+  url: string;
+  gatewayUrl: string;
+  billingUrl: string;
+}
+
+/**
+ * The label-enforcing proxies of a tenant (docs/contract.md, "Tenant isolation design"): which
+ * label each enforces, its allowed values, and the output key of its URL. Model-server and
+ * Limitador series are attributed by namespace; billing-service series carry the tenant by name.
+ */
 export const federationProxyRoles = [
-  { role: "models", label: "namespace" },
-  { role: "gateway", label: "route_namespace" },
-] as const;
+  { role: "models", label: "namespace", output: "url", values: (_tenant: string, namespaces: string[]) => namespaces },
+  { role: "gateway", label: "route_namespace", output: "gatewayUrl", values: (_tenant: string, namespaces: string[]) => namespaces },
+  { role: "billing", label: "tenant", output: "billingUrl", values: (tenant: string) => [tenant] },
+] as const satisfies readonly { role: string; label: string; output: keyof FederationEndpoints; values: (tenant: string, namespaces: string[]) => string[] }[];
 
 export const federationProxyPort = 8080;
 
@@ -38,17 +50,17 @@ export const federationSharedName = "maas-federation";
 export const serviceCaFile = "/var/run/secrets/kubernetes.io/serviceaccount/service-ca.crt";
 
 /**
- * prom-label-proxy (v0.14.0) arguments enforcing `label` to be one of the tenant's namespaces.
- * `--label-value` is static and repeated (the proxy enforces the union), so the tenant cannot pick
- * the value through a URL parameter or header.
+ * prom-label-proxy (v0.14.0) arguments enforcing `label` to be one of `values` (the tenant's
+ * namespaces, or its name). `--label-value` is static and repeated (the proxy enforces the union),
+ * so the tenant cannot pick the value through a URL parameter or header.
  */
-export function proxyArgs(upstream: string, label: string, namespaces: string[], upstreamCaFile?: string): string[] {
+export function proxyArgs(upstream: string, label: string, values: string[], upstreamCaFile?: string): string[] {
   return [
     `--insecure-listen-address=0.0.0.0:${federationProxyPort}`,
     `--upstream=${upstream}`,
     ...(upstreamCaFile ? [`--upstream-ca-cert=${upstreamCaFile}`] : []),
     `--label=${label}`,
-    ...namespaces.map((ns) => `--label-value=${ns}`),
+    ...values.map((v) => `--label-value=${v}`),
   ];
 }
 
@@ -58,18 +70,18 @@ export function upstreamAuthMode(flavor: Flavor, federation: PlatformConfig["fed
 }
 
 /**
- * Per tenant, two prom-label-proxy Deployments with a Service each, in front of the central
+ * Per tenant, three prom-label-proxy Deployments with a Service each, in front of the central
  * Prometheus: one enforcing `namespace` (model-server series), one `route_namespace` (Limitador
- * series). A NetworkPolicy admits only pods of that tenant's namespaces. With `serviceAccountToken`
+ * series), one `tenant=<name>` (billing-service series). A NetworkPolicy admits only pods of that tenant's namespaces. With `serviceAccountToken`
  * upstream auth each pod also runs the upstream-auth sidecar (upstreamAuth.ts) under the shared
  * `maas-federation` ServiceAccount, which may read the central monitoring (cluster-monitoring-view).
- * Returns the federation output of docs/contract.md: tenant -> { url, gatewayUrl }.
+ * Returns the federation output of docs/contract.md: tenant -> { url, gatewayUrl, billingUrl }.
  */
 export function createFederationProxies(
   name: string,
   args: FederationArgs,
   parent: pulumi.Resource,
-): pulumi.Output<Record<string, { url: string; gatewayUrl: string }>> {
+): pulumi.Output<Record<string, FederationEndpoints>> {
   const f = args.federation;
   const upstream = f.upstreamUrl ?? args.defaultUpstream;
   const withAuthSidecar = upstreamAuthMode(args.flavor, f) === "serviceAccountToken";
@@ -119,19 +131,19 @@ export function createFederationProxies(
     };
   }
 
-  const endpoints: Record<string, pulumi.Output<{ url: string; gatewayUrl: string }>> = {};
+  const endpoints: Record<string, pulumi.Output<FederationEndpoints>> = {};
   for (const tenant of args.tenants) {
     const namespaces = platformTenantNamespaces(tenant);
-    const urls: Record<string, pulumi.Output<string>> = {};
-    for (const { role, label } of federationProxyRoles) {
+    const urls: Partial<Record<keyof FederationEndpoints, pulumi.Output<string>>> = {};
+    for (const { role, label, output, values } of federationProxyRoles) {
       const proxyName = federationProxyName(tenant.name, role);
       const labels = { ...appLabels(proxyName, "federation-proxy"), "maas.opendatahub.io/tenant": tenant.name };
       const selector = { "app.kubernetes.io/name": proxyName, "app.kubernetes.io/component": "federation-proxy" };
       const meta = { name: proxyName, namespace: args.namespace, labels };
       const childName = `${name}-fed-${tenant.name}-${role}`;
       const plpArgs = sidecar
-        ? proxyArgs(`http://${upstreamAuthListen.host}:${upstreamAuthListen.port}`, label, namespaces)
-        : proxyArgs(upstream, label, namespaces, upstreamTls && args.flavor === "openshift" ? serviceCaFile : undefined);
+        ? proxyArgs(`http://${upstreamAuthListen.host}:${upstreamAuthListen.port}`, label, values(tenant.name, namespaces))
+        : proxyArgs(upstream, label, values(tenant.name, namespaces), upstreamTls && args.flavor === "openshift" ? serviceCaFile : undefined);
       new k8s.apps.v1.Deployment(
         `${childName}-deployment`,
         {
@@ -203,9 +215,9 @@ export function createFederationProxies(
         },
         { parent },
       );
-      urls[role] = pulumi.interpolate`http://${service.metadata.name}.${args.namespace}.svc:${federationProxyPort}`;
+      urls[output] = pulumi.interpolate`http://${service.metadata.name}.${args.namespace}.svc:${federationProxyPort}`;
     }
-    endpoints[tenant.name] = pulumi.all([urls.models, urls.gateway]).apply(([url, gatewayUrl]) => ({ url, gatewayUrl }));
+    endpoints[tenant.name] = pulumi.all([urls.url!, urls.gatewayUrl!, urls.billingUrl!]).apply(([url, gatewayUrl, billingUrl]) => ({ url, gatewayUrl, billingUrl }));
   }
   return pulumi.output(endpoints);
 }

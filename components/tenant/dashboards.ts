@@ -1,8 +1,12 @@
 import { tenantDashboards, type TierLabel, type VllmFamily } from "../../dashboards";
 import { TENANT_PROMETHEUS_DATASOURCE_UID } from "./grafana";
 
-/** Dashboard files for a tenant Grafana (file name -> JSON text), from dashboards/. */
-export function tenantDashboardFiles(options: { tenant: string; vllmFamily: VllmFamily; tierLabel: TierLabel }): Record<string, string> {
+/**
+ * Dashboard files for a tenant Grafana (file name -> JSON text), from dashboards/. `includeBilling`
+ * adds the tenant-pinned billing dashboard: only when the tenant Prometheus federates its
+ * maas_billing_* series (the platform exports a `billingUrl` for this tenant).
+ */
+export function tenantDashboardFiles(options: { tenant: string; vllmFamily: VllmFamily; tierLabel: TierLabel; includeBilling?: boolean }): Record<string, string> {
   const dashboards = tenantDashboards({ ...options, datasourceUid: TENANT_PROMETHEUS_DATASOURCE_UID });
   return Object.fromEntries(Object.entries(dashboards).map(([file, json]) => [file, JSON.stringify(json, null, 2)]));
 }

@@ -4,10 +4,11 @@ import { stringify } from "yaml";
  * The tenant Prometheus configuration, as a pure function so tests can run it through the real
  * `promtool check config`.
  *
- * Federated mode (default): the only scrape targets are the two platform-owned prom-label-proxy
- * endpoints for this tenant. The match[] selectors below only pick metric families; which tenant's
- * series come back is decided by the proxy (it adds `namespace=~…` or `route_namespace=~…` to every
- * selector), so a tenant who edits this config still sees only its own series.
+ * Federated mode (default): the only scrape targets are the platform-owned prom-label-proxy
+ * endpoints for this tenant (models, gateway and, when the platform exports it, billing). The
+ * match[] selectors below only pick metric families; which tenant's series come back is decided by
+ * the proxy (it adds `namespace=~…`, `route_namespace=~…` or `tenant=…` to every selector), so a
+ * tenant who edits this config still sees only its own series.
  *
  * Direct mode (opt-in, NOT isolated): scrapes the central federation endpoint with the pod's service
  * account token. The namespace selectors are then only a courtesy: the token can read every tenant.

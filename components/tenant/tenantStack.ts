@@ -116,9 +116,17 @@ export class TenantStack extends pulumi.ComponentResource {
         namespace: ns.monitoring,
         prometheusUrl: prometheus.url,
         dashboards: pulumi
-          .all([platform.vllmMetricFamily, platform.tierLabel])
-          // A platform that exports no tierLabel uses the TelemetryPolicy default, `tier`.
-          .apply(([vllmFamily, tierLabel]) => tenantDashboardFiles({ tenant, vllmFamily, tierLabel: tierLabel ?? "tier" })),
+          .all([platform.vllmMetricFamily, platform.tierLabel, federation])
+          // A platform that exports no tierLabel uses the TelemetryPolicy default, `tier`. The billing
+          // dashboard only where the tenant Prometheus federates billing series (federate-billing job).
+          .apply(([vllmFamily, tierLabel, endpoints]) =>
+            tenantDashboardFiles({
+              tenant,
+              vllmFamily,
+              tierLabel: tierLabel ?? "tier",
+              includeBilling: spec.prometheus.mode === "federated" && Boolean(endpoints.billingUrl),
+            }),
+          ),
         gateway: platform.gateway,
         podLabels: grafanaPodLabels,
       },
