@@ -2,7 +2,7 @@
  * Kubernetes mode: the caller presents a Kubernetes token (a ServiceAccount token or an OIDC
  * token the API server accepts). TokenReview says who it is; SubjectAccessReview says what it
  * may do, against a virtual resource so plain RBAC grants billing access:
- *   tenant access: verb "get" on resource "tenants" (group billing.maas.io), resourceName <tenant>
+ *   tenant access: verb "get" on resource "tenants" (group billing.maas-billing.io), resourceName <tenant>
  *   admin:         verb "get" on "tenants" with no name (all tenants)
  * The service talks to the API server with its own ServiceAccount token (in-cluster files).
  * Answers are cached for a short time to keep the API server out of the hot path.
@@ -11,7 +11,7 @@ import { readFileSync } from "node:fs";
 import https from "node:https";
 import type { Authenticator, Principal } from "./types";
 
-export const BILLING_API_GROUP = "billing.maas.io";
+export const BILLING_API_GROUP = "billing.maas-billing.io";
 const SA_DIR = "/var/run/secrets/kubernetes.io/serviceaccount";
 
 export interface KubernetesApi {
