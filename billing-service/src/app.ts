@@ -10,7 +10,7 @@ import { registerAuth } from "./auth/hooks";
 import type { Authenticator } from "./auth/types";
 import { createServiceMetrics, type ServiceMetrics } from "./ops/metrics";
 import type { PriceBook } from "./pricebook/pricebook";
-import { registerEventRoutes } from "./routes/events";
+import { registerEventRoutes, type EventIngest } from "./routes/events";
 import { registerInvoiceRoutes } from "./routes/invoices";
 import { registerOpsRoutes } from "./routes/ops";
 import { registerQuotaRoutes } from "./routes/quotas";
@@ -23,6 +23,8 @@ export interface AppDeps {
   /** A pino logger; none means no request logging (tests). */
   readonly logger?: FastifyBaseLogger;
   readonly metrics?: ServiceMetrics;
+  /** Stores event batches; defaults to a direct insert (serve passes the durable spool, src/spool). */
+  readonly ingest?: EventIngest;
 }
 
 export type App = FastifyInstance;
@@ -76,7 +78,7 @@ export const buildApp = async (deps: AppDeps): Promise<App> => {
 
   registerAuth(app, deps.authenticator, metrics);
   registerOpsRoutes(app, deps.pool, metrics);
-  registerEventRoutes(app, deps.pool, metrics);
+  registerEventRoutes(app, deps.pool, metrics, deps.ingest);
   registerUsageRoutes(app, deps.pool);
   registerInvoiceRoutes(app, deps.pool, deps.priceBook);
   registerQuotaRoutes(app, deps.pool, deps.priceBook);

@@ -12,6 +12,7 @@ import { migrate } from "./db/migrate";
 import { openDatabase } from "./db/open";
 import { createServiceMetrics } from "./ops/metrics";
 import { loadPriceBook } from "./pricebook/pricebook";
+import { createEventSpool } from "./spool";
 
 export interface RunningServer {
   readonly app: App;
@@ -32,7 +33,10 @@ export const startServer = async (config: ServiceConfig): Promise<RunningServer>
     const migrated = await migrate(db.pool);
     logger.info({ applied: migrated.applied, schema: migrated.current, embeddedPostgres: db.embedded }, "database ready");
     const metrics = createServiceMetrics(db.pool, () => priceBook);
-    const app = await buildApp({ pool: db.pool, priceBook: () => priceBook, authenticator, logger, metrics });
+    // Events are acknowledged once committed, or fsynced to <data dir>/spool while the database is down.
+    const spool = createEventSpool({ pool: db.pool, dataDir: config.dataDir, log: logger });
+    spool.start();
+    const app = await buildApp({ pool: db.pool, priceBook: () => priceBook, authenticator, logger, metrics, ingest: spool.ingest });
     const applyRetention = async (): Promise<void> => {
       try {
         const r = await db.pool.query<{ n: string }>("select maas_billing_apply_retention($1) as n", [config.retentionMonths]);
@@ -53,6 +57,7 @@ export const startServer = async (config: ServiceConfig): Promise<RunningServer>
         logger.info("shutting down: draining requests");
         clearInterval(retentionTimer);
         await app.close();
+        await spool.stop();
         await collector?.stop();
         await db.close();
         logger.info("stopped");

@@ -4,10 +4,15 @@ import type { ZodTypeProvider } from "fastify-type-provider-zod";
 import type { Pool } from "pg";
 import { z } from "zod";
 import { ingestEvents } from "../events/ingest";
-import { eventBatchSchema } from "../events/schema";
+import { eventBatchSchema, type UsageEvent } from "../events/schema";
 import type { ServiceMetrics } from "../ops/metrics";
+import { IngestUnavailableError, type IngestOutcome } from "../spool";
 
-export const registerEventRoutes = (base: FastifyInstance, pool: Pool, metrics: ServiceMetrics): void => {
+/** How a valid batch is stored: straight to PostgreSQL, or through the durable spool (src/spool). */
+export type EventIngest = (events: readonly UsageEvent[]) => Promise<IngestOutcome>;
+
+export const registerEventRoutes = (base: FastifyInstance, pool: Pool, metrics: ServiceMetrics, ingest?: EventIngest): void => {
+  const store: EventIngest = ingest ?? (async (events) => ({ stored: "database", ...(await ingestEvents(pool, events)) }));
   const app = base.withTypeProvider<ZodTypeProvider>();
   app.post(
     "/v1/events",
@@ -20,14 +25,26 @@ export const registerEventRoutes = (base: FastifyInstance, pool: Pool, metrics: 
         body: eventBatchSchema,
         response: {
           200: z.object({ accepted: z.number().int(), duplicates: z.number().int() }),
+          202: z.object({ spooled: z.number().int() }).describe("database unavailable: the batch is fsynced to the local spool and will be stored in order"),
+          503: z.object({ error: z.string(), message: z.string() }).describe("not stored (spool full or unwritable): retry after Retry-After seconds"),
         },
       },
     },
-    async (request) => {
-      const result = await ingestEvents(pool, request.body.events);
+    async (request, reply) => {
+      let result: IngestOutcome;
+      try {
+        result = await store(request.body.events);
+      } catch (e) {
+        if (!(e instanceof IngestUnavailableError)) throw e;
+        return reply.code(503).header("retry-after", String(e.retryAfterSeconds)).send({ error: "unavailable", message: e.message });
+      }
+      if (result.stored === "spool") {
+        metrics.eventsIngested.inc({ result: "spooled" }, result.spooled);
+        return reply.code(202).send({ spooled: result.spooled });
+      }
       metrics.eventsIngested.inc({ result: "accepted" }, result.accepted);
       metrics.eventsIngested.inc({ result: "duplicate" }, result.duplicates);
-      return result;
+      return { accepted: result.accepted, duplicates: result.duplicates };
     },
   );
 };

@@ -1,0 +1,102 @@
+/**
+ * `maas-billing serve` as a real child process on a loopback port, with static tokens, its own
+ * data directory (hence its own spool), and helpers to post event batches and to kill it.
+ */
+import { spawn, type ChildProcess } from "node:child_process";
+import { writeFile } from "node:fs/promises";
+import path from "node:path";
+import { freePort } from "../../demo/lib/prometheus-process";
+import { newToken } from "../../src/auth/static";
+
+const BIN = path.join(__dirname, "..", "..", "bin", "maas-billing.cjs");
+
+export interface ServiceProcess {
+  readonly url: string;
+  readonly token: string;
+  /** Last lines of the service's log (stdout and stderr). */
+  log(): string;
+  alive(): boolean;
+  kill(signal: NodeJS.Signals): Promise<void>;
+}
+
+export interface ServiceOptions {
+  readonly databaseUrl: string;
+  readonly dataDir: string;
+  readonly env?: Record<string, string>;
+}
+
+export const startService = async (options: ServiceOptions): Promise<ServiceProcess> => {
+  const admin = newToken("ops", { admin: true });
+  const tokensFile = path.join(options.dataDir, "tokens.yaml");
+  await writeFile(tokensFile, `tokens:\n  - { name: ops, admin: true, sha256: ${admin.entry.sha256} }\n`);
+  const port = await freePort();
+  const url = `http://127.0.0.1:${port}`;
+  const child: ChildProcess = spawn(process.execPath, [BIN, "serve"], {
+    env: {
+      ...process.env,
+      DATABASE_URL: options.databaseUrl,
+      PORT: String(port),
+      HOST: "127.0.0.1",
+      MAAS_BILLING_DATA_DIR: options.dataDir,
+      MAAS_BILLING_TOKENS_FILE: tokensFile,
+      MAAS_BILLING_AUTH_MODE: "static",
+      LOG_LEVEL: "info",
+      ...options.env,
+    },
+    stdio: ["ignore", "pipe", "pipe"],
+  });
+  let log = "";
+  const keep = (c: Buffer) => (log = (log + c.toString()).slice(-20_000));
+  child.stdout?.on("data", keep);
+  child.stderr?.on("data", keep);
+  const deadline = Date.now() + 60_000;
+  for (;;) {
+    if (child.exitCode !== null) throw new Error(`serve exited with ${child.exitCode}:\n${log}`);
+    if (await fetch(`${url}/healthz`).then((r) => r.ok, () => false)) break;
+    if (Date.now() > deadline) {
+      child.kill("SIGKILL");
+      throw new Error(`serve not answering on ${url} after 60 s:\n${log}`);
+    }
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  return {
+    url,
+    token: admin.token,
+    log: () => log,
+    alive: () => child.exitCode === null && child.signalCode === null,
+    kill: async (signal) => {
+      if (child.exitCode !== null || child.signalCode !== null) return;
+      const exited = new Promise((r) => child.once("exit", r));
+      child.kill(signal);
+      await exited;
+    },
+  };
+};
+
+export interface PostResult {
+  readonly status: number;
+  readonly body: Record<string, unknown>;
+  readonly retryAfter: string | null;
+}
+
+export const postEvents = async (service: Pick<ServiceProcess, "url" | "token">, events: unknown[]): Promise<PostResult> => {
+  const res = await fetch(`${service.url}/v1/events`, {
+    method: "POST",
+    headers: { authorization: `Bearer ${service.token}`, "content-type": "application/json" },
+    body: JSON.stringify({ events }),
+  });
+  return { status: res.status, body: (await res.json()) as Record<string, unknown>, retryAfter: res.headers.get("retry-after") };
+};
+
+/** `size` valid events of batch `batch`, ids `b<batch>-e<i>` from one source. */
+export const eventBatch = (batch: number, size: number, source = "//faults") =>
+  Array.from({ length: size }, (_, i) => ({
+    id: `b${batch}-e${i}`,
+    source,
+    time: new Date(Date.UTC(2026, 4, 1, 0, 0, batch)).toISOString(),
+    tenant: `tenant-${batch % 3}`,
+    model: "llama",
+    tier: "premium",
+    inputTokens: 10 + i,
+    outputTokens: 20 + batch,
+  }));
