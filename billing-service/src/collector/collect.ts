@@ -137,20 +137,35 @@ const collectChunk = async (
   const aggregator = new UsageAggregator({ windows, gapThresholdMs: settings.gapThreshold }, tenants);
   let series = 0;
   let samples = 0;
-  for (const meter of meters(settings)) {
-    // One query per counter covers every series and every window of the chunk, plus the lookback
-    // that holds each series' anchor sample.
-    const lookback = firstChunk ? settings.anchorLookback : 0;
-    await deps.prometheus.rawSamples(meter.metric, fromMs - lookback, toMs, (s) => {
-      series += 1;
-      samples += s.samples.length;
-      if (s.samples.length === 0) return;
-      const key = seriesKey(meter.metric, s.labels);
-      const cached = anchors.get(key);
-      aggregator.addSeries(meter, s.labels, s.samples, cached ? { kind: "sample", sample: cached } : undefined);
-      anchors.set(key, s.samples[s.samples.length - 1]);
-    });
-  }
+  // One query per counter covers every series and every window of the chunk, plus the lookback
+  // that holds each series' anchor sample. Two run at a time: Prometheus prepares one answer while
+  // this process parses the other. Series are added as they arrive; nothing below depends on
+  // their order (sums, and a reconciliation that sorts before it apportions).
+  const lookback = firstChunk ? settings.anchorLookback : 0;
+  const queue = [...meters(settings)];
+  let failed = false;
+  const worker = async () => {
+    for (let meter = queue.shift(); meter && !failed; meter = queue.shift()) {
+      const m = meter;
+      await deps.prometheus.rawSamples(m.metric, fromMs - lookback, toMs, (s) => {
+        series += 1;
+        samples += s.samples.length;
+        if (s.samples.length === 0) return;
+        const key = seriesKey(m.metric, s.labels);
+        const cached = anchors.get(key);
+        aggregator.addSeries(m, s.labels, s.samples, cached ? { kind: "sample", sample: cached } : undefined);
+        anchors.set(key, s.samples[s.samples.length - 1]);
+      });
+    }
+  };
+  await Promise.all(
+    [worker(), worker()].map((w) =>
+      w.catch((e: unknown) => {
+        failed = true; // the other worker takes no further query; the chunk is not written
+        throw e;
+      }),
+    ),
+  );
   // A series without a sample in the lookback is either new (Limitador creates a series on its
   // first hit, vLLM starts at zero: its first value is usage) or back from a gap longer than the
   // lookback (its earlier value must be subtracted). One exact-series query over the deep lookback

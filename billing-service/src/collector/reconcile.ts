@@ -51,6 +51,9 @@ export interface LedgerRow {
   readonly reconciliationKey: string | null;
 }
 
+const compareNullable = (a: string | null, b: string | null): number =>
+  a === b ? 0 : a === null ? -1 : b === null ? 1 : a < b ? -1 : 1;
+
 export const reconciliationKey = (tenant: string, model: string | null, windowStartMs: number): string =>
   `${tenant}|${model ?? ""}|${new Date(windowStartMs).toISOString()}`;
 
@@ -103,8 +106,11 @@ export const reconcile = (
   const reconciliations: Reconciliation[] = [];
   const seen = new Set<string>();
 
-  for (const [key, group] of gatewayGroups) {
+  for (const [key, unordered] of gatewayGroups) {
     seen.add(key);
+    // A fixed order (user, then tier) decides who gets the remainder units, so the split never
+    // depends on the order in which Prometheus returned the series.
+    const group = [...unordered].sort((a, b) => compareNullable(a.user, b.user) || compareNullable(a.tier, b.tier));
     const { tenant, model, windowStartMs, windowEndMs } = group[0];
     const ownModel = model === null ? undefined : modelTotals.get(key);
     const tenantWide = tenantTotals.get(reconciliationKey(tenant, null, windowStartMs));
