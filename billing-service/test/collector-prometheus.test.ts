@@ -204,6 +204,16 @@ describe(`collector on scenario seed ${SEED}`, () => {
     await expectLedgerEqualsTruth(true);
   });
 
+  it("reads only the scrape job given in the matchers (a second job on the same target would count twice)", async () => {
+    await db.pool.query("truncate collector_usage, collector_reconciliation, collector_unattributed, collector_watermark");
+    const only = (gatewayMatchers: string) => ({ ...deps, settings: { ...deps.settings, gatewayMatchers } });
+    await collectOnce(only('{job="limitador-duplicate"}'), { fromMs, toMs });
+    const counts = await db.pool.query(`select source, count(*)::int as n from collector_usage group by 1 order by 1`);
+    expect(counts.rows).toEqual([{ source: "model-server", n: expect.any(Number) }]);
+    await collectOnce(only('{job="limitador"}'), { fromMs, toMs });
+    await expectLedgerEqualsTruth(true);
+  });
+
   it("prints how far the seeds' increase() is from the truth on the same data", async () => {
     const truth = gatewayTruth(scenario.truth(true));
     const truthTotal = [...truth.values()].reduce((a, r) => a + r.tokens, 0);

@@ -147,7 +147,8 @@ const collectChunk = async (
   const worker = async () => {
     for (let meter = queue.shift(); meter && !failed; meter = queue.shift()) {
       const m = meter;
-      await deps.prometheus.rawSamples(m.metric, fromMs - lookback, toMs, (s) => {
+      const matchers = m.source === "gateway" ? settings.gatewayMatchers : settings.modelServerMatchers;
+      await deps.prometheus.rawSamples(`${m.metric}${matchers ?? ""}`, fromMs - lookback, toMs, (s) => {
         series += 1;
         samples += s.samples.length;
         if (s.samples.length === 0) return;

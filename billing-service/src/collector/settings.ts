@@ -41,6 +41,12 @@ export const collectorSettingsSchema = z
     reconcileTolerance: z.number().min(0).max(1).default(0.05),
     /** vLLM metric family: plain `vllm:` or KServe's `kserve_vllm:` (never both: that counts twice). */
     vllmFamily: z.enum(["vllm", "kserve_vllm"]).default("vllm"),
+    /**
+     * Extra label matchers for the gateway and model-server counters, e.g. `{job="limitador"}`, to
+     * read one scrape job only when two jobs scrape the same target (which would count twice).
+     */
+    gatewayMatchers: z.string().regex(/^\{.*\}$/, 'expected PromQL matchers in braces, e.g. {job="limitador"}').optional(),
+    modelServerMatchers: z.string().regex(/^\{.*\}$/, 'expected PromQL matchers in braces, e.g. {job="vllm"}').optional(),
     /** Tenants and their namespaces; a namespace not listed is its own tenant unless `strictTenants`. */
     tenants: z.array(z.object({ name: z.string().min(1), namespaces: z.array(z.string().min(1)).min(1) })).default([]),
     strictTenants: z.boolean().default(false),
