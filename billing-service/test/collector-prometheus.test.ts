@@ -194,13 +194,17 @@ describe(`collector on scenario seed ${SEED}`, () => {
     await expectLedgerEqualsTruth(true);
   });
 
-  it("a pass that starts inside a long outage finds the value from before it (no double count)", async () => {
+  it.each([
+    ["one exact-series query per series", 16],
+    ["one query per counter first (as after an outage of every target)", 0],
+  ])("a pass that starts inside a long outage finds the value from before it, %s", async (_name, anchorBatchAbove) => {
     await db.pool.query("truncate collector_usage, collector_reconciliation, collector_unattributed, collector_watermark");
     // The 150-minute vLLM partition: split the range an hour into it, far beyond the lookback.
     const partition = scenario.outages[1];
     const mid = Math.floor((partition.fromMs + 3_600_000) / WINDOW) * WINDOW;
-    await collectOnce(deps, { fromMs, toMs: mid });
-    await collectOnce(deps, { fromMs: mid, toMs });
+    const d = { ...deps, settings: { ...deps.settings, anchorBatchAbove } };
+    await collectOnce(d, { fromMs, toMs: mid });
+    await collectOnce(d, { fromMs: mid, toMs });
     await expectLedgerEqualsTruth(true);
   });
 

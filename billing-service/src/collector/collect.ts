@@ -19,6 +19,8 @@ import { chunkRange, closedUntil, windowsBetween } from "./windows";
 export interface SampleSource {
   rawSamples(selector: string, fromMs: number, toMs: number, onSeries: (s: RawSeries) => void): Promise<void>;
   lastValueAtOrBefore(selector: string, timeMs: number, lookbackMs: number): Promise<number | undefined>;
+  /** Last value of every series matching `selector` (optional: without it, series are asked one by one). */
+  lastValuesAtOrBefore?(selector: string, timeMs: number, lookbackMs: number): Promise<Array<{ labels: Record<string, string>; value: number }>>;
 }
 
 export interface CollectorLog {
@@ -169,17 +171,32 @@ const collectChunk = async (
   );
   // A series without a sample in the lookback is either new (Limitador creates a series on its
   // first hit, vLLM starts at zero: its first value is usage) or back from a gap longer than the
-  // lookback (its earlier value must be subtracted). One exact-series query over the deep lookback
-  // tells them apart; this is rare (new users, long outages), so it is paid per series.
-  for (const s of aggregator.withoutAnchor) {
-    const previous = await deps.prometheus.lastValueAtOrBefore(exactSelector(s.meter.metric, s.labels), fromMs, settings.anchorDeepLookback);
+  // lookback (its earlier value must be subtracted). A query over the deep lookback tells them
+  // apart. Usually only a few series need it (new users), one exact-series query each; after an
+  // outage of every target many do, and one query per counter over `anchorBatchLookback` answers
+  // most of them at once first.
+  const deferred = aggregator.withoutAnchor;
+  const known = new Map<string, number>();
+  if (deferred.length > settings.anchorBatchAbove && deps.prometheus.lastValuesAtOrBefore) {
+    for (const metric of new Set(deferred.map((d) => d.meter.metric))) {
+      const meter = deferred.find((d) => d.meter.metric === metric)!.meter;
+      const matchers = meter.source === "gateway" ? settings.gatewayMatchers : settings.modelServerMatchers;
+      const values = await deps.prometheus.lastValuesAtOrBefore(`${metric}${matchers ?? ""}`, fromMs, settings.anchorBatchLookback);
+      for (const v of values) known.set(seriesKey(metric, v.labels), v.value);
+    }
+  }
+  for (const s of deferred) {
+    const key = seriesKey(s.meter.metric, s.labels);
+    const previous = known.has(key)
+      ? known.get(key)
+      : await deps.prometheus.lastValueAtOrBefore(exactSelector(s.meter.metric, s.labels), fromMs, settings.anchorDeepLookback);
     const anchor: Anchor =
       previous === undefined
         ? { kind: "new-series" }
         : // Its time is unknown but older than the lookback: far enough back to flag the gap.
           { kind: "sample", sample: { t: fromMs - settings.anchorLookback, v: previous } };
     aggregator.addSeries(s.meter, s.labels, s.samples, anchor);
-    anchors.set(seriesKey(s.meter.metric, s.labels), s.samples[s.samples.length - 1]);
+    anchors.set(key, s.samples[s.samples.length - 1]);
   }
   const { ledger, reconciliations } = reconcile(aggregator.rows.values(), settings.reconcileTolerance);
   const unattributed = [...aggregator.unattributed.values()];

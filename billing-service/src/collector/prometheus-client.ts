@@ -92,6 +92,16 @@ export class PrometheusClient {
     return result.length === 0 ? undefined : Number(result[0].value[1]);
   }
 
+  /** The last value of every series matching `selector` at or before `timeMs`, within `lookbackMs`. */
+  async lastValuesAtOrBefore(selector: string, timeMs: number, lookbackMs: number): Promise<Array<{ labels: Record<string, string>; value: number }>> {
+    const result = await this.instant(`last_over_time(${selector}[${lookbackMs}ms])`, timeMs);
+    // last_over_time drops the metric name, so the labels are exactly those of the raw series.
+    return result.map((r) => {
+      const { __name__: _name, ...labels } = r.metric;
+      return { labels, value: Number(r.value[1]) };
+    });
+  }
+
   /** Runs an instant query returning a vector (for checks and comparisons, not for billing). */
   async instant(query: string, timeMs: number): Promise<InstantSample[]> {
     const params = new URLSearchParams({ query, time: (timeMs / 1000).toFixed(3) });

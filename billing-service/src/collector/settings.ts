@@ -30,6 +30,13 @@ export const collectorSettingsSchema = z
     anchorLookback: duration.prefault("15m"),
     /** For a series with no sample in anchorLookback: how far back to look before calling it new. Defaults to 31d. */
     anchorDeepLookback: duration.prefault("31d"),
+    /** With more series than this lacking an anchor, ask one query per counter first. Defaults to 16. */
+    anchorBatchAbove: z.number().int().min(0).default(16),
+    /**
+     * Lookback of that per-counter query (it reads every series of the counter over this range,
+     * so keep it below Prometheus' sample limit: 6h of 10,000 series at 15 s is 14.4M). Defaults to 6h.
+     */
+    anchorBatchLookback: duration.prefault("6h"),
     /**
      * Windows read per Prometheus query. Defaults to as many as fit in 2h (at least one), which
      * keeps a query of 10,000 series at 15 s far below Prometheus' 50M-sample limit.
