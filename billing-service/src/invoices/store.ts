@@ -209,6 +209,8 @@ const formatAmount = (minor: bigint, digits: number): string => {
 /** Reads an invoice by id or number, only within `tenant` (a foreign invoice is "not found"). */
 export const getInvoice = async (pool: Pool | PoolClient, tenant: string, idOrNumber: string): Promise<Invoice> => {
   const byId = /^\d+$/.test(idOrNumber);
+  // An id beyond bigint cannot exist (and would be a database error, i.e. a 500, not a 404).
+  if (byId && BigInt(idOrNumber) > 9223372036854775807n) throw new InvoiceNotFoundError(`no invoice ${idOrNumber} for tenant ${tenant}`);
   const head = await pool.query(`select * from invoices where tenant = $1 and ${byId ? "id = $2::bigint" : "number = $2"}`, [tenant, idOrNumber]);
   if (head.rowCount === 0) throw new InvoiceNotFoundError(`no invoice ${idOrNumber} for tenant ${tenant}`);
   const r = head.rows[0];
