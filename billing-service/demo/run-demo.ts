@@ -18,7 +18,7 @@ import { startDemoBilling, type DemoBilling } from "./lib/billing";
 const SCRAPE_S = 1;
 const WINDOW_MS = 10_000;
 const TICK_MS = 100;
-const PHASE_MS = 14_000;
+const PHASE_MS = 12_000;
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 const say = (msg: string) => process.stdout.write(`${msg}\n`);

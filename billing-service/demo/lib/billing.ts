@@ -54,14 +54,13 @@ export const startDemoBilling = async (dataDir: string): Promise<DemoBilling> =>
         say(`\n== ${tenant}: maas-billing usage --tenant ${tenant} --group-by user,tier,model --format csv`);
         const csv = await cli("usage", "--tenant", tenant, "--from", iso(fromMs), "--to", iso(toMs), "--group-by", "user,tier,model", "--format", "csv");
         for (const line of csv.trimEnd().split("\n")) say(`   ${line}`);
-        const usage = JSON.parse(await cli("usage", "--tenant", tenant, "--from", iso(fromMs), "--to", iso(toMs))) as {
-          inputTokens: string;
-          outputTokens: string;
-          totalTokens: string;
-          requests: string;
-        };
+        // Totals from the CSV rows (one CLI run per tenant instead of two).
+        const [header, ...lines] = csv.trimEnd().split("\n").map((l) => l.split(","));
+        const col = (name: string) => header.indexOf(name);
+        const sum = (name: string) => lines.reduce((a, l) => a + BigInt(l[col(name)]), 0n);
+        const usage = { inputTokens: sum("inputTokens"), outputTokens: sum("outputTokens"), totalTokens: sum("totalTokens"), requests: sum("requests") };
         const t = truth.get(tenant)!;
-        const exact = BigInt(usage.totalTokens) === BigInt(t.inputTokens + t.outputTokens) && BigInt(usage.requests) === BigInt(t.requests);
+        const exact = usage.totalTokens === BigInt(t.inputTokens + t.outputTokens) && usage.requests === BigInt(t.requests);
         say(
           `   totalTokens ${usage.totalTokens}, requests ${usage.requests}; simulator's truth ${t.inputTokens + t.outputTokens} tokens, ${t.requests} requests: ${exact ? "EXACT" : "DIFFERENT"}`,
         );
