@@ -120,7 +120,25 @@ describe("operations", () => {
     expect((await api.app.inject({ url: "/readyz" })).json()).toEqual({ status: "ready" });
     const metrics = (await api.app.inject({ url: "/metrics" })).body;
     expect(metrics).toContain('maas_billing_usage_tokens_total{tenant="acme",model="llama",tier="premium",direction="input"} 1101');
-    expect(metrics).toMatch(/maas_billing_price_per_million_tokens_minor\{tier="premium",model="llama",direction="output",currency="USD"\} (1000|1250)/);
+    // Label order is not part of the format: find a sample by its exact label set.
+    const sample = (name: string, labels: Record<string, string>): string | undefined =>
+      metrics
+        .split("\n")
+        .filter((l) => l.startsWith(`${name}{`))
+        .find((l) => {
+          const set = Object.fromEntries([...l.slice(l.indexOf("{") + 1, l.indexOf("}")).matchAll(/(\w+)="([^"]*)"/g)].map((m) => [m[1], m[2]]));
+          return JSON.stringify(Object.entries(set).sort()) === JSON.stringify(Object.entries(labels).sort());
+        })
+        ?.split(" ")[1];
+    const price = "maas_billing_price_per_million_tokens_minor";
+    // Prices in force now (the test book's second version): premium/llama output 12.50 per million = 1250 cents.
+    expect(sample(price, { tier: "premium", model: "llama", direction: "output", currency: "USD" })).toBe("1250");
+    // The book's wildcard entry, and what a concrete model seen in the ledger resolves to (1.00 = 100 cents),
+    // also as the tenant's own copy for tenant=-enforcing federation.
+    expect(sample(price, { tier: "*", model: "*", direction: "input", currency: "USD" })).toBe("100");
+    expect(sample(price, { tier: "free", model: "llama", direction: "input", currency: "USD" })).toBe("100");
+    expect(sample(price, { tier: "free", model: "llama", direction: "input", currency: "USD", tenant: "acme" })).toBe("100");
+    expect(sample("maas_billing_price_per_request_minor", { tier: "premium", model: "llama", currency: "USD", tenant: "acme" })).toBe("0.3");
     expect(metrics).toContain("maas_billing_cost_minor_units_total");
     expect((await api.app.inject({ url: "/openapi.json" })).json().openapi).toMatch(/^3\./);
     expect((await api.app.inject({ url: "/docs" })).body).toContain("/v1/events");

@@ -6,7 +6,7 @@
 import type { Pool } from "pg";
 import { Counter, Gauge, Histogram, Registry } from "prom-client";
 import { allocate, PRICE_SCALE } from "../pricebook/money";
-import { findPrice, versionAt, type PriceBook } from "../pricebook/pricebook";
+import { findPrice, versionAt, type Price, type PriceBook } from "../pricebook/pricebook";
 
 export interface ServiceMetrics {
   readonly registry: Registry;
@@ -150,29 +150,50 @@ export const createServiceMetrics = (pool: Pool, getBook: () => PriceBook, now: 
       for (const q of (await snapshot()).quotas) this.set({ tenant: q.tenant, kind: q.kind, period: q.period }, q.ratio);
     },
   });
-  const priceGauge = (name: string, help: string, pick: "input" | "output" | "request"): void => {
+  /**
+   * Prices in force now, as gauges: every entry of the book (model "*" and all), plus the price each
+   * (tier, model) seen in the ledger resolves to, so a dashboard joining usage
+   * `on (tier, model, direction)` finds a price for concrete model names. The resolved prices are
+   * also exported once per tenant with a `tenant` label, so a `tenant=`-enforcing federation proxy
+   * lets that tenant's copy through (inside one tenant's Prometheus the join stays one-to-one).
+   */
+  const priceGauge = (name: string, help: string, pick: "tokens" | "request"): void => {
     new Gauge({
       name,
       help,
-      labelNames: pick === "request" ? ["tier", "model", "currency"] : ["tier", "model", "direction", "currency"],
+      labelNames: pick === "request" ? ["tier", "model", "currency", "tenant"] : ["tier", "model", "direction", "currency", "tenant"],
       registers: [registry],
-      collect() {
+      async collect() {
         this.reset();
         const book = getBook();
         const version = versionAt(book, now());
         if (!version) return;
         const toMinor = (scaled: bigint): number => Number(scaled * 10n ** BigInt(book.minorUnitDigits)) / Number(PRICE_SCALE);
-        for (const p of version.prices) {
-          if (pick === "request") this.set({ tier: p.tier, model: p.model, currency: book.currency }, toMinor(p.perRequest));
+        const emit = (price: Price, tier: string, model: string, tenant?: string): void => {
+          const base = { tier, model, currency: book.currency, ...(tenant ? { tenant } : {}) };
+          if (pick === "request") this.set(base, toMinor(price.perRequest));
           else {
-            this.set({ tier: p.tier, model: p.model, direction: "input", currency: book.currency }, toMinor(p.inputPerMillion));
-            this.set({ tier: p.tier, model: p.model, direction: "output", currency: book.currency }, toMinor(p.outputPerMillion));
+            this.set({ ...base, direction: "input" }, toMinor(price.inputPerMillion));
+            this.set({ ...base, direction: "output" }, toMinor(price.outputPerMillion));
           }
+        };
+        for (const p of version.prices) emit(p, p.tier, p.model);
+        let usage: UsageSnapshot["tokens"] = [];
+        try {
+          usage = (await snapshot()).tokens;
+        } catch {
+          return; // database down: the book's own entries are still exported
+        }
+        for (const u of usage) {
+          const price = findPrice(version, u.tier, u.model);
+          if (!price) continue;
+          emit(price, u.tier, u.model);
+          emit(price, u.tier, u.model, u.tenant);
         }
       },
     });
   };
-  priceGauge("maas_billing_price_per_million_tokens_minor", "Price book in force now: price per million tokens in minor currency units", "input");
+  priceGauge("maas_billing_price_per_million_tokens_minor", "Price book in force now: price per million tokens in minor currency units", "tokens");
   priceGauge("maas_billing_price_per_request_minor", "Price book in force now: price per request in minor currency units", "request");
 
   return {
