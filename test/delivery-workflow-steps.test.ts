@@ -122,28 +122,41 @@ describe("billing-image.yml", () => {
 
 describe("deploy.yml plan", () => {
   const step = findStep("deploy.yml", "plan", named("plan"));
+  const head = spawnSync("git", ["rev-parse", "HEAD"], { cwd: repoRoot, encoding: "utf8" }).stdout.trim();
 
-  it("plans every stack on a first push (no previous commit) or when asked for all", () => {
-    const stacks = readStacks(repoRoot);
-    const expected = [
-      `all=${JSON.stringify(stacks.map((s) => s.name))}`,
-      `platform=${JSON.stringify(stacks.filter((s) => s.tier === "platform").map((s) => s.name))}`,
-      `tenant=${JSON.stringify(stacks.filter((s) => s.tier === "tenant").map((s) => s.name))}`,
-    ].join("\n");
-    for (const env of [
-      { BEFORE: "", ALL_STACKS: "false" },
-      { BEFORE: "HEAD", ALL_STACKS: "true" },
-    ]) {
-      const run = runStep(step, env);
-      expect(run.status, run.stdout).toBe(0);
-      expect(run.outputs.trim()).toBe(expected);
-    }
+  /** A `gh` on PATH that records its arguments and answers like `gh run list --jq` would. */
+  function fakeGh(name: string, answer: string, exitCode = 0): { bin: string; log: string } {
+    const bin = path.join(scratch, `fake-gh-${name}`);
+    const log = path.join(bin, "calls.log");
+    fs.mkdirSync(bin, { recursive: true });
+    fs.writeFileSync(path.join(bin, "gh"), `#!/bin/sh\nprintf '%s\\n' "$*" >> "${log}"\nprintf '%s' '${answer}'\nexit ${exitCode}\n`, { mode: 0o755 });
+    return { bin, log };
+  }
+
+  const stacks = readStacks(repoRoot);
+  const everyStack = [
+    `all=${JSON.stringify(stacks.map((s) => s.name))}`,
+    `platform=${JSON.stringify(stacks.filter((s) => s.tier === "platform").map((s) => s.name))}`,
+    `tenant=${JSON.stringify(stacks.filter((s) => s.tier === "tenant").map((s) => s.name))}`,
+  ].join("\n");
+
+  it.each([
+    ["no successful deploy yet", fakeGh("none", ""), "false"],
+    ["the GitHub API is unreachable", fakeGh("down", "", 1), "false"],
+    ["every stack was asked for", fakeGh("all", head), "true"],
+  ])("plans every stack when %s", (_name, gh, all) => {
+    const run = runStep(step, { GH_TOKEN: "test-token", ALL_STACKS: all }, gh.bin);
+    expect(run.status, run.stdout).toBe(0);
+    expect(run.outputs.trim()).toBe(everyStack);
   });
 
-  it("plans nothing when nothing changed since the previous commit", () => {
-    const run = runStep(step, { BEFORE: "HEAD", ALL_STACKS: "false" });
+  it("plans the stacks changed since the last successful deploy (none when that is this commit)", () => {
+    const gh = fakeGh("head", head);
+    const run = runStep(step, { GH_TOKEN: "test-token", ALL_STACKS: "false" }, gh.bin);
     expect(run.status, run.stdout).toBe(0);
     expect(run.outputs).toBe("all=[]\nplatform=[]\ntenant=[]\n");
+    expect(run.stdout).toContain(`planning the stacks changed since ${head}`);
+    expect(fs.readFileSync(gh.log, "utf8")).toContain("run list --workflow deploy.yml --branch main --status success --limit 1");
   });
 });
 
