@@ -145,14 +145,14 @@ describe("deploy.yml plan", () => {
     ["the GitHub API is unreachable", fakeGh("down", "", 1), "false"],
     ["every stack was asked for", fakeGh("all", head), "true"],
   ])("plans every stack when %s", (_name, gh, all) => {
-    const run = runStep(step, { GH_TOKEN: "test-token", ALL_STACKS: all }, gh.bin);
+    const run = runStep(step, { GH_TOKEN: "test-token", GH_REPO: "acme/maas-billing", ALL_STACKS: all }, gh.bin);
     expect(run.status, run.stdout).toBe(0);
     expect(run.outputs.trim()).toBe(everyStack);
   });
 
   it("plans the stacks changed since the last successful deploy (none when that is this commit)", () => {
     const gh = fakeGh("head", head);
-    const run = runStep(step, { GH_TOKEN: "test-token", ALL_STACKS: "false" }, gh.bin);
+    const run = runStep(step, { GH_TOKEN: "test-token", GH_REPO: "acme/maas-billing", ALL_STACKS: "false" }, gh.bin);
     expect(run.status, run.stdout).toBe(0);
     expect(run.outputs).toBe("all=[]\nplatform=[]\ntenant=[]\n");
     expect(run.stdout).toContain(`planning the stacks changed since ${head}`);
