@@ -1,7 +1,7 @@
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
 import { formatStackDiff } from "../scripts/delivery/format-diff";
-import { lineDiff } from "../scripts/delivery/line-diff";
+import { fullLineDiff, lineDiff } from "../scripts/delivery/line-diff";
 import { diffFields, diffObjectSets, objectKey, type KubeObject } from "../scripts/delivery/object-diff";
 
 const deployment = (image: string, extra: Record<string, unknown> = {}): KubeObject => ({
@@ -148,6 +148,23 @@ describe("diffFields", () => {
 });
 
 describe("lineDiff", () => {
+  it("marks every line so that each side can be rebuilt, with as few changes as possible (property)", () => {
+    const lines = fc.array(fc.constantFrom("a", "b", "c", "d", ""), { maxLength: 12 });
+    fc.assert(
+      fc.property(lines, lines, (left, right) => {
+        const [before, after] = [left.join("\n"), right.join("\n")];
+        const changes = fullLineDiff(before, after);
+        const side = (kind: "removed" | "added") => changes.filter((c) => c.kind !== (kind === "removed" ? "added" : "removed")).map((c) => c.text);
+        expect(side("removed").join("\n")).toBe(before);
+        expect(side("added").join("\n")).toBe(after);
+        // an LCS diff keeps as many lines as any common subsequence: at least the common prefix
+        let prefix = 0;
+        while (prefix < left.length && prefix < right.length && left[prefix] === right[prefix]) prefix += 1;
+        expect(changes.filter((c) => c.kind === "context").length).toBeGreaterThanOrEqual(left.length === 0 && right.length === 0 ? 1 : prefix);
+      }),
+    );
+  });
+
   it("keeps two lines of context around a change and collapses the rest", () => {
     const before = Array.from({ length: 20 }, (_, i) => `line ${i}`);
     const after = [...before];

@@ -15,10 +15,14 @@ const CONTEXT_LINES = 2;
 
 /** Longest-common-subsequence diff of two texts by line, trimmed to the changes and some context. */
 export function lineDiff(before: string, after: string): LineChange[] {
+  return withContext(fullLineDiff(before, after));
+}
+
+/** Every line of both texts, marked; context lines plus removed ones give `before`, plus added ones `after`. */
+export function fullLineDiff(before: string, after: string): LineChange[] {
   const a = before.split("\n");
   const b = after.split("\n");
-  const full = a.length > MAX_LINES || b.length > MAX_LINES ? replaceAll(a, b) : lcsDiff(a, b);
-  return withContext(full);
+  return a.length > MAX_LINES || b.length > MAX_LINES ? replaceAll(a, b) : lcsDiff(a, b);
 }
 
 function replaceAll(a: string[], b: string[]): LineChange[] {
