@@ -6,6 +6,7 @@ import { BillingDatabase } from "./platform/database";
 import { createFederationProxies, type FederationEndpoints } from "./platform/federation";
 import { createLimitadorImagePatch, createLimitadorServiceMonitor } from "./platform/limitador";
 import { createMonitoring } from "./platform/monitoring";
+import { checkPlatformGrafana, createPlatformGrafana } from "./platform/grafana";
 import { createRestrictedNamespace } from "./platform/namespaces";
 import { createPlatformRules } from "./platform/rules";
 import { createTelemetryPolicy } from "./platform/telemetry";
@@ -46,6 +47,7 @@ export class Platform extends pulumi.ComponentResource {
     // Args stay out of super(): they are plain config, and Outputs there crash the SDK (pulumi/pulumi#23953).
     super("maas:platform:Platform", name, {}, opts);
     const { flavor, config } = args;
+    checkPlatformGrafana(flavor, config.grafana);
 
     const monitoring = createMonitoring(name, { flavor, monitoring: config.monitoring }, this);
     // Retained on delete: deleting the namespace would take the database volume with it.
@@ -71,6 +73,20 @@ export class Platform extends pulumi.ComponentResource {
     createLimitadorImagePatch(name, config.limitador, this);
     createLimitadorServiceMonitor(name, config.limitador, this);
     createTelemetryPolicy(name, config.telemetry, config.gateway, this);
+    if (config.grafana.enabled) {
+      createPlatformGrafana(
+        name,
+        {
+          flavor,
+          namespace: monitoring.namespace.metadata.name,
+          namespaceName: config.monitoring.namespace,
+          grafana: config.grafana,
+          prometheusUrl: config.billing.prometheusUrl ?? monitoring.queryUrl,
+          gateway: config.gateway,
+        },
+        this,
+      );
+    }
     createPlatformRules(name, { namespace: monitoring.namespace.metadata.name, vllmFamily: config.vllmMetricFamily, tierLabel: config.telemetry.tierLabel }, this);
     this.tenantNamespaces = createTenantAccess(name, config.tenants, flavor, this);
     this.federation = createFederationProxies(

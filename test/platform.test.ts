@@ -1,6 +1,6 @@
 import * as YAML from "yaml";
 import { beforeAll, describe, expect, it } from "vitest";
-import { platformPrometheusRules } from "../dashboards";
+import { PLATFORM_PROMETHEUS_DS_UID, platformDashboards, platformPrometheusRules } from "../dashboards";
 import type { RenderResult } from "../scripts/render";
 import { findObject, ofKind, renderConfig, testImage } from "./support/stacks";
 
@@ -87,11 +87,13 @@ describe("billing namespace and database", () => {
 
   it("generates the password with RandomPassword into the Secret, never RandomString", () => {
     const passwords = openshift.resources.filter((r) => r.type === "random:index/randomPassword:RandomPassword");
-    expect(passwords.map((r) => r.name)).toEqual(["platform-database-password"]);
+    expect(passwords.map((r) => r.name)).toEqual(["platform-database-password", "platform-grafana-admin-password"]);
     expect(openshift.resources.filter((r) => r.type === "random:index/randomString:RandomString")).toEqual([]);
     const secret = findObject(openshift, "Secret", "maas-billing-db").object.stringData as Record<string, string>;
-    expect(secret.password).toBe(openshift.secretValues[0]);
-    expect(secret.url).toBe(`postgres://billing:${openshift.secretValues[0]}@maas-billing-db.maas-billing.svc:5432/maas_billing`);
+    expect(openshift.secretValues).toContain(secret.password);
+    expect(secret.url).toBe(`postgres://billing:${secret.password}@maas-billing-db.maas-billing.svc:5432/maas_billing`);
+    // Its own password, not Grafana's.
+    expect(secret.password).not.toBe((findObject(openshift, "Secret", "maas-grafana-admin").object.stringData as Record<string, string>)["admin-password"]);
   });
 
   it("reads the password only through secretKeyRef", () => {
@@ -194,6 +196,71 @@ describe("platform alerts and recording rules", () => {
   });
 });
 
+describe("platform Grafana with the billing dashboard", () => {
+  const grafanaPod = (r: RenderResult) => (findObject(r, "Deployment", "maas-grafana").object as any).spec.template.spec;
+  const datasources = (r: RenderResult) => YAML.parse((findObject(r, "ConfigMap", "maas-grafana-provisioning").object.data as Record<string, string>)["datasources.yaml"]);
+
+  it("provisions the billing dashboard over all tenants, on the datasource uid it expects", () => {
+    for (const r of [openshift, kubernetes]) {
+      const files = findObject(r, "ConfigMap", "maas-grafana-dashboards").object.data as Record<string, string>;
+      expect(Object.keys(files)).toEqual(["billing.json"]);
+      const dashboard = JSON.parse(files["billing.json"]);
+      expect(dashboard).toEqual(platformDashboards({ datasourceUid: PLATFORM_PROMETHEUS_DS_UID })["billing.json"]);
+      expect(datasources(r).datasources.map((d: { uid: string }) => d.uid)).toEqual([PLATFORM_PROMETHEUS_DS_UID]);
+      const provider = YAML.parse((findObject(r, "ConfigMap", "maas-grafana-provisioning").object.data as Record<string, string>)["dashboards.yaml"]);
+      expect(provider.providers[0]).toMatchObject({ type: "file", folder: "MaaS platform", options: { path: "/etc/grafana/dashboards" } });
+      expect(findObject(r, "Deployment", "maas-grafana").object.metadata.namespace).toBe("maas-monitoring");
+    }
+  });
+
+  it("has a generated admin password in a Secret and anonymous access off", () => {
+    const secret = findObject(openshift, "Secret", "maas-grafana-admin").object.stringData as Record<string, string>;
+    expect(openshift.secretValues).toContain(secret["admin-password"]);
+    const env = grafanaPod(openshift).containers[0].env;
+    expect(env).toContainEqual({ name: "GF_SECURITY_ADMIN_PASSWORD", valueFrom: { secretKeyRef: { name: "maas-grafana-admin", key: "admin-password" } } });
+    expect(env).toContainEqual({ name: "GF_AUTH_ANONYMOUS_ENABLED", value: "false" });
+  });
+
+  it("on openshift, reads Thanos with its own service account token (cluster-monitoring-view) and the service CA", () => {
+    const pod = grafanaPod(openshift);
+    expect(pod.serviceAccountName).toBe("maas-grafana");
+    expect(pod.automountServiceAccountToken).toBe(true);
+    expect(pod.containers[0].env).toEqual(
+      expect.arrayContaining([
+        { name: "MAAS_PROMETHEUS_TOKEN", valueFrom: { secretKeyRef: { name: "maas-grafana-token", key: "token" } } },
+        { name: "MAAS_PROMETHEUS_CA", valueFrom: { secretKeyRef: { name: "maas-grafana-token", key: "service-ca.crt" } } },
+      ]),
+    );
+    const token = findObject(openshift, "Secret", "maas-grafana-token").object as any;
+    expect(token.type).toBe("kubernetes.io/service-account-token");
+    expect(token.metadata.annotations).toEqual({ "kubernetes.io/service-account.name": "maas-grafana" });
+    expect(token.data ?? token.stringData).toBeUndefined();
+    expect((findObject(openshift, "ClusterRoleBinding", "maas-grafana-monitoring-view").object as any).roleRef.name).toBe("cluster-monitoring-view");
+    expect(datasources(openshift).datasources[0]).toMatchObject({
+      url: "https://thanos-querier.openshift-monitoring.svc:9091",
+      jsonData: { httpHeaderName1: "Authorization", tlsAuthWithCACert: true },
+      secureJsonData: { httpHeaderValue1: "Bearer $MAAS_PROMETHEUS_TOKEN", tlsCACert: "$MAAS_PROMETHEUS_CA" },
+    });
+  });
+
+  it("on kubernetes, reads the platform Prometheus over in-cluster HTTP with no token", () => {
+    const pod = grafanaPod(kubernetes);
+    expect(pod.automountServiceAccountToken).toBe(false);
+    expect(pod.serviceAccountName).toBeUndefined();
+    expect(datasources(kubernetes).datasources[0].url).toBe("http://prometheus-operated.maas-monitoring.svc:9090");
+    expect(datasources(kubernetes).datasources[0].secureJsonData).toBeUndefined();
+    expect(kubernetes.objects.filter((o) => o.object.metadata.name?.startsWith("maas-grafana-token"))).toEqual([]);
+  });
+
+  it("can be turned off, and an HTTPRoute needs a host", async () => {
+    const off = await renderConfig("unit-no-grafana", { flavor: "kubernetes", platform: { billing: { image: testImage }, grafana: { enabled: false } } });
+    expect(off.objects.filter((o) => o.object.metadata.name?.startsWith("maas-grafana"))).toEqual([]);
+    await expect(
+      renderConfig("unit-grafana-host", { flavor: "kubernetes", platform: { billing: { image: testImage }, grafana: { expose: { enabled: true } } } }),
+    ).rejects.toThrow("maas-billing:platform.grafana.expose.host is required when grafana.expose.enabled is true on flavor kubernetes");
+  });
+});
+
 describe("Limitador and telemetry", () => {
   it("patches only spec.image and spec.verbosity of the existing Limitador CR", () => {
     const patch = findObject(openshift, "Limitador", "limitador", true).object;
@@ -291,7 +358,8 @@ describe("tenants", () => {
     const pod = (findObject(kubernetes, "Deployment", "maas-fed-tenant-a-models").object as any).spec.template.spec;
     expect(pod.automountServiceAccountToken).toBe(false);
     expect(pod.containers.map((c: { name: string }) => c.name)).toEqual(["prom-label-proxy"]);
-    expect(ofKind(kubernetes, "ConfigMap").map((o) => o.object.metadata.name)).toEqual(["maas-billing-api-collector"]);
+    expect(ofKind(kubernetes, "ConfigMap").map((o) => o.object.metadata.name)).not.toContain("maas-federation-upstream-auth");
+    expect(ofKind(openshift, "ConfigMap").map((o) => o.object.metadata.name)).toContain("maas-federation-upstream-auth");
   });
 
   it("honours an explicit upstreamAuth", async () => {

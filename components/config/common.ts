@@ -62,3 +62,20 @@ export const hostName = patternString(
   "a DNS host name",
   "billing.apps.example.com",
 );
+
+/** A Grafana of this program (tenant or platform): image, exposure, resources. */
+export const grafanaSchema = z.strictObject({
+  image: pinnedImage.default("docker.io/grafana/grafana:12.1.1").describe("Grafana image, pinned by tag or digest."),
+  expose: z
+    .strictObject({
+      enabled: z.boolean().default(false).describe("Expose Grafana outside the cluster: a Route on openshift, an HTTPRoute on the platform Gateway on kubernetes."),
+      host: hostName.optional().describe("Host name; required on kubernetes when exposed, optional on openshift (the router assigns one)."),
+    })
+    .prefault({})
+    .describe("External access to Grafana."),
+  resources: resources
+    .default({ requests: { cpu: "50m", memory: "128Mi" }, limits: { cpu: "500m", memory: "512Mi" } })
+    .describe("Resources of Grafana."),
+});
+
+export type GrafanaSettings = z.infer<typeof grafanaSchema>;

@@ -1,6 +1,7 @@
 import { z } from "zod";
 import {
   dnsLabel,
+  grafanaSchema,
   hostName,
   imageWithDigest,
   k8sQuantity,
@@ -92,6 +93,12 @@ export const federationSchema = z
   })
   .prefault({});
 
+export const platformGrafanaSchema = grafanaSchema
+  .extend({
+    enabled: z.boolean().default(true).describe("Run the platform Grafana (`maas-grafana` in the monitoring namespace) with the billing dashboard over all tenants. Turn off when the platform team provisions `dashboards/` into a Grafana of its own."),
+  })
+  .prefault({});
+
 /** Tenant names stay short so derived object names (`maas-fed-<tenant>-gateway`) fit in 63 characters. */
 const tenantName = patternString(/^[a-z0-9]([-a-z0-9]{0,38}[a-z0-9])?$/, "a lowercase DNS label of at most 40 characters", "tenant-a");
 
@@ -112,6 +119,7 @@ export const platformSchema = z
     limitador: limitadorSchema,
     telemetry: telemetrySchema,
     federation: federationSchema,
+    grafana: platformGrafanaSchema.describe("The platform team's Grafana (billing dashboard over all tenants)."),
     tenants: z.array(platformTenantSchema).default([]).describe("The tenants this platform serves: namespaces, admin RBAC and federation proxies per tenant."),
   })
   .superRefine((p, ctx) => {

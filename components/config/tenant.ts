@@ -1,5 +1,5 @@
 import { z } from "zod";
-import { dnsLabel, hostName, k8sQuantity, patternString, pinnedImage, promDuration, resources } from "./common";
+import { dnsLabel, grafanaSchema, k8sQuantity, patternString, pinnedImage, promDuration, resources } from "./common";
 
 /*
  * TenantSpec: everything one tenant stack deploys, parsed once at program start.
@@ -84,20 +84,6 @@ const prometheusSchema = z
       });
     }
   });
-
-const grafanaSchema = z.strictObject({
-  image: pinnedImage.default("docker.io/grafana/grafana:12.1.1").describe("Grafana image, pinned by tag or digest."),
-  expose: z
-    .strictObject({
-      enabled: z.boolean().default(false).describe("Expose Grafana outside the cluster: a Route on openshift, an HTTPRoute on the platform Gateway on kubernetes."),
-      host: hostName.optional().describe("Host name; required on kubernetes when exposed, optional on openshift (the router assigns one)."),
-    })
-    .prefault({})
-    .describe("External access to Grafana."),
-  resources: resources
-    .default({ requests: { cpu: "50m", memory: "128Mi" }, limits: { cpu: "500m", memory: "512Mi" } })
-    .describe("Resources of Grafana."),
-});
 
 /** Tiers of the field notes (§3, MaaS Oct 2025 limits), used when a tenant names none. */
 const defaultTiers = [

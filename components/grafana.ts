@@ -1,0 +1,232 @@
+import * as crypto from "node:crypto";
+import * as k8s from "@pulumi/kubernetes";
+import * as pulumi from "@pulumi/pulumi";
+import * as random from "@pulumi/random";
+import { stringify } from "yaml";
+import { dashboardProviderConfig } from "../dashboards";
+import type { Flavor } from "./config";
+import type { GrafanaSettings } from "./config/common";
+import { containerSecurityContext, podSecurityContext } from "./platform/security";
+
+/*
+ * One Grafana, provisioned entirely from files: used by the tenant Grafana (components/tenant/grafana.ts)
+ * and the platform Grafana (components/platform/grafana.ts), which differ only in datasources,
+ * dashboards, names and whether the pod needs its service account token.
+ */
+
+/** UID of the `grafana` user in the upstream image. */
+const GRAFANA_UID = 472;
+export const GRAFANA_PORT = 3000;
+/** Where the dashboards ConfigMap is mounted. */
+const DASHBOARDS_PATH = "/etc/grafana/dashboards";
+
+/** Grafana dashboard provider file: dashboards from the mounted ConfigMap, not editable in the UI. */
+export function renderDashboardProvider(folder = "MaaS"): string {
+  return stringify(dashboardProviderConfig(folder, DASHBOARDS_PATH));
+}
+
+/**
+ * An exposed Grafana on kubernetes is an HTTPRoute, which needs a host. Components call this before
+ * declaring any resource, so the error stops the program cleanly.
+ */
+export function requireGrafanaHost(flavor: Flavor, g: GrafanaSettings, hostKey: string, hostExample: string): void {
+  if (g.expose.enabled && flavor === "kubernetes" && !g.expose.host) {
+    throw new Error(`${hostKey} is required when grafana.expose.enabled is true on flavor kubernetes (an HTTPRoute needs a host name). Example: "${hostExample}"`);
+  }
+}
+
+export interface GrafanaArgs {
+  /** Cluster flavor: Route on openshift, HTTPRoute on kubernetes; decides the pod's UID. */
+  readonly flavor: Flavor;
+  /** Namespace Grafana runs in; must exist. */
+  readonly namespace: pulumi.Input<string>;
+  /** Name of every object (Deployment, Service, Route), `<objectName>-admin` etc. for the rest. */
+  readonly objectName: string;
+  /** Labels of every object; also the Deployment/Service selector. */
+  readonly labels: Record<string, string>;
+  /** Extra labels on the pods only (e.g. what a NetworkPolicy admits). */
+  readonly podLabels?: Record<string, string>;
+  /** Image, resources and exposure from config. */
+  readonly settings: GrafanaSettings;
+  /** The datasource provisioning file (`apiVersion: 1`, `datasources[]`). */
+  readonly datasourcesYaml: string;
+  /** Dashboards to provision: file name -> dashboard JSON text. */
+  readonly dashboards: pulumi.Input<Record<string, string>>;
+  /** Grafana folder of the provisioned dashboards. */
+  readonly dashboardFolder: string;
+  /** Gateway the HTTPRoute attaches to (kubernetes flavor, when exposed). */
+  readonly gateway: pulumi.Input<{ name: string; namespace: string }>;
+  /** The config key of the host, named in the error when an HTTPRoute lacks one, e.g. `tenant a: grafana.expose.host`. */
+  readonly hostKey: string;
+  /** Example host for that error. */
+  readonly hostExample: string;
+  /** ServiceAccount the pod runs as with its token mounted (a datasource authenticates with it); none when omitted. */
+  readonly serviceAccountName?: pulumi.Input<string>;
+  /** Extra environment, e.g. credentials a datasource file refers to as `$VAR`. */
+  readonly extraEnv?: k8s.types.input.core.v1.EnvVar[];
+}
+
+export interface Grafana {
+  /** Name of the Secret holding `admin-user` and `admin-password`. */
+  adminSecretName: string;
+  /** Generated admin password (secret output). */
+  adminPassword: pulumi.Output<string>;
+  /** External URL when exposed with a known host. */
+  url?: string;
+}
+
+/**
+ * Grafana with a generated admin password in a Secret (never a default), anonymous access and
+ * sign-up off, provisioned datasources and dashboards, a Deployment that rolls when provisioning
+ * changes, a Service and, when asked, a Route (openshift) or HTTPRoute (kubernetes). Children are
+ * named `${name}-grafana-<role>`.
+ */
+export function createGrafana(name: string, args: GrafanaArgs, parent: pulumi.Resource): Grafana {
+  const { namespace, objectName, labels, settings: g } = args;
+  requireGrafanaHost(args.flavor, g, args.hostKey, args.hostExample);
+  const podLabels = { ...labels, ...(args.podLabels ?? {}) };
+  const opts = { parent };
+
+  // Never a default password (the seed guide shipped admin/changeme-please).
+  const password = new random.RandomPassword(`${name}-grafana-admin-password`, { length: 32, special: false }, opts);
+  const adminSecret = new k8s.core.v1.Secret(
+    `${name}-grafana-admin`,
+    {
+      metadata: { name: `${objectName}-admin`, namespace, labels },
+      type: "Opaque",
+      stringData: { "admin-user": "admin", "admin-password": password.result },
+    },
+    opts,
+  );
+
+  const dashboardProvider = renderDashboardProvider(args.dashboardFolder);
+  const provisioning = new k8s.core.v1.ConfigMap(
+    `${name}-grafana-provisioning`,
+    {
+      metadata: { name: `${objectName}-provisioning`, namespace, labels },
+      data: { "datasources.yaml": args.datasourcesYaml, "dashboards.yaml": dashboardProvider },
+    },
+    opts,
+  );
+  const dashboards = new k8s.core.v1.ConfigMap(
+    `${name}-grafana-dashboards`,
+    { metadata: { name: `${objectName}-dashboards`, namespace, labels }, data: args.dashboards },
+    opts,
+  );
+
+  const provisioningHash = pulumi
+    .output(args.dashboards)
+    .apply((files) => sha256(JSON.stringify([args.datasourcesYaml, dashboardProvider, Object.entries(files).sort()])));
+
+  const rootUrl = g.expose.enabled && g.expose.host ? `https://${g.expose.host}/` : undefined;
+  const env: k8s.types.input.core.v1.EnvVar[] = [
+    { name: "GF_SECURITY_ADMIN_USER", valueFrom: { secretKeyRef: { name: adminSecret.metadata.name, key: "admin-user" } } },
+    { name: "GF_SECURITY_ADMIN_PASSWORD", valueFrom: { secretKeyRef: { name: adminSecret.metadata.name, key: "admin-password" } } },
+    { name: "GF_AUTH_ANONYMOUS_ENABLED", value: "false" },
+    { name: "GF_USERS_ALLOW_SIGN_UP", value: "false" },
+    { name: "GF_ANALYTICS_REPORTING_ENABLED", value: "false" },
+    { name: "GF_ANALYTICS_CHECK_FOR_UPDATES", value: "false" },
+    // Logs to stdout only: the root filesystem is read-only.
+    { name: "GF_LOG_MODE", value: "console" },
+    ...(rootUrl ? [{ name: "GF_SERVER_ROOT_URL", value: rootUrl }] : []),
+    ...(args.extraEnv ?? []),
+  ];
+
+  new k8s.apps.v1.Deployment(
+    `${name}-grafana`,
+    {
+      metadata: { name: objectName, namespace, labels },
+      spec: {
+        replicas: 1,
+        selector: { matchLabels: labels },
+        template: {
+          metadata: {
+            labels: podLabels,
+            // Grafana reads provisioning only at start (and subPath mounts never update): roll on change.
+            annotations: { "maas-billing.io/provisioning-sha256": provisioningHash },
+          },
+          spec: {
+            ...(args.serviceAccountName !== undefined ? { serviceAccountName: args.serviceAccountName } : {}),
+            automountServiceAccountToken: args.serviceAccountName !== undefined,
+            securityContext: podSecurityContext(args.flavor, GRAFANA_UID),
+            containers: [
+              {
+                name: "grafana",
+                image: g.image,
+                env,
+                ports: [{ name: "http", containerPort: GRAFANA_PORT }],
+                readinessProbe: { httpGet: { path: "/api/health", port: "http" }, periodSeconds: 10 },
+                livenessProbe: { httpGet: { path: "/api/health", port: "http" }, periodSeconds: 30, failureThreshold: 6 },
+                resources: g.resources,
+                securityContext: containerSecurityContext(),
+                volumeMounts: [
+                  { name: "data", mountPath: "/var/lib/grafana" },
+                  { name: "tmp", mountPath: "/tmp" },
+                  { name: "provisioning", mountPath: "/etc/grafana/provisioning/datasources/datasources.yaml", subPath: "datasources.yaml", readOnly: true },
+                  { name: "provisioning", mountPath: "/etc/grafana/provisioning/dashboards/dashboards.yaml", subPath: "dashboards.yaml", readOnly: true },
+                  { name: "dashboards", mountPath: DASHBOARDS_PATH, readOnly: true },
+                ],
+              },
+            ],
+            // Everything Grafana needs is provisioned, so its database can be thrown away with the pod.
+            volumes: [
+              { name: "data", emptyDir: {} },
+              { name: "tmp", emptyDir: {} },
+              { name: "provisioning", configMap: { name: provisioning.metadata.name } },
+              { name: "dashboards", configMap: { name: dashboards.metadata.name } },
+            ],
+          },
+        },
+      },
+    },
+    opts,
+  );
+
+  new k8s.core.v1.Service(
+    `${name}-grafana-svc`,
+    {
+      metadata: { name: objectName, namespace, labels },
+      spec: { selector: labels, ports: [{ name: "http", port: GRAFANA_PORT, targetPort: "http" }] },
+    },
+    opts,
+  );
+
+  if (g.expose.enabled) {
+    if (args.flavor === "openshift") {
+      new k8s.apiextensions.CustomResource(
+        `${name}-grafana-route`,
+        {
+          apiVersion: "route.openshift.io/v1",
+          kind: "Route",
+          metadata: { name: objectName, namespace, labels },
+          spec: {
+            ...(g.expose.host ? { host: g.expose.host } : {}),
+            to: { kind: "Service", name: objectName, weight: 100 },
+            port: { targetPort: "http" },
+            tls: { termination: "edge", insecureEdgeTerminationPolicy: "Redirect" },
+          },
+        },
+        opts,
+      );
+    } else {
+      new k8s.apiextensions.CustomResource(
+        `${name}-grafana-httproute`,
+        {
+          apiVersion: "gateway.networking.k8s.io/v1",
+          kind: "HTTPRoute",
+          metadata: { name: objectName, namespace, labels },
+          spec: {
+            parentRefs: [pulumi.output(args.gateway).apply((gw) => ({ name: gw.name, namespace: gw.namespace }))],
+            hostnames: [g.expose.host!],
+            rules: [{ backendRefs: [{ name: objectName, port: GRAFANA_PORT }] }],
+          },
+        },
+        opts,
+      );
+    }
+  }
+
+  return { adminSecretName: `${objectName}-admin`, adminPassword: pulumi.secret(password.result), url: rootUrl };
+}
+
+const sha256 = (s: string) => crypto.createHash("sha256").update(s).digest("hex");
