@@ -53,6 +53,25 @@ describe("migrations", () => {
   });
 });
 
+describe("retention", () => {
+  it("deletes ledger events and rollup rows older than the retention, keeps the rest", async () => {
+    const old = new Date();
+    old.setUTCMonth(old.getUTCMonth() - 40);
+    const recent = new Date();
+    recent.setUTCMonth(recent.getUTCMonth() - 30);
+    await ingestEvents(
+      db.pool,
+      [usageEvent({ id: "old", tenant: "ret", time: old.toISOString(), inputTokens: 1 }), usageEvent({ id: "recent", tenant: "ret", time: recent.toISOString(), inputTokens: 1 })].map((e) =>
+        usageEventSchema.parse(e),
+      ),
+    );
+    const deleted = (await db.pool.query("select maas_billing_apply_retention(36) as n")).rows[0].n;
+    expect(Number(deleted)).toBe(2); // the old event and its rollup row
+    expect((await db.pool.query("select event_id from usage_events where tenant = 'ret'")).rows.map((r) => r.event_id)).toEqual(["recent"]);
+    expect(Number((await db.pool.query("select count(*) as n from usage_hourly where tenant = 'ret'")).rows[0].n)).toBe(1);
+  });
+});
+
 describe("maas-billing CLI", () => {
   it("usage prints totalTokens, grouped, as JSON and CSV", async () => {
     const { stdout } = await cli("usage", "--tenant", "acme", "--from", "2026-03-01T00:00:00Z", "--to", "2026-04-01T00:00:00Z", "--group-by", "user,tier");
