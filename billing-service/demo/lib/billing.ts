@@ -28,6 +28,8 @@ export const startDemoBilling = async (dataDir: string): Promise<DemoBilling> =>
   // Started once here; every `maas-billing --data-dir` run below finds it running and connects.
   const db = await startEmbeddedPostgres(dataDir);
   const pool = new pg.Pool({ connectionString: db.url, max: 2 });
+  // An idle connection closed by the server (e.g. while it shuts down) must not crash the demo.
+  pool.on("error", () => {});
   const cli = async (...args: string[]): Promise<string> => {
     const { stdout } = await promisify(execFile)(process.execPath, [BIN, "--data-dir", dataDir, "--log-level", "warn", ...args], {
       env: { ...process.env, DATABASE_URL: "" },
