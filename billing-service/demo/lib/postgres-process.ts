@@ -49,6 +49,8 @@ export const startPostgres = async (dir: string): Promise<RunningPostgres> => {
   await server.createDatabase("billing");
   const url = `postgres://postgres:${password}@127.0.0.1:${port}/billing`;
   const pool = new pg.Pool({ connectionString: url, max: 4 });
+  // An idle connection closed by the server (it stops at the end of a test) must not crash the process.
+  pool.on("error", () => {});
   return {
     url,
     pool,
