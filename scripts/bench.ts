@@ -11,14 +11,23 @@
 import { parseArgs } from "node:util";
 import { benchRender } from "./bench/render";
 import { benchCollector } from "../billing-service/bench/collector";
-import { formatTable, fmtSeconds, type BenchRow } from "../billing-service/bench/table";
+import { benchIngest } from "../billing-service/bench/ingest";
+import { benchInvoice } from "../billing-service/bench/invoice";
+import { benchQuota } from "../billing-service/bench/quota";
+import { formatTable, fmtRate, fmtSeconds, type BenchRow } from "../billing-service/bench/table";
 
 type Bench = (log: (s: string) => void) => Promise<BenchRow[]>;
 
 const render: Bench = async (log) => {
   await benchRender(1); // loads the program's modules once, so neither timed run pays for it
-  const ten = await benchRender(10);
-  const hundred = await benchRender(100);
+  // Best of several runs: on a shared machine the minimum is the figure least disturbed by others.
+  const best = async (n: number, runs: number) => {
+    const all = [];
+    for (let i = 0; i < runs; i++) all.push(await benchRender(n));
+    return all.reduce((a, b) => (b.seconds < a.seconds ? b : a));
+  };
+  const ten = await best(10, 3);
+  const hundred = await best(100, 2);
   log(`render: 10 tenants ${fmtSeconds(ten.seconds)} (${ten.objects} objects), 100 tenants ${fmtSeconds(hundred.seconds)} (${hundred.objects} objects)`);
   const flat = hundred.secondsPerTenant / ten.secondsPerTenant;
   return [
@@ -51,7 +60,66 @@ const collector: Bench = async (log) => {
   ];
 };
 
-const BENCHES: Record<string, Bench> = { render, collector };
+const MB = 1024 * 1024;
+
+const ingest: Bench = async (log) => {
+  const f = await benchIngest(200_000, 1000, 4);
+  const api = f.events / f.apiSeconds;
+  const copy = f.events / f.copySeconds;
+  log(`ingest: ${f.events} events in batches of ${f.batchSize}: API ${fmtSeconds(f.apiSeconds)}, COPY ${fmtSeconds(f.copySeconds)}; serve RSS ${(f.rssBeforeBytes / MB).toFixed(0)} MB before`);
+  return [
+    {
+      what: "ingest POST /v1/events (batches of 1000)",
+      figure: fmtRate(api),
+      baseline: `COPY ${fmtRate(copy)}`,
+      ratio: `${((api / copy) * 100).toFixed(0)}%`,
+      target: ">= 50,000/s, >= 50% of COPY",
+      met: api >= 50_000 && api / copy >= 0.5,
+    },
+    { what: "memory: peak RSS of serve during ingest", figure: `${(f.peakRssBytes / MB).toFixed(0)} MB`, baseline: "-", ratio: "-", target: "< 200 MB", met: f.peakRssBytes < 200 * MB },
+  ];
+};
+
+const invoice: Bench = async (log) => {
+  const rows = Number(process.env.BENCH_INVOICE_ROWS ?? 10_000_000);
+  const f = await benchInvoice(rows, log);
+  log(`invoice: tenant-month of ${f.tenantMonthRows} ledger rows, total ${f.totalMinor} minor units`);
+  return [
+    {
+      what: `invoice draft, 1 tenant-month (${f.tenantMonthRows.toLocaleString("en-US")} rows) in ${(f.ledgerRows / 1e6).toFixed(0)}M ledger rows`,
+      figure: fmtSeconds(f.draftSeconds),
+      baseline: `naive full scan ${fmtSeconds(f.scanSeconds)}`,
+      ratio: `${(f.draftSeconds / f.scanSeconds).toFixed(2)}x`,
+      target: "< 100 ms",
+      met: f.draftSeconds < 0.1,
+    },
+  ];
+};
+
+const quota: Bench = async (log) => {
+  const f = await benchQuota(1000, Number(process.env.BENCH_QUOTA_SECONDS ?? 5));
+  const ms = (x: number) => `${x.toFixed(1)} ms`;
+  log(`quota: spending checks over HTTP at ${fmtRate(f.http.achievedRate)} achieved (target ${fmtRate(f.targetRate)}), ${f.http.errors} errors; PostgreSQL alone ${fmtRate(f.database.achievedRate)}; dryRun ${fmtRate(f.httpDryRun.achievedRate)}`);
+  return [
+    {
+      what: "quota check over HTTP @1,000/s (spends)",
+      figure: `p50 ${ms(f.http.p50Ms)} p99 ${ms(f.http.p99Ms)}`,
+      baseline: `PostgreSQL alone p99 ${ms(f.database.p99Ms)}`,
+      ratio: `${(f.http.p99Ms / f.database.p99Ms).toFixed(2)}x`,
+      target: "p99 < 5 ms",
+      met: f.http.p99Ms < 5,
+    },
+    {
+      what: "quota check over HTTP @1,000/s (dryRun)",
+      figure: `p50 ${ms(f.httpDryRun.p50Ms)} p99 ${ms(f.httpDryRun.p99Ms)}`,
+      baseline: "-",
+      ratio: "-",
+      target: "(read-only path)",
+    },
+  ];
+};
+
+const BENCHES: Record<string, Bench> = { render, collector, ingest, invoice, quota };
 
 async function main(): Promise<number> {
   const { values } = parseArgs({ options: { only: { type: "string" } }, strict: true });

@@ -152,7 +152,24 @@ export class DurableIngest<E> {
     this.timer.unref();
   }
 
-  private insertWithTimeout(events: readonly E[]): Promise<InsertResult> {
+  /**
+   * Concurrent batches upsert the same hourly rollup rows and can deadlock (40P01) or fail
+   * serialization (40001): the loser's batch was rolled back whole, so it is simply tried again.
+   */
+  private async insertWithTimeout(events: readonly E[]): Promise<InsertResult> {
+    for (let attempt = 1; ; attempt++) {
+      try {
+        return await this.insertOnce(events);
+      } catch (e) {
+        const code = (e as { code?: unknown }).code;
+        if ((code !== "40P01" && code !== "40001") || attempt >= 5) throw e;
+        this.options.log.warn({ code, attempt }, "spool: insert lost a lock conflict; retrying the batch");
+        await new Promise((r) => setTimeout(r, 5 * attempt));
+      }
+    }
+  }
+
+  private insertOnce(events: readonly E[]): Promise<InsertResult> {
     let timer: NodeJS.Timeout | undefined;
     const timeout = new Promise<never>((_, reject) => {
       timer = setTimeout(() => reject(new DatabaseTimeoutError(`database insert took longer than ${this.timeoutMs} ms`)), this.timeoutMs);

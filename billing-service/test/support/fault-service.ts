@@ -13,6 +13,7 @@ const BIN = path.join(__dirname, "..", "..", "bin", "maas-billing.cjs");
 export interface ServiceProcess {
   readonly url: string;
   readonly token: string;
+  readonly pid: number;
   /** Last lines of the service's log (stdout and stderr). */
   log(): string;
   alive(): boolean;
@@ -62,6 +63,7 @@ export const startService = async (options: ServiceOptions): Promise<ServiceProc
   return {
     url,
     token: admin.token,
+    pid: child.pid!,
     log: () => log,
     alive: () => child.exitCode === null && child.signalCode === null,
     kill: async (signal) => {

@@ -1,0 +1,102 @@
+/*
+ * Ingest benchmark: events per second through POST /v1/events (batches of 1000, validated, with
+ * the (source, id) dedupe, into PostgreSQL) against a real `serve` process, and the physical
+ * baseline: COPY of the very same rows into the same table (same indexes and rollup trigger) in the
+ * same run. Also the peak RSS of `serve` over the run.
+ */
+import http from "node:http";
+import { from as copyFrom } from "pg-copy-streams";
+import { pipeline } from "node:stream/promises";
+import { Readable } from "node:stream";
+import { peakRssBytes, seconds, startBenchStack } from "./setup";
+
+export interface IngestFigures {
+  events: number;
+  batchSize: number;
+  apiSeconds: number;
+  copySeconds: number;
+  peakRssBytes: number;
+  rssBeforeBytes: number;
+}
+
+const event = (i: number) => ({
+  id: `ev-${i}`,
+  source: "//bench/gateway",
+  time: new Date(Date.UTC(2026, 4, 1) + (i % 2_592_000) * 1000).toISOString(),
+  tenant: `tenant-${i % 40}`,
+  user: `user-${i % 1000}`,
+  model: ["llama", "granite", "mistral"][i % 3],
+  tier: ["free", "premium", "enterprise"][i % 3],
+  inputTokens: 100 + (i % 900),
+  outputTokens: 50 + (i % 450),
+  requests: 1,
+});
+
+const post = (agent: http.Agent, url: URL, token: string, body: string): Promise<number> =>
+  new Promise((resolve, reject) => {
+    const req = http.request(url, { method: "POST", agent, headers: { authorization: `Bearer ${token}`, "content-type": "application/json", "content-length": Buffer.byteLength(body) } }, (res) => {
+      let text = "";
+      res.on("data", (c: Buffer) => void (text.length < 2000 && (text += c.toString())));
+      res.on("end", () => (res.statusCode === 200 ? resolve(200) : reject(new Error(`ingest bench: POST ${url.pathname} answered ${res.statusCode}: ${text}`))));
+    });
+    req.on("error", reject);
+    req.end(body);
+  });
+
+export async function benchIngest(events = 200_000, batchSize = 1000, concurrency = 4): Promise<IngestFigures> {
+  const stack = await startBenchStack();
+  try {
+    const { service, db } = stack;
+    // Bodies are built before the clock starts: the client's JSON work is not the service's.
+    const bodies: string[] = [];
+    for (let b = 0; b < events / batchSize; b++) bodies.push(JSON.stringify({ events: Array.from({ length: batchSize }, (_, i) => event(b * batchSize + i)) }));
+    const agent = new http.Agent({ keepAlive: true, maxSockets: concurrency });
+    const url = new URL("/v1/events", service.url);
+    // Warm-up (JIT, connections) with events outside the measured set, then removed.
+    await post(agent, url, service.token, JSON.stringify({ events: Array.from({ length: batchSize }, (_, i) => ({ ...event(i), id: `warm-${i}` })) }));
+    await db.pool.query("truncate usage_events, usage_hourly");
+    const rssBeforeBytes = await peakRssBytes(service.pid);
+
+    let next = 0;
+    const start = process.hrtime.bigint();
+    await Promise.all(
+      Array.from({ length: concurrency }, async () => {
+        while (next < bodies.length) {
+          await post(agent, url, service.token, bodies[next++]).catch((e: Error) => {
+            throw new Error(`${e.message}\nservice log:\n${service.log().slice(-2000)}`);
+          });
+        }
+      }),
+    );
+    const apiSeconds = seconds(start);
+    agent.destroy();
+    const peak = await peakRssBytes(service.pid);
+    const stored = Number((await db.pool.query("select count(*) as n from usage_events")).rows[0].n);
+    if (stored !== events) throw new Error(`ingest bench: ${stored} events stored, expected ${events}`);
+
+    // The same rows again, by COPY into the emptied table.
+    await db.pool.query("truncate usage_events, usage_hourly");
+    const csv: string[] = [];
+    for (let i = 0; i < events; i++) {
+      const e = event(i);
+      csv.push(`${e.source},${e.id},${e.tenant},${e.user},${e.tier},${e.model},${e.time},${e.inputTokens},${e.outputTokens},${e.requests}\n`);
+    }
+    const client = await db.pool.connect();
+    let copySeconds: number;
+    try {
+      const copyStart = process.hrtime.bigint();
+      await pipeline(
+        Readable.from(csv, { objectMode: false }),
+        client.query(copyFrom("copy usage_events (source, event_id, tenant, user_id, tier, model, event_time, input_tokens, output_tokens, requests) from stdin with (format csv)")),
+      );
+      copySeconds = seconds(copyStart);
+    } finally {
+      client.release();
+    }
+    const copied = Number((await db.pool.query("select count(*) as n from usage_events")).rows[0].n);
+    if (copied !== events) throw new Error(`ingest bench: COPY stored ${copied}, expected ${events}`);
+    return { events, batchSize, apiSeconds, copySeconds, peakRssBytes: peak, rssBeforeBytes };
+  } finally {
+    await stack.stop();
+  }
+}

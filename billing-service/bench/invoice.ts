@@ -1,0 +1,111 @@
+/*
+ * Invoice benchmark: a ledger of 10 million event rows (40 tenants x 12 months, generated in SQL),
+ * then the time to build one tenant-month's draft (`createInvoice`: lineage rows, priced lines,
+ * totals) against a naive full scan computing the same per-(tier, model) totals with index scans
+ * turned off, in the same run and database.
+ */
+import { createInvoice } from "../src/invoices/store";
+import { parsePriceBook } from "../src/pricebook/pricebook";
+import { seconds, startBenchDatabase } from "./setup";
+
+export interface InvoiceFigures {
+  ledgerRows: number;
+  tenantMonthRows: number;
+  loadSeconds: number;
+  draftSeconds: number;
+  scanSeconds: number;
+  totalMinor: string;
+}
+
+const TENANTS = 40;
+const FIRST_MONTH = "2025-06-01";
+const MONTHS = 12;
+const PRICE_BOOK = `
+currency: USD
+minorUnitDigits: 2
+versions:
+  - effectiveFrom: "2025-01-01T00:00:00Z"
+    prices:
+      - { tier: premium, model: llama, inputPerMillionTokens: "2.50", outputPerMillionTokens: "10.00", perRequest: "0.002" }
+      - { tier: "*", model: "*", inputPerMillionTokens: "1.00", outputPerMillionTokens: "2.00", perRequest: "0" }
+`;
+
+const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
+
+export async function benchInvoice(rows = 10_000_000, log: (s: string) => void = () => {}): Promise<InvoiceFigures> {
+  const db = await startBenchDatabase();
+  try {
+    const { pool } = db;
+    const loadStart = process.hrtime.bigint();
+    // Bulk load the way one restores a dump: without the indexes and the rollup trigger, which are
+    // rebuilt from their own definitions afterwards (usage_hourly is not read by invoices).
+    const indexes = (await pool.query<{ def: string }>("select indexdef as def from pg_indexes where tablename = 'usage_events' and indexname <> 'usage_events_pkey'")).rows.map((r) => r.def);
+    const pk = (await pool.query<{ def: string }>("select pg_get_constraintdef(oid) as def from pg_constraint where conname = 'usage_events_pkey'")).rows[0].def;
+    await pool.query("alter table usage_events disable trigger usage_events_rollup");
+    await pool.query("alter table usage_events drop constraint usage_events_pkey");
+    for (const def of indexes) await pool.query(`drop index ${/INDEX (\S+) ON/.exec(def)![1]}`);
+    const parts = 4;
+    const per = Math.ceil(rows / parts);
+    await Promise.all(
+      Array.from({ length: parts }, (_, p) =>
+        pool.query(
+          `insert into usage_events (source, event_id, tenant, user_id, tier, model, event_time, input_tokens, output_tokens, requests)
+           select '//bench', 'ev-' || g, 'tenant-' || lpad((g % ${TENANTS})::text, 2, '0'), 'user-' || (g % 997),
+                  (array['free','premium','enterprise'])[1 + g % 3], (array['llama','granite','mistral','qwen'])[1 + g % 4],
+                  timestamptz '${FIRST_MONTH}' + ((g::bigint * 7919) % (${MONTHS} * 30 * 86400)) * interval '1 second',
+                  50 + g % 950, 20 + g % 480, 1
+             from generate_series($1::bigint, $2::bigint) g`,
+          [p * per, Math.min(rows, (p + 1) * per) - 1],
+        ),
+      ),
+    );
+    await pool.query("set maintenance_work_mem = '512MB'");
+    await pool.query(`alter table usage_events add constraint usage_events_pkey ${pk}`);
+    for (const def of indexes) await pool.query(def);
+    await pool.query("alter table usage_events enable trigger usage_events_rollup");
+    await pool.query("vacuum analyze usage_events");
+    const loadSeconds = seconds(loadStart);
+    const ledgerRows = Number((await pool.query("select count(*) as n from usage_ledger")).rows[0].n);
+    log(`invoice: ${ledgerRows.toLocaleString("en-US")} ledger rows loaded in ${loadSeconds.toFixed(1)} s`);
+
+    const tenant = "tenant-07";
+    const period = "2026-05";
+    const book = parsePriceBook(PRICE_BOOK, "bench price book");
+    const drafts: number[] = [];
+    let totalMinor = "";
+    let tenantMonthRows = 0;
+    for (let i = 0; i < 3; i++) {
+      const start = process.hrtime.bigint();
+      const r = await createInvoice(pool, book, tenant, period);
+      drafts.push(seconds(start));
+      if (!r.created) throw new Error(`invoice bench: no draft (${r.reason})`);
+      totalMinor = r.invoice.totalMinor;
+      tenantMonthRows = r.invoice.ledgerRows;
+    }
+    // The naive way: the same totals by reading the whole ledger.
+    const scans: number[] = [];
+    let scanRows = 0;
+    for (let i = 0; i < 3; i++) {
+      const client = await pool.connect();
+      try {
+        await client.query("begin");
+        await client.query("set local enable_indexscan = off; set local enable_bitmapscan = off; set local enable_indexonlyscan = off");
+        const start = process.hrtime.bigint();
+        const res = await client.query(
+          `select tier, model, sum(input_tokens) i, sum(output_tokens) o, sum(requests) r, count(*) n from usage_ledger
+            where tenant = $1 and window_start >= $2 and window_start < $3 group by 1, 2`,
+          [tenant, "2026-05-01T00:00:00Z", "2026-06-01T00:00:00Z"],
+        );
+        scans.push(seconds(start));
+        scanRows = res.rows.reduce((a, r) => a + Number(r.n), 0);
+        await client.query("commit");
+      } finally {
+        client.release();
+      }
+    }
+    if (scanRows !== tenantMonthRows) throw new Error(`invoice bench: scan saw ${scanRows} rows, the draft ${tenantMonthRows}`);
+    return { ledgerRows, tenantMonthRows, loadSeconds, draftSeconds: median(drafts), scanSeconds: median(scans), totalMinor };
+  } finally {
+    await db.stop();
+  }
+}

@@ -1,0 +1,58 @@
+/*
+ * What the service benchmarks share: a migrated embedded PostgreSQL and a real `maas-billing serve`
+ * child process on loopback (the same helpers the fault tests use).
+ */
+import { mkdtemp, rm } from "node:fs/promises";
+import os from "node:os";
+import path from "node:path";
+import pg from "pg";
+import { startPostgres, type RunningPostgres } from "../demo/lib/postgres-process";
+import { migrate } from "../src/db/migrate";
+import { startService, type ServiceProcess } from "../test/support/fault-service";
+
+export interface BenchStack {
+  readonly db: RunningPostgres;
+  readonly service: ServiceProcess;
+  stop(): Promise<void>;
+}
+
+export const startBenchDatabase = async (): Promise<RunningPostgres> => {
+  const db = await startPostgres(await mkdtemp(path.join(os.tmpdir(), "maas-bench-pg-")));
+  // Idle clients see the server stop at the end; that must not crash the bench.
+  db.pool.on("error", () => {});
+  await migrate(db.pool);
+  return db;
+};
+
+export const startBenchStack = async (): Promise<BenchStack> => {
+  const db = await startBenchDatabase();
+  const dataDir = await mkdtemp(path.join(os.tmpdir(), "maas-bench-svc-"));
+  try {
+    const service = await startService({ databaseUrl: db.url, dataDir, env: { LOG_LEVEL: "warn" } });
+    return {
+      db,
+      service,
+      async stop() {
+        await service.kill("SIGTERM");
+        await db.stop();
+        await rm(dataDir, { recursive: true, force: true });
+      },
+    };
+  } catch (e) {
+    await db.stop();
+    throw e;
+  }
+};
+
+/** Peak resident set size of a process (VmHWM), in bytes. */
+export const peakRssBytes = async (pid: number): Promise<number> => {
+  const { readFile } = await import("node:fs/promises");
+  const status = await readFile(`/proc/${pid}/status`, "utf8");
+  const m = /VmHWM:\s+(\d+) kB/.exec(status);
+  if (!m) throw new Error(`no VmHWM for pid ${pid}`);
+  return Number(m[1]) * 1024;
+};
+
+export const seconds = (start: bigint): number => Number(process.hrtime.bigint() - start) / 1e9;
+
+export type Pool = pg.Pool;
