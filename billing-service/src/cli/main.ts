@@ -1,6 +1,6 @@
 /**
  * `maas-billing`: one binary for the billing service. Subcommands:
- *   serve | migrate | collect | usage | invoice create|finalize|show|list | export | token create
+ *   serve | migrate | collect | usage | invoice create|finalize|show|list | export | quota set|list | token create
  * Config comes from the environment and flags (src/config.ts); without DATABASE_URL every command
  * uses an embedded PostgreSQL in --data-dir / MAAS_BILLING_DATA_DIR (default ./.maas-billing).
  */
@@ -10,6 +10,7 @@ import { collectCommand } from "./commands/collect";
 import { exportCommand } from "./commands/export";
 import { invoiceCommand } from "./commands/invoice";
 import { migrateCommand } from "./commands/migrate";
+import { quotaCommand } from "./commands/quota";
 import { serveCommand } from "./commands/serve";
 import { tokenCommand } from "./commands/token";
 import { usageCommand } from "./commands/usage";
@@ -34,6 +35,7 @@ export const buildProgram = (): Command => {
   program.addCommand(usageCommand());
   program.addCommand(invoiceCommand());
   program.addCommand(exportCommand());
+  program.addCommand(quotaCommand());
   program.addCommand(tokenCommand());
   return program;
 };
