@@ -1,6 +1,7 @@
 import * as YAML from "yaml";
 import { beforeAll, describe, expect, it } from "vitest";
 import { PLATFORM_PROMETHEUS_DS_UID, platformDashboards, platformPrometheusRules } from "../dashboards";
+import { tenantAdminRoleRules } from "../components/tenant/rbac";
 import type { RenderResult } from "../scripts/render";
 import { findObject, ofKind, renderConfig, testImage } from "./support/stacks";
 
@@ -303,6 +304,21 @@ describe("tenants", () => {
     for (const b of bindings) expect((b.object as any).subjects).toEqual([{ apiGroup: "rbac.authorization.k8s.io", kind: "Group", name: "tenant-a-admins" }]);
     // tenant-b has no adminGroup: no Role, no RoleBinding.
     expect(ofKind(openshift, "Role").map((o) => o.object.metadata.namespace).sort()).toEqual(["tenant-a-models", "tenant-a-monitoring"]);
+  });
+
+  it.each([
+    ["openshift", () => openshift],
+    ["kubernetes", () => kubernetes],
+  ] as const)("%s: grants exactly the documented tenant-admin Role, and no built-in ClusterRole", (flavor, result) => {
+    for (const ns of ["tenant-a-models", "tenant-a-monitoring"]) {
+      const roles = ofKind(result(), "Role").filter((o) => o.object.metadata.namespace === ns);
+      expect(roles.map((o) => o.object.metadata.name)).toEqual(["maas-tenant-admin"]);
+      expect((roles[0].object as any).rules).toEqual(tenantAdminRoleRules(flavor));
+      const bindings = ofKind(result(), "RoleBinding").filter((o) => o.object.metadata.namespace === ns);
+      expect(bindings.map((o) => (o.object as any).roleRef)).toEqual([{ apiGroup: "rbac.authorization.k8s.io", kind: "Role", name: "maas-tenant-admin" }]);
+    }
+    // No RoleBinding anywhere refers to a ClusterRole (the built-in `admin` included).
+    expect(ofKind(result(), "RoleBinding").filter((o) => (o.object as any).roleRef.kind === "ClusterRole")).toEqual([]);
   });
 
   it("runs a third proxy per tenant enforcing tenant=<name> on the billing series, reachable only from that tenant's namespaces", () => {

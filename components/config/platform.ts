@@ -105,7 +105,7 @@ const tenantName = patternString(/^[a-z0-9]([-a-z0-9]{0,38}[a-z0-9])?$/, "a lowe
 export const platformTenantSchema = z.strictObject({
   name: tenantName.describe("Tenant name; the same as `tenant.name` in that tenant's stack."),
   namespaces: z.array(dnsLabel).min(1).optional().describe("Namespaces the platform creates for the tenant. Defaults to `<name>-models` and `<name>-monitoring`."),
-  adminGroup: z.string().min(1).optional().describe("Group bound as tenant admin in the tenant's namespaces (ClusterRole `admin` + the `maas-tenant-admin` Role)."),
+  adminGroup: z.string().min(1).optional().describe("Group bound as tenant admin in the tenant's namespaces: the `maas-tenant-admin` Role of docs/tenants.md (exactly what a tenant stack needs), nothing else."),
 });
 
 export const platformSchema = z

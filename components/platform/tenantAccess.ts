@@ -3,32 +3,17 @@ import * as pulumi from "@pulumi/pulumi";
 import type { Flavor } from "../config";
 import type { PlatformTenant } from "../config/platform";
 import { platformTenantNamespaces } from "../config/platform";
+import { tenantAdminRoleRules } from "../tenant/rbac";
 import { appLabels } from "./security";
 
-/** Name of the Role (per tenant namespace) with what a tenant stack creates beyond the built-in `admin`. */
+/** Name of the tenant-admin Role the platform creates and binds in each tenant namespace. */
 export const tenantAdminRoleName = "maas-tenant-admin";
 
 /**
- * Rules a tenant admin needs for the tenant stack on top of the aggregated `admin` ClusterRole, which
- * does not cover the Kuadrant and prometheus-operator custom resources.
- */
-export function tenantAdminRules(flavor: Flavor): k8s.types.input.rbac.v1.PolicyRule[] {
-  const all = ["get", "list", "watch", "create", "update", "patch", "delete"];
-  const rules: k8s.types.input.rbac.v1.PolicyRule[] = [
-    { apiGroups: ["kuadrant.io"], resources: ["authpolicies", "ratelimitpolicies", "tokenratelimitpolicies"], verbs: all },
-    { apiGroups: ["monitoring.coreos.com"], resources: ["servicemonitors", "podmonitors", "prometheusrules"], verbs: all },
-    { apiGroups: ["gateway.networking.k8s.io"], resources: ["httproutes"], verbs: all },
-    { apiGroups: ["networking.k8s.io"], resources: ["networkpolicies"], verbs: all },
-  ];
-  if (flavor === "openshift") {
-    rules.push({ apiGroups: ["route.openshift.io"], resources: ["routes", "routes/custom-host"], verbs: all });
-  }
-  return rules;
-}
-
-/**
  * The platform side of each tenant: its namespaces (labelled with the tenant) and, when an admin
- * group is configured, that group's admin rights limited to those namespaces. Everything
+ * group is configured, the tenant-admin Role of docs/tenants.md (`tenantAdminRoleRules`, exactly what
+ * a tenant stack declares and watches) bound to that group in those namespaces, and nothing else: no
+ * built-in `admin`, so no Pods, Roles or RoleBindings of the tenant admin's own making. Everything
  * cluster-scoped or cross-namespace lives here, so the tenant stack needs no more than these rights.
  * Returns tenant -> namespace names (the `tenantNamespaces` output).
  */
@@ -64,25 +49,15 @@ export function createTenantAccess(
       if (tenant.adminGroup !== undefined) {
         const role = new k8s.rbac.v1.Role(
           `${childName}-admin-role`,
-          { metadata: { name: tenantAdminRoleName, namespace: ns.metadata.name, labels }, rules: tenantAdminRules(flavor) },
+          { metadata: { name: tenantAdminRoleName, namespace: ns.metadata.name, labels }, rules: tenantAdminRoleRules(flavor) },
           { parent },
         );
-        const subjects = [{ apiGroup: "rbac.authorization.k8s.io", kind: "Group", name: tenant.adminGroup }];
         new k8s.rbac.v1.RoleBinding(
           `${childName}-admin-binding`,
           {
             metadata: { name: tenantAdminRoleName, namespace: ns.metadata.name, labels },
             roleRef: { apiGroup: "rbac.authorization.k8s.io", kind: "Role", name: role.metadata.name },
-            subjects,
-          },
-          { parent },
-        );
-        new k8s.rbac.v1.RoleBinding(
-          `${childName}-admin-clusterrole-binding`,
-          {
-            metadata: { name: `${tenantAdminRoleName}-admin`, namespace: ns.metadata.name, labels },
-            roleRef: { apiGroup: "rbac.authorization.k8s.io", kind: "ClusterRole", name: "admin" },
-            subjects,
+            subjects: [{ apiGroup: "rbac.authorization.k8s.io", kind: "Group", name: tenant.adminGroup }],
           },
           { parent },
         );
