@@ -96,6 +96,11 @@ export const collectOnce = async (deps: CollectorDeps, request: CollectRequest =
     }
     try {
       const watermark = await readWatermark(lockClient, WATERMARK_SOURCES);
+      // Set before the work, so the lag keeps growing while passes fail (Prometheus down) and
+      // the alert on it fires.
+      if (watermark !== undefined) {
+        for (const source of WATERMARK_SOURCES) deps.metrics?.lagSeconds.set({ source }, (now() - watermark) / 1000);
+      }
       const range = resolveRange(request, watermark, settings, now());
       if (!range) return { status: "nothing-to-do", ...empty };
       windowsBetween(range.fromMs, range.toMs, settings.window); // validates alignment
