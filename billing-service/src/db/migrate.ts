@@ -66,6 +66,11 @@ export const migrate = async (pool: Pool, migrations: readonly Migration[] = MIG
 
 /** For /readyz: every known migration applied, none unknown. */
 export const migrationsCurrent = async (pool: Pool): Promise<boolean> => {
-  const ids = new Set(await appliedMigrations(pool));
-  return MIGRATIONS.every((m) => ids.has(m.id));
+  // A plain read (no DDL): readiness probes run often.
+  const result = await pool.query<{ id: number }>("select id from schema_migrations").catch((e: { code?: string }) => {
+    if (e.code === "42P01") return { rows: [] as Array<{ id: number }> }; // no table yet
+    throw e;
+  });
+  const ids = new Set(result.rows.map((r) => r.id));
+  return MIGRATIONS.every((m) => ids.has(m.id)) && ids.size === MIGRATIONS.length;
 };
