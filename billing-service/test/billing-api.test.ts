@@ -96,6 +96,7 @@ describe("invoices over HTTP", () => {
     expect(created.statusCode).toBe(201);
     const invoice = created.json();
     expect(invoice.status).toBe("draft");
+    expect(invoice.totalMinor).toBe("2"); // hand-computed in the metrics test below
     const asTenant = await api.app.inject({ method: "POST", url: "/v1/tenants/acme/invoices", headers: auth(api.tokens.acme), payload: { period: "2026-04" } });
     expect(asTenant.statusCode).toBe(403);
     const final = await api.app.inject({ method: "POST", url: `/v1/tenants/acme/invoices/${invoice.id}/finalize`, headers: auth(api.tokens.admin) });
@@ -139,6 +140,10 @@ describe("operations", () => {
     expect(sample(price, { tier: "free", model: "llama", direction: "input", currency: "USD" })).toBe("100");
     expect(sample(price, { tier: "free", model: "llama", direction: "input", currency: "USD", tenant: "acme" })).toBe("100");
     expect(sample("maas_billing_price_per_request_minor", { tier: "premium", model: "llama", currency: "USD", tenant: "acme" })).toBe("0.3");
+    // All of acme's usage is in April 2026 (first price version). In cents: premium/llama input 1,101 x 2.50/M
+    // = 0.27525, output 551 x 10.00/M = 0.551, 6 requests x 0.002 = 1.2; premium/mistral ("*": 1.00/2.00/0)
+    // 0.02 + 0.004; free/llama 0.0005 + 0.001 -> 2.05175 -> 2 (the April invoice below says the same).
+    expect(sample("maas_billing_cost_minor_units_total", { tenant: "acme", currency: "USD" })).toBe("2");
     expect(metrics).toContain("maas_billing_cost_minor_units_total");
     expect((await api.app.inject({ url: "/openapi.json" })).json().openapi).toMatch(/^3\./);
     expect((await api.app.inject({ url: "/docs" })).body).toContain("/v1/events");
