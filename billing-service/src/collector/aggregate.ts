@@ -5,19 +5,7 @@
  * its ledger dimensions (source, tenant, user, tier, model, window). Series that map to no tenant
  * are summed per source and reason as unattributed, never dropped.
  */
-import { lastSampleAtOrBefore, windowUsage, type Anchor, type Sample, type Window } from "./counter-usage";
-
-/** Index of the first sample after `t` (samples sorted by time). */
-const firstIndexAfter = (samples: readonly Sample[], t: number): number => {
-  let lo = 0;
-  let hi = samples.length;
-  while (lo < hi) {
-    const mid = (lo + hi) >> 1;
-    if (samples[mid].t <= t) lo = mid + 1;
-    else hi = mid;
-  }
-  return lo;
-};
+import { firstIndexAfter, lastSampleAtOrBefore, windowUsage, type Anchor, type Sample, type Window } from "./counter-usage";
 import { attributeSeries, type Dimensions, type MeterDefinition, type Quantity, type Source } from "./meters";
 import type { TenantResolver } from "./tenant-map";
 
@@ -55,19 +43,18 @@ const rowKey = (source: Source, d: Dimensions, windowStartMs: number): string =>
 export class UsageAggregator {
   readonly rows = new Map<string, UsageRow>();
   readonly unattributed = new Map<string, UnattributedUsage>();
+  /** Series with samples in the range but none in the anchor lookback, to be resolved by the caller. */
+  readonly withoutAnchor: Array<{ meter: MeterDefinition; labels: Readonly<Record<string, string>>; samples: readonly Sample[] }> = [];
 
   constructor(
     private readonly settings: AggregationSettings,
     private readonly tenants: TenantResolver,
   ) {}
 
-  /** Series with samples in the range but none in the anchor lookback, to be resolved by the caller. */
-  readonly withoutAnchor: Array<{ meter: MeterDefinition; labels: Readonly<Record<string, string>>; samples: readonly Sample[] }> = [];
-
   /**
    * Adds one series of `meter`; its samples cover (firstWindow.start - lookback, lastWindow.end].
    * A series with no sample in the lookback is set aside in `withoutAnchor` (it is either new or
-   * back from a long gap; only a deeper look can tell) unless `anchor` is given.
+   * back from a long gap; only a deeper look can tell) unless `anchorOverride` is given.
    */
   addSeries(meter: MeterDefinition, labels: Readonly<Record<string, string>>, samples: readonly Sample[], anchorOverride?: Anchor): void {
     const { windows, gapThresholdMs } = this.settings;

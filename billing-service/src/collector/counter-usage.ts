@@ -113,3 +113,15 @@ export const lastSampleAtOrBefore = (samples: readonly Sample[], t: number): Sam
   }
   return found;
 };
+
+/** Index of the first sample after `t` (samples sorted by time). */
+export const firstIndexAfter = (samples: readonly Sample[], t: number): number => {
+  let lo = 0;
+  let hi = samples.length;
+  while (lo < hi) {
+    const mid = (lo + hi) >> 1;
+    if (samples[mid].t <= t) lo = mid + 1;
+    else hi = mid;
+  }
+  return lo;
+};

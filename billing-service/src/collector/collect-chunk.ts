@@ -1,0 +1,134 @@
+/**
+ * One chunk of a pass: read every counter over the chunk's windows, resolve anchors the lookback
+ * did not hold, compute exact usage, reconcile, and write it all in one transaction.
+ */
+import type { PoolClient } from "pg";
+import { UsageAggregator } from "./aggregate";
+import type { Anchor, Sample } from "./counter-usage";
+import { gatewayMeters, modelServerMeters, type MeterDefinition } from "./meters";
+import { exactSelector } from "./promql";
+import { reconcile } from "./reconcile";
+import type { CollectorSettings } from "./settings";
+import { writeChunk, type ChunkWriteResult } from "./store";
+import { createTenantResolver } from "./tenant-map";
+import { WATERMARK_SOURCES, type CollectorDeps } from "./collector-types";
+import { windowsBetween } from "./windows";
+
+/** Identity of a series across chunks (Prometheus returns labels in a stable, sorted order). */
+const seriesKey = (metric: string, labels: Readonly<Record<string, string>>): string => `${metric}${JSON.stringify(labels)}`;
+
+const meters = (settings: CollectorSettings): MeterDefinition[] => [
+  ...gatewayMeters(),
+  ...modelServerMeters(settings.vllmFamily),
+];
+
+/**
+ * Collects (fromMs, toMs]. `anchors` holds each series' last sample as of fromMs from earlier
+ * chunks of the same pass (and receives this chunk's); only the first chunk of a pass reads the
+ * anchor lookback from Prometheus.
+ */
+export const collectChunk = async (
+  deps: CollectorDeps,
+  client: PoolClient,
+  fromMs: number,
+  toMs: number,
+  anchors: Map<string, Sample>,
+  firstChunk: boolean,
+): Promise<{ write: ChunkWriteResult; series: number; samples: number }> => {
+  const { settings } = deps;
+  const windows = windowsBetween(fromMs, toMs, settings.window);
+  const tenants = createTenantResolver({ tenants: settings.tenants, strict: settings.strictTenants });
+  const aggregator = new UsageAggregator({ windows, gapThresholdMs: settings.gapThreshold }, tenants);
+  let series = 0;
+  let samples = 0;
+  // One query per counter covers every series and every window of the chunk, plus the lookback
+  // that holds each series' anchor sample. Two run at a time: Prometheus prepares one answer while
+  // this process parses the other. Series are added as they arrive; nothing below depends on
+  // their order (sums, and a reconciliation that sorts before it apportions).
+  const lookback = firstChunk ? settings.anchorLookback : 0;
+  const queue = [...meters(settings)];
+  let failed = false;
+  const worker = async () => {
+    for (let meter = queue.shift(); meter && !failed; meter = queue.shift()) {
+      const m = meter;
+      const matchers = m.source === "gateway" ? settings.gatewayMatchers : settings.modelServerMatchers;
+      await deps.prometheus.rawSamples(`${m.metric}${matchers ?? ""}`, fromMs - lookback, toMs, (s) => {
+        series += 1;
+        samples += s.samples.length;
+        if (s.samples.length === 0) return;
+        const key = seriesKey(m.metric, s.labels);
+        const cached = anchors.get(key);
+        aggregator.addSeries(m, s.labels, s.samples, cached ? { kind: "sample", sample: cached } : undefined);
+        anchors.set(key, s.samples[s.samples.length - 1]);
+      });
+    }
+  };
+  await Promise.all(
+    [worker(), worker()].map((w) =>
+      w.catch((e: unknown) => {
+        failed = true; // the other worker takes no further query; the chunk is not written
+        throw e;
+      }),
+    ),
+  );
+  // A series without a sample in the lookback is either new (Limitador creates a series on its
+  // first hit, vLLM starts at zero: its first value is usage) or back from a gap longer than the
+  // lookback (its earlier value must be subtracted). A query over the deep lookback tells them
+  // apart. Usually only a few series need it (new users), one exact-series query each; after an
+  // outage of every target many do, and one query per counter over `anchorBatchLookback` answers
+  // most of them at once first.
+  const deferred = aggregator.withoutAnchor;
+  const known = new Map<string, number>();
+  if (deferred.length > settings.anchorBatchAbove && deps.prometheus.lastValuesAtOrBefore) {
+    for (const metric of new Set(deferred.map((d) => d.meter.metric))) {
+      const meter = deferred.find((d) => d.meter.metric === metric)!.meter;
+      const matchers = meter.source === "gateway" ? settings.gatewayMatchers : settings.modelServerMatchers;
+      const values = await deps.prometheus.lastValuesAtOrBefore(`${metric}${matchers ?? ""}`, fromMs, settings.anchorBatchLookback);
+      for (const v of values) known.set(seriesKey(metric, v.labels), v.value);
+    }
+  }
+  for (const s of deferred) {
+    const key = seriesKey(s.meter.metric, s.labels);
+    const previous = known.has(key)
+      ? known.get(key)
+      : await deps.prometheus.lastValueAtOrBefore(exactSelector(s.meter.metric, s.labels), fromMs, settings.anchorDeepLookback);
+    const anchor: Anchor =
+      previous === undefined
+        ? { kind: "new-series" }
+        : // Its time is unknown but older than the lookback: far enough back to flag the gap.
+          { kind: "sample", sample: { t: fromMs - settings.anchorLookback, v: previous } };
+    aggregator.addSeries(s.meter, s.labels, s.samples, anchor);
+    anchors.set(key, s.samples[s.samples.length - 1]);
+  }
+  const { ledger, reconciliations } = reconcile(aggregator.rows.values(), settings.reconcileTolerance);
+  const unattributed = [...aggregator.unattributed.values()];
+  const write = await writeChunk(client, { fromMs, toMs, ledger, reconciliations, unattributed, sources: WATERMARK_SOURCES });
+
+  const m = deps.metrics;
+  if (m) {
+    for (const f of write.newFlags) {
+      if (f.resets > 0) m.counterResets.inc({ tenant: f.tenant, source: f.source }, f.resets);
+      if (f.gaps > 0) m.gaps.inc({ tenant: f.tenant, source: f.source }, f.gaps);
+    }
+    const newest = Math.max(...reconciliations.map((r) => r.windowStartMs), -Infinity);
+    for (const r of reconciliations) {
+      if (r.windowStartMs === newest && r.model !== null) m.reconciliationDiffRatio.set({ tenant: r.tenant, model: r.model }, r.diffRatio);
+    }
+    for (const u of write.newUnattributed) {
+      if (u.metric === "authorized_hits" || u.metric.endsWith("_tokens_total")) m.unattributedTokens.inc({ source: u.source }, u.amount);
+    }
+  }
+  for (const r of reconciliations) {
+    if (r.flagged) {
+      deps.log?.warn(
+        { tenant: r.tenant, model: r.model, window: new Date(r.windowStartMs).toISOString(), gatewayTokens: r.gatewayTokens, modelTokens: r.modelInputTokens + r.modelOutputTokens, diffRatio: r.diffRatio },
+        "collector: gateway and model-server tokens differ beyond the tolerance",
+      );
+    }
+  }
+  for (const u of unattributed) {
+    deps.log?.warn({ source: u.source, metric: u.metric, reason: u.reason, amount: u.amount, window: new Date(u.windowStartMs).toISOString() }, "collector: unattributed usage");
+  }
+  return { write, series, samples };
+};
+
