@@ -38,7 +38,7 @@ afterAll(async () => {
 });
 
 const waitFor = async <T>(what: string, probe: () => Promise<T | undefined>): Promise<T> => {
-  for (let i = 0; i < 300; i++) {
+  for (let i = 0; i < 900; i++) {
     const v = await probe();
     if (v !== undefined) return v;
     await new Promise((r) => setTimeout(r, 100));
@@ -103,5 +103,5 @@ describe("collector service", () => {
     expect(text).toMatch(/maas_billing_reconciliation_diff_ratio\{tenant="acme",model="llama-3-8b"\}/);
     expect(value(/^maas_billing_collector_lag_seconds\{source="gateway"\}/)).toBeGreaterThan(0);
     expect(logs).toContain("collector: started");
-  });
+  }, 120_000);
 });
