@@ -44,7 +44,7 @@ describe("npm run synth", () => {
 
     const secret = a["secret--maas-billing--maas-billing-db.yaml"];
     expect(secret).toContain(`password: ${REDACTED}`);
-    const password = mockSecretValue("platform-database-password", 32);
+    const password = mockSecretValue("platform-database-password", { length: 32, special: false });
     for (const [file, text] of Object.entries(a)) expect(text, file).not.toContain(password);
   });
 
@@ -104,5 +104,16 @@ describe("tenant stacks read the platform through a StackReference", () => {
     await expect(renderConfig("tenant-a", { flavor: "openshift", tenant: { name: "tenant-a" }, platformStack })).rejects.toThrow(
       `render: no outputs supplied for StackReference "${platformStack}"`,
     );
+  });
+});
+
+describe("mock secret values", () => {
+  it("depend on the resource name and every input, keepers included, not on key order", () => {
+    const base = mockSecretValue("k", { length: 48, special: false, keepers: { rotation: "0" } });
+    expect(mockSecretValue("k", { keepers: { rotation: "0" }, special: false, length: 48 })).toBe(base);
+    expect(mockSecretValue("k", { length: 48, special: false, keepers: { rotation: "1" } })).not.toBe(base);
+    expect(mockSecretValue("other", { length: 48, special: false, keepers: { rotation: "0" } })).not.toBe(base);
+    expect(base).toHaveLength(48);
+    expect(mockSecretValue("k", { length: 8 })).toHaveLength(16);
   });
 });

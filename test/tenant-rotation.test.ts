@@ -74,6 +74,19 @@ describe("rotating one key", () => {
     expect([keepers(base), keepers(rotated)]).toEqual([{ rotation: "0" }, { rotation: "1" }]);
   });
 
+  it("gives the rotated key a new value, still redacted in the written render, and keeps the others' values", () => {
+    const apiKey = (r: RenderResult, key: string) =>
+      ((r.objects.find((o) => o.object.kind === "Secret" && o.object.metadata.name === `tenant-a-apikey-${key}`)!.object as any).stringData as Record<string, string>).api_key;
+    expect(apiKey(rotated, "alice")).not.toBe(apiKey(base, "alice"));
+    expect(rotated.secretValues).toContain(apiKey(rotated, "alice"));
+    expect(apiKey(rotated, "bob")).toBe(apiKey(base, "bob"));
+    for (const [file, text] of Object.entries(rotatedFiles)) {
+      expect(text, file).not.toContain(apiKey(rotated, "alice"));
+      expect(text, file).not.toContain(apiKey(base, "alice"));
+    }
+    expect(rotatedFiles["secret--tenant-a-models--tenant-a-apikey-alice.yaml"]).toMatch(/api_key: .*redacted/);
+  });
+
   it("the diff is not blind: rotating two keys changes two Secrets", async () => {
     const both = await renderTenantA((t) => {
       for (const k of t.apiKeys) if (k.name !== "batch-jobs") k.rotation = 7;

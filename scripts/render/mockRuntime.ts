@@ -47,9 +47,29 @@ export interface RunOptions {
   program: () => unknown;
 }
 
-/** Deterministic stand-in for a generated secret: same resource name, same value, every run. */
-export function mockSecretValue(resourceName: string, length: number): string {
-  const digest = createHash("sha256").update(`maas-render:${resourceName}`).digest("hex");
+/** JSON with object keys sorted at every level, so equal inputs always serialize the same. */
+function canonicalJson(value: unknown): string {
+  if (Array.isArray(value)) return `[${value.map(canonicalJson).join(",")}]`;
+  if (value !== null && typeof value === "object") {
+    const record = value as Record<string, unknown>;
+    return `{${Object.keys(record)
+      .sort()
+      .filter((k) => record[k] !== undefined)
+      .map((k) => `${JSON.stringify(k)}:${canonicalJson(record[k])}`)
+      .join(",")}}`;
+  }
+  return JSON.stringify(value) ?? "null";
+}
+
+/**
+ * Deterministic stand-in for a generated secret (RandomPassword/RandomString `result`): the same
+ * resource name and inputs give the same value on every run, and any input change (`keepers`
+ * bumped to rotate a key, a new length) gives a new one, as the real provider replaces the resource
+ * and generates a new value then.
+ */
+export function mockSecretValue(resourceName: string, inputs: Record<string, unknown>): string {
+  const digest = createHash("sha256").update(`maas-render:${resourceName}:${canonicalJson(inputs)}`).digest("hex");
+  const length = Number(inputs.length ?? 32);
   return `mock${digest}`.slice(0, Math.max(16, Math.min(length, 64)));
 }
 
@@ -94,7 +114,7 @@ async function runExclusive(options: RunOptions): Promise<ProgramRun> {
         const inputs = unwrapSecrets(args.inputs) as Record<string, unknown>;
         let state: Record<string, unknown> = inputs;
         if (args.type === "random:index/randomPassword:RandomPassword" || args.type === "random:index/randomString:RandomString") {
-          const result = mockSecretValue(args.name, Number(inputs.length ?? 32));
+          const result = mockSecretValue(args.name, inputs);
           secretValues.push(result);
           state = { ...inputs, result };
         } else if (args.type === "pulumi:pulumi:StackReference") {
