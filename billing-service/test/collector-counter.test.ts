@@ -3,6 +3,8 @@ import fc from "fast-check";
 import { normalizeSamples, windowUsage, type Anchor, type Sample } from "../src/collector/counter-usage";
 import { apportion } from "../src/collector/apportion";
 import { closedUntil, windowsBetween, chunkRange } from "../src/collector/windows";
+import { resolveRange } from "../src/collector/collect";
+import { parseCollectorSettings } from "../src/collector/settings";
 
 // Series written as in promqltest: values at 15 s spacing starting at t=15s (window (0, 300s]).
 const at15 = (...values: number[]): Sample[] => values.map((v, i) => ({ t: (i + 1) * 15_000, v }));
@@ -124,4 +126,16 @@ describe("windows", () => {
     expect(windowsBetween(0, 7_200_000, 3_600_000)).toHaveLength(2);
     expect(chunkRange(0, 5 * 3_600_000, 3_600_000, 2).map((c) => c.endMs)).toEqual([7_200_000, 14_400_000, 18_000_000]);
   });
+});
+
+describe("resolveRange", () => {
+  const settings = parseCollectorSettings({ window: "1h", offset: "5m" });
+  const H = 3_600_000;
+  const now = Date.parse("2026-01-01T10:07:00Z");
+  it.each<[string, { fromMs?: number; toMs?: number }, number | undefined, { fromMs: number; toMs: number } | undefined]>([
+    ["first run: the newest closed window only", {}, undefined, { fromMs: Date.parse("2026-01-01T09:00:00Z"), toMs: Date.parse("2026-01-01T10:00:00Z") }],
+    ["resume: one window again, then the new ones", {}, Date.parse("2026-01-01T08:00:00Z"), { fromMs: Date.parse("2026-01-01T07:00:00Z"), toMs: Date.parse("2026-01-01T10:00:00Z") }],
+    ["nothing newly closed: nothing to do", {}, Date.parse("2026-01-01T10:00:00Z"), undefined],
+    ["an explicit range is always collected", { fromMs: 0, toMs: H }, Date.parse("2026-01-01T10:00:00Z"), { fromMs: 0, toMs: H }],
+  ])("%s", (_n, request, watermark, want) => expect(resolveRange(request, watermark, settings, now)).toEqual(want));
 });

@@ -19,6 +19,9 @@ export const resolveRange = (
   nowMs: number,
 ): { fromMs: number; toMs: number } | undefined => {
   const toMs = request.toMs ?? closedUntil(nowMs, settings.offset, settings.window);
+  // Resuming with no newly closed window: nothing to do. Windows already collected are collected
+  // again (for samples later than the offset) only together with a new one, not on every tick.
+  if (request.fromMs === undefined && watermarkMs !== undefined && toMs <= watermarkMs) return undefined;
   const firstStart = settings.start !== undefined ? Date.parse(settings.start) : toMs - settings.window;
   const fromMs =
     request.fromMs ??
