@@ -26,7 +26,7 @@ export const startServer = async (config: ServiceConfig): Promise<RunningServer>
   const logger = pino({ level: config.logLevel, redact: ["req.headers.authorization", "headers.authorization", "token"] });
   const priceBook = loadPriceBook(config.priceBookPath);
   const { authenticator, localAdminTokenFile } = await selectAuthenticator(config);
-  const db = await openDatabase(config);
+  const db = await openDatabase(config, { ownSignals: true });
   let collector: CollectorService | undefined;
   let retentionTimer: NodeJS.Timeout | undefined;
   try {

@@ -2,7 +2,10 @@
  * The `maas-billing` binary as an operator runs it (a child process against DATABASE_URL), and
  * the migration runner's guarantees.
  */
-import { execFile } from "node:child_process";
+import { execFile, spawn } from "node:child_process";
+import { existsSync } from "node:fs";
+import { mkdtemp, readFile, rm } from "node:fs/promises";
+import os from "node:os";
 import path from "node:path";
 import { promisify } from "node:util";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
@@ -107,5 +110,47 @@ describe("maas-billing CLI", () => {
     const badPort = await run(process.execPath, [BIN, "serve"], { env: { ...process.env, PORT: "eighty" } }).catch((e: { stderr: string; code: number }) => e);
     expect((badPort as { stderr: string }).stderr).toContain("PORT / --port:");
     expect((badPort as { code: number }).code).toBe(2);
+  });
+});
+
+describe("serve with no database configured", () => {
+  it("starts an embedded PostgreSQL in the data dir, serves, and shuts both down on SIGTERM", async () => {
+    const dataDir = await mkdtemp(path.join(os.tmpdir(), "maas-billing-serve-"));
+    try {
+      const child = spawn(process.execPath, [BIN, "--data-dir", dataDir, "serve", "--port", "0", "--host", "127.0.0.1"], {
+        env: { ...process.env, DATABASE_URL: "", LOG_LEVEL: "info" },
+        stdio: ["ignore", "pipe", "pipe"],
+      });
+      let output = "";
+      child.stdout.on("data", (c: Buffer) => (output += c.toString()));
+      child.stderr.on("data", (c: Buffer) => (output += c.toString()));
+      const exited = new Promise<number | null>((resolve) => child.on("exit", (code) => resolve(code)));
+      const url = await new Promise<string>((resolve, reject) => {
+        const timer = setInterval(() => {
+          const m = /Server listening at (http:\/\/127\.0\.0\.1:\d+)/.exec(output);
+          if (m) {
+            clearInterval(timer);
+            resolve(m[1]);
+          }
+        }, 200);
+        void exited.then(() => {
+          clearInterval(timer);
+          reject(new Error(`serve exited early: ${output}`));
+        });
+      });
+      expect(await (await fetch(`${url}/readyz`)).json()).toEqual({ status: "ready" });
+      // The local admin token works, and only its file path was logged.
+      const token = (await readFile(path.join(dataDir, "admin-token"), "utf8")).trim();
+      const res = await fetch(`${url}/v1/tenants/acme/usage?from=2026-01-01T00:00:00Z&to=2026-02-01T00:00:00Z`, { headers: { authorization: `Bearer ${token}` } });
+      expect(res.status).toBe(200);
+      expect(output).toContain(path.join(dataDir, "admin-token"));
+      expect(output).not.toContain(token);
+      child.kill("SIGTERM");
+      expect(await exited).toBe(0);
+      expect(output).toContain('"msg":"stopped"');
+      expect(existsSync(path.join(dataDir, "pg", "postmaster.pid"))).toBe(false);
+    } finally {
+      await rm(dataDir, { recursive: true, force: true });
+    }
   });
 });

