@@ -98,5 +98,39 @@ export async function applyPatchesCheck(report: Report, admin: KubeClient, patch
       detail(`${objectId(patch)}: patched ${patched.length} bytes of settings, pre-existing setting kept`);
     }
   });
+
+  const configMapPatches = patches.filter((p) => p.kind === "ConfigMap" && !(p.metadata.annotations as any)?.["pulumi.com/patchForce"]);
+  if (configMapPatches.length === 0) return;
+  await report.check("a ConfigMap patch whose key was since edited by someone else is refused (409), not overwritten; force takes it over", async (detail) => {
+    for (const patch of configMapPatches) {
+      const path = await admin.pathFor(patch.apiVersion, patch.kind, patch.metadata.namespace, patch.metadata.name);
+      const edited: Record<string, string> = {};
+      for (const key of Object.keys(patch.data as Record<string, string>)) edited[key] = "edited-by-hand: true\n";
+      // An admin's `kubectl edit`: a non-apply update takes ownership of the edited keys.
+      const edit = await admin.request(
+        "PATCH",
+        `${path}?fieldManager=kubectl-edit`,
+        JSON.stringify({ data: edited }),
+        "application/merge-patch+json",
+      );
+      expect(edit.status === 200, `hand edit answered ${edit.status}`);
+      const reapply = await admin.apply(patch, fieldManager);
+      const live = (await admin.get(patch.apiVersion, patch.kind, patch.metadata.namespace, patch.metadata.name)).body.data as Record<string, string>;
+      detail(`${objectId(patch)}: re-apply after hand edit HTTP ${reapply.status}${reapply.body?.message ? ` (${reapply.body.message})` : ""}`);
+      expect(reapply.status === 409, `expected a conflict, got ${reapply.status}`);
+      expect(JSON.stringify(live).includes("edited-by-hand"), "the hand edit was overwritten");
+      // What `pulumi.com/patchForce: "true"` (platform.monitoring.forceClusterMonitoringConfig) does.
+      const forced = await admin.request(
+        "PATCH",
+        `${path}?fieldManager=${encodeURIComponent(fieldManager)}&force=true`,
+        JSON.stringify(patch),
+        "application/apply-patch+yaml",
+      );
+      const afterForce = (await admin.get(patch.apiVersion, patch.kind, patch.metadata.namespace, patch.metadata.name)).body.data as Record<string, string>;
+      detail(`${objectId(patch)}: forced apply HTTP ${forced.status}`);
+      expect(forced.status === 200, `forced apply answered ${forced.status}`);
+      for (const [k, v] of Object.entries(patch.data as Record<string, string>)) expect(afterForce[k] === v, `forced apply did not set ${k}`);
+    }
+  });
 }
 
