@@ -7,6 +7,7 @@
  * The service talks to the API server with its own ServiceAccount token (in-cluster files).
  * Answers are cached for a short time to keep the API server out of the hot path.
  */
+import { createHash } from "node:crypto";
 import { readFileSync } from "node:fs";
 import https from "node:https";
 import type { Authenticator, Principal } from "./types";
@@ -73,7 +74,6 @@ export class KubernetesAuthenticator implements Authenticator {
   constructor(private readonly api: KubernetesApi, private readonly audiences?: string[]) {}
 
   async authenticate(token: string): Promise<Principal | undefined> {
-    const { createHash } = await import("node:crypto");
     const cacheKey = createHash("sha256").update(token).digest("hex");
     const user = await this.tokens.get(cacheKey, async () => {
       const status = await this.api.review("/apis/authentication.k8s.io/v1/tokenreviews", {
