@@ -23,7 +23,7 @@ import { Report, expect } from "./report";
 import { applyPatchesCheck, applyRenderCheck, createPreexistingState, installCrds, prepareRender } from "./stages";
 import { tenantFederationChecks } from "./tenant-prometheus";
 import { tenantsOfPlatform } from "./tenants";
-import { crossTenantChecks } from "./tenant-rbac";
+import { crossTenantChecks, ownProxyTamperCheck } from "./tenant-rbac";
 
 /** Stacks applied whole by a cluster admin, each on its own fresh cluster. */
 const ADMIN_ONLY_STACKS = ["dev", "platform-kubernetes"];
@@ -109,6 +109,14 @@ async function main(report: Report, workDir: string): Promise<void> {
         tenantRenders.get(victim)!.objects,
         platformNamespaces,
       );
+    }
+    for (const tenant of tenants) {
+      const proxyObjects = platform.objects.filter(
+        (o) =>
+          (o.kind === "Deployment" || o.kind === "NetworkPolicy") &&
+          tenant.proxies.some((p) => p.name === o.metadata.name),
+      );
+      await ownProxyTamperCheck(report, tenant.name, cp.clientFor(`${tenant.name}-admin`), proxyObjects);
     }
     await stopAll();
   }

@@ -85,6 +85,28 @@ export async function crossTenantChecks(
   });
 }
 
+/**
+ * The federation proxies enforce a tenant's label values; they live in the platform's namespace so the
+ * tenant cannot widen its own. Checks that `actor` can neither change nor delete its own proxies'
+ * Deployments (given as rendered by the platform) nor their NetworkPolicies.
+ */
+export async function ownProxyTamperCheck(report: Report, actorName: string, actor: KubeClient, ownProxyObjects: KubeObject[]): Promise<void> {
+  await report.check(`${actorName} admin cannot widen or remove its own federation proxies (platform namespace)`, async (detail) => {
+    expect(ownProxyObjects.some((o) => o.kind === "Deployment"), `no federation proxy Deployment of ${actorName} in the platform render`);
+    for (const target of ownProxyObjects) {
+      const tampered = structuredClone(target) as any;
+      for (const c of tampered.spec?.template?.spec?.containers ?? []) {
+        if (Array.isArray(c.args)) c.args = [...c.args, "--label-value=e2e-widened"];
+      }
+      const apply = await actor.apply(tampered, `e2e-${actorName}`);
+      const path = await actor.pathFor(target.apiVersion, target.kind, target.metadata.namespace, target.metadata.name);
+      const del = await actor.request("DELETE", path);
+      detail(`${objectId(target)}: apply HTTP ${apply.status}, delete HTTP ${del.status}`);
+      expect(apply.status === 403 && del.status === 403, `${objectId(target)} was not refused (apply ${apply.status}, delete ${del.status})`);
+    }
+  });
+}
+
 /** A RoleBinding giving the acting tenant admin's own user the ClusterRole `clusterRole` in `namespace`. */
 function escalationBinding(namespace: string, actorName: string, clusterRole: string): KubeObject {
   return {
