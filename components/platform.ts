@@ -2,6 +2,7 @@ import * as pulumi from "@pulumi/pulumi";
 import type { Flavor } from "./config";
 import type { PlatformConfig } from "./config/platform";
 import { BillingService, billingApiSelector, collectorSettings } from "./platform/billingService";
+import { createBillingTokens } from "./platform/billingTokens";
 import { BillingDatabase } from "./platform/database";
 import { createFederationProxies, type FederationEndpoints } from "./platform/federation";
 import { createLimitadorImagePatch, createLimitadorServiceMonitor } from "./platform/limitador";
@@ -57,6 +58,12 @@ export class Platform extends pulumi.ComponentResource {
       { flavor, namespace: billingNamespace.metadata.name, database: config.database, clientPodLabels: billingApiSelector },
       { parent: this },
     );
+    this.tenantNamespaces = createTenantAccess(name, config.tenants, flavor, this);
+    const tokens = createBillingTokens(
+      name,
+      { namespace: billingNamespace.metadata.name, tenants: config.tenants, tenantNamespaces: this.tenantNamespaces, billing: config.billing },
+      this,
+    );
     const billing = new BillingService(
       `${name}-billing`,
       {
@@ -67,6 +74,7 @@ export class Platform extends pulumi.ComponentResource {
         prometheusUrl: monitoring.queryUrl,
         gateway: config.gateway,
         collectorSettings: collectorSettings(config),
+        tokens,
       },
       { parent: this },
     );
@@ -88,7 +96,6 @@ export class Platform extends pulumi.ComponentResource {
       );
     }
     createPlatformRules(name, { namespace: monitoring.namespace.metadata.name, vllmFamily: config.vllmMetricFamily, tierLabel: config.telemetry.tierLabel }, this);
-    this.tenantNamespaces = createTenantAccess(name, config.tenants, flavor, this);
     this.federation = createFederationProxies(
       name,
       { flavor, tenants: config.tenants, namespace: monitoring.namespace.metadata.name, federation: config.federation, defaultUpstream: monitoring.federationUpstream },

@@ -1,4 +1,6 @@
+import { createHash } from "node:crypto";
 import * as YAML from "yaml";
+import { parseTokenFile, StaticTokenAuthenticator } from "../billing-service/src/auth/static";
 import { beforeAll, describe, expect, it } from "vitest";
 import { PLATFORM_PROMETHEUS_DS_UID, platformDashboards, platformPrometheusRules } from "../dashboards";
 import { tenantAdminRoleRules } from "../components/tenant/rbac";
@@ -88,7 +90,13 @@ describe("billing namespace and database", () => {
 
   it("generates the password with RandomPassword into the Secret, never RandomString", () => {
     const passwords = openshift.resources.filter((r) => r.type === "random:index/randomPassword:RandomPassword");
-    expect(passwords.map((r) => r.name)).toEqual(["platform-database-password", "platform-grafana-admin-password"]);
+    expect(passwords.map((r) => r.name)).toEqual([
+      "platform-billing-token-admin",
+      "platform-billing-token-tenant-tenant-a",
+      "platform-billing-token-tenant-tenant-b",
+      "platform-database-password",
+      "platform-grafana-admin-password",
+    ]);
     expect(openshift.resources.filter((r) => r.type === "random:index/randomString:RandomString")).toEqual([]);
     const secret = findObject(openshift, "Secret", "maas-billing-db").object.stringData as Record<string, string>;
     expect(openshift.secretValues).toContain(secret.password);
@@ -194,6 +202,69 @@ describe("platform alerts and recording rules", () => {
 
   it("is picked up by the kubernetes platform Prometheus (every rule in every namespace)", () => {
     expect(findObject(kubernetes, "Prometheus", "maas-prometheus").object.spec).toMatchObject({ ruleSelector: {}, ruleNamespaceSelector: {} });
+  });
+});
+
+describe("billing API credentials", () => {
+  const stringData = (r: RenderResult, kind: string, name: string, namespace?: string) => {
+    const found = ofKind(r, kind).filter((o) => o.object.metadata.name === name && (namespace === undefined || o.object.metadata.namespace === namespace));
+    expect(found, `${kind} ${namespace}/${name}`).toHaveLength(1);
+    return (found[0].object as any).stringData as Record<string, string>;
+  };
+  const tokensFile = (r: RenderResult) => stringData(r, "Secret", "maas-billing-api-tokens", "maas-billing")["tokens.yaml"];
+
+  it("gives each tenant a generated token in its monitoring namespace, and the platform admin one in the billing namespace", () => {
+    const a = stringData(openshift, "Secret", "maas-billing-token", "tenant-a-monitoring").token;
+    // tenant-b registered only b-models: its token goes there.
+    const b = stringData(openshift, "Secret", "maas-billing-token", "b-models").token;
+    const admin = stringData(openshift, "Secret", "maas-billing-admin-token", "maas-billing").token;
+    for (const t of [a, b, admin]) expect(openshift.secretValues).toContain(t);
+    expect(new Set([a, b, admin]).size).toBe(3);
+  });
+
+  it("mounts a tokens file holding only SHA-256 hashes, which the billing service's own parser accepts with the right scopes", async () => {
+    const text = tokensFile(openshift);
+    for (const secret of openshift.secretValues) expect(text).not.toContain(secret);
+    const a = stringData(openshift, "Secret", "maas-billing-token", "tenant-a-monitoring").token;
+    const b = stringData(openshift, "Secret", "maas-billing-token", "b-models").token;
+    const admin = stringData(openshift, "Secret", "maas-billing-admin-token", "maas-billing").token;
+    expect(YAML.parse(text)).toEqual({
+      tokens: [
+        { name: "platform-admin", admin: true, sha256: createHash("sha256").update(admin).digest("hex") },
+        { name: "tenant-tenant-a", tenant: "tenant-a", sha256: createHash("sha256").update(a).digest("hex") },
+        { name: "tenant-tenant-b", tenant: "tenant-b", sha256: createHash("sha256").update(b).digest("hex") },
+      ],
+    });
+    const auth = new StaticTokenAuthenticator(parseTokenFile(text, "tokens.yaml"));
+    const tenantA = await auth.authenticate(a);
+    expect([await tenantA?.canAccessTenant("tenant-a"), await tenantA?.canAccessTenant("tenant-b"), await tenantA?.isAdmin()]).toEqual([true, false, false]);
+    expect(await (await auth.authenticate(admin))?.isAdmin()).toBe(true);
+    expect(await auth.authenticate("not-a-token")).toBeUndefined();
+
+    const pod = (findObject(openshift, "Deployment", "maas-billing-api").object as any).spec.template.spec;
+    expect(pod.containers[0].env).toContainEqual({ name: "MAAS_BILLING_TOKENS_FILE", value: "/etc/maas-billing-tokens/tokens.yaml" });
+    expect(pod.containers[0].volumeMounts).toContainEqual({ name: "tokens", mountPath: "/etc/maas-billing-tokens", readOnly: true });
+    expect(pod.volumes).toContainEqual({ name: "tokens", secret: { secretName: "maas-billing-api-tokens", defaultMode: 0o440 } });
+  });
+
+  it("rotates one tenant's token by its counter: new token, new hash, pods roll, the others unchanged", async () => {
+    const rotated = await renderConfig("unit-openshift", {
+      flavor: "openshift",
+      platform: { ...platform, tenants: [{ ...platform.tenants[0], billingTokenRotation: 1 }, platform.tenants[1]] },
+    });
+    const token = (r: RenderResult, ns: string) => stringData(r, "Secret", "maas-billing-token", ns).token;
+    expect(token(rotated, "tenant-a-monitoring")).not.toBe(token(openshift, "tenant-a-monitoring"));
+    expect(token(rotated, "b-models")).toBe(token(openshift, "b-models"));
+    const entries = (r: RenderResult) => YAML.parse(tokensFile(r)).tokens as { name: string; sha256: string }[];
+    expect(entries(rotated).map((e) => e.sha256 === entries(openshift).find((x) => x.name === e.name)?.sha256)).toEqual([true, false, true]);
+    const annotation = (r: RenderResult) => (findObject(r, "Deployment", "maas-billing-api").object as any).spec.template.metadata.annotations["maas.opendatahub.io/billing-tokens"];
+    expect(annotation(rotated)).not.toBe(annotation(openshift));
+  });
+
+  it("refuses a monitoringNamespace that is not one of the tenant's namespaces", async () => {
+    await expect(
+      renderConfig("unit-bad-ns", { flavor: "kubernetes", platform: { billing: { image: testImage }, tenants: [{ name: "t", monitoringNamespace: "elsewhere" }] } }),
+    ).rejects.toThrow('maas-billing:platform.tenants[0].monitoringNamespace: "elsewhere" is not one of the tenant\'s namespaces (t-models, t-monitoring)');
   });
 });
 

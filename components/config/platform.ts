@@ -51,6 +51,7 @@ export const billingSchema = z
     host: hostName.optional().describe("External host of the billing API: the Route host on openshift (the router assigns one when omitted), the HTTPRoute hostname on kubernetes (any host when omitted)."),
     prometheusUrl: z.url({ error: 'expected a URL. Example: "https://thanos-querier.openshift-monitoring.svc:9091"' }).optional().describe("Prometheus/Thanos query URL the collector reads; flavor default when omitted."),
     resources: resources.default({ requests: { cpu: "100m", memory: "256Mi" }, limits: { cpu: "1", memory: "512Mi" } }),
+    adminTokenRotation: z.number().int().min(0).default(0).describe("Bump to issue a new platform admin billing API token (Secret `maas-billing-admin-token` in the billing namespace)."),
   })
   .meta({ examples: [{ image: "quay.io/example/maas-billing@sha256:" + "0".repeat(63) + "1" }] });
 
@@ -105,6 +106,8 @@ const tenantName = patternString(/^[a-z0-9]([-a-z0-9]{0,38}[a-z0-9])?$/, "a lowe
 export const platformTenantSchema = z.strictObject({
   name: tenantName.describe("Tenant name; the same as `tenant.name` in that tenant's stack."),
   namespaces: z.array(dnsLabel).min(1).optional().describe("Namespaces the platform creates for the tenant. Defaults to `<name>-models` and `<name>-monitoring`."),
+  monitoringNamespace: dnsLabel.optional().describe("The tenant's monitoring namespace (where its Grafana runs), one of `namespaces`: the platform puts the tenant's billing API token there (Secret `maas-billing-token`). Defaults to `<name>-monitoring` when that is one of the namespaces, else the last of them."),
+  billingTokenRotation: z.number().int().min(0).default(0).describe("Bump to issue the tenant a new billing API token (the old one stops working once the billing pods restart, which the change triggers)."),
   adminGroup: z.string().min(1).optional().describe("Group bound as tenant admin in the tenant's namespaces: the `maas-tenant-admin` Role of docs/tenants.md (exactly what a tenant stack needs), nothing else."),
 });
 
@@ -135,6 +138,9 @@ export const platformSchema = z
         }
         owner.set(ns, t.name);
       }
+      if (t.monitoringNamespace !== undefined && !platformTenantNamespaces(t).includes(t.monitoringNamespace)) {
+        ctx.addIssue({ code: "custom", path: ["tenants", i, "monitoringNamespace"], message: `"${t.monitoringNamespace}" is not one of the tenant's namespaces (${platformTenantNamespaces(t).join(", ")})` });
+      }
     });
     if (p.limitador.verbosity !== undefined && p.limitador.image === undefined) {
       ctx.addIssue({ code: "custom", path: ["limitador", "verbosity"], message: 'verbosity is patched only together with image. Example: image: "quay.io/kuadrant/limitador:v2.0.0"' });
@@ -147,4 +153,11 @@ export type PlatformTenant = z.infer<typeof platformTenantSchema>;
 /** The namespaces of one tenant, defaults applied in one place. */
 export function platformTenantNamespaces(t: PlatformTenant): string[] {
   return t.namespaces ?? [`${t.name}-models`, `${t.name}-monitoring`];
+}
+
+/** The tenant's monitoring namespace: configured, else `<name>-monitoring` when registered, else the last namespace. */
+export function platformTenantMonitoringNamespace(t: PlatformTenant): string {
+  const namespaces = platformTenantNamespaces(t);
+  if (t.monitoringNamespace !== undefined) return t.monitoringNamespace;
+  return namespaces.includes(`${t.name}-monitoring`) ? `${t.name}-monitoring` : namespaces[namespaces.length - 1];
 }

@@ -4,6 +4,7 @@ import * as pulumi from "@pulumi/pulumi";
 import * as YAML from "yaml";
 import type { Flavor } from "../config";
 import { platformTenantNamespaces, type PlatformConfig } from "../config/platform";
+import { billingTokensDir, billingTokensFile, type BillingTokens } from "./billingTokens";
 import { appLabels, containerSecurityContext, podSecurityContext } from "./security";
 
 export interface BillingServiceArgs {
@@ -21,6 +22,8 @@ export interface BillingServiceArgs {
   readonly gateway: { name: string; namespace: string };
   /** Collector settings file content (collectorSettings()), mounted as MAAS_BILLING_COLLECTOR_CONFIG. */
   readonly collectorSettings: Record<string, unknown>;
+  /** The static tokens file Secret (billingTokens.ts), mounted as MAAS_BILLING_TOKENS_FILE. */
+  readonly tokens: BillingTokens;
 }
 
 /** Where the collector settings file is mounted in the billing pod. */
@@ -127,8 +130,12 @@ export class BillingService extends pulumi.ComponentResource {
           template: {
             metadata: {
               labels: { ...labels, ...billingApiSelector },
-              // A new tenant registry rolls the pods, so the collector attributes the new namespaces.
-              annotations: { "maas.opendatahub.io/collector-config": createHash("sha256").update(collectorYaml).digest("hex").slice(0, 16) },
+              // A new tenant registry rolls the pods, so the collector attributes the new namespaces; a
+              // new or rotated token too, since the service reads the tokens file at start.
+              annotations: {
+                "maas.opendatahub.io/collector-config": createHash("sha256").update(collectorYaml).digest("hex").slice(0, 16),
+                "maas.opendatahub.io/billing-tokens": args.tokens.revision,
+              },
             },
             spec: {
               serviceAccountName: billingApiName,
@@ -146,6 +153,8 @@ export class BillingService extends pulumi.ComponentResource {
                     { name: "MAAS_BILLING_PROMETHEUS_URL", value: b.prometheusUrl ?? args.prometheusUrl },
                     ...prometheusAuthEnv(args.flavor),
                     { name: "MAAS_BILLING_COLLECTOR_CONFIG", value: collectorConfigPath },
+                    // Static tokens (hashes only) of the tenants and the platform admin, next to TokenReview.
+                    { name: "MAAS_BILLING_TOKENS_FILE", value: billingTokensFile },
                   ],
                   livenessProbe: { httpGet: { path: "/healthz", port: "http" }, periodSeconds: 20 },
                   readinessProbe: { httpGet: { path: "/readyz", port: "http" }, periodSeconds: 10 },
@@ -155,6 +164,7 @@ export class BillingService extends pulumi.ComponentResource {
                     { name: "data", mountPath: "/var/lib/maas-billing" },
                     { name: "tmp", mountPath: "/tmp" },
                     { name: "collector-config", mountPath: "/etc/maas-billing", readOnly: true },
+                    { name: "tokens", mountPath: billingTokensDir, readOnly: true },
                   ],
                 },
               ],
@@ -163,6 +173,8 @@ export class BillingService extends pulumi.ComponentResource {
                 { name: "data", emptyDir: {} },
                 { name: "tmp", emptyDir: {} },
                 { name: "collector-config", configMap: { name: `${billingApiName}-collector` } },
+                // 0440: readable by the pod's fsGroup (set on kubernetes, assigned by the SCC on openshift).
+                { name: "tokens", secret: { secretName: args.tokens.secretName, defaultMode: 0o440 } },
               ],
             },
           },

@@ -1,0 +1,117 @@
+import { createHash } from "node:crypto";
+import * as k8s from "@pulumi/kubernetes";
+import * as pulumi from "@pulumi/pulumi";
+import * as random from "@pulumi/random";
+import * as YAML from "yaml";
+import type { PlatformConfig, PlatformTenant } from "../config/platform";
+import { platformTenantMonitoringNamespace } from "../config/platform";
+import { appLabels } from "./security";
+
+/** Secret in the billing namespace with the tokens file (hashes only), mounted into the billing pods. */
+export const billingTokensSecretName = "maas-billing-api-tokens";
+/** Secret in the billing namespace with the platform admin's billing API token. */
+export const billingAdminTokenSecretName = "maas-billing-admin-token";
+/** Secret in each tenant's monitoring namespace with that tenant's billing API token (key `token`). */
+export const tenantBillingTokenSecretName = "maas-billing-token";
+/** Directory the tokens file is mounted at (its own volume: not nested in another mount). */
+export const billingTokensDir = "/etc/maas-billing-tokens";
+export const billingTokensFile = `${billingTokensDir}/tokens.yaml`;
+
+/** One entry of the billing service's static tokens file (billing-service/src/auth/static.ts). */
+export interface TokenFileEntry {
+  name: string;
+  sha256: string;
+  admin?: true;
+  tenant?: string;
+}
+
+/** Lowercase hex SHA-256 of a token, as the billing service hashes a presented bearer token. */
+export const sha256Hex = (token: string): string => createHash("sha256").update(token, "utf8").digest("hex");
+
+/** The tokens file: `tokens: [{ name, sha256, admin | tenant }]`, sorted by name so it is stable. */
+export function renderTokensFile(entries: TokenFileEntry[]): string {
+  return YAML.stringify({ tokens: [...entries].sort((a, b) => a.name.localeCompare(b.name)) });
+}
+
+export interface BillingTokensArgs {
+  /** Billing namespace (tokens file and admin token Secrets). */
+  readonly namespace: pulumi.Input<string>;
+  /** The platform's tenant registry. */
+  readonly tenants: PlatformTenant[];
+  /** The `tenantNamespaces` output of tenantAccess.ts: the token Secrets wait for those namespaces. */
+  readonly tenantNamespaces: pulumi.Output<Record<string, string[]>>;
+  /** The validated `platform.billing` config (admin token rotation). */
+  readonly billing: PlatformConfig["billing"];
+}
+
+export interface BillingTokens {
+  /** Name of the Secret holding `tokens.yaml`. */
+  readonly secretName: string;
+  /**
+   * Changes whenever a token is added, removed or rotated (names and rotation counters; never a
+   * secret): a pod annotation, so the billing pods restart and read the new file.
+   */
+  readonly revision: string;
+}
+
+/**
+ * Billing API credentials: one generated token per registered tenant (scoped to that tenant) and
+ * one admin token. Each token is a RandomPassword whose `keepers` hold its rotation counter, so
+ * bumping the counter issues a new token. The tenant's token goes to Secret `maas-billing-token` in
+ * its monitoring namespace (for its Grafana's billing datasource); the admin token to a Secret in
+ * the billing namespace. The billing pods get only the SHA-256 of each token, in a tokens file
+ * (MAAS_BILLING_TOKENS_FILE), computed in an apply of the secret and kept secret.
+ */
+export function createBillingTokens(name: string, args: BillingTokensArgs, parent: pulumi.Resource): BillingTokens {
+  const token = (role: string, rotation: number) =>
+    new random.RandomPassword(`${name}-billing-token-${role}`, { length: 48, special: false, keepers: { rotation: String(rotation) } }, { parent });
+
+  const admin = token("admin", args.billing.adminTokenRotation);
+  new k8s.core.v1.Secret(
+    `${name}-billing-admin-token`,
+    {
+      metadata: { name: billingAdminTokenSecretName, namespace: args.namespace, labels: appLabels(billingAdminTokenSecretName, "billing-api") },
+      type: "Opaque",
+      stringData: { token: admin.result },
+    },
+    { parent },
+  );
+  const entries: pulumi.Output<TokenFileEntry>[] = [admin.result.apply((t) => ({ name: "platform-admin", admin: true as const, sha256: sha256Hex(t) }))];
+
+  for (const tenant of args.tenants) {
+    const password = token(`tenant-${tenant.name}`, tenant.billingTokenRotation);
+    // Derived from the namespaces output, so the Secret is created after its namespace.
+    const namespace = args.tenantNamespaces.apply(() => platformTenantMonitoringNamespace(tenant));
+    new k8s.core.v1.Secret(
+      `${name}-billing-token-${tenant.name}-secret`,
+      {
+        metadata: {
+          name: tenantBillingTokenSecretName,
+          namespace,
+          labels: { ...appLabels(tenantBillingTokenSecretName, "billing-api"), "maas.opendatahub.io/tenant": tenant.name },
+        },
+        type: "Opaque",
+        stringData: { token: password.result },
+      },
+      { parent },
+    );
+    entries.push(password.result.apply((t) => ({ name: `tenant-${tenant.name}`, tenant: tenant.name, sha256: sha256Hex(t) })));
+  }
+
+  // A hash is no credential, but the file stays a secret output: nothing about it needs to be visible.
+  const tokensYaml = pulumi.secret(pulumi.all(entries).apply(renderTokensFile));
+  new k8s.core.v1.Secret(
+    `${name}-billing-tokens`,
+    {
+      metadata: { name: billingTokensSecretName, namespace: args.namespace, labels: appLabels(billingTokensSecretName, "billing-api") },
+      type: "Opaque",
+      stringData: { "tokens.yaml": tokensYaml },
+    },
+    { parent },
+  );
+
+  const revision = sha256Hex(
+    JSON.stringify([["platform-admin", args.billing.adminTokenRotation], ...args.tenants.map((t) => [`tenant-${t.name}`, t.billingTokenRotation])]),
+  ).slice(0, 16);
+  return { secretName: billingTokensSecretName, revision };
+}
