@@ -44,9 +44,15 @@ export const startPostgres = async (dir: string): Promise<RunningPostgres> => {
     onLog: () => {},
     onError: () => {},
   });
-  await server.initialise();
-  await server.start();
-  await server.createDatabase("billing");
+  try {
+    await server.initialise();
+    await server.start();
+    await server.createDatabase("billing");
+  } catch (e) {
+    await server.stop().catch(() => undefined);
+    await rm(dir, { recursive: true, force: true });
+    throw e;
+  }
   const url = `postgres://postgres:${password}@127.0.0.1:${port}/billing`;
   const pool = new pg.Pool({ connectionString: url, max: 4 });
   // An idle connection closed by the server (it stops at the end of a test) must not crash the process.

@@ -77,6 +77,9 @@ export const startPrometheus = async (options: PrometheusStartOptions): Promise<
       ],
       { stdio: ["ignore", "ignore", "pipe"] },
     );
+    // If this process dies without stopping it (an uncaught error), Prometheus must not outlive it.
+    const killOnExit = () => child.kill("SIGKILL");
+    process.once("exit", killOnExit);
     let stderr = "";
     child.stderr?.on("data", (c: Buffer) => {
       stderr = (stderr + c.toString()).slice(-4000);
@@ -85,11 +88,13 @@ export const startPrometheus = async (options: PrometheusStartOptions): Promise<
       await waitReady(url, child, () => stderr);
     } catch (e) {
       child.kill("SIGKILL");
+      process.removeListener("exit", killOnExit);
       // Someone took the port between asking and binding: try another one.
       if (attempt < 3 && /address already in use/.test(stderr)) continue;
       throw e;
     }
     const stop = async () => {
+      process.removeListener("exit", killOnExit);
       if (child.exitCode !== null) return;
       const exited = new Promise((r) => child.once("exit", r));
       child.kill("SIGTERM");
