@@ -1,4 +1,8 @@
+import { execFileSync } from "node:child_process";
 import { createHash } from "node:crypto";
+import * as fs from "node:fs";
+import * as os from "node:os";
+import * as path from "node:path";
 import * as YAML from "yaml";
 import { parseTokenFile, StaticTokenAuthenticator } from "../billing-service/src/auth/static";
 import { beforeAll, describe, expect, it } from "vitest";
@@ -200,6 +204,18 @@ describe("platform alerts and recording rules", () => {
     expect(exprs).not.toContain("kserve_vllm:");
   });
 
+  it("passes the real promtool check rules as rendered", () => {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), "platform-rules-"));
+    try {
+      const file = path.join(dir, "rules.yaml");
+      fs.writeFileSync(file, YAML.stringify((findObject(openshift, "PrometheusRule", "maas-billing-platform").object as any).spec));
+      const out = execFileSync("promtool", ["check", "rules", file], { encoding: "utf8" });
+      expect(out).toMatch(/SUCCESS: \d+ rules found/);
+    } finally {
+      fs.rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
   it("is picked up by the kubernetes platform Prometheus (every rule in every namespace)", () => {
     expect(findObject(kubernetes, "Prometheus", "maas-prometheus").object.spec).toMatchObject({ ruleSelector: {}, ruleNamespaceSelector: {} });
   });
@@ -240,6 +256,14 @@ describe("billing API credentials", () => {
     expect([await tenantA?.canAccessTenant("tenant-a"), await tenantA?.canAccessTenant("tenant-b"), await tenantA?.isAdmin()]).toEqual([true, false, false]);
     expect(await (await auth.authenticate(admin))?.isAdmin()).toBe(true);
     expect(await auth.authenticate("not-a-token")).toBeUndefined();
+
+    // The hashes are no credential, but the file is declared a Pulumi secret all the same, as are the tokens.
+    const secretInputs = (resourceName: string) => openshift.resources.find((r) => r.name === resourceName)?.secretInputPaths;
+    expect(secretInputs("platform-billing-tokens")).toEqual(["stringData"]);
+    expect(secretInputs("platform-billing-token-tenant-a-secret")).toEqual(["stringData"]);
+    expect(secretInputs("platform-billing-admin-token")).toEqual(["stringData"]);
+    // Not blind: a plain ConfigMap has no secret input.
+    expect(secretInputs("platform-billing-collector-config")).toEqual([]);
 
     const pod = (findObject(openshift, "Deployment", "maas-billing-api").object as any).spec.template.spec;
     expect(pod.containers[0].env).toContainEqual({ name: "MAAS_BILLING_TOKENS_FILE", value: "/etc/maas-billing-tokens/tokens.yaml" });

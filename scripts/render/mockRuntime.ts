@@ -20,6 +20,8 @@ export interface RecordedResource {
   parent?: string;
   /** False for component resources. */
   custom: boolean;
+  /** Paths of the inputs that arrived as Pulumi secrets (e.g. `stringData.token`), in order. */
+  secretInputPaths?: string[];
 }
 
 export interface ProgramRun {
@@ -79,6 +81,17 @@ class UnmockedCallError extends Error {}
 const specialSigKey = "4dabf18193072939515e22adb298388d";
 const specialSecretSig = "1b47061264138c4ac30d75fd1eb44270";
 
+/** Dotted paths of the secret wrappers in mock inputs (the outermost one where they nest). */
+export function secretPaths(value: unknown, at = ""): string[] {
+  if (Array.isArray(value)) return value.flatMap((v, i) => secretPaths(v, `${at}[${i}]`));
+  if (value !== null && typeof value === "object") {
+    const record = value as Record<string, unknown>;
+    if (record[specialSigKey] === specialSecretSig) return [at];
+    return Object.entries(record).flatMap(([k, v]) => secretPaths(v, at ? `${at}.${k}` : k));
+  }
+  return [];
+}
+
 /** Replaces secret wrappers by their plain values (mock inputs may still carry them, nested). */
 export function unwrapSecrets(value: unknown): unknown {
   if (Array.isArray(value)) return value.map(unwrapSecrets);
@@ -126,7 +139,16 @@ async function runExclusive(options: RunOptions): Promise<ProgramRun> {
           state = { name: stackName, outputs, secretOutputNames: [] };
         }
         const key = `${args.type}::${args.name}`;
-        resources.push({ type: args.type, name: args.name, inputs, protect: protectedNames.has(key), retainOnDelete: retainedNames.has(key), parent: parents.get(key) ?? "", custom: args.custom ?? true });
+        resources.push({
+          type: args.type,
+          name: args.name,
+          inputs,
+          protect: protectedNames.has(key),
+          retainOnDelete: retainedNames.has(key),
+          parent: parents.get(key) ?? "",
+          custom: args.custom ?? true,
+          secretInputPaths: secretPaths(args.inputs),
+        });
         return { id: `${args.name}-id`, state };
       },
       call(args) {
