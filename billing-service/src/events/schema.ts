@@ -5,7 +5,9 @@
 import { z } from "zod";
 
 const count = z.number().int().min(0).max(Number.MAX_SAFE_INTEGER);
-const label = z.string().min(1).max(256);
+// PostgreSQL text cannot hold NUL: refuse it here (400) instead of failing the insert (500, and a
+// spooled batch that could never be replayed).
+const label = z.string().min(1).max(256).regex(/^[^\u0000]*$/, "must not contain NUL characters");
 
 export const usageEventSchema = z
   .object({
@@ -13,7 +15,12 @@ export const usageEventSchema = z
     type: z.string().max(256).optional().describe("CloudEvents type, e.g. io.maas.usage (informational)"),
     id: label.describe("unique per source; re-sending the same (source, id) is a no-op"),
     source: label.describe("who produced the event, e.g. //gateway/maas"),
-    time: z.iso.datetime({ offset: true }).describe("when the usage happened (RFC 3339)"),
+    time: z.iso
+      .datetime({ offset: true, abort: true })
+      // What PostgreSQL would refuse (a 500 otherwise): offsets beyond +-15:59 (real ones are within
+      // +-14:00) and year 0; usage before 1970 or after 9999 is a sender's bug anyway.
+      .refine((t) => /(Z|[+-](0\d|1[0-4]):[0-5]\d)$/.test(t) && Date.parse(t) >= 0 && Date.parse(t) < Date.UTC(10000, 0, 1), "time must be between 1970 and 9999 with an offset within -14:00..+14:00")
+      .describe("when the usage happened (RFC 3339)"),
     tenant: label,
     user: label.optional(),
     model: label,

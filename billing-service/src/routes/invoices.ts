@@ -12,7 +12,7 @@ import type { PriceBook } from "../pricebook/pricebook";
 import { tenantParams } from "./usage";
 
 const period = z.string().regex(/^\d{4}-(0[1-9]|1[0-2])$/, "expected YYYY-MM");
-const invoiceParams = tenantParams.extend({ invoice: z.string().min(1).max(200).describe("invoice id or number") });
+const invoiceParams = tenantParams.extend({ invoice: z.string().min(1).max(200).regex(/^[^\u0000]*$/, "must not contain NUL characters").describe("invoice id or number") });
 
 const mapError = (reply: FastifyReply, e: unknown): FastifyReply => {
   if (e instanceof InvoiceNotFoundError) return reply.code(404).send({ error: "not found", message: e.message });

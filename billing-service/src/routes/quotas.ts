@@ -29,7 +29,7 @@ export const registerQuotaRoutes = (base: FastifyInstance, pool: Pool, priceBook
         summary: "Set a quota (tenant-wide, or for one user): tokens or cost in minor units, per day or month",
         params: tenantParams,
         body: z.object({
-          user: z.string().min(1).max(256).optional(),
+          user: z.string().min(1).max(256).regex(/^[^\u0000]*$/, "must not contain NUL characters").optional(),
           kind: z.enum(["tokens", "cost"]),
           period: z.enum(["day", "month"]),
           limit: count.describe("tokens, or minor currency units for kind=cost"),
@@ -50,8 +50,8 @@ export const registerQuotaRoutes = (base: FastifyInstance, pool: Pool, priceBook
         description:
           "allowed=false means at least one quota would be exceeded; nothing is spent then. Without quotas the answer is allowed. The cost is priced with the price book in force now when tier and model are given (rounded up).",
         body: z.object({
-          tenant: z.string().min(1).max(256),
-          user: z.string().min(1).max(256).optional(),
+          tenant: z.string().min(1).max(256).regex(/^[^\u0000]*$/, "must not contain NUL characters"),
+          user: z.string().min(1).max(256).regex(/^[^\u0000]*$/, "must not contain NUL characters").optional(),
           tier: z.string().min(1).optional(),
           model: z.string().min(1).optional(),
           inputTokens: count.default(0),

@@ -5,7 +5,7 @@ import type { Pool } from "pg";
 import { z } from "zod";
 import { GROUP_FIELDS, parseGroupBy, queryUsage, usageToCsv } from "../usage/query";
 
-export const tenantParams = z.object({ tenant: z.string().min(1).max(256) });
+export const tenantParams = z.object({ tenant: z.string().min(1).max(256).regex(/^[^\u0000]*$/, "must not contain NUL characters") });
 
 export const registerUsageRoutes = (base: FastifyInstance, pool: Pool): void => {
   const app = base.withTypeProvider<ZodTypeProvider>();
