@@ -4,11 +4,12 @@
  *   event is stored exactly once (spooled batches replayed in order, idempotent);
  * - the spool cannot be written while the database is down: a clear 503 with Retry-After, the
  *   process stays up, nothing half-stored;
- * - the spool passes its size limit: 503 with Retry-After instead of unbounded buffering.
+ * - the spool passes its size limit: 503 with Retry-After instead of unbounded buffering;
+ * - a spool left damaged by an earlier run: bad files are set aside, never a crash loop.
  * Loopback only; every wait is bounded.
  */
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { mkdtemp, rm, writeFile } from "node:fs/promises";
+import { mkdir, mkdtemp, readdir, rm, writeFile } from "node:fs/promises";
 import os from "node:os";
 import path from "node:path";
 import { restartablePostgres, type RestartablePostgres } from "./support/fault-postgres";
@@ -123,5 +124,28 @@ describe("POST /v1/events while the database goes away", () => {
     await waitFor("the spool to drain", async () => (await spoolFiles(path.join(dataDir, "spool"))).length === 0, service);
     expect(await storedPerBatch(pg.pool, source)).toEqual(new Map(acked.map((b) => [b, 40])));
     expect(service.alive()).toBe(true);
+  });
+
+  it("sets aside a damaged file and a batch the database refuses, left in the spool by an earlier run, and keeps going", async () => {
+    const source = "//faults/damaged";
+    const dataDir = await newDataDir();
+    const spool = path.join(dataDir, "spool");
+    await mkdir(spool, { recursive: true });
+    const name = (n: number) => path.join(spool, `${String(n).padStart(16, "0")}.batch`);
+    // The spool holds events as validated (defaults applied), like the service writes them.
+    const spooled = (b: number) => eventBatch(b, 20, source).map((e) => ({ ...e, requests: 1 }));
+    await writeFile(name(1), JSON.stringify(spooled(1)));
+    await writeFile(name(2), "{ half a batch, cut by a full disk");
+    // Valid JSON that the table's CHECK constraint refuses (a spool written by an older version).
+    await writeFile(name(3), JSON.stringify(spooled(3).map((e) => ({ ...e, inputTokens: -5 }))));
+    await writeFile(name(4), JSON.stringify(spooled(4)));
+    const service = await serve(dataDir);
+    await waitFor("the spool to drain", async () => (await spoolFiles(spool)).length === 0, service);
+    expect(await storedPerBatch(pg.pool, source)).toEqual(new Map([[1, 20], [4, 20]]));
+    expect((await readdir(path.join(spool, "rejected"))).sort()).toEqual([path.basename(name(2)), path.basename(name(3))]);
+    expect(service.log()).toMatch(/spool: damaged batch file moved aside/);
+    expect(service.log()).toMatch(/spool: batch refused by the database; moved aside/);
+    expect(service.alive()).toBe(true);
+    expect((await postEvents(service, eventBatch(5, 20, source))).status).toBe(200);
   });
 });

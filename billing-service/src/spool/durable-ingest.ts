@@ -102,9 +102,15 @@ export class DurableIngest<E> {
 
   /** Replays spooled batches in order until the spool is empty or the database fails again. */
   drain(): Promise<void> {
-    this.draining ??= this.replay().finally(() => {
-      this.draining = undefined;
-    });
+    this.draining ??= this.replay()
+      .catch((e: unknown) => {
+        // Never an unhandled rejection (that would end the process): log, and try again later.
+        this.options.log.error({ err: (e as Error).message }, "spool: replay failed; will retry");
+        this.schedule(this.replayIntervalMs * 10);
+      })
+      .finally(() => {
+        this.draining = undefined;
+      });
     return this.draining;
   }
 
@@ -124,7 +130,9 @@ export class DurableIngest<E> {
 
   private async replay(): Promise<void> {
     let batch: SpooledBatch<E> | undefined;
-    while (!this.stopped && (batch = this.spool.oldest()) !== undefined) {
+    const damaged = (file: string, reason: string) =>
+      this.options.log.error({ file, err: reason }, "spool: damaged batch file moved aside; its events were not stored");
+    while (!this.stopped && (batch = this.spool.oldest(damaged)) !== undefined) {
       try {
         const r = await this.insertWithTimeout(batch.items);
         this.spool.remove(batch);
@@ -137,10 +145,9 @@ export class DurableIngest<E> {
           return;
         }
         // A batch the database refuses for its content would block the queue forever; it was
-        // validated before it was spooled, so this is a bug: keep it aside, loudly.
-        this.options.log.error({ sequence: batch.sequence, file: batch.file, err: (e as Error).message }, "spool: batch refused by the database; left in place, replay stopped");
-        this.schedule(this.replayIntervalMs * 30);
-        return;
+        // validated before it was spooled, so this is a bug: set it aside, loudly, and go on.
+        const moved = this.spool.reject(batch);
+        this.options.log.error({ sequence: batch.sequence, file: moved, events: batch.items.length, err: (e as Error).message }, "spool: batch refused by the database; moved aside, its events were not stored");
       }
     }
   }

@@ -122,12 +122,40 @@ export class FileSpool<T> {
     return sequence;
   }
 
-  /** The oldest waiting batch, or undefined. */
-  oldest(): SpooledBatch<T> | undefined {
-    const f = this.files[0];
-    if (!f) return undefined;
-    const file = path.join(this.dir, seqName(f.sequence));
-    return { sequence: f.sequence, file, items: JSON.parse(readFileSync(file, "utf8")) as T[] };
+  /**
+   * The oldest waiting batch, or undefined. A file that cannot be read back (damaged on disk) is
+   * moved to `rejected/` and reported through `onRejected`, so it can neither crash the service nor
+   * block the batches behind it.
+   */
+  oldest(onRejected?: (file: string, reason: string) => void): SpooledBatch<T> | undefined {
+    for (;;) {
+      const f = this.files[0];
+      if (!f) return undefined;
+      const file = path.join(this.dir, seqName(f.sequence));
+      try {
+        const items: unknown = JSON.parse(readFileSync(file, "utf8"));
+        if (!Array.isArray(items)) throw new Error("not a JSON array of events");
+        return { sequence: f.sequence, file, items: items as T[] };
+      } catch (e) {
+        const moved = this.reject({ sequence: f.sequence, file, items: [] });
+        onRejected?.(moved, (e as Error).message);
+      }
+    }
+  }
+
+  /** Moves a batch the database will never take to `<dir>/rejected/` (kept for a person to look at). */
+  reject(batch: SpooledBatch<T>): string {
+    const rejectedDir = path.join(this.dir, "rejected");
+    mkdirSync(rejectedDir, { recursive: true });
+    const target = path.join(rejectedDir, path.basename(batch.file));
+    renameSync(batch.file, target);
+    fsyncDir(this.dir);
+    const i = this.files.findIndex((f) => f.sequence === batch.sequence);
+    if (i >= 0) {
+      this.bytes -= this.files[i].bytes;
+      this.files.splice(i, 1);
+    }
+    return target;
   }
 
   /** Removes a batch once the database has it (the removal is made durable too). */
