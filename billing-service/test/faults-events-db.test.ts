@@ -52,9 +52,11 @@ describe("POST /v1/events while the database goes away", () => {
     let stopping: Promise<void> | undefined;
     let starting: Promise<void> | undefined;
     for (let b = 0; b < BATCHES; b++) {
-      // Not awaited: the database shuts down (and later starts) while batches are in flight.
+      // Not awaited: the database shuts down (and later starts) while batches are in flight;
+      // batches 16-23 are sent while it is certainly down.
       if (b === 8) stopping = pg.stop();
-      if (b === 20) starting = stopping!.then(() => pg.start());
+      if (b === 16) await stopping;
+      if (b === 24) starting = pg.start();
       // No retries: while the database stops and starts, every batch is acknowledged (committed or spooled).
       const r = await postEvents(service, eventBatch(b, SIZE, source));
       statuses.push(r.status);
