@@ -19,6 +19,8 @@ type EmbeddedPostgresCtor = new (options: Record<string, unknown>) => EmbeddedPo
 
 export interface RestartablePostgres {
   readonly url: string;
+  /** The cluster's data directory (holds postmaster.pid while it runs). */
+  readonly dataDir: string;
   /** A pool for the test's own checks (survives restarts: idle clients are dropped and reconnected). */
   readonly pool: pg.Pool;
   start(): Promise<void>;
@@ -54,6 +56,7 @@ export const restartablePostgres = async (): Promise<RestartablePostgres> => {
   let running = true;
   return {
     url,
+    dataDir: path.join(dir, "data"),
     pool,
     async start() {
       if (!running) await server.start();
