@@ -2,9 +2,8 @@
 // ready for server-side apply.
 import { execFileSync } from "node:child_process";
 import { createHash } from "node:crypto";
-import { readdirSync, readFileSync, statSync } from "node:fs";
-import { join, relative } from "node:path";
-import { parseAllDocuments } from "yaml";
+import { join } from "node:path";
+import { readRenderedDocuments } from "../render/read";
 import type { KubeObject } from "./kube-client";
 
 export interface RenderedObject {
@@ -25,27 +24,10 @@ export function renderStack(repoRoot: string, stack: string, outDir: string): Re
 
 /** Every Kubernetes object in the `.yaml`/`.yml` files under `dir`, in a stable order. */
 export function loadRender(dir: string): RenderedObject[] {
-  const found: RenderedObject[] = [];
-  for (const file of yamlFilesUnder(dir)) {
-    for (const document of parseAllDocuments(readFileSync(file, "utf8"))) {
-      if (document.errors.length > 0) throw new Error(`${file}: not valid YAML: ${document.errors[0].message}`);
-      const value = document.toJS() as KubeObject | null;
-      if (value && typeof value.kind === "string" && typeof value.apiVersion === "string") {
-        found.push({ object: value, file: relative(dir, file) });
-      }
-    }
-  }
-  return found;
-}
-
-function yamlFilesUnder(dir: string): string[] {
-  return readdirSync(dir)
-    .sort()
-    .flatMap((entry) => {
-      const path = join(dir, entry);
-      if (statSync(path).isDirectory()) return yamlFilesUnder(path);
-      return /\.ya?ml$/.test(entry) ? [path] : [];
-    });
+  return readRenderedDocuments(dir).flatMap(({ value, file }) => {
+    const object = value as KubeObject | null;
+    return object && typeof object.kind === "string" && typeof object.apiVersion === "string" ? [{ object, file }] : [];
+  });
 }
 
 /** True when a rendered Secret value is the synth's redaction marker rather than a real value. */
