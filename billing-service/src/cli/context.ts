@@ -3,6 +3,7 @@
  * (DATABASE_URL or the embedded PostgreSQL in the data directory, migrated before use).
  */
 import type { Command } from "commander";
+import type { Pool } from "pg";
 import { loadConfig, type ConfigFlags, type ServiceConfig } from "../config";
 import { migrate } from "../db/migrate";
 import { openDatabase, type OpenedDatabase } from "../db/open";
@@ -29,6 +30,16 @@ export const openMigrated = async (config: ServiceConfig): Promise<OpenedDatabas
     throw e;
   }
   return db;
+};
+
+/** Runs `work` on the migrated database, then closes it (also when `work` throws). */
+export const withMigratedDatabase = async <T>(config: ServiceConfig, work: (pool: Pool) => Promise<T>): Promise<T> => {
+  const db = await openMigrated(config);
+  try {
+    return await work(db.pool);
+  } finally {
+    await db.close();
+  }
 };
 
 export const writeJson = (value: unknown): void => {

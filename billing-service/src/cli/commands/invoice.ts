@@ -1,9 +1,10 @@
 /** `maas-billing invoice create|finalize|show|list` */
 import { Command } from "commander";
+import type { Pool } from "pg";
 import { invoicesToFocus, invoiceToCsv } from "../../invoices/render";
 import { createInvoice, finalizeInvoice, getInvoice, listInvoices, type Invoice } from "../../invoices/store";
 import { loadPriceBook } from "../../pricebook/pricebook";
-import { commandConfig, openMigrated, writeJson } from "../context";
+import { commandConfig, withMigratedDatabase, writeJson } from "../context";
 
 const FORMATS = ["json", "csv", "focus"];
 
@@ -15,6 +16,25 @@ const print = (invoice: Invoice, format: string): void => {
 
 const checkFormat = (format: string): void => {
   if (!FORMATS.includes(format)) throw new Error(`--format: expected one of ${FORMATS.join(", ")}, got ${JSON.stringify(format)}`);
+};
+
+/** A subcommand that takes one invoice (id or number) of a tenant and prints what `load` returns. */
+const addInvoiceCommand = (
+  invoice: Command,
+  name: string,
+  description: string,
+  load: (pool: Pool, tenant: string, id: string) => Promise<Invoice>,
+): void => {
+  invoice
+    .command(name)
+    .description(description)
+    .requiredOption("--tenant <tenant>", "tenant name")
+    .argument("<invoice>", "invoice id or number")
+    .option("--format <format>", "json | csv | focus", "json")
+    .action(async (id: string, flags: { tenant: string; format: string }, command: Command) => {
+      checkFormat(flags.format);
+      await withMigratedDatabase(commandConfig(command), async (pool) => print(await load(pool, flags.tenant, id), flags.format));
+    });
 };
 
 export const invoiceCommand = (): Command => {
@@ -29,60 +49,21 @@ export const invoiceCommand = (): Command => {
       checkFormat(flags.format);
       const config = commandConfig(command);
       const book = loadPriceBook(config.priceBookPath);
-      const db = await openMigrated(config);
-      try {
-        const result = await createInvoice(db.pool, book, flags.tenant, flags.period);
-        if (!result.created) {
-          process.stderr.write(`${result.reason}\n`);
-          return;
-        }
-        print(result.invoice, flags.format);
-      } finally {
-        await db.close();
-      }
+      await withMigratedDatabase(config, async (pool) => {
+        const result = await createInvoice(pool, book, flags.tenant, flags.period);
+        if (result.created) print(result.invoice, flags.format);
+        else process.stderr.write(`${result.reason}\n`);
+      });
     });
-  invoice
-    .command("finalize")
-    .description("make a draft final and immutable")
-    .requiredOption("--tenant <tenant>", "tenant name")
-    .argument("<invoice>", "invoice id or number")
-    .option("--format <format>", "json | csv | focus", "json")
-    .action(async (id: string, flags: { tenant: string; format: string }, command: Command) => {
-      checkFormat(flags.format);
-      const db = await openMigrated(commandConfig(command));
-      try {
-        print(await finalizeInvoice(db.pool, flags.tenant, id), flags.format);
-      } finally {
-        await db.close();
-      }
-    });
-  invoice
-    .command("show")
-    .description("print one invoice")
-    .requiredOption("--tenant <tenant>", "tenant name")
-    .argument("<invoice>", "invoice id or number")
-    .option("--format <format>", "json | csv | focus", "json")
-    .action(async (id: string, flags: { tenant: string; format: string }, command: Command) => {
-      checkFormat(flags.format);
-      const db = await openMigrated(commandConfig(command));
-      try {
-        print(await getInvoice(db.pool, flags.tenant, id), flags.format);
-      } finally {
-        await db.close();
-      }
-    });
+  addInvoiceCommand(invoice, "finalize", "make a draft final and immutable", finalizeInvoice);
+  addInvoiceCommand(invoice, "show", "print one invoice", getInvoice);
   invoice
     .command("list")
     .description("list a tenant's invoices")
     .requiredOption("--tenant <tenant>", "tenant name")
     .option("--period <YYYY-MM>", "only this month")
     .action(async (flags: { tenant: string; period?: string }, command: Command) => {
-      const db = await openMigrated(commandConfig(command));
-      try {
-        writeJson({ invoices: await listInvoices(db.pool, flags.tenant, flags.period) });
-      } finally {
-        await db.close();
-      }
+      await withMigratedDatabase(commandConfig(command), async (pool) => writeJson({ invoices: await listInvoices(pool, flags.tenant, flags.period) }));
     });
   return invoice;
 };

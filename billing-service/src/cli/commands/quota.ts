@@ -1,7 +1,7 @@
 /** `maas-billing quota set|list`: budgets per tenant (or user), per day or month. */
 import { Command } from "commander";
 import { listQuotas, setQuota, type QuotaKind, type QuotaPeriod } from "../../quota/store";
-import { commandConfig, openMigrated, writeJson } from "../context";
+import { commandConfig, withMigratedDatabase, writeJson } from "../context";
 
 export const quotaCommand = (): Command => {
   const quota = new Command("quota").description("token and cost budgets");
@@ -17,25 +17,17 @@ export const quotaCommand = (): Command => {
       if (!["tokens", "cost"].includes(flags.kind)) throw new Error(`--kind: expected tokens or cost, got ${JSON.stringify(flags.kind)}`);
       if (!["day", "month"].includes(flags.period)) throw new Error(`--period: expected day or month, got ${JSON.stringify(flags.period)}`);
       if (!/^\d+$/.test(flags.limit)) throw new Error(`--limit: expected a non-negative integer, got ${JSON.stringify(flags.limit)}`);
-      const db = await openMigrated(commandConfig(command));
-      try {
-        await setQuota(db.pool, { tenant: flags.tenant, user: flags.user, kind: flags.kind as QuotaKind, period: flags.period as QuotaPeriod, limit: BigInt(flags.limit) });
-        writeJson({ quotas: await listQuotas(db.pool, flags.tenant) });
-      } finally {
-        await db.close();
-      }
+      await withMigratedDatabase(commandConfig(command), async (pool) => {
+        await setQuota(pool, { tenant: flags.tenant, user: flags.user, kind: flags.kind as QuotaKind, period: flags.period as QuotaPeriod, limit: BigInt(flags.limit) });
+        writeJson({ quotas: await listQuotas(pool, flags.tenant) });
+      });
     });
   quota
     .command("list")
     .description("a tenant's budgets and their use in the current period")
     .requiredOption("--tenant <tenant>", "tenant name")
     .action(async (flags: { tenant: string }, command: Command) => {
-      const db = await openMigrated(commandConfig(command));
-      try {
-        writeJson({ quotas: await listQuotas(db.pool, flags.tenant) });
-      } finally {
-        await db.close();
-      }
+      await withMigratedDatabase(commandConfig(command), async (pool) => writeJson({ quotas: await listQuotas(pool, flags.tenant) }));
     });
   return quota;
 };

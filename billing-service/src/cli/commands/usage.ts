@@ -1,7 +1,7 @@
 /** `maas-billing usage --tenant T --from ISO --to ISO [--group-by user,model,tier] [--format json|csv]` */
 import { Command } from "commander";
 import { parseGroupBy, queryUsage, usageToCsv } from "../../usage/query";
-import { commandConfig, openMigrated, writeJson } from "../context";
+import { commandConfig, withMigratedDatabase, writeJson } from "../context";
 
 export const parseInstantFlag = (flag: string, value: string): Date => {
   const d = new Date(value);
@@ -23,12 +23,9 @@ export const usageCommand = (): Command =>
       const to = parseInstantFlag("--to", flags.to);
       if (to <= from) throw new Error("--to must be after --from");
       const groupBy = parseGroupBy(flags.groupBy);
-      const db = await openMigrated(commandConfig(command));
-      try {
-        const report = await queryUsage(db.pool, flags.tenant, from, to, groupBy);
+      await withMigratedDatabase(commandConfig(command), async (pool) => {
+        const report = await queryUsage(pool, flags.tenant, from, to, groupBy);
         if (flags.format === "csv") process.stdout.write(usageToCsv(report));
         else writeJson(report);
-      } finally {
-        await db.close();
-      }
+      });
     });
