@@ -4,6 +4,7 @@
  * review objects the service sends and how it reads the answers.
  */
 import { describe, expect, it } from "vitest";
+import { ChainedAuthenticator } from "../src/auth/chain";
 import { BILLING_API_GROUP, KubernetesAuthenticator, type KubernetesApi } from "../src/auth/kubernetes";
 import { hashToken, newToken, parseTokenFile, StaticTokenAuthenticator } from "../src/auth/static";
 
@@ -74,5 +75,33 @@ describe("Kubernetes TokenReview + SubjectAccessReview", () => {
       await p?.canAccessTenant("acme");
     }
     expect(reviews.map((r) => r.path.split("/").at(-1))).toEqual(["tokenreviews", "subjectaccessreviews"]);
+  });
+});
+
+describe("Kubernetes mode with the platform's tokens file", () => {
+  it("accepts a static tenant token without a TokenReview and falls back to Kubernetes for other tokens", async () => {
+    const acme = newToken("acme", { tenant: "acme" });
+    const reviewed: string[] = [];
+    const api: KubernetesApi = {
+      async review(path, body) {
+        reviewed.push(path.split("/").at(-1)!);
+        if (path.endsWith("/tokenreviews")) {
+          return (body as any).spec.token === "sa-token"
+            ? { authenticated: true, user: { username: "system:serviceaccount:globex:reader", uid: "u2", groups: [] } }
+            : { authenticated: false };
+        }
+        return { allowed: (body as any).spec.resourceAttributes.name === "globex" };
+      },
+    };
+    const auth = new ChainedAuthenticator([new StaticTokenAuthenticator([acme.entry]), new KubernetesAuthenticator(api)]);
+    const viaFile = await auth.authenticate(acme.token);
+    expect(viaFile?.name).toBe("acme");
+    expect(await viaFile?.canAccessTenant("acme")).toBe(true);
+    expect(await viaFile?.canAccessTenant("globex")).toBe(false);
+    expect(reviewed).toEqual([]); // the static token never went to the API server
+    const viaKubernetes = await auth.authenticate("sa-token");
+    expect(viaKubernetes?.name).toBe("system:serviceaccount:globex:reader");
+    expect(await viaKubernetes?.canAccessTenant("globex")).toBe(true);
+    expect(await auth.authenticate("unknown")).toBeUndefined();
   });
 });

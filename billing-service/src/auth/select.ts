@@ -1,5 +1,6 @@
 /**
- * Picks the authenticator for the configured mode. Static mode without a tokens file (a newcomer
+ * Picks the authenticator for the configured mode. Kubernetes mode with a tokens file accepts both
+ * the file's static tokens and service-account tokens (TokenReview). Static mode without a tokens file (a newcomer
  * running `npx maas-billing serve`) creates a local admin token once: its hash goes to
  * <data-dir>/tokens.yaml and the token itself to <data-dir>/admin-token (mode 0600); only the
  * file path is logged, never the token.
@@ -9,6 +10,7 @@ import { mkdir, writeFile } from "node:fs/promises";
 import path from "node:path";
 import { stringify } from "yaml";
 import type { ServiceConfig } from "../config";
+import { ChainedAuthenticator } from "./chain";
 import { inClusterApi, KubernetesAuthenticator } from "./kubernetes";
 import { newToken, StaticTokenAuthenticator } from "./static";
 import type { Authenticator } from "./types";
@@ -20,7 +22,12 @@ export interface SelectedAuth {
 }
 
 export const selectAuthenticator = async (config: ServiceConfig): Promise<SelectedAuth> => {
-  if (config.authMode === "kubernetes") return { authenticator: new KubernetesAuthenticator(inClusterApi()) };
+  if (config.authMode === "kubernetes") {
+    const kubernetes = new KubernetesAuthenticator(inClusterApi());
+    // The platform mounts hashed per-tenant tokens next to Kubernetes mode: look them up first.
+    if (!config.tokensFile) return { authenticator: kubernetes };
+    return { authenticator: new ChainedAuthenticator([StaticTokenAuthenticator.fromFile(config.tokensFile), kubernetes]) };
+  }
   if (config.tokensFile) return { authenticator: StaticTokenAuthenticator.fromFile(config.tokensFile) };
   const tokensFile = path.join(config.dataDir, "tokens.yaml");
   const tokenFile = path.join(config.dataDir, "admin-token");
