@@ -6,6 +6,7 @@
  * run: the same check statement sent straight to PostgreSQL at the same rate.
  */
 import http from "node:http";
+import pg from "pg";
 import { checkQuota } from "../src/quota/store";
 import { startBenchStack } from "./setup";
 
@@ -90,7 +91,15 @@ export async function benchQuota(rate = 1000, durationSeconds = 10): Promise<Quo
     const httpFigures = await openLoop(rate, total, async () => (await call("POST", "/v1/quota/check", check)) === 200);
     const httpDryRun = await openLoop(rate, total, async () => (await call("POST", "/v1/quota/check", { ...check, dryRun: true })) === 200);
     agent.destroy();
-    const database = await openLoop(rate, total, async () => (await checkQuota(db.pool, { tenant: "acme", user: "alice", tokens: 200n, costMinor: 0n })).allowed);
+    // Same pool size as `serve` (src/db/open.ts: 10), so both sides put as many checks in flight.
+    const direct = new pg.Pool({ connectionString: db.url, max: 10 });
+    direct.on("error", () => {});
+    let database: LatencyFigures;
+    try {
+      database = await openLoop(rate, total, async () => (await checkQuota(direct, { tenant: "acme", user: "alice", tokens: 200n, costMinor: 0n })).allowed);
+    } finally {
+      await direct.end();
+    }
     return { targetRate: rate, http: httpFigures, database, httpDryRun };
   } finally {
     await stack.stop();
