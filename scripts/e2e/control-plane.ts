@@ -4,7 +4,8 @@ import { generateKeyPairSync, randomBytes } from "node:crypto";
 import { mkdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { KubeClient } from "./kube-client";
-import { freePort, startProcess, waitUntilReady } from "./processes";
+import { freePort } from "../../billing-service/src/net/free-port";
+import { startProcess, waitUntilReady } from "./processes";
 
 /** A user in the static token file: the API server authenticates its bearer token as `user` in `groups`. */
 export interface Identity {

@@ -3,7 +3,8 @@
 import { execFileSync } from "node:child_process";
 import { mkdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { freePort, startProcess, waitUntilReady } from "./processes";
+import { freePort } from "../../billing-service/src/net/free-port";
+import { startProcess, waitUntilReady } from "./processes";
 
 export interface TenantSeriesSpec {
   tenant: string;

@@ -5,7 +5,7 @@ import { writeFileSync, mkdirSync } from "node:fs";
 import { join } from "node:path";
 import { parse, stringify } from "yaml";
 import type { KubeObject } from "./kube-client";
-import { freePort } from "./processes";
+import { freePort } from "../../billing-service/src/net/free-port";
 import { instantQuery, startPrometheusWith } from "./prometheus";
 import type { FederationUnderTest } from "./prom-isolation";
 import { expect, type Report } from "./report";

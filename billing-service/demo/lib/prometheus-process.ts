@@ -4,25 +4,14 @@
  */
 import { spawn, execFile, type ChildProcess } from "node:child_process";
 import { mkdir, writeFile, rm } from "node:fs/promises";
-import net from "node:net";
 import path from "node:path";
 import { promisify } from "node:util";
+import { freePort } from "../../src/net/free-port";
 
 const run = promisify(execFile);
 
 export const PROMETHEUS_BIN = process.env.PROMETHEUS_BIN ?? "prometheus";
 export const PROMTOOL_BIN = process.env.PROMTOOL_BIN ?? "promtool";
-
-/** A free TCP port on 127.0.0.1 (asked from the kernel, then released for the child to take). */
-export const freePort = (): Promise<number> =>
-  new Promise((resolve, reject) => {
-    const srv = net.createServer();
-    srv.once("error", reject);
-    srv.listen(0, "127.0.0.1", () => {
-      const { port } = srv.address() as net.AddressInfo;
-      srv.close(() => resolve(port));
-    });
-  });
 
 export interface RunningPrometheus {
   readonly url: string;

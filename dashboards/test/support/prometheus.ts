@@ -2,10 +2,10 @@
 // backfilled from OpenMetrics text with `promtool tsdb create-blocks-from openmetrics`.
 import { type ChildProcess, execFile, spawn } from "node:child_process";
 import { mkdtemp, rm, writeFile } from "node:fs/promises";
-import { createServer } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { promisify } from "node:util";
+import { freePort } from "../../../billing-service/src/net/free-port";
 
 const run = promisify(execFile);
 
@@ -33,16 +33,6 @@ export interface RunningPrometheus {
   labelValues(label: string, match: string, start: number, end: number): Promise<string[]>;
   stop(): Promise<void>;
 }
-
-const freePort = () =>
-  new Promise<number>((resolve, reject) => {
-    const server = createServer();
-    server.once("error", reject);
-    server.listen(0, "127.0.0.1", () => {
-      const address = server.address();
-      server.close(() => (typeof address === "object" && address !== null ? resolve(address.port) : reject(new Error("no port"))));
-    });
-  });
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
