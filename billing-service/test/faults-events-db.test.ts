@@ -8,38 +8,15 @@
  * - a spool left damaged by an earlier run: bad files are set aside, never a crash loop.
  * Loopback only; every wait is bounded.
  */
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { mkdir, mkdtemp, readdir, rm, writeFile } from "node:fs/promises";
-import os from "node:os";
+import { describe, expect, it } from "vitest";
+import { mkdir, readdir, writeFile } from "node:fs/promises";
 import path from "node:path";
-import { restartablePostgres, type RestartablePostgres } from "./support/fault-postgres";
-import { eventBatch, postEvents, startService, type PostResult, type ServiceProcess } from "./support/fault-service";
+import { useFaultRig } from "./support/fault-rig";
+import { eventBatch, postEvents, type PostResult } from "./support/fault-service";
 import { spoolFiles, storedPerBatch, storedTotal, waitFor } from "./support/fault-checks";
 
-let pg: RestartablePostgres;
-const dirs: string[] = [];
-const services: ServiceProcess[] = [];
-
-const newDataDir = async () => {
-  const d = await mkdtemp(path.join(os.tmpdir(), "maas-faults-svc-"));
-  dirs.push(d);
-  return d;
-};
-const serve = async (dataDir: string, env?: Record<string, string>) => {
-  const s = await startService({ databaseUrl: pg.url, dataDir, env });
-  services.push(s);
-  return s;
-};
-
-beforeAll(async () => {
-  pg = await restartablePostgres();
-});
-
-afterAll(async () => {
-  for (const s of services) await s.kill("SIGKILL");
-  await pg?.destroy();
-  for (const d of dirs) await rm(d, { recursive: true, force: true });
-});
+const rig = useFaultRig("maas-faults-svc-");
+const { newDataDir, serve } = rig;
 
 describe("POST /v1/events while the database goes away", () => {
   it("stores every acknowledged event exactly once when the database stops mid-stream and returns", async () => {
@@ -54,9 +31,9 @@ describe("POST /v1/events while the database goes away", () => {
     for (let b = 0; b < BATCHES; b++) {
       // Not awaited: the database shuts down (and later starts) while batches are in flight;
       // batches 16-23 are sent while it is certainly down.
-      if (b === 8) stopping = pg.stop();
+      if (b === 8) stopping = rig.pg.stop();
       if (b === 16) await stopping;
-      if (b === 24) starting = pg.start();
+      if (b === 24) starting = rig.pg.start();
       // No retries: while the database stops and starts, every batch is acknowledged (committed or spooled).
       const r = await postEvents(service, eventBatch(b, SIZE, source));
       statuses.push(r.status);
@@ -67,8 +44,8 @@ describe("POST /v1/events while the database goes away", () => {
     expect(statuses).toContain(200);
     expect(statuses).toContain(202);
     await waitFor("the spool to drain", async () => (await spoolFiles(path.join(dataDir, "spool"))).length === 0, service);
-    expect(await storedTotal(pg.pool, source)).toBe(BATCHES * SIZE);
-    const perBatch = await storedPerBatch(pg.pool, source);
+    expect(await storedTotal(rig.pg.pool, source)).toBe(BATCHES * SIZE);
+    const perBatch = await storedPerBatch(rig.pg.pool, source);
     expect([...perBatch.values()].every((n) => n === SIZE)).toBe(true);
     expect(perBatch.size).toBe(BATCHES);
     expect(service.alive()).toBe(true);
@@ -86,7 +63,7 @@ describe("POST /v1/events while the database goes away", () => {
     await writeFile(path.join(dataDir, "not-a-dir"), "x");
     const service = await serve(dataDir, { MAAS_BILLING_SPOOL_DIR: path.join(dataDir, "not-a-dir", "spool") });
     expect((await postEvents(service, eventBatch(0, 10, source))).status).toBe(200);
-    await pg.stop();
+    await rig.pg.stop();
     try {
       for (let i = 1; i <= 3; i++) {
         const r = await postEvents(service, eventBatch(i, 10, source));
@@ -97,22 +74,22 @@ describe("POST /v1/events while the database goes away", () => {
       expect(service.alive()).toBe(true);
       expect((await fetch(`${service.url}/healthz`)).status).toBe(200);
     } finally {
-      await pg.start();
+      await rig.pg.start();
     }
     expect((await postEvents(service, eventBatch(4, 10, source))).status).toBe(200);
-    expect(await storedPerBatch(pg.pool, source)).toEqual(new Map([[0, 10], [4, 10]]));
+    expect(await storedPerBatch(rig.pg.pool, source)).toEqual(new Map([[0, 10], [4, 10]]));
   });
 
   it("refuses with 503 and Retry-After once the spool passes its size limit, and stores what it acknowledged", async () => {
     const source = "//faults/full";
     const dataDir = await newDataDir();
     const service = await serve(dataDir, { MAAS_BILLING_SPOOL_MAX_BYTES: "30000" });
-    await pg.stop();
+    await rig.pg.stop();
     const results: PostResult[] = [];
     try {
       for (let b = 0; b < 12; b++) results.push(await postEvents(service, eventBatch(b, 40, source)));
     } finally {
-      await pg.start();
+      await rig.pg.start();
     }
     const acked = results.flatMap((r, b) => (r.status === 202 ? [b] : []));
     const refused = results.filter((r) => r.status === 503);
@@ -124,7 +101,7 @@ describe("POST /v1/events while the database goes away", () => {
       expect(String(r.body.message)).toMatch(/local spool is full \(\d+ of 30000 bytes/);
     }
     await waitFor("the spool to drain", async () => (await spoolFiles(path.join(dataDir, "spool"))).length === 0, service);
-    expect(await storedPerBatch(pg.pool, source)).toEqual(new Map(acked.map((b) => [b, 40])));
+    expect(await storedPerBatch(rig.pg.pool, source)).toEqual(new Map(acked.map((b) => [b, 40])));
     expect(service.alive()).toBe(true);
   });
 
@@ -143,7 +120,7 @@ describe("POST /v1/events while the database goes away", () => {
     await writeFile(name(4), JSON.stringify(spooled(4)));
     const service = await serve(dataDir);
     await waitFor("the spool to drain", async () => (await spoolFiles(spool)).length === 0, service);
-    expect(await storedPerBatch(pg.pool, source)).toEqual(new Map([[1, 20], [4, 20]]));
+    expect(await storedPerBatch(rig.pg.pool, source)).toEqual(new Map([[1, 20], [4, 20]]));
     expect((await readdir(path.join(spool, "rejected"))).sort()).toEqual([path.basename(name(2)), path.basename(name(3))]);
     expect(service.log()).toMatch(/spool: damaged batch file moved aside/);
     expect(service.log()).toMatch(/spool: batch refused by the database; moved aside/);

@@ -4,33 +4,14 @@
  * batches were going straight to PostgreSQL or into the local spool (database down). Clients then
  * re-send what was not acknowledged and every event is stored exactly once.
  */
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { mkdtemp, rm } from "node:fs/promises";
-import os from "node:os";
+import { describe, expect, it } from "vitest";
 import path from "node:path";
-import { restartablePostgres, type RestartablePostgres } from "./support/fault-postgres";
-import { eventBatch, postEvents, startService, type ServiceProcess } from "./support/fault-service";
+import { useFaultRig } from "./support/fault-rig";
+import { eventBatch, postEvents, type ServiceProcess } from "./support/fault-service";
 import { spoolFiles, storedPerBatch, storedTotal, waitFor } from "./support/fault-checks";
 
-let pg: RestartablePostgres;
-const dirs: string[] = [];
-const services: ServiceProcess[] = [];
-
-beforeAll(async () => {
-  pg = await restartablePostgres();
-});
-
-afterAll(async () => {
-  for (const s of services) await s.kill("SIGKILL");
-  await pg?.destroy();
-  for (const d of dirs) await rm(d, { recursive: true, force: true });
-});
-
-const serve = async (dataDir: string) => {
-  const s = await startService({ databaseUrl: pg.url, dataDir });
-  services.push(s);
-  return s;
-};
+const rig = useFaultRig("maas-faults-kill-");
+const { newDataDir, serve } = rig;
 
 /**
  * Posts batches 0..count-1 with `inFlight` requests at a time and SIGKILLs the service once
@@ -65,44 +46,42 @@ describe("SIGKILL of serve in the middle of batches", () => {
     const source = "//faults/kill-db";
     const SIZE = 1000;
     const COUNT = 24;
-    const dataDir = await mkdtemp(path.join(os.tmpdir(), "maas-faults-kill-"));
-    dirs.push(dataDir);
+    const dataDir = await newDataDir();
     const first = await serve(dataDir);
     const acked = await streamAndKill(first, source, COUNT, SIZE, 3, 6, 200);
     expect(first.alive()).toBe(false);
     expect(acked.size).toBeGreaterThanOrEqual(6);
     expect(acked.size).toBeLessThan(COUNT);
     // Before anyone re-sends: acknowledged batches are whole, nothing else is half there.
-    expectWholeBatches(await storedPerBatch(pg.pool, source), SIZE, acked);
+    expectWholeBatches(await storedPerBatch(rig.pg.pool, source), SIZE, acked);
 
     const second = await serve(dataDir);
     for (let b = 0; b < COUNT; b++) if (!acked.has(b)) expect((await postEvents(second, eventBatch(b, SIZE, source))).status).toBe(200);
-    expect(await storedTotal(pg.pool, source)).toBe(COUNT * SIZE);
+    expect(await storedTotal(rig.pg.pool, source)).toBe(COUNT * SIZE);
   });
 
   it("loses no spooled batch: killed while spooling with the database down, replayed after restart", async () => {
     const source = "//faults/kill-spool";
     const SIZE = 200;
     const COUNT = 30;
-    const dataDir = await mkdtemp(path.join(os.tmpdir(), "maas-faults-kill-"));
-    dirs.push(dataDir);
+    const dataDir = await newDataDir();
     const first = await serve(dataDir);
-    await pg.stop();
+    await rig.pg.stop();
     let acked: Set<number>;
     try {
       acked = await streamAndKill(first, source, COUNT, SIZE, 3, 10, 202);
       expect(first.alive()).toBe(false);
       expect((await spoolFiles(path.join(dataDir, "spool"))).length).toBeGreaterThanOrEqual(acked.size);
     } finally {
-      await pg.start();
+      await rig.pg.start();
     }
     // The restarted service replays what the killed one acknowledged from its spool.
     const second = await serve(dataDir);
     await waitFor("the spool to drain", async () => (await spoolFiles(path.join(dataDir, "spool"))).length === 0, second);
-    expectWholeBatches(await storedPerBatch(pg.pool, source), SIZE, acked);
+    expectWholeBatches(await storedPerBatch(rig.pg.pool, source), SIZE, acked);
     expect(second.log()).toMatch(/spool: replaying batches left by a previous run/);
 
     for (let b = 0; b < COUNT; b++) if (!acked.has(b)) expect([200, 202]).toContain((await postEvents(second, eventBatch(b, SIZE, source))).status);
-    await waitFor("every event", async () => (await storedTotal(pg.pool, source)) === COUNT * SIZE, second);
+    await waitFor("every event", async () => (await storedTotal(rig.pg.pool, source)) === COUNT * SIZE, second);
   });
 });
