@@ -10,6 +10,17 @@ import { allocate, formatScaled, parseDecimal } from "../src/pricebook/money";
 import { findPrice, parsePriceBook, PriceBookError, versionAt } from "../src/pricebook/pricebook";
 import { testPriceBook } from "./support/billing-db";
 
+/** The message of the error `run` throws; fails the test unless it throws a `type`. */
+const thrownMessage = (run: () => unknown, type: abstract new (...args: never[]) => Error): string => {
+  try {
+    run();
+  } catch (e) {
+    expect(e).toBeInstanceOf(type);
+    return (e as Error).message;
+  }
+  throw new Error("expected an error, none was thrown");
+};
+
 describe("rounding rule", () => {
   it("lines add up to the rounded total and stay within one minor unit of their exact amounts", () => {
     const denominator = 1000n;
@@ -62,13 +73,7 @@ versions:
   - effectiveFrom: "2026-01-01"
     prices:
       - { tier: free, model: "*", inputPerMillionTokens: 3.0, outputPerMillionTokens: "15", perRequest: "-1" }`;
-    let message = "";
-    try {
-      parsePriceBook(bad, "book.yaml");
-    } catch (e) {
-      expect(e).toBeInstanceOf(PriceBookError);
-      message = (e as Error).message;
-    }
+    const message = thrownMessage(() => parsePriceBook(bad, "book.yaml"), PriceBookError);
     expect(message).toContain("book.yaml: currency: expected an ISO 4217 code");
     expect(message).toContain("versions.0.effectiveFrom: expected an ISO date-time");
     expect(message).toContain("versions.0.prices.0.inputPerMillionTokens: write prices as quoted decimal strings");
@@ -93,13 +98,7 @@ describe("configuration", () => {
   });
 
   it("names the variable, the problem and the value, and never prints the database URL", () => {
-    let message = "";
-    try {
-      loadConfig({}, { PORT: "http", MAAS_BILLING_AUTH_MODE: "ldap", DATABASE_URL: "mysql://u:secret@h/db" });
-    } catch (e) {
-      expect(e).toBeInstanceOf(ConfigError);
-      message = (e as Error).message;
-    }
+    const message = thrownMessage(() => loadConfig({}, { PORT: "http", MAAS_BILLING_AUTH_MODE: "ldap", DATABASE_URL: "mysql://u:secret@h/db" }), ConfigError);
     expect(message).toContain('PORT / --port:');
     expect(message).toContain('MAAS_BILLING_AUTH_MODE / --auth-mode:');
     expect(message).toContain('"ldap"');
