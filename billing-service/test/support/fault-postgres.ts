@@ -6,7 +6,7 @@ import { mkdtemp, rm } from "node:fs/promises";
 import os from "node:os";
 import path from "node:path";
 import pg from "pg";
-import { embeddedCluster, embeddedUrl, prepareClusterDir } from "../../src/db/embedded";
+import { startBillingCluster } from "../../demo/lib/postgres-process";
 import { migrate } from "../../src/db/migrate";
 
 export interface RestartablePostgres {
@@ -22,15 +22,8 @@ export interface RestartablePostgres {
 
 export const restartablePostgres = async (): Promise<RestartablePostgres> => {
   const dir = await mkdtemp(path.join(os.tmpdir(), "maas-faults-pg-"));
-  await prepareClusterDir(dir);
-  const dataDir = path.join(dir, "data");
-  const password = `pw-${Math.random().toString(36).slice(2)}`;
   // Persistent: a stop() must keep the data for the next start(); destroy() removes the directory.
-  const { port, server } = await embeddedCluster({ databaseDir: dataDir, password, persistent: true });
-  await server.initialise();
-  await server.start();
-  await server.createDatabase("billing");
-  const url = embeddedUrl(password, port, "billing");
+  const { url, dataDir, server } = await startBillingCluster(dir, { persistent: true });
   const pool = new pg.Pool({ connectionString: url, max: 2 });
   pool.on("error", () => {});
   await migrate(pool);
