@@ -107,10 +107,6 @@ describe(`collector on scenario seed ${SEED}`, () => {
     prom = await prom.restart();
     client.close();
     client = new PrometheusClient({ url: prom.url });
-  await writeFile(
-    path.join(dir, "collector.yaml"),
-    `window: 15m\nwindowsPerQuery: 4\ntenants:\n${scenario.tenantMap.map((t) => `  - name: ${t.name}\n    namespaces: [${t.namespaces.join(", ")}]\n`).join("")}`,
-  );
     deps = { ...deps, prometheus: client };
     const report = await collectOnce(deps, { fromMs, toMs });
     expect(report.usageRowsChanged + report.reconciliationsChanged).toBeGreaterThan(0);
