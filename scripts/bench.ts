@@ -15,6 +15,7 @@ import { benchIngest } from "../billing-service/bench/ingest";
 import { benchInvoice } from "../billing-service/bench/invoice";
 import { benchQuota } from "../billing-service/bench/quota";
 import { formatTable, fmtRate, fmtSeconds, type BenchRow } from "../billing-service/bench/table";
+import { runMain } from "./lib/run-main";
 
 type Bench = (log: (s: string) => void) => Promise<BenchRow[]>;
 
@@ -140,10 +141,4 @@ async function main(): Promise<number> {
   return 0;
 }
 
-main().then(
-  (code) => process.exit(code),
-  (err: unknown) => {
-    console.error(err instanceof Error ? (err.stack ?? err.message) : err);
-    process.exit(1);
-  },
-);
+runMain(main);

@@ -11,6 +11,7 @@ import { parseArgs } from "node:util";
 import { ConfigError } from "../components/config";
 import { formatSummary, readStackConfigFile, render, writeRender } from "./render";
 import { resolvePlatformOutputs } from "./render/stackReferences";
+import { runMain } from "./lib/run-main";
 
 const repoRoot = path.resolve(__dirname, "..");
 
@@ -46,10 +47,4 @@ async function main(): Promise<number> {
   }
 }
 
-main().then(
-  (code) => process.exit(code),
-  (err: unknown) => {
-    console.error(err instanceof Error ? (err.stack ?? err.message) : err);
-    process.exit(1);
-  },
-);
+runMain(main);
