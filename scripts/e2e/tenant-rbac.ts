@@ -50,11 +50,7 @@ export async function crossTenantChecks(
     for (const target of targets) {
       const tampered = structuredClone(target);
       tampered.metadata.labels = { ...(tampered.metadata.labels as object | undefined), "e2e.maas/tampered-by": actorName };
-      const apply = await actor.apply(tampered, `e2e-${actorName}`);
-      const path = await actor.pathFor(target.apiVersion, target.kind, target.metadata.namespace, target.metadata.name);
-      const del = await actor.request("DELETE", path);
-      detail(`${objectId(target)}: apply HTTP ${apply.status}, delete HTTP ${del.status}`);
-      expect(apply.status === 403 && del.status === 403, `${objectId(target)} was not refused (apply ${apply.status}, delete ${del.status})`);
+      await expectChangeAndDeleteRefused(actor, actorName, target, tampered, detail);
     }
   });
 
@@ -98,11 +94,7 @@ export async function ownProxyTamperCheck(report: Report, actorName: string, act
       for (const c of tampered.spec?.template?.spec?.containers ?? []) {
         if (Array.isArray(c.args)) c.args = [...c.args, "--label-value=e2e-widened"];
       }
-      const apply = await actor.apply(tampered, `e2e-${actorName}`);
-      const path = await actor.pathFor(target.apiVersion, target.kind, target.metadata.namespace, target.metadata.name);
-      const del = await actor.request("DELETE", path);
-      detail(`${objectId(target)}: apply HTTP ${apply.status}, delete HTTP ${del.status}`);
-      expect(apply.status === 403 && del.status === 403, `${objectId(target)} was not refused (apply ${apply.status}, delete ${del.status})`);
+      await expectChangeAndDeleteRefused(actor, actorName, target, tampered, detail);
     }
   });
 }
@@ -116,4 +108,22 @@ function escalationBinding(namespace: string, actorName: string, clusterRole: st
     roleRef: { apiGroup: "rbac.authorization.k8s.io", kind: "ClusterRole", name: clusterRole },
     subjects: [{ apiGroup: "rbac.authorization.k8s.io", kind: "User", name: `${actorName}-admin` }],
   };
+}
+
+/**
+ * `actor` (tenant `actorName`'s admin) applies `tampered`, a changed copy of `target`, then deletes
+ * `target`: the API server must refuse both (403).
+ */
+async function expectChangeAndDeleteRefused(
+  actor: KubeClient,
+  actorName: string,
+  target: KubeObject,
+  tampered: KubeObject,
+  detail: (line: string) => void,
+): Promise<void> {
+  const apply = await actor.apply(tampered, `e2e-${actorName}`);
+  const path = await actor.pathFor(target.apiVersion, target.kind, target.metadata.namespace, target.metadata.name);
+  const del = await actor.request("DELETE", path);
+  detail(`${objectId(target)}: apply HTTP ${apply.status}, delete HTTP ${del.status}`);
+  expect(apply.status === 403 && del.status === 403, `${objectId(target)} was not refused (apply ${apply.status}, delete ${del.status})`);
 }
