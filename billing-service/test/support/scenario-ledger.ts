@@ -2,15 +2,10 @@
  * Reads what the collector stored, in the shape of the scenario's truth, and compares them.
  */
 import type pg from "pg";
-import { truthKey, type TruthRow } from "./scenario";
+import { truthKey, type TruthRow, type UsageCounts } from "./scenario";
 
-export interface StoredUsage {
+export interface StoredUsage extends UsageCounts {
   key: string;
-  tokens: number;
-  requests: number;
-  limitedRequests: number;
-  inputTokens: number;
-  outputTokens: number;
   resets: number;
   gaps: number;
   reconciliationKey: string | null;

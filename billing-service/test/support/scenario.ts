@@ -34,19 +34,23 @@ export interface ScenarioSeries {
   readonly lateSamples: Sample[];
 }
 
+/** The counts of one ledger row, in the truth and as stored. */
+export interface UsageCounts {
+  tokens: number;
+  requests: number;
+  limitedRequests: number;
+  inputTokens: number;
+  outputTokens: number;
+}
+
 /** Expected ledger row (gateway) or model-server totals, keyed like the collector's rows. */
-export interface TruthRow {
+export interface TruthRow extends UsageCounts {
   source: "gateway" | "model-server";
   tenant: string;
   user: string | null;
   tier: string | null;
   model: string | null;
   windowStartMs: number;
-  tokens: number;
-  requests: number;
-  limitedRequests: number;
-  inputTokens: number;
-  outputTokens: number;
 }
 
 export interface Scenario {
