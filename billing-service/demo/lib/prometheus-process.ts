@@ -30,7 +30,8 @@ export interface PrometheusStartOptions {
   readonly args?: readonly string[];
 }
 
-const waitReady = async (url: string, child: ChildProcess, log: () => string): Promise<void> => {
+/** Waits until `url`/-/ready answers 200; throws with the log if the process exits or 30 s pass. */
+export const waitReady = async (url: string, child: ChildProcess, log: () => string): Promise<void> => {
   const deadline = Date.now() + 30_000;
   while (Date.now() < deadline) {
     if (child.exitCode !== null) throw new Error(`prometheus exited with ${child.exitCode}:\n${log()}`);
@@ -45,6 +46,38 @@ const waitReady = async (url: string, child: ChildProcess, log: () => string): P
   throw new Error(`prometheus at ${url} not ready after 30 s:\n${log()}`);
 };
 
+/** Starts the prometheus binary on `port` with the test flags; `stderr()` is the tail of its log. */
+export const spawnPrometheus = (options: { configFile: string; dataDir: string; port: number; args?: readonly string[] }): { child: ChildProcess; stderr: () => string } => {
+  const child = spawn(
+    PROMETHEUS_BIN,
+    [
+      `--config.file=${options.configFile}`,
+      `--storage.tsdb.path=${options.dataDir}`,
+      `--web.listen-address=127.0.0.1:${options.port}`,
+      // Backfilled test data may be older than the default 15 days relative to the wall clock.
+      "--storage.tsdb.retention.time=100y",
+      "--log.level=warn",
+      ...(options.args ?? []),
+    ],
+    { stdio: ["ignore", "ignore", "pipe"] },
+  );
+  let stderr = "";
+  child.stderr?.on("data", (c: Buffer) => {
+    stderr = (stderr + c.toString()).slice(-4000);
+  });
+  return { child, stderr: () => stderr };
+};
+
+/** SIGTERM (Prometheus flushes its head block), SIGKILL if it has not exited after 10 s. */
+export const stopPrometheus = async (child: ChildProcess): Promise<void> => {
+  if (child.exitCode !== null) return;
+  const exited = new Promise((r) => child.once("exit", r));
+  child.kill("SIGTERM");
+  const timer = setTimeout(() => child.kill("SIGKILL"), 10_000);
+  await exited;
+  clearTimeout(timer);
+};
+
 export const startPrometheus = async (options: PrometheusStartOptions): Promise<RunningPrometheus> => {
   const dataDir = path.join(options.dir, "data");
   await mkdir(dataDir, { recursive: true });
@@ -53,43 +86,22 @@ export const startPrometheus = async (options: PrometheusStartOptions): Promise<
   for (let attempt = 0; ; attempt++) {
     const port = await freePort();
     const url = `http://127.0.0.1:${port}`;
-    const child = spawn(
-      PROMETHEUS_BIN,
-      [
-        `--config.file=${configFile}`,
-        `--storage.tsdb.path=${dataDir}`,
-        `--web.listen-address=127.0.0.1:${port}`,
-        // Backfilled test data may be older than the default 15 days relative to the wall clock.
-        "--storage.tsdb.retention.time=100y",
-        "--log.level=warn",
-        ...(options.args ?? []),
-      ],
-      { stdio: ["ignore", "ignore", "pipe"] },
-    );
+    const { child, stderr } = spawnPrometheus({ configFile, dataDir, port, args: options.args });
     // If this process dies without stopping it (an uncaught error), Prometheus must not outlive it.
     const killOnExit = () => child.kill("SIGKILL");
     process.once("exit", killOnExit);
-    let stderr = "";
-    child.stderr?.on("data", (c: Buffer) => {
-      stderr = (stderr + c.toString()).slice(-4000);
-    });
     try {
-      await waitReady(url, child, () => stderr);
+      await waitReady(url, child, stderr);
     } catch (e) {
       child.kill("SIGKILL");
       process.removeListener("exit", killOnExit);
       // Someone took the port between asking and binding: try another one.
-      if (attempt < 3 && /address already in use/.test(stderr)) continue;
+      if (attempt < 3 && /address already in use/.test(stderr())) continue;
       throw e;
     }
     const stop = async () => {
       process.removeListener("exit", killOnExit);
-      if (child.exitCode !== null) return;
-      const exited = new Promise((r) => child.once("exit", r));
-      child.kill("SIGTERM");
-      const timer = setTimeout(() => child.kill("SIGKILL"), 10_000);
-      await exited;
-      clearTimeout(timer);
+      await stopPrometheus(child);
     };
     return {
       url,
