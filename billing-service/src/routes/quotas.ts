@@ -1,7 +1,8 @@
 /**
  * Quotas: set/list (admin sets, tenant reads) and POST /v1/quota/check, the fast path a gateway
  * calls before serving a request. The check spends the amount when it fits every applicable
- * quota (tenant-wide and the user's), atomically; dryRun only answers.
+ * quota (tenant-wide and the user's), atomically; dryRun only answers. Checks go through the
+ * per-tenant batching queue (quota/batcher.ts).
  */
 import type { FastifyInstance } from "fastify";
 import type { ZodTypeProvider } from "fastify-type-provider-zod";
@@ -9,13 +10,16 @@ import type { Pool } from "pg";
 import { z } from "zod";
 import type { PriceBook } from "../pricebook/pricebook";
 import { estimateCostMinor } from "../quota/cost";
-import { checkQuota, listQuotas, setQuota } from "../quota/store";
+import { createQuotaChecker } from "../quota/batcher";
+import { listQuotas, setQuota } from "../quota/store";
 import { tenantParams } from "./usage";
 
 const count = z.number().int().min(0).max(Number.MAX_SAFE_INTEGER);
 
 export const registerQuotaRoutes = (base: FastifyInstance, pool: Pool, priceBook: () => PriceBook): void => {
   const app = base.withTypeProvider<ZodTypeProvider>();
+  // One queue per replica: checks of a tenant are decided in batches, one transaction each.
+  const quotaChecker = createQuotaChecker(pool);
   app.get(
     "/v1/tenants/:tenant/quotas",
     { config: { scope: { tenant: "params" } }, schema: { summary: "A tenant's quotas and their use in the current period", params: tenantParams } },
@@ -70,7 +74,7 @@ export const registerQuotaRoutes = (base: FastifyInstance, pool: Pool, priceBook
         if (cost === undefined) return reply.code(422).send({ error: "unpriced", message: `no price for tier ${b.tier} model ${b.model}` });
         costMinor = cost;
       }
-      const result = await checkQuota(pool, { tenant: b.tenant, user: b.user, tokens, costMinor, dryRun: b.dryRun });
+      const result = await quotaChecker.check({ tenant: b.tenant, user: b.user, tokens, costMinor, dryRun: b.dryRun });
       return { ...result, tokens: tokens.toString(), costMinor: costMinor.toString() };
     },
   );
