@@ -102,11 +102,18 @@ describe("each check can fail", () => {
       "  maas-billing:platform:",
       "    database:",
       "      password: hunter2",
+      "    billing:",
+      "      priceBook:",
+      "        versions:",
+      '          - prices: [{ tier: free, model: "*", inputPerMillionTokens: "3.00", outputPerMillionTokens: "15.00", perRequest: "0.001" }]',
+      "      billingToken: plain-but-named-a-token",
     ].join("\n");
     expect(checkConfigFileSecrets(text, "Pulumi.x.yaml")).toEqual([
       { rule: "no-plaintext-secret", where: "Pulumi.x.yaml", message: "maas-billing:grafanaPassword is a plaintext credential; use pulumi config set --secret" },
       { rule: "no-default-password", where: "Pulumi.x.yaml", message: "maas-billing:grafanaPassword is a default password" },
       { rule: "no-plaintext-secret", where: "Pulumi.x.yaml", message: "maas-billing:platform.database.password is a plaintext credential; use pulumi config set --secret" },
+      // Prices per million tokens are quantities; a key naming a token is still a credential.
+      { rule: "no-plaintext-secret", where: "Pulumi.x.yaml", message: "maas-billing:platform.billing.billingToken is a plaintext credential; use pulumi config set --secret" },
     ]);
   });
 });

@@ -11,6 +11,7 @@ import {
   promSize,
   resources,
 } from "./common";
+import { priceBookProblems, priceBookSchema } from "./priceBook";
 
 /*
  * Config of a platform stack (`maas-billing:platform`). Defaults are applied here, in one place, so
@@ -46,12 +47,13 @@ export const databaseSchema = z
 
 export const billingSchema = z
   .strictObject({
-    image: imageWithDigest.describe("Billing service image, pinned by digest (CI sets it: `pulumi config set maas-billing:platform.billing.image ...`)."),
+    image: imageWithDigest.describe("Billing service image, pinned by digest (CI sets it: `pulumi config set --path 'maas-billing:platform.billing.image' ...`)."),
     replicas: z.number().int().min(1).max(20).default(2).describe("Number of billing API replicas."),
     host: hostName.optional().describe("External host of the billing API: the Route host on openshift (the router assigns one when omitted), the HTTPRoute hostname on kubernetes (any host when omitted)."),
     prometheusUrl: z.url({ error: 'expected a URL. Example: "https://thanos-querier.openshift-monitoring.svc:9091"' }).optional().describe("Prometheus/Thanos query URL the collector reads; flavor default when omitted."),
     resources: resources.default({ requests: { cpu: "100m", memory: "256Mi" }, limits: { cpu: "1", memory: "512Mi" } }),
     adminTokenRotation: z.number().int().min(0).default(0).describe("Bump to issue a new platform admin billing API token (Secret `maas-billing-admin-token` in the billing namespace)."),
+    priceBook: priceBookSchema,
   })
   .meta({ examples: [{ image: "quay.io/example/maas-billing@sha256:" + "0".repeat(63) + "1" }] });
 
@@ -142,6 +144,11 @@ export const platformSchema = z
         ctx.addIssue({ code: "custom", path: ["tenants", i, "monitoringNamespace"], message: `"${t.monitoringNamespace}" is not one of the tenant's namespaces (${platformTenantNamespaces(t).join(", ")})` });
       }
     });
+    if (p.billing.priceBook !== undefined) {
+      for (const problem of priceBookProblems(p.billing.priceBook)) {
+        ctx.addIssue({ code: "custom", path: ["billing", "priceBook"], message: `the billing service would refuse it: ${problem}` });
+      }
+    }
     if (p.limitador.verbosity !== undefined && p.limitador.image === undefined) {
       ctx.addIssue({ code: "custom", path: ["limitador", "verbosity"], message: 'verbosity is patched only together with image. Example: image: "quay.io/kuadrant/limitador:v2.0.0"' });
     }

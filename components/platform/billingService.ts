@@ -4,6 +4,7 @@ import * as pulumi from "@pulumi/pulumi";
 import * as YAML from "yaml";
 import type { Flavor } from "../config";
 import { platformTenantNamespaces, type PlatformConfig } from "../config/platform";
+import { priceBookText } from "../config/priceBook";
 import { billingTokensDir, billingTokensFile, type BillingTokens } from "./billingTokens";
 import { appLabels, containerSecurityContext, podSecurityContext } from "./security";
 
@@ -12,7 +13,7 @@ export interface BillingServiceArgs {
   readonly flavor: Flavor;
   /** Namespace to deploy into; must already exist. */
   readonly namespace: pulumi.Input<string>;
-  /** The validated `platform.billing` config (image by digest, replicas, host, resources). */
+  /** The validated `platform.billing` config (image by digest, replicas, host, resources, optional price book). */
   readonly billing: PlatformConfig["billing"];
   /** Secret with key `url`: the libpq URL of the database (BillingDatabase.secretName). */
   readonly databaseSecretName: pulumi.Input<string>;
@@ -28,6 +29,19 @@ export interface BillingServiceArgs {
 
 /** Where the collector settings file is mounted in the billing pod. */
 export const collectorConfigPath = "/etc/maas-billing/collector.yaml";
+/** Where the configured price book is mounted (its own directory: a ConfigMap volume owns its mount directory). */
+export const priceBookDir = "/etc/maas-billing-pricebook";
+export const priceBookPath = `${priceBookDir}/pricebook.yaml`;
+/** ConfigMap holding the configured price book (`platform.billing.priceBook`). */
+export const priceBookConfigMapName = "maas-billing-api-pricebook";
+
+/**
+ * Pod-template annotation value for a mounted file: a short hash of its content, so a change of the
+ * file rolls the pods (the service reads these files only at start).
+ */
+export function contentChecksum(text: string): string {
+  return createHash("sha256").update(text).digest("hex").slice(0, 16);
+}
 
 /**
  * The collector settings the platform knows (billing-service/src/collector/settings.ts): the vLLM
@@ -120,6 +134,16 @@ export class BillingService extends pulumi.ComponentResource {
       { parent: this },
     );
 
+    // Optional: without a configured price book the service uses the one baked into its image.
+    const priceBookYaml = b.priceBook === undefined ? undefined : priceBookText(b.priceBook);
+    if (priceBookYaml !== undefined) {
+      new k8s.core.v1.ConfigMap(
+        `${name}-pricebook`,
+        { metadata: { name: priceBookConfigMapName, namespace: args.namespace, labels }, data: { "pricebook.yaml": priceBookYaml } },
+        { parent: this },
+      );
+    }
+
     new k8s.apps.v1.Deployment(
       `${name}-deployment`,
       {
@@ -133,8 +157,10 @@ export class BillingService extends pulumi.ComponentResource {
               // A new tenant registry rolls the pods, so the collector attributes the new namespaces; a
               // new or rotated token too, since the service reads the tokens file at start.
               annotations: {
-                "maas.opendatahub.io/collector-config": createHash("sha256").update(collectorYaml).digest("hex").slice(0, 16),
+                "maas.opendatahub.io/collector-config": contentChecksum(collectorYaml),
                 "maas.opendatahub.io/billing-tokens": args.tokens.revision,
+                // A price change rolls the pods too: the service loads the price book at start.
+                ...(priceBookYaml !== undefined ? { "maas.opendatahub.io/price-book": contentChecksum(priceBookYaml) } : {}),
               },
             },
             spec: {
@@ -155,6 +181,7 @@ export class BillingService extends pulumi.ComponentResource {
                     { name: "MAAS_BILLING_COLLECTOR_CONFIG", value: collectorConfigPath },
                     // Static tokens (hashes only) of the tenants and the platform admin, next to TokenReview.
                     { name: "MAAS_BILLING_TOKENS_FILE", value: billingTokensFile },
+                    ...(priceBookYaml !== undefined ? [{ name: "MAAS_BILLING_PRICE_BOOK", value: priceBookPath }] : []),
                   ],
                   livenessProbe: { httpGet: { path: "/healthz", port: "http" }, periodSeconds: 20 },
                   readinessProbe: { httpGet: { path: "/readyz", port: "http" }, periodSeconds: 10 },
@@ -165,6 +192,7 @@ export class BillingService extends pulumi.ComponentResource {
                     { name: "tmp", mountPath: "/tmp" },
                     { name: "collector-config", mountPath: "/etc/maas-billing", readOnly: true },
                     { name: "tokens", mountPath: billingTokensDir, readOnly: true },
+                    ...(priceBookYaml !== undefined ? [{ name: "pricebook", mountPath: priceBookDir, readOnly: true }] : []),
                   ],
                 },
               ],
@@ -175,6 +203,7 @@ export class BillingService extends pulumi.ComponentResource {
                 { name: "collector-config", configMap: { name: `${billingApiName}-collector` } },
                 // 0440: readable by the pod's fsGroup (set on kubernetes, assigned by the SCC on openshift).
                 { name: "tokens", secret: { secretName: args.tokens.secretName, defaultMode: 0o440 } },
+                ...(priceBookYaml !== undefined ? [{ name: "pricebook", configMap: { name: priceBookConfigMapName } }] : []),
               ],
             },
           },

@@ -181,7 +181,10 @@ export function checkSecurityInvariants(render: RenderForInvariants, options: In
 }
 
 /** Config keys that name a credential. */
-const secretKey = /pass(word)?|secret|token|api_?key|credential|private_?key/i;
+const credentialKey = /pass(word)?|secret|token|api_?key|credential|private_?key/i;
+/** Keys that price or count tokens (the price book's `inputPerMillionTokens`): a quantity, not a credential. */
+const tokenQuantityKey = /per\w*tokens$/i;
+const namesCredential = (key: string) => credentialKey.test(key) && !tokenQuantityKey.test(key);
 
 /**
  * Plaintext secrets in a Pulumi.<stack>.yaml: every key naming a credential must hold a `secure:`
@@ -193,10 +196,10 @@ export function checkConfigFileSecrets(text: string, fileName: string): Invarian
   const walk = (value: unknown, at: string, keyName: string) => {
     const isSecure = value !== null && typeof value === "object" && !Array.isArray(value) && "secure" in value;
     if (isSecure) return;
-    if (secretKey.test(keyName) && (typeof value === "string" || typeof value === "number")) {
+    if (namesCredential(keyName) && (typeof value === "string" || typeof value === "number")) {
       violations.push({ rule: "no-plaintext-secret", where: fileName, message: `${at} is a plaintext credential; use pulumi config set --secret` });
     }
-    if (typeof value === "string" && defaultPasswords.has(value) && secretKey.test(keyName)) {
+    if (typeof value === "string" && defaultPasswords.has(value) && namesCredential(keyName)) {
       violations.push({ rule: "no-default-password", where: fileName, message: `${at} is a default password` });
     }
     if (Array.isArray(value)) value.forEach((v, i) => walk(v, `${at}[${i}]`, keyName));

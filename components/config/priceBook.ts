@@ -1,0 +1,33 @@
+import * as YAML from "yaml";
+import { z } from "zod";
+import { parsePriceBook } from "../../billing-service/src/pricebook/pricebook";
+
+/*
+ * The price book a platform stack hands the billing service (`platform.billing.priceBook`). It is
+ * checked with the service's own parser, so a book the service would refuse at start fails
+ * `npm run synth` instead of crash-looping the pods after `pulumi up`.
+ */
+
+export const priceBookSchema = z
+  .union([z.string().min(1), z.record(z.string(), z.unknown())])
+  .optional()
+  .describe(
+    "Price book of the billing service (format: docs/billing-service.md, example: billing-service/pricebook.example.yaml), as a structured object or a YAML string. Rendered into ConfigMap `maas-billing-api-pricebook` and mounted as `MAAS_BILLING_PRICE_BOOK`; a change rolls the billing pods. Omitted: the book baked into the image. Write prices as quoted decimal strings.",
+  );
+
+export type PriceBookConfig = z.infer<typeof priceBookSchema>;
+
+/** The YAML text the service reads: a string is taken verbatim (comments kept), an object is serialized. */
+export function priceBookText(book: string | Record<string, unknown>): string {
+  return typeof book === "string" ? book : YAML.stringify(book);
+}
+
+/** Why the billing service would refuse this price book, one line per problem; empty when it is fine. */
+export function priceBookProblems(book: string | Record<string, unknown>): string[] {
+  try {
+    parsePriceBook(priceBookText(book), "price book");
+    return [];
+  } catch (error) {
+    return (error instanceof Error ? error.message : String(error)).split("\n").filter((line) => line.trim() !== "");
+  }
+}
