@@ -15,7 +15,7 @@ import { execFile } from "node:child_process";
 import { promisify } from "node:util";
 import { collectOnce, type SampleSource } from "../src/collector/collect";
 import { PrometheusClient, type RawSeries } from "../src/collector/prometheus-client";
-import { parseCollectorSettings } from "../src/collector/settings";
+import { parseCollectorSettings } from "../src/contract";
 import { applyCollectorMigrations } from "../src/collector/schema";
 import { PROMTOOL_BIN, startPrometheus } from "../demo/lib/prometheus-process";
 import { startPostgres } from "../demo/lib/postgres-process";

@@ -6,6 +6,7 @@
 import { existsSync } from "node:fs";
 import path from "node:path";
 import { z } from "zod";
+import { SERVICE_ENV } from "./contract";
 
 export class ConfigError extends Error {}
 
@@ -40,15 +41,15 @@ export interface ConfigFlags {
 
 /** Which env variable or flag a config field comes from, for the error messages. */
 const sourceNames: Record<keyof ServiceConfig, string> = {
-  databaseUrl: "DATABASE_URL / --database-url",
-  dataDir: "MAAS_BILLING_DATA_DIR / --data-dir",
-  port: "PORT / --port",
-  host: "HOST / --host",
-  priceBookPath: "MAAS_BILLING_PRICE_BOOK / --price-book",
-  tokensFile: "MAAS_BILLING_TOKENS_FILE / --tokens-file",
-  authMode: "MAAS_BILLING_AUTH_MODE / --auth-mode",
-  retentionMonths: "MAAS_BILLING_RETENTION_MONTHS / --retention-months",
-  logLevel: "LOG_LEVEL / --log-level",
+  databaseUrl: `${SERVICE_ENV.databaseUrl} / --database-url`,
+  dataDir: `${SERVICE_ENV.dataDir} / --data-dir`,
+  port: `${SERVICE_ENV.port} / --port`,
+  host: `${SERVICE_ENV.host} / --host`,
+  priceBookPath: `${SERVICE_ENV.priceBook} / --price-book`,
+  tokensFile: `${SERVICE_ENV.tokensFile} / --tokens-file`,
+  authMode: `${SERVICE_ENV.authMode} / --auth-mode`,
+  retentionMonths: `${SERVICE_ENV.retentionMonths} / --retention-months`,
+  logLevel: `${SERVICE_ENV.logLevel} / --log-level`,
 };
 
 /** The example price book shipped with the package: the default when none is configured. */
@@ -62,15 +63,15 @@ const blankToUndefined = (v: string | number | undefined): string | number | und
 
 export const loadConfig = (flags: ConfigFlags = {}, env: NodeJS.ProcessEnv = process.env): ServiceConfig => {
   const raw = {
-    databaseUrl: blankToUndefined(flags.databaseUrl ?? env.DATABASE_URL),
-    dataDir: path.resolve(String(blankToUndefined(flags.dataDir ?? env.MAAS_BILLING_DATA_DIR) ?? ".maas-billing")),
-    port: blankToUndefined(flags.port ?? env.PORT) ?? 8080,
-    host: blankToUndefined(flags.host ?? env.HOST) ?? "0.0.0.0",
-    priceBookPath: blankToUndefined(flags.priceBook ?? env.MAAS_BILLING_PRICE_BOOK) ?? EXAMPLE_PRICE_BOOK,
-    tokensFile: blankToUndefined(flags.tokensFile ?? env.MAAS_BILLING_TOKENS_FILE),
-    authMode: blankToUndefined(flags.authMode ?? env.MAAS_BILLING_AUTH_MODE) ?? "static",
-    retentionMonths: blankToUndefined(flags.retentionMonths ?? env.MAAS_BILLING_RETENTION_MONTHS) ?? 36,
-    logLevel: blankToUndefined(flags.logLevel ?? env.LOG_LEVEL) ?? "info",
+    databaseUrl: blankToUndefined(flags.databaseUrl ?? env[SERVICE_ENV.databaseUrl]),
+    dataDir: path.resolve(String(blankToUndefined(flags.dataDir ?? env[SERVICE_ENV.dataDir]) ?? ".maas-billing")),
+    port: blankToUndefined(flags.port ?? env[SERVICE_ENV.port]) ?? 8080,
+    host: blankToUndefined(flags.host ?? env[SERVICE_ENV.host]) ?? "0.0.0.0",
+    priceBookPath: blankToUndefined(flags.priceBook ?? env[SERVICE_ENV.priceBook]) ?? EXAMPLE_PRICE_BOOK,
+    tokensFile: blankToUndefined(flags.tokensFile ?? env[SERVICE_ENV.tokensFile]),
+    authMode: blankToUndefined(flags.authMode ?? env[SERVICE_ENV.authMode]) ?? "static",
+    retentionMonths: blankToUndefined(flags.retentionMonths ?? env[SERVICE_ENV.retentionMonths]) ?? 36,
+    logLevel: blankToUndefined(flags.logLevel ?? env[SERVICE_ENV.logLevel]) ?? "info",
   };
   const parsed = configSchema.safeParse(raw);
   if (!parsed.success) {

@@ -4,7 +4,7 @@ import { normalizeSamples, windowUsage, type Anchor, type Sample } from "../src/
 import { apportion } from "../src/collector/apportion";
 import { closedUntil, windowsBetween, chunkRange } from "../src/collector/windows";
 import { resolveRange } from "../src/collector/collect";
-import { parseCollectorSettings } from "../src/collector/settings";
+import { parseCollectorSettings } from "../src/contract";
 
 // Series written as in promqltest: values at 15 s spacing starting at t=15s (window (0, 300s]).
 const at15 = (...values: number[]): Sample[] => values.map((v, i) => ({ t: (i + 1) * 15_000, v }));

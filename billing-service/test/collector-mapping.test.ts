@@ -7,7 +7,7 @@ import { createTenantResolver } from "../src/collector/tenant-map";
 import { attributeSeries } from "../src/collector/meters";
 import { reconcile } from "../src/collector/reconcile";
 import type { UsageRow } from "../src/collector/aggregate";
-import { parseCollectorSettings } from "../src/collector/settings";
+import { parseCollectorSettings } from "../src/contract";
 import { parseTenantMapFlag } from "../src/collector/cli-options";
 
 const tenants = createTenantResolver({ tenants: [{ name: "acme", namespaces: ["acme-models", "acme-dev"] }] });

@@ -16,7 +16,7 @@ import { gatewayTruth, readStoredReconciliations, readStoredUsage, reconciliatio
 import { backfill, startPrometheus, type RunningPrometheus } from "../demo/lib/prometheus-process";
 import { PrometheusClient } from "../src/collector/prometheus-client";
 import { collectOnce, type CollectorDeps, type SampleSource } from "../src/collector/collect";
-import { parseCollectorSettings } from "../src/collector/settings";
+import { parseCollectorSettings } from "../src/contract";
 import { applyCollectorMigrations } from "../src/collector/schema";
 import { apportion } from "../src/collector/apportion";
 

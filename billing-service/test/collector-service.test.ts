@@ -12,7 +12,7 @@ import { backfill, startPrometheus, type RunningPrometheus } from "../demo/lib/p
 import { startCollectorService } from "../src/collector/service";
 import { collectOnce } from "../src/collector/collect";
 import { PrometheusClient } from "../src/collector/prometheus-client";
-import { parseCollectorSettings } from "../src/collector/settings";
+import { parseCollectorSettings } from "../src/contract";
 import { applyCollectorMigrations, COLLECTOR_LOCK_KEY } from "../src/collector/schema";
 
 const WINDOW = 15 * 60_000;

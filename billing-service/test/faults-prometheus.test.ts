@@ -12,7 +12,7 @@ import path from "node:path";
 import { backfill } from "../demo/lib/prometheus-process";
 import { collectOnce, runCollectorLoop, type CollectorDeps } from "../src/collector/collect";
 import { PrometheusClient } from "../src/collector/prometheus-client";
-import { parseCollectorSettings } from "../src/collector/settings";
+import { parseCollectorSettings } from "../src/contract";
 import { applyCollectorMigrations } from "../src/collector/schema";
 import { toOpenMetrics } from "./support/scenario";
 import { startTestPostgres, type TestPostgres } from "./support/scenario-postgres";

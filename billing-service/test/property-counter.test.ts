@@ -15,7 +15,7 @@ import fc from "fast-check";
 import { collectOnce, type SampleSource } from "../src/collector/collect";
 import type { Sample } from "../src/collector/counter-usage";
 import { exactSelector } from "../src/collector/promql";
-import { parseCollectorSettings } from "../src/collector/settings";
+import { parseCollectorSettings } from "../src/contract";
 import { applyCollectorMigrations } from "../src/collector/schema";
 import { startTestPostgres, type TestPostgres } from "./support/scenario-postgres";
 

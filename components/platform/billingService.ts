@@ -44,7 +44,7 @@ export function contentChecksum(text: string): string {
 }
 
 /**
- * The collector settings the platform knows (billing-service/src/collector/settings.ts): the vLLM
+ * The collector settings the platform knows (billing-service/src/contract/collector-settings.ts): the vLLM
  * metric family and the tenant registry, strict so that a namespace no tenant owns is never billed
  * as a tenant of its own.
  */

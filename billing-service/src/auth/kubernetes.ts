@@ -10,6 +10,7 @@
 import { createHash } from "node:crypto";
 import { readFileSync } from "node:fs";
 import https from "node:https";
+import { KUBERNETES_ENV } from "../contract";
 import type { Authenticator, Principal } from "./types";
 
 export const BILLING_API_GROUP = "billing.maas-billing.io";
@@ -22,8 +23,8 @@ export interface KubernetesApi {
 
 /** The in-cluster API client: KUBERNETES_SERVICE_HOST/PORT, the pod's token and CA. */
 export const inClusterApi = (env: NodeJS.ProcessEnv = process.env): KubernetesApi => {
-  const host = env.KUBERNETES_SERVICE_HOST;
-  const port = env.KUBERNETES_SERVICE_PORT ?? "443";
+  const host = env[KUBERNETES_ENV.serviceHost];
+  const port = env[KUBERNETES_ENV.servicePort] ?? "443";
   if (!host) throw new Error("MAAS_BILLING_AUTH_MODE=kubernetes needs to run in a pod (KUBERNETES_SERVICE_HOST is unset)");
   const ca = readFileSync(`${SA_DIR}/ca.crt`);
   return {

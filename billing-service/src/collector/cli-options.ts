@@ -5,7 +5,7 @@
  */
 import { readFileSync } from "node:fs";
 import { parse as parseYaml } from "yaml";
-import { parseCollectorSettings, type CollectorSettings } from "./settings";
+import { parseCollectorSettings, SERVICE_ENV, type CollectorSettings } from "../contract";
 import type { PrometheusClientOptions } from "./prometheus-client";
 
 export interface CollectFlags {
@@ -41,16 +41,16 @@ export const resolveCollectOptions = (
   flags: CollectFlags,
   env: NodeJS.ProcessEnv,
 ): { settings: CollectorSettings; prometheus: PrometheusClientOptions } => {
-  const url = flags.prometheusUrl ?? env.MAAS_BILLING_PROMETHEUS_URL;
+  const url = flags.prometheusUrl ?? env[SERVICE_ENV.prometheusUrl];
   if (!url) {
-    throw new CollectOptionsError("collect: --prometheus-url (or MAAS_BILLING_PROMETHEUS_URL) is required, e.g. http://127.0.0.1:9090");
+    throw new CollectOptionsError(`collect: --prometheus-url (or ${SERVICE_ENV.prometheusUrl}) is required, e.g. http://127.0.0.1:9090`);
   }
   try {
     new URL(url);
   } catch {
     throw new CollectOptionsError(`collect: --prometheus-url: "${url}" is not a URL`);
   }
-  const configFile = flags.config ?? env.MAAS_BILLING_COLLECTOR_CONFIG;
+  const configFile = flags.config ?? env[SERVICE_ENV.collectorConfig];
   let fromFile: Record<string, unknown> = {};
   if (configFile) {
     const parsed = parseYaml(readFileSync(configFile, "utf8")) as unknown;
@@ -69,9 +69,9 @@ export const resolveCollectOptions = (
   } catch (e) {
     throw new CollectOptionsError((e as Error).message);
   }
-  const tokenFile = flags.bearerTokenFile ?? env.MAAS_BILLING_PROMETHEUS_TOKEN_FILE;
-  const bearerToken = tokenFile ? readFileSync(tokenFile, "utf8").trim() : env.MAAS_BILLING_PROMETHEUS_TOKEN;
-  const caFile = flags.caFile ?? env.MAAS_BILLING_PROMETHEUS_CA_FILE;
+  const tokenFile = flags.bearerTokenFile ?? env[SERVICE_ENV.prometheusTokenFile];
+  const bearerToken = tokenFile ? readFileSync(tokenFile, "utf8").trim() : env[SERVICE_ENV.prometheusToken];
+  const caFile = flags.caFile ?? env[SERVICE_ENV.prometheusCaFile];
   return {
     settings,
     prometheus: { url, bearerToken: bearerToken || undefined, caPem: caFile ? readFileSync(caFile, "utf8") : undefined },

@@ -8,7 +8,7 @@ import type { Anchor, Sample } from "./counter-usage";
 import { gatewayMeters, modelServerMeters, type MeterDefinition } from "./meters";
 import { exactSelector } from "./promql";
 import { reconcile } from "./reconcile";
-import type { CollectorSettings } from "./settings";
+import type { CollectorSettings } from "../contract";
 import { writeChunk, type ChunkWriteResult } from "./store";
 import { createTenantResolver } from "./tenant-map";
 import { WATERMARK_SOURCES, type CollectorDeps } from "./collector-types";

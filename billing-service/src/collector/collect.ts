@@ -5,7 +5,7 @@
 import type { Sample } from "./counter-usage";
 import { collectChunk } from "./collect-chunk";
 import { WATERMARK_SOURCES, type CollectorDeps, type CollectReport, type CollectRequest } from "./collector-types";
-import type { CollectorSettings } from "./settings";
+import type { CollectorSettings } from "../contract";
 import { readWatermark, releaseCollectorLock, tryCollectorLock } from "./store";
 import { chunkRange, closedUntil, windowsBetween } from "./windows";
 

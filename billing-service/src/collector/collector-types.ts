@@ -5,7 +5,7 @@
 import type { Pool } from "pg";
 import type { CollectorMetrics } from "./metrics";
 import type { RawSeries } from "./prometheus-client";
-import type { CollectorSettings } from "./settings";
+import type { CollectorSettings } from "../contract";
 
 /** Where raw samples come from (the Prometheus client, or a wrapper of it in tests). */
 export interface SampleSource {

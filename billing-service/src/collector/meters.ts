@@ -7,6 +7,7 @@
  * the `vllm:` or `kserve_vllm:` prefix (one of them, chosen in config: newer KServe exposes both,
  * and reading both would count twice).
  */
+import type { VllmFamily } from "../contract";
 import type { Attribution, TenantResolver } from "./tenant-map";
 
 export type Source = "gateway" | "model-server";
@@ -20,7 +21,6 @@ export interface MeterDefinition {
   readonly quantity: Quantity;
 }
 
-export type VllmFamily = "vllm" | "kserve_vllm";
 
 export const gatewayMeters = (): MeterDefinition[] => [
   { source: "gateway", metric: "authorized_hits", quantity: "tokens" },

@@ -5,6 +5,7 @@
  */
 import type { Pool } from "pg";
 import type { Registry } from "prom-client";
+import { SERVICE_ENV } from "../contract";
 import { runCollectorLoop, type CollectorLog } from "./collect";
 import { resolveCollectOptions } from "./cli-options";
 import { createCollectorMetrics } from "./metrics";
@@ -28,7 +29,7 @@ export const startCollectorService = async (options: {
   readonly env?: NodeJS.ProcessEnv;
 }): Promise<CollectorService | undefined> => {
   const env = options.env ?? process.env;
-  if (!env.MAAS_BILLING_PROMETHEUS_URL) return undefined;
+  if (!env[SERVICE_ENV.prometheusUrl]) return undefined;
   const { settings, prometheus } = resolveCollectOptions({}, env);
   await applyCollectorMigrations(options.pool);
   const client = new PrometheusClient(prometheus);

@@ -8,6 +8,7 @@
  */
 import { Command } from "commander";
 import type { Pool } from "pg";
+import { SERVICE_ENV } from "../../contract";
 import { collectOnce, runCollectorLoop } from "../../collector/collect";
 import { parseInstant, resolveCollectOptions, type CollectFlags } from "../../collector/cli-options";
 import { PrometheusClient } from "../../collector/prometheus-client";
@@ -44,7 +45,7 @@ export const collectCommand = (openDatabase: OpenDatabase): Command =>
       const db = await openDatabase();
       const client = new PrometheusClient(prometheus);
       // JSON lines on stderr (stdout carries the report), filtered by the global --log-level / LOG_LEVEL.
-      const level = (command.optsWithGlobals() as { logLevel?: string }).logLevel ?? process.env.LOG_LEVEL ?? "info";
+      const level = (command.optsWithGlobals() as { logLevel?: string }).logLevel ?? process.env[SERVICE_ENV.logLevel] ?? "info";
       const rank = (l: string) => ["trace", "debug", "info", "warn", "error", "fatal", "silent"].indexOf(l);
       const write = (l: "info" | "warn") => (obj: object, msg: string) => {
         if (rank(l) >= rank(level)) process.stderr.write(`${JSON.stringify({ level: l, msg, ...obj })}\n`);

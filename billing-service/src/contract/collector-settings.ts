@@ -1,7 +1,14 @@
 /**
- * Collector settings: one zod schema for flags, env and the config file, with readable errors.
+ * Collector settings (collector.yaml, `MAAS_BILLING_COLLECTOR_CONFIG`): one zod schema for flags,
+ * env and the config file, with readable errors. The platform renders this file and parses what it
+ * rendered with parseCollectorSettingsYaml, the service's own reader.
  */
+import { parse as parseYaml } from "yaml";
 import { z } from "zod";
+
+/** The vLLM metric-name families: plain `vllm:` or KServe's `kserve_vllm:`. */
+export const VLLM_FAMILIES = ["vllm", "kserve_vllm"] as const;
+export type VllmFamily = (typeof VLLM_FAMILIES)[number];
 
 const duration = z
   .string()
@@ -47,7 +54,7 @@ export const collectorSettingsSchema = z
     /** Relative gateway/model-server difference beyond which a window is flagged. Defaults to 0.05. */
     reconcileTolerance: z.number().min(0).max(1).default(0.05),
     /** vLLM metric family: plain `vllm:` or KServe's `kserve_vllm:` (never both: that counts twice). */
-    vllmFamily: z.enum(["vllm", "kserve_vllm"]).default("vllm"),
+    vllmFamily: z.enum(VLLM_FAMILIES).default("vllm"),
     /**
      * Extra label matchers for the gateway and model-server counters, e.g. `{job="limitador"}`, to
      * read one scrape job only when two jobs scrape the same target (which would count twice).
@@ -90,4 +97,18 @@ export const parseCollectorSettings = (raw: unknown): CollectorSettings => {
     throw new Error(`collector.anchorLookback: must be longer than the gap threshold (${s.gapThreshold / 1000}s)`);
   }
   return s;
+};
+
+/** Parses collector.yaml text (empty file: all defaults); errors name the file and the field. */
+export const parseCollectorSettingsYaml = (text: string, origin = "collector.yaml"): CollectorSettings => {
+  let raw: unknown;
+  try {
+    raw = parseYaml(text) as unknown;
+  } catch (e) {
+    throw new Error(`${origin}: not valid YAML: ${(e as Error).message}`);
+  }
+  if (raw !== null && raw !== undefined && (typeof raw !== "object" || Array.isArray(raw))) {
+    throw new Error(`${origin}: expected a YAML mapping of collector settings`);
+  }
+  return parseCollectorSettings(raw ?? {});
 };

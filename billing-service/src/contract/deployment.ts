@@ -1,0 +1,14 @@
+/**
+ * Where the platform mounts the files the service reads (the values of the *_FILE / *_CONFIG /
+ * PRICE_BOOK env variables in a pod). Both sides import these paths.
+ */
+
+/** The collector settings file (collector.yaml). */
+export const COLLECTOR_CONFIG_PATH = "/etc/maas-billing/collector.yaml";
+/** The configured price book; its own directory, because a ConfigMap volume owns its mount directory. */
+export const PRICE_BOOK_DIR = "/etc/maas-billing-pricebook";
+export const PRICE_BOOK_PATH = `${PRICE_BOOK_DIR}/pricebook.yaml`;
+/** Data directory of the service in a pod (spool). */
+export const DATA_DIR = "/var/lib/maas-billing";
+/** HTTP port of the service in a pod. */
+export const SERVICE_PORT = 8080;
