@@ -1,30 +1,46 @@
 /**
- * Service configuration from environment variables and command-line flags (flags win), validated
- * with zod so a mistake reads as "MAAS_BILLING_AUTH_MODE: expected static or kubernetes, got ..."
- * instead of a crash deep inside the service.
+ * The service configuration: parsed once, from environment variables and command-line flags
+ * (flags win), into typed sections, before anything is opened. Every problem is reported at once,
+ * each line naming the env variable and flag, the problem, the value and an example, e.g.
+ *   MAAS_BILLING_SPOOL_MAX_BYTES: expected a whole number of bytes >= 0, got "1G". Example: 268435456
+ * so a typo fails `serve` at start instead of after migrations. Env names come from the contract
+ * module (src/contract/env.ts), the one list the platform sets too.
  */
-import { existsSync } from "node:fs";
+import { existsSync, readFileSync } from "node:fs";
 import path from "node:path";
 import { z } from "zod";
-import { SERVICE_ENV } from "./contract";
+import type { PrometheusClientOptions } from "./collector/prometheus-client";
+import { parseCollectorSettingsYaml, SERVICE_ENV, SERVICE_ENV_PREFIX, type CollectorSettings, type ServiceEnvKey } from "./contract";
 
 export class ConfigError extends Error {}
 
-const portSchema = z.coerce.number().int().min(0).max(65535);
+export const LOG_LEVELS = ["fatal", "error", "warn", "info", "debug", "trace", "silent"] as const;
+export type LogLevel = (typeof LOG_LEVELS)[number];
 
-const configSchema = z.object({
-  databaseUrl: z.string().regex(/^postgres(ql)?:\/\//, "expected a postgres:// URL").optional(),
-  dataDir: z.string().min(1),
-  port: portSchema,
-  host: z.string().min(1),
-  priceBookPath: z.string().min(1),
-  tokensFile: z.string().min(1).optional(),
-  authMode: z.enum(["static", "kubernetes"]),
-  retentionMonths: z.coerce.number().int().min(1).max(1200),
-  logLevel: z.enum(["fatal", "error", "warn", "info", "debug", "trace", "silent"]),
-});
+/** Default events spool limit: 256 MiB. */
+export const DEFAULT_SPOOL_MAX_BYTES = 256 * 1024 * 1024;
 
-export type ServiceConfig = z.infer<typeof configSchema>;
+/** The collector section: present when a Prometheus URL is configured. */
+export interface CollectorConfig {
+  readonly settings: CollectorSettings;
+  readonly prometheus: PrometheusClientOptions;
+}
+
+export interface ServiceConfig {
+  /** Embedded PostgreSQL, local tokens and the spool live here. */
+  readonly dataDir: string;
+  readonly server: { readonly port: number; readonly host: string };
+  /** `url` unset: the embedded PostgreSQL in `dataDir`. */
+  readonly database: { readonly url?: string };
+  readonly auth: { readonly mode: "static" | "kubernetes"; readonly tokensFile?: string };
+  readonly priceBook: { readonly path: string };
+  readonly retention: { readonly months: number };
+  readonly logging: { readonly level: LogLevel };
+  /** `maxBytes` 0: no spooling (events are refused with 503 while the database is down). */
+  readonly spool: { readonly dir: string; readonly maxBytes: number };
+  /** Undefined when no Prometheus URL is configured (usage then comes through the events API only). */
+  readonly collector?: CollectorConfig;
+}
 
 /** Flags a command may pass; undefined means "use the environment or the default". */
 export interface ConfigFlags {
@@ -37,20 +53,38 @@ export interface ConfigFlags {
   authMode?: string;
   retentionMonths?: string | number;
   logLevel?: string;
+  // collect's flags
+  prometheusUrl?: string;
+  bearerTokenFile?: string;
+  caFile?: string;
+  /** Collector settings YAML. */
+  config?: string;
+  window?: string;
+  offset?: string;
+  scrapeInterval?: string;
+  vllmFamily?: string;
+  tenantMap?: string;
 }
 
-/** Which env variable or flag a config field comes from, for the error messages. */
-const sourceNames: Record<keyof ServiceConfig, string> = {
-  databaseUrl: `${SERVICE_ENV.databaseUrl} / --database-url`,
-  dataDir: `${SERVICE_ENV.dataDir} / --data-dir`,
-  port: `${SERVICE_ENV.port} / --port`,
-  host: `${SERVICE_ENV.host} / --host`,
-  priceBookPath: `${SERVICE_ENV.priceBook} / --price-book`,
-  tokensFile: `${SERVICE_ENV.tokensFile} / --tokens-file`,
-  authMode: `${SERVICE_ENV.authMode} / --auth-mode`,
-  retentionMonths: `${SERVICE_ENV.retentionMonths} / --retention-months`,
-  logLevel: `${SERVICE_ENV.logLevel} / --log-level`,
+/** The flag that sets each env-backed field (none: env only). */
+const FLAG_OF: Partial<Record<ServiceEnvKey, string>> = {
+  databaseUrl: "--database-url",
+  dataDir: "--data-dir",
+  port: "--port",
+  host: "--host",
+  priceBook: "--price-book",
+  tokensFile: "--tokens-file",
+  authMode: "--auth-mode",
+  retentionMonths: "--retention-months",
+  logLevel: "--log-level",
+  prometheusUrl: "--prometheus-url",
+  prometheusTokenFile: "--bearer-token-file",
+  prometheusCaFile: "--ca-file",
+  collectorConfig: "--config",
 };
+
+/** "MAAS_BILLING_AUTH_MODE / --auth-mode": how an error names a setting. */
+export const settingName = (key: ServiceEnvKey): string => [SERVICE_ENV[key], FLAG_OF[key]].filter(Boolean).join(" / ");
 
 /** The example price book shipped with the package: the default when none is configured. */
 // From src/ (tsx) it is one level up, from dist/src/ (the image) two.
@@ -58,30 +92,163 @@ export const EXAMPLE_PRICE_BOOK =
   [path.join(__dirname, "..", "pricebook.example.yaml"), path.join(__dirname, "..", "..", "pricebook.example.yaml")].find((p) => existsSync(p)) ??
   path.join(__dirname, "..", "pricebook.example.yaml");
 
-const blankToUndefined = (v: string | number | undefined): string | number | undefined =>
-  v === undefined || v === "" ? undefined : v;
+const blank = (v: string | number | undefined): string | number | undefined => (v === undefined || v === "" ? undefined : v);
 
-export const loadConfig = (flags: ConfigFlags = {}, env: NodeJS.ProcessEnv = process.env): ServiceConfig => {
-  const raw = {
-    databaseUrl: blankToUndefined(flags.databaseUrl ?? env[SERVICE_ENV.databaseUrl]),
-    dataDir: path.resolve(String(blankToUndefined(flags.dataDir ?? env[SERVICE_ENV.dataDir]) ?? ".maas-billing")),
-    port: blankToUndefined(flags.port ?? env[SERVICE_ENV.port]) ?? 8080,
-    host: blankToUndefined(flags.host ?? env[SERVICE_ENV.host]) ?? "0.0.0.0",
-    priceBookPath: blankToUndefined(flags.priceBook ?? env[SERVICE_ENV.priceBook]) ?? EXAMPLE_PRICE_BOOK,
-    tokensFile: blankToUndefined(flags.tokensFile ?? env[SERVICE_ENV.tokensFile]),
-    authMode: blankToUndefined(flags.authMode ?? env[SERVICE_ENV.authMode]) ?? "static",
-    retentionMonths: blankToUndefined(flags.retentionMonths ?? env[SERVICE_ENV.retentionMonths]) ?? 36,
-    logLevel: blankToUndefined(flags.logLevel ?? env[SERVICE_ENV.logLevel]) ?? "info",
-  };
-  const parsed = configSchema.safeParse(raw);
-  if (!parsed.success) {
-    const lines = parsed.error.issues.map((issue) => {
-      const key = issue.path[0] as keyof ServiceConfig;
-      const value = (raw as Record<string, unknown>)[key];
-      const shown = key === "databaseUrl" ? "<redacted>" : JSON.stringify(value);
-      return `${sourceNames[key] ?? String(key)}: ${issue.message}, got ${shown}`;
-    });
-    throw new ConfigError(`invalid configuration:\n  ${lines.join("\n  ")}`);
+const portSchema = z.coerce.number().int().min(0).max(65535);
+const coreSchema = z.object({
+  databaseUrl: z.string().regex(/^postgres(ql)?:\/\//, "expected a postgres:// URL").optional(),
+  dataDir: z.string().min(1),
+  port: portSchema,
+  host: z.string().min(1),
+  priceBook: z.string().min(1),
+  tokensFile: z.string().min(1).optional(),
+  authMode: z.enum(["static", "kubernetes"]),
+  retentionMonths: z.coerce.number().int().min(1).max(1200),
+  logLevel: z.enum(LOG_LEVELS),
+  spoolMaxBytes: z.coerce
+    .number({ error: "expected a whole number of bytes >= 0" })
+    .refine((n) => Number.isSafeInteger(n) && n >= 0, "expected a whole number of bytes >= 0"),
+  spoolDir: z.string().min(1).optional(),
+  prometheusUrl: z.url({ protocol: /^https?$/, error: "expected an http(s) URL" }).optional(),
+});
+type CoreKey = keyof z.input<typeof coreSchema>;
+
+const EXAMPLES: Partial<Record<CoreKey, string>> = {
+  databaseUrl: "postgres://user@db.example:5432/maas_billing",
+  port: "8080",
+  authMode: "static",
+  retentionMonths: "36",
+  logLevel: "info",
+  spoolMaxBytes: "268435456",
+  prometheusUrl: "http://127.0.0.1:9090",
+};
+
+/** Kubernetes service links (`<SERVICE>_SERVICE_HOST`, `<SERVICE>_PORT_8080_TCP`...) of services named maas-billing-*. */
+const SERVICE_LINK = /_(SERVICE_HOST|SERVICE_PORT(_[A-Z0-9_]+)?|PORT(_\d+_(TCP|UDP|SCTP)(_(ADDR|PORT|PROTO))?)?)$/;
+
+const editDistance = (a: string, b: string): number => {
+  const row = Array.from({ length: b.length + 1 }, (_, j) => j);
+  for (let i = 1; i <= a.length; i++) {
+    let diag = row[0];
+    row[0] = i;
+    for (let j = 1; j <= b.length; j++) {
+      const up = row[j];
+      row[j] = Math.min(row[j] + 1, row[j - 1] + 1, diag + (a[i - 1] === b[j - 1] ? 0 : 1));
+      diag = up;
+    }
   }
-  return parsed.data;
+  return row[b.length];
+};
+
+/** `MAAS_BILLING_*` variables this service does not read: almost always a typo of one it does. */
+const unknownEnvNames = (env: NodeJS.ProcessEnv): string[] => {
+  const known: string[] = Object.values(SERVICE_ENV);
+  return Object.keys(env)
+    .filter((name) => name.startsWith(SERVICE_ENV_PREFIX) && !known.includes(name) && !SERVICE_LINK.test(name))
+    .sort()
+    .map((name) => {
+      const nearest = [...known].sort((a, b) => editDistance(name, a) - editDistance(name, b))[0];
+      return `${name}: not a setting of maas-billing; did you mean ${nearest}? (known: ${known.filter((k) => k.startsWith(SERVICE_ENV_PREFIX)).join(", ")})`;
+    });
+};
+
+const readSettingFile = (key: ServiceEnvKey, file: string, problems: string[]): string | undefined => {
+  try {
+    return readFileSync(file, "utf8");
+  } catch (e) {
+    problems.push(`${settingName(key)}: cannot read "${file}": ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`);
+    return undefined;
+  }
+};
+
+/** `acme=acme-models,acme-dev;globex=globex-llm` -> tenant list; undefined (and a problem) when malformed. */
+export const parseTenantMapFlag = (text: string): { name: string; namespaces: string[] }[] =>
+  text
+    .split(";")
+    .map((part) => part.trim())
+    .filter(Boolean)
+    .map((part) => {
+      const [name, list] = part.split("=");
+      const namespaces = (list ?? "").split(",").map((n) => n.trim()).filter(Boolean);
+      if (!name || namespaces.length === 0) throw new ConfigError(`--tenant-map: expected "tenant=ns1,ns2;other=ns3", got "${part}"`);
+      return { name: name.trim(), namespaces };
+    });
+
+const collectorConfig = (url: string, flags: ConfigFlags, env: NodeJS.ProcessEnv, problems: string[]): CollectorConfig | undefined => {
+  const before = problems.length;
+  const configFile = blank(flags.config ?? env[SERVICE_ENV.collectorConfig]) as string | undefined;
+  let settings: CollectorSettings | undefined;
+  const overrides: Record<string, unknown> = {};
+  if (flags.window) overrides.window = flags.window;
+  if (flags.offset) overrides.offset = flags.offset;
+  if (flags.scrapeInterval) overrides.scrapeInterval = flags.scrapeInterval;
+  if (flags.vllmFamily) overrides.vllmFamily = flags.vllmFamily;
+  try {
+    if (flags.tenantMap) overrides.tenants = parseTenantMapFlag(flags.tenantMap);
+    const text = configFile === undefined ? "" : readSettingFile("collectorConfig", configFile, problems);
+    if (text !== undefined) settings = parseCollectorSettingsYaml(text, configFile ?? "collector settings", overrides);
+  } catch (e) {
+    const where = configFile ? settingName("collectorConfig") : "collector flags";
+    problems.push(...(e as Error).message.split("\n").map((line) => `${where}: ${line}`));
+  }
+  const tokenFile = blank(flags.bearerTokenFile ?? env[SERVICE_ENV.prometheusTokenFile]) as string | undefined;
+  const bearerToken = tokenFile ? readSettingFile("prometheusTokenFile", tokenFile, problems)?.trim() : env[SERVICE_ENV.prometheusToken];
+  const caFile = blank(flags.caFile ?? env[SERVICE_ENV.prometheusCaFile]) as string | undefined;
+  const caPem = caFile ? readSettingFile("prometheusCaFile", caFile, problems) : undefined;
+  if (problems.length > before || settings === undefined) return undefined;
+  return { settings, prometheus: { url, bearerToken: bearerToken || undefined, caPem } };
+};
+
+/**
+ * Parses the whole configuration. Throws ConfigError listing every problem (the database URL's
+ * value is never shown: it may hold a password).
+ */
+export const loadConfig = (flags: ConfigFlags = {}, env: NodeJS.ProcessEnv = process.env): ServiceConfig => {
+  const fromEnv = (key: ServiceEnvKey, flag?: string | number): string | number | undefined => blank(flag ?? env[SERVICE_ENV[key]]);
+  const raw: Record<CoreKey, unknown> = {
+    databaseUrl: fromEnv("databaseUrl", flags.databaseUrl),
+    dataDir: path.resolve(String(fromEnv("dataDir", flags.dataDir) ?? ".maas-billing")),
+    port: fromEnv("port", flags.port) ?? 8080,
+    host: fromEnv("host", flags.host) ?? "0.0.0.0",
+    priceBook: fromEnv("priceBook", flags.priceBook) ?? EXAMPLE_PRICE_BOOK,
+    tokensFile: fromEnv("tokensFile", flags.tokensFile),
+    authMode: fromEnv("authMode", flags.authMode) ?? "static",
+    retentionMonths: fromEnv("retentionMonths", flags.retentionMonths) ?? 36,
+    logLevel: fromEnv("logLevel", flags.logLevel) ?? "info",
+    spoolMaxBytes: (fromEnv("spoolMaxBytes") as string | undefined)?.trim() || DEFAULT_SPOOL_MAX_BYTES,
+    spoolDir: fromEnv("spoolDir"),
+    prometheusUrl: fromEnv("prometheusUrl", flags.prometheusUrl),
+  };
+  const problems = unknownEnvNames(env);
+  const parsed = coreSchema.safeParse(raw);
+  if (!parsed.success) {
+    for (const issue of parsed.error.issues) {
+      const key = issue.path[0] as CoreKey;
+      const shown = key === "databaseUrl" ? "<redacted>" : JSON.stringify(raw[key]);
+      const example = EXAMPLES[key] ? `. Example: ${EXAMPLES[key]}` : "";
+      problems.push(`${settingName(key)}: ${issue.message}, got ${shown}${example}`);
+    }
+  }
+  const c = parsed.data;
+  const collector = c?.prometheusUrl ? collectorConfig(c.prometheusUrl, flags, env, problems) : undefined;
+  if (problems.length > 0 || !c) throw new ConfigError(`invalid configuration:\n  ${problems.join("\n  ")}`);
+  return {
+    dataDir: c.dataDir,
+    server: { port: c.port, host: c.host },
+    database: { url: c.databaseUrl },
+    auth: { mode: c.authMode, tokensFile: c.tokensFile },
+    priceBook: { path: c.priceBook },
+    retention: { months: c.retentionMonths },
+    logging: { level: c.logLevel },
+    spool: { dir: c.spoolDir ?? path.join(c.dataDir, "spool"), maxBytes: c.spoolMaxBytes },
+    collector,
+  };
+};
+
+/** The collector section, required by `collect`; the error says which flag or variable to set. */
+export const requireCollector = (config: ServiceConfig): CollectorConfig => {
+  if (!config.collector) {
+    throw new ConfigError(`invalid configuration:\n  ${settingName("prometheusUrl")}: required by collect, e.g. http://127.0.0.1:9090`);
+  }
+  return config.collector;
 };

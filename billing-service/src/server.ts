@@ -23,8 +23,8 @@ export interface RunningServer {
 const DAY_MS = 24 * 60 * 60 * 1000;
 
 export const startServer = async (config: ServiceConfig): Promise<RunningServer> => {
-  const logger = pino({ level: config.logLevel, redact: ["req.headers.authorization", "headers.authorization", "token"] });
-  const priceBook = loadPriceBook(config.priceBookPath);
+  const logger = pino({ level: config.logging.level, redact: ["req.headers.authorization", "headers.authorization", "token"] });
+  const priceBook = loadPriceBook(config.priceBook.path);
   const { authenticator, localAdminTokenFile } = await selectAuthenticator(config);
   const db = await openDatabase(config, { ownSignals: true });
   let collector: CollectorService | undefined;
@@ -34,13 +34,13 @@ export const startServer = async (config: ServiceConfig): Promise<RunningServer>
     logger.info({ applied: migrated.applied, schema: migrated.current, embeddedPostgres: db.embedded }, "database ready");
     const metrics = createServiceMetrics(db.pool, () => priceBook);
     // Events are acknowledged once committed, or fsynced to <data dir>/spool while the database is down.
-    const spool = createEventSpool({ pool: db.pool, dataDir: config.dataDir, log: logger });
+    const spool = createEventSpool({ pool: db.pool, spool: config.spool, log: logger });
     spool.start();
     const app = await buildApp({ pool: db.pool, priceBook: () => priceBook, authenticator, logger, metrics, ingest: spool.ingest });
     const applyRetention = async (): Promise<void> => {
       try {
-        const r = await db.pool.query<{ n: string }>("select maas_billing_apply_retention($1) as n", [config.retentionMonths]);
-        logger.info({ deletedRows: Number(r.rows[0].n), retentionMonths: config.retentionMonths }, "retention applied");
+        const r = await db.pool.query<{ n: string }>("select maas_billing_apply_retention($1) as n", [config.retention.months]);
+        logger.info({ deletedRows: Number(r.rows[0].n), retentionMonths: config.retention.months }, "retention applied");
       } catch (e) {
         logger.error({ err: e }, "retention failed");
       }
@@ -48,8 +48,8 @@ export const startServer = async (config: ServiceConfig): Promise<RunningServer>
     await applyRetention();
     retentionTimer = setInterval(() => void applyRetention(), DAY_MS);
     retentionTimer.unref();
-    collector = await startCollectorService({ pool: db.pool, registry: metrics.registry, log: logger });
-    const address = await app.listen({ port: config.port, host: config.host });
+    collector = await startCollectorService({ pool: db.pool, registry: metrics.registry, log: logger, collector: config.collector });
+    const address = await app.listen({ port: config.server.port, host: config.server.host });
     if (localAdminTokenFile) logger.info({ adminTokenFile: localAdminTokenFile }, "static auth without MAAS_BILLING_TOKENS_FILE: local admin token is in this file");
     let closing: Promise<void> | undefined;
     const close = (): Promise<void> =>

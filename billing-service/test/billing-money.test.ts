@@ -1,11 +1,10 @@
 /**
- * Money and configuration without a database: the rounding rule (lines always add up to the
+ * Money without a database: the rounding rule (lines always add up to the
  * total, each within one minor unit of its exact amount), decimal parsing, and readable errors
- * for a bad price book or bad settings.
+ * for a bad price book (service settings: service-config.test.ts).
  */
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
-import { ConfigError, loadConfig } from "../src/config";
 import { allocate, formatScaled, parseDecimal } from "../src/pricebook/money";
 import { findPrice, parsePriceBook, PriceBookError, versionAt } from "../src/pricebook/pricebook";
 import { testPriceBook } from "./support/billing-db";
@@ -86,23 +85,5 @@ versions:
     const book = loadPriceBook(EXAMPLE_PRICE_BOOK);
     expect(book.currency).toBe("USD");
     expect(findPrice(book.versions[0], "premium", "any-model")?.text.perRequest).toBe("0.002");
-  });
-});
-
-describe("configuration", () => {
-  it("defaults for a newcomer: embedded database in ./.maas-billing, port 8080, static auth, 36 months", () => {
-    const config = loadConfig({}, {});
-    expect(config.databaseUrl).toBeUndefined();
-    expect(config.dataDir.endsWith(".maas-billing")).toBe(true);
-    expect(config).toMatchObject({ port: 8080, authMode: "static", retentionMonths: 36 });
-  });
-
-  it("names the variable, the problem and the value, and never prints the database URL", () => {
-    const message = thrownMessage(() => loadConfig({}, { PORT: "http", MAAS_BILLING_AUTH_MODE: "ldap", DATABASE_URL: "mysql://u:secret@h/db" }), ConfigError);
-    expect(message).toContain('PORT / --port:');
-    expect(message).toContain('MAAS_BILLING_AUTH_MODE / --auth-mode:');
-    expect(message).toContain('"ldap"');
-    expect(message).toContain("DATABASE_URL / --database-url: expected a postgres:// URL, got <redacted>");
-    expect(message).not.toContain("secret");
   });
 });

@@ -11,7 +11,7 @@ import os from "node:os";
 import path from "node:path";
 import fc from "fast-check";
 import { PrometheusClient, type RawSeries } from "../src/collector/prometheus-client";
-import { resolveCollectOptions } from "../src/collector/cli-options";
+import { loadConfig } from "../src/config";
 import { MatrixStreamParser, type MatrixSeries } from "../src/collector/matrix-stream";
 import { exactSelector } from "../src/collector/promql";
 
@@ -88,10 +88,10 @@ const collect = async (client: PrometheusClient) => {
 
 describe("Prometheus client over https with a bearer token", () => {
   it("reads raw samples with the token and CA from files named in the environment", async () => {
-    const { prometheus } = resolveCollectOptions(
+    const { prometheus } = loadConfig(
       {},
       { MAAS_BILLING_PROMETHEUS_URL: url, MAAS_BILLING_PROMETHEUS_TOKEN_FILE: path.join(dir, "token"), MAAS_BILLING_PROMETHEUS_CA_FILE: path.join(dir, "ca.crt") },
-    );
+    ).collector!;
     const client = new PrometheusClient(prometheus);
     try {
       const series = await collect(client);

@@ -8,7 +8,7 @@ import { attributeSeries } from "../src/collector/meters";
 import { reconcile } from "../src/collector/reconcile";
 import type { UsageRow } from "../src/collector/aggregate";
 import { parseCollectorSettings } from "../src/contract";
-import { parseTenantMapFlag } from "../src/collector/cli-options";
+import { parseTenantMapFlag } from "../src/config";
 
 const tenants = createTenantResolver({ tenants: [{ name: "acme", namespaces: ["acme-models", "acme-dev"] }] });
 const strict = createTenantResolver({ tenants: [{ name: "acme", namespaces: ["acme-models"] }], strict: true });

@@ -10,6 +10,7 @@ import { generateScenario, toOpenMetrics, type Scenario } from "./support/scenar
 import { startTestPostgres, type TestPostgres } from "./support/scenario-postgres";
 import { backfill, startPrometheus, type RunningPrometheus } from "../demo/lib/prometheus-process";
 import { startCollectorService } from "../src/collector/service";
+import { loadConfig } from "../src/config";
 import { collectOnce } from "../src/collector/collect";
 import { PrometheusClient } from "../src/collector/prometheus-client";
 import { parseCollectorSettings } from "../src/contract";
@@ -74,7 +75,7 @@ describe("collector service", () => {
       pool: db.pool,
       registry,
       log: { info: (_o, m) => logs.push(m), warn: (_o, m) => logs.push(m) },
-      env: { MAAS_BILLING_PROMETHEUS_URL: prom.url, MAAS_BILLING_COLLECTOR_CONFIG: config },
+      collector: loadConfig({}, { MAAS_BILLING_PROMETHEUS_URL: prom.url, MAAS_BILLING_COLLECTOR_CONFIG: config, MAAS_BILLING_DATA_DIR: dir }).collector,
     });
     expect(service).toBeDefined();
     try {

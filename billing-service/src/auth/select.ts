@@ -21,14 +21,14 @@ export interface SelectedAuth {
   readonly localAdminTokenFile?: string;
 }
 
-export const selectAuthenticator = async (config: ServiceConfig): Promise<SelectedAuth> => {
-  if (config.authMode === "kubernetes") {
+export const selectAuthenticator = async (config: Pick<ServiceConfig, "auth" | "dataDir">): Promise<SelectedAuth> => {
+  if (config.auth.mode === "kubernetes") {
     const kubernetes = new KubernetesAuthenticator(inClusterApi());
     // The platform mounts hashed per-tenant tokens next to Kubernetes mode: look them up first.
-    if (!config.tokensFile) return { authenticator: kubernetes };
-    return { authenticator: new ChainedAuthenticator([StaticTokenAuthenticator.fromFile(config.tokensFile), kubernetes]) };
+    if (!config.auth.tokensFile) return { authenticator: kubernetes };
+    return { authenticator: new ChainedAuthenticator([StaticTokenAuthenticator.fromFile(config.auth.tokensFile), kubernetes]) };
   }
-  if (config.tokensFile) return { authenticator: StaticTokenAuthenticator.fromFile(config.tokensFile) };
+  if (config.auth.tokensFile) return { authenticator: StaticTokenAuthenticator.fromFile(config.auth.tokensFile) };
   const tokensFile = path.join(config.dataDir, "tokens.yaml");
   const tokenFile = path.join(config.dataDir, "admin-token");
   if (!existsSync(tokensFile) || !existsSync(tokenFile)) {

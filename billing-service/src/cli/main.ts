@@ -1,11 +1,11 @@
 /**
  * `maas-billing`: one binary for the billing service. Subcommands:
  *   serve | migrate | collect | usage | invoice create|finalize|show|list | export | quota set|list | token create
- * Config comes from the environment and flags (src/config.ts); without DATABASE_URL every command
+ * Config comes from the environment and flags, parsed once per command (src/config.ts); without DATABASE_URL every command
  * uses an embedded PostgreSQL in --data-dir / MAAS_BILLING_DATA_DIR (default ./.maas-billing).
  */
 import { Command, CommanderError } from "commander";
-import { ConfigError, loadConfig } from "../config";
+import { ConfigError } from "../config";
 import { collectCommand } from "./commands/collect";
 import { exportCommand } from "./commands/export";
 import { invoiceCommand } from "./commands/invoice";
@@ -14,7 +14,6 @@ import { quotaCommand } from "./commands/quota";
 import { serveCommand } from "./commands/serve";
 import { tokenCommand } from "./commands/token";
 import { usageCommand } from "./commands/usage";
-import { openMigrated, type GlobalFlags } from "./context";
 
 export const buildProgram = (): Command => {
   const program = new Command("maas-billing")
@@ -25,13 +24,7 @@ export const buildProgram = (): Command => {
     .showHelpAfterError();
   program.addCommand(serveCommand());
   program.addCommand(migrateCommand());
-  // The collector's command takes a database opener; give it the service's (embedded or URL, migrated).
-  program.addCommand(
-    collectCommand(async () => {
-      const globals = program.opts<GlobalFlags>();
-      return openMigrated(loadConfig({ dataDir: globals.dataDir, priceBook: globals.priceBook }));
-    }),
-  );
+  program.addCommand(collectCommand());
   program.addCommand(usageCommand());
   program.addCommand(invoiceCommand());
   program.addCommand(exportCommand());

@@ -1,37 +1,32 @@
 /**
- * The collector inside `serve`: when `MAAS_BILLING_PROMETHEUS_URL` is set, a loop collects every
- * closed window (one pass per `interval`), and stops with the server. Replicas share the work
- * through the advisory lock: one collects, the others skip their pass.
+ * The collector inside `serve`: when a Prometheus URL is configured (`MAAS_BILLING_PROMETHEUS_URL`),
+ * a loop collects every closed window (one pass per `interval`), and stops with the server.
+ * Replicas share the work through the advisory lock: one collects, the others skip their pass.
  */
 import type { Pool } from "pg";
 import type { Registry } from "prom-client";
-import { SERVICE_ENV } from "../contract";
+import type { CollectorConfig } from "../config";
 import { runCollectorLoop, type CollectorLog } from "./collect";
-import { resolveCollectOptions } from "./cli-options";
 import { createCollectorMetrics } from "./metrics";
 import { PrometheusClient } from "./prometheus-client";
-import { applyCollectorMigrations } from "./schema";
 
 export interface CollectorService {
   stop(): Promise<void>;
 }
 
 /**
- * Starts the loop, or returns undefined when no Prometheus URL is configured (the service then
- * only takes usage through the events API). Settings come from `MAAS_BILLING_COLLECTOR_CONFIG`
- * (YAML, see docs/collector.md); token and CA from `MAAS_BILLING_PROMETHEUS_TOKEN_FILE` and
- * `MAAS_BILLING_PROMETHEUS_CA_FILE`.
+ * Starts the loop on a migrated database, or returns undefined without a collector section (the
+ * service then only takes usage through the events API). The section comes from the service
+ * config (src/config.ts: settings file, token and CA).
  */
 export const startCollectorService = async (options: {
   readonly pool: Pool;
   readonly registry: Registry;
   readonly log: CollectorLog;
-  readonly env?: NodeJS.ProcessEnv;
+  readonly collector: CollectorConfig | undefined;
 }): Promise<CollectorService | undefined> => {
-  const env = options.env ?? process.env;
-  if (!env[SERVICE_ENV.prometheusUrl]) return undefined;
-  const { settings, prometheus } = resolveCollectOptions({}, env);
-  await applyCollectorMigrations(options.pool);
+  if (!options.collector) return undefined;
+  const { settings, prometheus } = options.collector;
   const client = new PrometheusClient(prometheus);
   const stop = new AbortController();
   const loop = runCollectorLoop(

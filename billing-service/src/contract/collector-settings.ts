@@ -99,8 +99,11 @@ export const parseCollectorSettings = (raw: unknown): CollectorSettings => {
   return s;
 };
 
-/** Parses collector.yaml text (empty file: all defaults); errors name the file and the field. */
-export const parseCollectorSettingsYaml = (text: string, origin = "collector.yaml"): CollectorSettings => {
+/**
+ * Parses collector.yaml text (empty file: all defaults); errors name the file and the field.
+ * `overrides` (command-line flags) replace the file's keys.
+ */
+export const parseCollectorSettingsYaml = (text: string, origin = "collector.yaml", overrides: Record<string, unknown> = {}): CollectorSettings => {
   let raw: unknown;
   try {
     raw = parseYaml(text) as unknown;
@@ -110,5 +113,5 @@ export const parseCollectorSettingsYaml = (text: string, origin = "collector.yam
   if (raw !== null && raw !== undefined && (typeof raw !== "object" || Array.isArray(raw))) {
     throw new Error(`${origin}: expected a YAML mapping of collector settings`);
   }
-  return parseCollectorSettings(raw ?? {});
+  return parseCollectorSettings({ ...((raw ?? {}) as Record<string, unknown>), ...overrides });
 };

@@ -30,15 +30,15 @@ export interface OpenedDatabase {
 }
 
 export const openDatabase = async (
-  config: Pick<ServiceConfig, "databaseUrl" | "dataDir">,
+  config: Pick<ServiceConfig, "database" | "dataDir">,
   options: {
     readonly max?: number;
     /** The caller handles SIGINT/SIGTERM and closes the database itself (serve). */
     readonly ownSignals?: boolean;
   } = {},
 ): Promise<OpenedDatabase> => {
-  const embedded = config.databaseUrl ? undefined : await startEmbeddedPostgres(config.dataDir, { ownSignals: options.ownSignals });
-  const pool = new pg.Pool({ connectionString: config.databaseUrl ?? embedded!.url, max: options.max ?? 10 });
+  const embedded = config.database.url ? undefined : await startEmbeddedPostgres(config.dataDir, { ownSignals: options.ownSignals });
+  const pool = new pg.Pool({ connectionString: config.database.url ?? embedded!.url, max: options.max ?? 10 });
   // An idle client losing its connection must not crash the process; the next query reconnects.
   pool.on("error", () => {});
   if (embedded) await waitForConnection(pool);

@@ -1,10 +1,10 @@
 /**
- * The events spool for `serve`: `<data dir>/spool`, limited by `MAAS_BILLING_SPOOL_MAX_BYTES`
- * (default 256 MiB; `0` turns spooling off: events are refused with 503 while the database is down).
+ * The events spool for `serve`: `spool.dir` (default `<data dir>/spool`), limited by
+ * `spool.maxBytes` (`MAAS_BILLING_SPOOL_MAX_BYTES`, default 256 MiB; `0` turns spooling off: events
+ * are refused with 503 while the database is down). Both are checked with the rest of the config.
  */
-import path from "node:path";
 import type { Pool } from "pg";
-import { SERVICE_ENV } from "../contract";
+import type { ServiceConfig } from "../config";
 import { ingestEvents } from "../events/ingest";
 import type { UsageEvent } from "../events/schema";
 import { DurableIngest, type SpoolLog } from "./durable-ingest";
@@ -12,23 +12,11 @@ import { FileSpool } from "./file-spool";
 
 export { DurableIngest, IngestUnavailableError, type IngestOutcome } from "./durable-ingest";
 
-export const DEFAULT_SPOOL_MAX_BYTES = 256 * 1024 * 1024;
-
-export const spoolMaxBytesFromEnv = (env: NodeJS.ProcessEnv): number => {
-  const raw = env[SERVICE_ENV.spoolMaxBytes];
-  if (raw === undefined || raw.trim() === "") return DEFAULT_SPOOL_MAX_BYTES;
-  const n = Number(raw);
-  if (!Number.isSafeInteger(n) || n < 0) throw new Error(`${SERVICE_ENV.spoolMaxBytes}: expected a whole number of bytes >= 0, got "${raw}". Example: 268435456`);
-  return n;
-};
-
 export const createEventSpool = (options: {
   readonly pool: Pool;
-  readonly dataDir: string;
+  readonly spool: ServiceConfig["spool"];
   readonly log: SpoolLog;
-  readonly env?: NodeJS.ProcessEnv;
 }): DurableIngest<UsageEvent> => {
-  const env = options.env ?? process.env;
-  const spool = new FileSpool<UsageEvent>(env[SERVICE_ENV.spoolDir] ?? path.join(options.dataDir, "spool"), spoolMaxBytesFromEnv(env)).open();
+  const spool = new FileSpool<UsageEvent>(options.spool.dir, options.spool.maxBytes).open();
   return new DurableIngest<UsageEvent>({ insert: (events) => ingestEvents(options.pool, events), spool, log: options.log });
 };

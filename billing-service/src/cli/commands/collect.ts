@@ -7,23 +7,20 @@
  * Without --from it resumes from the watermark; without --to it stops at the newest closed window.
  */
 import { Command } from "commander";
-import type { Pool } from "pg";
-import { SERVICE_ENV } from "../../contract";
 import { collectOnce, runCollectorLoop } from "../../collector/collect";
-import { parseInstant, resolveCollectOptions, type CollectFlags } from "../../collector/cli-options";
 import { PrometheusClient } from "../../collector/prometheus-client";
-import { applyCollectorMigrations } from "../../collector/schema";
+import { requireCollector, type ConfigFlags } from "../../config";
+import { commandConfig, openMigrated, parseInstantFlag } from "../context";
 
-/** How the command gets a database: the service's opener (embedded PostgreSQL when no URL). */
-export type OpenDatabase = () => Promise<{ pool: Pool; close(): Promise<void> }>;
-
-interface CollectCommandFlags extends CollectFlags {
+interface CollectCommandFlags extends ConfigFlags {
   once?: boolean;
   from?: string;
   to?: string;
 }
 
-export const collectCommand = (openDatabase: OpenDatabase): Command =>
+const LEVELS = ["trace", "debug", "info", "warn", "error", "fatal", "silent"];
+
+export const collectCommand = (): Command =>
   new Command("collect")
     .description("collect exact usage from Prometheus counters into the usage ledger")
     .option("--once", "collect one range and exit (default: loop until stopped)")
@@ -38,23 +35,21 @@ export const collectCommand = (openDatabase: OpenDatabase): Command =>
     .option("--scrape-interval <duration>", "scrape interval of the counters (default 15s)")
     .option("--vllm-family <family>", "vllm or kserve_vllm (default vllm)")
     .option("--tenant-map <map>", 'tenants owning several namespaces: "acme=acme-models,acme-dev;globex=globex-llm"')
-    .action(async (flags: CollectCommandFlags, command: Command) => {
-      const { settings, prometheus } = resolveCollectOptions(flags, process.env);
-      const fromMs = parseInstant("--from", flags.from);
-      const toMs = parseInstant("--to", flags.to);
-      const db = await openDatabase();
+    .action(async ({ once, from, to, ...flags }: CollectCommandFlags, command: Command) => {
+      const config = commandConfig(command, flags);
+      const { settings, prometheus } = requireCollector(config);
+      const fromMs = from === undefined ? undefined : parseInstantFlag("--from", from).getTime();
+      const toMs = to === undefined ? undefined : parseInstantFlag("--to", to).getTime();
+      const db = await openMigrated(config);
       const client = new PrometheusClient(prometheus);
-      // JSON lines on stderr (stdout carries the report), filtered by the global --log-level / LOG_LEVEL.
-      const level = (command.optsWithGlobals() as { logLevel?: string }).logLevel ?? process.env[SERVICE_ENV.logLevel] ?? "info";
-      const rank = (l: string) => ["trace", "debug", "info", "warn", "error", "fatal", "silent"].indexOf(l);
+      // JSON lines on stderr (stdout carries the report), filtered by the configured log level.
       const write = (l: "info" | "warn") => (obj: object, msg: string) => {
-        if (rank(l) >= rank(level)) process.stderr.write(`${JSON.stringify({ level: l, msg, ...obj })}\n`);
+        if (LEVELS.indexOf(l) >= LEVELS.indexOf(config.logging.level)) process.stderr.write(`${JSON.stringify({ level: l, msg, ...obj })}\n`);
       };
       const log = { info: write("info"), warn: write("warn") };
       try {
-        await applyCollectorMigrations(db.pool);
         const deps = { pool: db.pool, prometheus: client, settings, log };
-        if (flags.once) {
+        if (once) {
           const report = await collectOnce(deps, { fromMs, toMs });
           process.stdout.write(
             `${JSON.stringify({

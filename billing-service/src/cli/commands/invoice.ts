@@ -48,7 +48,7 @@ export const invoiceCommand = (): Command => {
     .action(async (flags: { tenant: string; period: string; format: string }, command: Command) => {
       checkFormat(flags.format);
       const config = commandConfig(command);
-      const book = loadPriceBook(config.priceBookPath);
+      const book = loadPriceBook(config.priceBook.path);
       await withMigratedDatabase(config, async (pool) => {
         const result = await createInvoice(pool, book, flags.tenant, flags.period);
         if (result.created) print(result.invoice, flags.format);

@@ -1,13 +1,7 @@
 /** `maas-billing usage --tenant T --from ISO --to ISO [--group-by user,model,tier] [--format json|csv]` */
 import { Command } from "commander";
 import { parseGroupBy, queryUsage, usageToCsv } from "../../usage/query";
-import { commandConfig, withMigratedDatabase, writeJson } from "../context";
-
-export const parseInstantFlag = (flag: string, value: string): Date => {
-  const d = new Date(value);
-  if (!/^\d{4}-\d{2}-\d{2}/.test(value) || Number.isNaN(d.getTime())) throw new Error(`${flag}: expected an ISO date or date-time, got ${JSON.stringify(value)}`);
-  return d;
-};
+import { commandConfig, parseInstantFlag, withMigratedDatabase, writeJson } from "../context";
 
 export const usageCommand = (): Command =>
   new Command("usage")
