@@ -1,7 +1,8 @@
 import * as pulumi from "@pulumi/pulumi";
 import { loadStackConfig } from "./components/config";
 import { Platform } from "./components/platform";
-import { TenantStack, type TenantPlatformOutputs } from "./components/tenant/tenantStack";
+import { readPlatformOutputs, type PlatformOutputs } from "./components/contract";
+import { TenantStack } from "./components/tenant/tenantStack";
 
 /*
  * The program: validate the whole stack config first (a bad key fails before any resource is
@@ -13,7 +14,7 @@ export = function main(): Record<string, unknown> {
   const config = loadStackConfig();
   const outputs: Record<string, unknown> = {};
 
-  let platformOutputs: TenantPlatformOutputs | undefined;
+  let platformOutputs: PlatformOutputs | undefined;
   if (config.platform) {
     const platform = new Platform("platform", { flavor: config.flavor, config: config.platform });
     platformOutputs = platform.outputs();
@@ -28,21 +29,11 @@ export = function main(): Record<string, unknown> {
 
   if (config.tenant && config.platformStack) {
     const ref = new pulumi.StackReference(config.platformStack);
-    const out = <T>(key: string) => ref.requireOutput(key) as pulumi.Output<T>;
     const tenant = new TenantStack(`tenant-${config.tenant.name}`, {
       spec: config.tenant,
       flavor: config.flavor,
-      platform: {
-        billingNamespace: out<string>("billingNamespace"),
-        billingApiUrl: out<string>("billingApiUrl"),
-        // billingUrl is optional: platforms before it existed export only url and gatewayUrl.
-        federation: out<Record<string, { url: string; gatewayUrl: string; billingUrl?: string }>>("federation"),
-        gateway: out<{ name: string; namespace: string }>("gateway"),
-        vllmMetricFamily: out<"vllm" | "kserve_vllm">("vllmMetricFamily"),
-        tenantNamespaces: out<Record<string, string[]>>("tenantNamespaces"),
-        // Optional: older platform stacks do not export it (TenantStack then assumes "tier").
-        tierLabel: ref.getOutput("tierLabel") as pulumi.Output<"tier" | "subscription" | undefined>,
-      },
+      // Every output checked against the contract (components/contract.ts) as it resolves.
+      platform: readPlatformOutputs(ref, config.platformStack),
     });
     Object.assign(outputs, tenant.outputs());
   }

@@ -1,5 +1,6 @@
 import * as pulumi from "@pulumi/pulumi";
 import type { Flavor } from "./config";
+import type { GatewayRef, PlatformOutputs, TierLabel, VllmFamily } from "./contract";
 import type { PlatformConfig } from "./config/platform";
 import { BillingService, billingApiSelector, collectorSettings } from "./platform/billingService";
 import { createBillingTokens } from "./platform/billingTokens";
@@ -34,13 +35,13 @@ export class Platform extends pulumi.ComponentResource {
   /** Per tenant: `url` (namespace-enforcing proxy), `gatewayUrl` (route_namespace) and `billingUrl` (tenant=<name>). */
   public readonly federation: pulumi.Output<Record<string, FederationEndpoints>>;
   /** The Gateway the TelemetryPolicy targets and tenant HTTPRoutes attach to. */
-  public readonly gateway: pulumi.Output<{ name: string; namespace: string }>;
+  public readonly gateway: pulumi.Output<GatewayRef>;
   /** vLLM metric-name family used by dashboards and federation. */
-  public readonly vllmMetricFamily: pulumi.Output<"vllm" | "kserve_vllm">;
+  public readonly vllmMetricFamily: pulumi.Output<VllmFamily>;
   /** Namespaces the platform created for each tenant. */
   public readonly tenantNamespaces: pulumi.Output<Record<string, string[]>>;
   /** Label carrying the tier or subscription on gateway metrics (the TelemetryPolicy's choice). */
-  public readonly tierLabel: pulumi.Output<"tier" | "subscription">;
+  public readonly tierLabel: pulumi.Output<TierLabel>;
   /** The database component (tests check that its StatefulSet is protected). */
   public readonly database: BillingDatabase;
 
@@ -110,8 +111,8 @@ export class Platform extends pulumi.ComponentResource {
     this.registerOutputs(this.outputs());
   }
 
-  /** The outputs a platform stack exports for tenant stacks (docs/contract.md). */
-  public outputs() {
+  /** The outputs a platform stack exports for tenant stacks (docs/contract.md, components/contract.ts). */
+  public outputs(): PlatformOutputs {
     return {
       billingNamespace: this.billingNamespace,
       billingApiUrl: this.billingApiUrl,

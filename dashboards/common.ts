@@ -3,6 +3,8 @@
 // builders below; a dashboard file lists them row by row and `dashboard()` assigns ids and gridPos,
 // so layout stays in one place and ids are unique by construction.
 
+import type { TierLabel, VllmFamily } from "../components/contract";
+
 /** Datasource uid of the tenant Prometheus in a tenant Grafana (provisioned with this fixed uid). */
 export const TENANT_PROMETHEUS_DS_UID = "maas-tenant-prometheus";
 /** Datasource uid of the platform Prometheus (the one scraping the billing service) in the platform Grafana. */
@@ -12,10 +14,8 @@ export const SCHEMA_VERSION = 39;
 /** Grid width of a Grafana dashboard. */
 export const GRID_WIDTH = 24;
 
-/** vLLM metric-name family: `vllm:*` (plain vLLM) or `kserve_vllm:*` (renamed by KServe's PodMonitor). */
-export type VllmFamily = "vllm" | "kserve_vllm";
-/** Label that carries the tier on Limitador series: `tier` (older MaaS) or `subscription` (current MaaS). */
-export type TierLabel = "tier" | "subscription";
+/** vLLM metric-name family and the label carrying the tier: the platform contract's types. */
+export type { TierLabel, VllmFamily };
 
 export interface DataSourceRef {
   readonly type: "prometheus";

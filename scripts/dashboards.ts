@@ -6,6 +6,7 @@ import { mkdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { parseArgs } from "node:util";
 import { stringify } from "yaml";
+import { TIER_LABELS, VLLM_FAMILIES, type TierLabel, type VllmFamily } from "../components/contract";
 import { platformDashboards, platformPrometheusRules, tenantDashboards, tenantPrometheusRules } from "../dashboards";
 
 const { values } = parseArgs({
@@ -16,10 +17,13 @@ const { values } = parseArgs({
     out: { type: "string", default: "out/dashboards" },
   },
 });
-const vllmFamily = values["vllm-family"];
-const tierLabel = values["tier-label"];
-if (vllmFamily !== "vllm" && vllmFamily !== "kserve_vllm") throw new Error(`--vllm-family: expected vllm or kserve_vllm, got "${vllmFamily}"`);
-if (tierLabel !== "tier" && tierLabel !== "subscription") throw new Error(`--tier-label: expected tier or subscription, got "${tierLabel}"`);
+/** The option's value when it is one of `allowed`, else an error naming the option and the choices. */
+function oneOf<T extends string>(option: string, value: string, allowed: readonly T[]): T {
+  if (!(allowed as readonly string[]).includes(value)) throw new Error(`--${option}: expected ${allowed.join(" or ")}, got "${value}"`);
+  return value as T;
+}
+const vllmFamily = oneOf<VllmFamily>("vllm-family", values["vllm-family"], VLLM_FAMILIES);
+const tierLabel = oneOf<TierLabel>("tier-label", values["tier-label"], TIER_LABELS);
 
 const files: Record<string, string> = {};
 const json = (d: unknown) => `${JSON.stringify(d, null, 2)}\n`;

@@ -12,14 +12,14 @@ import { parseStackConfigFile } from "../scripts/render";
 import { createConformanceValidator } from "./support/conformance";
 import { checkConfigFileSecrets, checkSecurityInvariants } from "./support/invariants";
 import { checkTenantScope } from "./support/tenantIsolation";
-import { renderConfig, repoRoot } from "./support/stacks";
+import { renderConfig, repoRoot, platformOutputsFixture } from "./support/stacks";
 import { parseStackConfig } from "../components/config";
 
 const run = promisify(execFile);
 const tsx = path.join(repoRoot, "node_modules", ".bin", "tsx");
 const tmp = fs.mkdtempSync(path.join(os.tmpdir(), "tenant-new-"));
 afterAll(() => fs.rmSync(tmp, { recursive: true, force: true }));
-const fixture = JSON.parse(fs.readFileSync(path.join(repoRoot, "test/fixtures/platform-outputs.json"), "utf8"));
+const fixture = platformOutputsFixture();
 
 async function cli(script: string, ...args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
   try {

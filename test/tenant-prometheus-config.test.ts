@@ -10,7 +10,7 @@ import { afterAll, describe, expect, it } from "vitest";
 import * as YAML from "yaml";
 import { renderPrometheusConfig, scrapeTarget, type PrometheusConfigInput } from "../components/tenant/prometheusConfig";
 import { readStackConfigFile, render } from "../scripts/render";
-import { findObject, repoRoot } from "./support/stacks";
+import { findObject, repoRoot, platformOutputsFixture } from "./support/stacks";
 
 const tmp = fs.mkdtempSync(path.join(os.tmpdir(), "tenant-promcfg-"));
 afterAll(() => fs.rmSync(tmp, { recursive: true, force: true }));
@@ -66,7 +66,7 @@ describe("promtool accepts the rendered config", () => {
 describe("the rendered ConfigMap of an example tenant", () => {
   it("passes a full promtool check: config and the rule file it loads", async () => {
     const { config, secretKeys } = readStackConfigFile(path.join(repoRoot, "Pulumi.tenant-a.yaml"));
-    const fixture = JSON.parse(fs.readFileSync(path.join(repoRoot, "test/fixtures/platform-outputs.json"), "utf8"));
+    const fixture = platformOutputsFixture();
     const r = await render({ stack: "tenant-a", config, secretKeys, stackReferenceOutputs: { [config["maas-billing:platformStack"] as string]: fixture } });
     const data = (findObject(r, "ConfigMap", "tenant-a-prometheus-config").object as any).data as Record<string, string>;
     expect(Object.keys(data).sort()).toEqual(["prometheus.yml", "rules.yml"]);

@@ -9,10 +9,10 @@ import * as YAML from "yaml";
 import { tenantAdminRoleRules, MANAGE_VERBS } from "../components/tenant/rbac";
 import { readStackConfigFile, render, type RenderResult } from "../scripts/render";
 import { crdsDir } from "./support/conformance";
-import { renderConfig, repoRoot } from "./support/stacks";
+import { renderConfig, repoRoot, platformOutputsFixture } from "./support/stacks";
 
 type Rule = { apiGroups?: string[]; resources?: string[]; verbs: string[] };
-const fixture = JSON.parse(fs.readFileSync(path.join(repoRoot, "test/fixtures/platform-outputs.json"), "utf8"));
+const fixture = platformOutputsFixture();
 
 /** Plural resource names: built-in kinds of a tenant render, and every CRD's `names.plural`. */
 function pluralOf(): Map<string, string> {

@@ -4,16 +4,15 @@
  * conform to the upstream CRDs and the Kubernetes schemas, pass the security invariants and have the
  * shapes the tenant design promises.
  */
-import * as fs from "node:fs";
 import * as path from "node:path";
 import { beforeAll, describe, expect, it } from "vitest";
 import * as YAML from "yaml";
 import { readStackConfigFile, render, type RenderResult } from "../scripts/render";
 import { createConformanceValidator, type ConformanceValidator } from "./support/conformance";
 import { checkSecurityInvariants } from "./support/invariants";
-import { findObject, ofKind, renderConfig, renderExample, repoRoot } from "./support/stacks";
+import { findObject, ofKind, renderConfig, renderExample, repoRoot, platformOutputsFixture } from "./support/stacks";
 
-const fixture = JSON.parse(fs.readFileSync(path.join(repoRoot, "test/fixtures/platform-outputs.json"), "utf8")) as Record<string, unknown>;
+const fixture = platformOutputsFixture();
 const exampleTenants = ["tenant-a", "tenant-b"];
 
 /** Renders Pulumi.<stack>.yaml with its platformStack answered from the fixture. */

@@ -9,9 +9,9 @@ import * as os from "node:os";
 import * as path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { readStackConfigFile, render, writeRender, type RenderResult } from "../scripts/render";
-import { repoRoot } from "./support/stacks";
+import { repoRoot, platformOutputsFixture } from "./support/stacks";
 
-const fixture = JSON.parse(fs.readFileSync(path.join(repoRoot, "test/fixtures/platform-outputs.json"), "utf8")) as Record<string, unknown>;
+const fixture = platformOutputsFixture();
 const tmp = fs.mkdtempSync(path.join(os.tmpdir(), "tenant-rotation-"));
 afterAll(() => fs.rmSync(tmp, { recursive: true, force: true }));
 

@@ -11,6 +11,7 @@ import {
   promSize,
   resources,
 } from "./common";
+import { DEFAULT_TIER_LABEL, TIER_LABELS, VLLM_FAMILIES } from "../contract";
 import { priceBookProblems, priceBookSchema } from "./priceBook";
 
 /*
@@ -77,7 +78,7 @@ export const limitadorSchema = z
 export const telemetrySchema = z
   .strictObject({
     enabled: z.boolean().default(true).describe("Create the TelemetryPolicy on the Gateway."),
-    tierLabel: z.enum(["tier", "subscription"]).default("tier").describe("Name of the label carrying the tier or subscription: MaaS used `tier`, later `subscription`."),
+    tierLabel: z.enum(TIER_LABELS).default(DEFAULT_TIER_LABEL).describe("Name of the label carrying the tier or subscription: MaaS used `tier`, later `subscription`."),
     labels: z.record(z.string().regex(/^[a-zA-Z_][a-zA-Z0-9_]*$/), z.string().min(1)).optional().describe("Metric label -> CEL expression. Each expression is guarded with `has()` so a missing field yields \"\" instead of aborting label evaluation (field notes \u00a75.3)."),
   })
   .prefault({});
@@ -116,7 +117,7 @@ export const platformTenantSchema = z.strictObject({
 export const platformSchema = z
   .strictObject({
     namespace: dnsLabel.default("maas-billing").describe("Namespace of the billing service and its database."),
-    vllmMetricFamily: z.enum(["vllm", "kserve_vllm"]).default("kserve_vllm").describe("vLLM metric-name family: `kserve_vllm` when KServe's PodMonitor renames the series, else `vllm`."),
+    vllmMetricFamily: z.enum(VLLM_FAMILIES).default("kserve_vllm").describe("vLLM metric-name family: `kserve_vllm` when KServe's PodMonitor renames the series, else `vllm`."),
     monitoring: monitoringSchema,
     database: databaseSchema,
     billing: billingSchema,

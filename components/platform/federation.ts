@@ -3,6 +3,7 @@ import * as k8s from "@pulumi/kubernetes";
 import * as pulumi from "@pulumi/pulumi";
 import type { Flavor } from "../config";
 import type { PlatformConfig, PlatformTenant } from "../config/platform";
+import type { FederationEndpoint } from "../contract";
 import { platformTenantNamespaces } from "../config/platform";
 import { appLabels, containerSecurityContext, podSecurityContext } from "./security";
 import { upstreamAuthConfigDir, upstreamAuthListen, upstreamAuthNginxConf, upstreamAuthScript } from "./upstreamAuth";
@@ -20,12 +21,8 @@ export interface FederationArgs {
   readonly defaultUpstream: string;
 }
 
-/** The federation output of one tenant (docs/contract.md, "Platform outputs"). */
-export interface FederationEndpoints {
-  url: string;
-  gatewayUrl: string;
-  billingUrl: string;
-}
+/** The federation output of one tenant (components/contract.ts); this platform always exports `billingUrl`. */
+export type FederationEndpoints = Required<FederationEndpoint>;
 
 /**
  * The label-enforcing proxies of a tenant (docs/contract.md, "Tenant isolation design"): which

@@ -1,6 +1,7 @@
 import * as k8s from "@pulumi/kubernetes";
 import type * as pulumi from "@pulumi/pulumi";
 import type { PlatformConfig } from "../config/platform";
+import type { TierLabel } from "../contract";
 import { appLabels } from "./security";
 
 /**
@@ -8,7 +9,7 @@ import { appLabels } from "./security";
  * `has()` because one MaaS revision saw a missing key abort label evaluation (field notes §5.3).
  * `model` comes from the response body and therefore reaches only `authorized_hits`.
  */
-export function defaultTelemetryLabels(tierLabel: "tier" | "subscription"): Record<string, string> {
+export function defaultTelemetryLabels(tierLabel: TierLabel): Record<string, string> {
   return {
     user: 'has(auth.identity.userid) ? auth.identity.userid : ""',
     [tierLabel]: 'has(auth.identity.groups) ? auth.identity.groups : ""',

@@ -1,4 +1,5 @@
-import { tenantDashboards, type TierLabel, type VllmFamily } from "../../dashboards";
+import { tenantDashboards } from "../../dashboards";
+import type { TierLabel, VllmFamily } from "../contract";
 import { TENANT_PROMETHEUS_DATASOURCE_UID } from "./grafana";
 
 /**

@@ -3,6 +3,7 @@ import * as k8s from "@pulumi/kubernetes";
 import * as pulumi from "@pulumi/pulumi";
 import { TenantSpec } from "../config/tenant";
 import type { Flavor } from "../config";
+import type { FederationEndpoint, TierLabel, VllmFamily } from "../contract";
 import { containerSecurityContext, podSecurityContext } from "../platform/security";
 import { stringify } from "yaml";
 import { tenantPrometheusRules } from "../../dashboards";
@@ -22,13 +23,13 @@ export interface TenantPrometheusArgs {
   /** Namespace Prometheus runs in (the tenant's monitoring namespace, created by the platform). */
   readonly namespace: string;
   /** This tenant's proxy endpoints from the platform's `federation` output (federated mode). */
-  readonly federation: pulumi.Input<{ url: string; gatewayUrl: string; billingUrl?: string }>;
+  readonly federation: pulumi.Input<FederationEndpoint>;
   /** Namespaces of this tenant (used only for the voluntary selectors of direct mode). */
   readonly tenantNamespaces: pulumi.Input<string[]>;
   /** vLLM metric-name family from the platform. */
-  readonly vllmMetricFamily: pulumi.Input<"vllm" | "kserve_vllm">;
-  /** Label carrying the tier on Limitador series (platform output; `tier` when absent). */
-  readonly tierLabel: pulumi.Input<"tier" | "subscription" | undefined>;
+  readonly vllmMetricFamily: pulumi.Input<VllmFamily>;
+  /** Label carrying the tier on Limitador series (platform output). */
+  readonly tierLabel: pulumi.Input<TierLabel>;
   /** Labels of the Grafana pods allowed to query this Prometheus. */
   readonly grafanaPodLabels: Record<string, string>;
 }
@@ -73,7 +74,7 @@ export function createTenantPrometheus(name: string, args: TenantPrometheusArgs,
 
   const rulesYaml = pulumi
     .all([args.vllmMetricFamily, args.tierLabel])
-    .apply(([vllmFamily, tierLabel]) => stringify(tenantPrometheusRules({ vllmFamily, tierLabel: tierLabel ?? "tier" }), { lineWidth: 0 }));
+    .apply(([vllmFamily, tierLabel]) => stringify(tenantPrometheusRules({ vllmFamily, tierLabel }), { lineWidth: 0 }));
   // One hash over both files: a change of either rolls the pod.
   const configHash = pulumi.all([configYaml, rulesYaml]).apply(([c, r]) => sha256(`${c}\n---\n${r}`));
 

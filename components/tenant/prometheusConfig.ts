@@ -1,4 +1,5 @@
 import { stringify } from "yaml";
+import type { VllmFamily } from "../contract";
 
 /*
  * The tenant Prometheus configuration, as a pure function so tests can run it through the real
@@ -22,8 +23,8 @@ export interface PrometheusConfigInput {
   tenant: string;
   /** Scrape and rule evaluation interval. */
   scrapeInterval: string;
-  /** vLLM metric-name family (`vllm` or `kserve_vllm`). */
-  vllmMetricFamily: "vllm" | "kserve_vllm";
+  /** vLLM metric-name family. */
+  vllmMetricFamily: VllmFamily;
   /** Rule files to load (paths inside the container). */
   ruleFiles?: string[];
   /** Where series come from. */

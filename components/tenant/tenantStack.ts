@@ -1,50 +1,20 @@
 import * as pulumi from "@pulumi/pulumi";
+import type { Flavor } from "../config";
 import { TenantSpec, tenantNamespaces } from "../config/tenant";
+import { tenantFederation, type PlatformOutputs } from "../contract";
 import { createTenantApiKeys } from "./apiKeys";
 import { tenantDashboardFiles } from "./dashboards";
 import { createTenantGrafana } from "./grafana";
 import { createTenantPolicies } from "./policies";
 import { createTenantPrometheus } from "./prometheus";
 
-/** One tenant's federation endpoints exported by the platform stack (docs/contract.md). */
-export interface TenantFederationEndpoint {
-  /** Base URL of the proxy enforcing `namespace=~<tenant namespaces>` (model-server series). */
-  url: string;
-  /** Base URL of the proxy enforcing `route_namespace=~<tenant namespaces>` (Limitador/gateway series). */
-  gatewayUrl: string;
-  /** Optional base URL of a proxy enforcing `tenant=<name>` on billing-service series (chargeback panels). */
-  billingUrl?: string;
-}
-
-/**
- * The platform stack outputs a tenant stack reads (docs/contract.md, "Platform outputs"). In a
- * tenant-only stack they come from a `pulumi.StackReference`; in an all-in-one stack (dev) straight
- * from the Platform component.
- */
-export interface TenantPlatformOutputs {
-  /** Namespace of the billing service and database. */
-  readonly billingNamespace: pulumi.Input<string>;
-  /** In-cluster URL of the billing API. */
-  readonly billingApiUrl: pulumi.Input<string>;
-  /** Per-tenant label-enforcing federation endpoints, keyed by tenant name. */
-  readonly federation: pulumi.Input<Record<string, TenantFederationEndpoint>>;
-  /** The Gateway the platform's TelemetryPolicy targets (and tenant HTTPRoutes attach to). */
-  readonly gateway: pulumi.Input<{ name: string; namespace: string }>;
-  /** vLLM metric-name family used by dashboards and federation. */
-  readonly vllmMetricFamily: pulumi.Input<"vllm" | "kserve_vllm">;
-  /** Namespaces the platform created for each tenant, keyed by tenant name. */
-  readonly tenantNamespaces: pulumi.Input<Record<string, string[]>>;
-  /** Label carrying the tier on Limitador series (platform TelemetryPolicy). Defaults to "tier". */
-  readonly tierLabel?: pulumi.Input<"tier" | "subscription" | undefined>;
-}
-
 export interface TenantStackArgs {
   /** The validated tenant config (components/config/tenant.ts); plain, since it decides which resources exist. */
   readonly spec: TenantSpec;
   /** Cluster flavor: `openshift` exposes Grafana with a Route, `kubernetes` with a Gateway API HTTPRoute. */
-  readonly flavor: "openshift" | "kubernetes";
-  /** Outputs of the platform stack this tenant runs on. */
-  readonly platform: TenantPlatformOutputs;
+  readonly flavor: Flavor;
+  /** Outputs of the platform stack this tenant runs on (components/contract.ts). */
+  readonly platform: PlatformOutputs;
 }
 
 /**
@@ -80,15 +50,7 @@ export class TenantStack extends pulumi.ComponentResource {
 
     // The platform's registry decides this tenant's endpoints; a tenant missing there is a setup error
     // on the platform side, reported with the fix.
-    const federation = pulumi.output(platform.federation).apply((all) => {
-      const mine = all?.[tenant];
-      if (spec.prometheus.mode === "federated" && (!mine?.url || !mine?.gatewayUrl)) {
-        throw new Error(
-          `tenant ${tenant}: the platform exports no federation endpoints for this tenant; add { name: "${tenant}" } to platform.tenants in the platform stack`,
-        );
-      }
-      return mine ?? { url: "", gatewayUrl: "" };
-    });
+    const federation = pulumi.output(platform.federation).apply((all) => tenantFederation(all, tenant, spec.prometheus.mode));
     const namespacesFromPlatform = pulumi
       .output(platform.tenantNamespaces)
       .apply((all) => all?.[tenant] ?? [ns.models, ns.monitoring]);
@@ -117,13 +79,12 @@ export class TenantStack extends pulumi.ComponentResource {
         prometheusUrl: prometheus.url,
         dashboards: pulumi
           .all([platform.vllmMetricFamily, platform.tierLabel, federation])
-          // A platform that exports no tierLabel uses the TelemetryPolicy default, `tier`. The billing
-          // dashboard only where the tenant Prometheus federates billing series (federate-billing job).
+          // The billing dashboard only where the tenant Prometheus federates billing series (federate-billing job).
           .apply(([vllmFamily, tierLabel, endpoints]) =>
             tenantDashboardFiles({
               tenant,
               vllmFamily,
-              tierLabel: tierLabel ?? "tier",
+              tierLabel,
               includeBilling: spec.prometheus.mode === "federated" && Boolean(endpoints.billingUrl),
             }),
           ),

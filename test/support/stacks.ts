@@ -1,7 +1,9 @@
 /** Example stacks of the repository and helpers to render them in tests. */
 import * as fs from "node:fs";
 import * as path from "node:path";
+import { parsePlatformOutput, PLATFORM_OUTPUT_NAMES, type PlatformOutputValues } from "../../components/contract";
 import { readStackConfigFile, render, type RenderResult, type RenderedObject } from "../../scripts/render";
+import { PLATFORM_OUTPUTS_FIXTURE } from "../../scripts/render/stackReferences";
 
 export const repoRoot = path.resolve(__dirname, "..", "..");
 
@@ -12,6 +14,15 @@ export function exampleStacks(): string[] {
     .map((f) => /^Pulumi\.(.+)\.yaml$/.exec(f)?.[1])
     .filter((s): s is string => s !== undefined)
     .sort();
+}
+
+/**
+ * The platform outputs fixture (test/fixtures/platform-outputs.json, what the offline render of a
+ * tenant stack falls back to), each output checked against the contract (components/contract.ts).
+ */
+export function platformOutputsFixture(): PlatformOutputValues {
+  const raw = JSON.parse(fs.readFileSync(PLATFORM_OUTPUTS_FIXTURE, "utf8")) as Record<string, unknown>;
+  return Object.fromEntries(PLATFORM_OUTPUT_NAMES.map((name) => [name, parsePlatformOutput(PLATFORM_OUTPUTS_FIXTURE, name, raw[name])])) as PlatformOutputValues;
 }
 
 /** A test billing image pinned by digest. */
