@@ -1,5 +1,6 @@
 import type * as pulumi from "@pulumi/pulumi";
 import { z } from "zod";
+import { VLLM_FAMILIES, type VllmFamily } from "../billing-service/src/contract";
 
 /*
  * The contract between a platform stack and the tenant stacks that run on it (docs/contract.md,
@@ -9,9 +10,11 @@ import { z } from "zod";
  * schema so that a platform too old or a hand-edited output fails with the output's name.
  */
 
-/** vLLM metric-name families: `vllm:*` (plain vLLM) or `kserve_vllm:*` (renamed by KServe's PodMonitor). */
-export const VLLM_FAMILIES = ["vllm", "kserve_vllm"] as const;
-export type VllmFamily = (typeof VLLM_FAMILIES)[number];
+/**
+ * vLLM metric-name families: `vllm:*` (plain vLLM) or `kserve_vllm:*` (renamed by KServe's PodMonitor).
+ * The billing service's collector reads the same family, so the list is the service contract's.
+ */
+export { VLLM_FAMILIES, type VllmFamily };
 
 /** Label carrying the tier on Limitador series: `tier` (older MaaS) or `subscription` (current MaaS). */
 export const TIER_LABELS = ["tier", "subscription"] as const;
