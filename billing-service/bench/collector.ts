@@ -16,7 +16,7 @@ import { promisify } from "node:util";
 import { collectOnce, type SampleSource } from "../src/collector/collect";
 import { PrometheusClient, type RawSeries } from "../src/collector/prometheus-client";
 import { parseCollectorSettings } from "../src/contract";
-import { applyCollectorMigrations } from "../src/collector/schema";
+import { migrate } from "../src/db/migrate";
 import { PROMTOOL_BIN, startPrometheus } from "../demo/lib/prometheus-process";
 import { startPostgres } from "../demo/lib/postgres-process";
 
@@ -114,7 +114,7 @@ export async function benchCollector(series = 10_000, log: (s: string) => void =
     });
     const client = new PrometheusClient({ url: prom.url });
     try {
-      await applyCollectorMigrations(db.pool);
+      await migrate(db.pool);
       // Record every query the collector sends, as the URL Prometheus receives.
       const urls: string[] = [];
       let querySeconds = 0;

@@ -26,7 +26,7 @@ export const startServer = async (config: ServiceConfig): Promise<RunningServer>
   const logger = pino({ level: config.logging.level, redact: ["req.headers.authorization", "headers.authorization", "token"] });
   const priceBook = loadPriceBook(config.priceBook.path);
   const { authenticator, localAdminTokenFile } = await selectAuthenticator(config);
-  const db = await openDatabase(config, { ownSignals: true });
+  const db = await openDatabase(config, { ownSignals: true, log: logger });
   let collector: CollectorService | undefined;
   let retentionTimer: NodeJS.Timeout | undefined;
   try {

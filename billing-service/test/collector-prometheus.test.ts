@@ -17,7 +17,7 @@ import { backfill, startPrometheus, type RunningPrometheus } from "../demo/lib/p
 import { PrometheusClient } from "../src/collector/prometheus-client";
 import { collectOnce, type CollectorDeps, type SampleSource } from "../src/collector/collect";
 import { parseCollectorSettings } from "../src/contract";
-import { applyCollectorMigrations } from "../src/collector/schema";
+import { migrate } from "../src/db/migrate";
 import { apportion } from "../src/collector/apportion";
 
 const WINDOW = 15 * 60_000;
@@ -55,7 +55,7 @@ beforeAll(async () => {
   scenario = generateScenario({ seed: SEED, startMs: fromMs, windows: WINDOWS, windowMs: WINDOW, scrapeMs: 15_000 });
   await backfill(toOpenMetrics(scenario.series), path.join(dir, "data"), dir);
   [prom, db] = await Promise.all([startPrometheus({ dir }), startTestPostgres()]);
-  await applyCollectorMigrations(db.pool);
+  await migrate(db.pool);
   client = new PrometheusClient({ url: prom.url });
   await writeFile(
     path.join(dir, "collector.yaml"),

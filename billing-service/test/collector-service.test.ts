@@ -14,7 +14,8 @@ import { loadConfig } from "../src/config";
 import { collectOnce } from "../src/collector/collect";
 import { PrometheusClient } from "../src/collector/prometheus-client";
 import { parseCollectorSettings } from "../src/contract";
-import { applyCollectorMigrations, COLLECTOR_LOCK_KEY } from "../src/collector/schema";
+import { COLLECTOR_LOCK_KEY } from "../src/collector/lock";
+import { migrate } from "../src/db/migrate";
 
 const WINDOW = 15 * 60_000;
 let dir: string;
@@ -29,7 +30,7 @@ beforeAll(async () => {
   scenario = generateScenario({ seed: 3, startMs: fromMs, windows: 8, windowMs: WINDOW, scrapeMs: 15_000 });
   await backfill(toOpenMetrics(scenario.series.map((s) => ({ ...s, samples: [...s.samples, ...s.lateSamples].sort((a, b) => a.t - b.t) }))), path.join(dir, "data"), dir);
   [prom, db] = await Promise.all([startPrometheus({ dir }), startTestPostgres()]);
-  await applyCollectorMigrations(db.pool);
+  await migrate(db.pool);
 });
 
 afterAll(async () => {

@@ -13,7 +13,7 @@ import { backfill } from "../demo/lib/prometheus-process";
 import { collectOnce, runCollectorLoop, type CollectorDeps } from "../src/collector/collect";
 import { PrometheusClient } from "../src/collector/prometheus-client";
 import { parseCollectorSettings } from "../src/contract";
-import { applyCollectorMigrations } from "../src/collector/schema";
+import { migrate } from "../src/db/migrate";
 import { toOpenMetrics } from "./support/scenario";
 import { startTestPostgres, type TestPostgres } from "./support/scenario-postgres";
 import { restartablePrometheus, type RestartablePrometheus } from "./support/fault-prometheus";
@@ -59,7 +59,7 @@ beforeAll(async () => {
   await backfill(toOpenMetrics(SERIES), path.join(dir, "data"), dir);
   prom = await restartablePrometheus(dir);
   [db] = await Promise.all([startTestPostgres(), prom.start()]);
-  await applyCollectorMigrations(db.pool);
+  await migrate(db.pool);
   client = new PrometheusClient({ url: prom.url, timeoutMs: 5_000 });
 });
 

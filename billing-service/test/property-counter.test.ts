@@ -16,7 +16,7 @@ import { collectOnce, type SampleSource } from "../src/collector/collect";
 import type { Sample } from "../src/collector/counter-usage";
 import { exactSelector } from "../src/collector/promql";
 import { parseCollectorSettings } from "../src/contract";
-import { applyCollectorMigrations } from "../src/collector/schema";
+import { migrate } from "../src/db/migrate";
 import { startTestPostgres, type TestPostgres } from "./support/scenario-postgres";
 
 const STEP = 15_000;
@@ -127,7 +127,7 @@ let db: TestPostgres;
 
 beforeAll(async () => {
   db = await startTestPostgres();
-  await applyCollectorMigrations(db.pool);
+  await migrate(db.pool);
 });
 
 afterAll(async () => {

@@ -12,7 +12,8 @@ import { createHash } from "node:crypto";
 import type { PoolClient } from "pg";
 import type { LedgerRow, Reconciliation } from "./reconcile";
 import type { UnattributedUsage } from "./aggregate";
-import { COLLECTOR_LOCK_KEY } from "./schema";
+import { inTransaction } from "../db/transaction";
+import { COLLECTOR_LOCK_KEY } from "./lock";
 
 const sha = (s: string): string => createHash("sha256").update(s).digest("hex");
 const iso = (ms: number): string => new Date(ms).toISOString();
@@ -143,8 +144,8 @@ export const writeChunk = async (client: PoolClient, chunk: ChunkWrite): Promise
   const from = iso(chunk.fromMs);
   const to = iso(chunk.toMs);
 
-  await client.query("begin");
-  try {
+  // One transaction; the result is computed before the commit from what it read and wrote.
+  return inTransaction(client, async () => {
     // Resets and gaps already stored for this chunk, so the counters only count new findings.
     const before = await client.query<{ idempotency_key: string; resets: number; gaps: number }>(
       `select idempotency_key, resets, gaps from collector_usage where window_start >= $1::timestamptz and window_start < $2::timestamptz`,
@@ -234,7 +235,6 @@ export const writeChunk = async (client: PoolClient, chunk: ChunkWrite): Promise
         [source, from, to],
       );
     }
-    await client.query("commit");
 
     const flags = new Map<string, { tenant: string; source: string; resets: number; gaps: number }>();
     for (const u of usage) {
@@ -265,10 +265,7 @@ export const writeChunk = async (client: PoolClient, chunk: ChunkWrite): Promise
       unattributedChanged: unChanged.rowCount ?? 0,
       newFlags: [...flags.values()],
     };
-  } catch (e) {
-    await client.query("rollback");
-    throw e;
-  }
+  });
 };
 
 /** Watermarks of the given sources (ms), or undefined when a source was never collected. */

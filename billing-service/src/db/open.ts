@@ -6,6 +6,7 @@
 import pg from "pg";
 import type { ServiceConfig } from "../config";
 import { startEmbeddedPostgres } from "./embedded";
+import { logPoolErrors, stderrPoolLog, type PoolErrorLog } from "./pool-errors";
 
 // BIGINT (int8) and NUMERIC come back as strings by default; the service converts with BigInt
 // where it does arithmetic, so they are left as strings here (never parsed into floats).
@@ -35,12 +36,15 @@ export const openDatabase = async (
     readonly max?: number;
     /** The caller handles SIGINT/SIGTERM and closes the database itself (serve). */
     readonly ownSignals?: boolean;
+    /** Where errors of idle connections are logged (default: a JSON line on stderr). */
+    readonly log?: PoolErrorLog;
   } = {},
 ): Promise<OpenedDatabase> => {
   const embedded = config.database.url ? undefined : await startEmbeddedPostgres(config.dataDir, { ownSignals: options.ownSignals });
   const pool = new pg.Pool({ connectionString: config.database.url ?? embedded!.url, max: options.max ?? 10 });
-  // An idle client losing its connection must not crash the process; the next query reconnects.
-  pool.on("error", () => {});
+  // An idle client losing its connection must not crash the process (the next query reconnects),
+  // nor go unnoticed.
+  logPoolErrors(pool, options.log ?? stderrPoolLog);
   if (embedded) await waitForConnection(pool);
   return {
     pool,

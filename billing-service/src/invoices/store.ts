@@ -5,6 +5,7 @@
  */
 import { createHash } from "node:crypto";
 import type { Pool, PoolClient } from "pg";
+import { withTransaction } from "../db/transaction";
 import { versionsInRange, type PriceBook } from "../pricebook/pricebook";
 import { parsePeriod } from "./periods";
 import { priceGroups, type UsageGroup } from "./pricing";
@@ -51,21 +52,6 @@ export interface Invoice {
   lines: InvoiceLine[];
 }
 
-const inTransaction = async <T>(pool: Pool, work: (client: PoolClient) => Promise<T>): Promise<T> => {
-  const client = await pool.connect();
-  try {
-    await client.query("begin");
-    const result = await work(client);
-    await client.query("commit");
-    return result;
-  } catch (e) {
-    await client.query("rollback").catch(() => {});
-    throw e;
-  } finally {
-    client.release();
-  }
-};
-
 export type CreateResult = { created: true; invoice: Invoice } | { created: false; reason: string };
 
 /**
@@ -76,7 +62,7 @@ export type CreateResult = { created: true; invoice: Invoice } | { created: fals
 export const createInvoice = async (pool: Pool, book: PriceBook, tenant: string, periodLabel: string): Promise<CreateResult> => {
   const period = parsePeriod(periodLabel);
   const versions = versionsInRange(book, period.start, period.end);
-  const id = await inTransaction(pool, async (client): Promise<string | undefined> => {
+  const id = await withTransaction(pool, async (client): Promise<string | undefined> => {
     // One builder per (tenant, period) at a time.
     await client.query("select pg_advisory_xact_lock(hashtext('maas-invoice'), hashtext($1))", [`${tenant}/${period.label}`]);
     for (const v of versions) {

@@ -17,6 +17,7 @@
  * so an acknowledged spend is never lost to a PostgreSQL crash.
  */
 import type { Pool } from "pg";
+import { withTransaction } from "../db/transaction";
 import { decideCheck, type LockedQuotaRow, type QuotaCheckRequest } from "./decide";
 import type { QuotaCheck } from "./store";
 
@@ -55,10 +56,8 @@ export const createQuotaChecker = (pool: Pool, options: QuotaCheckerOptions = {}
 
   const runBatch = async (tenant: string, batch: Pending[]): Promise<QuotaCheck[]> => {
     const users = [...new Set(["", ...batch.map((p) => p.req.user ?? "")])];
-    const client = await pool.connect();
-    let broken: Error | undefined;
-    try {
-      await client.query("begin");
+    // One transaction per batch; a connection that failed mid-transaction is not reused.
+    return withTransaction(pool, async (client) => {
       const locked = await client.query(LOCK_SQL, [tenant, users]);
       const rows: LockedQuotaRow[] = locked.rows.map((r) => ({
         userKey: r.user_key,
@@ -81,16 +80,8 @@ export const createQuotaChecker = (pool: Pool, options: QuotaCheckerOptions = {}
           changed.map((r) => r.periodStart),
         ]);
       }
-      await client.query("commit");
       return results;
-    } catch (error) {
-      broken = error instanceof Error ? error : new Error(String(error));
-      await client.query("rollback").catch(() => {});
-      throw error;
-    } finally {
-      // A connection that failed mid-transaction is not handed back for reuse.
-      client.release(broken);
-    }
+    });
   };
 
   const drain = async (tenant: string): Promise<void> => {

@@ -66,7 +66,7 @@ export const usageEvent = (over: Partial<{ id: string; source: string; time: str
   ...over,
 });
 
-/** A billable collector row, as the collector writes it (columns of src/collector/schema.ts). */
+/** A billable collector row, as the collector writes it (columns of migration 050 in src/db/migrations.ts). */
 export const insertCollectorRow = async (
   pool: pg.Pool,
   row: { key: string; tenant: string; windowStart: string; input: number; output: number; requests: number; resets?: number; gaps?: number; billable?: boolean },
