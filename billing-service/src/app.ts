@@ -10,6 +10,7 @@ import { registerAuth } from "./auth/hooks";
 import type { Authenticator } from "./auth/types";
 import { createServiceMetrics, type ServiceMetrics } from "./ops/metrics";
 import type { PriceBook } from "./pricebook/pricebook";
+import { registerPortal } from "./portal/routes";
 import { registerEventRoutes, type EventIngest } from "./routes/events";
 import { registerInvoiceRoutes } from "./routes/invoices";
 import { registerOpsRoutes } from "./routes/ops";
@@ -25,6 +26,8 @@ export interface AppDeps {
   readonly metrics?: ServiceMetrics;
   /** Stores event batches; defaults to a direct insert (serve passes the durable spool, src/spool). */
   readonly ingest?: EventIngest;
+  /** Kubernetes auth mode behind the platform's OAuth proxy: the portal takes the user's token from X-Forwarded-Access-Token. */
+  readonly portalTrustsForwardedToken?: boolean;
 }
 
 export type App = FastifyInstance;
@@ -76,6 +79,8 @@ export const buildApp = async (deps: AppDeps): Promise<App> => {
     metrics.httpDuration.observe({ method: request.method, route }, reply.elapsedTime / 1000);
   });
 
+  // Before registerAuth: the portal's hook hands its session credential to the API auth below.
+  registerPortal(app, { pool: deps.pool, priceBook: deps.priceBook, authenticator: deps.authenticator, trustForwardedToken: deps.portalTrustsForwardedToken });
   registerAuth(app, deps.authenticator, metrics);
   registerOpsRoutes(app, deps.pool, metrics);
   registerEventRoutes(app, deps.pool, metrics, deps.ingest);

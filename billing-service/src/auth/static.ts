@@ -57,6 +57,7 @@ export class StaticTokenAuthenticator implements Authenticator {
     const admin = entry.admin === true;
     return {
       name: entry.name,
+      ...(admin || entry.tenant === undefined ? {} : { tenant: entry.tenant }),
       canAccessTenant: async (tenant) => admin || entry.tenant === tenant,
       isAdmin: async () => admin,
     };

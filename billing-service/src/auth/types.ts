@@ -5,6 +5,8 @@
 export interface Principal {
   /** A name for logs (never the credential). */
   readonly name: string;
+  /** The one tenant this credential belongs to, when it has one (static tenant tokens); the portal lands there. */
+  readonly tenant?: string;
   /** May this principal read/write data of `tenant`? */
   canAccessTenant(tenant: string): Promise<boolean>;
   /** May this principal do admin-only things (invoices, quotas, price book)? */

@@ -416,4 +416,22 @@ create trigger invoice_ledger_rows_immutable_delete after delete on invoice_ledg
   referencing old table as old_rows for each statement execute function invoice_children_immutable_statement();
 `,
   },
+  {
+    id: 110,
+    name: "portal_sessions",
+    sql: `
+-- Browser sessions of the tenant portal (src/portal/sessions.ts). The cookie holds a random
+-- session secret; only its SHA-256 is stored, and the billing token it signed in with is sealed
+-- (AES-256-GCM) under a key derived from that secret: a database reader can neither use a row
+-- nor recover the token. Sign-out deletes the row, so the cookie is dead on every replica.
+create table portal_sessions (
+  id_sha256 text primary key,
+  sealed_credential bytea not null,
+  principal text not null,
+  created_at timestamptz not null default now(),
+  expires_at timestamptz not null
+);
+create index portal_sessions_expires on portal_sessions (expires_at);
+`,
+  },
 ];

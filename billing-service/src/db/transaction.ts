@@ -43,3 +43,24 @@ export const withTransaction = async <T>(pool: Pool, work: (client: PoolClient) 
     client.release(failed);
   }
 };
+
+/**
+ * Runs `work` in a transaction that is always rolled back: a what-if on the real data with the real
+ * code, leaving nothing behind (the portal's preview of the draft invoice, invoices/store.ts).
+ */
+export const withRollback = async <T>(pool: Pool, work: (client: PoolClient) => Promise<T>): Promise<T> => {
+  const client = await pool.connect();
+  let failed: Error | undefined;
+  try {
+    await client.query("begin");
+    return await work(client);
+  } catch (error) {
+    failed = error instanceof Error ? error : new Error(String(error));
+    throw error;
+  } finally {
+    await client.query("rollback").catch((rollbackError: unknown) => {
+      failed ??= rollbackError instanceof Error ? rollbackError : new Error(String(rollbackError));
+    });
+    client.release(failed);
+  }
+};

@@ -5,7 +5,7 @@
  */
 import { createHash } from "node:crypto";
 import type { Pool, PoolClient } from "pg";
-import { withTransaction } from "../db/transaction";
+import { withRollback, withTransaction } from "../db/transaction";
 import { versionsInRange, type PriceBook } from "../pricebook/pricebook";
 import { parsePeriod } from "./periods";
 import { priceGroups, type UsageGroup } from "./pricing";
@@ -61,106 +61,126 @@ export type CreateResult = { created: true; invoice: Invoice } | { created: fals
  */
 export const createInvoice = async (pool: Pool, book: PriceBook, tenant: string, periodLabel: string): Promise<CreateResult> => {
   const period = parsePeriod(periodLabel);
-  const versions = versionsInRange(book, period.start, period.end);
-  const id = await withTransaction(pool, async (client): Promise<string | undefined> => {
-    // One builder per (tenant, period) at a time.
-    await client.query("select pg_advisory_xact_lock(hashtext('maas-invoice'), hashtext($1))", [`${tenant}/${period.label}`]);
-    for (const v of versions) {
-      await client.query(
-        "insert into price_book_versions (id, effective_from, currency, minor_unit_digits, content) values ($1, $2, $3, $4, $5) on conflict (id) do nothing",
-        [v.id, v.effectiveFrom, book.currency, book.minorUnitDigits, JSON.stringify(v.content)],
-      );
-    }
-    const finals = await client.query("select 1 from invoices where tenant = $1 and period = $2 and status = 'final' limit 1", [tenant, period.label]);
-    const kind = finals.rowCount ? "adjustment" : "standard";
-    await client.query("delete from invoices where tenant = $1 and period = $2 and status = 'draft'", [tenant, period.label]);
-    const header = await client.query<{ id: string }>(
-      `insert into invoices (number, tenant, period, period_start, period_end, kind, status, currency, minor_unit_digits, total_minor, ledger_rows, rounding_rule)
-       values (md5(random()::text), $1, $2, $3, $4, $5, 'draft', $6, $7, 0, 0, $8) returning id`,
-      [tenant, period.label, period.start, period.end, kind, book.currency, book.minorUnitDigits, ROUNDING_RULE],
-    );
-    const invoiceId = header.rows[0].id;
-    const inserted = await client.query(
-      `insert into invoice_ledger_rows (invoice_id, ledger_key, origin, tier, model, window_start, price_version_id, input_tokens, output_tokens, requests, resets, gaps)
-       select $1, k.ledger_key, k.origin, k.tier, k.model, k.window_start,
-              coalesce(($5::text[])[(select count(*) from unnest($4::timestamptz[]) b where b <= k.window_start)::int], ''),
-              k.i, k.o, k.r, k.resets, k.gaps
-         from (
-           select ledger_key, coalesce(c.origin, p.origin) as origin, coalesce(c.tier, p.tier) as tier, coalesce(c.model, p.model) as model,
-                  coalesce(c.window_start, p.window_start) as window_start,
-                  coalesce(c.input_tokens, 0) - coalesce(p.i, 0) as i,
-                  coalesce(c.output_tokens, 0) - coalesce(p.o, 0) as o,
-                  coalesce(c.requests, 0) - coalesce(p.r, 0) as r,
-                  coalesce(c.resets, 0) as resets, coalesce(c.gaps, 0) as gaps
-             from (select * from usage_ledger where tenant = $2 and window_start >= $3 and window_start < $6) c
-             full join (
-               select r.ledger_key, min(r.origin) as origin, min(r.tier) as tier, min(r.model) as model, min(r.window_start) as window_start,
-                      sum(r.input_tokens) as i, sum(r.output_tokens) as o, sum(r.requests) as r
-                 from invoice_ledger_rows r join invoices v on v.id = r.invoice_id
-                where v.tenant = $2 and v.period = $7 and v.status = 'final'
-                group by r.ledger_key
-             ) p using (ledger_key)
-         ) k
-        where k.i <> 0 or k.o <> 0 or k.r <> 0`,
-      [invoiceId, tenant, period.start, versions.map((v) => v.effectiveFrom), versions.map((v) => v.id), period.end, period.label],
-    );
-    if (kind === "adjustment" && inserted.rowCount === 0) {
-      await client.query("delete from invoices where id = $1", [invoiceId]);
-      return undefined;
-    }
-    const unpriced = await client.query("select min(window_start) as first from invoice_ledger_rows where invoice_id = $1 and price_version_id = ''", [invoiceId]);
-    if (unpriced.rows[0].first) {
-      throw new Error(`usage at ${new Date(unpriced.rows[0].first).toISOString()} is before the first price book version`);
-    }
-    const groups = (
-      await client.query(
-        `select tier, model, price_version_id, sum(input_tokens)::text as i, sum(output_tokens)::text as o, sum(requests)::text as r,
-                count(*)::int as n, sum(resets)::int as resets, sum(gaps)::int as gaps,
-                min(window_start) as first, max(window_start) as last, array_agg(distinct origin order by origin) as origins
-           from invoice_ledger_rows where invoice_id = $1 group by 1, 2, 3 order by 1, 2, 3`,
-        [invoiceId],
-      )
-    ).rows.map(
-      (r): UsageGroup => ({
-        tier: r.tier,
-        model: r.model,
-        priceVersionId: r.price_version_id,
-        inputTokens: BigInt(r.i),
-        outputTokens: BigInt(r.o),
-        requests: BigInt(r.r),
-        ledgerRows: r.n,
-        origins: r.origins,
-        resets: r.resets,
-        gaps: r.gaps,
-        firstWindow: new Date(r.first).toISOString(),
-        lastWindow: new Date(r.last).toISOString(),
-      }),
-    );
-    const { lines, totalMinor } = priceGroups(book, groups);
-    for (const l of lines) {
-      await client.query(
-        `insert into invoice_lines (invoice_id, line_no, tier, model, component, price_version_id, quantity, unit, unit_price, amount_minor, lineage)
-         values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)`,
-        [invoiceId, l.lineNo, l.tier, l.model, l.component, l.priceVersionId, l.quantity.toString(), l.unit, l.unitPrice, l.amountMinor.toString(), JSON.stringify(l.lineage)],
-      );
-    }
-    const flags = {
-      counterResets: groups.reduce((a, g) => a + g.resets, 0),
-      scrapeGaps: groups.reduce((a, g) => a + g.gaps, 0),
-      priceVersions: [...new Set(groups.map((g) => g.priceVersionId))],
-    };
-    const number = `INV-${period.label}-${tenant}-${invoiceId}`;
-    await client.query("update invoices set number = $2, total_minor = $3, ledger_rows = $4, flags = $5 where id = $1", [
-      invoiceId,
-      number,
-      totalMinor.toString(),
-      groups.reduce((a, g) => a + g.ledgerRows, 0),
-      JSON.stringify(flags),
-    ]);
-    return invoiceId;
-  });
-  if (id === undefined) return { created: false, reason: `no usage changed since the final invoice of ${tenant} for ${period.label}: nothing to adjust` };
+  const id = await withTransaction(pool, (client) => buildDraft(client, book, tenant, period.label));
+  if (id === undefined) return { created: false, reason: nothingToAdjust(tenant, period.label) };
   return { created: true, invoice: await getInvoice(pool, tenant, id) };
+};
+
+const nothingToAdjust = (tenant: string, period: string): string => `no usage changed since the final invoice of ${tenant} for ${period}: nothing to adjust`;
+
+/**
+ * The draft createInvoice would build now, without keeping it: the same code runs in a
+ * transaction that is rolled back, so a preview (the portal's month-to-date cost) equals the
+ * draft an admin creates from the same ledger, to the minor unit. Nothing is stored.
+ */
+export const previewInvoice = async (pool: Pool, book: PriceBook, tenant: string, periodLabel: string): Promise<CreateResult> => {
+  const period = parsePeriod(periodLabel);
+  return withRollback(pool, async (client): Promise<CreateResult> => {
+    const id = await buildDraft(client, book, tenant, period.label);
+    if (id === undefined) return { created: false, reason: nothingToAdjust(tenant, period.label) };
+    return { created: true, invoice: await getInvoice(client, tenant, id) };
+  });
+};
+
+/** Writes the draft of (tenant, period) inside the caller's transaction; its id, or undefined when an adjustment would be empty. */
+const buildDraft = async (client: PoolClient, book: PriceBook, tenant: string, periodLabel: string): Promise<string | undefined> => {
+  const period = parsePeriod(periodLabel);
+  const versions = versionsInRange(book, period.start, period.end);
+  // One builder per (tenant, period) at a time.
+  await client.query("select pg_advisory_xact_lock(hashtext('maas-invoice'), hashtext($1))", [`${tenant}/${period.label}`]);
+  for (const v of versions) {
+    await client.query(
+      "insert into price_book_versions (id, effective_from, currency, minor_unit_digits, content) values ($1, $2, $3, $4, $5) on conflict (id) do nothing",
+      [v.id, v.effectiveFrom, book.currency, book.minorUnitDigits, JSON.stringify(v.content)],
+    );
+  }
+  const finals = await client.query("select 1 from invoices where tenant = $1 and period = $2 and status = 'final' limit 1", [tenant, period.label]);
+  const kind = finals.rowCount ? "adjustment" : "standard";
+  await client.query("delete from invoices where tenant = $1 and period = $2 and status = 'draft'", [tenant, period.label]);
+  const header = await client.query<{ id: string }>(
+    `insert into invoices (number, tenant, period, period_start, period_end, kind, status, currency, minor_unit_digits, total_minor, ledger_rows, rounding_rule)
+     values (md5(random()::text), $1, $2, $3, $4, $5, 'draft', $6, $7, 0, 0, $8) returning id`,
+    [tenant, period.label, period.start, period.end, kind, book.currency, book.minorUnitDigits, ROUNDING_RULE],
+  );
+  const invoiceId = header.rows[0].id;
+  const inserted = await client.query(
+    `insert into invoice_ledger_rows (invoice_id, ledger_key, origin, tier, model, window_start, price_version_id, input_tokens, output_tokens, requests, resets, gaps)
+     select $1, k.ledger_key, k.origin, k.tier, k.model, k.window_start,
+            coalesce(($5::text[])[(select count(*) from unnest($4::timestamptz[]) b where b <= k.window_start)::int], ''),
+            k.i, k.o, k.r, k.resets, k.gaps
+       from (
+         select ledger_key, coalesce(c.origin, p.origin) as origin, coalesce(c.tier, p.tier) as tier, coalesce(c.model, p.model) as model,
+                coalesce(c.window_start, p.window_start) as window_start,
+                coalesce(c.input_tokens, 0) - coalesce(p.i, 0) as i,
+                coalesce(c.output_tokens, 0) - coalesce(p.o, 0) as o,
+                coalesce(c.requests, 0) - coalesce(p.r, 0) as r,
+                coalesce(c.resets, 0) as resets, coalesce(c.gaps, 0) as gaps
+           from (select * from usage_ledger where tenant = $2 and window_start >= $3 and window_start < $6) c
+           full join (
+             select r.ledger_key, min(r.origin) as origin, min(r.tier) as tier, min(r.model) as model, min(r.window_start) as window_start,
+                    sum(r.input_tokens) as i, sum(r.output_tokens) as o, sum(r.requests) as r
+               from invoice_ledger_rows r join invoices v on v.id = r.invoice_id
+              where v.tenant = $2 and v.period = $7 and v.status = 'final'
+              group by r.ledger_key
+           ) p using (ledger_key)
+       ) k
+      where k.i <> 0 or k.o <> 0 or k.r <> 0`,
+    [invoiceId, tenant, period.start, versions.map((v) => v.effectiveFrom), versions.map((v) => v.id), period.end, period.label],
+  );
+  if (kind === "adjustment" && inserted.rowCount === 0) {
+    await client.query("delete from invoices where id = $1", [invoiceId]);
+    return undefined;
+  }
+  const unpriced = await client.query("select min(window_start) as first from invoice_ledger_rows where invoice_id = $1 and price_version_id = ''", [invoiceId]);
+  if (unpriced.rows[0].first) {
+    throw new Error(`usage at ${new Date(unpriced.rows[0].first).toISOString()} is before the first price book version`);
+  }
+  const groups = (
+    await client.query(
+      `select tier, model, price_version_id, sum(input_tokens)::text as i, sum(output_tokens)::text as o, sum(requests)::text as r,
+              count(*)::int as n, sum(resets)::int as resets, sum(gaps)::int as gaps,
+              min(window_start) as first, max(window_start) as last, array_agg(distinct origin order by origin) as origins
+         from invoice_ledger_rows where invoice_id = $1 group by 1, 2, 3 order by 1, 2, 3`,
+      [invoiceId],
+    )
+  ).rows.map(
+    (r): UsageGroup => ({
+      tier: r.tier,
+      model: r.model,
+      priceVersionId: r.price_version_id,
+      inputTokens: BigInt(r.i),
+      outputTokens: BigInt(r.o),
+      requests: BigInt(r.r),
+      ledgerRows: r.n,
+      origins: r.origins,
+      resets: r.resets,
+      gaps: r.gaps,
+      firstWindow: new Date(r.first).toISOString(),
+      lastWindow: new Date(r.last).toISOString(),
+    }),
+  );
+  const { lines, totalMinor } = priceGroups(book, groups);
+  for (const l of lines) {
+    await client.query(
+      `insert into invoice_lines (invoice_id, line_no, tier, model, component, price_version_id, quantity, unit, unit_price, amount_minor, lineage)
+       values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)`,
+      [invoiceId, l.lineNo, l.tier, l.model, l.component, l.priceVersionId, l.quantity.toString(), l.unit, l.unitPrice, l.amountMinor.toString(), JSON.stringify(l.lineage)],
+    );
+  }
+  const flags = {
+    counterResets: groups.reduce((a, g) => a + g.resets, 0),
+    scrapeGaps: groups.reduce((a, g) => a + g.gaps, 0),
+    priceVersions: [...new Set(groups.map((g) => g.priceVersionId))],
+  };
+  const number = `INV-${period.label}-${tenant}-${invoiceId}`;
+  await client.query("update invoices set number = $2, total_minor = $3, ledger_rows = $4, flags = $5 where id = $1", [
+    invoiceId,
+    number,
+    totalMinor.toString(),
+    groups.reduce((a, g) => a + g.ledgerRows, 0),
+    JSON.stringify(flags),
+  ]);
+  return invoiceId;
 };
 
 const rowToInvoice = (r: Record<string, any>, lines: InvoiceLine[]): Invoice => ({
