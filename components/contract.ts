@@ -45,6 +45,11 @@ export const platformOutputsSchema = z.object({
   billingNamespace: nonEmpty,
   /** In-cluster URL of the billing API. */
   billingApiUrl: nonEmpty,
+  /**
+   * External URL of the tenant billing portal (`https://<host>/portal/`); tenant dashboards link to
+   * it. Optional: absent when the platform knows no billing host, and on older platforms.
+   */
+  billingPortalUrl: z.url().optional(),
   /** Per-tenant label-enforcing federation endpoints, keyed by tenant name. */
   federation: z.record(z.string(), federationEndpointSchema),
   gateway: gatewayRefSchema,
@@ -73,6 +78,8 @@ export const PLATFORM_OUTPUT_NAMES = Object.keys(platformOutputsSchema.shape) as
 export function parsePlatformOutput<K extends PlatformOutputName>(stack: string, name: K, value: unknown): PlatformOutputValues[K] {
   const schema = platformOutputsSchema.shape[name] as z.ZodType;
   if (value === undefined && name === "tierLabel") return DEFAULT_TIER_LABEL as PlatformOutputValues[K];
+  // Optional outputs (billingPortalUrl) may be absent.
+  if (value === undefined && schema.safeParse(undefined).success) return undefined as PlatformOutputValues[K];
   if (value === undefined) {
     throw new Error(
       `platform stack ${stack}: required output "${name}" does not exist; run \`pulumi up\` on the platform stack with this version of maas-billing (docs/contract.md, "Platform outputs")`,

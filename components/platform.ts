@@ -32,6 +32,8 @@ export class Platform extends pulumi.ComponentResource {
   public readonly billingNamespace: pulumi.Output<string>;
   /** In-cluster URL of the billing API. */
   public readonly billingApiUrl: pulumi.Output<string>;
+  /** External URL of the tenant billing portal, when the billing host is known (tenant Grafana links to it). */
+  public readonly billingPortalUrl: pulumi.Output<string | undefined>;
   /** Per tenant: `url` (namespace-enforcing proxy), `gatewayUrl` (route_namespace) and `billingUrl` (tenant=<name>). */
   public readonly federation: pulumi.Output<Record<string, FederationEndpoints>>;
   /** The Gateway the TelemetryPolicy targets and tenant HTTPRoutes attach to. */
@@ -105,6 +107,7 @@ export class Platform extends pulumi.ComponentResource {
 
     this.billingNamespace = billingNamespace.metadata.name;
     this.billingApiUrl = billing.url;
+    this.billingPortalUrl = billing.portalUrl;
     this.gateway = pulumi.output({ name: config.gateway.name, namespace: config.gateway.namespace });
     this.vllmMetricFamily = pulumi.output(config.vllmMetricFamily);
     this.tierLabel = pulumi.output(config.telemetry.tierLabel);
@@ -116,6 +119,7 @@ export class Platform extends pulumi.ComponentResource {
     return {
       billingNamespace: this.billingNamespace,
       billingApiUrl: this.billingApiUrl,
+      billingPortalUrl: this.billingPortalUrl,
       federation: this.federation,
       gateway: this.gateway,
       vllmMetricFamily: this.vllmMetricFamily,

@@ -91,6 +91,22 @@ export interface DashboardJson {
   /** No annotations: the empty list Grafana expects. */
   readonly annotations: { list: readonly never[] };
   readonly panels: readonly Panel[];
+  /** Dashboard links (top right), e.g. to the tenant billing portal. */
+  readonly links?: readonly DashboardLink[];
+}
+
+/** A Grafana dashboard link of type "link" (fields as in @grafana/schema DashboardLink). */
+export interface DashboardLink {
+  readonly title: string;
+  readonly type: "link";
+  readonly url: string;
+  readonly icon: string;
+  readonly tooltip: string;
+  readonly targetBlank: boolean;
+  readonly asDropdown: boolean;
+  readonly includeVars: boolean;
+  readonly keepTime: boolean;
+  readonly tags: readonly string[];
 }
 
 export const prometheusDs = (uid: string): DataSourceRef => ({ type: "prometheus", uid });

@@ -26,7 +26,7 @@
  * billing service's day) and only variables that exist. The vLLM family is chosen, never matched
  * with a regex over both families (newer KServe exposes both, which would double every count).
  */
-import { type DashboardJson, type TierLabel, type VllmFamily, TENANT_PROMETHEUS_DS_UID } from "./common";
+import { type DashboardJson, type DashboardLink, type TierLabel, type VllmFamily, TENANT_PROMETHEUS_DS_UID } from "./common";
 import { billingDashboard } from "./billing";
 import { tenantModelUsageDashboard } from "./tenant-model-usage";
 import { tokenUsageChargebackDashboard } from "./token-usage-chargeback";
@@ -52,15 +52,39 @@ export interface TenantDashboardsOptions {
    * Defaults to false.
    */
   readonly includeBilling?: boolean;
+  /**
+   * External URL of the tenant billing portal (platform output `billingPortalUrl`): every tenant
+   * dashboard gets a "Billing portal" link to the tenant's own pages there. No link when unset.
+   */
+  readonly portalUrl?: string;
 }
 
 /** Dashboards for a tenant's Grafana, keyed by file name. */
-export const tenantDashboards = (o: TenantDashboardsOptions): Record<string, DashboardJson> => ({
-  "tenant-model-usage.json": tenantModelUsageDashboard(o),
-  "token-usage-chargeback.json": tokenUsageChargebackDashboard(o),
-  ...(o.includeBilling === true
-    ? { "billing.json": billingDashboard({ tenant: o.tenant, datasourceUid: o.datasourceUid ?? TENANT_PROMETHEUS_DS_UID }) }
-    : {}),
+export const tenantDashboards = (o: TenantDashboardsOptions): Record<string, DashboardJson> => {
+  const dashboards: Record<string, DashboardJson> = {
+    "tenant-model-usage.json": tenantModelUsageDashboard(o),
+    "token-usage-chargeback.json": tokenUsageChargebackDashboard(o),
+    ...(o.includeBilling === true
+      ? { "billing.json": billingDashboard({ tenant: o.tenant, datasourceUid: o.datasourceUid ?? TENANT_PROMETHEUS_DS_UID }) }
+      : {}),
+  };
+  if (!o.portalUrl) return dashboards;
+  const link = portalLink(o.portalUrl, o.tenant);
+  return Object.fromEntries(Object.entries(dashboards).map(([file, d]) => [file, { ...d, links: [...(d.links ?? []), link] }]));
+};
+
+/** A dashboard link (top right in Grafana) to the tenant's pages of the billing portal. */
+export const portalLink = (portalUrl: string, tenant: string): DashboardLink => ({
+  title: "Billing portal: cost, quotas, invoices",
+  type: "link",
+  url: `${portalUrl.replace(/\/?$/, "/")}t/${encodeURIComponent(tenant)}/`,
+  icon: "dashboard",
+  tooltip: "Month-to-date cost, usage downloads, quotas and invoices (sign in with your tenant billing token)",
+  targetBlank: true,
+  asDropdown: false,
+  includeVars: false,
+  keepTime: false,
+  tags: [],
 });
 
 export interface PlatformDashboardsOptions {

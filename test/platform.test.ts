@@ -177,6 +177,9 @@ describe("billing service", () => {
     expect(ofKind(openshift, "HTTPRoute")).toEqual([]);
     const route = findObject(kubernetes, "HTTPRoute", "maas-billing-api").object as any;
     expect(route.spec.parentRefs).toEqual([{ group: "gateway.networking.k8s.io", kind: "Gateway", name: "maas-default-gateway", namespace: "openshift-ingress" }]);
+    // The tenant billing portal is exposed where the API is (same origin).
+    const paths = route.spec.rules.flatMap((r: any) => r.matches.map((m: any) => m.path.value));
+    expect(paths).toEqual(expect.arrayContaining(["/v1/", "/portal/"]));
   });
 });
 

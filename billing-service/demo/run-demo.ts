@@ -14,6 +14,7 @@ import { CounterEndpoint } from "./lib/counter-endpoint";
 import { startPrometheus, type RunningPrometheus } from "./lib/prometheus-process";
 import { DEMO_TENANTS, TrafficSimulator } from "./lib/traffic";
 import { startDemoBilling, type DemoBilling } from "./lib/billing";
+import { startDemoPortal, type DemoPortal } from "./lib/portal";
 
 const SCRAPE_S = 1;
 const WINDOW_MS = 10_000;
@@ -36,6 +37,9 @@ scrape_configs:
 ${[...models].map(([ns, target]) => `      - targets: ['${target}']\n        labels: { namespace: '${ns}' }`).join("\n")}
 `;
 
+/** `npm run demo -- --keep`: keep the billing portal up after the run, until Ctrl-C. */
+const KEEP = process.argv.includes("--keep");
+
 const main = async () => {
   const started = Date.now();
   const dir = await mkdtemp(path.join(os.tmpdir(), "maas-billing-demo-"));
@@ -45,7 +49,9 @@ const main = async () => {
   const modelServers = new Map(["acme-models", "acme-research", "globex-llm"].map((ns) => [ns, new CounterEndpoint()]));
   let prom: RunningPrometheus | undefined;
   let billing: DemoBilling | undefined;
+  let portal: DemoPortal | undefined;
   const cleanup = async () => {
+    await portal?.stop().catch(() => undefined);
     await billing?.stop().catch(() => undefined);
     await prom?.stop().catch(() => undefined);
     await gateway.close();
@@ -103,6 +109,16 @@ const main = async () => {
     say(`  the same again: ${again.usageRowsChanged} rows changed (idempotent)`);
 
     await service.printReport(sim.truth, fromMs, toMs, say);
+
+    portal = await startDemoPortal(path.join(dir, "billing"), DEMO_TENANTS.map((t) => t.name));
+    say(`\n== the tenant billing portal (maas-billing serve on the same database)`);
+    say(`   ${portal.url}`);
+    say(`   sign in with a token from ${portal.tokensFile} (one per tenant, and an admin token that can switch tenants)`);
+    if (KEEP) {
+      say(`• done in ${((Date.now() - started) / 1000).toFixed(1)} s; the portal stays up until Ctrl-C`);
+      await new Promise<never>(() => {}); // SIGINT runs cleanup() and exits
+    }
+    say(`   (run \`npm run demo -- --keep\` to keep it up and open it in a browser)`);
     say(`• done in ${((Date.now() - started) / 1000).toFixed(1)} s; cleaning up`);
   } finally {
     await cleanup();

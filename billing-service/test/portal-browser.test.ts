@@ -57,6 +57,8 @@ const seed = async () => {
       events.push(usageEvent({ id: `globex-${tag}-${day}`, time, tenant: "globex", user: "globex-secret-user", model: "globex-secret-model", tier: "premium", inputTokens: 999_999, outputTokens: 888_888, requests: 77 }));
     }
   }
+  // A user id a tenant controls (it comes from an API key's annotation) that would be markup if unescaped.
+  events.push(usageEvent({ id: "cur-xss", time: new Date(period.start.getTime() + 3_600_000).toISOString(), user: XSS_USER, model: "llama", tier: "premium", inputTokens: 11, outputTokens: 13, requests: 1 }));
   for (let i = 0; i < events.length; i += 500) await json(api.tokens.admin, "POST", "/v1/events", { events: events.slice(i, i + 500) });
   // Last month: acme final (content hash), globex final too (its id is what acme must not reach).
   const acmeLast = await json<Invoice>(api.tokens.admin, "POST", "/v1/tenants/acme/invoices", { period: lastMonth.label });
@@ -70,6 +72,7 @@ const seed = async () => {
 };
 
 let ids: { acmeLast: string; globexLast: string };
+const XSS_USER = `"><img id="xss" src="x" onerror="window.__xss=1">`;
 
 beforeAll(async () => {
   db = await startBillingDb();
@@ -137,6 +140,12 @@ describe("a tenant's tour of the portal", () => {
     const storage = await tour.page.evaluate<string>("JSON.stringify({ ...localStorage }) + JSON.stringify({ ...sessionStorage }) + document.cookie + location.href");
     expect(storage).not.toContain(api.tokens.acme);
     expect(storage).not.toContain(session!.value);
+    // At rest: the session row holds neither the token nor the cookie value.
+    const rows = await db.pool.query("select id_sha256, encode(sealed_credential, 'escape') as sealed, principal from portal_sessions");
+    expect(rows.rowCount).toBeGreaterThan(0);
+    const atRest = JSON.stringify(rows.rows);
+    expect(atRest).not.toContain(api.tokens.acme);
+    expect(atRest).not.toContain(session!.value);
     // The service's log never carries the token either.
     expect(api.logLines.join("")).not.toContain(api.tokens.acme);
   });
@@ -177,9 +186,13 @@ describe("a tenant's tour of the portal", () => {
     expect(csv).toBe(apiCsv);
     const apiRows = (await json<{ rows: unknown[] }>(api.tokens.acme, "GET", `/v1/tenants/acme/usage?${q}`)).rows;
     expect(csv.trimEnd().split("\n")).toHaveLength(apiRows.length + 1);
-    expect(apiRows.length).toBe(3);
+    expect(apiRows.length).toBe(4);
     // And the page's table shows those rows.
     expect(await tour.page.locator("#usage-table tbody tr").count()).toBe(apiRows.length);
+    // The tenant-controlled user id is text on the page, never markup.
+    expect(await tour.page.locator("#usage-table").innerText()).toContain(XSS_USER);
+    expect(await tour.page.locator("#xss").count()).toBe(0);
+    expect(await tour.page.evaluate<unknown>("window.__xss")).toBeUndefined();
   });
 
   it("shows the quotas with used, remaining, reset and threshold", async () => {
@@ -325,6 +338,24 @@ describe("attacks", () => {
       expect(noToken.status()).toBe(403);
       await page.goto(`${base}/portal/t/acme/`);
       expect(new URL(page.url()).pathname).toBe("/portal/t/acme/");
+    } finally {
+      evil.close();
+      await context.close();
+    }
+  });
+
+  it("refuses a forged cross-site sign-in (login CSRF: signing the victim into the attacker's session)", async () => {
+    const { context, page } = await watched();
+    await page.goto(`${base}/portal/sign-in`); // the victim has a sign-in form open: its pre-session cookie exists
+    const evil = http.createServer((_req, res) => {
+      res.writeHead(200, { "content-type": "text/html" });
+      res.end(`<!doctype html><form id="f" method="post" action="${base}/portal/sign-in"><input name="token" value="${api.tokens.globex}"><input name="_csrf" value="guess"></form><script>document.getElementById("f").submit()</script>`);
+    });
+    await new Promise<void>((resolve) => evil.listen(0, "127.0.0.1", resolve));
+    try {
+      const [response] = await Promise.all([page.waitForResponse((r) => r.url() === `${base}/portal/sign-in` && r.request().method() === "POST"), page.goto(`http://127.0.0.1:${(evil.address() as AddressInfo).port}/`)]);
+      expect(response.status()).toBe(403);
+      expect((await context.cookies(base)).some((c) => c.name === SESSION_COOKIE)).toBe(false);
     } finally {
       evil.close();
       await context.close();

@@ -85,6 +85,11 @@ export function prometheusAuthEnv(flavor: "openshift" | "kubernetes"): { name: s
 export class BillingService extends pulumi.ComponentResource {
   /** In-cluster base URL of the billing API. */
   public readonly url: pulumi.Output<string>;
+  /**
+   * External URL of the tenant billing portal (`https://<host>/portal/`), exposed next to the API;
+   * undefined when no host is known (kubernetes without `platform.billing.host`).
+   */
+  public readonly portalUrl: pulumi.Output<string | undefined>;
 
   constructor(name: string, args: BillingServiceArgs, opts?: pulumi.ComponentResourceOptions) {
     super("maas:platform:BillingService", name, {}, opts);
@@ -235,8 +240,9 @@ export class BillingService extends pulumi.ComponentResource {
       { parent: this },
     );
 
+    let routeHost: pulumi.Output<string | undefined> = pulumi.output(b.host);
     if (args.flavor === "openshift") {
-      new k8s.apiextensions.CustomResource(
+      const route = new k8s.apiextensions.CustomResource(
         `${name}-route`,
         {
           apiVersion: "route.openshift.io/v1",
@@ -251,6 +257,8 @@ export class BillingService extends pulumi.ComponentResource {
         },
         { parent: this },
       );
+      // Without a configured host OpenShift generates one into spec.host on creation: read it back.
+      if (!b.host) routeHost = (route as unknown as { spec: pulumi.Output<{ host?: string } | undefined> }).spec.apply((spec) => spec?.host);
     } else {
       new k8s.apiextensions.CustomResource(
         `${name}-httproute`,
@@ -263,7 +271,8 @@ export class BillingService extends pulumi.ComponentResource {
             ...(b.host ? { hostnames: [b.host] } : {}),
             rules: [
               {
-                matches: [{ path: { type: "PathPrefix", value: "/v1/" } }],
+                // The API and the tenant billing portal (same origin: the portal's cookie and CSRF rules rely on it).
+                matches: [{ path: { type: "PathPrefix", value: "/v1/" } }, { path: { type: "PathPrefix", value: "/portal/" } }],
                 backendRefs: [{ name: billingApiName, port: billingApiPort }],
               },
             ],
@@ -274,6 +283,8 @@ export class BillingService extends pulumi.ComponentResource {
     }
 
     this.url = pulumi.interpolate`http://${service.metadata.name}.${args.namespace}.svc:${billingApiPort}`;
-    this.registerOutputs({ url: this.url });
+    // https: the portal's session cookie is Secure (TLS at the router or gateway).
+    this.portalUrl = routeHost.apply((host) => (host ? `https://${host}/portal/` : undefined));
+    this.registerOutputs({ url: this.url, portalUrl: this.portalUrl });
   }
 }

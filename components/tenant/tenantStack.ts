@@ -78,13 +78,15 @@ export class TenantStack extends pulumi.ComponentResource {
         namespace: ns.monitoring,
         prometheusUrl: prometheus.url,
         dashboards: pulumi
-          .all([platform.vllmMetricFamily, platform.tierLabel, federation])
-          // The billing dashboard only where the tenant Prometheus federates billing series (federate-billing job).
-          .apply(([vllmFamily, tierLabel, endpoints]) =>
+          .all([platform.vllmMetricFamily, platform.tierLabel, federation, platform.billingPortalUrl])
+          // The billing dashboard only where the tenant Prometheus federates billing series (federate-billing job);
+          // a link to the tenant's billing portal pages where the platform knows the portal's URL.
+          .apply(([vllmFamily, tierLabel, endpoints, portalUrl]) =>
             tenantDashboardFiles({
               tenant,
               vllmFamily,
               tierLabel,
+              portalUrl,
               includeBilling: spec.prometheus.mode === "federated" && Boolean(endpoints.billingUrl),
             }),
           ),

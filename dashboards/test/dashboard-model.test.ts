@@ -125,6 +125,16 @@ describe("vLLM family", () => {
   });
 });
 
+describe("billing portal link", () => {
+  it("links every tenant dashboard to the tenant's own portal pages when the platform exports a portal URL", () => {
+    const withLink = tenantDashboards({ vllmFamily: "vllm", tenant: "tenant-a", includeBilling: true, portalUrl: "https://billing.example.com/portal/" });
+    for (const d of Object.values(withLink)) {
+      expect(d.links).toEqual([expect.objectContaining({ type: "link", url: "https://billing.example.com/portal/t/tenant-a/", targetBlank: true })]);
+    }
+    expect(Object.values(tenantDashboards({ vllmFamily: "vllm", tenant: "tenant-a", includeBilling: true })).every((d) => d.links === undefined)).toBe(true);
+  });
+});
+
 describe("uids", () => {
   it("are unique across the tenant and platform dashboards", () => {
     const all = [...Object.values(tenantDashboards({ vllmFamily: "vllm", tenant: "t", includeBilling: true })), ...Object.values(platformDashboards())];

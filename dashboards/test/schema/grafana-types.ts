@@ -11,6 +11,7 @@ const asGrafana = (d: DashboardJson): Dashboard => d as Mutable<DashboardJson>;
 
 export const grafanaDashboards: Dashboard[] = [
   ...Object.values(tenantDashboards({ vllmFamily: "kserve_vllm", tenant: "t" })).map(asGrafana),
+  ...Object.values(tenantDashboards({ vllmFamily: "kserve_vllm", tenant: "t", includeBilling: true, portalUrl: "https://billing.example.com/portal/" })).map(asGrafana),
   ...Object.values(platformDashboards()).map(asGrafana),
   asGrafana(billingDashboard({ tenant: "t" })),
 ];
