@@ -36,7 +36,7 @@ export const startServer = async (config: ServiceConfig): Promise<RunningServer>
     // Events are acknowledged once committed, or fsynced to <data dir>/spool while the database is down.
     const spool = createEventSpool({ pool: db.pool, spool: config.spool, log: logger });
     spool.start();
-    const app = await buildApp({ pool: db.pool, priceBook: () => priceBook, authenticator, logger, metrics, ingest: spool.ingest, portalTrustsForwardedToken: config.authMode === "kubernetes" });
+    const app = await buildApp({ pool: db.pool, priceBook: () => priceBook, authenticator, logger, metrics, ingest: spool.ingest, portalTrustsForwardedToken: config.auth.mode === "kubernetes" });
     const applyRetention = async (): Promise<void> => {
       try {
         const r = await db.pool.query<{ n: string }>("select maas_billing_apply_retention($1) as n", [config.retention.months]);
