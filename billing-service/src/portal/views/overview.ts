@@ -4,7 +4,7 @@ import type { Overview, Ranked } from "../data";
 import { compact, count, money, utcDate, utcDateTime } from "./format";
 import { badge, notice, tenantPath } from "./layout";
 
-const ranked = (title: string, caption: string, rows: readonly Ranked[], withCost: boolean, currency: string, digits: number): SafeHtml => html`
+const ranked = (title: string, caption: string, rows: readonly Ranked[], withCost: boolean, currency: string, digits: number, unnamed: string): SafeHtml => html`
   <section class="card">
     <h2>${title}</h2>
     <p class="hint">${caption}</p>
@@ -13,7 +13,7 @@ const ranked = (title: string, caption: string, rows: readonly Ranked[], withCos
       : html`<div class="table-wrap" tabindex="0" role="region" aria-label="${title}"><table>
           <thead><tr><th scope="col">Name</th><th scope="col" class="num">Tokens</th><th scope="col" class="num">Requests</th>${withCost ? html`<th scope="col" class="num">Cost</th>` : ""}</tr></thead>
           <tbody>${rows.map(
-            (r) => html`<tr><th scope="row">${r.name || html`<span class="muted">(no user)</span>`}</th><td class="num">${count(r.totalTokens)}</td><td class="num">${count(r.requests)}</td>${
+            (r) => html`<tr><th scope="row">${r.name || html`<span class="muted">${unnamed}</span>`}</th><td class="num">${count(r.totalTokens)}</td><td class="num">${count(r.requests)}</td>${
               withCost ? html`<td class="num">${r.cost !== undefined ? money(r.cost, currency, digits) : "—"}</td>` : ""
             }</tr>`,
           )}</tbody>
@@ -58,8 +58,8 @@ export const overviewPage = (tenant: string, o: Overview, currency: string, digi
         </details>
       </section>
       <div class="cards two">
-        ${ranked("Top models", "By tokens this month; cost from the draft invoice lines.", o.models, true, currency, digits)}
-        ${ranked("Top users and API keys", "By tokens; the user is the identity an API key carries (kuadrant.io/user-id).", o.users, false, currency, digits)}
+        ${ranked("Top models", "By tokens this month; cost from the draft invoice lines.", o.models, true, currency, digits, "(no model label)")}
+        ${ranked("Top users and API keys", "By tokens; the user is the identity an API key carries (kuadrant.io/user-id).", o.users, false, currency, digits, "(no user)")}
       </div>`
     : notice("empty", "No usage this month yet", html`Usage appears here a few minutes after your first requests through the gateway. If you expected usage, check that your API keys belong to this tenant, or look at <a href="${tenantPath(tenant, "usage")}">earlier months in the usage explorer</a>.`)}
 `;
