@@ -2,7 +2,7 @@
  * The whole schema, service and collector, as numbered forward-only migrations, applied by the one
  * runner (migrate.ts) in the order of this list, each in its own transaction, recorded in
  * `schema_migrations`. Ids are names, not the order: 050-099 are the collector's tables (050 runs
- * first, because the ledger view of 002 reads collector_usage), 001-049 the rest. A migration is
+ * first, because the ledger view of 002 reads collector_usage), 110-119 the portal's, 001-049 the rest. A migration is
  * never edited once released: changes are new migrations.
  */
 export interface Migration {
