@@ -20,8 +20,9 @@ describe("parsePlatformOutput", () => {
     expect(Object.keys(platform.outputs).sort()).toEqual([...PLATFORM_OUTPUT_NAMES].sort());
   });
 
-  it("takes what older platforms lack: no tierLabel (the TelemetryPolicy default), no billingUrl", () => {
+  it("takes what older platforms lack: no tierLabel (the TelemetryPolicy default), no billingUrl, no billingPortalUrl", () => {
     expect(parsePlatformOutput(stack, "tierLabel", undefined)).toBe("tier");
+    expect(parsePlatformOutput(stack, "billingPortalUrl", undefined)).toBeUndefined();
     const old = { "tenant-a": { url: "http://a:8080", gatewayUrl: "http://g:8080" } };
     expect(parsePlatformOutput(stack, "federation", old)).toEqual(old);
   });
@@ -32,6 +33,7 @@ describe("parsePlatformOutput", () => {
     ["a federation entry without its gateway proxy", "federation", { "tenant-a": { url: "http://a:8080" } }, 'federation.tenant-a.gatewayUrl:'],
     ["namespaces that are not a list", "tenantNamespaces", { "tenant-a": "tenant-a-models" }, "tenantNamespaces.tenant-a:"],
     ["an unknown tier label", "tierLabel", "plan", 'output "tierLabel"'],
+    ["a portal URL that is no URL", "billingPortalUrl", "billing portal", 'output "billingPortalUrl"'],
   ] as const)("names the output on %s", (_case, name, value, message) => {
     expect(() => parsePlatformOutput(stack, name, value)).toThrow(message);
   });
@@ -44,6 +46,8 @@ describe("a tenant-only stack reads its platform through the contract", () => {
   it("renders from the fixture", async () => {
     const r = await renderConfig("tenant-contract", tenant, { [platformStack]: fixture });
     expect(r.objects.length).toBeGreaterThan(0);
+    // The tenant's dashboards link to its own pages of the platform's billing portal.
+    expect(JSON.stringify(r.objects)).toContain("https://billing.apps.example.com/portal/t/tenant-a/");
   });
 
   it("stops on a platform stack without billingApiUrl, naming it", async () => {
