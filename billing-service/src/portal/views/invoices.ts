@@ -13,14 +13,14 @@ export const invoiceListPage = (invoices: readonly InvoiceHead[]): SafeHtml => h
   <div class="page-head"><h1>Invoices</h1><p class="hint">A final invoice never changes; usage that arrives later goes to an adjustment invoice of the same period.</p></div>
   ${invoices.length === 0
     ? notice("empty", "No invoices yet", "Your platform team creates the invoice of a month after it ends. Until then, the overview shows this month's cost so far.")
-    : html`<section class="card"><div class="table-wrap" tabindex="0" role="region" aria-label="Invoices"><table id="invoice-list">
+    : html`<section class="card"><div class="table-wrap" tabindex="0" role="region" aria-label="Invoices"><table id="invoice-list" class="stack">
         <thead><tr><th scope="col">Invoice</th><th scope="col">Period</th><th scope="col">Kind</th><th scope="col">Status</th><th scope="col" class="num">Total</th><th scope="col">Finalized</th></tr></thead>
         <tbody>${[...invoices].reverse().map(
           (inv) => html`<tr>
             <th scope="row"><a href="${invoicePath(inv)}">${inv.number}</a></th>
-            <td>${inv.period}</td><td>${inv.kind === "adjustment" ? "Adjustment" : "Standard"}</td><td>${status(inv)}</td>
-            <td class="num">${money(inv.total, inv.currency, inv.minorUnitDigits)}</td>
-            <td>${inv.finalizedAt ? utcDate(inv.finalizedAt) : html`<span class="muted">not yet</span>`}</td></tr>`,
+            <td data-label="Period">${inv.period}</td><td data-label="Kind">${inv.kind === "adjustment" ? "Adjustment" : "Standard"}</td><td data-label="Status">${status(inv)}</td>
+            <td class="num" data-label="Total">${money(inv.total, inv.currency, inv.minorUnitDigits)}</td>
+            <td data-label="Finalized">${inv.finalizedAt ? utcDate(inv.finalizedAt) : html`<span class="muted">not yet</span>`}</td></tr>`,
         )}</tbody></table></div></section>`}
 `;
 
@@ -73,12 +73,12 @@ export const invoicePage = (inv: Invoice): SafeHtml => {
     <h2>Lines</h2>
     ${inv.lines.length === 0
       ? html`<p class="empty-row">This invoice has no lines: there was no billable usage in the period.</p>`
-      : html`<div class="table-wrap" tabindex="0" role="region" aria-label="Invoice lines"><table id="invoice-lines">
+      : html`<div class="table-wrap" tabindex="0" role="region" aria-label="Invoice lines"><table id="invoice-lines" class="stack">
         <thead><tr><th scope="col" class="num">#</th><th scope="col">Model</th><th scope="col">Tier</th><th scope="col">Component</th><th scope="col" class="num">Quantity</th><th scope="col">Unit</th><th scope="col" class="num">Unit price</th><th scope="col" class="num">Amount</th></tr></thead>
         <tbody>${inv.lines.map(
           (l) => html`<tr data-line="${l.lineNo}" data-amount-minor="${l.amountMinor}">
-            <td class="num">${l.lineNo}</td><td>${l.model}</td><td>${l.tier}</td><td>${COMPONENT[l.component] ?? l.component}</td>
-            <td class="num">${count(l.quantity)}</td><td>${l.unit}</td><td class="num">${price(l.unitPrice, inv.currency)}</td><td class="num">${money(l.amount, inv.currency, inv.minorUnitDigits)}</td></tr>`,
+            <td class="num" data-label="Line">${l.lineNo}</td><td data-label="Model">${l.model}</td><td data-label="Tier">${l.tier}</td><td data-label="Component">${COMPONENT[l.component] ?? l.component}</td>
+            <td class="num" data-label="Quantity">${count(l.quantity)}</td><td data-label="Unit">${l.unit}</td><td class="num" data-label="Unit price">${price(l.unitPrice, inv.currency)}</td><td class="num amount" data-label="Amount">${money(l.amount, inv.currency, inv.minorUnitDigits)}</td></tr>`,
         )}</tbody>
         <tfoot><tr><th scope="row" colspan="7">Total</th><td class="num">${money(inv.total, inv.currency, inv.minorUnitDigits)}</td></tr></tfoot>
       </table></div>
