@@ -1,7 +1,7 @@
 import { describe, expect, it } from "vitest";
 import fc from "fast-check";
 import { normalizeSamples, windowUsage, type Anchor, type Sample } from "../src/collector/counter-usage";
-import { apportion } from "../src/collector/apportion";
+import { distribute } from "../src/pricebook/money";
 import { closedUntil, windowsBetween, chunkRange } from "../src/collector/windows";
 import { resolveRange } from "../src/collector/collect";
 import { parseCollectorSettings } from "../src/contract";
@@ -94,19 +94,19 @@ describe("windowUsage properties", () => {
   });
 });
 
-describe("apportion", () => {
+describe("distribute (the collector's apportioning)", () => {
   it.each<[string, bigint, bigint[], bigint[]]>([
     ["dinero's example", 1003n, [50n, 50n], [502n, 501n]],
     ["input/output 3:1", 1000n, [300n, 100n], [750n, 250n]],
     ["largest remainder wins", 10n, [1n, 1n, 1n], [4n, 3n, 3n]],
     ["no basis: all to the first part", 7n, [0n, 0n], [7n, 0n]],
     ["zero total", 0n, [5n, 3n], [0n, 0n]],
-  ])("%s", (_n, total, weights, want) => expect(apportion(total, weights)).toEqual(want));
+  ])("%s", (_n, total, weights, want) => expect(distribute(total, weights)).toEqual(want));
 
   it("parts add up to the total and stay within one unit of the exact share", () => {
     fc.assert(
       fc.property(fc.bigInt({ min: 0n, max: 10n ** 12n }), fc.array(fc.bigInt({ min: 0n, max: 10n ** 6n }), { minLength: 1, maxLength: 8 }), (total, weights) => {
-        const parts = apportion(total, weights);
+        const parts = distribute(total, weights);
         expect(parts.reduce((a, p) => a + p, 0n)).toBe(total);
         const sum = weights.reduce((a, w) => a + w, 0n);
         if (sum > 0n) parts.forEach((p, i) => expect(p * sum - total * weights[i] < sum && total * weights[i] - p * sum < sum).toBe(true));

@@ -18,7 +18,7 @@ import { PrometheusClient } from "../src/collector/prometheus-client";
 import { collectOnce, type CollectorDeps, type SampleSource } from "../src/collector/collect";
 import { parseCollectorSettings } from "../src/contract";
 import { migrate } from "../src/db/migrate";
-import { apportion } from "../src/collector/apportion";
+import { distribute } from "../src/pricebook/money";
 
 const WINDOW = 15 * 60_000;
 const WINDOWS = 16;
@@ -153,7 +153,7 @@ describe(`collector on scenario seed ${SEED}`, () => {
       const scale = Math.max(r.gatewayTokens, r.modelInputTokens + r.modelOutputTokens);
       expect(r.diffTokens).toBe(r.gatewayTokens - r.modelInputTokens - r.modelOutputTokens);
       expect(r.flagged).toBe(scale > 0 && Math.abs(r.diffTokens) / scale > 0.05);
-      const [input] = apportion(BigInt(r.gatewayTokens), [BigInt(r.modelInputTokens), BigInt(r.modelOutputTokens)]);
+      const [input] = distribute(BigInt(r.gatewayTokens), [BigInt(r.modelInputTokens), BigInt(r.modelOutputTokens)]);
       if (r.modelInputTokens + r.modelOutputTokens > 0) expect(r.apportionedInputTokens).toBe(Number(input));
     }
     // The direct model-server traffic (12,000 tokens that never crossed the gateway) is flagged.

@@ -9,7 +9,7 @@
  * gets whole input and output tokens that add up to its total. How each split was made is kept as
  * lineage on the row.
  */
-import { apportion } from "./apportion";
+import { distribute } from "../pricebook/money";
 import type { UsageRow } from "./aggregate";
 
 export interface Reconciliation {
@@ -121,8 +121,8 @@ export const reconcile = (
     const gatewayTokens = group.reduce((a, r) => a + (r.quantities.tokens ?? 0), 0);
     // Without a basis the split is unknown; all tokens are booked as input and the group is
     // reported (splitBasis "none") rather than inventing a ratio.
-    const [inputTotal] = apportion(big(gatewayTokens), basisTotals ? [big(basisTotals.input), big(basisTotals.output)] : [1n, 0n]);
-    const inputs = apportion(inputTotal, group.map((r) => big(r.quantities.tokens ?? 0)));
+    const [inputTotal] = distribute(big(gatewayTokens), basisTotals ? [big(basisTotals.input), big(basisTotals.output)] : [1n, 0n]);
+    const inputs = distribute(inputTotal, group.map((r) => big(r.quantities.tokens ?? 0)));
     group.forEach((row, i) => {
       const total = row.quantities.tokens ?? 0;
       const input = Number(inputs[i]);

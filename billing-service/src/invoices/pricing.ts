@@ -1,10 +1,11 @@
 /**
  * Turns aggregated ledger quantities into invoice lines with exact amounts (money.ts rule).
  */
-import { allocate, formatPrice, formatScaled, PRICE_SCALE } from "../pricebook/money";
+import { componentCostNumerator, COST_DENOMINATOR, type CostComponent } from "../pricebook/cost";
+import { allocate, formatPrice } from "../pricebook/money";
 import { findPrice, type PriceBook, type PriceVersion } from "../pricebook/pricebook";
 
-export type Component = "input_tokens" | "output_tokens" | "requests";
+export type Component = CostComponent;
 
 /** One (tier, model, price version) group of ledger rows. */
 export interface UsageGroup {
@@ -35,13 +36,9 @@ export interface PricedLine {
   readonly lineage: Record<string, unknown>;
 }
 
-/** All exact amounts are numerators over this denominator, in minor units. */
-const DENOMINATOR = PRICE_SCALE * 1_000_000n;
-
 export class UnpricedUsageError extends Error {}
 
 export const priceGroups = (book: PriceBook, groups: readonly UsageGroup[]): { lines: PricedLine[]; totalMinor: bigint } => {
-  const digits = 10n ** BigInt(book.minorUnitDigits);
   const byId = new Map<string, PriceVersion>(book.versions.map((v) => [v.id, v]));
   const drafts: Array<Omit<PricedLine, "amountMinor" | "lineNo"> & { numerator: bigint }> = [];
   const missing: string[] = [];
@@ -61,12 +58,12 @@ export const priceGroups = (book: PriceBook, groups: readonly UsageGroup[]): { l
       lastWindow: g.lastWindow,
       dataQuality: { counterResets: g.resets, scrapeGaps: g.gaps },
     };
-    const components: Array<[Component, bigint, bigint, string, string, bigint]> = [
-      ["input_tokens", g.inputTokens, price.inputPerMillion, "1M tokens", price.text.inputPerMillionTokens, 1n],
-      ["output_tokens", g.outputTokens, price.outputPerMillion, "1M tokens", price.text.outputPerMillionTokens, 1n],
-      ["requests", g.requests, price.perRequest, "request", price.text.perRequest, 1_000_000n],
+    const components: Array<[Component, bigint, bigint, string]> = [
+      ["input_tokens", g.inputTokens, price.inputPerMillion, "1M tokens"],
+      ["output_tokens", g.outputTokens, price.outputPerMillion, "1M tokens"],
+      ["requests", g.requests, price.perRequest, "request"],
     ];
-    for (const [component, quantity, scaledPrice, unit, , perUnitFactor] of components) {
+    for (const [component, quantity, scaledPrice, unit] of components) {
       if (quantity === 0n) continue;
       drafts.push({
         tier: g.tier,
@@ -77,22 +74,20 @@ export const priceGroups = (book: PriceBook, groups: readonly UsageGroup[]): { l
         unit,
         unitPrice: formatPrice(scaledPrice),
         lineage,
-        numerator: quantity * scaledPrice * digits * perUnitFactor,
+        numerator: componentCostNumerator(component, quantity, price, book.minorUnitDigits),
       });
     }
   }
   if (missing.length > 0) throw new UnpricedUsageError(`the price book has no price for: ${missing.join("; ")}`);
   const { totalMinor, linesMinor } = allocate(
     drafts.map((d) => d.numerator),
-    DENOMINATOR,
+    COST_DENOMINATOR,
   );
   const lines = drafts.map(({ numerator, ...d }, i) => ({
     ...d,
     lineNo: i + 1,
     amountMinor: linesMinor[i],
-    lineage: { ...d.lineage, exactAmountMinor: `${numerator}/${DENOMINATOR}` },
+    lineage: { ...d.lineage, exactAmountMinor: `${numerator}/${COST_DENOMINATOR}` },
   }));
   return { lines, totalMinor };
 };
-
-export const formatMinor = (amount: bigint, book: Pick<PriceBook, "minorUnitDigits">): string => formatScaled(amount, book.minorUnitDigits);

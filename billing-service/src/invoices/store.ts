@@ -6,6 +6,7 @@
 import { createHash } from "node:crypto";
 import type { Pool, PoolClient } from "pg";
 import { withRollback, withTransaction } from "../db/transaction";
+import { formatScaled } from "../pricebook/money";
 import { versionsInRange, type PriceBook } from "../pricebook/pricebook";
 import { parsePeriod } from "./periods";
 import { priceGroups, type UsageGroup } from "./pricing";
@@ -195,7 +196,7 @@ const rowToInvoice = (r: Record<string, any>, lines: InvoiceLine[]): Invoice => 
   currency: r.currency,
   minorUnitDigits: r.minor_unit_digits,
   totalMinor: String(r.total_minor),
-  total: formatAmount(BigInt(r.total_minor), r.minor_unit_digits),
+  total: formatScaled(BigInt(r.total_minor), r.minor_unit_digits),
   ledgerRows: Number(r.ledger_rows),
   roundingRule: r.rounding_rule,
   flags: r.flags,
@@ -204,13 +205,6 @@ const rowToInvoice = (r: Record<string, any>, lines: InvoiceLine[]): Invoice => 
   finalizedAt: r.finalized_at ? new Date(r.finalized_at).toISOString() : null,
   lines,
 });
-
-const formatAmount = (minor: bigint, digits: number): string => {
-  const negative = minor < 0n;
-  const abs = negative ? -minor : minor;
-  const unit = 10n ** BigInt(digits);
-  return `${negative ? "-" : ""}${abs / unit}${digits > 0 ? `.${(abs % unit).toString().padStart(digits, "0")}` : ""}`;
-};
 
 /** Reads an invoice by id or number, only within `tenant` (a foreign invoice is "not found"). */
 export const getInvoice = async (pool: Pool | PoolClient, tenant: string, idOrNumber: string): Promise<Invoice> => {
@@ -231,7 +225,7 @@ export const getInvoice = async (pool: Pool | PoolClient, tenant: string, idOrNu
       unit: l.unit,
       unitPrice: l.unit_price,
       amountMinor: String(l.amount_minor),
-      amount: formatAmount(BigInt(l.amount_minor), r.minor_unit_digits),
+      amount: formatScaled(BigInt(l.amount_minor), r.minor_unit_digits),
       lineage: l.lineage,
     }),
   );

@@ -5,6 +5,7 @@
  */
 import type { Pool } from "pg";
 import { Counter, Gauge, Histogram, Registry } from "prom-client";
+import { COST_DENOMINATOR, usageCostNumerator } from "../pricebook/cost";
 import { allocate, PRICE_SCALE } from "../pricebook/money";
 import { findPrice, versionAt, type Price, type PriceBook } from "../pricebook/pricebook";
 
@@ -23,21 +24,20 @@ interface UsageSnapshot {
   quotas: Array<{ tenant: string; kind: string; period: string; ratio: number }>;
 }
 
-/** Cost in minor units of hourly rows, priced with the version in force at each row's hour. */
-const costOf = (book: PriceBook, rows: Array<{ tenant: string; tier: string; model: string; hour: Date; input: bigint; output: bigint; requests: bigint }>): Map<string, bigint> => {
-  const digits = 10n ** BigInt(book.minorUnitDigits);
+/** Cost in minor units per tenant of hourly rows, priced with the version in force at each row's hour (the invoice rule). */
+export const costByTenant = (book: PriceBook, rows: Array<{ tenant: string; tier: string; model: string; hour: Date; input: bigint; output: bigint; requests: bigint }>): Map<string, bigint> => {
   const byTenant = new Map<string, bigint[]>();
   for (const r of rows) {
     const version = versionAt(book, r.hour);
     const price = version && findPrice(version, r.tier, r.model);
     if (!price) continue; // unpriced usage shows up on the invoice as an error, not as a guessed cost
-    const numerator = (r.input * price.inputPerMillion + r.output * price.outputPerMillion + r.requests * price.perRequest * 1_000_000n) * digits;
+    const numerator = usageCostNumerator({ inputTokens: r.input, outputTokens: r.output, requests: r.requests }, price, book.minorUnitDigits);
     const list = byTenant.get(r.tenant) ?? [];
     list.push(numerator);
     byTenant.set(r.tenant, list);
   }
   const result = new Map<string, bigint>();
-  for (const [tenant, nums] of byTenant) result.set(tenant, allocate(nums, PRICE_SCALE * 1_000_000n).totalMinor);
+  for (const [tenant, nums] of byTenant) result.set(tenant, allocate(nums, COST_DENOMINATOR).totalMinor);
   return result;
 };
 
@@ -86,8 +86,8 @@ export const createServiceMetrics = (pool: Pool, getBook: () => PriceBook, now: 
     );
     return {
       tokens: [...tokens.values()],
-      monthToDate: costOf(book, rows.filter((r) => r.thisMonth)),
-      allTime: costOf(book, rows),
+      monthToDate: costByTenant(book, rows.filter((r) => r.thisMonth)),
+      allTime: costByTenant(book, rows),
       quotas: quotaRows.rows.map((r) => ({ tenant: r.tenant, kind: r.kind, period: r.period, ratio: r.lim > 0 ? r.used / r.lim : r.used > 0 ? 1 : 0 })),
     };
   };
@@ -200,7 +200,7 @@ export const createServiceMetrics = (pool: Pool, getBook: () => PriceBook, now: 
     registry,
     httpRequests: new Counter({ name: "maas_billing_http_requests_total", help: "HTTP requests by route and status", labelNames: ["method", "route", "status"], registers: [registry] }),
     httpDuration: new Histogram({ name: "maas_billing_http_request_duration_seconds", help: "HTTP request latency", labelNames: ["method", "route"], registers: [registry] }),
-    eventsIngested: new Counter({ name: "maas_billing_events_ingested_total", help: "Usage events received, by result (accepted|duplicate|rejected)", labelNames: ["result"], registers: [registry] }),
+    eventsIngested: new Counter({ name: "maas_billing_events_ingested_total", help: "Usage events received, by result (accepted|duplicate|spooled)", labelNames: ["result"], registers: [registry] }),
     authDenied: new Counter({ name: "maas_billing_auth_denied_total", help: "Denied API calls by reason", labelNames: ["reason"], registers: [registry] }),
   };
 };

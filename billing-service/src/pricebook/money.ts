@@ -73,3 +73,21 @@ export const allocate = (numerators: readonly bigint[], denominator: bigint): Al
   }
   return { totalMinor, linesMinor };
 };
+
+/**
+ * Splits a whole `total` by `weights` so the parts add up exactly: `allocate` on the exact shares
+ * total*w/sum (largest remainder, ties to the earlier part; as dinero.js `distribute`). Used for
+ * token splits (the collector's input/output apportioning) as well as money. With all weights
+ * zero there is no basis for a split: the whole goes to the first part, and callers flag it.
+ */
+export const distribute = (total: bigint, weights: readonly bigint[]): bigint[] => {
+  if (total < 0n) throw new Error(`distribute: total must not be negative, got ${total}`);
+  if (weights.length === 0) throw new Error("distribute: no weights");
+  if (weights.some((w) => w < 0n)) throw new Error("distribute: weights must not be negative");
+  const sum = weights.reduce((a, w) => a + w, 0n);
+  if (sum === 0n) return weights.map((_, i) => (i === 0 ? total : 0n));
+  return allocate(
+    weights.map((w) => total * w),
+    sum,
+  ).linesMinor;
+};

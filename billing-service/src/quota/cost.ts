@@ -1,5 +1,5 @@
 /** Cost of a prospective request for the currency quota, rounded UP to the minor unit (never under-counts). */
-import { PRICE_SCALE } from "../pricebook/money";
+import { COST_DENOMINATOR, usageCostNumerator } from "../pricebook/cost";
 import { findPrice, versionAt, type PriceBook } from "../pricebook/pricebook";
 
 export const estimateCostMinor = (
@@ -10,9 +10,6 @@ export const estimateCostMinor = (
   const version = versionAt(book, at);
   const price = version && findPrice(version, usage.tier, usage.model);
   if (!price) return undefined;
-  const numerator =
-    (usage.inputTokens * price.inputPerMillion + usage.outputTokens * price.outputPerMillion + usage.requests * price.perRequest * 1_000_000n) *
-    10n ** BigInt(book.minorUnitDigits);
-  const denominator = PRICE_SCALE * 1_000_000n;
-  return (numerator + denominator - 1n) / denominator;
+  const numerator = usageCostNumerator(usage, price, book.minorUnitDigits);
+  return (numerator + COST_DENOMINATOR - 1n) / COST_DENOMINATOR;
 };
