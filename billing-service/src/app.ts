@@ -11,6 +11,7 @@ import type { Authenticator } from "./auth/types";
 import { createServiceMetrics, type ServiceMetrics } from "./ops/metrics";
 import type { PriceBook } from "./pricebook/pricebook";
 import { registerPortal } from "./portal/routes";
+import { domainErrorAnswer } from "./routes/errors";
 import { registerEventRoutes, type EventIngest } from "./routes/events";
 import { registerInvoiceRoutes } from "./routes/invoices";
 import { registerOpsRoutes } from "./routes/ops";
@@ -68,6 +69,8 @@ export const buildApp = async (deps: AppDeps): Promise<App> => {
         issues: error.validation.map((v) => describeIssue(v.instancePath, v.message ?? "invalid", v.params as Record<string, unknown>)),
       });
     }
+    const domain = domainErrorAnswer(error);
+    if (domain) return reply.code(domain.status).send(domain.body);
     const status = (error as { statusCode?: number }).statusCode ?? 500;
     if (status >= 500) request.log.error({ err: error }, "request failed");
     return reply.code(status).send({ error: status >= 500 ? "internal error" : "bad request", message: status >= 500 ? "see service logs" : (error as Error).message });

@@ -3,11 +3,9 @@
  * the usage attributes flat beside it. (source, id) is the idempotency key.
  */
 import { z } from "zod";
+import { count, pgText } from "../schemas";
 
-const count = z.number().int().min(0).max(Number.MAX_SAFE_INTEGER);
-// PostgreSQL text cannot hold NUL: refuse it here (400) instead of failing the insert (500, and a
-// spooled batch that could never be replayed).
-const label = z.string().min(1).max(256).regex(/^[^\u0000]*$/, "must not contain NUL characters");
+const label = pgText();
 
 export const usageEventSchema = z
   .object({

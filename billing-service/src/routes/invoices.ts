@@ -1,25 +1,15 @@
 /**
  * Invoices of a tenant. Tenants read their own; creating and finalizing is admin-only.
  */
-import type { FastifyInstance, FastifyReply } from "fastify";
+import type { FastifyInstance } from "fastify";
 import type { ZodTypeProvider } from "fastify-type-provider-zod";
 import type { Pool } from "pg";
 import { z } from "zod";
 import { invoicesToFocus, invoiceToCsv } from "../invoices/render";
-import { createInvoice, finalizeInvoice, getInvoice, InvoiceNotFoundError, InvoiceStateError, listInvoices } from "../invoices/store";
-import { UnpricedUsageError } from "../invoices/pricing";
+import { createInvoice, finalizeInvoice, getInvoice, listInvoices } from "../invoices/store";
 import type { PriceBook } from "../pricebook/pricebook";
-import { tenantParams } from "./usage";
+import { invoiceParams, period, tenantParams } from "../schemas";
 
-const period = z.string().regex(/^\d{4}-(0[1-9]|1[0-2])$/, "expected YYYY-MM");
-const invoiceParams = tenantParams.extend({ invoice: z.string().min(1).max(200).regex(/^[^\u0000]*$/, "must not contain NUL characters").describe("invoice id or number") });
-
-const mapError = (reply: FastifyReply, e: unknown): FastifyReply => {
-  if (e instanceof InvoiceNotFoundError) return reply.code(404).send({ error: "not found", message: e.message });
-  if (e instanceof InvoiceStateError) return reply.code(409).send({ error: "conflict", message: e.message });
-  if (e instanceof UnpricedUsageError) return reply.code(422).send({ error: "unpriced usage", message: e.message });
-  throw e;
-};
 
 export const registerInvoiceRoutes = (base: FastifyInstance, pool: Pool, priceBook: () => PriceBook): void => {
   const app = base.withTypeProvider<ZodTypeProvider>();
@@ -42,13 +32,9 @@ export const registerInvoiceRoutes = (base: FastifyInstance, pool: Pool, priceBo
       },
     },
     async (request, reply) => {
-      try {
-        const result = await createInvoice(pool, priceBook(), request.params.tenant, request.body.period);
-        if (!result.created) return reply.code(200).send({ created: false, reason: result.reason });
-        return reply.code(201).send(result.invoice);
-      } catch (e) {
-        return mapError(reply, e);
-      }
+      const result = await createInvoice(pool, priceBook(), request.params.tenant, request.body.period);
+      if (!result.created) return reply.code(200).send({ created: false, reason: result.reason });
+      return reply.code(201).send(result.invoice);
     },
   );
   app.get(
@@ -58,14 +44,10 @@ export const registerInvoiceRoutes = (base: FastifyInstance, pool: Pool, priceBo
       schema: { summary: "One invoice as JSON, CSV or FOCUS CSV", params: invoiceParams, querystring: z.object({ format: z.enum(["json", "csv", "focus"]).default("json") }) },
     },
     async (request, reply) => {
-      try {
-        const invoice = await getInvoice(pool, request.params.tenant, request.params.invoice);
-        if (request.query.format === "csv") return reply.type("text/csv").send(invoiceToCsv(invoice));
-        if (request.query.format === "focus") return reply.type("text/csv").send(invoicesToFocus([invoice]));
-        return invoice;
-      } catch (e) {
-        return mapError(reply, e);
-      }
+      const invoice = await getInvoice(pool, request.params.tenant, request.params.invoice);
+      if (request.query.format === "csv") return reply.type("text/csv").send(invoiceToCsv(invoice));
+      if (request.query.format === "focus") return reply.type("text/csv").send(invoicesToFocus([invoice]));
+      return invoice;
     },
   );
   app.post(
@@ -74,12 +56,6 @@ export const registerInvoiceRoutes = (base: FastifyInstance, pool: Pool, priceBo
       config: { scope: { tenant: "params", admin: true } },
       schema: { summary: "Finalize a draft: it becomes immutable (later usage goes to an adjustment)", params: invoiceParams },
     },
-    async (request, reply) => {
-      try {
-        return await finalizeInvoice(pool, request.params.tenant, request.params.invoice);
-      } catch (e) {
-        return mapError(reply, e);
-      }
-    },
+    async (request) => finalizeInvoice(pool, request.params.tenant, request.params.invoice),
   );
 };

@@ -12,9 +12,7 @@ import type { PriceBook } from "../pricebook/pricebook";
 import { estimateCostMinor } from "../quota/cost";
 import { createQuotaChecker } from "../quota/batcher";
 import { listQuotas, setQuota } from "../quota/store";
-import { tenantParams } from "./usage";
-
-const count = z.number().int().min(0).max(Number.MAX_SAFE_INTEGER);
+import { count, pgText, tenantParams } from "../schemas";
 
 export const registerQuotaRoutes = (base: FastifyInstance, pool: Pool, priceBook: () => PriceBook): void => {
   const app = base.withTypeProvider<ZodTypeProvider>();
@@ -33,7 +31,7 @@ export const registerQuotaRoutes = (base: FastifyInstance, pool: Pool, priceBook
         summary: "Set a quota (tenant-wide, or for one user): tokens or cost in minor units, per day or month",
         params: tenantParams,
         body: z.object({
-          user: z.string().min(1).max(256).regex(/^[^\u0000]*$/, "must not contain NUL characters").optional(),
+          user: pgText().optional(),
           kind: z.enum(["tokens", "cost"]),
           period: z.enum(["day", "month"]),
           limit: count.describe("tokens, or minor currency units for kind=cost"),
@@ -54,8 +52,8 @@ export const registerQuotaRoutes = (base: FastifyInstance, pool: Pool, priceBook
         description:
           "allowed=false means at least one quota would be exceeded; nothing is spent then. Without quotas the answer is allowed. The cost is priced with the price book in force now when tier and model are given (rounded up).",
         body: z.object({
-          tenant: z.string().min(1).max(256).regex(/^[^\u0000]*$/, "must not contain NUL characters"),
-          user: z.string().min(1).max(256).regex(/^[^\u0000]*$/, "must not contain NUL characters").optional(),
+          tenant: pgText(),
+          user: pgText().optional(),
           tier: z.string().min(1).optional(),
           model: z.string().min(1).optional(),
           inputTokens: count.default(0),

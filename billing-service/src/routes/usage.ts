@@ -3,9 +3,8 @@ import type { FastifyInstance } from "fastify";
 import type { ZodTypeProvider } from "fastify-type-provider-zod";
 import type { Pool } from "pg";
 import { z } from "zod";
+import { tenantParams } from "../schemas";
 import { GROUP_FIELDS, parseGroupBy, queryUsage, usageToCsv } from "../usage/query";
-
-export const tenantParams = z.object({ tenant: z.string().min(1).max(256).regex(/^[^\u0000]*$/, "must not contain NUL characters") });
 
 export const registerUsageRoutes = (base: FastifyInstance, pool: Pool): void => {
   const app = base.withTypeProvider<ZodTypeProvider>();
