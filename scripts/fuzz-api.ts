@@ -11,7 +11,7 @@ import os from "node:os";
 import path from "node:path";
 import { parseArgs } from "node:util";
 import { startBenchDatabase } from "../billing-service/bench/setup";
-import { startService } from "../billing-service/test/support/fault-service";
+import { startService } from "../billing-service/testkit/service";
 
 async function main(): Promise<number> {
   const { values } = parseArgs({ options: { "max-examples": { type: "string", default: "100" }, st: { type: "string", default: "st" } }, strict: true });

@@ -17,8 +17,8 @@ import { collectOnce, type SampleSource } from "../src/collector/collect";
 import { PrometheusClient, type RawSeries } from "../src/collector/prometheus-client";
 import { parseCollectorSettings } from "../src/contract";
 import { migrate } from "../src/db/migrate";
-import { PROMTOOL_BIN, startPrometheus } from "../demo/lib/prometheus-process";
-import { startPostgres } from "../demo/lib/postgres-process";
+import { PROMTOOL_BIN, startPrometheus } from "../testkit/prometheus";
+import { startPostgres } from "../testkit/postgres";
 
 const HOUR = 3_600_000;
 const STEP = 15_000;

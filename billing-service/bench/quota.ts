@@ -6,8 +6,8 @@
  * run: the same check statement sent straight to PostgreSQL at the same rate.
  */
 import http from "node:http";
-import pg from "pg";
 import { checkQuota } from "../src/quota/store";
+import { kitPool } from "../testkit/postgres";
 import { startBenchStack } from "./setup";
 
 export interface LatencyFigures {
@@ -92,8 +92,7 @@ export async function benchQuota(rate = 1000, durationSeconds = 10): Promise<Quo
     const httpDryRun = await openLoop(rate, total, async () => (await call("POST", "/v1/quota/check", { ...check, dryRun: true })) === 200);
     agent.destroy();
     // Same pool size as `serve` (src/db/open.ts: 10), so both sides put as many checks in flight.
-    const direct = new pg.Pool({ connectionString: db.url, max: 10 });
-    direct.on("error", () => {});
+    const { pool: direct } = kitPool(db.url, 10);
     let database: LatencyFigures;
     try {
       database = await openLoop(rate, total, async () => (await checkQuota(direct, { tenant: "acme", user: "alice", tokens: 200n, costMinor: 0n })).allowed);

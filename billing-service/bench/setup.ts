@@ -6,9 +6,8 @@ import { mkdtemp, rm } from "node:fs/promises";
 import os from "node:os";
 import path from "node:path";
 import pg from "pg";
-import { startPostgres, type RunningPostgres } from "../demo/lib/postgres-process";
-import { migrate } from "../src/db/migrate";
-import { startService, type ServiceProcess } from "../test/support/fault-service";
+import { startMigratedPostgres, type RunningPostgres } from "../testkit/postgres";
+import { startService, type ServiceProcess } from "../testkit/service";
 
 export interface BenchStack {
   readonly db: RunningPostgres;
@@ -16,13 +15,7 @@ export interface BenchStack {
   stop(): Promise<void>;
 }
 
-export const startBenchDatabase = async (): Promise<RunningPostgres> => {
-  const db = await startPostgres(await mkdtemp(path.join(os.tmpdir(), "maas-bench-pg-")));
-  // Idle clients see the server stop at the end; that must not crash the bench.
-  db.pool.on("error", () => {});
-  await migrate(db.pool);
-  return db;
-};
+export const startBenchDatabase = (): Promise<RunningPostgres> => startMigratedPostgres();
 
 export const startBenchStack = async (): Promise<BenchStack> => {
   const db = await startBenchDatabase();

@@ -11,7 +11,7 @@ import { chmod, mkdtemp, rm } from "node:fs/promises";
 import os from "node:os";
 import path from "node:path";
 import { CounterEndpoint } from "./lib/counter-endpoint";
-import { startPrometheus, type RunningPrometheus } from "./lib/prometheus-process";
+import { startPrometheus, type RunningPrometheus } from "../testkit/prometheus";
 import { DEMO_TENANTS, TrafficSimulator } from "./lib/traffic";
 import { startDemoBilling, type DemoBilling } from "./lib/billing";
 import { startDemoPortal, type DemoPortal } from "./lib/portal";

@@ -12,7 +12,7 @@ import { describe, expect, it } from "vitest";
 import { mkdir, readdir, writeFile } from "node:fs/promises";
 import path from "node:path";
 import { useFaultRig } from "./support/fault-rig";
-import { eventBatch, postEvents, type PostResult } from "./support/fault-service";
+import { eventBatch, postEvents, type PostResult } from "../testkit/service";
 import { spoolFiles, storedPerBatch, storedTotal, waitFor } from "./support/fault-checks";
 
 const rig = useFaultRig("maas-faults-svc-");

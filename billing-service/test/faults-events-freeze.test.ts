@@ -9,7 +9,7 @@ import { mkdtemp, readFile, readdir, rm } from "node:fs/promises";
 import os from "node:os";
 import path from "node:path";
 import { restartablePostgres, type RestartablePostgres } from "./support/fault-postgres";
-import { eventBatch, postEvents, startService, type ServiceProcess } from "./support/fault-service";
+import { eventBatch, postEvents, startService, type ServiceProcess } from "../testkit/service";
 import { spoolFiles, storedPerBatch, waitFor } from "./support/fault-checks";
 
 let pg: RestartablePostgres;

@@ -7,7 +7,7 @@
 import { describe, expect, it } from "vitest";
 import path from "node:path";
 import { useFaultRig } from "./support/fault-rig";
-import { eventBatch, postEvents, type ServiceProcess } from "./support/fault-service";
+import { eventBatch, postEvents, type ServiceProcess } from "../testkit/service";
 import { spoolFiles, storedPerBatch, storedTotal, waitFor } from "./support/fault-checks";
 
 const rig = useFaultRig("maas-faults-kill-");

@@ -9,14 +9,14 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { mkdtemp, rm } from "node:fs/promises";
 import os from "node:os";
 import path from "node:path";
-import { backfill } from "../demo/lib/prometheus-process";
+import { backfill } from "../testkit/prometheus";
 import { collectOnce, runCollectorLoop, type CollectorDeps } from "../src/collector/collect";
 import { PrometheusClient } from "../src/collector/prometheus-client";
 import { parseCollectorSettings } from "../src/contract";
 import { migrate } from "../src/db/migrate";
 import { toOpenMetrics } from "./support/scenario";
-import { startTestPostgres, type TestPostgres } from "./support/scenario-postgres";
-import { restartablePrometheus, type RestartablePrometheus } from "./support/fault-prometheus";
+import { startPostgres as startTestPostgres, type RunningPostgres as TestPostgres } from "../testkit/postgres";
+import { restartablePrometheus, type RestartablePrometheus } from "../testkit/prometheus";
 
 const WINDOW = 15 * 60_000;
 const WINDOWS = 8;

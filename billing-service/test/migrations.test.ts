@@ -9,7 +9,7 @@ import { migrate, migrationsCurrent } from "../src/db/migrate";
 import { MIGRATIONS } from "../src/db/migrations";
 import { logPoolErrors, type PoolErrorLog } from "../src/db/pool-errors";
 import { withTransaction } from "../src/db/transaction";
-import { startTestPostgres, type TestPostgres } from "./support/scenario-postgres";
+import { startPostgres as startTestPostgres, type RunningPostgres as TestPostgres } from "../testkit/postgres";
 
 let server: TestPostgres;
 const pools: pg.Pool[] = [];

@@ -17,7 +17,7 @@ import type { Sample } from "../src/collector/counter-usage";
 import { exactSelector } from "../src/collector/promql";
 import { parseCollectorSettings } from "../src/contract";
 import { migrate } from "../src/db/migrate";
-import { startTestPostgres, type TestPostgres } from "./support/scenario-postgres";
+import { startPostgres as startTestPostgres, type RunningPostgres as TestPostgres } from "../testkit/postgres";
 
 const STEP = 15_000;
 const WINDOW = 5 * 60_000;

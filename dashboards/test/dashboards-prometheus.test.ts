@@ -20,7 +20,7 @@ import {
   tokenUsageChargebackPanels,
 } from "../index";
 import { interpolate } from "./support/grafana-vars";
-import { toOpenMetrics } from "./support/openmetrics";
+import { toOpenMetrics } from "../../billing-service/testkit/openmetrics";
 import { type RunningPrometheus, type VectorSample, startPrometheusWithData } from "./support/prometheus";
 import {
   DAY_START,

@@ -10,7 +10,7 @@ import { stringify } from "yaml";
 import { type AlertingRule, type PrometheusRuleSpec, platformPrometheusRules, tenantPrometheusRules } from "../index";
 import Ajv from "ajv";
 import { crdsDir, loadCrds, toJsonSchema } from "../../test/support/conformance";
-import { PROMTOOL_BIN } from "./support/prometheus";
+import { PROMTOOL_BIN } from "../../billing-service/testkit/prometheus";
 
 const run = promisify(execFile);
 const dir = mkdtempSync(join(tmpdir(), "maas-rules-"));

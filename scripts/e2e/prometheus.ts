@@ -1,9 +1,10 @@
-// A real Prometheus (Debian's /usr/bin/prometheus) loaded with series of two tenants, so the
+// A real Prometheus (the test kit's binary and backfill) loaded with series of two tenants, so the
 // label-enforcing proxies can be checked against a real PromQL engine and /federate.
-import { execFileSync } from "node:child_process";
 import { mkdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { freePort } from "../../billing-service/src/net/free-port";
+import { toOpenMetrics, type Family, type Labels } from "../../billing-service/testkit/openmetrics";
+import { backfill, PROMETHEUS_BIN } from "../../billing-service/testkit/prometheus";
 import { startProcess, waitUntilReady } from "./processes";
 
 export interface TenantSeriesSpec {
@@ -27,30 +28,22 @@ export const BILLING_METRIC = "maas_billing_usage_tokens_total";
  * 15 s over the ten minutes up to `endSeconds`.
  */
 export function fixtureSeries(tenants: TenantSeriesSpec[], endSeconds: number): string {
-  const lines: string[] = [];
-  const samples = 40;
-  for (const { tenant, namespaces } of tenants) {
-    const billing = `{tenant="${tenant}",model="granite",tier="free",direction="input"}`;
-    for (let i = 0; i < samples; i++) {
-      lines.push(`${BILLING_METRIC}${billing} ${1000 * i} ${endSeconds - (samples - 1 - i) * 15}`);
-    }
-    for (const ns of namespaces) {
-      const model = `{namespace="${ns}",model_name="granite",pod="vllm-0"}`;
-      const gateway = `{namespace="kuadrant-system",limitador_namespace="${ns}/llm-route",route_namespace="${ns}",model="granite",user="alice"}`;
-      for (const metric of [MODEL_METRIC, KSERVE_MODEL_METRIC]) {
-        for (let i = 0; i < samples; i++) {
-          const t = endSeconds - (samples - 1 - i) * 15;
-          lines.push(`${metric}${model} ${100 * i} ${t}`);
-        }
-      }
-      for (let i = 0; i < samples; i++) {
-        const t = endSeconds - (samples - 1 - i) * 15;
-        lines.push(`${GATEWAY_METRIC}${gateway} ${10 * i} ${t}`);
-      }
-    }
-  }
-  lines.push("# EOF");
-  return lines.join("\n") + "\n";
+  const times = Array.from({ length: 40 }, (_, i) => endSeconds - (39 - i) * 15);
+  const series = (name: string, labels: Labels, step: number) => ({ name, labels, samples: times.map((t, i) => ({ t, v: step * i })) });
+  const family = (name: string, members: Family["series"]): Family => ({ name, type: "unknown", series: members });
+  const namespaces = tenants.flatMap((t) => t.namespaces);
+  return toOpenMetrics([
+    family(BILLING_METRIC, tenants.map(({ tenant }) => series(BILLING_METRIC, { tenant, model: "granite", tier: "free", direction: "input" }, 1000))),
+    ...[MODEL_METRIC, KSERVE_MODEL_METRIC].map((metric) =>
+      family(metric, namespaces.map((ns) => series(metric, { namespace: ns, model_name: "granite", pod: "vllm-0" }, 100))),
+    ),
+    family(
+      GATEWAY_METRIC,
+      namespaces.map((ns) =>
+        series(GATEWAY_METRIC, { namespace: "kuadrant-system", limitador_namespace: `${ns}/llm-route`, route_namespace: ns, model: "granite", user: "alice" }, 10),
+      ),
+    ),
+  ]);
 }
 
 export interface RunningPrometheus {
@@ -80,18 +73,14 @@ export async function startPrometheusWith(
   const dir = join(workDir, name);
   const data = join(dir, "data");
   mkdirSync(data, { recursive: true });
-  if (openMetrics !== undefined) {
-    const fixture = join(dir, "fixture.om");
-    writeFileSync(fixture, openMetrics);
-    execFileSync("promtool", ["tsdb", "create-blocks-from", "openmetrics", fixture, data], { stdio: "pipe" });
-  }
+  if (openMetrics !== undefined) await backfill(openMetrics, data, dir);
   const config = join(dir, "prometheus.yml");
   writeFileSync(config, configYaml);
   port ??= await freePort();
   const url = `http://127.0.0.1:${port}`;
   const proc = startProcess(
     name,
-    "prometheus",
+    PROMETHEUS_BIN,
     [`--config.file=${config}`, `--storage.tsdb.path=${data}`, `--web.listen-address=127.0.0.1:${port}`],
     join(workDir, "logs"),
   );

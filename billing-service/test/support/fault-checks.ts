@@ -1,7 +1,7 @@
 /** Shared checks of the event fault tests: what the database holds, per batch. */
 import { readdir } from "node:fs/promises";
 import type pg from "pg";
-import type { ServiceProcess } from "./fault-service";
+import type { ServiceProcess } from "../../testkit/service";
 
 /** Stored events per batch (`b<batch>-e<i>` ids) of one source. */
 export const storedPerBatch = async (pool: pg.Pool, source: string): Promise<Map<number, number>> => {

@@ -6,7 +6,7 @@ import { mkdtemp, rm } from "node:fs/promises";
 import os from "node:os";
 import path from "node:path";
 import pg from "pg";
-import { startBillingCluster } from "../../demo/lib/postgres-process";
+import { kitPool, startBillingCluster } from "../../testkit/postgres";
 import { migrate } from "../../src/db/migrate";
 
 export interface RestartablePostgres {
@@ -24,8 +24,9 @@ export const restartablePostgres = async (): Promise<RestartablePostgres> => {
   const dir = await mkdtemp(path.join(os.tmpdir(), "maas-faults-pg-"));
   // Persistent: a stop() must keep the data for the next start(); destroy() removes the directory.
   const { url, dataDir, server } = await startBillingCluster(dir, { persistent: true });
-  const pool = new pg.Pool({ connectionString: url, max: 2 });
-  pool.on("error", () => {});
+  // The tests stop the server under this pool on purpose: its lost connections are not news.
+  const { pool, quiet } = kitPool(url, 2);
+  quiet();
   await migrate(pool);
   let running = true;
   return {

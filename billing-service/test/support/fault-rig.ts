@@ -8,7 +8,7 @@ import { mkdtemp, rm } from "node:fs/promises";
 import os from "node:os";
 import path from "node:path";
 import { restartablePostgres, type RestartablePostgres } from "./fault-postgres";
-import { startService, type ServiceProcess } from "./fault-service";
+import { startService, type ServiceProcess } from "../../testkit/service";
 
 export interface FaultRig {
   /** The file's database (available once beforeAll ran). */

@@ -15,6 +15,7 @@
  * scrape and its restart, the generator avoids by restarting right after a scrape.
  */
 import type { Sample } from "../../src/collector/counter-usage";
+import { toOpenMetrics as writeOpenMetrics, type Family } from "../../testkit/openmetrics";
 
 export interface ScenarioOptions {
   readonly seed: number;
@@ -320,28 +321,17 @@ export const generateScenario = (options: ScenarioOptions): Scenario => {
   }
 };
 
-/** Escapes a label value for the OpenMetrics text format. */
-const escape = (v: string) => v.replace(/\\/g, "\\\\").replace(/"/g, '\\"').replace(/\n/g, "\\n");
-
 /**
- * OpenMetrics text for `promtool tsdb create-blocks-from openmetrics`. Families are declared
- * `unknown` so the series keep their exact names (a `counter` family would need `_total` samples).
+ * OpenMetrics text for `promtool tsdb create-blocks-from openmetrics` (the test kit's writer).
+ * Families are declared `unknown` so the series keep their exact names (a `counter` family would
+ * need `_total` samples).
  */
 export const toOpenMetrics = (series: readonly { metric: string; labels: Readonly<Record<string, string>>; samples: readonly Sample[] }[]): string => {
-  const byMetric = new Map<string, string[]>();
+  const families = new Map<string, Family>();
   for (const s of series) {
-    const lines = byMetric.get(s.metric) ?? [];
-    const labelText = Object.entries(s.labels)
-      .sort(([a], [b]) => a.localeCompare(b))
-      .map(([k, v]) => `${k}="${escape(v)}"`)
-      .join(",");
-    for (const sample of s.samples) lines.push(`${s.metric}{${labelText}} ${sample.v} ${(sample.t / 1000).toFixed(3)}`);
-    byMetric.set(s.metric, lines);
+    const family = families.get(s.metric) ?? { name: s.metric, type: "unknown" as const, series: [] };
+    family.series.push({ name: s.metric, labels: s.labels, samples: s.samples.map((x) => ({ t: x.t / 1000, v: x.v })) });
+    families.set(s.metric, family);
   }
-  const out: string[] = [];
-  for (const [metric, lines] of byMetric) {
-    out.push(`# TYPE ${metric} unknown`, ...lines);
-  }
-  out.push("# EOF", "");
-  return out.join("\n");
+  return writeOpenMetrics([...families.values()]);
 };

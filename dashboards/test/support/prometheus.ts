@@ -1,16 +1,9 @@
-// A real Prometheus (Debian package `prometheus`) on a random loopback port, serving data
-// backfilled from OpenMetrics text with `promtool tsdb create-blocks-from openmetrics`.
-import { type ChildProcess, execFile, spawn } from "node:child_process";
-import { mkdtemp, rm, writeFile } from "node:fs/promises";
+// A real Prometheus (the test kit's, billing-service/testkit/prometheus.ts) serving data backfilled
+// from OpenMetrics text, with the query calls the dashboards tests make.
+import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { promisify } from "node:util";
-import { freePort } from "../../../billing-service/src/net/free-port";
-
-const run = promisify(execFile);
-
-export const PROMETHEUS_BIN = process.env.PROMETHEUS_BIN ?? "/usr/bin/prometheus";
-export const PROMTOOL_BIN = process.env.PROMTOOL_BIN ?? "/usr/bin/promtool";
+import { backfill, startPrometheus } from "../../../billing-service/testkit/prometheus";
 
 export interface VectorSample {
   readonly metric: Record<string, string>;
@@ -34,70 +27,20 @@ export interface RunningPrometheus {
   stop(): Promise<void>;
 }
 
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-
-/** Waits until /-/ready answers 200 (TSDB loaded) or the process exits. */
-const waitReady = async (url: string, child: ChildProcess, log: () => string): Promise<boolean> => {
-  for (let i = 0; i < 300; i++) {
-    if (child.exitCode !== null) return false;
-    try {
-      const r = await fetch(`${url}/-/ready`);
-      if (r.ok) return true;
-    } catch {
-      // not listening yet
-    }
-    await sleep(100);
-  }
-  throw new Error(`prometheus at ${url} not ready after 30s:\n${log()}`);
-};
-
-const stopChild = (child: ChildProcess) =>
-  new Promise<void>((resolve) => {
-    if (child.exitCode !== null || child.signalCode !== null) return resolve();
-    const timer = setTimeout(() => child.kill("SIGKILL"), 10_000);
-    child.once("exit", () => {
-      clearTimeout(timer);
-      resolve();
-    });
-    child.kill("SIGTERM");
-  });
-
 /** Backfills `openMetrics` into a temp TSDB and starts Prometheus on it. Call stop() in afterAll. */
 export const startPrometheusWithData = async (openMetrics: string): Promise<RunningPrometheus> => {
   const dir = await mkdtemp(join(tmpdir(), "maas-dashboards-prom-"));
   try {
-    await writeFile(join(dir, "data.om"), openMetrics);
-    await run(PROMTOOL_BIN, ["tsdb", "create-blocks-from", "openmetrics", join(dir, "data.om"), join(dir, "tsdb")], { maxBuffer: 16 * 1024 * 1024 });
-    await writeFile(join(dir, "prometheus.yml"), "global:\n  scrape_interval: 15s\n");
-    for (let attempt = 1; ; attempt++) {
-      const port = await freePort();
-      const url = `http://127.0.0.1:${port}`;
-      let log = "";
-      const child = spawn(
-        PROMETHEUS_BIN,
-        [
-          `--config.file=${join(dir, "prometheus.yml")}`,
-          `--storage.tsdb.path=${join(dir, "tsdb")}`,
-          // The scenario lies at a fixed past date; keep its blocks whatever today is.
-          "--storage.tsdb.retention.time=100y",
-          `--web.listen-address=127.0.0.1:${port}`,
-          "--log.level=warn",
-        ],
-        { stdio: ["ignore", "ignore", "pipe"] },
-      );
-      child.stderr?.on("data", (d: Buffer) => (log += d.toString()));
-      if (await waitReady(url, child, () => log)) return client(url, child, dir);
-      await stopChild(child);
-      // Another process took the port between freePort() and the bind: try another one.
-      if (attempt >= 3) throw new Error(`prometheus failed to start:\n${log}`);
-    }
+    await backfill(openMetrics, join(dir, "data"), dir);
+    const prometheus = await startPrometheus({ dir });
+    return client(prometheus.url, prometheus.stop, dir);
   } catch (e) {
     await rm(dir, { recursive: true, force: true });
     throw e;
   }
 };
 
-const client = (url: string, child: ChildProcess, dir: string): RunningPrometheus => {
+const client = (url: string, stopPrometheus: () => Promise<void>, dir: string): RunningPrometheus => {
   const query = async (expr: string, time: number): Promise<QueryResponse> => {
     const body = new URLSearchParams({ query: expr, time: String(time) });
     const r = await fetch(`${url}/api/v1/query`, { method: "POST", body });
@@ -133,7 +76,7 @@ const client = (url: string, child: ChildProcess, dir: string): RunningPrometheu
       return r.data;
     },
     async stop() {
-      await stopChild(child);
+      await stopPrometheus();
       await rm(dir, { recursive: true, force: true });
     },
   };

@@ -6,7 +6,7 @@
 // minutes of scrapes after 01:00. Traffic per series is constant per scrape step, so rates and
 // counts have exact answers; the truth functions below compute them from the definitions, not
 // from Prometheus.
-import type { Family, Labels, Sample } from "./openmetrics";
+import type { Family, Labels, Sample } from "../../../billing-service/testkit/openmetrics";
 
 export const STEP_SECONDS = 15;
 /** 2026-03-02T00:00:00Z: "today" starts here. */

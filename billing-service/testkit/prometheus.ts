@@ -1,12 +1,13 @@
 /**
- * A real Prometheus (the Debian `prometheus` binary) on a free loopback port, for the demo and the
- * collector tests, plus `promtool tsdb create-blocks-from openmetrics` to backfill data into it.
+ * Test kit: a real Prometheus (the Debian `prometheus` binary; one default, `PROMETHEUS_BIN`
+ * overrides it) on a free loopback port, for the tests, the demo, the benches, the dashboards tests
+ * and e2e, plus `promtool tsdb create-blocks-from openmetrics` to backfill data into it.
  */
 import { spawn, execFile, type ChildProcess } from "node:child_process";
 import { mkdir, writeFile, rm } from "node:fs/promises";
 import path from "node:path";
 import { promisify } from "node:util";
-import { freePort } from "../../src/net/free-port";
+import { freePort } from "../src/net/free-port";
 
 const run = promisify(execFile);
 
@@ -124,4 +125,33 @@ export const backfill = async (openMetrics: string, dataDir: string, workDir: st
   } finally {
     await rm(file, { force: true });
   }
+};
+
+export interface RestartablePrometheus {
+  readonly url: string;
+  start(): Promise<void>;
+  stop(): Promise<void>;
+}
+
+/**
+ * A Prometheus that can be stopped and started again on the same loopback port and data, so a
+ * client configured once (as the collector in `serve` is) sees it go away and come back.
+ */
+export const restartablePrometheus = async (dir: string): Promise<RestartablePrometheus> => {
+  const port = await freePort();
+  const url = `http://127.0.0.1:${port}`;
+  const configFile = path.join(dir, "prometheus.yml");
+  await writeFile(configFile, "global:\n  scrape_interval: 15s\n");
+  let child: ChildProcess | undefined;
+  return {
+    url,
+    async start() {
+      const started = spawnPrometheus({ configFile, dataDir: path.join(dir, "data"), port });
+      child = started.child;
+      await waitReady(url, child, started.stderr);
+    },
+    async stop() {
+      if (child) await stopPrometheus(child);
+    },
+  };
 };

@@ -5,10 +5,10 @@
 import { spawn, type ChildProcess } from "node:child_process";
 import { writeFile } from "node:fs/promises";
 import path from "node:path";
-import { freePort } from "../../src/net/free-port";
-import { newToken } from "../../src/auth/static";
+import { freePort } from "../src/net/free-port";
+import { newToken } from "../src/auth/static";
 
-const BIN = path.join(__dirname, "..", "..", "bin", "maas-billing.cjs");
+const BIN = path.join(__dirname, "..", "bin", "maas-billing.cjs");
 
 export interface ServiceProcess {
   readonly url: string;

@@ -1,4 +1,4 @@
-// Minimal OpenMetrics text writer for backfilling with `promtool tsdb create-blocks-from openmetrics`.
+// Test kit: the one OpenMetrics text writer (tests, dashboards tests, e2e fixtures), for backfilling with `promtool tsdb create-blocks-from openmetrics`.
 // Samples of one series are written together and in time order, families one after another, as
 // the format requires.
 
