@@ -20,3 +20,91 @@ export const tenantParams = z.object({ tenant: pgText() });
 
 /** `/v1/tenants/:tenant/invoices/:invoice...` */
 export const invoiceParams = tenantParams.extend({ invoice: pgText(200).describe("invoice id or number") });
+
+// Response bodies: fastify serializes answers through them (a field not listed is dropped) and
+// they document /openapi.json. Amounts and counters are decimal strings (bigint on the server).
+const decimal = z.string().regex(/^-?\d+(\.\d+)?$/);
+
+/** An error answer: `error` names the kind, `message` says what to do. */
+export const errorBody = z.looseObject({ error: z.string(), message: z.string().optional() });
+
+export const usageReportBody = z.object({
+  tenant: z.string(),
+  from: z.string(),
+  to: z.string(),
+  groupBy: z.array(z.string()),
+  inputTokens: decimal,
+  outputTokens: decimal,
+  totalTokens: decimal,
+  requests: decimal,
+  rows: z.array(
+    z.object({
+      user: z.string().optional(),
+      model: z.string().optional(),
+      tier: z.string().optional(),
+      inputTokens: decimal,
+      outputTokens: decimal,
+      totalTokens: decimal,
+      requests: decimal,
+      ledgerRows: z.number().int(),
+    }),
+  ),
+});
+
+export const invoiceBody = z.object({
+  id: z.string(),
+  number: z.string(),
+  tenant: z.string(),
+  period: z.string(),
+  periodStart: z.string(),
+  periodEnd: z.string(),
+  kind: z.enum(["standard", "adjustment"]),
+  status: z.enum(["draft", "final"]),
+  currency: z.string(),
+  minorUnitDigits: z.number().int(),
+  totalMinor: decimal.describe("total in minor units"),
+  total: decimal,
+  ledgerRows: z.number().int(),
+  roundingRule: z.string(),
+  flags: z.record(z.string(), z.unknown()),
+  contentSha256: z.string().nullable().describe("set when final: SHA-256 of the invoice content"),
+  createdAt: z.string(),
+  finalizedAt: z.string().nullable(),
+  lines: z.array(
+    z.object({
+      lineNo: z.number().int(),
+      tier: z.string(),
+      model: z.string(),
+      component: z.string(),
+      priceVersionId: z.string(),
+      quantity: decimal,
+      unit: z.string(),
+      unitPrice: decimal,
+      amountMinor: decimal,
+      amount: decimal,
+      lineage: z.record(z.string(), z.unknown()),
+    }),
+  ),
+});
+
+export const invoiceListBody = z.object({ invoices: z.array(invoiceBody.omit({ lines: true })) });
+
+const quotaState = z.object({
+  user: z.string().nullable(),
+  kind: z.enum(["tokens", "cost"]),
+  period: z.enum(["day", "month"]),
+  limit: decimal,
+  used: decimal,
+  remaining: decimal,
+  periodStart: z.string(),
+});
+
+export const quotaListBody = z.object({ quotas: z.array(quotaState) });
+
+export const quotaCheckBody = z.object({
+  allowed: z.boolean(),
+  spent: z.boolean(),
+  quotas: z.array(quotaState),
+  tokens: decimal,
+  costMinor: decimal,
+});

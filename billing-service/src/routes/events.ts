@@ -6,6 +6,7 @@ import { z } from "zod";
 import { ingestEvents } from "../events/ingest";
 import { eventBatchSchema, type UsageEvent } from "../events/schema";
 import type { ServiceMetrics } from "../ops/metrics";
+import { errorBody } from "../schemas";
 import { IngestUnavailableError, type IngestOutcome } from "../spool";
 
 /** How a valid batch is stored: straight to PostgreSQL, or through the durable spool (src/spool). */
@@ -26,7 +27,7 @@ export const registerEventRoutes = (base: FastifyInstance, pool: Pool, metrics: 
         response: {
           200: z.object({ accepted: z.number().int(), duplicates: z.number().int() }),
           202: z.object({ spooled: z.number().int() }).describe("database unavailable: the batch is fsynced to the local spool and will be stored in order"),
-          503: z.object({ error: z.string(), message: z.string() }).describe("not stored (spool full or unwritable): retry after Retry-After seconds"),
+          503: errorBody.describe("not stored (spool full or unwritable): retry after Retry-After seconds"),
         },
       },
     },

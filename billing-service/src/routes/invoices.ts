@@ -8,7 +8,9 @@ import { z } from "zod";
 import { invoicesToFocus, invoiceToCsv } from "../invoices/render";
 import { createInvoice, finalizeInvoice, getInvoice, listInvoices } from "../invoices/store";
 import type { PriceBook } from "../pricebook/pricebook";
-import { invoiceParams, period, tenantParams } from "../schemas";
+import { errorBody, invoiceBody, invoiceListBody, invoiceParams, period, tenantParams } from "../schemas";
+
+const notFound = errorBody.describe("no such invoice of this tenant");
 
 
 export const registerInvoiceRoutes = (base: FastifyInstance, pool: Pool, priceBook: () => PriceBook): void => {
@@ -17,7 +19,12 @@ export const registerInvoiceRoutes = (base: FastifyInstance, pool: Pool, priceBo
     "/v1/tenants/:tenant/invoices",
     {
       config: { scope: { tenant: "params" } },
-      schema: { summary: "List a tenant's invoices (optionally of one period)", params: tenantParams, querystring: z.object({ period: period.optional() }) },
+      schema: {
+        summary: "List a tenant's invoices (optionally of one period)",
+        params: tenantParams,
+        querystring: z.object({ period: period.optional() }),
+        response: { 200: invoiceListBody },
+      },
     },
     async (request) => ({ invoices: await listInvoices(pool, request.params.tenant, request.query.period) }),
   );
@@ -29,6 +36,11 @@ export const registerInvoiceRoutes = (base: FastifyInstance, pool: Pool, priceBo
         summary: "Build the draft invoice of a period (an adjustment if the period is already final)",
         params: tenantParams,
         body: z.object({ period }),
+        response: {
+          200: z.object({ created: z.literal(false), reason: z.string() }).describe("nothing to adjust: no usage changed since the final invoice"),
+          201: invoiceBody,
+          422: errorBody.describe("usage the price book has no price for"),
+        },
       },
     },
     async (request, reply) => {
@@ -41,7 +53,12 @@ export const registerInvoiceRoutes = (base: FastifyInstance, pool: Pool, priceBo
     "/v1/tenants/:tenant/invoices/:invoice",
     {
       config: { scope: { tenant: "params" } },
-      schema: { summary: "One invoice as JSON, CSV or FOCUS CSV", params: invoiceParams, querystring: z.object({ format: z.enum(["json", "csv", "focus"]).default("json") }) },
+      schema: {
+        summary: "One invoice as JSON, CSV or FOCUS CSV",
+        params: invoiceParams,
+        querystring: z.object({ format: z.enum(["json", "csv", "focus"]).default("json") }),
+        response: { 200: z.union([invoiceBody, z.string().describe("format=csv or focus: text/csv")]), 404: notFound },
+      },
     },
     async (request, reply) => {
       const invoice = await getInvoice(pool, request.params.tenant, request.params.invoice);
@@ -54,7 +71,11 @@ export const registerInvoiceRoutes = (base: FastifyInstance, pool: Pool, priceBo
     "/v1/tenants/:tenant/invoices/:invoice/finalize",
     {
       config: { scope: { tenant: "params", admin: true } },
-      schema: { summary: "Finalize a draft: it becomes immutable (later usage goes to an adjustment)", params: invoiceParams },
+      schema: {
+        summary: "Finalize a draft: it becomes immutable (later usage goes to an adjustment)",
+        params: invoiceParams,
+        response: { 200: invoiceBody, 404: notFound, 409: errorBody.describe("the invoice is not a draft") },
+      },
     },
     async (request) => finalizeInvoice(pool, request.params.tenant, request.params.invoice),
   );

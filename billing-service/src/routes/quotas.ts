@@ -12,7 +12,7 @@ import type { PriceBook } from "../pricebook/pricebook";
 import { estimateCostMinor } from "../quota/cost";
 import { createQuotaChecker } from "../quota/batcher";
 import { listQuotas, setQuota } from "../quota/store";
-import { count, pgText, tenantParams } from "../schemas";
+import { count, errorBody, pgText, quotaCheckBody, quotaListBody, tenantParams } from "../schemas";
 
 export const registerQuotaRoutes = (base: FastifyInstance, pool: Pool, priceBook: () => PriceBook): void => {
   const app = base.withTypeProvider<ZodTypeProvider>();
@@ -20,7 +20,7 @@ export const registerQuotaRoutes = (base: FastifyInstance, pool: Pool, priceBook
   const quotaChecker = createQuotaChecker(pool);
   app.get(
     "/v1/tenants/:tenant/quotas",
-    { config: { scope: { tenant: "params" } }, schema: { summary: "A tenant's quotas and their use in the current period", params: tenantParams } },
+    { config: { scope: { tenant: "params" } }, schema: { summary: "A tenant's quotas and their use in the current period", params: tenantParams, response: { 200: quotaListBody } } },
     async (request) => ({ quotas: await listQuotas(pool, request.params.tenant) }),
   );
   app.put(
@@ -36,6 +36,7 @@ export const registerQuotaRoutes = (base: FastifyInstance, pool: Pool, priceBook
           period: z.enum(["day", "month"]),
           limit: count.describe("tokens, or minor currency units for kind=cost"),
         }),
+        response: { 200: quotaListBody },
       },
     },
     async (request) => {
@@ -61,6 +62,7 @@ export const registerQuotaRoutes = (base: FastifyInstance, pool: Pool, priceBook
           requests: count.default(1),
           dryRun: z.boolean().default(false),
         }),
+        response: { 200: quotaCheckBody, 422: errorBody.describe("no price for this tier and model") },
       },
     },
     async (request, reply) => {

@@ -3,7 +3,7 @@ import type { FastifyInstance } from "fastify";
 import type { ZodTypeProvider } from "fastify-type-provider-zod";
 import type { Pool } from "pg";
 import { z } from "zod";
-import { tenantParams } from "../schemas";
+import { tenantParams, usageReportBody } from "../schemas";
 import { GROUP_FIELDS, parseGroupBy, queryUsage, usageToCsv } from "../usage/query";
 
 export const registerUsageRoutes = (base: FastifyInstance, pool: Pool): void => {
@@ -25,6 +25,7 @@ export const registerUsageRoutes = (base: FastifyInstance, pool: Pool): void => 
             .describe("comma-separated: user,model,tier"),
           format: z.enum(["json", "csv"]).default("json"),
         }),
+        response: { 200: z.union([usageReportBody, z.string().describe("format=csv: text/csv, one row per group")]) },
       },
     },
     async (request, reply) => {
