@@ -3,12 +3,12 @@
  * quotas are spent together or not at all, and a new period starts from zero. The batching
  * checker (the HTTP path) must decide like the single statement, including across replicas.
  */
-import pg from "pg";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { createQuotaChecker } from "../src/quota/batcher";
 import { estimateCostMinor } from "../src/quota/cost";
 import type { QuotaCheckRequest } from "../src/quota/decide";
 import { checkQuota, listQuotas, setQuota } from "../src/quota/store";
+import { kitPool } from "../testkit/postgres";
 import { startBillingDb, testPriceBook, type BillingTestDb } from "./support/billing-db";
 
 let db: BillingTestDb;
@@ -84,11 +84,7 @@ describe("quota checks", () => {
 });
 
 describe("batching quota checker", () => {
-  const openPool = () => {
-    const pool = new pg.Pool({ connectionString: db.url, max: 4 });
-    pool.on("error", () => {});
-    return pool;
-  };
+  const openPool = () => kitPool(db.url, 4).pool;
 
   it("concurrent checks through one queue never overspend the last units", async () => {
     await setQuota(db.pool, { tenant: "batch-one", kind: "tokens", period: "month", limit: 100n });
