@@ -10,7 +10,8 @@ import os from "node:os";
 import path from "node:path";
 import { promisify } from "node:util";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { embeddedCluster } from "../src/db/embedded";
+import { existsSync } from "node:fs";
+import { embeddedBinariesDir, embeddedCluster } from "../src/db/embedded";
 import { EmbeddedPostgresUnreachableError, firstBlockedDirectory } from "../src/db/postgres-reach";
 
 const run = promisify(execFile);
@@ -51,6 +52,11 @@ describe("which directory the postgres user cannot enter", () => {
 });
 
 describe("embedded PostgreSQL with its data under a private directory", () => {
+  it("knows where the PostgreSQL binaries are (the directory the check walks up from)", () => {
+    const bin = embeddedBinariesDir();
+    expect(bin && existsSync(path.join(bin, "initdb"))).toBe(true);
+  });
+
   it(isRoot ? "as root: fails at once, naming the directory and the fix" : "as a normal user: no user switch, so nothing to refuse", async () => {
     const start = embeddedCluster({ databaseDir: path.join(privateDir, "checkout", "data", "pg"), password: "pw", persistent: false });
     if (isRoot) {

