@@ -17,6 +17,7 @@ import { collectOnce, type SampleSource } from "../src/collector/collect";
 import { PrometheusClient, type RawSeries } from "../src/collector/prometheus-client";
 import { parseCollectorSettings } from "../src/contract";
 import { migrate } from "../src/db/migrate";
+import { COLLECTOR_ONLY } from "../src/db/migrations";
 import { PROMTOOL_BIN, startPrometheus } from "../testkit/prometheus";
 import { startPostgres } from "../testkit/postgres";
 
@@ -114,7 +115,7 @@ export async function benchCollector(series = 10_000, log: (s: string) => void =
     });
     const client = new PrometheusClient({ url: prom.url });
     try {
-      await migrate(db.pool);
+      await migrate(db.pool, COLLECTOR_ONLY);
       // Record every query the collector sends, as the URL Prometheus receives.
       const urls: string[] = [];
       let querySeconds = 0;

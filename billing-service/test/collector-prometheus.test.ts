@@ -18,6 +18,7 @@ import { PrometheusClient } from "../src/collector/prometheus-client";
 import { collectOnce, type CollectorDeps, type SampleSource } from "../src/collector/collect";
 import { parseCollectorSettings } from "../src/contract";
 import { migrate } from "../src/db/migrate";
+import { COLLECTOR_ONLY } from "../src/db/migrations";
 import { distribute } from "../src/pricebook/money";
 
 const WINDOW = 15 * 60_000;
@@ -55,7 +56,7 @@ beforeAll(async () => {
   scenario = generateScenario({ seed: SEED, startMs: fromMs, windows: WINDOWS, windowMs: WINDOW, scrapeMs: 15_000 });
   await backfill(toOpenMetrics(scenario.series), path.join(dir, "data"), dir);
   [prom, db] = await Promise.all([startPrometheus({ dir }), startTestPostgres()]);
-  await migrate(db.pool);
+  await migrate(db.pool, COLLECTOR_ONLY);
   client = new PrometheusClient({ url: prom.url });
   await writeFile(
     path.join(dir, "collector.yaml"),

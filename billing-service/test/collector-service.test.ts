@@ -16,6 +16,7 @@ import { PrometheusClient } from "../src/collector/prometheus-client";
 import { parseCollectorSettings } from "../src/contract";
 import { COLLECTOR_LOCK_KEY } from "../src/collector/lock";
 import { migrate } from "../src/db/migrate";
+import { COLLECTOR_ONLY } from "../src/db/migrations";
 
 const WINDOW = 15 * 60_000;
 let dir: string;
@@ -30,7 +31,7 @@ beforeAll(async () => {
   scenario = generateScenario({ seed: 3, startMs: fromMs, windows: 8, windowMs: WINDOW, scrapeMs: 15_000 });
   await backfill(toOpenMetrics(scenario.series.map((s) => ({ ...s, samples: [...s.samples, ...s.lateSamples].sort((a, b) => a.t - b.t) }))), path.join(dir, "data"), dir);
   [prom, db] = await Promise.all([startPrometheus({ dir }), startTestPostgres()]);
-  await migrate(db.pool);
+  await migrate(db.pool, COLLECTOR_ONLY);
 });
 
 afterAll(async () => {

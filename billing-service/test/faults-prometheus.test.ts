@@ -14,6 +14,7 @@ import { collectOnce, runCollectorLoop, type CollectorDeps } from "../src/collec
 import { PrometheusClient } from "../src/collector/prometheus-client";
 import { parseCollectorSettings } from "../src/contract";
 import { migrate } from "../src/db/migrate";
+import { COLLECTOR_ONLY } from "../src/db/migrations";
 import { toOpenMetrics } from "./support/scenario";
 import { startPostgres as startTestPostgres, type RunningPostgres as TestPostgres } from "../testkit/postgres";
 import { restartablePrometheus, type RestartablePrometheus } from "../testkit/prometheus";
@@ -59,7 +60,7 @@ beforeAll(async () => {
   await backfill(toOpenMetrics(SERIES), path.join(dir, "data"), dir);
   prom = await restartablePrometheus(dir);
   [db] = await Promise.all([startTestPostgres(), prom.start()]);
-  await migrate(db.pool);
+  await migrate(db.pool, COLLECTOR_ONLY);
   client = new PrometheusClient({ url: prom.url, timeoutMs: 5_000 });
 });
 

@@ -17,6 +17,7 @@ import type { Sample } from "../src/collector/counter-usage";
 import { exactSelector } from "../src/collector/promql";
 import { parseCollectorSettings } from "../src/contract";
 import { migrate } from "../src/db/migrate";
+import { COLLECTOR_ONLY } from "../src/db/migrations";
 import { startPostgres as startTestPostgres, type RunningPostgres as TestPostgres } from "../testkit/postgres";
 
 const STEP = 15_000;
@@ -127,7 +128,7 @@ let db: TestPostgres;
 
 beforeAll(async () => {
   db = await startTestPostgres();
-  await migrate(db.pool);
+  await migrate(db.pool, COLLECTOR_ONLY);
 });
 
 afterAll(async () => {

@@ -435,3 +435,9 @@ create index portal_sessions_expires on portal_sessions (expires_at);
 `,
   },
 ];
+
+/**
+ * The collector's migrations alone (050-099): for collector tests and benches that measure the
+ * collector's own tables without the ledger's rollup triggers. Apply with `migrate(pool, COLLECTOR_ONLY)`.
+ */
+export const COLLECTOR_ONLY: readonly Migration[] = MIGRATIONS.filter((m) => m.id >= 50 && m.id <= 99);
