@@ -12,3 +12,7 @@ export const parsePeriod = (label: string): Period => {
   const month = Number(m[2]) - 1;
   return { label, start: new Date(Date.UTC(year, month, 1)), end: new Date(Date.UTC(year, month + 1, 1)) };
 };
+
+/** The calendar month (UTC) that `at` falls in. */
+export const periodOf = (at: Date): Period =>
+  parsePeriod(`${at.getUTCFullYear()}-${String(at.getUTCMonth() + 1).padStart(2, "0")}`);

@@ -1,12 +1,13 @@
 /**
  * What the portal pages show, read through the service's own modules: money only from the
- * invoice code (previewInvoice/getInvoice, formatMinor), usage from queryUsage, quotas from
+ * invoice code (previewInvoice/getInvoice, formatScaled), usage from queryUsage, quotas from
  * listQuotas. The one query of its own is the daily token series of the chart (tokens, not money).
  */
 import type { Pool } from "pg";
 import type { Principal } from "../auth/types";
 import { periodOf } from "../invoices/periods";
-import { formatMinor, UnpricedUsageError } from "../invoices/pricing";
+import { UnpricedUsageError } from "../invoices/pricing";
+import { formatScaled } from "../pricebook/money";
 import { previewInvoice, type Invoice } from "../invoices/store";
 import type { PriceBook } from "../pricebook/pricebook";
 import { queryUsage, type UsageRow } from "../usage/query";
@@ -108,7 +109,7 @@ export const loadOverview = async (pool: Pool, book: PriceBook, tenant: string, 
     daily,
     models: byTokens(models.rows, "model")
       .slice(0, TOP)
-      .map((r) => ({ name: r.name, totalTokens: r.totalTokens, requests: r.requests, ...(modelCost.has(r.name) ? { cost: formatMinor(modelCost.get(r.name)!, { minorUnitDigits: digits }) } : {}) })),
+      .map((r) => ({ name: r.name, totalTokens: r.totalTokens, requests: r.requests, ...(modelCost.has(r.name) ? { cost: formatScaled(modelCost.get(r.name)!, digits) } : {}) })),
     users: byTokens(users.rows, "user")
       .slice(0, TOP)
       .map((r) => ({ name: r.name, totalTokens: r.totalTokens, requests: r.requests })),

@@ -15,7 +15,7 @@ import { invoicesToFocus, invoiceToCsv } from "../invoices/render";
 import { getInvoice, InvoiceNotFoundError, listInvoices } from "../invoices/store";
 import type { PriceBook } from "../pricebook/pricebook";
 import { listQuotas } from "../quota/store";
-import { tenantParams } from "../routes/usage";
+import { tenantParams } from "../schemas";
 import { queryUsage, usageToCsv } from "../usage/query";
 import { registerPortalAssets } from "./assets";
 import { loadOverview, visibleTenants } from "./data";

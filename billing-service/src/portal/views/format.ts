@@ -1,6 +1,6 @@
 /**
  * Display formatting for the portal. Amounts arrive as exact decimal strings from the invoice
- * code (Invoice.total, InvoiceLine.amount, formatMinor); Intl formats the string itself (no
+ * code (Invoice.total, InvoiceLine.amount, formatScaled); Intl formats the string itself (no
  * float on the way), so the page shows the invoice's figure with grouping and a currency sign.
  */
 const groupInteger = new Intl.NumberFormat("en-US");

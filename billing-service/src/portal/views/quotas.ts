@@ -1,6 +1,6 @@
 /** Quotas: used, remaining, when each resets, and where it stands against the warning thresholds. */
 import { html, type SafeHtml } from "../html";
-import { formatMinor } from "../../invoices/pricing";
+import { formatScaled } from "../../pricebook/money";
 import type { QuotaState } from "../../quota/store";
 import { count, money, utcDateTime } from "./format";
 import { badge, notice } from "./layout";
@@ -24,7 +24,7 @@ const standing = (used: bigint, limit: bigint): SafeHtml => {
 };
 
 export const quotasPage = (quotas: readonly QuotaState[], currency: string, digits: number): SafeHtml => {
-  const amount = (q: QuotaState, v: string): string => (q.kind === "cost" ? money(formatMinor(BigInt(v), { minorUnitDigits: digits }), currency, digits) : `${count(v)} tokens`);
+  const amount = (q: QuotaState, v: string): string => (q.kind === "cost" ? money(formatScaled(BigInt(v), digits), currency, digits) : `${count(v)} tokens`);
   return html`
   <div class="page-head"><h1>Quotas</h1>
     <p class="hint">Limits your platform team set. A request that would go over a limit is refused until the period resets. Marked at ${QUOTA_WARN_PERCENT}% and ${QUOTA_CRITICAL_PERCENT}% used.</p></div>
