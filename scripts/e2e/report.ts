@@ -29,6 +29,18 @@ export class Report {
     }
   }
 
+  /** Passed and failed checks so far (a stage's share is the difference across it). */
+  get counts(): { passed: number; failed: number } {
+    return { passed: this.passed, failed: this.failed };
+  }
+
+  /** Records a failure that is not a check of its own (a stage that could not run, and why). */
+  fail(name: string, reason: string): void {
+    this.failed++;
+    console.log(`FAIL ${name}`);
+    for (const line of reason.split("\n")) console.log(`     ${line}`);
+  }
+
   get ok(): boolean {
     return this.failed === 0 && this.passed > 0;
   }
