@@ -1,0 +1,155 @@
+/*
+ * Image stage of `npm run e2e`: the billing image, built here without a Docker daemon
+ * (build-image.sh: buildah, a base from mmdebstrap + Node 22 from npm) from billing-service/Dockerfile,
+ * then run with podman as the platform's rendered Deployment runs it: read-only root filesystem, the
+ * pod's runAsUser/runAsGroup, all capabilities dropped, no privilege escalation, emptyDirs (tmpfs) at
+ * /tmp and the data dir, the tokens file mounted read-only. Commands: `token create`, `migrate`,
+ * `serve` against PostgreSQL (embedded, on loopback; the container shares the host network), then the
+ * service session. Differences from the cluster, on purpose: static tokens instead of
+ * MAAS_BILLING_AUTH_MODE=kubernetes (no TokenReview API here) and no collector (no Prometheus).
+ */
+import { execFile } from "node:child_process";
+import { mkdirSync, readFileSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
+import { startBillingCluster } from "../../../billing-service/demo/lib/postgres-process";
+import { freePort } from "../../../billing-service/src/net/free-port";
+import { loadRender, renderStack } from "../render";
+import { expect, type Report } from "../report";
+import { serviceSession, tokensFile, waitForHttp } from "../service-session";
+
+const IMAGE = "localhost/maas-billing:e2e";
+
+export interface ImageStageEnv {
+  repoRoot: string;
+  workDir: string;
+}
+
+function run(command: string, args: string[], timeoutMs = 0): Promise<{ stdout: string; stderr: string }> {
+  return new Promise((resolve, reject) => {
+    execFile(command, args, { maxBuffer: 64 * 1024 * 1024, timeout: timeoutMs }, (err, stdout, stderr) => {
+      if (err) {
+        const tail = `${stdout}\n${stderr}`.trim().split("\n").slice(-15).join("\n");
+        reject(new Error(`\`${command} ${args.join(" ")}\` failed (${err.code ?? err.signal}):\n${tail}`));
+      } else resolve({ stdout, stderr });
+    });
+  });
+}
+
+/** How the platform's render runs the billing container (security context, volumes, probes). */
+interface RenderedRun {
+  user: number;
+  group: number;
+  readOnlyRoot: boolean;
+  dropAll: boolean;
+  noNewPrivileges: boolean;
+  emptyDirs: string[];
+}
+
+function renderedRun(repoRoot: string, workDir: string): RenderedRun {
+  renderStack(repoRoot, "platform-kubernetes", join(workDir, "render"));
+  const deployment = loadRender(join(workDir, "render", "platform-kubernetes"))
+    .map((r) => r.object as any)
+    .find((o) => o.kind === "Deployment" && o.metadata.name === "maas-billing-api");
+  if (!deployment) throw new Error("the platform-kubernetes render has no maas-billing-api Deployment");
+  const pod = deployment.spec.template.spec;
+  const container = pod.containers.find((c: any) => c.name === "billing-api");
+  const emptyDirNames = new Set((pod.volumes ?? []).filter((v: any) => v.emptyDir).map((v: any) => v.name));
+  return {
+    user: container.securityContext?.runAsUser ?? pod.securityContext?.runAsUser,
+    group: container.securityContext?.runAsGroup ?? pod.securityContext?.runAsGroup,
+    readOnlyRoot: container.securityContext?.readOnlyRootFilesystem === true,
+    dropAll: (container.securityContext?.capabilities?.drop ?? []).includes("ALL"),
+    noNewPrivileges: container.securityContext?.allowPrivilegeEscalation === false,
+    emptyDirs: (container.volumeMounts ?? []).filter((m: any) => emptyDirNames.has(m.name)).map((m: any) => m.mountPath),
+  };
+}
+
+/** --ulimit flags repeating this process's own open-files and processes limits. */
+function currentLimits(): string[] {
+  const limits = readFileSync("/proc/self/limits", "utf8");
+  const pick = (label: string, name: string) => {
+    const m = new RegExp(`^${label}\\s+(\\S+)\\s+(\\S+)`, "m").exec(limits);
+    return m && m[1] !== "unlimited" && m[2] !== "unlimited" ? [`--ulimit=${name}=${m[1]}:${m[2]}`] : [];
+  };
+  return [...pick("Max open files", "nofile"), ...pick("Max processes", "nproc")];
+}
+
+export async function imageStage(report: Report, env: ImageStageEnv): Promise<void> {
+  mkdirSync(env.workDir, { recursive: true });
+  const state = join(env.repoRoot, "tools", ".cache", "image-state");
+  const storage = ["--root", join(state, "storage"), "--runroot", join(state, "run"), "--storage-driver", "vfs"];
+
+  let size = "";
+  const built = await report.check("image: billing-service/Dockerfile built without a Docker daemon (buildah; base: mmdebstrap bookworm + Node 22 from npm, passed as NODE_IMAGE)", async (detail) => {
+    const started = Date.now();
+    const { stdout } = await run("bash", [join(env.repoRoot, "scripts", "e2e", "image", "build-image.sh"), state]);
+    for (const line of stdout.trim().split("\n").filter((l) => l.startsWith("[image]"))) detail(line);
+    size = /size \S+: (\d+) bytes/.exec(stdout)?.[1] ?? "";
+    detail(`image ${IMAGE}: ${size ? `${(Number(size) / 1e6).toFixed(1)} MB` : "size unknown"}, ${((Date.now() - started) / 1000).toFixed(0)} s`);
+    expect(size !== "", "no image size: the image is missing");
+  });
+  if (!built) return;
+
+  const how = renderedRun(env.repoRoot, env.workDir);
+  // runc, not crun: Debian's crun 1.8 refuses this machine's cgroup v1/v2 hybrid layout outright.
+  const podman = (args: string[], timeoutMs = 0) => run("podman", [...storage, "--cgroup-manager=cgroupfs", "--runtime=runc", ...args], timeoutMs);
+  const runFlags = [
+    "--rm",
+    "--network=host",
+    // podman raises RLIMIT_NOFILE/NPROC by default, which needs CAP_SYS_RESOURCE; keep ours instead.
+    ...currentLimits(),
+    `--user=${how.user}:${how.group}`,
+    ...(how.readOnlyRoot ? ["--read-only", "--read-only-tmpfs=false"] : []),
+    ...(how.dropAll ? ["--cap-drop=ALL"] : []),
+    ...(how.noNewPrivileges ? ["--security-opt=no-new-privileges"] : []),
+    ...how.emptyDirs.map((path) => `--tmpfs=${path}:rw,mode=1777`),
+  ];
+
+  const pgDir = join(env.workDir, "pg");
+  const cluster = await startBillingCluster(pgDir, { persistent: false });
+  try {
+    let token = "";
+    const tokensDir = join(env.workDir, "tokens");
+    await report.check(`image: \`token create\` and \`migrate\` run in the container as ${how.user}:${how.group}, read-only root, caps dropped (as the rendered Deployment)`, async (detail) => {
+      expect(how.readOnlyRoot && how.dropAll && how.noNewPrivileges && how.user > 0, `the render no longer runs the container hardened: ${JSON.stringify(how)}`);
+      const created = await podman(["run", ...runFlags, IMAGE, "token", "create", "--name", "e2e-admin", "--admin"], 120_000);
+      token = /: (\S+)\s*$/.exec(created.stderr.trim())?.[1] ?? "";
+      expect(token !== "", "token create printed no token");
+      mkdirSync(tokensDir, { recursive: true });
+      writeFileSync(join(tokensDir, "tokens.yaml"), tokensFile(created.stdout), { mode: 0o644 });
+      const migrated = await podman(["run", ...runFlags, "-e", `DATABASE_URL=${cluster.url}`, IMAGE, "migrate"], 300_000);
+      detail(`flags: ${runFlags.join(" ")}`);
+      detail(`migrate: ${(migrated.stdout + migrated.stderr).trim().split("\n").slice(-1)[0] ?? ""}`);
+      const writable = await podman(["run", ...runFlags, "--entrypoint=/bin/sh", IMAGE, "-c", "touch /app/x 2>&1 || echo refused"], 60_000).catch((e: Error) => ({ stdout: e.message, stderr: "" }));
+      detail(`write to /app: ${writable.stdout.trim().split("\n").pop()}`);
+      expect(/Read-only file system|refused/.test(writable.stdout), "the root filesystem is writable");
+    });
+    if (!token) return;
+
+    await report.check("image: `serve` in the container against PostgreSQL: /healthz, /readyz, events, an invoice of 0.95 USD", async (detail) => {
+      const port = await freePort();
+      const name = `maas-billing-e2e-${port}`;
+      await podman([
+        "run", "-d", "--name", name, ...runFlags.filter((f) => f !== "--rm"),
+        "-e", `DATABASE_URL=${cluster.url}`, "-e", `PORT=${port}`, "-e", "MAAS_BILLING_TOKENS_FILE=/etc/maas-billing-tokens/tokens.yaml",
+        "-v", `${tokensDir}:/etc/maas-billing-tokens:ro`,
+        IMAGE, "serve", "--host", "127.0.0.1",
+      ], 120_000);
+      try {
+        const alive = { running: true };
+        await waitForHttp(`http://127.0.0.1:${port}/healthz`, 180_000, () => alive.running).catch(async (e: Error) => {
+          const logs = await podman(["logs", name]).catch((l: Error) => ({ stdout: l.message, stderr: "" }));
+          throw new Error(`${e.message}\n${(logs.stdout + logs.stderr).trim().split("\n").slice(-10).join("\n")}`);
+        });
+        await serviceSession(`http://127.0.0.1:${port}`, token, detail);
+        const user = await podman(["exec", name, "id", "-u"]);
+        detail(`process uid in the container: ${user.stdout.trim()}; image size ${(Number(size) / 1e6).toFixed(1)} MB`);
+        expect(user.stdout.trim() === String(how.user), "the service does not run as the rendered user");
+      } finally {
+        await podman(["rm", "-f", "-t", "5", name]).catch(() => undefined);
+      }
+    });
+  } finally {
+    await cluster.server.stop().catch(() => undefined);
+  }
+}
