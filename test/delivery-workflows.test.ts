@@ -26,7 +26,7 @@ const workflow = (file: string) => parseWorkflow(text(file));
 
 /** The only write scopes any job holds, and why. */
 const ALLOWED_WRITES: Record<string, Record<string, string[]>> = {
-  "pull-request.yml": { preview: ["pull-requests"] }, // the Pulumi action comments the diff
+  "pull-request.yml": { preview: ["pull-requests"] }, // post-preview-comment.sh comments the diff
   "deploy.yml": {},
   "billing-image.yml": { build: ["packages"], propose: ["contents", "pull-requests"] }, // push image; push branch + open PR
 };
@@ -121,9 +121,16 @@ describe("pull-request.yml", () => {
     expect(preview.needs).toEqual(["test", "plan"]);
     expect(preview.if).toContain("github.event.pull_request.head.repo.full_name == github.repository");
     expect(JSON.stringify(preview.strategy)).toContain("fromJSON(needs.plan.outputs.stacks)");
+    // The comment body comes from the repository's script (npm run e2e runs the same one), the CLI
+    // from the Pulumi action (install only), and the comment is one per stack, updated in place.
     const [pulumi] = stepsUsing(preview, "pulumi/actions");
-    expect(pulumi.with).toMatchObject({ command: "preview", diff: true, "comment-on-pr": true });
-    expect(String(pulumi.with?.["stack-name"])).toContain("${{ matrix.stack }}");
+    expect(pulumi.with?.command).toBeUndefined();
+    const steps = preview.steps ?? [];
+    const body = steps.find((s) => s.run?.includes("scripts/delivery/preview-comment.ts --stack"));
+    expect(body?.env?.STACK).toContain("${{ matrix.stack }}");
+    const post = steps.find((s) => s.run?.includes("scripts/delivery/post-preview-comment.sh"));
+    expect(post?.env?.STACK_NAME).toBe("${{ matrix.stack }}");
+    expect(steps.indexOf(body!)).toBeLessThan(steps.indexOf(post!));
   });
 
   it("installs with Node 22, tests, renders offline and diffs against the base branch", () => {

@@ -18,6 +18,17 @@ export interface ControlPlane {
   admin: KubeClient;
   /** Client authenticated as the identity registered under this user name. */
   clientFor(user: string): KubeClient;
+  /** A kubeconfig (YAML) for that identity: what a tool like the Pulumi provider is given. */
+  kubeconfigFor(user: string): string;
+}
+
+export interface ControlPlaneOptions {
+  /**
+   * Turns the API server's garbage-collector finalizers off. Without a controller-manager nothing
+   * removes `foregroundDeletion`, so a foreground delete (the Pulumi provider's default) would leave
+   * the object in place forever; with the option off, deletes take effect at once.
+   */
+  noGarbageCollector?: boolean;
 }
 
 /**
@@ -25,7 +36,12 @@ export interface ControlPlane {
  * start only, so every identity the run needs must be known now); a cluster admin in `system:masters`
  * is always added.
  */
-export async function startControlPlane(binDir: string, workDir: string, identities: Identity[]): Promise<ControlPlane> {
+export async function startControlPlane(
+  binDir: string,
+  workDir: string,
+  identities: Identity[],
+  options: ControlPlaneOptions = {},
+): Promise<ControlPlane> {
   const logDir = join(workDir, "logs");
   const pki = join(workDir, "pki");
   mkdirSync(logDir, { recursive: true });
@@ -79,19 +95,34 @@ export async function startControlPlane(binDir: string, workDir: string, identit
       // Nothing creates the per-namespace `default` ServiceAccount without a controller-manager.
       "--disable-admission-plugins=ServiceAccount",
       "--endpoint-reconciler-type=none",
+      ...(options.noGarbageCollector ? ["--enable-garbage-collector=false"] : []),
     ],
     logDir,
   );
   const admin = new KubeClient(url, tokens.get("e2e-cluster-admin")!);
+  const tokenOf = (user: string): string => {
+    const token = tokens.get(user);
+    if (!token) throw new Error(`identity ${user} was not registered at start`);
+    return token;
+  };
   await waitUntilReady(apiserver, async () => (await admin.request("GET", "/readyz")).status === 200, 120_000);
 
   return {
     url,
     admin,
     clientFor(user: string): KubeClient {
-      const token = tokens.get(user);
-      if (!token) throw new Error(`identity ${user} was not registered at start`);
-      return admin.as(token);
+      return admin.as(tokenOf(user));
+    },
+    kubeconfigFor(user: string): string {
+      // The serving certificate is self-signed by the loopback API server (see kube-client.ts).
+      return JSON.stringify({
+        apiVersion: "v1",
+        kind: "Config",
+        clusters: [{ name: "e2e", cluster: { server: url, "insecure-skip-tls-verify": true } }],
+        users: [{ name: user, user: { token: tokenOf(user) } }],
+        contexts: [{ name: user, context: { cluster: "e2e", user } }],
+        "current-context": user,
+      });
     },
   };
 }
