@@ -9,7 +9,7 @@ import { beforeAll, describe, expect, it } from "vitest";
 import { PLATFORM_PROMETHEUS_DS_UID, platformDashboards, platformPrometheusRules } from "../dashboards";
 import { tenantAdminRoleRules } from "../components/tenant/rbac";
 import type { RenderResult } from "../scripts/render";
-import { findObject, ofKind, renderConfig, testImage } from "./support/stacks";
+import { findObject, ofKind, renderConfig, renderExample, testImage } from "./support/stacks";
 
 // The real program (index.ts) runs under Pulumi's mock runtime (scripts/render sets the mocks before
 // the program is imported); each render records every resource it registers.
@@ -169,6 +169,21 @@ describe("billing service", () => {
     ]);
     expect((findObject(openshift, "ClusterRoleBinding", "maas-billing-api-monitoring-view").object as any).roleRef.name).toBe("cluster-monitoring-view");
     expect(ofKind(kubernetes, "ClusterRoleBinding").map((o) => o.object.metadata.name).sort()).toEqual(["maas-billing-api", "maas-prometheus"]);
+  });
+
+  it("exposes the tenant billing portal on OpenShift with its own /portal/ Route on the API's host", async () => {
+    // A configured host: both Routes carry it (same origin).
+    const example = await renderExample("platform-openshift");
+    const api = findObject(example, "Route", "maas-billing-api").object as any;
+    const portal = findObject(example, "Route", "maas-billing-api-portal").object as any;
+    expect(api.spec.host).toBe("billing.apps.example.com");
+    expect(portal.spec).toMatchObject({ host: api.spec.host, path: "/portal/", to: api.spec.to, port: api.spec.port, tls: { termination: "edge", insecureEdgeTerminationPolicy: "Redirect" } });
+    expect(example.outputs.billingPortalUrl).toBe("https://billing.apps.example.com/portal/");
+    // No host: the portal Route takes the one OpenShift generates for the API Route (read back after
+    // creation, unknown under mocks), never one of its own.
+    const generated = findObject(openshift, "Route", "maas-billing-api-portal").object as any;
+    expect(generated.spec.path).toBe("/portal/");
+    expect(generated.spec.host).toBeUndefined();
   });
 
   it("is scraped by a ServiceMonitor and exposed by a Route (openshift) or HTTPRoute (kubernetes)", () => {

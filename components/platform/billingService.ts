@@ -259,6 +259,24 @@ export class BillingService extends pulumi.ComponentResource {
       );
       // Without a configured host OpenShift generates one into spec.host on creation: read it back.
       if (!b.host) routeHost = (route as unknown as { spec: pulumi.Output<{ host?: string } | undefined> }).spec.apply((spec) => spec?.host);
+      // The tenant billing portal: its own Route for /portal/ on the API's host, so it stays the same
+      // origin as the API (its cookie and CSRF rules rely on it) whatever paths the API Route serves.
+      new k8s.apiextensions.CustomResource(
+        `${name}-portal-route`,
+        {
+          apiVersion: "route.openshift.io/v1",
+          kind: "Route",
+          metadata: { ...meta, name: `${billingApiName}-portal` },
+          spec: {
+            host: routeHost,
+            path: "/portal/",
+            to: { kind: "Service", name: service.metadata.name, weight: 100 },
+            port: { targetPort: "http" },
+            tls: { termination: "edge", insecureEdgeTerminationPolicy: "Redirect" },
+          },
+        },
+        { parent: this },
+      );
     } else {
       new k8s.apiextensions.CustomResource(
         `${name}-httproute`,
