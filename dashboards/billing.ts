@@ -7,6 +7,7 @@ import {
   PLATFORM_PROMETHEUS_DS_UID,
   barGauge,
   constantVariable,
+  periodCostExpr,
   dashboard,
   prometheusDs,
   promQuery,
@@ -37,12 +38,26 @@ export const billingPanels = (ds: DataSourceRef, tenantOp: "=" | "=~") => {
     monthToDateCost: barGauge({
       title: "Month-to-date cost per tenant (minor units)",
       description:
-        "Cost of the open billing period so far in minor currency units (e.g. cents), as the billing service computes it for the " +
-        "draft invoice (exact usage times effective-dated prices).",
+        "Cost of the open billing period so far in minor currency units (e.g. cents): the draft invoice total, computed by the " +
+        "billing service's invoice code (exact usage, effective-dated token and per-request prices, the invoice's rounding).",
       datasource: ds,
       unit: "short",
       decimals: 0,
-      targets: [promQuery(ds, `sum by (tenant, currency) (maas_billing_month_to_date_cost_minor${t})`, "{{tenant}} {{currency}}", { instant: true })],
+      targets: [promQuery(ds, `max by (tenant, currency) (maas_billing_month_to_date_cost_minor${t})`, "{{tenant}} {{currency}}", { instant: true })],
+    }),
+    periodCostLines: barGauge({
+      title: "Cost this billing period by tier, model and charge (minor units)",
+      description:
+        "Draft-invoice lines of the open billing period per tenant: tier, model and charge (input tokens, output tokens, requests), " +
+        "priced by the billing service's invoice code with effective-dated prices; per tenant they add up to the month-to-date cost.",
+      datasource: ds,
+      unit: "short",
+      decimals: 0,
+      targets: [
+        promQuery(ds, periodCostExpr(t, "tenant, period, tier, model, component, currency"), "{{tenant}} {{tier}} {{model}} {{component}} {{currency}}", {
+          instant: true,
+        }),
+      ],
     }),
     quotaBurn: barGauge({
       title: "Quota burn",
@@ -130,11 +145,13 @@ export const billingDashboard = (o: BillingDashboardOptions = {}): DashboardJson
       o.tenant === undefined
         ? [
             [p.monthToDateCost, p.quotaBurn, p.meteredTokens],
+            [p.periodCostLines],
             [p.collectorLag, p.counterResets, p.scrapeGaps],
             [p.gatewayModelMismatch, p.unattributedTokens],
           ]
         : [
             [p.monthToDateCost, p.quotaBurn, p.meteredTokens],
+            [p.periodCostLines],
             [p.counterResets, p.scrapeGaps, p.gatewayModelMismatch],
           ],
   });

@@ -129,6 +129,17 @@ export interface VariableMatcher {
 export const selector = (...matchers: readonly VariableMatcher[]): string =>
   `{${matchers.map((m) => `${m.label}${m.op ?? "=~"}"$${m.variable}"`).join(", ")}}`;
 
+/**
+ * Cost of the billing period so far by invoice line, as the billing service exports it
+ * (`maas_billing_period_cost_minor_total`, priced by the invoice code: a tenant's lines add up to its
+ * draft invoice total to the minor unit), summed `by` the given labels. The last value in the range
+ * counts (a line may move by one minor unit to another as rounding leftovers move, so never rate()),
+ * and `max by` the line's identity first keeps one copy of each line even if the exporting replica
+ * changed inside the range (the old holder's last samples stay in the range).
+ */
+export const periodCostExpr = (billingSelector: string, by: string): string =>
+  `sum by (${by}) (max by (tenant, currency, period, tier, model, component) (last_over_time(maas_billing_period_cost_minor_total${billingSelector}[$__range])))`;
+
 /** A Prometheus query target; `instant` for stat/bar-gauge panels that show one number per series. */
 export const promQuery = (
   datasource: DataSourceRef,

@@ -11,6 +11,7 @@ import {
   dashboard,
   prometheusDs,
   promQuery,
+  periodCostExpr,
   queryVariable,
   selector,
   stat,
@@ -43,11 +44,8 @@ export const tokenUsageChargebackPanels = (tierLabel: TierLabel, ds: DataSourceR
   const hits = `authorized_hits${selector(ns, tier, user, model)}`;
   const calls = `authorized_calls${selector(ns, tier, user)}`;
   const limited = `limited_calls${selector(ns)}`;
+  // Billing-service series always label the tier `tier` (whatever label the gateway uses).
   const billing = selector({ label: "tenant", variable: "tenant", op: "=" }, { label: "tier", variable: "tier" }, { label: "model", variable: "model" });
-  // Cost in minor units: metered tokens times the price book's price per million tokens of the
-  // same tier, model and direction. Same prices and same usage source as the invoices.
-  const cost = (by: string) =>
-    `sum by (${by}) (increase(maas_billing_usage_tokens_total${billing}[$__range]) * on (tier, model, direction) group_left (currency) maas_billing_price_per_million_tokens_minor) / 1e6`;
   return {
     tokensByTier: barGauge({
       title: "Tokens by tier",
@@ -90,25 +88,29 @@ export const tokenUsageChargebackPanels = (tierLabel: TierLabel, ds: DataSourceR
       targets: [promQuery(ds, `sum by (model) (increase(${hits}[$__range]))`, "{{model}}", { instant: true })],
     }),
     costByTierModel: barGauge({
-      title: "Cost by tier and model (minor units)",
+      title: "Cost by tier and model, this billing period (minor units)",
       description:
-        "Cost in minor currency units (e.g. cents) over the dashboard range: the billing service's metered input/output tokens " +
-        "times its price book (maas_billing_price_per_million_tokens_minor), the same prices invoices use. Uses today's prices " +
-        "for the whole range (invoices apply effective-dated prices) and increase() estimates; the invoice is authoritative.",
+        "Cost of this billing period (calendar month, UTC) so far in minor currency units (e.g. cents), per billing period, tier and " +
+        "model: the billing service's draft-invoice lines (token and per-request charges, each usage row priced with the price " +
+        "version in force at its time), computed by the invoice code from the usage ledger. Summed over tiers and models it is " +
+        "the draft invoice total to the minor unit.",
       datasource: ds,
       unit: "short",
-      decimals: 2,
-      targets: [promQuery(ds, cost("tier, model, currency"), "{{tier}} {{model}} {{currency}}", { instant: true })],
+      decimals: 0,
+      timeFrom: "now/M",
+      targets: [promQuery(ds, periodCostExpr(billing, "period, tier, model, currency"), "{{period}} {{tier}} {{model}} {{currency}}", { instant: true })],
     }),
     costTotal: stat({
-      title: "Cost total (minor units)",
+      title: "Cost this billing period (minor units)",
       description:
-        "Total token cost in minor currency units over the dashboard range, per currency, from metered usage times the billing " +
-        "service's price book. Same caveats as the per-tier panel; the invoice is authoritative.",
+        "This billing period's cost so far in minor currency units: the draft invoice total (all tiers, models, tokens and " +
+        "per-request charges, effective-dated prices), per period and currency. With the tier or model filter set, the part of " +
+        "the invoice on those lines.",
       datasource: ds,
       unit: "short",
-      decimals: 2,
-      targets: [promQuery(ds, cost("currency"), "{{currency}}", { instant: true })],
+      decimals: 0,
+      timeFrom: "now/M",
+      targets: [promQuery(ds, periodCostExpr(billing, "period, currency"), "{{period}} {{currency}}", { instant: true })],
     }),
     tokenRateByTier: timeseries({
       title: "Token rate by tier",

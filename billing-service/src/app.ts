@@ -51,6 +51,10 @@ export const buildApp = async (deps: AppDeps): Promise<App> => {
   app.setValidatorCompiler(validatorCompiler);
   app.setSerializerCompiler(serializerCompiler);
   const metrics = deps.metrics ?? createServiceMetrics(deps.pool, deps.priceBook);
+  // The metrics hold the exporter lock on a pooled connection: give it back before the pool closes.
+  app.addHook("onClose", async () => {
+    await metrics.close();
+  });
 
   await app.register(swagger, {
     openapi: {

@@ -65,6 +65,11 @@ afterAll(() => {
 
 const toMap = (samples: VectorSample[]): Truth => new Map(samples.map((s) => [keyOf(s.metric), Number(s.value[1])]));
 
+/** Grafana's $__range for a panel: its own relative time ("now/M" = this month so far) or the dashboard's. */
+const MONTH_START = Date.UTC(2026, 2, 1) / 1000;
+const valuesFor = (spec: { timeFrom?: string }, values: Record<string, string> = GRAFANA_VALUES): Record<string, string> =>
+  spec.timeFrom === "now/M" ? { ...values, __range: `${EVAL_TIME - MONTH_START}s`, __range_s: String(EVAL_TIME - MONTH_START) } : values;
+
 const run = async (panel: string, expr: string, values: Record<string, string> = GRAFANA_VALUES): Promise<Truth> => {
   const actual = toMap(await prom.vector(interpolate(expr, values), EVAL_TIME));
   report.push({ panel, expr, value: Object.fromEntries(actual), truth: {} });
@@ -214,7 +219,13 @@ describe("token usage and chargeback on tenant-a", () => {
     ["Token rate by tier", p.tokenRateByTier, truth.tokenRateByTier],
     ["Rate-limited requests per second", p.rateLimitedRate, truth.rateLimitedRate],
   ] as const)("%s equals the truth", async (panel, spec, want) => {
-    expectEqualTruth(panel, await run(panel, spec.targets[0]!.expr), want);
+    expectEqualTruth(panel, await run(panel, spec.targets[0]!.expr, valuesFor(spec)), want);
+  });
+  it("the check can fail: without the max-by dedupe the exporter handover would double the period cost", async () => {
+    const naive = p.costTotal.targets[0]!.expr.replace(/max by \([^)]*\) /, "");
+    const got = await run("Cost total without dedupe", naive, valuesFor(p.costTotal));
+    const want = truth.costTotal;
+    for (const [key, v] of want) expect(got.get(key), key).toBeGreaterThan(v * 1.5);
   });
 });
 
@@ -228,6 +239,7 @@ describe.each([
   const inDashboard = (row: readonly [string, { title: string }, Truth]) => shipped.panels.some((x) => x.title === row[1].title);
   it.each(([
     ["Month-to-date cost per tenant", p.monthToDateCost, truth.monthToDateCost],
+    ["Cost this billing period by tier, model and charge", p.periodCostLines, truth.periodCostLines],
     ["Quota burn", p.quotaBurn, truth.quotaBurn],
     ["Metered tokens per tenant", p.meteredTokens, truth.meteredTokens],
     ["Collector lag", p.collectorLag, truth.collectorLag],
@@ -236,7 +248,7 @@ describe.each([
     ["Gateway vs model-server mismatch", p.gatewayModelMismatch, truth.gatewayModelMismatch],
     ["Unattributed tokens", p.unattributedTokens, truth.unattributedTokens],
   ] as const).filter(inDashboard))("%s equals the truth", async (panel, spec, want) => {
-    expectEqualTruth(panel, await run(`billing ${_name}: ${panel}`, spec.targets[0]!.expr, values), want);
+    expectEqualTruth(panel, await run(`billing ${_name}: ${panel}`, spec.targets[0]!.expr, valuesFor(spec, values)), want);
   });
 });
 

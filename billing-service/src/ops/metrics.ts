@@ -1,13 +1,18 @@
 /**
  * Prometheus metrics of the service (names pinned in docs/contract.md). Usage and cost come from
  * the database at scrape time (the hourly rollup, so a scrape is one small aggregate query), which
- * makes them correct across replicas and restarts; request metrics are per process.
+ * makes them correct across restarts. Those database-derived series are exported by ONE replica,
+ * the holder of the exporter lock (exporter-lease.ts); the others export none of them, so a sum or
+ * a join over replicas never counts the database twice. Request metrics are per process.
+ * Cost is priced by the invoice's own code (ledger-cost.ts -> invoices/pricing.ts priceGroups).
  */
 import type { Pool } from "pg";
 import { Counter, Gauge, Histogram, Registry } from "prom-client";
 import { COST_DENOMINATOR, usageCostNumerator } from "../pricebook/cost";
 import { allocate, PRICE_SCALE } from "../pricebook/money";
 import { findPrice, versionAt, type Price, type PriceBook } from "../pricebook/pricebook";
+import { createExporterLease } from "./exporter-lease";
+import { currentPeriod, ledgerCosts, type PeriodCost } from "./ledger-cost";
 
 export interface ServiceMetrics {
   readonly registry: Registry;
@@ -15,12 +20,14 @@ export interface ServiceMetrics {
   readonly httpDuration: Histogram<"method" | "route">;
   readonly eventsIngested: Counter<"result">;
   readonly authDenied: Counter<"reason">;
+  /** Gives up the exporter lock (shutdown); idempotent. */
+  close(): Promise<void>;
 }
 
 interface UsageSnapshot {
   tokens: Array<{ tenant: string; model: string; tier: string; input: bigint; output: bigint; requests: bigint }>;
-  monthToDate: Map<string, bigint>;
-  allTime: Map<string, bigint>;
+  /** Every (tenant, period) priced like its invoice. */
+  periods: readonly PeriodCost[];
   quotas: Array<{ tenant: string; kind: string; period: string; ratio: number }>;
 }
 
@@ -41,43 +48,30 @@ export const costByTenant = (book: PriceBook, rows: Array<{ tenant: string; tier
   return result;
 };
 
+const EMPTY: UsageSnapshot = { tokens: [], periods: [], quotas: [] };
+
 export const createServiceMetrics = (pool: Pool, getBook: () => PriceBook, now: () => Date = () => new Date()): ServiceMetrics => {
   const registry = new Registry();
+  const lease = createExporterLease(pool);
   let cached: { at: number; snapshot: Promise<UsageSnapshot> } | undefined;
+  let leader = false;
 
   const load = async (): Promise<UsageSnapshot> => {
+    leader = await lease.held();
+    if (!leader) return EMPTY;
     const book = getBook();
-    const monthStart = new Date(Date.UTC(now().getUTCFullYear(), now().getUTCMonth(), 1));
-    // Rows per (tenant, tier, model, hour) over all time would grow; group by the price version
-    // boundaries instead: all hours inside one version price the same.
-    const boundaries = book.versions.map((v) => v.effectiveFrom);
     const q = await pool.query(
-      `select tenant, tier, model,
-              (select max(b) from unnest($1::timestamptz[]) b where b <= hour) as version_start,
-              hour >= $2 as this_month,
-              sum(input_tokens)::text as i, sum(output_tokens)::text as o, sum(requests)::text as r
-         from usage_hourly group by 1, 2, 3, 4, 5`,
-      [boundaries, monthStart],
+      `select tenant, tier, model, sum(input_tokens)::text as i, sum(output_tokens)::text as o, sum(requests)::text as r
+         from usage_hourly group by 1, 2, 3`,
     );
-    const rows = q.rows.map((r) => ({
+    const tokens = q.rows.map((r) => ({
       tenant: r.tenant as string,
       tier: r.tier as string,
       model: r.model as string,
-      hour: r.version_start ? new Date(r.version_start) : new Date(0),
-      thisMonth: r.this_month as boolean,
       input: BigInt(r.i),
       output: BigInt(r.o),
       requests: BigInt(r.r),
     }));
-    const tokens = new Map<string, UsageSnapshot["tokens"][number]>();
-    for (const r of rows) {
-      const key = JSON.stringify([r.tenant, r.model, r.tier]);
-      const t = tokens.get(key) ?? { tenant: r.tenant, model: r.model, tier: r.tier, input: 0n, output: 0n, requests: 0n };
-      t.input += r.input;
-      t.output += r.output;
-      t.requests += r.requests;
-      tokens.set(key, t);
-    }
     const quotaRows = await pool.query(
       `select tenant, kind, period, limit_value::float8 as lim,
               case when period_start = date_trunc(period, $1::timestamptz at time zone 'UTC') at time zone 'UTC' then used else 0 end::float8 as used
@@ -85,9 +79,8 @@ export const createServiceMetrics = (pool: Pool, getBook: () => PriceBook, now: 
       [now()],
     );
     return {
-      tokens: [...tokens.values()],
-      monthToDate: costByTenant(book, rows.filter((r) => r.thisMonth)),
-      allTime: costByTenant(book, rows),
+      tokens,
+      periods: (await ledgerCosts(pool, book)).periods,
       quotas: quotaRows.rows.map((r) => ({ tenant: r.tenant, kind: r.kind, period: r.period, ratio: r.lim > 0 ? r.used / r.lim : r.used > 0 ? 1 : 0 })),
     };
   };
@@ -97,6 +90,15 @@ export const createServiceMetrics = (pool: Pool, getBook: () => PriceBook, now: 
     return cached.snapshot;
   };
 
+  new Gauge({
+    name: "maas_billing_exporter_leader",
+    help: "1 on the replica that exports the database-derived series (usage, cost, prices, quotas), 0 on the others",
+    registers: [registry],
+    async collect() {
+      await snapshot().catch(() => EMPTY);
+      this.set(leader ? 1 : 0);
+    },
+  });
   new Counter({
     name: "maas_billing_usage_tokens_total",
     help: "Tokens in the usage ledger (events and collector), by tenant, model, tier and direction",
@@ -122,22 +124,44 @@ export const createServiceMetrics = (pool: Pool, getBook: () => PriceBook, now: 
   });
   new Counter({
     name: "maas_billing_cost_minor_units_total",
-    help: "Cost of all usage in the ledger in minor currency units, priced like invoices (one rounding per tenant)",
+    help: "Cost of all usage in the ledger in minor currency units: the sum over billing periods of each period's invoice total (invoice pricing code)",
     labelNames: ["tenant", "currency"],
     registers: [registry],
     async collect() {
       this.reset();
-      for (const [tenant, minor] of (await snapshot()).allTime) this.inc({ tenant, currency: getBook().currency }, Number(minor));
+      const all = new Map<string, bigint>();
+      for (const p of (await snapshot()).periods) all.set(p.tenant, (all.get(p.tenant) ?? 0n) + p.totalMinor);
+      for (const [tenant, minor] of all) this.inc({ tenant, currency: getBook().currency }, Number(minor));
+    },
+  });
+  new Counter({
+    name: "maas_billing_period_cost_minor_total",
+    help:
+      "Cost of the current billing period (YYYY-MM, UTC) so far by invoice line (tier, model, component), in minor currency units, " +
+      "priced by the invoice code: per tenant and period the lines add up to the draft invoice total. A line may move by one minor " +
+      "unit to another as the invoice's rounding leftovers move; read it with last_over_time, not rate()",
+    labelNames: ["tenant", "currency", "period", "tier", "model", "component"],
+    registers: [registry],
+    async collect() {
+      this.reset();
+      const period = currentPeriod(now());
+      for (const p of (await snapshot()).periods) {
+        if (p.period !== period) continue;
+        for (const l of p.lines) {
+          this.inc({ tenant: p.tenant, currency: getBook().currency, period, tier: l.tier, model: l.model, component: l.component }, Number(l.amountMinor));
+        }
+      }
     },
   });
   new Gauge({
     name: "maas_billing_month_to_date_cost_minor",
-    help: "Cost of this calendar month (UTC) so far in minor currency units",
+    help: "Cost of this calendar month (UTC) so far in minor currency units: the draft invoice total of the current period",
     labelNames: ["tenant", "currency"],
     registers: [registry],
     async collect() {
       this.reset();
-      for (const [tenant, minor] of (await snapshot()).monthToDate) this.set({ tenant, currency: getBook().currency }, Number(minor));
+      const period = currentPeriod(now());
+      for (const p of (await snapshot()).periods) if (p.period === period) this.set({ tenant: p.tenant, currency: getBook().currency }, Number(p.totalMinor));
     },
   });
   new Gauge({
@@ -177,13 +201,10 @@ export const createServiceMetrics = (pool: Pool, getBook: () => PriceBook, now: 
             this.set({ ...base, direction: "output" }, toMinor(price.outputPerMillion));
           }
         };
+        // Only the exporting replica exports prices: they join database-derived usage one-to-one.
+        const usage = (await snapshot()).tokens;
+        if (!leader) return;
         for (const p of version.prices) emit(p, p.tier, p.model);
-        let usage: UsageSnapshot["tokens"] = [];
-        try {
-          usage = (await snapshot()).tokens;
-        } catch {
-          return; // database down: the book's own entries are still exported
-        }
         for (const u of usage) {
           const price = findPrice(version, u.tier, u.model);
           if (!price) continue;
@@ -202,5 +223,6 @@ export const createServiceMetrics = (pool: Pool, getBook: () => PriceBook, now: 
     httpDuration: new Histogram({ name: "maas_billing_http_request_duration_seconds", help: "HTTP request latency", labelNames: ["method", "route"], registers: [registry] }),
     eventsIngested: new Counter({ name: "maas_billing_events_ingested_total", help: "Usage events received, by result (accepted|duplicate|spooled)", labelNames: ["result"], registers: [registry] }),
     authDenied: new Counter({ name: "maas_billing_auth_denied_total", help: "Denied API calls by reason", labelNames: ["reason"], registers: [registry] }),
+    close: () => lease.release(),
   };
 };

@@ -40,7 +40,8 @@ export const startPrometheusWithData = async (openMetrics: string): Promise<Runn
   }
 };
 
-const client = (url: string, stopPrometheus: () => Promise<void>, dir: string): RunningPrometheus => {
+/** The HTTP query API of the Prometheus at `url` (instant, range and label-values queries). */
+export const prometheusQueries = (url: string): Omit<RunningPrometheus, "stop"> => {
   const query = async (expr: string, time: number): Promise<QueryResponse> => {
     const body = new URLSearchParams({ query: expr, time: String(time) });
     const r = await fetch(`${url}/api/v1/query`, { method: "POST", body });
@@ -75,6 +76,12 @@ const client = (url: string, stopPrometheus: () => Promise<void>, dir: string): 
       if (r.status !== "success") throw new Error(`label values ${label} ${match}: ${r.error}`);
       return r.data;
     },
+  };
+};
+
+const client = (url: string, stopPrometheus: () => Promise<void>, dir: string): RunningPrometheus => {
+  return {
+    ...prometheusQueries(url),
     async stop() {
       await stopPrometheus();
       await rm(dir, { recursive: true, force: true });

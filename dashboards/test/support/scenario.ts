@@ -104,6 +104,20 @@ export const MONTH_TO_DATE: readonly { tenant: string; base: number; perStep: nu
   { tenant: "tenant-a", base: 150_000, perStep: 3 },
   { tenant: "tenant-b", base: 20_000, perStep: 1 },
 ];
+/**
+ * Draft-invoice lines of the billing period (minor units): base + perStep × steps since DATA_START.
+ * Exported by the replica holding the exporter lock: billing-0 until HANDOVER, billing-1 after it
+ * (billing-0's last samples stay inside the panels' range).
+ */
+export const PERIOD = "2026-03";
+export const HANDOVER = DAY_START + 3600;
+export const PERIOD_COST: readonly { tenant: string; tier: string; model: string; component: string; base: number; perStep: number }[] = [
+  { tenant: "tenant-a", tier: "free", model: "llama-3-8b", component: "input_tokens", base: 1_200, perStep: 1 },
+  { tenant: "tenant-a", tier: "free", model: "llama-3-8b", component: "requests", base: 800, perStep: 2 },
+  { tenant: "tenant-a", tier: "premium", model: "llama-3-8b", component: "output_tokens", base: 40_000, perStep: 3 },
+  { tenant: "tenant-a", tier: "premium", model: "mistral-7b", component: "input_tokens", base: 9_000, perStep: 1 },
+  { tenant: "tenant-b", tier: "enterprise", model: "llama-3-8b", component: "output_tokens", base: 70_000, perStep: 5 },
+];
 export const UNATTRIBUTED_PER_STEP: Readonly<Record<string, number>> = { limitador: 6, vllm: 3 };
 
 const tenantOf = (name: string): Tenant => {
@@ -212,6 +226,12 @@ export const scenarioFamilies = (): Family[] => {
   }
   for (const m of MONTH_TO_DATE) {
     b.add("maas_billing_month_to_date_cost_minor", "gauge", "maas_billing_month_to_date_cost_minor", { ...billing, tenant: m.tenant, currency: "USD" }, times.map((t) => ({ t, v: m.base + m.perStep * stepsSinceStart(t) })));
+  }
+  for (const c of PERIOD_COST) {
+    const labels = { ...billing, tenant: c.tenant, currency: "USD", period: PERIOD, tier: c.tier, model: c.model, component: c.component };
+    const value = (t: number) => ({ t, v: c.base + c.perStep * stepsSinceStart(t) });
+    b.add("maas_billing_period_cost_minor", "counter", "maas_billing_period_cost_minor_total", { ...labels, instance: "billing-0" }, times.filter((t) => t < HANDOVER).map(value));
+    b.add("maas_billing_period_cost_minor", "counter", "maas_billing_period_cost_minor_total", { ...labels, instance: "billing-1" }, times.filter((t) => t >= HANDOVER).map(value));
   }
   for (const q of QUOTA_USED) {
     b.add("maas_billing_quota_used_ratio", "gauge", "maas_billing_quota_used_ratio", { ...billing, tenant: q.tenant, kind: q.kind, period: q.period }, gauge(q.ratio));

@@ -7,7 +7,8 @@ import {
   ITL_BUCKETS,
   MODEL_PODS,
   MONTH_TO_DATE,
-  PRICES,
+  PERIOD,
+  PERIOD_COST,
   QUOTA_USED,
   RECONCILIATION_DIFF,
   STEP_SECONDS,
@@ -90,19 +91,17 @@ export const tenantModelUsageTruth = (tenant: string) => {
   };
 };
 
+/** Each of the tenant's period-cost lines with its value at EVAL_TIME. */
+const periodCostAtEval = (tenant: string) =>
+  PERIOD_COST.filter((c) => c.tenant === tenant).map((c) => [c, c.base + c.perStep * ((EVAL_TIME - DATA_START) / STEP_SECONDS)] as const);
+
 /** Truth of the token usage and chargeback dashboard for one tenant (all tiers, users, models). */
 export const chargebackTruth = (tenantName: string) => {
   const tenant = TENANTS.find((t) => t.name === tenantName);
   if (tenant === undefined) throw new Error(tenantName);
   const users = usersOf(tenantName);
-  const usage = billingUsagePerStep().filter(([t]) => t === tenantName);
-  const costRows = usage.map(([, tier, model, perStep]) => {
-    const price = PRICES[tier]?.[model];
-    if (price === undefined) throw new Error(`no price ${tier}/${model}`);
-    // Minor units: tokens × price per million / 1e6; 2/3 of the tokens are input.
-    const minor = (((perStep * 2) / 3) * STEPS_TODAY * price.input + (perStep / 3) * STEPS_TODAY * price.output) / 1e6;
-    return [{ tier, model, currency: "USD" }, minor] as [Record<string, string>, number];
-  });
+  // The draft-invoice lines at "now" (the last sample), whichever replica exported them.
+  const costRows = periodCostAtEval(tenantName).map(([c, v]) => [{ period: PERIOD, tier: c.tier, model: c.model, currency: "USD" }, v] as [Record<string, string>, number]);
   return {
     tokensByTier: gatewayToday(users, (u) => hitsOf(u).map(([, p]) => [{ tier: u.tier }, p])),
     requestsByTier: gatewayToday(users, (u) => [[{ tier: u.tier }, u.callsPerStep]]),
@@ -110,7 +109,7 @@ export const chargebackTruth = (tenantName: string) => {
     tokensByUser: gatewayToday(users, (u) => hitsOf(u).map(([, p]) => [{ user: u.name }, p])),
     tokensByModel: gatewayToday(users, (u) => hitsOf(u).map(([m, p]) => [{ model: m }, p])),
     costByTierModel: tally(costRows),
-    costTotal: tally(costRows.map(([, v]) => [{ currency: "USD" }, v])),
+    costTotal: tally(costRows.map(([, v]) => [{ period: PERIOD, currency: "USD" }, v])),
     tokenRateByTier: tally(users.flatMap((u) => hitsOf(u).map(([, p]) => [{ tier: u.tier }, p / STEP_SECONDS] as [Record<string, string>, number]))),
     rateLimitedRate: tally([[{ limitador_namespace: tenant.route }, tenant.limitedPerStep / STEP_SECONDS]]),
   };
@@ -122,6 +121,11 @@ export const billingTruth = (tenants: readonly string[]) => {
   const steps = (EVAL_TIME - DATA_START) / STEP_SECONDS;
   return {
     monthToDateCost: tally(MONTH_TO_DATE.filter((m) => has(m.tenant)).map((m) => [{ tenant: m.tenant, currency: "USD" }, m.base + m.perStep * steps])),
+    periodCostLines: tally(
+      tenants.flatMap((t) =>
+        periodCostAtEval(t).map(([c, v]) => [{ tenant: c.tenant, period: PERIOD, tier: c.tier, model: c.model, component: c.component, currency: "USD" }, v] as [Record<string, string>, number]),
+      ),
+    ),
     quotaBurn: tally(QUOTA_USED.filter((q) => has(q.tenant)).map((q) => [{ tenant: q.tenant, kind: q.kind, period: q.period }, q.ratio])),
     meteredTokens: tally(
       billingUsagePerStep()
