@@ -8,8 +8,7 @@
  *     `token-usage-chargeback.json` and, with `includeBilling`, `billing.json` (pinned to the tenant), for a tenant Grafana.
  *     Panels use the datasource uid `TENANT_PROMETHEUS_DS_UID` unless `datasourceUid` is given:
  *     provision the tenant Prometheus datasource with exactly that uid. The chargeback cost panels need the tenant's
- *     `maas_billing_usage_tokens_total{tenant="<tenant>"}` and the price gauges
- *     `maas_billing_price_per_million_tokens_minor` in that Prometheus (see docs/dashboards.md).
+ *     `maas_billing_period_cost_minor_total{tenant="<tenant>"}` (draft-invoice lines) in that Prometheus (see docs/dashboards.md).
  * - `platformDashboards({ datasourceUid? })` => `{ "billing.json": DashboardJson }` for the platform
  *     Grafana; datasource uid `PLATFORM_PROMETHEUS_DS_UID` by default (a Prometheus that scrapes the
  *     billing service). `billingDashboard({ tenant })` gives a tenant-pinned copy.
