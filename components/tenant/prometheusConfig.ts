@@ -27,6 +27,8 @@ export interface PrometheusConfigInput {
   vllmMetricFamily: VllmFamily;
   /** Rule files to load (paths inside the container). */
   ruleFiles?: string[];
+  /** Base URL of the tenant's Alertmanager (e.g. http://t-alertmanager.t-monitoring.svc:9093); none = no `alerting:` block. */
+  alertmanagerUrl?: string;
   /** Where series come from. */
   source:
     | { mode: "federated"; modelsUrl: string; gatewayUrl: string; billingUrl?: string }
@@ -58,6 +60,19 @@ function federateJob(jobName: string, baseUrl: string, match: string[], extra: R
     params: { "match[]": match },
     static_configs: [{ targets: [t.target] }],
     ...extra,
+  };
+}
+
+/** The `alerting.alertmanagers` entry for one Alertmanager base URL. */
+function alertmanagerTarget(baseUrl: string) {
+  const u = new URL(baseUrl);
+  const scheme = u.protocol === "https:" ? "https" : "http";
+  const prefix = u.pathname.replace(/\/+$/, "");
+  return {
+    scheme,
+    ...(prefix ? { path_prefix: prefix } : {}),
+    api_version: "v2",
+    static_configs: [{ targets: [`${u.hostname}:${u.port || (scheme === "https" ? "443" : "80")}`] }],
   };
 }
 
@@ -102,6 +117,7 @@ export function renderPrometheusConfig(input: PrometheusConfigInput): string {
       external_labels: { tenant: input.tenant },
     },
     ...(input.ruleFiles?.length ? { rule_files: input.ruleFiles } : {}),
+    ...(input.alertmanagerUrl ? { alerting: { alertmanagers: [alertmanagerTarget(input.alertmanagerUrl)] } } : {}),
     scrape_configs: [
       ...jobs,
       // Its own health, for the "is my Prometheus up" panel.
