@@ -7,6 +7,7 @@ import { createBillingTokens } from "./platform/billingTokens";
 import { BillingDatabase } from "./platform/database";
 import { createFederationProxies, type FederationEndpoints } from "./platform/federation";
 import { createLimitadorImagePatch, createLimitadorServiceMonitor } from "./platform/limitador";
+import { createPlatformAlerting } from "./platform/alerting";
 import { createMonitoring } from "./platform/monitoring";
 import { checkPlatformGrafana, createPlatformGrafana } from "./platform/grafana";
 import { createRestrictedNamespace } from "./platform/namespaces";
@@ -53,7 +54,8 @@ export class Platform extends pulumi.ComponentResource {
     const { flavor, config } = args;
     checkPlatformGrafana(flavor, config.grafana);
 
-    const monitoring = createMonitoring(name, { flavor, monitoring: config.monitoring }, this);
+    const monitoring = createMonitoring(name, { flavor, monitoring: config.monitoring, alerting: config.alerting !== undefined }, this);
+    if (config.alerting) createPlatformAlerting(name, { flavor, namespace: monitoring.namespace.metadata.name, settings: config.alerting }, this);
     // Retained on delete: deleting the namespace would take the database volume with it.
     const billingNamespace = createRestrictedNamespace(`${name}-billing-namespace`, config.namespace, "billing", this, {}, true);
     this.database = new BillingDatabase(

@@ -12,7 +12,8 @@ import { stringify } from "yaml";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { startPrometheus, type RunningPrometheus } from "../billing-service/demo/lib/prometheus-process";
 import { freePort } from "../billing-service/src/net/free-port";
-import { renderAlertmanagerConfig, receiverSchema } from "../components/alerting/alertmanagerConfig";
+import { renderAlertmanagerConfig } from "../components/alerting/alertmanagerConfig";
+import { receiverSchema } from "../components/config/alerting";
 import { renderPrometheusConfig } from "../components/tenant/prometheusConfig";
 import { tenantPrometheusRules } from "../dashboards";
 

@@ -1,50 +1,12 @@
 import { stringify } from "yaml";
-import { z } from "zod";
-import { dnsLabel } from "../config/common";
+import type { Receiver } from "../config/alerting";
 
 /*
- * Alert receivers as configuration, and the Alertmanager configuration they render to (a pure
- * function, so tests run it through the real Alertmanager). Credentials never appear in the config:
- * a receiver names a Kubernetes Secret key, mounted into the Alertmanager pod and referenced as a
- * file (`credentials_file`, `auth_password_file`).
+ * The Alertmanager configuration that alert receivers (components/config/alerting.ts) render to, as
+ * a pure function so tests run it through the real Alertmanager. Credentials never appear in it: a
+ * receiver names a Kubernetes Secret key, mounted into the Alertmanager pod and referenced as a file
+ * (`credentials_file`, `auth_password_file`).
  */
-
-const secretKeyRef = z
-  .strictObject({
-    name: dnsLabel.describe("Secret name (in the Alertmanager's namespace)."),
-    key: z.string().regex(/^[-._a-zA-Z0-9]+$/, "expected a Secret data key, e.g. token").describe("Key in the Secret."),
-  })
-  .describe("A key of an existing Kubernetes Secret.");
-
-const webhookUrl = z
-  .url({ error: 'expected an http(s) URL. Example: "https://alerts.example.com/hook"' })
-  .refine((u) => /^https?:\/\//.test(u), "expected an http(s) URL")
-  .refine((u) => !/^https?:\/\/[^/]*@/.test(u), "must not carry credentials (user:password@): put a token in bearerTokenSecret");
-
-export const receiverSchema = z
-  .strictObject({
-    name: dnsLabel.refine((n) => n !== "discard", '"discard" is reserved (the route for alerts no receiver takes)').describe("Receiver name."),
-    webhook: z
-      .strictObject({
-        url: webhookUrl.describe("Where Alertmanager POSTs its webhook JSON."),
-        bearerTokenSecret: secretKeyRef.optional().describe("Bearer token sent as `Authorization: Bearer <token>`, read from this Secret key."),
-        sendResolved: z.boolean().default(true).describe("Also notify when the alert resolves."),
-      })
-      .optional(),
-    email: z
-      .strictObject({
-        to: z.email().describe("Recipient."),
-        from: z.email().describe("Sender address."),
-        smarthost: z.string().regex(/^[^\s:]+:\d+$/, 'expected host:port. Example: "smtp.example.com:587"').describe("SMTP server host:port."),
-        authUsername: z.string().min(1).optional().describe("SMTP user."),
-        authPasswordSecret: secretKeyRef.optional().describe("SMTP password, read from this Secret key."),
-        requireTls: z.boolean().default(true).describe("Require STARTTLS."),
-      })
-      .optional(),
-  })
-  .refine((r) => r.webhook !== undefined || r.email !== undefined, "a receiver needs webhook or email (or both)");
-
-export type Receiver = z.infer<typeof receiverSchema>;
 
 /** Where a Secret key is mounted in the Alertmanager pod. */
 export const secretMountPath = (ref: { name: string; key: string }): string => `/etc/alertmanager/secrets/${ref.name}/${ref.key}`;

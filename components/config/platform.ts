@@ -12,6 +12,7 @@ import {
   resources,
 } from "./common";
 import { DEFAULT_TIER_LABEL, TIER_LABELS, VLLM_FAMILIES } from "../contract";
+import { alertmanagerSchema } from "./alerting";
 import { priceBookProblems, priceBookSchema } from "./priceBook";
 
 /*
@@ -127,6 +128,9 @@ export const platformSchema = z
     federation: federationSchema,
     grafana: platformGrafanaSchema.describe("The platform team's Grafana (billing dashboard over all tenants)."),
     tenants: z.array(platformTenantSchema).default([]).describe("The tenants this platform serves: namespaces, admin RBAC and federation proxies per tenant."),
+    alerting: alertmanagerSchema
+      .optional()
+      .describe("Where the platform alerts (quota, Limitador, scrape, collector) go. kubernetes: a prometheus-operator Alertmanager `maas-alertmanager` in the monitoring namespace; openshift: the user-workload Alertmanager (turned on) with an AlertmanagerConfig. Omitted: no delivery."),
   })
   .superRefine((p, ctx) => {
     const seen = new Set<string>();

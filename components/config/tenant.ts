@@ -1,4 +1,5 @@
 import { z } from "zod";
+import { alertmanagerSchema } from "./alerting";
 import { dnsLabel, grafanaSchema, k8sQuantity, patternString, pinnedImage, promDuration, resources } from "./common";
 
 /*
@@ -107,6 +108,9 @@ export const tenantSpecSchema = z
     routes: z.array(routeRefSchema).default([]).describe("HTTPRoutes the AuthPolicy, TokenRateLimitPolicy and RateLimitPolicy target."),
     tiers: z.array(tierSchema).default(defaultTiers).describe("Tiers (or subscriptions) with their token and request limits."),
     apiKeys: z.array(apiKeySchema).default([]).describe("API keys; values are generated and exported only as secret outputs."),
+    alerting: alertmanagerSchema
+      .optional()
+      .describe("The tenant's Alertmanager and receivers: the tenant Prometheus sends its alerts there (its `alerting:` block); only `tenant=<name>` alerts are delivered. Omitted: no Alertmanager, alerts show only in the tenant Prometheus."),
   })
   .superRefine((t, ctx) => {
     const tierNames = new Set(t.tiers.map((x) => x.name));

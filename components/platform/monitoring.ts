@@ -11,6 +11,8 @@ export interface MonitoringArgs {
   readonly flavor: Flavor;
   /** The validated `platform.monitoring` config. */
   readonly monitoring: PlatformConfig["monitoring"];
+  /** Platform alert receivers configured (`platform.alerting`): point Prometheus at the Alertmanager / turn on UWM's. */
+  readonly alerting?: boolean;
 }
 
 export interface Monitoring {
@@ -42,7 +44,7 @@ export function clusterMonitoringConfigYaml(existing: Record<string, unknown>): 
  * and the platform monitoring namespace exempt from namespace-label enforcement, so the platform
  * PrometheusRule there (rules.ts) may read series of every namespace.
  */
-export function userWorkloadConfigYaml(m: PlatformConfig["monitoring"]): string {
+export function userWorkloadConfigYaml(m: PlatformConfig["monitoring"], alerting = false): string {
   const prometheus: Record<string, unknown> = {
     retention: m.retention,
     resources: m.resources,
@@ -54,7 +56,9 @@ export function userWorkloadConfigYaml(m: PlatformConfig["monitoring"]): string 
     },
   };
   if (m.retentionSize) prometheus.retentionSize = m.retentionSize;
-  return YAML.stringify({ prometheus, namespacesWithoutLabelEnforcement: [m.namespace] }, { sortMapEntries: true });
+  // With receivers configured: UWM's own Alertmanager, which reads AlertmanagerConfig objects (alerting.ts).
+  const alertmanager = alerting ? { alertmanager: { enabled: true, enableAlertmanagerConfig: true } } : {};
+  return YAML.stringify({ prometheus, namespacesWithoutLabelEnforcement: [m.namespace], ...alertmanager }, { sortMapEntries: true });
 }
 
 /**
@@ -85,7 +89,7 @@ export function createMonitoring(name: string, args: MonitoringArgs, parent: pul
       `${name}-user-workload-monitoring-config`,
       {
         metadata: { name: openshiftMonitoring.userWorkloadConfigMap, namespace: openshiftMonitoring.userWorkloadNamespace },
-        data: { "config.yaml": userWorkloadConfigYaml(m) },
+        data: { "config.yaml": userWorkloadConfigYaml(m, args.alerting) },
       },
       { parent },
     );
@@ -142,6 +146,10 @@ export function createMonitoring(name: string, args: MonitoringArgs, parent: pul
         podMonitorNamespaceSelector: {},
         ruleSelector: {},
         ruleNamespaceSelector: {},
+        // The platform Alertmanager (alerting.ts); prometheus-operator's governing Service for it.
+        ...(args.alerting
+          ? { alerting: { alertmanagers: [{ namespace: m.namespace, name: "alertmanager-operated", port: "web", apiVersion: "v2" }] } }
+          : {}),
         storage: {
           volumeClaimTemplate: {
             spec: {

@@ -30,6 +30,8 @@ export interface TenantPrometheusArgs {
   readonly vllmMetricFamily: pulumi.Input<VllmFamily>;
   /** Label carrying the tier on Limitador series (platform output). */
   readonly tierLabel: pulumi.Input<TierLabel>;
+  /** The tenant's Alertmanager (its `alerting:` block); none = alerts stay in this Prometheus. */
+  readonly alertmanagerUrl?: string;
   /** Labels of the Grafana pods allowed to query this Prometheus. */
   readonly grafanaPodLabels: Record<string, string>;
 }
@@ -41,6 +43,14 @@ export interface TenantPrometheus {
   podLabels: Record<string, string>;
 }
 
+/** Labels of the tenant Prometheus pods. */
+export const tenantPrometheusLabels = (tenant: string): Record<string, string> => ({
+  "app.kubernetes.io/name": "prometheus",
+  "app.kubernetes.io/instance": tenant,
+  "app.kubernetes.io/part-of": "maas-billing",
+  "maas-billing.io/tenant": tenant,
+});
+
 /**
  * Creates the tenant Prometheus: config, ServiceAccount, StatefulSet with a data volume, Service and a
  * NetworkPolicy that lets only the tenant's Grafana query it.
@@ -49,12 +59,7 @@ export function createTenantPrometheus(name: string, args: TenantPrometheusArgs,
   const { spec, namespace } = args;
   const p = spec.prometheus;
   const objectName = `${spec.name}-prometheus`;
-  const labels = {
-    "app.kubernetes.io/name": "prometheus",
-    "app.kubernetes.io/instance": spec.name,
-    "app.kubernetes.io/part-of": "maas-billing",
-    "maas-billing.io/tenant": spec.name,
-  };
+  const labels = tenantPrometheusLabels(spec.name);
   const opts = { parent };
 
   const configYaml = pulumi
@@ -65,6 +70,7 @@ export function createTenantPrometheus(name: string, args: TenantPrometheusArgs,
         scrapeInterval: p.scrapeInterval,
         vllmMetricFamily,
         ruleFiles: [`/etc/prometheus/${RULES_FILE}`],
+        alertmanagerUrl: args.alertmanagerUrl,
         source:
           p.mode === "direct"
             ? { mode: "direct", url: p.directUrl!, namespaces }

@@ -6,7 +6,8 @@ import { createTenantApiKeys } from "./apiKeys";
 import { tenantDashboardFiles } from "./dashboards";
 import { createTenantGrafana } from "./grafana";
 import { createTenantPolicies } from "./policies";
-import { createTenantPrometheus } from "./prometheus";
+import { createTenantAlertmanager } from "./alertmanager";
+import { createTenantPrometheus, tenantPrometheusLabels } from "./prometheus";
 
 export interface TenantStackArgs {
   /** The validated tenant config (components/config/tenant.ts); plain, since it decides which resources exist. */
@@ -56,6 +57,9 @@ export class TenantStack extends pulumi.ComponentResource {
       .apply((all) => all?.[tenant] ?? [ns.models, ns.monitoring]);
 
     const grafanaPodLabels = { "maas-billing.io/prometheus-client": tenant };
+    const alertmanager = spec.alerting
+      ? createTenantAlertmanager(name, { tenant, settings: spec.alerting, flavor, namespace: ns.monitoring, prometheusPodLabels: tenantPrometheusLabels(tenant) }, this)
+      : undefined;
     const prometheus = createTenantPrometheus(
       name,
       {
@@ -66,6 +70,7 @@ export class TenantStack extends pulumi.ComponentResource {
         tenantNamespaces: namespacesFromPlatform,
         vllmMetricFamily: platform.vllmMetricFamily,
         tierLabel: platform.tierLabel,
+        alertmanagerUrl: alertmanager?.url,
         grafanaPodLabels,
       },
       this,
