@@ -37,17 +37,23 @@ export const usageReportBody = z.object({
   outputTokens: decimal,
   totalTokens: decimal,
   requests: decimal,
+  costMinor: decimal.optional().describe("cost of the range in minor units, priced and rounded like an invoice"),
+  currency: z.string().optional(),
   rows: z.array(
-    z.object({
-      user: z.string().optional(),
-      model: z.string().optional(),
-      tier: z.string().optional(),
-      inputTokens: decimal,
-      outputTokens: decimal,
-      totalTokens: decimal,
-      requests: decimal,
-      ledgerRows: z.number().int(),
-    }),
+    z
+      .object({
+        user: z.string().optional(),
+        model: z.string().optional(),
+        tier: z.string().optional(),
+        inputTokens: decimal,
+        outputTokens: decimal,
+        totalTokens: decimal,
+        requests: decimal,
+        ledgerRows: z.number().int(),
+        costMinor: decimal.optional().describe("the row's share of costMinor (rows add up to it)"),
+      })
+      // Attribute labels grouped by (organization_id, cost_center, ...), as strings.
+      .catchall(z.string()),
   ),
 });
 

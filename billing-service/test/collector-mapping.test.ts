@@ -15,15 +15,16 @@ const strict = createTenantResolver({ tenants: [{ name: "acme", namespaces: ["ac
 
 describe("tenant mapping", () => {
   it.each<[string, "gateway" | "model-server", Record<string, string>, unknown]>([
-    ["route namespace in the map", "gateway", { limitador_namespace: "acme-dev/chat", user: "alice", tier: "free", model: "m" }, { kind: "tenant", tenant: "acme", user: "alice", tier: "free", model: "m" }],
-    ["namespace outside the map is its own tenant", "gateway", { limitador_namespace: "globex/api", subscription: "gold" }, { kind: "tenant", tenant: "globex", user: null, tier: "gold", model: null }],
-    ["tier wins over subscription when both are set", "gateway", { limitador_namespace: "globex/api", tier: "free", subscription: "gold" }, { kind: "tenant", tenant: "globex", user: null, tier: "free", model: null }],
-    ["empty user label is no user", "gateway", { limitador_namespace: "globex/api", user: "" }, { kind: "tenant", tenant: "globex", user: null, tier: null, model: null }],
-    ["model server by namespace", "model-server", { namespace: "acme-models", model_name: "llama" }, { kind: "tenant", tenant: "acme", user: null, tier: null, model: "llama" }],
+    ["route namespace in the map", "gateway", { limitador_namespace: "acme-dev/chat", user: "alice", tier: "free", model: "m" }, { kind: "tenant", tenant: "acme", user: "alice", tier: "free", model: "m", attributes: {} }],
+    ["namespace outside the map is its own tenant", "gateway", { limitador_namespace: "globex/api", subscription: "gold" }, { kind: "tenant", tenant: "globex", user: null, tier: "gold", model: null, attributes: {} }],
+    ["tier wins over subscription when both are set", "gateway", { limitador_namespace: "globex/api", tier: "free", subscription: "gold" }, { kind: "tenant", tenant: "globex", user: null, tier: "free", model: null, attributes: {} }],
+    ["empty user label is no user", "gateway", { limitador_namespace: "globex/api", user: "" }, { kind: "tenant", tenant: "globex", user: null, tier: null, model: null, attributes: {} }],
+    ["model server by namespace", "model-server", { namespace: "acme-models", model_name: "llama" }, { kind: "tenant", tenant: "acme", user: null, tier: null, model: "llama", attributes: {} }],
+    ["attribute labels (MaaS subscription metadata) when configured", "gateway", { limitador_namespace: "acme-models/chat", subscription: "gold", organization_id: "org-1", cost_center: "cc-9", team: "x" }, { kind: "tenant", tenant: "acme", user: null, tier: "gold", model: null, attributes: { cost_center: "cc-9", organization_id: "org-1" } }],
     ["older Limitador value without a route", "gateway", { limitador_namespace: "llm" }, { kind: "unattributed", reason: 'limitador_namespace "llm" is not "<namespace>/<route>"' }],
     ["no limitador_namespace", "gateway", { user: "x" }, { kind: "unattributed", reason: "series has no limitador_namespace label" }],
     ["model series without namespace", "model-server", { model_name: "llama" }, { kind: "unattributed", reason: "series has no namespace label" }],
-  ])("%s", (_n, source, labels, want) => expect(attributeSeries(source, labels, tenants)).toEqual(want));
+  ])("%s", (_n, source, labels, want) => expect(attributeSeries(source, labels, tenants, ["organization_id", "cost_center"])).toEqual(want));
 
   it("with strict set, only mapped namespaces are billed", () => {
     expect(strict.byNamespace("globex")).toEqual({ kind: "unattributed", reason: 'namespace "globex" is not in the tenant map' });
@@ -59,7 +60,7 @@ describe("settings", () => {
 });
 
 const row = (source: UsageRow["source"], user: string | null, tier: string | null, model: string | null, q: UsageRow["quantities"], windowStartMs = 0): UsageRow => ({
-  source, tenant: "acme", user, tier, model, windowStartMs, windowEndMs: windowStartMs + 3_600_000, quantities: q, resets: 0, gaps: 0, samples: 1, series: 1,
+  source, tenant: "acme", user, tier, model, attributes: {}, windowStartMs, windowEndMs: windowStartMs + 3_600_000, quantities: q, resets: 0, gaps: 0, samples: 1, series: 1,
 });
 
 describe("reconcile", () => {

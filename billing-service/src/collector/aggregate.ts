@@ -35,10 +35,12 @@ export interface AggregationSettings {
   readonly windows: readonly Window[];
   /** A stretch without samples longer than this is a gap. */
   readonly gapThresholdMs: number;
+  /** Gateway labels carried into the rows (collector setting `attributeLabels`). */
+  readonly attributeLabels?: readonly string[];
 }
 
 const rowKey = (source: Source, d: Dimensions, windowStartMs: number): string =>
-  JSON.stringify([source, d.tenant, d.user, d.tier, d.model, windowStartMs]);
+  JSON.stringify([source, d.tenant, d.user, d.tier, d.model, d.attributes, windowStartMs]);
 
 export class UsageAggregator {
   readonly rows = new Map<string, UsageRow>();
@@ -66,7 +68,7 @@ export class UsageAggregator {
       return;
     }
     let anchor: Anchor = before ? { kind: "sample", sample: before } : anchorOverride!;
-    const who = attributeSeries(meter.source, labels, this.tenants);
+    const who = attributeSeries(meter.source, labels, this.tenants, this.settings.attributeLabels);
     let from = firstIndexAfter(samples, first.startMs);
     for (const w of windows) {
       // Only this window's samples are handed over, so a series costs O(samples) per chunk.
@@ -100,6 +102,7 @@ export class UsageAggregator {
           user: who.user,
           tier: who.tier,
           model: who.model,
+          attributes: who.attributes,
           windowStartMs: w.startMs,
           windowEndMs: w.endMs,
           quantities: {},

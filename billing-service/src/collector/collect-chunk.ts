@@ -18,7 +18,7 @@ import { windowsBetween } from "./windows";
 const seriesKey = (metric: string, labels: Readonly<Record<string, string>>): string => `${metric}${JSON.stringify(labels)}`;
 
 const meters = (settings: CollectorSettings): MeterDefinition[] => [
-  ...gatewayMeters(),
+  ...gatewayMeters(settings.gatewayCounterSuffix),
   ...modelServerMeters(settings.vllmFamily),
 ];
 
@@ -38,7 +38,7 @@ export const collectChunk = async (
   const { settings } = deps;
   const windows = windowsBetween(fromMs, toMs, settings.window);
   const tenants = createTenantResolver({ tenants: settings.tenants, strict: settings.strictTenants });
-  const aggregator = new UsageAggregator({ windows, gapThresholdMs: settings.gapThreshold }, tenants);
+  const aggregator = new UsageAggregator({ windows, gapThresholdMs: settings.gapThreshold, attributeLabels: settings.attributeLabels }, tenants);
   let series = 0;
   let samples = 0;
   // One query per counter covers every series and every window of the chunk, plus the lookback
@@ -115,7 +115,7 @@ export const collectChunk = async (
       if (r.windowStartMs === newest && r.model !== null) m.reconciliationDiffRatio.set({ tenant: r.tenant, model: r.model }, r.diffRatio);
     }
     for (const u of write.newUnattributed) {
-      if (u.metric === "authorized_hits" || u.metric.endsWith("_tokens_total")) m.unattributedTokens.inc({ source: u.source }, u.amount);
+      if (u.metric.startsWith("authorized_hits") || u.metric.endsWith("_tokens_total")) m.unattributedTokens.inc({ source: u.source }, u.amount);
     }
   }
   for (const r of reconciliations) {

@@ -22,10 +22,11 @@ export interface MeterDefinition {
 }
 
 
-export const gatewayMeters = (): MeterDefinition[] => [
-  { source: "gateway", metric: "authorized_hits", quantity: "tokens" },
-  { source: "gateway", metric: "authorized_calls", quantity: "requests" },
-  { source: "gateway", metric: "limited_calls", quantity: "limited_requests" },
+/** Limitador's counters, named as stored: `authorized_hits` or (suffix "_total") `authorized_hits_total`. */
+export const gatewayMeters = (suffix: "" | "_total" = ""): MeterDefinition[] => [
+  { source: "gateway", metric: `authorized_hits${suffix}`, quantity: "tokens" },
+  { source: "gateway", metric: `authorized_calls${suffix}`, quantity: "requests" },
+  { source: "gateway", metric: `limited_calls${suffix}`, quantity: "limited_requests" },
 ];
 
 export const modelServerMeters = (family: VllmFamily): MeterDefinition[] => [
@@ -39,6 +40,8 @@ export interface Dimensions {
   readonly user: string | null;
   readonly tier: string | null;
   readonly model: string | null;
+  /** The configured attribute labels the series carries (non-empty values only), e.g. organization_id. */
+  readonly attributes: Readonly<Record<string, string>>;
 }
 
 export type SeriesAttribution =
@@ -58,6 +61,7 @@ export const attributeSeries = (
   source: Source,
   labels: Readonly<Record<string, string>>,
   tenants: TenantResolver,
+  attributeLabels: readonly string[] = [],
 ): SeriesAttribution => {
   const owner =
     source === "gateway"
@@ -71,7 +75,13 @@ export const attributeSeries = (
       user: label(labels, "user"),
       tier: label(labels, "tier") ?? label(labels, "subscription"),
       model: label(labels, "model"),
+      attributes: Object.fromEntries(
+        [...attributeLabels].sort().flatMap((name) => {
+          const v = label(labels, name);
+          return v === null ? [] : [[name, v]];
+        }),
+      ),
     };
   }
-  return { kind: "tenant", tenant: owner.tenant, user: null, tier: null, model: label(labels, "model_name") };
+  return { kind: "tenant", tenant: owner.tenant, user: null, tier: null, model: label(labels, "model_name"), attributes: {} };
 };

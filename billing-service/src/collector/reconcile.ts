@@ -110,7 +110,9 @@ export const reconcile = (
     seen.add(key);
     // A fixed order (user, then tier) decides who gets the remainder units, so the split never
     // depends on the order in which Prometheus returned the series.
-    const group = [...unordered].sort((a, b) => compareNullable(a.user, b.user) || compareNullable(a.tier, b.tier));
+    const group = [...unordered].sort(
+      (a, b) => compareNullable(a.user, b.user) || compareNullable(a.tier, b.tier) || compareNullable(JSON.stringify(a.attributes), JSON.stringify(b.attributes)),
+    );
     const { tenant, model, windowStartMs, windowEndMs } = group[0];
     const ownModel = model === null ? undefined : modelTotals.get(key);
     const tenantWide = tenantTotals.get(reconciliationKey(tenant, null, windowStartMs));

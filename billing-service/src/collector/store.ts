@@ -20,7 +20,15 @@ const iso = (ms: number): string => new Date(ms).toISOString();
 
 /** Deterministic key of a usage row: the same dimensions and window always give the same key. */
 export const usageKey = (r: LedgerRow["row"]): string =>
-  sha(JSON.stringify(["usage/v1", r.source, r.tenant, r.user, r.tier, r.model, iso(r.windowStartMs)]));
+  // Without attributes the key is the one rows had before attributes existed (re-collections of
+  // old windows update those rows instead of adding new ones).
+  sha(
+    JSON.stringify(
+      Object.keys(r.attributes).length === 0
+        ? ["usage/v1", r.source, r.tenant, r.user, r.tier, r.model, iso(r.windowStartMs)]
+        : ["usage/v1", r.source, r.tenant, r.user, r.tier, r.model, iso(r.windowStartMs), r.attributes],
+    ),
+  );
 
 export interface ChunkWrite {
   readonly fromMs: number;
@@ -86,6 +94,7 @@ const usageRecord = (b: LedgerRow, reconciliationByKey: Map<string, Reconciliati
     user_id: r.user,
     tier: r.tier,
     model: r.model,
+    dimensions: r.attributes,
     window_start: iso(r.windowStartMs),
     window_end: iso(r.windowEndMs),
     ...content,
@@ -159,14 +168,14 @@ export const writeChunk = async (client: PoolClient, chunk: ChunkWrite): Promise
     const oldUnattributed = new Map(unattributedBefore.rows.map((r) => [r.unattributed_key, Number(r.amount)]));
 
     const changed = await client.query(
-      `insert into collector_usage as u (idempotency_key, source, billable, tenant, user_id, tier, model, window_start, window_end,
+      `insert into collector_usage as u (idempotency_key, source, billable, tenant, user_id, tier, model, dimensions, window_start, window_end,
          input_tokens, output_tokens, total_tokens, requests, limited_requests, resets, gaps, samples, series,
          reconciliation_key, lineage, content_hash)
-       select idempotency_key, source, billable, tenant, user_id, tier, model, window_start, window_end,
+       select idempotency_key, source, billable, tenant, user_id, tier, model, coalesce(dimensions, '{}'::jsonb), window_start, window_end,
          input_tokens, output_tokens, total_tokens, requests, limited_requests, resets, gaps, samples, series,
          reconciliation_key, lineage, content_hash
        from jsonb_to_recordset($1::jsonb) as x(idempotency_key text, source text, billable boolean, tenant text, user_id text, tier text,
-         model text, window_start timestamptz, window_end timestamptz, input_tokens bigint, output_tokens bigint,
+         model text, dimensions jsonb, window_start timestamptz, window_end timestamptz, input_tokens bigint, output_tokens bigint,
          total_tokens bigint, requests bigint, limited_requests bigint, resets integer, gaps integer, samples integer,
          series integer, reconciliation_key text, lineage jsonb, content_hash text)
        on conflict (idempotency_key) do update set

@@ -20,6 +20,9 @@ const duration = z
     return n * factor;
   });
 
+/** Labels that are ledger dimensions already or route usage to a tenant: not attribute labels. */
+export const RESERVED_LABELS = ["tenant", "user", "tier", "subscription", "model", "model_name", "namespace", "limitador_namespace", "route_namespace"];
+
 export const collectorSettingsSchema = z
   .object({
     /** Ledger window (bucket) size. Defaults to 1h. */
@@ -61,6 +64,27 @@ export const collectorSettingsSchema = z
      */
     gatewayMatchers: z.string().regex(/^\{.*\}$/, 'expected PromQL matchers in braces, e.g. {job="limitador"}').optional(),
     modelServerMatchers: z.string().regex(/^\{.*\}$/, 'expected PromQL matchers in braces, e.g. {job="vllm"}').optional(),
+    /**
+     * Names of Limitador's counters: `""` reads `authorized_hits`, `authorized_calls`, `limited_calls`
+     * (Limitador's own /metrics), `"_total"` reads `authorized_hits_total`, ... (what the Red Hat
+     * OpenShift AI monitoring stack stores). One or the other, never both: reading both would count
+     * twice. Defaults to "".
+     */
+    gatewayCounterSuffix: z.enum(["", "_total"]).default(""),
+    /**
+     * Extra gateway labels carried into usage rows, invoice lines, FOCUS Tags and the usage API's
+     * group-by, e.g. MaaS subscriptions' `organization_id` and `cost_center`, or `group`. Series
+     * without the label carry no value for it. Defaults to none.
+     */
+    attributeLabels: z
+      .array(
+        z
+          .string()
+          .regex(/^[a-zA-Z_][a-zA-Z0-9_]*$/, "expected a Prometheus label name, e.g. organization_id")
+          .refine((l) => !RESERVED_LABELS.includes(l), `already a ledger dimension or routing label (${RESERVED_LABELS.join(", ")})`),
+      )
+      .max(8)
+      .default([]),
     /** Tenants and their namespaces; a namespace not listed is its own tenant unless `strictTenants`. */
     tenants: z.array(z.object({ name: z.string().min(1), namespaces: z.array(z.string().min(1)).min(1) })).default([]),
     strictTenants: z.boolean().default(false),

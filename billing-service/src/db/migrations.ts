@@ -434,6 +434,33 @@ create table portal_sessions (
 create index portal_sessions_expires on portal_sessions (expires_at);
 `,
   },
+  {
+    id: 40,
+    name: "usage_dimensions",
+    sql: `
+-- Attribute labels of usage (e.g. MaaS subscriptions' organization_id and cost_center, or group),
+-- carried from the ledger into invoice lineage and invoice lines (FOCUS Tags, usage group-by).
+-- {} = none. The collector writes collector_usage.dimensions (setting attributeLabels); events may
+-- carry them too.
+alter table collector_usage add column if not exists dimensions jsonb not null default '{}';
+alter table usage_events add column dimensions jsonb not null default '{}';
+create or replace view usage_ledger as
+  select 'events'::text as origin,
+         json_build_array('events', source, event_id)::text as ledger_key,
+         source, tenant, user_id, tier, model,
+         event_time as window_start, event_time as window_end,
+         input_tokens, output_tokens, requests,
+         0 as resets, 0 as gaps, dimensions
+    from usage_events
+  union all
+  select 'collector'::text, json_build_array('collector', idempotency_key)::text,
+         source, tenant, user_id, coalesce(tier, ''), coalesce(model, ''),
+         window_start, window_end, input_tokens, output_tokens, requests, resets, gaps, dimensions
+    from collector_usage where billable;
+alter table invoice_ledger_rows add column dimensions jsonb not null default '{}';
+alter table invoice_lines add column dimensions jsonb not null default '{}';
+`,
+  },
 ];
 
 /**

@@ -11,6 +11,8 @@ export type Component = CostComponent;
 export interface UsageGroup {
   readonly tier: string;
   readonly model: string;
+  /** Attribute labels of the usage (organization_id, cost_center, ...); {} or absent = none. */
+  readonly dimensions?: Readonly<Record<string, string>>;
   readonly priceVersionId: string;
   readonly inputTokens: bigint;
   readonly outputTokens: bigint;
@@ -28,6 +30,7 @@ export interface PricedLine {
   readonly tier: string;
   readonly model: string;
   readonly component: Component;
+  readonly dimensions: Readonly<Record<string, string>>;
   readonly priceVersionId: string;
   readonly quantity: bigint;
   readonly unit: string;
@@ -69,6 +72,7 @@ export const priceGroups = (book: PriceBook, groups: readonly UsageGroup[]): { l
         tier: g.tier,
         model: g.model,
         component,
+        dimensions: g.dimensions ?? {},
         priceVersionId: g.priceVersionId,
         quantity,
         unit,

@@ -144,7 +144,8 @@ export const invoicesToFocus = (invoices: readonly Invoice[]): string =>
           SkuPriceId: `${l.priceVersionId}/${l.tier}/${l.model}/${l.component}`,
           SubAccountId: inv.tenant,
           SubAccountName: inv.tenant,
-          Tags: { invoice: inv.number, status: inv.status, tier: l.tier },
+          // The usage's attribute labels (organization_id, cost_center, ...) first, so ours win a clash.
+          Tags: { ...l.dimensions, invoice: inv.number, status: inv.status, tier: l.tier },
         };
       }),
     ),

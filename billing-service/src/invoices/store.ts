@@ -22,6 +22,8 @@ export interface InvoiceLine {
   tier: string;
   model: string;
   component: string;
+  /** Attribute labels of the line's usage (organization_id, cost_center, ...); {} = none. */
+  dimensions: Record<string, string>;
   priceVersionId: string;
   quantity: string;
   unit: string;
@@ -105,12 +107,13 @@ const buildDraft = async (client: PoolClient, book: PriceBook, tenant: string, p
   );
   const invoiceId = header.rows[0].id;
   const inserted = await client.query(
-    `insert into invoice_ledger_rows (invoice_id, ledger_key, origin, tier, model, window_start, price_version_id, input_tokens, output_tokens, requests, resets, gaps)
-     select $1, k.ledger_key, k.origin, k.tier, k.model, k.window_start,
+    `insert into invoice_ledger_rows (invoice_id, ledger_key, origin, tier, model, dimensions, window_start, price_version_id, input_tokens, output_tokens, requests, resets, gaps)
+     select $1, k.ledger_key, k.origin, k.tier, k.model, k.dimensions, k.window_start,
             coalesce(($5::text[])[(select count(*) from unnest($4::timestamptz[]) b where b <= k.window_start)::int], ''),
             k.i, k.o, k.r, k.resets, k.gaps
        from (
          select ledger_key, coalesce(c.origin, p.origin) as origin, coalesce(c.tier, p.tier) as tier, coalesce(c.model, p.model) as model,
+                coalesce(c.dimensions, p.dimensions, '{}'::jsonb) as dimensions,
                 coalesce(c.window_start, p.window_start) as window_start,
                 coalesce(c.input_tokens, 0) - coalesce(p.i, 0) as i,
                 coalesce(c.output_tokens, 0) - coalesce(p.o, 0) as o,
@@ -118,7 +121,8 @@ const buildDraft = async (client: PoolClient, book: PriceBook, tenant: string, p
                 coalesce(c.resets, 0) as resets, coalesce(c.gaps, 0) as gaps
            from (select * from usage_ledger where tenant = $2 and window_start >= $3 and window_start < $6) c
            full join (
-             select r.ledger_key, min(r.origin) as origin, min(r.tier) as tier, min(r.model) as model, min(r.window_start) as window_start,
+             select r.ledger_key, min(r.origin) as origin, min(r.tier) as tier, min(r.model) as model,
+                    (array_agg(r.dimensions))[1] as dimensions, min(r.window_start) as window_start,
                     sum(r.input_tokens) as i, sum(r.output_tokens) as o, sum(r.requests) as r
                from invoice_ledger_rows r join invoices v on v.id = r.invoice_id
               where v.tenant = $2 and v.period = $7 and v.status = 'final'
@@ -138,16 +142,17 @@ const buildDraft = async (client: PoolClient, book: PriceBook, tenant: string, p
   }
   const groups = (
     await client.query(
-      `select tier, model, price_version_id, sum(input_tokens)::text as i, sum(output_tokens)::text as o, sum(requests)::text as r,
+      `select tier, model, price_version_id, dimensions, sum(input_tokens)::text as i, sum(output_tokens)::text as o, sum(requests)::text as r,
               count(*)::int as n, sum(resets)::int as resets, sum(gaps)::int as gaps,
               min(window_start) as first, max(window_start) as last, array_agg(distinct origin order by origin) as origins
-         from invoice_ledger_rows where invoice_id = $1 group by 1, 2, 3 order by 1, 2, 3`,
+         from invoice_ledger_rows where invoice_id = $1 group by 1, 2, 3, 4 order by 1, 2, 3, 4::text`,
       [invoiceId],
     )
   ).rows.map(
     (r): UsageGroup => ({
       tier: r.tier,
       model: r.model,
+      dimensions: r.dimensions,
       priceVersionId: r.price_version_id,
       inputTokens: BigInt(r.i),
       outputTokens: BigInt(r.o),
@@ -163,9 +168,9 @@ const buildDraft = async (client: PoolClient, book: PriceBook, tenant: string, p
   const { lines, totalMinor } = priceGroups(book, groups);
   for (const l of lines) {
     await client.query(
-      `insert into invoice_lines (invoice_id, line_no, tier, model, component, price_version_id, quantity, unit, unit_price, amount_minor, lineage)
-       values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)`,
-      [invoiceId, l.lineNo, l.tier, l.model, l.component, l.priceVersionId, l.quantity.toString(), l.unit, l.unitPrice, l.amountMinor.toString(), JSON.stringify(l.lineage)],
+      `insert into invoice_lines (invoice_id, line_no, tier, model, component, price_version_id, quantity, unit, unit_price, amount_minor, lineage, dimensions)
+       values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)`,
+      [invoiceId, l.lineNo, l.tier, l.model, l.component, l.priceVersionId, l.quantity.toString(), l.unit, l.unitPrice, l.amountMinor.toString(), JSON.stringify(l.lineage), JSON.stringify(l.dimensions)],
     );
   }
   const flags = {
@@ -220,6 +225,7 @@ export const getInvoice = async (pool: Pool | PoolClient, tenant: string, idOrNu
       tier: l.tier,
       model: l.model,
       component: l.component,
+      dimensions: l.dimensions ?? {},
       priceVersionId: l.price_version_id,
       quantity: String(l.quantity),
       unit: l.unit,

@@ -4,7 +4,7 @@ import type { ZodTypeProvider } from "fastify-type-provider-zod";
 import type { Pool } from "pg";
 import { z } from "zod";
 import { tenantParams, usageReportBody } from "../schemas";
-import { GROUP_FIELDS, parseGroupBy, queryUsage, usageToCsv } from "../usage/query";
+import { GROUP_FIELD_PATTERN, parseGroupBy, queryUsage, usageToCsv } from "../usage/query";
 
 export const registerUsageRoutes = (base: FastifyInstance, pool: Pool): void => {
   const app = base.withTypeProvider<ZodTypeProvider>();
@@ -20,9 +20,9 @@ export const registerUsageRoutes = (base: FastifyInstance, pool: Pool): void => 
           to: z.iso.datetime({ offset: true }),
           groupBy: z
             .string()
-            .regex(new RegExp(`^(${GROUP_FIELDS.join("|")})(,(${GROUP_FIELDS.join("|")}))*$`))
+            .regex(new RegExp(`^${GROUP_FIELD_PATTERN}(,${GROUP_FIELD_PATTERN})*$`))
             .optional()
-            .describe("comma-separated: user,model,tier"),
+            .describe("comma-separated: user, model, tier and/or attribute labels of the usage (e.g. organization_id,cost_center)"),
           format: z.enum(["json", "csv"]).default("json"),
         }),
         response: { 200: z.union([usageReportBody, z.string().describe("format=csv: text/csv, one row per group")]) },

@@ -1,18 +1,28 @@
 /**
  * A tenant's usage over [from, to) from the ledger (events and collector rows), optionally
- * grouped by user, model and/or tier. Token counts are returned as decimal strings of BigInts.
+ * grouped by user, model, tier and/or attribute labels of the usage (organization_id,
+ * cost_center, group, ...: whatever the collector's attributeLabels carry). Token counts are
+ * returned as decimal strings of BigInts.
  */
 import type { Pool } from "pg";
 
+/** The ledger's own dimensions; any other label name groups by that attribute label. */
 export const GROUP_FIELDS = ["user", "model", "tier"] as const;
-export type GroupField = (typeof GROUP_FIELDS)[number];
+/** A group-by field: one of GROUP_FIELDS or an attribute label name. */
+export type GroupField = string;
+/** What a group-by field may look like (a Prometheus label name). */
+export const GROUP_FIELD_PATTERN = "[a-zA-Z_][a-zA-Z0-9_]*";
 
-const COLUMN: Record<GroupField, string> = { user: "coalesce(user_id, '')", model: "model", tier: "tier" };
+const FIXED: Record<string, string> = { user: "coalesce(user_id, '')", model: "model", tier: "tier" };
+// Field names are checked against GROUP_FIELD_PATTERN before they reach SQL.
+const column = (field: GroupField): string => FIXED[field] ?? `coalesce(dimensions->>'${field}', '')`;
 
 export interface UsageRow {
   user?: string;
   model?: string;
   tier?: string;
+  /** Attribute labels grouped by, e.g. organization_id. */
+  [attribute: string]: string | number | undefined;
   inputTokens: string;
   outputTokens: string;
   totalTokens: string;
@@ -32,17 +42,22 @@ export interface UsageReport {
   rows: UsageRow[];
 }
 
+/** Names that are not groupable (the tenant is fixed; these are not attribute labels). */
+const RESERVED = ["tenant", "inputTokens", "outputTokens", "totalTokens", "requests", "ledgerRows"];
+
 export const parseGroupBy = (text: string | undefined): GroupField[] => {
   if (!text) return [];
   const fields = text.split(",").map((f) => f.trim()).filter(Boolean);
   for (const f of fields) {
-    if (!(GROUP_FIELDS as readonly string[]).includes(f)) throw new Error(`--group-by: unknown field ${JSON.stringify(f)} (use ${GROUP_FIELDS.join(",")})`);
+    if (!new RegExp(`^${GROUP_FIELD_PATTERN}$`).test(f) || RESERVED.includes(f)) {
+      throw new Error(`--group-by: unknown field ${JSON.stringify(f)} (use ${GROUP_FIELDS.join(",")} or an attribute label such as organization_id)`);
+    }
   }
-  return [...new Set(fields)] as GroupField[];
+  return [...new Set(fields)];
 };
 
 export const queryUsage = async (pool: Pool, tenant: string, from: Date, to: Date, groupBy: GroupField[]): Promise<UsageReport> => {
-  const keys = groupBy.map((g, i) => `${COLUMN[g]} as g${i}`);
+  const keys = groupBy.map((g, i) => `${column(g)} as g${i}`);
   const sql = `select ${[...keys, "sum(input_tokens)::text as i", "sum(output_tokens)::text as o", "sum(requests)::text as r", "count(*)::int as n"].join(", ")}
                  from usage_ledger where tenant = $1 and window_start >= $2 and window_start < $3
                  ${groupBy.length ? `group by ${groupBy.map((_, i) => i + 1).join(", ")} order by ${groupBy.map((_, i) => i + 1).join(", ")}` : ""}`;
@@ -74,10 +89,10 @@ export const queryUsage = async (pool: Pool, tenant: string, from: Date, to: Dat
   };
 };
 
-const USAGE_COLUMNS = ["tenant", "user", "model", "tier", "inputTokens", "outputTokens", "totalTokens", "requests", "ledgerRows"];
+const USAGE_COLUMNS = ["inputTokens", "outputTokens", "totalTokens", "requests", "ledgerRows"];
 
 export const usageToCsv = (report: UsageReport): string => {
-  const columns = USAGE_COLUMNS.filter((c) => !(GROUP_FIELDS as readonly string[]).includes(c) || report.groupBy.includes(c as GroupField));
+  const columns = ["tenant", ...report.groupBy, ...USAGE_COLUMNS];
   const lines = report.rows.map((r) => columns.map((c) => (c === "tenant" ? report.tenant : String((r as unknown as Record<string, unknown>)[c] ?? ""))).map((v) => (/[",\n]/.test(v) ? `"${v.replace(/"/g, '""')}"` : v)).join(","));
   return [columns.join(","), ...lines].join("\n") + "\n";
 };
