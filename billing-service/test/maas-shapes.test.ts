@@ -13,7 +13,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { backfill, startPrometheus, type RunningPrometheus } from "../demo/lib/prometheus-process";
 import { collectOnce } from "../src/collector/collect";
 import { PrometheusClient } from "../src/collector/prometheus-client";
-import { parseCollectorSettings } from "../src/collector/settings";
+import { parseCollectorSettings } from "../src/contract/collector-settings";
 import { periodOf } from "../src/invoices/periods";
 import { invoicesToFocus } from "../src/invoices/render";
 import { createInvoice, type Invoice } from "../src/invoices/store";
