@@ -38,8 +38,13 @@ const modelSel = selector({ label: "namespace", variable: "namespace" }, { label
 /** The panels, as functions of the family, so tests can run each query. */
 export const tenantModelUsagePanels = (family: VllmFamily, ds: DataSourceRef) => {
   const m = (name: string) => vllmMetric(family, name);
-  const p95 = (bucket: string) =>
-    `histogram_quantile(0.95, sum by (le, model_name) (rate(${m(bucket)}${modelSel}[$__rate_interval])))`;
+  // Older vLLM images expose the same histogram or gauge under an older name: read the current
+  // name, and the older one only for series that have no current-name twin (`or` keeps the left
+  // side where both exist, so a server exposing both during a rename is never counted twice).
+  const p95 = (bucket: string, olderBucket?: string) => {
+    const rate = (b: string) => `rate(${m(b)}${modelSel}[$__rate_interval])`;
+    return `histogram_quantile(0.95, sum by (le, model_name) (${olderBucket ? `${rate(bucket)} or ${rate(olderBucket)}` : rate(bucket)}))`;
+  };
   return {
     tokensToday: stat({
       title: "Tokens today",
@@ -94,17 +99,21 @@ export const tenantModelUsagePanels = (family: VllmFamily, ds: DataSourceRef) =>
     }),
     itlP95: timeseries({
       title: "P95 inter-token latency",
-      description: "95th percentile of the time between generated tokens per model, interpolated inside histogram buckets (accurate to the bucket bounds).",
+      description:
+        "95th percentile of the time between generated tokens per model, interpolated inside histogram buckets (accurate to the bucket bounds). " +
+        "Older vLLM images name the histogram time_per_output_token_seconds; their pods are read under that name.",
       datasource: ds,
       unit: "s",
-      targets: [promQuery(ds, p95("inter_token_latency_seconds_bucket"), "{{model_name}}")],
+      targets: [promQuery(ds, p95("inter_token_latency_seconds_bucket", "time_per_output_token_seconds_bucket"), "{{model_name}}")],
     }),
     kvCache: timeseries({
       title: "GPU KV-cache utilisation",
-      description: "Average share of the GPU KV cache in use across the model's server pods (1 = full; requests start queueing).",
+      description:
+        "Average share of the GPU KV cache in use across the model's server pods (1 = full; requests start queueing). Older vLLM " +
+        "images name the gauge gpu_cache_usage_perc; their pods are read under that name.",
       datasource: ds,
       unit: "percentunit",
-      targets: [promQuery(ds, `avg by (model_name) (${m("kv_cache_usage_perc")}${modelSel})`, "{{model_name}}")],
+      targets: [promQuery(ds, `avg by (model_name) (${m("kv_cache_usage_perc")}${modelSel} or ${m("gpu_cache_usage_perc")}${modelSel})`, "{{model_name}}")],
     }),
     queueDepth: timeseries({
       title: "Queue depth",

@@ -145,6 +145,8 @@ describe("billing service", () => {
     const cm = findObject(openshift, "ConfigMap", "maas-billing-api-collector").object;
     expect(YAML.parse((cm.data as Record<string, string>)["collector.yaml"])).toEqual({
       vllmFamily: "kserve_vllm",
+      gatewayCounterSuffix: "",
+      attributeLabels: [],
       strictTenants: true,
       tenants: [
         { name: "tenant-a", namespaces: ["tenant-a-models", "tenant-a-monitoring"] },

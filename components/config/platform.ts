@@ -81,6 +81,15 @@ export const telemetrySchema = z
     enabled: z.boolean().default(true).describe("Create the TelemetryPolicy on the Gateway."),
     tierLabel: z.enum(TIER_LABELS).default(DEFAULT_TIER_LABEL).describe("Name of the label carrying the tier or subscription: MaaS used `tier`, later `subscription`."),
     labels: z.record(z.string().regex(/^[a-zA-Z_][a-zA-Z0-9_]*$/), z.string().min(1)).optional().describe("Metric label -> CEL expression. Each expression is guarded with `has()` so a missing field yields \"\" instead of aborting label evaluation (field notes \u00a75.3)."),
+    counterSuffix: z
+      .enum(["", "_total"])
+      .default("")
+      .describe("How the central Prometheus names Limitador's counters, for the billing collector: `\"\"` = `authorized_hits` (Limitador's own /metrics), `\"_total\"` = `authorized_hits_total` (the Red Hat OpenShift AI monitoring stack). One of them, never both (reading both counts twice)."),
+    attributeLabels: z
+      .array(z.string().regex(/^[a-zA-Z_][a-zA-Z0-9_]*$/, { error: "expected a Prometheus label name. Example: organization_id" }))
+      .max(8)
+      .default([])
+      .describe("Gateway labels the billing collector carries into usage rows, invoice lines, FOCUS Tags and the usage API group-by, e.g. MaaS subscriptions' `organization_id` and `cost_center`, or `group`."),
   })
   .prefault({});
 

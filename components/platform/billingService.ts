@@ -51,6 +51,8 @@ export function contentChecksum(text: string): string {
 export function collectorSettings(config: PlatformConfig): Record<string, unknown> {
   return {
     vllmFamily: config.vllmMetricFamily,
+    gatewayCounterSuffix: config.telemetry.counterSuffix,
+    attributeLabels: config.telemetry.attributeLabels,
     tenants: config.tenants.map((t) => ({ name: t.name, namespaces: platformTenantNamespaces(t) })),
     strictTenants: true,
   };
