@@ -91,7 +91,7 @@ export const buildApp = async (deps: AppDeps): Promise<App> => {
   registerAuth(app, deps.authenticator, metrics);
   registerOpsRoutes(app, deps.pool, metrics);
   registerEventRoutes(app, deps.pool, metrics, deps.ingest);
-  registerUsageRoutes(app, deps.pool);
+  registerUsageRoutes(app, deps.pool, deps.priceBook);
   registerInvoiceRoutes(app, deps.pool, deps.priceBook);
   registerQuotaRoutes(app, deps.pool, deps.priceBook);
   return app;

@@ -86,7 +86,7 @@ describe("usage reports", () => {
     ]);
     const csv = await api.app.inject({ method: "GET", url: "/v1/tenants/acme/usage?from=2026-04-01T00:00:00Z&to=2026-05-01T00:00:00Z&groupBy=user&format=csv", headers: auth(api.tokens.acme) });
     expect(csv.headers["content-type"]).toContain("text/csv");
-    expect(csv.body.split("\n")[0]).toBe("tenant,user,inputTokens,outputTokens,totalTokens,requests,ledgerRows");
+    expect(csv.body.split("\n")[0]).toBe("tenant,user,inputTokens,outputTokens,totalTokens,requests,ledgerRows,costMinor,currency");
   });
 });
 

@@ -85,7 +85,11 @@ describe("maas-billing CLI", () => {
       ["bob", "free", "22"],
     ]);
     const csv = await cli("usage", "--tenant", "acme", "--from", "2026-03-01", "--to", "2026-04-01", "--format", "csv");
-    expect(csv.stdout.trim().split("\n")).toEqual(["tenant,inputTokens,outputTokens,totalTokens,requests,ledgerRows", "acme,1020,12,1032,2,2"]);
+    const [header, row, ...rest] = csv.stdout.trim().split("\n");
+    expect(header).toBe("tenant,inputTokens,outputTokens,totalTokens,requests,ledgerRows,costMinor,currency");
+    expect(row).toMatch(/^acme,1020,12,1032,2,2,\d+,USD$/);
+    expect(rest).toEqual([]);
+    expect(row!.split(",")[6]).toBe(report.costMinor); // same price book, same range: the JSON's total
   });
 
   it("invoice create, finalize, show and export", async () => {

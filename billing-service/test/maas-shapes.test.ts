@@ -134,13 +134,16 @@ describe("MaaS-shaped series: collector -> usage -> invoice -> FOCUS", () => {
   });
 
   it("the usage API groups by the attribute labels (JSON and CSV)", async () => {
-    const report = await queryUsage(db.pool, "acme", new Date(fromMs), new Date(toMs), ["organization_id", "cost_center"]);
+    const report = await queryUsage(db.pool, "acme", new Date(fromMs), new Date(toMs), ["organization_id", "cost_center"], BOOK);
     expect(report.rows.map((r) => [r.organization_id, r.cost_center, r.inputTokens, r.outputTokens, r.requests])).toEqual(
       truth.map((t) => [t.organization_id, t.cost_center, String(t.input), String(t.output), String(t.requests)]),
     );
     const csv = usageToCsv(report).trim().split("\n");
-    expect(csv[0]).toBe("tenant,organization_id,cost_center,inputTokens,outputTokens,totalTokens,requests,ledgerRows");
-    expect(csv[1]).toBe(`acme,org-1,cc-42,${truth[0]!.input},${truth[0]!.output},${truth[0]!.input + truth[0]!.output},${truth[0]!.requests},${2 * WINDOWS}`);
+    expect(csv[0]).toBe("tenant,organization_id,cost_center,inputTokens,outputTokens,totalTokens,requests,ledgerRows,costMinor,currency");
+    // org-1: 800 x 7.00/M + 400 x 21.00/M + 240 x 0.01 = 0.0056 + 0.0084 + 2.40 = 2.414 USD; rows share the invoice's rounding (total 724).
+    expect(csv[1]).toBe(`acme,org-1,cc-42,${truth[0]!.input},${truth[0]!.output},${truth[0]!.input + truth[0]!.output},${truth[0]!.requests},${2 * WINDOWS},241,USD`);
+    expect(report.rows.map((r) => r.costMinor)).toEqual(["241", "483"]);
+    expect(report.costMinor).toBe("724");
     // Per window: one token row (model llama) and one request row (no model: Limitador's calls counter has no model label).
   });
 

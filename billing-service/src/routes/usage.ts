@@ -2,11 +2,13 @@
 import type { FastifyInstance } from "fastify";
 import type { ZodTypeProvider } from "fastify-type-provider-zod";
 import type { Pool } from "pg";
+import { UnpricedUsageError } from "../invoices/pricing";
+import type { PriceBook } from "../pricebook/pricebook";
 import { z } from "zod";
 import { tenantParams, usageReportBody } from "../schemas";
 import { GROUP_FIELD_PATTERN, parseGroupBy, queryUsage, usageToCsv } from "../usage/query";
 
-export const registerUsageRoutes = (base: FastifyInstance, pool: Pool): void => {
+export const registerUsageRoutes = (base: FastifyInstance, pool: Pool, priceBook: () => PriceBook): void => {
   const app = base.withTypeProvider<ZodTypeProvider>();
   app.get(
     "/v1/tenants/:tenant/usage",
@@ -30,7 +32,14 @@ export const registerUsageRoutes = (base: FastifyInstance, pool: Pool): void => 
     },
     async (request, reply) => {
       const q = request.query;
-      const report = await queryUsage(pool, request.params.tenant, new Date(q.from), new Date(q.to), parseGroupBy(q.groupBy));
+      let report;
+      try {
+        // Cost per row (e.g. per user), priced and rounded like the invoice.
+        report = await queryUsage(pool, request.params.tenant, new Date(q.from), new Date(q.to), parseGroupBy(q.groupBy), priceBook());
+      } catch (e) {
+        if (e instanceof UnpricedUsageError) return reply.code(422).send({ error: "unpriced usage", message: e.message });
+        throw e;
+      }
       if (q.format === "csv") return reply.type("text/csv").send(usageToCsv(report));
       return report;
     },

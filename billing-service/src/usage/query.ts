@@ -5,6 +5,8 @@
  * returned as decimal strings of BigInts.
  */
 import type { Pool } from "pg";
+import type { PriceBook } from "../pricebook/pricebook";
+import { costPerRow } from "./cost";
 
 /** The ledger's own dimensions; any other label name groups by that attribute label. */
 export const GROUP_FIELDS = ["user", "model", "tier"] as const;
@@ -28,6 +30,8 @@ export interface UsageRow {
   totalTokens: string;
   requests: string;
   ledgerRows: number;
+  /** Cost of the row in minor units (invoice pricing; rows add up to the report's costMinor). */
+  costMinor?: string;
 }
 
 export interface UsageReport {
@@ -39,11 +43,14 @@ export interface UsageReport {
   outputTokens: string;
   totalTokens: string;
   requests: string;
+  /** Cost of the range in minor units, priced and rounded like an invoice (with a price book). */
+  costMinor?: string;
+  currency?: string;
   rows: UsageRow[];
 }
 
 /** Names that are not groupable (the tenant is fixed; these are not attribute labels). */
-const RESERVED = ["tenant", "inputTokens", "outputTokens", "totalTokens", "requests", "ledgerRows"];
+const RESERVED = ["tenant", "inputTokens", "outputTokens", "totalTokens", "requests", "ledgerRows", "costMinor", "currency"];
 
 export const parseGroupBy = (text: string | undefined): GroupField[] => {
   if (!text) return [];
@@ -56,7 +63,7 @@ export const parseGroupBy = (text: string | undefined): GroupField[] => {
   return [...new Set(fields)];
 };
 
-export const queryUsage = async (pool: Pool, tenant: string, from: Date, to: Date, groupBy: GroupField[]): Promise<UsageReport> => {
+export const queryUsage = async (pool: Pool, tenant: string, from: Date, to: Date, groupBy: GroupField[], book?: PriceBook): Promise<UsageReport> => {
   const keys = groupBy.map((g, i) => `${column(g)} as g${i}`);
   const sql = `select ${[...keys, "sum(input_tokens)::text as i", "sum(output_tokens)::text as o", "sum(requests)::text as r", "count(*)::int as n"].join(", ")}
                  from usage_ledger where tenant = $1 and window_start >= $2 and window_start < $3
@@ -76,8 +83,11 @@ export const queryUsage = async (pool: Pool, tenant: string, from: Date, to: Dat
       return row;
     });
   const sum = (pick: (r: UsageRow) => string): string => rows.reduce((a, r) => a + BigInt(pick(r)), 0n).toString();
+  const cost = book ? await costPerRow(pool, book, tenant, from, to, groupBy.map(column)) : undefined;
+  if (cost) for (const row of rows) row.costMinor = (cost.byRow.get(JSON.stringify(groupBy.map((g) => row[g]))) ?? 0n).toString();
   return {
     tenant,
+    ...(cost ? { costMinor: cost.totalMinor.toString(), currency: cost.currency } : {}),
     from: from.toISOString(),
     to: to.toISOString(),
     groupBy,
@@ -92,7 +102,7 @@ export const queryUsage = async (pool: Pool, tenant: string, from: Date, to: Dat
 const USAGE_COLUMNS = ["inputTokens", "outputTokens", "totalTokens", "requests", "ledgerRows"];
 
 export const usageToCsv = (report: UsageReport): string => {
-  const columns = ["tenant", ...report.groupBy, ...USAGE_COLUMNS];
-  const lines = report.rows.map((r) => columns.map((c) => (c === "tenant" ? report.tenant : String((r as unknown as Record<string, unknown>)[c] ?? ""))).map((v) => (/[",\n]/.test(v) ? `"${v.replace(/"/g, '""')}"` : v)).join(","));
+  const columns = ["tenant", ...report.groupBy, ...USAGE_COLUMNS, ...(report.costMinor === undefined ? [] : ["costMinor", "currency"])];
+  const lines = report.rows.map((r) => columns.map((c) => (c === "tenant" ? report.tenant : c === "currency" ? String(report.currency) : String((r as unknown as Record<string, unknown>)[c] ?? ""))).map((v) => (/[",\n]/.test(v) ? `"${v.replace(/"/g, '""')}"` : v)).join(","));
   return [columns.join(","), ...lines].join("\n") + "\n";
 };

@@ -1,5 +1,6 @@
 /** `maas-billing usage --tenant T --from ISO --to ISO [--group-by user,model,tier] [--format json|csv]` */
 import { Command } from "commander";
+import { loadPriceBook } from "../../pricebook/pricebook";
 import { parseGroupBy, queryUsage, usageToCsv } from "../../usage/query";
 import { commandConfig, parseInstantFlag, withMigratedDatabase, writeJson } from "../context";
 
@@ -17,8 +18,10 @@ export const usageCommand = (): Command =>
       const to = parseInstantFlag("--to", flags.to);
       if (to <= from) throw new Error("--to must be after --from");
       const groupBy = parseGroupBy(flags.groupBy);
-      await withMigratedDatabase(commandConfig(command), async (pool) => {
-        const report = await queryUsage(pool, flags.tenant, from, to, groupBy);
+      const config = commandConfig(command);
+      await withMigratedDatabase(config, async (pool) => {
+        // With the configured price book: cost per row, priced and rounded like the invoice.
+        const report = await queryUsage(pool, flags.tenant, from, to, groupBy, loadPriceBook(config.priceBook.path));
         if (flags.format === "csv") process.stdout.write(usageToCsv(report));
         else writeJson(report);
       });
