@@ -42,6 +42,11 @@ export interface TenantRuleOptions extends RuleOptions {
   readonly federationJobPattern?: string;
 }
 
+/** Usage anomaly: the last 30 minutes above this multiple of the day before... */
+export const ANOMALY_FACTOR = 3;
+/** ...and above this many tokens per second (idle namespaces do not alert on their first calls). */
+export const ANOMALY_MIN_TOKENS_PER_SECOND = 1;
+
 /** Ratio of a quota at which the warning fires (the critical alert fires at 1). */
 export const QUOTA_WARNING_RATIO = 0.8;
 
@@ -124,6 +129,28 @@ export const platformPrometheusRules = (o: RuleOptions): PrometheusRuleSpec => {
               description: "Limitador keeps counters in memory; a restart resets them and the rate-limit windows start over.",
               runbook:
                 "Check Limitador pod restarts in kuadrant-system. Usage between the last scrape and the restart is lost to Prometheus; the billing collector counts on from zero and flags the reset (Billing dashboard, counter resets). Use Redis storage for Limitador to keep counters across restarts.",
+            },
+          }),
+        ],
+      },
+      {
+        name: "maas-billing.anomaly",
+        rules: [
+          alert(o, {
+            alert: "MaasUsageAnomaly",
+            // Gateway tokens per route namespace over the last 30 minutes against the same
+            // namespace's average over the day before (offset: the spike itself is not in the
+            // baseline); a floor keeps idle namespaces from alerting on their first requests.
+            expr:
+              `sum by (route_namespace) (rate(authorized_hits[30m])) > ${ANOMALY_FACTOR} * sum by (route_namespace) (rate(authorized_hits[1d] offset 30m))` +
+              ` and sum by (route_namespace) (rate(authorized_hits[30m])) > ${ANOMALY_MIN_TOKENS_PER_SECOND}`,
+            for: "15m",
+            labels: { severity: "warning" },
+            annotations: {
+              summary: "Token use in {{ $labels.route_namespace }} is more than ${ANOMALY_FACTOR}x its daily average",
+              description: `Tokens per second through the gateway for {{ $labels.route_namespace }} over the last 30 minutes are {{ $value }}, more than ${ANOMALY_FACTOR} times the average of the day before, for 15 minutes.`,
+              runbook:
+                "Check the chargeback dashboard for the user or key driving it (tokens by user, top users). A leaked key: rotate it. Expected load: raise the tenant's quota or limits, and the bill follows.",
             },
           }),
         ],

@@ -44,7 +44,8 @@ const render = (text: string, labels: Record<string, string>, value: number) =>
   text
     .replace(/\{\{ \$labels\.(\w+) \}\}/g, (_m, l: string) => labels[l] ?? "")
     .replace(/\{\{ \$value \| humanizePercentage \}\}/g, `${Number((value * 100).toPrecision(4))}%`)
-    .replace(/\{\{ \$value \| humanizeDuration \}\}/g, () => `${Math.floor(value / 60)}m ${value % 60}s`);
+    .replace(/\{\{ \$value \| humanizeDuration \}\}/g, () => `${Math.floor(value / 60)}m ${value % 60}s`)
+    .replace(/\{\{ \$value \}\}/g, () => String(value));
 
 const expected = (spec: PrometheusRuleSpec, alert: string, labels: Record<string, string>, value: number) => {
   const rule = alertsOf(spec).find((r) => r.alert === alert);
@@ -59,6 +60,23 @@ const quota = (tenantName: string) => ({ tenant: tenantName, kind: "tokens", per
 
 /** promtool unit tests for the platform rules. */
 const platformTests = [
+  {
+    interval: "1m",
+    input_series: [
+      // A day at 120 tokens/min (2/s), then 600 tokens/min (10/s, 5x): the anomaly.
+      { series: `authorized_hits{route_namespace="spike",limitador_namespace="spike/llm"}`, values: "0+120x1440 172800+600x90" },
+      // The same day, then only 2.5x: no alert.
+      { series: `authorized_hits{route_namespace="busy",limitador_namespace="busy/llm"}`, values: "0+120x1440 172800+300x90" },
+      // Idle (6 tokens/min) then 10x, still under the 1 token/s floor: no alert.
+      { series: `authorized_hits{route_namespace="idle",limitador_namespace="idle/llm"}`, values: "0+6x1440 8640+54x90" },
+    ],
+    alert_rule_test: [
+      // Before the spike: nothing.
+      { eval_time: "1430m", alertname: "MaasUsageAnomaly", exp_alerts: [] },
+      // 30m window fully in the spike from 1470m, then `for: 15m`.
+      { eval_time: "1500m", alertname: "MaasUsageAnomaly", exp_alerts: [expected(platform, "MaasUsageAnomaly", { route_namespace: "spike" }, 10)] },
+    ],
+  },
   {
     interval: "1m",
     input_series: [
