@@ -25,6 +25,11 @@ export interface UsageGroup {
   readonly lastWindow: string;
 }
 
+/** A group priced only for its amounts (metrics, usage reports): no invoice lineage. */
+export const amountOnlyGroup = (
+  g: Pick<UsageGroup, "tier" | "model" | "dimensions" | "priceVersionId" | "inputTokens" | "outputTokens" | "requests">,
+): UsageGroup => ({ ...g, ledgerRows: 0, origins: [], resets: 0, gaps: 0, firstWindow: "", lastWindow: "" });
+
 export interface PricedLine {
   readonly lineNo: number;
   readonly tier: string;

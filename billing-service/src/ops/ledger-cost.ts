@@ -10,7 +10,7 @@
  */
 import type { Pool } from "pg";
 import { periodOf } from "../invoices/periods";
-import { priceGroups, UnpricedUsageError, type Component, type UsageGroup } from "../invoices/pricing";
+import { amountOnlyGroup, priceGroups, UnpricedUsageError, type Component, type UsageGroup } from "../invoices/pricing";
 import type { PriceBook } from "../pricebook/pricebook";
 
 export interface CostLine {
@@ -74,21 +74,16 @@ export const ledgerCosts = async (pool: Pool, book: PriceBook, sincePeriodStart?
       entry.beforeFirstVersion = true;
       continue;
     }
-    entry.groups.push({
-      tier: row.tier,
-      model: row.model,
-      priceVersionId: book.versions[row.version - 1].id,
-      inputTokens: BigInt(row.i),
-      outputTokens: BigInt(row.o),
-      requests: BigInt(row.r),
-      // Lineage fields: not needed for the amounts.
-      ledgerRows: 0,
-      origins: [],
-      resets: 0,
-      gaps: 0,
-      firstWindow: "",
-      lastWindow: "",
-    });
+    entry.groups.push(
+      amountOnlyGroup({
+        tier: row.tier,
+        model: row.model,
+        priceVersionId: book.versions[row.version - 1].id,
+        inputTokens: BigInt(row.i),
+        outputTokens: BigInt(row.o),
+        requests: BigInt(row.r),
+      }),
+    );
   }
   const periods: PeriodCost[] = [];
   const unpriced: LedgerCosts["unpriced"][number][] = [];

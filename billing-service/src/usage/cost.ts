@@ -6,7 +6,7 @@
  * add up to the total, and over a billing period the total is the draft invoice's.
  */
 import type { Pool } from "pg";
-import { priceGroups, UnpricedUsageError, type UsageGroup } from "../invoices/pricing";
+import { amountOnlyGroup, priceGroups, UnpricedUsageError, type UsageGroup } from "../invoices/pricing";
 import type { PriceBook } from "../pricebook/pricebook";
 
 export interface RowCosts {
@@ -36,22 +36,18 @@ export const costPerRow = async (pool: Pool, book: PriceBook, tenant: string, fr
   for (const r of q.rows) {
     if (r.version === 0) throw new UnpricedUsageError(`usage at or after ${from.toISOString()} is before the first price book version`);
     const rowKey = JSON.stringify(columns.map((_, i) => r[`g${i}`]));
-    groups.push({
-      tier: r.tier,
-      model: r.model,
-      // The row's key rides in `dimensions`, so every priced line says which row it belongs to.
-      dimensions: { row: rowKey },
-      priceVersionId: book.versions[r.version - 1]!.id,
-      inputTokens: BigInt(r.i),
-      outputTokens: BigInt(r.o),
-      requests: BigInt(r.r),
-      ledgerRows: 0,
-      origins: [],
-      resets: 0,
-      gaps: 0,
-      firstWindow: "",
-      lastWindow: "",
-    });
+    groups.push(
+      amountOnlyGroup({
+        tier: r.tier,
+        model: r.model,
+        // The row's key rides in `dimensions`, so every priced line says which row it belongs to.
+        dimensions: { row: rowKey },
+        priceVersionId: book.versions[r.version - 1]!.id,
+        inputTokens: BigInt(r.i),
+        outputTokens: BigInt(r.o),
+        requests: BigInt(r.r),
+      }),
+    );
   }
   const priced = priceGroups(book, groups);
   const byRow = new Map<string, bigint>();
