@@ -10,7 +10,7 @@ import os from "node:os";
 import path from "node:path";
 import { stringify } from "yaml";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { startPrometheus, type RunningPrometheus } from "../billing-service/demo/lib/prometheus-process";
+import { startPrometheus, type RunningPrometheus } from "../billing-service/testkit/prometheus";
 import { freePort } from "../billing-service/src/net/free-port";
 import { renderAlertmanagerConfig } from "../components/alerting/alertmanagerConfig";
 import { receiverSchema } from "../components/config/alerting";

@@ -53,7 +53,7 @@ export const usageReportBody = z.object({
         costMinor: decimal.optional().describe("the row's share of costMinor (rows add up to it)"),
       })
       // Attribute labels grouped by (organization_id, cost_center, ...), as strings.
-      .catchall(z.string()),
+      .catchall(z.unknown()),
   ),
 });
 

@@ -10,7 +10,7 @@ import { mkdtemp, rm } from "node:fs/promises";
 import os from "node:os";
 import path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { backfill, startPrometheus, type RunningPrometheus } from "../demo/lib/prometheus-process";
+import { backfill, startPrometheus, type RunningPrometheus } from "../testkit/prometheus";
 import { collectOnce } from "../src/collector/collect";
 import { PrometheusClient } from "../src/collector/prometheus-client";
 import { parseCollectorSettings } from "../src/contract/collector-settings";

@@ -8,9 +8,9 @@ import { mkdtemp, rm, writeFile } from "node:fs/promises";
 import os from "node:os";
 import path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { startPrometheus, type RunningPrometheus as PrometheusProcess } from "../../billing-service/demo/lib/prometheus-process";
+import { startPrometheus, type RunningPrometheus as PrometheusProcess } from "../../billing-service/testkit/prometheus";
 import { startBillingDb, type BillingTestDb } from "../../billing-service/test/support/billing-db";
-import { postEvents, startService, type ServiceProcess } from "../../billing-service/test/support/fault-service";
+import { postEvents, startService, type ServiceProcess } from "../../billing-service/testkit/service";
 import {
   billingPanels,
   platformDashboards,

@@ -5,7 +5,7 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { prometheusDs, tenantModelUsagePanels } from "../index";
 import { interpolate } from "./support/grafana-vars";
-import { type Family, toOpenMetrics } from "./support/openmetrics";
+import { type Family, toOpenMetrics } from "../../billing-service/testkit/openmetrics";
 import { type RunningPrometheus, startPrometheusWithData } from "./support/prometheus";
 
 const START = Date.UTC(2026, 2, 2) / 1000;

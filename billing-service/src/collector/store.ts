@@ -167,11 +167,14 @@ export const writeChunk = async (client: PoolClient, chunk: ChunkWrite): Promise
     );
     const oldUnattributed = new Map(unattributedBefore.rows.map((r) => [r.unattributed_key, Number(r.amount)]));
 
+    // The dimensions column (migration 040) is written only when some row carries attribute labels,
+    // so the collector also runs on its own tables alone (COLLECTOR_ONLY) without attributeLabels.
+    const dims = usage.some((u) => Object.keys(u.dimensions).length > 0);
     const changed = await client.query(
-      `insert into collector_usage as u (idempotency_key, source, billable, tenant, user_id, tier, model, dimensions, window_start, window_end,
+      `insert into collector_usage as u (idempotency_key, source, billable, tenant, user_id, tier, model, ${dims ? "dimensions, " : ""}window_start, window_end,
          input_tokens, output_tokens, total_tokens, requests, limited_requests, resets, gaps, samples, series,
          reconciliation_key, lineage, content_hash)
-       select idempotency_key, source, billable, tenant, user_id, tier, model, coalesce(dimensions, '{}'::jsonb), window_start, window_end,
+       select idempotency_key, source, billable, tenant, user_id, tier, model, ${dims ? "coalesce(dimensions, '{}'::jsonb), " : ""}window_start, window_end,
          input_tokens, output_tokens, total_tokens, requests, limited_requests, resets, gaps, samples, series,
          reconciliation_key, lineage, content_hash
        from jsonb_to_recordset($1::jsonb) as x(idempotency_key text, source text, billable boolean, tenant text, user_id text, tier text,

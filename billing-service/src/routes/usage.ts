@@ -5,7 +5,7 @@ import type { Pool } from "pg";
 import { UnpricedUsageError } from "../invoices/pricing";
 import type { PriceBook } from "../pricebook/pricebook";
 import { z } from "zod";
-import { tenantParams, usageReportBody } from "../schemas";
+import { errorBody, tenantParams, usageReportBody } from "../schemas";
 import { GROUP_FIELD_PATTERN, parseGroupBy, queryUsage, usageToCsv } from "../usage/query";
 
 export const registerUsageRoutes = (base: FastifyInstance, pool: Pool, priceBook: () => PriceBook): void => {
@@ -27,7 +27,10 @@ export const registerUsageRoutes = (base: FastifyInstance, pool: Pool, priceBook
             .describe("comma-separated: user, model, tier and/or attribute labels of the usage (e.g. organization_id,cost_center)"),
           format: z.enum(["json", "csv"]).default("json"),
         }),
-        response: { 200: z.union([usageReportBody, z.string().describe("format=csv: text/csv, one row per group")]) },
+        response: {
+          200: z.union([usageReportBody, z.string().describe("format=csv: text/csv, one row per group")]),
+          422: errorBody.describe("usage the price book has no price for"),
+        },
       },
     },
     async (request, reply) => {
