@@ -5,7 +5,7 @@ import { resolve } from "node:path";
 import { describe, expect, it } from "vitest";
 import { parseStackConfig } from "../components/config";
 import { ADDED_TENANT, platformConfig, tenantConfig, withChangedPrice, withRotatedKey } from "../scripts/e2e/engine/configs";
-import { changedKeys, differingPaths } from "../scripts/e2e/engine/live";
+import { changedKeys, changedResourceLines, differingPaths } from "../scripts/e2e/engine/live";
 
 const repoRoot = resolve(__dirname, "..");
 
@@ -50,5 +50,32 @@ describe("engine stage live comparisons (the checker can fail)", () => {
       ["Secret d", "absent"],
     ]);
     expect(changedKeys(before, after)).toEqual(["Secret b", "Secret c", "Secret d"]);
+  });
+});
+
+describe("engine stage diff parsing", () => {
+  const diff = [
+    "Previewing update (tenant-a):",
+    "  pulumi:pulumi:Stack: (same)",
+    "    [urn=urn:pulumi:tenant-a::maas-billing::pulumi:pulumi:Stack::maas-billing-tenant-a]",
+    "        +-random:index/randomPassword:RandomPassword: (replace)",
+    "            [id=none]",
+    "            [urn=urn:pulumi:tenant-a::maas-billing::random:index/randomPassword:RandomPassword::tenant-tenant-a-apikey-alice-value]",
+    "          ~ keepers: {",
+    '              ~ rotation: "0" => "1"',
+    "            }",
+    "        ~ kubernetes:core/v1:Secret: (update)",
+    "            [id=tenant-a-models/tenant-a-apikey-alice]",
+    "            [urn=urn:pulumi:tenant-a::maas-billing::kubernetes:core/v1:Secret::tenant-tenant-a-apikey-alice]",
+    "Resources:",
+    "    ~ 1 to update",
+  ].join("\n");
+
+  it("names the changed resources by URN, not the unchanged parents shown for context", () => {
+    expect(changedResourceLines(diff)).toEqual([
+      "urn:pulumi:tenant-a::maas-billing::random:index/randomPassword:RandomPassword::tenant-tenant-a-apikey-alice-value",
+      "urn:pulumi:tenant-a::maas-billing::kubernetes:core/v1:Secret::tenant-tenant-a-apikey-alice",
+    ]);
+    expect(changedResourceLines(diff.replace(/\(replace\)|\(update\)/g, "(same)"))).toEqual([]);
   });
 });

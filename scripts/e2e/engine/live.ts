@@ -67,3 +67,19 @@ export function differingPaths(a: unknown, b: unknown, path = ""): string[] {
 export function changes(summary: Record<string, number> | undefined): Record<string, number> {
   return Object.fromEntries(Object.entries(summary ?? {}).filter(([op, n]) => op !== "same" && n > 0));
 }
+
+/**
+ * URNs of the resources a `preview --diff` text marks as changed. The engine prints a changed
+ * resource as "<op marker> <type>: (<op>)" followed by its "[urn=...]" line; unchanged parents
+ * shown for context carry no op.
+ */
+export function changedResourceLines(stdout: string): string[] {
+  const urns = new Set<string>();
+  const lines = stdout.split("\n");
+  lines.forEach((line, i) => {
+    if (!/^\s*(\+-|-\+|\+\+|--|[+~-])\s*\S+: \((create|update|delete|replace|create-replacement|delete-replaced)\)/.test(line)) return;
+    const urn = lines.slice(i + 1, i + 3).map((l) => /\[urn=(\S+)\]/.exec(l)?.[1]).find(Boolean);
+    if (urn) urns.add(urn);
+  });
+  return [...urns];
+}

@@ -20,12 +20,13 @@ import { preexistingTargetOf } from "../cluster-state";
 import { expect, type Report } from "../report";
 import type { KubeObject } from "../kube-client";
 import { ADDED_TENANT, PLATFORM_STACK, platformConfig, tenantConfig, withChangedPrice, withRotatedKey } from "./configs";
-import { changedKeys, changes, differingPaths, liveVersions, objectKey, stackObjects } from "./live";
+import { changedKeys, changedResourceLines, changes, differingPaths, liveVersions, objectKey, stackObjects } from "./live";
 import { EngineStacks, stackRef } from "./workspace";
 
 const TENANTS = ["tenant-a", "tenant-b"];
 const ROTATED = { tenant: "tenant-a", key: "alice" };
-const CHECKSUM_PREFIX = "checksum/";
+/** The pod-template annotation carrying the price book's checksum (components/platform/billingService.ts). */
+const PRICE_BOOK_ANNOTATION = "maas.opendatahub.io/price-book";
 
 export interface EngineStageEnv {
   repoRoot: string;
@@ -80,7 +81,7 @@ export async function engineStage(report: Report, env: EngineStageEnv): Promise<
     const objects = await stackObjects(tenantA);
     const before = await liveVersions(cp.admin, objects);
     stacks.writeConfig(ROTATED.tenant, withRotatedKey(tenantConfig(env.repoRoot, ROTATED.tenant), ROTATED.key));
-    const p = await tenantA.preview({ diff: true });
+    const p = await tenantA.preview({ diff: true, color: "never" });
     const ops = changes(p.changeSummary);
     detail(`preview: ${JSON.stringify(ops)}`);
     const changedUrns = changedResourceLines(p.stdout);
@@ -105,10 +106,10 @@ export async function engineStage(report: Report, env: EngineStageEnv): Promise<
     const deploymentBefore = (await cp.admin.get(deployment.apiVersion, deployment.kind, deployment.namespace, deployment.name)).body;
     platformCfg = priced;
     stacks.writeConfig(PLATFORM_STACK, platformCfg);
-    const p = await platform.preview({ diff: true });
+    const p = await platform.preview({ diff: true, color: "never" });
     detail(`preview: ${JSON.stringify(changes(p.changeSummary))}; resources: ${changedResourceLines(p.stdout).join(", ")}`);
     expect(p.stdout.includes(to), `the diff does not show the new price ${to}`);
-    expect(p.stdout.includes(CHECKSUM_PREFIX), "the diff does not show the checksum annotation");
+    expect(p.stdout.includes(PRICE_BOOK_ANNOTATION), "the diff does not show the checksum annotation");
     await prPreviewComment(report, env, stacks, to);
     const up = await platform.up();
     detail(`up: ${JSON.stringify(changes(up.summary.resourceChanges))}`);
@@ -118,7 +119,7 @@ export async function engineStage(report: Report, env: EngineStageEnv): Promise<
     const deploymentAfter = (await cp.admin.get(deployment.apiVersion, deployment.kind, deployment.namespace, deployment.name)).body;
     const paths = differingPaths(deploymentBefore, deploymentAfter);
     detail(`Deployment fields changed: ${paths.join(", ")}`);
-    expect(paths.length === 1 && paths[0].startsWith(`spec.template.metadata.annotations.${CHECKSUM_PREFIX}`), "the Deployment changed beyond its checksum annotation");
+    expect(paths.length === 1 && paths[0].startsWith(`spec.template.metadata.annotations.${PRICE_BOOK_ANNOTATION}`), "the Deployment changed beyond its checksum annotation");
     expect(changed.every((k) => k === objectKey(deployment) || k.startsWith("ConfigMap ")), "objects other than the Deployment and price-book ConfigMap changed");
   });
 
@@ -126,7 +127,7 @@ export async function engineStage(report: Report, env: EngineStageEnv): Promise<
   const tenantC = await report.check(`engine: add ${ADDED_TENANT}: platform preview --diff creates only (nothing replaced or deleted); up; ${ADDED_TENANT} up as its admin`, async (detail) => {
     platformCfg = { ...platformCfg, platform: { ...platformCfg.platform, tenants: [...platformCfg.platform.tenants, { ...platformCfg.platform.tenants[0], name: ADDED_TENANT, namespaces: [`${ADDED_TENANT}-models`, `${ADDED_TENANT}-monitoring`], adminGroup: `${ADDED_TENANT}-admins` }] } };
     stacks.writeConfig(PLATFORM_STACK, platformCfg);
-    const p = await platform.preview({ diff: true });
+    const p = await platform.preview({ diff: true, color: "never" });
     const ops = changes(p.changeSummary);
     detail(`platform preview: ${JSON.stringify(ops)}`);
     expect((ops.create ?? 0) > 0 && !ops.delete && !ops.replace, "adding a tenant plans deletes or replacements");
@@ -147,7 +148,7 @@ export async function engineStage(report: Report, env: EngineStageEnv): Promise<
       detail(`${ADDED_TENANT} destroy: ${JSON.stringify(changes(destroy.summary.resourceChanges))}`);
       platformCfg = { ...platformCfg, platform: { ...platformCfg.platform, tenants: platformCfg.platform.tenants.filter((t: { name: string }) => t.name !== ADDED_TENANT) } };
       stacks.writeConfig(PLATFORM_STACK, platformCfg);
-      const p = await platform.preview({ diff: true });
+      const p = await platform.preview({ diff: true, color: "never" });
       const ops = changes(p.changeSummary);
       detail(`platform preview: ${JSON.stringify(ops)}`);
       expect((ops.delete ?? 0) > 0 && !ops.create && !ops.replace, "removing a tenant plans creates or replacements");
@@ -234,16 +235,6 @@ async function tenantUp(report: Report, cp: ControlPlane, platform: Stack, stack
   });
 }
 
-/** URNs of the resources a `preview --diff` text marks as changed (+ create, ~ update, - delete, +- replace). */
-function changedResourceLines(stdout: string): string[] {
-  const names = new Set<string>();
-  for (const line of stdout.split("\n")) {
-    const m = /^\s*([+~-]{1,2}|\+-|-\+)\s*(\S+:\S+)\s*:\s*\(/.exec(line) ?? /^\s*([+~-]|\+-)\s+\S+\s+(\S+)\s+(create|update|delete|replace)/.exec(line);
-    if (m) names.add(m[2]);
-  }
-  return [...names];
-}
-
 /** Runs scripts/delivery/preview-comment.ts exactly as the pull-request workflow does and checks the comment. */
 async function prPreviewComment(report: Report, env: EngineStageEnv, stacks: EngineStacks, newPrice: string): Promise<void> {
   await report.check("engine: the pull-request preview comment script (scripts/delivery/preview-comment.ts) shows the change, no secrets", async (detail) => {
@@ -256,7 +247,7 @@ async function prPreviewComment(report: Report, env: EngineStageEnv, stacks: Eng
     detail(`comment: ${stdout.split("\n").length} lines; first: ${stdout.split("\n")[0]}`);
     expect(stdout.includes(`<!-- maas-billing-preview:${PLATFORM_STACK} -->`), "the comment has no marker for its stack");
     expect(stdout.includes(newPrice), "the comment does not show the new price");
-    expect(stdout.includes(CHECKSUM_PREFIX), "the comment does not show the checksum annotation");
+    expect(stdout.includes(PRICE_BOOK_ANNOTATION), "the comment does not show the checksum annotation");
     expect(!/-----BEGIN|password:\s*"[^[]/i.test(stdout), "the comment shows a secret value");
   });
 }
