@@ -11,7 +11,7 @@
 import { execFile } from "node:child_process";
 import { mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { startBillingCluster } from "../../../billing-service/demo/lib/postgres-process";
+import { startBillingCluster } from "../../../billing-service/testkit/postgres";
 import { freePort } from "../../../billing-service/src/net/free-port";
 import { loadRender, renderStack } from "../render";
 import { expect, type Report } from "../report";
