@@ -77,6 +77,6 @@ start=$SECONDS
 "${BUILDAH[@]}" bud --quiet --layers --network host --isolation chroot "${BUILD_MOUNTS[@]}" \
   --build-arg "NODE_IMAGE=$BASE_TAG" -f "$REPO_ROOT/billing-service/Dockerfile" -t "$IMAGE_TAG" "$REPO_ROOT" >/dev/null
 step "built $IMAGE_TAG in $((SECONDS - start)) s"
-size="$("${BUILDAH[@]}" inspect --type image --format '{{.ImageSize}}' "$IMAGE_TAG" 2>/dev/null || echo unknown)"
-base_size="$("${BUILDAH[@]}" inspect --type image --format '{{.ImageSize}}' "$BASE_TAG" 2>/dev/null || echo unknown)"
-echo "[image] size $IMAGE_TAG: $size bytes (base $BASE_TAG: $base_size bytes)"
+size="$("${BUILDAH[@]}" images --noheading --format '{{.Size}}' "$IMAGE_TAG" 2>/dev/null | head -n 1)"
+base_size="$("${BUILDAH[@]}" images --noheading --format '{{.Size}}' "$BASE_TAG" 2>/dev/null | head -n 1)"
+echo "[image] size $IMAGE_TAG: ${size:-unknown} (base $BASE_TAG: ${base_size:-unknown})"
