@@ -13,6 +13,7 @@ import { checkPlatformGrafana, createPlatformGrafana } from "./platform/grafana"
 import { createRestrictedNamespace } from "./platform/namespaces";
 import { createPlatformRules } from "./platform/rules";
 import { createTelemetryPolicy } from "./platform/telemetry";
+import { createGatewayAuth } from "./platform/gatewayAuth";
 import { createTenantAccess } from "./platform/tenantAccess";
 
 export interface PlatformArgs {
@@ -66,7 +67,7 @@ export class Platform extends pulumi.ComponentResource {
     this.tenantNamespaces = createTenantAccess(name, config.tenants, flavor, this);
     const tokens = createBillingTokens(
       name,
-      { namespace: billingNamespace.metadata.name, tenants: config.tenants, tenantNamespaces: this.tenantNamespaces, billing: config.billing },
+      { namespace: billingNamespace.metadata.name, tenants: config.tenants, tenantNamespaces: this.tenantNamespaces, billing: config.billing, quotaEnforcement: config.quotaEnforcement },
       this,
     );
     const billing = new BillingService(
@@ -86,6 +87,13 @@ export class Platform extends pulumi.ComponentResource {
     createLimitadorImagePatch(name, config.limitador, this);
     createLimitadorServiceMonitor(name, config.limitador, this);
     createTelemetryPolicy(name, config.telemetry, config.gateway, this);
+    if (tokens.gatewayToken) {
+      createGatewayAuth(
+        name,
+        { gateway: config.gateway, enforcement: config.quotaEnforcement, tenants: config.tenants, billingUrl: billing.url, gatewayToken: tokens.gatewayToken },
+        this,
+      );
+    }
     if (config.grafana.enabled) {
       createPlatformGrafana(
         name,

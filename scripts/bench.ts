@@ -100,22 +100,24 @@ const invoice: Bench = async (log) => {
 const quota: Bench = async (log) => {
   const f = await benchQuota(1000, Number(process.env.BENCH_QUOTA_SECONDS ?? 5));
   const ms = (x: number) => `${x.toFixed(1)} ms`;
-  log(`quota: spending checks over HTTP at ${fmtRate(f.http.achievedRate)} achieved (target ${fmtRate(f.targetRate)}), ${f.http.errors} errors; PostgreSQL alone ${fmtRate(f.database.achievedRate)}; dryRun ${fmtRate(f.httpDryRun.achievedRate)}`);
+  log(
+    `quota: authorize ${fmtRate(f.authorize.achievedRate)} achieved (target ${fmtRate(f.targetRate)}), ${f.authorize.errors} errors; /healthz ${fmtRate(f.healthz.achievedRate)}; spending checks ${fmtRate(f.http.achievedRate)}, ${f.http.errors} errors; PostgreSQL alone ${fmtRate(f.database.achievedRate)}`,
+  );
   return [
     {
-      what: "quota check over HTTP @1,000/s (spends)",
-      figure: `p50 ${ms(f.http.p50Ms)} p99 ${ms(f.http.p99Ms)}`,
-      baseline: `PostgreSQL alone p99 ${ms(f.database.p99Ms)}`,
-      ratio: `${(f.http.p99Ms / f.database.p99Ms).toFixed(2)}x`,
+      what: "quota check for the gateway over HTTP @1,000/s (from memory)",
+      figure: `p50 ${ms(f.authorize.p50Ms)} p99 ${ms(f.authorize.p99Ms)}`,
+      baseline: `GET /healthz p99 ${ms(f.healthz.p99Ms)}`,
+      ratio: `${(f.authorize.p99Ms / f.healthz.p99Ms).toFixed(2)}x`,
       target: "p99 < 5 ms",
-      met: f.http.p99Ms < 5,
+      met: f.authorize.p99Ms < 5 && f.authorize.errors === 0,
     },
     {
-      what: "quota check over HTTP @1,000/s (dryRun)",
-      figure: `p50 ${ms(f.httpDryRun.p50Ms)} p99 ${ms(f.httpDryRun.p99Ms)}`,
-      baseline: "-",
-      ratio: "-",
-      target: "(read-only path)",
+      what: "quota reservation over HTTP @1,000/s (spends)",
+      figure: `p50 ${ms(f.http.p50Ms)} p99 ${ms(f.http.p99Ms)}`,
+      baseline: `checker on PostgreSQL alone p99 ${ms(f.database.p99Ms)}`,
+      ratio: `${(f.http.p99Ms / f.database.p99Ms).toFixed(2)}x`,
+      target: "(exact path)",
     },
   ];
 };

@@ -96,6 +96,7 @@ describe("billing namespace and database", () => {
     const passwords = openshift.resources.filter((r) => r.type === "random:index/randomPassword:RandomPassword");
     expect(passwords.map((r) => r.name)).toEqual([
       "platform-billing-token-admin",
+      "platform-billing-token-gateway",
       "platform-billing-token-tenant-tenant-a",
       "platform-billing-token-tenant-tenant-b",
       "platform-database-password",
@@ -264,9 +265,11 @@ describe("billing API credentials", () => {
     const a = stringData(openshift, "Secret", "maas-billing-token", "tenant-a-monitoring").token;
     const b = stringData(openshift, "Secret", "maas-billing-token", "b-models").token;
     const admin = stringData(openshift, "Secret", "maas-billing-admin-token", "maas-billing").token;
+    const gateway = stringData(openshift, "Secret", "maas-billing-gateway-token", "kuadrant-system").token;
     expect(YAML.parse(text)).toEqual({
       tokens: [
         { name: "platform-admin", admin: true, sha256: createHash("sha256").update(admin).digest("hex") },
+        { name: "platform-gateway", quotaGateway: true, sha256: createHash("sha256").update(gateway).digest("hex") },
         { name: "tenant-tenant-a", tenant: "tenant-a", sha256: createHash("sha256").update(a).digest("hex") },
         { name: "tenant-tenant-b", tenant: "tenant-b", sha256: createHash("sha256").update(b).digest("hex") },
       ],
@@ -275,6 +278,9 @@ describe("billing API credentials", () => {
     const tenantA = await auth.authenticate(a);
     expect([await tenantA?.canAccessTenant("tenant-a"), await tenantA?.canAccessTenant("tenant-b"), await tenantA?.isAdmin()]).toEqual([true, false, false]);
     expect(await (await auth.authenticate(admin))?.isAdmin()).toBe(true);
+    // The gateway's token: the quota check of any tenant, and only that route.
+    const gw = await auth.authenticate(gateway);
+    expect([await gw?.isAdmin(), await gw?.canAccessTenant("tenant-b"), gw?.onlyRoutes]).toEqual([false, true, ["POST /v1/quota/authorize"]]);
     expect(await auth.authenticate("not-a-token")).toBeUndefined();
 
     // The hashes are no credential, but the file is declared a Pulumi secret all the same, as are the tokens.
@@ -282,6 +288,7 @@ describe("billing API credentials", () => {
     expect(secretInputs("platform-billing-tokens")).toEqual(["stringData"]);
     expect(secretInputs("platform-billing-token-tenant-a-secret")).toEqual(["stringData"]);
     expect(secretInputs("platform-billing-admin-token")).toEqual(["stringData"]);
+    expect(secretInputs("platform-gateway-billing-token")).toEqual(["stringData"]);
     // Not blind: a plain ConfigMap has no secret input.
     expect(secretInputs("platform-billing-collector-config")).toEqual([]);
 
@@ -300,7 +307,7 @@ describe("billing API credentials", () => {
     expect(token(rotated, "tenant-a-monitoring")).not.toBe(token(openshift, "tenant-a-monitoring"));
     expect(token(rotated, "b-models")).toBe(token(openshift, "b-models"));
     const entries = (r: RenderResult) => YAML.parse(tokensFile(r)).tokens as { name: string; sha256: string }[];
-    expect(entries(rotated).map((e) => e.sha256 === entries(openshift).find((x) => x.name === e.name)?.sha256)).toEqual([true, false, true]);
+    expect(entries(rotated).map((e) => e.sha256 === entries(openshift).find((x) => x.name === e.name)?.sha256)).toEqual([true, true, false, true]);
     const annotation = (r: RenderResult) => (findObject(r, "Deployment", "maas-billing-api").object as any).spec.template.metadata.annotations["maas.opendatahub.io/billing-tokens"];
     expect(annotation(rotated)).not.toBe(annotation(openshift));
   });

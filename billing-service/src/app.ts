@@ -17,6 +17,8 @@ import { registerInvoiceRoutes } from "./routes/invoices";
 import { registerOpsRoutes } from "./routes/ops";
 import { registerQuotaRoutes } from "./routes/quotas";
 import { registerUsageRoutes } from "./routes/usage";
+import { registerWebhookRoutes } from "./routes/webhooks";
+import { createQuotaService, type QuotaService, type QuotaSettings } from "./quota/service";
 
 export interface AppDeps {
   readonly pool: Pool;
@@ -29,9 +31,11 @@ export interface AppDeps {
   readonly ingest?: EventIngest;
   /** Kubernetes auth mode behind the platform's OAuth proxy: the portal takes the user's token from X-Forwarded-Access-Token. */
   readonly portalTrustsForwardedToken?: boolean;
+  /** Tier defaults, refresh interval and reservation times of quotas (defaults: quota/service.ts). */
+  readonly quota?: QuotaSettings;
 }
 
-export type App = FastifyInstance;
+export type App = FastifyInstance & { readonly quota: QuotaService };
 
 /** Turns a validation issue path like /events/3/inputTokens into { index: 3, field: "inputTokens" }. */
 const describeIssue = (path: string, message: string, params: Record<string, unknown>): Record<string, unknown> => {
@@ -93,6 +97,10 @@ export const buildApp = async (deps: AppDeps): Promise<App> => {
   registerEventRoutes(app, deps.pool, metrics, deps.ingest);
   registerUsageRoutes(app, deps.pool, deps.priceBook);
   registerInvoiceRoutes(app, deps.pool, deps.priceBook);
-  registerQuotaRoutes(app, deps.pool, deps.priceBook);
-  return app;
+  const quota = createQuotaService(deps.pool, deps.priceBook, { onError: (e) => app.log.error({ err: e }, "quota refresh failed"), ...deps.quota });
+  app.addHook("onClose", () => quota.close());
+  registerQuotaRoutes(app, deps.pool, deps.priceBook, quota);
+  registerWebhookRoutes(app, deps.pool);
+  // Tests and serve reach the quota view (refresh, staleness) through the app.
+  return Object.assign(app, { quota }) as unknown as App;
 };

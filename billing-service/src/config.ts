@@ -11,6 +11,7 @@ import path from "node:path";
 import { z } from "zod";
 import type { PrometheusClientOptions } from "./collector/prometheus-client";
 import { parseCollectorSettingsYaml, SERVICE_ENV, SERVICE_ENV_PREFIX, type CollectorSettings, type ServiceEnvKey } from "./contract";
+import { parseTierDefaults, type TierDefaults } from "./quota/defaults";
 
 export class ConfigError extends Error {}
 
@@ -40,6 +41,19 @@ export interface ServiceConfig {
   readonly spool: { readonly dir: string; readonly maxBytes: number };
   /** Undefined when no Prometheus URL is configured (usage then comes through the events API only). */
   readonly collector?: CollectorConfig;
+  /** Quotas (src/quota): tier defaults, the in-memory view's refresh and staleness limit, reservation times. */
+  readonly quota: {
+    readonly tierDefaults?: TierDefaults;
+    readonly refreshMs: number;
+    readonly maxStaleMs: number;
+    readonly reservationTtlMs: number;
+    readonly settleAfterMs: number;
+    /** Percentages that send quota.threshold webhooks. */
+    readonly thresholds: readonly number[];
+  };
+  readonly webhooks: { readonly intervalMs: number };
+  /** Month-end close (src/close/month-end.ts): off unless a sink directory is configured. */
+  readonly close?: { readonly sinkDir: string; readonly graceMs: number };
 }
 
 /** Flags a command may pass; undefined means "use the environment or the default". */
@@ -110,6 +124,29 @@ const coreSchema = z.object({
     .refine((n) => Number.isSafeInteger(n) && n >= 0, "expected a whole number of bytes >= 0"),
   spoolDir: z.string().min(1).optional(),
   prometheusUrl: z.url({ protocol: /^https?$/, error: "expected an http(s) URL" }).optional(),
+  quotaDefaults: z
+    .string()
+    .transform((text, ctx) => {
+      try {
+        return parseTierDefaults(JSON.parse(text), "JSON");
+      } catch (e) {
+        ctx.addIssue({ code: "custom", message: (e as Error).message });
+        return z.NEVER;
+      }
+    })
+    .optional(),
+  quotaRefreshMs: z.coerce.number().int().min(50).max(60_000),
+  quotaMaxStaleMs: z.coerce.number().int().min(100).max(3_600_000),
+  quotaReservationTtlSeconds: z.coerce.number().int().min(1).max(86_400),
+  quotaSettleAfterSeconds: z.coerce.number().int().min(0).max(86_400),
+  quotaThresholds: z
+    .string()
+    .regex(/^\s*(\d{1,3}(\s*,\s*\d{1,3})*)?\s*$/, "expected comma-separated whole percentages")
+    .transform((t) => t.split(",").map((x) => x.trim()).filter(Boolean).map(Number))
+    .refine((list) => list.every((n) => n >= 1 && n <= 1000), "each percentage must be 1-1000"),
+  webhookIntervalMs: z.coerce.number().int().min(100).max(600_000),
+  closeSinkDir: z.string().min(1).optional(),
+  closeGraceHours: z.coerce.number().int().min(0).max(24 * 28),
 });
 type CoreKey = keyof z.input<typeof coreSchema>;
 
@@ -121,6 +158,15 @@ const EXAMPLES: Partial<Record<CoreKey, string>> = {
   logLevel: "info",
   spoolMaxBytes: "268435456",
   prometheusUrl: "http://127.0.0.1:9090",
+  quotaDefaults: '{"free": [{"kind": "tokens", "period": "day", "limit": 100000}]}',
+  quotaRefreshMs: "1000",
+  quotaMaxStaleMs: "15000",
+  quotaReservationTtlSeconds: "900",
+  quotaSettleAfterSeconds: "600",
+  quotaThresholds: "80,100",
+  webhookIntervalMs: "2000",
+  closeSinkDir: "/var/lib/maas-billing/exports",
+  closeGraceHours: "72",
 };
 
 /** Kubernetes service links (`<SERVICE>_SERVICE_HOST`, `<SERVICE>_PORT_8080_TCP`...) of services named maas-billing-*. */
@@ -218,6 +264,15 @@ export const loadConfig = (flags: ConfigFlags = {}, env: NodeJS.ProcessEnv = pro
     spoolMaxBytes: (fromEnv("spoolMaxBytes") as string | undefined)?.trim() || DEFAULT_SPOOL_MAX_BYTES,
     spoolDir: fromEnv("spoolDir"),
     prometheusUrl: fromEnv("prometheusUrl", flags.prometheusUrl),
+    quotaDefaults: fromEnv("quotaDefaults"),
+    quotaRefreshMs: fromEnv("quotaRefreshMs") ?? 1000,
+    quotaMaxStaleMs: fromEnv("quotaMaxStaleMs") ?? 15_000,
+    quotaReservationTtlSeconds: fromEnv("quotaReservationTtlSeconds") ?? 900,
+    quotaSettleAfterSeconds: fromEnv("quotaSettleAfterSeconds") ?? 600,
+    quotaThresholds: env[SERVICE_ENV.quotaThresholds] ?? "80,100",
+    webhookIntervalMs: fromEnv("webhookIntervalMs") ?? 2000,
+    closeSinkDir: fromEnv("closeSinkDir"),
+    closeGraceHours: fromEnv("closeGraceHours") ?? 72,
   };
   const problems = unknownEnvNames(env);
   const parsed = coreSchema.safeParse(raw);
@@ -230,6 +285,9 @@ export const loadConfig = (flags: ConfigFlags = {}, env: NodeJS.ProcessEnv = pro
     }
   }
   const c = parsed.data;
+  if (c && c.quotaMaxStaleMs <= c.quotaRefreshMs) {
+    problems.push(`${settingName("quotaMaxStaleMs")}: must be larger than ${settingName("quotaRefreshMs")} (${c.quotaRefreshMs}), got ${c.quotaMaxStaleMs}`);
+  }
   const collector = c?.prometheusUrl ? collectorConfig(c.prometheusUrl, flags, env, problems) : undefined;
   if (problems.length > 0 || !c) throw new ConfigError(`invalid configuration:\n  ${problems.join("\n  ")}`);
   return {
@@ -242,6 +300,16 @@ export const loadConfig = (flags: ConfigFlags = {}, env: NodeJS.ProcessEnv = pro
     logging: { level: c.logLevel },
     spool: { dir: c.spoolDir ?? path.join(c.dataDir, "spool"), maxBytes: c.spoolMaxBytes },
     collector,
+    quota: {
+      tierDefaults: c.quotaDefaults,
+      refreshMs: c.quotaRefreshMs,
+      maxStaleMs: c.quotaMaxStaleMs,
+      reservationTtlMs: c.quotaReservationTtlSeconds * 1000,
+      settleAfterMs: c.quotaSettleAfterSeconds * 1000,
+      thresholds: c.quotaThresholds,
+    },
+    webhooks: { intervalMs: c.webhookIntervalMs },
+    ...(c.closeSinkDir ? { close: { sinkDir: path.resolve(c.closeSinkDir), graceMs: c.closeGraceHours * 3_600_000 } } : {}),
   };
 };
 

@@ -97,12 +97,15 @@ export const invoiceListBody = z.object({ invoices: z.array(invoiceBody.omit({ l
 
 const quotaState = z.object({
   user: z.string().nullable(),
-  kind: z.enum(["tokens", "cost"]),
+  kind: z.enum(["tokens", "requests", "cost"]),
   period: z.enum(["day", "month"]),
   limit: decimal,
   used: decimal,
   remaining: decimal,
+  reserved: decimal,
   periodStart: z.string(),
+  resetsAt: z.string(),
+  source: z.enum(["set", "tier-default"]),
 });
 
 export const quotaListBody = z.object({ quotas: z.array(quotaState) });
@@ -111,6 +114,43 @@ export const quotaCheckBody = z.object({
   allowed: z.boolean(),
   spent: z.boolean(),
   quotas: z.array(quotaState),
+  exceeded: quotaState.optional(),
+  message: z.string().optional(),
+  requestId: z.string().optional(),
   tokens: decimal,
   costMinor: decimal,
+});
+
+export const quotaAuthorizeBody = z.object({
+  allowed: z.boolean(),
+  exceeded: quotaState.optional(),
+  message: z.string().optional(),
+  stateAgeMs: z.number().optional(),
+});
+
+export const quotaRemainingBody = z.object({
+  tenant: z.string(),
+  user: z.string().nullable(),
+  quotas: z.array(quotaState),
+  unpricedUsage: z.array(z.array(z.string())).optional(),
+});
+
+const webhookEndpoint = z.object({ name: z.string(), url: z.string(), eventTypes: z.array(z.string()), enabled: z.boolean(), createdAt: z.string(), updatedAt: z.string() });
+export const webhookEndpointBody = z.object({ endpoint: webhookEndpoint, secret: z.string().optional() });
+export const webhookEndpointListBody = z.object({ endpoints: z.array(webhookEndpoint) });
+export const webhookAttemptListBody = z.object({
+  attempts: z.array(
+    z.object({
+      eventId: z.string(),
+      eventType: z.string(),
+      endpoint: z.string(),
+      attempt: z.number(),
+      attemptedAt: z.string(),
+      status: z.number().nullable(),
+      error: z.string().nullable(),
+      durationMs: z.number(),
+      delivered: z.boolean(),
+      nextAttemptAt: z.string().nullable(),
+    }),
+  ),
 });

@@ -13,6 +13,8 @@ import { openDatabase } from "./db/open";
 import { createServiceMetrics } from "./ops/metrics";
 import { loadPriceBook } from "./pricebook/pricebook";
 import { createEventSpool } from "./spool";
+import { createWebhookDispatcher, type WebhookDispatcher } from "./webhooks/dispatcher";
+import { runMonthEndClose } from "./close/month-end";
 
 export interface RunningServer {
   readonly app: App;
@@ -29,6 +31,8 @@ export const startServer = async (config: ServiceConfig): Promise<RunningServer>
   const db = await openDatabase(config, { ownSignals: true, log: logger });
   let collector: CollectorService | undefined;
   let retentionTimer: NodeJS.Timeout | undefined;
+  let webhooks: WebhookDispatcher | undefined;
+  let closeTimer: NodeJS.Timeout | undefined;
   try {
     const migrated = await migrate(db.pool);
     logger.info({ applied: migrated.applied, schema: migrated.current, embeddedPostgres: db.embedded }, "database ready");
@@ -36,7 +40,16 @@ export const startServer = async (config: ServiceConfig): Promise<RunningServer>
     // Events are acknowledged once committed, or fsynced to <data dir>/spool while the database is down.
     const spool = createEventSpool({ pool: db.pool, spool: config.spool, log: logger });
     spool.start();
-    const app = await buildApp({ pool: db.pool, priceBook: () => priceBook, authenticator, logger, metrics, ingest: spool.ingest, portalTrustsForwardedToken: config.auth.mode === "kubernetes" });
+    const app = await buildApp({ pool: db.pool, priceBook: () => priceBook, authenticator, logger, metrics, ingest: spool.ingest,
+      portalTrustsForwardedToken: config.auth.mode === "kubernetes",
+      quota: {
+        tierDefaults: config.quota.tierDefaults,
+        refreshMs: config.quota.refreshMs,
+        maxStaleMs: config.quota.maxStaleMs,
+        reservations: { ttlMs: config.quota.reservationTtlMs, settleAfterMs: config.quota.settleAfterMs },
+        thresholds: config.quota.thresholds,
+      },
+    });
     const applyRetention = async (): Promise<void> => {
       try {
         const r = await db.pool.query<{ n: string }>("select maas_billing_apply_retention($1) as n", [config.retention.months]);
@@ -48,6 +61,24 @@ export const startServer = async (config: ServiceConfig): Promise<RunningServer>
     await applyRetention();
     retentionTimer = setInterval(() => void applyRetention(), DAY_MS);
     retentionTimer.unref();
+    // Outbound webhooks: every replica runs the dispatcher; per-endpoint locks keep one sender and the order.
+    webhooks = createWebhookDispatcher(db.pool, { onError: (e) => logger.error({ err: e }, "webhook dispatch failed") });
+    webhooks.start(config.webhooks.intervalMs);
+    // Month-end close, hourly when a sink is configured: idempotent, so every replica may try.
+    const closeSettings = config.close;
+    if (closeSettings) {
+      const close = async (): Promise<void> => {
+        try {
+          const report = await runMonthEndClose(db.pool, priceBook, closeSettings);
+          if (report.status === "closed") logger.info({ monthEndClose: report }, "month closed");
+        } catch (e) {
+          logger.error({ err: e }, "month-end close failed");
+        }
+      };
+      void close();
+      closeTimer = setInterval(() => void close(), 3_600_000);
+      closeTimer.unref();
+    }
     collector = await startCollectorService({ pool: db.pool, registry: metrics.registry, log: logger, collector: config.collector });
     const address = await app.listen({ port: config.server.port, host: config.server.host });
     if (localAdminTokenFile) logger.info({ adminTokenFile: localAdminTokenFile }, "static auth without MAAS_BILLING_TOKENS_FILE: local admin token is in this file");
@@ -56,7 +87,9 @@ export const startServer = async (config: ServiceConfig): Promise<RunningServer>
       (closing ??= (async () => {
         logger.info("shutting down: draining requests");
         clearInterval(retentionTimer);
+        clearInterval(closeTimer);
         await app.close();
+        await webhooks?.stop();
         await spool.stop();
         await collector?.stop();
         await db.close();
@@ -65,6 +98,8 @@ export const startServer = async (config: ServiceConfig): Promise<RunningServer>
     return { app, url: address, close };
   } catch (e) {
     clearInterval(retentionTimer);
+    clearInterval(closeTimer);
+    await webhooks?.stop();
     await collector?.stop();
     await db.close();
     throw e;

@@ -163,7 +163,14 @@ const crossTenant: Record<string, { url: string; payload?: unknown }> = {
   "POST /v1/tenants/{tenant}/invoices/{invoice}/finalize": { url: "/v1/tenants/globex/invoices/1/finalize" },
   "GET /v1/tenants/{tenant}/quotas": { url: "/v1/tenants/globex/quotas" },
   "PUT /v1/tenants/{tenant}/quotas": { url: "/v1/tenants/globex/quotas", payload: { kind: "tokens", period: "day", limit: 10 } },
+  "DELETE /v1/tenants/{tenant}/quotas": { url: "/v1/tenants/globex/quotas?kind=tokens&period=day" },
   "POST /v1/quota/check": { url: "/v1/quota/check", payload: { tenant: "globex", inputTokens: 1 } },
+  "POST /v1/quota/authorize": { url: "/v1/quota/authorize", payload: { tenant: "globex" } },
+  "GET /v1/quota/remaining": { url: "/v1/quota/remaining?tenant=globex" },
+  "PUT /v1/tenants/{tenant}/webhooks/{name}": { url: "/v1/tenants/globex/webhooks/hook", payload: { url: "https://hooks.example.com/x" } },
+  "GET /v1/tenants/{tenant}/webhooks": { url: "/v1/tenants/globex/webhooks" },
+  "DELETE /v1/tenants/{tenant}/webhooks/{name}": { url: "/v1/tenants/globex/webhooks/hook" },
+  "GET /v1/tenants/{tenant}/webhooks/deliveries": { url: "/v1/tenants/globex/webhooks/deliveries" },
 };
 
 describe("tenant isolation on every route of the OpenAPI document", () => {
@@ -173,7 +180,7 @@ describe("tenant isolation on every route of the OpenAPI document", () => {
     expect(operations.length).toBeGreaterThanOrEqual(9);
     expect(operations.filter((op) => !(op in crossTenant))).toEqual([]);
     for (const op of operations) {
-      const method = op.split(" ")[0] as "GET" | "POST" | "PUT";
+      const method = op.split(" ")[0] as "GET" | "POST" | "PUT" | "DELETE";
       const { url, payload } = crossTenant[op];
       const anonymous = await api.app.inject({ method, url, payload: payload as object });
       expect(anonymous.statusCode, `${op} without a token`).toBe(401);

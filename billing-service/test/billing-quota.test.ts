@@ -1,160 +1,265 @@
 /**
- * Quotas on a real PostgreSQL: concurrent checks never spend past the limit, tenant and user
- * quotas are spent together or not at all, and a new period starts from zero. The batching
- * checker (the HTTP path) must decide like the single statement, including across replicas.
+ * Quotas fed by the ledger, on a real PostgreSQL and two real service instances (two replicas on
+ * one database) over HTTP: usage arriving as events and through the collector's writer moves the
+ * quotas; a concurrent burst at the edge of a quota across both replicas allows exactly what
+ * fits; a request reserved by a check and later reported (event) or collected counts once;
+ * reservations expire; tier defaults, requests and cost quotas; the gateway's check from memory
+ * refuses with a message naming the quota and its reset; the delete route.
  */
+import type { AddressInfo } from "node:net";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { createQuotaChecker } from "../src/quota/batcher";
+import { buildApp, type App } from "../src/app";
+import { newToken, StaticTokenAuthenticator } from "../src/auth/static";
+import { writeChunk } from "../src/collector/store";
+import { createInvoice } from "../src/invoices/store";
 import { estimateCostMinor } from "../src/quota/cost";
-import type { QuotaCheckRequest } from "../src/quota/decide";
-import { checkQuota, listQuotas, setQuota } from "../src/quota/store";
-import { kitPool } from "../testkit/postgres";
-import { startBillingDb, testPriceBook, type BillingTestDb } from "./support/billing-db";
+import { parseTierDefaults } from "../src/quota/defaults";
+import type { LedgerRow } from "../src/collector/reconcile";
+import { startBillingDb, testPriceBook, usageEvent, type BillingTestDb } from "./support/billing-db";
 
 let db: BillingTestDb;
+const book = testPriceBook();
+let clock = new Date("2026-05-20T10:00:00Z");
+const admin = newToken("ops", { admin: true });
+const acmeReader = newToken("acme-reader", { tenant: "acme" });
+const gateway = newToken("platform-gateway", { quotaGateway: true });
+const replicas: Array<{ app: App; url: string }> = [];
+
+const startReplica = async (): Promise<{ app: App; url: string }> => {
+  const app = await buildApp({
+    pool: db.pool,
+    priceBook: () => book,
+    authenticator: new StaticTokenAuthenticator([admin.entry, acmeReader.entry, gateway.entry]),
+    quota: {
+      now: () => clock,
+      autoRefresh: false, // the tests refresh the in-memory view themselves: no timing reliance
+      tierDefaults: parseTierDefaults({ free: [{ kind: "requests", period: "day", limit: 3 }, { kind: "tokens", period: "month", limit: 1000 }] }),
+      reservations: { ttlMs: 15 * 60_000, settleAfterMs: 10 * 60_000 },
+    },
+  });
+  await app.listen({ port: 0, host: "127.0.0.1" });
+  return { app, url: `http://127.0.0.1:${(app.server.address() as AddressInfo).port}` };
+};
+
+const call = async (replica: number, method: string, path: string, body?: unknown, token = admin.token): Promise<{ status: number; json: any }> => {
+  const res = await fetch(replicas[replica].url + path, {
+    method,
+    headers: { authorization: `Bearer ${token}`, ...(body === undefined ? {} : { "content-type": "application/json" }) },
+    body: body === undefined ? undefined : JSON.stringify(body),
+  });
+  return { status: res.status, json: await res.json() };
+};
+
+const refreshAll = () => Promise.all(replicas.map((r) => r.app.quota.view.refresh()));
+const setQuota = async (tenant: string, q: Record<string, unknown>) => expect((await call(0, "PUT", `/v1/tenants/${tenant}/quotas`, q)).status).toBe(200);
+const remaining = async (tenant: string, user?: string, tier?: string) =>
+  (await call(1, "GET", `/v1/quota/remaining?tenant=${tenant}${user ? `&user=${user}` : ""}${tier ? `&tier=${tier}` : ""}`)).json;
+const postEvents = async (events: unknown[]) => expect((await call(0, "POST", "/v1/events", { events })).status).toBeLessThan(300);
+
+/** The collector's own writer (src/collector/store.ts) stores a window and moves the gateway watermark. */
+const collect = async (fromIso: string, toIso: string, rows: Array<{ tenant: string; user: string | null; input: number; output: number; requests: number }>) => {
+  const fromMs = Date.parse(fromIso);
+  const toMs = Date.parse(toIso);
+  const ledger: LedgerRow[] = rows.map((r) => ({
+    row: { source: "gateway", tenant: r.tenant, user: r.user, tier: "premium", model: "llama", attributes: {}, windowStartMs: fromMs, windowEndMs: toMs, quantities: {}, resets: 0, gaps: 0, samples: 10, series: 1 },
+    billable: true,
+    inputTokens: r.input,
+    outputTokens: r.output,
+    totalTokens: r.input + r.output,
+    requests: r.requests,
+    limitedRequests: 0,
+    reconciliationKey: null,
+  }));
+  const client = await db.pool.connect();
+  try {
+    await writeChunk(client, { fromMs, toMs, ledger, reconciliations: [], unattributed: [], sources: ["gateway"] });
+  } finally {
+    client.release();
+  }
+};
 
 beforeAll(async () => {
   db = await startBillingDb({ poolSize: 16 });
-});
+  replicas.push(await startReplica(), await startReplica());
+}, 120_000);
 afterAll(async () => {
+  for (const r of replicas) await r.app.close();
   await db?.stop();
 });
 
-describe("quota checks", () => {
-  it("concurrent checks never overspend the last units", async () => {
-    await setQuota(db.pool, { tenant: "acme", kind: "tokens", period: "month", limit: 100n });
-    const now = new Date("2026-05-10T00:00:00Z");
-    // 60 concurrent requests of 7 tokens against 100: exactly 14 fit (98 tokens).
-    const results = await Promise.all(Array.from({ length: 60 }, () => checkQuota(db.pool, { tenant: "acme", tokens: 7n, costMinor: 0n, now })));
-    expect(results.filter((r) => r.allowed)).toHaveLength(14);
-    expect(results.filter((r) => r.spent)).toHaveLength(14);
-    const [state] = await listQuotas(db.pool, "acme", now);
-    expect(state).toMatchObject({ kind: "tokens", period: "month", limit: "100", used: "98", remaining: "2" });
-    // The 2 remaining tokens can still be spent, once.
-    const lastTwo = await Promise.all(Array.from({ length: 8 }, () => checkQuota(db.pool, { tenant: "acme", tokens: 2n, costMinor: 0n, now })));
-    expect(lastTwo.filter((r) => r.allowed)).toHaveLength(1);
-    expect((await listQuotas(db.pool, "acme", now))[0].used).toBe("100");
-  });
-
-  it("a new period starts from zero", async () => {
-    const june = new Date("2026-06-01T00:00:00Z");
-    const r = await checkQuota(db.pool, { tenant: "acme", tokens: 100n, costMinor: 0n, now: june });
-    expect(r.allowed).toBe(true);
-    expect(r.quotas[0]).toMatchObject({ used: "100", periodStart: "2026-06-01T00:00:00.000Z" });
-  });
-
-  it("spends tenant and user quotas together or not at all", async () => {
-    const now = new Date("2026-05-10T12:00:00Z");
-    await setQuota(db.pool, { tenant: "globex", kind: "tokens", period: "day", limit: 1000n });
-    await setQuota(db.pool, { tenant: "globex", user: "bob", kind: "tokens", period: "day", limit: 300n });
-    await setQuota(db.pool, { tenant: "globex", kind: "cost", period: "month", limit: 50n });
-    const bob = await checkQuota(db.pool, { tenant: "globex", user: "bob", tokens: 300n, costMinor: 10n, now });
-    expect(bob.allowed).toBe(true);
-    // Bob is out of tokens: denied, and the tenant-wide quotas are untouched by the denial.
-    const denied = await checkQuota(db.pool, { tenant: "globex", user: "bob", tokens: 1n, costMinor: 1n, now });
-    expect(denied.allowed).toBe(false);
-    expect(denied.spent).toBe(false);
-    const states = await listQuotas(db.pool, "globex", now);
-    expect(states.map((s) => [s.user, s.kind, s.period, s.used])).toEqual([
-      [null, "cost", "month", "10"],
-      [null, "tokens", "day", "300"],
-      ["bob", "tokens", "day", "300"],
+describe("usage feeds quotas", () => {
+  it("events move token, request and cost quotas; the month cost equals the draft invoice total", async () => {
+    clock = new Date("2026-05-20T10:00:00Z");
+    await setQuota("acme", { kind: "tokens", period: "month", limit: 10_000 });
+    await setQuota("acme", { kind: "cost", period: "month", limit: 100_000 });
+    await setQuota("acme", { user: "alice", kind: "requests", period: "day", limit: 10 });
+    await postEvents([
+      usageEvent({ id: "ev1", time: "2026-05-03T08:00:00Z", user: "alice", inputTokens: 1000, outputTokens: 500, requests: 2 }),
+      usageEvent({ id: "ev2", time: "2026-05-20T09:00:00Z", user: "alice", inputTokens: 2000, outputTokens: 100, requests: 3 }),
+      usageEvent({ id: "ev3", time: "2026-05-20T09:30:00Z", user: "bob", model: "granite", tier: "free", inputTokens: 300, outputTokens: 0, requests: 1 }),
+      // April is another month: not counted.
+      usageEvent({ id: "ev0", time: "2026-04-30T23:00:00Z", user: "alice", inputTokens: 99_999, outputTokens: 0 }),
     ]);
-    // Another user only meets the tenant quotas; the cost budget (50 minor units) is what stops them.
-    expect((await checkQuota(db.pool, { tenant: "globex", user: "carol", tokens: 10n, costMinor: 40n, now })).allowed).toBe(true);
-    expect((await checkQuota(db.pool, { tenant: "globex", user: "carol", tokens: 10n, costMinor: 1n, now })).allowed).toBe(false);
-    // A dry run answers without spending.
-    const dry = await checkQuota(db.pool, { tenant: "globex", user: "carol", tokens: 10n, costMinor: 0n, now, dryRun: true });
-    expect(dry).toMatchObject({ allowed: true, spent: false });
-    expect((await listQuotas(db.pool, "globex", now)).find((s) => s.kind === "tokens" && s.user === null)?.used).toBe("310");
+    const r = await remaining("acme", "alice");
+    const by = (kind: string, user: string | null) => r.quotas.find((q: any) => q.kind === kind && q.user === user);
+    expect(by("tokens", null)).toMatchObject({ used: "3900", remaining: "6100", reserved: "0", periodStart: "2026-05-01T00:00:00.000Z", resetsAt: "2026-06-01T00:00:00.000Z" });
+    // alice's requests today: ev2 only (ev1 was on May 3rd).
+    expect(by("requests", "alice")).toMatchObject({ used: "3", remaining: "7", resetsAt: "2026-05-21T00:00:00.000Z" });
+    // The tenant's month-to-date cost is the draft invoice's total, to the minor unit (same pricing code).
+    const draft = await createInvoice(db.pool, book, "acme", "2026-05");
+    expect(draft.created).toBe(true);
+    if (draft.created) expect(by("cost", null).used).toBe(draft.invoice.totalMinor);
   });
 
-  it("a tenant without quotas is allowed", async () => {
-    expect(await checkQuota(db.pool, { tenant: "nobody", tokens: 10n ** 12n, costMinor: 0n })).toEqual({ allowed: true, spent: false, quotas: [] });
+  it("usage collected by the collector moves quotas too", async () => {
+    clock = new Date("2026-05-20T12:30:00Z");
+    await setQuota("coll", { kind: "tokens", period: "day", limit: 5000 });
+    await collect("2026-05-20T10:00:00Z", "2026-05-20T11:00:00Z", [{ tenant: "coll", user: "carol", input: 1200, output: 300, requests: 4 }]);
+    expect((await remaining("coll")).quotas[0]).toMatchObject({ kind: "tokens", period: "day", used: "1500", remaining: "3500" });
   });
 
-  it("the cost of a request is priced with the book in force and rounded up", () => {
-    const book = testPriceBook();
-    // After the change: 1,000 input x 4.00/M = 0.4 cents, 1,000 output x 12.50/M = 1.25 cents, 1 req 0.3 cents -> 1.95 -> 2
-    expect(estimateCostMinor(book, new Date("2026-05-20T00:00:00Z"), { tier: "premium", model: "llama", inputTokens: 1000n, outputTokens: 1000n, requests: 1n })).toBe(2n);
-    // Before: 0.25 + 1.0 + 0.2 = 1.45 -> 2; exactly 2 cents stays 2
-    expect(estimateCostMinor(book, new Date("2026-05-01T00:00:00Z"), { tier: "premium", model: "llama", inputTokens: 1000n, outputTokens: 1000n, requests: 1n })).toBe(2n);
-    expect(estimateCostMinor(book, new Date("2026-05-01T00:00:00Z"), { tier: "premium", model: "llama", inputTokens: 0n, outputTokens: 0n, requests: 10n })).toBe(2n);
+  it("a reserved-then-reported request counts once (event id = requestId)", async () => {
+    clock = new Date("2026-05-20T13:00:00Z");
+    await setQuota("once", { kind: "tokens", period: "day", limit: 1000 });
+    const check = await call(0, "POST", "/v1/quota/check", { tenant: "once", user: "dave", requestId: "req-1", inputTokens: 300, outputTokens: 100 });
+    expect(check.json).toMatchObject({ allowed: true, spent: true, requestId: "req-1" });
+    expect((await remaining("once")).quotas[0]).toMatchObject({ used: "400", reserved: "400" });
+    // A retry of the same check does not reserve twice.
+    expect((await call(1, "POST", "/v1/quota/check", { tenant: "once", user: "dave", requestId: "req-1", inputTokens: 300, outputTokens: 100 })).json).toMatchObject({ allowed: true, spent: false });
+    // Attack: another tenant's event carrying the same id must not settle (free) this reservation.
+    await postEvents([usageEvent({ id: "req-1", source: "//other", tenant: "mallory", time: "2026-05-20T13:00:01Z", inputTokens: 1 })]);
+    expect((await remaining("once")).quotas[0]).toMatchObject({ used: "400", reserved: "400" });
+    // The real usage arrives (it differs from the estimate): the reservation is settled in the same transaction.
+    await postEvents([usageEvent({ id: "req-1", tenant: "once", user: "dave", time: "2026-05-20T13:00:01Z", inputTokens: 350, outputTokens: 120 })]);
+    expect((await remaining("once")).quotas[0]).toMatchObject({ used: "470", reserved: "0" });
+  });
+
+  it("a reserved-then-collected request counts once (the gateway watermark settles it)", async () => {
+    clock = new Date("2026-05-21T10:05:00Z");
+    await setQuota("once-c", { kind: "tokens", period: "day", limit: 1000 });
+    expect((await call(1, "POST", "/v1/quota/check", { tenant: "once-c", inputTokens: 200 })).json).toMatchObject({ allowed: true, spent: true });
+    // The collector catches up to the window holding the request (its watermark only moves over contiguous ranges).
+    await collect("2026-05-20T11:00:00Z", "2026-05-21T10:00:00Z", []);
+    expect((await remaining("once-c")).quotas[0]).toMatchObject({ used: "200", reserved: "200" });
+    // The collector collects the window holding the request, but not yet 10 minutes past it: still reserved...
+    await collect("2026-05-21T10:00:00Z", "2026-05-21T10:10:00Z", [{ tenant: "once-c", user: null, input: 180, output: 40, requests: 1 }]);
+    expect((await remaining("once-c")).quotas[0]).toMatchObject({ used: "420", reserved: "200" });
+    // ...once the watermark passes settle_after, the usage is in the ledger and the reservation is settled.
+    await collect("2026-05-21T10:10:00Z", "2026-05-21T10:20:00Z", []);
+    expect((await remaining("once-c")).quotas[0]).toMatchObject({ used: "220", reserved: "0" });
+  });
+
+  it("a reservation whose usage never arrives expires", async () => {
+    clock = new Date("2026-05-22T08:00:00Z");
+    await setQuota("exp", { kind: "tokens", period: "day", limit: 100 });
+    expect((await call(0, "POST", "/v1/quota/check", { tenant: "exp", inputTokens: 100 })).json.allowed).toBe(true);
+    expect((await call(0, "POST", "/v1/quota/check", { tenant: "exp", inputTokens: 1 })).json.allowed).toBe(false);
+    clock = new Date("2026-05-22T08:15:01Z");
+    expect((await call(0, "POST", "/v1/quota/check", { tenant: "exp", inputTokens: 1 })).json.allowed).toBe(true);
   });
 });
 
-describe("batching quota checker", () => {
-  const openPool = () => kitPool(db.url, 4).pool;
-
-  it("concurrent checks through one queue never overspend the last units", async () => {
-    await setQuota(db.pool, { tenant: "batch-one", kind: "tokens", period: "month", limit: 100n });
-    const now = new Date("2026-05-10T00:00:00Z");
-    const checker = createQuotaChecker(db.pool);
-    const results = await Promise.all(Array.from({ length: 60 }, () => checker.check({ tenant: "batch-one", tokens: 7n, costMinor: 0n, now })));
-    expect(results.filter((r) => r.allowed)).toHaveLength(14);
-    expect(results.filter((r) => r.spent)).toHaveLength(14);
-    // Arrival order is decision order: the first 14 fit, the rest are denied.
-    expect(results.map((r) => r.allowed)).toEqual(Array.from({ length: 60 }, (_, i) => i < 14));
-    expect((await listQuotas(db.pool, "batch-one", now))[0]).toMatchObject({ used: "98", remaining: "2" });
-    const lastTwo = await Promise.all(Array.from({ length: 8 }, () => checker.check({ tenant: "batch-one", tokens: 2n, costMinor: 0n, now })));
-    expect(lastTwo.filter((r) => r.allowed)).toHaveLength(1);
-    expect((await listQuotas(db.pool, "batch-one", now))[0].used).toBe("100");
+describe("a burst at the edge of a quota, across two replicas", () => {
+  it("allows exactly what fits", async () => {
+    clock = new Date("2026-05-23T12:00:00Z");
+    await setQuota("edge", { kind: "tokens", period: "month", limit: 10_000 });
+    await setQuota("edge", { kind: "requests", period: "day", limit: 1000 });
+    // 9,300 tokens already billed this month: 700 left, i.e. exactly 10 checks of 70.
+    await postEvents([usageEvent({ id: "edge-1", tenant: "edge", time: "2026-05-02T00:00:00Z", inputTokens: 9000, outputTokens: 300 })]);
+    const results = await Promise.all(Array.from({ length: 80 }, (_, i) => call(i % 2, "POST", "/v1/quota/check", { tenant: "edge", user: `u${i % 5}`, inputTokens: 50, outputTokens: 20 })));
+    expect(results.map((r) => r.status)).toEqual(Array(80).fill(200));
+    expect(results.filter((r) => r.json.allowed)).toHaveLength(10);
+    const refused = results.find((r) => !r.json.allowed)!.json;
+    expect(refused.exceeded).toMatchObject({ kind: "tokens", period: "month", user: null });
+    expect(refused.message).toBe("tenant tokens quota per month exhausted: 10000 of 10000 used; resets at 2026-06-01T00:00:00.000Z");
+    expect((await remaining("edge")).quotas.find((q: any) => q.kind === "tokens")).toMatchObject({ used: "10000", remaining: "0", reserved: "700" });
   });
 
-  it("two replicas (own queue, own pool) still never overspend: the row locks decide", async () => {
-    await setQuota(db.pool, { tenant: "batch-two", kind: "tokens", period: "month", limit: 100n });
-    await setQuota(db.pool, { tenant: "batch-two", user: "dan", kind: "tokens", period: "month", limit: 1000n });
-    const now = new Date("2026-05-10T00:00:00Z");
-    const pools = [openPool(), openPool()];
-    try {
-      // Small batches so the replicas' transactions interleave many times.
-      const [a, b] = pools.map((pool) => createQuotaChecker(pool, { maxBatch: 3 }));
-      const results = await Promise.all(
-        Array.from({ length: 120 }, (_, i) => (i % 2 === 0 ? a : b).check({ tenant: "batch-two", user: "dan", tokens: 7n, costMinor: 0n, now })),
-      );
-      expect(results.filter((r) => r.allowed)).toHaveLength(14);
-      const states = await listQuotas(db.pool, "batch-two", now);
-      expect(states.map((s) => [s.user, s.used])).toEqual([
-        [null, "98"],
-        ["dan", "98"],
-      ]);
-    } finally {
-      await Promise.all(pools.map((pool) => pool.end()));
+  it("the gateway check from memory agrees on both replicas after a refresh, and names the quota and its reset", async () => {
+    await refreshAll();
+    for (const replica of [0, 1]) {
+      const r = await call(replica, "POST", "/v1/quota/authorize", { tenant: "edge", user: "u1" });
+      expect(r.status).toBe(200);
+      expect(r.json).toMatchObject({ allowed: false, message: "tenant tokens quota per month exhausted: 10000 of 10000 used; resets at 2026-06-01T00:00:00.000Z" });
+      expect((await call(replica, "POST", "/v1/quota/authorize", { tenant: "acme", user: "alice" })).json).toMatchObject({ allowed: true });
     }
   });
 
-  it("decides a batch like the single statement decides the same checks one by one", async () => {
-    const now = new Date("2026-05-10T12:00:00Z");
-    const nextDay = new Date("2026-05-11T00:30:00Z");
-    for (const tenant of ["seq", "bat"]) {
-      await setQuota(db.pool, { tenant, kind: "tokens", period: "day", limit: 50n });
-      await setQuota(db.pool, { tenant, kind: "cost", period: "month", limit: 30n });
-      await setQuota(db.pool, { tenant, user: "eve", kind: "tokens", period: "day", limit: 20n });
-    }
-    const checks: Omit<QuotaCheckRequest, "tenant">[] = [
-      { user: "eve", tokens: 15n, costMinor: 5n, now },
-      { user: "eve", tokens: 10n, costMinor: 1n, now }, // eve's 20 would be exceeded: nothing spent
-      { user: "eve", tokens: 5n, costMinor: 1n, now, dryRun: true },
-      { user: "frank", tokens: 30n, costMinor: 20n, now },
-      { user: "frank", tokens: 1n, costMinor: 6n, now }, // cost 25 + 6 > 30
-      { tokens: 5n, costMinor: 4n, now }, // exactly the 50 tokens of the day
-      { user: "eve", tokens: 20n, costMinor: 0n, now: nextDay }, // new day: the day quotas restart
-      { user: "eve", tokens: 1n, costMinor: 0n, now: nextDay },
-    ];
-    const sequential = [];
-    for (const c of checks) sequential.push(await checkQuota(db.pool, { ...c, tenant: "seq" }));
-    const checker = createQuotaChecker(db.pool);
-    const batched = await Promise.all(checks.map((c) => checker.check({ ...c, tenant: "bat" })));
-    expect(batched.map((r) => r.allowed)).toEqual([true, false, true, true, false, true, true, false]);
-    expect(batched).toEqual(sequential);
-    const strip = (states: Awaited<ReturnType<typeof listQuotas>>) => states.map(({ user, kind, period, used, periodStart }) => ({ user, kind, period, used, periodStart }));
-    expect(strip(await listQuotas(db.pool, "bat", nextDay))).toEqual(strip(await listQuotas(db.pool, "seq", nextDay)));
+  it("the in-memory check refuses to answer when its state is older than the staleness limit", async () => {
+    const saved = clock;
+    clock = new Date(clock.getTime() + 60_000);
+    const r = await call(0, "POST", "/v1/quota/authorize", { tenant: "edge" });
+    expect(r.status).toBe(503);
+    expect(r.json.message).toMatch(/ms old/);
+    clock = saved;
+  });
+});
+
+describe("defaults, kinds and routes", () => {
+  it("tier defaults apply per user unless the user has their own quota of that kind and period", async () => {
+    clock = new Date("2026-05-24T09:00:00Z");
+    const check = (user: string) => call(0, "POST", "/v1/quota/check", { tenant: "tiers", user, tier: "free", inputTokens: 1 });
+    const answers = [];
+    for (let i = 0; i < 4; i++) answers.push((await check("erin")).json);
+    expect(answers.map((a) => a.allowed)).toEqual([true, true, true, false]);
+    expect(answers[3].exceeded).toMatchObject({ user: "erin", kind: "requests", period: "day", limit: "3", source: "tier-default" });
+    await setQuota("tiers", { user: "erin", kind: "requests", period: "day", limit: 5 });
+    expect((await check("erin")).json.allowed).toBe(true);
+    const mine = await remaining("tiers", "erin", "free");
+    expect(mine.quotas.map((q: any) => [q.kind, q.period, q.limit, q.used, q.source])).toEqual([
+      ["requests", "day", "5", "4", "set"],
+      ["tokens", "month", "1000", "4", "tier-default"],
+    ]);
   });
 
-  it("a tenant without quotas is allowed, and a database failure rejects the check (never fails open)", async () => {
-    expect(await createQuotaChecker(db.pool).check({ tenant: "nobody", tokens: 10n ** 12n, costMinor: 0n })).toEqual({ allowed: true, spent: false, quotas: [] });
-    const closed = openPool();
-    await closed.end();
-    await expect(createQuotaChecker(closed).check({ tenant: "batch-one", tokens: 1n, costMinor: 0n })).rejects.toThrow();
+  it("a cost quota is charged with the price book (the one pricing code) and refuses when spent", async () => {
+    clock = new Date("2026-05-25T09:00:00Z");
+    await setQuota("costly", { kind: "cost", period: "day", limit: 5 });
+    const req = { tenant: "costly", tier: "premium", model: "llama", inputTokens: 1000, outputTokens: 1000 };
+    const estimate = estimateCostMinor(book, clock, { tier: "premium", model: "llama", inputTokens: 1000n, outputTokens: 1000n, requests: 1n });
+    expect(estimate).toBe(2n);
+    const answers = [];
+    for (let i = 0; i < 3; i++) answers.push((await call(0, "POST", "/v1/quota/check", req)).json);
+    expect(answers.map((a) => [a.allowed, a.costMinor])).toEqual([
+      [true, "2"],
+      [true, "2"],
+      [false, "2"],
+    ]);
+  });
+
+  it("deletes a quota (admin only), 404 for one that does not exist", async () => {
+    await setQuota("gone", { kind: "tokens", period: "day", limit: 1 });
+    expect((await call(0, "DELETE", "/v1/tenants/acme/quotas?kind=tokens&period=month", undefined, acmeReader.token)).status).toBe(403);
+    const deleted = await call(0, "DELETE", "/v1/tenants/gone/quotas?kind=tokens&period=day");
+    expect(deleted).toMatchObject({ status: 200, json: { quotas: [] } });
+    expect((await call(0, "DELETE", "/v1/tenants/gone/quotas?kind=tokens&period=day")).status).toBe(404);
+    expect((await call(0, "POST", "/v1/quota/check", { tenant: "gone", inputTokens: 5 })).json).toMatchObject({ allowed: true, spent: false, quotas: [] });
+  });
+
+  it("the gateway's token checks any tenant's quota and can do nothing else (a leaked one reads no usage)", async () => {
+    clock = new Date("2026-05-23T12:00:00Z"); // while the burst's reservations hold the edge tenant at its limit
+    await refreshAll();
+    // As the gateway sends it: an identity without user or tier annotations arrives as "".
+    const r = await call(0, "POST", "/v1/quota/authorize", { tenant: "edge", user: "", tier: "" }, gateway.token);
+    expect(r).toMatchObject({ status: 200, json: { allowed: false } });
+    expect((await call(0, "POST", "/v1/quota/authorize", { tenant: "acme", user: "alice", tier: "premium" }, gateway.token)).json.allowed).toBe(true);
+    for (const [method, path, body] of [
+      ["GET", "/v1/quota/remaining?tenant=acme", undefined],
+      ["GET", "/v1/tenants/acme/usage?from=2026-05-01T00:00:00Z&to=2026-06-01T00:00:00Z", undefined],
+      ["GET", "/v1/tenants/acme/invoices", undefined],
+      ["POST", "/v1/quota/check", { tenant: "acme", inputTokens: 1 }],
+      ["PUT", "/v1/tenants/acme/quotas", { kind: "tokens", period: "day", limit: 1 }],
+      ["POST", "/v1/events", { events: [usageEvent({ id: "gw-forged" })] }],
+    ] as const) {
+      const denied = await call(0, method, path, body, gateway.token);
+      expect(denied.status, `${method} ${path}`).toBe(403);
+      expect(denied.json.message).toBe("this credential may only call POST /v1/quota/authorize");
+    }
+  });
+
+  it("a tenant credential reads its own remaining quota and no other tenant's", async () => {
+    expect((await call(1, "GET", "/v1/quota/remaining?tenant=acme", undefined, acmeReader.token)).status).toBe(200);
+    expect((await call(1, "GET", "/v1/quota/remaining?tenant=edge", undefined, acmeReader.token)).status).toBe(403);
+    expect((await call(1, "POST", "/v1/quota/authorize", { tenant: "edge" }, acmeReader.token)).status).toBe(403);
   });
 });

@@ -62,7 +62,7 @@ const tenantArb = fc.oneof(
   fc.string({ minLength: 1, maxLength: 40 }),
 );
 const fillPath = (path: string, tenant: string, invoice: string) =>
-  path.replace("{tenant}", encodeURIComponent(tenant)).replace("{invoice}", encodeURIComponent(invoice));
+  path.replace("{tenant}", encodeURIComponent(tenant)).replace("{invoice}", encodeURIComponent(invoice)).replace("{name}", "hook");
 
 const validEvent = (i: number) => ({ id: `valid-${i}`, source: "//prop", time: "2026-05-01T00:00:00Z", tenant: "acme", model: "llama", tier: "premium", inputTokens: 1, outputTokens: 1 });
 
@@ -83,8 +83,8 @@ const badEventsBody = fc.oneof(
 );
 
 const badQuotaBody = fc.oneof(
-  fc.record({ kind: fc.constantFrom("tokens", "cost"), period: fc.constantFrom("day", "month"), limit: badCount }),
-  fc.record({ kind: fc.string(), period: fc.constantFrom("day", "month"), limit: fc.nat() }).filter((b) => b.kind !== "tokens" && b.kind !== "cost"),
+  fc.record({ kind: fc.constantFrom("tokens", "requests", "cost"), period: fc.constantFrom("day", "month"), limit: badCount }),
+  fc.record({ kind: fc.string(), period: fc.constantFrom("day", "month"), limit: fc.nat() }).filter((b) => !["tokens", "requests", "cost"].includes(b.kind)),
   fc.record({ kind: fc.constantFrom("tokens"), period: fc.string(), limit: fc.nat() }).filter((b) => b.period !== "day" && b.period !== "month"),
   fc.record({ kind: fc.constantFrom("tokens"), period: fc.constantFrom("day"), limit: fc.nat(), user: badLabel.filter((u) => u !== "x".repeat(257)) }),
 );
@@ -95,6 +95,19 @@ const badCheckBody = fc.oneof(
   fc.record({ tenant: fc.constant("acme"), dryRun: fc.constantFrom<unknown>("yes", 1, null) }),
 );
 
+const badAuthorizeBody = fc.oneof(
+  fc.record({ tenant: badLabel.filter((t) => t !== "x".repeat(257)) }),
+  // "" is valid for user and tier here: the gateway sends it for a key without that annotation.
+  fc.record({ field: fc.constantFrom("user", "tier"), value: badLabel.filter((v) => v !== "") }).map(({ field, value }) => ({ tenant: "acme", [field]: value })),
+);
+
+const badWebhookBody = fc.oneof(
+  fc.record({ url: fc.constantFrom<unknown>("", "ftp://x.example/", "not a url", "https://u:p@x.example/", 5, null) }),
+  fc.record({ url: fc.constant("https://hooks.example.com/x"), secret: fc.constantFrom<unknown>("", "secret", "whsec_short", 1) }),
+  fc.record({ url: fc.constant("https://hooks.example.com/x"), eventTypes: fc.constantFrom<unknown>(["invoice.paid"], "invoice.created", [1]) }),
+  fc.anything().filter((v) => !(typeof v === "object" && v !== null && !Array.isArray(v) && "url" in v)),
+);
+
 const badInvoiceBody = fc.oneof(
   fc.record({ period: fc.oneof(fc.string(), fc.constantFrom<unknown>("2026-13", "2026-00", "26-05", "2026-5", 202605, null)) }).filter((b) => !/^\d{4}-(0[1-9]|1[0-2])$/.test(String(b.period))),
 );
@@ -103,6 +116,8 @@ const bodyFor: Record<string, fc.Arbitrary<unknown>> = {
   "POST /v1/events": badEventsBody,
   "PUT /v1/tenants/{tenant}/quotas": badQuotaBody,
   "POST /v1/quota/check": badCheckBody,
+  "POST /v1/quota/authorize": badAuthorizeBody,
+  "PUT /v1/tenants/{tenant}/webhooks/{name}": badWebhookBody,
   "POST /v1/tenants/{tenant}/invoices": badInvoiceBody,
 };
 

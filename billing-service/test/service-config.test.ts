@@ -65,6 +65,25 @@ describe("service config", () => {
     expect(message).not.toContain("secret");
   });
 
+  it("quota tier defaults are parsed from JSON; a bad one names the tier, the field and the fix", () => {
+    const config = loadConfig({}, { MAAS_BILLING_QUOTA_DEFAULTS: '{"free": [{"kind": "tokens", "period": "day", "limit": 1000}]}' });
+    expect(config.quota.tierDefaults?.get("free")).toEqual([{ userKey: "", kind: "tokens", period: "day", limit: 1000n, source: "tier-default" }]);
+    expect(config.quota).toMatchObject({ refreshMs: 1000, maxStaleMs: 15_000, reservationTtlMs: 900_000, settleAfterMs: 600_000 });
+    const bad = problem(() => loadConfig({}, { MAAS_BILLING_QUOTA_DEFAULTS: '{"free": [{"kind": "tokens", "period": "week", "limit": 1}]}' }));
+    expect(bad).toContain("MAAS_BILLING_QUOTA_DEFAULTS: JSON: free.0.period:");
+    expect(bad).toContain('"period": "day|month"');
+    expect(problem(() => loadConfig({}, { MAAS_BILLING_QUOTA_DEFAULTS: "{not json" }))).toContain("MAAS_BILLING_QUOTA_DEFAULTS:");
+    expect(problem(() => loadConfig({}, { MAAS_BILLING_QUOTA_REFRESH_MS: "5000", MAAS_BILLING_QUOTA_MAX_STALE_MS: "2000" }))).toContain(
+      "MAAS_BILLING_QUOTA_MAX_STALE_MS: must be larger than MAAS_BILLING_QUOTA_REFRESH_MS (5000), got 2000",
+    );
+  });
+
+  it("month-end close: off by default, on with a sink directory, grace in hours", () => {
+    expect(loadConfig({}, {}).close).toBeUndefined();
+    expect(loadConfig({}, { MAAS_BILLING_CLOSE_SINK_DIR: "/exports", MAAS_BILLING_CLOSE_GRACE_HOURS: "24" }).close).toEqual({ sinkDir: "/exports", graceMs: 86_400_000 });
+    expect(problem(() => loadConfig({}, { MAAS_BILLING_CLOSE_SINK_DIR: "/exports", MAAS_BILLING_CLOSE_GRACE_HOURS: "soon" }))).toContain("MAAS_BILLING_CLOSE_GRACE_HOURS:");
+  });
+
   it.each(["1G", "-1", "1.5", "lots"])("refuses spool limit %s, naming the variable and an example", (value) => {
     const message = problem(() => loadConfig({}, { MAAS_BILLING_SPOOL_MAX_BYTES: value }));
     expect(message).toContain(`MAAS_BILLING_SPOOL_MAX_BYTES: expected a whole number of bytes >= 0, got "${value}". Example: 268435456`);

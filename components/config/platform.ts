@@ -14,6 +14,7 @@ import {
 import { DEFAULT_TIER_LABEL, TIER_LABELS, VLLM_FAMILIES } from "../contract";
 import { alertmanagerSchema } from "./alerting";
 import { priceBookProblems, priceBookSchema } from "./priceBook";
+import { tierDefaultsSchema } from "../../billing-service/src/quota/defaults";
 
 /*
  * Config of a platform stack (`maas-billing:platform`). Defaults are applied here, in one place, so
@@ -56,6 +57,11 @@ export const billingSchema = z
     resources: resources.default({ requests: { cpu: "100m", memory: "256Mi" }, limits: { cpu: "1", memory: "512Mi" } }),
     adminTokenRotation: z.number().int().min(0).default(0).describe("Bump to issue a new platform admin billing API token (Secret `maas-billing-admin-token` in the billing namespace)."),
     priceBook: priceBookSchema,
+    quotaDefaults: tierDefaultsSchema
+      .optional()
+      .describe(
+        'Default quotas per tier, checked with the service\'s parser: `{"<tier>": [{kind: tokens|requests|cost, period: day|month, limit}]}` (cost in minor units). A default applies to each user (API key) of the tier without a quota of its own for that kind and period. Rendered as `MAAS_BILLING_QUOTA_DEFAULTS`.',
+      ),
   })
   .meta({ examples: [{ image: "quay.io/example/maas-billing@sha256:" + "0".repeat(63) + "1" }] });
 
@@ -63,6 +69,16 @@ export const gatewayRefSchema = z
   .strictObject({
     name: dnsLabel.default("maas-default-gateway").describe("Name of the Gateway that serves the models (TelemetryPolicy target, HTTPRoute parent)."),
     namespace: dnsLabel.default("openshift-ingress").describe("Namespace of that Gateway."),
+  })
+  .prefault({});
+
+export const quotaEnforcementSchema = z
+  .strictObject({
+    enabled: z.boolean().default(true).describe("Render the platform's Gateway-level AuthPolicy that refuses (429) requests of an identity whose quota is exhausted (docs/platform.md \"Gateway enforcement\")."),
+    failureMode: z.enum(["open", "closed"]).default("open").describe("When the billing service cannot answer: `open` lets requests through (billed as usual, quotas may be overrun), `closed` refuses them with 429."),
+    cacheTtlSeconds: z.number().int().min(1).max(300).default(5).describe("How long Authorino reuses a quota answer per (tenant, user, tier): added to the billing service's own staleness bound."),
+    authorinoNamespace: dnsLabel.default("kuadrant-system").describe("Namespace of Authorino (where Kuadrant materialises AuthConfigs): the gateway's billing token Secret goes there."),
+    gatewayTokenRotation: z.number().int().min(0).default(0).describe("Bump to issue the gateway a new billing token (Secret `maas-billing-gateway-token` in `authorinoNamespace`; it may only call the quota check)."),
   })
   .prefault({});
 
@@ -132,6 +148,7 @@ export const platformSchema = z
     database: databaseSchema,
     billing: billingSchema,
     gateway: gatewayRefSchema,
+    quotaEnforcement: quotaEnforcementSchema.describe("Quota enforcement at the gateway."),
     limitador: limitadorSchema,
     telemetry: telemetrySchema,
     federation: federationSchema,

@@ -189,6 +189,7 @@ export class BillingService extends pulumi.ComponentResource {
                     // Static tokens (hashes only) of the tenants and the platform admin, next to TokenReview.
                     { name: "MAAS_BILLING_TOKENS_FILE", value: billingTokensFile },
                     ...(priceBookYaml !== undefined ? [{ name: "MAAS_BILLING_PRICE_BOOK", value: priceBookPath }] : []),
+                    ...(b.quotaDefaults !== undefined ? [{ name: "MAAS_BILLING_QUOTA_DEFAULTS", value: JSON.stringify(b.quotaDefaults) }] : []),
                   ],
                   livenessProbe: { httpGet: { path: "/healthz", port: "http" }, periodSeconds: 20 },
                   readinessProbe: { httpGet: { path: "/readyz", port: "http" }, periodSeconds: 10 },

@@ -23,6 +23,8 @@ export interface TokenFileEntry {
   sha256: string;
   admin?: true;
   tenant?: string;
+  /** The gateway's credential: POST /v1/quota/authorize for any tenant, nothing else. */
+  quotaGateway?: true;
 }
 
 /** Lowercase hex SHA-256 of a token, as the billing service hashes a presented bearer token. */
@@ -42,6 +44,8 @@ export interface BillingTokensArgs {
   readonly tenantNamespaces: pulumi.Output<Record<string, string[]>>;
   /** The validated `platform.billing` config (admin token rotation). */
   readonly billing: PlatformConfig["billing"];
+  /** `platform.quotaEnforcement`: when enabled, a gateway token is issued (gatewayAuth.ts stores it). */
+  readonly quotaEnforcement: PlatformConfig["quotaEnforcement"];
 }
 
 export interface BillingTokens {
@@ -52,6 +56,8 @@ export interface BillingTokens {
    * secret): a pod annotation, so the billing pods restart and read the new file.
    */
   readonly revision: string;
+  /** The gateway's quota-check token (secret output), when quota enforcement is enabled. */
+  readonly gatewayToken?: pulumi.Output<string>;
 }
 
 /**
@@ -98,6 +104,13 @@ export function createBillingTokens(name: string, args: BillingTokensArgs, paren
     entries.push(password.result.apply((t) => ({ name: `tenant-${tenant.name}`, tenant: tenant.name, sha256: sha256Hex(t) })));
   }
 
+  let gatewayToken: pulumi.Output<string> | undefined;
+  if (args.quotaEnforcement.enabled) {
+    const gateway = token("gateway", args.quotaEnforcement.gatewayTokenRotation);
+    gatewayToken = pulumi.secret(gateway.result);
+    entries.push(gateway.result.apply((t) => ({ name: "platform-gateway", quotaGateway: true as const, sha256: sha256Hex(t) })));
+  }
+
   // A hash is no credential, but the file stays a secret output: nothing about it needs to be visible.
   const tokensYaml = pulumi.secret(pulumi.all(entries).apply(renderTokensFile));
   new k8s.core.v1.Secret(
@@ -111,7 +124,11 @@ export function createBillingTokens(name: string, args: BillingTokensArgs, paren
   );
 
   const revision = sha256Hex(
-    JSON.stringify([["platform-admin", args.billing.adminTokenRotation], ...args.tenants.map((t) => [`tenant-${t.name}`, t.billingTokenRotation])]),
+    JSON.stringify([
+      ["platform-admin", args.billing.adminTokenRotation],
+      ...args.tenants.map((t) => [`tenant-${t.name}`, t.billingTokenRotation]),
+      ...(args.quotaEnforcement.enabled ? [["platform-gateway", args.quotaEnforcement.gatewayTokenRotation]] : []),
+    ]),
   ).slice(0, 16);
-  return { secretName: billingTokensSecretName, revision };
+  return { secretName: billingTokensSecretName, revision, ...(gatewayToken ? { gatewayToken } : {}) };
 }

@@ -1,7 +1,7 @@
 /**
  * Authentication and tenant scoping for every /v1 route. A route declares in its config where its
  * tenant comes from; the hook checks it before the handler runs, so no handler can forget.
- *   scope.tenant: "params" (:tenant), "body" (body.tenant), "events" (every body.events[].tenant), "none"
+ *   scope.tenant: "params" (:tenant), "query" (?tenant=), "body" (body.tenant), "events" (every body.events[].tenant), "none"
  *   scope.admin: admin-only route
  * Denied calls are logged with the principal's name, route and reason, never the credential.
  */
@@ -10,7 +10,7 @@ import type { ServiceMetrics } from "../ops/metrics";
 import type { Authenticator, Principal } from "./types";
 
 export interface RouteScope {
-  readonly tenant: "params" | "body" | "events" | "none";
+  readonly tenant: "params" | "query" | "body" | "events" | "none";
   readonly admin?: boolean;
 }
 
@@ -35,6 +35,10 @@ const tenantsOf = (request: FastifyRequest, scope: RouteScope): string[] | undef
   switch (scope.tenant) {
     case "params":
       return [String((request.params as Record<string, unknown>).tenant)];
+    case "query": {
+      const tenant = (request.query as Record<string, unknown> | undefined)?.tenant;
+      return typeof tenant === "string" ? [tenant] : undefined;
+    }
     case "body":
       return typeof body?.tenant === "string" ? [body.tenant] : undefined;
     case "events":
@@ -68,6 +72,8 @@ export const registerAuth = (app: FastifyInstance, authenticator: Authenticator,
   app.addHook("preValidation", async (request, reply) => {
     const scope = request.routeOptions.config?.scope;
     if (!scope || !request.principal) return;
+    const only = request.principal.onlyRoutes;
+    if (only && !only.includes(`${request.method} ${request.routeOptions.url}`)) return deny(request, reply, 403, `this credential may only call ${only.join(", ")}`);
     if (scope.admin && !(await request.principal.isAdmin())) return deny(request, reply, 403, "admin credential required");
     const tenants = tenantsOf(request, scope);
     if (tenants === undefined) return; // malformed body: validation answers 400

@@ -3,6 +3,7 @@
  *   tokens:
  *     - { name: ops, admin: true, sha256: <hex> }
  *     - { name: acme-reader, tenant: acme, sha256: <hex> }
+ *     - { name: platform-gateway, quotaGateway: true, sha256: <hex> }   # POST /v1/quota/authorize only
  * Only SHA-256 hashes are stored; a presented token is hashed and looked up. Tokens are long
  * random strings (not passwords), so a plain SHA-256 is enough to make the file useless to a reader.
  */
@@ -18,16 +19,21 @@ const entrySchema = z
     sha256: z.string().regex(/^[0-9a-f]{64}$/, "expected the lowercase hex SHA-256 of the token"),
     admin: z.boolean().optional(),
     tenant: z.string().min(1).optional(),
+    /** The gateway's credential: the request-path quota check of any tenant, nothing else. */
+    quotaGateway: z.literal(true).optional(),
   })
-  .refine((e) => e.admin === true || e.tenant !== undefined, "an entry needs admin: true or a tenant");
+  .refine((e) => e.admin === true || e.tenant !== undefined || e.quotaGateway === true, "an entry needs admin: true, a tenant, or quotaGateway: true");
 
 const fileSchema = z.object({ tokens: z.array(entrySchema) });
 export type StaticTokenEntry = z.infer<typeof entrySchema>;
 
+/** The one route a quotaGateway credential may call. */
+export const QUOTA_GATEWAY_ROUTE = "POST /v1/quota/authorize";
+
 export const hashToken = (token: string): string => createHash("sha256").update(token, "utf8").digest("hex");
 
 /** A new random token (for `maas-billing` to hand out) and its file entry. */
-export const newToken = (name: string, scope: { admin: true } | { tenant: string }): { token: string; entry: StaticTokenEntry } => {
+export const newToken = (name: string, scope: { admin: true } | { tenant: string } | { quotaGateway: true }): { token: string; entry: StaticTokenEntry } => {
   const token = `mb_${randomBytes(24).toString("base64url")}`;
   return { token, entry: { name, sha256: hashToken(token), ...scope } };
 };
@@ -55,11 +61,13 @@ export class StaticTokenAuthenticator implements Authenticator {
     const entry = this.byHash.get(hashToken(token));
     if (!entry) return undefined;
     const admin = entry.admin === true;
+    const gateway = entry.quotaGateway === true && !admin && entry.tenant === undefined;
     return {
       name: entry.name,
       ...(admin || entry.tenant === undefined ? {} : { tenant: entry.tenant }),
-      canAccessTenant: async (tenant) => admin || entry.tenant === tenant,
+      canAccessTenant: async (tenant) => admin || gateway || entry.tenant === tenant,
       isAdmin: async () => admin,
+      ...(gateway ? { onlyRoutes: [QUOTA_GATEWAY_ROUTE] } : {}),
     };
   }
 }

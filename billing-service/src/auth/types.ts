@@ -11,6 +11,12 @@ export interface Principal {
   canAccessTenant(tenant: string): Promise<boolean>;
   /** May this principal do admin-only things (invoices, quotas, price book)? */
   isAdmin(): Promise<boolean>;
+  /**
+   * When set, the only routes (`METHOD /path` as declared) this principal may call, whatever its
+   * tenant access: the gateway's quota credential may call POST /v1/quota/authorize for every
+   * tenant and nothing else.
+   */
+  readonly onlyRoutes?: readonly string[];
 }
 
 export interface Authenticator {

@@ -33,6 +33,24 @@ export const SERVICE_ENV = {
   spoolMaxBytes: "MAAS_BILLING_SPOOL_MAX_BYTES",
   /** Events spool directory; default `<data dir>/spool`. */
   spoolDir: "MAAS_BILLING_SPOOL_DIR",
+  /** Default quotas per tier, JSON (src/quota/defaults.ts): {"<tier>": [{"kind", "period", "limit"}]}. */
+  quotaDefaults: "MAAS_BILLING_QUOTA_DEFAULTS",
+  /** How often each replica reloads quota rules and usage into memory, ms (default 1000). */
+  quotaRefreshMs: "MAAS_BILLING_QUOTA_REFRESH_MS",
+  /** Older than this, the in-memory quota check answers 503, ms (default 15000). */
+  quotaMaxStaleMs: "MAAS_BILLING_QUOTA_MAX_STALE_MS",
+  /** A quota reservation not settled by real usage stops counting after this, seconds (default 900). */
+  quotaReservationTtlSeconds: "MAAS_BILLING_QUOTA_RESERVATION_TTL_SECONDS",
+  /** The gateway collector settles a reservation once collected this far past it, seconds (default 600). */
+  quotaSettleAfterSeconds: "MAAS_BILLING_QUOTA_SETTLE_AFTER_SECONDS",
+  /** quota.threshold webhook percentages, comma-separated (default "80,100"; "" none). */
+  quotaThresholds: "MAAS_BILLING_QUOTA_THRESHOLDS",
+  /** How often `serve` sends due webhooks, ms (default 2000). */
+  webhookIntervalMs: "MAAS_BILLING_WEBHOOK_INTERVAL_MS",
+  /** Directory (a PVC) month-end exports are written to; set: `serve` runs the month-end close. */
+  closeSinkDir: "MAAS_BILLING_CLOSE_SINK_DIR",
+  /** Hours after the end of a month before it is closed (default 72). */
+  closeGraceHours: "MAAS_BILLING_CLOSE_GRACE_HOURS",
 } as const;
 
 export type ServiceEnvKey = keyof typeof SERVICE_ENV;

@@ -2,7 +2,8 @@
  * The whole schema, service and collector, as numbered forward-only migrations, applied by the one
  * runner (migrate.ts) in the order of this list, each in its own transaction, recorded in
  * `schema_migrations`. Ids are names, not the order: 050-099 are the collector's tables (050 runs
- * first, because the ledger view of 002 reads collector_usage), 110-119 the portal's, 001-049 the rest. A migration is
+ * first, because the ledger view of 002 reads collector_usage), 110-119 the portal's, 001-049 the rest
+ * (030-039: quotas, webhooks and month-end close of issue 16). A migration is
  * never edited once released: changes are new migrations.
  */
 export interface Migration {
@@ -459,6 +460,197 @@ create or replace view usage_ledger as
     from collector_usage where billable;
 alter table invoice_ledger_rows add column dimensions jsonb not null default '{}';
 alter table invoice_lines add column dimensions jsonb not null default '{}';
+`,
+  },
+  {
+    id: 30,
+    name: "quota_reservations",
+    sql: `
+-- Quotas are fed by the ledger (issue 16): a quota's consumption is the billed usage of its
+-- period (usage_hourly, i.e. events and collector rows) plus the reservations of checks whose real
+-- usage has not arrived yet. quotas.used/period_start (migration 4) are no longer read.
+alter table quotas drop constraint quotas_kind_check;
+alter table quotas add constraint quotas_kind_check check (kind in ('tokens', 'cost', 'requests'));
+
+-- One row per spending check (POST /v1/quota/check). Open while settled_at is null and
+-- expires_at is in the future; settled when its real usage is in the ledger:
+--   * an event whose id equals request_id (same tenant) settles it in the insert's transaction,
+--   * the gateway collector's watermark passing settle_after settles it in the collector's
+--     transaction (its usage is then in collector_usage),
+-- so a reader sees either the reservation or the usage, never both and never neither.
+create table quota_reservations (
+  id bigint generated always as identity primary key,
+  tenant text not null,
+  user_key text not null default '',
+  request_id text not null,
+  tokens bigint not null check (tokens >= 0),
+  requests bigint not null check (requests >= 0),
+  cost_minor bigint not null check (cost_minor >= 0),
+  created_at timestamptz not null,
+  settle_after timestamptz not null,
+  expires_at timestamptz not null,
+  settled_at timestamptz,
+  settled_by text check (settled_by in ('event', 'collector')),
+  unique (tenant, request_id)
+);
+create index quota_reservations_open on quota_reservations (tenant, expires_at) where settled_at is null;
+create index quota_reservations_settle on quota_reservations (settle_after) where settled_at is null;
+
+create function quota_reservations_settle_by_event() returns trigger language plpgsql as $$
+begin
+  update quota_reservations r set settled_at = now(), settled_by = 'event'
+    from new_rows n
+   where r.settled_at is null and r.tenant = n.tenant and r.request_id = n.event_id;
+  return null;
+end $$;
+create trigger usage_events_settle_reservations after insert on usage_events
+  referencing new table as new_rows for each statement execute function quota_reservations_settle_by_event();
+
+create function quota_reservations_settle_by_watermark() returns trigger language plpgsql as $$
+begin
+  if NEW.source = 'gateway' then
+    update quota_reservations set settled_at = now(), settled_by = 'collector'
+     where settled_at is null and settle_after <= NEW.collected_until;
+  end if;
+  return null;
+end $$;
+create trigger collector_watermark_settle_reservations after insert or update on collector_watermark
+  for each row execute function quota_reservations_settle_by_watermark();
+`,
+  },
+  {
+    id: 31,
+    name: "webhooks",
+    sql: `
+-- Outbound webhooks (Standard Webhooks): per-tenant endpoints, a durable outbox written in the
+-- same transaction as the change it announces, one delivery row per (message, endpoint), and a log
+-- of every attempt. The dispatcher (src/webhooks/dispatcher.ts) sends each endpoint's messages in
+-- outbox order, retrying the head with backoff: at least once, in order per tenant and endpoint.
+create table webhook_endpoints (
+  tenant text not null,
+  name text not null,
+  url text not null,
+  -- whsec_<base64>: needed in clear to sign (HMAC); never returned by the API after creation.
+  secret text not null,
+  event_types text[] not null default '{}',
+  enabled boolean not null default true,
+  created_at timestamptz not null default now(),
+  updated_at timestamptz not null default now(),
+  primary key (tenant, name)
+);
+
+create table webhook_outbox (
+  id bigint generated always as identity primary key,
+  tenant text not null,
+  -- The webhook-id header: the receiver's idempotency key (same id on every retry).
+  event_id text not null,
+  event_type text not null,
+  payload jsonb not null,
+  created_at timestamptz not null default now(),
+  unique (tenant, event_id)
+);
+
+create table webhook_deliveries (
+  outbox_id bigint not null references webhook_outbox (id) on delete cascade,
+  tenant text not null,
+  endpoint text not null,
+  attempts integer not null default 0,
+  next_attempt_at timestamptz not null default '-infinity',
+  delivered_at timestamptz,
+  last_status integer,
+  last_error text,
+  primary key (outbox_id, endpoint),
+  foreign key (tenant, endpoint) references webhook_endpoints (tenant, name) on delete cascade
+);
+create index webhook_deliveries_pending on webhook_deliveries (tenant, endpoint, outbox_id) where delivered_at is null;
+
+create table webhook_attempts (
+  id bigint generated always as identity primary key,
+  outbox_id bigint not null references webhook_outbox (id) on delete cascade,
+  tenant text not null,
+  endpoint text not null,
+  attempt integer not null,
+  attempted_at timestamptz not null,
+  status integer,
+  error text,
+  duration_ms integer not null
+);
+create index webhook_attempts_tenant on webhook_attempts (tenant, id);
+
+-- Thresholds of a quota period already announced, so each is sent once across replicas.
+create table quota_threshold_events (
+  tenant text not null,
+  user_key text not null,
+  kind text not null,
+  period text not null,
+  period_start timestamptz not null,
+  threshold integer not null,
+  primary key (tenant, user_key, kind, period, period_start, threshold)
+);
+
+create function maas_webhook_emit(p_tenant text, p_type text, p_event_id text, p_data jsonb) returns void language plpgsql as $$
+declare
+  message_id bigint;
+begin
+  insert into webhook_outbox (tenant, event_id, event_type, payload)
+  values (p_tenant, p_event_id, p_type,
+          jsonb_build_object('type', p_type, 'timestamp', to_char(now() at time zone 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"'), 'data', p_data))
+  on conflict (tenant, event_id) do nothing
+  returning id into message_id;
+  if message_id is not null then
+    insert into webhook_deliveries (outbox_id, tenant, endpoint)
+    select message_id, p_tenant, e.name from webhook_endpoints e
+     where e.tenant = p_tenant and e.enabled and (cardinality(e.event_types) = 0 or p_type = any (e.event_types));
+  end if;
+end $$;
+
+-- invoice.created when a draft gets its number (createInvoice), invoice.finalized when it turns
+-- final, metering.flagged when a draft carries counter resets or scrape gaps: in the invoice's
+-- own transaction, whoever made the change (API, CLI, month-end close).
+create function invoices_webhooks() returns trigger language plpgsql as $$
+declare
+  data jsonb := jsonb_build_object('invoiceId', NEW.id::text, 'number', NEW.number, 'tenant', NEW.tenant, 'period', NEW.period,
+    'kind', NEW.kind, 'status', NEW.status, 'currency', NEW.currency, 'minorUnitDigits', NEW.minor_unit_digits,
+    'totalMinor', NEW.total_minor::text, 'flags', NEW.flags);
+begin
+  if NEW.status = 'draft' and OLD.number is distinct from NEW.number and NEW.number like 'INV-%' then
+    perform maas_webhook_emit(NEW.tenant, 'invoice.created', 'invoice.created/' || NEW.id, data);
+    if coalesce((NEW.flags ->> 'counterResets')::int, 0) + coalesce((NEW.flags ->> 'scrapeGaps')::int, 0) > 0 then
+      perform maas_webhook_emit(NEW.tenant, 'metering.flagged', 'metering.flagged/invoice/' || NEW.id, data);
+    end if;
+  elsif OLD.status = 'draft' and NEW.status = 'final' then
+    perform maas_webhook_emit(NEW.tenant, 'invoice.finalized', 'invoice.finalized/' || NEW.id, data);
+  end if;
+  return null;
+end $$;
+create trigger invoices_webhooks after update on invoices for each row execute function invoices_webhooks();
+
+-- metering.flagged when the collector flags a gateway/model-server disagreement.
+create function reconciliation_webhooks() returns trigger language plpgsql as $$
+begin
+  if NEW.flagged and (TG_OP = 'INSERT' or not OLD.flagged) then
+    perform maas_webhook_emit(NEW.tenant, 'metering.flagged', 'metering.flagged/reconciliation/' || NEW.reconciliation_key,
+      jsonb_build_object('tenant', NEW.tenant, 'model', NEW.model, 'windowStart', NEW.window_start, 'windowEnd', NEW.window_end,
+        'gatewayTokens', NEW.gateway_tokens::text, 'modelInputTokens', NEW.model_input_tokens::text,
+        'modelOutputTokens', NEW.model_output_tokens::text, 'diffRatio', NEW.diff_ratio));
+  end if;
+  return null;
+end $$;
+create trigger collector_reconciliation_webhooks after insert or update on collector_reconciliation
+  for each row execute function reconciliation_webhooks();
+`,
+  },
+  {
+    id: 32,
+    name: "month_end_closes",
+    sql: `
+-- One row per closed month (src/close/month-end.ts): written when the close finished, so a second
+-- run (another replica, a restart) sees the month closed and changes nothing.
+create table month_end_closes (
+  period text primary key check (period ~ '^[0-9]{4}-[0-9]{2}$'),
+  finished_at timestamptz not null default now(),
+  report jsonb not null
+);
 `,
   },
 ];

@@ -64,7 +64,18 @@ export const invoiceToCsv = (invoice: Invoice): string =>
     INVOICE_COLUMNS,
   );
 
-const FOCUS_COLUMNS = [
+/** The FOCUS version the export follows (also written in every row, column x_FocusVersion). */
+export const FOCUS_VERSION = "1.2";
+
+/**
+ * The 57 columns of FOCUS 1.2 (https://focus.finops.org/focus-specification/v1-2/, column IDs of
+ * specification/columns/*.md in github.com/FinOps-Open-Cost-and-Usage-Spec/FOCUS_Spec), in the
+ * order this export always wrote its first ones, then the custom columns (x_ prefix, as the spec
+ * requires for provider-defined columns). Columns that do not apply to LLM usage (regions,
+ * commitments, capacity reservations) are present and null, as the spec allows for conditional
+ * columns.
+ */
+export const FOCUS_1_2_COLUMNS = [
   "BilledCost",
   "EffectiveCost",
   "ListCost",
@@ -100,7 +111,33 @@ const FOCUS_COLUMNS = [
   "SubAccountId",
   "SubAccountName",
   "Tags",
+  "AvailabilityZone",
+  "BillingAccountType",
+  "CapacityReservationId",
+  "CapacityReservationStatus",
+  "CommitmentDiscountCategory",
+  "CommitmentDiscountId",
+  "CommitmentDiscountName",
+  "CommitmentDiscountQuantity",
+  "CommitmentDiscountStatus",
+  "CommitmentDiscountType",
+  "CommitmentDiscountUnit",
+  "InvoiceId",
+  "PricingCurrency",
+  "PricingCurrencyContractedUnitPrice",
+  "PricingCurrencyEffectiveCost",
+  "PricingCurrencyListUnitPrice",
+  "RegionId",
+  "RegionName",
+  "ServiceSubcategory",
+  "SkuMeter",
+  "SkuPriceDetails",
+  "SubAccountType",
 ] as const;
+
+const FOCUS_COLUMNS = [...FOCUS_1_2_COLUMNS, "x_FocusVersion", "x_InvoiceStatus", "x_Tier", "x_PriceVersionId"] as const;
+
+const SKU_METER: Record<string, string> = { input_tokens: "Input Tokens", output_tokens: "Output Tokens", requests: "Requests" };
 
 /** FOCUS rows of final (or draft, if asked) invoices. Token quantities are priced per 1M tokens. */
 export const invoicesToFocus = (invoices: readonly Invoice[]): string =>
@@ -140,12 +177,45 @@ export const invoicesToFocus = (invoices: readonly Invoice[]): string =>
           ResourceType: "Model",
           ServiceCategory: "AI and Machine Learning",
           ServiceName: "Models as a Service",
+          // One SKU per model, tier and meter: input and output tokens are separate SKUs.
           SkuId: `${l.tier}/${l.model}/${l.component}`,
           SkuPriceId: `${l.priceVersionId}/${l.tier}/${l.model}/${l.component}`,
           SubAccountId: inv.tenant,
           SubAccountName: inv.tenant,
           // The usage's attribute labels (organization_id, cost_center, ...) first, so ours win a clash.
           Tags: { ...l.dimensions, invoice: inv.number, status: inv.status, tier: l.tier },
+          AvailabilityZone: null,
+          BillingAccountType: "Tenant",
+          CapacityReservationId: null,
+          CapacityReservationStatus: null,
+          CommitmentDiscountCategory: null,
+          CommitmentDiscountId: null,
+          CommitmentDiscountName: null,
+          CommitmentDiscountQuantity: null,
+          CommitmentDiscountStatus: null,
+          CommitmentDiscountType: null,
+          CommitmentDiscountUnit: null,
+          InvoiceId: inv.number,
+          PricingCurrency: inv.currency,
+          PricingCurrencyContractedUnitPrice: l.unitPrice,
+          PricingCurrencyEffectiveCost: l.amount,
+          PricingCurrencyListUnitPrice: l.unitPrice,
+          RegionId: null,
+          RegionName: null,
+          ServiceSubcategory: "Generative AI",
+          SkuMeter: SKU_METER[l.component] ?? l.component,
+          // KeyValueFormat, PascalCase keys, none starting with F_ (reserved for FOCUS-defined ones).
+          SkuPriceDetails: {
+            Model: l.model,
+            Tier: l.tier,
+            ...(l.component === "requests" ? {} : { TokenDirection: l.component === "input_tokens" ? "Input" : "Output" }),
+            PricingUnit: perMillion ? "1M Tokens" : "Requests",
+          },
+          SubAccountType: "Tenant",
+          x_FocusVersion: FOCUS_VERSION,
+          x_InvoiceStatus: inv.status,
+          x_Tier: l.tier,
+          x_PriceVersionId: l.priceVersionId,
         };
       }),
     ),

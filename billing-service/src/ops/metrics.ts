@@ -13,6 +13,9 @@ import { allocate, PRICE_SCALE } from "../pricebook/money";
 import { findPrice, versionAt, type Price, type PriceBook } from "../pricebook/pricebook";
 import { createExporterLease } from "./exporter-lease";
 import { currentPeriod, ledgerCosts, type PeriodCost } from "./ledger-cost";
+import { quotaStates } from "../quota/decide";
+import { readQuotaRules } from "../quota/store";
+import { readUsageSnapshot } from "../quota/usage";
 
 export interface ServiceMetrics {
   readonly registry: Registry;
@@ -72,16 +75,19 @@ export const createServiceMetrics = (pool: Pool, getBook: () => PriceBook, now: 
       output: BigInt(r.o),
       requests: BigInt(r.r),
     }));
-    const quotaRows = await pool.query(
-      `select tenant, kind, period, limit_value::float8 as lim,
-              case when period_start = date_trunc(period, $1::timestamptz at time zone 'UTC') at time zone 'UTC' then used else 0 end::float8 as used
-         from quotas where user_key = ''`,
-      [now()],
+    // Tenant-wide quotas with what they consumed: ledger usage + open reservations (quota/usage.ts).
+    const at = now();
+    const rules = await readQuotaRules(pool);
+    const usage = rules.size > 0 ? await readUsageSnapshot(pool, book, { now: at }) : undefined;
+    const quotaRows = [...rules].flatMap(([tenant, list]) =>
+      usage
+        ? quotaStates(usage, tenant, list.filter((r) => r.userKey === ""), at).map((s) => ({ tenant, kind: s.kind, period: s.period, lim: Number(s.limit), used: Number(s.used) }))
+        : [],
     );
     return {
       tokens,
       periods: (await ledgerCosts(pool, book)).periods,
-      quotas: quotaRows.rows.map((r) => ({ tenant: r.tenant, kind: r.kind, period: r.period, ratio: r.lim > 0 ? r.used / r.lim : r.used > 0 ? 1 : 0 })),
+      quotas: quotaRows.map((r) => ({ tenant: r.tenant, kind: r.kind, period: r.period, ratio: r.lim > 0 ? r.used / r.lim : r.used > 0 ? 1 : 0 })),
     };
   };
   /** One database read per scrape burst (several collectors read the same snapshot). */

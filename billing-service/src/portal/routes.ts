@@ -14,7 +14,7 @@ import type { Authenticator } from "../auth/types";
 import { invoicesToFocus, invoiceToCsv } from "../invoices/render";
 import { getInvoice, InvoiceNotFoundError, listInvoices } from "../invoices/store";
 import type { PriceBook } from "../pricebook/pricebook";
-import { listQuotas } from "../quota/store";
+import { readQuotaStates } from "../quota/service";
 import { tenantParams } from "../schemas";
 import { queryUsage, usageToCsv } from "../usage/query";
 import { registerPortalAssets } from "./assets";
@@ -180,7 +180,8 @@ export const registerPortal = (base: FastifyInstance, deps: PortalDeps): void =>
 
   app.get("/portal/t/:tenant/quotas", { ...tenantScoped, schema: { hide: true, params: tenantParams } }, async (request, reply) => {
     const book = deps.priceBook();
-    const quotas = await listQuotas(deps.pool, request.params.tenant);
+    // The same figures as GET /v1/quota/remaining: ledger usage of the period + open reservations.
+    const quotas = (await readQuotaStates(deps.pool, book, request.params.tenant)).quotas;
     return tenantPage(request, reply, request.params.tenant, "quotas", "Quotas", quotasPage(quotas, book.currency, book.minorUnitDigits));
   });
 

@@ -1,67 +1,63 @@
 /**
- * Decides a batch of quota checks against the locked quota rows, one after the other in arrival
- * order, exactly as if each had run the single-statement check alone: a check spends its amount
- * from every applicable row (tenant-wide and its user's) or from none, and a row whose stored
- * period is over counts as 0 used. Pure: the caller holds the row locks and writes `rows` back.
+ * Decides one check against its rules and a usage snapshot. Pure: the caller holds whatever lock
+ * makes the snapshot current (batcher.ts) or accepts its staleness (view.ts), and records the
+ * reservation of an allowed spending check (addReserved) before deciding the next one.
+ *
+ * A check fits when, for every applicable rule, used + the check's amount <= limit, where used is
+ * the ledger usage of the rule's period plus open reservations, and the amount is the check's
+ * tokens, requests or cost for the rule's kind.
  */
-import type { QuotaCheck, QuotaKind, QuotaPeriod } from "./store";
-
-export interface LockedQuotaRow {
-  userKey: string;
-  kind: QuotaKind;
-  period: QuotaPeriod;
-  limit: bigint;
-  used: bigint;
-  periodStart: Date;
-  /** Set when a decision spent from this row, so only changed rows are written back. */
-  changed: boolean;
-}
+import type { QuotaCheck, QuotaRule, QuotaState } from "./store";
+import { amountOf, consumedOf, periodEndOf, periodStartOf, type Amounts, type UsageSnapshot } from "./usage";
 
 export interface QuotaCheckRequest {
   tenant: string;
   user?: string;
+  tier?: string;
   tokens: bigint;
+  requests: bigint;
   costMinor: bigint;
   dryRun?: boolean;
+  /** Idempotency: a retried check with the same id reuses its reservation. Default: a random id. */
+  requestId?: string;
   now?: Date;
 }
 
-/** Start of the UTC day or month holding `at`, like `date_trunc(period, at at time zone 'UTC')`. */
-export const periodStartOf = (period: QuotaPeriod, at: Date): Date =>
-  new Date(period === "day" ? Date.UTC(at.getUTCFullYear(), at.getUTCMonth(), at.getUTCDate()) : Date.UTC(at.getUTCFullYear(), at.getUTCMonth(), 1));
-
-/** Decides one check, mutating the rows it spends from. `rows` must be in key order (user, kind, period). */
-export const decideCheck = (rows: LockedQuotaRow[], req: QuotaCheckRequest, now: Date): QuotaCheck => {
-  const applicable = rows.filter((r) => r.userKey === "" || r.userKey === (req.user ?? ""));
-  const view = applicable.map((row) => {
-    const start = periodStartOf(row.period, now);
-    const currentUsed = row.periodStart.getTime() === start.getTime() ? row.used : 0n;
-    const amount = row.kind === "tokens" ? req.tokens : req.costMinor;
-    return { row, start, currentUsed, amount };
+export const quotaStates = (snapshot: UsageSnapshot, tenant: string, rules: readonly QuotaRule[], now: Date, extra: Amounts | undefined = undefined): QuotaState[] => {
+  const t = snapshot.tenants.get(tenant);
+  return rules.map((rule) => {
+    const c = rule.userKey === "" ? t?.total : t?.users.get(rule.userKey);
+    const consumed = consumedOf(snapshot, c, rule.kind, rule.period, now);
+    const used = consumed.used + (extra ? amountOf(extra, rule.kind) : 0n);
+    return {
+      user: rule.userKey === "" ? null : rule.userKey,
+      kind: rule.kind,
+      period: rule.period,
+      limit: rule.limit.toString(),
+      used: used.toString(),
+      remaining: (rule.limit > used ? rule.limit - used : 0n).toString(),
+      reserved: (consumed.reserved + (extra ? amountOf(extra, rule.kind) : 0n)).toString(),
+      periodStart: periodStartOf(rule.period, now).toISOString(),
+      resetsAt: periodEndOf(rule.period, now).toISOString(),
+      source: rule.source,
+    };
   });
-  const allowed = view.every((v) => v.currentUsed + v.amount <= v.row.limit);
-  const spend = allowed && !req.dryRun && view.length > 0;
-  if (spend) {
-    for (const v of view) {
-      v.row.used = v.currentUsed + v.amount;
-      v.row.periodStart = v.start;
-      v.row.changed = true;
-    }
-  }
+};
+
+/** Whether `amounts` fit every rule; `spend` only says what the answer reports as spent. */
+export const decideCheck = (snapshot: UsageSnapshot, rules: readonly QuotaRule[], req: QuotaCheckRequest, now: Date, spend: boolean): QuotaCheck => {
+  const before = quotaStates(snapshot, req.tenant, rules, now);
+  const exceededIndex = before.findIndex((s, i) => BigInt(s.used) + amountOf(req, rules[i].kind) > rules[i].limit);
+  const allowed = exceededIndex < 0;
+  const spent = allowed && spend;
   return {
     allowed,
-    spent: spend,
-    quotas: view.map(({ row, start, currentUsed }) => {
-      const used = spend ? row.used : currentUsed;
-      return {
-        user: row.userKey === "" ? null : row.userKey,
-        kind: row.kind,
-        period: row.period,
-        limit: row.limit.toString(),
-        used: used.toString(),
-        remaining: (row.limit - used > 0n ? row.limit - used : 0n).toString(),
-        periodStart: start.toISOString(),
-      };
-    }),
+    spent,
+    quotas: spent ? quotaStates(snapshot, req.tenant, rules, now, req) : before,
+    ...(allowed ? {} : { exceeded: before[exceededIndex] }),
   };
 };
+
+/** The message a refused caller reads (the gateway's 429 body): which quota, and when it resets. */
+export const refusalMessage = (s: QuotaState): string =>
+  `${s.user === null ? "tenant" : "user"} ${s.kind} quota per ${s.period} exhausted: ${s.used} of ${s.limit} used; resets at ${s.resetsAt}`;

@@ -1,24 +1,32 @@
 /**
- * Token and currency budgets per tenant (and optionally per user) per day or month.
- *
- * A check is one SQL statement: it locks the tenant's applicable quota rows (in key order, so
- * concurrent checks cannot deadlock), decides whether the amount fits every one of them, and
- * spends it from all of them or from none. Two concurrent checks therefore serialise on the row
- * locks and cannot both spend the last unit. Database errors propagate (the API answers 503):
- * the check never fails open.
+ * Quota rules in the database: a limit per tenant (user_key '') or per user, per kind (tokens,
+ * requests, or cost in minor units) and period (UTC day or month). What a quota has consumed is
+ * not stored here: it is the ledger's usage of the period plus open reservations (usage.ts).
  */
-import type { Pool } from "pg";
+import type { Pool, PoolClient } from "pg";
 
-export type QuotaKind = "tokens" | "cost";
+export type QuotaKind = "tokens" | "requests" | "cost";
 export type QuotaPeriod = "day" | "month";
+export const QUOTA_KINDS = ["tokens", "requests", "cost"] as const;
+export const QUOTA_PERIODS = ["day", "month"] as const;
 
 export interface QuotaSpec {
   tenant: string;
   user?: string;
   kind: QuotaKind;
   period: QuotaPeriod;
-  /** Tokens, or minor units of the price book currency. */
+  /** Tokens, requests, or minor units of the price book currency. */
   limit: bigint;
+}
+
+/** A limit that applies to a check. userKey '' is tenant-wide. */
+export interface QuotaRule {
+  userKey: string;
+  kind: QuotaKind;
+  period: QuotaPeriod;
+  limit: bigint;
+  /** "set": a row of the quotas table; "tier-default": the platform's default for the caller's tier. */
+  source: "set" | "tier-default";
 }
 
 export interface QuotaState {
@@ -26,18 +34,30 @@ export interface QuotaState {
   kind: QuotaKind;
   period: QuotaPeriod;
   limit: string;
+  /** Billed usage of the period (ledger) plus open reservations. */
   used: string;
   remaining: string;
+  /** Of `used`, the part that is open reservations (checked, real usage not in the ledger yet). */
+  reserved: string;
   periodStart: string;
+  /** When the period ends and the quota starts again from zero. */
+  resetsAt: string;
+  source: QuotaRule["source"];
 }
 
 export interface QuotaCheck {
   allowed: boolean;
   spent: boolean;
   quotas: QuotaState[];
+  /** The first quota that refused the check (allowed=false). */
+  exceeded?: QuotaState;
+  /** The reservation holding the amounts of a spending check (POST /v1/quota/check). */
+  requestId?: string;
 }
 
-export const setQuota = async (pool: Pool, q: QuotaSpec): Promise<void> => {
+type Queryable = Pick<Pool | PoolClient, "query">;
+
+export const setQuota = async (pool: Queryable, q: QuotaSpec): Promise<void> => {
   await pool.query(
     `insert into quotas (tenant, user_key, kind, period, limit_value) values ($1, $2, $3, $4, $5)
      on conflict (tenant, user_key, kind, period) do update set limit_value = excluded.limit_value, updated_at = now()`,
@@ -45,60 +65,22 @@ export const setQuota = async (pool: Pool, q: QuotaSpec): Promise<void> => {
   );
 };
 
-export const deleteQuota = async (pool: Pool, q: Omit<QuotaSpec, "limit">): Promise<boolean> =>
+export const deleteQuota = async (pool: Queryable, q: Omit<QuotaSpec, "limit">): Promise<boolean> =>
   ((await pool.query("delete from quotas where tenant = $1 and user_key = $2 and kind = $3 and period = $4", [q.tenant, q.user ?? "", q.kind, q.period])).rowCount ?? 0) > 0;
 
-const toState = (r: Record<string, any>): QuotaState => ({
-  user: r.user_key === "" ? null : r.user_key,
-  kind: r.kind,
-  period: r.period,
-  limit: String(r.limit_value),
-  used: String(r.used),
-  remaining: (BigInt(r.limit_value) - BigInt(r.used) > 0n ? BigInt(r.limit_value) - BigInt(r.used) : 0n).toString(),
-  periodStart: new Date(r.period_start).toISOString(),
-});
-
-/** The tenant's quotas with usage of the current period (a past period reads as 0 used). */
-export const listQuotas = async (pool: Pool, tenant: string, now: Date = new Date()): Promise<QuotaState[]> =>
-  (
+/** The rules set in the database, per tenant (one tenant, or all when `tenant` is undefined). */
+export const readQuotaRules = async (pool: Queryable, tenant?: string): Promise<Map<string, QuotaRule[]>> => {
+  const rows = (
     await pool.query(
-      `select user_key, kind, period, limit_value,
-              case when period_start = date_trunc(period, $2::timestamptz at time zone 'UTC') at time zone 'UTC' then used else 0 end as used,
-              date_trunc(period, $2::timestamptz at time zone 'UTC') at time zone 'UTC' as period_start
-         from quotas where tenant = $1 order by user_key, kind, period`,
-      [tenant, now],
+      "select tenant, user_key, kind, period, limit_value::text as lim from quotas where ($1::text is null or tenant = $1) order by tenant, user_key, kind, period",
+      [tenant ?? null],
     )
-  ).rows.map(toState);
-
-const CHECK_SQL = `
-with cand as (
-  select q.tenant, q.user_key, q.kind, q.period, q.limit_value,
-         date_trunc(q.period, $5::timestamptz at time zone 'UTC') at time zone 'UTC' as cur_start,
-         case when q.period_start = date_trunc(q.period, $5::timestamptz at time zone 'UTC') at time zone 'UTC' then q.used else 0 end as current_used,
-         case q.kind when 'tokens' then $3::bigint else $4::bigint end as amount
-    from quotas q
-   where q.tenant = $1 and q.user_key in ('', $2)
-   order by q.user_key, q.kind, q.period
-   for update of q
-),
-verdict as (select coalesce(bool_and(current_used + amount <= limit_value), true) as ok from cand),
-spend as (
-  update quotas q set used = c.current_used + c.amount, period_start = c.cur_start, updated_at = now()
-    from cand c, verdict v
-   where v.ok and not $6::boolean
-     and q.tenant = c.tenant and q.user_key = c.user_key and q.kind = c.kind and q.period = c.period
-  returning q.user_key
-)
-select c.user_key, c.kind, c.period, c.limit_value, c.cur_start as period_start,
-       case when v.ok and not $6::boolean then c.current_used + c.amount else c.current_used end as used,
-       v.ok, (select count(*) from spend)::int as spent
-  from cand c, verdict v`;
-
-export const checkQuota = async (
-  pool: Pool,
-  req: { tenant: string; user?: string; tokens: bigint; costMinor: bigint; dryRun?: boolean; now?: Date },
-): Promise<QuotaCheck> => {
-  const result = await pool.query(CHECK_SQL, [req.tenant, req.user ?? "", req.tokens.toString(), req.costMinor.toString(), req.now ?? new Date(), req.dryRun ?? false]);
-  const allowed = result.rows.length === 0 ? true : result.rows[0].ok;
-  return { allowed, spent: result.rows.length > 0 && result.rows[0].spent > 0, quotas: result.rows.map(toState) };
+  ).rows;
+  const byTenant = new Map<string, QuotaRule[]>();
+  for (const r of rows) {
+    const list = byTenant.get(r.tenant) ?? [];
+    list.push({ userKey: r.user_key, kind: r.kind, period: r.period, limit: BigInt(r.lim), source: "set" });
+    byTenant.set(r.tenant, list);
+  }
+  return byTenant;
 };

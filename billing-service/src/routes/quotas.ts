@@ -1,8 +1,9 @@
 /**
- * Quotas: set/list (admin sets, tenant reads) and POST /v1/quota/check, the fast path a gateway
- * calls before serving a request. The check spends the amount when it fits every applicable
- * quota (tenant-wide and the user's), atomically; dryRun only answers. Checks go through the
- * per-tenant batching queue (quota/batcher.ts).
+ * Quotas (docs/billing-service.md "Quotas"):
+ *   GET/PUT/DELETE /v1/tenants/:tenant/quotas   rules (admin sets and deletes, tenant reads)
+ *   POST /v1/quota/check       spend: reserve tokens/requests/cost, exact across replicas (batcher.ts)
+ *   POST /v1/quota/authorize   the gateway's request-path check, from memory (view.ts)
+ *   GET  /v1/quota/remaining   what is left for a tenant, or for one user (API key identity)
  */
 import type { FastifyInstance } from "fastify";
 import type { ZodTypeProvider } from "fastify-type-provider-zod";
@@ -10,38 +11,60 @@ import type { Pool } from "pg";
 import { z } from "zod";
 import type { PriceBook } from "../pricebook/pricebook";
 import { estimateCostMinor } from "../quota/cost";
-import { createQuotaChecker } from "../quota/batcher";
-import { listQuotas, setQuota } from "../quota/store";
-import { count, errorBody, pgText, quotaCheckBody, quotaListBody, tenantParams } from "../schemas";
+import { refusalMessage } from "../quota/decide";
+import type { QuotaService } from "../quota/service";
+import { deleteQuota, QUOTA_KINDS, QUOTA_PERIODS, setQuota } from "../quota/store";
+import { StaleQuotaViewError } from "../quota/view";
+import { count, errorBody, pgText, quotaAuthorizeBody, quotaCheckBody, quotaListBody, quotaRemainingBody, tenantParams } from "../schemas";
 
-export const registerQuotaRoutes = (base: FastifyInstance, pool: Pool, priceBook: () => PriceBook): void => {
+const label = pgText();
+
+export const registerQuotaRoutes = (base: FastifyInstance, pool: Pool, priceBook: () => PriceBook, quota: QuotaService): void => {
   const app = base.withTypeProvider<ZodTypeProvider>();
-  // One queue per replica: checks of a tenant are decided in batches, one transaction each.
-  const quotaChecker = createQuotaChecker(pool);
   app.get(
     "/v1/tenants/:tenant/quotas",
-    { config: { scope: { tenant: "params" } }, schema: { summary: "A tenant's quotas and their use in the current period", params: tenantParams, response: { 200: quotaListBody } } },
-    async (request) => ({ quotas: await listQuotas(pool, request.params.tenant) }),
+    {
+      config: { scope: { tenant: "params" } },
+      schema: { summary: "A tenant's quotas and their use in the current period (ledger usage + open reservations)", params: tenantParams, response: { 200: quotaListBody } },
+    },
+    async (request) => ({ quotas: (await quota.states(request.params.tenant)).quotas }),
   );
   app.put(
     "/v1/tenants/:tenant/quotas",
     {
       config: { scope: { tenant: "params", admin: true } },
       schema: {
-        summary: "Set a quota (tenant-wide, or for one user): tokens or cost in minor units, per day or month",
+        summary: "Set a quota (tenant-wide, or for one user): tokens, requests, or cost in minor units, per UTC day or month",
         params: tenantParams,
         body: z.object({
-          user: pgText().optional(),
-          kind: z.enum(["tokens", "cost"]),
-          period: z.enum(["day", "month"]),
-          limit: count.describe("tokens, or minor currency units for kind=cost"),
+          user: label.optional(),
+          kind: z.enum(QUOTA_KINDS),
+          period: z.enum(QUOTA_PERIODS),
+          limit: count.describe("tokens, requests, or minor currency units for kind=cost"),
         }),
         response: { 200: quotaListBody },
       },
     },
     async (request) => {
       await setQuota(pool, { tenant: request.params.tenant, ...request.body, limit: BigInt(request.body.limit) });
-      return { quotas: await listQuotas(pool, request.params.tenant) };
+      return { quotas: (await quota.states(request.params.tenant)).quotas };
+    },
+  );
+  app.delete(
+    "/v1/tenants/:tenant/quotas",
+    {
+      config: { scope: { tenant: "params", admin: true } },
+      schema: {
+        summary: "Delete a quota (tenant-wide without user); 404 when there is none",
+        params: tenantParams,
+        querystring: z.object({ user: label.optional(), kind: z.enum(QUOTA_KINDS), period: z.enum(QUOTA_PERIODS) }),
+        response: { 200: quotaListBody, 404: errorBody },
+      },
+    },
+    async (request, reply) => {
+      const deleted = await deleteQuota(pool, { tenant: request.params.tenant, ...request.query });
+      if (!deleted) return reply.code(404).send({ error: "not found", message: "no such quota: check tenant, user, kind and period with GET /v1/tenants/{tenant}/quotas" });
+      return { quotas: (await quota.states(request.params.tenant)).quotas };
     },
   );
   app.post(
@@ -49,33 +72,77 @@ export const registerQuotaRoutes = (base: FastifyInstance, pool: Pool, priceBook
     {
       config: { scope: { tenant: "body" } },
       schema: {
-        summary: "Check (and spend) tokens/cost against the tenant's and user's quotas, atomically",
+        summary: "Reserve tokens/requests/cost against the tenant's and user's quotas, atomically across replicas",
         description:
-          "allowed=false means at least one quota would be exceeded; nothing is spent then. Without quotas the answer is allowed. The cost is priced with the price book in force now when tier and model are given (rounded up).",
+          "allowed=false means at least one quota would be exceeded (exceeded names it); nothing is reserved then. Without applicable quotas the answer is allowed and nothing is reserved. An allowed check reserves its amounts until its real usage arrives: an event with id = requestId settles it, the gateway collector settles it once collected, otherwise it expires. The cost is priced with the price book in force now when tier and model are given (rounded up). A retried requestId reuses its reservation.",
         body: z.object({
-          tenant: pgText(),
-          user: pgText().optional(),
-          tier: z.string().min(1).optional(),
-          model: z.string().min(1).optional(),
+          tenant: label,
+          user: label.optional(),
+          tier: label.optional(),
+          model: label.optional(),
+          requestId: label.optional().describe("the id the usage event of this request will carry; default a random id"),
           inputTokens: count.default(0),
           outputTokens: count.default(0),
           requests: count.default(1),
           dryRun: z.boolean().default(false),
         }),
-        response: { 200: quotaCheckBody, 422: errorBody.describe("no price for this tier and model") },
+        response: { 200: quotaCheckBody, 422: errorBody },
       },
     },
     async (request, reply) => {
       const b = request.body;
       const tokens = BigInt(b.inputTokens) + BigInt(b.outputTokens);
+      const now = quota.now();
       let costMinor = 0n;
       if (b.tier && b.model) {
-        const cost = estimateCostMinor(priceBook(), new Date(), { tier: b.tier, model: b.model, inputTokens: BigInt(b.inputTokens), outputTokens: BigInt(b.outputTokens), requests: BigInt(b.requests) });
+        const cost = estimateCostMinor(priceBook(), now, { tier: b.tier, model: b.model, inputTokens: BigInt(b.inputTokens), outputTokens: BigInt(b.outputTokens), requests: BigInt(b.requests) });
         if (cost === undefined) return reply.code(422).send({ error: "unpriced", message: `no price for tier ${b.tier} model ${b.model}` });
         costMinor = cost;
       }
-      const result = await quotaChecker.check({ tenant: b.tenant, user: b.user, tokens, costMinor, dryRun: b.dryRun });
-      return { ...result, tokens: tokens.toString(), costMinor: costMinor.toString() };
+      const result = await quota.checker.check({ tenant: b.tenant, user: b.user, tier: b.tier, tokens, requests: BigInt(b.requests), costMinor, dryRun: b.dryRun, requestId: b.requestId, now });
+      return { ...result, ...(result.exceeded ? { message: refusalMessage(result.exceeded) } : {}), tokens: tokens.toString(), costMinor: costMinor.toString() };
+    },
+  );
+  app.post(
+    "/v1/quota/authorize",
+    {
+      config: { scope: { tenant: "body" } },
+      schema: {
+        summary: "Request-path check for the gateway: may this identity send one more request? Answered from memory",
+        description:
+          "Always 200 with allowed true/false while the replica's quota state is fresh (at most the refresh interval plus one refresh old); 503 when it is older than the staleness limit. Nothing is reserved. On allowed=false, message names the quota and its reset time (the gateway's 429 body).",
+        // The gateway sends "" for an identity without a user or tier annotation: that is "none",
+        // never a reason to fail the call (which a fail-open gateway would let through).
+        body: z.object({ tenant: label, user: z.union([label, z.literal("")]).optional(), tier: z.union([label, z.literal("")]).optional() }),
+        response: { 200: quotaAuthorizeBody, 503: errorBody },
+      },
+    },
+    async (request, reply) => {
+      try {
+        const { tenant, user, tier } = request.body;
+        const result = quota.view.authorize({ tenant, user: user || undefined, tier: tier || undefined });
+        return { allowed: result.allowed, ...(result.exceeded ? { exceeded: result.exceeded, message: refusalMessage(result.exceeded) } : {}), stateAgeMs: quota.view.ageMs() };
+      } catch (e) {
+        if (e instanceof StaleQuotaViewError) return reply.code(503).send({ error: "quota state stale", message: e.message });
+        throw e;
+      }
+    },
+  );
+  app.get(
+    "/v1/quota/remaining",
+    {
+      config: { scope: { tenant: "query" } },
+      schema: {
+        summary: "What is left of each quota for a tenant, or for one user (API key identity) with its tier's defaults",
+        querystring: z.object({ tenant: label, user: label.optional(), tier: label.optional() }),
+        response: { 200: quotaRemainingBody },
+      },
+    },
+    async (request) => {
+      const { tenant, user, tier } = request.query;
+      const { quotas, unpriced } = await quota.states(tenant, user === undefined ? {} : { user, tier });
+      const mine = user === undefined ? quotas : quotas.filter((q) => q.user === null || q.user === user);
+      return { tenant, user: user ?? null, quotas: mine, ...(unpriced.length > 0 ? { unpricedUsage: unpriced.map((u) => JSON.parse(u)) } : {}) };
     },
   );
 };

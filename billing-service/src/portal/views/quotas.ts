@@ -24,7 +24,8 @@ const standing = (used: bigint, limit: bigint): SafeHtml => {
 };
 
 export const quotasPage = (quotas: readonly QuotaState[], currency: string, digits: number): SafeHtml => {
-  const amount = (q: QuotaState, v: string): string => (q.kind === "cost" ? money(formatScaled(BigInt(v), digits), currency, digits) : `${count(v)} tokens`);
+  const amount = (q: QuotaState, v: string): string =>
+    q.kind === "cost" ? money(formatScaled(BigInt(v), digits), currency, digits) : `${count(v)} ${q.kind === "requests" ? "requests" : "tokens"}`;
   return html`
   <div class="page-head"><h1>Quotas</h1>
     <p class="hint">Limits your platform team set. A request that would go over a limit is refused until the period resets. Marked at ${QUOTA_WARN_PERCENT}% and ${QUOTA_CRITICAL_PERCENT}% used.</p></div>
@@ -34,7 +35,7 @@ export const quotasPage = (quotas: readonly QuotaState[], currency: string, digi
         const used = BigInt(q.used);
         const limit = BigInt(q.limit);
         return html`<section class="card quota">
-          <h2>${q.user ? html`User <span class="mono">${q.user}</span>` : "Whole tenant"}: ${q.kind === "cost" ? "cost" : "tokens"} per ${q.period}</h2>
+          <h2>${q.user ? html`User <span class="mono">${q.user}</span>` : "Whole tenant"}: ${q.kind} per ${q.period}</h2>
           <meter min="0" max="${limit.toString()}" low="${((limit * QUOTA_WARN_PERCENT) / 100n).toString()}" high="${((limit * QUOTA_CRITICAL_PERCENT) / 100n).toString()}" optimum="0" value="${(used > limit ? limit : used).toString()}" aria-label="Used of the limit"></meter>
           <dl class="facts">
             <div><dt>Used</dt><dd>${amount(q, q.used)}</dd></div>

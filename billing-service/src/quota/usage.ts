@@ -1,0 +1,214 @@
+/**
+ * What quotas have consumed: the billed usage of the current UTC day and month (the ledger,
+ * through its hourly rollup usage_hourly: events and collector rows alike) plus the open
+ * reservations of spending checks, read in ONE statement so a reservation settled by its real
+ * usage (migration 30) is seen either as the reservation or as the usage, never both.
+ *
+ * Cost is priced by the invoice code (invoices/pricing.ts priceGroups) over the same
+ * (tier, model, price version) groups a draft invoice of the period uses, so a tenant-wide month
+ * cost quota shows the month-to-date draft total to the minor unit.
+ */
+import type { Pool, PoolClient } from "pg";
+import { priceGroups, type UsageGroup } from "../invoices/pricing";
+import { findPrice, versionsInRange, type PriceBook } from "../pricebook/pricebook";
+import type { QuotaKind, QuotaPeriod } from "./store";
+
+export interface Amounts {
+  tokens: bigint;
+  requests: bigint;
+  costMinor: bigint;
+}
+
+export interface Consumption {
+  day: Amounts;
+  month: Amounts;
+  reserved: Amounts;
+}
+
+export interface TenantUsage {
+  /** All usage of the tenant (any user, or none). */
+  total: Consumption;
+  users: Map<string, Consumption>;
+}
+
+export interface UsageSnapshot {
+  readonly dayStart: Date;
+  readonly monthStart: Date;
+  readonly tenants: Map<string, TenantUsage>;
+  /** (tenant, tier, model) with usage the price book has no price for: not in any cost figure. */
+  readonly unpriced: string[];
+}
+
+type Queryable = Pick<Pool | PoolClient, "query">;
+
+export const zero = (): Amounts => ({ tokens: 0n, requests: 0n, costMinor: 0n });
+const emptyConsumption = (): Consumption => ({ day: zero(), month: zero(), reserved: zero() });
+
+/** Start of the UTC day or month holding `at`. */
+export const periodStartOf = (period: QuotaPeriod, at: Date): Date =>
+  new Date(period === "day" ? Date.UTC(at.getUTCFullYear(), at.getUTCMonth(), at.getUTCDate()) : Date.UTC(at.getUTCFullYear(), at.getUTCMonth(), 1));
+
+export const periodEndOf = (period: QuotaPeriod, at: Date): Date =>
+  new Date(period === "day" ? Date.UTC(at.getUTCFullYear(), at.getUTCMonth(), at.getUTCDate() + 1) : Date.UTC(at.getUTCFullYear(), at.getUTCMonth() + 1, 1));
+
+export const amountOf = (a: Amounts, kind: QuotaKind): bigint => (kind === "tokens" ? a.tokens : kind === "requests" ? a.requests : a.costMinor);
+
+/** Ledger usage of the period plus open reservations; a snapshot of an earlier period reads 0 ledger usage. */
+export const consumedOf = (snapshot: UsageSnapshot, c: Consumption | undefined, kind: QuotaKind, period: QuotaPeriod, now: Date): { used: bigint; reserved: bigint } => {
+  if (!c) return { used: 0n, reserved: 0n };
+  const current = periodStartOf(period, now).getTime() === (period === "day" ? snapshot.dayStart : snapshot.monthStart).getTime();
+  const ledger = current ? amountOf(period === "day" ? c.day : c.month, kind) : 0n;
+  const reserved = amountOf(c.reserved, kind);
+  return { used: ledger + reserved, reserved };
+};
+
+/** Adds a new reservation to the snapshot (the user's figures and the tenant's total). */
+export const addReserved = (snapshot: UsageSnapshot, tenant: string, user: string, a: Amounts): void => {
+  const t = snapshot.tenants.get(tenant) ?? { total: emptyConsumption(), users: new Map<string, Consumption>() };
+  snapshot.tenants.set(tenant, t);
+  const targets = [t.total];
+  if (user !== "") {
+    const u = t.users.get(user) ?? emptyConsumption();
+    t.users.set(user, u);
+    targets.push(u);
+  }
+  for (const c of targets) {
+    c.reserved.tokens += a.tokens;
+    c.reserved.requests += a.requests;
+    c.reserved.costMinor += a.costMinor;
+  }
+};
+
+const USAGE_SQL = (source: string) => `
+select 'ledger' as src, tenant, user_key, tier, model, (hour >= $2) as today,
+       coalesce(($4::text[])[(select count(*) from unnest($3::timestamptz[]) b where b <= hour)::int], '') as version,
+       sum(input_tokens)::text as a, sum(output_tokens)::text as b, sum(requests)::text as c, '0' as d
+  from ${source}
+ where hour >= $1 and hour < $6 and ($5::text is null or tenant = $5)
+ group by tenant, user_key, tier, model, 6, 7
+union all
+select 'reserved', tenant, user_key, '', '', true, '', sum(tokens)::text, '0', sum(requests)::text, sum(cost_minor)::text
+  from quota_reservations
+ where settled_at is null and expires_at > $7 and ($5::text is null or tenant = $5)
+ group by tenant, user_key`;
+
+// The rollup buckets usage by hour; when every price change of the month is on a whole hour, an
+// hour's bucket gets the same price version as each of its ledger rows (what the invoice uses).
+const HOURLY = "usage_hourly";
+// Otherwise the ledger itself (slower: one row per event / collector window).
+const LEDGER = "(select tenant, coalesce(user_id, '') as user_key, tier, model, window_start as hour, input_tokens, output_tokens, requests from usage_ledger) l";
+
+interface GroupAcc {
+  day: Map<string, UsageGroup>;
+  month: Map<string, UsageGroup>;
+}
+
+const addGroup = (into: Map<string, UsageGroup>, g: UsageGroup): void => {
+  const key = JSON.stringify([g.tier, g.model, g.priceVersionId]);
+  const prev = into.get(key);
+  into.set(
+    key,
+    prev ? { ...prev, inputTokens: prev.inputTokens + g.inputTokens, outputTokens: prev.outputTokens + g.outputTokens, requests: prev.requests + g.requests } : g,
+  );
+};
+
+/** Reads the usage of the day and month holding `now` (one tenant, or all). */
+export const readUsageSnapshot = async (pool: Queryable, book: PriceBook, options: { tenant?: string; now: Date }): Promise<UsageSnapshot> => {
+  const { now } = options;
+  const dayStart = periodStartOf("day", now);
+  const monthStart = periodStartOf("month", now);
+  const monthEnd = periodEndOf("month", now);
+  const versions = versionsInRange(book, monthStart, monthEnd);
+  const hourAligned = versions.every((v) => v.effectiveFrom.getTime() <= monthStart.getTime() || v.effectiveFrom.getTime() % 3_600_000 === 0);
+  const rows = (
+    await pool.query(USAGE_SQL(hourAligned ? HOURLY : LEDGER), [
+      monthStart,
+      dayStart,
+      versions.map((v) => v.effectiveFrom),
+      versions.map((v) => v.id),
+      options.tenant ?? null,
+      monthEnd,
+      now,
+    ])
+  ).rows;
+
+  const tenants = new Map<string, TenantUsage>();
+  const groups = new Map<string, { total: GroupAcc; users: Map<string, GroupAcc> }>();
+  const unpriced = new Set<string>();
+  const byId = new Map(versions.map((v) => [v.id, v]));
+  const tenantOf = (name: string): TenantUsage => {
+    const t = tenants.get(name) ?? { total: emptyConsumption(), users: new Map<string, Consumption>() };
+    tenants.set(name, t);
+    return t;
+  };
+  for (const r of rows) {
+    const t = tenantOf(r.tenant);
+    const targets = [t.total];
+    if (r.user_key !== "") {
+      const u = t.users.get(r.user_key) ?? emptyConsumption();
+      t.users.set(r.user_key, u);
+      targets.push(u);
+    }
+    const a = BigInt(r.a);
+    const b = BigInt(r.b);
+    const c = BigInt(r.c);
+    if (r.src === "reserved") {
+      for (const x of targets) {
+        x.reserved.tokens += a;
+        x.reserved.requests += c;
+        x.reserved.costMinor += BigInt(r.d);
+      }
+      continue;
+    }
+    for (const x of targets) {
+      for (const p of r.today ? [x.day, x.month] : [x.month]) {
+        p.tokens += a + b;
+        p.requests += c;
+      }
+    }
+    const version = byId.get(r.version);
+    if (!version || !findPrice(version, r.tier, r.model)) {
+      unpriced.add(JSON.stringify([r.tenant, r.tier, r.model]));
+      continue;
+    }
+    const g: UsageGroup = {
+      tier: r.tier,
+      model: r.model,
+      priceVersionId: r.version,
+      inputTokens: a,
+      outputTokens: b,
+      requests: c,
+      ledgerRows: 0,
+      origins: [],
+      resets: 0,
+      gaps: 0,
+      firstWindow: "",
+      lastWindow: "",
+    };
+    const tg = groups.get(r.tenant) ?? { total: { day: new Map(), month: new Map() }, users: new Map<string, GroupAcc>() };
+    groups.set(r.tenant, tg);
+    const accs = [tg.total];
+    if (r.user_key !== "") {
+      const ug = tg.users.get(r.user_key) ?? { day: new Map(), month: new Map() };
+      tg.users.set(r.user_key, ug);
+      accs.push(ug);
+    }
+    for (const acc of accs) {
+      addGroup(acc.month, g);
+      if (r.today) addGroup(acc.day, g);
+    }
+  }
+  // One priceGroups call per figure: its total is rounded once, like the invoice's.
+  const price = (m: Map<string, UsageGroup>): bigint => (m.size === 0 ? 0n : priceGroups(book, [...m.values()]).totalMinor);
+  for (const [tenant, tg] of groups) {
+    const t = tenantOf(tenant);
+    t.total.day.costMinor = price(tg.total.day);
+    t.total.month.costMinor = price(tg.total.month);
+    for (const [user, ug] of tg.users) {
+      const u = t.users.get(user)!;
+      u.day.costMinor = price(ug.day);
+      u.month.costMinor = price(ug.month);
+    }
+  }
+  return { dayStart, monthStart, tenants, unpriced: [...unpriced].sort() };
+};
