@@ -77,6 +77,8 @@ export class Platform extends pulumi.ComponentResource {
         namespace: billingNamespace.metadata.name,
         billing: config.billing,
         databaseSecretName: this.database.secretName,
+        appDatabaseSecretName: this.database.appSecretName,
+        appDatabaseRevision: String(config.database.appPasswordRotation),
         prometheusUrl: monitoring.queryUrl,
         gateway: config.gateway,
         collectorSettings: collectorSettings(config),

@@ -99,6 +99,7 @@ describe("billing namespace and database", () => {
       "platform-billing-token-gateway",
       "platform-billing-token-tenant-tenant-a",
       "platform-billing-token-tenant-tenant-b",
+      "platform-database-app-password",
       "platform-database-password",
       "platform-grafana-admin-password",
     ]);
@@ -108,6 +109,27 @@ describe("billing namespace and database", () => {
     expect(secret.url).toBe(`postgres://billing:${secret.password}@maas-billing-db.maas-billing.svc:5432/maas_billing`);
     // Its own password, not Grafana's.
     expect(secret.password).not.toBe((findObject(openshift, "Secret", "maas-grafana-admin").object.stringData as Record<string, string>)["admin-password"]);
+  });
+
+  it("gives the service an app role of its own: the owner's credentials reach only the migrate init container (threat model B4)", () => {
+    const owner = findObject(openshift, "Secret", "maas-billing-db").object.stringData as Record<string, string>;
+    const app = findObject(openshift, "Secret", "maas-billing-db-app").object.stringData as Record<string, string>;
+    expect(openshift.secretValues).toContain(app.password);
+    expect(app.password).not.toBe(owner.password);
+    expect(app).toMatchObject({ username: "billing_app", database: "maas_billing" });
+    expect(app.url).toBe(`postgres://billing_app:${app.password}@maas-billing-db.maas-billing.svc:5432/maas_billing`);
+    const pod = (findObject(openshift, "Deployment", "maas-billing-api").object as any).spec.template.spec;
+    const secretsRead = (c: { env: Array<{ valueFrom?: { secretKeyRef?: { name: string } } }> }) => [...new Set(c.env.map((e) => e.valueFrom?.secretKeyRef?.name).filter(Boolean))];
+    expect(pod.containers.map(secretsRead)).toEqual([["maas-billing-db-app"]]);
+    expect(pod.initContainers).toHaveLength(1);
+    expect(pod.initContainers[0]).toMatchObject({ name: "migrate", image: testImage, args: ["migrate"] });
+    expect(pod.initContainers[0].env).toEqual([
+      { name: "DATABASE_URL", valueFrom: { secretKeyRef: { name: "maas-billing-db", key: "url" } } },
+      { name: "MAAS_BILLING_APP_DB_ROLE", valueFrom: { secretKeyRef: { name: "maas-billing-db-app", key: "username" } } },
+      { name: "MAAS_BILLING_APP_DB_PASSWORD", valueFrom: { secretKeyRef: { name: "maas-billing-db-app", key: "password" } } },
+    ]);
+    const secretInputs = (resourceName: string) => openshift.resources.find((r) => r.name === resourceName)?.secretInputPaths;
+    expect(secretInputs("platform-database-app-secret")).toEqual(["stringData"]);
   });
 
   it("reads the password only through secretKeyRef", () => {
@@ -137,7 +159,7 @@ describe("billing service", () => {
   it("runs the configured image by digest with the database URL from the Secret", () => {
     const c = (findObject(openshift, "Deployment", "maas-billing-api").object as any).spec.template.spec.containers[0];
     expect(c.image).toBe(testImage);
-    expect(c.env).toContainEqual({ name: "DATABASE_URL", valueFrom: { secretKeyRef: { name: "maas-billing-db", key: "url" } } });
+    expect(c.env).toContainEqual({ name: "DATABASE_URL", valueFrom: { secretKeyRef: { name: "maas-billing-db-app", key: "url" } } });
     expect(c.env).toContainEqual({ name: "MAAS_BILLING_PROMETHEUS_URL", value: "https://thanos-querier.openshift-monitoring.svc:9091" });
     expect(c.env).toContainEqual({ name: "MAAS_BILLING_PROMETHEUS_TOKEN_FILE", value: "/var/run/secrets/kubernetes.io/serviceaccount/token" });
   });

@@ -31,8 +31,11 @@ export interface ServiceConfig {
   /** Embedded PostgreSQL, local tokens and the spool live here. */
   readonly dataDir: string;
   readonly server: { readonly port: number; readonly host: string };
-  /** `url` unset: the embedded PostgreSQL in `dataDir`. */
-  readonly database: { readonly url?: string };
+  /**
+   * `url` unset: the embedded PostgreSQL in `dataDir`. `appRole`: given to `migrate` run as the
+   * schema owner, the login role it creates or updates for the service (src/db/roles.ts).
+   */
+  readonly database: { readonly url?: string; readonly appRole?: { readonly name: string; readonly password: string } };
   readonly auth: { readonly mode: "static" | "kubernetes"; readonly tokensFile?: string };
   readonly priceBook: { readonly path: string };
   readonly retention: { readonly months: number };
@@ -111,6 +114,8 @@ const blank = (v: string | number | undefined): string | number | undefined => (
 const portSchema = z.coerce.number().int().min(0).max(65535);
 const coreSchema = z.object({
   databaseUrl: z.string().regex(/^postgres(ql)?:\/\//, "expected a postgres:// URL").optional(),
+  appDatabaseRole: z.string().regex(/^[a-z_][a-z0-9_]{0,62}$/, "expected a PostgreSQL role name").optional(),
+  appDatabasePassword: z.string().min(16, "expected a generated password of at least 16 characters").optional(),
   dataDir: z.string().min(1),
   port: portSchema,
   host: z.string().min(1),
@@ -152,6 +157,7 @@ type CoreKey = keyof z.input<typeof coreSchema>;
 
 const EXAMPLES: Partial<Record<CoreKey, string>> = {
   databaseUrl: "postgres://user@db.example:5432/maas_billing",
+  appDatabaseRole: "billing_app",
   port: "8080",
   authMode: "static",
   retentionMonths: "36",
@@ -253,6 +259,8 @@ export const loadConfig = (flags: ConfigFlags = {}, env: NodeJS.ProcessEnv = pro
   const fromEnv = (key: ServiceEnvKey, flag?: string | number): string | number | undefined => blank(flag ?? env[SERVICE_ENV[key]]);
   const raw: Record<CoreKey, unknown> = {
     databaseUrl: fromEnv("databaseUrl", flags.databaseUrl),
+    appDatabaseRole: fromEnv("appDatabaseRole"),
+    appDatabasePassword: fromEnv("appDatabasePassword"),
     dataDir: path.resolve(String(fromEnv("dataDir", flags.dataDir) ?? ".maas-billing")),
     port: fromEnv("port", flags.port) ?? 8080,
     host: fromEnv("host", flags.host) ?? "0.0.0.0",
@@ -279,7 +287,7 @@ export const loadConfig = (flags: ConfigFlags = {}, env: NodeJS.ProcessEnv = pro
   if (!parsed.success) {
     for (const issue of parsed.error.issues) {
       const key = issue.path[0] as CoreKey;
-      const shown = key === "databaseUrl" ? "<redacted>" : JSON.stringify(raw[key]);
+      const shown = key === "databaseUrl" || key === "appDatabasePassword" ? "<redacted>" : JSON.stringify(raw[key]);
       const example = EXAMPLES[key] ? `. Example: ${EXAMPLES[key]}` : "";
       problems.push(`${settingName(key)}: ${issue.message}, got ${shown}${example}`);
     }
@@ -288,12 +296,18 @@ export const loadConfig = (flags: ConfigFlags = {}, env: NodeJS.ProcessEnv = pro
   if (c && c.quotaMaxStaleMs <= c.quotaRefreshMs) {
     problems.push(`${settingName("quotaMaxStaleMs")}: must be larger than ${settingName("quotaRefreshMs")} (${c.quotaRefreshMs}), got ${c.quotaMaxStaleMs}`);
   }
+  if (c && (c.appDatabaseRole === undefined) !== (c.appDatabasePassword === undefined)) {
+    problems.push(`${settingName("appDatabaseRole")}, ${settingName("appDatabasePassword")}: set both or neither (the app role \`migrate\` creates for the service)`);
+  }
   const collector = c?.prometheusUrl ? collectorConfig(c.prometheusUrl, flags, env, problems) : undefined;
   if (problems.length > 0 || !c) throw new ConfigError(`invalid configuration:\n  ${problems.join("\n  ")}`);
   return {
     dataDir: c.dataDir,
     server: { port: c.port, host: c.host },
-    database: { url: c.databaseUrl },
+    database: {
+      url: c.databaseUrl,
+      ...(c.appDatabaseRole && c.appDatabasePassword ? { appRole: { name: c.appDatabaseRole, password: c.appDatabasePassword } } : {}),
+    },
     auth: { mode: c.authMode, tokensFile: c.tokensFile },
     priceBook: { path: c.priceBook },
     retention: { months: c.retentionMonths },

@@ -8,7 +8,6 @@ import { buildApp, type App } from "./app";
 import { selectAuthenticator } from "./auth/select";
 import { startCollectorService, type CollectorService } from "./collector/service";
 import type { ServiceConfig } from "./config";
-import { migrate } from "./db/migrate";
 import { openDatabase } from "./db/open";
 import { createServiceMetrics } from "./ops/metrics";
 import { loadPriceBook } from "./pricebook/pricebook";
@@ -34,7 +33,7 @@ export const startServer = async (config: ServiceConfig): Promise<RunningServer>
   let webhooks: WebhookDispatcher | undefined;
   let closeTimer: NodeJS.Timeout | undefined;
   try {
-    const migrated = await migrate(db.pool);
+    const migrated = await db.migrate();
     logger.info({ applied: migrated.applied, schema: migrated.current, embeddedPostgres: db.embedded }, "database ready");
     const metrics = createServiceMetrics(db.pool, () => priceBook);
     // Events are acknowledged once committed, or fsynced to <data dir>/spool while the database is down.

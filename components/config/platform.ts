@@ -42,7 +42,9 @@ export const databaseSchema = z
     storageSize: k8sQuantity.default("20Gi").describe("Size of the data volume (a volumeClaimTemplate; changing it replaces the protected StatefulSet)."),
     storageClassName: dnsLabel.meta({ examples: ["gp3-csi"] }).optional().describe("StorageClass of the data volume; the cluster default when omitted."),
     databaseName: z.string().regex(/^[a-z_][a-z0-9_]{0,62}$/, { error: 'expected a PostgreSQL identifier. Example: "maas_billing"' }).default("maas_billing").describe("Database name."),
-    user: z.string().regex(/^[a-z_][a-z0-9_]{0,62}$/, { error: 'expected a PostgreSQL identifier. Example: "billing"' }).default("billing").describe("Database role the billing service logs in as."),
+    user: z.string().regex(/^[a-z_][a-z0-9_]{0,62}$/, { error: 'expected a PostgreSQL identifier. Example: "billing"' }).default("billing").describe("Owner role: the image's bootstrap user, which owns the schema. Only the billing pods' `migrate` init container logs in as it."),
+    appUser: z.string().regex(/^[a-z_][a-z0-9_]{0,62}$/, { error: 'expected a PostgreSQL identifier. Example: "billing_app"' }).default("billing_app").describe("App role the billing service logs in as (created and granted by the `migrate` init container): it owns nothing, so it cannot alter or drop tables, disable the immutability triggers or change a final invoice (docs/threat-model.md B4)."),
+    appPasswordRotation: z.number().int().min(0).default(0).describe("Bump to give the app role a new generated password (the init container sets it, the pods roll)."),
     runAsUser: z.number().int().positive().default(70).describe("UID/GID the database runs as on `kubernetes` (70 is the postgres user of the alpine-based TimescaleDB image). On `openshift` the restricted SCC assigns one, so it is not set."),
     resources: resources.default({ requests: { cpu: "250m", memory: "512Mi" }, limits: { cpu: "2", memory: "2Gi" } }),
   })

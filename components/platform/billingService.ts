@@ -15,8 +15,12 @@ export interface BillingServiceArgs {
   readonly namespace: pulumi.Input<string>;
   /** The validated `platform.billing` config (image by digest, replicas, host, resources, optional price book). */
   readonly billing: PlatformConfig["billing"];
-  /** Secret with key `url`: the libpq URL of the database (BillingDatabase.secretName). */
+  /** The owner role's Secret (keys `url`): only the `migrate` init container reads it (BillingDatabase.secretName). */
   readonly databaseSecretName: pulumi.Input<string>;
+  /** The app role's Secret (keys `url`, `username`, `password`): the service container's DATABASE_URL (BillingDatabase.appSecretName). */
+  readonly appDatabaseSecretName: pulumi.Input<string>;
+  /** Changes when the app role's password is rotated (`platform.database.appPasswordRotation`): a pod annotation, so the pods roll. */
+  readonly appDatabaseRevision: string;
   /** Central Prometheus/Thanos query URL the collector reads. */
   readonly prometheusUrl: string;
   /** Gateway the HTTPRoute attaches to (kubernetes only). */
@@ -166,6 +170,8 @@ export class BillingService extends pulumi.ComponentResource {
               annotations: {
                 "maas.opendatahub.io/collector-config": contentChecksum(collectorYaml),
                 "maas.opendatahub.io/billing-tokens": args.tokens.revision,
+                // A rotated app-role password: the init container sets it, the service reads it at start.
+                "maas.opendatahub.io/db-app-credentials": args.appDatabaseRevision,
                 // A price change rolls the pods too: the service loads the price book at start.
                 ...(priceBookYaml !== undefined ? { "maas.opendatahub.io/price-book": contentChecksum(priceBookYaml) } : {}),
               },
@@ -173,6 +179,23 @@ export class BillingService extends pulumi.ComponentResource {
             spec: {
               serviceAccountName: billingApiName,
               securityContext: podSecurityContext(args.flavor, 65532),
+              // Migrations as the owner, which also creates/updates the app role; the service container
+              // never sees the owner's credentials (docs/threat-model.md B4).
+              initContainers: [
+                {
+                  name: "migrate",
+                  image: b.image,
+                  args: ["migrate"],
+                  env: [
+                    { name: "DATABASE_URL", valueFrom: { secretKeyRef: { name: args.databaseSecretName, key: "url" } } },
+                    { name: "MAAS_BILLING_APP_DB_ROLE", valueFrom: { secretKeyRef: { name: args.appDatabaseSecretName, key: "username" } } },
+                    { name: "MAAS_BILLING_APP_DB_PASSWORD", valueFrom: { secretKeyRef: { name: args.appDatabaseSecretName, key: "password" } } },
+                  ],
+                  resources: b.resources,
+                  securityContext: containerSecurityContext(),
+                  volumeMounts: [{ name: "tmp", mountPath: "/tmp" }],
+                },
+              ],
               containers: [
                 {
                   name: "billing-api",
@@ -180,7 +203,7 @@ export class BillingService extends pulumi.ComponentResource {
                   ports: [{ name: "http", containerPort: billingApiPort }],
                   env: [
                     { name: "PORT", value: String(billingApiPort) },
-                    { name: "DATABASE_URL", valueFrom: { secretKeyRef: { name: args.databaseSecretName, key: "url" } } },
+                    { name: "DATABASE_URL", valueFrom: { secretKeyRef: { name: args.appDatabaseSecretName, key: "url" } } },
                     { name: "MAAS_BILLING_AUTH_MODE", value: "kubernetes" },
                     { name: "MAAS_BILLING_DATA_DIR", value: "/var/lib/maas-billing" },
                     { name: "MAAS_BILLING_PROMETHEUS_URL", value: b.prometheusUrl ?? args.prometheusUrl },

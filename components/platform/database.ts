@@ -16,20 +16,26 @@ export interface BillingDatabaseArgs {
   readonly clientPodLabels: Record<string, string>;
 }
 
-/** Name of the database objects (StatefulSet, Service, Secret). */
+/** Name of the database objects (StatefulSet, Service, Secret of the owner role). */
 export const databaseName = "maas-billing-db";
+/** Secret with the app role's credentials: the only database Secret the billing service container reads. */
+export const databaseAppSecretName = "maas-billing-db-app";
 const port = 5432;
 
 /**
  * PostgreSQL (TimescaleDB by default) for the billing service: a protected StatefulSet with its own
- * volume, a generated password in a Secret, a headless Service and a NetworkPolicy that admits only the
- * billing service. The service migrates the schema itself, so there is no init SQL here.
+ * volume, generated passwords in Secrets, a headless Service and a NetworkPolicy that admits only the
+ * billing service. Two roles (docs/threat-model.md B4): the owner (the image's bootstrap user, Secret
+ * `maas-billing-db`) owns the schema and runs the migrations in the billing pods' init container,
+ * which also creates the app role (Secret `maas-billing-db-app`) the service itself connects as.
  */
 export class BillingDatabase extends pulumi.ComponentResource {
   /** Host name of the database inside the cluster. */
   public readonly host: pulumi.Output<string>;
-  /** Name of the Secret holding `username`, `password`, `database` and `url` (a libpq URL). */
+  /** Name of the owner's Secret: `username`, `password`, `database` and `url` (a libpq URL). */
   public readonly secretName: pulumi.Output<string>;
+  /** Name of the app role's Secret, same keys. */
+  public readonly appSecretName: pulumi.Output<string>;
   /** The StatefulSet; protected, because replacing it (e.g. a volume size change) would lose data. */
   public readonly statefulSet: k8s.apps.v1.StatefulSet;
 
@@ -41,6 +47,7 @@ export class BillingDatabase extends pulumi.ComponentResource {
 
     // Alphanumeric only: the password goes into a libpq URL unescaped.
     const password = new random.RandomPassword(`${name}-password`, { length: 32, special: false }, { parent: this });
+    const appPassword = new random.RandomPassword(`${name}-app-password`, { length: 32, special: false, keepers: { rotation: String(db.appPasswordRotation) } }, { parent: this });
     const host = pulumi.interpolate`${databaseName}.${args.namespace}.svc`;
     const secret = new k8s.core.v1.Secret(
       `${name}-secret`,
@@ -52,6 +59,21 @@ export class BillingDatabase extends pulumi.ComponentResource {
           database: db.databaseName,
           password: password.result,
           url: pulumi.interpolate`postgres://${db.user}:${password.result}@${host}:${port}/${db.databaseName}`,
+        },
+      },
+      { parent: this },
+    );
+
+    const appSecret = new k8s.core.v1.Secret(
+      `${name}-app-secret`,
+      {
+        metadata: { name: databaseAppSecretName, namespace: args.namespace, labels },
+        type: "Opaque",
+        stringData: {
+          username: db.appUser,
+          database: db.databaseName,
+          password: appPassword.result,
+          url: pulumi.interpolate`postgres://${db.appUser}:${appPassword.result}@${host}:${port}/${db.databaseName}`,
         },
       },
       { parent: this },
@@ -139,6 +161,7 @@ export class BillingDatabase extends pulumi.ComponentResource {
 
     this.host = host;
     this.secretName = secret.metadata.name;
-    this.registerOutputs({ host: this.host, secretName: this.secretName });
+    this.appSecretName = appSecret.metadata.name;
+    this.registerOutputs({ host: this.host, secretName: this.secretName, appSecretName: this.appSecretName });
   }
 }

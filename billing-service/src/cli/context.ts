@@ -6,7 +6,6 @@
 import type { Command } from "commander";
 import type { Pool } from "pg";
 import { loadConfig, type ConfigFlags, type ServiceConfig } from "../config";
-import { migrate } from "../db/migrate";
 import { openDatabase, type OpenedDatabase } from "../db/open";
 
 export interface GlobalFlags {
@@ -25,7 +24,7 @@ export const commandConfig = (command: Command, own: ConfigFlags = {}): ServiceC
 export const openMigrated = async (config: Pick<ServiceConfig, "database" | "dataDir">): Promise<OpenedDatabase> => {
   const db = await openDatabase(config);
   try {
-    await migrate(db.pool);
+    await db.migrate();
   } catch (e) {
     await db.close();
     throw e;

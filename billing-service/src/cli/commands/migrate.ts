@@ -1,6 +1,8 @@
-/** `maas-billing migrate`: apply pending schema migrations and exit. */
+/**
+ * `maas-billing migrate`: apply pending schema migrations and exit. Run it as the schema owner; with
+ * MAAS_BILLING_APP_DB_ROLE/PASSWORD it also creates or updates the service's app role (db/roles.ts).
+ */
 import { Command } from "commander";
-import { migrate } from "../../db/migrate";
 import { openDatabase } from "../../db/open";
 import { commandConfig, writeJson } from "../context";
 
@@ -9,7 +11,7 @@ export const migrateCommand = (): Command =>
     const config = commandConfig(command);
     const db = await openDatabase(config);
     try {
-      const result = await migrate(db.pool);
+      const result = await db.migrate();
       writeJson({ applied: result.applied, current: result.current, embedded: db.embedded });
     } finally {
       await db.close();
