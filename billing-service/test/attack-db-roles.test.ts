@@ -38,7 +38,7 @@ const refusal = async (sql: string): Promise<string> => {
 
 beforeAll(async () => {
   dataDir = await mkdtemp(path.join(os.tmpdir(), "maas-attack-roles-"));
-  db = await openDatabase({ dataDir });
+  db = await openDatabase({ dataDir, database: {} });
   await db.migrate();
   // The service's own work, as the service does it, on its own connection.
   await ingestEvents(db.pool, [usageEvent({ id: "r1", tenant: "acme", time: "2026-05-02T00:00:00Z", inputTokens: 1_000_000, outputTokens: 0 })]);
