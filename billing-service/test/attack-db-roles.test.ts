@@ -17,7 +17,7 @@ import { createInvoice, finalizeInvoice } from "../src/invoices/store";
 import { execFile } from "node:child_process";
 import { promisify } from "node:util";
 import { startBillingDb, testPriceBook, usageEvent } from "./support/billing-db";
-import { postEvents, startService } from "./support/fault-service";
+import { postEvents, startService } from "../testkit/service";
 
 let dataDir: string;
 let db: OpenedDatabase;
