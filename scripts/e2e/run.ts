@@ -159,7 +159,7 @@ const STAGES: Record<string, { proves: string; run: (report: Report, workDir: st
     },
   },
   image: {
-    proves: "billing image built without Docker from billing-service/Dockerfile, run read-only as uid 1000",
+    proves: "billing image built without Docker from billing-service/Dockerfile, run as the rendered Deployment runs it (read-only root, its uid/gid, no capabilities)",
     run: (report, workDir) => imageStage(report, { repoRoot, workDir: join(workDir, "image") }),
   },
   timescaledb: {
