@@ -334,6 +334,36 @@ describe("billing API credentials", () => {
     expect(annotation(rotated)).not.toBe(annotation(openshift));
   });
 
+  it("gives each event sender a token bound to its sources: in the tokens file the service parses, nobody else may write them", async () => {
+    const withSender = await renderConfig("unit-openshift", {
+      flavor: "openshift",
+      platform: { ...platform, billing: { ...platform.billing, senders: [{ name: "gateway", sources: ["//gateway/maas"], namespace: "openshift-ingress" }] } },
+    });
+    const sender = stringData(withSender, "Secret", "maas-billing-sender-gateway", "openshift-ingress").token;
+    expect(withSender.secretValues).toContain(sender);
+    const text = tokensFile(withSender);
+    expect(text).not.toContain(sender);
+    expect(YAML.parse(text).tokens).toContainEqual({ name: "sender-gateway", sources: ["//gateway/maas"], sha256: createHash("sha256").update(sender).digest("hex") });
+    const auth = new StaticTokenAuthenticator(parseTokenFile(text, "tokens.yaml"));
+    expect([...auth.boundSources()]).toEqual(["//gateway/maas"]);
+    const s = await auth.authenticate(sender);
+    expect([s?.maySend?.("tenant-a", "//gateway/maas"), s?.maySend?.("tenant-a", "//other"), await s?.canAccessTenant("tenant-a"), await s?.isAdmin()]).toEqual([true, false, false, false]);
+    const tenantA = await auth.authenticate(stringData(withSender, "Secret", "maas-billing-token", "tenant-a-monitoring").token);
+    expect(tenantA?.maySend?.("tenant-a", "//gateway/maas")).toBeUndefined();
+    // Changing a sender's sources rolls the pods like a rotation.
+    const annotation = (r: RenderResult) => (findObject(r, "Deployment", "maas-billing-api").object as any).spec.template.metadata.annotations["maas.opendatahub.io/billing-tokens"];
+    expect(annotation(withSender)).not.toBe(annotation(openshift));
+  });
+
+  it("refuses one source bound to two senders", async () => {
+    await expect(
+      renderConfig("unit-bad-senders", {
+        flavor: "kubernetes",
+        platform: { billing: { image: testImage, senders: [{ name: "a", sources: ["//gateway/maas"] }, { name: "b", sources: ["//gateway/maas"] }] } },
+      }),
+    ).rejects.toThrow('maas-billing:platform.billing.senders[1].sources[0]: source "//gateway/maas" is already bound to sender "a": one source, one sender');
+  });
+
   it("refuses a monitoringNamespace that is not one of the tenant's namespaces", async () => {
     await expect(
       renderConfig("unit-bad-ns", { flavor: "kubernetes", platform: { billing: { image: testImage }, tenants: [{ name: "t", monitoringNamespace: "elsewhere" }] } }),

@@ -28,7 +28,7 @@ describe("static tokens", () => {
 
   it("explains a bad tokens file", () => {
     expect(() => parseTokenFile("tokens:\n  - { name: x, sha256: abc }\n  - { name: y, sha256: " + "a".repeat(64) + " }\n", "tokens.yaml")).toThrow(
-      /tokens.yaml: tokens.0.sha256: expected the lowercase hex SHA-256[\s\S]*tokens.yaml: tokens.1: an entry needs admin: true, a tenant, or quotaGateway: true/,
+      /tokens.yaml: tokens.0.sha256: expected the lowercase hex SHA-256[\s\S]*tokens.yaml: tokens.1: an entry needs admin: true, a tenant, quotaGateway: true, or sources \(a sender\)/,
     );
   });
 });

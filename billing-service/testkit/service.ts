@@ -5,8 +5,9 @@
 import { spawn, type ChildProcess } from "node:child_process";
 import { writeFile } from "node:fs/promises";
 import path from "node:path";
+import { stringify } from "yaml";
 import { freePort } from "../src/net/free-port";
-import { newToken } from "../src/auth/static";
+import { newToken, type StaticTokenEntry } from "../src/auth/static";
 
 const BIN = path.join(__dirname, "..", "bin", "maas-billing.cjs");
 
@@ -24,12 +25,14 @@ export interface ServiceOptions {
   readonly databaseUrl: string;
   readonly dataDir: string;
   readonly env?: Record<string, string>;
+  /** More entries of the tokens file (tenant tokens, senders) besides the admin token `ops`. */
+  readonly tokens?: readonly StaticTokenEntry[];
 }
 
 export const startService = async (options: ServiceOptions): Promise<ServiceProcess> => {
   const admin = newToken("ops", { admin: true });
   const tokensFile = path.join(options.dataDir, "tokens.yaml");
-  await writeFile(tokensFile, `tokens:\n  - { name: ops, admin: true, sha256: ${admin.entry.sha256} }\n`);
+  await writeFile(tokensFile, stringify({ tokens: [admin.entry, ...(options.tokens ?? [])] }));
   const port = await freePort();
   const url = `http://127.0.0.1:${port}`;
   const child: ChildProcess = spawn(process.execPath, [BIN, "serve"], {
@@ -81,10 +84,10 @@ export interface PostResult {
   readonly retryAfter: string | null;
 }
 
-export const postEvents = async (service: Pick<ServiceProcess, "url" | "token">, events: unknown[]): Promise<PostResult> => {
+export const postEvents = async (service: Pick<ServiceProcess, "url" | "token">, events: unknown[], token = service.token): Promise<PostResult> => {
   const res = await fetch(`${service.url}/v1/events`, {
     method: "POST",
-    headers: { authorization: `Bearer ${service.token}`, "content-type": "application/json" },
+    headers: { authorization: `Bearer ${token}`, "content-type": "application/json" },
     body: JSON.stringify({ events }),
   });
   return { status: res.status, body: (await res.json()) as Record<string, unknown>, retryAfter: res.headers.get("retry-after") };

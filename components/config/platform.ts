@@ -50,6 +50,17 @@ export const databaseSchema = z
   })
   .prefault({});
 
+/** Names stay short so derived object names (`maas-fed-<tenant>-gateway`, `maas-billing-sender-<name>`) fit in 63 characters. */
+const shortName = (example: string) => patternString(/^[a-z0-9]([-a-z0-9]{0,38}[a-z0-9])?$/, "a lowercase DNS label of at most 40 characters", example);
+const tenantName = shortName("tenant-a");
+
+export const billingSenderSchema = z.strictObject({
+  name: shortName("gateway").describe("Sender name: its token is `sender-<name>` in the tokens file and Secret `maas-billing-sender-<name>`."),
+  sources: z.array(z.string().min(1).max(256)).min(1).describe('Event `source` values this sender alone may write to `POST /v1/events`, e.g. `["//gateway/maas"]`: no tenant token (nor the admin token) may write them, so nobody can pre-claim the sender\'s event ids (docs/threat-model.md B1).'),
+  namespace: dnsLabel.optional().describe("Namespace of the Secret with the sender's token (key `token`), where the sender runs; the billing namespace when omitted."),
+  tokenRotation: z.number().int().min(0).default(0).describe("Bump to issue the sender a new token."),
+});
+
 export const billingSchema = z
   .strictObject({
     image: imageWithDigest.describe("Billing service image, pinned by digest (CI sets it: `pulumi config set --path 'maas-billing:platform.billing.image' ...`)."),
@@ -64,6 +75,7 @@ export const billingSchema = z
       .describe(
         'Default quotas per tier, checked with the service\'s parser: `{"<tier>": [{kind: tokens|requests|cost, period: day|month, limit}]}` (cost in minor units). A default applies to each user (API key) of the tier without a quota of its own for that kind and period. Rendered as `MAAS_BILLING_QUOTA_DEFAULTS`.',
       ),
+    senders: z.array(billingSenderSchema).default([]).describe("Principals that post usage events (a gateway plugin, an app): each gets a generated token bound to its `sources`."),
   })
   .meta({ examples: [{ image: "quay.io/example/maas-billing@sha256:" + "0".repeat(63) + "1" }] });
 
@@ -131,8 +143,6 @@ export const platformGrafanaSchema = grafanaSchema
   })
   .prefault({});
 
-/** Tenant names stay short so derived object names (`maas-fed-<tenant>-gateway`) fit in 63 characters. */
-const tenantName = patternString(/^[a-z0-9]([-a-z0-9]{0,38}[a-z0-9])?$/, "a lowercase DNS label of at most 40 characters", "tenant-a");
 
 export const platformTenantSchema = z.strictObject({
   name: tenantName.describe("Tenant name; the same as `tenant.name` in that tenant's stack."),
@@ -176,6 +186,15 @@ export const platformSchema = z
       if (t.monitoringNamespace !== undefined && !platformTenantNamespaces(t).includes(t.monitoringNamespace)) {
         ctx.addIssue({ code: "custom", path: ["tenants", i, "monitoringNamespace"], message: `"${t.monitoringNamespace}" is not one of the tenant's namespaces (${platformTenantNamespaces(t).join(", ")})` });
       }
+    });
+    const sourceOwner = new Map<string, string>();
+    p.billing.senders.forEach((sender, i) => {
+      if (p.billing.senders.findIndex((o) => o.name === sender.name) !== i) ctx.addIssue({ code: "custom", path: ["billing", "senders", i, "name"], message: `duplicate sender "${sender.name}"` });
+      sender.sources.forEach((source, j) => {
+        const other = sourceOwner.get(source);
+        if (other !== undefined) ctx.addIssue({ code: "custom", path: ["billing", "senders", i, "sources", j], message: `source "${source}" is already bound to sender "${other}": one source, one sender` });
+        sourceOwner.set(source, sender.name);
+      });
     });
     if (p.billing.priceBook !== undefined) {
       for (const problem of priceBookProblems(p.billing.priceBook)) {

@@ -11,6 +11,8 @@ import { appLabels } from "./security";
 export const billingTokensSecretName = "maas-billing-api-tokens";
 /** Secret in the billing namespace with the platform admin's billing API token. */
 export const billingAdminTokenSecretName = "maas-billing-admin-token";
+/** Secret with a sender's billing API token (key `token`): `maas-billing-sender-<name>`. */
+export const senderTokenSecretName = (sender: string): string => `maas-billing-sender-${sender}`;
 /** Secret in each tenant's monitoring namespace with that tenant's billing API token (key `token`). */
 export const tenantBillingTokenSecretName = "maas-billing-token";
 /** Directory the tokens file is mounted at (its own volume: not nested in another mount). */
@@ -25,12 +27,14 @@ export interface TokenFileEntry {
   tenant?: string;
   /** The gateway's credential: POST /v1/quota/authorize for any tenant, nothing else. */
   quotaGateway?: true;
+  /** A sender: the event sources only this token may write. */
+  sources?: string[];
 }
 
 /** Lowercase hex SHA-256 of a token, as the billing service hashes a presented bearer token. */
 export const sha256Hex = (token: string): string => createHash("sha256").update(token, "utf8").digest("hex");
 
-/** The tokens file: `tokens: [{ name, sha256, admin | tenant }]`, sorted by name so it is stable. */
+/** The tokens file: `tokens: [{ name, sha256, admin | tenant | sources }]`, sorted by name so it is stable. */
 export function renderTokensFile(entries: TokenFileEntry[]): string {
   return YAML.stringify({ tokens: [...entries].sort((a, b) => a.name.localeCompare(b.name)) });
 }
@@ -42,7 +46,7 @@ export interface BillingTokensArgs {
   readonly tenants: PlatformTenant[];
   /** The `tenantNamespaces` output of tenantAccess.ts: the token Secrets wait for those namespaces. */
   readonly tenantNamespaces: pulumi.Output<Record<string, string[]>>;
-  /** The validated `platform.billing` config (admin token rotation). */
+  /** The validated `platform.billing` config (admin token rotation, senders). */
   readonly billing: PlatformConfig["billing"];
   /** `platform.quotaEnforcement`: when enabled, a gateway token is issued (gatewayAuth.ts stores it). */
   readonly quotaEnforcement: PlatformConfig["quotaEnforcement"];
@@ -65,8 +69,10 @@ export interface BillingTokens {
  * one admin token. Each token is a RandomPassword whose `keepers` hold its rotation counter, so
  * bumping the counter issues a new token. The tenant's token goes to Secret `maas-billing-token` in
  * its monitoring namespace (for its Grafana's billing datasource); the admin token to a Secret in
- * the billing namespace. The billing pods get only the SHA-256 of each token, in a tokens file
- * (MAAS_BILLING_TOKENS_FILE), computed in an apply of the secret and kept secret.
+ * the billing namespace; each sender's (`platform.billing.senders`, bound to its event sources) to
+ * Secret `maas-billing-sender-<name>` where it runs. The billing pods get only the SHA-256 of each
+ * token, in a tokens file (MAAS_BILLING_TOKENS_FILE), computed in an apply of the secret and kept
+ * secret.
  */
 export function createBillingTokens(name: string, args: BillingTokensArgs, parent: pulumi.Resource): BillingTokens {
   const token = (role: string, rotation: number) =>
@@ -111,6 +117,20 @@ export function createBillingTokens(name: string, args: BillingTokensArgs, paren
     entries.push(gateway.result.apply((t) => ({ name: "platform-gateway", quotaGateway: true as const, sha256: sha256Hex(t) })));
   }
 
+  for (const sender of args.billing.senders) {
+    const password = token(`sender-${sender.name}`, sender.tokenRotation);
+    new k8s.core.v1.Secret(
+      `${name}-billing-token-sender-${sender.name}`,
+      {
+        metadata: { name: senderTokenSecretName(sender.name), namespace: sender.namespace ?? args.namespace, labels: appLabels(senderTokenSecretName(sender.name), "billing-api") },
+        type: "Opaque",
+        stringData: { token: password.result },
+      },
+      { parent },
+    );
+    entries.push(password.result.apply((t) => ({ name: `sender-${sender.name}`, sources: [...sender.sources], sha256: sha256Hex(t) })));
+  }
+
   // A hash is no credential, but the file stays a secret output: nothing about it needs to be visible.
   const tokensYaml = pulumi.secret(pulumi.all(entries).apply(renderTokensFile));
   new k8s.core.v1.Secret(
@@ -128,6 +148,8 @@ export function createBillingTokens(name: string, args: BillingTokensArgs, paren
       ["platform-admin", args.billing.adminTokenRotation],
       ...args.tenants.map((t) => [`tenant-${t.name}`, t.billingTokenRotation]),
       ...(args.quotaEnforcement.enabled ? [["platform-gateway", args.quotaEnforcement.gatewayTokenRotation]] : []),
+      // Sources are part of a sender's scope: changing them must roll the pods too.
+      ...args.billing.senders.map((s) => [`sender-${s.name}`, s.tokenRotation, s.sources]),
     ]),
   ).slice(0, 16);
   return { secretName: billingTokensSecretName, revision, ...(gatewayToken ? { gatewayToken } : {}) };

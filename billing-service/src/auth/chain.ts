@@ -16,4 +16,8 @@ export class ChainedAuthenticator implements Authenticator {
     }
     return undefined;
   }
+
+  boundSources(): ReadonlySet<string> {
+    return new Set(this.chain.flatMap((a) => [...(a.boundSources?.() ?? [])]));
+  }
 }

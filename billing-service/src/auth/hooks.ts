@@ -3,6 +3,8 @@
  * tenant comes from; the hook checks it before the handler runs, so no handler can forget.
  *   scope.tenant: "params" (:tenant), "query" (?tenant=), "body" (body.tenant), "events" (every body.events[].tenant), "none"
  *   scope.admin: admin-only route
+ * Events are also checked per source: a source bound to sender credentials (boundSources) may be
+ * written only by those senders, whatever else the caller may do (docs/threat-model.md B1).
  * Denied calls are logged with the principal's name, route and reason, never the credential.
  */
 import type { FastifyInstance, FastifyReply, FastifyRequest } from "fastify";
@@ -30,6 +32,22 @@ const bearer = (request: FastifyRequest): string | undefined => {
   return m ? m[1] : undefined;
 };
 
+/**
+ * The distinct (tenant, source) pairs of an events body (source undefined when missing: validation
+ * answers 400 after the tenant check), or undefined when the body is malformed.
+ */
+const eventPairsOf = (request: FastifyRequest): Array<{ tenant: string; source: string | undefined }> | undefined => {
+  const events = (request.body as Record<string, unknown> | undefined)?.events;
+  if (!Array.isArray(events)) return undefined;
+  const pairs = new Map<string, { tenant: string; source: string | undefined }>();
+  for (const e of events as Array<Record<string, unknown>>) {
+    if (typeof e?.tenant !== "string") continue;
+    const source = typeof e.source === "string" ? e.source : undefined;
+    pairs.set(JSON.stringify([e.tenant, source ?? null]), { tenant: e.tenant, source });
+  }
+  return [...pairs.values()];
+};
+
 const tenantsOf = (request: FastifyRequest, scope: RouteScope): string[] | undefined => {
   const body = request.body as Record<string, unknown> | undefined;
   switch (scope.tenant) {
@@ -42,15 +60,14 @@ const tenantsOf = (request: FastifyRequest, scope: RouteScope): string[] | undef
     case "body":
       return typeof body?.tenant === "string" ? [body.tenant] : undefined;
     case "events":
-      return Array.isArray(body?.events)
-        ? [...new Set((body.events as Array<Record<string, unknown>>).map((e) => (typeof e?.tenant === "string" ? e.tenant : undefined)).filter((t): t is string => t !== undefined))]
-        : undefined;
+      return eventPairsOf(request)?.map((p) => p.tenant);
     case "none":
       return [];
   }
 };
 
 export const registerAuth = (app: FastifyInstance, authenticator: Authenticator, metrics: ServiceMetrics): void => {
+  const bound = authenticator.boundSources?.() ?? new Set<string>();
   const deny = (request: FastifyRequest, reply: FastifyReply, status: 401 | 403, reason: string, extra: object = {}): FastifyReply => {
     metrics.authDenied.inc({ reason });
     request.log.warn({ event: "auth.denied", status, reason, principal: request.principal?.name, method: request.method, route: request.routeOptions.url, ...extra }, "denied");
@@ -75,6 +92,21 @@ export const registerAuth = (app: FastifyInstance, authenticator: Authenticator,
     const only = request.principal.onlyRoutes;
     if (only && !only.includes(`${request.method} ${request.routeOptions.url}`)) return deny(request, reply, 403, `this credential may only call ${only.join(", ")}`);
     if (scope.admin && !(await request.principal.isAdmin())) return deny(request, reply, 403, "admin credential required");
+    if (scope.tenant === "events") {
+      const pairs = eventPairsOf(request);
+      if (pairs === undefined) return;
+      for (const { tenant, source } of pairs) {
+        if (source !== undefined && bound.has(source)) {
+          if (request.principal.maySend?.(tenant, source) !== true) {
+            return deny(request, reply, 403, `source "${source}" is bound to a sender credential: only that sender may write it (tenant ${tenant})`, { tenant, source });
+          }
+        } else if (!(await request.principal.canAccessTenant(tenant))) {
+          const reason = request.principal.maySend ? "a sender token may write only its own sources" : "tenant not accessible with this credential";
+          return deny(request, reply, 403, reason, { tenant, source });
+        }
+      }
+      return;
+    }
     const tenants = tenantsOf(request, scope);
     if (tenants === undefined) return; // malformed body: validation answers 400
     for (const tenant of tenants) {

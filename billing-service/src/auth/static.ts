@@ -4,8 +4,12 @@
  *     - { name: ops, admin: true, sha256: <hex> }
  *     - { name: acme-reader, tenant: acme, sha256: <hex> }
  *     - { name: platform-gateway, quotaGateway: true, sha256: <hex> }   # POST /v1/quota/authorize only
+ *     - { name: sender-gateway, sources: ["//gateway/maas"], sha256: <hex> }
  * Only SHA-256 hashes are stored; a presented token is hashed and looked up. Tokens are long
  * random strings (not passwords), so a plain SHA-256 is enough to make the file useless to a reader.
+ * An entry with `sources` is a sender: it may post events under those sources (for every tenant,
+ * or only for `tenant` when set) and nothing else; those sources are then bound to it, so no other
+ * token, admin included, may write them (docs/threat-model.md B1).
  */
 import { createHash, randomBytes } from "node:crypto";
 import { readFileSync } from "node:fs";
@@ -21,8 +25,11 @@ const entrySchema = z
     tenant: z.string().min(1).optional(),
     /** The gateway's credential: the request-path quota check of any tenant, nothing else. */
     quotaGateway: z.literal(true).optional(),
+    sources: z.array(z.string().min(1)).min(1).optional().describe("event sources this sender token may write (and nobody else)"),
   })
-  .refine((e) => e.admin === true || e.tenant !== undefined || e.quotaGateway === true, "an entry needs admin: true, a tenant, or quotaGateway: true");
+  .refine((e) => e.admin === true || e.tenant !== undefined || e.quotaGateway === true || e.sources !== undefined, "an entry needs admin: true, a tenant, quotaGateway: true, or sources (a sender)")
+  .refine((e) => !(e.admin === true && e.sources !== undefined), "a sender (sources) cannot be an admin token: give it its own entry")
+  .refine((e) => !(e.quotaGateway === true && e.sources !== undefined), "a sender (sources) cannot be the quota gateway token: give it its own entry");
 
 const fileSchema = z.object({ tokens: z.array(entrySchema) });
 export type StaticTokenEntry = z.infer<typeof entrySchema>;
@@ -33,7 +40,10 @@ export const QUOTA_GATEWAY_ROUTE = "POST /v1/quota/authorize";
 export const hashToken = (token: string): string => createHash("sha256").update(token, "utf8").digest("hex");
 
 /** A new random token (for `maas-billing` to hand out) and its file entry. */
-export const newToken = (name: string, scope: { admin: true } | { tenant: string } | { quotaGateway: true }): { token: string; entry: StaticTokenEntry } => {
+export const newToken = (
+  name: string,
+  scope: { admin: true } | { tenant: string } | { quotaGateway: true } | { sources: string[]; tenant?: string },
+): { token: string; entry: StaticTokenEntry } => {
   const token = `mb_${randomBytes(24).toString("base64url")}`;
   return { token, entry: { name, sha256: hashToken(token), ...scope } };
 };
@@ -48,9 +58,15 @@ export const parseTokenFile = (text: string, origin: string): StaticTokenEntry[]
 
 export class StaticTokenAuthenticator implements Authenticator {
   private readonly byHash: Map<string, StaticTokenEntry>;
+  private readonly bound: ReadonlySet<string>;
 
   constructor(entries: readonly StaticTokenEntry[]) {
     this.byHash = new Map(entries.map((e) => [e.sha256, e]));
+    this.bound = new Set(entries.flatMap((e) => e.sources ?? []));
+  }
+
+  boundSources(): ReadonlySet<string> {
+    return this.bound;
   }
 
   static fromFile(file: string): StaticTokenAuthenticator {
@@ -61,6 +77,16 @@ export class StaticTokenAuthenticator implements Authenticator {
     const entry = this.byHash.get(hashToken(token));
     if (!entry) return undefined;
     const admin = entry.admin === true;
+    const sources = entry.sources;
+    if (sources !== undefined) {
+      // A sender writes events and reads nothing: no tenant access, no admin.
+      return {
+        name: entry.name,
+        canAccessTenant: async () => false,
+        isAdmin: async () => false,
+        maySend: (tenant, source) => sources.includes(source) && (entry.tenant === undefined || entry.tenant === tenant),
+      };
+    }
     const gateway = entry.quotaGateway === true && !admin && entry.tenant === undefined;
     return {
       name: entry.name,

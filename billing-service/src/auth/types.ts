@@ -17,9 +17,20 @@ export interface Principal {
    * tenant and nothing else.
    */
   readonly onlyRoutes?: readonly string[];
+  /**
+   * May this principal post events of `tenant` under `source`, a source bound to senders (see
+   * Authenticator.boundSources)? Only the senders a source is bound to may write it; undefined
+   * means this principal is no sender.
+   */
+  maySend?(tenant: string, source: string): boolean;
 }
 
 export interface Authenticator {
   /** The principal for a bearer token, or undefined when the token is unknown/invalid. */
   authenticate(bearerToken: string): Promise<Principal | undefined>;
+  /**
+   * Event sources bound to sender credentials (the `sources` of sender tokens): nobody else may
+   * write them, so no tenant can pre-claim a sender's event ids or post in its name.
+   */
+  boundSources?(): ReadonlySet<string>;
 }

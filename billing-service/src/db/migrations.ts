@@ -664,6 +664,21 @@ alter function maas_billing_apply_retention(integer) security definer set search
 revoke execute on function maas_billing_apply_retention(integer) from public;
 `,
   },
+  {
+    id: 10,
+    name: "usage_events_tenant_scoped_key",
+    sql: `
+-- Idempotency per (tenant, source, event_id) instead of (source, event_id): an event posted for one
+-- tenant can no longer turn another tenant's event with the same (source, id) into a dropped
+-- "duplicate", and the duplicate count answers only about the poster's own tenant
+-- (docs/threat-model.md B1). Existing rows are unique on (source, event_id), hence on the new key
+-- too: only the index is rebuilt. The ledger key of an event row stays ('events', source,
+-- event_id), which is unique within a tenant, and every invoice is one tenant's: the lineage of
+-- invoices issued before this migration keeps matching, so no adjustment bills a row twice.
+alter table usage_events drop constraint usage_events_pkey;
+alter table usage_events add primary key (tenant, source, event_id);
+`,
+  },
 ];
 
 /**

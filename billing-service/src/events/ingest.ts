@@ -1,7 +1,9 @@
 /**
  * The one insert path for usage events (the durable spool and benchmarks wrap this function).
- * A batch is one statement: column arrays through unnest, ON CONFLICT (source, event_id) DO
- * NOTHING, so re-sent events are no-ops and the whole batch lands or nothing does.
+ * A batch is one statement: column arrays through unnest, ON CONFLICT (tenant, source, event_id)
+ * DO NOTHING, so re-sent events are no-ops and the whole batch lands or nothing does. The key
+ * includes the tenant (migration 010): an event of one tenant can never make another tenant's
+ * event with the same (source, id) a duplicate, nor tell that it exists.
  */
 import type { Pool, PoolClient } from "pg";
 import type { UsageEvent } from "./schema";
@@ -9,14 +11,14 @@ import type { UsageEvent } from "./schema";
 export interface IngestResult {
   /** Events stored by this call. */
   readonly accepted: number;
-  /** Events whose (source, id) was already stored (earlier call or earlier in this batch). */
+  /** Events whose (tenant, source, id) was already stored (earlier call or earlier in this batch). */
   readonly duplicates: number;
 }
 
 export const INSERT_EVENTS_SQL = `
 insert into usage_events (source, event_id, tenant, user_id, tier, model, event_time, input_tokens, output_tokens, requests)
 select * from unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::timestamptz[], $8::bigint[], $9::bigint[], $10::bigint[])
-on conflict (source, event_id) do nothing`;
+on conflict (tenant, source, event_id) do nothing`;
 
 export const ingestEvents = async (db: Pool | PoolClient, events: readonly UsageEvent[]): Promise<IngestResult> => {
   if (events.length === 0) return { accepted: 0, duplicates: 0 };

@@ -1,6 +1,6 @@
 /**
  * A usage event as posted to POST /v1/events: CloudEvents-style identity (id, source, time) with
- * the usage attributes flat beside it. (source, id) is the idempotency key.
+ * the usage attributes flat beside it. (tenant, source, id) is the idempotency key.
  */
 import { z } from "zod";
 import { count, pgText } from "../schemas";
@@ -11,8 +11,8 @@ export const usageEventSchema = z
   .object({
     specversion: z.literal("1.0").optional().describe("CloudEvents spec version, if the sender sets it"),
     type: z.string().max(256).optional().describe("CloudEvents type, e.g. io.maas.usage (informational)"),
-    id: label.describe("unique per source; re-sending the same (source, id) is a no-op"),
-    source: label.describe("who produced the event, e.g. //gateway/maas"),
+    id: label.describe("unique per tenant and source; re-sending the same (tenant, source, id) is a no-op"),
+    source: label.describe("who produced the event, e.g. //gateway/maas; a source bound to a sender token may be written only with that token"),
     time: z.iso
       .datetime({ offset: true, abort: true })
       // What PostgreSQL would refuse (a 500 otherwise): offsets beyond +-15:59 (real ones are within

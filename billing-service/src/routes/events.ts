@@ -20,9 +20,9 @@ export const registerEventRoutes = (base: FastifyInstance, pool: Pool, metrics: 
     {
       config: { scope: { tenant: "events" } },
       schema: {
-        summary: "Ingest a batch of usage events (idempotent on source+id)",
+        summary: "Ingest a batch of usage events (idempotent on tenant+source+id)",
         description:
-          "Either every event is valid and the batch is stored (re-sent events count as duplicates), or the answer is 400 listing each invalid event's index and field and nothing is stored.",
+          "Either every event is valid and the batch is stored (re-sent events count as duplicates), or the answer is 400 listing each invalid event's index and field and nothing is stored. 403 when an event names a tenant the token may not write, or a source bound to another sender's token.",
         body: eventBatchSchema,
         response: {
           200: z.object({ accepted: z.number().int(), duplicates: z.number().int() }),

@@ -2,7 +2,7 @@
  * Acknowledged means durable: a batch of events is answered only once it is committed to
  * PostgreSQL or, when the database is unreachable, written and fsynced to the local spool.
  * Spooled batches are replayed in order as soon as the database answers again; the insert is
- * idempotent on (source, id), so a batch replayed twice (crash between commit and spool removal, or
+ * idempotent on (tenant, source, id), so a batch replayed twice (crash between commit and spool removal, or
  * a timed-out insert that committed after all) is stored once. While anything is spooled, new
  * batches queue behind it, so the database sees batches in the order they were acknowledged.
  * When the spool passes its size limit, or cannot be written, the caller gets an
