@@ -124,9 +124,11 @@ describe("the platform's wiring: `migrate` as the owner creates the app role, `s
       appUrl.username = "billing_app";
       appUrl.password = password;
       // The service container: only the app role's URL.
-      const service = await startService({ databaseUrl: appUrl.toString(), dataDir: dir });
+      // With the collector loop on, as in the cluster (its Prometheus is unreachable here: the loop only logs).
+      const service = await startService({ databaseUrl: appUrl.toString(), dataDir: dir, env: { MAAS_BILLING_PROMETHEUS_URL: "http://127.0.0.1:9" } });
       try {
         expect((await fetch(`${service.url}/readyz`)).status).toBe(200);
+        expect(service.log()).toContain("collector: started");
         expect(await postEvents(service, [usageEvent({ id: "k1", tenant: "acme", inputTokens: 7 })])).toMatchObject({ status: 200, body: { accepted: 1 } });
         const app = new pg.Pool({ connectionString: appUrl.toString(), max: 1 });
         app.on("error", () => {});
