@@ -7,6 +7,7 @@ import { createHash } from "node:crypto";
 import type { Pool, PoolClient } from "pg";
 import { withRollback, withTransaction } from "../db/transaction";
 import { formatScaled } from "../pricebook/money";
+import { METERING_SHORTFALL, meteringShortfall, unacceptedBlockingFlags, type FlagAcceptance } from "./shortfall";
 import { versionsInRange, type PriceBook } from "../pricebook/pricebook";
 import { parsePeriod } from "./periods";
 import { priceGroups, type UsageGroup } from "./pricing";
@@ -16,6 +17,8 @@ export const ROUNDING_RULE =
 
 export class InvoiceNotFoundError extends Error {}
 export class InvoiceStateError extends Error {}
+/** A draft with a blocking flag not accepted, or an acceptance without a reason (a 409). */
+export class InvoiceFlagError extends InvoiceStateError {}
 
 export interface InvoiceLine {
   lineNo: number;
@@ -173,10 +176,12 @@ const buildDraft = async (client: PoolClient, book: PriceBook, tenant: string, p
       [invoiceId, l.lineNo, l.tier, l.model, l.component, l.priceVersionId, l.quantity.toString(), l.unit, l.unitPrice, l.amountMinor.toString(), JSON.stringify(l.lineage), JSON.stringify(l.dimensions)],
     );
   }
+  const shortfall = await meteringShortfall(client, tenant, period.label, period.start, period.end);
   const flags = {
     counterResets: groups.reduce((a, g) => a + g.resets, 0),
     scrapeGaps: groups.reduce((a, g) => a + g.gaps, 0),
     priceVersions: [...new Set(groups.map((g) => g.priceVersionId))],
+    ...(shortfall ? { [METERING_SHORTFALL]: shortfall } : {}),
   };
   const number = `INV-${period.label}-${tenant}-${invoiceId}`;
   await client.query("update invoices set number = $2, total_minor = $3, ledger_rows = $4, flags = $5 where id = $1", [
@@ -248,10 +253,43 @@ export const listInvoices = async (pool: Pool, tenant: string, period?: string):
   });
 };
 
-/** Makes a draft final (immutable from then on) and seals its content with a SHA-256. */
-export const finalizeInvoice = async (pool: Pool, tenant: string, idOrNumber: string): Promise<Invoice> => {
-  const draft = await getInvoice(pool, tenant, idOrNumber);
+export interface FinalizeOptions {
+  /** Blocking flags (shortfall.ts) the admin accepts, with the reason; recorded in the sealed invoice. */
+  readonly accept?: { readonly flags: readonly string[]; readonly reason: string; readonly by: string };
+}
+
+/**
+ * Makes a draft final (immutable from then on) and seals its content with a SHA-256. A draft with
+ * a blocking flag (a metering shortfall) is refused unless the admin accepts that flag with a
+ * reason; the acceptance (flag, reason, who, when) becomes part of the sealed content.
+ */
+export const finalizeInvoice = async (pool: Pool, tenant: string, idOrNumber: string, options: FinalizeOptions = {}): Promise<Invoice> => {
+  let draft = await getInvoice(pool, tenant, idOrNumber);
   if (draft.status === "final") throw new InvoiceStateError(`invoice ${draft.number} is already final`);
+  const accept = options.accept;
+  if (accept) {
+    if (accept.reason.trim() === "") throw new InvoiceFlagError(`accepting ${accept.flags.join(", ")} needs a reason (--reason "...")`);
+    const absent = accept.flags.filter((f) => draft.flags[f] === undefined);
+    if (absent.length > 0) throw new InvoiceFlagError(`invoice ${draft.number} does not carry ${absent.join(", ")}: nothing to accept`);
+  }
+  const blocking = unacceptedBlockingFlags(draft.flags, accept?.flags ?? []);
+  if (blocking.length > 0) {
+    const shortfall = draft.flags[METERING_SHORTFALL] as { windows: unknown[]; shortfallTokens: string } | undefined;
+    const detail = shortfall ? ` (${shortfall.windows.length} window(s), ${shortfall.shortfallTokens} tokens the gateway did not count)` : "";
+    throw new InvoiceFlagError(
+      `invoice ${draft.number} carries ${blocking.join(", ")}${detail}: not finalized. Check the metering, rebuild the draft, or accept it: --accept-flag ${blocking[0]} --reason "..."`,
+    );
+  }
+  if (accept && accept.flags.length > 0) {
+    const at = new Date().toISOString();
+    const acceptances: FlagAcceptance[] = accept.flags.map((flag) => ({ flag, reason: accept.reason, acceptedBy: accept.by, acceptedAt: at }));
+    const recorded = await pool.query(
+      "update invoices set flags = jsonb_set(flags, '{acceptedFlags}', coalesce(flags->'acceptedFlags', '[]'::jsonb) || $2::jsonb) where id = $1 and status = 'draft'",
+      [draft.id, JSON.stringify(acceptances)],
+    );
+    if (recorded.rowCount !== 1) throw new InvoiceStateError(`invoice ${draft.number} changed while finalizing`);
+    draft = await getInvoice(pool, tenant, draft.id);
+  }
   const { contentSha256: _c, finalizedAt: _f, status: _s, ...content } = draft;
   const sha = createHash("sha256").update(JSON.stringify(content)).digest("hex");
   const updated = await pool.query("update invoices set status = 'final', finalized_at = now(), content_sha256 = $2 where id = $1 and status = 'draft'", [

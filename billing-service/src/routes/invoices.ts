@@ -73,10 +73,23 @@ export const registerInvoiceRoutes = (base: FastifyInstance, pool: Pool, priceBo
       config: { scope: { tenant: "params", admin: true } },
       schema: {
         summary: "Finalize a draft: it becomes immutable (later usage goes to an adjustment)",
+        description:
+          "A draft carrying a blocking flag (meteringShortfall: the gateway counted fewer tokens than the model server served) is refused with 409 unless the body accepts that flag with a reason; the acceptance is sealed into the invoice (flags.acceptedFlags).",
         params: invoiceParams,
-        response: { 200: invoiceBody, 404: notFound, 409: errorBody.describe("the invoice is not a draft") },
+        body: z
+          .object({
+            acceptFlags: z.array(z.enum(["meteringShortfall"])).min(1).describe("blocking flags the admin accepts"),
+            reason: z.string().trim().min(1).max(2000).describe("why: recorded in the invoice"),
+          })
+          .strict()
+          .nullish()
+          .describe("omit (no body) to finalize a draft without blocking flags"),
+        response: { 200: invoiceBody, 404: notFound, 409: errorBody.describe("the invoice is not a draft, or carries a blocking flag not accepted") },
       },
     },
-    async (request) => finalizeInvoice(pool, request.params.tenant, request.params.invoice),
+    async (request) =>
+      finalizeInvoice(pool, request.params.tenant, request.params.invoice, {
+        ...(request.body ? { accept: { flags: request.body.acceptFlags, reason: request.body.reason, by: request.principal?.name ?? "unknown" } } : {}),
+      }),
   );
 };

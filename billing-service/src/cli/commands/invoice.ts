@@ -55,7 +55,24 @@ export const invoiceCommand = (): Command => {
         else process.stderr.write(`${result.reason}\n`);
       });
     });
-  addInvoiceCommand(invoice, "finalize", "make a draft final and immutable", finalizeInvoice);
+  invoice
+    .command("finalize")
+    .description("make a draft final and immutable (a draft with a blocking flag needs --accept-flag and --reason)")
+    .requiredOption("--tenant <tenant>", "tenant name")
+    .argument("<invoice>", "invoice id or number")
+    .option("--format <format>", "json | csv | focus", "json")
+    .option("--accept-flag <flag>", "accept a blocking flag (meteringShortfall), recorded in the invoice; repeatable", (v: string, prev: string[] = []) => [...prev, v])
+    .option("--reason <text>", "why the flag is accepted (required with --accept-flag)")
+    .action(async (id: string, flags: { tenant: string; format: string; acceptFlag?: string[]; reason?: string }, command: Command) => {
+      checkFormat(flags.format);
+      if (flags.acceptFlag !== undefined && (flags.reason === undefined || flags.reason.trim() === "")) throw new Error('--accept-flag needs --reason "..." (it is recorded in the invoice)');
+      if (flags.acceptFlag === undefined && flags.reason !== undefined) throw new Error("--reason goes with --accept-flag");
+      // The operator's login name as the accepting principal (the CLI runs with database access, i.e. as an admin).
+      const by = `cli:${process.env.USER ?? "unknown"}`;
+      await withMigratedDatabase(commandConfig(command), async (pool) =>
+        print(await finalizeInvoice(pool, flags.tenant, id, flags.acceptFlag ? { accept: { flags: flags.acceptFlag, reason: flags.reason!, by } } : {}), flags.format),
+      );
+    });
   addInvoiceCommand(invoice, "show", "print one invoice", getInvoice);
   invoice
     .command("list")

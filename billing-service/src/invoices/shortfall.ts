@@ -1,0 +1,89 @@
+/**
+ * Metering shortfalls as invoice flags that block finalization (docs/threat-model.md B2).
+ *
+ * The collector reconciles, per tenant, model and window, the gateway's billable tokens (Limitador
+ * counters) with the model server's (vLLM) and flags a difference beyond its tolerance
+ * (collector_reconciliation.flagged). A window where the gateway counted FEWER tokens than the
+ * model server served (down to none: a TokenRateLimitPolicy deleted or neutered) means usage that
+ * is not on the invoice. Such windows become the draft's `meteringShortfall` flag, with windows
+ * and amounts, and `finalize` refuses the draft unless an admin accepts the flag with a reason,
+ * which is recorded in the sealed invoice. Windows accepted by an earlier final invoice of the
+ * same period are not flagged again on its adjustments.
+ */
+import type { PoolClient } from "pg";
+
+export const METERING_SHORTFALL = "meteringShortfall";
+
+export interface ShortfallWindow {
+  /** collector_reconciliation.reconciliation_key (tenant|model|window start). */
+  readonly key: string;
+  readonly model: string;
+  readonly windowStart: string;
+  readonly windowEnd: string;
+  readonly gatewayTokens: string;
+  readonly modelServerTokens: string;
+  /** modelServerTokens - gatewayTokens (> 0). */
+  readonly shortfallTokens: string;
+}
+
+export interface MeteringShortfallFlag {
+  readonly windows: ShortfallWindow[];
+  readonly shortfallTokens: string;
+}
+
+/** An admin's acceptance of a blocking flag, sealed into the invoice by finalize. */
+export interface FlagAcceptance {
+  readonly flag: string;
+  readonly reason: string;
+  readonly acceptedBy: string;
+  readonly acceptedAt: string;
+}
+
+/** The shortfall windows of (tenant, period) not yet accepted by a final invoice of that period. */
+export const meteringShortfall = async (
+  client: PoolClient,
+  tenant: string,
+  periodLabel: string,
+  start: Date,
+  end: Date,
+): Promise<MeteringShortfallFlag | undefined> => {
+  const accepted = new Set(
+    (
+      await client.query<{ key: string }>(
+        `select w->>'key' as key from invoices v, jsonb_array_elements(coalesce(v.flags->'${METERING_SHORTFALL}'->'windows', '[]'::jsonb)) w
+          where v.tenant = $1 and v.period = $2 and v.status = 'final'`,
+        [tenant, periodLabel],
+      )
+    ).rows.map((r) => r.key),
+  );
+  const rows = (
+    await client.query<{ key: string; model: string; ws: Date; we: Date; g: string; m: string }>(
+      `select reconciliation_key as key, model, window_start as ws, window_end as we, gateway_tokens::text as g,
+              (model_input_tokens + model_output_tokens)::text as m
+         from collector_reconciliation
+        where tenant = $1 and window_start >= $2 and window_start < $3 and flagged and model is not null and diff_tokens < 0
+        order by window_start, model`,
+      [tenant, start, end],
+    )
+  ).rows.filter((r) => !accepted.has(r.key));
+  if (rows.length === 0) return undefined;
+  const windows = rows.map(
+    (r): ShortfallWindow => ({
+      key: r.key,
+      model: r.model,
+      windowStart: new Date(r.ws).toISOString(),
+      windowEnd: new Date(r.we).toISOString(),
+      gatewayTokens: r.g,
+      modelServerTokens: r.m,
+      shortfallTokens: (BigInt(r.m) - BigInt(r.g)).toString(),
+    }),
+  );
+  return { windows, shortfallTokens: windows.reduce((a, w) => a + BigInt(w.shortfallTokens), 0n).toString() };
+};
+
+/** Flags of an invoice that block finalization until accepted. */
+export const BLOCKING_FLAGS = [METERING_SHORTFALL] as const;
+
+/** The blocking flags a draft carries that `accept` does not name. */
+export const unacceptedBlockingFlags = (flags: Record<string, unknown>, accept: readonly string[]): string[] =>
+  BLOCKING_FLAGS.filter((f) => flags[f] !== undefined && !accept.includes(f));
