@@ -112,7 +112,17 @@ const badInvoiceBody = fc.oneof(
   fc.record({ period: fc.oneof(fc.string(), fc.constantFrom<unknown>("2026-13", "2026-00", "26-05", "2026-5", 202605, null)) }).filter((b) => !/^\d{4}-(0[1-9]|1[0-2])$/.test(String(b.period))),
 );
 
+/** Bodies of POST .../finalize that are invalid: unknown flags, no flag, no or blank reason, unknown fields. */
+const badFinalizeBody = fc.oneof(
+  fc.record({ acceptFlags: fc.array(fc.string().filter((f) => f !== "meteringShortfall"), { minLength: 1, maxLength: 3 }), reason: fc.constant("r") }),
+  fc.record({ acceptFlags: fc.constant([]), reason: fc.constant("r") }),
+  fc.record({ acceptFlags: fc.constant(["meteringShortfall"]), reason: fc.constantFrom<unknown>("", "   ", 5, null) }),
+  fc.record({ acceptFlags: fc.constant(["meteringShortfall"]) }),
+  fc.record({ acceptFlags: fc.constant(["meteringShortfall"]), reason: fc.constant("r"), by: fc.string() }),
+);
+
 const bodyFor: Record<string, fc.Arbitrary<unknown>> = {
+  "POST /v1/tenants/{tenant}/invoices/{invoice}/finalize": badFinalizeBody,
   "POST /v1/events": badEventsBody,
   "PUT /v1/tenants/{tenant}/quotas": badQuotaBody,
   "POST /v1/quota/check": badCheckBody,
