@@ -12,6 +12,7 @@ import { createMonitoring } from "./platform/monitoring";
 import { checkPlatformGrafana, createPlatformGrafana } from "./platform/grafana";
 import { createRestrictedNamespace } from "./platform/namespaces";
 import { createPlatformRules } from "./platform/rules";
+import { createMeteringPolicy } from "./platform/gatewayMetering";
 import { createTelemetryPolicy } from "./platform/telemetry";
 import { createGatewayAuth } from "./platform/gatewayAuth";
 import { createTenantAccess } from "./platform/tenantAccess";
@@ -96,6 +97,7 @@ export class Platform extends pulumi.ComponentResource {
         this,
       );
     }
+    if (config.telemetry.meteringPolicy) createMeteringPolicy(name, config.gateway, this);
     if (config.grafana.enabled) {
       createPlatformGrafana(
         name,

@@ -109,6 +109,7 @@ export const limitadorSchema = z
 export const telemetrySchema = z
   .strictObject({
     enabled: z.boolean().default(true).describe("Create the TelemetryPolicy on the Gateway."),
+    meteringPolicy: z.boolean().default(true).describe("Create the platform-owned TokenRateLimitPolicy `maas-billing-metering` on the Gateway: an override (merge strategy) that meters every route attached to it, whatever the tenants' own policies say (docs/threat-model.md B2). Turn off only if another platform-owned policy meters every route."),
     tierLabel: z.enum(TIER_LABELS).default(DEFAULT_TIER_LABEL).describe("Name of the label carrying the tier or subscription: MaaS used `tier`, later `subscription`."),
     labels: z.record(z.string().regex(/^[a-zA-Z_][a-zA-Z0-9_]*$/), z.string().min(1)).optional().describe("Metric label -> CEL expression. Each expression is guarded with `has()` so a missing field yields \"\" instead of aborting label evaluation (field notes \u00a75.3)."),
     counterSuffix: z
@@ -182,6 +183,13 @@ export const platformSchema = z
           ctx.addIssue({ code: "custom", path: ["tenants", i, "namespaces"], message: `namespace "${ns}" already belongs to tenant "${other}"` });
         }
         owner.set(ns, t.name);
+      }
+      if (platformTenantNamespaces(t).includes(p.gateway.namespace)) {
+        ctx.addIssue({
+          code: "custom",
+          path: ["tenants", i, "namespaces"],
+          message: `"${p.gateway.namespace}" is the Gateway's namespace: the tenant-admin Role there would cover the platform's metering and auth policies. Give the tenant namespaces of its own`,
+        });
       }
       if (t.monitoringNamespace !== undefined && !platformTenantNamespaces(t).includes(t.monitoringNamespace)) {
         ctx.addIssue({ code: "custom", path: ["tenants", i, "monitoringNamespace"], message: `"${t.monitoringNamespace}" is not one of the tenant's namespaces (${platformTenantNamespaces(t).join(", ")})` });
