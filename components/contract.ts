@@ -59,10 +59,15 @@ export const platformOutputsSchema = z.object({
   tenantNamespaces: z.record(z.string(), z.array(nonEmpty)),
   /** Label the platform TelemetryPolicy puts the tier in; optional for readers (older platforms). */
   tierLabel: z.enum(TIER_LABELS).optional(),
+  /** Tiers each tenant's API keys may use, keyed by tenant name (absent: unrestricted); optional for readers (older platforms). */
+  tenantAllowedTiers: z.record(z.string(), z.array(nonEmpty)).optional(),
 });
 
 /** The platform outputs as plain values, after reading (a missing `tierLabel` is DEFAULT_TIER_LABEL). */
-export type PlatformOutputValues = Omit<z.infer<typeof platformOutputsSchema>, "tierLabel"> & { tierLabel: TierLabel };
+export type PlatformOutputValues = Omit<z.infer<typeof platformOutputsSchema>, "tierLabel" | "tenantAllowedTiers"> & {
+  tierLabel: TierLabel;
+  tenantAllowedTiers: Record<string, string[]>;
+};
 export type PlatformOutputName = keyof PlatformOutputValues;
 
 /** The platform outputs as a tenant stack takes them: each one a Pulumi input. */
@@ -78,6 +83,7 @@ export const PLATFORM_OUTPUT_NAMES = Object.keys(platformOutputsSchema.shape) as
 export function parsePlatformOutput<K extends PlatformOutputName>(stack: string, name: K, value: unknown): PlatformOutputValues[K] {
   const schema = platformOutputsSchema.shape[name] as z.ZodType;
   if (value === undefined && name === "tierLabel") return DEFAULT_TIER_LABEL as PlatformOutputValues[K];
+  if (value === undefined && name === "tenantAllowedTiers") return {} as PlatformOutputValues[K];
   // Optional outputs (billingPortalUrl) may be absent.
   if (value === undefined && schema.safeParse(undefined).success) return undefined as PlatformOutputValues[K];
   if (value === undefined) {

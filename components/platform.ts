@@ -1,7 +1,7 @@
 import * as pulumi from "@pulumi/pulumi";
 import type { Flavor } from "./config";
 import type { GatewayRef, PlatformOutputs, TierLabel, VllmFamily } from "./contract";
-import type { PlatformConfig } from "./config/platform";
+import { platformAllowedTiers, type PlatformConfig } from "./config/platform";
 import { BillingService, billingApiSelector, collectorSettings } from "./platform/billingService";
 import { createBillingTokens } from "./platform/billingTokens";
 import { BillingDatabase } from "./platform/database";
@@ -47,6 +47,8 @@ export class Platform extends pulumi.ComponentResource {
   public readonly tenantNamespaces: pulumi.Output<Record<string, string[]>>;
   /** Label carrying the tier or subscription on gateway metrics (the TelemetryPolicy's choice). */
   public readonly tierLabel: pulumi.Output<TierLabel>;
+  /** Tiers each tenant's API keys may use (tenants without a restriction are left out). */
+  public readonly tenantAllowedTiers: pulumi.Output<Record<string, string[]>>;
   /** The database component (tests check that its StatefulSet is protected). */
   public readonly database: BillingDatabase;
 
@@ -125,6 +127,7 @@ export class Platform extends pulumi.ComponentResource {
     this.gateway = pulumi.output({ name: config.gateway.name, namespace: config.gateway.namespace });
     this.vllmMetricFamily = pulumi.output(config.vllmMetricFamily);
     this.tierLabel = pulumi.output(config.telemetry.tierLabel);
+    this.tenantAllowedTiers = pulumi.output(platformAllowedTiers(config));
     this.registerOutputs(this.outputs());
   }
 
@@ -139,6 +142,7 @@ export class Platform extends pulumi.ComponentResource {
       vllmMetricFamily: this.vllmMetricFamily,
       tenantNamespaces: this.tenantNamespaces,
       tierLabel: this.tierLabel,
+      tenantAllowedTiers: this.tenantAllowedTiers,
     };
   }
 }

@@ -13,7 +13,7 @@ import {
 } from "./common";
 import { DEFAULT_TIER_LABEL, TIER_LABELS, VLLM_FAMILIES } from "../contract";
 import { alertmanagerSchema } from "./alerting";
-import { priceBookProblems, priceBookSchema } from "./priceBook";
+import { priceBookProblems, priceBookSchema, priceBookTiers } from "./priceBook";
 import { tierDefaultsSchema } from "../../billing-service/src/quota/defaults";
 
 /*
@@ -150,6 +150,13 @@ export const platformTenantSchema = z.strictObject({
   namespaces: z.array(dnsLabel).min(1).optional().describe("Namespaces the platform creates for the tenant. Defaults to `<name>-models` and `<name>-monitoring`."),
   monitoringNamespace: dnsLabel.optional().describe("The tenant's monitoring namespace (where its Grafana runs), one of `namespaces`: the platform puts the tenant's billing API token there (Secret `maas-billing-token`). Defaults to `<name>-monitoring` when that is one of the namespaces, else the last of them."),
   billingTokenRotation: z.number().int().min(0).default(0).describe("Bump to issue the tenant a new billing API token (the old one stops working once the billing pods restart, which the change triggers)."),
+  allowedTiers: z
+    .array(z.string().min(1))
+    .min(1)
+    .optional()
+    .describe(
+      "Tiers this tenant's API keys may use (its price tiers are pinned by the platform, not by the key labels the tenant writes). Default: every tier the price book names (`billing.priceBook`); unrestricted when no price book is configured. A tenant stack with a key of another tier fails at preview naming the key, and the platform's Gateway AuthPolicy denies such a key (docs/threat-model.md B3).",
+    ),
   adminGroup: z.string().min(1).optional().describe("Group bound as tenant admin in the tenant's namespaces: the `maas-tenant-admin` Role of docs/tenants.md (exactly what a tenant stack needs), nothing else."),
 });
 
@@ -204,6 +211,16 @@ export const platformSchema = z
         sourceOwner.set(source, sender.name);
       });
     });
+    if (p.billing.priceBook !== undefined && priceBookProblems(p.billing.priceBook).length === 0) {
+      const priced = priceBookTiers(p.billing.priceBook);
+      p.tenants.forEach((t, i) =>
+        (t.allowedTiers ?? []).forEach((tier, j) => {
+          if (!priced.includes(tier)) {
+            ctx.addIssue({ code: "custom", path: ["tenants", i, "allowedTiers", j], message: `tier "${tier}" has no price of its own in billing.priceBook (it prices ${priced.map((x) => `"${x}"`).join(", ")})` });
+          }
+        }),
+      );
+    }
     if (p.billing.priceBook !== undefined) {
       for (const problem of priceBookProblems(p.billing.priceBook)) {
         ctx.addIssue({ code: "custom", path: ["billing", "priceBook"], message: `the billing service would refuse it: ${problem}` });
@@ -216,6 +233,21 @@ export const platformSchema = z
 
 export type PlatformConfig = z.infer<typeof platformSchema>;
 export type PlatformTenant = z.infer<typeof platformTenantSchema>;
+
+/**
+ * The tiers each tenant's keys may use, defaults applied in one place: `allowedTiers`, else every
+ * tier the price book names; tenants without a restriction (no price book, no allowedTiers) are
+ * left out.
+ */
+export function platformAllowedTiers(p: PlatformConfig): Record<string, string[]> {
+  const priced = p.billing.priceBook !== undefined ? priceBookTiers(p.billing.priceBook) : undefined;
+  return Object.fromEntries(
+    p.tenants.flatMap((t) => {
+      const allowed = t.allowedTiers ?? priced;
+      return allowed !== undefined && allowed.length > 0 ? [[t.name, [...allowed].sort()]] : [];
+    }),
+  );
+}
 
 /** The namespaces of one tenant, defaults applied in one place. */
 export function platformTenantNamespaces(t: PlatformTenant): string[] {

@@ -22,6 +22,12 @@ export function priceBookText(book: string | Record<string, unknown>): string {
   return typeof book === "string" ? book : YAML.stringify(book);
 }
 
+/** The tiers a price book prices by name (not the `*` fallback), over all its versions, sorted. */
+export function priceBookTiers(book: string | Record<string, unknown>): string[] {
+  const parsed = parsePriceBook(priceBookText(book), "price book");
+  return [...new Set(parsed.versions.flatMap((v) => v.prices.map((p) => p.tier)).filter((t) => t !== "*"))].sort();
+}
+
 /** Why the billing service would refuse this price book, one line per problem; empty when it is fine. */
 export function priceBookProblems(book: string | Record<string, unknown>): string[] {
   try {

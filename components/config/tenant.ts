@@ -154,6 +154,33 @@ export type TenantTier = z.infer<typeof tierSchema>;
 export type TenantApiKey = z.infer<typeof apiKeySchema>;
 
 /** Namespaces with defaults applied in one place. */
+/**
+ * The platform's pin on this tenant's tiers (platform output `tenantAllowedTiers`): every API key
+ * must use one of them. Checked when the platform outputs resolve, i.e. at preview; each problem
+ * names the key (docs/threat-model.md B3).
+ */
+export const allowedKeyTiersSchema = (tenant: string, allowed: readonly string[]) =>
+  z.array(z.looseObject({ name: z.string(), tier: z.string() })).superRefine((keys, ctx) =>
+    keys.forEach((k, i) => {
+      if (!allowed.includes(k.tier)) {
+        ctx.addIssue({
+          code: "custom",
+          path: [i, "tier"],
+          message: `key "${k.name}" uses tier "${k.tier}", which the platform does not allow tenant ${tenant} (platform.tenants[].allowedTiers: ${allowed.join(", ")}). Use one of those tiers, or ask the platform admin`,
+        });
+      }
+    }),
+  );
+
+/** Throws one error listing every key whose tier the platform does not allow (nothing when `allowed` is undefined). */
+export function checkAllowedKeyTiers(spec: TenantSpec, allowed: readonly string[] | undefined): void {
+  if (allowed === undefined) return;
+  const result = allowedKeyTiersSchema(spec.name, allowed).safeParse(spec.apiKeys);
+  if (!result.success) {
+    throw new Error(`tenant ${spec.name}:\n  ${result.error.issues.map((i) => `apiKeys[${String(i.path[0])}].tier: ${i.message}`).join("\n  ")}`);
+  }
+}
+
 export function tenantNamespaces(spec: TenantSpec): { models: string; monitoring: string } {
   return {
     models: spec.namespaces.models ?? `${spec.name}-models`,

@@ -1,6 +1,6 @@
 import * as pulumi from "@pulumi/pulumi";
 import type { Flavor } from "../config";
-import { TenantSpec, tenantNamespaces } from "../config/tenant";
+import { checkAllowedKeyTiers, TenantSpec, tenantNamespaces } from "../config/tenant";
 import { tenantFederation, type PlatformOutputs } from "../contract";
 import { createTenantApiKeys } from "./apiKeys";
 import { tenantDashboardFiles } from "./dashboards";
@@ -100,6 +100,8 @@ export class TenantStack extends pulumi.ComponentResource {
       },
       this,
     );
+    // The platform pins the tiers this tenant may use: a key of another tier fails the preview.
+    pulumi.output(platform.tenantAllowedTiers).apply((all) => checkAllowedKeyTiers(spec, all?.[tenant]));
     const apiKeys = createTenantApiKeys(name, { spec, namespace: ns.models }, this);
     createTenantPolicies(
       name,
