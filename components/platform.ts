@@ -12,9 +12,9 @@ import { createMonitoring } from "./platform/monitoring";
 import { checkPlatformGrafana, createPlatformGrafana } from "./platform/grafana";
 import { createRestrictedNamespace } from "./platform/namespaces";
 import { createPlatformRules } from "./platform/rules";
+import { createGatewayAuth } from "./platform/gatewayAuth";
 import { createMeteringPolicy } from "./platform/gatewayMetering";
 import { createTelemetryPolicy } from "./platform/telemetry";
-import { createGatewayAuth } from "./platform/gatewayAuth";
 import { createTenantAccess } from "./platform/tenantAccess";
 
 export interface PlatformArgs {
@@ -92,14 +92,19 @@ export class Platform extends pulumi.ComponentResource {
     createLimitadorImagePatch(name, config.limitador, this);
     createLimitadorServiceMonitor(name, config.limitador, this);
     createTelemetryPolicy(name, config.telemetry, config.gateway, this);
-    if (tokens.gatewayToken) {
-      createGatewayAuth(
-        name,
-        { gateway: config.gateway, enforcement: config.quotaEnforcement, tenants: config.tenants, billingUrl: billing.url, gatewayToken: tokens.gatewayToken },
-        this,
-      );
-    }
     if (config.telemetry.meteringPolicy) createMeteringPolicy(name, config.gateway, this);
+    createGatewayAuth(
+      name,
+      {
+        gateway: config.gateway,
+        enforcement: config.quotaEnforcement,
+        tenants: config.tenants,
+        allowedTiers: platformAllowedTiers(config),
+        billingUrl: billing.url,
+        ...(tokens.gatewayToken ? { gatewayToken: tokens.gatewayToken } : {}),
+      },
+      this,
+    );
     if (config.grafana.enabled) {
       createPlatformGrafana(
         name,

@@ -6,9 +6,13 @@
  * gateway whatever the tenant's own policies say.
  */
 import * as path from "node:path";
+import { evaluate } from "@marcbachmann/cel-js";
 import { describe, expect, it } from "vitest";
-import { readStackConfigFile, render } from "../scripts/render";
-import { platformOutputsFixture, renderConfig, testImage } from "./support/stacks";
+import { ALLOWED_TIERS_RULE, gatewayAuthPolicyName } from "../components/platform/gatewayAuth";
+import { TIER_ANNOTATION } from "../components/tenant/apiKeys";
+import { readStackConfigFile, render, type K8sObject } from "../scripts/render";
+import { createConformanceValidator } from "./support/conformance";
+import { findObject, ofKind, platformOutputsFixture, renderConfig, testImage } from "./support/stacks";
 
 const BOOK = {
   currency: "USD",
@@ -43,6 +47,10 @@ describe("attack B3: the tenant picks its own price tier", () => {
       platform: { billing: { image: testImage, priceBook: BOOK }, tenants: [{ name: "a", allowedTiers: ["premium"] }, { name: "b" }] },
     });
     expect(r.outputs.tenantAllowedTiers).toEqual({ a: ["premium"], b: ["enterprise", "free", "premium"] });
+    // A book with a "*" tier prices every tier: only explicit pins remain.
+    const star = { ...BOOK, versions: [{ ...BOOK.versions[0], prices: [...BOOK.versions[0].prices, { tier: "*", model: "*", inputPerMillionTokens: "9.00", outputPerMillionTokens: "9.00", perRequest: "0" }] }] };
+    const r2 = await renderConfig("unit-tiers-star", { flavor: "kubernetes", platform: { billing: { image: testImage, priceBook: star }, tenants: [{ name: "a", allowedTiers: ["premium"] }, { name: "b" }] } });
+    expect(r2.outputs.tenantAllowedTiers).toEqual({ a: ["premium"] });
   });
 
   it("refuses an allowed tier the price book does not price", async () => {
@@ -70,5 +78,68 @@ describe("attack B3: the tenant picks its own price tier", () => {
     await expect(renderConfig("dev-pinned", { flavor: config["maas-billing:flavor"], platform: pinned, tenants: config["maas-billing:tenants"] })).rejects.toThrow(
       /apiKeys\[0\]\.tier: key "carol" uses tier "enterprise", which the platform does not allow tenant tenant-b/,
     );
+  });
+});
+
+/** What Authorino puts in `auth.identity` for an API key: the key's Secret. */
+const keyIdentity = (namespace: string, tier: string | undefined) => ({
+  auth: { identity: { metadata: { namespace, name: "k", annotations: { "kuadrant.io/user-id": "mallory", ...(tier !== undefined ? { [TIER_ANNOTATION]: tier } : {}) } } } },
+});
+
+describe("attack B3 at the gateway: a key labelled with a tier the platform did not allow", () => {
+  const pinned = async () => {
+    const { config } = readStackConfigFile(path.join(__dirname, "..", "Pulumi.dev.yaml"));
+    const platform = config["maas-billing:platform"] as { tenants: Array<Record<string, unknown>> };
+    return renderConfig("dev-pinned-gateway", {
+      flavor: config["maas-billing:flavor"],
+      platform: { ...platform, tenants: platform.tenants.map((t) => (t.name === "tenant-a" ? { ...t, allowedTiers: ["premium"] } : t)) },
+      tenants: (config["maas-billing:tenants"] as Array<{ name: string; apiKeys: Array<{ tier: string }> }>).map((t) =>
+        t.name === "tenant-a" ? { ...t, apiKeys: t.apiKeys.filter((k) => k.tier === "premium") } : t,
+      ),
+    });
+  };
+  const rule = (policy: K8sObject) => (policy.spec as any).overrides.rules.authorization[ALLOWED_TIERS_RULE];
+
+  it("the platform renders one Gateway-level AuthPolicy override (merge) holding the rule, accepted by the CRD schema", async () => {
+    const policy = findObject(await pinned(), "AuthPolicy", gatewayAuthPolicyName).object;
+    expect(policy.metadata.namespace).toBe("openshift-ingress");
+    expect((policy.spec as any).targetRef).toEqual({ group: "gateway.networking.k8s.io", kind: "Gateway", name: "maas-default-gateway" });
+    expect((policy.spec as any).overrides.strategy).toBe("merge");
+    expect(rule(policy)).toBeDefined();
+    expect(await createConformanceValidator().validate(policy)).toEqual([]);
+  });
+
+  it("denies the key (the rendered CEL, evaluated): a tenant-a key labelled free when tenant-a may use premium only", async () => {
+    const policy = findObject(await pinned(), "AuthPolicy", gatewayAuthPolicyName).object;
+    const predicate = rule(policy).patternMatching.patterns[0].predicate as string;
+    const when = rule(policy).when[0].predicate as string;
+    expect(evaluate(when, keyIdentity("tenant-a-models", "free"))).toBe(true);
+    expect(evaluate(predicate, keyIdentity("tenant-a-models", "free"))).toBe(false);
+    expect(evaluate(predicate, keyIdentity("tenant-a-models", undefined))).toBe(false);
+    // The allowed tier passes; tenant-b is not pinned (the dev book prices every tier with "*").
+    expect(evaluate(predicate, keyIdentity("tenant-a-models", "premium"))).toBe(true);
+    expect(evaluate(predicate, keyIdentity("tenant-b-models", "enterprise"))).toBe(true);
+    // The billed tier is the checked annotation, not a value of the tenant's own AuthPolicy.
+    const filter = (policy.spec as any).overrides.rules.response.success.filters.identity.json.properties;
+    for (const p of ["groups", "tier", "subscription"]) expect(evaluate(filter[p].expression, keyIdentity("tenant-a-models", "premium"))).toBe("premium");
+    expect(evaluate(filter.tenant.expression, keyIdentity("tenant-a-models", "premium"))).toBe("tenant-a");
+  });
+
+  it("the tenant's own AuthPolicy cannot remove or weaken it: same-named rules lose to the Gateway's override (merge)", async () => {
+    const r = await pinned();
+    const gateway = (findObject(r, "AuthPolicy", gatewayAuthPolicyName).object.spec as any).overrides.rules;
+    const own = ofKind(r, "AuthPolicy").find((o) => o.object.metadata.namespace === "tenant-a-models")!.object.spec as any;
+    // The tenant adds a rule of the same name that lets everything through, and its own identity filter.
+    const tampered = { ...own.rules.authorization, [ALLOWED_TIERS_RULE]: { patternMatching: { patterns: [{ predicate: "true" }] } } };
+    // Kuadrant RFC 0009: merged overrides win by rule name; the route's other rules stay.
+    const effective = { ...tampered, ...gateway.authorization };
+    expect(effective[ALLOWED_TIERS_RULE]).toEqual(gateway.authorization[ALLOWED_TIERS_RULE]);
+    expect(Object.keys(effective)).toContain("own-namespace-keys-only");
+    expect(evaluate(effective[ALLOWED_TIERS_RULE].patternMatching.patterns[0].predicate, keyIdentity("tenant-a-models", "free"))).toBe(false);
+  });
+
+  it("the check can fail: without a pin (no price book, no allowedTiers) no gateway rule exists", async () => {
+    const r = await renderConfig("unit-unpinned", { flavor: "kubernetes", platform: { billing: { image: testImage }, tenants: [{ name: "a" }] } });
+    expect(ofKind(r, "AuthPolicy").filter((o) => o.object.metadata.name === gatewayAuthPolicyName)).toEqual([]);
   });
 });

@@ -6,7 +6,7 @@
  * rendered objects must pass the upstream CRD schemas (test/support/conformance.ts).
  */
 import { beforeAll, describe, expect, it } from "vitest";
-import { gatewayAuthPolicySpec, gatewayAuthPolicyName, quotaPredicate, tenantExpression } from "../components/platform/gatewayAuth";
+import { gatewayAuthPolicySpec, gatewayAuthPolicyName, quotaOverrideRules, quotaPredicate, tenantExpression } from "../components/platform/gatewayAuth";
 import type { K8sObject } from "../scripts/render";
 import { createConformanceValidator, type ConformanceValidator } from "./support/conformance";
 import { findObject, renderExample } from "./support/stacks";
@@ -22,13 +22,13 @@ const policy = (failureMode: "open" | "closed"): K8sObject => ({
   metadata: { name: gatewayAuthPolicyName, namespace: "api-gateway" },
   spec: gatewayAuthPolicySpec(
     { name: "external" },
-    {
+    quotaOverrideRules({
       billingUrl: "http://maas-billing-api.maas-billing.svc:8080/",
       tenantByNamespace: { "tenant-a-models": "tenant-a", "tenant-b-models": "tenant-b" },
       cacheTtlSeconds: 5,
       failureMode,
       tokenSecret: { name: "maas-billing-gateway-token", key: "token" },
-    },
+    }),
   ),
 });
 

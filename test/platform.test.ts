@@ -565,6 +565,8 @@ describe("tenants", () => {
 
   it("exports the platform outputs of docs/contract.md", () => {
     expect(openshift.outputs).toEqual({
+      // No price book and no allowedTiers: no tenant is pinned.
+      tenantAllowedTiers: {},
       billingNamespace: "maas-billing",
       billingApiUrl: "http://maas-billing-api.maas-billing.svc:8080",
       federation: {

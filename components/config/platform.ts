@@ -155,7 +155,7 @@ export const platformTenantSchema = z.strictObject({
     .min(1)
     .optional()
     .describe(
-      "Tiers this tenant's API keys may use (its price tiers are pinned by the platform, not by the key labels the tenant writes). Default: every tier the price book names (`billing.priceBook`); unrestricted when no price book is configured. A tenant stack with a key of another tier fails at preview naming the key, and the platform's Gateway AuthPolicy denies such a key (docs/threat-model.md B3).",
+      "Tiers this tenant's API keys may use (its price tiers are pinned by the platform, not by the key labels the tenant writes). Default: every tier the price book names (`billing.priceBook`); unrestricted when no price book is configured or the book prices every tier (a `*` tier entry). A tenant stack with a key of another tier fails at preview naming the key, and the platform's Gateway AuthPolicy denies such a key (docs/threat-model.md B3).",
     ),
   adminGroup: z.string().min(1).optional().describe("Group bound as tenant admin in the tenant's namespaces: the `maas-tenant-admin` Role of docs/tenants.md (exactly what a tenant stack needs), nothing else."),
 });
@@ -212,10 +212,11 @@ export const platformSchema = z
       });
     });
     if (p.billing.priceBook !== undefined && priceBookProblems(p.billing.priceBook).length === 0) {
-      const priced = priceBookTiers(p.billing.priceBook);
+      const priced = priceBookTiers(p.billing.priceBook) ?? [];
+      const pricesAll = priceBookTiers(p.billing.priceBook) === undefined;
       p.tenants.forEach((t, i) =>
         (t.allowedTiers ?? []).forEach((tier, j) => {
-          if (!priced.includes(tier)) {
+          if (!pricesAll && !priced.includes(tier)) {
             ctx.addIssue({ code: "custom", path: ["tenants", i, "allowedTiers", j], message: `tier "${tier}" has no price of its own in billing.priceBook (it prices ${priced.map((x) => `"${x}"`).join(", ")})` });
           }
         }),
@@ -236,7 +237,8 @@ export type PlatformTenant = z.infer<typeof platformTenantSchema>;
 
 /**
  * The tiers each tenant's keys may use, defaults applied in one place: `allowedTiers`, else every
- * tier the price book names; tenants without a restriction (no price book, no allowedTiers) are
+ * tier the price book names; tenants without a restriction (no allowedTiers, and no price book or one
+ * pricing every tier with "*") are
  * left out.
  */
 export function platformAllowedTiers(p: PlatformConfig): Record<string, string[]> {

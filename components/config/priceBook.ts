@@ -22,10 +22,13 @@ export function priceBookText(book: string | Record<string, unknown>): string {
   return typeof book === "string" ? book : YAML.stringify(book);
 }
 
-/** The tiers a price book prices by name (not the `*` fallback), over all its versions, sorted. */
-export function priceBookTiers(book: string | Record<string, unknown>): string[] {
-  const parsed = parsePriceBook(priceBookText(book), "price book");
-  return [...new Set(parsed.versions.flatMap((v) => v.prices.map((p) => p.tier)).filter((t) => t !== "*"))].sort();
+/**
+ * The tiers a price book prices, over all its versions, sorted; undefined when it prices every tier
+ * (a `*` tier entry).
+ */
+export function priceBookTiers(book: string | Record<string, unknown>): string[] | undefined {
+  const tiers = new Set(parsePriceBook(priceBookText(book), "price book").versions.flatMap((v) => v.prices.map((p) => p.tier)));
+  return tiers.has("*") ? undefined : [...tiers].sort();
 }
 
 /** Why the billing service would refuse this price book, one line per problem; empty when it is fine. */

@@ -8,12 +8,15 @@ import { appLabels } from "./security";
 /*
  * The platform-owned Gateway-level AuthPolicy (kuadrant.io/v1, `overrides` with strategy `merge`):
  * rules the platform adds to every tenant route's AuthPolicy, which a tenant admin can neither
- * remove nor weaken (its own route policy is merged under them, and an override wins a conflict).
+ * remove nor weaken (its own route policy is merged under them, and by Kuadrant's Defaults &
+ * Overrides rules (architecture RFC 0009) merged overrides win rule by rule, by name).
  *
- * ONE object for every platform gateway rule. Issue #16 puts the quota check here; issue #13's
- * tier rule (deny a key whose tier the tenant is not allowed) belongs in the same `overrides.rules`
- * — extend gatewayAuthPolicySpec() rather than adding a second Gateway-level AuthPolicy (Kuadrant
- * would let only one of two overrides on the same Gateway win).
+ * ONE object for every platform gateway rule: each concern contributes a rule set to
+ * gatewayAuthPolicySpec() (issue #16: the quota check; issue #13: the tiers a tenant may use),
+ * merged by rule name, rather than a second Gateway-level AuthPolicy (Kuadrant would let only one
+ * of two overrides on the same Gateway win). Both read the same identity: the tenant is the
+ * platform's namespace→tenant map applied to the namespace of the API key's Secret
+ * (tenantExpression), user and tier are the key's annotations (annotationExpression).
  *
  * Quota check (docs/platform.md "Gateway enforcement"; fields checked against
  * ../shared/crds/kuadrant.io_authpolicies.yaml and Authorino's docs/features.md, "HTTP
@@ -30,6 +33,14 @@ import { appLabels } from "./security";
  *  - response.unauthorized: 429 with the billing service's message naming the quota and its reset
  *    time (and header x-maas-quota-reset). Authorino has one denial status per AuthConfig, so
  *    other authorization denials on the gateway answer 429 too, with body "forbidden".
+ *
+ * Allowed tiers (docs/threat-model.md B3): the tier a key is billed and limited as is an
+ * annotation the tenant writes on its own key Secret. The rule `maas-billing-allowed-tiers` denies a
+ * key stored in a tenant's namespace whose tier is not one the platform allows that tenant
+ * (`platform.tenants[].allowedTiers`), and the `identity` filter the platform puts in place of the
+ * tenant's exposes exactly that checked annotation as `tier`/`subscription`/`groups` (the
+ * TelemetryPolicy's tier label reads `groups`), so the tenant cannot bill under another value
+ * either. Keys from namespaces of no registered tenant are not the rule's business.
  */
 
 /** The user annotation of an API key Secret (components/tenant/apiKeys.ts writes it for Authorino). */
@@ -38,6 +49,14 @@ const USER_ANNOTATION = "kuadrant.io/user-id";
 /** Secret in Authorino's namespace with the gateway's billing API token (key `token`). */
 export const gatewayBillingTokenSecretName = "maas-billing-gateway-token";
 export const gatewayAuthPolicyName = "maas-platform-gateway-auth";
+export const ALLOWED_TIERS_RULE = "maas-billing-allowed-tiers";
+
+/** One concern's part of the override rules. */
+export interface OverrideRules {
+  readonly metadata?: Record<string, unknown>;
+  readonly authorization?: Record<string, unknown>;
+  readonly response?: { readonly success?: { readonly filters?: Record<string, unknown> } } & Record<string, unknown>;
+}
 
 export interface QuotaEnforcementSpec {
   /** Base URL of the billing API as Authorino reaches it (in-cluster Service URL). */
@@ -59,7 +78,8 @@ export const tenantExpression = (tenantByNamespace: Readonly<Record<string, stri
   return `auth.identity.metadata.namespace in {${map}} ? {${map}}[auth.identity.metadata.namespace] : ""`;
 };
 
-const annotation = (key: string): string =>
+/** CEL: an annotation of the API key Secret, "" when absent. */
+export const annotationExpression = (key: string): string =>
   `has(auth.identity.metadata.annotations) && ${JSON.stringify(key)} in auth.identity.metadata.annotations ? auth.identity.metadata.annotations[${JSON.stringify(key)}] : ""`;
 
 /** CEL predicates of the authorization rule, per failure mode. */
@@ -69,10 +89,10 @@ export const quotaPredicate = (failureMode: "open" | "closed"): string =>
     : "!has(auth.metadata.quota) || !has(auth.metadata.quota.allowed) || auth.metadata.quota.allowed != false";
 
 /** The quota parts of the override rules (metadata, authorization, response). */
-export function quotaOverrideRules(q: QuotaEnforcementSpec) {
+export function quotaOverrideRules(q: QuotaEnforcementSpec): OverrideRules {
   const tenant = tenantExpression(q.tenantByNamespace);
-  const user = annotation(USER_ANNOTATION);
-  const tier = annotation(TIER_ANNOTATION);
+  const user = annotationExpression(USER_ANNOTATION);
+  const tier = annotationExpression(TIER_ANNOTATION);
   const denied = "has(auth.metadata.quota.allowed) && auth.metadata.quota.allowed == false";
   return {
     metadata: {
@@ -101,11 +121,84 @@ export function quotaOverrideRules(q: QuotaEnforcementSpec) {
   };
 }
 
+/** CEL map literal, keys sorted so the rendered policy is stable. */
+const celMap = (m: Readonly<Record<string, string | readonly string[]>>): string =>
+  `{${Object.keys(m)
+    .sort()
+    .map((k) => `${JSON.stringify(k)}: ${JSON.stringify(m[k])}`)
+    .join(", ")}}`;
+
+/** Namespace of each tenant's keys -> the tiers that tenant may use (tenants without a pin left out). */
+export const allowedTiersByNamespace = (tenants: readonly PlatformTenant[], allowed: Readonly<Record<string, readonly string[]>>): Record<string, string[]> =>
+  Object.fromEntries(tenants.filter((t) => allowed[t.name] !== undefined).flatMap((t) => platformTenantNamespaces(t).map((ns) => [ns, [...allowed[t.name]]])));
+
+/** CEL predicate: true unless the key is stored in a pinned tenant namespace and its tier is not allowed there. */
+export const allowedTierPredicate = (byNamespace: Readonly<Record<string, readonly string[]>>): string => {
+  const map = celMap(byNamespace);
+  return `!(auth.identity.metadata.namespace in ${map}) || (${annotationExpression(TIER_ANNOTATION)}) in ${map}[auth.identity.metadata.namespace]`;
+};
+
+/** The allowed-tiers rule and the identity filter exposing the checked tier. */
+export function allowedTierRules(byNamespace: Readonly<Record<string, readonly string[]>>, tenantByNamespace: Readonly<Record<string, string>>): OverrideRules {
+  const tier = { expression: annotationExpression(TIER_ANNOTATION) };
+  return {
+    authorization: {
+      [ALLOWED_TIERS_RULE]: {
+        // Only identities that are Kubernetes objects (API key Secrets) carry a namespace.
+        when: [{ predicate: "has(auth.identity.metadata) && has(auth.identity.metadata.namespace)" }],
+        patternMatching: { patterns: [{ predicate: allowedTierPredicate(byNamespace) }] },
+      },
+    },
+    response: {
+      success: {
+        filters: {
+          identity: {
+            json: {
+              properties: {
+                userid: { expression: annotationExpression(USER_ANNOTATION) },
+                groups: tier,
+                tier,
+                subscription: tier,
+                tenant: { expression: tenantExpression(tenantByNamespace) },
+              },
+            },
+          },
+        },
+      },
+    },
+  };
+}
+
+/** Merges rule sets by rule name (a name used twice is a bug: it throws). */
+export function mergeOverrideRules(sets: readonly OverrideRules[]): Record<string, unknown> {
+  const merged: Record<string, Record<string, unknown>> = {};
+  const put = (section: string, rules: Record<string, unknown> | undefined) => {
+    for (const [k, v] of Object.entries(rules ?? {})) {
+      merged[section] ??= {};
+      if (k in merged[section]) throw new Error(`gateway AuthPolicy: rule ${section}.${k} defined twice`);
+      merged[section][k] = v;
+    }
+  };
+  const filters: Record<string, unknown> = {};
+  for (const s of sets) {
+    put("metadata", s.metadata);
+    put("authorization", s.authorization);
+    const { success, ...responseRest } = s.response ?? {};
+    for (const [k, v] of Object.entries(success?.filters ?? {})) {
+      if (k in filters) throw new Error(`gateway AuthPolicy: filter response.success.filters.${k} defined twice`);
+      filters[k] = v;
+    }
+    if (Object.keys(responseRest).length > 0) Object.assign((merged.response ??= {}), responseRest);
+  }
+  if (Object.keys(filters).length > 0) (merged.response ??= {}).success = { filters };
+  return merged;
+}
+
 /** The spec of the platform's Gateway-level AuthPolicy (pure: tested without Pulumi). */
-export function gatewayAuthPolicySpec(gateway: { name: string }, quota: QuotaEnforcementSpec) {
+export function gatewayAuthPolicySpec(gateway: { name: string }, ...ruleSets: OverrideRules[]) {
   return {
     targetRef: { group: "gateway.networking.k8s.io", kind: "Gateway", name: gateway.name },
-    overrides: { strategy: "merge" as const, rules: quotaOverrideRules(quota) },
+    overrides: { strategy: "merge" as const, rules: mergeOverrideRules(ruleSets) },
   };
 }
 
@@ -119,24 +212,36 @@ export interface GatewayAuthArgs {
   /** `platform.quotaEnforcement`. */
   readonly enforcement: PlatformConfig["quotaEnforcement"];
   readonly tenants: readonly PlatformTenant[];
+  /** Tiers each tenant may use (platformAllowedTiers); tenants left out are not restricted. */
+  readonly allowedTiers: Readonly<Record<string, readonly string[]>>;
   /** In-cluster billing API URL (BillingService.url). */
   readonly billingUrl: pulumi.Input<string>;
-  /** The gateway's billing token (secret output of billingTokens.ts). */
-  readonly gatewayToken: pulumi.Output<string>;
+  /** The gateway's billing token (secret output of billingTokens.ts), issued when quota enforcement is on. */
+  readonly gatewayToken?: pulumi.Output<string>;
 }
 
-/** Renders the Secret with the gateway's token in Authorino's namespace and the AuthPolicy. */
+/**
+ * Renders the platform's Gateway AuthPolicy with every rule set that applies (quota check when
+ * enforcement is on, allowed tiers when a tenant is pinned) and, for the quota check, the Secret
+ * with the gateway's token in Authorino's namespace; nothing when no rule applies.
+ */
 export function createGatewayAuth(name: string, args: GatewayAuthArgs, parent: pulumi.Resource): k8s.apiextensions.CustomResource | undefined {
-  if (!args.enforcement.enabled) return undefined;
-  const secret = new k8s.core.v1.Secret(
-    `${name}-gateway-billing-token`,
-    {
-      metadata: { name: gatewayBillingTokenSecretName, namespace: args.enforcement.authorinoNamespace, labels: appLabels(gatewayBillingTokenSecretName, "gateway-auth") },
-      type: "Opaque",
-      stringData: { token: pulumi.secret(args.gatewayToken) },
-    },
-    { parent },
-  );
+  const tenantByNamespace = tenantsByNamespace(args.tenants);
+  const byNamespace = allowedTiersByNamespace(args.tenants, args.allowedTiers);
+  const tierRules = Object.keys(byNamespace).length > 0 ? [allowedTierRules(byNamespace, tenantByNamespace)] : [];
+  const quota = args.enforcement.enabled && args.gatewayToken !== undefined;
+  if (!quota && tierRules.length === 0) return undefined;
+  const secret = quota
+    ? new k8s.core.v1.Secret(
+        `${name}-gateway-billing-token`,
+        {
+          metadata: { name: gatewayBillingTokenSecretName, namespace: args.enforcement.authorinoNamespace, labels: appLabels(gatewayBillingTokenSecretName, "gateway-auth") },
+          type: "Opaque",
+          stringData: { token: pulumi.secret(args.gatewayToken!) },
+        },
+        { parent },
+      )
+    : undefined;
   return new k8s.apiextensions.CustomResource(
     `${name}-gateway-auth-policy`,
     {
@@ -144,15 +249,23 @@ export function createGatewayAuth(name: string, args: GatewayAuthArgs, parent: p
       kind: "AuthPolicy",
       metadata: { name: gatewayAuthPolicyName, namespace: args.gateway.namespace, labels: appLabels(gatewayAuthPolicyName, "gateway-auth") },
       spec: pulumi.output(args.billingUrl).apply((billingUrl) =>
-        gatewayAuthPolicySpec(args.gateway, {
-          billingUrl,
-          tenantByNamespace: tenantsByNamespace(args.tenants),
-          cacheTtlSeconds: args.enforcement.cacheTtlSeconds,
-          failureMode: args.enforcement.failureMode,
-          tokenSecret: { name: gatewayBillingTokenSecretName, key: "token" },
-        }),
+        gatewayAuthPolicySpec(
+          args.gateway,
+          ...(quota
+            ? [
+                quotaOverrideRules({
+                  billingUrl,
+                  tenantByNamespace,
+                  cacheTtlSeconds: args.enforcement.cacheTtlSeconds,
+                  failureMode: args.enforcement.failureMode,
+                  tokenSecret: { name: gatewayBillingTokenSecretName, key: "token" },
+                }),
+              ]
+            : []),
+          ...tierRules,
+        ),
       ),
     },
-    { parent, dependsOn: [secret] },
+    { parent, ...(secret ? { dependsOn: [secret] } : {}) },
   );
 }
