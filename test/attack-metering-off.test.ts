@@ -14,7 +14,7 @@ import os from "node:os";
 import path from "node:path";
 import * as YAML from "yaml";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { backfill, startPrometheus, type RunningPrometheus } from "../billing-service/demo/lib/prometheus-process";
+import { backfill, startPrometheus, type RunningPrometheus } from "../billing-service/testkit/prometheus";
 import { collectOnce } from "../billing-service/src/collector/collect";
 import { PrometheusClient } from "../billing-service/src/collector/prometheus-client";
 import { parseCollectorSettingsYaml } from "../billing-service/src/contract";

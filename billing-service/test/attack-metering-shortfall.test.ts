@@ -13,13 +13,13 @@ import os from "node:os";
 import path from "node:path";
 import { promisify } from "node:util";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { backfill, startPrometheus, type RunningPrometheus } from "../demo/lib/prometheus-process";
+import { backfill, startPrometheus, type RunningPrometheus } from "../testkit/prometheus";
 import { collectOnce } from "../src/collector/collect";
 import { PrometheusClient } from "../src/collector/prometheus-client";
 import { parseCollectorSettings } from "../src/contract";
 import type { Sample } from "../src/collector/counter-usage";
 import { startBillingDb, type BillingTestDb } from "./support/billing-db";
-import { startService, type ServiceProcess } from "./support/fault-service";
+import { startService, type ServiceProcess } from "../testkit/service";
 import { toOpenMetrics } from "./support/scenario";
 
 const WINDOW = 15 * 60_000;
