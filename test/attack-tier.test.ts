@@ -106,6 +106,10 @@ describe("attack B3 at the gateway: a key labelled with a tier the platform did 
     expect((policy.spec as any).targetRef).toEqual({ group: "gateway.networking.k8s.io", kind: "Gateway", name: "maas-default-gateway" });
     expect((policy.spec as any).overrides.strategy).toBe("merge");
     expect(rule(policy)).toBeDefined();
+    // The same object also carries #16's quota check: one Gateway AuthPolicy, both rule sets.
+    expect(Object.keys((policy.spec as any).overrides.rules.authorization).sort()).toEqual([ALLOWED_TIERS_RULE, "quota"].sort());
+    expect((policy.spec as any).overrides.rules.metadata.quota).toBeDefined();
+    expect(ofKind(await pinned(), "AuthPolicy").filter((o) => o.object.metadata.name === gatewayAuthPolicyName)).toHaveLength(1);
     expect(await createConformanceValidator().validate(policy)).toEqual([]);
   });
 
@@ -138,8 +142,17 @@ describe("attack B3 at the gateway: a key labelled with a tier the platform did 
     expect(evaluate(effective[ALLOWED_TIERS_RULE].patternMatching.patterns[0].predicate, keyIdentity("tenant-a-models", "free"))).toBe(false);
   });
 
-  it("the check can fail: without a pin (no price book, no allowedTiers) no gateway rule exists", async () => {
+  it("the check can fail: without a pin (no price book, no allowedTiers) no gateway tier rule exists", async () => {
+    // Quota enforcement (#16, on by default) keeps the same Gateway AuthPolicy, without the tier rule.
     const r = await renderConfig("unit-unpinned", { flavor: "kubernetes", platform: { billing: { image: testImage }, tenants: [{ name: "a" }] } });
-    expect(ofKind(r, "AuthPolicy").filter((o) => o.object.metadata.name === gatewayAuthPolicyName)).toEqual([]);
+    const rules = (findObject(r, "AuthPolicy", gatewayAuthPolicyName).object.spec as any).overrides.rules;
+    expect(Object.keys(rules.authorization)).toEqual(["quota"]);
+    expect(rules.response.success).toBeUndefined();
+    // With quota enforcement off too, no rule applies and no Gateway AuthPolicy is rendered.
+    const off = await renderConfig("unit-unpinned-noquota", {
+      flavor: "kubernetes",
+      platform: { billing: { image: testImage }, tenants: [{ name: "a" }], quotaEnforcement: { enabled: false } },
+    });
+    expect(ofKind(off, "AuthPolicy").filter((o) => o.object.metadata.name === gatewayAuthPolicyName)).toEqual([]);
   });
 });
