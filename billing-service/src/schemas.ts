@@ -88,6 +88,7 @@ export const invoiceBody = z.object({
       unitPrice: decimal,
       amountMinor: decimal,
       amount: decimal,
+      dimensions: z.record(z.string(), z.string()).describe("attribute labels of the usage behind the line (e.g. organization_id, cost_center); {} when none"),
       lineage: z.record(z.string(), z.unknown()),
     }),
   ),

@@ -16,6 +16,7 @@ import { getInvoice, InvoiceNotFoundError, listInvoices } from "../invoices/stor
 import type { PriceBook } from "../pricebook/pricebook";
 import { readQuotaStates } from "../quota/service";
 import { tenantParams } from "../schemas";
+import { UnpricedUsageError } from "../invoices/pricing";
 import { queryUsage, usageToCsv } from "../usage/query";
 import { registerPortalAssets } from "./assets";
 import { loadOverview, visibleTenants } from "./data";
@@ -164,14 +165,28 @@ export const registerPortal = (base: FastifyInstance, deps: PortalDeps): void =>
 
   app.get("/portal/t/:tenant/usage", { ...tenantScoped, schema: { hide: true, params: tenantParams, querystring: usageQuery } }, async (request, reply) => {
     const { form, range, problem } = parseUsageForm(request.query);
-    const report = range ? await queryUsage(deps.pool, request.params.tenant, range.from, range.to, form.groupBy) : undefined;
-    return tenantPage(request, reply, request.params.tenant, "usage", "Usage", usagePage(request.params.tenant, form, report, problem));
+    // Priced like GET /v1/tenants/:tenant/usage (cost per row, rounded like the invoice).
+    let report;
+    let shown = problem;
+    try {
+      report = range ? await queryUsage(deps.pool, request.params.tenant, range.from, range.to, form.groupBy, deps.priceBook()) : undefined;
+    } catch (e) {
+      if (!(e instanceof UnpricedUsageError)) throw e;
+      shown = `This range has usage the price book has no price for (${e.message}). Ask the platform team to add the price.`;
+    }
+    return tenantPage(request, reply, request.params.tenant, "usage", "Usage", usagePage(request.params.tenant, form, report, shown));
   });
 
   app.get("/portal/t/:tenant/usage.csv", { ...tenantScoped, schema: { hide: true, params: tenantParams, querystring: usageQuery } }, async (request, reply) => {
     const { form, range, problem } = parseUsageForm(request.query);
     if (!range) return reply.code(400).send({ error: "bad request", message: problem });
-    const report = await queryUsage(deps.pool, request.params.tenant, range.from, range.to, form.groupBy);
+    let report;
+    try {
+      report = await queryUsage(deps.pool, request.params.tenant, range.from, range.to, form.groupBy, deps.priceBook());
+    } catch (e) {
+      if (e instanceof UnpricedUsageError) return reply.code(422).send({ error: "unpriced usage", message: e.message });
+      throw e;
+    }
     return reply
       .type("text/csv; charset=utf-8")
       .header("content-disposition", `attachment; filename="usage-${form.fromDay}-to-${form.toDay}.csv"`)
