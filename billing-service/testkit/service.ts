@@ -37,6 +37,7 @@ export const startService = async (options: ServiceOptions): Promise<ServiceProc
       ...process.env,
       DATABASE_URL: options.databaseUrl,
       PORT: String(port),
+      MAAS_BILLING_METRICS_PORT: String(await freePort()),
       HOST: "127.0.0.1",
       MAAS_BILLING_DATA_DIR: options.dataDir,
       MAAS_BILLING_TOKENS_FILE: tokensFile,
