@@ -6,11 +6,13 @@ import { BillingService, billingApiSelector, collectorSettings } from "./platfor
 import { createBillingTokens } from "./platform/billingTokens";
 import { BillingDatabase } from "./platform/database";
 import { createFederationProxies, type FederationEndpoints } from "./platform/federation";
+import { platformTenantNamespaces } from "./config/platform";
 import { createLimitadorImagePatch, createLimitadorServiceMonitor } from "./platform/limitador";
 import { createPlatformAlerting } from "./platform/alerting";
 import { createMonitoring } from "./platform/monitoring";
 import { checkPlatformGrafana, createPlatformGrafana } from "./platform/grafana";
 import { createRestrictedNamespace } from "./platform/namespaces";
+import { createPlatformIngressPolicies } from "./platform/networkPolicies";
 import { createPlatformRules } from "./platform/rules";
 import { createTelemetryPolicy } from "./platform/telemetry";
 import { createGatewayAuth } from "./platform/gatewayAuth";
@@ -115,6 +117,21 @@ export class Platform extends pulumi.ComponentResource {
       name,
       { flavor, tenants: config.tenants, namespace: monitoring.namespace.metadata.name, federation: config.federation, defaultUpstream: monitoring.federationUpstream },
       this,
+    );
+
+    // Default-deny ingress in the monitoring and billing namespaces, then exactly the platform's peers.
+    createPlatformIngressPolicies(
+      name,
+      {
+        flavor,
+        monitoringNamespace: config.monitoring.namespace,
+        billingNamespace: config.namespace,
+        gatewayNamespace: config.gateway.namespace,
+        tenantNamespaces: config.tenants.flatMap((t) => platformTenantNamespaces(t)),
+        grafana: { enabled: config.grafana.enabled, exposed: config.grafana.enabled && config.grafana.expose.enabled },
+      },
+      this,
+      [monitoring.namespace, billingNamespace],
     );
 
     this.billingNamespace = billingNamespace.metadata.name;

@@ -298,11 +298,11 @@ describe("billing API credentials", () => {
     });
     const auth = new StaticTokenAuthenticator(parseTokenFile(text, "tokens.yaml"));
     const tenantA = await auth.authenticate(a);
-    expect([await tenantA?.canAccessTenant("tenant-a"), await tenantA?.canAccessTenant("tenant-b"), await tenantA?.isAdmin()]).toEqual([true, false, false]);
-    expect(await (await auth.authenticate(admin))?.isAdmin()).toBe(true);
-    // The gateway's token: the quota check of any tenant, and only that route.
+    expect([await tenantA?.may("usage.read", "tenant-a"), await tenantA?.may("usage.read", "tenant-b"), await tenantA?.may("quotas.update", "tenant-a")]).toEqual([true, false, false]);
+    expect(await (await auth.authenticate(admin))?.may("quotas.update", "tenant-a")).toBe(true);
+    // The gateway's token: the quota check of any tenant, nothing else, and only that route.
     const gw = await auth.authenticate(gateway);
-    expect([await gw?.isAdmin(), await gw?.canAccessTenant("tenant-b"), gw?.onlyRoutes]).toEqual([false, true, ["POST /v1/quota/authorize"]]);
+    expect([await gw?.may("quotas.update", "tenant-b"), await gw?.may("quotas.check", "tenant-b"), await gw?.may("usage.read", "tenant-b"), gw?.onlyRoutes]).toEqual([false, true, false, ["POST /v1/quota/authorize"]]);
     expect(await auth.authenticate("not-a-token")).toBeUndefined();
 
     // The hashes are no credential, but the file is declared a Pulumi secret all the same, as are the tokens.
