@@ -13,6 +13,7 @@ import { createMonitoring } from "./platform/monitoring";
 import { checkPlatformGrafana, createPlatformGrafana } from "./platform/grafana";
 import { createRestrictedNamespace } from "./platform/namespaces";
 import { createPlatformIngressPolicies } from "./platform/networkPolicies";
+import { createRouteAdmission } from "./platform/routeAdmission";
 import { createPlatformRules } from "./platform/rules";
 import { createTelemetryPolicy } from "./platform/telemetry";
 import { createGatewayAuth } from "./platform/gatewayAuth";
@@ -115,10 +116,19 @@ export class Platform extends pulumi.ComponentResource {
     createPlatformRules(name, { namespace: monitoring.namespace.metadata.name, vllmFamily: config.vllmMetricFamily, tierLabel: config.telemetry.tierLabel }, this);
     this.federation = createFederationProxies(
       name,
-      { flavor, tenants: config.tenants, namespace: monitoring.namespace.metadata.name, federation: config.federation, defaultUpstream: monitoring.federationUpstream },
+      {
+        flavor,
+        tenants: config.tenants,
+        namespace: monitoring.namespace.metadata.name,
+        federation: config.federation,
+        defaultUpstream: monitoring.federationUpstream,
+        sourceNamespaces: { billing: config.namespace, gateway: config.limitador.namespace },
+      },
       this,
     );
 
+    // Tenant HTTPRoutes only within the tenant's domains (the shared Gateway's hostnames are not theirs).
+    createRouteAdmission(name, this);
     // Default-deny ingress in the monitoring and billing namespaces, then exactly the platform's peers.
     createPlatformIngressPolicies(
       name,

@@ -172,3 +172,27 @@ describe("central Prometheus (kubernetes)", () => {
     expect(prometheus.spec.excludedFromEnforcement).toEqual([{ group: "monitoring.coreos.com", resource: "prometheusrules", namespace: "maas-monitoring" }]);
   });
 });
+
+describe.each(stacks)("federation proxies also enforce where their series are scraped (%s)", (stack) => {
+  it("the billing proxy enforces tenant AND the billing namespace; the gateway proxy route_namespace AND Limitador's namespace", () => {
+    const { r, config } = renders.get(stack)!;
+    const p = config.platform!;
+    for (const t of p.tenants) {
+      for (const [role, label, values, namespace] of [
+        ["billing", "tenant", [t.name], p.namespace],
+        ["gateway", "route_namespace", platformTenantNamespaces(t), p.limitador.namespace],
+      ] as const) {
+        const containers: any[] = obj(findObject(r, "Deployment", `maas-fed-${t.name}-${role}`)).spec.template.spec.containers;
+        const outer = containers.find((c) => c.name === "prom-label-proxy");
+        const guard = containers.find((c) => c.name === "namespace-guard");
+        expect(outer.args).toEqual(["--insecure-listen-address=0.0.0.0:8080", "--upstream=http://127.0.0.1:8082", `--label=${label}`, ...values.map((v) => `--label-value=${v}`)]);
+        expect(guard.args[0]).toBe("--insecure-listen-address=127.0.0.1:8082");
+        expect(guard.args.filter((a: string) => a.startsWith("--label"))).toEqual(["--label=namespace", `--label-value=${namespace}`]);
+        // The guard, not the outer proxy, talks to the central Prometheus (directly or through the auth sidecar).
+        expect(guard.args.find((a: string) => a.startsWith("--upstream="))).not.toContain("127.0.0.1:8082");
+      }
+      const models: any[] = obj(findObject(r, "Deployment", `maas-fed-${t.name}-models`)).spec.template.spec.containers;
+      expect(models.map((c) => c.name)).not.toContain("namespace-guard");
+    }
+  });
+});
