@@ -7,20 +7,12 @@
  * kube-apiserver in `npm run e2e` (scripts/e2e/route-admission.ts).
  */
 import { beforeAll, describe, expect, it } from "vitest";
-import { ConfigError, parseStackConfig } from "../components/config";
+import { parseStackConfig } from "../components/config";
 import { routeDomainsAnnotation, routeHostnamePolicySpec } from "../components/platform/routeAdmission";
 import type { RenderResult } from "../scripts/render";
+import { errorsOf } from "./support/configErrors";
 import { findObject, renderConfig, testImage } from "./support/stacks";
 
-const errorsOf = (raw: Record<string, unknown>): string[] => {
-  try {
-    parseStackConfig(raw);
-  } catch (err) {
-    expect(err).toBeInstanceOf(ConfigError);
-    return (err as ConfigError).issues;
-  }
-  throw new Error("config was accepted");
-};
 const platform = (tenants: unknown[], extra: Record<string, unknown> = {}) => ({ flavor: "kubernetes", platform: { billing: { image: testImage, host: "billing.example.com" }, tenants, ...extra } });
 
 describe("tenant namespaces: deny-list", () => {
