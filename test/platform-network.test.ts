@@ -154,11 +154,14 @@ describe.each(stacks)("ingress of the platform namespaces (%s)", (stack) => {
     expect(container.env).toContainEqual({ name: "MAAS_BILLING_METRICS_PORT", value: "8081" });
   });
 
-  it("an OpenShift Route of the billing API serves /v1/ only", () => {
+  it("the OpenShift Routes of the billing API serve /v1/ and /portal/ only", () => {
     const { r, config } = renders.get(stack)!;
     const routes = ofKind(r, "Route").map(obj).filter((o) => o.metadata.name === "maas-billing-api");
     expect(routes.length).toBe(config.flavor === "openshift" ? 1 : 0);
     for (const object of routes) expect(object.spec.path).toBe("/v1/");
+    // The portal (issue #19) has its own Route on the same host; no Route of the billing namespace serves "/".
+    const all = ofKind(r, "Route").map(obj).filter((o) => o.metadata.namespace === config.platform!.namespace);
+    expect(all.map((o) => o.spec.path).sort()).toEqual(config.flavor === "openshift" ? ["/portal/", "/v1/"] : []);
   });
 });
 
