@@ -38,9 +38,9 @@ export const startTestApi = async (db: BillingTestDb, limits?: Partial<ApiLimits
     priceBook: () => book,
     metrics,
     limits,
-    // The tests' events also use tier free and model mistral, priced by the book's "*" entry (as
-    // MAAS_BILLING_MODELS lists served models that have no price of their own).
-    vocabulary: vocabularySource(() => book, { tiers: ["free"], models: ["mistral"] }),
+    // The tests' events also use tiers and models priced by the book's "*" entry (as MAAS_BILLING_MODELS
+    // lists served models that have no price of their own).
+    vocabulary: vocabularySource(() => book, { tiers: ["free", "standard"], models: ["mistral", "granite", "globex-secret-model"] }),
     authenticator: new StaticTokenAuthenticator([admin.entry, acme.entry, globex.entry]),
     logger: pino({ level: "info" }, sink),
   });
