@@ -35,7 +35,7 @@ export interface ServiceConfig {
   /** Per-principal request limit of /v1 (src/app.ts). */
   readonly limits: { readonly requestsPerMinute: number };
   /** Model names accepted in events besides the price book's (src/events/vocabulary.ts); undefined: only the book's. */
-  readonly events: { readonly models?: readonly string[] };
+  readonly events: { readonly models?: readonly string[]; readonly tiers?: readonly string[] };
   /**
    * `url` unset: the embedded PostgreSQL in `dataDir`. `appRole`: given to `migrate` run as the
    * schema owner, the login role it creates or updates for the service (src/db/roles.ts).
@@ -161,6 +161,7 @@ const coreSchema = z.object({
   closeSinkDir: z.string().min(1).optional(),
   closeGraceHours: z.coerce.number().int().min(0).max(24 * 28),
   models: z.string().optional(),
+  tiers: z.string().optional(),
   requestsPerMinute: z.coerce.number({ error: "expected a whole number >= 1" }).int().min(1),
 }).refine((c) => c.port === 0 || c.port !== c.metricsPort, { path: ["metricsPort"], message: "must differ from PORT (the metrics listener is scrape-only)" });
 type CoreKey = keyof z.input<typeof coreSchema>;
@@ -296,6 +297,7 @@ export const loadConfig = (flags: ConfigFlags = {}, env: NodeJS.ProcessEnv = pro
     closeSinkDir: fromEnv("closeSinkDir"),
     closeGraceHours: fromEnv("closeGraceHours") ?? 72,
     models: fromEnv("models"),
+    tiers: fromEnv("tiers"),
     requestsPerMinute: fromEnv("requestsPerMinute") ?? 1200,
   };
   const problems = unknownEnvNames(env);
@@ -322,7 +324,10 @@ export const loadConfig = (flags: ConfigFlags = {}, env: NodeJS.ProcessEnv = pro
     server: { port: c.port, metricsPort: c.metricsPort, host: c.host },
     limits: { requestsPerMinute: c.requestsPerMinute },
     // Comma-separated, e.g. the served model routes.
-    events: { models: c.models === undefined ? undefined : c.models.split(",").map((m) => m.trim()).filter(Boolean) },
+    events: {
+      models: c.models === undefined ? undefined : c.models.split(",").map((m) => m.trim()).filter(Boolean),
+      tiers: c.tiers === undefined ? undefined : c.tiers.split(",").map((m) => m.trim()).filter(Boolean),
+    },
     database: {
       url: c.databaseUrl,
       ...(c.appDatabaseRole && c.appDatabasePassword ? { appRole: { name: c.appDatabaseRole, password: c.appDatabasePassword } } : {}),

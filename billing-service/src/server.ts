@@ -52,7 +52,7 @@ export const startServer = async (config: ServiceConfig): Promise<RunningServer>
       logger,
       metrics,
       ingest: spool.ingest,
-      vocabulary: vocabularySource(() => priceBook, { models: config.events.models }),
+      vocabulary: vocabularySource(() => priceBook, { models: config.events.models, tiers: config.events.tiers }),
       limits: { requestsPerMinute: config.limits.requestsPerMinute },
       portalTrustsForwardedToken: config.auth.mode === "kubernetes",
       quota: {

@@ -28,6 +28,8 @@ export const SERVICE_ENV = {
   logLevel: "LOG_LEVEL",
   /** Comma-separated model names accepted in events besides the price book's (e.g. the served routes). */
   models: "MAAS_BILLING_MODELS",
+  /** Comma-separated tier names accepted in events besides the price book's (priced by its `*` entry). */
+  tiers: "MAAS_BILLING_TIERS",
   /** /v1 requests per principal per minute (default 1200). */
   requestsPerMinute: "MAAS_BILLING_REQUESTS_PER_MINUTE",
   /** Prometheus/Thanos query URL; set: `serve` runs the collector loop. */
