@@ -3,6 +3,7 @@
  * so tests can check what was logged (and that no credential was).
  */
 import { Writable } from "node:stream";
+import type { FastifyInstance } from "fastify";
 import pino from "pino";
 import { buildApp, type App, type ApiLimits } from "../../src/app";
 import { vocabularySource } from "../../src/events/vocabulary";
@@ -15,7 +16,7 @@ import { testPriceBook } from "./billing-db";
 export interface TestApi {
   readonly app: App;
   /** The scrape-only listener of the same service (GET /metrics). */
-  readonly metricsApp: App;
+  readonly metricsApp: FastifyInstance;
   readonly tokens: { admin: string; acme: string; globex: string };
   readonly logLines: string[];
 }
