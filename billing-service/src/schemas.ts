@@ -89,6 +89,8 @@ export const invoiceBody = z.object({
       amountMinor: decimal,
       amount: decimal,
       lineage: z.record(z.string(), z.unknown()),
+      /** Attribute labels the line is split by (FOCUS Tags); {} when none. */
+      dimensions: z.record(z.string(), z.string()).optional(),
     }),
   ),
 });

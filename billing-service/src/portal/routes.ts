@@ -16,6 +16,7 @@ import { getInvoice, InvoiceNotFoundError, listInvoices } from "../invoices/stor
 import type { PriceBook } from "../pricebook/pricebook";
 import { readQuotaStates } from "../quota/service";
 import { tenantParams } from "../schemas";
+import { UnpricedUsageError } from "../invoices/pricing";
 import { queryUsage, usageToCsv } from "../usage/query";
 import { registerPortalAssets } from "./assets";
 import { loadOverview, visibleTenants } from "./data";
@@ -171,7 +172,14 @@ export const registerPortal = (base: FastifyInstance, deps: PortalDeps): void =>
   app.get("/portal/t/:tenant/usage.csv", { ...tenantScoped, schema: { hide: true, params: tenantParams, querystring: usageQuery } }, async (request, reply) => {
     const { form, range, problem } = parseUsageForm(request.query);
     if (!range) return reply.code(400).send({ error: "bad request", message: problem });
-    const report = await queryUsage(deps.pool, request.params.tenant, range.from, range.to, form.groupBy);
+    // Priced like GET /v1/tenants/:tenant/usage?format=csv (the same columns, costMinor and currency included).
+    let report;
+    try {
+      report = await queryUsage(deps.pool, request.params.tenant, range.from, range.to, form.groupBy, deps.priceBook());
+    } catch (e) {
+      if (e instanceof UnpricedUsageError) return reply.code(422).send({ error: "unpriced usage", message: e.message });
+      throw e;
+    }
     return reply
       .type("text/csv; charset=utf-8")
       .header("content-disposition", `attachment; filename="usage-${form.fromDay}-to-${form.toDay}.csv"`)
