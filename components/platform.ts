@@ -6,11 +6,14 @@ import { BillingService, billingApiSelector, collectorSettings } from "./platfor
 import { createBillingTokens } from "./platform/billingTokens";
 import { BillingDatabase } from "./platform/database";
 import { createFederationProxies, type FederationEndpoints } from "./platform/federation";
+import { platformTenantNamespaces } from "./config/platform";
 import { createLimitadorImagePatch, createLimitadorServiceMonitor } from "./platform/limitador";
 import { createPlatformAlerting } from "./platform/alerting";
 import { createMonitoring } from "./platform/monitoring";
 import { checkPlatformGrafana, createPlatformGrafana } from "./platform/grafana";
 import { createRestrictedNamespace } from "./platform/namespaces";
+import { createPlatformIngressPolicies } from "./platform/networkPolicies";
+import { createRouteAdmission } from "./platform/routeAdmission";
 import { createPlatformRules } from "./platform/rules";
 import { createGatewayAuth } from "./platform/gatewayAuth";
 import { createMeteringPolicy } from "./platform/gatewayMetering";
@@ -122,8 +125,32 @@ export class Platform extends pulumi.ComponentResource {
     createPlatformRules(name, { namespace: monitoring.namespace.metadata.name, vllmFamily: config.vllmMetricFamily, tierLabel: config.telemetry.tierLabel }, this);
     this.federation = createFederationProxies(
       name,
-      { flavor, tenants: config.tenants, namespace: monitoring.namespace.metadata.name, federation: config.federation, defaultUpstream: monitoring.federationUpstream },
+      {
+        flavor,
+        tenants: config.tenants,
+        namespace: monitoring.namespace.metadata.name,
+        federation: config.federation,
+        defaultUpstream: monitoring.federationUpstream,
+        sourceNamespaces: { billing: config.namespace, gateway: config.limitador.namespace },
+      },
       this,
+    );
+
+    // Tenant HTTPRoutes only within the tenant's domains (the shared Gateway's hostnames are not theirs).
+    createRouteAdmission(name, this);
+    // Default-deny ingress in the monitoring and billing namespaces, then exactly the platform's peers.
+    createPlatformIngressPolicies(
+      name,
+      {
+        flavor,
+        monitoringNamespace: config.monitoring.namespace,
+        billingNamespace: config.namespace,
+        gatewayNamespace: config.gateway.namespace,
+        tenantNamespaces: config.tenants.flatMap((t) => platformTenantNamespaces(t)),
+        grafana: { enabled: config.grafana.enabled, exposed: config.grafana.enabled && config.grafana.expose.enabled },
+      },
+      this,
+      [monitoring.namespace, billingNamespace],
     );
 
     this.billingNamespace = billingNamespace.metadata.name;

@@ -1,19 +1,10 @@
 import { describe, expect, it } from "vitest";
-import { ConfigError, configKey, parseStackConfig } from "../components/config";
+import { configKey, parseStackConfig } from "../components/config";
+import { errorsOf } from "./support/configErrors";
 import { testImage } from "./support/stacks";
 
 const platform = (extra: Record<string, unknown> = {}) => ({ billing: { image: testImage }, ...extra });
 
-/** The ConfigError lines for a raw config; fails when it parses. */
-function errorsOf(raw: Record<string, unknown>): string[] {
-  try {
-    parseStackConfig(raw);
-  } catch (err) {
-    expect(err).toBeInstanceOf(ConfigError);
-    return (err as ConfigError).issues;
-  }
-  throw new Error("config was accepted");
-}
 
 describe("parseStackConfig: broken configs name the key, what was wrong and a right value", () => {
   it.each([

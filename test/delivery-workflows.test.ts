@@ -133,6 +133,15 @@ describe("pull-request.yml", () => {
     expect(steps.indexOf(body!)).toBeLessThan(steps.indexOf(post!));
   });
 
+  it("previews in the protected `preview` environment with preview-scoped secrets only (branch code never sees deploy credentials)", () => {
+    const preview = wf.jobs.preview;
+    expect(preview.environment).toBe("preview");
+    const secrets = [...JSON.stringify(preview).matchAll(/secrets\.([A-Za-z0-9_]+)/g)].map((m) => m[1]).sort();
+    expect(secrets).toEqual(["PREVIEW_KUBECONFIG", "PULUMI_PREVIEW_ACCESS_TOKEN", "PULUMI_PREVIEW_CONFIG_PASSPHRASE"]);
+    // No job of the pull-request workflow reads the deploy token or passphrase.
+    expect(JSON.stringify(wf)).not.toMatch(/secrets\.(PULUMI_ACCESS_TOKEN|PULUMI_CONFIG_PASSPHRASE|KUBECONFIG)\b/);
+  });
+
   it("installs with Node 22, tests, renders offline and diffs against the base branch", () => {
     expect(wf.env?.NODE_VERSION).toBe("22");
     const runs = (wf.jobs.test.steps ?? []).map((s) => s.run ?? "").join("\n");

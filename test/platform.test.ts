@@ -212,7 +212,8 @@ describe("billing service", () => {
   });
 
   it("is scraped by a ServiceMonitor and exposed by a Route (openshift) or HTTPRoute (kubernetes)", () => {
-    expect((findObject(openshift, "ServiceMonitor", "maas-billing-api").object as any).spec.endpoints).toEqual([{ port: "http", path: "/metrics", interval: "30s" }]);
+    // The scrape-only metrics port (test/platform-network.test.ts checks no client exposure carries it).
+    expect((findObject(openshift, "ServiceMonitor", "maas-billing-api").object as any).spec.endpoints).toEqual([{ port: "metrics", path: "/metrics", interval: "30s" }]);
     expect((findObject(openshift, "Route", "maas-billing-api").object as any).spec.to).toEqual({ kind: "Service", name: "maas-billing-api", weight: 100 });
     expect(ofKind(openshift, "HTTPRoute")).toEqual([]);
     const route = findObject(kubernetes, "HTTPRoute", "maas-billing-api").object as any;
@@ -298,11 +299,11 @@ describe("billing API credentials", () => {
     });
     const auth = new StaticTokenAuthenticator(parseTokenFile(text, "tokens.yaml"));
     const tenantA = await auth.authenticate(a);
-    expect([await tenantA?.canAccessTenant("tenant-a"), await tenantA?.canAccessTenant("tenant-b"), await tenantA?.isAdmin()]).toEqual([true, false, false]);
-    expect(await (await auth.authenticate(admin))?.isAdmin()).toBe(true);
-    // The gateway's token: the quota check of any tenant, and only that route.
+    expect([await tenantA?.may("usage.read", "tenant-a"), await tenantA?.may("usage.read", "tenant-b"), await tenantA?.may("quotas.update", "tenant-a")]).toEqual([true, false, false]);
+    expect(await (await auth.authenticate(admin))?.may("quotas.update", "tenant-a")).toBe(true);
+    // The gateway's token: the quota check of any tenant, nothing else, and only that route.
     const gw = await auth.authenticate(gateway);
-    expect([await gw?.isAdmin(), await gw?.canAccessTenant("tenant-b"), gw?.onlyRoutes]).toEqual([false, true, ["POST /v1/quota/authorize"]]);
+    expect([await gw?.may("quotas.update", "tenant-b"), await gw?.may("quotas.check", "tenant-b"), await gw?.may("usage.read", "tenant-b"), gw?.onlyRoutes]).toEqual([false, true, false, ["POST /v1/quota/authorize"]]);
     expect(await auth.authenticate("not-a-token")).toBeUndefined();
 
     // The hashes are no credential, but the file is declared a Pulumi secret all the same, as are the tokens.
@@ -347,7 +348,7 @@ describe("billing API credentials", () => {
     const auth = new StaticTokenAuthenticator(parseTokenFile(text, "tokens.yaml"));
     expect([...auth.boundSources()]).toEqual(["//gateway/maas"]);
     const s = await auth.authenticate(sender);
-    expect([s?.maySend?.("tenant-a", "//gateway/maas"), s?.maySend?.("tenant-a", "//other"), await s?.canAccessTenant("tenant-a"), await s?.isAdmin()]).toEqual([true, false, false, false]);
+    expect([s?.maySend?.("tenant-a", "//gateway/maas"), s?.maySend?.("tenant-a", "//other"), await s?.may("usage.read", "tenant-a"), await s?.may("invoices.update", "*")]).toEqual([true, false, false, false]);
     const tenantA = await auth.authenticate(stringData(withSender, "Secret", "maas-billing-token", "tenant-a-monitoring").token);
     expect(tenantA?.maySend?.("tenant-a", "//gateway/maas")).toBeUndefined();
     // Changing a sender's sources rolls the pods like a rotation.
@@ -520,9 +521,16 @@ describe("tenants", () => {
     const gw = findObject(kubernetes, "Deployment", "maas-fed-tenant-b-gateway").object as any;
     expect(gw.spec.template.spec.containers[0].args).toEqual([
       "--insecure-listen-address=0.0.0.0:8080",
-      "--upstream=http://prometheus-operated.maas-monitoring.svc:9090",
+      // Through the pod's namespace guard, which enforces namespace=<Limitador's namespace> (#14).
+      "--upstream=http://127.0.0.1:8082",
       "--label=route_namespace",
       "--label-value=b-models",
+    ]);
+    expect(gw.spec.template.spec.containers[1].args).toEqual([
+      "--insecure-listen-address=127.0.0.1:8082",
+      "--upstream=http://prometheus-operated.maas-monitoring.svc:9090",
+      "--label=namespace",
+      "--label-value=kuadrant-system",
     ]);
     const np = findObject(openshift, "NetworkPolicy", "maas-fed-tenant-b-models").object as any;
     expect(np.spec.ingress[0].from).toEqual([{ namespaceSelector: { matchExpressions: [{ key: "kubernetes.io/metadata.name", operator: "In", values: ["b-models"] }] } }]);
@@ -532,8 +540,9 @@ describe("tenants", () => {
     const pod = (findObject(openshift, "Deployment", "maas-fed-tenant-b-gateway").object as any).spec.template.spec;
     expect(pod.serviceAccountName).toBe("maas-federation");
     expect(pod.automountServiceAccountToken).toBe(true);
-    expect(pod.containers.map((c: { name: string }) => c.name)).toEqual(["prom-label-proxy", "upstream-auth"]);
-    expect(pod.containers[1].command).toEqual(["nginx", "-c", "/etc/maas-federation/nginx.conf", "-e", "/dev/stderr", "-g", "daemon off;"]);
+    expect(pod.containers.map((c: { name: string }) => c.name)).toEqual(["prom-label-proxy", "namespace-guard", "upstream-auth"]);
+    expect(pod.containers[1].args[1]).toBe("--upstream=http://127.0.0.1:8081");
+    expect(pod.containers[2].command).toEqual(["nginx", "-c", "/etc/maas-federation/nginx.conf", "-e", "/dev/stderr", "-g", "daemon off;"]);
     const conf = (findObject(openshift, "ConfigMap", "maas-federation-upstream-auth").object.data as Record<string, string>)["nginx.conf"];
     expect(conf).toContain("listen 127.0.0.1:8081;");
     expect(conf).toContain("proxy_pass https://prometheus-user-workload.openshift-user-workload-monitoring.svc:9092;");

@@ -2,12 +2,14 @@
  * The HTTP API as a fastify plugin-style builder: routes, validation (zod), OpenAPI, auth,
  * metrics. server.ts adds listening and shutdown; tests use buildApp with inject() or listen(0).
  */
+import rateLimit from "@fastify/rate-limit";
 import swagger from "@fastify/swagger";
 import Fastify, { type FastifyBaseLogger, type FastifyInstance } from "fastify";
 import { hasZodFastifySchemaValidationErrors, jsonSchemaTransform, serializerCompiler, validatorCompiler } from "fastify-type-provider-zod";
 import type { Pool } from "pg";
-import { registerAuth } from "./auth/hooks";
+import { DEFAULT_FAILED_AUTH_LIMIT, registerAuth, type FailedAuthLimit } from "./auth/hooks";
 import type { Authenticator } from "./auth/types";
+import { InvalidRequestError, vocabularySource, type Vocabulary } from "./events/vocabulary";
 import { createServiceMetrics, type ServiceMetrics } from "./ops/metrics";
 import type { PriceBook } from "./pricebook/pricebook";
 import { registerPortal } from "./portal/routes";
@@ -33,7 +35,19 @@ export interface AppDeps {
   readonly portalTrustsForwardedToken?: boolean;
   /** Tier defaults, refresh interval and reservation times of quotas (defaults: quota/service.ts). */
   readonly quota?: QuotaSettings;
+  /** Accepted tier/model names; defaults to the names in the price book (events/vocabulary.ts). */
+  readonly vocabulary?: () => Vocabulary;
+  readonly limits?: Partial<ApiLimits>;
 }
+
+export interface ApiLimits {
+  /** /v1 requests per principal per minute (429 with Retry-After past it). */
+  readonly requestsPerMinute: number;
+  /** Failed authentications per client address and window before 429 (auth/hooks.ts). */
+  readonly failedAuth: FailedAuthLimit;
+}
+
+export const DEFAULT_API_LIMITS: ApiLimits = { requestsPerMinute: 1200, failedAuth: DEFAULT_FAILED_AUTH_LIMIT };
 
 export type App = FastifyInstance & { readonly quota: QuotaService };
 
@@ -77,6 +91,7 @@ export const buildApp = async (deps: AppDeps): Promise<App> => {
         issues: error.validation.map((v) => describeIssue(v.instancePath, v.message ?? "invalid", v.params as Record<string, unknown>)),
       });
     }
+    if (error instanceof InvalidRequestError) return reply.code(400).send({ error: "invalid request", in: "body", issues: error.issues });
     const domain = domainErrorAnswer(error);
     if (domain) return reply.code(domain.status).send(domain.body);
     const status = (error as { statusCode?: number }).statusCode ?? 500;
@@ -92,14 +107,24 @@ export const buildApp = async (deps: AppDeps): Promise<App> => {
 
   // Before registerAuth: the portal's hook hands its session credential to the API auth below.
   registerPortal(app, { pool: deps.pool, priceBook: deps.priceBook, authenticator: deps.authenticator, trustForwardedToken: deps.portalTrustsForwardedToken });
-  registerAuth(app, deps.authenticator, metrics);
-  registerOpsRoutes(app, deps.pool, metrics);
-  registerEventRoutes(app, deps.pool, metrics, deps.ingest);
+  const limits = { ...DEFAULT_API_LIMITS, ...deps.limits };
+  registerAuth(app, deps.authenticator, metrics, limits.failedAuth);
+  // Per principal, after authentication (preHandler: request.principal is set); only /v1 routes.
+  await app.register(rateLimit, {
+    hook: "preHandler",
+    max: limits.requestsPerMinute,
+    timeWindow: 60_000,
+    allowList: (request) => request.routeOptions.config?.scope === undefined,
+    keyGenerator: (request) => `principal:${request.principal?.name ?? request.ip}`,
+  });
+  const vocabulary = deps.vocabulary ?? vocabularySource(deps.priceBook);
+  registerOpsRoutes(app, deps.pool);
+  registerEventRoutes(app, deps.pool, metrics, vocabulary, deps.ingest);
   registerUsageRoutes(app, deps.pool, deps.priceBook);
   registerInvoiceRoutes(app, deps.pool, deps.priceBook);
   const quota = createQuotaService(deps.pool, deps.priceBook, { onError: (e) => app.log.error({ err: e }, "quota refresh failed"), ...deps.quota });
   app.addHook("onClose", () => quota.close());
-  registerQuotaRoutes(app, deps.pool, deps.priceBook, quota);
+  registerQuotaRoutes(app, deps.pool, deps.priceBook, quota, vocabulary);
   registerWebhookRoutes(app, deps.pool);
   // Tests and serve reach the quota view (refresh, staleness) through the app.
   return Object.assign(app, { quota }) as unknown as App;

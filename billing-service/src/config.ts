@@ -30,7 +30,12 @@ export interface CollectorConfig {
 export interface ServiceConfig {
   /** Embedded PostgreSQL, local tokens and the spool live here. */
   readonly dataDir: string;
-  readonly server: { readonly port: number; readonly host: string };
+  /** `metricsPort`: the scrape-only listener (GET /metrics and nothing else, src/ops/metrics-app.ts). */
+  readonly server: { readonly port: number; readonly metricsPort: number; readonly host: string };
+  /** Per-principal request limit of /v1 (src/app.ts). */
+  readonly limits: { readonly requestsPerMinute: number };
+  /** Model names accepted in events besides the price book's (src/events/vocabulary.ts); undefined: only the book's. */
+  readonly events: { readonly models?: readonly string[]; readonly tiers?: readonly string[] };
   /**
    * `url` unset: the embedded PostgreSQL in `dataDir`. `appRole`: given to `migrate` run as the
    * schema owner, the login role it creates or updates for the service (src/db/roles.ts).
@@ -64,6 +69,7 @@ export interface ConfigFlags {
   databaseUrl?: string;
   dataDir?: string;
   port?: string | number;
+  metricsPort?: string | number;
   host?: string;
   priceBook?: string;
   tokensFile?: string;
@@ -88,6 +94,7 @@ const FLAG_OF: Partial<Record<ServiceEnvKey, string>> = {
   databaseUrl: "--database-url",
   dataDir: "--data-dir",
   port: "--port",
+  metricsPort: "--metrics-port",
   host: "--host",
   priceBook: "--price-book",
   tokensFile: "--tokens-file",
@@ -118,6 +125,7 @@ const coreSchema = z.object({
   appDatabasePassword: z.string().min(16, "expected a generated password of at least 16 characters").optional(),
   dataDir: z.string().min(1),
   port: portSchema,
+  metricsPort: portSchema,
   host: z.string().min(1),
   priceBook: z.string().min(1),
   tokensFile: z.string().min(1).optional(),
@@ -152,13 +160,18 @@ const coreSchema = z.object({
   webhookIntervalMs: z.coerce.number().int().min(100).max(600_000),
   closeSinkDir: z.string().min(1).optional(),
   closeGraceHours: z.coerce.number().int().min(0).max(24 * 28),
-});
+  models: z.string().optional(),
+  tiers: z.string().optional(),
+  requestsPerMinute: z.coerce.number({ error: "expected a whole number >= 1" }).int().min(1),
+}).refine((c) => c.port === 0 || c.port !== c.metricsPort, { path: ["metricsPort"], message: "must differ from PORT (the metrics listener is scrape-only)" });
 type CoreKey = keyof z.input<typeof coreSchema>;
 
 const EXAMPLES: Partial<Record<CoreKey, string>> = {
   databaseUrl: "postgres://user@db.example:5432/maas_billing",
   appDatabaseRole: "billing_app",
   port: "8080",
+  metricsPort: "8081",
+  requestsPerMinute: "1200",
   authMode: "static",
   retentionMonths: "36",
   logLevel: "info",
@@ -263,6 +276,8 @@ export const loadConfig = (flags: ConfigFlags = {}, env: NodeJS.ProcessEnv = pro
     appDatabasePassword: fromEnv("appDatabasePassword"),
     dataDir: path.resolve(String(fromEnv("dataDir", flags.dataDir) ?? ".maas-billing")),
     port: fromEnv("port", flags.port) ?? 8080,
+    // Scrape-only: /metrics lives here and nowhere else (src/ops/metrics-app.ts).
+    metricsPort: fromEnv("metricsPort", flags.metricsPort) ?? 8081,
     host: fromEnv("host", flags.host) ?? "0.0.0.0",
     priceBook: fromEnv("priceBook", flags.priceBook) ?? EXAMPLE_PRICE_BOOK,
     tokensFile: fromEnv("tokensFile", flags.tokensFile),
@@ -281,6 +296,9 @@ export const loadConfig = (flags: ConfigFlags = {}, env: NodeJS.ProcessEnv = pro
     webhookIntervalMs: fromEnv("webhookIntervalMs") ?? 2000,
     closeSinkDir: fromEnv("closeSinkDir"),
     closeGraceHours: fromEnv("closeGraceHours") ?? 72,
+    models: fromEnv("models"),
+    tiers: fromEnv("tiers"),
+    requestsPerMinute: fromEnv("requestsPerMinute") ?? 1200,
   };
   const problems = unknownEnvNames(env);
   const parsed = coreSchema.safeParse(raw);
@@ -303,7 +321,13 @@ export const loadConfig = (flags: ConfigFlags = {}, env: NodeJS.ProcessEnv = pro
   if (problems.length > 0 || !c) throw new ConfigError(`invalid configuration:\n  ${problems.join("\n  ")}`);
   return {
     dataDir: c.dataDir,
-    server: { port: c.port, host: c.host },
+    server: { port: c.port, metricsPort: c.metricsPort, host: c.host },
+    limits: { requestsPerMinute: c.requestsPerMinute },
+    // Comma-separated, e.g. the served model routes.
+    events: {
+      models: c.models === undefined ? undefined : c.models.split(",").map((m) => m.trim()).filter(Boolean),
+      tiers: c.tiers === undefined ? undefined : c.tiers.split(",").map((m) => m.trim()).filter(Boolean),
+    },
     database: {
       url: c.databaseUrl,
       ...(c.appDatabaseRole && c.appDatabasePassword ? { appRole: { name: c.appDatabaseRole, password: c.appDatabasePassword } } : {}),

@@ -3,6 +3,7 @@
  * collector loop when Prometheus is configured, daily retention, and a graceful shutdown on
  * SIGTERM/SIGINT (stop accepting, finish in-flight requests, stop the collector, close the DB).
  */
+import type { FastifyInstance } from "fastify";
 import pino from "pino";
 import { buildApp, type App } from "./app";
 import { selectAuthenticator } from "./auth/select";
@@ -10,6 +11,8 @@ import { startCollectorService, type CollectorService } from "./collector/servic
 import type { ServiceConfig } from "./config";
 import { openDatabase } from "./db/open";
 import { createServiceMetrics } from "./ops/metrics";
+import { buildMetricsApp } from "./ops/metrics-app";
+import { vocabularySource } from "./events/vocabulary";
 import { loadPriceBook } from "./pricebook/pricebook";
 import { createEventSpool } from "./spool";
 import { createWebhookDispatcher, type WebhookDispatcher } from "./webhooks/dispatcher";
@@ -18,6 +21,8 @@ import { runMonthEndClose } from "./close/month-end";
 export interface RunningServer {
   readonly app: App;
   readonly url: string;
+  /** The scrape-only listener's base URL (GET /metrics). */
+  readonly metricsUrl: string;
   close(): Promise<void>;
 }
 
@@ -32,6 +37,7 @@ export const startServer = async (config: ServiceConfig): Promise<RunningServer>
   let retentionTimer: NodeJS.Timeout | undefined;
   let webhooks: WebhookDispatcher | undefined;
   let closeTimer: NodeJS.Timeout | undefined;
+  let metricsApp: FastifyInstance | undefined;
   try {
     const migrated = await db.migrate();
     logger.info({ applied: migrated.applied, schema: migrated.current, embeddedPostgres: db.embedded }, "database ready");
@@ -39,7 +45,15 @@ export const startServer = async (config: ServiceConfig): Promise<RunningServer>
     // Events are acknowledged once committed, or fsynced to <data dir>/spool while the database is down.
     const spool = createEventSpool({ pool: db.pool, spool: config.spool, log: logger });
     spool.start();
-    const app = await buildApp({ pool: db.pool, priceBook: () => priceBook, authenticator, logger, metrics, ingest: spool.ingest,
+    const app = await buildApp({
+      pool: db.pool,
+      priceBook: () => priceBook,
+      authenticator,
+      logger,
+      metrics,
+      ingest: spool.ingest,
+      vocabulary: vocabularySource(() => priceBook, { models: config.events.models, tiers: config.events.tiers }),
+      limits: { requestsPerMinute: config.limits.requestsPerMinute },
       portalTrustsForwardedToken: config.auth.mode === "kubernetes",
       quota: {
         tierDefaults: config.quota.tierDefaults,
@@ -49,6 +63,7 @@ export const startServer = async (config: ServiceConfig): Promise<RunningServer>
         thresholds: config.quota.thresholds,
       },
     });
+    metricsApp = await buildMetricsApp(metrics);
     const applyRetention = async (): Promise<void> => {
       try {
         const r = await db.pool.query<{ n: string }>("select maas_billing_apply_retention($1) as n", [config.retention.months]);
@@ -79,6 +94,7 @@ export const startServer = async (config: ServiceConfig): Promise<RunningServer>
       closeTimer.unref();
     }
     collector = await startCollectorService({ pool: db.pool, registry: metrics.registry, log: logger, collector: config.collector });
+    const metricsUrl = await metricsApp.listen({ port: config.server.metricsPort, host: config.server.host });
     const address = await app.listen({ port: config.server.port, host: config.server.host });
     if (localAdminTokenFile) logger.info({ adminTokenFile: localAdminTokenFile }, "static auth without MAAS_BILLING_TOKENS_FILE: local admin token is in this file");
     let closing: Promise<void> | undefined;
@@ -89,16 +105,18 @@ export const startServer = async (config: ServiceConfig): Promise<RunningServer>
         clearInterval(closeTimer);
         await app.close();
         await webhooks?.stop();
+        await metricsApp?.close();
         await spool.stop();
         await collector?.stop();
         await db.close();
         logger.info("stopped");
       })());
-    return { app, url: address, close };
+    return { app, url: address, metricsUrl, close };
   } catch (e) {
     clearInterval(retentionTimer);
     clearInterval(closeTimer);
     await webhooks?.stop();
+    await metricsApp?.close();
     await collector?.stop();
     await db.close();
     throw e;

@@ -20,6 +20,7 @@ beforeAll(async () => {
 });
 afterAll(async () => {
   await api?.app.close();
+  await api?.metricsApp.close();
   await db?.stop();
 });
 
@@ -116,10 +117,11 @@ describe("invoices over HTTP", () => {
 });
 
 describe("operations", () => {
-  it("serves health, readiness, metrics and the OpenAPI document without credentials", async () => {
+  it("serves health, readiness and the OpenAPI document without credentials, and metrics on the scrape-only listener", async () => {
     expect((await api.app.inject({ url: "/healthz" })).statusCode).toBe(200);
     expect((await api.app.inject({ url: "/readyz" })).json()).toEqual({ status: "ready" });
-    const metrics = (await api.app.inject({ url: "/metrics" })).body;
+    expect((await api.app.inject({ url: "/metrics" })).statusCode).toBe(404);
+    const metrics = (await api.metricsApp.inject({ url: "/metrics" })).body;
     expect(metrics).toContain('maas_billing_usage_tokens_total{tenant="acme",model="llama",tier="premium",direction="input"} 1101');
     // Label order is not part of the format: find a sample by its exact label set.
     const sample = (name: string, labels: Record<string, string>): string | undefined =>

@@ -121,7 +121,7 @@ describe("serve with no database configured", () => {
   it("starts an embedded PostgreSQL in the data dir, serves, and shuts both down on SIGTERM", async () => {
     const dataDir = await mkdtemp(path.join(os.tmpdir(), "maas-billing-serve-"));
     try {
-      const child = spawn(process.execPath, [BIN, "--data-dir", dataDir, "serve", "--port", "0", "--host", "127.0.0.1"], {
+      const child = spawn(process.execPath, [BIN, "--data-dir", dataDir, "serve", "--port", "0", "--metrics-port", "0", "--host", "127.0.0.1"], {
         env: { ...process.env, DATABASE_URL: "", LOG_LEVEL: "info" },
         stdio: ["ignore", "pipe", "pipe"],
       });

@@ -9,6 +9,7 @@
 import type { AddressInfo } from "node:net";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { buildApp, type App } from "../src/app";
+import { vocabularySource } from "../src/events/vocabulary";
 import { newToken, StaticTokenAuthenticator } from "../src/auth/static";
 import { writeChunk } from "../src/collector/store";
 import { createInvoice } from "../src/invoices/store";
@@ -29,6 +30,8 @@ const startReplica = async (): Promise<{ app: App; url: string }> => {
   const app = await buildApp({
     pool: db.pool,
     priceBook: () => book,
+    // The tests' tier "free" and model "granite" are priced by the book's "*" entry (#14: names must be listed).
+    vocabulary: vocabularySource(() => book, { tiers: ["free"], models: ["granite"] }),
     authenticator: new StaticTokenAuthenticator([admin.entry, acmeReader.entry, gateway.entry]),
     quota: {
       now: () => clock,

@@ -13,6 +13,8 @@ const BIN = path.join(__dirname, "..", "bin", "maas-billing.cjs");
 
 export interface ServiceProcess {
   readonly url: string;
+  /** The scrape-only listener (GET /metrics). */
+  readonly metricsUrl: string;
   readonly token: string;
   readonly pid: number;
   /** Last lines of the service's log (stdout and stderr). */
@@ -35,11 +37,13 @@ export const startService = async (options: ServiceOptions): Promise<ServiceProc
   await writeFile(tokensFile, stringify({ tokens: [admin.entry, ...(options.tokens ?? [])] }));
   const port = await freePort();
   const url = `http://127.0.0.1:${port}`;
+  const metricsPort = await freePort();
   const child: ChildProcess = spawn(process.execPath, [BIN, "serve"], {
     env: {
       ...process.env,
       DATABASE_URL: options.databaseUrl,
       PORT: String(port),
+      MAAS_BILLING_METRICS_PORT: String(metricsPort),
       HOST: "127.0.0.1",
       MAAS_BILLING_DATA_DIR: options.dataDir,
       MAAS_BILLING_TOKENS_FILE: tokensFile,
@@ -65,6 +69,7 @@ export const startService = async (options: ServiceOptions): Promise<ServiceProc
   }
   return {
     url,
+    metricsUrl: `http://127.0.0.1:${metricsPort}`,
     token: admin.token,
     pid: child.pid!,
     log: () => log,

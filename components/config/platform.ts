@@ -157,6 +157,12 @@ export const platformTenantSchema = z.strictObject({
     .describe(
       "Tiers this tenant's API keys may use (its price tiers are pinned by the platform, not by the key labels the tenant writes). Default: every tier the price book names (`billing.priceBook`); unrestricted when no price book is configured or the book prices every tier (a `*` tier entry). A tenant stack with a key of another tier fails at preview naming the key, and the platform's Gateway AuthPolicy denies such a key (docs/threat-model.md B3).",
     ),
+  domains: z
+    .array(hostName)
+    .optional()
+    .describe(
+      "DNS domains the tenant's HTTPRoutes may use as hostnames (a hostname equal to or under one of them). An admission policy refuses any other hostname, and a route without hostnames, in the tenant's namespaces; without domains the tenant can create no HTTPRoute. Must not cover the billing host or another tenant's domains.",
+    ),
   adminGroup: z.string().min(1).optional().describe("Group bound as tenant admin in the tenant's namespaces: the `maas-tenant-admin` Role of docs/tenants.md (exactly what a tenant stack needs), nothing else."),
 });
 
@@ -222,6 +228,33 @@ export const platformSchema = z
         }),
       );
     }
+    // A tenant namespace gets the tenant-admin Role bound in it: never a system or platform namespace.
+    const platformNamespaces = new Map<string, string>([
+      [p.namespace, "the billing namespace"],
+      [p.monitoring.namespace, "the platform monitoring namespace"],
+      [p.gateway.namespace, "the Gateway's namespace"],
+      [p.limitador.namespace, "Limitador's namespace"],
+    ]);
+    const under = (host: string, domain: string) => host === domain || host.endsWith(`.${domain}`);
+    p.tenants.forEach((t, i) => {
+      for (const ns of platformTenantNamespaces(t)) {
+        const why = platformNamespaces.get(ns) ?? systemNamespaceReason(ns);
+        if (why !== undefined) {
+          ctx.addIssue({ code: "custom", path: ["tenants", i, "namespaces"], message: `"${ns}" is ${why}: a tenant namespace gets the tenant-admin Role, so it must be one of the tenant's own (e.g. "${t.name}-models")` });
+        }
+      }
+      (t.domains ?? []).forEach((d, j) => {
+        if (p.billing.host !== undefined && under(p.billing.host, d)) {
+          ctx.addIssue({ code: "custom", path: ["tenants", i, "domains", j], message: `"${d}" covers the billing host "${p.billing.host}": a tenant route there would receive the callers' billing tokens` });
+        }
+        p.tenants.forEach((o, k) => {
+          if (k === i) return;
+          for (const od of o.domains ?? []) {
+            if (under(od, d)) ctx.addIssue({ code: "custom", path: ["tenants", i, "domains", j], message: `"${d}" covers "${od}" of tenant "${o.name}": one tenant's routes could take the other's traffic` });
+          }
+        });
+      });
+    });
     if (p.billing.priceBook !== undefined) {
       for (const problem of priceBookProblems(p.billing.priceBook)) {
         ctx.addIssue({ code: "custom", path: ["billing", "priceBook"], message: `the billing service would refuse it: ${problem}` });
@@ -249,6 +282,13 @@ export function platformAllowedTiers(p: PlatformConfig): Record<string, string[]
       return allowed !== undefined && allowed.length > 0 ? [[t.name, [...allowed].sort()]] : [];
     }),
   );
+}
+
+/** Why `ns` is a system namespace no tenant may own (Kubernetes' and OpenShift's own), or undefined. */
+export function systemNamespaceReason(ns: string): string | undefined {
+  if (["default", "kube-system", "kube-public", "kube-node-lease"].includes(ns) || ns.startsWith("kube-")) return "a Kubernetes system namespace";
+  if (ns === "openshift" || ns.startsWith("openshift-")) return "an OpenShift system namespace";
+  return undefined;
 }
 
 /** The namespaces of one tenant, defaults applied in one place. */

@@ -65,6 +65,16 @@ export function collectorSettings(config: PlatformConfig): Record<string, unknow
 /** Name of the billing API objects (Deployment, Service, ServiceAccount, RBAC). */
 export const billingApiName = "maas-billing-api";
 export const billingApiPort = 8080;
+/** Scrape-only port of the billing pods (GET /metrics): only the monitoring scraper reaches it (networkPolicies.ts). */
+export const billingMetricsPort = 8081;
+/** The metrics-only Service, selected by the ServiceMonitor; clients' Service, Route and HTTPRoute never carry this port. */
+export const billingMetricsServiceName = `${billingApiName}-metrics`;
+/**
+ * Most samples one scrape of the billing service may return (ServiceMonitor sampleLimit): above it
+ * Prometheus drops the whole scrape instead of storing a label explosion. Series grow with tenants x
+ * models x tiers; 20,000 leaves room for ~50 tenants with 40 model/tier pairs each.
+ */
+export const billingScrapeSampleLimit = 20_000;
 /** Pod labels of the billing service; the database NetworkPolicy admits exactly these. */
 export const billingApiSelector = { "app.kubernetes.io/name": billingApiName, "app.kubernetes.io/component": "billing-api" };
 
@@ -200,9 +210,13 @@ export class BillingService extends pulumi.ComponentResource {
                 {
                   name: "billing-api",
                   image: b.image,
-                  ports: [{ name: "http", containerPort: billingApiPort }],
+                  ports: [
+                    { name: "http", containerPort: billingApiPort },
+                    { name: "metrics", containerPort: billingMetricsPort },
+                  ],
                   env: [
                     { name: "PORT", value: String(billingApiPort) },
+                    { name: "MAAS_BILLING_METRICS_PORT", value: String(billingMetricsPort) },
                     { name: "DATABASE_URL", valueFrom: { secretKeyRef: { name: args.appDatabaseSecretName, key: "url" } } },
                     { name: "MAAS_BILLING_AUTH_MODE", value: "kubernetes" },
                     { name: "MAAS_BILLING_DATA_DIR", value: "/var/lib/maas-billing" },
@@ -252,6 +266,16 @@ export class BillingService extends pulumi.ComponentResource {
       { parent: this },
     );
 
+    // Metrics have their own Service so the clients' Service never carries the metrics port.
+    const metricsLabels = { ...appLabels(billingMetricsServiceName, "billing-metrics") };
+    new k8s.core.v1.Service(
+      `${name}-metrics-service`,
+      {
+        metadata: { name: billingMetricsServiceName, namespace: args.namespace, labels: metricsLabels },
+        spec: { selector: billingApiSelector, ports: [{ name: "metrics", port: billingMetricsPort, targetPort: "metrics" }] },
+      },
+      { parent: this },
+    );
     new k8s.apiextensions.CustomResource(
       `${name}-service-monitor`,
       {
@@ -259,8 +283,9 @@ export class BillingService extends pulumi.ComponentResource {
         kind: "ServiceMonitor",
         metadata: meta,
         spec: {
-          selector: { matchLabels: labels },
-          endpoints: [{ port: "http", path: "/metrics", interval: "30s" }],
+          selector: { matchLabels: metricsLabels },
+          endpoints: [{ port: "metrics", path: "/metrics", interval: "30s" }],
+          sampleLimit: billingScrapeSampleLimit,
         },
       },
       { parent: this },
@@ -276,6 +301,8 @@ export class BillingService extends pulumi.ComponentResource {
           metadata: meta,
           spec: {
             ...(b.host ? { host: b.host } : {}),
+            // The API only: health, OpenAPI and anything else on the port stay in-cluster.
+            path: "/v1/",
             to: { kind: "Service", name: service.metadata.name, weight: 100 },
             port: { targetPort: "http" },
             tls: { termination: "edge", insecureEdgeTerminationPolicy: "Redirect" },

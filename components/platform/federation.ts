@@ -19,6 +19,11 @@ export interface FederationArgs {
   readonly federation: PlatformConfig["federation"];
   /** Central `/federate` base URL, used when `federation.upstreamUrl` is not set. */
   readonly defaultUpstream: string;
+  /**
+   * Where the series a role reads are scraped: the billing service's namespace (billing role) and the
+   * Limitador namespace (gateway role). Those proxies also enforce `namespace` to that value.
+   */
+  readonly sourceNamespaces: { billing: string; gateway: string };
 }
 
 /** The federation output of one tenant (components/contract.ts); this platform always exports `billingUrl`. */
@@ -36,6 +41,19 @@ export const federationProxyRoles = [
 ] as const satisfies readonly { role: string; label: string; output: keyof FederationEndpoints; values: (tenant: string, namespaces: string[]) => string[] }[];
 
 export const federationProxyPort = 8080;
+
+/**
+ * The gateway and billing proxies enforce a second label, `namespace` = where their series are scraped
+ * (Limitador's namespace, the billing namespace): a series carrying `tenant="a"` or
+ * `route_namespace="a-models"` that a pod of another namespace emits (tenant B planting series in
+ * A's dashboards) is refused. prom-label-proxy enforces one label per instance, so this is a second
+ * instance in the same pod on loopback, in front of the upstream (the chaining upstream recommends:
+ * prometheus-community/prom-label-proxy#271). The central Prometheus sets `namespace` from the
+ * scraping monitor's namespace (enforcedNamespaceLabel on kubernetes, user-workload monitoring on
+ * OpenShift), so a pod cannot choose it.
+ */
+export const namespaceGuardPort = 8082;
+export const namespaceGuardRoles: Record<string, keyof FederationArgs["sourceNamespaces"]> = { gateway: "gateway", billing: "billing" };
 
 /** `maas-fed-<tenant>-<role>`: at most 63 characters because tenant names are at most 40. */
 export const federationProxyName = (tenant: string, role: string) => `maas-fed-${tenant}-${role}`;
@@ -138,9 +156,21 @@ export function createFederationProxies(
       const selector = { "app.kubernetes.io/name": proxyName, "app.kubernetes.io/component": "federation-proxy" };
       const meta = { name: proxyName, namespace: args.namespace, labels };
       const childName = `${name}-fed-${tenant.name}-${role}`;
-      const plpArgs = sidecar
-        ? proxyArgs(`http://${upstreamAuthListen.host}:${upstreamAuthListen.port}`, label, values(tenant.name, namespaces))
-        : proxyArgs(upstream, label, values(tenant.name, namespaces), upstreamTls && args.flavor === "openshift" ? serviceCaFile : undefined);
+      const centralArgs = (l: string, v: string[]) =>
+        sidecar
+          ? proxyArgs(`http://${upstreamAuthListen.host}:${upstreamAuthListen.port}`, l, v)
+          : proxyArgs(upstream, l, v, upstreamTls && args.flavor === "openshift" ? serviceCaFile : undefined);
+      const guardedBy = namespaceGuardRoles[role];
+      const guard = guardedBy
+        ? {
+            name: "namespace-guard",
+            image: f.proxyImage,
+            args: [`--insecure-listen-address=127.0.0.1:${namespaceGuardPort}`, ...centralArgs("namespace", [args.sourceNamespaces[guardedBy]]).filter((a) => !a.startsWith("--insecure-listen-address="))],
+            resources: f.resources,
+            securityContext: containerSecurityContext(),
+          }
+        : undefined;
+      const plpArgs = guard ? proxyArgs(`http://127.0.0.1:${namespaceGuardPort}`, label, values(tenant.name, namespaces)) : centralArgs(label, values(tenant.name, namespaces));
       new k8s.apps.v1.Deployment(
         `${childName}-deployment`,
         {
@@ -168,6 +198,7 @@ export function createFederationProxies(
                     resources: f.resources,
                     securityContext: containerSecurityContext(),
                   },
+                  ...(guard ? [guard] : []),
                   ...(sidecar ? [sidecar.container] : []),
                 ],
                 ...(sidecar

@@ -24,6 +24,9 @@ export interface Monitoring {
   readonly queryUrl: string;
 }
 
+/** Pod labels the platform puts on the central Prometheus pods (kubernetes flavor, via `podMetadata`); its NetworkPolicy selects them. */
+export const centralPrometheusPodLabels = { "maas-billing.io/role": "central-prometheus" };
+
 /** Namespace and well-known names of OpenShift's monitoring stacks (field notes §4). */
 export const openshiftMonitoring = {
   clusterNamespace: "openshift-monitoring",
@@ -139,6 +142,15 @@ export function createMonitoring(name: string, args: MonitoringArgs, parent: pul
         ...(m.retentionSize ? { retentionSize: m.retentionSize } : {}),
         resources: m.resources,
         securityContext: podSecurityContext("kubernetes", 65534),
+        // The NetworkPolicy of networkPolicies.ts admits its clients to pods with these labels.
+        podMetadata: { labels: centralPrometheusPodLabels },
+        // Every series scraped through a ServiceMonitor/PodMonitor carries namespace=<the monitor's
+        // namespace>, whatever the target exposes, and a monitor only finds targets in its own namespace:
+        // a tenant's monitor cannot forge another namespace (issue #14, like UWM on OpenShift).
+        enforcedNamespaceLabel: "namespace",
+        ignoreNamespaceSelectors: true,
+        // The platform's own rules (rules.ts) read every namespace: exempt, as namespacesWithoutLabelEnforcement on OpenShift.
+        excludedFromEnforcement: [{ group: "monitoring.coreos.com", resource: "prometheusrules", namespace: m.namespace }],
         // Empty selectors: every ServiceMonitor/PodMonitor in every namespace, like UWM on OpenShift.
         serviceMonitorSelector: {},
         serviceMonitorNamespaceSelector: {},

@@ -4,6 +4,7 @@ import type { Flavor } from "../config";
 import type { PlatformTenant } from "../config/platform";
 import { platformTenantNamespaces } from "../config/platform";
 import { tenantAdminRoleRules } from "../tenant/rbac";
+import { routeDomainsAnnotation } from "./routeAdmission";
 import { appLabels } from "./security";
 
 /** Name of the tenant-admin Role the platform creates and binds in each tenant namespace. */
@@ -33,6 +34,8 @@ export function createTenantAccess(
         {
           metadata: {
             name: nsName,
+            // The tenant's route domains, read by the route admission policy (routeAdmission.ts).
+            annotations: { [routeDomainsAnnotation]: (tenant.domains ?? []).join(",") },
             // Model servers (vLLM with GPUs) may not fit `restricted`; enforce baseline, warn on restricted.
             labels: {
               ...labels,

@@ -115,9 +115,10 @@ beforeAll(async () => {
   db = await startBillingDb();
   for (const name of ["a", "b"]) {
     const dataDir = await mkdtemp(path.join(work, `replica-${name}-`));
-    replicas.push(await startService({ databaseUrl: db.url, dataDir, env: { MAAS_BILLING_PRICE_BOOK: bookFile, LOG_LEVEL: "warn" } }));
+    replicas.push(await startService({ databaseUrl: db.url, dataDir, env: { MAAS_BILLING_PRICE_BOOK: bookFile, LOG_LEVEL: "warn", MAAS_BILLING_TIERS: "free,enterprise", MAAS_BILLING_MODELS: "mistral" } }));
   }
-  const targets = replicas.map((r) => new URL(r.url).host);
+  // The scrape-only metrics listener of each replica (the client port serves no /metrics).
+  const targets = replicas.map((r) => new URL(r.metricsUrl).host);
   prometheus = await startPrometheus({
     dir: path.join(work, "prometheus"),
     config: `global:\n  scrape_interval: 1s\n  evaluation_interval: 1s\nscrape_configs:\n  - job_name: maas-billing\n    static_configs:\n      - targets: ${JSON.stringify(targets)}\n`,
@@ -264,10 +265,10 @@ describe("two serve replicas on one database, one Prometheus scraping both", () 
   it("when the exporting replica stops, the other takes over and the panels still equal the invoices", async () => {
     const at = nowSeconds();
     const leader = await prom.vector("maas_billing_exporter_leader == 1", at);
-    const leaderIndex = replicas.findIndex((r) => new URL(r.url).host === leader[0]!.metric.instance);
+    const leaderIndex = replicas.findIndex((r) => new URL(r.metricsUrl).host === leader[0]!.metric.instance);
     expect(leaderIndex).toBeGreaterThanOrEqual(0);
     await replicas[leaderIndex]!.kill("SIGTERM");
-    const survivor = new URL(replicas[1 - leaderIndex]!.url).host;
+    const survivor = new URL(replicas[1 - leaderIndex]!.metricsUrl).host;
     const stopped = Date.now();
     await until("the other replica to export", async () => {
       const s = await prom.vector(`timestamp(maas_billing_month_to_date_cost_minor{instance="${survivor}"})`, nowSeconds());

@@ -1,6 +1,6 @@
 // Tenant isolation of metrics: a real Prometheus holding every tenant's series, and per tenant the
 // prom-label-proxy instances with exactly the enforcement arguments the platform render gives them.
-import { BILLING_METRIC, federate, GATEWAY_METRIC, instantQuery, MODEL_METRIC, startLabelProxy, startPrometheus } from "./prometheus";
+import { BILLING_METRIC, federate, FORGED_MODEL, GATEWAY_METRIC, instantQuery, MODEL_METRIC, startLabelProxy, startPrometheus } from "./prometheus";
 import { expect, type Report } from "./report";
 import type { TenantFacts } from "./tenants";
 
@@ -25,12 +25,21 @@ export async function prometheusIsolationChecks(
   tenants: TenantFacts[],
 ): Promise<FederationUnderTest> {
   const proxyUrls = new Map<string, string>();
-  const prometheus = await startPrometheus(workDir, tenants.map((t) => ({ tenant: t.name, namespaces: t.namespaces })));
+  // Where the render says billing and Limitador series are scraped (the namespaces its guards enforce).
+  const guarded = (label: string) => tenants.flatMap((t) => t.proxies).find((p) => p.label === label)?.guardNamespace;
+  const sources = { billing: guarded("tenant") ?? "maas-billing", gateway: guarded("route_namespace") ?? "kuadrant-system" };
+  const prometheus = await startPrometheus(
+    workDir,
+    tenants.map((t) => ({ tenant: t.name, namespaces: t.namespaces })),
+    sources,
+  );
+  const forgedPerMetric = tenants.length * (tenants.length - 1);
 
   await report.check("the fixture Prometheus holds every tenant's series (so the proxy results below are filtering, not missing data)", async (detail) => {
     for (const metric of [MODEL_METRIC, GATEWAY_METRIC, BILLING_METRIC]) {
       const all = await instantQuery(prometheus.url, metric, prometheus.evalTime);
-      const expected = metric === BILLING_METRIC ? tenants.length : tenants.flatMap((t) => t.namespaces).length;
+      // Plus the series each tenant planted for every other tenant (billing and gateway metrics).
+      const expected = (metric === BILLING_METRIC ? tenants.length : tenants.flatMap((t) => t.namespaces).length) + (metric === MODEL_METRIC ? 0 : forgedPerMetric);
       detail(`${metric}: ${all.length} series directly from Prometheus`);
       expect(all.length === expected, `expected ${expected} series, got ${all.length}`);
     }
@@ -43,14 +52,17 @@ export async function prometheusIsolationChecks(
       const others = tenants.filter((t) => t !== tenant).flatMap((t) => ownValues(t, proxy.label));
       await report.check(`${proxy.name} (enforces ${proxy.label}) answers ${tenant.name}'s queries with ${tenant.name}'s series only`, async (detail) => {
         expect(metric !== undefined, `unexpected enforced label ${proxy.label}`);
-        const url = await startLabelProxy(binDir, workDir, proxy.name, prometheus.url, proxy.enforcementArgs);
+        const url = await startLabelProxy(binDir, workDir, proxy.name, prometheus.url, proxy.enforcementArgs, proxy.guardArgs);
         proxyUrls.set(proxy.name, url);
-        detail(`args: ${proxy.enforcementArgs.join(" ")}`);
+        detail(`args: ${proxy.enforcementArgs.join(" ")}${proxy.guardArgs ? ` behind namespace guard ${proxy.guardArgs.join(" ")}` : ""}`);
 
         const answer = await instantQuery(url, metric, prometheus.evalTime);
         const seen = answer.map((s) => s.metric[proxy.label]).sort();
         detail(`query ${metric}: ${proxy.label} values ${JSON.stringify(seen)}`);
         expect(JSON.stringify(seen) === JSON.stringify(own), `expected exactly ${own.join(", ")}`);
+        const planted = answer.filter((s) => s.metric.model === FORGED_MODEL);
+        detail(`series planted by other tenants' pods with ${proxy.label} of ${tenant.name}: ${planted.length}`);
+        expect(planted.length === 0, `${planted.length} series planted by another tenant's pods passed (namespaces ${planted.map((s) => s.metric.namespace).join(", ")})`);
 
         for (const foreign of others) {
           const escape = `${metric}{${proxy.label}="${foreign}"}`;

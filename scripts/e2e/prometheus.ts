@@ -19,6 +19,15 @@ export const KSERVE_MODEL_METRIC = "kserve_vllm:prompt_tokens_total";
 export const GATEWAY_METRIC = "authorized_hits";
 /** A billing-service series; it names the tenant in `tenant` (contract: Billing service metrics). */
 export const BILLING_METRIC = "maas_billing_usage_tokens_total";
+/** The model label of the series a tenant plants for another tenant (fixtureSeries). */
+export const FORGED_MODEL = "forged";
+
+/** Namespaces the central Prometheus scrapes billing and Limitador series in (the `namespace` label they carry). */
+export interface SeriesSources {
+  billing: string;
+  gateway: string;
+}
+const DEFAULT_SOURCES: SeriesSources = { billing: "maas-billing", gateway: "kuadrant-system" };
 
 /**
  * OpenMetrics text with, per tenant namespace, one model-server series per vLLM family (tenant namespace in
@@ -27,22 +36,28 @@ export const BILLING_METRIC = "maas_billing_usage_tokens_total";
  * billing-service series (tenant name in `tenant`), sampled every
  * 15 s over the ten minutes up to `endSeconds`.
  */
-export function fixtureSeries(tenants: TenantSeriesSpec[], endSeconds: number): string {
+export function fixtureSeries(tenants: TenantSeriesSpec[], endSeconds: number, sources: SeriesSources = DEFAULT_SOURCES): string {
   const times = Array.from({ length: 40 }, (_, i) => endSeconds - (39 - i) * 15);
   const series = (name: string, labels: Labels, step: number) => ({ name, labels, samples: times.map((t, i) => ({ t, v: step * i })) });
   const family = (name: string, members: Family["series"]): Family => ({ name, type: "unknown", series: members });
   const namespaces = tenants.flatMap((t) => t.namespaces);
+  // Planted by each tenant's pods (scraped in its own namespace) to show up in every other tenant's
+  // dashboards: the billing and gateway proxies must refuse them (issue #14 hole 3).
+  const planted = tenants.flatMap(({ tenant, namespaces: own }) => tenants.filter((o) => o.tenant !== tenant).map((other) => ({ from: own[0], other })));
   return toOpenMetrics([
-    family(BILLING_METRIC, tenants.map(({ tenant }) => series(BILLING_METRIC, { tenant, model: "granite", tier: "free", direction: "input" }, 1000))),
+    family(BILLING_METRIC, [
+      ...tenants.map(({ tenant }) => series(BILLING_METRIC, { namespace: sources.billing, tenant, model: "granite", tier: "free", direction: "input" }, 1000)),
+      ...planted.map(({ from, other }) => series(BILLING_METRIC, { namespace: from, tenant: other.tenant, model: FORGED_MODEL, tier: "free", direction: "input" }, 1)),
+    ]),
     ...[MODEL_METRIC, KSERVE_MODEL_METRIC].map((metric) =>
       family(metric, namespaces.map((ns) => series(metric, { namespace: ns, model_name: "granite", pod: "vllm-0" }, 100))),
     ),
-    family(
-      GATEWAY_METRIC,
-      namespaces.map((ns) =>
-        series(GATEWAY_METRIC, { namespace: "kuadrant-system", limitador_namespace: `${ns}/llm-route`, route_namespace: ns, model: "granite", user: "alice" }, 10),
+    family(GATEWAY_METRIC, [
+      ...namespaces.map((ns) =>
+        series(GATEWAY_METRIC, { namespace: sources.gateway, limitador_namespace: `${ns}/llm-route`, route_namespace: ns, model: "granite", user: "alice" }, 10),
       ),
-    ),
+      ...planted.map(({ from, other }) => series(GATEWAY_METRIC, { namespace: from, route_namespace: other.namespaces[0], model: FORGED_MODEL, user: "mallory" }, 1)),
+    ]),
   ]);
 }
 
@@ -53,9 +68,9 @@ export interface RunningPrometheus {
 }
 
 /** Backfills the fixture with `promtool tsdb create-blocks-from openmetrics` and serves it. */
-export async function startPrometheus(workDir: string, tenants: TenantSeriesSpec[]): Promise<RunningPrometheus> {
+export async function startPrometheus(workDir: string, tenants: TenantSeriesSpec[], sources: SeriesSources = DEFAULT_SOURCES): Promise<RunningPrometheus> {
   const evalTime = Math.floor(Date.now() / 1000);
-  const fixture = fixtureSeries(tenants, evalTime);
+  const fixture = fixtureSeries(tenants, evalTime, sources);
   return { ...(await startPrometheusWith(workDir, "prometheus", "global:\n  scrape_interval: 1m\nscrape_configs: []\n", fixture)), evalTime };
 }
 
@@ -95,7 +110,10 @@ export async function startLabelProxy(
   name: string,
   upstream: string,
   enforcementArgs: string[],
+  guardArgs?: string[],
 ): Promise<string> {
+  // A pod with a namespace guard: the guard talks to Prometheus, the proxy to the guard (as rendered).
+  if (guardArgs) upstream = await startLabelProxy(binDir, workDir, `${name}-namespace-guard`, upstream, guardArgs);
   const port = await freePort();
   const proc = startProcess(
     name,

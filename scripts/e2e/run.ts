@@ -5,6 +5,8 @@
  *     object accepted by a real API server with the upstream CRDs installed; patches keep the rest.
  *  2. platform stack applied by a cluster admin, then each tenant stack applied by that tenant's admin
  *     with only the RBAC the platform grants; then what one tenant admin cannot do to the other.
+ *     On the Kubernetes flavor, the route admission policy refuses a tenant admin's HTTPRoute that
+ *     claims the billing host (or no host) and admits one inside the tenant's domains.
  *  3. a real Prometheus behind the platform's per-tenant prom-label-proxy instances.
  *  4. each tenant's own Prometheus, with its rendered config and rules, federating through them.
  *  engine: the real Pulumi engine runs the program against the API server (engine/stage.ts).
@@ -27,6 +29,8 @@ import { startControlPlane } from "./control-plane";
 import { stopAll } from "./processes";
 import { prometheusIsolationChecks } from "./prom-isolation";
 import { renderStack } from "./render";
+import { routeAdmissionChecks } from "./route-admission";
+import { routeDomainsAnnotation } from "../../components/platform/routeAdmission";
 import { Report, expect } from "./report";
 import { applyPatchesCheck, applyRenderCheck, createPreexistingState, installCrds, prepareRender } from "./stages";
 import { tenantFederationChecks } from "./tenant-prometheus";
@@ -67,7 +71,13 @@ async function renderStage(report: Report, workDir: string): Promise<void> {
   for (const stack of ADMIN_ONLY_STACKS) {
     const rendered = render(stack);
     console.log(`\n== scenario 1: ${stack} stack applied by a cluster admin`);
-    const cp = await startControlPlane(binDir, join(workDir, `cluster-${stack}`), []);
+    // The stack's tenant admins exist on this cluster too (the route admission checks act as them).
+    const stackTenants = tenantsOfPlatform(rendered.objects);
+    const cp = await startControlPlane(
+      binDir,
+      join(workDir, `cluster-${stack}`),
+      stackTenants.map((t) => ({ user: `${t.name}-admin`, groups: t.adminGroups })),
+    );
     await installCrds(report, cp.admin, crdDir);
     await createPreexistingState(report, cp.admin, [...rendered.objects, ...rendered.patches], rendered.patches);
     await applyRenderCheck(
@@ -78,6 +88,17 @@ async function renderStage(report: Report, workDir: string): Promise<void> {
       "pulumi-kubernetes",
     );
     await applyPatchesCheck(report, cp.admin, rendered.patches, "pulumi-kubernetes-patch");
+    // Kubernetes flavor: tenant admins manage HTTPRoutes on the shared Gateway (on OpenShift they only read them).
+    const billingRoute = rendered.objects.find((o) => o.kind === "HTTPRoute" && o.metadata.name === "maas-billing-api");
+    if (billingRoute) {
+      const spec = billingRoute.spec as { hostnames: string[]; parentRefs: Array<{ name: string; namespace: string }> };
+      for (const t of stackTenants) {
+        const ns = rendered.objects.find((o) => o.kind === "Namespace" && o.metadata.name === t.namespaces[0]);
+        const domains = String((ns?.metadata.annotations as Record<string, string> | undefined)?.[routeDomainsAnnotation] ?? "").split(",").filter(Boolean);
+        if (domains.length === 0 || t.adminGroups.length === 0) continue;
+        await routeAdmissionChecks(report, cp.clientFor(`${t.name}-admin`), { name: t.name, namespace: t.namespaces[0], domains }, spec.hostnames[0], spec.parentRefs[0]);
+      }
+    }
     await stopAll();
   }
 

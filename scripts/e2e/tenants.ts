@@ -12,6 +12,10 @@ export interface FederationProxy {
   label: string;
   /** Its prom-label-proxy arguments minus listen address and upstream (which are the pod's wiring). */
   enforcementArgs: string[];
+  /** The pod's second prom-label-proxy (container `namespace-guard`, in front of the upstream), if any. */
+  guardArgs?: string[];
+  /** The namespace that guard enforces. */
+  guardNamespace?: string;
 }
 
 export interface TenantFacts {
@@ -51,11 +55,15 @@ export function tenantsOfPlatform(platform: KubeObject[]): TenantFacts[] {
 
 function proxyOf(deployment: KubeObject): FederationProxy[] {
   const containers = ((deployment.spec as any)?.template?.spec?.containers ?? []) as Array<{ image: string; args?: string[] }>;
-  const proxy = containers.find((c) => c.image.includes("prom-label-proxy"));
+  const proxy = containers.find((c) => c.image.includes("prom-label-proxy") && (c as { name?: string }).name !== "namespace-guard");
   if (!proxy) return [];
+  const wiring = (a: string) => !/^--?(insecure-listen-address|upstream|upstream-ca-cert)=/.test(a);
   const args = proxy.args ?? [];
-  const enforcementArgs = args.filter((a) => !/^--?(insecure-listen-address|upstream)=/.test(a));
+  const enforcementArgs = args.filter(wiring);
   const labelArg = args.find((a) => /^--?label=/.test(a));
   if (!labelArg) throw new Error(`${deployment.metadata.name}: prom-label-proxy without --label`);
-  return [{ name: deployment.metadata.name, label: labelArg.split("=")[1], enforcementArgs }];
+  const guard = containers.find((c) => (c as { name?: string }).name === "namespace-guard");
+  const guardArgs = guard?.args?.filter(wiring);
+  const guardNamespace = guardArgs?.find((a) => a.startsWith("--label-value="))?.split("=")[1];
+  return [{ name: deployment.metadata.name, label: labelArg.split("=")[1], enforcementArgs, ...(guardArgs ? { guardArgs, guardNamespace } : {}) }];
 }

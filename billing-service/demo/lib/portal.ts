@@ -29,7 +29,7 @@ export const startDemoPortal = async (dataDir: string, tenants: readonly string[
   await writeFile(tokensFile, issued.map((i) => `${i.entry.name.padEnd(16)} ${i.token}`).join("\n") + "\n", { mode: 0o600 });
   const port = await freePort();
   const child: ChildProcess = spawn(process.execPath, [BIN, "--data-dir", dataDir, "--log-level", "warn", "serve"], {
-    env: { ...process.env, [SERVICE_ENV.databaseUrl]: "", [SERVICE_ENV.port]: String(port), [SERVICE_ENV.host]: "127.0.0.1", [SERVICE_ENV.tokensFile]: tokensYaml },
+    env: { ...process.env, [SERVICE_ENV.databaseUrl]: "", [SERVICE_ENV.port]: String(port), [SERVICE_ENV.metricsPort]: String(await freePort()), [SERVICE_ENV.host]: "127.0.0.1", [SERVICE_ENV.tokensFile]: tokensYaml },
     stdio: ["ignore", "inherit", "inherit"],
   });
   const exited = new Promise<void>((resolve) => child.once("exit", () => resolve()));

@@ -3,18 +3,35 @@
  * tenant comes from; the hook checks it before the handler runs, so no handler can forget.
  *   scope.tenant: "params" (:tenant), "query" (?tenant=), "body" (body.tenant), "events" (every body.events[].tenant), "none"
  *   scope.admin: admin-only route
+ *   scope.action: what the route does (types.ts), checked per tenant: reading usage never implies
+ *   posting events, and admin actions need the admin grant
  * Events are also checked per source: a source bound to sender credentials (boundSources) may be
  * written only by those senders, whatever else the caller may do (docs/threat-model.md B1).
  * Denied calls are logged with the principal's name, route and reason, never the credential.
+ * A client (by address) that presents too many unknown tokens is refused with 429 before its next
+ * token costs a lookup (a TokenReview in Kubernetes mode).
  */
 import type { FastifyInstance, FastifyReply, FastifyRequest } from "fastify";
 import type { ServiceMetrics } from "../ops/metrics";
-import type { Authenticator, Principal } from "./types";
+import { LRUCache } from "lru-cache";
+import { isBillingAdmin, type Action, type Authenticator, type Principal } from "./types";
 
 export interface RouteScope {
+  /** "none": authenticated, no tenant named (portal pages such as the tenant switcher). */
   readonly tenant: "params" | "query" | "body" | "events" | "none";
+  /** What the route does to the tenant's data; default `usage.read` (the portal's read-only pages). */
+  readonly action?: Action;
+  /** Billing admin only (isBillingAdmin), whatever the tenant. */
   readonly admin?: boolean;
 }
+
+export interface FailedAuthLimit {
+  /** Failed authentications a client address may make per window before it gets 429. */
+  readonly max: number;
+  readonly windowMs: number;
+}
+
+export const DEFAULT_FAILED_AUTH_LIMIT: FailedAuthLimit = { max: 20, windowMs: 60_000 };
 
 declare module "fastify" {
   interface FastifyRequest {
@@ -66,21 +83,33 @@ const tenantsOf = (request: FastifyRequest, scope: RouteScope): string[] | undef
   }
 };
 
-export const registerAuth = (app: FastifyInstance, authenticator: Authenticator, metrics: ServiceMetrics): void => {
+export const registerAuth = (app: FastifyInstance, authenticator: Authenticator, metrics: ServiceMetrics, failedLimit: FailedAuthLimit = DEFAULT_FAILED_AUTH_LIMIT): void => {
   const bound = authenticator.boundSources?.() ?? new Set<string>();
-  const deny = (request: FastifyRequest, reply: FastifyReply, status: 401 | 403, reason: string, extra: object = {}): FastifyReply => {
+  const deny = (request: FastifyRequest, reply: FastifyReply, status: 401 | 403 | 429, reason: string, extra: object = {}): FastifyReply => {
     metrics.authDenied.inc({ reason });
     request.log.warn({ event: "auth.denied", status, reason, principal: request.principal?.name, method: request.method, route: request.routeOptions.url, ...extra }, "denied");
-    return reply.code(status).send({ error: status === 401 ? "unauthorized" : "forbidden", message: reason });
+    const error = status === 401 ? "unauthorized" : status === 403 ? "forbidden" : "too many requests";
+    return reply.code(status).send({ error, message: reason });
   };
+  // Failed authentications per client address in the current window (LRU-bounded: a flood of
+  // addresses evicts the oldest counters, never the whole table).
+  const failures = new LRUCache<string, number>({ max: 100_000, ttl: failedLimit.windowMs });
 
   app.addHook("onRequest", async (request, reply) => {
     const scope = request.routeOptions.config?.scope;
-    if (!scope) return; // public operational endpoints (health, metrics, OpenAPI)
+    if (!scope) return; // public operational endpoints (health, OpenAPI)
+    const failed = failures.get(request.ip) ?? 0;
+    if (failed >= failedLimit.max) {
+      reply.header("retry-after", String(Math.ceil(failedLimit.windowMs / 1000)));
+      return deny(request, reply, 429, "too many failed authentications from this address");
+    }
     const token = bearer(request);
-    if (!token) return deny(request, reply, 401, "missing bearer token");
-    const principal = await authenticator.authenticate(token);
-    if (!principal) return deny(request, reply, 401, "unknown or invalid token");
+    const principal = token === undefined ? undefined : await authenticator.authenticate(token);
+    if (!principal) {
+      // The window starts at the first failure (ttl is not reset by later ones).
+      failures.set(request.ip, failed + 1, { noUpdateTTL: failed > 0 });
+      return deny(request, reply, 401, token === undefined ? "missing bearer token" : "unknown or invalid token");
+    }
     request.principal = principal;
   });
 
@@ -91,26 +120,28 @@ export const registerAuth = (app: FastifyInstance, authenticator: Authenticator,
     if (!scope || !request.principal) return;
     const only = request.principal.onlyRoutes;
     if (only && !only.includes(`${request.method} ${request.routeOptions.url}`)) return deny(request, reply, 403, `this credential may only call ${only.join(", ")}`);
-    if (scope.admin && !(await request.principal.isAdmin())) return deny(request, reply, 403, "admin credential required");
+    if (scope.admin && !(await isBillingAdmin(request.principal))) return deny(request, reply, 403, "admin credential required");
     if (scope.tenant === "events") {
       const pairs = eventPairsOf(request);
       if (pairs === undefined) return;
+      const action = scope.action ?? "events.create";
       for (const { tenant, source } of pairs) {
         if (source !== undefined && bound.has(source)) {
           if (request.principal.maySend?.(tenant, source) !== true) {
             return deny(request, reply, 403, `source "${source}" is bound to a sender credential: only that sender may write it (tenant ${tenant})`, { tenant, source });
           }
-        } else if (!(await request.principal.canAccessTenant(tenant))) {
-          const reason = request.principal.maySend ? "a sender token may write only its own sources" : "tenant not accessible with this credential";
-          return deny(request, reply, 403, reason, { tenant, source });
+        } else if (!(await request.principal.may(action, tenant))) {
+          const reason = request.principal.maySend ? "a sender token may write only its own sources" : `${action} on tenant ${tenant} not allowed with this credential`;
+          return deny(request, reply, 403, reason, { tenant, source, action });
         }
       }
       return;
     }
     const tenants = tenantsOf(request, scope);
     if (tenants === undefined) return; // malformed body: validation answers 400
+    const action = scope.action ?? "usage.read";
     for (const tenant of tenants) {
-      if (!(await request.principal.canAccessTenant(tenant))) return deny(request, reply, 403, "tenant not accessible with this credential", { tenant });
+      if (!(await request.principal.may(action, tenant))) return deny(request, reply, 403, `${action} on tenant ${tenant} not allowed with this credential`, { tenant, action });
     }
   });
 };

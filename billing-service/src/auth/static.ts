@@ -15,7 +15,7 @@ import { createHash, randomBytes } from "node:crypto";
 import { readFileSync } from "node:fs";
 import { parse } from "yaml";
 import { z } from "zod";
-import type { Authenticator, Principal } from "./types";
+import { isAdminAction, type Authenticator, type Principal } from "./types";
 
 const entrySchema = z
   .object({
@@ -82,17 +82,17 @@ export class StaticTokenAuthenticator implements Authenticator {
       // A sender writes events and reads nothing: no tenant access, no admin.
       return {
         name: entry.name,
-        canAccessTenant: async () => false,
-        isAdmin: async () => false,
+        may: async () => false,
         maySend: (tenant, source) => sources.includes(source) && (entry.tenant === undefined || entry.tenant === tenant),
       };
     }
     const gateway = entry.quotaGateway === true && !admin && entry.tenant === undefined;
+    // A tenant token may do every tenant action on its own tenant and no admin action; the gateway's
+    // quota credential only checks quotas (of every tenant), and only on its one route (onlyRoutes).
     return {
       name: entry.name,
       ...(admin || entry.tenant === undefined ? {} : { tenant: entry.tenant }),
-      canAccessTenant: async (tenant) => admin || gateway || entry.tenant === tenant,
-      isAdmin: async () => admin,
+      may: async (action, tenant) => admin || (gateway ? action === "quotas.check" : !isAdminAction(action) && entry.tenant === tenant),
       ...(gateway ? { onlyRoutes: [QUOTA_GATEWAY_ROUTE] } : {}),
     };
   }

@@ -15,6 +15,8 @@ export const SERVICE_ENV = {
   /** Embedded PostgreSQL and local state (spool) when DATABASE_URL is unset. */
   dataDir: "MAAS_BILLING_DATA_DIR",
   port: "PORT",
+  /** Scrape-only listener (GET /metrics and nothing else); must differ from PORT. */
+  metricsPort: "MAAS_BILLING_METRICS_PORT",
   host: "HOST",
   /** Path of the price book YAML. */
   priceBook: "MAAS_BILLING_PRICE_BOOK",
@@ -24,6 +26,12 @@ export const SERVICE_ENV = {
   authMode: "MAAS_BILLING_AUTH_MODE",
   retentionMonths: "MAAS_BILLING_RETENTION_MONTHS",
   logLevel: "LOG_LEVEL",
+  /** Comma-separated model names accepted in events besides the price book's (e.g. the served routes). */
+  models: "MAAS_BILLING_MODELS",
+  /** Comma-separated tier names accepted in events besides the price book's (priced by its `*` entry). */
+  tiers: "MAAS_BILLING_TIERS",
+  /** /v1 requests per principal per minute (default 1200). */
+  requestsPerMinute: "MAAS_BILLING_REQUESTS_PER_MINUTE",
   /** Prometheus/Thanos query URL; set: `serve` runs the collector loop. */
   prometheusUrl: "MAAS_BILLING_PROMETHEUS_URL",
   /** File holding the bearer token for the query URL (preferred over the token itself). */

@@ -3,15 +3,8 @@
  * 1.0 style CSV (one charge row per line) for cost tools.
  */
 import { formatScaled } from "../pricebook/money";
+import { toCsv } from "../export/csv";
 import type { Invoice } from "./store";
-
-const csvCell = (value: unknown): string => {
-  const text = value === null || value === undefined ? "" : typeof value === "string" ? value : JSON.stringify(value);
-  return /[",\n\r]/.test(text) ? `"${text.replace(/"/g, '""')}"` : text;
-};
-
-export const toCsv = (rows: ReadonlyArray<Record<string, unknown>>, columns: readonly string[]): string =>
-  [columns.join(","), ...rows.map((r) => columns.map((c) => csvCell(r[c])).join(","))].join("\n") + "\n";
 
 const INVOICE_COLUMNS = [
   "invoice",

@@ -4,7 +4,7 @@
  * listQuotas. The one query of its own is the daily token series of the chart (tokens, not money).
  */
 import type { Pool } from "pg";
-import type { Principal } from "../auth/types";
+import { canReadTenant, isBillingAdmin, type Principal } from "../auth/types";
 import { periodOf } from "../invoices/periods";
 import { UnpricedUsageError } from "../invoices/pricing";
 import { formatScaled } from "../pricebook/money";
@@ -14,15 +14,15 @@ import { queryUsage, type UsageRow } from "../usage/query";
 
 /** Tenants the principal may open in the portal (admin: all that have usage, quotas or invoices). */
 export const visibleTenants = async (pool: Pool, principal: Principal): Promise<string[]> => {
-  if (principal.tenant && !(await principal.isAdmin())) return [principal.tenant];
+  if (principal.tenant && !(await isBillingAdmin(principal))) return [principal.tenant];
   const known = (
     await pool.query<{ tenant: string }>(
       "select tenant from invoices union select tenant from quotas union select distinct tenant from usage_hourly order by 1",
     )
   ).rows.map((r) => r.tenant);
-  if (await principal.isAdmin()) return known;
+  if (await isBillingAdmin(principal)) return known;
   const allowed: string[] = [];
-  for (const t of known) if (await principal.canAccessTenant(t)) allowed.push(t);
+  for (const t of known) if (await canReadTenant(principal, t)) allowed.push(t);
   return allowed;
 };
 

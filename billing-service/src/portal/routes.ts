@@ -10,7 +10,7 @@ import type { FastifyInstance, FastifyReply, FastifyRequest } from "fastify";
 import type { ZodTypeProvider } from "fastify-type-provider-zod";
 import type { Pool } from "pg";
 import { z } from "zod";
-import type { Authenticator } from "../auth/types";
+import { isBillingAdmin, type Authenticator } from "../auth/types";
 import { invoicesToFocus, invoiceToCsv } from "../invoices/render";
 import { getInvoice, InvoiceNotFoundError, listInvoices } from "../invoices/store";
 import type { PriceBook } from "../pricebook/pricebook";
@@ -146,7 +146,7 @@ export const registerPortal = (base: FastifyInstance, deps: PortalDeps): void =>
   /** Renders a tenant page inside the frame; admins get the switcher, a tenant only its own name. */
   const tenantPage = async (request: FastifyRequest, reply: FastifyReply, tenant: string, section: Section, title: string, body: SafeHtml, scripts?: string[]) => {
     const principal = request.principal!;
-    const switchTo = (await principal.isAdmin()) ? await visibleTenants(deps.pool, principal) : undefined;
+    const switchTo = (await isBillingAdmin(principal)) ? await visibleTenants(deps.pool, principal) : undefined;
     return sendPage(reply, page({ title, tenant, section, csrf: csrfFor(request), scripts, ...(switchTo ? { switchTo: switchTo.includes(tenant) ? switchTo : [tenant, ...switchTo] } : {}) }, body));
   };
 
@@ -180,6 +180,7 @@ export const registerPortal = (base: FastifyInstance, deps: PortalDeps): void =>
   app.get("/portal/t/:tenant/usage.csv", { ...tenantScoped, schema: { hide: true, params: tenantParams, querystring: usageQuery } }, async (request, reply) => {
     const { form, range, problem } = parseUsageForm(request.query);
     if (!range) return reply.code(400).send({ error: "bad request", message: problem });
+    // Priced like GET /v1/tenants/:tenant/usage?format=csv (the same columns, costMinor and currency included).
     let report;
     try {
       report = await queryUsage(deps.pool, request.params.tenant, range.from, range.to, form.groupBy, deps.priceBook());

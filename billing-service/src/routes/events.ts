@@ -5,6 +5,7 @@ import type { Pool } from "pg";
 import { z } from "zod";
 import { ingestEvents } from "../events/ingest";
 import { eventBatchSchema, type UsageEvent } from "../events/schema";
+import { InvalidRequestError, unknownValues, type Vocabulary } from "../events/vocabulary";
 import type { ServiceMetrics } from "../ops/metrics";
 import { errorBody } from "../schemas";
 import { IngestUnavailableError, type IngestOutcome } from "../spool";
@@ -12,17 +13,17 @@ import { IngestUnavailableError, type IngestOutcome } from "../spool";
 /** How a valid batch is stored: straight to PostgreSQL, or through the durable spool (src/spool). */
 export type EventIngest = (events: readonly UsageEvent[]) => Promise<IngestOutcome>;
 
-export const registerEventRoutes = (base: FastifyInstance, pool: Pool, metrics: ServiceMetrics, ingest?: EventIngest): void => {
+export const registerEventRoutes = (base: FastifyInstance, pool: Pool, metrics: ServiceMetrics, vocabulary: () => Vocabulary, ingest?: EventIngest): void => {
   const store: EventIngest = ingest ?? (async (events) => ({ stored: "database", ...(await ingestEvents(pool, events)) }));
   const app = base.withTypeProvider<ZodTypeProvider>();
   app.post(
     "/v1/events",
     {
-      config: { scope: { tenant: "events" } },
+      config: { scope: { tenant: "events", action: "events.create" } },
       schema: {
         summary: "Ingest a batch of usage events (idempotent on tenant+source+id)",
         description:
-          "Either every event is valid and the batch is stored (re-sent events count as duplicates), or the answer is 400 listing each invalid event's index and field and nothing is stored. 403 when an event names a tenant the token may not write, or a source bound to another sender's token.",
+          "Either every event is valid and the batch is stored (re-sent events count as duplicates), or the answer is 400 listing each invalid event's index and field and nothing is stored. Tier and model must be names the price book (or MAAS_BILLING_MODELS) knows. 403 when an event names a tenant the token may not write, or a source bound to another sender's token.",
         body: eventBatchSchema,
         response: {
           200: z.object({ accepted: z.number().int(), duplicates: z.number().int() }),
@@ -32,6 +33,8 @@ export const registerEventRoutes = (base: FastifyInstance, pool: Pool, metrics: 
       },
     },
     async (request, reply) => {
+      const unknown = unknownValues(vocabulary(), request.body.events, true);
+      if (unknown.length > 0) throw new InvalidRequestError(unknown);
       let result: IngestOutcome;
       try {
         result = await store(request.body.events);

@@ -18,7 +18,7 @@ export const registerInvoiceRoutes = (base: FastifyInstance, pool: Pool, priceBo
   app.get(
     "/v1/tenants/:tenant/invoices",
     {
-      config: { scope: { tenant: "params" } },
+      config: { scope: { tenant: "params", action: "invoices.read" } },
       schema: {
         summary: "List a tenant's invoices (optionally of one period)",
         params: tenantParams,
@@ -31,7 +31,7 @@ export const registerInvoiceRoutes = (base: FastifyInstance, pool: Pool, priceBo
   app.post(
     "/v1/tenants/:tenant/invoices",
     {
-      config: { scope: { tenant: "params", admin: true } },
+      config: { scope: { tenant: "params", action: "invoices.update" } },
       schema: {
         summary: "Build the draft invoice of a period (an adjustment if the period is already final)",
         params: tenantParams,
@@ -52,7 +52,7 @@ export const registerInvoiceRoutes = (base: FastifyInstance, pool: Pool, priceBo
   app.get(
     "/v1/tenants/:tenant/invoices/:invoice",
     {
-      config: { scope: { tenant: "params" } },
+      config: { scope: { tenant: "params", action: "invoices.read" } },
       schema: {
         summary: "One invoice as JSON, CSV or FOCUS CSV",
         params: invoiceParams,
@@ -70,7 +70,7 @@ export const registerInvoiceRoutes = (base: FastifyInstance, pool: Pool, priceBo
   app.post(
     "/v1/tenants/:tenant/invoices/:invoice/finalize",
     {
-      config: { scope: { tenant: "params", admin: true } },
+      config: { scope: { tenant: "params", action: "invoices.update" } },
       schema: {
         summary: "Finalize a draft: it becomes immutable (later usage goes to an adjustment)",
         description:

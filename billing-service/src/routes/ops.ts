@@ -1,9 +1,12 @@
-/** Operational endpoints (no auth): /healthz, /readyz, /metrics, /openapi.json, /docs. */
+/**
+ * Operational endpoints without auth on the client port: /healthz, /readyz, /openapi.json, /docs.
+ * /metrics (every tenant's usage, cost and quota) is not here: it has a listener of its own
+ * (metrics-app.ts) on a port only the monitoring scraper reaches.
+ */
 import type { FastifyInstance } from "fastify";
 import type { Pool } from "pg";
 import { z } from "zod";
 import { migrationsCurrent } from "../db/migrate";
-import type { ServiceMetrics } from "../ops/metrics";
 
 const docsPage = (spec: Record<string, any>): string => {
   const rows = Object.entries(spec.paths ?? {}).flatMap(([path, ops]) =>
@@ -17,23 +20,21 @@ const docsPage = (spec: Record<string, any>): string => {
 <table>${rows.join("\n")}</table></body></html>`;
 };
 
-export const registerOpsRoutes = (app: FastifyInstance, pool: Pool, metrics: ServiceMetrics): void => {
+export const registerOpsRoutes = (app: FastifyInstance, pool: Pool): void => {
   // Not in /openapi.json (no auth, not the API), but typed like every other route.
   const status = z.object({ status: z.string(), reason: z.string().optional() });
   const text = { schema: { hide: true, response: { 200: z.string() } } };
   app.get("/healthz", { schema: { hide: true, response: { 200: status } } }, async () => ({ status: "ok" }));
-  app.get("/readyz", { schema: { hide: true, response: { 200: status, 503: status } } }, async (_request, reply) => {
+  app.get("/readyz", { schema: { hide: true, response: { 200: status, 503: status } } }, async (request, reply) => {
     try {
       await pool.query("select 1");
       if (!(await migrationsCurrent(pool))) return reply.code(503).send({ status: "not ready", reason: "migrations pending" });
       return { status: "ready" };
     } catch (e) {
-      return reply.code(503).send({ status: "not ready", reason: `database: ${(e as Error).message}` });
+      // The database's own message (host names, users, SQL states) goes to the log, never to the caller.
+      request.log.warn({ err: e }, "readiness: database unavailable");
+      return reply.code(503).send({ status: "not ready", reason: "database unavailable" });
     }
-  });
-  app.get("/metrics", text, async (_request, reply) => {
-    reply.header("content-type", metrics.registry.contentType);
-    return metrics.registry.metrics();
   });
   app.get("/openapi.json", { schema: { hide: true, response: { 200: z.looseObject({ openapi: z.string() }) } } }, async () => app.swagger());
   app.get("/docs", text, async (_request, reply) => reply.type("text/html").send(docsPage(app.swagger() as Record<string, any>)));

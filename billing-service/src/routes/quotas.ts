@@ -9,6 +9,7 @@ import type { FastifyInstance } from "fastify";
 import type { ZodTypeProvider } from "fastify-type-provider-zod";
 import type { Pool } from "pg";
 import { z } from "zod";
+import { InvalidRequestError, unknownValues, type Vocabulary } from "../events/vocabulary";
 import type { PriceBook } from "../pricebook/pricebook";
 import { estimateCostMinor } from "../quota/cost";
 import { refusalMessage } from "../quota/decide";
@@ -19,12 +20,12 @@ import { count, errorBody, pgText, quotaAuthorizeBody, quotaCheckBody, quotaList
 
 const label = pgText();
 
-export const registerQuotaRoutes = (base: FastifyInstance, pool: Pool, priceBook: () => PriceBook, quota: QuotaService): void => {
+export const registerQuotaRoutes = (base: FastifyInstance, pool: Pool, priceBook: () => PriceBook, quota: QuotaService, vocabulary: () => Vocabulary): void => {
   const app = base.withTypeProvider<ZodTypeProvider>();
   app.get(
     "/v1/tenants/:tenant/quotas",
     {
-      config: { scope: { tenant: "params" } },
+      config: { scope: { tenant: "params", action: "quotas.read" } },
       schema: { summary: "A tenant's quotas and their use in the current period (ledger usage + open reservations)", params: tenantParams, response: { 200: quotaListBody } },
     },
     async (request) => ({ quotas: (await quota.states(request.params.tenant)).quotas }),
@@ -32,7 +33,7 @@ export const registerQuotaRoutes = (base: FastifyInstance, pool: Pool, priceBook
   app.put(
     "/v1/tenants/:tenant/quotas",
     {
-      config: { scope: { tenant: "params", admin: true } },
+      config: { scope: { tenant: "params", action: "quotas.update" } },
       schema: {
         summary: "Set a quota (tenant-wide, or for one user): tokens, requests, or cost in minor units, per UTC day or month",
         params: tenantParams,
@@ -53,7 +54,7 @@ export const registerQuotaRoutes = (base: FastifyInstance, pool: Pool, priceBook
   app.delete(
     "/v1/tenants/:tenant/quotas",
     {
-      config: { scope: { tenant: "params", admin: true } },
+      config: { scope: { tenant: "params", action: "quotas.update" } },
       schema: {
         summary: "Delete a quota (tenant-wide without user); 404 when there is none",
         params: tenantParams,
@@ -70,7 +71,7 @@ export const registerQuotaRoutes = (base: FastifyInstance, pool: Pool, priceBook
   app.post(
     "/v1/quota/check",
     {
-      config: { scope: { tenant: "body" } },
+      config: { scope: { tenant: "body", action: "quotas.check" } },
       schema: {
         summary: "Reserve tokens/requests/cost against the tenant's and user's quotas, atomically across replicas",
         description:
@@ -91,6 +92,8 @@ export const registerQuotaRoutes = (base: FastifyInstance, pool: Pool, priceBook
     },
     async (request, reply) => {
       const b = request.body;
+      const unknown = unknownValues(vocabulary(), [b], false);
+      if (unknown.length > 0) throw new InvalidRequestError(unknown);
       const tokens = BigInt(b.inputTokens) + BigInt(b.outputTokens);
       const now = quota.now();
       let costMinor = 0n;
@@ -106,7 +109,7 @@ export const registerQuotaRoutes = (base: FastifyInstance, pool: Pool, priceBook
   app.post(
     "/v1/quota/authorize",
     {
-      config: { scope: { tenant: "body" } },
+      config: { scope: { tenant: "body", action: "quotas.check" } },
       schema: {
         summary: "Request-path check for the gateway: may this identity send one more request? Answered from memory",
         description:
@@ -131,7 +134,7 @@ export const registerQuotaRoutes = (base: FastifyInstance, pool: Pool, priceBook
   app.get(
     "/v1/quota/remaining",
     {
-      config: { scope: { tenant: "query" } },
+      config: { scope: { tenant: "query", action: "quotas.read" } },
       schema: {
         summary: "What is left of each quota for a tenant, or for one user (API key identity) with its tier's defaults",
         querystring: z.object({ tenant: label, user: label.optional(), tier: label.optional() }),

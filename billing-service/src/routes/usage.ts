@@ -13,7 +13,7 @@ export const registerUsageRoutes = (base: FastifyInstance, pool: Pool, priceBook
   app.get(
     "/v1/tenants/:tenant/usage",
     {
-      config: { scope: { tenant: "params" } },
+      config: { scope: { tenant: "params", action: "usage.read" } },
       schema: {
         summary: "Usage of a tenant in [from, to), optionally grouped by user, model and/or tier",
         params: tenantParams,

@@ -25,7 +25,7 @@ export const registerWebhookRoutes = (base: FastifyInstance, pool: Pool): void =
   app.put(
     "/v1/tenants/:tenant/webhooks/:name",
     {
-      config: { scope: { tenant: "params" } },
+      config: { scope: { tenant: "params", action: "webhooks.update" } },
       schema: {
         summary: "Create or update a webhook endpoint of the tenant (Standard Webhooks signing)",
         description: "Without `secret` a new whsec_ secret is generated and returned once, in this answer only; an update without `secret` keeps the old one. `eventTypes` empty = every type.",
@@ -43,12 +43,12 @@ export const registerWebhookRoutes = (base: FastifyInstance, pool: Pool): void =
   );
   app.get(
     "/v1/tenants/:tenant/webhooks",
-    { config: { scope: { tenant: "params" } }, schema: { summary: "The tenant's webhook endpoints (without secrets)", params: tenantParams, response: { 200: webhookEndpointListBody } } },
+    { config: { scope: { tenant: "params", action: "webhooks.read" } }, schema: { summary: "The tenant's webhook endpoints (without secrets)", params: tenantParams, response: { 200: webhookEndpointListBody } } },
     async (request) => ({ endpoints: await listWebhookEndpoints(pool, request.params.tenant) }),
   );
   app.delete(
     "/v1/tenants/:tenant/webhooks/:name",
-    { config: { scope: { tenant: "params" } }, schema: { summary: "Delete a webhook endpoint (and its pending deliveries)", params: endpointParams, response: { 200: webhookEndpointListBody, 404: errorBody } } },
+    { config: { scope: { tenant: "params", action: "webhooks.update" } }, schema: { summary: "Delete a webhook endpoint (and its pending deliveries)", params: endpointParams, response: { 200: webhookEndpointListBody, 404: errorBody } } },
     async (request, reply) => {
       if (!(await deleteWebhookEndpoint(pool, request.params.tenant, request.params.name))) {
         return reply.code(404).send({ error: "not found", message: "no such endpoint: see GET /v1/tenants/{tenant}/webhooks" });
@@ -59,7 +59,7 @@ export const registerWebhookRoutes = (base: FastifyInstance, pool: Pool): void =
   app.get(
     "/v1/tenants/:tenant/webhooks/deliveries",
     {
-      config: { scope: { tenant: "params" } },
+      config: { scope: { tenant: "params", action: "webhooks.read" } },
       schema: {
         summary: "Delivery log: the latest attempts to send the tenant's webhooks, newest first",
         params: tenantParams,

@@ -7,6 +7,7 @@
 import type { Pool } from "pg";
 import type { PriceBook } from "../pricebook/pricebook";
 import { costPerRow } from "./cost";
+import { toCsv } from "../export/csv";
 
 /** The ledger's own dimensions; any other label name groups by that attribute label. */
 export const GROUP_FIELDS = ["user", "model", "tier"] as const;
@@ -103,6 +104,8 @@ const USAGE_COLUMNS = ["inputTokens", "outputTokens", "totalTokens", "requests",
 
 export const usageToCsv = (report: UsageReport): string => {
   const columns = ["tenant", ...report.groupBy, ...USAGE_COLUMNS, ...(report.costMinor === undefined ? [] : ["costMinor", "currency"])];
-  const lines = report.rows.map((r) => columns.map((c) => (c === "tenant" ? report.tenant : c === "currency" ? String(report.currency) : String((r as unknown as Record<string, unknown>)[c] ?? ""))).map((v) => (/[",\n]/.test(v) ? `"${v.replace(/"/g, '""')}"` : v)).join(","));
-  return [columns.join(","), ...lines].join("\n") + "\n";
+  return toCsv(
+    report.rows.map((r) => ({ ...(r as unknown as Record<string, unknown>), tenant: report.tenant, currency: report.currency })),
+    columns,
+  );
 };

@@ -35,6 +35,8 @@ export function platformConfig(repoRoot: string, tenants: string[]): Config {
     ...clone(template),
     name,
     namespaces: [`${name}-models`, `${name}-monitoring`],
+    // Route domains are per tenant (the schema refuses one tenant's domain covering another's).
+    domains: [`${name}.example.com`],
     adminGroup: `${name}-admins`,
   }));
   return config;

@@ -125,7 +125,7 @@ export async function engineStage(report: Report, env: EngineStageEnv): Promise<
 
   // Day 2: add a tenant (platform registers it; its admin then runs its stack).
   const tenantC = await report.check(`engine: add ${ADDED_TENANT}: platform preview --diff creates only (nothing replaced or deleted); up; ${ADDED_TENANT} up as its admin`, async (detail) => {
-    platformCfg = { ...platformCfg, platform: { ...platformCfg.platform, tenants: [...platformCfg.platform.tenants, { ...platformCfg.platform.tenants[0], name: ADDED_TENANT, namespaces: [`${ADDED_TENANT}-models`, `${ADDED_TENANT}-monitoring`], adminGroup: `${ADDED_TENANT}-admins` }] } };
+    platformCfg = { ...platformCfg, platform: { ...platformCfg.platform, tenants: [...platformCfg.platform.tenants, { ...platformCfg.platform.tenants[0], name: ADDED_TENANT, namespaces: [`${ADDED_TENANT}-models`, `${ADDED_TENANT}-monitoring`], domains: [`${ADDED_TENANT}.example.com`], adminGroup: `${ADDED_TENANT}-admins` }] } };
     stacks.writeConfig(PLATFORM_STACK, platformCfg);
     const p = await platform.preview({ diff: true, color: "never" });
     const ops = changes(p.changeSummary);

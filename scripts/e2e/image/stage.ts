@@ -131,7 +131,7 @@ export async function imageStage(report: Report, env: ImageStageEnv): Promise<vo
       const name = `maas-billing-e2e-${port}`;
       await podman([
         "run", "-d", "--name", name, ...runFlags.filter((f) => f !== "--rm"),
-        "-e", `DATABASE_URL=${cluster.url}`, "-e", `PORT=${port}`, "-e", "MAAS_BILLING_TOKENS_FILE=/etc/maas-billing-tokens/tokens.yaml",
+        "-e", `DATABASE_URL=${cluster.url}`, "-e", `PORT=${port}`, "-e", `MAAS_BILLING_METRICS_PORT=${await freePort()}`, "-e", "MAAS_BILLING_TOKENS_FILE=/etc/maas-billing-tokens/tokens.yaml",
         "-v", `${tokensDir}:/etc/maas-billing-tokens:ro`,
         IMAGE, "serve", "--host", "127.0.0.1",
       ], 120_000);

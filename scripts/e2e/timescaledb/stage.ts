@@ -129,7 +129,7 @@ export async function timescaleStage(report: Report, env: TimescaleStageEnv): Pr
     const service = startProcess(
       "timescaledb-serve",
       "/usr/bin/env",
-      [`DATABASE_URL=${databaseUrl}`, `MAAS_BILLING_TOKENS_FILE=${tokensFile}`, `MAAS_BILLING_DATA_DIR=${join(env.workDir, "data")}`, "LOG_LEVEL=warn", process.execPath, cli, "serve", "--host", "127.0.0.1", "--port", String(httpPort)],
+      [`DATABASE_URL=${databaseUrl}`, `MAAS_BILLING_TOKENS_FILE=${tokensFile}`, `MAAS_BILLING_DATA_DIR=${join(env.workDir, "data")}`, "LOG_LEVEL=warn", process.execPath, cli, "serve", "--host", "127.0.0.1", "--port", String(httpPort), "--metrics-port", String(await freePort())],
       join(env.workDir, "logs"),
     );
     const base = `http://127.0.0.1:${httpPort}`;
