@@ -91,7 +91,6 @@ export const invoiceBody = z.object({
       dimensions: z.record(z.string(), z.string()).describe("attribute labels of the usage behind the line (e.g. organization_id, cost_center); {} when none"),
       lineage: z.record(z.string(), z.unknown()),
       /** Attribute labels the line is split by (FOCUS Tags); {} when none. */
-      dimensions: z.record(z.string(), z.string()).optional(),
     }),
   ),
 });
