@@ -87,3 +87,13 @@ versions:
     expect(findPrice(book.versions[0], "premium", "any-model")?.text.perRequest).toBe("0.002");
   });
 });
+
+describe("money as a Prometheus sample", () => {
+  it("exports minor units exactly up to 2^53 - 1 and refuses a larger amount instead of rounding it", async () => {
+    const { minorUnitsSample } = await import("../src/ops/metrics");
+    expect(minorUnitsSample(2n ** 53n - 1n)).toBe(Number.MAX_SAFE_INTEGER);
+    expect(minorUnitsSample(-12345n)).toBe(-12345);
+    // 2^53 + 1 has no float64 of its own: Number() would silently give 2^53.
+    expect(() => minorUnitsSample(2n ** 53n + 1n)).toThrow(/minor units.*2\^53/);
+  });
+});

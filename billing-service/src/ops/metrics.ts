@@ -27,6 +27,18 @@ export interface ServiceMetrics {
   close(): Promise<void>;
 }
 
+/**
+ * A money amount (integer minor units, bigint) as a Prometheus sample. Samples are float64, exact for
+ * integers up to 2^53; past that a panel would show a rounded amount that no longer equals the
+ * invoice, so refuse it instead of exporting a wrong number (the invoice stays the money of record).
+ */
+export const minorUnitsSample = (minor: bigint): number => {
+  if (minor > BigInt(Number.MAX_SAFE_INTEGER) || minor < -BigInt(Number.MAX_SAFE_INTEGER)) {
+    throw new RangeError(`amount of ${minor} minor units is beyond what a Prometheus sample holds exactly (2^53)`);
+  }
+  return Number(minor);
+};
+
 interface UsageSnapshot {
   tokens: Array<{ tenant: string; model: string; tier: string; input: bigint; output: bigint; requests: bigint }>;
   /** Every (tenant, period) priced like its invoice. */
@@ -137,7 +149,7 @@ export const createServiceMetrics = (pool: Pool, getBook: () => PriceBook, now: 
       this.reset();
       const all = new Map<string, bigint>();
       for (const p of (await snapshot()).periods) all.set(p.tenant, (all.get(p.tenant) ?? 0n) + p.totalMinor);
-      for (const [tenant, minor] of all) this.inc({ tenant, currency: getBook().currency }, Number(minor));
+      for (const [tenant, minor] of all) this.inc({ tenant, currency: getBook().currency }, minorUnitsSample(minor));
     },
   });
   new Counter({
@@ -154,7 +166,7 @@ export const createServiceMetrics = (pool: Pool, getBook: () => PriceBook, now: 
       for (const p of (await snapshot()).periods) {
         if (p.period !== period) continue;
         for (const l of p.lines) {
-          this.inc({ tenant: p.tenant, currency: getBook().currency, period, tier: l.tier, model: l.model, component: l.component }, Number(l.amountMinor));
+          this.inc({ tenant: p.tenant, currency: getBook().currency, period, tier: l.tier, model: l.model, component: l.component }, minorUnitsSample(l.amountMinor));
         }
       }
     },
@@ -167,7 +179,7 @@ export const createServiceMetrics = (pool: Pool, getBook: () => PriceBook, now: 
     async collect() {
       this.reset();
       const period = currentPeriod(now());
-      for (const p of (await snapshot()).periods) if (p.period === period) this.set({ tenant: p.tenant, currency: getBook().currency }, Number(p.totalMinor));
+      for (const p of (await snapshot()).periods) if (p.period === period) this.set({ tenant: p.tenant, currency: getBook().currency }, minorUnitsSample(p.totalMinor));
     },
   });
   new Gauge({
