@@ -9,7 +9,7 @@ import { createFederationProxies, type FederationEndpoints } from "./platform/fe
 import { platformTenantNamespaces } from "./config/platform";
 import { createLimitadorImagePatch, createLimitadorServiceMonitor } from "./platform/limitador";
 import { createPlatformAlerting } from "./platform/alerting";
-import { createMonitoring } from "./platform/monitoring";
+import { createMonitoring, gatewayMetricsPlacement } from "./platform/monitoring";
 import { checkPlatformGrafana, createPlatformGrafana } from "./platform/grafana";
 import { createRestrictedNamespace } from "./platform/namespaces";
 import { createPlatformIngressPolicies } from "./platform/networkPolicies";
@@ -92,8 +92,9 @@ export class Platform extends pulumi.ComponentResource {
       },
       { parent: this },
     );
+    const gatewayMetrics = gatewayMetricsPlacement(flavor, config, config.federation.upstreamUrl ?? monitoring.federationUpstream);
     createLimitadorImagePatch(name, config.limitador, this);
-    createLimitadorServiceMonitor(name, config.limitador, this);
+    createLimitadorServiceMonitor(name, config.limitador, this, gatewayMetrics.source === "clusterMonitoring");
     createTelemetryPolicy(name, config.telemetry, config.gateway, this);
     if (config.telemetry.meteringPolicy) createMeteringPolicy(name, config.gateway, this);
     createGatewayAuth(
@@ -131,6 +132,8 @@ export class Platform extends pulumi.ComponentResource {
         namespace: monitoring.namespace.metadata.name,
         federation: config.federation,
         defaultUpstream: monitoring.federationUpstream,
+        gatewayUpstream: gatewayMetrics.federateUrl,
+        gatewayUpstreamIsClusterMonitoring: gatewayMetrics.source === "clusterMonitoring" && config.gatewayMetrics.federateUrl === undefined,
         sourceNamespaces: { billing: config.namespace, gateway: config.limitador.namespace },
       },
       this,

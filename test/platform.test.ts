@@ -8,6 +8,7 @@ import { parseTokenFile, StaticTokenAuthenticator } from "../billing-service/src
 import { beforeAll, describe, expect, it } from "vitest";
 import { PLATFORM_PROMETHEUS_DS_UID, platformDashboards, platformPrometheusRules } from "../dashboards";
 import { tenantAdminRoleRules } from "../components/tenant/rbac";
+import { parseStackConfig } from "../components/config";
 import type { RenderResult } from "../scripts/render";
 import { findObject, ofKind, renderConfig, renderExample, testImage } from "./support/stacks";
 
@@ -474,11 +475,17 @@ describe("tenants", () => {
   });
 
   it("binds the tenant admin group only inside the tenant's namespaces", () => {
-    const bindings = ofKind(openshift, "RoleBinding");
+    const all = ofKind(openshift, "RoleBinding");
+    const bindings = all.filter((o) => (o.object as any).roleRef.name === "maas-tenant-admin");
     expect(new Set(bindings.map((o) => o.object.metadata.namespace))).toEqual(new Set(["tenant-a-models", "tenant-a-monitoring"]));
     for (const b of bindings) expect((b.object as any).subjects).toEqual([{ apiGroup: "rbac.authorization.k8s.io", kind: "Group", name: "tenant-a-admins" }]);
+    // Every other RoleBinding is the platform's own monitoring access (gateway metrics in cluster monitoring), to no group.
+    expect(all.filter((o) => !bindings.includes(o)).map((o) => `${o.object.metadata.namespace}/${o.object.metadata.name}`).sort()).toEqual([
+      "kuadrant-system/maas-prometheus-k8s-discovery",
+      "openshift-monitoring/maas-federation-metrics-api",
+    ]);
     // tenant-b has no adminGroup: no Role, no RoleBinding.
-    expect(ofKind(openshift, "Role").map((o) => o.object.metadata.namespace).sort()).toEqual(["tenant-a-models", "tenant-a-monitoring"]);
+    expect(ofKind(openshift, "Role").filter((o) => o.object.metadata.name === "maas-tenant-admin").map((o) => o.object.metadata.namespace).sort()).toEqual(["tenant-a-models", "tenant-a-monitoring"]);
   });
 
   it.each([
@@ -541,11 +548,16 @@ describe("tenants", () => {
     expect(pod.serviceAccountName).toBe("maas-federation");
     expect(pod.automountServiceAccountToken).toBe(true);
     expect(pod.containers.map((c: { name: string }) => c.name)).toEqual(["prom-label-proxy", "namespace-guard", "upstream-auth"]);
-    expect(pod.containers[1].args[1]).toBe("--upstream=http://127.0.0.1:8081");
+    // The gateway role reads the platform Prometheus (MaaS default, see "gateway metrics placement") on its own sidecar port.
+    expect(pod.containers[1].args[1]).toBe("--upstream=http://127.0.0.1:8083");
+    const models = (findObject(openshift, "Deployment", "maas-fed-tenant-b-models").object as any).spec.template.spec;
+    expect(models.containers[0].args[1]).toBe("--upstream=http://127.0.0.1:8081");
     expect(pod.containers[2].command).toEqual(["nginx", "-c", "/etc/maas-federation/nginx.conf", "-e", "/dev/stderr", "-g", "daemon off;"]);
     const conf = (findObject(openshift, "ConfigMap", "maas-federation-upstream-auth").object.data as Record<string, string>)["nginx.conf"];
     expect(conf).toContain("listen 127.0.0.1:8081;");
     expect(conf).toContain("proxy_pass https://prometheus-user-workload.openshift-user-workload-monitoring.svc:9092;");
+    expect(conf).toContain("listen 127.0.0.1:8083;");
+    expect(conf).toContain("proxy_pass https://prometheus-k8s.openshift-monitoring.svc:9091;");
     expect(conf).toContain("proxy_set_header Authorization $upstream_authorization;");
     expect(conf).toContain("proxy_ssl_trusted_certificate /var/run/secrets/kubernetes.io/serviceaccount/service-ca.crt;");
     expect((findObject(openshift, "ClusterRoleBinding", "maas-federation-monitoring-view").object as any).subjects).toEqual([
@@ -595,6 +607,65 @@ describe("tenants", () => {
       tenantNamespaces: { "tenant-a": ["tenant-a-models", "tenant-a-monitoring"], "tenant-b": ["b-models"] },
       tierLabel: "tier",
     });
+  });
+});
+
+describe("gateway metrics placement (platform.gatewayMetrics, #15)", () => {
+  const gatewayGuard = (r: RenderResult, tenant: string) => (findObject(r, "Deployment", `maas-fed-${tenant}-gateway`).object as any).spec.template.spec.containers[1].args as string[];
+  const confOf = (r: RenderResult) => (findObject(r, "ConfigMap", "maas-federation-upstream-auth").object.data as Record<string, string>)["nginx.conf"];
+  const names = (r: RenderResult, kind: string) => ofKind(r, kind).map((o) => `${o.object.metadata.namespace}/${o.object.metadata.name}`);
+
+  it("openshift default (as MaaS installs it): gateway series from the platform Prometheus, the rest from UWM, still namespace-guarded", () => {
+    const guard = gatewayGuard(openshift, "tenant-a");
+    expect(guard).toEqual(["--insecure-listen-address=127.0.0.1:8082", "--upstream=http://127.0.0.1:8083", "--label=namespace", "--label-value=kuadrant-system"]);
+    const conf = confOf(openshift);
+    // Two listeners, one per monitoring stack, each with the pod's token and verified TLS.
+    expect(conf.match(/listen 127\.0\.0\.1:\d+;/g)).toEqual(["listen 127.0.0.1:8081;", "listen 127.0.0.1:8083;"]);
+    expect(conf.match(/proxy_set_header Authorization \$upstream_authorization;/g)?.length).toBe(2);
+    expect(conf.match(/proxy_ssl_verify on;/g)?.length).toBe(2);
+    expect(conf).toContain("proxy_ssl_name prometheus-k8s.openshift-monitoring.svc;");
+    // prometheus-k8s may discover Limitador's Service (read-only, in Limitador's namespace only).
+    const role = findObject(openshift, "Role", "maas-prometheus-k8s-discovery").object as any;
+    expect(role.metadata.namespace).toBe("kuadrant-system");
+    expect(role.rules.flatMap((r: { verbs: string[] }) => r.verbs).every((v: string) => ["get", "list", "watch"].includes(v))).toBe(true);
+    const discovery = findObject(openshift, "RoleBinding", "maas-prometheus-k8s-discovery").object as any;
+    expect(discovery.subjects).toEqual([{ kind: "ServiceAccount", name: "prometheus-k8s", namespace: "openshift-monitoring" }]);
+    const api = findObject(openshift, "RoleBinding", "maas-federation-metrics-api").object as any;
+    expect(api.metadata.namespace).toBe("openshift-monitoring");
+    expect(api.roleRef).toEqual({ apiGroup: "rbac.authorization.k8s.io", kind: "Role", name: "cluster-monitoring-metrics-api" });
+    expect(api.subjects).toEqual([{ kind: "ServiceAccount", name: "maas-federation", namespace: "maas-monitoring" }]);
+  });
+
+  it("openshift userWorkload: one listener on UWM, no platform-Prometheus access rendered", async () => {
+    const r = await renderConfig("unit-gwm-uwm", { flavor: "openshift", platform: { ...platform, gatewayMetrics: { source: "userWorkload" } } });
+    expect(gatewayGuard(r, "tenant-a")[1]).toBe("--upstream=http://127.0.0.1:8081");
+    expect(confOf(r).match(/listen 127\.0\.0\.1:\d+;/g)).toEqual(["listen 127.0.0.1:8081;"]);
+    expect(confOf(r)).not.toContain("prometheus-k8s");
+    expect(names(r, "Role").filter((n) => !n.endsWith("/maas-tenant-admin"))).toEqual([]);
+    expect(names(r, "RoleBinding").filter((n) => !n.endsWith("/maas-tenant-admin"))).toEqual([]);
+  });
+
+  it("an explicit federateUrl is what the gateway proxies read, on either flavor", async () => {
+    const o = await renderConfig("unit-gwm-url-os", {
+      flavor: "openshift",
+      platform: { ...platform, gatewayMetrics: { source: "clusterMonitoring", federateUrl: "https://federate.example.svc:9443" } },
+    });
+    expect(confOf(o)).toContain("proxy_pass https://federate.example.svc:9443;");
+    expect(confOf(o)).not.toContain("prometheus-k8s");
+    const k = await renderConfig("unit-gwm-url-k8s", { flavor: "kubernetes", platform: { ...platform, gatewayMetrics: { federateUrl: "http://limitador-prom.mon.svc:9090" } } });
+    expect(gatewayGuard(k, "tenant-a")[1]).toBe("--upstream=http://limitador-prom.mon.svc:9090");
+    // The other roles keep the central upstream.
+    const models = (findObject(k, "Deployment", "maas-fed-tenant-a-models").object as any).spec.template.spec.containers[0].args as string[];
+    expect(models[1]).toBe("--upstream=http://prometheus-operated.maas-monitoring.svc:9090");
+  });
+
+  it("kubernetes: one platform Prometheus, so no source setting and no extra access", () => {
+    expect(gatewayGuard(kubernetes, "tenant-a")[1]).toBe("--upstream=http://prometheus-operated.maas-monitoring.svc:9090");
+    expect(names(kubernetes, "RoleBinding").filter((n) => !n.endsWith("/maas-tenant-admin"))).toEqual([]);
+    expect(() => parseStackConfig({ flavor: "kubernetes", platform: { ...platform, gatewayMetrics: { source: "userWorkload" } } })).toThrow(
+      /maas-billing:platform\.gatewayMetrics\.source: only for flavor "openshift"/,
+    );
+    expect(() => parseStackConfig({ flavor: "openshift", platform: { ...platform, gatewayMetrics: { source: "uwm" } } })).toThrow(/platform\.gatewayMetrics\.source/);
   });
 });
 

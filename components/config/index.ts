@@ -37,6 +37,13 @@ export const stackConfigSchema = z
     if (c.platformStack !== undefined && c.tenant === undefined) {
       ctx.addIssue({ code: "custom", path: ["platformStack"], message: "platformStack is only used together with tenant" });
     }
+    if (c.platform !== undefined && c.flavor === "kubernetes" && c.platform.gatewayMetrics.source !== undefined) {
+      ctx.addIssue({
+        code: "custom",
+        path: ["platform", "gatewayMetrics", "source"],
+        message: `only for flavor "openshift" (which monitoring stack scrapes Limitador); on kubernetes the platform Prometheus scrapes it. Remove the key, or set platform.gatewayMetrics.federateUrl for a Prometheus of your own`,
+      });
+    }
     if (c.tenants !== undefined) {
       if (c.platform === undefined) {
         ctx.addIssue({ code: "custom", path: ["tenants"], message: "tenants in the same stack need platform in that stack (or use tenant + platformStack)" });

@@ -106,6 +106,25 @@ export const limitadorSchema = z
   })
   .prefault({});
 
+/** Where Limitador's series are scraped on openshift (docs/platform.md, "Where the gateway metrics live"). */
+export const GATEWAY_METRICS_SOURCES = ["clusterMonitoring", "userWorkload"] as const;
+export type GatewayMetricsSource = (typeof GATEWAY_METRICS_SOURCES)[number];
+
+export const gatewayMetricsSchema = z
+  .strictObject({
+    source: z
+      .enum(GATEWAY_METRICS_SOURCES)
+      .optional()
+      .describe(
+        "openshift only: which monitoring stack scrapes Limitador (`limitador.namespace`). `clusterMonitoring` (default, as MaaS installs it: the namespace carries `openshift.io/cluster-monitoring=true`, so the platform Prometheus `prometheus-k8s` scrapes it and user-workload monitoring ignores it): the tenants' gateway federation proxies read `prometheus-k8s` `/federate`, and the platform lets `prometheus-k8s` discover the Limitador Service. `userWorkload`: the label is removed, UWM scrapes the platform's ServiceMonitor, the proxies read UWM `/federate` like the other roles. The billing collector reads the Thanos querier, which spans both. kubernetes has one platform Prometheus: leave unset.",
+      ),
+    federateUrl: z
+      .url({ error: 'expected a URL. Example: "https://prometheus-k8s.openshift-monitoring.svc:9091"' })
+      .optional()
+      .describe("Base URL of the `/federate` endpoint holding Limitador's series, for the tenants' gateway proxies; the source's default when omitted (`prometheus-k8s.openshift-monitoring.svc:9091` for clusterMonitoring, the central upstream otherwise)."),
+  })
+  .prefault({});
+
 export const telemetrySchema = z
   .strictObject({
     enabled: z.boolean().default(true).describe("Create the TelemetryPolicy on the Gateway."),
@@ -176,6 +195,7 @@ export const platformSchema = z
     gateway: gatewayRefSchema,
     quotaEnforcement: quotaEnforcementSchema.describe("Quota enforcement at the gateway."),
     limitador: limitadorSchema,
+    gatewayMetrics: gatewayMetricsSchema.describe("Where the gateway's (Limitador's) series live and how the tenants' gateway federation reaches them."),
     telemetry: telemetrySchema,
     federation: federationSchema,
     grafana: platformGrafanaSchema.describe("The platform team's Grafana (billing dashboard over all tenants)."),

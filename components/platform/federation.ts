@@ -6,7 +6,8 @@ import type { PlatformConfig, PlatformTenant } from "../config/platform";
 import type { FederationEndpoint } from "../contract";
 import { platformTenantNamespaces } from "../config/platform";
 import { appLabels, containerSecurityContext, podSecurityContext } from "./security";
-import { upstreamAuthConfigDir, upstreamAuthListen, upstreamAuthNginxConf, upstreamAuthScript } from "./upstreamAuth";
+import { openshiftMonitoring } from "./monitoring";
+import { upstreamAuthConfigDir, upstreamAuthGatewayListen, upstreamAuthListen, upstreamAuthNginxConf, upstreamAuthScript, type UpstreamAuthServer } from "./upstreamAuth";
 
 export interface FederationArgs {
   /** Cluster flavor: decides the default upstream auth and whether a UID is set. */
@@ -19,6 +20,13 @@ export interface FederationArgs {
   readonly federation: PlatformConfig["federation"];
   /** Central `/federate` base URL, used when `federation.upstreamUrl` is not set. */
   readonly defaultUpstream: string;
+  /**
+   * `/federate` base URL holding Limitador's series, for the gateway role (gatewayMetricsPlacement):
+   * on OpenShift with MaaS the platform Prometheus, not UWM. Defaults to the central upstream.
+   */
+  readonly gatewayUpstream?: string;
+  /** The gateway upstream is OpenShift's platform Prometheus: bind its metrics-API Role to the proxies' ServiceAccount. */
+  readonly gatewayUpstreamIsClusterMonitoring?: boolean;
   /**
    * Where the series a role reads are scraped: the billing service's namespace (billing role) and the
    * Limitador namespace (gateway role). Those proxies also enforce `namespace` to that value.
@@ -99,8 +107,17 @@ export function createFederationProxies(
 ): pulumi.Output<Record<string, FederationEndpoints>> {
   const f = args.federation;
   const upstream = f.upstreamUrl ?? args.defaultUpstream;
+  const gatewayUpstream = args.gatewayUpstream ?? upstream;
   const withAuthSidecar = upstreamAuthMode(args.flavor, f) === "serviceAccountToken";
-  const upstreamTls = upstream.startsWith("https://");
+  const upstreamTls = upstream.startsWith("https://") || gatewayUpstream.startsWith("https://");
+  // The sidecar listens once per distinct upstream: the gateway role gets its own port when
+  // Limitador's series live in another monitoring stack.
+  const sidecarServers: UpstreamAuthServer[] = [
+    { port: upstreamAuthListen.port, upstreamUrl: upstream, ...(upstream.startsWith("https://") ? { caFile: serviceCaFile } : {}) },
+    ...(gatewayUpstream !== upstream
+      ? [{ port: upstreamAuthGatewayListen.port, upstreamUrl: gatewayUpstream, ...(gatewayUpstream.startsWith("https://") ? { caFile: serviceCaFile } : {}) }]
+      : []),
+  ];
   const sharedLabels = appLabels(federationSharedName, "federation-proxy");
 
   let sidecar: { container: k8s.types.input.core.v1.Container; configHash: string } | undefined;
@@ -119,8 +136,22 @@ export function createFederationProxies(
       },
       { parent },
     );
+    if (args.gatewayUpstreamIsClusterMonitoring) {
+      // The platform Prometheus' web port (kube-rbac-proxy) admits cluster-monitoring-view; newer
+      // releases also check this Role in openshift-monitoring. A binding to a Role the release
+      // lacks grants nothing and harms nothing.
+      new k8s.rbac.v1.RoleBinding(
+        `${name}-federation-cluster-metrics-api`,
+        {
+          metadata: { name: `${federationSharedName}-metrics-api`, namespace: openshiftMonitoring.clusterNamespace, labels: sharedLabels },
+          roleRef: { apiGroup: "rbac.authorization.k8s.io", kind: "Role", name: "cluster-monitoring-metrics-api" },
+          subjects: [{ kind: "ServiceAccount", name: serviceAccount.metadata.name, namespace: args.namespace }],
+        },
+        { parent },
+      );
+    }
     const files = {
-      "nginx.conf": upstreamAuthNginxConf({ upstreamUrl: upstream, caFile: upstreamTls ? serviceCaFile : undefined }),
+      "nginx.conf": upstreamAuthNginxConf({ servers: sidecarServers }),
       "upstream-token.js": upstreamAuthScript(),
     };
     new k8s.core.v1.ConfigMap(
@@ -156,11 +187,13 @@ export function createFederationProxies(
       const selector = { "app.kubernetes.io/name": proxyName, "app.kubernetes.io/component": "federation-proxy" };
       const meta = { name: proxyName, namespace: args.namespace, labels };
       const childName = `${name}-fed-${tenant.name}-${role}`;
+      const guardedBy = namespaceGuardRoles[role];
+      const roleUpstream = guardedBy === "gateway" ? gatewayUpstream : upstream;
+      const roleSidecarPort = guardedBy === "gateway" && gatewayUpstream !== upstream ? upstreamAuthGatewayListen.port : upstreamAuthListen.port;
       const centralArgs = (l: string, v: string[]) =>
         sidecar
-          ? proxyArgs(`http://${upstreamAuthListen.host}:${upstreamAuthListen.port}`, l, v)
-          : proxyArgs(upstream, l, v, upstreamTls && args.flavor === "openshift" ? serviceCaFile : undefined);
-      const guardedBy = namespaceGuardRoles[role];
+          ? proxyArgs(`http://${upstreamAuthListen.host}:${roleSidecarPort}`, l, v)
+          : proxyArgs(roleUpstream, l, v, roleUpstream.startsWith("https://") && args.flavor === "openshift" ? serviceCaFile : undefined);
       const guard = guardedBy
         ? {
             name: "namespace-guard",

@@ -1,6 +1,7 @@
 import * as k8s from "@pulumi/kubernetes";
 import type * as pulumi from "@pulumi/pulumi";
 import type { PlatformConfig } from "../config/platform";
+import { openshiftMonitoring } from "./monitoring";
 import { appLabels } from "./security";
 
 /**
@@ -39,8 +40,10 @@ export function createLimitadorServiceMonitor(
   name: string,
   limitador: PlatformConfig["limitador"],
   parent: pulumi.Resource,
+  clusterMonitoring = false,
 ): k8s.apiextensions.CustomResource | undefined {
   if (!limitador.serviceMonitor) return undefined;
+  if (clusterMonitoring) createClusterPrometheusDiscovery(name, limitador.namespace, parent);
   return new k8s.apiextensions.CustomResource(
     `${name}-limitador-monitor`,
     {
@@ -67,6 +70,37 @@ export function createLimitadorServiceMonitor(
           },
         ],
       },
+    },
+    { parent },
+  );
+}
+
+/**
+ * On OpenShift with `gatewayMetrics.source: clusterMonitoring`, the platform Prometheus
+ * (`openshift-monitoring/prometheus-k8s`) scrapes monitors in namespaces labelled
+ * `openshift.io/cluster-monitoring=true`, but it may discover targets only where a Role lets its
+ * ServiceAccount read Services, Endpoints and Pods (the pattern OpenShift's own operators follow).
+ * Read-only, in Limitador's namespace only.
+ */
+export function createClusterPrometheusDiscovery(name: string, namespace: string, parent: pulumi.Resource): void {
+  const meta = { name: "maas-prometheus-k8s-discovery", namespace, labels: appLabels("maas-limitador", "monitoring") };
+  new k8s.rbac.v1.Role(
+    `${name}-limitador-discovery-role`,
+    {
+      metadata: meta,
+      rules: [
+        { apiGroups: [""], resources: ["services", "endpoints", "pods"], verbs: ["get", "list", "watch"] },
+        { apiGroups: ["discovery.k8s.io"], resources: ["endpointslices"], verbs: ["get", "list", "watch"] },
+      ],
+    },
+    { parent },
+  );
+  new k8s.rbac.v1.RoleBinding(
+    `${name}-limitador-discovery-binding`,
+    {
+      metadata: meta,
+      roleRef: { apiGroup: "rbac.authorization.k8s.io", kind: "Role", name: meta.name },
+      subjects: [{ kind: "ServiceAccount", name: openshiftMonitoring.clusterPrometheusServiceAccount, namespace: openshiftMonitoring.clusterNamespace }],
     },
     { parent },
   );

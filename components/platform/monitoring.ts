@@ -2,7 +2,7 @@ import * as k8s from "@pulumi/kubernetes";
 import type * as pulumi from "@pulumi/pulumi";
 import * as YAML from "yaml";
 import type { Flavor } from "../config";
-import type { PlatformConfig } from "../config/platform";
+import type { GatewayMetricsSource, PlatformConfig } from "../config/platform";
 import { createRestrictedNamespace } from "./namespaces";
 import { appLabels, podSecurityContext } from "./security";
 
@@ -34,8 +34,32 @@ export const openshiftMonitoring = {
   userWorkloadNamespace: "openshift-user-workload-monitoring",
   userWorkloadConfigMap: "user-workload-monitoring-config",
   federateUrl: "https://prometheus-user-workload.openshift-user-workload-monitoring.svc:9092",
+  /** The platform Prometheus (cluster monitoring): its web port, behind kube-rbac-proxy, serves /federate. */
+  clusterFederateUrl: "https://prometheus-k8s.openshift-monitoring.svc:9091",
+  /** The platform Prometheus' ServiceAccount, which discovers targets in namespaces labelled openshift.io/cluster-monitoring=true. */
+  clusterPrometheusServiceAccount: "prometheus-k8s",
   queryUrl: "https://thanos-querier.openshift-monitoring.svc:9091",
 } as const;
+
+/** Where Limitador's series are scraped and the `/federate` base URL the tenants' gateway proxies read them from. */
+export interface GatewayMetricsPlacement {
+  /** `platformPrometheus` on kubernetes (the one central Prometheus); on openshift the configured stack. */
+  readonly source: GatewayMetricsSource | "platformPrometheus";
+  readonly federateUrl: string;
+}
+
+/**
+ * The gateway metrics placement, defaults applied in one place: on openshift `clusterMonitoring`
+ * (MaaS labels kuadrant-system `openshift.io/cluster-monitoring=true`, so the platform Prometheus
+ * scrapes it and UWM does not), read from prometheus-k8s; `userWorkload` and kubernetes read the
+ * central upstream (`centralUpstream`: `federation.upstreamUrl` or the flavor's). An explicit
+ * `gatewayMetrics.federateUrl` wins.
+ */
+export function gatewayMetricsPlacement(flavor: Flavor, config: Pick<PlatformConfig, "gatewayMetrics">, centralUpstream: string): GatewayMetricsPlacement {
+  const source = flavor === "openshift" ? (config.gatewayMetrics.source ?? "clusterMonitoring") : "platformPrometheus";
+  const federateUrl = config.gatewayMetrics.federateUrl ?? (source === "clusterMonitoring" ? openshiftMonitoring.clusterFederateUrl : centralUpstream);
+  return { source, federateUrl };
+}
 
 /** The `config.yaml` of cluster-monitoring-config: the operator's own settings plus UWM on. */
 export function clusterMonitoringConfigYaml(existing: Record<string, unknown>): string {
