@@ -1,4 +1,3 @@
-import * as crypto from "node:crypto";
 import * as k8s from "@pulumi/kubernetes";
 import * as pulumi from "@pulumi/pulumi";
 import * as random from "@pulumi/random";
@@ -6,7 +5,9 @@ import { stringify } from "yaml";
 import { dashboardProviderConfig } from "../dashboards";
 import type { Flavor } from "./config";
 import type { GrafanaSettings } from "./config/common";
-import { containerSecurityContext, podSecurityContext } from "./platform/security";
+import { sha256Hex } from "./shared/checksum";
+import { exposeService } from "./shared/exposure";
+import { containerSecurityContext, podSecurityContext } from "./shared/podSecurity";
 
 /*
  * One Grafana, provisioned entirely from files: used by the tenant Grafana (components/tenant/grafana.ts)
@@ -116,7 +117,7 @@ export function createGrafana(name: string, args: GrafanaArgs, parent: pulumi.Re
 
   const provisioningHash = pulumi
     .output(args.dashboards)
-    .apply((files) => sha256(JSON.stringify([args.datasourcesYaml, dashboardProvider, Object.entries(files).sort()])));
+    .apply((files) => sha256Hex(JSON.stringify([args.datasourcesYaml, dashboardProvider, Object.entries(files).sort()])));
 
   const rootUrl = g.expose.enabled && g.expose.host ? `https://${g.expose.host}/` : undefined;
   const env: k8s.types.input.core.v1.EnvVar[] = [
@@ -192,41 +193,13 @@ export function createGrafana(name: string, args: GrafanaArgs, parent: pulumi.Re
   );
 
   if (g.expose.enabled) {
-    if (args.flavor === "openshift") {
-      new k8s.apiextensions.CustomResource(
-        `${name}-grafana-route`,
-        {
-          apiVersion: "route.openshift.io/v1",
-          kind: "Route",
-          metadata: { name: objectName, namespace, labels },
-          spec: {
-            ...(g.expose.host ? { host: g.expose.host } : {}),
-            to: { kind: "Service", name: objectName, weight: 100 },
-            port: { targetPort: "http" },
-            tls: { termination: "edge", insecureEdgeTerminationPolicy: "Redirect" },
-          },
-        },
-        opts,
-      );
-    } else {
-      new k8s.apiextensions.CustomResource(
-        `${name}-grafana-httproute`,
-        {
-          apiVersion: "gateway.networking.k8s.io/v1",
-          kind: "HTTPRoute",
-          metadata: { name: objectName, namespace, labels },
-          spec: {
-            parentRefs: [pulumi.output(args.gateway).apply((gw) => ({ name: gw.name, namespace: gw.namespace }))],
-            hostnames: [g.expose.host!],
-            rules: [{ backendRefs: [{ name: objectName, port: GRAFANA_PORT }] }],
-          },
-        },
-        opts,
-      );
-    }
+    exposeService(
+      `${name}-grafana`,
+      args.flavor,
+      { name: objectName, namespace, labels, serviceName: objectName, port: GRAFANA_PORT, host: g.expose.host, gateway: args.gateway },
+      opts,
+    );
   }
 
   return { adminSecretName: `${objectName}-admin`, adminPassword: pulumi.secret(password.result), url: rootUrl };
 }
-
-const sha256 = (s: string) => crypto.createHash("sha256").update(s).digest("hex");

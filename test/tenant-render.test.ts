@@ -168,8 +168,9 @@ describe("Grafana", () => {
       { [platformStack]: { ...fixture, vllmMetricFamily: "vllm" } },
     );
     const route = findObject(r, "HTTPRoute", "tenant-a-grafana").object as any;
-    expect(route.spec.parentRefs).toEqual([{ name: "maas-default-gateway", namespace: "openshift-ingress" }]);
+    expect(route.spec.parentRefs).toEqual([{ group: "gateway.networking.k8s.io", kind: "Gateway", name: "maas-default-gateway", namespace: "openshift-ingress" }]);
     expect(route.spec.hostnames).toEqual(["grafana.a.example.com"]);
+    expect(route.spec.rules).toEqual([{ backendRefs: [{ name: "tenant-a-grafana", port: 3000 }] }]);
     expect(ofKind(r, "Route")).toEqual([]);
     // Plain Kubernetes: the image's own UIDs are fixed.
     const pod = (findObject(r, "StatefulSet", "tenant-a-prometheus").object as any).spec.template.spec;

@@ -3,7 +3,8 @@ import type * as pulumi from "@pulumi/pulumi";
 import { receiverSecrets, renderAlertmanagerConfig } from "../alerting/alertmanagerConfig";
 import type { Flavor } from "../config";
 import type { AlertmanagerSettings, Receiver } from "../config/alerting";
-import { appLabels, podSecurityContext } from "./security";
+import { podSecurityContext } from "../shared/podSecurity";
+import { appLabels } from "./security";
 
 /** Name of the platform Alertmanager (kubernetes) and of its AlertmanagerConfig (openshift). */
 export const platformAlertmanagerName = "maas-alertmanager";

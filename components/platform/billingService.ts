@@ -1,4 +1,3 @@
-import { createHash } from "node:crypto";
 import * as k8s from "@pulumi/kubernetes";
 import * as pulumi from "@pulumi/pulumi";
 import * as YAML from "yaml";
@@ -6,7 +5,10 @@ import type { Flavor } from "../config";
 import { platformTenantNamespaces, type PlatformConfig } from "../config/platform";
 import { priceBookText } from "../config/priceBook";
 import { billingTokensDir, billingTokensFile, type BillingTokens } from "./billingTokens";
-import { appLabels, containerSecurityContext, podSecurityContext } from "./security";
+import { contentChecksum } from "../shared/checksum";
+import { exposeService } from "../shared/exposure";
+import { containerSecurityContext, podSecurityContext } from "../shared/podSecurity";
+import { appLabels } from "./security";
 
 export interface BillingServiceArgs {
   /** Cluster flavor: Route + cluster-monitoring-view on openshift, HTTPRoute on kubernetes. */
@@ -38,14 +40,6 @@ export const priceBookDir = "/etc/maas-billing-pricebook";
 export const priceBookPath = `${priceBookDir}/pricebook.yaml`;
 /** ConfigMap holding the configured price book (`platform.billing.priceBook`). */
 export const priceBookConfigMapName = "maas-billing-api-pricebook";
-
-/**
- * Pod-template annotation value for a mounted file: a short hash of its content, so a change of the
- * file rolls the pods (the service reads these files only at start).
- */
-export function contentChecksum(text: string): string {
-  return createHash("sha256").update(text).digest("hex").slice(0, 16);
-}
 
 /**
  * The collector settings the platform knows (billing-service/src/contract/collector-settings.ts): the vLLM
@@ -291,67 +285,24 @@ export class BillingService extends pulumi.ComponentResource {
       { parent: this },
     );
 
-    let routeHost: pulumi.Output<string | undefined> = pulumi.output(b.host);
-    if (args.flavor === "openshift") {
-      const route = new k8s.apiextensions.CustomResource(
-        `${name}-route`,
-        {
-          apiVersion: "route.openshift.io/v1",
-          kind: "Route",
-          metadata: meta,
-          spec: {
-            ...(b.host ? { host: b.host } : {}),
-            // The API only: health, OpenAPI and anything else on the port stay in-cluster.
-            path: "/v1/",
-            to: { kind: "Service", name: service.metadata.name, weight: 100 },
-            port: { targetPort: "http" },
-            tls: { termination: "edge", insecureEdgeTerminationPolicy: "Redirect" },
-          },
-        },
-        { parent: this },
-      );
-      // Without a configured host OpenShift generates one into spec.host on creation: read it back.
-      if (!b.host) routeHost = (route as unknown as { spec: pulumi.Output<{ host?: string } | undefined> }).spec.apply((spec) => spec?.host);
-      // The tenant billing portal: its own Route for /portal/ on the API's host, so it stays the same
-      // origin as the API (its cookie and CSRF rules rely on it) whatever paths the API Route serves.
-      new k8s.apiextensions.CustomResource(
-        `${name}-portal-route`,
-        {
-          apiVersion: "route.openshift.io/v1",
-          kind: "Route",
-          metadata: { ...meta, name: `${billingApiName}-portal` },
-          spec: {
-            host: routeHost,
-            path: "/portal/",
-            to: { kind: "Service", name: service.metadata.name, weight: 100 },
-            port: { targetPort: "http" },
-            tls: { termination: "edge", insecureEdgeTerminationPolicy: "Redirect" },
-          },
-        },
-        { parent: this },
-      );
-    } else {
-      new k8s.apiextensions.CustomResource(
-        `${name}-httproute`,
-        {
-          apiVersion: "gateway.networking.k8s.io/v1",
-          kind: "HTTPRoute",
-          metadata: meta,
-          spec: {
-            parentRefs: [{ group: "gateway.networking.k8s.io", kind: "Gateway", name: args.gateway.name, namespace: args.gateway.namespace }],
-            ...(b.host ? { hostnames: [b.host] } : {}),
-            rules: [
-              {
-                // The API and the tenant billing portal (same origin: the portal's cookie and CSRF rules rely on it).
-                matches: [{ path: { type: "PathPrefix", value: "/v1/" } }, { path: { type: "PathPrefix", value: "/portal/" } }],
-                backendRefs: [{ name: billingApiName, port: billingApiPort }],
-              },
-            ],
-          },
-        },
-        { parent: this },
-      );
-    }
+    // The API and the tenant billing portal, on one origin (the portal's cookie and CSRF rules rely on
+    // it). Health, OpenAPI and anything else on the port stay in-cluster. On openshift each prefix is a
+    // Route of its own (`maas-billing-api` for /v1/, `maas-billing-api-portal` for /portal/).
+    const { host: routeHost } = exposeService(
+      name,
+      args.flavor,
+      {
+        name: billingApiName,
+        namespace: args.namespace,
+        labels,
+        serviceName: service.metadata.name,
+        port: billingApiPort,
+        host: b.host,
+        gateway: args.gateway,
+        pathPrefixes: ["/v1/", "/portal/"],
+      },
+      { parent: this },
+    );
 
     this.url = pulumi.interpolate`http://${service.metadata.name}.${args.namespace}.svc:${billingApiPort}`;
     // https: the portal's session cookie is Secure (TLS at the router or gateway).

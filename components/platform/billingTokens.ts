@@ -1,10 +1,11 @@
-import { createHash } from "node:crypto";
 import * as k8s from "@pulumi/kubernetes";
 import * as pulumi from "@pulumi/pulumi";
 import * as random from "@pulumi/random";
 import * as YAML from "yaml";
 import type { PlatformConfig, PlatformTenant } from "../config/platform";
+import { hashToken } from "../../billing-service/src/auth/static";
 import { platformTenantMonitoringNamespace } from "../config/platform";
+import { contentChecksum } from "../shared/checksum";
 import { appLabels } from "./security";
 
 /** Secret in the billing namespace with the tokens file (hashes only), mounted into the billing pods. */
@@ -31,10 +32,7 @@ export interface TokenFileEntry {
   sources?: string[];
 }
 
-/** Lowercase hex SHA-256 of a token, as the billing service hashes a presented bearer token. */
-export const sha256Hex = (token: string): string => createHash("sha256").update(token, "utf8").digest("hex");
-
-/** The tokens file: `tokens: [{ name, sha256, admin | tenant | sources }]`, sorted by name so it is stable. */
+/** The tokens file: `tokens: [{ name, sha256, admin | tenant | quotaGateway | sources }]`, sorted by name so it is stable. */
 export function renderTokensFile(entries: TokenFileEntry[]): string {
   return YAML.stringify({ tokens: [...entries].sort((a, b) => a.name.localeCompare(b.name)) });
 }
@@ -88,7 +86,7 @@ export function createBillingTokens(name: string, args: BillingTokensArgs, paren
     },
     { parent },
   );
-  const entries: pulumi.Output<TokenFileEntry>[] = [admin.result.apply((t) => ({ name: "platform-admin", admin: true as const, sha256: sha256Hex(t) }))];
+  const entries: pulumi.Output<TokenFileEntry>[] = [admin.result.apply((t) => ({ name: "platform-admin", admin: true as const, sha256: hashToken(t) }))];
 
   for (const tenant of args.tenants) {
     const password = token(`tenant-${tenant.name}`, tenant.billingTokenRotation);
@@ -107,14 +105,14 @@ export function createBillingTokens(name: string, args: BillingTokensArgs, paren
       },
       { parent },
     );
-    entries.push(password.result.apply((t) => ({ name: `tenant-${tenant.name}`, tenant: tenant.name, sha256: sha256Hex(t) })));
+    entries.push(password.result.apply((t) => ({ name: `tenant-${tenant.name}`, tenant: tenant.name, sha256: hashToken(t) })));
   }
 
   let gatewayToken: pulumi.Output<string> | undefined;
   if (args.quotaEnforcement.enabled) {
     const gateway = token("gateway", args.quotaEnforcement.gatewayTokenRotation);
     gatewayToken = pulumi.secret(gateway.result);
-    entries.push(gateway.result.apply((t) => ({ name: "platform-gateway", quotaGateway: true as const, sha256: sha256Hex(t) })));
+    entries.push(gateway.result.apply((t) => ({ name: "platform-gateway", quotaGateway: true as const, sha256: hashToken(t) })));
   }
 
   for (const sender of args.billing.senders) {
@@ -128,7 +126,7 @@ export function createBillingTokens(name: string, args: BillingTokensArgs, paren
       },
       { parent },
     );
-    entries.push(password.result.apply((t) => ({ name: `sender-${sender.name}`, sources: [...sender.sources], sha256: sha256Hex(t) })));
+    entries.push(password.result.apply((t) => ({ name: `sender-${sender.name}`, sources: [...sender.sources], sha256: hashToken(t) })));
   }
 
   // A hash is no credential, but the file stays a secret output: nothing about it needs to be visible.
@@ -143,7 +141,7 @@ export function createBillingTokens(name: string, args: BillingTokensArgs, paren
     { parent },
   );
 
-  const revision = sha256Hex(
+  const revision = contentChecksum(
     JSON.stringify([
       ["platform-admin", args.billing.adminTokenRotation],
       ...args.tenants.map((t) => [`tenant-${t.name}`, t.billingTokenRotation]),
@@ -151,6 +149,6 @@ export function createBillingTokens(name: string, args: BillingTokensArgs, paren
       // Sources are part of a sender's scope: changing them must roll the pods too.
       ...args.billing.senders.map((s) => [`sender-${s.name}`, s.tokenRotation, s.sources]),
     ]),
-  ).slice(0, 16);
+  );
   return { secretName: billingTokensSecretName, revision, ...(gatewayToken ? { gatewayToken } : {}) };
 }

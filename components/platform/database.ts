@@ -3,7 +3,8 @@ import * as pulumi from "@pulumi/pulumi";
 import * as random from "@pulumi/random";
 import type { Flavor } from "../config";
 import type { PlatformConfig } from "../config/platform";
-import { appLabels, containerSecurityContext, podSecurityContext } from "./security";
+import { containerSecurityContext, podSecurityContext } from "../shared/podSecurity";
+import { appLabels } from "./security";
 
 export interface BillingDatabaseArgs {
   /** Cluster flavor; decides whether a UID is set (kubernetes) or left to the SCC (openshift). */

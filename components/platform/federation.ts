@@ -1,12 +1,13 @@
-import { createHash } from "node:crypto";
 import * as k8s from "@pulumi/kubernetes";
 import * as pulumi from "@pulumi/pulumi";
 import type { Flavor } from "../config";
 import type { PlatformConfig, PlatformTenant } from "../config/platform";
 import type { FederationEndpoint } from "../contract";
 import { platformTenantNamespaces } from "../config/platform";
-import { appLabels, containerSecurityContext, podSecurityContext } from "./security";
+import { contentChecksum } from "../shared/checksum";
+import { containerSecurityContext, podSecurityContext } from "../shared/podSecurity";
 import { openshiftMonitoring } from "./monitoring";
+import { appLabels } from "./security";
 import { upstreamAuthConfigDir, upstreamAuthGatewayListen, upstreamAuthListen, upstreamAuthNginxConf, upstreamAuthScript, type UpstreamAuthServer } from "./upstreamAuth";
 
 export interface FederationArgs {
@@ -161,7 +162,7 @@ export function createFederationProxies(
     );
     sidecar = {
       // Pods restart when the sidecar config changes.
-      configHash: createHash("sha256").update(JSON.stringify(files)).digest("hex").slice(0, 16),
+      configHash: contentChecksum(JSON.stringify(files)),
       container: {
         name: "upstream-auth",
         image: f.authProxyImage,

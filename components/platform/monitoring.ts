@@ -4,7 +4,8 @@ import * as YAML from "yaml";
 import type { Flavor } from "../config";
 import type { GatewayMetricsSource, PlatformConfig } from "../config/platform";
 import { createRestrictedNamespace } from "./namespaces";
-import { appLabels, podSecurityContext } from "./security";
+import { podSecurityContext } from "../shared/podSecurity";
+import { appLabels } from "./security";
 
 export interface MonitoringArgs {
   /** Cluster flavor: `openshift` uses user-workload monitoring, `kubernetes` a platform Prometheus. */

@@ -1,8 +1,7 @@
-import type * as k8s from "@pulumi/kubernetes";
-import type { Flavor } from "../config";
-
-type PodSecurityContext = k8s.types.input.core.v1.PodSecurityContext;
-type SecurityContext = k8s.types.input.core.v1.SecurityContext;
+/*
+ * Labels of the objects the platform creates and of the namespaces it enforces PSA on. The pod and
+ * container security contexts, which tenant code uses too, are in components/shared/podSecurity.ts.
+ */
 
 /** Common labels of every object this program creates. */
 export function appLabels(name: string, component: string): Record<string, string> {
@@ -20,27 +19,5 @@ export function restrictedNamespaceLabels(): Record<string, string> {
     "pod-security.kubernetes.io/enforce": "restricted",
     "pod-security.kubernetes.io/audit": "restricted",
     "pod-security.kubernetes.io/warn": "restricted",
-  };
-}
-
-/**
- * Pod security context that satisfies PSA `restricted` on Kubernetes and the `restricted-v2` SCC on
- * OpenShift. On OpenShift the SCC assigns a UID from the namespace range, so none is set there;
- * setting one outside the range would make the pod unschedulable.
- */
-export function podSecurityContext(flavor: Flavor, uid?: number): PodSecurityContext {
-  const base: PodSecurityContext = { runAsNonRoot: true, seccompProfile: { type: "RuntimeDefault" } };
-  if (flavor === "openshift" || uid === undefined) return base;
-  return { ...base, runAsUser: uid, runAsGroup: uid, fsGroup: uid };
-}
-
-/** Container security context: no privilege escalation, every capability dropped, read-only root. */
-export function containerSecurityContext(): SecurityContext {
-  return {
-    allowPrivilegeEscalation: false,
-    capabilities: { drop: ["ALL"] },
-    readOnlyRootFilesystem: true,
-    runAsNonRoot: true,
-    seccompProfile: { type: "RuntimeDefault" },
   };
 }

@@ -1,10 +1,10 @@
-import * as crypto from "crypto";
 import * as k8s from "@pulumi/kubernetes";
 import * as pulumi from "@pulumi/pulumi";
 import { receiverSecrets, renderAlertmanagerConfig, secretMountPath } from "../alerting/alertmanagerConfig";
 import type { Flavor } from "../config";
 import type { AlertmanagerSettings } from "../config/alerting";
-import { containerSecurityContext, podSecurityContext } from "../platform/security";
+import { sha256Hex } from "../shared/checksum";
+import { containerSecurityContext, podSecurityContext } from "../shared/podSecurity";
 
 /** UID of the `nobody` user the upstream Alertmanager image runs as. */
 const ALERTMANAGER_UID = 65534;
@@ -57,7 +57,7 @@ export function createTenantAlertmanager(name: string, args: TenantAlertmanagerA
         replicas: 1,
         selector: { matchLabels: labels },
         template: {
-          metadata: { labels, annotations: { "maas-billing.io/config-sha256": crypto.createHash("sha256").update(configYaml).digest("hex") } },
+          metadata: { labels, annotations: { "maas-billing.io/config-sha256": sha256Hex(configYaml) } },
           spec: {
             automountServiceAccountToken: false,
             securityContext: podSecurityContext(args.flavor, ALERTMANAGER_UID),

@@ -1,10 +1,10 @@
-import * as crypto from "crypto";
 import * as k8s from "@pulumi/kubernetes";
 import * as pulumi from "@pulumi/pulumi";
 import { TenantSpec } from "../config/tenant";
 import type { Flavor } from "../config";
 import type { FederationEndpoint, TierLabel, VllmFamily } from "../contract";
-import { containerSecurityContext, podSecurityContext } from "../platform/security";
+import { sha256Hex } from "../shared/checksum";
+import { containerSecurityContext, podSecurityContext } from "../shared/podSecurity";
 import { stringify } from "yaml";
 import { tenantPrometheusRules } from "../../dashboards";
 import { renderPrometheusConfig } from "./prometheusConfig";
@@ -82,7 +82,7 @@ export function createTenantPrometheus(name: string, args: TenantPrometheusArgs,
     .all([args.vllmMetricFamily, args.tierLabel])
     .apply(([vllmFamily, tierLabel]) => stringify(tenantPrometheusRules({ vllmFamily, tierLabel }), { lineWidth: 0 }));
   // One hash over both files: a change of either rolls the pod.
-  const configHash = pulumi.all([configYaml, rulesYaml]).apply(([c, r]) => sha256(`${c}\n---\n${r}`));
+  const configHash = pulumi.all([configYaml, rulesYaml]).apply(([c, r]) => sha256Hex(`${c}\n---\n${r}`));
 
   const config = new k8s.core.v1.ConfigMap(
     `${name}-prometheus-config`,
@@ -179,5 +179,3 @@ export function createTenantPrometheus(name: string, args: TenantPrometheusArgs,
 
   return { url: `http://${objectName}.${namespace}.svc:${PORT}`, podLabels: labels };
 }
-
-const sha256 = (s: string) => crypto.createHash("sha256").update(s).digest("hex");
