@@ -23,15 +23,17 @@ export type TierLabel = (typeof TIER_LABELS)[number];
 export const DEFAULT_TIER_LABEL: TierLabel = "tier";
 
 const nonEmpty = z.string().min(1);
+/** A base URL the tenant Prometheus scrapes or Grafana calls (prometheusConfig.ts's scrapeTarget takes http and https). */
+const httpUrl = z.string().regex(/^https?:\/\/[^\s/]+(\/\S*)?$/, "expected an http(s) URL");
 
 /** One tenant's label-enforcing federation endpoints (base URLs, no path). */
 export const federationEndpointSchema = z.object({
   /** Proxy enforcing `namespace=~<tenant namespaces>` (model-server series). */
-  url: nonEmpty,
+  url: httpUrl,
   /** Proxy enforcing `route_namespace=~<tenant namespaces>` (Limitador/gateway series). */
-  gatewayUrl: nonEmpty,
+  gatewayUrl: httpUrl,
   /** Proxy enforcing `tenant=<name>` (billing-service series); platforms before it existed lack it. */
-  billingUrl: nonEmpty.optional(),
+  billingUrl: httpUrl.optional(),
 });
 export type FederationEndpoint = z.infer<typeof federationEndpointSchema>;
 
@@ -44,7 +46,7 @@ export const platformOutputsSchema = z.object({
   /** Namespace of the billing service and database. */
   billingNamespace: nonEmpty,
   /** In-cluster URL of the billing API. */
-  billingApiUrl: nonEmpty,
+  billingApiUrl: httpUrl,
   /**
    * External URL of the tenant billing portal (`https://<host>/portal/`); tenant dashboards link to
    * it. Optional: absent when the platform knows no billing host, and on older platforms.

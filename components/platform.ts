@@ -10,7 +10,7 @@ import { platformTenantNamespaces } from "./config/platform";
 import { createLimitadorImagePatch, createLimitadorServiceMonitor } from "./platform/limitador";
 import { createPlatformAlerting } from "./platform/alerting";
 import { createMonitoring, gatewayMetricsPlacement } from "./platform/monitoring";
-import { checkPlatformGrafana, createPlatformGrafana } from "./platform/grafana";
+import { createPlatformGrafana } from "./platform/grafana";
 import { createRestrictedNamespace } from "./platform/namespaces";
 import { createPlatformIngressPolicies } from "./platform/networkPolicies";
 import { createRouteAdmission } from "./platform/routeAdmission";
@@ -59,7 +59,6 @@ export class Platform extends pulumi.ComponentResource {
     // Args stay out of super(): they are plain config, and Outputs there crash the SDK (pulumi/pulumi#23953).
     super("maas:platform:Platform", name, {}, opts);
     const { flavor, config } = args;
-    checkPlatformGrafana(flavor, config.grafana);
 
     const monitoring = createMonitoring(name, { flavor, monitoring: config.monitoring, alerting: config.alerting !== undefined }, this);
     if (config.alerting) createPlatformAlerting(name, { flavor, namespace: monitoring.namespace.metadata.name, settings: config.alerting }, this);

@@ -138,3 +138,63 @@ describe("shared config value types (property-based)", () => {
     );
   });
 });
+
+/*
+ * Cross-field checks live in the schema (not in components), so their errors carry the key path and
+ * stop the program before any resource is declared.
+ */
+describe("cross-field checks in the schema", () => {
+  const grafanaExposed = { grafana: { expose: { enabled: true } } };
+  const hostMessage = (key: string, example: string) =>
+    `maas-billing:${key}: required when grafana.expose.enabled is true on flavor kubernetes (an HTTPRoute needs a host name). Example: "${example}"`;
+
+  it.each([
+    ["the platform Grafana", { flavor: "kubernetes", platform: platform(grafanaExposed) }, hostMessage("platform.grafana.expose.host", "grafana.platform.example.com")],
+    [
+      "a same-stack tenant's Grafana",
+      { flavor: "kubernetes", platform: platform({ tenants: [{ name: "tenant-a" }] }), tenants: [{ name: "tenant-a", ...grafanaExposed }] },
+      hostMessage("tenants[0].grafana.expose.host", "grafana.tenant-a.example.com"),
+    ],
+    [
+      "a tenant-only stack's Grafana",
+      { flavor: "kubernetes", platformStack: "acme/maas-billing/platform", tenant: { name: "tenant-a", ...grafanaExposed } },
+      hostMessage("tenant.grafana.expose.host", "grafana.tenant-a.example.com"),
+    ],
+    [
+      "a route in another tenant's namespace",
+      { flavor: "openshift", platformStack: "acme/maas-billing/platform", tenant: { name: "tenant-a", routes: [{ name: "r", namespace: "tenant-b-models" }] } },
+      'maas-billing:tenant.routes[0].namespace: "tenant-b-models" is not one of the tenant\'s namespaces (tenant-a-models, tenant-a-monitoring); a tenant stack only places policies in its own namespaces. Example: "tenant-a-models"',
+    ],
+    [
+      "a same-stack tenant's route outside its renamed namespaces",
+      {
+        flavor: "openshift",
+        platform: platform({ tenants: [{ name: "tenant-a" }] }),
+        tenants: [{ name: "tenant-a", namespaces: { models: "a-models" }, routes: [{ name: "r", namespace: "tenant-a-models" }] }],
+      },
+      'maas-billing:tenants[0].routes[0].namespace: "tenant-a-models" is not one of the tenant\'s namespaces (a-models, tenant-a-monitoring)',
+    ],
+  ])("%s", (_case, raw, expected) => {
+    const errors = errorsOf(raw);
+    expect(errors).toHaveLength(1);
+    expect(errors[0].startsWith(expected)).toBe(true);
+  });
+
+  it("accepts what the checks allow: a host, openshift's assigned host, a disabled platform Grafana, own namespaces", () => {
+    const ok = [
+      { flavor: "kubernetes", platform: platform({ grafana: { expose: { enabled: true, host: "grafana.example.com" } } }) },
+      { flavor: "openshift", platform: platform(grafanaExposed) },
+      { flavor: "kubernetes", platform: platform({ grafana: { enabled: false, expose: { enabled: true } } }) },
+      { flavor: "openshift", platformStack: "acme/maas-billing/platform", tenant: { name: "tenant-a", routes: [{ name: "r", namespace: "tenant-a-monitoring" }, { name: "s" }] } },
+    ];
+    for (const raw of ok) expect(() => parseStackConfig(raw)).not.toThrow();
+  });
+
+  it("a refused config is refused for the checked field only: fixing that field makes it parse", () => {
+    // Same configs with the one field fixed parse: the refusal above is the cross-field check, nothing else.
+    expect(() => parseStackConfig({ flavor: "kubernetes", platform: platform({ grafana: { expose: { enabled: true, host: "g.example.com" } } }) })).not.toThrow();
+    expect(() =>
+      parseStackConfig({ flavor: "openshift", platformStack: "acme/maas-billing/platform", tenant: { name: "tenant-a", routes: [{ name: "r", namespace: "tenant-a-models" }] } }),
+    ).not.toThrow();
+  });
+});

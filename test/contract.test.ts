@@ -31,6 +31,7 @@ describe("parsePlatformOutput", () => {
     ["a missing output", "billingApiUrl", undefined, `platform stack ${stack}: required output "billingApiUrl" does not exist`],
     ["an unknown vLLM family", "vllmMetricFamily", "tgi", `platform stack ${stack}: output "vllmMetricFamily" is not what tenant stacks expect`],
     ["a federation entry without its gateway proxy", "federation", { "tenant-a": { url: "http://a:8080" } }, 'federation.tenant-a.gatewayUrl:'],
+    ["a proxy URL that is no http(s) URL", "federation", { "tenant-a": { url: "file:///etc/passwd", gatewayUrl: "http://g:8080" } }, "federation.tenant-a.url: expected an http(s) URL"],
     ["namespaces that are not a list", "tenantNamespaces", { "tenant-a": "tenant-a-models" }, "tenantNamespaces.tenant-a:"],
     ["an unknown tier label", "tierLabel", "plan", 'output "tierLabel"'],
     ["a portal URL that is no URL", "billingPortalUrl", "billing portal", 'output "billingPortalUrl"'],

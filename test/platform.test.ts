@@ -434,7 +434,7 @@ describe("platform Grafana with the billing dashboard", () => {
     expect(off.objects.filter((o) => o.object.metadata.name?.startsWith("maas-grafana"))).toEqual([]);
     await expect(
       renderConfig("unit-grafana-host", { flavor: "kubernetes", platform: { billing: { image: testImage }, grafana: { expose: { enabled: true } } } }),
-    ).rejects.toThrow("maas-billing:platform.grafana.expose.host is required when grafana.expose.enabled is true on flavor kubernetes");
+    ).rejects.toThrow("maas-billing:platform.grafana.expose.host: required when grafana.expose.enabled is true on flavor kubernetes");
   });
 });
 

@@ -183,7 +183,7 @@ describe("Grafana", () => {
     const platformStack = "acme/maas-billing/platform";
     await expect(
       renderConfig("tenant-k8s", { flavor: "kubernetes", platformStack, tenant: { name: "tenant-a", grafana: { expose: { enabled: true } } } }, { [platformStack]: fixture }),
-    ).rejects.toThrow("grafana.expose.host is required when grafana.expose.enabled is true on flavor kubernetes");
+    ).rejects.toThrow('maas-billing:tenant.grafana.expose.host: required when grafana.expose.enabled is true on flavor kubernetes (an HTTPRoute needs a host name). Example: "grafana.tenant-a.example.com"');
   });
 });
 
@@ -232,7 +232,7 @@ describe("API keys and Kuadrant policies", () => {
     const platformStack = "acme/maas-billing/platform";
     await expect(
       renderConfig("x", { flavor: "openshift", platformStack, tenant: { name: "tenant-a", routes: [{ name: "r", namespace: "tenant-b-models" }] } }, { [platformStack]: fixture }),
-    ).rejects.toThrow('routes[r].namespace "tenant-b-models" is not one of the tenant\'s namespaces');
+    ).rejects.toThrow('maas-billing:tenant.routes[0].namespace: "tenant-b-models" is not one of the tenant\'s namespaces (tenant-a-models, tenant-a-monitoring)');
   });
 });
 

@@ -1,6 +1,6 @@
 import * as pulumi from "@pulumi/pulumi";
 import { z } from "zod";
-import { patternString } from "./common";
+import { patternString, type GrafanaSettings } from "./common";
 import { platformSchema, type PlatformConfig } from "./platform";
 import { tenantSpecSchema, type TenantSpec } from "./tenant";
 
@@ -28,6 +28,20 @@ export const stackConfigSchema = z
     platformStack: patternString(/^[^/\s]+\/[^/\s]+\/[^/\s]+$/, "a fully qualified stack name org/project/stack", "acme/maas-billing/platform-prod").optional().describe("Fully qualified name of the platform stack a tenant stack reads its outputs from."),
   })
   .superRefine((c, ctx) => {
+    // An exposed Grafana on kubernetes is an HTTPRoute, which needs a host name (flavor and Grafana settings together).
+    const requireGrafanaHost = (grafana: GrafanaSettings, path: PropertyKey[], example: string) => {
+      if (c.flavor === "kubernetes" && grafana.expose.enabled && !grafana.expose.host) {
+        ctx.addIssue({
+          code: "custom",
+          path: [...path, "grafana", "expose", "host"],
+          message: `required when grafana.expose.enabled is true on flavor kubernetes (an HTTPRoute needs a host name). Example: "${example}"`,
+        });
+      }
+    };
+    if (c.platform?.grafana.enabled) requireGrafanaHost(c.platform.grafana, ["platform"], "grafana.platform.example.com");
+    c.tenants?.forEach((t, i) => requireGrafanaHost(t.grafana, ["tenants", i], `grafana.${t.name}.example.com`));
+    if (c.tenant !== undefined) requireGrafanaHost(c.tenant.grafana, ["tenant"], `grafana.${c.tenant.name}.example.com`);
+
     if (c.platform === undefined && c.tenants === undefined && c.tenant === undefined) {
       ctx.addIssue({ code: "custom", path: ["platform"], message: "a stack needs at least one of platform, tenants or tenant. Example: platform: { billing: { image: ... } }" });
     }

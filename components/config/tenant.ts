@@ -144,6 +144,17 @@ export const tenantSpecSchema = z
         seen.add(k);
       });
     };
+    // A tenant stack places policies only in its own namespaces (the tenant-admin Role covers no other).
+    const own = tenantNamespaces(t);
+    t.routes.forEach((r, i) => {
+      if (r.namespace !== undefined && r.namespace !== own.models && r.namespace !== own.monitoring) {
+        ctx.addIssue({
+          code: "custom",
+          path: ["routes", i, "namespace"],
+          message: `"${r.namespace}" is not one of the tenant's namespaces (${own.models}, ${own.monitoring}); a tenant stack only places policies in its own namespaces. Example: "${own.models}"`,
+        });
+      }
+    });
     unique(t.apiKeys, (k) => k.name, "apiKeys");
     unique(t.tiers, (x) => x.name, "tiers");
     unique(t.routes, (r) => r.name, "routes");
@@ -181,7 +192,7 @@ export function checkAllowedKeyTiers(spec: TenantSpec, allowed: readonly string[
   }
 }
 
-export function tenantNamespaces(spec: TenantSpec): { models: string; monitoring: string } {
+export function tenantNamespaces(spec: Pick<TenantSpec, "name" | "namespaces">): { models: string; monitoring: string } {
   return {
     models: spec.namespaces.models ?? `${spec.name}-models`,
     monitoring: spec.namespaces.monitoring ?? `${spec.name}-monitoring`,

@@ -4,19 +4,11 @@ import { stringify } from "yaml";
 import { PLATFORM_PROMETHEUS_DS_UID, platformDashboards } from "../../dashboards";
 import type { Flavor } from "../config";
 import type { PlatformConfig } from "../config/platform";
-import { createGrafana, requireGrafanaHost, type Grafana } from "../grafana";
+import { createGrafana, type Grafana } from "../shared/grafana";
 import { appLabels } from "./security";
 
 /** Name of the platform Grafana objects (Deployment, Service, ServiceAccount, `-admin` Secret). */
 export const platformGrafanaName = "maas-grafana";
-
-const hostKey = "maas-billing:platform.grafana.expose.host";
-const hostExample = "grafana.platform.example.com";
-
-/** Checks the platform Grafana settings; called before the Platform declares anything. */
-export function checkPlatformGrafana(flavor: Flavor, grafana: PlatformConfig["grafana"]): void {
-  if (grafana.enabled) requireGrafanaHost(flavor, grafana, hostKey, hostExample);
-}
 
 /** Env vars the datasource file reads on openshift (Grafana expands `$VAR` in provisioning files). */
 const TOKEN_ENV = "MAAS_PROMETHEUS_TOKEN";
@@ -64,7 +56,7 @@ export function renderPlatformDatasources(prometheusUrl: string, auth: boolean):
 
 /**
  * Grafana for the platform team with the billing dashboard (all tenants), from the shared
- * components/grafana.ts. On openshift it runs as ServiceAccount `maas-grafana`, bound to
+ * components/shared/grafana.ts. On openshift it runs as ServiceAccount `maas-grafana`, bound to
  * `cluster-monitoring-view`, whose token Secret authenticates the datasource to Thanos.
  */
 export function createPlatformGrafana(name: string, args: PlatformGrafanaArgs, parent: pulumi.Resource): Grafana {
@@ -122,8 +114,6 @@ export function createPlatformGrafana(name: string, args: PlatformGrafanaArgs, p
       dashboards,
       dashboardFolder: "MaaS platform",
       gateway: args.gateway,
-      hostKey,
-      hostExample,
       serviceAccountName,
       extraEnv,
     },

@@ -1,7 +1,7 @@
 import * as k8s from "@pulumi/kubernetes";
 import type * as pulumi from "@pulumi/pulumi";
 import type { Flavor } from "../config";
-import { GRAFANA_PORT } from "../grafana";
+import { GRAFANA_PORT } from "../shared/grafana";
 import { billingApiPort, billingApiSelector, billingMetricsPort } from "./billingService";
 import { centralPrometheusPodLabels, openshiftMonitoring } from "./monitoring";
 import { appLabels } from "./security";

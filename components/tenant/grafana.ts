@@ -3,7 +3,8 @@ import { stringify } from "yaml";
 import { TENANT_PROMETHEUS_DS_UID } from "../../dashboards";
 import type { Flavor } from "../config";
 import type { TenantSpec } from "../config/tenant";
-import { createGrafana, type Grafana } from "../grafana";
+import type { GatewayRef } from "../contract";
+import { createGrafana, type Grafana } from "../shared/grafana";
 
 /** Fixed datasource uid the tenant dashboards refer to. */
 export const TENANT_PROMETHEUS_DATASOURCE_UID = TENANT_PROMETHEUS_DS_UID;
@@ -20,7 +21,7 @@ export interface TenantGrafanaArgs {
   /** Dashboards to provision: file name -> dashboard JSON text. */
   readonly dashboards: pulumi.Input<Record<string, string>>;
   /** Gateway the HTTPRoute attaches to (kubernetes flavor, when exposed). */
-  readonly gateway: pulumi.Input<{ name: string; namespace: string }>;
+  readonly gateway: pulumi.Input<GatewayRef>;
   /** Labels put on the Grafana pods (the Prometheus NetworkPolicy admits exactly these). */
   readonly podLabels: Record<string, string>;
 }
@@ -47,7 +48,7 @@ export function renderDatasources(tenant: string, prometheusUrl: string, scrapeI
 }
 
 /**
- * Creates Grafana for one tenant (components/grafana.ts) in its monitoring namespace: the tenant
+ * Creates Grafana for one tenant (components/shared/grafana.ts) in its monitoring namespace: the tenant
  * Prometheus as the only datasource, the tenant dashboards, no service account token.
  */
 export function createTenantGrafana(name: string, args: TenantGrafanaArgs, parent: pulumi.Resource): TenantGrafana {
@@ -70,8 +71,6 @@ export function createTenantGrafana(name: string, args: TenantGrafanaArgs, paren
       dashboards: args.dashboards,
       dashboardFolder: "MaaS",
       gateway: args.gateway,
-      hostKey: `tenant ${spec.name}: grafana.expose.host`,
-      hostExample: `grafana.${spec.name}.example.com`,
     },
     parent,
   );

@@ -84,9 +84,7 @@ export interface TenantPoliciesArgs {
   readonly spec: TenantSpec;
   /** Namespace holding the tenant's API key Secrets. */
   readonly keyNamespace: string;
-  /** Namespaces this tenant owns; routes outside them are refused. */
-  readonly ownNamespaces: string[];
-  /** Namespace used for routes that name none. */
+  /** Namespace used for routes that name none (the config schema keeps the others within the tenant's namespaces). */
   readonly defaultRouteNamespace: string;
 }
 
@@ -98,11 +96,6 @@ export function createTenantPolicies(name: string, args: TenantPoliciesArgs, par
   const requestLimits = perTierLimits(spec.tiers, (t) => t.requestRates);
   for (const route of spec.routes) {
     const namespace = route.namespace ?? args.defaultRouteNamespace;
-    if (!args.ownNamespaces.includes(namespace)) {
-      throw new Error(
-        `tenant ${spec.name}: routes[${route.name}].namespace "${namespace}" is not one of the tenant's namespaces (${args.ownNamespaces.join(", ")}); a tenant stack only places policies in its own namespaces. Example: "${args.defaultRouteNamespace}"`,
-      );
-    }
     const metadata = (suffix: string) => ({
       name: `${spec.name}-${route.name}-${suffix}`,
       namespace,

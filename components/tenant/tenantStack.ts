@@ -105,7 +105,7 @@ export class TenantStack extends pulumi.ComponentResource {
     const apiKeys = createTenantApiKeys(name, { spec, namespace: ns.models }, this);
     createTenantPolicies(
       name,
-      { spec, keyNamespace: ns.models, ownNamespaces: [ns.models, ns.monitoring], defaultRouteNamespace: ns.models },
+      { spec, keyNamespace: ns.models, defaultRouteNamespace: ns.models },
       this,
     );
 

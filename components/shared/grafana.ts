@@ -2,17 +2,19 @@ import * as k8s from "@pulumi/kubernetes";
 import * as pulumi from "@pulumi/pulumi";
 import * as random from "@pulumi/random";
 import { stringify } from "yaml";
-import { dashboardProviderConfig } from "../dashboards";
-import type { Flavor } from "./config";
-import type { GrafanaSettings } from "./config/common";
-import { sha256Hex } from "./shared/checksum";
-import { exposeService } from "./shared/exposure";
-import { containerSecurityContext, podSecurityContext } from "./shared/podSecurity";
+import { dashboardProviderConfig } from "../../dashboards";
+import type { Flavor } from "../config";
+import type { GrafanaSettings } from "../config/common";
+import type { GatewayRef } from "../contract";
+import { sha256Hex } from "./checksum";
+import { exposeService } from "./exposure";
+import { containerSecurityContext, podSecurityContext } from "./podSecurity";
 
 /*
  * One Grafana, provisioned entirely from files: used by the tenant Grafana (components/tenant/grafana.ts)
  * and the platform Grafana (components/platform/grafana.ts), which differ only in datasources,
- * dashboards, names and whether the pod needs its service account token.
+ * dashboards, names and whether the pod needs its service account token. An exposed Grafana on
+ * kubernetes needs a host: the config schema (components/config/index.ts) requires it.
  */
 
 /** UID of the `grafana` user in the upstream image. */
@@ -24,16 +26,6 @@ const DASHBOARDS_PATH = "/etc/grafana/dashboards";
 /** Grafana dashboard provider file: dashboards from the mounted ConfigMap, not editable in the UI. */
 export function renderDashboardProvider(folder = "MaaS"): string {
   return stringify(dashboardProviderConfig(folder, DASHBOARDS_PATH));
-}
-
-/**
- * An exposed Grafana on kubernetes is an HTTPRoute, which needs a host. Components call this before
- * declaring any resource, so the error stops the program cleanly.
- */
-export function requireGrafanaHost(flavor: Flavor, g: GrafanaSettings, hostKey: string, hostExample: string): void {
-  if (g.expose.enabled && flavor === "kubernetes" && !g.expose.host) {
-    throw new Error(`${hostKey} is required when grafana.expose.enabled is true on flavor kubernetes (an HTTPRoute needs a host name). Example: "${hostExample}"`);
-  }
 }
 
 export interface GrafanaArgs {
@@ -56,11 +48,7 @@ export interface GrafanaArgs {
   /** Grafana folder of the provisioned dashboards. */
   readonly dashboardFolder: string;
   /** Gateway the HTTPRoute attaches to (kubernetes flavor, when exposed). */
-  readonly gateway: pulumi.Input<{ name: string; namespace: string }>;
-  /** The config key of the host, named in the error when an HTTPRoute lacks one, e.g. `tenant a: grafana.expose.host`. */
-  readonly hostKey: string;
-  /** Example host for that error. */
-  readonly hostExample: string;
+  readonly gateway: pulumi.Input<GatewayRef>;
   /** ServiceAccount the pod runs as with its token mounted (a datasource authenticates with it); none when omitted. */
   readonly serviceAccountName?: pulumi.Input<string>;
   /** Extra environment, e.g. credentials a datasource file refers to as `$VAR`. */
@@ -84,7 +72,6 @@ export interface Grafana {
  */
 export function createGrafana(name: string, args: GrafanaArgs, parent: pulumi.Resource): Grafana {
   const { namespace, objectName, labels, settings: g } = args;
-  requireGrafanaHost(args.flavor, g, args.hostKey, args.hostExample);
   const podLabels = { ...labels, ...(args.podLabels ?? {}) };
   const opts = { parent };
 
