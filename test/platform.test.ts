@@ -5,6 +5,7 @@ import * as os from "node:os";
 import * as path from "node:path";
 import * as YAML from "yaml";
 import { parseTokenFile, StaticTokenAuthenticator } from "../billing-service/src/auth/static";
+import { parseCollectorSettingsYaml } from "../billing-service/src/contract";
 import { beforeAll, describe, expect, it } from "vitest";
 import { PLATFORM_PROMETHEUS_DS_UID, platformDashboards, platformPrometheusRules } from "../dashboards";
 import { tenantAdminRoleRules } from "../components/tenant/rbac";
@@ -167,7 +168,8 @@ describe("billing service", () => {
 
   it("hands the collector the tenant registry and the vLLM family through a mounted settings file", () => {
     const cm = findObject(openshift, "ConfigMap", "maas-billing-api-collector").object;
-    expect(YAML.parse((cm.data as Record<string, string>)["collector.yaml"])).toEqual({
+    // Read with the service's own parser (billing-service/src/contract): what the collector will see.
+    expect(parseCollectorSettingsYaml((cm.data as Record<string, string>)["collector.yaml"])).toMatchObject({
       vllmFamily: "kserve_vllm",
       gatewayCounterSuffix: "",
       attributeLabels: [],

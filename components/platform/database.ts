@@ -3,8 +3,15 @@ import * as pulumi from "@pulumi/pulumi";
 import * as random from "@pulumi/random";
 import type { Flavor } from "../config";
 import type { PlatformConfig } from "../config/platform";
-import { containerSecurityContext, podSecurityContext } from "../shared/podSecurity";
-import { appLabels } from "./security";
+import {
+  databaseAppSecretName,
+  databaseLabels,
+  databaseName,
+  databaseNetworkPolicySpec,
+  databasePort,
+  databaseServiceSpec,
+  databaseStatefulSetSpec,
+} from "./databaseSpecs";
 
 export interface BillingDatabaseArgs {
   /** Cluster flavor; decides whether a UID is set (kubernetes) or left to the SCC (openshift). */
@@ -17,18 +24,15 @@ export interface BillingDatabaseArgs {
   readonly clientPodLabels: Record<string, string>;
 }
 
-/** Name of the database objects (StatefulSet, Service, Secret of the owner role). */
-export const databaseName = "maas-billing-db";
-/** Secret with the app role's credentials: the only database Secret the billing service container reads. */
-export const databaseAppSecretName = "maas-billing-db-app";
-const port = 5432;
+export { databaseAppSecretName, databaseName } from "./databaseSpecs";
 
 /**
  * PostgreSQL (TimescaleDB by default) for the billing service: a protected StatefulSet with its own
  * volume, generated passwords in Secrets, a headless Service and a NetworkPolicy that admits only the
- * billing service. Two roles (docs/threat-model.md B4): the owner (the image's bootstrap user, Secret
- * `maas-billing-db`) owns the schema and runs the migrations in the billing pods' init container,
- * which also creates the app role (Secret `maas-billing-db-app`) the service itself connects as.
+ * billing service (specs in databaseSpecs.ts). Two roles (docs/threat-model.md B4): the owner (the
+ * image's bootstrap user, Secret `maas-billing-db`) owns the schema and runs the migrations in the
+ * billing pods' init container, which also creates the app role (Secret `maas-billing-db-app`) the
+ * service itself connects as.
  */
 export class BillingDatabase extends pulumi.ComponentResource {
   /** Host name of the database inside the cluster. */
@@ -43,8 +47,7 @@ export class BillingDatabase extends pulumi.ComponentResource {
   constructor(name: string, args: BillingDatabaseArgs, opts?: pulumi.ComponentResourceOptions) {
     super("maas:platform:BillingDatabase", name, {}, opts);
     const db = args.database;
-    const labels = appLabels(databaseName, "database");
-    const selector = { "app.kubernetes.io/name": databaseName, "app.kubernetes.io/component": "database" };
+    const labels = databaseLabels;
 
     // Alphanumeric only: the password goes into a libpq URL unescaped.
     const password = new random.RandomPassword(`${name}-password`, { length: 32, special: false }, { parent: this });
@@ -59,7 +62,7 @@ export class BillingDatabase extends pulumi.ComponentResource {
           username: db.user,
           database: db.databaseName,
           password: password.result,
-          url: pulumi.interpolate`postgres://${db.user}:${password.result}@${host}:${port}/${db.databaseName}`,
+          url: pulumi.interpolate`postgres://${db.user}:${password.result}@${host}:${databasePort}/${db.databaseName}`,
         },
       },
       { parent: this },
@@ -74,7 +77,7 @@ export class BillingDatabase extends pulumi.ComponentResource {
           username: db.appUser,
           database: db.databaseName,
           password: appPassword.result,
-          url: pulumi.interpolate`postgres://${db.appUser}:${appPassword.result}@${host}:${port}/${db.databaseName}`,
+          url: pulumi.interpolate`postgres://${db.appUser}:${appPassword.result}@${host}:${databasePort}/${db.databaseName}`,
         },
       },
       { parent: this },
@@ -84,79 +87,20 @@ export class BillingDatabase extends pulumi.ComponentResource {
       `${name}-service`,
       {
         metadata: { name: databaseName, namespace: args.namespace, labels },
-        spec: { clusterIP: "None", selector, ports: [{ name: "postgres", port, targetPort: "postgres" }] },
+        spec: databaseServiceSpec,
       },
       { parent: this },
     );
 
-    const secretRef = (key: string) => ({ valueFrom: { secretKeyRef: { name: databaseName, key } } });
     this.statefulSet = new k8s.apps.v1.StatefulSet(
       `${name}-statefulset`,
-      {
-        metadata: { name: databaseName, namespace: args.namespace, labels },
-        spec: {
-          serviceName: databaseName,
-          replicas: 1,
-          selector: { matchLabels: selector },
-          template: {
-            metadata: { labels: { ...labels, ...selector } },
-            spec: {
-              automountServiceAccountToken: false,
-              securityContext: podSecurityContext(args.flavor, db.runAsUser),
-              containers: [
-                {
-                  name: "postgres",
-                  image: db.image,
-                  ports: [{ name: "postgres", containerPort: port }],
-                  env: [
-                    { name: "POSTGRES_USER", ...secretRef("username") },
-                    { name: "POSTGRES_DB", ...secretRef("database") },
-                    { name: "POSTGRES_PASSWORD", ...secretRef("password") },
-                    // A subdirectory: the volume root may hold lost+found, which initdb refuses.
-                    { name: "PGDATA", value: "/var/lib/postgresql/data/pgdata" },
-                  ],
-                  readinessProbe: { exec: { command: ["pg_isready", "-U", db.user, "-d", db.databaseName] }, periodSeconds: 10 },
-                  livenessProbe: { exec: { command: ["pg_isready", "-U", db.user] }, initialDelaySeconds: 30, periodSeconds: 20 },
-                  resources: db.resources,
-                  securityContext: containerSecurityContext(),
-                  volumeMounts: [
-                    { name: "data", mountPath: "/var/lib/postgresql/data" },
-                    { name: "run", mountPath: "/var/run/postgresql" },
-                    { name: "tmp", mountPath: "/tmp" },
-                  ],
-                },
-              ],
-              volumes: [
-                { name: "run", emptyDir: {} },
-                { name: "tmp", emptyDir: {} },
-              ],
-            },
-          },
-          volumeClaimTemplates: [
-            {
-              metadata: { name: "data" },
-              spec: {
-                accessModes: ["ReadWriteOnce"],
-                ...(db.storageClassName ? { storageClassName: db.storageClassName } : {}),
-                resources: { requests: { storage: db.storageSize } },
-              },
-            },
-          ],
-        },
-      },
+      { metadata: { name: databaseName, namespace: args.namespace, labels }, spec: databaseStatefulSetSpec(args.flavor, db) },
       { parent: this, protect: true, dependsOn: [secret, service] },
     );
 
     new k8s.networking.v1.NetworkPolicy(
       `${name}-network-policy`,
-      {
-        metadata: { name: databaseName, namespace: args.namespace, labels },
-        spec: {
-          podSelector: { matchLabels: selector },
-          policyTypes: ["Ingress"],
-          ingress: [{ from: [{ podSelector: { matchLabels: args.clientPodLabels } }], ports: [{ protocol: "TCP", port }] }],
-        },
-      },
+      { metadata: { name: databaseName, namespace: args.namespace, labels }, spec: databaseNetworkPolicySpec(args.clientPodLabels) },
       { parent: this },
     );
 

@@ -12,3 +12,5 @@ export const PRICE_BOOK_PATH = `${PRICE_BOOK_DIR}/pricebook.yaml`;
 export const DATA_DIR = "/var/lib/maas-billing";
 /** HTTP port of the service in a pod. */
 export const SERVICE_PORT = 8080;
+/** Scrape-only port of the service in a pod (GET /metrics and nothing else). */
+export const METRICS_PORT = 8081;

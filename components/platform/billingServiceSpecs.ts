@@ -1,0 +1,232 @@
+import { posix } from "node:path";
+import type * as k8s from "@pulumi/kubernetes";
+import type * as pulumi from "@pulumi/pulumi";
+import * as YAML from "yaml";
+import {
+  COLLECTOR_CONFIG_PATH,
+  DATA_DIR,
+  METRICS_PORT,
+  PRICE_BOOK_DIR,
+  PRICE_BOOK_PATH,
+  SERVICE_ENV,
+  SERVICE_PORT,
+  type CollectorSettingsInput,
+} from "../../billing-service/src/contract";
+import type { Flavor } from "../config";
+import { platformTenantNamespaces, type PlatformConfig } from "../config/platform";
+import { contentChecksum } from "../shared/checksum";
+import { containerSecurityContext, podSecurityContext } from "../shared/podSecurity";
+import { billingTokensDir, billingTokensFile, type BillingTokens } from "./billingTokens";
+import { appLabels } from "./security";
+
+/*
+ * The billing service's Kubernetes objects as plain specs, from typed arguments: the env names,
+ * mount paths and collector settings come from the service's own contract
+ * (billing-service/src/contract), so the service reads what the platform writes. BillingService
+ * (billingService.ts) only declares these; tests call them without Pulumi mocks.
+ */
+
+/** Name of the billing API objects (Deployment, Service, ServiceAccount, RBAC). */
+export const billingApiName = "maas-billing-api";
+export const billingApiPort = SERVICE_PORT;
+/** Scrape-only port of the billing pods (GET /metrics): only the monitoring scraper reaches it (networkPolicies.ts). */
+export const billingMetricsPort = METRICS_PORT;
+/** The metrics-only Service, selected by the ServiceMonitor; clients' Service, Route and HTTPRoute never carry this port. */
+export const billingMetricsServiceName = `${billingApiName}-metrics`;
+/** Labels of the metrics-only Service (the ServiceMonitor selects them). */
+export const billingMetricsLabels = appLabels(billingMetricsServiceName, "billing-metrics");
+/**
+ * Most samples one scrape of the billing service may return (ServiceMonitor sampleLimit): above it
+ * Prometheus drops the whole scrape instead of storing a label explosion. Series grow with tenants x
+ * models x tiers; 20,000 leaves room for ~50 tenants with 40 model/tier pairs each.
+ */
+export const billingScrapeSampleLimit = 20_000;
+/** Pod labels of the billing service; the database NetworkPolicy admits exactly these. */
+export const billingApiSelector = { "app.kubernetes.io/name": billingApiName, "app.kubernetes.io/component": "billing-api" };
+/** Labels of every billing API object. */
+export const billingApiLabels = appLabels(billingApiName, "billing-api");
+/** ConfigMap with collector.yaml. */
+export const collectorConfigMapName = `${billingApiName}-collector`;
+/** ConfigMap holding the configured price book (`platform.billing.priceBook`). */
+export const priceBookConfigMapName = "maas-billing-api-pricebook";
+/** UID the billing image runs as (distroless `nonroot`). */
+const BILLING_UID = 65532;
+
+/**
+ * The collector settings the platform knows (billing-service/src/contract/collector-settings.ts): the
+ * vLLM metric family and the tenant registry, strict so that a namespace no tenant owns is never
+ * billed as a tenant of its own.
+ */
+export function collectorSettings(config: PlatformConfig): CollectorSettingsInput {
+  return {
+    vllmFamily: config.vllmMetricFamily,
+    gatewayCounterSuffix: config.telemetry.counterSuffix,
+    attributeLabels: config.telemetry.attributeLabels,
+    tenants: config.tenants.map((t) => ({ name: t.name, namespaces: platformTenantNamespaces(t) })),
+    strictTenants: true,
+  };
+}
+
+/** collector.yaml as mounted into the pods (keys sorted: a stable checksum). */
+export function collectorYaml(settings: CollectorSettingsInput): string {
+  return YAML.stringify(settings, { sortMapEntries: true });
+}
+
+/** Cluster-wide rights of the billing API: authenticate callers (TokenReview) and authorize them (SubjectAccessReview). */
+export const billingApiClusterRoleRules: k8s.types.input.rbac.v1.PolicyRule[] = [
+  { apiGroups: ["authentication.k8s.io"], resources: ["tokenreviews"], verbs: ["create"] },
+  { apiGroups: ["authorization.k8s.io"], resources: ["subjectaccessreviews"], verbs: ["create"] },
+];
+
+/**
+ * How the collector authenticates to the central query API. OpenShift's Thanos querier sits behind
+ * kube-rbac-proxy with a service-CA certificate: the pod's own token (bound to cluster-monitoring-view)
+ * and the service CA that OpenShift mounts next to it. The kubernetes platform Prometheus is plain
+ * in-cluster HTTP.
+ */
+export function prometheusAuthEnv(flavor: Flavor): { name: string; value: string }[] {
+  if (flavor !== "openshift") return [];
+  const sa = "/var/run/secrets/kubernetes.io/serviceaccount";
+  return [
+    { name: SERVICE_ENV.prometheusTokenFile, value: `${sa}/token` },
+    { name: SERVICE_ENV.prometheusCaFile, value: `${sa}/service-ca.crt` },
+  ];
+}
+
+export interface BillingApiPodArgs {
+  /** Cluster flavor: decides the UID and the Prometheus credentials. */
+  readonly flavor: Flavor;
+  /** The validated `platform.billing` config. */
+  readonly billing: PlatformConfig["billing"];
+  /** The owner role's Secret (key `url`): only the `migrate` init container reads it. */
+  readonly databaseSecretName: pulumi.Input<string>;
+  /** The app role's Secret (keys `url`, `username`, `password`): the service container's database. */
+  readonly appDatabaseSecretName: pulumi.Input<string>;
+  /** Changes when the app role's password is rotated: a pod annotation, so the pods roll. */
+  readonly appDatabaseRevision: string;
+  /** Central Prometheus/Thanos query URL, used unless `billing.prometheusUrl` overrides it. */
+  readonly prometheusUrl: string;
+  /** collector.yaml text (collectorYaml()). */
+  readonly collectorYaml: string;
+  /** The configured price book's text; the image's own book when undefined. */
+  readonly priceBookYaml?: string;
+  /** The tokens file Secret and its revision (billingTokens.ts). */
+  readonly tokens: BillingTokens;
+}
+
+/** The environment of the billing container, named through the service contract. */
+export function billingApiEnv(args: BillingApiPodArgs): k8s.types.input.core.v1.EnvVar[] {
+  return [
+    { name: SERVICE_ENV.port, value: String(billingApiPort) },
+    { name: SERVICE_ENV.metricsPort, value: String(billingMetricsPort) },
+    { name: SERVICE_ENV.databaseUrl, valueFrom: { secretKeyRef: { name: args.appDatabaseSecretName, key: "url" } } },
+    { name: SERVICE_ENV.authMode, value: "kubernetes" },
+    { name: SERVICE_ENV.dataDir, value: DATA_DIR },
+    { name: SERVICE_ENV.prometheusUrl, value: args.billing.prometheusUrl ?? args.prometheusUrl },
+    ...prometheusAuthEnv(args.flavor),
+    { name: SERVICE_ENV.collectorConfig, value: COLLECTOR_CONFIG_PATH },
+    // Static tokens (hashes only) of the tenants and the platform admin, next to TokenReview.
+    { name: SERVICE_ENV.tokensFile, value: billingTokensFile },
+    ...(args.priceBookYaml !== undefined ? [{ name: SERVICE_ENV.priceBook, value: PRICE_BOOK_PATH }] : []),
+    ...(args.billing.quotaDefaults !== undefined ? [{ name: SERVICE_ENV.quotaDefaults, value: JSON.stringify(args.billing.quotaDefaults) }] : []),
+  ];
+}
+
+/**
+ * The `migrate` init container: migrations as the schema owner, which also creates/updates the app
+ * role; the service container never sees the owner's credentials (docs/threat-model.md B4).
+ */
+export function billingMigrateContainer(args: BillingApiPodArgs): k8s.types.input.core.v1.Container {
+  return {
+    name: "migrate",
+    image: args.billing.image,
+    args: ["migrate"],
+    env: [
+      { name: SERVICE_ENV.databaseUrl, valueFrom: { secretKeyRef: { name: args.databaseSecretName, key: "url" } } },
+      { name: SERVICE_ENV.appDatabaseRole, valueFrom: { secretKeyRef: { name: args.appDatabaseSecretName, key: "username" } } },
+      { name: SERVICE_ENV.appDatabasePassword, valueFrom: { secretKeyRef: { name: args.appDatabaseSecretName, key: "password" } } },
+    ],
+    resources: args.billing.resources,
+    securityContext: containerSecurityContext(),
+    volumeMounts: [{ name: "tmp", mountPath: "/tmp" }],
+  };
+}
+
+/** The pod template of the billing Deployment. */
+export function billingApiPodTemplate(args: BillingApiPodArgs): k8s.types.input.core.v1.PodTemplateSpec {
+  const withPriceBook = args.priceBookYaml !== undefined;
+  return {
+    metadata: {
+      labels: { ...billingApiLabels, ...billingApiSelector },
+      // The service reads these files only at start: a new tenant registry (so the collector attributes
+      // the new namespaces), a new or rotated token, or a price change rolls the pods.
+      annotations: {
+        "maas.opendatahub.io/collector-config": contentChecksum(args.collectorYaml),
+        "maas.opendatahub.io/billing-tokens": args.tokens.revision,
+        // A rotated app-role password: the init container sets it, the service reads it at start.
+        "maas.opendatahub.io/db-app-credentials": args.appDatabaseRevision,
+        ...(args.priceBookYaml !== undefined ? { "maas.opendatahub.io/price-book": contentChecksum(args.priceBookYaml) } : {}),
+      },
+    },
+    spec: {
+      serviceAccountName: billingApiName,
+      securityContext: podSecurityContext(args.flavor, BILLING_UID),
+      initContainers: [billingMigrateContainer(args)],
+      containers: [
+        {
+          name: "billing-api",
+          image: args.billing.image,
+          ports: [
+            { name: "http", containerPort: billingApiPort },
+            { name: "metrics", containerPort: billingMetricsPort },
+          ],
+          env: billingApiEnv(args),
+          livenessProbe: { httpGet: { path: "/healthz", port: "http" }, periodSeconds: 20 },
+          readinessProbe: { httpGet: { path: "/readyz", port: "http" }, periodSeconds: 10 },
+          resources: args.billing.resources,
+          securityContext: containerSecurityContext(),
+          volumeMounts: [
+            { name: "data", mountPath: DATA_DIR },
+            { name: "tmp", mountPath: "/tmp" },
+            { name: "collector-config", mountPath: posix.dirname(COLLECTOR_CONFIG_PATH), readOnly: true },
+            { name: "tokens", mountPath: billingTokensDir, readOnly: true },
+            ...(withPriceBook ? [{ name: "pricebook", mountPath: PRICE_BOOK_DIR, readOnly: true }] : []),
+          ],
+        },
+      ],
+      volumes: [
+        // Spool for events accepted while the database is unreachable; survives container restarts.
+        { name: "data", emptyDir: {} },
+        { name: "tmp", emptyDir: {} },
+        { name: "collector-config", configMap: { name: collectorConfigMapName } },
+        // 0440: readable by the pod's fsGroup (set on kubernetes, assigned by the SCC on openshift).
+        { name: "tokens", secret: { secretName: args.tokens.secretName, defaultMode: 0o440 } },
+        ...(withPriceBook ? [{ name: "pricebook", configMap: { name: priceBookConfigMapName } }] : []),
+      ],
+    },
+  };
+}
+
+/** The billing Deployment's spec. */
+export function billingApiDeploymentSpec(args: BillingApiPodArgs): k8s.types.input.apps.v1.DeploymentSpec {
+  return { replicas: args.billing.replicas, selector: { matchLabels: billingApiSelector }, template: billingApiPodTemplate(args) };
+}
+
+/** The Service in front of the billing pods. */
+export const billingApiServiceSpec: k8s.types.input.core.v1.ServiceSpec = {
+  selector: billingApiSelector,
+  ports: [{ name: "http", port: billingApiPort, targetPort: "http" }],
+};
+
+/** The metrics-only Service: the clients' Service never carries the metrics port. */
+export const billingMetricsServiceSpec: k8s.types.input.core.v1.ServiceSpec = {
+  selector: billingApiSelector,
+  ports: [{ name: "metrics", port: billingMetricsPort, targetPort: "metrics" }],
+};
+
+/** The ServiceMonitor that has the platform Prometheus scrape `/metrics` on the metrics Service, within a sample limit. */
+export const billingApiServiceMonitorSpec = {
+  selector: { matchLabels: billingMetricsLabels },
+  endpoints: [{ port: "metrics", path: "/metrics", interval: "30s" }],
+  sampleLimit: billingScrapeSampleLimit,
+};
