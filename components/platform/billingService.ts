@@ -1,12 +1,9 @@
 import * as k8s from "@pulumi/kubernetes";
 import * as pulumi from "@pulumi/pulumi";
 import type { CollectorSettingsInput } from "../../billing-service/src/contract";
-import type { Flavor } from "../config";
-import type { PlatformConfig } from "../config/platform";
 import { priceBookText } from "../config/priceBook";
 import type { GatewayRef } from "../contract";
 import { exposeService } from "../shared/exposure";
-import type { BillingTokens } from "./billingTokens";
 import {
   billingApiClusterRoleRules,
   billingApiDeploymentSpec,
@@ -21,31 +18,20 @@ import {
   collectorConfigMapName,
   collectorYaml,
   priceBookConfigMapName,
+  type BillingApiPodArgs,
 } from "./billingServiceSpecs";
 
 export { billingApiName, billingApiPort, billingApiSelector, billingMetricsPort, collectorSettings } from "./billingServiceSpecs";
 
-export interface BillingServiceArgs {
-  /** Cluster flavor: Route + cluster-monitoring-view on openshift, HTTPRoute on kubernetes. */
-  readonly flavor: Flavor;
+/** The pod's inputs (documented on BillingApiPodArgs) plus where and how the service is exposed. */
+export interface BillingServiceArgs
+  extends Pick<BillingApiPodArgs, "flavor" | "billing" | "databaseSecretName" | "appDatabaseSecretName" | "appDatabaseRevision" | "prometheusUrl" | "tokens"> {
   /** Namespace to deploy into; must already exist. */
   readonly namespace: pulumi.Input<string>;
-  /** The validated `platform.billing` config (image by digest, replicas, host, resources, optional price book). */
-  readonly billing: PlatformConfig["billing"];
-  /** The owner role's Secret (keys `url`): only the `migrate` init container reads it (BillingDatabase.secretName). */
-  readonly databaseSecretName: pulumi.Input<string>;
-  /** The app role's Secret (keys `url`, `username`, `password`): the service container's DATABASE_URL (BillingDatabase.appSecretName). */
-  readonly appDatabaseSecretName: pulumi.Input<string>;
-  /** Changes when the app role's password is rotated (`platform.database.appPasswordRotation`): a pod annotation, so the pods roll. */
-  readonly appDatabaseRevision: string;
-  /** Central Prometheus/Thanos query URL the collector reads. */
-  readonly prometheusUrl: string;
   /** Gateway the HTTPRoute attaches to (kubernetes only). */
   readonly gateway: GatewayRef;
   /** Collector settings file content (collectorSettings()), mounted as MAAS_BILLING_COLLECTOR_CONFIG. */
   readonly collectorSettings: CollectorSettingsInput;
-  /** The static tokens file Secret (billingTokens.ts), mounted as MAAS_BILLING_TOKENS_FILE. */
-  readonly tokens: BillingTokens;
 }
 
 /**
@@ -122,17 +108,7 @@ export class BillingService extends pulumi.ComponentResource {
       `${name}-deployment`,
       {
         metadata: meta,
-        spec: billingApiDeploymentSpec({
-          flavor: args.flavor,
-          billing: b,
-          databaseSecretName: args.databaseSecretName,
-          appDatabaseSecretName: args.appDatabaseSecretName,
-          appDatabaseRevision: args.appDatabaseRevision,
-          prometheusUrl: args.prometheusUrl,
-          collectorYaml: collector,
-          priceBookYaml,
-          tokens: args.tokens,
-        }),
+        spec: billingApiDeploymentSpec({ ...args, collectorYaml: collector, priceBookYaml }),
       },
       { parent: this },
     );
