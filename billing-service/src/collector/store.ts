@@ -18,6 +18,16 @@ import { COLLECTOR_LOCK_KEY } from "./lock";
 const sha = (s: string): string => createHash("sha256").update(s).digest("hex");
 const iso = (ms: number): string => new Date(ms).toISOString();
 
+/**
+ * A stored row: its key and identity columns, its content, and the hash of that content (the upsert
+ * leaves a row alone while the hash is the same).
+ */
+const hashedRecord = <I extends object, C extends object>(identity: I, content: C) => ({
+  ...identity,
+  ...content,
+  content_hash: sha(JSON.stringify(content)),
+});
+
 /** Deterministic key of a usage row: the same dimensions and window always give the same key. */
 export const usageKey = (r: LedgerRow["row"]): string =>
   // Without attributes the key is the one rows had before attributes existed (re-collections of
@@ -86,57 +96,74 @@ const usageRecord = (b: LedgerRow, reconciliationByKey: Map<string, Reconciliati
     reconciliation_key: b.reconciliationKey,
     lineage,
   };
-  return {
-    idempotency_key: usageKey(r),
-    source: r.source,
-    billable: b.billable,
-    tenant: r.tenant,
-    user_id: r.user,
-    tier: r.tier,
-    model: r.model,
-    dimensions: r.attributes,
-    window_start: iso(r.windowStartMs),
-    window_end: iso(r.windowEndMs),
-    ...content,
-    content_hash: sha(JSON.stringify(content)),
-  };
+  return hashedRecord(
+    {
+      idempotency_key: usageKey(r),
+      source: r.source,
+      billable: b.billable,
+      tenant: r.tenant,
+      user_id: r.user,
+      tier: r.tier,
+      model: r.model,
+      dimensions: r.attributes,
+      window_start: iso(r.windowStartMs),
+      window_end: iso(r.windowEndMs),
+    },
+    content,
+  );
 };
 
-const reconciliationRecord = (c: Reconciliation) => {
-  const content = {
-    gateway_tokens: c.gatewayTokens,
-    model_input_tokens: c.modelInputTokens,
-    model_output_tokens: c.modelOutputTokens,
-    diff_tokens: c.diffTokens,
-    diff_ratio: c.diffRatio,
-    flagged: c.flagged,
-    split_basis: c.splitBasis,
-    apportioned_input_tokens: c.apportionedInputTokens,
-    apportioned_output_tokens: c.apportionedOutputTokens,
-  };
-  return {
-    reconciliation_key: sha(JSON.stringify(["reconciliation/v1", c.tenant, c.model, iso(c.windowStartMs)])),
-    tenant: c.tenant,
-    model: c.model,
-    window_start: iso(c.windowStartMs),
-    window_end: iso(c.windowEndMs),
-    ...content,
-    content_hash: sha(JSON.stringify(content)),
-  };
-};
+const reconciliationRecord = (c: Reconciliation) =>
+  hashedRecord(
+    {
+      reconciliation_key: sha(JSON.stringify(["reconciliation/v1", c.tenant, c.model, iso(c.windowStartMs)])),
+      tenant: c.tenant,
+      model: c.model,
+      window_start: iso(c.windowStartMs),
+      window_end: iso(c.windowEndMs),
+    },
+    {
+      gateway_tokens: c.gatewayTokens,
+      model_input_tokens: c.modelInputTokens,
+      model_output_tokens: c.modelOutputTokens,
+      diff_tokens: c.diffTokens,
+      diff_ratio: c.diffRatio,
+      flagged: c.flagged,
+      split_basis: c.splitBasis,
+      apportioned_input_tokens: c.apportionedInputTokens,
+      apportioned_output_tokens: c.apportionedOutputTokens,
+    },
+  );
 
-const unattributedRecord = (u: UnattributedUsage) => {
-  const content = { amount: u.amount, series: u.series };
-  return {
-    unattributed_key: sha(JSON.stringify(["unattributed/v1", u.source, u.metric, u.reason, iso(u.windowStartMs)])),
-    source: u.source,
-    metric: u.metric,
-    reason: u.reason,
-    window_start: iso(u.windowStartMs),
-    ...content,
-    content_hash: sha(JSON.stringify(content)),
-  };
-};
+const unattributedRecord = (u: UnattributedUsage) =>
+  hashedRecord(
+    {
+      unattributed_key: sha(JSON.stringify(["unattributed/v1", u.source, u.metric, u.reason, iso(u.windowStartMs)])),
+      source: u.source,
+      metric: u.metric,
+      reason: u.reason,
+      window_start: iso(u.windowStartMs),
+    },
+    { amount: u.amount, series: u.series },
+  );
+
+/**
+ * Deletes the rows of a table in the chunk's windows [from, to) whose keys the collection no longer
+ * produces: the chunk is authoritative for its windows (usage rows are zeroed instead, below).
+ * Table and key column are fixed names, never input.
+ */
+const deleteUnproduced = (
+  client: PoolClient,
+  table: "collector_reconciliation" | "collector_unattributed",
+  keyColumn: "reconciliation_key" | "unattributed_key",
+  from: string,
+  to: string,
+  keys: readonly string[],
+) =>
+  client.query(
+    `delete from ${table} where window_start >= $1::timestamptz and window_start < $2::timestamptz and not (${keyColumn} = any($3::text[]))`,
+    [from, to, keys],
+  );
 
 /** A usage row is worth storing when it has usage or data-quality findings. */
 const worthStoring = (b: LedgerRow): boolean =>
@@ -217,11 +244,7 @@ export const writeChunk = async (client: PoolClient, chunk: ChunkWrite): Promise
        where r.content_hash is distinct from excluded.content_hash`,
       [JSON.stringify(recs)],
     );
-    await client.query(
-      `delete from collector_reconciliation where window_start >= $1::timestamptz and window_start < $2::timestamptz
-         and not (reconciliation_key = any($3::text[]))`,
-      [from, to, recs.map((r) => r.reconciliation_key)],
-    );
+    await deleteUnproduced(client, "collector_reconciliation", "reconciliation_key", from, to, recs.map((r) => r.reconciliation_key));
     const unChanged = await client.query(
       `insert into collector_unattributed as n (unattributed_key, source, metric, reason, window_start, amount, series, content_hash)
        select * from jsonb_to_recordset($1::jsonb) as x(unattributed_key text, source text, metric text, reason text,
@@ -231,11 +254,7 @@ export const writeChunk = async (client: PoolClient, chunk: ChunkWrite): Promise
        where n.content_hash is distinct from excluded.content_hash`,
       [JSON.stringify(unattributed)],
     );
-    await client.query(
-      `delete from collector_unattributed where window_start >= $1::timestamptz and window_start < $2::timestamptz
-         and not (unattributed_key = any($3::text[]))`,
-      [from, to, unattributed.map((u) => u.unattributed_key)],
-    );
+    await deleteUnproduced(client, "collector_unattributed", "unattributed_key", from, to, unattributed.map((u) => u.unattributed_key));
     // The watermark only moves forward, and only over contiguous ranges, so collecting an old
     // range by hand never makes the loop skip windows.
     for (const source of chunk.sources) {

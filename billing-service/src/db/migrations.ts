@@ -12,6 +12,17 @@ export interface Migration {
   readonly sql: string;
 }
 
+/**
+ * A collector table: its own columns, then the two every collector row ends with, the hash of its
+ * content (the upsert leaves a row alone while it is the same, collector/store.ts) and when it last
+ * changed. The text is the one migration 050 was released with (test/migrations.test.ts pins it).
+ */
+const collectorTable = (name: string, columns: string): string =>
+  `create table if not exists ${name} (${columns}
+  content_hash text not null,
+  updated_at timestamptz not null default now()
+);`;
+
 export const MIGRATIONS: readonly Migration[] = [
   {
     // The collector's tables (until 2026-12 applied by their own runner into
@@ -24,7 +35,7 @@ export const MIGRATIONS: readonly Migration[] = [
     id: 50,
     name: "collector_tables",
     sql: `
-create table if not exists collector_usage (
+${collectorTable("collector_usage", `
   idempotency_key text primary key,
   source text not null,
   -- gateway rows are billed; model-server rows are kept for reconciliation and audit only
@@ -45,14 +56,11 @@ create table if not exists collector_usage (
   samples integer not null,
   series integer not null,
   reconciliation_key text,
-  lineage jsonb not null,
-  content_hash text not null,
-  updated_at timestamptz not null default now()
-);
+  lineage jsonb not null,`)}
 create index if not exists collector_usage_tenant_window on collector_usage (tenant, window_start);
 create index if not exists collector_usage_window on collector_usage (window_start);
 
-create table if not exists collector_reconciliation (
+${collectorTable("collector_reconciliation", `
   reconciliation_key text primary key,
   tenant text not null,
   model text,
@@ -66,23 +74,17 @@ create table if not exists collector_reconciliation (
   flagged boolean not null,
   split_basis text not null,
   apportioned_input_tokens bigint not null,
-  apportioned_output_tokens bigint not null,
-  content_hash text not null,
-  updated_at timestamptz not null default now()
-);
+  apportioned_output_tokens bigint not null,`)}
 create index if not exists collector_reconciliation_window on collector_reconciliation (window_start);
 
-create table if not exists collector_unattributed (
+${collectorTable("collector_unattributed", `
   unattributed_key text primary key,
   source text not null,
   metric text not null,
   reason text not null,
   window_start timestamptz not null,
   amount bigint not null,
-  series integer not null,
-  content_hash text not null,
-  updated_at timestamptz not null default now()
-);
+  series integer not null,`)}
 create index if not exists collector_unattributed_window on collector_unattributed (window_start);
 
 create table if not exists collector_watermark (
