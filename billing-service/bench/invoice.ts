@@ -6,6 +6,7 @@
  */
 import { createInvoice } from "../src/invoices/store";
 import { parsePriceBook } from "../src/pricebook/pricebook";
+import { BASE_PRICES, priceBookYaml } from "../testkit/pricebook";
 import { seconds, startBenchDatabase } from "./setup";
 
 export interface InvoiceFigures {
@@ -20,15 +21,7 @@ export interface InvoiceFigures {
 const TENANTS = 40;
 const FIRST_MONTH = "2025-06-01";
 const MONTHS = 12;
-const PRICE_BOOK = `
-currency: USD
-minorUnitDigits: 2
-versions:
-  - effectiveFrom: "2025-01-01T00:00:00Z"
-    prices:
-      - { tier: premium, model: llama, inputPerMillionTokens: "2.50", outputPerMillionTokens: "10.00", perRequest: "0.002" }
-      - { tier: "*", model: "*", inputPerMillionTokens: "1.00", outputPerMillionTokens: "2.00", perRequest: "0" }
-`;
+const PRICE_BOOK = priceBookYaml([{ effectiveFrom: "2025-01-01T00:00:00Z", prices: BASE_PRICES }]);
 
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
 

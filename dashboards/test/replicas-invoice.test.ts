@@ -10,6 +10,7 @@ import path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { startPrometheus, type RunningPrometheus as PrometheusProcess } from "../../billing-service/testkit/prometheus";
 import { startBillingDb, type BillingTestDb } from "../../billing-service/test/support/billing-db";
+import { BASE_PRICES, RAISED_PRICES, kitPrice, priceBookYaml } from "../../billing-service/testkit/pricebook";
 import { postEvents, startService, type ServiceProcess } from "../../billing-service/testkit/service";
 import {
   billingPanels,
@@ -34,19 +35,10 @@ const before = new Date(monthStart.getTime() + (priceChange.getTime() - monthSta
 const after = new Date(priceChange.getTime() + (now.getTime() - priceChange.getTime()) / 2);
 const lastMonth = new Date(monthStart.getTime() - 3_600_000);
 
-const PRICE_BOOK = `
-currency: USD
-minorUnitDigits: 2
-versions:
-  - effectiveFrom: "2020-01-01T00:00:00Z"
-    prices:
-      - { tier: premium, model: llama, inputPerMillionTokens: "2.50", outputPerMillionTokens: "10.00", perRequest: "0.002" }
-      - { tier: "*", model: "*", inputPerMillionTokens: "1.00", outputPerMillionTokens: "2.00", perRequest: "0.0005" }
-  - effectiveFrom: "${priceChange.toISOString()}"
-    prices:
-      - { tier: premium, model: llama, inputPerMillionTokens: "4.00", outputPerMillionTokens: "12.50", perRequest: "0.003" }
-      - { tier: "*", model: "*", inputPerMillionTokens: "1.10", outputPerMillionTokens: "2.30", perRequest: "0.0007" }
-`;
+const PRICE_BOOK = priceBookYaml([
+  { effectiveFrom: "2020-01-01T00:00:00Z", prices: [BASE_PRICES[0], kitPrice("*", "*", "1.00", "2.00", "0.0005")] },
+  { effectiveFrom: priceChange.toISOString(), prices: [RAISED_PRICES[0], kitPrice("*", "*", "1.10", "2.30", "0.0007")] },
+]);
 
 const TENANTS = ["acme", "globex"] as const;
 /** Usage: [tenant, tier, model, time, input, output, requests]; odd rows go to replica B. */

@@ -4,6 +4,7 @@
  */
 import type pg from "pg";
 import { startMigratedPostgres, type RunningPostgres } from "../../testkit/postgres";
+import { BASE_PRICES, RAISED_PRICES, priceBookYaml } from "../../testkit/pricebook";
 import { parsePriceBook, type PriceBook } from "../../src/pricebook/pricebook";
 
 export type BillingTestDb = RunningPostgres;
@@ -15,19 +16,10 @@ export const startBillingDb = (options: { poolSize?: number } = {}): Promise<Bil
  *   until then: input 2.50, output 10.00 per million tokens, 0.002 per request
  *   from then:  input 4.00, output 12.50 per million tokens, 0.003 per request
  */
-export const TEST_PRICE_BOOK_YAML = `
-currency: USD
-minorUnitDigits: 2
-versions:
-  - effectiveFrom: "2026-01-01T00:00:00Z"
-    prices:
-      - { tier: premium, model: llama, inputPerMillionTokens: "2.50", outputPerMillionTokens: "10.00", perRequest: "0.002" }
-      - { tier: "*", model: "*", inputPerMillionTokens: "1.00", outputPerMillionTokens: "2.00", perRequest: "0" }
-  - effectiveFrom: "2026-05-15T12:00:00Z"
-    prices:
-      - { tier: premium, model: llama, inputPerMillionTokens: "4.00", outputPerMillionTokens: "12.50", perRequest: "0.003" }
-      - { tier: "*", model: "*", inputPerMillionTokens: "1.00", outputPerMillionTokens: "2.00", perRequest: "0" }
-`;
+export const TEST_PRICE_BOOK_YAML = priceBookYaml([
+  { effectiveFrom: "2026-01-01T00:00:00Z", prices: BASE_PRICES },
+  { effectiveFrom: "2026-05-15T12:00:00Z", prices: RAISED_PRICES },
+]);
 
 export const testPriceBook = (): PriceBook => parsePriceBook(TEST_PRICE_BOOK_YAML, "test price book");
 
