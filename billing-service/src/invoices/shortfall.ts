@@ -56,10 +56,11 @@ export const meteringShortfall = async (
       )
     ).rows.map((r) => r.key),
   );
+  // Columns named as the flag's fields: only the times need converting, and the shortfall computing.
   const rows = (
-    await client.query<{ key: string; model: string; ws: Date; we: Date; g: string; m: string }>(
-      `select reconciliation_key as key, model, window_start as ws, window_end as we, gateway_tokens::text as g,
-              (model_input_tokens + model_output_tokens)::text as m
+    await client.query<Omit<ShortfallWindow, "windowStart" | "windowEnd" | "shortfallTokens"> & { windowStart: Date; windowEnd: Date }>(
+      `select reconciliation_key as key, model, window_start as "windowStart", window_end as "windowEnd",
+              gateway_tokens::text as "gatewayTokens", (model_input_tokens + model_output_tokens)::text as "modelServerTokens"
          from collector_reconciliation
         where tenant = $1 and window_start >= $2 and window_start < $3 and flagged and model is not null and diff_tokens < 0
         order by window_start, model`,
@@ -69,13 +70,10 @@ export const meteringShortfall = async (
   if (rows.length === 0) return undefined;
   const windows = rows.map(
     (r): ShortfallWindow => ({
-      key: r.key,
-      model: r.model,
-      windowStart: new Date(r.ws).toISOString(),
-      windowEnd: new Date(r.we).toISOString(),
-      gatewayTokens: r.g,
-      modelServerTokens: r.m,
-      shortfallTokens: (BigInt(r.m) - BigInt(r.g)).toString(),
+      ...r,
+      windowStart: r.windowStart.toISOString(),
+      windowEnd: r.windowEnd.toISOString(),
+      shortfallTokens: (BigInt(r.modelServerTokens) - BigInt(r.gatewayTokens)).toString(),
     }),
   );
   return { windows, shortfallTokens: windows.reduce((a, w) => a + BigInt(w.shortfallTokens), 0n).toString() };

@@ -4,6 +4,7 @@
  */
 import { UnpricedUsageError } from "../invoices/pricing";
 import { InvoiceNotFoundError, InvoiceStateError } from "../invoices/store";
+import { StaleQuotaViewError } from "../quota/view";
 
 export interface ErrorAnswer {
   readonly status: number;
@@ -14,6 +15,8 @@ const MAPPING: ReadonlyArray<readonly [abstract new (...args: never[]) => Error,
   [InvoiceNotFoundError, 404, "not found"],
   [InvoiceStateError, 409, "conflict"],
   [UnpricedUsageError, 422, "unpriced usage"],
+  // The in-memory quota state is older than the staleness limit: the gateway must not take an old "allowed".
+  [StaleQuotaViewError, 503, "quota state stale"],
 ];
 
 /** The answer for a domain error, or undefined for anything else. */

@@ -15,7 +15,6 @@ import { estimateCostMinor } from "../quota/cost";
 import { refusalMessage } from "../quota/decide";
 import type { QuotaService } from "../quota/service";
 import { deleteQuota, QUOTA_KINDS, QUOTA_PERIODS, setQuota } from "../quota/store";
-import { StaleQuotaViewError } from "../quota/view";
 import { count, errorBody, pgText, quotaAuthorizeBody, quotaCheckBody, quotaListBody, quotaRemainingBody, tenantParams } from "../schemas";
 
 const label = pgText();
@@ -120,15 +119,11 @@ export const registerQuotaRoutes = (base: FastifyInstance, pool: Pool, priceBook
         response: { 200: quotaAuthorizeBody, 503: errorBody },
       },
     },
-    async (request, reply) => {
-      try {
-        const { tenant, user, tier } = request.body;
-        const result = quota.view.authorize({ tenant, user: user || undefined, tier: tier || undefined });
-        return { allowed: result.allowed, ...(result.exceeded ? { exceeded: result.exceeded, message: refusalMessage(result.exceeded) } : {}), stateAgeMs: quota.view.ageMs() };
-      } catch (e) {
-        if (e instanceof StaleQuotaViewError) return reply.code(503).send({ error: "quota state stale", message: e.message });
-        throw e;
-      }
+    // A stale state throws StaleQuotaViewError: 503 (routes/errors.ts).
+    async (request) => {
+      const { tenant, user, tier } = request.body;
+      const result = quota.view.authorize({ tenant, user: user || undefined, tier: tier || undefined });
+      return { allowed: result.allowed, ...(result.exceeded ? { exceeded: result.exceeded, message: refusalMessage(result.exceeded) } : {}), stateAgeMs: quota.view.ageMs() };
     },
   );
   app.get(

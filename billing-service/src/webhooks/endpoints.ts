@@ -21,13 +21,17 @@ export interface WebhookEndpoint {
 /** A new signing secret in the Standard Webhooks format (24 random bytes). */
 export const newWebhookSecret = (): string => `whsec_${randomBytes(24).toString("base64")}`;
 
-const toEndpoint = (r: Record<string, any>): WebhookEndpoint => ({
-  name: r.name,
-  url: r.url,
-  eventTypes: r.event_types,
-  enabled: r.enabled,
-  createdAt: new Date(r.created_at).toISOString(),
-  updatedAt: new Date(r.updated_at).toISOString(),
+/** An endpoint's columns, named as WebhookEndpoint's fields (the times still Dates). */
+const ENDPOINT_COLUMNS = `name, url, event_types as "eventTypes", enabled, created_at as "createdAt", updated_at as "updatedAt"`;
+type EndpointRow = Omit<WebhookEndpoint, "createdAt" | "updatedAt"> & { createdAt: Date; updatedAt: Date };
+
+const toEndpoint = ({ name, url, eventTypes, enabled, createdAt, updatedAt }: EndpointRow): WebhookEndpoint => ({
+  name,
+  url,
+  eventTypes,
+  enabled,
+  createdAt: createdAt.toISOString(),
+  updatedAt: updatedAt.toISOString(),
 });
 
 /** Creates or updates an endpoint; returns the secret only when this call generated it. */
@@ -37,11 +41,11 @@ export const putWebhookEndpoint = async (
   e: { name: string; url: string; secret?: string; eventTypes: string[]; enabled: boolean },
 ): Promise<{ endpoint: WebhookEndpoint; secret?: string }> => {
   const generated = e.secret === undefined ? newWebhookSecret() : undefined;
-  const r = await pool.query(
+  const r = await pool.query<EndpointRow & { inserted: boolean }>(
     `insert into webhook_endpoints (tenant, name, url, secret, event_types, enabled) values ($1, $2, $3, $4, $5, $6)
      on conflict (tenant, name) do update set url = excluded.url, event_types = excluded.event_types, enabled = excluded.enabled,
        secret = case when $7 then webhook_endpoints.secret else excluded.secret end, updated_at = now()
-     returning name, url, event_types, enabled, created_at, updated_at, (xmax = 0) as inserted`,
+     returning ${ENDPOINT_COLUMNS}, (xmax = 0) as inserted`,
     [tenant, e.name, e.url, e.secret ?? generated, e.eventTypes, e.enabled, e.secret === undefined],
   );
   const row = r.rows[0];
@@ -50,7 +54,7 @@ export const putWebhookEndpoint = async (
 };
 
 export const listWebhookEndpoints = async (pool: Pool, tenant: string): Promise<WebhookEndpoint[]> =>
-  (await pool.query("select name, url, event_types, enabled, created_at, updated_at from webhook_endpoints where tenant = $1 order by name", [tenant])).rows.map(toEndpoint);
+  (await pool.query<EndpointRow>(`select ${ENDPOINT_COLUMNS} from webhook_endpoints where tenant = $1 order by name`, [tenant])).rows.map(toEndpoint);
 
 export const deleteWebhookEndpoint = async (pool: Pool, tenant: string, name: string): Promise<boolean> =>
   ((await pool.query("delete from webhook_endpoints where tenant = $1 and name = $2", [tenant, name])).rowCount ?? 0) > 0;
