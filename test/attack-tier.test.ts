@@ -9,7 +9,7 @@ import * as path from "node:path";
 import { evaluate } from "@marcbachmann/cel-js";
 import { describe, expect, it } from "vitest";
 import { ALLOWED_TIERS_RULE, gatewayAuthPolicyName } from "../components/platform/gatewayAuth";
-import { TIER_ANNOTATION } from "../components/tenant/apiKeys";
+import { TIER_ANNOTATION } from "../components/shared/apiKeyIdentity";
 import { readStackConfigFile, render, type K8sObject } from "../scripts/render";
 import { createConformanceValidator } from "./support/conformance";
 import { findObject, ofKind, platformOutputsFixture, renderConfig, testImage } from "./support/stacks";

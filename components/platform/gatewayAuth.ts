@@ -2,7 +2,7 @@ import * as k8s from "@pulumi/kubernetes";
 import * as pulumi from "@pulumi/pulumi";
 import type { PlatformConfig, PlatformTenant } from "../config/platform";
 import { platformTenantNamespaces } from "../config/platform";
-import { TIER_ANNOTATION } from "../tenant/apiKeys";
+import { TIER_ANNOTATION, USER_ANNOTATION, annotationExpression, identityFilters } from "../shared/apiKeyIdentity";
 import { appLabels } from "./security";
 
 /*
@@ -43,9 +43,6 @@ import { appLabels } from "./security";
  * either. Keys from namespaces of no registered tenant are not the rule's business.
  */
 
-/** The user annotation of an API key Secret (components/tenant/apiKeys.ts writes it for Authorino). */
-const USER_ANNOTATION = "kuadrant.io/user-id";
-
 /** Secret in Authorino's namespace with the gateway's billing API token (key `token`). */
 export const gatewayBillingTokenSecretName = "maas-billing-gateway-token";
 export const gatewayAuthPolicyName = "maas-platform-gateway-auth";
@@ -77,10 +74,6 @@ export const tenantExpression = (tenantByNamespace: Readonly<Record<string, stri
     .join(", ");
   return `auth.identity.metadata.namespace in {${map}} ? {${map}}[auth.identity.metadata.namespace] : ""`;
 };
-
-/** CEL: an annotation of the API key Secret, "" when absent. */
-export const annotationExpression = (key: string): string =>
-  `has(auth.identity.metadata.annotations) && ${JSON.stringify(key)} in auth.identity.metadata.annotations ? auth.identity.metadata.annotations[${JSON.stringify(key)}] : ""`;
 
 /** CEL predicates of the authorization rule, per failure mode. */
 export const quotaPredicate = (failureMode: "open" | "closed"): string =>
@@ -151,19 +144,12 @@ export function allowedTierRules(byNamespace: Readonly<Record<string, readonly s
     },
     response: {
       success: {
-        filters: {
-          identity: {
-            json: {
-              properties: {
-                userid: { expression: annotationExpression(USER_ANNOTATION) },
-                groups: tier,
-                tier,
-                subscription: tier,
-                tenant: { expression: tenantExpression(tenantByNamespace) },
-              },
-            },
-          },
-        },
+        filters: identityFilters({
+          userid: { expression: annotationExpression(USER_ANNOTATION) },
+          groups: tier,
+          tier,
+          tenant: { expression: tenantExpression(tenantByNamespace) },
+        }),
       },
     },
   };

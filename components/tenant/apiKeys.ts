@@ -2,6 +2,7 @@ import * as k8s from "@pulumi/kubernetes";
 import * as pulumi from "@pulumi/pulumi";
 import * as random from "@pulumi/random";
 import { TenantApiKey, TenantSpec } from "../config/tenant";
+import { GROUPS_ANNOTATION, TIER_ANNOTATION, USER_ANNOTATION } from "../shared/apiKeyIdentity";
 
 /*
  * API keys for Kuadrant's API-key authentication (Authorino), shaped as in field notes §5.2: one
@@ -12,8 +13,6 @@ import { TenantApiKey, TenantSpec } from "../config/tenant";
 
 /** Label Authorino requires on every credential Secret it watches. */
 export const AUTHORINO_MANAGED_BY = { "authorino.kuadrant.io/managed-by": "authorino" } as const;
-/** Annotation carrying the tier (also the first entry of kuadrant.io/groups). */
-export const TIER_ANNOTATION = "maas-billing.io/tier";
 /** Annotation carrying the tenant (re-exposed in the identity for telemetry and billing). */
 export const TENANT_ANNOTATION = "maas-billing.io/tenant";
 
@@ -33,10 +32,10 @@ export function apiKeyMetadata(tenant: string, key: TenantApiKey) {
       "maas-billing.io/tenant": tenant,
     },
     annotations: {
-      "kuadrant.io/user-id": key.userId,
+      [USER_ANNOTATION]: key.userId,
       // Exactly the tier: the platform TelemetryPolicy copies `groups` into the tier/subscription label
       // of Limitador series, which billing attributes usage by, so it must never be a list.
-      "kuadrant.io/groups": key.tier,
+      [GROUPS_ANNOTATION]: key.tier,
       [TIER_ANNOTATION]: key.tier,
       [TENANT_ANNOTATION]: tenant,
       // Visible in diffs: a rotation shows up on exactly one Secret.

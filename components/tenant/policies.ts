@@ -1,7 +1,8 @@
 import * as k8s from "@pulumi/kubernetes";
 import * as pulumi from "@pulumi/pulumi";
 import { TenantSpec, TenantTier } from "../config/tenant";
-import { AUTHORINO_MANAGED_BY, TIER_ANNOTATION, apiKeySelectorValue } from "./apiKeys";
+import { GROUPS_ANNOTATION, TIER_ANNOTATION, USER_ANNOTATION, annotationSelector, identityFilters } from "../shared/apiKeyIdentity";
+import { AUTHORINO_MANAGED_BY, apiKeySelectorValue } from "./apiKeys";
 
 /*
  * Kuadrant policies for one tenant route (field notes §5.1, §5.2; shapes checked against
@@ -14,8 +15,6 @@ import { AUTHORINO_MANAGED_BY, TIER_ANNOTATION, apiKeySelectorValue } from "./ap
  */
 
 const HTTPROUTE_REF = { group: "gateway.networking.k8s.io", kind: "HTTPRoute" } as const;
-/** Authorino selectors escape dots inside annotation keys. */
-const annotationSelector = (key: string) => `auth.identity.metadata.annotations.${key.replace(/\./g, "\\.")}`;
 
 /** CEL predicate selecting one tier, on the identity the AuthPolicy exposes. */
 export const tierPredicate = (tier: string) => `auth.identity.tier == ${JSON.stringify(tier)}`;
@@ -44,20 +43,13 @@ export function authPolicySpec(tenant: string, routeName: string, keyNamespace: 
       },
       response: {
         success: {
-          filters: {
-            identity: {
-              json: {
-                properties: {
-                  userid: { selector: annotationSelector("kuadrant.io/user-id") },
-                  groups: { selector: annotationSelector("kuadrant.io/groups") },
-                  tier: { selector: annotationSelector(TIER_ANNOTATION) },
-                  subscription: { selector: annotationSelector(TIER_ANNOTATION) },
-                  // A constant of the policy, not read from the key: a key cannot claim another tenant.
-                  tenant: { value: tenant },
-                },
-              },
-            },
-          },
+          filters: identityFilters({
+            userid: { selector: annotationSelector(USER_ANNOTATION) },
+            groups: { selector: annotationSelector(GROUPS_ANNOTATION) },
+            tier: { selector: annotationSelector(TIER_ANNOTATION) },
+            // A constant of the policy, not read from the key: a key cannot claim another tenant.
+            tenant: { value: tenant },
+          }),
         },
       },
     },
