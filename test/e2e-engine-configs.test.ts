@@ -6,6 +6,7 @@ import { describe, expect, it } from "vitest";
 import { parseStackConfig } from "../components/config";
 import { ADDED_TENANT, platformConfig, tenantConfig, withChangedPrice, withRotatedKey } from "../scripts/e2e/engine/configs";
 import { changedKeys, changedResourceLines, differingPaths } from "../scripts/e2e/engine/live";
+import { inlineProjectSettings, stringifyForPulumi } from "../scripts/e2e/engine/workspace";
 
 const repoRoot = resolve(__dirname, "..");
 
@@ -25,6 +26,22 @@ describe("engine stage configs", () => {
     const before = parseStackConfig(tenantConfig(repoRoot, "tenant-a"));
     const rotation = (c: typeof before) => c.tenant!.apiKeys.find((k) => k.name === "alice")!.rotation;
     expect(rotation(rotated)).toBe(rotation(before) + 1);
+  });
+});
+
+describe("engine stage stack files (bugs the first real engine run found)", () => {
+  it("quotes strings the Pulumi CLI's YAML reader would turn into timestamps or booleans", () => {
+    const text = stringifyForPulumi({ effectiveFrom: "2025-01-01T00:00:00Z", flag: "yes", price: "0.009" });
+    expect(text).toContain('effectiveFrom: "2025-01-01T00:00:00Z"');
+    expect(text).toContain('flag: "yes"');
+    expect(text).toContain('price: "0.009"');
+  });
+
+  it("writes the project settings without `main`, which the CLI would stat even for an inline program", () => {
+    const settings = inlineProjectSettings(repoRoot);
+    expect(settings).toContain("name: maas-billing");
+    expect(settings).toContain("runtime:");
+    expect(settings).not.toMatch(/^main:/m);
   });
 });
 

@@ -90,6 +90,16 @@ describe("platform.billing.priceBook", () => {
     );
   });
 
+  it("tells the user to quote an effectiveFrom that Pulumi read as a YAML timestamp", async () => {
+    // What the Pulumi CLI hands the program for an unquoted `effectiveFrom: 2025-01-01T00:00:00Z`
+    // (seen in the first real engine run).
+    const unquoted = structuredClone(exampleObject) as { versions: Record<string, unknown>[] };
+    unquoted.versions[0].effectiveFrom = "2025-01-01 00:00:00 +0000 UTC";
+    await expect(renderWith("pricebook-timestamp", unquoted)).rejects.toThrow(
+      'maas-billing:platform.billing.priceBook: the billing service would refuse it: price book: versions.0.effectiveFrom: got "2025-01-01 00:00:00 +0000 UTC", which is how Pulumi passes an unquoted YAML timestamp: quote the date in Pulumi.<stack>.yaml, e.g. effectiveFrom: "2026-01-01T00:00:00Z"',
+    );
+  });
+
   it("fails on rules only the service's parser knows: a (tier, model) priced twice in one version", async () => {
     const twice = structuredClone(exampleObject) as { versions: { prices: unknown[] }[] };
     twice.versions[0].prices.push(twice.versions[0].prices[0]);

@@ -21,8 +21,20 @@ const priceSchema = z.object({
   perRequest: decimalText,
 });
 
+/**
+ * How Go prints a time.Time: the Pulumi CLI reads an unquoted `effectiveFrom: 2026-01-01T00:00:00Z` in a
+ * stack file as a YAML timestamp and hands the program this rendering of it instead of the text.
+ */
+const GO_TIMESTAMP = /^\d{4}-\d{2}-\d{2} \d{2}:\d{2}:\d{2}(\.\d+)? [+-]\d{4} [A-Z]+$/;
+
 const versionSchema = z.object({
-  effectiveFrom: z.iso.datetime({ offset: true, error: 'expected an ISO date-time like "2026-01-01T00:00:00Z"' }),
+  effectiveFrom: z.iso.datetime({
+    offset: true,
+    error: (issue) =>
+      typeof issue.input === "string" && GO_TIMESTAMP.test(issue.input)
+        ? `got "${issue.input}", which is how Pulumi passes an unquoted YAML timestamp: quote the date in Pulumi.<stack>.yaml, e.g. effectiveFrom: "2026-01-01T00:00:00Z"`
+        : 'expected an ISO date-time like "2026-01-01T00:00:00Z"',
+  }),
   note: z.string().optional(),
   prices: z.array(priceSchema).min(1),
 });
