@@ -3,6 +3,7 @@ import { loadStackConfig } from "./components/config";
 import { Platform } from "./components/platform";
 import { readPlatformOutputs, type PlatformOutputs } from "./components/contract";
 import { TenantStack } from "./components/tenant/tenantStack";
+import { kubernetesProvider } from "./components/provider";
 
 /*
  * The program: validate the whole stack config first (a bad key fails before any resource is
@@ -13,10 +14,12 @@ import { TenantStack } from "./components/tenant/tenantStack";
 export = function main(): Record<string, unknown> {
   const config = loadStackConfig();
   const outputs: Record<string, unknown> = {};
+  // One explicit provider for every object (components/provider.ts says why it is not the default one).
+  const opts = { providers: { kubernetes: kubernetesProvider() } };
 
   let platformOutputs: PlatformOutputs | undefined;
   if (config.platform) {
-    const platform = new Platform("platform", { flavor: config.flavor, config: config.platform });
+    const platform = new Platform("platform", { flavor: config.flavor, config: config.platform }, opts);
     platformOutputs = platform.outputs();
     Object.assign(outputs, platformOutputs);
   }
@@ -24,7 +27,7 @@ export = function main(): Record<string, unknown> {
   const tenantStacks: TenantStack[] = [];
   for (const spec of config.tenants ?? []) {
     // Same stack: the platform outputs are passed in directly (validated: tenants need platform).
-    tenantStacks.push(new TenantStack(`tenant-${spec.name}`, { spec, flavor: config.flavor, platform: platformOutputs! }));
+    tenantStacks.push(new TenantStack(`tenant-${spec.name}`, { spec, flavor: config.flavor, platform: platformOutputs! }, opts));
   }
 
   if (config.tenant && config.platformStack) {
@@ -34,7 +37,7 @@ export = function main(): Record<string, unknown> {
       flavor: config.flavor,
       // Every output checked against the contract (components/contract.ts) as it resolves.
       platform: readPlatformOutputs(ref, config.platformStack),
-    });
+    }, opts);
     Object.assign(outputs, tenant.outputs());
   }
   if (tenantStacks.length > 0) {

@@ -18,6 +18,8 @@ export interface RecordedResource {
   retainOnDelete?: boolean;
   /** URN of the parent resource ("" for a resource without one). */
   parent?: string;
+  /** Provider reference (`<provider urn>::<id>`) the engine would use ("" for the default provider). */
+  provider?: string;
   /** False for component resources. */
   custom: boolean;
   /** Paths of the inputs that arrived as Pulumi secrets (e.g. `stringData.token`), in order. */
@@ -119,6 +121,7 @@ async function runExclusive(options: RunOptions): Promise<ProgramRun> {
   const protectedNames = new Set<string>();
   const retainedNames = new Set<string>();
   const parents = new Map<string, string>();
+  const providers = new Map<string, string>();
   const refs = options.stackReferenceOutputs ?? {};
 
   await pulumi.runtime.setMocks(
@@ -146,6 +149,7 @@ async function runExclusive(options: RunOptions): Promise<ProgramRun> {
           protect: protectedNames.has(key),
           retainOnDelete: retainedNames.has(key),
           parent: parents.get(key) ?? "",
+          provider: providers.get(key) ?? "",
           custom: args.custom ?? true,
           secretInputPaths: secretPaths(args.inputs),
         });
@@ -161,14 +165,22 @@ async function runExclusive(options: RunOptions): Promise<ProgramRun> {
     false,
   );
 
-  // Record `protect`, `retainOnDelete` and the parent from the registration request, which newResource does not see.
-  type Request = { getType(): string; getName(): string; getParent(): string; getProtect(): boolean | undefined; getRetainondelete(): boolean | undefined };
+  // Record `protect`, `retainOnDelete`, the parent and the provider from the registration request, which newResource does not see.
+  type Request = {
+    getType(): string;
+    getName(): string;
+    getParent(): string;
+    getProvider(): string;
+    getProtect(): boolean | undefined;
+    getRetainondelete(): boolean | undefined;
+  };
   const monitor = settings.getMonitor() as unknown as { registerResource: (req: Request, cb: unknown) => unknown };
   const register = monitor.registerResource.bind(monitor);
   monitor.registerResource = (req, cb) => {
     if (req.getProtect()) protectedNames.add(`${req.getType()}::${req.getName()}`);
     if (req.getRetainondelete()) retainedNames.add(`${req.getType()}::${req.getName()}`);
     parents.set(`${req.getType()}::${req.getName()}`, req.getParent());
+    providers.set(`${req.getType()}::${req.getName()}`, req.getProvider());
     return register(req, cb);
   };
 
@@ -186,6 +198,12 @@ async function runExclusive(options: RunOptions): Promise<ProgramRun> {
   const restoreSpeed = renderFast();
   try {
     return await collect(options, resources, secretValues, failures);
+  } catch (err) {
+    // A program that throws half-way (a config error found inside a component) leaves registrations in
+    // flight; drain them before the next run installs its mocks, or they land in that run's monitor
+    // ("unknown resource" for a URN carrying the next run's stack name).
+    await drainRegistrations().catch(() => undefined);
+    throw err;
   } finally {
     restoreSpeed();
     process.off("unhandledRejection", onRejection);
@@ -223,13 +241,18 @@ async function collect(options: RunOptions, resources: RecordedResource[], secre
     // Output.promise() is internal but, unlike apply(), rejects when the output fails instead of hanging.
     outputs[key] = await (output as unknown as { promise(): Promise<unknown> }).promise();
   }
-  // waitForRPCs is @internal (absent from the .d.ts) but is how the SDK itself drains registrations.
-  await (settings as unknown as { waitForRPCs(): Promise<void> }).waitForRPCs();
-  await new Promise((resolve) => setImmediate(resolve));
+  await drainRegistrations();
   if (failures.length > 0) {
     const messages = [...new Set(failures.map((f) => (f instanceof Error ? f.message : String(f))))];
     throw new Error(`render: ${failures.length} resource registration(s) failed:\n${messages.map((m) => `  ${m}`).join("\n")}`);
   }
   resources.sort((a, b) => (a.type === b.type ? a.name.localeCompare(b.name) : a.type.localeCompare(b.type)));
   return { resources, outputs, secretOutputs: secretOutputs.sort(), secretValues };
+}
+
+/** Waits for every registration the program started. */
+async function drainRegistrations(): Promise<void> {
+  // waitForRPCs is @internal (absent from the .d.ts) but is how the SDK itself drains registrations.
+  await (settings as unknown as { waitForRPCs(): Promise<void> }).waitForRPCs();
+  await new Promise((resolve) => setImmediate(resolve));
 }

@@ -71,6 +71,7 @@ export function checkNothingShared(a: RenderResult, b: RenderResult): IsolationV
   const urns = new Set(b.resources.map((r) => `${r.type}::${r.name}`));
   for (const r of a.resources) {
     if (r.type === "pulumi:pulumi:StackReference") continue; // both read the same platform, by design
+    if (r.type.startsWith("pulumi:providers:")) continue; // each stack's own provider instance, in its own state
     if (urns.has(`${r.type}::${r.name}`)) violations.push({ rule: "shared-name", where: `${r.type}::${r.name}`, message: "Pulumi resource name used by both tenants" });
   }
   const secretsB = new Set(b.secretValues);

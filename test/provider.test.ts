@@ -1,0 +1,30 @@
+// The program's one Kubernetes provider (components/provider.ts): every object goes through it, and it
+// updates ConfigMaps and Secrets in place. The first real-engine run showed why: with the default
+// provider a price change replaced the fixed-name price-book ConfigMap and the replacement's create
+// collided with the original ("Server-Side Apply field conflict").
+import { describe, expect, it } from "vitest";
+import { kubernetesProviderArgs } from "../components/provider";
+import { exampleStacks, renderExample } from "./support/stacks";
+
+describe("the program's Kubernetes provider", () => {
+  it("updates ConfigMaps and Secrets in place and applies server-side", () => {
+    expect(kubernetesProviderArgs({})).toEqual({ enableServerSideApply: true, enableConfigMapMutable: true, enableSecretMutable: true });
+  });
+
+  it("passes on the cluster selection the default provider would have read from `kubernetes:` config", () => {
+    expect(kubernetesProviderArgs({ kubeconfig: "/k", context: "ctx", cluster: "c1" })).toMatchObject({ kubeconfig: "/k", context: "ctx", cluster: "c1" });
+  });
+
+  // The checker can fail: an object created outside a component's parent chain, or a component
+  // declared without the program's `opts`, would get the default provider (provider "").
+  it.each(exampleStacks())("%s: every Kubernetes object uses the program's provider, none the default one", async (stack) => {
+    const result = await renderExample(stack);
+    const providers = result.resources.filter((r) => r.type === "pulumi:providers:kubernetes");
+    expect(providers.map((p) => p.name)).toEqual(["kubernetes"]);
+    expect(providers[0].inputs).toMatchObject({ enableConfigMapMutable: "true", enableSecretMutable: "true" });
+    const kube = result.resources.filter((r) => r.custom && r.type.startsWith("kubernetes:"));
+    expect(kube.length).toBeGreaterThan(0);
+    const strays = kube.filter((r) => !/::pulumi:providers:kubernetes::kubernetes::/.test(r.provider ?? "")).map((r) => `${r.type} ${r.name} (${r.provider || "default"})`);
+    expect(strays).toEqual([]);
+  });
+});
