@@ -36,7 +36,7 @@ export function platformConfig(repoRoot: string, tenants: string[]): Config {
     name,
     namespaces: [`${name}-models`, `${name}-monitoring`],
     // Route domains are per tenant (the schema refuses one tenant's domain covering another's).
-    domains: [`${name}.example.com`],
+    domains: [`${name}.apps.example.com`],
     adminGroup: `${name}-admins`,
   }));
   return config;

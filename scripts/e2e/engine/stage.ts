@@ -77,7 +77,7 @@ export async function engineStage(report: Report, env: EngineStageEnv): Promise<
 
   // Day 2: rotate one API key.
   const tenantA = tenantStacks.get(ROTATED.tenant)!;
-  await report.check(`engine: rotate ${ROTATED.tenant}'s key "${ROTATED.key}": preview --diff names only that key; up replaces only its value and its Secret`, async (detail) => {
+  await report.check(`engine: rotate ${ROTATED.tenant}'s key "${ROTATED.key}": preview --diff names only that key; up replaces its value and updates only its Secret, in place`, async (detail) => {
     const objects = await stackObjects(tenantA);
     const before = await liveVersions(cp.admin, objects);
     stacks.writeConfig(ROTATED.tenant, withRotatedKey(tenantConfig(env.repoRoot, ROTATED.tenant), ROTATED.key));
@@ -125,11 +125,11 @@ export async function engineStage(report: Report, env: EngineStageEnv): Promise<
 
   // Day 2: add a tenant (platform registers it; its admin then runs its stack).
   const tenantC = await report.check(`engine: add ${ADDED_TENANT}: platform preview --diff creates only (nothing replaced or deleted); up; ${ADDED_TENANT} up as its admin`, async (detail) => {
-    platformCfg = { ...platformCfg, platform: { ...platformCfg.platform, tenants: [...platformCfg.platform.tenants, { ...platformCfg.platform.tenants[0], name: ADDED_TENANT, namespaces: [`${ADDED_TENANT}-models`, `${ADDED_TENANT}-monitoring`], domains: [`${ADDED_TENANT}.example.com`], adminGroup: `${ADDED_TENANT}-admins` }] } };
+    platformCfg = { ...platformCfg, platform: { ...platformCfg.platform, tenants: [...platformCfg.platform.tenants, { ...platformCfg.platform.tenants[0], name: ADDED_TENANT, namespaces: [`${ADDED_TENANT}-models`, `${ADDED_TENANT}-monitoring`], domains: [`${ADDED_TENANT}.apps.example.com`], adminGroup: `${ADDED_TENANT}-admins` }] } };
     stacks.writeConfig(PLATFORM_STACK, platformCfg);
     const p = await platform.preview({ diff: true, color: "never" });
     const ops = changes(p.changeSummary);
-    detail(`platform preview: ${JSON.stringify(ops)}`);
+    detail(`platform preview: ${JSON.stringify(ops)}; changed: ${changedResourceLines(p.stdout).join(", ")}`);
     expect((ops.create ?? 0) > 0 && !ops.delete && !ops.replace, "adding a tenant plans deletes or replacements");
     expect(p.stdout.includes(`${ADDED_TENANT}-models`), `the diff does not show ${ADDED_TENANT}'s namespace`);
     await platform.up();
@@ -150,7 +150,7 @@ export async function engineStage(report: Report, env: EngineStageEnv): Promise<
       stacks.writeConfig(PLATFORM_STACK, platformCfg);
       const p = await platform.preview({ diff: true, color: "never" });
       const ops = changes(p.changeSummary);
-      detail(`platform preview: ${JSON.stringify(ops)}`);
+      detail(`platform preview: ${JSON.stringify(ops)}; changed: ${changedResourceLines(p.stdout).join(", ")}`);
       expect((ops.delete ?? 0) > 0 && !ops.create && !ops.replace, "removing a tenant plans creates or replacements");
       await platform.up();
     });
@@ -181,10 +181,28 @@ export async function engineStage(report: Report, env: EngineStageEnv): Promise<
   });
 
   // destroy the rest: the patch gives the Limitador CR back.
-  await report.check("engine: destroy tenant-a and the platform: the Limitador CustomResourcePatch releases spec.image, the CR and its own settings stay", async (detail) => {
+  await report.check("engine: destroy tenant-a and the platform: the database survives a plain destroy (protected) and goes only after `pulumi state unprotect`; the Limitador CustomResourcePatch releases spec.image, the CR and its own settings stay", async (detail) => {
     await tenantStacks.get("tenant-a")!.destroy();
     const live = (await cp.admin.get(limitadorTarget.apiVersion, limitadorTarget.kind, limitadorTarget.metadata.namespace, limitadorTarget.metadata.name)).body;
     expect(live.spec?.image === platformCfg.platform.limitador.image, `before destroy the CR's image is ${live.spec?.image}`);
+    // A careless operator's `pulumi destroy` must not take the billing database along.
+    const refused = await platform.destroy().then(
+      () => "",
+      (err: unknown) => String(err),
+    );
+    expect(/because it is protected/.test(refused), "a plain destroy of the platform was not refused by the protected database");
+    const database = await cp.admin.get("apps/v1", "StatefulSet", "maas-billing", "maas-billing-db");
+    expect(database.status === 200, `the database StatefulSet is gone after a refused destroy (HTTP ${database.status})`);
+    const protectedUrns = ((await platform.exportStack()).deployment.resources as Array<{ urn: string; protect?: boolean }>).filter((r) => r.protect).map((r) => r.urn);
+    detail(`plain destroy refused; still protected: ${protectedUrns.join(", ")}`);
+    expect(protectedUrns.length === 1 && protectedUrns[0].endsWith("::platform-database-statefulset"), "the database StatefulSet is not the one protected resource");
+    // Decommissioning, as docs/platform.md says: unprotect the database, then destroy.
+    const dir = stacks.projectDir(PLATFORM_STACK);
+    await run("pulumi", ["state", "unprotect", "--yes", "--stack", PLATFORM_STACK, "--cwd", dir, protectedUrns[0]], {
+      ...process.env,
+      ...stacks.envVars(join(dir, "kubeconfig")),
+      PULUMI_HOME: stacks.pulumiHome,
+    });
     const d = await platform.destroy();
     detail(`platform destroy: ${JSON.stringify(changes(d.summary.resourceChanges))}`);
     const res = await cp.admin.get(limitadorTarget.apiVersion, limitadorTarget.kind, limitadorTarget.metadata.namespace, limitadorTarget.metadata.name);
