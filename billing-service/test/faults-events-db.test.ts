@@ -122,8 +122,9 @@ describe("POST /v1/events while the database goes away", () => {
     await waitFor("the spool to drain", async () => (await spoolFiles(spool)).length === 0, service);
     expect(await storedPerBatch(rig.pg.pool, source)).toEqual(new Map([[1, 20], [4, 20]]));
     expect((await readdir(path.join(spool, "rejected"))).sort()).toEqual([path.basename(name(2)), path.basename(name(3))]);
-    expect(service.log()).toMatch(/spool: damaged batch file moved aside/);
-    expect(service.log()).toMatch(/spool: batch refused by the database; moved aside/);
+    // The files move before the service's log lines reach its stdout pipe: wait for the lines, do not race them.
+    await waitFor("the damaged-file log line", async () => /spool: damaged batch file moved aside/.test(service.log()), service);
+    await waitFor("the refused-batch log line", async () => /spool: batch refused by the database; moved aside/.test(service.log()), service);
     expect(service.alive()).toBe(true);
     expect((await postEvents(service, eventBatch(5, 20, source))).status).toBe(200);
   });
