@@ -518,29 +518,22 @@ describe("tenants", () => {
   });
 
   it("runs two label-enforcing proxies per tenant, reachable only from that tenant's namespaces", () => {
+    /** prom-label-proxy's arguments, written out: listen address, upstream, the enforced label and its values. */
+    const proxyArgs = (listen: string, upstream: string, label: string, values: string[]) => [
+      `--insecure-listen-address=${listen}`,
+      `--upstream=${upstream}`,
+      `--label=${label}`,
+      ...values.map((v) => `--label-value=${v}`),
+    ];
     const dep = findObject(openshift, "Deployment", "maas-fed-tenant-a-models").object as any;
-    expect(dep.spec.template.spec.containers[0].args).toEqual([
-      "--insecure-listen-address=0.0.0.0:8080",
-      // On OpenShift the upstream is the pod-local upstream-auth sidecar.
-      "--upstream=http://127.0.0.1:8081",
-      "--label=namespace",
-      "--label-value=tenant-a-models",
-      "--label-value=tenant-a-monitoring",
-    ]);
+    // On OpenShift the upstream is the pod-local upstream-auth sidecar.
+    expect(dep.spec.template.spec.containers[0].args).toEqual(proxyArgs("0.0.0.0:8080", "http://127.0.0.1:8081", "namespace", ["tenant-a-models", "tenant-a-monitoring"]));
     const gw = findObject(kubernetes, "Deployment", "maas-fed-tenant-b-gateway").object as any;
-    expect(gw.spec.template.spec.containers[0].args).toEqual([
-      "--insecure-listen-address=0.0.0.0:8080",
-      // Through the pod's namespace guard, which enforces namespace=<Limitador's namespace> (#14).
-      "--upstream=http://127.0.0.1:8082",
-      "--label=route_namespace",
-      "--label-value=b-models",
-    ]);
-    expect(gw.spec.template.spec.containers[1].args).toEqual([
-      "--insecure-listen-address=127.0.0.1:8082",
-      "--upstream=http://prometheus-operated.maas-monitoring.svc:9090",
-      "--label=namespace",
-      "--label-value=kuadrant-system",
-    ]);
+    // Through the pod's namespace guard, which enforces namespace=<Limitador's namespace> (#14).
+    expect(gw.spec.template.spec.containers[0].args).toEqual(proxyArgs("0.0.0.0:8080", "http://127.0.0.1:8082", "route_namespace", ["b-models"]));
+    expect(gw.spec.template.spec.containers[1].args).toEqual(
+      proxyArgs("127.0.0.1:8082", "http://prometheus-operated.maas-monitoring.svc:9090", "namespace", ["kuadrant-system"]),
+    );
     const np = findObject(openshift, "NetworkPolicy", "maas-fed-tenant-b-models").object as any;
     expect(np.spec.ingress[0].from).toEqual([{ namespaceSelector: { matchExpressions: [{ key: "kubernetes.io/metadata.name", operator: "In", values: ["b-models"] }] } }]);
   });
