@@ -98,11 +98,12 @@ export class KubeClient {
 
   /**
    * Server-side apply of one object with the given field manager. The response status tells whether
-   * the server (admission, schema validation, RBAC) accepted it.
+   * the server (admission, schema validation, RBAC) accepted it. With `dryRun` the request goes through
+   * authorization and admission (ValidatingAdmissionPolicies included) but nothing is stored.
    */
-  async apply(obj: KubeObject, fieldManager: string): Promise<KubeResponse> {
+  async apply(obj: KubeObject, fieldManager: string, options: { dryRun?: boolean } = {}): Promise<KubeResponse> {
     const path = await this.pathFor(obj.apiVersion, obj.kind, obj.metadata.namespace, obj.metadata.name);
-    const query = `?fieldManager=${encodeURIComponent(fieldManager)}&fieldValidation=Strict`;
+    const query = `?fieldManager=${encodeURIComponent(fieldManager)}&fieldValidation=Strict${options.dryRun ? "&dryRun=All" : ""}`;
     return this.request("PATCH", path + query, JSON.stringify(obj), "application/apply-patch+yaml");
   }
 

@@ -13,8 +13,9 @@
  *  image: the billing image built without a Docker daemon and run as the Deployment runs it (image/stage.ts).
  *  timescaledb: migrations and the service on a real TimescaleDB build (timescaledb/stage.ts).
  *
- * `tsx scripts/e2e/run.ts [--stage render|engine|image|timescaledb ...]` runs only the named stages
- * (default: all). A stage that cannot run (a tool missing, a build failing) is a FAIL naming the
+ * `tsx scripts/e2e/run.ts [--stage render|engine|image|timescaledb ...] [--scenario 1|2|3|4 ...]` runs
+ * only the named stages (default: all) and, in the render stage, only the named scenarios (default:
+ * all; 4 brings 3 along). A stage that cannot run (a tool missing, a build failing) is a FAIL naming the
  * command and its error; the other stages still run. A table of stages with timings closes the run.
  *
  * Every server it starts is stopped on the way out, on failure and on Ctrl-C too. The work folder
@@ -51,6 +52,9 @@ const repoRoot = resolve(__dirname, "..", "..");
 const binDir = join(repoRoot, "tools", "bin");
 const crdDir = resolve(repoRoot, "..", "shared", "crds");
 
+/** Scenarios of the render stage to run (`--scenario 1 --scenario 3`); scenario 4 needs 3's proxies. */
+let scenarios = new Set([1, 2, 3, 4]);
+
 async function renderStage(report: Report, workDir: string): Promise<void> {
   const missing = REQUIRED_BINARIES.filter((b) => !existsSync(join(binDir, b)));
   if (missing.length > 0) throw new Error(`missing ${missing.join(", ")} in tools/bin: run tools/build.sh first`);
@@ -68,7 +72,7 @@ async function renderStage(report: Report, workDir: string): Promise<void> {
 
   // 1. all-in-one dev stack (OpenShift flavor) and the plain-Kubernetes platform stack, each on a
   //    fresh cluster, as the platform admin.
-  for (const stack of ADMIN_ONLY_STACKS) {
+  for (const stack of scenarios.has(1) ? ADMIN_ONLY_STACKS : []) {
     const rendered = render(stack);
     console.log(`\n== scenario 1: ${stack} stack applied by a cluster admin`);
     // The stack's tenant admins exist on this cluster too (the route admission checks act as them).
@@ -92,18 +96,22 @@ async function renderStage(report: Report, workDir: string): Promise<void> {
     const billingRoute = rendered.objects.find((o) => o.kind === "HTTPRoute" && o.metadata.name === "maas-billing-api");
     if (billingRoute) {
       const spec = billingRoute.spec as { hostnames: string[]; parentRefs: Array<{ name: string; namespace: string }> };
-      for (const t of stackTenants) {
+      const domainsOf = (t: (typeof stackTenants)[number]): string[] => {
         const ns = rendered.objects.find((o) => o.kind === "Namespace" && o.metadata.name === t.namespaces[0]);
-        const domains = String((ns?.metadata.annotations as Record<string, string> | undefined)?.[routeDomainsAnnotation] ?? "").split(",").filter(Boolean);
+        return String((ns?.metadata.annotations as Record<string, string> | undefined)?.[routeDomainsAnnotation] ?? "").split(",").filter(Boolean);
+      };
+      for (const t of stackTenants) {
+        const domains = domainsOf(t);
         if (domains.length === 0 || t.adminGroups.length === 0) continue;
-        await routeAdmissionChecks(report, cp.clientFor(`${t.name}-admin`), { name: t.name, namespace: t.namespaces[0], domains }, spec.hostnames[0], spec.parentRefs[0]);
+        const others = stackTenants.filter((o) => o !== t).flatMap(domainsOf);
+        await routeAdmissionChecks(report, cp.admin, cp.clientFor(`${t.name}-admin`), { name: t.name, namespace: t.namespaces[0], domains }, others, spec.hostnames[0], spec.parentRefs[0]);
       }
     }
     await stopAll();
   }
 
   // 2. platform stack as the platform admin, tenant stacks as tenant admins.
-  {
+  if (scenarios.has(2)) {
     console.log(`\n== scenario 2: ${PLATFORM_STACK} by a cluster admin, ${TENANT_STACKS.join(" and ")} by their tenant admins`);
     const identities = tenants.map((t) => ({ user: `${t.name}-admin`, groups: t.adminGroups }));
     const cp = await startControlPlane(binDir, join(workDir, "cluster-tenants"), identities);
@@ -154,10 +162,12 @@ async function renderStage(report: Report, workDir: string): Promise<void> {
     await stopAll();
   }
 
+  if (!scenarios.has(3)) return;
   // 3. metrics isolation.
   console.log(`\n== scenario 3: real Prometheus behind the ${PLATFORM_STACK} federation proxies`);
   const federation = await prometheusIsolationChecks(report, binDir, join(workDir, "metrics"), tenants);
 
+  if (!scenarios.has(4)) return;
   // 4. each tenant's own Prometheus, as its stack renders it, federating through those proxies.
   console.log(`\n== scenario 4: each tenant stack's Prometheus federating through its proxies`);
   for (const [stack, rendered] of tenantRenders) {
@@ -190,8 +200,18 @@ const STAGES: Record<string, { proves: string; run: (report: Report, workDir: st
 };
 
 async function run(): Promise<number> {
-  const { values } = parseArgs({ options: { stage: { type: "string", multiple: true } } });
+  const { values } = parseArgs({ options: { stage: { type: "string", multiple: true }, scenario: { type: "string", multiple: true } } });
   const selected = values.stage ?? Object.keys(STAGES);
+  if (values.scenario) {
+    const asked = values.scenario.map(Number);
+    const bad = values.scenario.filter((s, i) => ![1, 2, 3, 4].includes(asked[i]));
+    if (bad.length > 0) {
+      console.error(`unknown scenario(s) ${bad.join(", ")}; the render stage has scenarios 1-4`);
+      return 2;
+    }
+    // Scenario 4 federates through the proxies scenario 3 starts.
+    scenarios = new Set(asked.includes(4) ? [...asked, 3] : asked);
+  }
   const unknown = selected.filter((s) => !(s in STAGES));
   if (unknown.length > 0) {
     console.error(`unknown stage(s) ${unknown.join(", ")}; stages: ${Object.keys(STAGES).join(", ")}`);
