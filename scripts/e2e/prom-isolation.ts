@@ -1,6 +1,6 @@
 // Tenant isolation of metrics: a real Prometheus holding every tenant's series, and per tenant the
 // prom-label-proxy instances with exactly the enforcement arguments the platform render gives them.
-import { BILLING_METRIC, federate, FORGED_MODEL, GATEWAY_METRIC, instantQuery, MODEL_METRIC, startLabelProxy, startPrometheus } from "./prometheus";
+import { BILLING_METRIC, federate, FORGED_MODEL, GATEWAY_METRIC, instantQuery, MODEL_METRIC, startLabelProxy, startPrometheus, type SeriesSources } from "./prometheus";
 import { expect, type Report } from "./report";
 import type { TenantFacts } from "./tenants";
 
@@ -16,6 +16,8 @@ export function ownValues(tenant: TenantFacts, label: string): string[] {
 export interface FederationUnderTest {
   proxyUrls: Map<string, string>;
   evalTime: number;
+  /** Namespaces the billing and Limitador series are scraped in (what the namespace guards enforce). */
+  sources: SeriesSources;
 }
 
 export async function prometheusIsolationChecks(
@@ -27,7 +29,7 @@ export async function prometheusIsolationChecks(
   const proxyUrls = new Map<string, string>();
   // Where the render says billing and Limitador series are scraped (the namespaces its guards enforce).
   const guarded = (label: string) => tenants.flatMap((t) => t.proxies).find((p) => p.label === label)?.guardNamespace;
-  const sources = { billing: guarded("tenant") ?? "maas-billing", gateway: guarded("route_namespace") ?? "kuadrant-system" };
+  const sources: SeriesSources = { billing: guarded("tenant") ?? "maas-billing", gateway: guarded("route_namespace") ?? "kuadrant-system" };
   const prometheus = await startPrometheus(
     workDir,
     tenants.map((t) => ({ tenant: t.name, namespaces: t.namespaces })),
@@ -81,5 +83,5 @@ export async function prometheusIsolationChecks(
       });
     }
   }
-  return { proxyUrls, evalTime: prometheus.evalTime };
+  return { proxyUrls, evalTime: prometheus.evalTime, sources };
 }

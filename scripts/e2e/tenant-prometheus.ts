@@ -87,12 +87,21 @@ export async function tenantFederationChecks(
     // Samples keep their central timestamps (honor_labels, federation), so query at the fixture time.
     const series = await instantQuery(url, `{job=~"${federationJobs.join("|")}"}`, federation.evalTime);
     const metrics = [...new Set(series.map((s) => s.metric.__name__))].sort();
-    const namespaced = series.filter((s) => s.metric.route_namespace ?? s.metric.namespace);
+    // Billing-service series name the tenant in `tenant` and carry the billing namespace they are
+    // scraped in (the billing proxy's namespace guard enforces it); every other series carries a
+    // tenant namespace in `route_namespace` (gateway) or `namespace` (model servers).
+    const billing = series.filter((s) => s.metric.tenant !== undefined);
+    const namespaced = series.filter((s) => s.metric.tenant === undefined && (s.metric.route_namespace ?? s.metric.namespace));
     const tenantValues = [...new Set(namespaced.map((s) => s.metric.route_namespace ?? s.metric.namespace))].sort();
-    const tenantLabels = [...new Set(series.map((s) => s.metric.tenant).filter((t) => t !== undefined))].sort();
+    const tenantLabels = [...new Set(billing.map((s) => s.metric.tenant))].sort();
+    const billingNamespaces = [...new Set(billing.map((s) => s.metric.namespace))].sort();
     detail(`federated series: ${series.length}, metrics ${JSON.stringify(metrics)}`);
-    detail(`tenant namespaces seen (route_namespace, else namespace): ${JSON.stringify(tenantValues)}; tenant labels seen: ${JSON.stringify(tenantLabels)}`);
+    detail(`tenant namespaces seen (route_namespace, else namespace): ${JSON.stringify(tenantValues)}; tenant labels seen: ${JSON.stringify(tenantLabels)} (billing series scraped in ${JSON.stringify(billingNamespaces)})`);
     expect(series.length > 0, "the tenant Prometheus federated nothing");
+    expect(
+      billing.every((s) => s.metric.tenant === tenant.name && s.metric.namespace === federation.sources.billing),
+      `billing series other than ${tenant.name}'s scraped in ${federation.sources.billing}: ${JSON.stringify(billing.filter((s) => s.metric.tenant !== tenant.name || s.metric.namespace !== federation.sources.billing).slice(0, 3).map((s) => s.metric))}`,
+    );
     const foreignNamespaces = otherTenants.flatMap((t) => t.namespaces);
     const foreignNames = otherTenants.map((t) => t.name);
     const leaked = series.filter(
@@ -103,6 +112,7 @@ export async function tenantFederationChecks(
     );
     expect(leaked.length === 0, `foreign series federated: ${JSON.stringify(leaked.slice(0, 3).map((s) => s.metric))}`);
     expect(JSON.stringify(tenantValues) === JSON.stringify([...tenant.namespaces].sort()), `expected series from each of ${tenant.namespaces.join(", ")}`);
+    expect(JSON.stringify(tenantLabels) === JSON.stringify([tenant.name]), `expected the billing service's series of ${tenant.name}, saw tenant labels ${JSON.stringify(tenantLabels)}`);
 
     const rules = (await (await fetch(`${url}/api/v1/rules`)).json()) as { data: { groups: Array<{ name: string; rules: Array<{ health: string }> }> } };
     const groups = rules.data.groups.map((g) => `${g.name} (${g.rules.length} rules)`);
