@@ -20,8 +20,8 @@ export function committedConfig(repoRoot: string, stack: string): Config {
 const clone = <T>(v: T): T => structuredClone(v);
 
 /**
- * platform-kubernetes as committed, with tenant-b registered too (the committed example has only
- * tenant-a), the dev stack's price book (so a price change has something to change), and a Limitador
+ * platform-kubernetes as committed, its tenants rebuilt from the first one for the run's tenant list
+ * (the added tenant too), the dev stack's price book (so a price change has something to change), and a Limitador
  * image override (so the stack holds a CustomResourcePatch whose release on destroy is checked).
  */
 export function platformConfig(repoRoot: string, tenants: string[]): Config {
