@@ -1,6 +1,6 @@
 import type * as pulumi from "@pulumi/pulumi";
 import { z } from "zod";
-import { VLLM_FAMILIES, type VllmFamily } from "../billing-service/src/contract";
+import { GATEWAY_COUNTER_SUFFIXES, VLLM_FAMILIES, type GatewayCounterSuffix, type VllmFamily } from "../billing-service/src/contract";
 
 /*
  * The contract between a platform stack and the tenant stacks that run on it (docs/contract.md,
@@ -15,6 +15,9 @@ import { VLLM_FAMILIES, type VllmFamily } from "../billing-service/src/contract"
  * The billing service's collector reads the same family, so the list is the service contract's.
  */
 export { VLLM_FAMILIES, type VllmFamily };
+
+/** How Limitador's counters are named in the central Prometheus (`authorized_hits` or `authorized_hits_total`): the service contract's. */
+export { GATEWAY_COUNTER_SUFFIXES, type GatewayCounterSuffix };
 
 /** Label carrying the tier on Limitador series: `tier` (older MaaS) or `subscription` (current MaaS). */
 export const TIER_LABELS = ["tier", "subscription"] as const;
@@ -63,12 +66,15 @@ export const platformOutputsSchema = z.object({
   tierLabel: z.enum(TIER_LABELS).optional(),
   /** Tiers each tenant's API keys may use, keyed by tenant name (absent: unrestricted); optional for readers (older platforms). */
   tenantAllowedTiers: z.record(z.string(), z.array(nonEmpty)).optional(),
+  /** Suffix of Limitador's counter names (`""` or `"_total"`, `platform.telemetry.counterSuffix`); optional for readers (older platforms: `""`). */
+  gatewayCounterSuffix: z.enum(GATEWAY_COUNTER_SUFFIXES).optional(),
 });
 
 /** The platform outputs as plain values, after reading (a missing `tierLabel` is DEFAULT_TIER_LABEL). */
-export type PlatformOutputValues = Omit<z.infer<typeof platformOutputsSchema>, "tierLabel" | "tenantAllowedTiers"> & {
+export type PlatformOutputValues = Omit<z.infer<typeof platformOutputsSchema>, "tierLabel" | "tenantAllowedTiers" | "gatewayCounterSuffix"> & {
   tierLabel: TierLabel;
   tenantAllowedTiers: Record<string, string[]>;
+  gatewayCounterSuffix: GatewayCounterSuffix;
 };
 export type PlatformOutputName = keyof PlatformOutputValues;
 
@@ -86,6 +92,7 @@ export function parsePlatformOutput<K extends PlatformOutputName>(stack: string,
   const schema = platformOutputsSchema.shape[name] as z.ZodType;
   if (value === undefined && name === "tierLabel") return DEFAULT_TIER_LABEL as PlatformOutputValues[K];
   if (value === undefined && name === "tenantAllowedTiers") return {} as PlatformOutputValues[K];
+  if (value === undefined && name === "gatewayCounterSuffix") return "" as PlatformOutputValues[K];
   // Optional outputs (billingPortalUrl) may be absent.
   if (value === undefined && schema.safeParse(undefined).success) return undefined as PlatformOutputValues[K];
   if (value === undefined) {

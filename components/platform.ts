@@ -1,6 +1,6 @@
 import * as pulumi from "@pulumi/pulumi";
 import type { Flavor } from "./config";
-import type { GatewayRef, PlatformOutputs, TierLabel, VllmFamily } from "./contract";
+import type { GatewayCounterSuffix, GatewayRef, PlatformOutputs, TierLabel, VllmFamily } from "./contract";
 import { platformAllowedTiers, type PlatformConfig } from "./config/platform";
 import { BillingService, billingApiSelector, collectorSettings } from "./platform/billingService";
 import { createBillingTokens } from "./platform/billingTokens";
@@ -52,6 +52,8 @@ export class Platform extends pulumi.ComponentResource {
   public readonly tierLabel: pulumi.Output<TierLabel>;
   /** Tiers each tenant's API keys may use (tenants without a restriction are left out). */
   public readonly tenantAllowedTiers: pulumi.Output<Record<string, string[]>>;
+  /** Suffix of Limitador's counter names in the central Prometheus (`telemetry.counterSuffix`). */
+  public readonly gatewayCounterSuffix: pulumi.Output<GatewayCounterSuffix>;
   /** The database component (tests check that its StatefulSet is protected). */
   public readonly database: BillingDatabase;
 
@@ -122,7 +124,11 @@ export class Platform extends pulumi.ComponentResource {
         this,
       );
     }
-    createPlatformRules(name, { namespace: monitoring.namespace.metadata.name, vllmFamily: config.vllmMetricFamily, tierLabel: config.telemetry.tierLabel }, this);
+    createPlatformRules(
+      name,
+      { namespace: monitoring.namespace.metadata.name, vllmFamily: config.vllmMetricFamily, tierLabel: config.telemetry.tierLabel, counterSuffix: config.telemetry.counterSuffix },
+      this,
+    );
     this.federation = createFederationProxies(
       name,
       {
@@ -162,6 +168,7 @@ export class Platform extends pulumi.ComponentResource {
     this.vllmMetricFamily = pulumi.output(config.vllmMetricFamily);
     this.tierLabel = pulumi.output(config.telemetry.tierLabel);
     this.tenantAllowedTiers = pulumi.output(platformAllowedTiers(config));
+    this.gatewayCounterSuffix = pulumi.output(config.telemetry.counterSuffix);
     this.registerOutputs(this.outputs());
   }
 
@@ -177,6 +184,7 @@ export class Platform extends pulumi.ComponentResource {
       tenantNamespaces: this.tenantNamespaces,
       tierLabel: this.tierLabel,
       tenantAllowedTiers: this.tenantAllowedTiers,
+      gatewayCounterSuffix: this.gatewayCounterSuffix,
     };
   }
 }

@@ -3,7 +3,7 @@
 // builders below; a dashboard file lists them row by row and `dashboard()` assigns ids and gridPos,
 // so layout stays in one place and ids are unique by construction.
 
-import type { TierLabel, VllmFamily } from "../components/contract";
+import type { GatewayCounterSuffix, TierLabel, VllmFamily } from "../components/contract";
 
 /** Datasource uid of the tenant Prometheus in a tenant Grafana (provisioned with this fixed uid). */
 export const TENANT_PROMETHEUS_DS_UID = "maas-tenant-prometheus";
@@ -14,8 +14,41 @@ export const SCHEMA_VERSION = 39;
 /** Grid width of a Grafana dashboard. */
 export const GRID_WIDTH = 24;
 
-/** vLLM metric-name family and the label carrying the tier: the platform contract's types. */
-export type { TierLabel, VllmFamily };
+/** vLLM metric-name family, the label carrying the tier and Limitador's counter suffix: the platform contract's types. */
+export type { GatewayCounterSuffix, TierLabel, VllmFamily };
+
+/** Limitador's counters (field notes §2.1). */
+export type GatewayCounterName = "authorized_hits" | "authorized_calls" | "limited_calls";
+
+/**
+ * A Limitador counter as stored in the Prometheus the dashboards read: `authorized_hits` or, where
+ * the monitoring stack appends the counter suffix (the Red Hat OpenShift AI stack),
+ * `authorized_hits_total`. One name, never a regex over both (where both exist, that counts twice).
+ */
+export const gatewayCounter = (name: GatewayCounterName, suffix: GatewayCounterSuffix = ""): string => `${name}${suffix}`;
+
+/** Refresh intervals offered in the time picker; 30 s is the shortest (the seed dashboard's choice). */
+export const REFRESH_INTERVALS = ["30s", "1m", "5m", "15m", "30m", "1h"] as const;
+
+/**
+ * Fixed colours of the well-known tiers (the MaaS seed dashboard's), so a tier keeps its colour on
+ * every panel whatever the order of the series. Matched on the displayed series name, which the
+ * tier panels set to the tier (legend `{{tier}}`).
+ */
+export const TIER_COLOURS: Readonly<Record<string, string>> = { free: "#06b6d4", premium: "#a855f7", enterprise: "#2563eb" };
+
+/** Field overrides giving each well-known tier its colour (legend = the tier name). */
+export const tierColourOverrides = (): FieldOverride[] =>
+  Object.entries(TIER_COLOURS).map(([tier, colour]) => ({
+    matcher: { id: "byName", options: tier },
+    properties: [{ id: "color", value: { mode: "fixed", fixedColor: colour } }],
+  }));
+
+/** The same panel with extra field overrides (e.g. tierColourOverrides()). */
+export const withOverrides = (panel: PanelSpec, overrides: readonly FieldOverride[]): PanelSpec => ({
+  ...panel,
+  fieldConfig: { ...panel.fieldConfig, overrides: [...panel.fieldConfig.overrides, ...overrides] },
+});
 
 export interface DataSourceRef {
   readonly type: "prometheus";
@@ -29,6 +62,8 @@ export interface PromTarget {
   readonly legendFormat: string;
   readonly instant: boolean;
   readonly range: boolean;
+  /** "table" for table panels (one row per series); time series otherwise. */
+  readonly format?: "table" | "time_series";
 }
 
 export interface GridPos {
@@ -55,6 +90,8 @@ export interface PanelSpec {
   readonly targets: readonly PromTarget[];
   readonly fieldConfig: { readonly defaults: Record<string, unknown>; readonly overrides: readonly FieldOverride[] };
   readonly options: Record<string, unknown>;
+  /** Grafana data transformations (table panels: merge the queries into one row per series). */
+  readonly transformations?: readonly { readonly id: string; readonly options: Record<string, unknown> }[];
   /** Panel-level relative time ("now/d" = today so far); changes `$__range` for this panel only. */
   readonly timeFrom?: string;
   /** Width in grid columns; defaults to an equal share of the row. */
@@ -87,6 +124,8 @@ export interface DashboardJson {
   readonly timezone: string;
   readonly refresh: string;
   readonly time: { from: string; to: string };
+  /** Refresh intervals offered in the time picker. */
+  readonly timepicker: { readonly refresh_intervals: readonly string[] };
   readonly templating: { list: readonly Variable[] };
   /** No annotations: the empty list Grafana expects. */
   readonly annotations: { list: readonly never[] };
@@ -139,6 +178,15 @@ export const selector = (...matchers: readonly VariableMatcher[]): string =>
  */
 export const periodCostExpr = (billingSelector: string, by: string): string =>
   `sum by (${by}) (max by (tenant, currency, period, tier, model, component) (last_over_time(maas_billing_period_cost_minor_total${billingSelector}[$__range])))`;
+
+/**
+ * Cost of the billing period so far per user (`maas_billing_user_period_cost_minor`: the billing
+ * service's per-user cost, priced by the invoice code like the usage API's cost per user; a tenant's
+ * users add up to its draft invoice total), summed `by` the given labels. Last value in the range,
+ * `max by` the row's identity first, for the same reasons as periodCostExpr.
+ */
+export const userCostExpr = (billingSelector: string, by: string): string =>
+  `sum by (${by}) (max by (tenant, currency, period, user) (last_over_time(maas_billing_user_period_cost_minor${billingSelector}[$__range])))`;
 
 /** A Prometheus query target; `instant` for stat/bar-gauge panels that show one number per series. */
 export const promQuery = (
@@ -219,6 +267,15 @@ export const barGauge = (p: PanelInput): PanelSpec =>
     showUnfilled: true,
   });
 
+/**
+ * A table with one row per series and one column per query (instant queries, "table" format, merged
+ * on their common labels): e.g. per user its tokens, requests and cost side by side.
+ */
+export const table = (p: PanelInput): PanelSpec => ({
+  ...base("table", { ...p, targets: p.targets.map((t) => ({ ...t, format: "table" })) }, { showHeader: true, cellHeight: "sm", footer: { show: false, reducer: ["sum"], countRows: false, fields: "" } }),
+  transformations: [{ id: "merge", options: {} }, { id: "organize", options: { excludeByName: { Time: true } } }],
+});
+
 /** Label-value query variable (`label_values(metric, label)`), multi-select with All = `.*`. */
 export const queryVariable = (
   datasource: DataSourceRef,
@@ -263,6 +320,8 @@ export interface DashboardInput {
   readonly tags: readonly string[];
   /** Default time range, e.g. { from: "now-6h", to: "now" }. */
   readonly time: { from: string; to: string };
+  /** Auto-refresh interval, one of REFRESH_INTERVALS. Defaults to "1m". */
+  readonly refresh?: (typeof REFRESH_INTERVALS)[number];
   readonly variables: readonly Variable[];
   /** Panels in reading order, one array per row. */
   readonly rows: readonly (readonly PanelSpec[])[];
@@ -304,8 +363,9 @@ export const dashboard = (d: DashboardInput): DashboardJson => ({
   editable: false,
   graphTooltip: 1,
   timezone: "utc",
-  refresh: "1m",
+  refresh: d.refresh ?? "1m",
   time: d.time,
+  timepicker: { refresh_intervals: REFRESH_INTERVALS },
   templating: { list: d.variables },
   annotations: { list: [] },
   panels: layout(d.rows),

@@ -3,7 +3,7 @@
  *
  * Exported API (what the Platform and TenantStack components and `npm run dashboards` call):
  *
- * - `tenantDashboards({ vllmFamily, tenant, tierLabel?, datasourceUid?, includeBilling? })`
+ * - `tenantDashboards({ vllmFamily, tenant, tierLabel?, counterSuffix?, tokenLimits?, datasourceUid?, includeBilling?, portalUrl? })`
  *     => `Record<fileName, DashboardJson>` with `tenant-model-usage.json`,
  *     `token-usage-chargeback.json` and, with `includeBilling`, `billing.json` (pinned to the tenant), for a tenant Grafana.
  *     Panels use the datasource uid `TENANT_PROMETHEUS_DS_UID` unless `datasourceUid` is given:
@@ -25,15 +25,15 @@
  * billing service's day) and only variables that exist. The vLLM family is chosen, never matched
  * with a regex over both families (newer KServe exposes both, which would double every count).
  */
-import { type DashboardJson, type DashboardLink, type TierLabel, type VllmFamily, TENANT_PROMETHEUS_DS_UID } from "./common";
+import { type DashboardJson, type DashboardLink, type GatewayCounterSuffix, type TierLabel, type VllmFamily, TENANT_PROMETHEUS_DS_UID } from "./common";
 import { billingDashboard } from "./billing";
 import { tenantModelUsageDashboard } from "./tenant-model-usage";
-import { tokenUsageChargebackDashboard } from "./token-usage-chargeback";
+import { type TierTokenLimit, tokenUsageChargebackDashboard } from "./token-usage-chargeback";
 
 export * from "./common";
 export { billingDashboard, billingPanels, BILLING_UID } from "./billing";
 export { tenantModelUsageDashboard, tenantModelUsagePanels, TENANT_MODEL_USAGE_UID, TODAY_CAVEAT } from "./tenant-model-usage";
-export { tokenUsageChargebackDashboard, tokenUsageChargebackPanels, TOKEN_USAGE_CHARGEBACK_UID } from "./token-usage-chargeback";
+export { tokenUsageChargebackDashboard, tokenUsageChargebackPanels, usageAgainstLimitsExpr, TOKEN_USAGE_CHARGEBACK_UID, type TierTokenLimit } from "./token-usage-chargeback";
 export * from "./rules";
 
 export interface TenantDashboardsOptions {
@@ -43,6 +43,10 @@ export interface TenantDashboardsOptions {
   readonly tenant: string;
   /** Label carrying the tier on Limitador series. Defaults to "tier". */
   readonly tierLabel?: TierLabel;
+  /** How Limitador's counters are named (platform output `gatewayCounterSuffix`). Defaults to "". */
+  readonly counterSuffix?: GatewayCounterSuffix;
+  /** The tenant's token limits per tier: the "usage against token limits" panel (none: no panel). */
+  readonly tokenLimits?: readonly TierTokenLimit[];
   /** Datasource uid of the tenant Prometheus. Defaults to TENANT_PROMETHEUS_DS_UID. */
   readonly datasourceUid?: string;
   /**

@@ -1,6 +1,7 @@
 // Recording and alerting rules as data. The return value is both the `spec` of a
 // monitoring.coreos.com/v1 PrometheusRule and a valid Prometheus rule file (`promtool check rules`).
-import { type TierLabel, type VllmFamily, vllmMetric } from "./common";
+import { type GatewayCounterSuffix, type TierLabel, type VllmFamily, gatewayCounter, vllmMetric } from "./common";
+import type { TierTokenLimit } from "./token-usage-chargeback";
 
 export interface RecordingRule {
   readonly record: string;
@@ -31,6 +32,8 @@ export interface RuleOptions {
   readonly vllmFamily: VllmFamily;
   /** Label carrying the tier on Limitador series. Defaults to "tier". */
   readonly tierLabel?: TierLabel;
+  /** How Limitador's counters are named (platform output `gatewayCounterSuffix`). Defaults to "". */
+  readonly counterSuffix?: GatewayCounterSuffix;
   /** Collector lag (seconds) that counts as lagging. Defaults to 900 (15 minutes). */
   readonly collectorLagThresholdSeconds?: number;
   /** Base URL of the runbooks; when set each alert gets `runbook_url: <base>#<alert in lower case>`. */
@@ -40,7 +43,12 @@ export interface RuleOptions {
 export interface TenantRuleOptions extends RuleOptions {
   /** Regex of the tenant Prometheus's federation scrape job names. Defaults to "federate.*". */
   readonly federationJobPattern?: string;
+  /** The tenant's token limits per tier (its TokenRateLimitPolicy): the usage-against-limit alert. None: no alert. */
+  readonly tokenLimits?: readonly TierTokenLimit[];
 }
+
+/** Share of a token limit at which MaasUserNearTokenLimit fires. */
+export const TOKEN_LIMIT_WARNING_RATIO = 0.8;
 
 /** Usage anomaly: the last 30 minutes above this multiple of the day before... */
 export const ANOMALY_FACTOR = 3;
@@ -68,6 +76,8 @@ const vllmTokenRates = (family: VllmFamily, by: string): RecordingRule[] =>
 /** Rules for the platform (central) Prometheus: billing, quota, Limitador and scrape health. */
 export const platformPrometheusRules = (o: RuleOptions): PrometheusRuleSpec => {
   const tier = o.tierLabel ?? "tier";
+  const hits = gatewayCounter("authorized_hits", o.counterSuffix);
+  const calls = gatewayCounter("authorized_calls", o.counterSuffix);
   const lag = o.collectorLagThresholdSeconds ?? 900;
   return {
     groups: [
@@ -80,7 +90,7 @@ export const platformPrometheusRules = (o: RuleOptions): PrometheusRuleSpec => {
           },
           {
             record: `route_namespace_${tier}:authorized_hits:rate5m`,
-            expr: `sum by (route_namespace, ${tier}) (rate(authorized_hits[5m]))`,
+            expr: `sum by (route_namespace, ${tier}) (rate(${hits}[5m]))`,
           },
           ...vllmTokenRates(o.vllmFamily, "namespace, model_name"),
         ],
@@ -121,8 +131,7 @@ export const platformPrometheusRules = (o: RuleOptions): PrometheusRuleSpec => {
             alert: "MaasLimitadorCounterReset",
             // resets() sees a container restart in place; the sum dropping below its value 10m ago
             // also catches a replaced pod, whose new series start from zero under a new pod label.
-            expr:
-              "sum by (limitador_namespace) (resets(authorized_calls[10m])) > 0 or sum by (limitador_namespace) (authorized_calls) < sum by (limitador_namespace) (authorized_calls offset 10m)",
+            expr: `sum by (limitador_namespace) (resets(${calls}[10m])) > 0 or sum by (limitador_namespace) (${calls}) < sum by (limitador_namespace) (${calls} offset 10m)`,
             labels: { severity: "warning" },
             annotations: {
               summary: "Limitador counters for {{ $labels.limitador_namespace }} were reset",
@@ -142,8 +151,8 @@ export const platformPrometheusRules = (o: RuleOptions): PrometheusRuleSpec => {
             // namespace's average over the day before (offset: the spike itself is not in the
             // baseline); a floor keeps idle namespaces from alerting on their first requests.
             expr:
-              `sum by (route_namespace) (rate(authorized_hits[30m])) > ${ANOMALY_FACTOR} * sum by (route_namespace) (rate(authorized_hits[1d] offset 30m))` +
-              ` and sum by (route_namespace) (rate(authorized_hits[30m])) > ${ANOMALY_MIN_TOKENS_PER_SECOND}`,
+              `sum by (route_namespace) (rate(${hits}[30m])) > ${ANOMALY_FACTOR} * sum by (route_namespace) (rate(${hits}[1d] offset 30m))` +
+              ` and sum by (route_namespace) (rate(${hits}[30m])) > ${ANOMALY_MIN_TOKENS_PER_SECOND}`,
             for: "15m",
             labels: { severity: "warning" },
             annotations: {
@@ -208,16 +217,46 @@ export const platformPrometheusRules = (o: RuleOptions): PrometheusRuleSpec => {
 export const tenantPrometheusRules = (o: TenantRuleOptions): PrometheusRuleSpec => {
   const tier = o.tierLabel ?? "tier";
   const jobs = o.federationJobPattern ?? "federate.*";
+  const hits = gatewayCounter("authorized_hits", o.counterSuffix);
+  const limits = o.tokenLimits ?? [];
   return {
     groups: [
       {
         name: "maas-tenant.recording",
         rules: [
           ...vllmTokenRates(o.vllmFamily, "model_name"),
-          { record: `${tier}:authorized_hits:rate5m`, expr: `sum by (${tier}) (rate(authorized_hits[5m]))` },
-          { record: "model:authorized_hits:rate5m", expr: "sum by (model) (rate(authorized_hits[5m]))" },
+          { record: `${tier}:authorized_hits:rate5m`, expr: `sum by (${tier}) (rate(${hits}[5m]))` },
+          { record: "model:authorized_hits:rate5m", expr: `sum by (model) (rate(${hits}[5m]))` },
         ],
       },
+      ...(limits.length > 0
+        ? [
+            {
+              name: "maas-tenant.limits",
+              rules: [
+                alert(o, {
+                  alert: "MaasUserNearTokenLimit",
+                  // Per user: tokens in the limit's window over the limit, one term per (tier, limit).
+                  // The window rides as a label, so two limits of one tier are two alerts, not one lost to `or`.
+                  expr: limits
+                    .map(
+                      (l) =>
+                        `label_replace(sum by (user, ${tier}) (increase(${hits}{${tier}="${l.tier}"}[${l.window}])) / ${l.limit}, "window", "${l.window}", "", "") >= ${TOKEN_LIMIT_WARNING_RATIO}`,
+                    )
+                    .join(" or "),
+                  for: "5m",
+                  labels: { severity: "warning" },
+                  annotations: {
+                    summary: `User {{ $labels.user }} ({{ $labels.${tier} }}) is at {{ $value | humanizePercentage }} of its {{ $labels.window }} token limit`,
+                    description: `For 5 minutes user {{ $labels.user }} of ${tier} {{ $labels.${tier} }} has used at least ${TOKEN_LIMIT_WARNING_RATIO * 100}% of the tokens the tenant's TokenRateLimitPolicy allows per window; above it the gateway answers 429.`,
+                    runbook:
+                      "Check the user's usage on the chargeback dashboard (usage against token limits, token rate per user). Expected load: move the key to a higher tier or raise the tier's tokenRates in the tenant stack. Unexpected: rotate the key.",
+                  },
+                }),
+              ],
+            },
+          ]
+        : []),
       {
         name: "maas-tenant.federation",
         rules: [

@@ -583,6 +583,8 @@ describe("tenants", () => {
     expect(openshift.outputs).toEqual({
       // No price book and no allowedTiers: no tenant is pinned.
       tenantAllowedTiers: {},
+      // Limitador's counters as Limitador names them (telemetry.counterSuffix default).
+      gatewayCounterSuffix: "",
       billingNamespace: "maas-billing",
       billingApiUrl: "http://maas-billing-api.maas-billing.svc:8080",
       federation: {

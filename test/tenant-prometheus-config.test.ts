@@ -96,6 +96,12 @@ describe("what the tenant Prometheus asks for", () => {
     expect(config.scrape_configs.some((j: any) => j.authorization || j.bearer_token_file)).toBe(false);
   });
 
+  it("federated with the platform's gatewayCounterSuffix \"_total\": asks for those names only", () => {
+    const config = YAML.parse(renderPrometheusConfig({ ...federated, gatewayCounterSuffix: "_total" }));
+    const gateway = config.scrape_configs.find((j: any) => j.job_name === "federate-gateway");
+    expect(gateway.params["match[]"]).toEqual(['{__name__=~"authorized_hits_total|authorized_calls_total|limited_calls_total"}']);
+  });
+
   it("direct: selectors of its own and the pod token (which can read every tenant)", () => {
     const [job] = YAML.parse(renderPrometheusConfig(direct)).scrape_configs;
     expect(job.params["match[]"]).toEqual([

@@ -179,6 +179,25 @@ describe("Grafana", () => {
     expect(checkSecurityInvariants(r)).toEqual([]);
   });
 
+  it("takes the platform's counter names (gatewayCounterSuffix) into federation, rules and dashboards, and its tiers' token limits into the limit panel and rule", async () => {
+    const platformStack = "acme/maas-billing/platform";
+    const r = await renderConfig(
+      "tenant-total",
+      { flavor: "openshift", platformStack, tenant: { name: "tenant-a", tiers: [{ name: "premium", tokenRates: [{ limit: 5000, window: "1m" }] }] } },
+      { [platformStack]: { ...fixture, gatewayCounterSuffix: "_total" } },
+    );
+    const data = (findObject(r, "ConfigMap", "tenant-a-prometheus-config").object as any).data as Record<string, string>;
+    expect(data["prometheus.yml"]).toContain("authorized_hits_total|authorized_calls_total|limited_calls_total");
+    expect(data["rules.yml"]).toContain("rate(authorized_hits_total[5m])");
+    expect(data["rules.yml"]).toContain('increase(authorized_hits_total{tier="premium"}[1m])) / 5000');
+    const dashboards = ofKind(r, "ConfigMap").map((o) => (o.object as any).data as Record<string, string>).find((d) => d?.["token-usage-chargeback.json"]);
+    const chargeback = dashboards!["token-usage-chargeback.json"];
+    expect(chargeback).toContain("authorized_hits_total");
+    expect(chargeback).not.toMatch(/authorized_(hits|calls)\{|limited_calls\{/);
+    expect(chargeback).toContain("Usage against token limits");
+    expect(await validator.validateAll(r.objects)).toEqual([]);
+  });
+
   it("refuses an HTTPRoute without a host, naming the key", async () => {
     const platformStack = "acme/maas-billing/platform";
     await expect(

@@ -11,7 +11,7 @@ import {
   promSize,
   resources,
 } from "./common";
-import { DEFAULT_TIER_LABEL, TIER_LABELS, VLLM_FAMILIES } from "../contract";
+import { DEFAULT_TIER_LABEL, GATEWAY_COUNTER_SUFFIXES, TIER_LABELS, VLLM_FAMILIES } from "../contract";
 import { alertmanagerSchema } from "./alerting";
 import { priceBookProblems, priceBookSchema, priceBookTiers } from "./priceBook";
 import { tierDefaultsSchema } from "../../billing-service/src/quota/defaults";
@@ -132,9 +132,9 @@ export const telemetrySchema = z
     tierLabel: z.enum(TIER_LABELS).default(DEFAULT_TIER_LABEL).describe("Name of the label carrying the tier or subscription: MaaS used `tier`, later `subscription`."),
     labels: z.record(z.string().regex(/^[a-zA-Z_][a-zA-Z0-9_]*$/), z.string().min(1)).optional().describe("Metric label -> CEL expression. Each expression is guarded with `has()` so a missing field yields \"\" instead of aborting label evaluation (field notes \u00a75.3)."),
     counterSuffix: z
-      .enum(["", "_total"])
+      .enum(GATEWAY_COUNTER_SUFFIXES)
       .default("")
-      .describe("How the central Prometheus names Limitador's counters, for the billing collector: `\"\"` = `authorized_hits` (Limitador's own /metrics), `\"_total\"` = `authorized_hits_total` (the Red Hat OpenShift AI monitoring stack). One of them, never both (reading both counts twice)."),
+      .describe("How the central Prometheus names Limitador's counters, for the billing collector, the dashboards, the rules and the tenants' federation (platform output `gatewayCounterSuffix`): `\"\"` = `authorized_hits` (Limitador's own /metrics), `\"_total\"` = `authorized_hits_total` (the Red Hat OpenShift AI monitoring stack). One of them, never both (reading both counts twice)."),
     attributeLabels: z
       .array(z.string().regex(/^[a-zA-Z_][a-zA-Z0-9_]*$/, { error: "expected a Prometheus label name. Example: organization_id" }))
       .max(8)

@@ -14,6 +14,8 @@ export interface PlatformRulesArgs {
   readonly vllmFamily: PlatformConfig["vllmMetricFamily"];
   /** Label carrying the tier on Limitador series (the TelemetryPolicy's choice). */
   readonly tierLabel: PlatformConfig["telemetry"]["tierLabel"];
+  /** Suffix of Limitador's counter names (`telemetry.counterSuffix`). */
+  readonly counterSuffix?: PlatformConfig["telemetry"]["counterSuffix"];
 }
 
 /**
@@ -30,7 +32,7 @@ export function createPlatformRules(name: string, args: PlatformRulesArgs, paren
       apiVersion: "monitoring.coreos.com/v1",
       kind: "PrometheusRule",
       metadata: { name: platformRuleName, namespace: args.namespace, labels: appLabels(platformRuleName, "monitoring") },
-      spec: platformPrometheusRules({ vllmFamily: args.vllmFamily, tierLabel: args.tierLabel }),
+      spec: platformPrometheusRules({ vllmFamily: args.vllmFamily, tierLabel: args.tierLabel, counterSuffix: args.counterSuffix }),
     },
     { parent },
   );

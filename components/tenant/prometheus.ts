@@ -2,12 +2,13 @@ import * as k8s from "@pulumi/kubernetes";
 import * as pulumi from "@pulumi/pulumi";
 import { TenantSpec } from "../config/tenant";
 import type { Flavor } from "../config";
-import type { FederationEndpoint, TierLabel, VllmFamily } from "../contract";
+import type { FederationEndpoint, GatewayCounterSuffix, TierLabel, VllmFamily } from "../contract";
 import { sha256Hex } from "../shared/checksum";
 import { containerSecurityContext, podSecurityContext } from "../shared/podSecurity";
 import { stringify } from "yaml";
 import { tenantPrometheusRules } from "../../dashboards";
 import { renderPrometheusConfig } from "./prometheusConfig";
+import { tierTokenLimits } from "./dashboards";
 
 /** UID of the `nobody` user the upstream Prometheus image runs as. */
 const PROMETHEUS_UID = 65534;
@@ -30,6 +31,8 @@ export interface TenantPrometheusArgs {
   readonly vllmMetricFamily: pulumi.Input<VllmFamily>;
   /** Label carrying the tier on Limitador series (platform output). */
   readonly tierLabel: pulumi.Input<TierLabel>;
+  /** Suffix of Limitador's counter names (platform output `gatewayCounterSuffix`). */
+  readonly gatewayCounterSuffix: pulumi.Input<GatewayCounterSuffix>;
   /** The tenant's Alertmanager (its `alerting:` block); none = alerts stay in this Prometheus. */
   readonly alertmanagerUrl?: string;
   /** Labels of the Grafana pods allowed to query this Prometheus. */
@@ -63,12 +66,13 @@ export function createTenantPrometheus(name: string, args: TenantPrometheusArgs,
   const opts = { parent };
 
   const configYaml = pulumi
-    .all([args.federation, args.tenantNamespaces, args.vllmMetricFamily])
-    .apply(([federation, namespaces, vllmMetricFamily]) =>
+    .all([args.federation, args.tenantNamespaces, args.vllmMetricFamily, args.gatewayCounterSuffix])
+    .apply(([federation, namespaces, vllmMetricFamily, gatewayCounterSuffix]) =>
       renderPrometheusConfig({
         tenant: spec.name,
         scrapeInterval: p.scrapeInterval,
         vllmMetricFamily,
+        gatewayCounterSuffix,
         ruleFiles: [`/etc/prometheus/${RULES_FILE}`],
         alertmanagerUrl: args.alertmanagerUrl,
         source:
@@ -79,8 +83,10 @@ export function createTenantPrometheus(name: string, args: TenantPrometheusArgs,
     );
 
   const rulesYaml = pulumi
-    .all([args.vllmMetricFamily, args.tierLabel])
-    .apply(([vllmFamily, tierLabel]) => stringify(tenantPrometheusRules({ vllmFamily, tierLabel }), { lineWidth: 0 }));
+    .all([args.vllmMetricFamily, args.tierLabel, args.gatewayCounterSuffix])
+    .apply(([vllmFamily, tierLabel, counterSuffix]) =>
+      stringify(tenantPrometheusRules({ vllmFamily, tierLabel, counterSuffix, tokenLimits: tierTokenLimits(spec.tiers) }), { lineWidth: 0 }),
+    );
   // One hash over both files: a change of either rolls the pod.
   const configHash = pulumi.all([configYaml, rulesYaml]).apply(([c, r]) => sha256Hex(`${c}\n---\n${r}`));
 

@@ -1,5 +1,5 @@
 import { stringify } from "yaml";
-import type { VllmFamily } from "../contract";
+import type { GatewayCounterSuffix, VllmFamily } from "../contract";
 
 /*
  * The tenant Prometheus configuration, as a pure function so tests can run it through the real
@@ -18,6 +18,9 @@ import type { VllmFamily } from "../contract";
 /** Limitador counters federated for the gateway dashboards and billing cross-checks (field notes §2.1). */
 export const LIMITADOR_METRICS = ["authorized_hits", "authorized_calls", "limited_calls"] as const;
 
+/** The Limitador counters under the platform's counter suffix: one name each, never both spellings. */
+export const limitadorMetricNames = (suffix: GatewayCounterSuffix = ""): string[] => LIMITADOR_METRICS.map((m) => `${m}${suffix}`);
+
 export interface PrometheusConfigInput {
   /** Tenant name; becomes the `tenant` external label. */
   tenant: string;
@@ -25,6 +28,8 @@ export interface PrometheusConfigInput {
   scrapeInterval: string;
   /** vLLM metric-name family. */
   vllmMetricFamily: VllmFamily;
+  /** How Limitador's counters are named centrally (platform output `gatewayCounterSuffix`). Defaults to "". */
+  gatewayCounterSuffix?: GatewayCounterSuffix;
   /** Rule files to load (paths inside the container). */
   ruleFiles?: string[];
   /** Base URL of the tenant's Alertmanager (e.g. http://t-alertmanager.t-monitoring.svc:9093); none = no `alerting:` block. */
@@ -79,7 +84,8 @@ function alertmanagerTarget(baseUrl: string) {
 /** Renders prometheus.yml for one tenant. */
 export function renderPrometheusConfig(input: PrometheusConfigInput): string {
   const vllm = `{__name__=~"${input.vllmMetricFamily}:.+"}`;
-  const limitador = `{__name__=~"${LIMITADOR_METRICS.join("|")}"}`;
+  const limitadorNames = limitadorMetricNames(input.gatewayCounterSuffix).join("|");
+  const limitador = `{__name__=~"${limitadorNames}"}`;
   let jobs: Record<string, unknown>[];
   if (input.source.mode === "federated") {
     jobs = [
@@ -104,7 +110,7 @@ export function renderPrometheusConfig(input: PrometheusConfigInput): string {
         input.source.url,
         [
           `{namespace=~"${ns}",__name__=~"${input.vllmMetricFamily}:.+"}`,
-          `{__name__=~"${LIMITADOR_METRICS.join("|")}",limitador_namespace=~"(${ns})/.*"}`,
+          `{__name__=~"${limitadorNames}",limitador_namespace=~"(${ns})/.*"}`,
         ],
         auth,
       ),

@@ -3,7 +3,7 @@ import type { Flavor } from "../config";
 import { checkAllowedKeyTiers, TenantSpec, tenantNamespaces } from "../config/tenant";
 import { tenantFederation, type PlatformOutputs } from "../contract";
 import { createTenantApiKeys } from "./apiKeys";
-import { tenantDashboardFiles } from "./dashboards";
+import { tenantDashboardFiles, tierTokenLimits } from "./dashboards";
 import { createTenantGrafana } from "./grafana";
 import { createTenantPolicies } from "./policies";
 import { createTenantAlertmanager } from "./alertmanager";
@@ -70,6 +70,7 @@ export class TenantStack extends pulumi.ComponentResource {
         tenantNamespaces: namespacesFromPlatform,
         vllmMetricFamily: platform.vllmMetricFamily,
         tierLabel: platform.tierLabel,
+        gatewayCounterSuffix: platform.gatewayCounterSuffix,
         alertmanagerUrl: alertmanager?.url,
         grafanaPodLabels,
       },
@@ -83,14 +84,16 @@ export class TenantStack extends pulumi.ComponentResource {
         namespace: ns.monitoring,
         prometheusUrl: prometheus.url,
         dashboards: pulumi
-          .all([platform.vllmMetricFamily, platform.tierLabel, federation, platform.billingPortalUrl])
+          .all([platform.vllmMetricFamily, platform.tierLabel, federation, platform.billingPortalUrl, platform.gatewayCounterSuffix])
           // The billing dashboard only where the tenant Prometheus federates billing series (federate-billing job);
           // a link to the tenant's billing portal pages where the platform knows the portal's URL.
-          .apply(([vllmFamily, tierLabel, endpoints, portalUrl]) =>
+          .apply(([vllmFamily, tierLabel, endpoints, portalUrl, counterSuffix]) =>
             tenantDashboardFiles({
               tenant,
               vllmFamily,
               tierLabel,
+              counterSuffix,
+              tokenLimits: tierTokenLimits(spec.tiers),
               portalUrl,
               includeBilling: spec.prometheus.mode === "federated" && Boolean(endpoints.billingUrl),
             }),

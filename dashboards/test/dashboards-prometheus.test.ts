@@ -33,7 +33,8 @@ import {
   scenarioFamilies,
   scrapeTimes,
 } from "./support/scenario";
-import { type Truth, billingTruth, chargebackTruth, keyOf, tenantModelUsageTruth } from "./support/truth";
+import { type Truth, TEST_TOKEN_LIMITS, billingTruth, chargebackTruth, keyOf, scaled, scaledToday, tenantModelUsageTruth } from "./support/truth";
+import { TOTAL_SUFFIX_FACTOR } from "./support/scenario";
 
 const RELATIVE_TOLERANCE = 1e-9;
 /** Grafana's values at "now" = EVAL_TIME with the range "today so far" and a 15 s scrape interval. */
@@ -103,7 +104,10 @@ const allDashboards = (): [string, DashboardJson][] => {
   const out: [string, DashboardJson][] = [];
   for (const vllmFamily of ["vllm", "kserve_vllm"] as const) {
     for (const tierLabel of ["tier", "subscription"] as const) {
-      for (const [file, d] of Object.entries(tenantDashboards({ vllmFamily, tenant: "tenant-a", tierLabel, includeBilling: true }))) out.push([`${vllmFamily}/${tierLabel}/${file}`, d]);
+      for (const counterSuffix of ["", "_total"] as const) {
+        const options = { vllmFamily, tenant: "tenant-a", tierLabel, counterSuffix, tokenLimits: TEST_TOKEN_LIMITS, includeBilling: true };
+        for (const [file, d] of Object.entries(tenantDashboards(options))) out.push([`${vllmFamily}/${tierLabel}/${counterSuffix || "plain"}/${file}`, d]);
+      }
     }
   }
   for (const [file, d] of Object.entries(platformDashboards())) out.push([file, d]);
@@ -124,8 +128,10 @@ describe("every query is valid PromQL to a real Prometheus parser", () => {
   });
 
   const rules = (["vllm", "kserve_vllm"] as const).flatMap((vllmFamily) =>
-    [...platformPrometheusRules({ vllmFamily }).groups, ...tenantPrometheusRules({ vllmFamily }).groups].flatMap((g) =>
-      g.rules.map((r) => [`${vllmFamily} / ${g.name} / ${"record" in r ? r.record : r.alert}`, r.expr] as const),
+    (["", "_total"] as const).flatMap((counterSuffix) =>
+      [...platformPrometheusRules({ vllmFamily, counterSuffix }).groups, ...tenantPrometheusRules({ vllmFamily, counterSuffix, tokenLimits: TEST_TOKEN_LIMITS }).groups].flatMap((g) =>
+        g.rules.map((r) => [`${vllmFamily} / ${counterSuffix || "plain"} / ${g.name} / ${"record" in r ? r.record : r.alert}`, r.expr] as const),
+      ),
     ),
   );
   it.each(rules)("rule %s", async (_name, expr) => {
@@ -197,7 +203,7 @@ describe("vLLM family choice", () => {
 });
 
 describe("token usage and chargeback on tenant-a", () => {
-  const p = tokenUsageChargebackPanels("tier", prometheusDs("test"));
+  const p = tokenUsageChargebackPanels("tier", prometheusDs("test"), "", TEST_TOKEN_LIMITS);
   const truth = chargebackTruth("tenant-a");
   const gateway = [
     ["Tokens by tier", p.tokensByTier, truth.tokensByTier],
@@ -221,11 +227,81 @@ describe("token usage and chargeback on tenant-a", () => {
   ] as const)("%s equals the truth", async (panel, spec, want) => {
     expectEqualTruth(panel, await run(panel, spec.targets[0]!.expr, valuesFor(spec)), want);
   });
+  it.each([
+    ["Total tokens", p.totalTokens, 0, truth.totalTokens],
+    ["Active users", p.activeUsers, 0, truth.activeUsers],
+    ["Success rate", p.successRate, 0, truth.successRate],
+    ["Top 10 users by tokens", p.topUsers, 0, truth.topUsers],
+    ["Usage per user (tokens)", p.userTable, 0, truth.userTableTokens],
+    ["Usage per user (requests)", p.userTable, 1, truth.userTableRequests],
+    ["Cost per user", p.costByUser, 0, truth.costByUser],
+    ["Top 5 users by cost", p.topUsersByCost, 0, truth.topUsersByCost],
+    ["Token rate per user (5m)", p.userTokenRate, 0, truth.userTokenRate],
+    ["Tokens per hour by user", p.hourlyTokensByUser, 0, truth.hourlyTokensByUser],
+    ["Rate-limit effectiveness by route", p.limitEffectiveness, 0, truth.limitEffectiveness],
+    ["Usage against token limits", p.usageAgainstLimits!, 0, truth.usageAgainstLimits],
+  ] as const)("%s equals the truth", async (panel, spec, target, want) => {
+    expectEqualTruth(panel, await run(panel, spec.targets[target]!.expr, valuesFor(spec)), want);
+  });
+  it("top-k panels keep only the k largest (the check can fail: k below the user count drops users)", async () => {
+    const top1 = p.topUsers.targets[0]!.expr.replace("topk(10,", "topk(1,");
+    const got = await run("Top 1 user", top1);
+    const best = [...truth.topUsers].sort((a, b) => b[1] - a[1])[0]!;
+    expectEqualTruth("Top 1 user", got, new Map([best]));
+    const cost1 = await run("Top 1 user by cost", p.topUsersByCost.targets[0]!.expr.replace("topk(5,", "topk(1,"), valuesFor(p.topUsersByCost));
+    expect([...cost1.keys()]).toEqual([[...truth.costByUser].sort((a, b) => b[1] - a[1])[0]![0]]);
+  });
+  it("the check can fail: without the max-by dedupe the exporter handover would double the per-user cost", async () => {
+    const naive = p.costByUser.targets[0]!.expr.replace(/max by \([^)]*\) /, "");
+    const got = await run("Cost per user without dedupe", naive, valuesFor(p.costByUser));
+    for (const [key, v] of truth.costByUser) expect(got.get(key), key).toBeGreaterThan(v * 1.5);
+  });
   it("the check can fail: without the max-by dedupe the exporter handover would double the period cost", async () => {
     const naive = p.costTotal.targets[0]!.expr.replace(/max by \([^)]*\) /, "");
     const got = await run("Cost total without dedupe", naive, valuesFor(p.costTotal));
     const want = truth.costTotal;
     for (const [key, v] of want) expect(got.get(key), key).toBeGreaterThan(v * 1.5);
+  });
+});
+
+describe("MaaS counter names as shipped (authorized_hits_total, ...) on tenant-a", () => {
+  // The scenario stores the "_total" spellings at TOTAL_SUFFIX_FACTOR x the plain ones: a panel must
+  // read exactly the configured name (reading the other gives 1/7 or 7x, reading both 8x).
+  const p = tokenUsageChargebackPanels("tier", prometheusDs("test"), "_total", TEST_TOKEN_LIMITS);
+  const truth = chargebackTruth("tenant-a");
+  const f = TOTAL_SUFFIX_FACTOR;
+  it.each([
+    ["Tokens by tier", p.tokensByTier, scaledToday(truth.tokensByTier, f).counted],
+    ["Requests by tier", p.requestsByTier, scaledToday(truth.requestsByTier, f).counted],
+    ["Rate-limited requests", p.rateLimited, scaledToday(truth.rateLimited, f).counted],
+    ["Tokens by user", p.tokensByUser, scaledToday(truth.tokensByUser, f).counted],
+    ["Total tokens", p.totalTokens, scaled(truth.totalTokens, f)],
+    ["Top 10 users by tokens", p.topUsers, scaled(truth.topUsers, f)],
+    ["Token rate by tier", p.tokenRateByTier, scaled(truth.tokenRateByTier, f)],
+    ["Token rate per user (5m)", p.userTokenRate, scaled(truth.userTokenRate, f)],
+    ["Tokens per hour by user", p.hourlyTokensByUser, scaled(truth.hourlyTokensByUser, f)],
+    ["Rate-limited requests per second", p.rateLimitedRate, scaled(truth.rateLimitedRate, f)],
+    ["Usage against token limits", p.usageAgainstLimits!, scaled(truth.usageAgainstLimits, f)],
+    // Ratios and counts of users do not scale, and still come from the _total series.
+    ["Success rate", p.successRate, truth.successRate],
+    ["Active users", p.activeUsers, truth.activeUsers],
+    ["Rate-limit effectiveness by route", p.limitEffectiveness, truth.limitEffectiveness],
+  ] as const)("%s (_total) equals the truth", async (panel, spec, want) => {
+    expectEqualTruth(`${panel} (_total)`, await run(`${panel} (_total)`, spec.targets[0]!.expr, valuesFor(spec)), want);
+  });
+  it("every gateway query of the _total dashboard names only _total counters, and the plain one none", () => {
+    const exprs = (suffix: "" | "_total") =>
+      Object.values(tenantDashboards({ vllmFamily: "kserve_vllm", tenant: "tenant-a", counterSuffix: suffix, tokenLimits: TEST_TOKEN_LIMITS }))
+        .flatMap((d) => [...d.panels.flatMap((x) => x.targets.map((t) => t.expr)), ...d.templating.list.map((v) => String(v.definition ?? ""))])
+        .join("\n");
+    expect(exprs("_total").match(/\b(authorized_hits|authorized_calls|limited_calls)\b(?!_total)/g)).toBeNull();
+    expect(exprs("_total")).toContain("authorized_hits_total");
+    expect(exprs("").match(/\b(authorized_hits|authorized_calls|limited_calls)_total/g)).toBeNull();
+  });
+  it("the check can fail: a regex over both names counts tenant-a's tokens (1 + factor) times", async () => {
+    const one = await prom.vector('sum(authorized_hits{route_namespace="tenant-a-models"})', EVAL_TIME);
+    const both = await prom.vector('sum({__name__=~"authorized_hits(_total)?", route_namespace="tenant-a-models"})', EVAL_TIME);
+    expect(Number(both[0]?.value[1])).toBe((1 + f) * Number(one[0]?.value[1]));
   });
 });
 

@@ -41,15 +41,15 @@ const PRICE_BOOK = priceBookYaml([
 ]);
 
 const TENANTS = ["acme", "globex"] as const;
-/** Usage: [tenant, tier, model, time, input, output, requests]; odd rows go to replica B. */
-const USAGE: [string, string, string, Date, number, number, number][] = [
-  ["acme", "premium", "llama", before, 1_234_567, 345_679, 1_201],
-  ["acme", "premium", "llama", after, 2_345_671, 456_781, 2_303],
-  ["acme", "free", "mistral", before, 98_765, 43_211, 777],
-  ["acme", "free", "mistral", after, 87_654, 32_109, 555],
-  ["acme", "premium", "llama", lastMonth, 9_999_999, 9_999_999, 9_999], // another period: never in this month's panels
-  ["globex", "premium", "llama", after, 777_777, 111_111, 333],
-  ["globex", "enterprise", "llama", before, 5_555_555, 1_234_567, 4_321],
+/** Usage: [tenant, tier, model, time, input, output, requests, user]; odd rows go to replica B. */
+const USAGE: [string, string, string, Date, number, number, number, string | undefined][] = [
+  ["acme", "premium", "llama", before, 1_234_567, 345_679, 1_201, "ann"],
+  ["acme", "premium", "llama", after, 2_345_671, 456_781, 2_303, "ben"],
+  ["acme", "free", "mistral", before, 98_765, 43_211, 777, "ann"],
+  ["acme", "free", "mistral", after, 87_654, 32_109, 555, undefined],
+  ["acme", "premium", "llama", lastMonth, 9_999_999, 9_999_999, 9_999, "ann"], // another period: never in this month's panels
+  ["globex", "premium", "llama", after, 777_777, 111_111, 333, "gus"],
+  ["globex", "enterprise", "llama", before, 5_555_555, 1_234_567, 4_321, "gus"],
 ];
 
 interface Invoice {
@@ -116,7 +116,8 @@ beforeAll(async () => {
     config: `global:\n  scrape_interval: 1s\n  evaluation_interval: 1s\nscrape_configs:\n  - job_name: maas-billing\n    static_configs:\n      - targets: ${JSON.stringify(targets)}\n`,
   });
   prom = prometheusQueries(prometheus.url);
-  const events = USAGE.map(([tenant, tier, model, time, inputTokens, outputTokens, requests], i) => ({
+  const events = USAGE.map(([tenant, tier, model, time, inputTokens, outputTokens, requests, user], i) => ({
+    ...(user ? { user } : {}),
     id: `u${i}`,
     source: "//replicas-test",
     time: time.toISOString(),
@@ -176,7 +177,28 @@ const expectCostPanelsEqualInvoices = async (): Promise<void> => {
       invoiceLines.set(key, (invoiceLines.get(key) ?? 0) + Number(l.amountMinor));
     }
     expect(new Map(lines.map((s) => [`${s.metric.tier}/${s.metric.model}/${s.metric.component}`, Number(s.value[1])])), `${tenant}: period cost lines`).toEqual(invoiceLines);
+
+    // Cost per user: the panel equals the usage API's cost per user row by row, and adds up to the invoice.
+    const byUser = await prom.vector(interpolate(chargeback.costByUser.targets[0]!.expr, grafanaValues(at, chargeback.costByUser, tenant)), at);
+    const api = await usageCostByUser(tenant);
+    expect(api.costMinor, `${tenant}: usage API period cost = draft invoice`).toBe(invoice.totalMinor);
+    expect(new Map(byUser.map((s) => [s.metric.user ?? "", Number(s.value[1])])), `${tenant}: cost per user panel = usage API`).toEqual(
+      new Map(api.rows.map((r) => [r.user, Number(r.costMinor)])),
+    );
+    expect(num(byUser).reduce((a, v) => a + v, 0), `${tenant}: users add up to the invoice`).toBe(Number(invoice.totalMinor));
+    const top = await prom.vector(interpolate(chargeback.topUsersByCost.targets[0]!.expr, grafanaValues(at, chargeback.topUsersByCost, tenant)), at);
+    expect(top.length).toBe(Math.min(5, api.rows.length));
   }
+};
+
+/** The usage API's cost per user for this month so far (the numbers a tenant downloads as CSV). */
+const usageCostByUser = async (tenant: string): Promise<{ costMinor: string; rows: { user: string; costMinor: string }[] }> => {
+  const from = monthStart.toISOString();
+  const to = new Date(Date.UTC(monthStart.getUTCFullYear(), monthStart.getUTCMonth() + 1, 1)).toISOString();
+  const replica = replicas.find((r) => r.alive())!;
+  const res = await fetch(`${replica.url}/v1/tenants/${tenant}/usage?from=${from}&to=${to}&groupBy=user`, { headers: { authorization: `Bearer ${replica.token}` } });
+  expect(res.status).toBe(200);
+  return (await res.json()) as { costMinor: string; rows: { user: string; costMinor: string }[] };
 };
 
 describe("two serve replicas on one database, one Prometheus scraping both", () => {
@@ -193,6 +215,7 @@ describe("two serve replicas on one database, one Prometheus scraping both", () 
       "maas_billing_usage_tokens_total",
       "maas_billing_usage_requests_total",
       "maas_billing_cost_minor_units_total",
+      "maas_billing_user_period_cost_minor",
       "maas_billing_period_cost_minor_total",
       "maas_billing_month_to_date_cost_minor",
       "maas_billing_price_per_million_tokens_minor",

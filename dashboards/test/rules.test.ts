@@ -284,6 +284,59 @@ describe("promtool test rules", () => {
     expect(r.code).toBe(0);
   });
 
+  it("tenant rules with token limits and _total counter names: a user at 80% of a limit's window warns, at 79% not; two limits of one tier are two alerts", async () => {
+    const limits = [
+      { tier: "free", limit: 1000, window: "1m" },
+      { tier: "premium", limit: 10_000, window: "1m" },
+      { tier: "premium", limit: 300_000, window: "1h" },
+    ];
+    const spec = tenantPrometheusRules({ vllmFamily: "kserve_vllm", counterSuffix: "_total", tokenLimits: limits });
+    const rules = writeRules("tenant-limits.yaml", spec);
+    const hits = (user: string, tier: string) => `authorized_hits_total{user="${user}",tier="${tier}",model="m",route_namespace="a-models"}`;
+    const tests = [
+      {
+        interval: "1m",
+        input_series: [
+          // 800 tokens a minute on a 1000/1m free limit: 80%.
+          { series: hits("at80", "free"), values: "0+800x30" },
+          // 790 a minute: 79%, silent.
+          { series: hits("at79", "free"), values: "0+790x30" },
+          // 9000 a minute: 90% of premium's 1m limit, and 540000/h = 180% of its 1h limit after an hour.
+          { series: hits("heavy", "premium"), values: "0+9000x70" },
+          // The plain name (another monitoring stack's copy) is not read: this would be 500% of the free limit.
+          { series: `authorized_hits{user="ignored",tier="free",model="m",route_namespace="a-models"}`, values: "0+5000x30" },
+        ],
+        alert_rule_test: [
+          { eval_time: "4m", alertname: "MaasUserNearTokenLimit", exp_alerts: [] },
+          {
+            eval_time: "10m",
+            alertname: "MaasUserNearTokenLimit",
+            exp_alerts: [
+              expected(spec, "MaasUserNearTokenLimit", { user: "at80", tier: "free", window: "1m" }, 0.8),
+              expected(spec, "MaasUserNearTokenLimit", { user: "heavy", tier: "premium", window: "1m" }, 0.9),
+            ],
+          },
+          {
+            eval_time: "70m",
+            alertname: "MaasUserNearTokenLimit",
+            exp_alerts: [
+              expected(spec, "MaasUserNearTokenLimit", { user: "heavy", tier: "premium", window: "1m" }, 0.9),
+              expected(spec, "MaasUserNearTokenLimit", { user: "heavy", tier: "premium", window: "1h" }, 1.8),
+            ],
+          },
+        ],
+      },
+    ];
+    const r = await promtool("test", "rules", writeTests("tenant-limits-test.yaml", rules, tests));
+    expect(r.out).toContain("SUCCESS");
+    expect(r.code).toBe(0);
+    // The check can fail: without the window label the premium 1h term is lost to `or` (one alert, not two).
+    const collapsed = JSON.parse(JSON.stringify(spec).replace(/label_replace\((.*?), \\"window\\", \\"[^"\\]*\\", \\"\\", \\"\\"\)/g, "$1"));
+    expect(JSON.stringify(collapsed)).not.toContain("label_replace");
+    const r2 = await promtool("test", "rules", writeTests("tenant-limits-neg-test.yaml", writeRules("tenant-limits-neg.yaml", collapsed), tests));
+    expect(r2.code).not.toBe(0);
+  });
+
   it("the tests can fail: expecting the 79% tenant to warn is reported as a failure", async () => {
     const rules = writeRules("platform-neg.yaml", platform);
     const wrong = [
@@ -325,6 +378,7 @@ describe("as PrometheusRule objects", () => {
   it.each([
     ["maas-platform-rules", platformPrometheusRules({ vllmFamily: "vllm", tierLabel: "subscription", runbookBaseUrl: "https://runbooks.example/maas" })],
     ["maas-tenant-rules", tenantPrometheusRules({ vllmFamily: "kserve_vllm" })],
+    ["maas-tenant-rules-limits", tenantPrometheusRules({ vllmFamily: "kserve_vllm", counterSuffix: "_total", tokenLimits: [{ tier: "free", limit: 100, window: "1m" }] })],
   ] as const)("%s conforms to the PrometheusRule CRD", (name, spec) => {
     expect(errorsOf(name, spec)).toEqual([]);
   });

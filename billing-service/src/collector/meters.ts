@@ -7,7 +7,7 @@
  * the `vllm:` or `kserve_vllm:` prefix (one of them, chosen in config: newer KServe exposes both,
  * and reading both would count twice).
  */
-import type { VllmFamily } from "../contract";
+import type { GatewayCounterSuffix, VllmFamily } from "../contract";
 import type { Attribution, TenantResolver } from "./tenant-map";
 
 export type Source = "gateway" | "model-server";
@@ -23,7 +23,7 @@ export interface MeterDefinition {
 
 
 /** Limitador's counters, named as stored: `authorized_hits` or (suffix "_total") `authorized_hits_total`. */
-export const gatewayMeters = (suffix: "" | "_total" = ""): MeterDefinition[] => [
+export const gatewayMeters = (suffix: GatewayCounterSuffix = ""): MeterDefinition[] => [
   { source: "gateway", metric: `authorized_hits${suffix}`, quantity: "tokens" },
   { source: "gateway", metric: `authorized_calls${suffix}`, quantity: "requests" },
   { source: "gateway", metric: `limited_calls${suffix}`, quantity: "limited_requests" },

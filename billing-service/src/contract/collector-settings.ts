@@ -6,6 +6,15 @@
 import { parse as parseYaml } from "yaml";
 import { z } from "zod";
 
+/**
+ * How Limitador's counters are named where they are stored: `""` = `authorized_hits` (Limitador's
+ * own /metrics), `"_total"` = `authorized_hits_total` (the Red Hat OpenShift AI monitoring stack).
+ * The collector, the dashboards, the rules and the tenants' federation all take the one platform
+ * setting (`platform.telemetry.counterSuffix`).
+ */
+export const GATEWAY_COUNTER_SUFFIXES = ["", "_total"] as const;
+export type GatewayCounterSuffix = (typeof GATEWAY_COUNTER_SUFFIXES)[number];
+
 /** The vLLM metric-name families: plain `vllm:` or KServe's `kserve_vllm:`. */
 export const VLLM_FAMILIES = ["vllm", "kserve_vllm"] as const;
 export type VllmFamily = (typeof VLLM_FAMILIES)[number];
@@ -70,7 +79,7 @@ export const collectorSettingsSchema = z
      * OpenShift AI monitoring stack stores). One or the other, never both: reading both would count
      * twice. Defaults to "".
      */
-    gatewayCounterSuffix: z.enum(["", "_total"]).default(""),
+    gatewayCounterSuffix: z.enum(GATEWAY_COUNTER_SUFFIXES).default(""),
     /**
      * Extra gateway labels carried into usage rows, invoice lines, FOCUS Tags and the usage API's
      * group-by, e.g. MaaS subscriptions' `organization_id` and `cost_center`, or `group`. Series

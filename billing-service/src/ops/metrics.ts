@@ -13,6 +13,9 @@ import { allocate, PRICE_SCALE } from "../pricebook/money";
 import { findPrice, versionAt, type Price, type PriceBook } from "../pricebook/pricebook";
 import { createExporterLease } from "./exporter-lease";
 import { currentPeriod, ledgerCosts, type PeriodCost } from "./ledger-cost";
+import { periodOf } from "../invoices/periods";
+import { UnpricedUsageError } from "../invoices/pricing";
+import { costPerRow } from "../usage/cost";
 import { quotaStates } from "../quota/decide";
 import { readQuotaRules } from "../quota/store";
 import { readUsageSnapshot } from "../quota/usage";
@@ -44,6 +47,8 @@ interface UsageSnapshot {
   /** Every (tenant, period) priced like its invoice. */
   periods: readonly PeriodCost[];
   quotas: Array<{ tenant: string; kind: string; period: string; ratio: number }>;
+  /** Cost of the current period per tenant and user, priced like the usage API's cost per user. */
+  userCosts: Array<{ tenant: string; period: string; user: string; minor: bigint }>;
 }
 
 /** Cost in minor units per tenant of hourly rows, priced with the version in force at each row's hour (the invoice rule). */
@@ -63,7 +68,28 @@ export const costByTenant = (book: PriceBook, rows: Array<{ tenant: string; tier
   return result;
 };
 
-const EMPTY: UsageSnapshot = { tokens: [], periods: [], quotas: [] };
+const EMPTY: UsageSnapshot = { tokens: [], periods: [], quotas: [], userCosts: [] };
+
+/**
+ * The current period's cost per (tenant, user) with the usage API's code (usage/cost.ts
+ * costPerRow: invoice pricing, the invoice's rounding with largest remainders), so a tenant's users
+ * add up to its draft invoice total. Tenants whose usage has no price are left out, as the draft
+ * invoice refuses them.
+ */
+const userCostsOf = async (pool: Pool, book: PriceBook, periods: readonly PeriodCost[], at: Date): Promise<UsageSnapshot["userCosts"]> => {
+  const current = periodOf(at);
+  const out: UsageSnapshot["userCosts"] = [];
+  for (const p of periods) {
+    if (p.period !== current.label) continue;
+    try {
+      const costs = await costPerRow(pool, book, p.tenant, current.start, current.end, ["coalesce(user_id, '')"]);
+      for (const [row, minor] of costs.byRow) out.push({ tenant: p.tenant, period: p.period, user: (JSON.parse(row) as string[])[0] ?? "", minor });
+    } catch (e) {
+      if (!(e instanceof UnpricedUsageError)) throw e;
+    }
+  }
+  return out;
+};
 
 export const createServiceMetrics = (pool: Pool, getBook: () => PriceBook, now: () => Date = () => new Date()): ServiceMetrics => {
   const registry = new Registry();
@@ -96,9 +122,11 @@ export const createServiceMetrics = (pool: Pool, getBook: () => PriceBook, now: 
         ? quotaStates(usage, tenant, list.filter((r) => r.userKey === ""), at).map((s) => ({ tenant, kind: s.kind, period: s.period, lim: Number(s.limit), used: Number(s.used) }))
         : [],
     );
+    const periods = (await ledgerCosts(pool, book)).periods;
     return {
       tokens,
-      periods: (await ledgerCosts(pool, book)).periods,
+      periods,
+      userCosts: await userCostsOf(pool, book, periods, at),
       quotas: quotaRows.map((r) => ({ tenant: r.tenant, kind: r.kind, period: r.period, ratio: r.lim > 0 ? r.used / r.lim : r.used > 0 ? 1 : 0 })),
     };
   };
@@ -180,6 +208,18 @@ export const createServiceMetrics = (pool: Pool, getBook: () => PriceBook, now: 
       this.reset();
       const period = currentPeriod(now());
       for (const p of (await snapshot()).periods) if (p.period === period) this.set({ tenant: p.tenant, currency: getBook().currency }, minorUnitsSample(p.totalMinor));
+    },
+  });
+  new Gauge({
+    name: "maas_billing_user_period_cost_minor",
+    help:
+      "Cost of the current billing period (YYYY-MM, UTC) so far per tenant and user (API key owner; \"\" = usage without a user), in minor " +
+      "currency units, priced like the usage API's cost per user: per tenant the users add up to the draft invoice total",
+    labelNames: ["tenant", "currency", "period", "user"],
+    registers: [registry],
+    async collect() {
+      this.reset();
+      for (const c of (await snapshot()).userCosts) this.set({ tenant: c.tenant, currency: getBook().currency, period: c.period, user: c.user }, minorUnitsSample(c.minor));
     },
   });
   new Gauge({

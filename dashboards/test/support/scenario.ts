@@ -118,6 +118,22 @@ export const PERIOD_COST: readonly { tenant: string; tier: string; model: string
   { tenant: "tenant-a", tier: "premium", model: "mistral-7b", component: "input_tokens", base: 9_000, perStep: 1 },
   { tenant: "tenant-b", tier: "enterprise", model: "llama-3-8b", component: "output_tokens", base: 70_000, perStep: 5 },
 ];
+/**
+ * Per-user cost of the billing period (minor units): base + perStep × steps since DATA_START,
+ * exported like PERIOD_COST (billing-0 until HANDOVER, billing-1 after). "" = usage without a user.
+ */
+export const USER_COST: readonly { tenant: string; user: string; base: number; perStep: number }[] = [
+  { tenant: "tenant-a", user: "alice", base: 2_000, perStep: 3 },
+  { tenant: "tenant-a", user: "bob", base: 41_000, perStep: 2 },
+  { tenant: "tenant-a", user: "carol", base: 8_000, perStep: 2 },
+  { tenant: "tenant-b", user: "erin", base: 69_000, perStep: 5 },
+  { tenant: "tenant-b", user: "", base: 1_000, perStep: 0 },
+];
+/**
+ * The same Limitador counters are also stored as `authorized_hits_total`, ... (the Red Hat OpenShift
+ * AI monitoring stack's names) at this multiple, so a panel reading the other name, or both, is caught.
+ */
+export const TOTAL_SUFFIX_FACTOR = 7;
 export const UNATTRIBUTED_PER_STEP: Readonly<Record<string, number>> = { limitador: 6, vllm: 3 };
 
 const tenantOf = (name: string): Tenant => {
@@ -181,6 +197,15 @@ export const scenarioFamilies = (): Family[] => {
     b.add("authorized_calls", "unknown", "authorized_calls", { ...gw(tenant), tier: u.tier, user: u.name }, limitador(u.callsPerStep));
   }
   for (const tenant of TENANTS) b.add("limited_calls", "unknown", "limited_calls", gw(tenant), limitador(tenant.limitedPerStep));
+  // The "_total" spellings at TOTAL_SUFFIX_FACTOR times the values.
+  for (const u of USERS) {
+    const tenant = tenantOf(u.tenant);
+    for (const [model, perStep] of Object.entries(u.tokensPerStep)) {
+      b.add("authorized_hits_total", "unknown", "authorized_hits_total", { ...gw(tenant), tier: u.tier, user: u.name, model }, limitador(perStep * TOTAL_SUFFIX_FACTOR));
+    }
+    b.add("authorized_calls_total", "unknown", "authorized_calls_total", { ...gw(tenant), tier: u.tier, user: u.name }, limitador(u.callsPerStep * TOTAL_SUFFIX_FACTOR));
+  }
+  for (const tenant of TENANTS) b.add("limited_calls_total", "unknown", "limited_calls_total", gw(tenant), limitador(tenant.limitedPerStep * TOTAL_SUFFIX_FACTOR));
 
   for (const p of MODEL_PODS) {
     const tenant = tenantOf(p.tenant);
@@ -232,6 +257,12 @@ export const scenarioFamilies = (): Family[] => {
     const value = (t: number) => ({ t, v: c.base + c.perStep * stepsSinceStart(t) });
     b.add("maas_billing_period_cost_minor", "counter", "maas_billing_period_cost_minor_total", { ...labels, instance: "billing-0" }, times.filter((t) => t < HANDOVER).map(value));
     b.add("maas_billing_period_cost_minor", "counter", "maas_billing_period_cost_minor_total", { ...labels, instance: "billing-1" }, times.filter((t) => t >= HANDOVER).map(value));
+  }
+  for (const c of USER_COST) {
+    const labels = { ...billing, tenant: c.tenant, currency: "USD", period: PERIOD, user: c.user };
+    const value = (t: number) => ({ t, v: c.base + c.perStep * stepsSinceStart(t) });
+    b.add("maas_billing_user_period_cost_minor", "gauge", "maas_billing_user_period_cost_minor", { ...labels, instance: "billing-0" }, times.filter((t) => t < HANDOVER).map(value));
+    b.add("maas_billing_user_period_cost_minor", "gauge", "maas_billing_user_period_cost_minor", { ...labels, instance: "billing-1" }, times.filter((t) => t >= HANDOVER).map(value));
   }
   for (const q of QUOTA_USED) {
     b.add("maas_billing_quota_used_ratio", "gauge", "maas_billing_quota_used_ratio", { ...billing, tenant: q.tenant, kind: q.kind, period: q.period }, gauge(q.ratio));

@@ -16,6 +16,7 @@ import {
   TENANTS,
   TTFT_BUCKETS,
   UNATTRIBUTED_PER_STEP,
+  USER_COST,
   USERS,
   billingUsagePerStep,
   spread,
@@ -95,6 +96,17 @@ export const tenantModelUsageTruth = (tenant: string) => {
 const periodCostAtEval = (tenant: string) =>
   PERIOD_COST.filter((c) => c.tenant === tenant).map((c) => [c, c.base + c.perStep * ((EVAL_TIME - DATA_START) / STEP_SECONDS)] as const);
 
+/** A truth multiplied by a factor (the scenario's `_total` spellings). */
+export const scaled = (truth: Truth, factor: number): Truth => new Map([...truth].map(([k, v]) => [k, v * factor]));
+export const scaledToday = (g: GatewayToday, factor: number): GatewayToday => ({ served: scaled(g.served, factor), counted: scaled(g.counted, factor) });
+
+/** The token limits the usage-against-limits panel and rule are checked with (per user and window). */
+export const TEST_TOKEN_LIMITS = [
+  { tier: "free", limit: 200, window: "1m" },
+  { tier: "premium", limit: 1000, window: "1m" },
+  { tier: "premium", limit: 30_000, window: "1h" },
+] as const;
+
 /** Truth of the token usage and chargeback dashboard for one tenant (all tiers, users, models). */
 export const chargebackTruth = (tenantName: string) => {
   const tenant = TENANTS.find((t) => t.name === tenantName);
@@ -112,6 +124,37 @@ export const chargebackTruth = (tenantName: string) => {
     costTotal: tally(costRows.map(([, v]) => [{ period: PERIOD, currency: "USD" }, v])),
     tokenRateByTier: tally(users.flatMap((u) => hitsOf(u).map(([, p]) => [{ tier: u.tier }, p / STEP_SECONDS] as [Record<string, string>, number]))),
     rateLimitedRate: tally([[{ limitador_namespace: tenant.route }, tenant.limitedPerStep / STEP_SECONDS]]),
+    ...userPanelsTruth(tenant, users),
+  };
+};
+
+/** Truth of the per-user, success-rate and limit panels (gateway counters, and the billing per-user cost). */
+const userPanelsTruth = (tenant: (typeof TENANTS)[number], users: readonly (typeof USERS)[number][]) => {
+  const tokensPerStep = (u: (typeof USERS)[number]) => hitsOf(u).reduce((a, [, p]) => a + p, 0);
+  const counted = (perStep: number) => perStep * STEPS_TODAY - perStep / 3;
+  const calls = users.reduce((a, u) => a + counted(u.callsPerStep), 0);
+  const limited = counted(tenant.limitedPerStep);
+  const costs = USER_COST.filter((c) => c.tenant === tenant.name).map((c) => [{ user: c.user, currency: "USD" }, c.base + c.perStep * ((EVAL_TIME - DATA_START) / STEP_SECONDS)] as [Record<string, string>, number]);
+  const byTierWindow = new Map<string, number>();
+  for (const l of TEST_TOKEN_LIMITS) {
+    const steps = l.window === "1m" ? 60 / STEP_SECONDS : 3600 / STEP_SECONDS;
+    const top = Math.max(...users.filter((u) => u.tier === l.tier).map((u) => tokensPerStep(u) * steps), -Infinity);
+    if (top > -Infinity) byTierWindow.set(keyOf({ tier: l.tier, window: l.window }), top / l.limit);
+  }
+  return {
+    totalTokens: tally(users.map((u) => [{}, counted(tokensPerStep(u))])),
+    activeUsers: tally([[{}, users.filter((u) => u.callsPerStep > 0).length]]),
+    successRate: tally([[{}, calls / (calls + limited)]]),
+    topUsers: tally(users.map((u) => [{ user: u.name }, counted(tokensPerStep(u))])),
+    userTableTokens: tally(users.map((u) => [{ user: u.name, tier: u.tier }, counted(tokensPerStep(u))])),
+    userTableRequests: tally(users.map((u) => [{ user: u.name, tier: u.tier }, counted(u.callsPerStep)])),
+    costByUser: tally(costs),
+    topUsersByCost: tally(costs),
+    userTokenRate: tally(users.map((u) => [{ user: u.name }, tokensPerStep(u) / STEP_SECONDS])),
+    // The last hour (01:00-02:00) has no Limitador restart: every step's tokens are counted.
+    hourlyTokensByUser: tally(users.map((u) => [{ user: u.name }, tokensPerStep(u) * (3600 / STEP_SECONDS)])),
+    limitEffectiveness: tally([[{ limitador_namespace: tenant.route }, limited / (calls + limited)]]),
+    usageAgainstLimits: byTierWindow,
   };
 };
 
