@@ -666,6 +666,18 @@ describe("gateway metrics placement (platform.gatewayMetrics, #15)", () => {
   });
 });
 
+describe("webhook egress allow-list (platform.billing.webhookAllow, threat model Q7)", () => {
+  it("renders MAAS_BILLING_WEBHOOK_ALLOW only when set, and refuses a bad entry naming the key", async () => {
+    const env = (r: RenderResult) => ((findObject(r, "Deployment", "maas-billing-api").object as any).spec.template.spec.containers[0].env as { name: string; value?: string }[]);
+    expect(env(kubernetes).find((e) => e.name === "MAAS_BILLING_WEBHOOK_ALLOW")).toBeUndefined();
+    const r = await renderConfig("unit-webhook-allow", { flavor: "kubernetes", platform: { ...platform, billing: { image: testImage, webhookAllow: ["10.96.0.0/12", ".svc.cluster.local"] } } });
+    expect(env(r).find((e) => e.name === "MAAS_BILLING_WEBHOOK_ALLOW")?.value).toBe("10.96.0.0/12,.svc.cluster.local");
+    expect(() => parseStackConfig({ flavor: "kubernetes", platform: { ...platform, billing: { image: testImage, webhookAllow: ["10.0.0.0/99"] } } })).toThrow(
+      /maas-billing:platform\.billing\.webhookAllow: "10\.0\.0\.0\/99" has a prefix longer than the address\. Example: 10\.96\.0\.0\/12/,
+    );
+  });
+});
+
 describe("every child is parented and named after the component", () => {
   it("names Kubernetes resources platform-<role>", () => {
     const names = openshift.resources.filter((r) => r.type.startsWith("kubernetes:")).map((r) => r.name);

@@ -12,6 +12,7 @@ import { z } from "zod";
 import type { PrometheusClientOptions } from "./collector/prometheus-client";
 import { parseCollectorSettingsYaml, SERVICE_ENV, SERVICE_ENV_PREFIX, type CollectorSettings, type ServiceEnvKey } from "./contract";
 import { parseTierDefaults, type TierDefaults } from "./quota/defaults";
+import { parseEgressAllowList, type EgressPolicy } from "./net/egress";
 
 export class ConfigError extends Error {}
 
@@ -59,7 +60,8 @@ export interface ServiceConfig {
     /** Percentages that send quota.threshold webhooks. */
     readonly thresholds: readonly number[];
   };
-  readonly webhooks: { readonly intervalMs: number };
+  /** Outbound webhooks: how often to send, and the in-cluster receivers allowed besides public addresses. */
+  readonly webhooks: { readonly intervalMs: number; readonly egress: EgressPolicy };
   /** Month-end close (src/close/month-end.ts): off unless a sink directory is configured. */
   readonly close?: { readonly sinkDir: string; readonly graceMs: number };
 }
@@ -158,6 +160,16 @@ const coreSchema = z.object({
     .transform((t) => t.split(",").map((x) => x.trim()).filter(Boolean).map(Number))
     .refine((list) => list.every((n) => n >= 1 && n <= 1000), "each percentage must be 1-1000"),
   webhookIntervalMs: z.coerce.number().int().min(100).max(600_000),
+  webhookAllow: z
+    .string()
+    .transform((text, ctx) => {
+      try {
+        return parseEgressAllowList(text);
+      } catch (e) {
+        ctx.addIssue({ code: "custom", message: (e as Error).message.replace(/^MAAS_BILLING_WEBHOOK_ALLOW: /, "") });
+        return z.NEVER;
+      }
+    }),
   closeSinkDir: z.string().min(1).optional(),
   closeGraceHours: z.coerce.number().int().min(0).max(24 * 28),
   models: z.string().optional(),
@@ -184,6 +196,7 @@ const EXAMPLES: Partial<Record<CoreKey, string>> = {
   quotaSettleAfterSeconds: "600",
   quotaThresholds: "80,100",
   webhookIntervalMs: "2000",
+  webhookAllow: "10.96.0.0/12,.svc.cluster.local",
   closeSinkDir: "/var/lib/maas-billing/exports",
   closeGraceHours: "72",
 };
@@ -294,6 +307,7 @@ export const loadConfig = (flags: ConfigFlags = {}, env: NodeJS.ProcessEnv = pro
     quotaSettleAfterSeconds: fromEnv("quotaSettleAfterSeconds") ?? 600,
     quotaThresholds: env[SERVICE_ENV.quotaThresholds] ?? "80,100",
     webhookIntervalMs: fromEnv("webhookIntervalMs") ?? 2000,
+    webhookAllow: fromEnv("webhookAllow") ?? "",
     closeSinkDir: fromEnv("closeSinkDir"),
     closeGraceHours: fromEnv("closeGraceHours") ?? 72,
     models: fromEnv("models"),
@@ -346,7 +360,7 @@ export const loadConfig = (flags: ConfigFlags = {}, env: NodeJS.ProcessEnv = pro
       settleAfterMs: c.quotaSettleAfterSeconds * 1000,
       thresholds: c.quotaThresholds,
     },
-    webhooks: { intervalMs: c.webhookIntervalMs },
+    webhooks: { intervalMs: c.webhookIntervalMs, egress: c.webhookAllow },
     ...(c.closeSinkDir ? { close: { sinkDir: path.resolve(c.closeSinkDir), graceMs: c.closeGraceHours * 3_600_000 } } : {}),
   };
 };

@@ -76,7 +76,7 @@ export const startServer = async (config: ServiceConfig): Promise<RunningServer>
     retentionTimer = setInterval(() => void applyRetention(), DAY_MS);
     retentionTimer.unref();
     // Outbound webhooks: every replica runs the dispatcher; per-endpoint locks keep one sender and the order.
-    webhooks = createWebhookDispatcher(db.pool, { onError: (e) => logger.error({ err: e }, "webhook dispatch failed") });
+    webhooks = createWebhookDispatcher(db.pool, { egress: config.webhooks.egress, onError: (e) => logger.error({ err: e }, "webhook dispatch failed") });
     webhooks.start(config.webhooks.intervalMs);
     // Month-end close, hourly when a sink is configured: idempotent, so every replica may try.
     const closeSettings = config.close;

@@ -13,6 +13,7 @@ import { buildApp, type App } from "../src/app";
 import { newToken, StaticTokenAuthenticator } from "../src/auth/static";
 import { createInvoice, finalizeInvoice } from "../src/invoices/store";
 import { createWebhookDispatcher } from "../src/webhooks/dispatcher";
+import { parseEgressAllowList } from "../src/net/egress";
 import { startBillingDb, testPriceBook, usageEvent, type BillingTestDb } from "./support/billing-db";
 
 let db: BillingTestDb;
@@ -115,7 +116,13 @@ describe("webhooks", () => {
       ["globex", "invoice.finalized"],
     ]);
 
-    const dispatcher = createWebhookDispatcher(db.pool, { now: () => clock, backoff: { baseMs: 10_000, maxMs: 60_000 }, timeoutMs: 5_000 });
+    // The receiver stands in for an in-cluster one, allowed explicitly (loopback is refused by default: webhook-ssrf.test.ts).
+    const dispatcher = createWebhookDispatcher(db.pool, {
+      now: () => clock,
+      backoff: { baseMs: 10_000, maxMs: 60_000 },
+      timeoutMs: 5_000,
+      egress: parseEgressAllowList("127.0.0.1/32"),
+    });
     // Down, answering 503: one attempt per endpoint (the head), nothing behind it.
     mode = "503";
     expect(await dispatcher.runOnce()).toEqual({ delivered: 0, failed: 2 });

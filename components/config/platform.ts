@@ -15,6 +15,7 @@ import { DEFAULT_TIER_LABEL, GATEWAY_COUNTER_SUFFIXES, TIER_LABELS, VLLM_FAMILIE
 import { alertmanagerSchema } from "./alerting";
 import { priceBookProblems, priceBookSchema, priceBookTiers } from "./priceBook";
 import { tierDefaultsSchema } from "../../billing-service/src/quota/defaults";
+import { parseEgressAllowList } from "../../billing-service/src/net/egress";
 
 /*
  * Config of a platform stack (`maas-billing:platform`). Defaults are applied here, in one place, so
@@ -76,6 +77,19 @@ export const billingSchema = z
         'Default quotas per tier, checked with the service\'s parser: `{"<tier>": [{kind: tokens|requests|cost, period: day|month, limit}]}` (cost in minor units). A default applies to each user (API key) of the tier without a quota of its own for that kind and period. Rendered as `MAAS_BILLING_QUOTA_DEFAULTS`.',
       ),
     senders: z.array(billingSenderSchema).default([]).describe("Principals that post usage events (a gateway plugin, an app): each gets a generated token bound to its `sources`."),
+    webhookAllow: z
+      .array(z.string().min(1))
+      .default([])
+      .superRefine((entries, ctx) => {
+        try {
+          parseEgressAllowList(entries.join(","));
+        } catch (e) {
+          ctx.addIssue({ code: "custom", message: (e as Error).message.replace(/^MAAS_BILLING_WEBHOOK_ALLOW: /, "") });
+        }
+      })
+      .describe(
+        "In-cluster webhook receivers the tenants' endpoints may reach besides public addresses: CIDRs (`10.96.0.0/12`), addresses, host names or `.domain` suffixes (`.svc.cluster.local`). Default none: a webhook URL that is or resolves to a private, loopback, link-local (cloud metadata) or other internal address is refused at delivery (docs/threat-model.md Q7). Rendered as `MAAS_BILLING_WEBHOOK_ALLOW`.",
+      ),
   })
   .meta({ examples: [{ image: "quay.io/example/maas-billing@sha256:" + "0".repeat(63) + "1" }] });
 

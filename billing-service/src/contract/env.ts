@@ -59,6 +59,8 @@ export const SERVICE_ENV = {
   quotaThresholds: "MAAS_BILLING_QUOTA_THRESHOLDS",
   /** How often `serve` sends due webhooks, ms (default 2000). */
   webhookIntervalMs: "MAAS_BILLING_WEBHOOK_INTERVAL_MS",
+  /** In-cluster webhook receivers allowed besides public addresses: CIDRs, addresses, host names or `.domain`, comma-separated (default none). */
+  webhookAllow: "MAAS_BILLING_WEBHOOK_ALLOW",
   /** Directory (a PVC) month-end exports are written to; set: `serve` runs the month-end close. */
   closeSinkDir: "MAAS_BILLING_CLOSE_SINK_DIR",
   /** Hours after the end of a month before it is closed (default 72). */

@@ -8,16 +8,25 @@
  * nothing behind it is sent before it succeeds, so a receiver sees each event at least once and
  * in order. Several replicas may run the dispatcher: a session advisory lock per (tenant,
  * endpoint) lets one send at a time. `runOnce(now)` does one pass and is what tests drive; serve
- * runs it every `intervalMs`.
+ * runs it every `intervalMs`. Destinations pass the egress check of net/egress.ts at every attempt
+ * (no private, loopback, link-local or metadata address unless allow-listed; the checked address is
+ * the one connected to).
  */
+import http from "node:http";
+import https from "node:https";
 import type { Pool } from "pg";
 import { Webhook } from "standardwebhooks";
+import { DENY_ALL_PRIVATE, EgressRefused, pinDestination, pinnedLookup, systemResolve, type EgressPolicy, type PinnedAddress, type Resolve } from "../net/egress";
 
 export interface DispatcherOptions {
   now?: () => Date;
   backoff?: { baseMs: number; maxMs: number };
   /** Per request. */
   timeoutMs?: number;
+  /** In-cluster receivers allowed besides public addresses (MAAS_BILLING_WEBHOOK_ALLOW); default none. */
+  egress?: EgressPolicy;
+  /** Host name resolver (tests); default the system resolver. */
+  resolve?: Resolve;
   onError?: (e: unknown) => void;
 }
 
@@ -36,27 +45,51 @@ export const createWebhookDispatcher = (pool: Pool, options: DispatcherOptions =
   const backoff = options.backoff ?? { baseMs: 5_000, maxMs: 3_600_000 };
   const timeoutMs = options.timeoutMs ?? 10_000;
 
+  const egress = options.egress ?? DENY_ALL_PRIVATE;
+  const resolve = options.resolve ?? systemResolve;
+
   const send = async (url: string, secret: string, id: string, body: string, at: Date): Promise<{ status?: number; error?: string }> => {
     const signature = new Webhook(secret).sign(id, at, body);
     try {
-      const res = await fetch(url, {
-        method: "POST",
-        headers: {
-          "content-type": "application/json",
-          "webhook-id": id,
-          "webhook-timestamp": String(Math.floor(at.getTime() / 1000)),
-          "webhook-signature": signature,
-        },
-        body,
-        redirect: "manual", // a redirect is a failure, never followed to another host
-        signal: AbortSignal.timeout(timeoutMs),
+      const target = new URL(url);
+      // Checked now, at delivery, and the connection goes to exactly the checked address (egress.ts).
+      const pinned = await pinDestination(target, egress, resolve);
+      const status = await post(target, pinned, body, {
+        "content-type": "application/json",
+        "webhook-id": id,
+        "webhook-timestamp": String(Math.floor(at.getTime() / 1000)),
+        "webhook-signature": signature,
       });
-      await res.arrayBuffer().catch(() => undefined);
-      return res.status >= 200 && res.status < 300 ? { status: res.status } : { status: res.status, error: `HTTP ${res.status}` };
+      // A redirect is a failure, never followed to another host.
+      return status >= 200 && status < 300 ? { status } : { status, error: `HTTP ${status}` };
     } catch (e) {
+      if (e instanceof EgressRefused) return { error: e.message };
       return { error: (e as Error).cause instanceof Error ? `${(e as Error).message}: ${((e as Error).cause as Error).message}` : (e as Error).message };
     }
   };
+
+  /** One POST over node:http(s) connecting to the pinned address; resolves with the status code. */
+  const post = (target: URL, pinned: PinnedAddress, body: string, headers: Record<string, string>): Promise<number> =>
+    new Promise((resolvePost, reject) => {
+      const request = (target.protocol === "https:" ? https.request : http.request)(
+        target,
+        {
+          method: "POST",
+          headers: { ...headers, "content-length": String(Buffer.byteLength(body)) },
+          lookup: pinnedLookup(pinned) as unknown as http.RequestOptions["lookup"],
+          timeout: timeoutMs,
+          agent: false,
+        },
+        (res) => {
+          res.resume();
+          res.on("end", () => resolvePost(res.statusCode ?? 0));
+          res.on("error", reject);
+        },
+      );
+      request.on("timeout", () => request.destroy(new Error(`no answer within ${timeoutMs} ms`)));
+      request.on("error", reject);
+      request.end(body);
+    });
 
   const drainEndpoint = async (tenant: string, endpoint: string, report: DispatchReport): Promise<void> => {
     const client = await pool.connect();
