@@ -92,8 +92,9 @@ describe("npm run synth renders a tenant-only stack offline", () => {
     const result = await cli("scripts/synth.ts", "--stack", "tenant-b", "--platform-outputs", "test/fixtures/platform-outputs.json", "--out", path.join(tmp, "out"));
     expect(result.code).toBe(0);
     expect(result.stdout).toContain("platform outputs for acme/maas-billing/platform-openshift: test/fixtures/platform-outputs.json");
-    // 15 objects plus the tenant Alertmanager (config Secret, Deployment, Service, NetworkPolicy) of its `alerting`.
-    expect(result.stdout).toMatch(/stack tenant-b: 19 Kubernetes objects/);
+    // 15 objects plus the tenant Alertmanager (config Secret, Deployment, Service, NetworkPolicy) of its
+    // `alerting`, plus the key Secret and registration Job of its webhook.
+    expect(result.stdout).toMatch(/stack tenant-b: 21 Kubernetes objects/);
     expect(fs.readdirSync(path.join(tmp, "out", "tenant-b"))).toContain("secret--tenant-b-models--tenant-b-apikey-carol.yaml");
     const secret = fs.readFileSync(path.join(tmp, "out", "tenant-b", "secret--tenant-b-models--tenant-b-apikey-carol.yaml"), "utf8");
     expect(secret).toMatch(/api_key: <redacted>/);

@@ -93,6 +93,25 @@ const defaultTiers = [
   { name: "enterprise", tokenRates: [{ limit: 100000, window: "1m" }], requestRates: [{ limit: 50, window: "2m" }] },
 ];
 
+/** One webhook endpoint of the tenant in the billing service (Standard Webhooks, docs/billing-service.md "Webhooks"). */
+export const tenantWebhookSchema = z.strictObject({
+  name: patternString(/^[a-z0-9]([-a-z0-9]{0,28}[a-z0-9])?$/, "a lowercase DNS label of at most 30 characters", "finance").describe(
+    "Endpoint name in the billing service; its signing key is Secret `maas-webhook-<name>` (key `secret`, `whsec_...`) in the monitoring namespace, for the receiver.",
+  ),
+  url: z
+    .url({ error: 'expected an http(s) URL. Example: "https://hooks.example.com/maas"' })
+    .max(2048)
+    .refine((u) => /^https?:\/\//.test(u) && !/["'\\\s`$]/.test(u), "an http(s) URL without quotes, backslashes, spaces, backticks or $")
+    .refine((u) => !URL.canParse(u) || (new URL(u).username === "" && new URL(u).password === ""), "must not carry credentials: the payload is signed with the endpoint's key instead")
+    .describe("Where the billing service posts the events. Internal addresses are refused at delivery unless the platform allows them (`platform.billing.webhookAllow`)."),
+  eventTypes: z
+    .array(z.enum(["quota.threshold", "invoice.created", "invoice.finalized", "metering.flagged"]))
+    .default([])
+    .describe("Event types sent to this endpoint; empty = all."),
+  enabled: z.boolean().default(true).describe("Turn delivery off without deleting the endpoint."),
+  keyRotation: z.number().int().min(0).default(0).describe("Bump to generate a new signing key (the receiver must read the Secret again)."),
+});
+
 export const tenantSpecSchema = z
   .strictObject({
     name: shortName("tenant-a").describe("Tenant name; the same as the tenant's entry in the platform's `platform.tenants`."),
@@ -108,11 +127,18 @@ export const tenantSpecSchema = z
     routes: z.array(routeRefSchema).default([]).describe("HTTPRoutes the AuthPolicy, TokenRateLimitPolicy and RateLimitPolicy target."),
     tiers: z.array(tierSchema).default(defaultTiers).describe("Tiers (or subscriptions) with their token and request limits."),
     apiKeys: z.array(apiKeySchema).default([]).describe("API keys; values are generated and exported only as secret outputs."),
+    webhooks: z.array(tenantWebhookSchema).default([]).describe("The tenant's webhook endpoints in the billing service, each with a generated signing key kept in a Secret (never in config or state outputs in clear)."),
+    webhookClientImage: pinnedImage
+      .default("docker.io/curlimages/curl:8.11.1")
+      .describe("curl image of the Job that registers the webhook endpoints with the billing API (with the tenant's billing token)."),
     alerting: alertmanagerSchema
       .optional()
       .describe("The tenant's Alertmanager and receivers: the tenant Prometheus sends its alerts there (its `alerting:` block); only `tenant=<name>` alerts are delivered. Omitted: no Alertmanager, alerts show only in the tenant Prometheus."),
   })
   .superRefine((t, ctx) => {
+    t.webhooks.forEach((w, i) => {
+      if (t.webhooks.findIndex((o) => o.name === w.name) !== i) ctx.addIssue({ code: "custom", path: ["webhooks", i, "name"], message: `duplicate webhook "${w.name}"` });
+    });
     const tierNames = new Set(t.tiers.map((x) => x.name));
     t.apiKeys.forEach((k, i) => {
       if (!tierNames.has(k.tier)) {

@@ -19,6 +19,8 @@ export function tenantAdminRoleRules(flavor: Flavor): k8s.types.input.rbac.v1.Po
     { apiGroups: [""], resources: ["configmaps", "secrets", "services", "serviceaccounts"], verbs: MANAGE_VERBS },
     { apiGroups: ["apps"], resources: ["deployments", "statefulsets"], verbs: MANAGE_VERBS },
     { apiGroups: ["networking.k8s.io"], resources: ["networkpolicies"], verbs: MANAGE_VERBS },
+    // The webhook registration Jobs (tenant.webhooks).
+    { apiGroups: ["batch"], resources: ["jobs"], verbs: MANAGE_VERBS },
     { apiGroups: ["kuadrant.io"], resources: ["authpolicies", "ratelimitpolicies", "tokenratelimitpolicies"], verbs: MANAGE_VERBS },
     flavor === "openshift"
       ? // routes/custom-host: setting spec.host on a Route needs it.

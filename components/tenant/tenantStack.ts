@@ -3,6 +3,7 @@ import type { Flavor } from "../config";
 import { checkAllowedKeyTiers, TenantSpec, tenantNamespaces } from "../config/tenant";
 import { tenantFederation, type PlatformOutputs } from "../contract";
 import { createTenantApiKeys } from "./apiKeys";
+import { createTenantWebhooks } from "./webhooks";
 import { tenantDashboardFiles, tierTokenLimits } from "./dashboards";
 import { createTenantGrafana } from "./grafana";
 import { createTenantPolicies } from "./policies";
@@ -106,6 +107,7 @@ export class TenantStack extends pulumi.ComponentResource {
     // The platform pins the tiers this tenant may use: a key of another tier fails the preview.
     pulumi.output(platform.tenantAllowedTiers).apply((all) => checkAllowedKeyTiers(spec, all?.[tenant]));
     const apiKeys = createTenantApiKeys(name, { spec, namespace: ns.models }, this);
+    createTenantWebhooks(name, { spec, flavor, namespace: ns.monitoring, billingApiUrl: platform.billingApiUrl }, this);
     createTenantPolicies(
       name,
       { spec, keyNamespace: ns.models, defaultRouteNamespace: ns.models },
