@@ -118,7 +118,8 @@ describe("the rendered registration Job, run for real against the billing servic
     // What the kubelet would put in the container's environment: plain values, and the two secretKeyRefs resolved.
     const env: Record<string, string> = {};
     for (const e of webhookJobEnv("acme", spec.webhooks[0]!, service.url)) {
-      env[e.name] = e.value ?? (e.name === "BILLING_TOKEN" ? acme.token : key);
+      const name = e.name as string;
+      env[name] = (e.value as string | undefined) ?? (name === "BILLING_TOKEN" ? acme.token : key);
     }
     const tmp = await mkdtemp(path.join(work, "job-tmp-"));
     // The script writes its header file under /tmp (an emptyDir in the pod); here under a scratch dir.

@@ -166,7 +166,7 @@ const coreSchema = z.object({
       try {
         return parseEgressAllowList(text);
       } catch (e) {
-        ctx.addIssue({ code: "custom", message: (e as Error).message.replace(/^MAAS_BILLING_WEBHOOK_ALLOW: /, "") });
+        ctx.addIssue({ code: "custom", message: (e as Error).message.replace(`${SERVICE_ENV.webhookAllow}: `, "") });
         return z.NEVER;
       }
     }),

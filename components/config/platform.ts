@@ -15,7 +15,7 @@ import { DEFAULT_TIER_LABEL, GATEWAY_COUNTER_SUFFIXES, TIER_LABELS, VLLM_FAMILIE
 import { alertmanagerSchema } from "./alerting";
 import { priceBookProblems, priceBookSchema, priceBookTiers } from "./priceBook";
 import { tierDefaultsSchema } from "../../billing-service/src/quota/defaults";
-import { parseEgressAllowList } from "../../billing-service/src/net/egress";
+import { ALLOW_ENV, parseEgressAllowList } from "../../billing-service/src/net/egress";
 
 /*
  * Config of a platform stack (`maas-billing:platform`). Defaults are applied here, in one place, so
@@ -84,7 +84,7 @@ export const billingSchema = z
         try {
           parseEgressAllowList(entries.join(","));
         } catch (e) {
-          ctx.addIssue({ code: "custom", message: (e as Error).message.replace(/^MAAS_BILLING_WEBHOOK_ALLOW: /, "") });
+          ctx.addIssue({ code: "custom", message: (e as Error).message.replace(`${ALLOW_ENV}: `, "") });
         }
       })
       .describe(

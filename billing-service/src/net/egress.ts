@@ -13,6 +13,7 @@
  */
 import { lookup as dnsLookup } from "node:dns/promises";
 import { BlockList, isIP } from "node:net";
+import { SERVICE_ENV } from "../contract/env";
 
 /** Address ranges no webhook reaches unless allow-listed, with the reason shown in the delivery log. */
 const DENIED: readonly [string, number, "ipv4" | "ipv6", string][] = [
@@ -75,7 +76,7 @@ export interface EgressPolicy {
   readonly entries: readonly string[];
 }
 
-export const ALLOW_ENV = "MAAS_BILLING_WEBHOOK_ALLOW";
+export const ALLOW_ENV = SERVICE_ENV.webhookAllow;
 
 /**
  * Parses the allow-list: comma-separated `10.96.0.0/12`, `fd00::/8`, `10.1.2.3`, `hooks.tenant-a.svc`
