@@ -5,7 +5,7 @@
 // Secret holds (the `standardwebhooks` library).
 import { execFile } from "node:child_process";
 import http from "node:http";
-import { mkdtemp, rm, writeFile } from "node:fs/promises";
+import { mkdtemp, rm } from "node:fs/promises";
 import type { AddressInfo } from "node:net";
 import os from "node:os";
 import path from "node:path";
@@ -14,7 +14,8 @@ import { Webhook } from "standardwebhooks";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { newToken } from "../billing-service/src/auth/static";
 import { newWebhookSecret } from "../billing-service/src/webhooks/endpoints";
-import { postEvents, startService, type ServiceProcess } from "../billing-service/testkit/service";
+import type { ServiceProcess } from "../billing-service/testkit/service";
+import { draftInvoiceNow, startWebhookService } from "../billing-service/test/support/webhook-service";
 import { startBillingDb, type BillingTestDb } from "../billing-service/test/support/billing-db";
 import { tenantSpecSchema } from "../components/config/tenant";
 import { WEBHOOK_REGISTRATION_SCRIPT, webhookJobEnv } from "../components/tenant/webhooks";
@@ -67,10 +68,6 @@ describe("the rendered registration Job, run for real against the billing servic
 
   beforeAll(async () => {
     work = await mkdtemp(path.join(os.tmpdir(), "maas-tenant-webhooks-"));
-    await writeFile(
-      path.join(work, "pricebook.yaml"),
-      'currency: USD\nminorUnitDigits: 2\nversions:\n  - effectiveFrom: "2020-01-01T00:00:00Z"\n    prices:\n      - { tier: "*", model: "*", inputPerMillionTokens: "1.00", outputPerMillionTokens: "2.00", perRequest: "0" }\n',
-    );
     receiver = http.createServer((req, res) => {
       const chunks: Buffer[] = [];
       req.on("data", (c: Buffer) => chunks.push(c));
@@ -89,20 +86,8 @@ describe("the rendered registration Job, run for real against the billing servic
     });
     await new Promise<void>((resolve) => receiver.listen(0, "127.0.0.1", () => resolve()));
     db = await startBillingDb();
-    service = await startService({
-      databaseUrl: db.url,
-      dataDir: await mkdtemp(path.join(work, "data-")),
-      tokens: [acme.entry],
-      env: {
-        MAAS_BILLING_PRICE_BOOK: path.join(work, "pricebook.yaml"),
-        MAAS_BILLING_TIERS: "free",
-        MAAS_BILLING_MODELS: "llama",
-        MAAS_BILLING_WEBHOOK_INTERVAL_MS: "200",
-        // The receiver stands in for an in-cluster one the platform allows.
-        MAAS_BILLING_WEBHOOK_ALLOW: "127.0.0.1/32",
-        LOG_LEVEL: "warn",
-      },
-    });
+    // The receiver stands in for an in-cluster one the platform allows.
+    service = await startWebhookService({ work, databaseUrl: db.url, allow: "127.0.0.1/32", tokens: [acme.entry] });
   }, 180_000);
 
   afterAll(async () => {
@@ -132,17 +117,7 @@ describe("the rendered registration Job, run for real against the billing servic
       expect.objectContaining({ name: "finance", url: `http://127.0.0.1:${port}/hook`, eventTypes: ["invoice.created"] }),
     ]);
     // An event, then a draft invoice: invoice.created goes to the endpoint, signed with the key.
-    const posted = await postEvents(service, [
-      { id: "e1", source: "//tenant-webhooks-test", time: new Date(Date.now() - 60_000).toISOString(), tenant: "acme", tier: "free", model: "llama", inputTokens: 10, outputTokens: 1, requests: 1 },
-    ]);
-    expect(posted.status).toBe(200);
-    const now = new Date();
-    const invoice = await fetch(`${service.url}/v1/tenants/acme/invoices`, {
-      method: "POST",
-      headers: { authorization: `Bearer ${service.token}`, "content-type": "application/json" },
-      body: JSON.stringify({ period: `${now.getUTCFullYear()}-${String(now.getUTCMonth() + 1).padStart(2, "0")}` }),
-    });
-    expect(invoice.status).toBe(201);
+    await draftInvoiceNow(service, "acme");
     const deadline = Date.now() + 120_000;
     while (received.length === 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 200));
     expect(received).toEqual([{ verified: true, type: "invoice.created" }]);

@@ -9,7 +9,7 @@
  * the address that was checked.
  */
 import http from "node:http";
-import { mkdtemp, rm, writeFile } from "node:fs/promises";
+import { mkdtemp, rm } from "node:fs/promises";
 import type { AddressInfo } from "node:net";
 import os from "node:os";
 import path from "node:path";
@@ -18,17 +18,10 @@ import { newToken } from "../src/auth/static";
 import { freePort } from "../src/net/free-port";
 import { nonPublicReason, parseEgressAllowList, pinDestination, type PinnedAddress, unmapIPv4 } from "../src/net/egress";
 import { createWebhookDispatcher } from "../src/webhooks/dispatcher";
-import { postEvents, startService, type ServiceProcess } from "../testkit/service";
+import type { ServiceProcess } from "../testkit/service";
+import { draftInvoiceNow, startWebhookService } from "./support/webhook-service";
 import { startBillingDb, type BillingTestDb } from "./support/billing-db";
 
-const PRICE_BOOK = `
-currency: USD
-minorUnitDigits: 2
-versions:
-  - effectiveFrom: "2020-01-01T00:00:00Z"
-    prices:
-      - { tier: "*", model: "*", inputPerMillionTokens: "1.00", outputPerMillionTokens: "2.00", perRequest: "0" }
-`;
 
 interface Seen {
   readonly host: string;
@@ -80,24 +73,11 @@ describe("SSRF through webhook URLs, against the real service (threat model Q7)"
 
   beforeAll(async () => {
     work = await mkdtemp(path.join(os.tmpdir(), "maas-ssrf-"));
-    await writeFile(path.join(work, "pricebook.yaml"), PRICE_BOOK);
     // The "internal service" a tenant must not reach, and an in-cluster receiver the operator allows.
     internal = await recorder("127.0.0.1");
     allowed = await recorder("127.0.0.2");
     db = await startBillingDb();
-    service = await startService({
-      databaseUrl: db.url,
-      dataDir: await mkdtemp(path.join(work, "data-")),
-      tokens: [acme.entry],
-      env: {
-        MAAS_BILLING_PRICE_BOOK: path.join(work, "pricebook.yaml"),
-        MAAS_BILLING_TIERS: "free",
-        MAAS_BILLING_MODELS: "llama",
-        MAAS_BILLING_WEBHOOK_INTERVAL_MS: "200",
-        MAAS_BILLING_WEBHOOK_ALLOW: "127.0.0.2/32",
-        LOG_LEVEL: "warn",
-      },
-    });
+    service = await startWebhookService({ work, databaseUrl: db.url, allow: "127.0.0.2/32", tokens: [acme.entry] });
   }, 180_000);
 
   afterAll(async () => {
@@ -123,19 +103,7 @@ describe("SSRF through webhook URLs, against the real service (threat model Q7)"
     }
     expect((await call("PUT", "/v1/tenants/acme/webhooks/in-cluster", { url: `http://127.0.0.2:${allowed.port}/hook` })).status).toBe(200);
     // Make the service send: usage, then a draft invoice (invoice.created goes to every endpoint).
-    const posted = await postEvents(service, [
-      { id: "e1", source: "//ssrf-test", time: new Date(Date.now() - 60_000).toISOString(), tenant: "acme", tier: "free", model: "llama", inputTokens: 1000, outputTokens: 100, requests: 1 },
-    ]);
-    expect(posted.status, JSON.stringify(posted.body)).toBe(200);
-    const now = new Date();
-    const period = `${now.getUTCFullYear()}-${String(now.getUTCMonth() + 1).padStart(2, "0")}`;
-    // The platform admin drafts the invoice (tenants may not); the webhook goes to the tenant's endpoints.
-    const invoice = await fetch(`${service.url}/v1/tenants/acme/invoices`, {
-      method: "POST",
-      headers: { authorization: `Bearer ${service.token}`, "content-type": "application/json" },
-      body: JSON.stringify({ period }),
-    });
-    expect(invoice.status).toBe(201);
+    await draftInvoiceNow(service, "acme");
 
     const attempts = async () => (await call("GET", "/v1/tenants/acme/webhooks/deliveries?limit=1000")).body.attempts as { endpoint: string; error: string | null; delivered: boolean }[];
     await until("an attempt on every endpoint", async () => new Set((await attempts()).map((a) => a.endpoint)).size === attacks.length + 1, () => service.log());
@@ -155,11 +123,7 @@ describe("SSRF through webhook URLs, against the real service (threat model Q7)"
   }, 180_000);
 
   it("a bad allow-list stops the service at start with the variable and an example", async () => {
-    const bad = await startService({
-      databaseUrl: db.url,
-      dataDir: await mkdtemp(path.join(work, "bad-")),
-      env: { MAAS_BILLING_PRICE_BOOK: path.join(work, "pricebook.yaml"), MAAS_BILLING_WEBHOOK_ALLOW: "10.0.0.0/99" },
-    }).then(
+    const bad = await startWebhookService({ work: await mkdtemp(path.join(work, "bad-")), databaseUrl: db.url, allow: "10.0.0.0/99" }).then(
       () => "started",
       (e: Error) => e.message,
     );
