@@ -84,7 +84,9 @@ const ingest: Bench = async (log) => {
 const invoice: Bench = async (log) => {
   const rows = Number(process.env.BENCH_INVOICE_ROWS ?? 10_000_000);
   const f = await benchInvoice(rows, log);
-  log(`invoice: tenant-month of ${f.tenantMonthRows} ledger rows, total ${f.totalMinor} minor units`);
+  log(
+    `invoice: tenant-month of ${f.tenantMonthRows} ledger rows, total ${f.totalMinor} minor units; the same groups from the rows through the index ${fmtSeconds(f.rowReadSeconds)}; finalize (per-row snapshot + check) ${fmtSeconds(f.finalizeSeconds)}`,
+  );
   return [
     {
       what: `invoice draft, 1 tenant-month (${f.tenantMonthRows.toLocaleString("en-US")} rows) in ${(f.ledgerRows / 1e6).toFixed(0)}M ledger rows`,

@@ -2,7 +2,8 @@
  * The whole schema, service and collector, as numbered forward-only migrations, applied by the one
  * runner (migrate.ts) in the order of this list, each in its own transaction, recorded in
  * `schema_migrations`. Ids are names, not the order: 050-099 are the collector's tables (050 runs
- * first, because the ledger view of 002 reads collector_usage), 110-119 the portal's, 001-049 the rest
+ * first, because the ledger view of 002 reads collector_usage) except 070-089 (the ledger's rollups
+ * and lineage for fast invoices, issue 20), 110-119 the portal's, 001-049 the rest
  * (030-039: quotas, webhooks and month-end close of issue 16). A migration is
  * never edited once released: changes are new migrations.
  */
@@ -681,10 +682,251 @@ alter table usage_events drop constraint usage_events_pkey;
 alter table usage_events add primary key (tenant, source, event_id);
 `,
   },
+  {
+    id: 70,
+    name: "usage_rollup_for_invoices",
+    sql: `
+-- Invoice drafts read what is already aggregated (issue 20): one row per (tenant, UTC hour, tier,
+-- model, dimensions, origin) with the sums, the number of ledger rows, the collector's data-quality
+-- counts and the first and last window start, i.e. everything a draft's line needs. It is kept by
+-- the same statement-level triggers (and so the same statement and transaction) as the ledger
+-- insert; no user dimension, so a tenant-month is at most 720 rows per (tier, model, dimensions)
+-- however many events it holds. Hours in which a price version starts off the hour are read from
+-- the ledger rows by the draft (src/invoices/draft-groups.ts), so every row is priced with the
+-- version in force at its own window start. Finalizing copies the ledger rows behind the draft
+-- into invoice_ledger_rows and refuses when they do not add up to the draft: the rollup can speed
+-- a draft up but never change a final invoice.
+create table usage_rollup (
+  tenant text not null,
+  hour timestamptz not null,
+  tier text not null,
+  model text not null,
+  dimensions jsonb not null,
+  origin text not null check (origin in ('events', 'collector')),
+  input_tokens bigint not null,
+  output_tokens bigint not null,
+  requests bigint not null,
+  ledger_rows bigint not null,
+  resets bigint not null,
+  gaps bigint not null,
+  first_window timestamptz not null,
+  last_window timestamptz not null,
+  primary key (tenant, hour, tier, model, origin, dimensions)
+);
+
+-- One function per source table keeps both rollups (usage_hourly for quotas and metrics,
+-- usage_rollup for invoices): one trigger invocation per insert statement.
+create or replace function usage_events_rollup() returns trigger language plpgsql as $$
+begin
+  insert into usage_hourly as h (tenant, user_key, tier, model, hour, input_tokens, output_tokens, requests)
+  select tenant, coalesce(user_id, ''), tier, model, date_trunc('hour', event_time),
+         sum(input_tokens), sum(output_tokens), sum(requests)
+    from new_rows group by 1, 2, 3, 4, 5
+  on conflict (tenant, user_key, tier, model, hour) do update
+    set input_tokens = h.input_tokens + excluded.input_tokens,
+        output_tokens = h.output_tokens + excluded.output_tokens,
+        requests = h.requests + excluded.requests;
+  insert into usage_rollup as u (tenant, hour, tier, model, dimensions, origin, input_tokens, output_tokens, requests, ledger_rows, resets, gaps, first_window, last_window)
+  select tenant, date_trunc('hour', event_time, 'UTC'), tier, model, dimensions, 'events',
+         sum(input_tokens), sum(output_tokens), sum(requests), count(*), 0, 0, min(event_time), max(event_time)
+    from new_rows group by 1, 2, 3, 4, 5
+  on conflict (tenant, hour, tier, model, origin, dimensions) do update
+    set input_tokens = u.input_tokens + excluded.input_tokens,
+        output_tokens = u.output_tokens + excluded.output_tokens,
+        requests = u.requests + excluded.requests,
+        ledger_rows = u.ledger_rows + excluded.ledger_rows,
+        first_window = least(u.first_window, excluded.first_window),
+        last_window = greatest(u.last_window, excluded.last_window);
+  return null;
+end $$;
+
+create or replace function collector_usage_rollup_insert() returns trigger language plpgsql as $$
+begin
+  insert into usage_hourly as h (tenant, user_key, tier, model, hour, input_tokens, output_tokens, requests)
+  select tenant, coalesce(user_id, ''), coalesce(tier, ''), coalesce(model, ''), date_trunc('hour', window_start),
+         sum(input_tokens), sum(output_tokens), sum(requests)
+    from new_rows where billable group by 1, 2, 3, 4, 5
+  on conflict (tenant, user_key, tier, model, hour) do update
+    set input_tokens = h.input_tokens + excluded.input_tokens,
+        output_tokens = h.output_tokens + excluded.output_tokens,
+        requests = h.requests + excluded.requests;
+  insert into usage_rollup as u (tenant, hour, tier, model, dimensions, origin, input_tokens, output_tokens, requests, ledger_rows, resets, gaps, first_window, last_window)
+  select tenant, date_trunc('hour', window_start, 'UTC'), coalesce(tier, ''), coalesce(model, ''), dimensions, 'collector',
+         sum(input_tokens), sum(output_tokens), sum(requests), count(*), sum(resets), sum(gaps), min(window_start), max(window_start)
+    from new_rows where billable group by 1, 2, 3, 4, 5
+  on conflict (tenant, hour, tier, model, origin, dimensions) do update
+    set input_tokens = u.input_tokens + excluded.input_tokens,
+        output_tokens = u.output_tokens + excluded.output_tokens,
+        requests = u.requests + excluded.requests,
+        ledger_rows = u.ledger_rows + excluded.ledger_rows,
+        resets = u.resets + excluded.resets,
+        gaps = u.gaps + excluded.gaps,
+        first_window = least(u.first_window, excluded.first_window),
+        last_window = greatest(u.last_window, excluded.last_window);
+  return null;
+end $$;
+
+-- UPDATE and DELETE of ledger rows. The collector's upsert (re-collection after late data) changes
+-- only quantities: its rows keep tenant, window, tier, model, dimensions and billable, so the
+-- rollup takes the difference (order-independent: in an INSERT ... ON CONFLICT DO UPDATE the
+-- update's statement trigger fires before the insert's). Any statement that moves a row to
+-- another bucket or removes it (retention, a correction by hand) rebuilds the (tenant, hour)
+-- buckets it touched from the table itself, so counts and first/last window stay exact.
+create function usage_rollup_rebuild(p_origin text, p_tenants text[], p_hours timestamptz[]) returns void language plpgsql as $$
+begin
+  delete from usage_rollup u using (select distinct * from unnest(p_tenants, p_hours) as t (tenant, hour)) t
+   where u.origin = p_origin and u.tenant = t.tenant and u.hour = t.hour;
+  if p_origin = 'events' then
+    insert into usage_rollup (tenant, hour, tier, model, dimensions, origin, input_tokens, output_tokens, requests, ledger_rows, resets, gaps, first_window, last_window)
+    select e.tenant, t.hour, e.tier, e.model, e.dimensions, 'events',
+           sum(e.input_tokens), sum(e.output_tokens), sum(e.requests), count(*), 0, 0, min(e.event_time), max(e.event_time)
+      from (select distinct * from unnest(p_tenants, p_hours) as t (tenant, hour)) t
+      join usage_events e on e.tenant = t.tenant and e.event_time >= t.hour and e.event_time < t.hour + interval '1 hour'
+     group by e.tenant, t.hour, e.tier, e.model, e.dimensions;
+  else
+    insert into usage_rollup (tenant, hour, tier, model, dimensions, origin, input_tokens, output_tokens, requests, ledger_rows, resets, gaps, first_window, last_window)
+    select c.tenant, t.hour, coalesce(c.tier, ''), coalesce(c.model, ''), c.dimensions, 'collector',
+           sum(c.input_tokens), sum(c.output_tokens), sum(c.requests), count(*), sum(c.resets), sum(c.gaps), min(c.window_start), max(c.window_start)
+      from (select distinct * from unnest(p_tenants, p_hours) as t (tenant, hour)) t
+      join collector_usage c on c.billable and c.tenant = t.tenant and c.window_start >= t.hour and c.window_start < t.hour + interval '1 hour'
+     group by c.tenant, t.hour, coalesce(c.tier, ''), coalesce(c.model, ''), c.dimensions;
+  end if;
+end $$;
+
+create function usage_events_rollup_change() returns trigger language plpgsql as $$
+declare
+  tenants text[];
+  hours timestamptz[];
+begin
+  -- (nested: a DELETE trigger has no new_rows to parse)
+  if TG_OP = 'UPDATE' then if not exists (
+    select 1 from old_rows o where not exists (
+      select 1 from new_rows n where n.tenant = o.tenant and n.source = o.source and n.event_id = o.event_id
+         and n.event_time = o.event_time and n.tier = o.tier and n.model = o.model and n.dimensions = o.dimensions)) then
+    insert into usage_rollup as u (tenant, hour, tier, model, dimensions, origin, input_tokens, output_tokens, requests, ledger_rows, resets, gaps, first_window, last_window)
+    select tenant, date_trunc('hour', t, 'UTC'), tier, model, dimensions, 'events', sum(i), sum(o), sum(r), 0, 0, 0, min(t), max(t) from (
+      select tenant, event_time as t, tier, model, dimensions, input_tokens as i, output_tokens as o, requests as r from new_rows
+      union all
+      select tenant, event_time, tier, model, dimensions, -input_tokens, -output_tokens, -requests from old_rows
+    ) d group by 1, 2, 3, 4, 5
+    on conflict (tenant, hour, tier, model, origin, dimensions) do update
+      set input_tokens = u.input_tokens + excluded.input_tokens,
+          output_tokens = u.output_tokens + excluded.output_tokens,
+          requests = u.requests + excluded.requests;
+    return null;
+  end if; end if;
+  if TG_OP = 'UPDATE' then
+    select array_agg(tenant), array_agg(h) into tenants, hours from (
+      select tenant, date_trunc('hour', event_time, 'UTC') as h from old_rows
+      union select tenant, date_trunc('hour', event_time, 'UTC') from new_rows) b;
+  else
+    select array_agg(tenant), array_agg(h) into tenants, hours from (
+      select distinct tenant, date_trunc('hour', event_time, 'UTC') as h from old_rows) b;
+  end if;
+  perform usage_rollup_rebuild('events', tenants, hours);
+  return null;
+end $$;
+create trigger usage_events_rollup_update after update on usage_events
+  referencing old table as old_rows new table as new_rows for each statement execute function usage_events_rollup_change();
+create trigger usage_events_rollup_delete after delete on usage_events
+  referencing old table as old_rows for each statement execute function usage_events_rollup_change();
+
+create function collector_usage_rollup_change() returns trigger language plpgsql as $$
+declare
+  tenants text[];
+  hours timestamptz[];
+begin
+  -- (nested: a DELETE trigger has no new_rows to parse)
+  if TG_OP = 'UPDATE' then if not exists (
+    select 1 from old_rows o where not exists (
+      select 1 from new_rows n where n.idempotency_key = o.idempotency_key and n.tenant = o.tenant and n.billable = o.billable
+         and n.window_start = o.window_start and n.tier is not distinct from o.tier and n.model is not distinct from o.model
+         and n.dimensions = o.dimensions)) then
+    insert into usage_rollup as u (tenant, hour, tier, model, dimensions, origin, input_tokens, output_tokens, requests, ledger_rows, resets, gaps, first_window, last_window)
+    select tenant, date_trunc('hour', t, 'UTC'), tier, model, dimensions, 'collector', sum(i), sum(o), sum(r), 0, sum(res), sum(gap), min(t), max(t) from (
+      select tenant, window_start as t, coalesce(tier, '') as tier, coalesce(model, '') as model, dimensions,
+             input_tokens as i, output_tokens as o, requests as r, resets as res, gaps as gap from new_rows where billable
+      union all
+      select tenant, window_start, coalesce(tier, ''), coalesce(model, ''), dimensions,
+             -input_tokens, -output_tokens, -requests, -resets, -gaps from old_rows where billable
+    ) d group by 1, 2, 3, 4, 5
+    on conflict (tenant, hour, tier, model, origin, dimensions) do update
+      set input_tokens = u.input_tokens + excluded.input_tokens,
+          output_tokens = u.output_tokens + excluded.output_tokens,
+          requests = u.requests + excluded.requests,
+          resets = u.resets + excluded.resets,
+          gaps = u.gaps + excluded.gaps;
+    return null;
+  end if; end if;
+  if TG_OP = 'UPDATE' then
+    select array_agg(tenant), array_agg(h) into tenants, hours from (
+      select tenant, date_trunc('hour', window_start, 'UTC') as h from old_rows
+      union select tenant, date_trunc('hour', window_start, 'UTC') from new_rows) b;
+  else
+    select array_agg(tenant), array_agg(h) into tenants, hours from (
+      select distinct tenant, date_trunc('hour', window_start, 'UTC') as h from old_rows) b;
+  end if;
+  perform usage_rollup_rebuild('collector', tenants, hours);
+  return null;
+end $$;
+create trigger collector_usage_rollup_change_update after update on collector_usage
+  referencing old table as old_rows new table as new_rows for each statement execute function collector_usage_rollup_change();
+create trigger collector_usage_rollup_change_delete after delete on collector_usage
+  referencing old table as old_rows for each statement execute function collector_usage_rollup_change();
+
+create function usage_rollup_truncate() returns trigger language plpgsql as $$
+begin
+  delete from usage_rollup where origin = case when TG_TABLE_NAME = 'usage_events' then 'events' else 'collector' end;
+  return null;
+end $$;
+create trigger usage_events_rollup_truncate after truncate on usage_events
+  for each statement execute function usage_rollup_truncate();
+create trigger collector_usage_rollup_truncate after truncate on collector_usage
+  for each statement execute function usage_rollup_truncate();
+
+-- The rows stored before this migration.
+insert into usage_rollup (tenant, hour, tier, model, dimensions, origin, input_tokens, output_tokens, requests, ledger_rows, resets, gaps, first_window, last_window)
+select tenant, date_trunc('hour', event_time, 'UTC'), tier, model, dimensions, 'events',
+       sum(input_tokens), sum(output_tokens), sum(requests), count(*), 0, 0, min(event_time), max(event_time)
+  from usage_events group by 1, 2, 3, 4, 5;
+insert into usage_rollup (tenant, hour, tier, model, dimensions, origin, input_tokens, output_tokens, requests, ledger_rows, resets, gaps, first_window, last_window)
+select tenant, date_trunc('hour', window_start, 'UTC'), coalesce(tier, ''), coalesce(model, ''), dimensions, 'collector',
+       sum(input_tokens), sum(output_tokens), sum(requests), count(*), sum(resets), sum(gaps), min(window_start), max(window_start)
+  from collector_usage where billable group by 1, 2, 3, 4, 5;
+
+-- Lineage of a draft per line group: the ledger rows behind a group are exactly those of the
+-- tenant with its tier, model and dimensions whose window starts in [window_from, window_to)
+-- (the price version's time in force within the period). Finalizing snapshots them row by row
+-- into invoice_ledger_rows. Immutable with its invoice like the lines.
+create table invoice_line_groups (
+  invoice_id bigint not null references invoices (id) on delete cascade,
+  group_no integer not null,
+  tier text not null,
+  model text not null,
+  dimensions jsonb not null,
+  price_version_id text not null,
+  window_from timestamptz not null,
+  window_to timestamptz not null,
+  ledger_rows bigint not null,
+  input_tokens bigint not null,
+  output_tokens bigint not null,
+  requests bigint not null,
+  primary key (invoice_id, group_no)
+);
+create trigger invoice_line_groups_immutable_insert after insert on invoice_line_groups
+  referencing new table as new_rows for each statement execute function invoice_children_immutable_statement();
+create trigger invoice_line_groups_immutable_update after update on invoice_line_groups
+  referencing old table as old_rows new table as new_rows for each statement execute function invoice_children_immutable_statement();
+create trigger invoice_line_groups_immutable_delete after delete on invoice_line_groups
+  referencing old table as old_rows for each statement execute function invoice_children_immutable_statement();
+create trigger invoice_line_groups_no_truncate before truncate on invoice_line_groups for each statement execute function invoices_no_truncate();
+`,
+  },
 ];
 
 /**
- * The collector's migrations alone (050-099): for collector tests and benches that measure the
- * collector's own tables without the ledger's rollup triggers. Apply with `migrate(pool, COLLECTOR_ONLY)`.
+ * The collector's migrations alone (050-099, less 070-089, which are the ledger's invoice rollup and
+ * need the service's tables): for collector tests and benches that measure the collector's own
+ * tables without the ledger's rollup triggers. Apply with `migrate(pool, COLLECTOR_ONLY)`.
  */
-export const COLLECTOR_ONLY: readonly Migration[] = MIGRATIONS.filter((m) => m.id >= 50 && m.id <= 99);
+export const COLLECTOR_ONLY: readonly Migration[] = MIGRATIONS.filter((m) => m.id >= 50 && m.id <= 99 && !(m.id >= 70 && m.id <= 89));

@@ -11,6 +11,7 @@ import { METERING_SHORTFALL, meteringShortfall, unacceptedBlockingFlags, type Fl
 import { versionsInRange, type PriceBook } from "../pricebook/pricebook";
 import { parsePeriod } from "./periods";
 import { priceGroups, type UsageGroup } from "./pricing";
+import { rollupGroups, versionWindow, type TenantMonth } from "./draft-groups";
 
 export const ROUNDING_RULE =
   "exact total rounded half away from zero to the minor unit; lines rounded down, leftover minor units to the largest remainders";
@@ -109,6 +110,90 @@ const buildDraft = async (client: PoolClient, book: PriceBook, tenant: string, p
     [tenant, period.label, period.start, period.end, kind, book.currency, book.minorUnitDigits, ROUNDING_RULE],
   );
   const invoiceId = header.rows[0].id;
+  const month: TenantMonth = { tenant, start: period.start, end: period.end, versions };
+  const groups = kind === "standard" ? await standardGroups(client, invoiceId, month) : await adjustmentGroups(client, invoiceId, month, period.label);
+  if (groups === undefined) {
+    await client.query("delete from invoices where id = $1", [invoiceId]);
+    return undefined;
+  }
+  const { lines, totalMinor } = priceGroups(book, groups);
+  // One statement for all lines (one round trip, one run of the statement-level immutability check).
+  await client.query(
+    `insert into invoice_lines (invoice_id, line_no, tier, model, component, price_version_id, quantity, unit, unit_price, amount_minor, lineage, dimensions)
+     select $1, l.* from unnest($2::int[], $3::text[], $4::text[], $5::text[], $6::text[], $7::bigint[], $8::text[], $9::text[], $10::bigint[], $11::jsonb[], $12::jsonb[]) l`,
+    [
+      invoiceId,
+      lines.map((l) => l.lineNo),
+      lines.map((l) => l.tier),
+      lines.map((l) => l.model),
+      lines.map((l) => l.component),
+      lines.map((l) => l.priceVersionId),
+      lines.map((l) => l.quantity.toString()),
+      lines.map((l) => l.unit),
+      lines.map((l) => l.unitPrice),
+      lines.map((l) => l.amountMinor.toString()),
+      lines.map((l) => JSON.stringify(l.lineage)),
+      lines.map((l) => JSON.stringify(l.dimensions)),
+    ],
+  );
+  const shortfall = await meteringShortfall(client, tenant, period.label, period.start, period.end);
+  const flags = {
+    counterResets: groups.reduce((a, g) => a + g.resets, 0),
+    scrapeGaps: groups.reduce((a, g) => a + g.gaps, 0),
+    priceVersions: [...new Set(groups.map((g) => g.priceVersionId))],
+    ...(shortfall ? { [METERING_SHORTFALL]: shortfall } : {}),
+  };
+  const number = `INV-${period.label}-${tenant}-${invoiceId}`;
+  await client.query("update invoices set number = $2, total_minor = $3, ledger_rows = $4, flags = $5 where id = $1", [
+    invoiceId,
+    number,
+    totalMinor.toString(),
+    groups.reduce((a, g) => a + g.ledgerRows, 0),
+    JSON.stringify(flags),
+  ]);
+  return invoiceId;
+};
+
+const unpricedError = (first: Date): Error => new Error(`usage at ${first.toISOString()} is before the first price book version`);
+
+/**
+ * A standard draft (the month has no final invoice yet): its groups from the hourly rollup, and as
+ * lineage one row per group naming the ledger rows behind it (tenant, tier, model, dimensions,
+ * window start in [window_from, window_to)); finalizing snapshots those rows one by one.
+ */
+const standardGroups = async (client: PoolClient, invoiceId: string, month: TenantMonth): Promise<UsageGroup[]> => {
+  const { groups, unpricedFrom } = await rollupGroups(client, month);
+  if (unpricedFrom) throw unpricedError(unpricedFrom);
+  const windows = groups.map((g) => versionWindow(month, month.versions.findIndex((v) => v.id === g.priceVersionId)));
+  await client.query(
+    `insert into invoice_line_groups (invoice_id, group_no, tier, model, dimensions, price_version_id, window_from, window_to, ledger_rows, input_tokens, output_tokens, requests)
+     select $1, g.*
+       from unnest($2::int[], $3::text[], $4::text[], $5::jsonb[], $6::text[], $7::timestamptz[], $8::timestamptz[], $9::bigint[], $10::bigint[], $11::bigint[], $12::bigint[]) g`,
+    [
+      invoiceId,
+      groups.map((_, i) => i + 1),
+      groups.map((g) => g.tier),
+      groups.map((g) => g.model),
+      groups.map((g) => JSON.stringify(g.dimensions ?? {})),
+      groups.map((g) => g.priceVersionId),
+      windows.map((w) => w.from),
+      windows.map((w) => w.to),
+      groups.map((g) => g.ledgerRows),
+      groups.map((g) => g.inputTokens.toString()),
+      groups.map((g) => g.outputTokens.toString()),
+      groups.map((g) => g.requests.toString()),
+    ],
+  );
+  return groups;
+};
+
+/**
+ * An adjustment (the month already has a final invoice): the difference, row by row, between the
+ * ledger now and the snapshots of the final invoices (new rows, and collector rows revised after
+ * late data), stored as this draft's lineage and grouped. Undefined when nothing changed.
+ */
+const adjustmentGroups = async (client: PoolClient, invoiceId: string, month: TenantMonth, periodLabel: string): Promise<UsageGroup[] | undefined> => {
+  const { tenant, versions } = month;
   const inserted = await client.query(
     `insert into invoice_ledger_rows (invoice_id, ledger_key, origin, tier, model, dimensions, window_start, price_version_id, input_tokens, output_tokens, requests, resets, gaps)
      select $1, k.ledger_key, k.origin, k.tier, k.model, k.dimensions, k.window_start,
@@ -133,17 +218,12 @@ const buildDraft = async (client: PoolClient, book: PriceBook, tenant: string, p
            ) p using (ledger_key)
        ) k
       where k.i <> 0 or k.o <> 0 or k.r <> 0`,
-    [invoiceId, tenant, period.start, versions.map((v) => v.effectiveFrom), versions.map((v) => v.id), period.end, period.label],
+    [invoiceId, tenant, month.start, versions.map((v) => v.effectiveFrom), versions.map((v) => v.id), month.end, periodLabel],
   );
-  if (kind === "adjustment" && inserted.rowCount === 0) {
-    await client.query("delete from invoices where id = $1", [invoiceId]);
-    return undefined;
-  }
+  if (inserted.rowCount === 0) return undefined;
   const unpriced = await client.query("select min(window_start) as first from invoice_ledger_rows where invoice_id = $1 and price_version_id = ''", [invoiceId]);
-  if (unpriced.rows[0].first) {
-    throw new Error(`usage at ${new Date(unpriced.rows[0].first).toISOString()} is before the first price book version`);
-  }
-  const groups = (
+  if (unpriced.rows[0].first) throw unpricedError(new Date(unpriced.rows[0].first));
+  return (
     await client.query(
       `select tier, model, price_version_id, dimensions, sum(input_tokens)::text as i, sum(output_tokens)::text as o, sum(requests)::text as r,
               count(*)::int as n, sum(resets)::int as resets, sum(gaps)::int as gaps,
@@ -168,30 +248,44 @@ const buildDraft = async (client: PoolClient, book: PriceBook, tenant: string, p
       lastWindow: new Date(r.last).toISOString(),
     }),
   );
-  const { lines, totalMinor } = priceGroups(book, groups);
-  for (const l of lines) {
-    await client.query(
-      `insert into invoice_lines (invoice_id, line_no, tier, model, component, price_version_id, quantity, unit, unit_price, amount_minor, lineage, dimensions)
-       values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)`,
-      [invoiceId, l.lineNo, l.tier, l.model, l.component, l.priceVersionId, l.quantity.toString(), l.unit, l.unitPrice, l.amountMinor.toString(), JSON.stringify(l.lineage), JSON.stringify(l.dimensions)],
+};
+
+/**
+ * Finalizing a standard draft: copies the ledger rows behind its groups into invoice_ledger_rows
+ * (the snapshot later adjustments are measured against, and the per-row lineage that survives
+ * retention) and checks that they add up to the groups the draft was priced from, and that the
+ * tenant-month holds no other rows. Anything else (usage that arrived after the draft, or a
+ * rollup that does not match the ledger) refuses the finalization: the draft must be rebuilt.
+ */
+const snapshotDraftLineage = async (client: PoolClient, invoiceId: string, tenant: string, start: string, end: string): Promise<void> => {
+  const grouped = await client.query<{ n: string }>("select count(*)::text as n from invoice_line_groups where invoice_id = $1", [invoiceId]);
+  if (grouped.rows[0].n === "0") return; // a draft built before migration 070, or an adjustment: its rows are stored already
+  const copied = await client.query(
+    `insert into invoice_ledger_rows (invoice_id, ledger_key, origin, tier, model, dimensions, window_start, price_version_id, input_tokens, output_tokens, requests, resets, gaps)
+     select g.invoice_id, l.ledger_key, l.origin, l.tier, l.model, l.dimensions, l.window_start, g.price_version_id,
+            l.input_tokens, l.output_tokens, l.requests, l.resets, l.gaps
+       from invoice_line_groups g
+       join usage_ledger l on l.tenant = $2 and l.tier = g.tier and l.model = g.model and l.dimensions = g.dimensions
+                          and l.window_start >= g.window_from and l.window_start < g.window_to
+      where g.invoice_id = $1`,
+    [invoiceId, tenant],
+  );
+  const check = await client.query<{ ledger: string; differing: string }>(
+    `select (select count(*) from usage_ledger where tenant = $2 and window_start >= $3 and window_start < $4)::text as ledger,
+            (select count(*) from (select * from invoice_line_groups where invoice_id = $1) g
+               full join (select tier, model, dimensions, price_version_id, count(*) as n, sum(input_tokens) as i, sum(output_tokens) as o, sum(requests) as r
+                            from invoice_ledger_rows where invoice_id = $1 group by 1, 2, 3, 4) s
+                 on s.tier = g.tier and s.model = g.model and s.dimensions = g.dimensions and s.price_version_id = g.price_version_id
+              where s.n is distinct from g.ledger_rows or s.i is distinct from g.input_tokens
+                 or s.o is distinct from g.output_tokens or s.r is distinct from g.requests)::text as differing`,
+    [invoiceId, tenant, start, end],
+  );
+  const { ledger, differing } = check.rows[0];
+  if (differing !== "0" || BigInt(ledger) !== BigInt(copied.rowCount ?? 0)) {
+    throw new InvoiceStateError(
+      `the ledger of ${tenant} changed since this draft was built (${ledger} ledger rows in the period now, ${copied.rowCount} of them behind the draft's lines, ${differing} line group(s) differ): rebuild the draft and finalize the new one`,
     );
   }
-  const shortfall = await meteringShortfall(client, tenant, period.label, period.start, period.end);
-  const flags = {
-    counterResets: groups.reduce((a, g) => a + g.resets, 0),
-    scrapeGaps: groups.reduce((a, g) => a + g.gaps, 0),
-    priceVersions: [...new Set(groups.map((g) => g.priceVersionId))],
-    ...(shortfall ? { [METERING_SHORTFALL]: shortfall } : {}),
-  };
-  const number = `INV-${period.label}-${tenant}-${invoiceId}`;
-  await client.query("update invoices set number = $2, total_minor = $3, ledger_rows = $4, flags = $5 where id = $1", [
-    invoiceId,
-    number,
-    totalMinor.toString(),
-    groups.reduce((a, g) => a + g.ledgerRows, 0),
-    JSON.stringify(flags),
-  ]);
-  return invoiceId;
 };
 
 const rowToInvoice = (r: Record<string, any>, lines: InvoiceLine[]): Invoice => ({
@@ -292,10 +386,15 @@ export const finalizeInvoice = async (pool: Pool, tenant: string, idOrNumber: st
   }
   const { contentSha256: _c, finalizedAt: _f, status: _s, ...content } = draft;
   const sha = createHash("sha256").update(JSON.stringify(content)).digest("hex");
-  const updated = await pool.query("update invoices set status = 'final', finalized_at = now(), content_sha256 = $2 where id = $1 and status = 'draft'", [
-    draft.id,
-    sha,
-  ]);
-  if (updated.rowCount !== 1) throw new InvoiceStateError(`invoice ${draft.number} changed while finalizing`);
+  await withTransaction(pool, async (client) => {
+    const locked = await client.query("select 1 from invoices where id = $1 and status = 'draft' for update", [draft.id]);
+    if (locked.rowCount !== 1) throw new InvoiceStateError(`invoice ${draft.number} changed while finalizing`);
+    await snapshotDraftLineage(client, draft.id, tenant, draft.periodStart, draft.periodEnd);
+    const updated = await client.query("update invoices set status = 'final', finalized_at = now(), content_sha256 = $2 where id = $1 and status = 'draft'", [
+      draft.id,
+      sha,
+    ]);
+    if (updated.rowCount !== 1) throw new InvoiceStateError(`invoice ${draft.number} changed while finalizing`);
+  });
   return getInvoice(pool, tenant, draft.id);
 };

@@ -9,6 +9,7 @@
  * the version in force at its own window start, exactly like `createInvoice`.
  */
 import type { Pool } from "pg";
+import { splitHours } from "../invoices/draft-groups";
 import { periodOf } from "../invoices/periods";
 import { amountOnlyGroup, priceGroups, UnpricedUsageError, type Component, type UsageGroup } from "../invoices/pricing";
 import type { PriceBook } from "../pricebook/pricebook";
@@ -35,12 +36,6 @@ export interface LedgerCosts {
   /** (tenant, period) pairs left out because some usage has no price (the invoice refuses them too). */
   readonly unpriced: readonly { tenant: string; period: string; reason: string }[];
 }
-
-const HOUR_MS = 3_600_000;
-
-/** Hours that contain a version start that is not on the hour: those are priced row by row. */
-const splitHours = (book: PriceBook): Date[] =>
-  book.versions.map((v) => v.effectiveFrom.getTime()).filter((t) => t % HOUR_MS !== 0).map((t) => new Date(t - (t % HOUR_MS)));
 
 /**
  * Priced cost of all usage in the ledger (or of the periods from `sincePeriodStart` on), per
