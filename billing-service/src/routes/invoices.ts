@@ -84,7 +84,7 @@ export const registerInvoiceRoutes = (base: FastifyInstance, pool: Pool, priceBo
           .strict()
           .nullish()
           .describe("omit (no body) to finalize a draft without blocking flags"),
-        response: { 200: invoiceBody, 404: notFound, 409: errorBody.describe("the invoice is not a draft, or carries a blocking flag not accepted") },
+        response: { 200: invoiceBody, 404: notFound, 409: errorBody.describe("the invoice is not a draft, carries a blocking flag not accepted, or its ledger changed since the draft was built (rebuild the draft)") },
       },
     },
     async (request) =>
