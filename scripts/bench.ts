@@ -64,7 +64,7 @@ const collector: Bench = async (log) => {
 const MB = 1024 * 1024;
 
 const ingest: Bench = async (log) => {
-  const f = await benchIngest(200_000, 1000, 4);
+  const f = await benchIngest(Number(process.env.BENCH_INGEST_EVENTS ?? 200_000), 1000, 4);
   const api = f.events / f.apiSeconds;
   const copy = f.events / f.copySeconds;
   log(`ingest: ${f.events} events in batches of ${f.batchSize}: API ${fmtSeconds(f.apiSeconds)}, COPY ${fmtSeconds(f.copySeconds)}; serve RSS ${(f.rssBeforeBytes / MB).toFixed(0)} MB before`);

@@ -922,6 +922,22 @@ create trigger invoice_line_groups_immutable_delete after delete on invoice_line
 create trigger invoice_line_groups_no_truncate before truncate on invoice_line_groups for each statement execute function invoices_no_truncate();
 `,
   },
+  {
+    id: 71,
+    name: "time_indexes_brin",
+    sql: `
+-- Ingest (issue 20): usage_events_time and usage_hourly_hour serve only range reads over whole
+-- periods (retention's delete, the month-end close's tenant list, /metrics and the ledger cost),
+-- never a lookup, and rows arrive in about time order: a BRIN index answers those ranges and costs
+-- almost nothing per insert, where each btree entry cost a share of every batch
+-- (billing-service/bench/ingest-profile.ts: best of 4 alternating runs, 50,000 events in batches
+-- of 1,000 on a loaded machine, 2.53 s with the btrees, 2.04 s with BRIN).
+drop index usage_events_time;
+create index usage_events_time on usage_events using brin (event_time);
+drop index if exists usage_hourly_hour;
+create index usage_hourly_hour on usage_hourly using brin (hour);
+`,
+  },
 ];
 
 /**
