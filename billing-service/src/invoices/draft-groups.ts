@@ -19,9 +19,9 @@ import type { UsageGroup } from "./pricing";
 
 const HOUR_MS = 3_600_000;
 
-/** UTC hours that contain a version start that is not on the hour: those are read row by row. */
+/** UTC hours that contain a version start that is not on the hour, each once: those are read row by row. */
 export const splitHours = (book: Pick<PriceBook, "versions">): Date[] =>
-  book.versions.map((v) => v.effectiveFrom.getTime()).filter((t) => t % HOUR_MS !== 0).map((t) => new Date(t - (t % HOUR_MS)));
+  [...new Set(book.versions.map((v) => v.effectiveFrom.getTime()).filter((t) => t % HOUR_MS !== 0).map((t) => t - (t % HOUR_MS)))].map((t) => new Date(t));
 
 export interface TenantMonth {
   readonly tenant: string;
