@@ -32,7 +32,14 @@ const render: Bench = async (log) => {
   log(`render: 10 tenants ${fmtSeconds(ten.seconds)} (${ten.objects} objects), 100 tenants ${fmtSeconds(hundred.seconds)} (${hundred.objects} objects)`);
   const flat = hundred.secondsPerTenant / ten.secondsPerTenant;
   return [
-    { what: "render platform + 100 tenants", figure: fmtSeconds(hundred.seconds), baseline: "-", ratio: "-", target: "< 10 s", met: hundred.seconds < 10 },
+    {
+      what: "render platform + 100 tenants",
+      figure: fmtSeconds(hundred.seconds),
+      baseline: `10 tenants ${fmtSeconds(ten.seconds)}`,
+      ratio: `${(hundred.seconds / ten.seconds).toFixed(2)}x`,
+      target: "< 10 s",
+      met: hundred.seconds < 10,
+    },
     {
       what: "render time per tenant 100 vs 10",
       figure: `${fmtSeconds(hundred.secondsPerTenant)} vs ${fmtSeconds(ten.secondsPerTenant)}`,
@@ -46,6 +53,8 @@ const render: Bench = async (log) => {
 };
 
 const collector: Bench = async (log) => {
+  // Growth: the same pass over a tenth of the series first (same run, same machine).
+  const small = await benchCollector(1_000, log);
   const c = await benchCollector(10_000, log);
   log(`collector: backfill ${fmtSeconds(c.backfillSeconds)}, ${c.queries} queries, ${c.usageRowsWritten} usage rows; inside queries ${fmtSeconds(c.collectorQuerySeconds)} (summed over the 2 concurrent ones); Prometheus alone one query at a time ${fmtSeconds(c.prometheusSequentialSeconds)}`);
   const ratio = c.collectorSeconds / c.prometheusSeconds;
@@ -58,7 +67,30 @@ const collector: Bench = async (log) => {
       target: "<= 2x",
       met: ratio <= 2,
     },
+    growthRow(
+      `collector growth ${small.series.toLocaleString("en-US")} -> ${c.series.toLocaleString("en-US")} series (time per series)`,
+      small.collectorSeconds / small.series,
+      c.collectorSeconds / c.series,
+      `Prometheus alone ${((c.prometheusSeconds / c.series) / (small.prometheusSeconds / small.series)).toFixed(2)}x`,
+    ),
   ];
+};
+
+/**
+ * A scale-envelope row: the cost per unit of work at 10x the work against the same at 1x, in the
+ * same run. "flat" means no more per unit (25% allowed for noise on a shared machine); above
+ * that the cost grows worse than linearly in the work.
+ */
+const growthRow = (what: string, perUnitSmall: number, perUnitLarge: number, baseline: string): BenchRow => {
+  const ratio = perUnitLarge / perUnitSmall;
+  return {
+    what,
+    figure: `${fmtSeconds(perUnitLarge)} vs ${fmtSeconds(perUnitSmall)}`,
+    baseline,
+    ratio: `${ratio.toFixed(2)}x (${ratio <= 1.25 ? "linear or better" : "worse than linear"})`,
+    target: "linear (<= 1.25x per unit)",
+    met: ratio <= 1.25,
+  };
 };
 
 const MB = 1024 * 1024;
@@ -77,7 +109,14 @@ const ingest: Bench = async (log) => {
       target: ">= 50,000/s, >= 50% of COPY",
       met: api >= 50_000 && api / copy >= 0.5,
     },
-    { what: "memory: peak RSS of serve during ingest", figure: `${(f.peakRssBytes / MB).toFixed(0)} MB`, baseline: "-", ratio: "-", target: "< 200 MB", met: f.peakRssBytes < 200 * MB },
+    {
+      what: "memory: peak RSS of serve during ingest",
+      figure: `${(f.peakRssBytes / MB).toFixed(0)} MB`,
+      baseline: `before the run ${(f.rssBeforeBytes / MB).toFixed(0)} MB`,
+      ratio: `${(f.peakRssBytes / f.rssBeforeBytes).toFixed(2)}x`,
+      target: "< 200 MB",
+      met: f.peakRssBytes < 200 * MB,
+    },
   ];
 };
 
@@ -95,6 +134,15 @@ const invoice: Bench = async (log) => {
       ratio: `${(f.draftSeconds / f.scanSeconds).toFixed(2)}x`,
       target: "< 100 ms",
       met: f.draftSeconds < 0.1,
+    },
+    {
+      what: `invoice draft growth, ledger ${(f.tenthLedgerRows / 1e6).toFixed(0)}M -> ${(f.ledgerRows / 1e6).toFixed(0)}M rows (same tenant-month)`,
+      figure: `${fmtSeconds(f.draftSeconds)} vs ${fmtSeconds(f.tenthDraftSeconds)}`,
+      baseline: `rows of the tenant-month ${f.tenantMonthRows.toLocaleString("en-US")} vs ${f.tenthTenantMonthRows.toLocaleString("en-US")}`,
+      ratio: `${(f.draftSeconds / f.tenthDraftSeconds).toFixed(2)}x`,
+      // The draft reads one tenant-month of the rollup: it should not grow with the ledger.
+      target: "flat (<= 1.25x)",
+      met: f.draftSeconds / f.tenthDraftSeconds <= 1.25,
     },
   ];
 };

@@ -9,9 +9,10 @@
 import { withRollback } from "../src/db/transaction";
 import { ledgerGroups, type TenantMonth } from "../src/invoices/draft-groups";
 import { createInvoice, finalizeInvoice } from "../src/invoices/store";
-import { parsePriceBook, versionsInRange } from "../src/pricebook/pricebook";
+import { parsePriceBook, versionsInRange, type PriceBook } from "../src/pricebook/pricebook";
 import { BASE_PRICES, priceBookYaml } from "../testkit/pricebook";
-import { seconds, startBenchDatabase } from "./setup";
+import { seconds, startBenchDatabase, type Pool } from "./setup";
+import { fmtSeconds } from "./table";
 
 export interface InvoiceFigures {
   ledgerRows: number;
@@ -24,6 +25,10 @@ export interface InvoiceFigures {
   /** Finalizing the draft: the per-row snapshot of the tenant-month and its check. */
   finalizeSeconds: number;
   totalMinor: string;
+  /** The same draft when the ledger held a tenth of the rows (growth). */
+  tenthLedgerRows: number;
+  tenthTenantMonthRows: number;
+  tenthDraftSeconds: number;
 }
 
 const TENANTS = 40;
@@ -33,67 +38,85 @@ const PRICE_BOOK = priceBookYaml([{ effectiveFrom: "2025-01-01T00:00:00Z", price
 
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
 
+/** Adds ledger rows `from` .. `to - 1` the way one restores a dump (indexes, key and rollup rebuilt after). */
+const load = async (pool: Pool, from: number, to: number): Promise<void> => {
+  // Without the indexes and the rollup trigger, which are rebuilt from their own definitions
+  // afterwards (usage_hourly is not read by invoices; usage_rollup is).
+  const indexes = (await pool.query<{ def: string }>("select indexdef as def from pg_indexes where tablename = 'usage_events' and indexname <> 'usage_events_pkey'")).rows.map((r) => r.def);
+  const pk = (await pool.query<{ def: string }>("select pg_get_constraintdef(oid) as def from pg_constraint where conname = 'usage_events_pkey'")).rows[0].def;
+  await pool.query("alter table usage_events disable trigger usage_events_rollup");
+  await pool.query("alter table usage_events drop constraint usage_events_pkey");
+  for (const def of indexes) await pool.query(`drop index ${/INDEX (\S+) ON/.exec(def)![1]}`);
+  const parts = 4;
+  const per = Math.ceil((to - from) / parts);
+  await Promise.all(
+    Array.from({ length: parts }, (_, p) =>
+      pool.query(
+        `insert into usage_events (source, event_id, tenant, user_id, tier, model, event_time, input_tokens, output_tokens, requests)
+         select '//bench', 'ev-' || g, 'tenant-' || lpad((g % ${TENANTS})::text, 2, '0'), 'user-' || (g % 997),
+                (array['free','premium','enterprise'])[1 + g % 3], (array['llama','granite','mistral','qwen'])[1 + g % 4],
+                timestamptz '${FIRST_MONTH}' + ((g::bigint * 7919) % (${MONTHS} * 30 * 86400)) * interval '1 second',
+                50 + g % 950, 20 + g % 480, 1
+           from generate_series($1::bigint, $2::bigint) g`,
+        [from + p * per, Math.min(to, from + (p + 1) * per) - 1],
+      ),
+    ),
+  );
+  await pool.query("set maintenance_work_mem = '512MB'");
+  await pool.query(`alter table usage_events add constraint usage_events_pkey ${pk}`);
+  for (const def of indexes) await pool.query(def);
+  // The rollup the trigger would have kept, rebuilt in one pass (as migration 070 does for the rows
+  // stored before it).
+  await pool.query("delete from usage_rollup");
+  await pool.query(
+    `insert into usage_rollup (tenant, hour, tier, model, dimensions, origin, input_tokens, output_tokens, requests, ledger_rows, resets, gaps, first_window, last_window)
+     select tenant, date_trunc('hour', event_time, 'UTC'), tier, model, dimensions, 'events',
+            sum(input_tokens), sum(output_tokens), sum(requests), count(*), 0, 0, min(event_time), max(event_time)
+       from usage_events group by 1, 2, 3, 4, 5`,
+  );
+  await pool.query("alter table usage_events enable trigger usage_events_rollup");
+  await pool.query("vacuum analyze usage_events");
+  await pool.query("vacuum analyze usage_rollup");
+};
+
+/** Median of 3 drafts of the bench tenant-month (`createInvoice`, each replacing the previous draft). */
+const drafts = async (pool: Pool, book: PriceBook): Promise<{ seconds: number; id: string; totalMinor: string; rows: number }> => {
+  const times: number[] = [];
+  let last: { id: string; totalMinor: string; rows: number } | undefined;
+  for (let i = 0; i < 3; i++) {
+    const start = process.hrtime.bigint();
+    const r = await createInvoice(pool, book, TENANT, PERIOD);
+    times.push(seconds(start));
+    if (!r.created) throw new Error(`invoice bench: no draft (${r.reason})`);
+    last = { id: r.invoice.id, totalMinor: r.invoice.totalMinor, rows: r.invoice.ledgerRows };
+  }
+  return { seconds: median(times), ...last! };
+};
+
+const TENANT = "tenant-07";
+const PERIOD = "2026-05";
+
 export async function benchInvoice(rows = 10_000_000, log: (s: string) => void = () => {}): Promise<InvoiceFigures> {
   const db = await startBenchDatabase();
   try {
     const { pool } = db;
+    const book = parsePriceBook(PRICE_BOOK, "bench price book");
+    // Growth: the same tenant-month drafted in a ledger of a tenth of the rows, then of all of them.
+    const small = Math.floor(rows / 10);
+    await load(pool, 0, small);
+    const atTenth = await drafts(pool, book);
+    log(`invoice: ${small.toLocaleString("en-US")} ledger rows: draft of ${atTenth.rows} rows ${fmtSeconds(atTenth.seconds)}`);
     const loadStart = process.hrtime.bigint();
-    // Bulk load the way one restores a dump: without the indexes and the rollup trigger, which are
-    // rebuilt from their own definitions afterwards (usage_hourly is not read by invoices).
-    const indexes = (await pool.query<{ def: string }>("select indexdef as def from pg_indexes where tablename = 'usage_events' and indexname <> 'usage_events_pkey'")).rows.map((r) => r.def);
-    const pk = (await pool.query<{ def: string }>("select pg_get_constraintdef(oid) as def from pg_constraint where conname = 'usage_events_pkey'")).rows[0].def;
-    await pool.query("alter table usage_events disable trigger usage_events_rollup");
-    await pool.query("alter table usage_events drop constraint usage_events_pkey");
-    for (const def of indexes) await pool.query(`drop index ${/INDEX (\S+) ON/.exec(def)![1]}`);
-    const parts = 4;
-    const per = Math.ceil(rows / parts);
-    await Promise.all(
-      Array.from({ length: parts }, (_, p) =>
-        pool.query(
-          `insert into usage_events (source, event_id, tenant, user_id, tier, model, event_time, input_tokens, output_tokens, requests)
-           select '//bench', 'ev-' || g, 'tenant-' || lpad((g % ${TENANTS})::text, 2, '0'), 'user-' || (g % 997),
-                  (array['free','premium','enterprise'])[1 + g % 3], (array['llama','granite','mistral','qwen'])[1 + g % 4],
-                  timestamptz '${FIRST_MONTH}' + ((g::bigint * 7919) % (${MONTHS} * 30 * 86400)) * interval '1 second',
-                  50 + g % 950, 20 + g % 480, 1
-             from generate_series($1::bigint, $2::bigint) g`,
-          [p * per, Math.min(rows, (p + 1) * per) - 1],
-        ),
-      ),
-    );
-    await pool.query("set maintenance_work_mem = '512MB'");
-    await pool.query(`alter table usage_events add constraint usage_events_pkey ${pk}`);
-    for (const def of indexes) await pool.query(def);
-    // The rollups the trigger would have kept, built in one pass (as migration 070 does for the
-    // rows stored before it): usage_rollup is what drafts read.
-    await pool.query(
-      `insert into usage_rollup (tenant, hour, tier, model, dimensions, origin, input_tokens, output_tokens, requests, ledger_rows, resets, gaps, first_window, last_window)
-       select tenant, date_trunc('hour', event_time, 'UTC'), tier, model, dimensions, 'events',
-              sum(input_tokens), sum(output_tokens), sum(requests), count(*), 0, 0, min(event_time), max(event_time)
-         from usage_events group by 1, 2, 3, 4, 5`,
-    );
-    await pool.query("alter table usage_events enable trigger usage_events_rollup");
-    await pool.query("vacuum analyze usage_events");
-    await pool.query("vacuum analyze usage_rollup");
+    await load(pool, small, rows);
     const loadSeconds = seconds(loadStart);
     const ledgerRows = Number((await pool.query("select count(*) as n from usage_ledger")).rows[0].n);
     log(`invoice: ${ledgerRows.toLocaleString("en-US")} ledger rows loaded in ${loadSeconds.toFixed(1)} s`);
 
-    const tenant = "tenant-07";
-    const period = "2026-05";
-    const book = parsePriceBook(PRICE_BOOK, "bench price book");
-    const drafts: number[] = [];
-    let totalMinor = "";
-    let tenantMonthRows = 0;
-    let draftId = "";
-    for (let i = 0; i < 3; i++) {
-      const start = process.hrtime.bigint();
-      const r = await createInvoice(pool, book, tenant, period);
-      drafts.push(seconds(start));
-      if (!r.created) throw new Error(`invoice bench: no draft (${r.reason})`);
-      totalMinor = r.invoice.totalMinor;
-      tenantMonthRows = r.invoice.ledgerRows;
-      draftId = r.invoice.id;
-    }
+    const tenant = TENANT;
+    const full = await drafts(pool, book);
+    const draftId = full.id;
+    const totalMinor = full.totalMinor;
+    const tenantMonthRows = full.rows;
     // The same groups read row by row through the (tenant, event_time) index: what drafts read
     // before the rollup (the ledger rows of the tenant-month, not the whole ledger).
     const month: TenantMonth = { tenant, start: new Date("2026-05-01T00:00:00Z"), end: new Date("2026-06-01T00:00:00Z"), versions: versionsInRange(book, new Date("2026-05-01T00:00:00Z"), new Date("2026-06-01T00:00:00Z")) };
@@ -129,7 +152,19 @@ export async function benchInvoice(rows = 10_000_000, log: (s: string) => void =
       }
     }
     if (scanRows !== tenantMonthRows) throw new Error(`invoice bench: scan saw ${scanRows} rows, the draft ${tenantMonthRows}`);
-    return { ledgerRows, tenantMonthRows, loadSeconds, draftSeconds: median(drafts), scanSeconds: median(scans), rowReadSeconds: median(rowReads), finalizeSeconds, totalMinor };
+    return {
+      ledgerRows,
+      tenantMonthRows,
+      loadSeconds,
+      draftSeconds: full.seconds,
+      scanSeconds: median(scans),
+      rowReadSeconds: median(rowReads),
+      finalizeSeconds,
+      totalMinor,
+      tenthLedgerRows: small,
+      tenthTenantMonthRows: atTenth.rows,
+      tenthDraftSeconds: atTenth.seconds,
+    };
   } finally {
     await db.stop();
   }
