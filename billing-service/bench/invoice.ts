@@ -110,7 +110,14 @@ export async function benchInvoice(rows = 10_000_000, log: (s: string) => void =
     await load(pool, small, rows);
     const loadSeconds = seconds(loadStart);
     const ledgerRows = Number((await pool.query("select count(*) as n from usage_ledger")).rows[0].n);
-    log(`invoice: ${ledgerRows.toLocaleString("en-US")} ledger rows loaded in ${loadSeconds.toFixed(1)} s`);
+    const size = (
+      await pool.query<{ events: string; rollup: string; rollup_rows: string }>(
+        "select pg_total_relation_size('usage_events')::text as events, pg_total_relation_size('usage_rollup')::text as rollup, (select count(*) from usage_rollup)::text as rollup_rows",
+      )
+    ).rows[0];
+    log(
+      `invoice: ${ledgerRows.toLocaleString("en-US")} ledger rows loaded in ${loadSeconds.toFixed(1)} s; usage_events with its indexes ${(Number(size.events) / 2 ** 30).toFixed(2)} GiB (${Math.round(Number(size.events) / ledgerRows)} bytes per row), usage_rollup ${Number(size.rollup_rows).toLocaleString("en-US")} rows ${(Number(size.rollup) / 2 ** 20).toFixed(0)} MiB`,
+    );
 
     const tenant = TENANT;
     const full = await drafts(pool, book);
