@@ -54,6 +54,23 @@ select tier, model, dimensions, origin, window_start as ts, input_tokens as i, o
        1 as n, resets, gaps, window_start as f, window_start as l
   from usage_ledger`;
 
+/** A grouped row (tier, model, price_version_id, dimensions, i, o, r, n, resets, gaps, first, last, origins) as a UsageGroup. */
+export const groupFromRow = (r: Record<string, any>): UsageGroup => ({
+  tier: r.tier,
+  model: r.model,
+  dimensions: r.dimensions,
+  priceVersionId: r.price_version_id,
+  inputTokens: BigInt(r.i),
+  outputTokens: BigInt(r.o),
+  requests: BigInt(r.r),
+  ledgerRows: r.n,
+  origins: r.origins,
+  resets: r.resets,
+  gaps: r.gaps,
+  firstWindow: new Date(r.first).toISOString(),
+  lastWindow: new Date(r.last).toISOString(),
+});
+
 const toGroups = (rows: Record<string, any>[]): DraftGroups => {
   let unpricedFrom: Date | undefined;
   const groups: UsageGroup[] = [];
@@ -63,21 +80,7 @@ const toGroups = (rows: Record<string, any>[]): DraftGroups => {
       if (!unpricedFrom || first < unpricedFrom) unpricedFrom = first;
       continue;
     }
-    groups.push({
-      tier: r.tier,
-      model: r.model,
-      dimensions: r.dimensions,
-      priceVersionId: r.price_version_id,
-      inputTokens: BigInt(r.i),
-      outputTokens: BigInt(r.o),
-      requests: BigInt(r.r),
-      ledgerRows: r.n,
-      origins: r.origins,
-      resets: r.resets,
-      gaps: r.gaps,
-      firstWindow: new Date(r.first).toISOString(),
-      lastWindow: new Date(r.last).toISOString(),
-    });
+    groups.push(groupFromRow(r));
   }
   return { groups, ...(unpricedFrom ? { unpricedFrom } : {}) };
 };

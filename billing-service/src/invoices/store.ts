@@ -11,7 +11,7 @@ import { METERING_SHORTFALL, meteringShortfall, unacceptedBlockingFlags, type Fl
 import { versionsInRange, type PriceBook } from "../pricebook/pricebook";
 import { parsePeriod } from "./periods";
 import { priceGroups, type UsageGroup } from "./pricing";
-import { rollupGroups, versionWindow, type TenantMonth } from "./draft-groups";
+import { groupFromRow, rollupGroups, versionWindow, type TenantMonth } from "./draft-groups";
 
 export const ROUNDING_RULE =
   "exact total rounded half away from zero to the minor unit; lines rounded down, leftover minor units to the largest remainders";
@@ -231,23 +231,7 @@ const adjustmentGroups = async (client: PoolClient, invoiceId: string, month: Te
          from invoice_ledger_rows where invoice_id = $1 group by 1, 2, 3, 4 order by 1, 2, 3, 4::text`,
       [invoiceId],
     )
-  ).rows.map(
-    (r): UsageGroup => ({
-      tier: r.tier,
-      model: r.model,
-      dimensions: r.dimensions,
-      priceVersionId: r.price_version_id,
-      inputTokens: BigInt(r.i),
-      outputTokens: BigInt(r.o),
-      requests: BigInt(r.r),
-      ledgerRows: r.n,
-      origins: r.origins,
-      resets: r.resets,
-      gaps: r.gaps,
-      firstWindow: new Date(r.first).toISOString(),
-      lastWindow: new Date(r.last).toISOString(),
-    }),
-  );
+  ).rows.map(groupFromRow);
 };
 
 /**
