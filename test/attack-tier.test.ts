@@ -53,6 +53,24 @@ describe("attack B3: the tenant picks its own price tier", () => {
     expect(r2.outputs.tenantAllowedTiers).toEqual({ a: ["premium"] });
   });
 
+  it("a contract tier is allowed for its own tenant only, and another tenant's `*` contract unpins nobody else", async () => {
+    const contract = (tenant: string, tier: string) => ({ tenant, tier, model: "*", inputPerMillionTokens: "1.00", outputPerMillionTokens: "2.00", perRequest: "0" });
+    const book = { ...BOOK, versions: [{ ...BOOK.versions[0], prices: [...BOOK.versions[0].prices, contract("a", "partner"), contract("a", "*")] }] };
+    const r = await renderConfig("unit-tiers-contract", { flavor: "kubernetes", platform: { billing: { image: testImage, priceBook: book }, tenants: [{ name: "a" }, { name: "b" }] } });
+    // a's `*` contract prices every tier for a (unpinned); b keeps the list's tiers, without a's "partner".
+    expect(r.outputs.tenantAllowedTiers).toEqual({ b: ["enterprise", "free", "premium"] });
+    await expect(
+      renderConfig("unit-tiers-contract-b", { flavor: "kubernetes", platform: { billing: { image: testImage, priceBook: book }, tenants: [{ name: "a" }, { name: "b", allowedTiers: ["partner"] }] } }),
+    ).rejects.toThrow('maas-billing:platform.tenants[1].allowedTiers[0]: tier "partner" has no price of its own in billing.priceBook');
+  });
+
+  it("refuses contract prices for a tenant the platform does not know (a typo would bill list prices)", async () => {
+    const book = { ...BOOK, versions: [{ ...BOOK.versions[0], prices: [...BOOK.versions[0].prices, { tenant: "acne", tier: "premium", model: "*", inputPerMillionTokens: "1.00", outputPerMillionTokens: "2.00", perRequest: "0" }] }] };
+    await expect(
+      renderConfig("unit-contract-typo", { flavor: "kubernetes", platform: { billing: { image: testImage, priceBook: book }, tenants: [{ name: "acme" }] } }),
+    ).rejects.toThrow('maas-billing:platform.billing.priceBook: contract prices for tenant "acne", which is not in platform.tenants ("acme")');
+  });
+
   it("refuses an allowed tier the price book does not price", async () => {
     await expect(
       renderConfig("unit-tiers-bad", { flavor: "kubernetes", platform: { billing: { image: testImage, priceBook: BOOK }, tenants: [{ name: "a", allowedTiers: ["gold"] }] } }),

@@ -2,7 +2,8 @@ import * as fs from "node:fs";
 import * as path from "node:path";
 import * as YAML from "yaml";
 import { beforeAll, describe, expect, it } from "vitest";
-import { findPrice, loadPriceBook, parsePriceBook, versionAt, type PriceBook } from "../billing-service/src/pricebook/pricebook";
+import { priceFor } from "../billing-service/src/pricebook/cost";
+import { loadPriceBook, parsePriceBook, versionAt, type PriceBook } from "../billing-service/src/pricebook/pricebook";
 import type { RenderResult } from "../scripts/render";
 import { findObject, ofKind, renderConfig, repoRoot, testImage } from "./support/stacks";
 
@@ -28,7 +29,7 @@ const checksumOf = (r: RenderResult): string | undefined => deployment(r).spec.t
 
 /** What the service bills (tier, model) with at an instant: per-request, input and output prices as scaled integers. */
 function priced(book: PriceBook, tier: string, model: string) {
-  const p = findPrice(versionAt(book, new Date("2026-06-01T00:00:00Z"))!, tier, model)!;
+  const p = priceFor(versionAt(book, new Date("2026-06-01T00:00:00Z"))!, { tenant: "acme", tier, model })!;
   return { input: p.inputPerMillion, output: p.outputPerMillion, perRequest: p.perRequest };
 }
 

@@ -6,7 +6,8 @@
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
 import { allocate, formatScaled, parseDecimal } from "../src/pricebook/money";
-import { findPrice, parsePriceBook, PriceBookError, versionAt } from "../src/pricebook/pricebook";
+import { priceFor } from "../src/pricebook/cost";
+import { parsePriceBook, PriceBookError, versionAt } from "../src/pricebook/pricebook";
 import { testPriceBook } from "./support/billing-db";
 
 /** The message of the error `run` throws; fails the test unless it throws a `type`. */
@@ -60,10 +61,10 @@ describe("decimals", () => {
 describe("price book", () => {
   it("applies a version from its date, never before", () => {
     const book = testPriceBook();
-    expect(findPrice(versionAt(book, new Date("2026-05-15T11:59:59.999Z"))!, "premium", "llama")?.text.inputPerMillionTokens).toBe("2.50");
-    expect(findPrice(versionAt(book, new Date("2026-05-15T12:00:00Z"))!, "premium", "llama")?.text.inputPerMillionTokens).toBe("4.00");
+    expect(priceFor(versionAt(book, new Date("2026-05-15T11:59:59.999Z"))!, { tenant: "acme", tier: "premium", model: "llama" })?.text.inputPerMillionTokens).toBe("2.50");
+    expect(priceFor(versionAt(book, new Date("2026-05-15T12:00:00Z"))!, { tenant: "acme", tier: "premium", model: "llama" })?.text.inputPerMillionTokens).toBe("4.00");
     expect(versionAt(book, new Date("2025-12-31T23:59:59Z"))).toBeUndefined();
-    expect(findPrice(book.versions[0], "free", "other")?.tier).toBe("*");
+    expect(priceFor(book.versions[0], { tenant: "acme", tier: "free", model: "other" })?.tier).toBe("*");
   });
 
   it("explains what is wrong with a bad book", () => {
@@ -84,7 +85,7 @@ versions:
     const { EXAMPLE_PRICE_BOOK } = await import("../src/config");
     const book = loadPriceBook(EXAMPLE_PRICE_BOOK);
     expect(book.currency).toBe("USD");
-    expect(findPrice(book.versions[0], "premium", "any-model")?.text.perRequest).toBe("0.002");
+    expect(priceFor(book.versions[0], { tenant: "acme", tier: "premium", model: "any-model" })?.text.perRequest).toBe("0.002");
   });
 });
 

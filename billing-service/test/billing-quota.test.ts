@@ -219,7 +219,7 @@ describe("defaults, kinds and routes", () => {
     clock = new Date("2026-05-25T09:00:00Z");
     await setQuota("costly", { kind: "cost", period: "day", limit: 5 });
     const req = { tenant: "costly", tier: "premium", model: "llama", inputTokens: 1000, outputTokens: 1000 };
-    const estimate = estimateCostMinor(book, clock, { tier: "premium", model: "llama", inputTokens: 1000n, outputTokens: 1000n, requests: 1n });
+    const estimate = estimateCostMinor(book, clock, { tenant: "costly", tier: "premium", model: "llama", inputTokens: 1000n, outputTokens: 1000n, requests: 1n });
     expect(estimate).toBe(2n);
     const answers = [];
     for (let i = 0; i < 3; i++) answers.push((await call(0, "POST", "/v1/quota/check", req)).json);

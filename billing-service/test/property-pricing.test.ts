@@ -2,24 +2,29 @@
  * One pricing rule: for any price book and any usage, the invoice total, the cost metric and the
  * quota estimate come from the same exact amount. Invoice and metric totals are equal to the minor
  * unit; a quota estimate is that exact amount rounded up. The exact amount is recomputed here from
- * the price texts, independently of src/pricebook/cost.ts.
+ * the price texts, independently of src/pricebook/cost.ts (lookup included: books carry contract
+ * entries of the priced tenant and of another one).
  */
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
 import { priceGroups, type UsageGroup } from "../src/invoices/pricing";
 import { costByTenant } from "../src/ops/metrics";
 import { formatScaled, parseDecimal } from "../src/pricebook/money";
-import { findPrice, parsePriceBook, versionAt, type PriceBook } from "../src/pricebook/pricebook";
+import { parsePriceBook, versionAt, type PriceBook } from "../src/pricebook/pricebook";
 import { estimateCostMinor } from "../src/quota/cost";
 
 const price = fc.bigInt({ min: 0n, max: 50n * 10n ** 12n }).map((scaled) => formatScaled(scaled, 12));
-const entry = (tier: string, model: string) =>
-  fc.record({ tier: fc.constant(tier), model: fc.constant(model), inputPerMillionTokens: price, outputPerMillionTokens: price, perRequest: price });
+const entry = (tier: string, model: string, tenant?: string) =>
+  fc.record({ ...(tenant ? { tenant: fc.constant(tenant) } : {}), tier: fc.constant(tier), model: fc.constant(model), inputPerMillionTokens: price, outputPerMillionTokens: price, perRequest: price });
+/** Contract entries (per-tenant prices): some for the priced tenant, some for another one. */
+const contracts = fc.subarray([["acme", "premium", "llama"], ["acme", "*", "*"], ["acme", "free", "*"], ["globex", "*", "*"]] as const).chain((keys) =>
+  fc.tuple(...keys.map(([tenant, tier, model]) => entry(tier, model, tenant))),
+);
 const bookArb = fc
   .record({
     digits: fc.constantFrom(0, 2, 3),
-    v1: fc.tuple(entry("premium", "llama"), entry("*", "*")),
-    v2: fc.tuple(entry("premium", "llama"), entry("*", "*")),
+    v1: fc.tuple(entry("premium", "llama"), entry("*", "*"), contracts).map(([a, b, c]) => [a, b, ...c]),
+    v2: fc.tuple(entry("premium", "llama"), entry("*", "*"), contracts).map(([a, b, c]) => [a, b, ...c]),
   })
   .map(({ digits, v1, v2 }) =>
     parsePriceBook(
@@ -74,7 +79,12 @@ const invoiceGroups = (book: PriceBook, rows: readonly Row[]): UsageGroup[] => {
 
 /** Exact cost of one row in minor units as [numerator, denominator], from the price texts. */
 const exactCost = (book: PriceBook, r: Row): [bigint, bigint] => {
-  const p = findPrice(versionAt(book, r.hour)!, r.tier, r.model)!;
+  // Written out here, not cost.ts's lookup: the tenant's contract entries first, then the list.
+  const entries = versionAt(book, r.hour)!.prices;
+  const fallbacks = [[r.tier, r.model], [r.tier, "*"], ["*", r.model], ["*", "*"]];
+  const p = [r.tenant, undefined]
+    .flatMap((tenant) => fallbacks.map(([tier, model]) => entries.find((e) => e.tenant === tenant && e.tier === tier && e.model === model)))
+    .find((e) => e !== undefined)!;
   const dec = (t: string) => parseDecimal(t, 12); // value * 10^12
   const minor = 10n ** BigInt(book.minorUnitDigits);
   // (input * in + output * out) / 10^6 + requests * perRequest, all prices / 10^12, times 10^digits.
@@ -86,7 +96,7 @@ describe("invoices, quotas and metrics price alike", () => {
   it("invoice total = cost metric, to the minor unit, for any book and usage", () => {
     fc.assert(
       fc.property(bookArb, fc.array(rowArb, { minLength: 1, maxLength: 30 }), (book, rows) => {
-        const invoice = priceGroups(book, invoiceGroups(book, rows)).totalMinor;
+        const invoice = priceGroups(book, "acme", invoiceGroups(book, rows)).totalMinor;
         expect(costByTenant(book, rows).get("acme")).toBe(invoice);
         // Both are the exact sum rounded half up (amounts are never negative).
         const [num, den] = rows.map((r) => exactCost(book, r)).reduce(([a, d], [n]) => [a + n, d], [0n, exactCost(book, rows[0])[1]]);
@@ -100,9 +110,9 @@ describe("invoices, quotas and metrics price alike", () => {
     fc.assert(
       fc.property(bookArb, rowArb, (book, row) => {
         const [num, den] = exactCost(book, row);
-        const estimate = estimateCostMinor(book, row.hour, { tier: row.tier, model: row.model, inputTokens: row.input, outputTokens: row.output, requests: row.requests });
+        const estimate = estimateCostMinor(book, row.hour, { tenant: row.tenant, tier: row.tier, model: row.model, inputTokens: row.input, outputTokens: row.output, requests: row.requests });
         expect(estimate).toBe((num + den - 1n) / den);
-        const invoice = priceGroups(book, invoiceGroups(book, [row])).totalMinor;
+        const invoice = priceGroups(book, "acme", invoiceGroups(book, [row])).totalMinor;
         expect(estimate! >= invoice && estimate! - invoice <= 1n).toBe(true);
       }),
       { numRuns: 300 },

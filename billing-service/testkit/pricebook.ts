@@ -6,6 +6,8 @@
 import { stringify } from "yaml";
 
 export interface KitPrice {
+  /** A tenant's contract price (overrides the list for that tenant); omitted: list price. */
+  readonly tenant?: string;
   readonly tier: string;
   readonly model: string;
   /** Decimal strings, as in a real price book: money is never a float. */

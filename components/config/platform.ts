@@ -13,7 +13,7 @@ import {
 } from "./common";
 import { DEFAULT_TIER_LABEL, GATEWAY_COUNTER_SUFFIXES, TIER_LABELS, VLLM_FAMILIES } from "../contract";
 import { alertmanagerSchema } from "./alerting";
-import { priceBookProblems, priceBookSchema, priceBookTiers } from "./priceBook";
+import { priceBookContractTenants, priceBookProblems, priceBookSchema, priceBookTiers } from "./priceBook";
 import { tierDefaultsSchema } from "../../billing-service/src/quota/defaults";
 import { ALLOW_ENV, parseEgressAllowList } from "../../billing-service/src/net/egress";
 
@@ -252,15 +252,22 @@ export const platformSchema = z
       });
     });
     if (p.billing.priceBook !== undefined && priceBookProblems(p.billing.priceBook).length === 0) {
-      const priced = priceBookTiers(p.billing.priceBook) ?? [];
-      const pricesAll = priceBookTiers(p.billing.priceBook) === undefined;
-      p.tenants.forEach((t, i) =>
+      const book = p.billing.priceBook;
+      // A contract for a tenant the platform does not know is a typo that would silently bill list prices.
+      for (const name of priceBookContractTenants(book)) {
+        if (!p.tenants.some((t) => t.name === name)) {
+          ctx.addIssue({ code: "custom", path: ["billing", "priceBook"], message: `contract prices for tenant "${name}", which is not in platform.tenants (${p.tenants.map((t) => `"${t.name}"`).join(", ") || "none"}): fix the entry's tenant or register the tenant` });
+        }
+      }
+      p.tenants.forEach((t, i) => {
+        const priced = priceBookTiers(book, t.name) ?? [];
+        const pricesAll = priceBookTiers(book, t.name) === undefined;
         (t.allowedTiers ?? []).forEach((tier, j) => {
           if (!pricesAll && !priced.includes(tier)) {
             ctx.addIssue({ code: "custom", path: ["tenants", i, "allowedTiers", j], message: `tier "${tier}" has no price of its own in billing.priceBook (it prices ${priced.map((x) => `"${x}"`).join(", ")})` });
           }
-        }),
-      );
+        });
+      });
     }
     // A tenant namespace gets the tenant-admin Role bound in it: never a system or platform namespace.
     const platformNamespaces = new Map<string, string>([
@@ -309,10 +316,10 @@ export type PlatformTenant = z.infer<typeof platformTenantSchema>;
  * left out.
  */
 export function platformAllowedTiers(p: PlatformConfig): Record<string, string[]> {
-  const priced = p.billing.priceBook !== undefined ? priceBookTiers(p.billing.priceBook) : undefined;
+  const book = p.billing.priceBook;
   return Object.fromEntries(
     p.tenants.flatMap((t) => {
-      const allowed = t.allowedTiers ?? priced;
+      const allowed = t.allowedTiers ?? (book !== undefined ? priceBookTiers(book, t.name) : undefined);
       return allowed !== undefined && allowed.length > 0 ? [[t.name, [...allowed].sort()]] : [];
     }),
   );

@@ -23,12 +23,20 @@ export function priceBookText(book: string | Record<string, unknown>): string {
 }
 
 /**
- * The tiers a price book prices, over all its versions, sorted; undefined when it prices every tier
- * (a `*` tier entry).
+ * The tiers a price book prices for `tenant` (list entries and that tenant's contract entries), over
+ * all its versions, sorted; undefined when it prices every tier (a `*` tier entry). Another tenant's
+ * contract does not count.
  */
-export function priceBookTiers(book: string | Record<string, unknown>): string[] | undefined {
-  const tiers = new Set(parsePriceBook(priceBookText(book), "price book").versions.flatMap((v) => v.prices.map((p) => p.tier)));
+export function priceBookTiers(book: string | Record<string, unknown>, tenant: string): string[] | undefined {
+  const entries = parsePriceBook(priceBookText(book), "price book").versions.flatMap((v) => v.prices);
+  const tiers = new Set(entries.filter((p) => p.tenant === undefined || p.tenant === tenant).map((p) => p.tier));
   return tiers.has("*") ? undefined : [...tiers].sort();
+}
+
+/** Tenants named by contract entries of the book, sorted. */
+export function priceBookContractTenants(book: string | Record<string, unknown>): string[] {
+  const entries = parsePriceBook(priceBookText(book), "price book").versions.flatMap((v) => v.prices);
+  return [...new Set(entries.flatMap((p) => (p.tenant ? [p.tenant] : [])))].sort();
 }
 
 /** Why the billing service would refuse this price book, one line per problem; empty when it is fine. */

@@ -2,7 +2,7 @@
 // Prometheus scraping both, and every chargeback and billing panel expression and every recording
 // and alerting rule evaluated on it: no query error, database-derived series exported once, and the
 // cost panels equal the draft invoice total to the minor unit, with a price change inside the
-// period and per-request prices. Then the exporting replica stops and the other takes over: still
+// period, per-request prices and a tenant's contract prices (globex). Then the exporting replica stops and the other takes over: still
 // equal.
 import { mkdtemp, rm, writeFile } from "node:fs/promises";
 import os from "node:os";
@@ -36,8 +36,9 @@ const after = new Date(priceChange.getTime() + (now.getTime() - priceChange.getT
 const lastMonth = new Date(monthStart.getTime() - 3_600_000);
 
 const PRICE_BOOK = priceBookYaml([
-  { effectiveFrom: "2020-01-01T00:00:00Z", prices: [BASE_PRICES[0], kitPrice("*", "*", "1.00", "2.00", "0.0005")] },
-  { effectiveFrom: priceChange.toISOString(), prices: [RAISED_PRICES[0], kitPrice("*", "*", "1.10", "2.30", "0.0007")] },
+  // globex has contract prices (enterprise until the change, everything after it).
+  { effectiveFrom: "2020-01-01T00:00:00Z", prices: [BASE_PRICES[0], kitPrice("*", "*", "1.00", "2.00", "0.0005"), { ...kitPrice("enterprise", "*", "0.75", "1.25", "0.0001"), tenant: "globex" }] },
+  { effectiveFrom: priceChange.toISOString(), prices: [RAISED_PRICES[0], kitPrice("*", "*", "1.10", "2.30", "0.0007"), { ...kitPrice("*", "*", "0.80", "1.30", "0.0002"), tenant: "globex" }] },
 ]);
 
 const TENANTS = ["acme", "globex"] as const;
@@ -54,7 +55,7 @@ const USAGE: [string, string, string, Date, number, number, number, string | und
 
 interface Invoice {
   totalMinor: string;
-  lines: { tier: string; model: string; component: string; priceVersionId: string; amountMinor: string }[];
+  lines: { tier: string; model: string; component: string; priceVersionId: string; amountMinor: string; lineage: { priceEntry: { tenant?: string } } }[];
 }
 
 let db: BillingTestDb;
@@ -202,6 +203,11 @@ const usageCostByUser = async (tenant: string): Promise<{ costMinor: string; row
 };
 
 describe("two serve replicas on one database, one Prometheus scraping both", () => {
+  it("globex's invoice really uses its contract prices (so the panels are tested on a contract too)", () => {
+    const globex = invoices.get("globex")!;
+    expect(globex.lines.some((l) => l.lineage.priceEntry.tenant === "globex")).toBe(true);
+  });
+
   it("the invoices really use two price versions and per-request charges (so the panels are tested on them)", () => {
     const acme = invoices.get("acme")!;
     expect(new Set(acme.lines.map((l) => l.priceVersionId)).size).toBe(2);

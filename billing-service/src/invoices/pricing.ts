@@ -1,9 +1,9 @@
 /**
  * Turns aggregated ledger quantities into invoice lines with exact amounts (money.ts rule).
  */
-import { componentCostNumerator, COST_DENOMINATOR, type CostComponent } from "../pricebook/cost";
-import { allocate, formatPrice } from "../pricebook/money";
-import { findPrice, type PriceBook, type PriceVersion } from "../pricebook/pricebook";
+import { componentCostNumerator, COST_DENOMINATOR, listPrice, priceFor, type CostComponent } from "../pricebook/cost";
+import { allocate, formatPrice, roundHalfAwayFromZero } from "../pricebook/money";
+import type { PriceBook, PriceVersion } from "../pricebook/pricebook";
 
 export type Component = CostComponent;
 
@@ -46,26 +46,30 @@ export interface PricedLine {
 
 export class UnpricedUsageError extends Error {}
 
-export const priceGroups = (book: PriceBook, groups: readonly UsageGroup[]): { lines: PricedLine[]; totalMinor: bigint } => {
+/** Prices `tenant`'s usage groups (its contract entries override the list: cost.ts `priceFor`). */
+export const priceGroups = (book: PriceBook, tenant: string, groups: readonly UsageGroup[]): { lines: PricedLine[]; totalMinor: bigint } => {
   const byId = new Map<string, PriceVersion>(book.versions.map((v) => [v.id, v]));
-  const drafts: Array<Omit<PricedLine, "amountMinor" | "lineNo"> & { numerator: bigint }> = [];
+  const drafts: Array<Omit<PricedLine, "amountMinor" | "lineNo"> & { numerator: bigint; list?: Record<string, string> }> = [];
   const missing: string[] = [];
   for (const g of groups) {
     const version = byId.get(g.priceVersionId);
-    const price = version && findPrice(version, g.tier, g.model);
+    const price = version && priceFor(version, { tenant, tier: g.tier, model: g.model });
     if (!version || !price) {
       missing.push(`tier ${JSON.stringify(g.tier)} model ${JSON.stringify(g.model)} in version ${g.priceVersionId}`);
       continue;
     }
     const lineage = {
       priceVersionId: g.priceVersionId,
-      priceEntry: { tier: price.tier, model: price.model },
+      // A contract entry names its tenant, so the lineage says which price was applied.
+      priceEntry: { ...(price.tenant ? { tenant: price.tenant } : {}), tier: price.tier, model: price.model },
       ledgerRows: g.ledgerRows,
       origins: g.origins,
       firstWindow: g.firstWindow,
       lastWindow: g.lastWindow,
       dataQuality: { counterResets: g.resets, scrapeGaps: g.gaps },
     };
+    // Under a contract, what the list would have charged (FOCUS ListUnitPrice/ListCost); informational.
+    const list = price.tenant !== undefined ? listPrice(version, g.tier, g.model) : undefined;
     const components: Array<[Component, bigint, bigint, string]> = [
       ["input_tokens", g.inputTokens, price.inputPerMillion, "1M tokens"],
       ["output_tokens", g.outputTokens, price.outputPerMillion, "1M tokens"],
@@ -84,6 +88,14 @@ export const priceGroups = (book: PriceBook, groups: readonly UsageGroup[]): { l
         unitPrice: formatPrice(scaledPrice),
         lineage,
         numerator: componentCostNumerator(component, quantity, price, book.minorUnitDigits),
+        ...(list
+          ? {
+              list: {
+                listUnitPrice: formatPrice({ input_tokens: list.inputPerMillion, output_tokens: list.outputPerMillion, requests: list.perRequest }[component]),
+                listAmountMinor: roundHalfAwayFromZero(componentCostNumerator(component, quantity, list, book.minorUnitDigits), COST_DENOMINATOR).toString(),
+              },
+            }
+          : {}),
       });
     }
   }
@@ -92,11 +104,11 @@ export const priceGroups = (book: PriceBook, groups: readonly UsageGroup[]): { l
     drafts.map((d) => d.numerator),
     COST_DENOMINATOR,
   );
-  const lines = drafts.map(({ numerator, ...d }, i) => ({
+  const lines = drafts.map(({ numerator, list, ...d }, i) => ({
     ...d,
     lineNo: i + 1,
     amountMinor: linesMinor[i],
-    lineage: { ...d.lineage, exactAmountMinor: `${numerator}/${COST_DENOMINATOR}` },
+    lineage: { ...d.lineage, exactAmountMinor: `${numerator}/${COST_DENOMINATOR}`, ...list },
   }));
   return { lines, totalMinor };
 };

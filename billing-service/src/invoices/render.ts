@@ -138,11 +138,13 @@ export const invoicesToFocus = (invoices: readonly Invoice[]): string =>
     invoices.flatMap((inv) =>
       inv.lines.map((l) => {
         const perMillion = l.unit === "1M tokens";
+        // A contract line carries what the list would have charged (invoices/pricing.ts); else list = contracted.
+        const list = l.lineage as { listUnitPrice?: string; listAmountMinor?: string };
         const pricingQuantity = perMillion ? formatScaled(BigInt(l.quantity), 6) : l.quantity;
         return {
           BilledCost: l.amount,
           EffectiveCost: l.amount,
-          ListCost: l.amount,
+          ListCost: list.listAmountMinor !== undefined ? formatScaled(BigInt(list.listAmountMinor), inv.minorUnitDigits) : l.amount,
           ContractedCost: l.amount,
           BillingCurrency: inv.currency,
           BillingAccountId: inv.tenant,
@@ -160,7 +162,7 @@ export const invoicesToFocus = (invoices: readonly Invoice[]): string =>
           PricingQuantity: pricingQuantity,
           PricingUnit: perMillion ? "1M Tokens" : "Requests",
           PricingCategory: "Standard",
-          ListUnitPrice: l.unitPrice,
+          ListUnitPrice: list.listUnitPrice ?? l.unitPrice,
           ContractedUnitPrice: l.unitPrice,
           InvoiceIssuerName: "maas-billing",
           ProviderName: "maas-billing",
@@ -192,7 +194,7 @@ export const invoicesToFocus = (invoices: readonly Invoice[]): string =>
           PricingCurrency: inv.currency,
           PricingCurrencyContractedUnitPrice: l.unitPrice,
           PricingCurrencyEffectiveCost: l.amount,
-          PricingCurrencyListUnitPrice: l.unitPrice,
+          PricingCurrencyListUnitPrice: list.listUnitPrice ?? l.unitPrice,
           RegionId: null,
           RegionName: null,
           ServiceSubcategory: "Generative AI",

@@ -116,7 +116,7 @@ const buildDraft = async (client: PoolClient, book: PriceBook, tenant: string, p
     await client.query("delete from invoices where id = $1", [invoiceId]);
     return undefined;
   }
-  const { lines, totalMinor } = priceGroups(book, groups);
+  const { lines, totalMinor } = priceGroups(book, tenant, groups);
   // One statement for all lines (one round trip, one run of the statement-level immutability check).
   await client.query(
     `insert into invoice_lines (invoice_id, line_no, tier, model, component, price_version_id, quantity, unit, unit_price, amount_minor, lineage, dimensions)

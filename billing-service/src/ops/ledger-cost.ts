@@ -100,7 +100,7 @@ export const ledgerCosts = async (pool: Pool, book: PriceBook, sincePeriodStart?
       );
     }
     try {
-      const priced = priceGroups(book, [...merged.values()]);
+      const priced = priceGroups(book, tenant, [...merged.values()]);
       const lines = new Map<string, { tier: string; model: string; component: Component; amountMinor: bigint }>();
       for (const l of priced.lines) {
         const key = JSON.stringify([l.tier, l.model, l.component]);

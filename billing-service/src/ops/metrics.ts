@@ -8,9 +8,9 @@
  */
 import type { Pool } from "pg";
 import { Counter, Gauge, Histogram, Registry } from "prom-client";
-import { COST_DENOMINATOR, usageCostNumerator } from "../pricebook/cost";
+import { COST_DENOMINATOR, listPrice, priceFor, usageCostNumerator } from "../pricebook/cost";
 import { allocate, PRICE_SCALE } from "../pricebook/money";
-import { findPrice, versionAt, type Price, type PriceBook } from "../pricebook/pricebook";
+import { versionAt, type Price, type PriceBook } from "../pricebook/pricebook";
 import { createExporterLease } from "./exporter-lease";
 import { currentPeriod, ledgerCosts, type PeriodCost } from "./ledger-cost";
 import { periodOf } from "../invoices/periods";
@@ -56,7 +56,7 @@ export const costByTenant = (book: PriceBook, rows: Array<{ tenant: string; tier
   const byTenant = new Map<string, bigint[]>();
   for (const r of rows) {
     const version = versionAt(book, r.hour);
-    const price = version && findPrice(version, r.tier, r.model);
+    const price = version && priceFor(version, r);
     if (!price) continue; // unpriced usage shows up on the invoice as an error, not as a guessed cost
     const numerator = usageCostNumerator({ inputTokens: r.input, outputTokens: r.output, requests: r.requests }, price, book.minorUnitDigits);
     const list = byTenant.get(r.tenant) ?? [];
@@ -262,12 +262,14 @@ export const createServiceMetrics = (pool: Pool, getBook: () => PriceBook, now: 
         // Only the exporting replica exports prices: they join database-derived usage one-to-one.
         const usage = (await snapshot()).tokens;
         if (!leader) return;
-        for (const p of version.prices) emit(p, p.tier, p.model);
+        // List entries without a tenant label; a contract entry only with its tenant's label, so the
+        // billing federation proxy (which enforces `tenant`) shows it to that tenant alone.
+        for (const p of version.prices) emit(p, p.tier, p.model, p.tenant);
         for (const u of usage) {
-          const price = findPrice(version, u.tier, u.model);
-          if (!price) continue;
-          emit(price, u.tier, u.model);
-          emit(price, u.tier, u.model, u.tenant);
+          const list = listPrice(version, u.tier, u.model);
+          if (list) emit(list, u.tier, u.model);
+          const price = priceFor(version, u);
+          if (price) emit(price, u.tier, u.model, u.tenant);
         }
       },
     });

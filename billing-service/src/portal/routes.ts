@@ -237,6 +237,6 @@ export const registerPortal = (base: FastifyInstance, deps: PortalDeps): void =>
   );
 
   app.get("/portal/t/:tenant/prices", { ...tenantScoped, schema: { hide: true, params: tenantParams } }, async (request, reply) =>
-    tenantPage(request, reply, request.params.tenant, "prices", "Prices", pricesPage(deps.priceBook(), new Date())),
+    tenantPage(request, reply, request.params.tenant, "prices", "Prices", pricesPage(deps.priceBook(), new Date(), request.params.tenant)),
   );
 };

@@ -4,9 +4,10 @@
  * Invoices (invoices/pricing.ts), quota estimates (quota/cost.ts) and the cost metrics
  * (ops/metrics.ts) all price through here, so they cannot drift apart; they differ only in how
  * they round (money.ts `allocate` for invoices and metrics, up for quota estimates).
+ * `priceFor` is the one price lookup, so a tenant's contract price reaches every one of them.
  */
 import { PRICE_SCALE } from "./money";
-import type { Price } from "./pricebook";
+import type { Price, PriceVersion } from "./pricebook";
 
 /** Every exact amount is a numerator over this denominator, in minor units. */
 export const COST_DENOMINATOR = PRICE_SCALE * 1_000_000n;
@@ -38,3 +39,39 @@ export const usageCostNumerator = (usage: PricedUsage, price: Price, minorUnitDi
   componentCostNumerator("input_tokens", usage.inputTokens, price, minorUnitDigits) +
   componentCostNumerator("output_tokens", usage.outputTokens, price, minorUnitDigits) +
   componentCostNumerator("requests", usage.requests, price, minorUnitDigits);
+
+/** Whose usage, of which tier and model, is being priced. */
+export interface PriceKey {
+  readonly tenant: string;
+  readonly tier: string;
+  readonly model: string;
+}
+
+const byFallback = (entries: readonly Price[], tier: string, model: string): Price | undefined => {
+  for (const [t, m] of [
+    [tier, model],
+    [tier, "*"],
+    ["*", model],
+    ["*", "*"],
+  ] as const) {
+    const hit = entries.find((p) => p.tier === t && p.model === m);
+    if (hit) return hit;
+  }
+  return undefined;
+};
+
+/**
+ * The price of `key`'s usage in `version`: the tenant's contract entries first (any of them, even
+ * `*`/`*`, beats a list entry: a contract is the tenant's price), then the list entries; within each,
+ * exact (tier, model), then the tier's `*` model, then `*` tier with the model, then `*`/`*`.
+ */
+export const priceFor = (version: PriceVersion, key: PriceKey): Price | undefined =>
+  byFallback(version.prices.filter((p) => p.tenant === key.tenant), key.tier, key.model) ?? listPrice(version, key.tier, key.model);
+
+/** The list price of (tier, model), ignoring every contract: what is shown to all tenants. */
+export const listPrice = (version: PriceVersion, tier: string, model: string): Price | undefined =>
+  byFallback(version.prices.filter((p) => p.tenant === undefined), tier, model);
+
+/** The list entries of a version and the contract entries of `tenant` (what that tenant may see). */
+export const pricesVisibleTo = (version: PriceVersion, tenant: string | undefined): Price[] =>
+  version.prices.filter((p) => p.tenant === undefined || p.tenant === tenant);

@@ -2,6 +2,8 @@
  * The price book: a YAML file of effective-dated versions, each pricing (tier, model) per million
  * input tokens, per million output tokens and per request. A version applies from its
  * effectiveFrom until the next one, so a price change never reaches back before its date.
+ * An entry with `tenant` is that tenant's contract price: it overrides the list price for that
+ * tenant only (lookup in cost.ts `priceFor`) and is effective-dated with its version like the rest.
  */
 import { createHash } from "node:crypto";
 import { readFileSync } from "node:fs";
@@ -14,6 +16,8 @@ const decimalText = z
   .regex(/^\d+(\.\d{1,12})?$/, 'expected a non-negative decimal with at most 12 places, e.g. "3.00"');
 
 const priceSchema = z.object({
+  /** Contract price of this tenant (overrides the list entries for it); omitted = list price. */
+  tenant: z.string().regex(/^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/, "expected a tenant name (lowercase letters, digits, '-')").optional(),
   tier: z.string().min(1),
   model: z.string().min(1),
   inputPerMillionTokens: decimalText,
@@ -48,6 +52,8 @@ const bookSchema = z.object({
 export type PriceBookFile = z.infer<typeof bookSchema>;
 
 export interface Price {
+  /** Set on a tenant's contract entry; undefined on list entries. */
+  readonly tenant?: string;
   readonly tier: string;
   readonly model: string;
   /** Prices scaled by 10^12 (see money.ts). */
@@ -87,7 +93,7 @@ export const parsePriceBook = (text: string, origin = "price book"): PriceBook =
       const hash = createHash("sha256").update(JSON.stringify({ currency: book.currency, digits: book.minorUnitDigits, v })).digest("hex").slice(0, 12);
       const seen = new Set<string>();
       for (const p of v.prices) {
-        const key = `${p.tier}/${p.model}`;
+        const key = `${p.tenant ? `tenant ${p.tenant}: ` : ""}${p.tier}/${p.model}`;
         if (seen.has(key)) throw new PriceBookError(`${origin}: version ${v.effectiveFrom}: ${key} priced twice`);
         seen.add(key);
       }
@@ -96,6 +102,7 @@ export const parsePriceBook = (text: string, origin = "price book"): PriceBook =
         effectiveFrom,
         content: v,
         prices: v.prices.map((p) => ({
+          ...(p.tenant ? { tenant: p.tenant } : {}),
           tier: p.tier,
           model: p.model,
           inputPerMillion: parseDecimal(p.inputPerMillionTokens),
@@ -130,18 +137,3 @@ export const versionsInRange = (book: PriceBook, from: Date, to: Date): PriceVer
 
 export const versionAt = (book: PriceBook, at: Date): PriceVersion | undefined =>
   versionsInRange(book, at, new Date(at.getTime() + 1))[0];
-
-/** Price of (tier, model): exact match, then model "*", then tier "*" with the model, then "*"/"*". */
-export const findPrice = (version: PriceVersion, tier: string, model: string): Price | undefined => {
-  const candidates: Array<[string, string]> = [
-    [tier, model],
-    [tier, "*"],
-    ["*", model],
-    ["*", "*"],
-  ];
-  for (const [t, m] of candidates) {
-    const hit = version.prices.find((p) => p.tier === t && p.model === m);
-    if (hit) return hit;
-  }
-  return undefined;
-};

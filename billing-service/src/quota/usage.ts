@@ -10,7 +10,8 @@
  */
 import type { Pool, PoolClient } from "pg";
 import { priceGroups, type UsageGroup } from "../invoices/pricing";
-import { findPrice, versionsInRange, type PriceBook } from "../pricebook/pricebook";
+import { priceFor } from "../pricebook/cost";
+import { versionsInRange, type PriceBook } from "../pricebook/pricebook";
 import type { QuotaKind, QuotaPeriod } from "./store";
 
 export interface Amounts {
@@ -167,7 +168,7 @@ export const readUsageSnapshot = async (pool: Queryable, book: PriceBook, option
       }
     }
     const version = byId.get(r.version);
-    if (!version || !findPrice(version, r.tier, r.model)) {
+    if (!version || !priceFor(version, { tenant: r.tenant, tier: r.tier, model: r.model })) {
       unpriced.add(JSON.stringify([r.tenant, r.tier, r.model]));
       continue;
     }
@@ -199,8 +200,8 @@ export const readUsageSnapshot = async (pool: Queryable, book: PriceBook, option
     }
   }
   // One priceGroups call per figure: its total is rounded once, like the invoice's.
-  const price = (m: Map<string, UsageGroup>): bigint => (m.size === 0 ? 0n : priceGroups(book, [...m.values()]).totalMinor);
   for (const [tenant, tg] of groups) {
+    const price = (m: Map<string, UsageGroup>): bigint => (m.size === 0 ? 0n : priceGroups(book, tenant, [...m.values()]).totalMinor);
     const t = tenantOf(tenant);
     t.total.day.costMinor = price(tg.total.day);
     t.total.month.costMinor = price(tg.total.month);

@@ -97,7 +97,7 @@ export const registerQuotaRoutes = (base: FastifyInstance, pool: Pool, priceBook
       const now = quota.now();
       let costMinor = 0n;
       if (b.tier && b.model) {
-        const cost = estimateCostMinor(priceBook(), now, { tier: b.tier, model: b.model, inputTokens: BigInt(b.inputTokens), outputTokens: BigInt(b.outputTokens), requests: BigInt(b.requests) });
+        const cost = estimateCostMinor(priceBook(), now, { tenant: b.tenant, tier: b.tier, model: b.model, inputTokens: BigInt(b.inputTokens), outputTokens: BigInt(b.outputTokens), requests: BigInt(b.requests) });
         if (cost === undefined) return reply.code(422).send({ error: "unpriced", message: `no price for tier ${b.tier} model ${b.model}` });
         costMinor = cost;
       }

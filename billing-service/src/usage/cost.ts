@@ -49,7 +49,7 @@ export const costPerRow = async (pool: Pool, book: PriceBook, tenant: string, fr
       }),
     );
   }
-  const priced = priceGroups(book, groups);
+  const priced = priceGroups(book, tenant, groups);
   const byRow = new Map<string, bigint>();
   for (const l of priced.lines) byRow.set(l.dimensions.row!, (byRow.get(l.dimensions.row!) ?? 0n) + l.amountMinor);
   return { currency: book.currency, totalMinor: priced.totalMinor, byRow };
