@@ -196,5 +196,39 @@ describe("cross-field checks in the schema", () => {
     expect(() =>
       parseStackConfig({ flavor: "openshift", platformStack: "acme/maas-billing/platform", tenant: { name: "tenant-a", routes: [{ name: "r", namespace: "tenant-a-models" }] } }),
     ).not.toThrow();
+describe("imagePinning: digest", () => {
+  const digest = (repo: string) => `${repo}@sha256:${"cd".repeat(32)}`;
+  const platform = { billing: { image: testImage }, tenants: [{ name: "acme" }] };
+
+  it("refuses every image still pinned by tag, defaults included, naming each key and how to get the digest", () => {
+    const errors = errorsOf({ flavor: "kubernetes", imagePinning: "digest", platform, tenants: [{ name: "acme" }] });
+    const keys = errors.map((e) => e.split(":").slice(0, 2).join(":"));
+    expect(keys).toEqual(
+      expect.arrayContaining([
+        "maas-billing:platform.monitoring.prometheusImage",
+        "maas-billing:platform.database.image",
+        "maas-billing:platform.federation.proxyImage",
+        "maas-billing:tenants[0].prometheus.image",
+      ]),
+    );
+    expect(keys).not.toContain("maas-billing:platform.billing.image");
+    expect(errors.find((e) => e.startsWith("maas-billing:platform.database.image"))).toContain(
+      '"docker.io/timescale/timescaledb:2.17.2-pg16" is pinned by tag and imagePinning is "digest": set this key to the image\'s digest (skopeo inspect docker://docker.io/timescale/timescaledb:2.17.2-pg16',
+    );
+  });
+
+  it("accepts the stack once every image key has a digest; the default (tag) accepts tags", () => {
+    const raw = { flavor: "kubernetes", imagePinning: "digest", platform, tenants: [{ name: "acme" }] };
+    const errors = errorsOf(raw);
+    // Set each refused key to a digest, by its path.
+    const fixed = structuredClone(raw) as Record<string, any>;
+    for (const e of errors) {
+      const path = e.split(":")[1]!.replace(/\[(\d+)\]/g, ".$1").split(".");
+      let at = fixed;
+      for (const p of path.slice(0, -1)) at = at[p] ??= {};
+      at[path.at(-1)!] = digest("quay.io/example/image");
+    }
+    expect(parseStackConfig(fixed).imagePinning).toBe("digest");
+    expect(parseStackConfig({ flavor: "kubernetes", platform }).imagePinning).toBe("tag");
   });
 });

@@ -15,6 +15,18 @@ export const flavorSchema = z
 export type Flavor = z.infer<typeof flavorSchema>;
 
 /**
+ * Every image reference of a parsed config (defaults applied), by config path: the values of keys
+ * named `image` or ending in `Image`, wherever they sit.
+ */
+export function imageReferences(value: unknown, path: PropertyKey[] = []): Array<{ path: PropertyKey[]; ref: string }> {
+  if (Array.isArray(value)) return value.flatMap((v, i) => imageReferences(v, [...path, i]));
+  if (value === null || typeof value !== "object") return [];
+  return Object.entries(value).flatMap(([k, v]) =>
+    typeof v === "string" && (k === "image" || k.endsWith("Image")) ? [{ path: [...path, k], ref: v }] : imageReferences(v, [...path, k]),
+  );
+}
+
+/**
  * The whole stack config. What a stack deploys follows from which keys are present
  * (docs/contract.md): `platform` -> Platform; `tenants` -> one TenantStack each next to the
  * platform; `tenant` + `platformStack` -> one TenantStack reading the platform through a StackReference.
@@ -26,6 +38,12 @@ export const stackConfigSchema = z
     tenants: z.array(tenantSpecSchema).optional().describe("Tenants deployed in the same stack as the platform (development, small installs)."),
     tenant: tenantSpecSchema.optional().describe("The single tenant of a tenant-only stack; needs `platformStack`."),
     platformStack: patternString(/^[^/\s]+\/[^/\s]+\/[^/\s]+$/, "a fully qualified stack name org/project/stack", "acme/maas-billing/platform-prod").optional().describe("Fully qualified name of the platform stack a tenant stack reads its outputs from."),
+    imagePinning: z
+      .enum(["digest", "tag"])
+      .default("tag")
+      .describe(
+        'How every image of the stack must be pinned. `digest`: each image reference, defaults included, must end in `@sha256:<64 hex>` (a tag can be moved to other content by whoever controls the registry; a digest cannot), and preview names every key that is not. `tag` (the default): an exact tag other than `latest` is enough for third-party images (the billing image always needs a digest). The default is `tag` because the shipped defaults are tags: this repository cannot verify their digests offline, and an invented digest would be worse than a tag. Production stacks should set `digest` and give each image key its digest (`skopeo inspect docker://<image> --format "{{.Digest}}"`).',
+      ),
   })
   .superRefine((c, ctx) => {
     // An exposed Grafana on kubernetes is an HTTPRoute, which needs a host name (flavor and Grafana settings together).
@@ -42,6 +60,17 @@ export const stackConfigSchema = z
     c.tenants?.forEach((t, i) => requireGrafanaHost(t.grafana, ["tenants", i], `grafana.${t.name}.example.com`));
     if (c.tenant !== undefined) requireGrafanaHost(c.tenant.grafana, ["tenant"], `grafana.${c.tenant.name}.example.com`);
 
+    if (c.imagePinning === "digest") {
+      for (const { path, ref } of imageReferences({ platform: c.platform, tenants: c.tenants, tenant: c.tenant })) {
+        if (!/@sha256:[a-f0-9]{64}$/.test(ref)) {
+          ctx.addIssue({
+            code: "custom",
+            path,
+            message: `"${ref}" is pinned by tag and imagePinning is "digest": set this key to the image's digest (skopeo inspect docker://${ref} --format "{{.Digest}}" gives it; e.g. "${ref.replace(/:[^:/@]+$/, "")}@sha256:<digest>") or set imagePinning: tag`,
+          });
+        }
+      }
+    }
     if (c.platform === undefined && c.tenants === undefined && c.tenant === undefined) {
       ctx.addIssue({ code: "custom", path: ["platform"], message: "a stack needs at least one of platform, tenants or tenant. Example: platform: { billing: { image: ... } }" });
     }
@@ -78,6 +107,7 @@ export const stackConfigSchema = z
 
 export interface StackConfig {
   flavor: Flavor;
+  imagePinning: "digest" | "tag";
   platform?: PlatformConfig;
   tenants?: TenantSpec[];
   tenant?: TenantSpec;
