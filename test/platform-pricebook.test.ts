@@ -123,3 +123,20 @@ describe("Pulumi.dev.yaml", () => {
     expect(book.versions[0].prices.map((p) => p.text)).toEqual(example.versions[0].prices.map((p) => p.text));
   });
 });
+
+describe("platform.billing.models", () => {
+  it("closes the model field of a `*`-only price book: the rendered MAAS_BILLING_MODELS, read by the service's config loader, refuses an invented model", async () => {
+    const { loadConfig } = await import("../billing-service/src/config");
+    const { vocabularyOf, unknownValues } = await import("../billing-service/src/events/vocabulary");
+    const book = loadPriceBook(exampleFile);
+    const envOf = (r: RenderResult) => Object.fromEntries((deployment(r).spec.template.spec.containers[0].env as Array<{ name: string; value?: string }>).filter((e) => e.value !== undefined).map((e) => [e.name, e.value!]));
+    const closed = await renderConfig("models-listed", { flavor: "kubernetes", platform: { billing: { image: testImage, models: ["granite-3-8b", "llama-3-70b"] } } });
+    expect(envOf(closed).MAAS_BILLING_MODELS).toBe("granite-3-8b,llama-3-70b");
+    const models = loadConfig({}, { MAAS_BILLING_MODELS: envOf(closed).MAAS_BILLING_MODELS }).events.models;
+    const events = [{ tier: "premium", model: "granite-3-8b" }, { tier: "premium", model: "x".repeat(200) }];
+    expect(unknownValues(vocabularyOf(book, { models }), events, true).map((i) => `${i.index}.${i.field}`)).toEqual(["1.model"]);
+    // The check can fail: without the key the example book (model "*" only) leaves the field open.
+    expect(envOf(baked).MAAS_BILLING_MODELS).toBeUndefined();
+    expect(unknownValues(vocabularyOf(book, {}), events, true)).toEqual([]);
+  });
+});

@@ -90,6 +90,12 @@ export const billingSchema = z
       .describe(
         "In-cluster webhook receivers the tenants' endpoints may reach besides public addresses: CIDRs (`10.96.0.0/12`), addresses, host names or `.domain` suffixes (`.svc.cluster.local`). Default none: a webhook URL that is or resolves to a private, loopback, link-local (cloud metadata) or other internal address is refused at delivery (docs/threat-model.md Q7). Rendered as `MAAS_BILLING_WEBHOOK_ALLOW`.",
       ),
+    models: z
+      .array(z.string().regex(/^[^,\s]{1,256}$/, "expected a model name without commas or spaces, as events carry it"))
+      .optional()
+      .describe(
+        "The served model names (e.g. the registered model routes), rendered as `MAAS_BILLING_MODELS`: events and quota checks with any other model are refused (400 naming the field), besides the models the price book names. Set it when the price book prices models only with `*`: otherwise the model field of events is open and a tenant token can add a ledger key and /metrics series per invented model name (bounded only by the request limit and the ServiceMonitor's sampleLimit; docs/threat-model.md W7).",
+      ),
   })
   .meta({ examples: [{ image: "quay.io/example/maas-billing@sha256:" + "0".repeat(63) + "1" }] });
 

@@ -131,6 +131,7 @@ export function billingApiEnv(args: BillingApiPodArgs): k8s.types.input.core.v1.
     ...(args.billing.quotaDefaults !== undefined ? [{ name: SERVICE_ENV.quotaDefaults, value: JSON.stringify(args.billing.quotaDefaults) }] : []),
     // In-cluster webhook receivers the tenants may use; everything else internal is refused (threat model Q7).
     ...(args.billing.webhookAllow.length > 0 ? [{ name: SERVICE_ENV.webhookAllow, value: args.billing.webhookAllow.join(",") }] : []),
+    ...(args.billing.models !== undefined ? [{ name: SERVICE_ENV.models, value: args.billing.models.join(",") }] : []),
   ];
 }
 
