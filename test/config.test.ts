@@ -196,6 +196,9 @@ describe("cross-field checks in the schema", () => {
     expect(() =>
       parseStackConfig({ flavor: "openshift", platformStack: "acme/maas-billing/platform", tenant: { name: "tenant-a", routes: [{ name: "r", namespace: "tenant-a-models" }] } }),
     ).not.toThrow();
+  });
+});
+
 describe("imagePinning: digest", () => {
   const digest = (repo: string) => `${repo}@sha256:${"cd".repeat(32)}`;
   const platform = { billing: { image: testImage }, tenants: [{ name: "acme" }] };

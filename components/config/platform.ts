@@ -90,6 +90,12 @@ export const billingSchema = z
       .describe(
         "In-cluster webhook receivers the tenants' endpoints may reach besides public addresses: CIDRs (`10.96.0.0/12`), addresses, host names or `.domain` suffixes (`.svc.cluster.local`). Default none: a webhook URL that is or resolves to a private, loopback, link-local (cloud metadata) or other internal address is refused at delivery (docs/threat-model.md Q7). Rendered as `MAAS_BILLING_WEBHOOK_ALLOW`.",
       ),
+    shortfallBilling: z
+      .strictObject({ tier: z.string().min(1).describe("Tier the model server's excess is priced at (the model server does not know the caller's tier): e.g. the tenant's most expensive allowed tier.") })
+      .optional()
+      .describe(
+        "Bill max(gateway, model server) per tenant, model and window: where the model server served more tokens than the gateway counted beyond the collector's tolerance (5%), the excess is billed as usage of `tier` (no user), and the invoice lists those windows in flag `meteringShortfallBilled` (not blocking). Omitted (the default): such windows are the `meteringShortfall` flag, which blocks finalize until an admin accepts it (docs/threat-model.md B2).",
+      ),
     models: z
       .array(z.string().regex(/^[^,\s]{1,256}$/, "expected a model name without commas or spaces, as events carry it"))
       .optional()

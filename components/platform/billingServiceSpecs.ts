@@ -64,6 +64,7 @@ export function collectorSettings(config: PlatformConfig): CollectorSettingsInpu
     attributeLabels: config.telemetry.attributeLabels,
     tenants: config.tenants.map((t) => ({ name: t.name, namespaces: platformTenantNamespaces(t) })),
     strictTenants: true,
+    ...(config.billing.shortfallBilling !== undefined ? { shortfallBilling: config.billing.shortfallBilling } : {}),
   };
 }
 

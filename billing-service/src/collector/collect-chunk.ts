@@ -100,7 +100,7 @@ export const collectChunk = async (
     aggregator.addSeries(s.meter, s.labels, s.samples, anchor);
     anchors.set(key, s.samples[s.samples.length - 1]);
   }
-  const { ledger, reconciliations } = reconcile(aggregator.rows.values(), settings.reconcileTolerance);
+  const { ledger, reconciliations } = reconcile(aggregator.rows.values(), settings.reconcileTolerance, settings.shortfallBilling);
   const unattributed = [...aggregator.unattributed.values()];
   const write = await writeChunk(client, { fromMs, toMs, ledger, reconciliations, unattributed, sources: WATERMARK_SOURCES });
 

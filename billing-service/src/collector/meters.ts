@@ -11,6 +11,13 @@ import type { GatewayCounterSuffix, VllmFamily } from "../contract";
 import type { Attribution, TenantResolver } from "./tenant-map";
 
 export type Source = "gateway" | "model-server";
+/**
+ * Source of the billable rows that bill max(gateway, model server): the model server's excess over
+ * the gateway in a shortfall window (collector setting `shortfallBilling`, reconcile.ts).
+ */
+export const MAX_OF_COUNTERS_SOURCE = "model-server-max";
+/** Where a ledger row of the collector comes from. */
+export type RowSource = Source | typeof MAX_OF_COUNTERS_SOURCE;
 
 /** What a counter measures once mapped to the ledger. */
 export type Quantity = "tokens" | "requests" | "limited_requests" | "input_tokens" | "output_tokens";

@@ -11,6 +11,7 @@
  */
 import { distribute } from "../pricebook/money";
 import type { UsageRow } from "./aggregate";
+import { MAX_OF_COUNTERS_SOURCE, type RowSource } from "./meters";
 
 export interface Reconciliation {
   readonly tenant: string;
@@ -40,7 +41,7 @@ export interface Reconciliation {
  * would count the same tokens twice).
  */
 export interface LedgerRow {
-  readonly row: UsageRow;
+  readonly row: Omit<UsageRow, "source"> & { readonly source: RowSource };
   readonly billable: boolean;
   readonly inputTokens: number;
   readonly outputTokens: number;
@@ -62,6 +63,8 @@ const big = (n: number): bigint => BigInt(Math.round(n));
 export const reconcile = (
   rows: Iterable<UsageRow>,
   tolerance: number,
+  /** Bill max(gateway, model server) in shortfall windows, at this tier (collector setting `shortfallBilling`). */
+  shortfallBilling?: { readonly tier: string },
 ): { ledger: LedgerRow[]; reconciliations: Reconciliation[] } => {
   const gatewayGroups = new Map<string, UsageRow[]>();
   const gatewayOnlyRequests: UsageRow[] = [];
@@ -154,8 +157,47 @@ export const reconcile = (
       makeReconciliation(tenant, model, windowStartMs, windowEndMs, 0, totals.input, totals.output, tolerance, "model", 0),
     );
   }
+  if (shortfallBilling) ledger.push(...maxOfCountersRows(reconciliations, shortfallBilling.tier));
   return { ledger, reconciliations };
 };
+
+/**
+ * For every flagged window where the model server served more than the gateway counted, a billable
+ * row with the difference: input = model input - gateway input as apportioned, output likewise (both
+ * >= 0, since the gateway's tokens were split by the model server's own ratio), so gateway + this row
+ * = the model server's count, per direction.
+ */
+const maxOfCountersRows = (reconciliations: readonly Reconciliation[], tier: string): LedgerRow[] =>
+  reconciliations
+    .filter((r) => r.model !== null && r.flagged && r.diffTokens < 0)
+    .map((r) => {
+      const input = Math.max(0, r.modelInputTokens - r.apportionedInputTokens);
+      const output = Math.max(0, r.modelOutputTokens - r.apportionedOutputTokens);
+      return {
+        row: {
+          source: MAX_OF_COUNTERS_SOURCE,
+          tenant: r.tenant,
+          user: null,
+          tier,
+          model: r.model,
+          attributes: {},
+          windowStartMs: r.windowStartMs,
+          windowEndMs: r.windowEndMs,
+          quantities: { tokens: input + output },
+          resets: 0,
+          gaps: 0,
+          samples: 0,
+          series: 0,
+        },
+        billable: true,
+        inputTokens: input,
+        outputTokens: output,
+        totalTokens: input + output,
+        requests: 0,
+        limitedRequests: 0,
+        reconciliationKey: reconciliationKey(r.tenant, r.model, r.windowStartMs),
+      };
+    });
 
 interface Totals {
   /** A model-server row of the group, for its tenant, model and window. */

@@ -14,6 +14,7 @@ import type { LedgerRow, Reconciliation } from "./reconcile";
 import type { UnattributedUsage } from "./aggregate";
 import { inTransaction } from "../db/transaction";
 import { COLLECTOR_LOCK_KEY } from "./lock";
+import { MAX_OF_COUNTERS_SOURCE } from "./meters";
 
 const sha = (s: string): string => createHash("sha256").update(s).digest("hex");
 const iso = (ms: number): string => new Date(ms).toISOString();
@@ -67,6 +68,8 @@ const usageRecord = (b: LedgerRow, reconciliationByKey: Map<string, Reconciliati
   const rec = b.reconciliationKey ? reconciliationByKey.get(b.reconciliationKey) : undefined;
   const lineage = {
     source: "prometheus",
+    // The model server's excess over the gateway in a shortfall window, billed by setting shortfallBilling.
+    ...(r.source === MAX_OF_COUNTERS_SOURCE ? { rule: "max(gateway, model-server)" } : {}),
     series: r.series,
     samples: r.samples,
     resets: r.resets,

@@ -65,6 +65,15 @@ export const collectorSettingsSchema = z
     recollectWindows: z.number().int().min(0).max(1000).default(1),
     /** Relative gateway/model-server difference beyond which a window is flagged. Defaults to 0.05. */
     reconcileTolerance: z.number().min(0).max(1).default(0.05),
+    /**
+     * Bill max(gateway, model server) per tenant, model and window: where the model server served
+     * more tokens than the gateway counted, beyond `reconcileTolerance`, the difference becomes a
+     * billable row (source `model-server-max`, this `tier`, no user), so the invoice bills the model
+     * server's count and records those windows (flag `meteringShortfallBilled`). Within the tolerance
+     * the gateway stands (the max of two counters read at slightly different instants would bill the
+     * noise). Omitted (the default): the shortfall is a `meteringShortfall` flag that blocks finalize.
+     */
+    shortfallBilling: z.strictObject({ tier: z.string().min(1) }).optional(),
     /** vLLM metric family: plain `vllm:` or KServe's `kserve_vllm:` (never both: that counts twice). */
     vllmFamily: z.enum(VLLM_FAMILIES).default("vllm"),
     /**

@@ -11,8 +11,54 @@
  * same period are not flagged again on its adjustments.
  */
 import type { PoolClient } from "pg";
+import { MAX_OF_COUNTERS_SOURCE } from "../collector/meters";
 
 export const METERING_SHORTFALL = "meteringShortfall";
+/** Informational flag: shortfall windows billed at the model server's count (collector setting shortfallBilling). */
+export const METERING_SHORTFALL_BILLED = "meteringShortfallBilled";
+
+/** A window billed at max(gateway, model server): not blocking, the excess is on the invoice. */
+export interface BilledShortfallWindow {
+  readonly model: string;
+  readonly tier: string;
+  readonly windowStart: string;
+  readonly windowEnd: string;
+  readonly gatewayTokens: string;
+  readonly modelServerTokens: string;
+  /** The billed excess (input + output of the model-server-max row). */
+  readonly billedTokens: string;
+}
+
+/**
+ * Windows of (tenant, period) where the collector billed the model server's excess (source
+ * model-server-max), with the counters behind it: recorded in the invoice's flags, so the invoice
+ * says which windows it billed at the model server's count instead of the gateway's.
+ */
+export const meteringShortfallBilled = async (client: PoolClient, tenant: string, start: Date, end: Date): Promise<{ windows: BilledShortfallWindow[]; billedTokens: string } | undefined> => {
+  const rows = (
+    await client.query<{ model: string; tier: string; ws: Date; we: Date; g: string; m: string; b: string }>(
+      `select u.model, u.tier, u.window_start as ws, u.window_end as we, coalesce(c.gateway_tokens, 0)::text as g,
+              coalesce(c.model_input_tokens + c.model_output_tokens, 0)::text as m, u.total_tokens::text as b
+         from collector_usage u
+         left join collector_reconciliation c on c.tenant = u.tenant and c.model = u.model and c.window_start = u.window_start
+        where u.source = '${MAX_OF_COUNTERS_SOURCE}' and u.billable and u.total_tokens > 0
+          and u.tenant = $1 and u.window_start >= $2 and u.window_start < $3
+        order by u.window_start, u.model`,
+      [tenant, start, end],
+    )
+  ).rows;
+  if (rows.length === 0) return undefined;
+  const windows = rows.map((r) => ({
+    model: r.model,
+    tier: r.tier,
+    windowStart: new Date(r.ws).toISOString(),
+    windowEnd: new Date(r.we).toISOString(),
+    gatewayTokens: r.g,
+    modelServerTokens: r.m,
+    billedTokens: r.b,
+  }));
+  return { windows, billedTokens: windows.reduce((a, w) => a + BigInt(w.billedTokens), 0n).toString() };
+};
 
 export interface ShortfallWindow {
   /** collector_reconciliation.reconciliation_key (tenant|model|window start). */
@@ -59,10 +105,13 @@ export const meteringShortfall = async (
   // Columns named as the flag's fields: only the times need converting, and the shortfall computing.
   const rows = (
     await client.query<Omit<ShortfallWindow, "windowStart" | "windowEnd" | "shortfallTokens"> & { windowStart: Date; windowEnd: Date }>(
+      // A window whose excess the collector billed (shortfallBilling) is on the invoice: not a shortfall.
       `select reconciliation_key as key, model, window_start as "windowStart", window_end as "windowEnd",
               gateway_tokens::text as "gatewayTokens", (model_input_tokens + model_output_tokens)::text as "modelServerTokens"
-         from collector_reconciliation
+         from collector_reconciliation c
         where tenant = $1 and window_start >= $2 and window_start < $3 and flagged and model is not null and diff_tokens < 0
+          and not exists (select 1 from collector_usage u where u.source = '${MAX_OF_COUNTERS_SOURCE}' and u.billable and u.total_tokens > 0
+                            and u.tenant = c.tenant and u.model = c.model and u.window_start = c.window_start)
         order by window_start, model`,
       [tenant, start, end],
     )

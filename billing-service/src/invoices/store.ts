@@ -7,7 +7,7 @@ import { createHash } from "node:crypto";
 import type { Pool, PoolClient } from "pg";
 import { withRollback, withTransaction } from "../db/transaction";
 import { formatScaled } from "../pricebook/money";
-import { METERING_SHORTFALL, meteringShortfall, unacceptedBlockingFlags, type FlagAcceptance } from "./shortfall";
+import { METERING_SHORTFALL, METERING_SHORTFALL_BILLED, meteringShortfall, meteringShortfallBilled, unacceptedBlockingFlags, type FlagAcceptance } from "./shortfall";
 import { versionsInRange, type PriceBook } from "../pricebook/pricebook";
 import { parsePeriod } from "./periods";
 import { priceGroups, type UsageGroup } from "./pricing";
@@ -137,11 +137,13 @@ const buildDraft = async (client: PoolClient, book: PriceBook, tenant: string, p
     ],
   );
   const shortfall = await meteringShortfall(client, tenant, period.label, period.start, period.end);
+  const billedShortfall = await meteringShortfallBilled(client, tenant, period.start, period.end);
   const flags = {
     counterResets: groups.reduce((a, g) => a + g.resets, 0),
     scrapeGaps: groups.reduce((a, g) => a + g.gaps, 0),
     priceVersions: [...new Set(groups.map((g) => g.priceVersionId))],
     ...(shortfall ? { [METERING_SHORTFALL]: shortfall } : {}),
+    ...(billedShortfall ? { [METERING_SHORTFALL_BILLED]: billedShortfall } : {}),
   };
   const number = `INV-${period.label}-${tenant}-${invoiceId}`;
   await client.query("update invoices set number = $2, total_minor = $3, ledger_rows = $4, flags = $5 where id = $1", [
