@@ -129,3 +129,11 @@ describe("billing database", () => {
     });
   });
 });
+
+describe("platform.billing.shortfallBilling", () => {
+  it("reaches collector.yaml, where the service's own reader finds the tier; omitted, the collector bills the gateway counter only", () => {
+    const withMax = parseStackConfig({ flavor: "openshift", platform: { billing: { image: testImage, shortfallBilling: { tier: "premium" } }, tenants: [{ name: "tenant-a" }] } }).platform!;
+    expect(parseCollectorSettingsYaml(collectorYaml(collectorSettings(withMax))).shortfallBilling).toEqual({ tier: "premium" });
+    expect(parseCollectorSettingsYaml(collectorYaml(collectorSettings(platformConfig()))).shortfallBilling).toBeUndefined();
+  });
+});
