@@ -137,3 +137,13 @@ describe("platform.billing.shortfallBilling", () => {
     expect(parseCollectorSettingsYaml(collectorYaml(collectorSettings(platformConfig()))).shortfallBilling).toBeUndefined();
   });
 });
+
+describe("platform.billing.shortfallBilling with a price book", () => {
+  it("refuses a tier without a list price (the excess could not be invoiced)", () => {
+    const book = { currency: "USD", versions: [{ effectiveFrom: "2025-01-01T00:00:00Z", prices: [{ tier: "premium", model: "*", inputPerMillionTokens: "1.00", outputPerMillionTokens: "2.00", perRequest: "0" }] }] };
+    expect(() => parseStackConfig({ flavor: "openshift", platform: { billing: { image: testImage, priceBook: book, shortfallBilling: { tier: "gold" } } } })).toThrow(
+      'maas-billing:platform.billing.shortfallBilling.tier: tier "gold" has no list price in billing.priceBook (it prices "premium")',
+    );
+    expect(() => parseStackConfig({ flavor: "openshift", platform: { billing: { image: testImage, priceBook: book, shortfallBilling: { tier: "premium" } } } })).not.toThrow();
+  });
+});

@@ -265,6 +265,11 @@ export const platformSchema = z
     });
     if (p.billing.priceBook !== undefined && priceBookProblems(p.billing.priceBook).length === 0) {
       const book = p.billing.priceBook;
+      // The max-of-counters rows are priced at this tier for every tenant: a list price must exist.
+      const listTiers = priceBookTiers(book, ""); // "" is no tenant name: list entries only
+      if (p.billing.shortfallBilling !== undefined && listTiers !== undefined && !listTiers.includes(p.billing.shortfallBilling.tier)) {
+        ctx.addIssue({ code: "custom", path: ["billing", "shortfallBilling", "tier"], message: `tier "${p.billing.shortfallBilling.tier}" has no list price in billing.priceBook (it prices ${listTiers.map((x) => `"${x}"`).join(", ")}): the model server's excess could not be invoiced` });
+      }
       // A contract for a tenant the platform does not know is a typo that would silently bill list prices.
       for (const name of priceBookContractTenants(book)) {
         if (!p.tenants.some((t) => t.name === name)) {
