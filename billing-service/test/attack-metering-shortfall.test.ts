@@ -8,95 +8,24 @@
  * final invoice.
  */
 import { execFile } from "node:child_process";
-import { mkdtemp, rm } from "node:fs/promises";
-import os from "node:os";
 import path from "node:path";
 import { promisify } from "node:util";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { backfill, startPrometheus, type RunningPrometheus } from "../testkit/prometheus";
-import { collectOnce } from "../src/collector/collect";
-import { PrometheusClient } from "../src/collector/prometheus-client";
-import { parseCollectorSettings } from "../src/contract";
-import type { Sample } from "../src/collector/counter-usage";
-import { startBillingDb, type BillingTestDb } from "./support/billing-db";
-import { startService, type ServiceProcess } from "../testkit/service";
-import { toOpenMetrics } from "./support/scenario";
+import { describe, expect, it } from "vitest";
+import { useShortfallScenario, WINDOW } from "./support/shortfall-scenario";
 
-const WINDOW = 15 * 60_000;
-const SCRAPE = 15_000;
-
-let dir: string;
-let prom: RunningPrometheus;
-let db: BillingTestDb;
-let service: ServiceProcess;
-let fromMs: number;
-let period: string;
-
-/** A counter scraped every 15 s over [start, end), growing by `perScrape` from `base`. */
-const counter = (start: number, end: number, base: number, perScrape: number): Sample[] => {
-  const out: Sample[] = [];
-  for (let t = start, v = base; t < end; t += SCRAPE, v += perScrape) out.push({ t, v });
-  return out;
-};
-
-const api = async (method: string, url: string, body?: unknown): Promise<{ status: number; json: any }> => {
-  const res = await fetch(`${service.url}${url}`, {
-    method,
-    headers: { authorization: `Bearer ${service.token}`, ...(body !== undefined ? { "content-type": "application/json" } : {}) },
-    ...(body !== undefined ? { body: JSON.stringify(body) } : {}),
-  });
-  return { status: res.status, json: await res.json() };
-};
-
-beforeAll(async () => {
-  dir = await mkdtemp(path.join(os.tmpdir(), "maas-attack-shortfall-"));
-  fromMs = Math.floor(Date.now() / WINDOW) * WINDOW - 8 * WINDOW;
-  // Both windows in one calendar month (the invoice period).
-  while (new Date(fromMs).getUTCMonth() !== new Date(fromMs + 2 * WINDOW).getUTCMonth()) fromMs -= WINDOW;
-  period = new Date(fromMs).toISOString().slice(0, 7);
-  const w1 = fromMs + WINDOW;
-  const w2 = fromMs + 2 * WINDOW;
-  const scrapes = WINDOW / SCRAPE; // 60 per window
-  // Window 1: the tenant's TokenRateLimitPolicy meters 1,200 tokens, the model server served 1,200.
-  // Window 2: the policy is gone: no Limitador series at all, the model server serves 2,400 more.
-  const gatewayLabels = { limitador_namespace: "acme-models/llama", model: "llama", tier: "premium", user: "alice" };
-  const vllmLabels = { namespace: "acme-models", model_name: "llama" };
-  const series = [
-    { metric: "authorized_hits", labels: gatewayLabels, samples: counter(fromMs, w1 + SCRAPE, 0, 20) },
-    { metric: "authorized_calls", labels: { limitador_namespace: "acme-models/llama", tier: "premium", user: "alice" }, samples: counter(fromMs, w1 + SCRAPE, 0, 1) },
-    { metric: "vllm:prompt_tokens_total", labels: vllmLabels, samples: counter(fromMs, w2 + SCRAPE, 0, 15) },
-    { metric: "vllm:generation_tokens_total", labels: vllmLabels, samples: [...counter(fromMs, w1 + SCRAPE, 0, 5), ...counter(w1 + SCRAPE, w2 + SCRAPE, 5 * (scrapes + 1), 25)] },
-  ];
-  await backfill(toOpenMetrics(series), path.join(dir, "data"), dir);
-  [prom, db] = await Promise.all([startPrometheus({ dir }), startBillingDb()]);
-  const client = new PrometheusClient({ url: prom.url });
-  try {
-    // The real collector, as `serve` runs it, against the real Prometheus.
-    const settings = parseCollectorSettings({ window: "15m", tenants: [{ name: "acme", namespaces: ["acme-models"] }] });
-    await collectOnce({ pool: db.pool, prometheus: client, settings }, { fromMs, toMs: w2 + WINDOW });
-  } finally {
-    client.close();
-  }
-  service = await startService({ databaseUrl: db.url, dataDir: dir });
-}, 240_000);
-
-afterAll(async () => {
-  await service?.kill("SIGTERM");
-  await prom?.stop();
-  await db?.stop();
-  if (dir) await rm(dir, { recursive: true, force: true });
-}, 60_000);
+const scenario = useShortfallScenario();
+const api = (method: string, url: string, body?: unknown) => scenario().api(method, url, body);
 
 describe("attack B2: the tenant switches off the counter it is billed from", () => {
   let number: string;
 
   it("the draft carries meteringShortfall with the window and the tokens the gateway did not count", async () => {
-    const created = await api("POST", "/v1/tenants/acme/invoices", { period });
+    const created = await api("POST", "/v1/tenants/acme/invoices", { period: scenario().period });
     expect(created.status).toBe(201);
     number = created.json.number;
     const flag = created.json.flags.meteringShortfall;
     expect(flag).toBeDefined();
-    const w2 = new Date(fromMs + WINDOW).toISOString();
+    const w2 = new Date(scenario().fromMs + WINDOW).toISOString();
     expect(flag.windows).toEqual([
       expect.objectContaining({ model: "llama", windowStart: w2, gatewayTokens: "0", shortfallTokens: flag.windows[0].modelServerTokens }),
     ]);
@@ -110,7 +39,7 @@ describe("attack B2: the tenant switches off the counter it is billed from", () 
     expect(refused.status).toBe(409);
     expect(refused.json.message).toMatch(/carries meteringShortfall \(1 window\(s\), \d+ tokens the gateway did not count\): not finalized/);
     const cli = await promisify(execFile)(process.execPath, [path.join(__dirname, "..", "bin", "maas-billing.cjs"), "invoice", "finalize", "--tenant", "acme", number], {
-      env: { ...process.env, DATABASE_URL: db.url },
+      env: { ...process.env, DATABASE_URL: scenario().db.url },
     }).then(
       () => "finalized",
       (e: { stderr: string }) => e.stderr,
@@ -130,7 +59,7 @@ describe("attack B2: the tenant switches off the counter it is billed from", () 
       expect.objectContaining({ flag: "meteringShortfall", reason: "policy restored; shortfall billed on a separate contract", acceptedBy: "ops" }),
     ]);
     // An adjustment of the same period does not flag the accepted window again.
-    const again = await api("POST", "/v1/tenants/acme/invoices", { period });
+    const again = await api("POST", "/v1/tenants/acme/invoices", { period: scenario().period });
     expect(again.json).toMatchObject({ created: false });
   });
 });

@@ -107,7 +107,7 @@ describe("per-tenant contract prices", () => {
     expect(a.totalMinor).toBe(EXPECTED.acme);
     expect(g.totalMinor).toBe(EXPECTED.globex);
     // Key order normalised: the lineage comes back from a jsonb column.
-    const canonical = (e: Record<string, string>) => JSON.stringify(Object.fromEntries(Object.entries(e).sort(([x], [y]) => x.localeCompare(y))));
+    const canonical = (e: Readonly<Record<string, string | undefined>>) => JSON.stringify(Object.fromEntries(Object.entries(e).sort(([x], [y]) => x.localeCompare(y))));
     const entries = (inv: typeof a) => [...new Set(inv.lines.map((l) => canonical(l.lineage.priceEntry)))].sort();
     expect(entries(a)).toEqual([{ tenant: "acme", tier: "*", model: "*" }, { tenant: "acme", tier: "premium", model: "llama" }, { tier: "*", model: "*" }].map(canonical).sort());
     expect(entries(g)).toEqual([{ tier: "*", model: "*" }, { tier: "premium", model: "llama" }].map(canonical).sort());

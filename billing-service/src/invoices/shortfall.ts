@@ -35,10 +35,12 @@ export interface BilledShortfallWindow {
  * says which windows it billed at the model server's count instead of the gateway's.
  */
 export const meteringShortfallBilled = async (client: PoolClient, tenant: string, start: Date, end: Date): Promise<{ windows: BilledShortfallWindow[]; billedTokens: string } | undefined> => {
+  // Columns named as the flag's fields: only the times need converting.
   const rows = (
-    await client.query<{ model: string; tier: string; ws: Date; we: Date; g: string; m: string; b: string }>(
-      `select u.model, u.tier, u.window_start as ws, u.window_end as we, coalesce(c.gateway_tokens, 0)::text as g,
-              coalesce(c.model_input_tokens + c.model_output_tokens, 0)::text as m, u.total_tokens::text as b
+    await client.query<Omit<BilledShortfallWindow, "windowStart" | "windowEnd"> & { windowStart: Date; windowEnd: Date }>(
+      `select u.model, u.tier, u.window_start as "windowStart", u.window_end as "windowEnd",
+              coalesce(c.gateway_tokens, 0)::text as "gatewayTokens",
+              coalesce(c.model_input_tokens + c.model_output_tokens, 0)::text as "modelServerTokens", u.total_tokens::text as "billedTokens"
          from collector_usage u
          left join collector_reconciliation c on c.tenant = u.tenant and c.model = u.model and c.window_start = u.window_start
         where u.source = '${MAX_OF_COUNTERS_SOURCE}' and u.billable and u.total_tokens > 0
@@ -48,15 +50,7 @@ export const meteringShortfallBilled = async (client: PoolClient, tenant: string
     )
   ).rows;
   if (rows.length === 0) return undefined;
-  const windows = rows.map((r) => ({
-    model: r.model,
-    tier: r.tier,
-    windowStart: new Date(r.ws).toISOString(),
-    windowEnd: new Date(r.we).toISOString(),
-    gatewayTokens: r.g,
-    modelServerTokens: r.m,
-    billedTokens: r.b,
-  }));
+  const windows = rows.map((r): BilledShortfallWindow => ({ ...r, windowStart: r.windowStart.toISOString(), windowEnd: r.windowEnd.toISOString() }));
   return { windows, billedTokens: windows.reduce((a, w) => a + BigInt(w.billedTokens), 0n).toString() };
 };
 
