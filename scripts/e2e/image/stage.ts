@@ -9,7 +9,8 @@
  * MAAS_BILLING_AUTH_MODE=kubernetes (no TokenReview API here) and no collector (no Prometheus).
  */
 import { execFile } from "node:child_process";
-import { mkdirSync, readFileSync, writeFileSync } from "node:fs";
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { startBillingCluster } from "../../../billing-service/testkit/postgres";
 import { freePort } from "../../../billing-service/src/net/free-port";
@@ -71,7 +72,13 @@ function currentLimits(): string[] {
     const m = new RegExp(`^${label}\\s+(\\S+)\\s+(\\S+)`, "m").exec(limits);
     return m && m[1] !== "unlimited" && m[2] !== "unlimited" ? [`--ulimit=${name}=${m[1]}:${m[2]}`] : [];
   };
-  return [...pick("Max open files", "nofile"), ...pick("Max processes", "nproc")];
+  // Processes: runc could not set this machine's own limit (96367) on the container either ("error
+  // setting rlimit type 6: operation not permitted"; the runtime's processes seem to run under a lower one),
+  // while 4096 (a lowering) was accepted. The pod's limits are the node's, not
+  // something the rendered Deployment sets, so this cap changes nothing the stage checks.
+  const nproc = /^Max processes\s+(\S+)\s+(\S+)/m.exec(limits);
+  const cap = (v: string | undefined) => String(Math.min(v === undefined || v === "unlimited" ? Infinity : Number(v), 4096));
+  return [...pick("Max open files", "nofile"), `--ulimit=nproc=${cap(nproc?.[1])}:${cap(nproc?.[2])}`];
 }
 
 export async function imageStage(report: Report, env: ImageStageEnv): Promise<void> {
@@ -105,7 +112,15 @@ export async function imageStage(report: Report, env: ImageStageEnv): Promise<vo
     ...how.emptyDirs.map((path) => `--tmpfs=${path}:rw,mode=1777`),
   ];
 
-  const pgDir = join(env.workDir, "pg");
+  // podman's container database records the storage path it was created under and refuses any other
+  // ("database configuration mismatch") once the checkout moves or a worktree shares the cache. It
+  // holds container state only (images live in the storage itself), and every container of this
+  // stage is removed again, so start each run with none.
+  for (const db of ["bolt_state.db", "db.sql"]) rmSync(join(state, "storage", "libpod", db), { force: true });
+
+  // Not under the stage's work folder: that is 0700 root's, and as root embedded PostgreSQL runs as the
+  // "postgres" user, who must be able to enter every parent of the data directory.
+  const pgDir = mkdtempSync(join(tmpdir(), "maas-e2e-image-pg-"));
   const cluster = await startBillingCluster(pgDir, { persistent: false });
   try {
     let token = "";
@@ -151,5 +166,6 @@ export async function imageStage(report: Report, env: ImageStageEnv): Promise<vo
     });
   } finally {
     await cluster.server.stop().catch(() => undefined);
+    rmSync(pgDir, { recursive: true, force: true });
   }
 }
