@@ -190,7 +190,7 @@ describe("invoice drafts from the hourly rollup", () => {
             return;
           }
           if (result instanceof Error || !result.created) throw result instanceof Error ? result : new Error(result.reason);
-          const priced = priceGroups(book, full.groups);
+          const priced = priceGroups(book, tenant, full.groups);
           expect(result.invoice.totalMinor).toBe(priced.totalMinor.toString());
           expect(result.invoice.lines.map((l) => [l.lineNo, l.tier, l.model, l.dimensions, l.component, l.priceVersionId, l.quantity, l.amountMinor, l.lineage])).toEqual(
             priced.lines.map((l) => [l.lineNo, l.tier, l.model, l.dimensions, l.component, l.priceVersionId, l.quantity.toString(), l.amountMinor.toString(), l.lineage]),
