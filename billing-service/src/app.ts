@@ -15,6 +15,9 @@ import type { PriceBook } from "./pricebook/pricebook";
 import { registerPortal } from "./portal/routes";
 import { domainErrorAnswer } from "./routes/errors";
 import { registerEventRoutes, type EventIngest } from "./routes/events";
+import { registerLogRoutes, type AccessLogIngest } from "./routes/logs";
+import { upsertAccessLogRows } from "./accesslog/store";
+import { createTenantResolver, type TenantNamespaces } from "./collector/tenant-map";
 import { registerInvoiceRoutes } from "./routes/invoices";
 import { registerOpsRoutes } from "./routes/ops";
 import { registerQuotaRoutes } from "./routes/quotas";
@@ -38,6 +41,18 @@ export interface AppDeps {
   /** Accepted tier/model names; defaults to the names in the price book (events/vocabulary.ts). */
   readonly vocabulary?: () => Vocabulary;
   readonly limits?: Partial<ApiLimits>;
+  /** POST /v1/logs (OTLP access logs): storage (default a direct upsert), tenant map, billable source. */
+  readonly accessLogs?: AccessLogSettings;
+}
+
+export interface AccessLogSettings {
+  /** Stores access-log rows; defaults to a direct upsert (serve passes the durable spool). */
+  readonly ingest?: AccessLogIngest;
+  /** The collector settings' tenant map: namespaces of a record's route to its tenant. */
+  readonly tenants?: readonly TenantNamespaces[];
+  readonly strictTenants?: boolean;
+  /** Whether access-log rows are billed (collector setting billableSource; true when nothing else is). */
+  readonly billable?: boolean;
 }
 
 export interface ApiLimits {
@@ -120,6 +135,15 @@ export const buildApp = async (deps: AppDeps): Promise<App> => {
   const vocabulary = deps.vocabulary ?? vocabularySource(deps.priceBook);
   registerOpsRoutes(app, deps.pool);
   registerEventRoutes(app, deps.pool, metrics, vocabulary, deps.ingest);
+  const resolver = createTenantResolver({ tenants: deps.accessLogs?.tenants ?? [], strict: deps.accessLogs?.strictTenants });
+  await registerLogRoutes(app, metrics, {
+    ingest: deps.accessLogs?.ingest ?? (async (rows) => ({ stored: "database", ...(await upsertAccessLogRows(deps.pool, rows)) })),
+    tenantOfNamespace: (namespace) => {
+      const a = resolver.byNamespace(namespace);
+      return a.kind === "tenant" ? a.tenant : undefined;
+    },
+    billable: deps.accessLogs?.billable ?? true,
+  });
   registerUsageRoutes(app, deps.pool, deps.priceBook);
   registerInvoiceRoutes(app, deps.pool, deps.priceBook);
   const quota = createQuotaService(deps.pool, deps.priceBook, { onError: (e) => app.log.error({ err: e }, "quota refresh failed"), ...deps.quota });

@@ -14,7 +14,7 @@ import { createServiceMetrics } from "./ops/metrics";
 import { buildMetricsApp } from "./ops/metrics-app";
 import { vocabularySource } from "./events/vocabulary";
 import { loadPriceBook } from "./pricebook/pricebook";
-import { createEventSpool } from "./spool";
+import { createAccessLogSpool, createEventSpool } from "./spool";
 import { createWebhookDispatcher, type WebhookDispatcher } from "./webhooks/dispatcher";
 import { runMonthEndClose } from "./close/month-end";
 
@@ -45,6 +45,10 @@ export const startServer = async (config: ServiceConfig): Promise<RunningServer>
     // Events are acknowledged once committed, or fsynced to <data dir>/spool while the database is down.
     const spool = createEventSpool({ pool: db.pool, spool: config.spool, log: logger });
     spool.start();
+    // The same for access-log records (POST /v1/logs), in their own queue.
+    const accessLogSpool = createAccessLogSpool({ pool: db.pool, spool: config.spool, log: logger });
+    accessLogSpool.start();
+    const settings = config.collector?.settings;
     const app = await buildApp({
       pool: db.pool,
       priceBook: () => priceBook,
@@ -52,6 +56,8 @@ export const startServer = async (config: ServiceConfig): Promise<RunningServer>
       logger,
       metrics,
       ingest: spool.ingest,
+      // Billed unless the gateway counters are the billable source (docs/usage-sources.md).
+      accessLogs: { ingest: accessLogSpool.ingest, tenants: settings?.tenants, strictTenants: settings?.strictTenants, billable: settings === undefined || settings.billableSource === "access-log" },
       vocabulary: vocabularySource(() => priceBook, { models: config.events.models, tiers: config.events.tiers }),
       limits: { requestsPerMinute: config.limits.requestsPerMinute },
       portalTrustsForwardedToken: config.auth.mode === "kubernetes",
@@ -107,6 +113,7 @@ export const startServer = async (config: ServiceConfig): Promise<RunningServer>
         await webhooks?.stop();
         await metricsApp?.close();
         await spool.stop();
+        await accessLogSpool.stop();
         await collector?.stop();
         await db.close();
         logger.info("stopped");

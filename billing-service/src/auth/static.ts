@@ -84,6 +84,7 @@ export class StaticTokenAuthenticator implements Authenticator {
         name: entry.name,
         may: async () => false,
         maySend: (tenant, source) => sources.includes(source) && (entry.tenant === undefined || entry.tenant === tenant),
+        sender: { sources, ...(entry.tenant === undefined ? {} : { tenant: entry.tenant }) },
       };
     }
     const gateway = entry.quotaGateway === true && !admin && entry.tenant === undefined;

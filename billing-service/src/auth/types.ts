@@ -47,6 +47,12 @@ export interface Principal {
    * means this principal is no sender.
    */
   maySend?(tenant: string, source: string): boolean;
+  /**
+   * Set for sender credentials only: the sources bound to them, and the one tenant they may write
+   * when bound to one. The OTLP logs receiver (POST /v1/logs) takes senders only and writes under
+   * their source; records of a tenant-bound sender are that tenant's.
+   */
+  readonly sender?: { readonly sources: readonly string[]; readonly tenant?: string };
 }
 
 /** Billing admin: may do the admin actions (cluster-wide, so no tenant is named). */

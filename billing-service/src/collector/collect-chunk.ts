@@ -100,7 +100,10 @@ export const collectChunk = async (
     aggregator.addSeries(s.meter, s.labels, s.samples, anchor);
     anchors.set(key, s.samples[s.samples.length - 1]);
   }
-  const { ledger, reconciliations } = reconcile(aggregator.rows.values(), settings.reconcileTolerance, settings.shortfallBilling);
+  const reconciled = reconcile(aggregator.rows.values(), settings.reconcileTolerance, settings.shortfallBilling);
+  const reconciliations = reconciled.reconciliations;
+  // Access logs billed instead (settings.billableSource): gateway rows stay for reconciliation only.
+  const ledger = settings.billableSource === "access-log" ? reconciled.ledger.map((b) => ({ ...b, billable: false })) : reconciled.ledger;
   const unattributed = [...aggregator.unattributed.values()];
   const write = await writeChunk(client, { fromMs, toMs, ledger, reconciliations, unattributed, sources: WATERMARK_SOURCES });
 

@@ -103,6 +103,14 @@ export const collectorSettingsSchema = z
       )
       .max(8)
       .default([]),
+    /**
+     * Which source is billed (docs/usage-sources.md): `gateway`, the Limitador counters read from
+     * Prometheus (gateway rows billable, access-log rows kept for reports and reconciliation), or
+     * `access-log`, the per-request records of POST /v1/logs (exact input/output split, per API
+     * key; the gateway rows are then kept for reconciliation only). Never both: that bills twice.
+     * The platform renders `access-log` when it deploys the access-log pipeline. Defaults to gateway.
+     */
+    billableSource: z.enum(["gateway", "access-log"]).default("gateway"),
     /** Tenants and their namespaces; a namespace not listed is its own tenant unless `strictTenants`. */
     tenants: z.array(z.object({ name: z.string().min(1), namespaces: z.array(z.string().min(1)).min(1) })).default([]),
     strictTenants: z.boolean().default(false),

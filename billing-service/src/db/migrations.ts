@@ -3,7 +3,8 @@
  * runner (migrate.ts) in the order of this list, each in its own transaction, recorded in
  * `schema_migrations`. Ids are names, not the order: 050-099 are the collector's tables (050 runs
  * first, because the ledger view of 002 reads collector_usage) except 070-089 (the ledger's rollups
- * and lineage for fast invoices, issue 20), 110-119 the portal's, 001-049 the rest
+ * and lineage for fast invoices, issue 20) and 060-069 (the access-log ledger of issue 18, listed
+ * after 071 because it extends the ledger view and the invoice rollup), 110-119 the portal's, 001-049 the rest
  * (030-039: quotas, webhooks and month-end close of issue 16). A migration is
  * never edited once released: changes are new migrations.
  */
@@ -938,11 +939,105 @@ drop index if exists usage_hourly_hour;
 create index usage_hourly_hour on usage_hourly using brin (hour);
 `,
   },
+  {
+    id: 60,
+    name: "access_log_usage",
+    sql: `
+-- Per-request usage from the gateway's access logs (POST /v1/logs, OTLP; src/accesslog). One row per
+-- request: record_id is a hash of what identifies the request (src/accesslog/records.ts), so a
+-- retried batch or a copy through another collector replica is the same row, and the streaming
+-- copy with tokens "0" and the one with the real usage fold into one (more tokens win).
+-- Every record is kept: rate_limit and error records count requests by response_type and never bill
+-- a request; billable rows (the platform's chosen source, docs/usage-sources.md) join the ledger.
+create table access_log_usage (
+  tenant text not null,
+  source text not null,
+  record_id text not null,
+  time_unix_nano bigint not null,
+  event_time timestamptz not null,
+  user_id text,
+  tier text not null,
+  model text not null,
+  key_id text,
+  key_name text,
+  organization_id text,
+  groups text,
+  response_code integer not null,
+  response_type text not null,
+  input_tokens bigint not null check (input_tokens >= 0),
+  output_tokens bigint not null check (output_tokens >= 0),
+  total_tokens bigint not null check (total_tokens >= 0),
+  billable boolean not null,
+  received_at timestamptz not null default now(),
+  updated_at timestamptz,
+  primary key (tenant, source, record_id)
+);
+create index access_log_usage_tenant_time on access_log_usage (tenant, event_time);
+create index access_log_usage_time on access_log_usage (event_time);
+
+create or replace view usage_ledger as
+  select 'events'::text as origin,
+         json_build_array('events', source, event_id)::text as ledger_key,
+         source, tenant, user_id, tier, model,
+         event_time as window_start, event_time as window_end,
+         input_tokens, output_tokens, requests,
+         0 as resets, 0 as gaps, dimensions
+    from usage_events
+  union all
+  select 'collector'::text, json_build_array('collector', idempotency_key)::text,
+         source, tenant, user_id, coalesce(tier, ''), coalesce(model, ''),
+         window_start, window_end, input_tokens, output_tokens, requests, resets, gaps, dimensions
+    from collector_usage where billable
+  union all
+  select 'access-log'::text, json_build_array('access-log', source, record_id)::text,
+         source, tenant, user_id, tier, model, event_time, event_time,
+         input_tokens, output_tokens, case when response_type = 'hit' then 1::bigint else 0::bigint end, 0, 0,
+         jsonb_strip_nulls(jsonb_build_object('key_id', key_id, 'key_name', key_name, 'organization_id', organization_id))
+    from access_log_usage
+   where billable and (response_type = 'hit' or input_tokens + output_tokens > 0);
+
+-- The hourly rollup, like the other ledger tables (inserts, and the upsert of a streaming copy).
+create function access_log_usage_rollup_insert() returns trigger language plpgsql as $$
+begin
+  insert into usage_hourly as h (tenant, user_key, tier, model, hour, input_tokens, output_tokens, requests)
+  select tenant, coalesce(user_id, ''), tier, model, date_trunc('hour', event_time),
+         sum(input_tokens), sum(output_tokens), sum(case when response_type = 'hit' then 1 else 0 end)
+    from new_rows where billable group by 1, 2, 3, 4, 5
+  on conflict (tenant, user_key, tier, model, hour) do update
+    set input_tokens = h.input_tokens + excluded.input_tokens,
+        output_tokens = h.output_tokens + excluded.output_tokens,
+        requests = h.requests + excluded.requests;
+  return null;
+end $$;
+create function access_log_usage_rollup_update() returns trigger language plpgsql as $$
+begin
+  insert into usage_hourly as h (tenant, user_key, tier, model, hour, input_tokens, output_tokens, requests)
+  select tenant, user_key, tier, model, hour, sum(i), sum(o), sum(r) from (
+    select tenant, coalesce(user_id, '') as user_key, tier, model, date_trunc('hour', event_time) as hour,
+           input_tokens as i, output_tokens as o, case when response_type = 'hit' then 1 else 0 end as r
+      from new_rows where billable
+    union all
+    select tenant, coalesce(user_id, ''), tier, model, date_trunc('hour', event_time),
+           -input_tokens, -output_tokens, -(case when response_type = 'hit' then 1 else 0 end)
+      from old_rows where billable
+  ) d group by 1, 2, 3, 4, 5
+  on conflict (tenant, user_key, tier, model, hour) do update
+    set input_tokens = h.input_tokens + excluded.input_tokens,
+        output_tokens = h.output_tokens + excluded.output_tokens,
+        requests = h.requests + excluded.requests;
+  return null;
+end $$;
+create trigger access_log_usage_rollup_insert after insert on access_log_usage
+  referencing new table as new_rows for each statement execute function access_log_usage_rollup_insert();
+create trigger access_log_usage_rollup_update after update on access_log_usage
+  referencing old table as old_rows new table as new_rows for each statement execute function access_log_usage_rollup_update();
+`,
+  },
 ];
 
 /**
- * The collector's migrations alone (050-099, less 070-089, which are the ledger's invoice rollup and
- * need the service's tables): for collector tests and benches that measure the collector's own
+ * The collector's migrations alone (050-099, less 060-089: 060-069 are the access-log ledger and
+ * 070-089 the ledger's invoice rollup, which need the service's tables): for collector tests and benches that measure the collector's own
  * tables without the ledger's rollup triggers. Apply with `migrate(pool, COLLECTOR_ONLY)`.
  */
-export const COLLECTOR_ONLY: readonly Migration[] = MIGRATIONS.filter((m) => m.id >= 50 && m.id <= 99 && !(m.id >= 70 && m.id <= 89));
+export const COLLECTOR_ONLY: readonly Migration[] = MIGRATIONS.filter((m) => m.id >= 50 && m.id <= 99 && !(m.id >= 60 && m.id <= 89));

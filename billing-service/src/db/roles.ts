@@ -23,6 +23,8 @@ export const EMBEDDED_APP_ROLE = "maas_billing_app";
 
 /** Tables whose rows the app role may add but never change or delete. */
 const INSERT_ONLY = ["usage_events"];
+/** Tables whose rows the app role may add and complete (a streaming access-log copy adds its tokens), never delete. */
+const NO_DELETE = ["access_log_usage"];
 /** Tables the app role may only read. */
 const READ_ONLY = ["schema_migrations"];
 /** Tables the app role may read and add to, never change (price versions are content-addressed). */
@@ -52,6 +54,7 @@ export const ensureAppRole = async (owner: Pool, role: AppRole): Promise<void> =
     await exec(client, "grant usage, select on all sequences in schema public to %I", role.name);
     const present = async (table: string): Promise<boolean> => (await client.query("select to_regclass($1) is not null as ok", [`public.${table}`])).rows[0].ok === true;
     for (const t of INSERT_ONLY) if (await present(t)) await exec(client, "revoke update, delete on %I from %I", t, role.name);
+    for (const t of NO_DELETE) if (await present(t)) await exec(client, "revoke delete on %I from %I", t, role.name);
     for (const t of APPEND_ONLY) if (await present(t)) await exec(client, "revoke update, delete on %I from %I", t, role.name);
     for (const t of READ_ONLY) if (await present(t)) await exec(client, "revoke insert, update, delete on %I from %I", t, role.name);
     if ((await client.query("select to_regprocedure('maas_billing_apply_retention(integer)') is not null as ok")).rows[0].ok === true) {

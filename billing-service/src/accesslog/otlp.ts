@@ -1,0 +1,201 @@
+/**
+ * OTLP/HTTP logs on the wire, both encodings, through the OpenTelemetry project's own generated
+ * protobuf code (the protobufjs root that @opentelemetry/otlp-transformer published up to 0.210,
+ * installed under the alias `opentelemetry-otlp-protos`): ExportLogsServiceRequest decode and
+ * fromObject (OTLP/JSON is the proto3 JSON mapping of the same messages), and the response
+ * encode. Nothing here knows the wire format itself.
+ *
+ * What this module adds: the HTTP concerns of OTLP/HTTP (gzip/deflate bodies with a bound on the
+ * inflated size, int64 values of OTLP/JSON kept exact), and a flat view of the records: each
+ * record with the attributes of its resource, scope and itself merged, values as strings.
+ */
+import { gunzipSync, inflateSync } from "node:zlib";
+// The generated root registers its namespaces on protobufjs' default root and exports it.
+// eslint-disable-next-line @typescript-eslint/no-require-imports
+const root = require("opentelemetry-otlp-protos/build/src/generated/root") as OtlpRoot;
+
+interface Message<T> {
+  decode(reader: Uint8Array): T;
+  fromObject(object: unknown): T;
+  encode(message: unknown): { finish(): Uint8Array };
+}
+interface OtlpRoot {
+  opentelemetry: {
+    proto: {
+      collector: { logs: { v1: { ExportLogsServiceRequest: Message<ExportLogsServiceRequest>; ExportLogsServiceResponse: Message<unknown> } } };
+    };
+  };
+}
+
+/** A protobufjs int64 (the `long` package) or, from OTLP/JSON, a number or decimal string. */
+type Int64 = { toString(): string } | number | string | null | undefined;
+interface AnyValue {
+  stringValue?: string | null;
+  boolValue?: boolean | null;
+  intValue?: Int64;
+  doubleValue?: number | null;
+  arrayValue?: { values?: AnyValue[] | null } | null;
+  kvlistValue?: { values?: KeyValue[] | null } | null;
+  bytesValue?: Uint8Array | null;
+}
+interface KeyValue {
+  key?: string | null;
+  value?: AnyValue | null;
+}
+interface LogRecord {
+  timeUnixNano?: Int64;
+  observedTimeUnixNano?: Int64;
+  attributes?: KeyValue[] | null;
+  traceId?: Uint8Array | null;
+  spanId?: Uint8Array | null;
+  body?: AnyValue | null;
+}
+interface ExportLogsServiceRequest {
+  resourceLogs?: Array<{
+    resource?: { attributes?: KeyValue[] | null } | null;
+    scopeLogs?: Array<{ logRecords?: LogRecord[] | null }> | null;
+  }> | null;
+}
+
+const messages = root.opentelemetry.proto.collector.logs.v1;
+
+export type OtlpEncoding = "protobuf" | "json";
+
+/** The request could not be read: 400, and the sender must not retry it unchanged. */
+export class OtlpDecodeError extends Error {
+  readonly statusCode = 400;
+}
+
+/** One log record as the receiver sees it: timestamps in nanoseconds (decimal strings), attributes flat. */
+export interface FlatLogRecord {
+  readonly timeUnixNano: string;
+  readonly observedTimeUnixNano: string;
+  /** Resource, then scope-less record attributes on top (a record attribute wins). */
+  readonly attributes: ReadonlyMap<string, string>;
+  /** Hex, empty when unset. */
+  readonly traceId: string;
+  readonly spanId: string;
+}
+
+/** Inflated bodies larger than this are refused (a small gzip bomb must not exhaust memory). */
+export const MAX_INFLATED_BYTES = 64 * 1024 * 1024;
+
+/** The body as sent, inflated per Content-Encoding (`gzip`, `deflate` or none: what otlphttp sends). */
+export const inflateBody = (body: Buffer, contentEncoding: string | undefined): Buffer => {
+  const encoding = (contentEncoding ?? "identity").trim().toLowerCase();
+  try {
+    if (encoding === "gzip" || encoding === "x-gzip") return gunzipSync(body, { maxOutputLength: MAX_INFLATED_BYTES });
+    if (encoding === "deflate") return inflateSync(body, { maxOutputLength: MAX_INFLATED_BYTES });
+  } catch (e) {
+    throw new OtlpDecodeError(`Content-Encoding ${encoding}: cannot inflate the body (${(e as Error).message}); at most ${MAX_INFLATED_BYTES} bytes inflated`);
+  }
+  if (encoding === "identity" || encoding === "") return body;
+  throw new OtlpDecodeError(`Content-Encoding ${encoding} is not supported: send gzip, deflate or none`);
+};
+
+// OTLP/JSON carries 64-bit integers as decimal strings, but some senders write bare numbers, which
+// JSON.parse would round above 2^53 (every nanosecond timestamp is): take their source text.
+const INT64_FIELDS = new Set(["timeUnixNano", "observedTimeUnixNano", "intValue", "time_unix_nano", "observed_time_unix_nano", "int_value"]);
+const exactReviver = function (this: unknown, key: string, value: unknown, context?: { source?: string }): unknown {
+  return typeof value === "number" && INT64_FIELDS.has(key) && context?.source !== undefined ? context.source : value;
+};
+
+/** Decodes an ExportLogsServiceRequest in either encoding (body already inflated). */
+export const decodeLogsRequest = (body: Buffer, encoding: OtlpEncoding): ExportLogsServiceRequest => {
+  if (encoding === "protobuf") {
+    try {
+      return messages.ExportLogsServiceRequest.decode(body);
+    } catch (e) {
+      throw new OtlpDecodeError(`not an OTLP ExportLogsServiceRequest in protobuf: ${(e as Error).message}`);
+    }
+  }
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(body.toString("utf8"), exactReviver as (key: string, value: unknown) => unknown);
+  } catch (e) {
+    throw new OtlpDecodeError(`body is not JSON: ${(e as Error).message}`);
+  }
+  if (parsed === null || typeof parsed !== "object" || Array.isArray(parsed)) throw new OtlpDecodeError("expected an OTLP/JSON ExportLogsServiceRequest object ({\"resourceLogs\": [...]})");
+  // OTLP/JSON ids are hex, not the base64 of the generic proto3 mapping: convert them first.
+  for (const rl of asArray((parsed as Record<string, unknown>).resourceLogs)) {
+    for (const sl of asArray((rl as Record<string, unknown>)?.scopeLogs)) {
+      for (const r of asArray((sl as Record<string, unknown>)?.logRecords)) {
+        if (r && typeof r === "object") {
+          const rec = r as Record<string, unknown>;
+          if (typeof rec.traceId === "string" || typeof rec.spanId === "string") {
+            rec.traceId = hexToBytes(rec.traceId, "traceId");
+            rec.spanId = hexToBytes(rec.spanId, "spanId");
+          }
+        }
+      }
+    }
+  }
+  // fromObject is the generated proto3 JSON reader (int64 from decimal strings, enums by number
+  // or name); verify() is not used: it wants int64 as numbers, which OTLP/JSON sends as strings.
+  try {
+    return messages.ExportLogsServiceRequest.fromObject(parsed);
+  } catch (e) {
+    throw new OtlpDecodeError(`not an OTLP/JSON ExportLogsServiceRequest: ${(e as Error).message}`);
+  }
+};
+
+const asArray = (v: unknown): unknown[] => (Array.isArray(v) ? v : []);
+
+const hexToBytes = (v: unknown, field: string): Uint8Array | undefined => {
+  if (v === undefined || v === null || v === "") return undefined;
+  if (typeof v !== "string" || !/^([0-9a-fA-F]{2})*$/.test(v)) throw new OtlpDecodeError(`logRecords[].${field}: expected hex, got ${JSON.stringify(v)}`);
+  return Buffer.from(v, "hex");
+};
+
+const int64 = (v: Int64): string => {
+  if (v === null || v === undefined) return "0";
+  const s = typeof v === "object" ? v.toString() : String(v);
+  return /^\d+$/.test(s) ? s : "0";
+};
+
+const valueText = (v: AnyValue | null | undefined): string | undefined => {
+  if (!v) return undefined;
+  if (v.stringValue !== null && v.stringValue !== undefined) return v.stringValue;
+  if (v.intValue !== null && v.intValue !== undefined) return typeof v.intValue === "object" ? v.intValue.toString() : String(v.intValue);
+  if (v.boolValue !== null && v.boolValue !== undefined) return String(v.boolValue);
+  if (v.doubleValue !== null && v.doubleValue !== undefined) return String(v.doubleValue);
+  if (v.arrayValue) return (v.arrayValue.values ?? []).map(valueText).filter((s) => s !== undefined).join(",");
+  return undefined;
+};
+
+const mergeAttributes = (into: Map<string, string>, attributes: KeyValue[] | null | undefined): void => {
+  for (const kv of attributes ?? []) {
+    const text = valueText(kv.value);
+    if (kv.key && text !== undefined) into.set(kv.key, text);
+  }
+};
+
+const hex = (b: Uint8Array | null | undefined): string => (b && b.length > 0 ? Buffer.from(b).toString("hex") : "");
+
+/** Every record of the request, in order, with its resource's attributes merged under its own. */
+export const flattenLogs = (request: ExportLogsServiceRequest): FlatLogRecord[] => {
+  const out: FlatLogRecord[] = [];
+  for (const rl of request.resourceLogs ?? []) {
+    const resource = new Map<string, string>();
+    mergeAttributes(resource, rl.resource?.attributes);
+    for (const sl of rl.scopeLogs ?? []) {
+      for (const r of sl.logRecords ?? []) {
+        const attributes = new Map(resource);
+        mergeAttributes(attributes, r.attributes);
+        out.push({ timeUnixNano: int64(r.timeUnixNano), observedTimeUnixNano: int64(r.observedTimeUnixNano), attributes, traceId: hex(r.traceId), spanId: hex(r.spanId) });
+      }
+    }
+  }
+  return out;
+};
+
+/** The ExportLogsServiceResponse, in the request's encoding; partial success when records were rejected. */
+export const encodeLogsResponse = (encoding: OtlpEncoding, rejected: number, errorMessage: string): Buffer => {
+  const body = rejected > 0 ? { partialSuccess: { rejectedLogRecords: rejected, errorMessage } } : {};
+  if (encoding === "json") return Buffer.from(JSON.stringify(rejected > 0 ? { partialSuccess: { rejectedLogRecords: String(rejected), errorMessage } } : {}));
+  return Buffer.from(messages.ExportLogsServiceResponse.encode(messages.ExportLogsServiceResponse.fromObject(body)).finish());
+};
+
+/** Decodes a response (tests read what the receiver answered with the same generated code). */
+export const decodeLogsResponse = (body: Uint8Array): { partialSuccess?: { rejectedLogRecords?: Int64; errorMessage?: string | null } | null } =>
+  messages.ExportLogsServiceResponse.decode(body) as { partialSuccess?: { rejectedLogRecords?: Int64; errorMessage?: string | null } | null };

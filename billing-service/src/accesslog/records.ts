@@ -1,0 +1,173 @@
+/**
+ * A gateway access-log record (MaaS usage logs: one OTLP log record per POST to
+ * /v1/chat/completions or /v1/completions) as a ledger row. Pure: no I/O.
+ *
+ * Attributes read (strings, as Envoy's OpenTelemetry access log writes them): response_code,
+ * response_type (hit | rate_limit | error), user_id, subscription, groups, key_id, key_name,
+ * organization_id, tokens_prompt, tokens_completion, tokens_total ("0" when the response had no
+ * usage), model ("-" when unknown); optional request_id (Envoy's x-request-id, when the access
+ * log adds it) and the tenant routing attributes below.
+ *
+ * Identity (docs/usage-sources.md "Idempotency"): records carry no request id, so the row id is
+ * the SHA-256 of what identifies a request and never changes between copies of its record: the
+ * start time in nanoseconds, trace/span ids, request_id, tenant, user, subscription, model, key
+ * id and name, organization, groups and service.name. Token counts and the response fields are
+ * left out on purpose: a streaming response is logged first with tokens "0" and again with its
+ * real usage, and both copies must land on one row (the one with more tokens wins). Attributes
+ * a collector replica may add (host.name, service.instance.id, ...) are left out too, so the same
+ * record through two replicas, or a retried batch, is one row.
+ */
+import { createHash } from "node:crypto";
+import type { FlatLogRecord } from "./otlp";
+
+export const RESPONSE_TYPES = ["hit", "rate_limit", "error"] as const;
+
+/** One stored access-log row (the table access_log_usage, migration 060). */
+export interface AccessLogRow {
+  readonly tenant: string;
+  readonly source: string;
+  readonly recordId: string;
+  readonly timeUnixNano: string;
+  readonly user: string | null;
+  readonly tier: string;
+  /** "" when the gateway did not know it ("-"). */
+  readonly model: string;
+  readonly keyId: string | null;
+  readonly keyName: string | null;
+  readonly organizationId: string | null;
+  readonly groups: string | null;
+  readonly responseCode: number;
+  readonly responseType: string;
+  readonly inputTokens: number;
+  readonly outputTokens: number;
+  readonly totalTokens: number;
+  /** Usage of the billable source (the platform's choice, docs/usage-sources.md). */
+  readonly billable: boolean;
+}
+
+/** Where a record's tenant comes from, first match wins (the sender's own tenant is checked before this). */
+export const TENANT_ATTRIBUTES = ["tenant", "maas.tenant"] as const;
+export const NAMESPACE_ATTRIBUTES = ["route_namespace", "k8s.namespace.name", "namespace"] as const;
+
+export interface RecordContext {
+  readonly source: string;
+  /** The sender's tenant when its token is bound to one: every record is that tenant's. */
+  readonly senderTenant?: string;
+  /** Namespace -> tenant (the collector settings' `tenants`); a namespace not listed is its own tenant unless strict. */
+  readonly tenantOfNamespace: (namespace: string) => string | undefined;
+  readonly billable: boolean;
+}
+
+export type RecordOutcome = { readonly ok: true; readonly row: AccessLogRow } | { readonly ok: false; readonly reason: string };
+
+const MAX_TEXT = 256;
+
+const text = (a: ReadonlyMap<string, string>, key: string): string | undefined => {
+  const v = a.get(key);
+  return v === undefined || v === "" ? undefined : v;
+};
+
+const tokenCount = (a: ReadonlyMap<string, string>, key: string): number | string => {
+  const v = a.get(key);
+  if (v === undefined || v === "" || v === "-") return 0;
+  if (!/^\d{1,15}$/.test(v)) return `${key}: expected a whole number of tokens as a string, got ${JSON.stringify(v.slice(0, 40))}`;
+  return Number(v);
+};
+
+const tenantOf = (a: ReadonlyMap<string, string>, ctx: RecordContext): string | undefined => {
+  if (ctx.senderTenant !== undefined) return ctx.senderTenant;
+  for (const k of TENANT_ATTRIBUTES) {
+    const t = text(a, k);
+    if (t !== undefined) return t;
+  }
+  for (const k of NAMESPACE_ATTRIBUTES) {
+    const ns = text(a, k);
+    if (ns !== undefined) return ctx.tenantOfNamespace(ns);
+  }
+  return undefined;
+};
+
+/** The record's stable id: see the file comment for what it covers and why. */
+export const recordIdentity = (r: FlatLogRecord, tenant: string): string => {
+  const a = r.attributes;
+  const parts = [
+    "maas-access-log/v1",
+    r.timeUnixNano !== "0" ? r.timeUnixNano : r.observedTimeUnixNano,
+    r.traceId,
+    r.spanId,
+    a.get("request_id") ?? "",
+    tenant,
+    a.get("user_id") ?? "",
+    a.get("subscription") ?? "",
+    a.get("model") ?? "",
+    a.get("key_id") ?? "",
+    a.get("key_name") ?? "",
+    a.get("organization_id") ?? "",
+    a.get("groups") ?? "",
+    a.get("service.name") ?? "",
+  ];
+  return createHash("sha256").update(JSON.stringify(parts)).digest("hex");
+};
+
+/** The ledger row of one record, or why it cannot be one (the record is then rejected, never guessed). */
+export const toAccessLogRow = (r: FlatLogRecord, ctx: RecordContext): RecordOutcome => {
+  const a = r.attributes;
+  const time = r.timeUnixNano !== "0" ? r.timeUnixNano : r.observedTimeUnixNano;
+  if (time === "0") return { ok: false, reason: "record has neither timeUnixNano nor observedTimeUnixNano" };
+  // PostgreSQL timestamptz ends in 294276; bigint nanoseconds in 2262.
+  if (time.length > 19 || BigInt(time) > 9_223_372_036_854_775_807n) return { ok: false, reason: `timeUnixNano ${time} is beyond 2262` };
+  const tenant = tenantOf(a, ctx);
+  if (tenant === undefined) return { ok: false, reason: `no tenant: set attribute ${TENANT_ATTRIBUTES[0]} or one of ${NAMESPACE_ATTRIBUTES.join(", ")} (a namespace of platform.tenants), or bind the sender to a tenant` };
+  const input = tokenCount(a, "tokens_prompt");
+  const output = tokenCount(a, "tokens_completion");
+  const total = tokenCount(a, "tokens_total");
+  for (const v of [input, output, total]) if (typeof v === "string") return { ok: false, reason: v };
+  const codeText = a.get("response_code") ?? "";
+  const responseCode = /^\d{1,3}$/.test(codeText) ? Number(codeText) : 0;
+  const declared = text(a, "response_type");
+  const responseType = declared ?? (responseCode === 429 ? "rate_limit" : responseCode >= 400 || responseCode === 0 ? "error" : "hit");
+  const model = text(a, "model");
+  const fields = { tenant, user: text(a, "user_id"), tier: text(a, "subscription"), model, keyId: text(a, "key_id"), keyName: text(a, "key_name"), organizationId: text(a, "organization_id"), groups: text(a, "groups"), responseType };
+  for (const [name, value] of Object.entries(fields)) {
+    if (value !== undefined && (value.length > (name === "groups" ? 4096 : MAX_TEXT) || value.includes("\u0000"))) return { ok: false, reason: `${name}: at most ${MAX_TEXT} characters without NUL` };
+  }
+  return {
+    ok: true,
+    row: {
+      tenant,
+      source: ctx.source,
+      recordId: recordIdentity(r, tenant),
+      timeUnixNano: time,
+      user: fields.user ?? null,
+      tier: fields.tier ?? "",
+      model: model === undefined || model === "-" ? "" : model,
+      keyId: fields.keyId ?? null,
+      keyName: fields.keyName ?? null,
+      organizationId: fields.organizationId ?? null,
+      groups: fields.groups ?? null,
+      responseCode,
+      responseType,
+      inputTokens: input as number,
+      outputTokens: output as number,
+      totalTokens: total as number,
+      billable: ctx.billable,
+    },
+  };
+};
+
+/**
+ * Copies of one request within a batch (the streaming "0" record and the real one, or a record
+ * repeated by a retry) folded to the copy with the most tokens: PostgreSQL cannot upsert one row
+ * twice in a statement.
+ */
+export const foldCopies = (rows: readonly AccessLogRow[]): AccessLogRow[] => {
+  const byKey = new Map<string, AccessLogRow>();
+  for (const row of rows) {
+    const key = `${row.tenant}\u0000${row.source}\u0000${row.recordId}`;
+    const seen = byKey.get(key);
+    if (seen === undefined || weight(row) > weight(seen)) byKey.set(key, row);
+  }
+  return [...byKey.values()];
+};
+
+const weight = (r: AccessLogRow): number => r.inputTokens + r.outputTokens + r.totalTokens;

@@ -1,0 +1,64 @@
+/**
+ * The one insert path for access-log rows (the durable spool and the benchmark wrap it): one
+ * statement per batch, column arrays through unnest, idempotent on (tenant, source, record_id).
+ * A copy with more tokens than the stored row (the real usage after a streaming record's "0")
+ * completes it; any other copy changes nothing.
+ */
+import type { Pool, PoolClient } from "pg";
+import { foldCopies, type AccessLogRow } from "./records";
+
+export interface AccessLogInsertResult {
+  /** New rows (requests not seen before). */
+  readonly accepted: number;
+  /** Copies of stored or repeated rows that changed nothing, plus copies folded within the batch. */
+  readonly duplicates: number;
+  /** Stored rows completed by a copy with more tokens. */
+  readonly completed: number;
+}
+
+export const UPSERT_ACCESS_LOG_SQL = `
+insert into access_log_usage as t (tenant, source, record_id, time_unix_nano, event_time, user_id, tier, model, key_id, key_name,
+  organization_id, groups, response_code, response_type, input_tokens, output_tokens, total_tokens, billable)
+select u.tenant, u.source, u.record_id, u.ns, to_timestamp(0) + (u.ns / 1000) * interval '1 microsecond', u.user_id, u.tier, u.model,
+       u.key_id, u.key_name, u.org, u.groups, u.code, u.type, u.i, u.o, u.total, u.billable
+  from unnest($1::text[], $2::text[], $3::text[], $4::bigint[], $5::text[], $6::text[], $7::text[], $8::text[], $9::text[], $10::text[],
+              $11::text[], $12::int[], $13::text[], $14::bigint[], $15::bigint[], $16::bigint[], $17::boolean[])
+       as u(tenant, source, record_id, ns, user_id, tier, model, key_id, key_name, org, groups, code, type, i, o, total, billable)
+on conflict (tenant, source, record_id) do update
+   set input_tokens = excluded.input_tokens, output_tokens = excluded.output_tokens, total_tokens = excluded.total_tokens,
+       response_code = excluded.response_code, response_type = excluded.response_type, updated_at = now()
+ where excluded.input_tokens + excluded.output_tokens + excluded.total_tokens > t.input_tokens + t.output_tokens + t.total_tokens
+returning (xmax = 0) as inserted`;
+
+export const upsertAccessLogRows = async (db: Pool | PoolClient, rows: readonly AccessLogRow[]): Promise<AccessLogInsertResult> => {
+  if (rows.length === 0) return { accepted: 0, duplicates: 0, completed: 0 };
+  const folded = foldCopies(rows);
+  const n = folded.length;
+  const col = <T>(f: (r: AccessLogRow) => T): T[] => {
+    const out = new Array<T>(n);
+    for (let i = 0; i < n; i++) out[i] = f(folded[i]);
+    return out;
+  };
+  const result = await db.query<{ inserted: boolean }>(UPSERT_ACCESS_LOG_SQL, [
+    col((r) => r.tenant),
+    col((r) => r.source),
+    col((r) => r.recordId),
+    col((r) => r.timeUnixNano),
+    col((r) => r.user),
+    col((r) => r.tier),
+    col((r) => r.model),
+    col((r) => r.keyId),
+    col((r) => r.keyName),
+    col((r) => r.organizationId),
+    col((r) => r.groups),
+    col((r) => r.responseCode),
+    col((r) => r.responseType),
+    col((r) => String(r.inputTokens)),
+    col((r) => String(r.outputTokens)),
+    col((r) => String(r.totalTokens)),
+    col((r) => r.billable),
+  ]);
+  const accepted = result.rows.filter((r) => r.inserted).length;
+  const completed = result.rows.length - accepted;
+  return { accepted, completed, duplicates: rows.length - accepted - completed };
+};

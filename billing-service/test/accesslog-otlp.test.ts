@@ -1,0 +1,166 @@
+/**
+ * POST /v1/logs against `maas-billing serve` (a real child process over HTTP) on a real
+ * PostgreSQL, with OTLP requests built by the OpenTelemetry JS SDK and its exporters' serializers,
+ * both encodings, plain and gzip: every (tenant, API key, user, model) gets exactly the
+ * generator's input/output tokens and request counts, with streaming copies ("0", then real),
+ * 429s, errors and an unknown model ("-"), and retried batches counted once. Then the attacks: a
+ * tenant token or the admin token posting access logs, and a tenant-bound sender writing another
+ * tenant's usage.
+ */
+import { mkdtemp, rm } from "node:fs/promises";
+import os from "node:os";
+import path from "node:path";
+import { gzipSync } from "node:zlib";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { decodeLogsResponse } from "../src/accesslog/otlp";
+import { newToken } from "../src/auth/static";
+import { generateScenario, postLogs, serializeLogs, truthKey, type AccessLogRecord, type WireEncoding } from "../testkit/access-logs";
+import { startService, type ServiceProcess } from "../testkit/service";
+import { startBillingDb, type BillingTestDb } from "./support/billing-db";
+
+const SOURCE = "//gateway/access-log";
+const sender = newToken("sender-otel", { sources: [SOURCE] });
+const acmeSender = newToken("sender-otel-acme", { sources: ["//gateway/access-log-acme"], tenant: "acme" });
+const acme = newToken("tenant-acme", { tenant: "acme" });
+
+let db: BillingTestDb;
+let service: ServiceProcess;
+let dataDir: string;
+
+beforeAll(async () => {
+  db = await startBillingDb();
+  dataDir = await mkdtemp(path.join(os.tmpdir(), "maas-otlp-"));
+  service = await startService({ databaseUrl: db.url, dataDir, tokens: [sender.entry, acmeSender.entry, acme.entry] });
+}, 180_000);
+
+afterAll(async () => {
+  await service?.kill("SIGTERM");
+  await db?.stop();
+  if (dataDir) await rm(dataDir, { recursive: true, force: true });
+}, 60_000);
+
+const stored = async (source: string) => {
+  const r = await db.pool.query(
+    `select tenant, coalesce(key_id, '') as key_id, coalesce(user_id, '') as user_id, model,
+            sum(input_tokens)::int as input, sum(output_tokens)::int as output,
+            count(*) filter (where response_type = 'hit')::int as hits,
+            count(*) filter (where response_type = 'rate_limit')::int as limited,
+            count(*) filter (where response_type = 'error')::int as errors
+       from access_log_usage where source = $1 group by 1, 2, 3, 4`,
+    [source],
+  );
+  return new Map(r.rows.map((x) => [truthKey(x.tenant, x.key_id, x.user_id, x.model), x]));
+};
+
+const send = async (records: readonly AccessLogRecord[], encoding: WireEncoding, token: string, gzip = false) => {
+  const body = serializeLogs(records, encoding);
+  return postLogs(service.url, token, gzip ? gzipSync(body) : body, encoding, gzip ? { "content-encoding": "gzip" } : {});
+};
+
+describe("POST /v1/logs: OTLP access logs into exact per-request rows", () => {
+  it("stores every key's, user's and model's tokens and requests exactly, in both encodings, retried batches once", async () => {
+    const scenario = generateScenario({ seed: 18, requests: 400 });
+    expect(scenario.records.length).toBeGreaterThan(scenario.requests); // streamed requests appear twice
+    const batches: AccessLogRecord[][] = [];
+    for (let i = 0; i < scenario.records.length; i += 37) batches.push(scenario.records.slice(i, i + 37));
+    for (const [i, batch] of batches.entries()) {
+      const encoding: WireEncoding = i % 2 === 0 ? "protobuf" : "json";
+      const res = await send(batch, encoding, sender.token, i % 3 === 0);
+      expect(res.status, res.body.toString()).toBe(200);
+      expect(res.contentType).toContain(encoding === "protobuf" ? "application/x-protobuf" : "application/json");
+      if (encoding === "protobuf") expect(decodeLogsResponse(res.body).partialSuccess ?? null).toBeNull();
+      else expect(JSON.parse(res.body.toString())).toEqual({});
+    }
+    // A collector retry re-sends batches (and a second replica the same records, re-grouped).
+    for (const i of [0, 1, 4]) expect((await send(batches[i], i % 2 === 0 ? "json" : "protobuf", sender.token)).status).toBe(200);
+    expect((await send([...batches[2]].reverse(), "protobuf", sender.token, true)).status).toBe(200);
+
+    const rows = await stored(SOURCE);
+    expect(rows.size).toBe(scenario.truth.size);
+    let tokens = 0;
+    let hits = 0;
+    for (const [key, t] of scenario.truth) {
+      const got = rows.get(key);
+      expect(got, key).toBeDefined();
+      expect({ input: got.input, output: got.output, hits: got.hits, limited: got.limited, errors: got.errors }, key).toEqual({
+        input: t.inputTokens,
+        output: t.outputTokens,
+        hits: t.hits,
+        limited: t.rateLimited,
+        errors: t.errors,
+      });
+      tokens += t.inputTokens + t.outputTokens;
+      hits += t.hits;
+    }
+    // The scenario has each kind of record.
+    const all = [...scenario.truth.values()];
+    expect(all.some((t) => t.model === "" && t.errors > 0)).toBe(true);
+    expect(all.reduce((a, t) => a + t.rateLimited, 0)).toBeGreaterThan(0);
+    // The ledger bills the hits' tokens and requests only (no collector configured: access logs are billable).
+    const ledger = (await db.pool.query("select coalesce(sum(input_tokens + output_tokens), 0)::int as t, coalesce(sum(requests), 0)::int as r from usage_ledger where origin = 'access-log'")).rows[0];
+    expect(ledger).toEqual({ t: tokens, r: hits });
+    const keyDims = (await db.pool.query("select dimensions from usage_ledger where origin = 'access-log' limit 1")).rows[0].dimensions;
+    expect(Object.keys(keyDims).sort()).toEqual(["key_id", "key_name", "organization_id"]);
+  }, 180_000);
+
+  it("answers partial success naming the problem for records that cannot be rows, and stores the rest", async () => {
+    const time = "1793000000123456789";
+    const good = { timeUnixNano: time, attributes: { tenant: "acme", user_id: "u", subscription: "free", model: "granite-8b", key_id: "k", key_name: "kn", response_code: "200", response_type: "hit", tokens_prompt: "5", tokens_completion: "6", tokens_total: "11" } };
+    const noTenant = { timeUnixNano: "1793000000123456790", attributes: { ...good.attributes, tenant: "" } };
+    const badTokens = { timeUnixNano: "1793000000123456791", attributes: { ...good.attributes, tokens_prompt: "lots" } };
+    const res = await send([good, noTenant, badTokens], "protobuf", sender.token);
+    expect(res.status).toBe(200);
+    const answer = decodeLogsResponse(res.body).partialSuccess;
+    expect(String(answer?.rejectedLogRecords)).toBe("2");
+    expect(answer?.errorMessage).toContain("no tenant");
+    expect(answer?.errorMessage).toContain("tokens_prompt: expected a whole number");
+    const json = await send([noTenant], "json", sender.token);
+    expect(JSON.parse(json.body.toString())).toEqual({ partialSuccess: { rejectedLogRecords: "1", errorMessage: expect.stringContaining("no tenant") } });
+    const r = await db.pool.query("select input_tokens::int, output_tokens::int, time_unix_nano::text from access_log_usage where time_unix_nano = $1", [time]);
+    expect(r.rows).toEqual([{ input_tokens: 5, output_tokens: 6, time_unix_nano: time }]);
+  }, 60_000);
+
+  it("refuses what is not OTLP with 400 and an unknown media type with 415", async () => {
+    const garbage = await postLogs(service.url, sender.token, Buffer.from([0xff, 0xff, 0xff, 0x01]), "protobuf");
+    expect(garbage.status).toBe(400);
+    expect(JSON.parse(garbage.body.toString()).message).toContain("protobuf");
+    const notJson = await postLogs(service.url, sender.token, Buffer.from("{resourceLogs"), "json");
+    expect(notJson.status).toBe(400);
+    const text = await fetch(`${service.url}/v1/logs`, { method: "POST", headers: { authorization: `Bearer ${sender.token}`, "content-type": "text/plain" }, body: "x" });
+    expect(text.status).toBe(415);
+  }, 60_000);
+});
+
+describe("attack: access logs written by someone who is not the gateway's sender", () => {
+  const record = (tenant: string, input: number, ns: string): AccessLogRecord => ({
+    timeUnixNano: ns,
+    attributes: { tenant, user_id: "mallory", subscription: "free", model: "granite-8b", key_id: "km", key_name: "mallory", response_code: "200", response_type: "hit", tokens_prompt: String(input), tokens_completion: "0", tokens_total: String(input) },
+  });
+
+  it("refuses a tenant's token, the admin token and no token: nothing is stored", async () => {
+    const batch = [record("globex", 1_000_000, "1793100000000000001")];
+    expect((await send(batch, "protobuf", acme.token)).status).toBe(403);
+    expect((await send(batch, "json", service.token)).status).toBe(403);
+    expect((await send(batch, "protobuf", "not-a-token")).status).toBe(401);
+    const r = await db.pool.query("select count(*)::int as n from access_log_usage where user_id = 'mallory'");
+    expect(r.rows[0].n).toBe(0);
+  }, 60_000);
+
+  it("a sender bound to tenant acme cannot bill globex: its records are acme's whatever they say", async () => {
+    const res = await postLogs(service.url, acmeSender.token, serializeLogs([record("globex", 777, "1793100000000000002")], "protobuf"), "protobuf");
+    expect(res.status).toBe(200);
+    const r = await db.pool.query("select tenant, source, input_tokens::int from access_log_usage where user_id = 'mallory'");
+    expect(r.rows).toEqual([{ tenant: "acme", source: "//gateway/access-log-acme", input_tokens: 777 }]);
+  }, 60_000);
+
+  it("a sender may not write a source that is not its own", async () => {
+    const res = await postLogs(`${service.url}`, acmeSender.token, serializeLogs([record("acme", 1, "1793100000000000003")], "protobuf"), "protobuf", {});
+    expect(res.status).toBe(200);
+    const other = await fetch(`${service.url}/v1/logs?source=${encodeURIComponent(SOURCE)}`, {
+      method: "POST",
+      headers: { authorization: `Bearer ${acmeSender.token}`, "content-type": "application/x-protobuf" },
+      body: serializeLogs([record("acme", 5, "1793100000000000004")], "protobuf"),
+    });
+    expect(other.status).toBe(403);
+  }, 60_000);
+});
