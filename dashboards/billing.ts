@@ -83,6 +83,20 @@ export const billingPanels = (ds: DataSourceRef, tenantOp: "=" | "=~") => {
         promQuery(ds, `sum by (tenant, direction) (increase(maas_billing_usage_tokens_total${t}[$__range]))`, "{{tenant}} {{direction}}", { instant: true }),
       ],
     }),
+    keyUsage: barGauge({
+      title: "Tokens per API key",
+      description:
+        `Billable input and output tokens per API key (its name and id, never the key itself) and model, from the gateway's access logs ` +
+        "(docs/usage-sources.md), in the open billing period (calendar month, UTC); empty when the gateway counters are the billable source.",
+      datasource: ds,
+      unit: "short",
+      decimals: 0,
+      targets: [
+        promQuery(ds, `max by (tenant, key_name, key_id, model, direction) (last_over_time(maas_billing_key_period_tokens${t}[$__range]))`, "{{tenant}} {{key_name}} ({{key_id}}) {{model}} {{direction}}", {
+          instant: true,
+        }),
+      ],
+    }),
     collectorLag: timeseries({
       title: "Collector lag",
       description: "How far behind real time the billing collector's last complete window is, per source. The alert fires when it stays above the configured threshold.",
@@ -146,12 +160,14 @@ export const billingDashboard = (o: BillingDashboardOptions = {}): DashboardJson
         ? [
             [p.monthToDateCost, p.quotaBurn, p.meteredTokens],
             [p.periodCostLines],
+            [p.keyUsage],
             [p.collectorLag, p.counterResets, p.scrapeGaps],
             [p.gatewayModelMismatch, p.unattributedTokens],
           ]
         : [
             [p.monthToDateCost, p.quotaBurn, p.meteredTokens],
             [p.periodCostLines],
+            [p.keyUsage],
             [p.counterResets, p.scrapeGaps, p.gatewayModelMismatch],
           ],
   });

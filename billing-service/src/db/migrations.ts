@@ -1033,6 +1033,63 @@ create trigger access_log_usage_rollup_update after update on access_log_usage
   referencing old table as old_rows new table as new_rows for each statement execute function access_log_usage_rollup_update();
 `,
   },
+  {
+    id: 61,
+    name: "access_log_key_hourly",
+    sql: `
+-- Billable access-log usage per API key and hour (for maas_billing_key_usage_*: the per-key panel),
+-- kept by the same statement-level triggers as usage_hourly, so /metrics never scans the access log.
+create table access_log_key_hourly (
+  tenant text not null,
+  key_id text not null,
+  key_name text not null,
+  model text not null,
+  hour timestamptz not null,
+  input_tokens bigint not null,
+  output_tokens bigint not null,
+  requests bigint not null,
+  primary key (tenant, key_id, key_name, model, hour)
+);
+create function access_log_key_rollup() returns trigger language plpgsql as $$
+begin
+  insert into access_log_key_hourly as h (tenant, key_id, key_name, model, hour, input_tokens, output_tokens, requests)
+  select tenant, key_id, key_name, model, hour, sum(i), sum(o), sum(r) from (
+    select tenant, coalesce(key_id, '') as key_id, coalesce(key_name, '') as key_name, model, date_trunc('hour', event_time) as hour,
+           input_tokens as i, output_tokens as o, case when response_type = 'hit' then 1 else 0 end as r
+      from new_rows where billable
+    union all
+    select tenant, coalesce(key_id, ''), coalesce(key_name, ''), model, date_trunc('hour', event_time),
+           -input_tokens, -output_tokens, -(case when response_type = 'hit' then 1 else 0 end)
+      from old_rows where billable
+  ) d group by 1, 2, 3, 4, 5
+  on conflict (tenant, key_id, key_name, model, hour) do update
+    set input_tokens = h.input_tokens + excluded.input_tokens,
+        output_tokens = h.output_tokens + excluded.output_tokens,
+        requests = h.requests + excluded.requests;
+  return null;
+end $$;
+create function access_log_key_rollup_insert() returns trigger language plpgsql as $$
+begin
+  insert into access_log_key_hourly as h (tenant, key_id, key_name, model, hour, input_tokens, output_tokens, requests)
+  select tenant, coalesce(key_id, ''), coalesce(key_name, ''), model, date_trunc('hour', event_time),
+         sum(input_tokens), sum(output_tokens), sum(case when response_type = 'hit' then 1 else 0 end)
+    from new_rows where billable group by 1, 2, 3, 4, 5
+  on conflict (tenant, key_id, key_name, model, hour) do update
+    set input_tokens = h.input_tokens + excluded.input_tokens,
+        output_tokens = h.output_tokens + excluded.output_tokens,
+        requests = h.requests + excluded.requests;
+  return null;
+end $$;
+create trigger access_log_key_rollup_insert after insert on access_log_usage
+  referencing new table as new_rows for each statement execute function access_log_key_rollup_insert();
+create trigger access_log_key_rollup_update after update on access_log_usage
+  referencing old table as old_rows new table as new_rows for each statement execute function access_log_key_rollup();
+insert into access_log_key_hourly (tenant, key_id, key_name, model, hour, input_tokens, output_tokens, requests)
+select tenant, coalesce(key_id, ''), coalesce(key_name, ''), model, date_trunc('hour', event_time),
+       sum(input_tokens), sum(output_tokens), sum(case when response_type = 'hit' then 1 else 0 end)
+  from access_log_usage where billable group by 1, 2, 3, 4, 5;
+`,
+  },
 ];
 
 /**

@@ -59,6 +59,11 @@ export interface Invoice {
   lines: InvoiceLine[];
 }
 
+export interface InvoiceOptions {
+  /** `key`: one line per API key (access-log usage; key id and name in the line's dimensions and FOCUS Tags). */
+  readonly splitBy?: "key";
+}
+
 export type CreateResult = { created: true; invoice: Invoice } | { created: false; reason: string };
 
 /**
@@ -66,9 +71,9 @@ export type CreateResult = { created: true; invoice: Invoice } | { created: fals
  * final invoice, the draft is an adjustment holding only the difference between the ledger now
  * and what final invoices billed (new rows, and collector rows revised after late data).
  */
-export const createInvoice = async (pool: Pool, book: PriceBook, tenant: string, periodLabel: string): Promise<CreateResult> => {
+export const createInvoice = async (pool: Pool, book: PriceBook, tenant: string, periodLabel: string, options: InvoiceOptions = {}): Promise<CreateResult> => {
   const period = parsePeriod(periodLabel);
-  const id = await withTransaction(pool, (client) => buildDraft(client, book, tenant, period.label));
+  const id = await withTransaction(pool, (client) => buildDraft(client, book, tenant, period.label, options));
   if (id === undefined) return { created: false, reason: nothingToAdjust(tenant, period.label) };
   return { created: true, invoice: await getInvoice(pool, tenant, id) };
 };
@@ -80,17 +85,17 @@ const nothingToAdjust = (tenant: string, period: string): string => `no usage ch
  * transaction that is rolled back, so a preview (the portal's month-to-date cost) equals the
  * draft an admin creates from the same ledger, to the minor unit. Nothing is stored.
  */
-export const previewInvoice = async (pool: Pool, book: PriceBook, tenant: string, periodLabel: string): Promise<CreateResult> => {
+export const previewInvoice = async (pool: Pool, book: PriceBook, tenant: string, periodLabel: string, options: InvoiceOptions = {}): Promise<CreateResult> => {
   const period = parsePeriod(periodLabel);
   return withRollback(pool, async (client): Promise<CreateResult> => {
-    const id = await buildDraft(client, book, tenant, period.label);
+    const id = await buildDraft(client, book, tenant, period.label, options);
     if (id === undefined) return { created: false, reason: nothingToAdjust(tenant, period.label) };
     return { created: true, invoice: await getInvoice(client, tenant, id) };
   });
 };
 
 /** Writes the draft of (tenant, period) inside the caller's transaction; its id, or undefined when an adjustment would be empty. */
-const buildDraft = async (client: PoolClient, book: PriceBook, tenant: string, periodLabel: string): Promise<string | undefined> => {
+const buildDraft = async (client: PoolClient, book: PriceBook, tenant: string, periodLabel: string, options: InvoiceOptions): Promise<string | undefined> => {
   const period = parsePeriod(periodLabel);
   const versions = versionsInRange(book, period.start, period.end);
   // One builder per (tenant, period) at a time.
@@ -227,11 +232,13 @@ const adjustmentGroups = async (client: PoolClient, invoiceId: string, month: Te
   if (unpriced.rows[0].first) throw unpricedError(new Date(unpriced.rows[0].first));
   return (
     await client.query(
-      `select tier, model, price_version_id, dimensions, sum(input_tokens)::text as i, sum(output_tokens)::text as o, sum(requests)::text as r,
+      // Lines split by API key only when asked: the key's id and name stay in each row's lineage anyway.
+      `select tier, model, price_version_id, case when $2 then dimensions else dimensions - 'key_id' - 'key_name' end as dimensions,
+              sum(input_tokens)::text as i, sum(output_tokens)::text as o, sum(requests)::text as r,
               count(*)::int as n, sum(resets)::int as resets, sum(gaps)::int as gaps,
               min(window_start) as first, max(window_start) as last, array_agg(distinct origin order by origin) as origins
          from invoice_ledger_rows where invoice_id = $1 group by 1, 2, 3, 4 order by 1, 2, 3, 4::text`,
-      [invoiceId],
+      [invoiceId, options.splitBy === "key"],
     )
   ).rows.map(groupFromRow);
 };

@@ -49,6 +49,8 @@ interface UsageSnapshot {
   quotas: Array<{ tenant: string; kind: string; period: string; ratio: number }>;
   /** Cost of the current period per tenant and user, priced like the usage API's cost per user. */
   userCosts: Array<{ tenant: string; period: string; user: string; minor: bigint }>;
+  /** Billable access-log usage per API key (access_log_key_hourly, migration 061). */
+  keys: Array<{ tenant: string; keyId: string; keyName: string; model: string; period: string; input: bigint; output: bigint; requests: bigint }>;
 }
 
 /** Cost in minor units per tenant of hourly rows, priced with the version in force at each row's hour (the invoice rule). */
@@ -68,7 +70,7 @@ export const costByTenant = (book: PriceBook, rows: Array<{ tenant: string; tier
   return result;
 };
 
-const EMPTY: UsageSnapshot = { tokens: [], periods: [], quotas: [], userCosts: [] };
+const EMPTY: UsageSnapshot = { tokens: [], periods: [], quotas: [], userCosts: [], keys: [] };
 
 /**
  * The current period's cost per (tenant, user) with the usage API's code (usage/cost.ts
@@ -122,11 +124,22 @@ export const createServiceMetrics = (pool: Pool, getBook: () => PriceBook, now: 
         ? quotaStates(usage, tenant, list.filter((r) => r.userKey === ""), at).map((s) => ({ tenant, kind: s.kind, period: s.period, lim: Number(s.limit), used: Number(s.used) }))
         : [],
     );
+    const keys = (
+      await pool.query(
+        `select tenant, key_id, key_name, model, to_char($1::timestamptz at time zone 'UTC', 'YYYY-MM') as period,
+                sum(input_tokens)::text as i, sum(output_tokens)::text as o, sum(requests)::text as r
+           from access_log_key_hourly where hour >= date_trunc('month', $1::timestamptz at time zone 'UTC') at time zone 'UTC' group by 1, 2, 3, 4
+         -- Keys whose records in the period billed nothing (refused, failed) export no series.
+         having sum(input_tokens) + sum(output_tokens) + sum(requests) > 0`,
+        [at],
+      )
+    ).rows.map((r) => ({ tenant: r.tenant as string, keyId: r.key_id as string, keyName: r.key_name as string, model: r.model as string, period: r.period as string, input: BigInt(r.i), output: BigInt(r.o), requests: BigInt(r.r) }));
     const periods = (await ledgerCosts(pool, book)).periods;
     return {
       tokens,
       periods,
       userCosts: await userCostsOf(pool, book, periods, at),
+      keys,
       quotas: quotaRows.map((r) => ({ tenant: r.tenant, kind: r.kind, period: r.period, ratio: r.lim > 0 ? r.used / r.lim : r.used > 0 ? 1 : 0 })),
     };
   };
@@ -156,6 +169,32 @@ export const createServiceMetrics = (pool: Pool, getBook: () => PriceBook, now: 
         this.inc({ tenant: t.tenant, model: t.model, tier: t.tier, direction: "input" }, Number(t.input));
         this.inc({ tenant: t.tenant, model: t.model, tier: t.tier, direction: "output" }, Number(t.output));
       }
+    },
+  });
+  // Gauges of the open period (like maas_billing_period_cost_minor_total): a panel reads the last
+  // value, so a key's usage counts from its first request (a counter first seen at its full value
+  // would be lost to increase()).
+  new Gauge({
+    name: "maas_billing_key_period_tokens",
+    help: "Billable tokens of the access logs in the open billing period (calendar month, UTC) per API key (key id and name, never the key itself), by tenant, model and direction",
+    labelNames: ["tenant", "key_id", "key_name", "model", "direction", "period"],
+    registers: [registry],
+    async collect() {
+      this.reset();
+      for (const k of (await snapshot()).keys) {
+        this.set({ tenant: k.tenant, key_id: k.keyId, key_name: k.keyName, model: k.model, direction: "input", period: k.period }, Number(k.input));
+        this.set({ tenant: k.tenant, key_id: k.keyId, key_name: k.keyName, model: k.model, direction: "output", period: k.period }, Number(k.output));
+      }
+    },
+  });
+  new Gauge({
+    name: "maas_billing_key_period_requests",
+    help: "Billable (served) requests of the access logs in the open billing period per API key, by tenant and model",
+    labelNames: ["tenant", "key_id", "key_name", "model", "period"],
+    registers: [registry],
+    async collect() {
+      this.reset();
+      for (const k of (await snapshot()).keys) this.set({ tenant: k.tenant, key_id: k.keyId, key_name: k.keyName, model: k.model, period: k.period }, Number(k.requests));
     },
   });
   new Counter({

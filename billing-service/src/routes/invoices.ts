@@ -35,7 +35,7 @@ export const registerInvoiceRoutes = (base: FastifyInstance, pool: Pool, priceBo
       schema: {
         summary: "Build the draft invoice of a period (an adjustment if the period is already final)",
         params: tenantParams,
-        body: z.object({ period }),
+        body: z.object({ period, splitBy: z.literal("key").optional().describe("key: one invoice line per API key (access-log usage)") }),
         response: {
           200: z.object({ created: z.literal(false), reason: z.string() }).describe("nothing to adjust: no usage changed since the final invoice"),
           201: invoiceBody,
@@ -44,7 +44,7 @@ export const registerInvoiceRoutes = (base: FastifyInstance, pool: Pool, priceBo
       },
     },
     async (request, reply) => {
-      const result = await createInvoice(pool, priceBook(), request.params.tenant, request.body.period);
+      const result = await createInvoice(pool, priceBook(), request.params.tenant, request.body.period, request.body.splitBy ? { splitBy: request.body.splitBy } : {});
       if (!result.created) return reply.code(200).send({ created: false, reason: result.reason });
       return reply.code(201).send(result.invoice);
     },

@@ -16,6 +16,9 @@ export type GroupField = string;
 /** What a group-by field may look like (a Prometheus label name). */
 export const GROUP_FIELD_PATTERN = "[a-zA-Z_][a-zA-Z0-9_]*";
 
+/** What `--group-by key` groups by: the access log's key id and key name (ledger dimensions). */
+export const KEY_FIELDS = ["key_id", "key_name"] as const;
+
 const FIXED: Record<string, string> = { user: "coalesce(user_id, '')", model: "model", tier: "tier" };
 // Field names are checked against GROUP_FIELD_PATTERN before they reach SQL.
 const column = (field: GroupField): string => FIXED[field] ?? `coalesce(dimensions->>'${field}', '')`;
@@ -58,10 +61,11 @@ export const parseGroupBy = (text: string | undefined): GroupField[] => {
   const fields = text.split(",").map((f) => f.trim()).filter(Boolean);
   for (const f of fields) {
     if (!new RegExp(`^${GROUP_FIELD_PATTERN}$`).test(f) || RESERVED.includes(f)) {
-      throw new Error(`--group-by: unknown field ${JSON.stringify(f)} (use ${GROUP_FIELDS.join(",")} or an attribute label such as organization_id)`);
+      throw new Error(`--group-by: unknown field ${JSON.stringify(f)} (use ${GROUP_FIELDS.join(",")}, key, or an attribute label such as organization_id)`);
     }
   }
-  return [...new Set(fields)];
+  // `key`: the API key of access-log usage (docs/usage-sources.md), its id and its name (never a secret).
+  return [...new Set(fields.flatMap((f) => (f === "key" ? [...KEY_FIELDS] : [f])))];
 };
 
 export const queryUsage = async (pool: Pool, tenant: string, from: Date, to: Date, groupBy: GroupField[], book?: PriceBook): Promise<UsageReport> => {

@@ -45,12 +45,14 @@ export const invoiceCommand = (): Command => {
     .requiredOption("--tenant <tenant>", "tenant name")
     .requiredOption("--period <YYYY-MM>", "calendar month (UTC)")
     .option("--format <format>", "json | csv | focus", "json")
-    .action(async (flags: { tenant: string; period: string; format: string }, command: Command) => {
+    .option("--split-by <what>", "key: one line per API key (key id and name from the access logs)")
+    .action(async (flags: { tenant: string; period: string; format: string; splitBy?: string }, command: Command) => {
       checkFormat(flags.format);
+      if (flags.splitBy !== undefined && flags.splitBy !== "key") throw new Error(`--split-by: expected "key", got ${JSON.stringify(flags.splitBy)}`);
       const config = commandConfig(command);
       const book = loadPriceBook(config.priceBook.path);
       await withMigratedDatabase(config, async (pool) => {
-        const result = await createInvoice(pool, book, flags.tenant, flags.period);
+        const result = await createInvoice(pool, book, flags.tenant, flags.period, flags.splitBy === "key" ? { splitBy: "key" } : {});
         if (result.created) print(result.invoice, flags.format);
         else process.stderr.write(`${result.reason}\n`);
       });

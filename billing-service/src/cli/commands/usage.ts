@@ -10,7 +10,7 @@ export const usageCommand = (): Command =>
     .requiredOption("--tenant <tenant>", "tenant name")
     .requiredOption("--from <iso>", "start (inclusive), e.g. 2026-05-01T00:00:00Z")
     .requiredOption("--to <iso>", "end (exclusive)")
-    .option("--group-by <fields>", "comma-separated: user,model,tier")
+    .option("--group-by <fields>", "comma-separated: user,model,tier, key (API key id and name, from access logs) or attribute labels")
     .option("--format <format>", "json | csv", "json")
     .action(async (flags: { tenant: string; from: string; to: string; groupBy?: string; format: string }, command: Command) => {
       if (!["json", "csv"].includes(flags.format)) throw new Error(`--format: expected json or csv, got ${JSON.stringify(flags.format)}`);
