@@ -16,6 +16,7 @@ import { registerPortal } from "./portal/routes";
 import { domainErrorAnswer } from "./routes/errors";
 import { registerEventRoutes, type EventIngest } from "./routes/events";
 import { registerLogRoutes, type AccessLogIngest } from "./routes/logs";
+import { registerReconciliationRoutes } from "./routes/reconciliation";
 import { upsertAccessLogRows } from "./accesslog/store";
 import { createTenantResolver, type TenantNamespaces } from "./collector/tenant-map";
 import { registerInvoiceRoutes } from "./routes/invoices";
@@ -51,8 +52,11 @@ export interface AccessLogSettings {
   /** The collector settings' tenant map: namespaces of a record's route to its tenant. */
   readonly tenants?: readonly TenantNamespaces[];
   readonly strictTenants?: boolean;
-  /** Whether access-log rows are billed (collector setting billableSource; true when nothing else is). */
-  readonly billable?: boolean;
+  /** The billed source (collector setting billableSource; access-log when no collector runs). Default access-log. */
+  readonly billableSource?: "access-log" | "gateway";
+  /** Reconciliation windows and tolerance (the collector's `window` and `reconcileTolerance`). Defaults 1 h, 0.05. */
+  readonly windowSeconds?: number;
+  readonly tolerance?: number;
 }
 
 export interface ApiLimits {
@@ -142,7 +146,12 @@ export const buildApp = async (deps: AppDeps): Promise<App> => {
       const a = resolver.byNamespace(namespace);
       return a.kind === "tenant" ? a.tenant : undefined;
     },
-    billable: deps.accessLogs?.billable ?? true,
+    billable: (deps.accessLogs?.billableSource ?? "access-log") === "access-log",
+  });
+  registerReconciliationRoutes(app, deps.pool, {
+    billableSource: deps.accessLogs?.billableSource ?? "access-log",
+    windowSeconds: deps.accessLogs?.windowSeconds ?? 3600,
+    tolerance: deps.accessLogs?.tolerance ?? 0.05,
   });
   registerUsageRoutes(app, deps.pool, deps.priceBook);
   registerInvoiceRoutes(app, deps.pool, deps.priceBook);

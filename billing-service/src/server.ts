@@ -56,8 +56,15 @@ export const startServer = async (config: ServiceConfig): Promise<RunningServer>
       logger,
       metrics,
       ingest: spool.ingest,
-      // Billed unless the gateway counters are the billable source (docs/usage-sources.md).
-      accessLogs: { ingest: accessLogSpool.ingest, tenants: settings?.tenants, strictTenants: settings?.strictTenants, billable: settings === undefined || settings.billableSource === "access-log" },
+      // Access logs are billed unless the gateway counters are the billable source (docs/usage-sources.md).
+      accessLogs: {
+        ingest: accessLogSpool.ingest,
+        tenants: settings?.tenants,
+        strictTenants: settings?.strictTenants,
+        billableSource: settings?.billableSource ?? "access-log",
+        windowSeconds: settings ? Math.round(settings.window / 1000) : undefined,
+        tolerance: settings?.reconcileTolerance,
+      },
       vocabulary: vocabularySource(() => priceBook, { models: config.events.models, tiers: config.events.tiers }),
       limits: { requestsPerMinute: config.limits.requestsPerMinute },
       portalTrustsForwardedToken: config.auth.mode === "kubernetes",

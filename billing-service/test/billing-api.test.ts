@@ -156,8 +156,15 @@ describe("operations", () => {
  * One cross-tenant request per operation: a credential of tenant acme aimed at tenant globex.
  * Every operation of the OpenAPI document must be listed here.
  */
-const crossTenant: Record<string, { url: string; payload?: unknown }> = {
+const crossTenant: Record<string, { url: string; payload?: unknown; allowedWith?: "sender" }> = {
   "POST /v1/events": { url: "/v1/events", payload: { events: [usageEvent({ id: "x1", tenant: "globex" })] } },
+  // Sender credentials only: the admin token is refused too, a sender's is not.
+  "POST /v1/logs": {
+    url: "/v1/logs",
+    payload: { resourceLogs: [{ scopeLogs: [{ logRecords: [{ timeUnixNano: "1793000000000000000", attributes: [{ key: "tenant", value: { stringValue: "globex" } }] }] }] }] },
+    allowedWith: "sender",
+  },
+  "GET /v1/tenants/{tenant}/reconciliation": { url: "/v1/tenants/globex/reconciliation?from=2026-04-01T00:00:00Z&to=2026-05-01T00:00:00Z" },
   "GET /v1/tenants/{tenant}/usage": { url: "/v1/tenants/globex/usage?from=2026-04-01T00:00:00Z&to=2026-05-01T00:00:00Z" },
   "GET /v1/tenants/{tenant}/invoices": { url: "/v1/tenants/globex/invoices" },
   "POST /v1/tenants/{tenant}/invoices": { url: "/v1/tenants/globex/invoices", payload: { period: "2026-04" } },
@@ -183,14 +190,14 @@ describe("tenant isolation on every route of the OpenAPI document", () => {
     expect(operations.filter((op) => !(op in crossTenant))).toEqual([]);
     for (const op of operations) {
       const method = op.split(" ")[0] as "GET" | "POST" | "PUT" | "DELETE";
-      const { url, payload } = crossTenant[op];
+      const { url, payload, allowedWith } = crossTenant[op];
       const anonymous = await api.app.inject({ method, url, payload: payload as object });
       expect(anonymous.statusCode, `${op} without a token`).toBe(401);
       const denied = await api.app.inject({ method, url, payload: payload as object, headers: auth(api.tokens.acme) });
       expect(denied.statusCode, `${op} with tenant acme's token`).toBe(403);
       // The same request with the target tenant's or an admin's credential is not a 401/403
       // (so the 403 above is about the tenant, not a broken request).
-      const allowed = await api.app.inject({ method, url, payload: payload as object, headers: auth(api.tokens.admin) });
+      const allowed = await api.app.inject({ method, url, payload: payload as object, headers: auth(allowedWith === "sender" ? api.tokens.sender : api.tokens.admin) });
       expect([401, 403], `${op} with the admin token answered ${allowed.statusCode}`).not.toContain(allowed.statusCode);
     }
     // A batch mixing one's own and a foreign tenant is refused whole.

@@ -26,6 +26,9 @@ export interface UsageGroup {
 }
 
 /** A group priced only for its amounts (metrics, usage reports): no invoice lineage. */
+/** Ledger origin -> the usage source it stands for, as written into invoice lineage. */
+const BILLED_FROM: Record<string, string> = { events: "usage events", collector: "gateway counters", "access-log": "gateway access logs" };
+
 export const amountOnlyGroup = (
   g: Pick<UsageGroup, "tier" | "model" | "dimensions" | "priceVersionId" | "inputTokens" | "outputTokens" | "requests">,
 ): UsageGroup => ({ ...g, ledgerRows: 0, origins: [], resets: 0, gaps: 0, firstWindow: "", lastWindow: "" });
@@ -64,6 +67,9 @@ export const priceGroups = (book: PriceBook, tenant: string, groups: readonly Us
       priceEntry: { ...(price.tenant ? { tenant: price.tenant } : {}), tier: price.tier, model: price.model },
       ledgerRows: g.ledgerRows,
       origins: g.origins,
+      // Which usage source was billed (docs/usage-sources.md: the platform's billableSource picks
+      // access logs or the gateway counters; events come from their own senders).
+      billedFrom: (g.origins ?? []).map((o) => BILLED_FROM[o] ?? o),
       firstWindow: g.firstWindow,
       lastWindow: g.lastWindow,
       dataQuality: { counterResets: g.resets, scrapeGaps: g.gaps },

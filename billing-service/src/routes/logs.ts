@@ -19,7 +19,9 @@
 import type { FastifyInstance, FastifyReply, FastifyRequest } from "fastify";
 import { decodeLogsRequest, encodeLogsResponse, flattenLogs, inflateBody, OtlpDecodeError, type OtlpEncoding } from "../accesslog/otlp";
 import { toAccessLogRow, type AccessLogRow } from "../accesslog/records";
+import { z } from "zod";
 import type { ServiceMetrics } from "../ops/metrics";
+import { errorBody } from "../schemas";
 import { IngestUnavailableError, type IngestOutcome } from "../spool";
 
 /** How access-log rows are stored: straight to PostgreSQL or through the durable spool. */
@@ -57,7 +59,14 @@ export const registerLogRoutes = async (app: FastifyInstance, metrics: ServiceMe
           summary: "OTLP/HTTP logs receiver for the gateway's access logs (ExportLogsServiceRequest, protobuf or JSON)",
           description:
             "Sender credentials only. Each record (MaaS usage-log attributes) becomes an idempotent per-request ledger row; the answer is an ExportLogsServiceResponse with partial_success for records that could not be rows. See docs/usage-sources.md.",
-          hide: false,
+          response: {
+            200: z
+              .object({ partialSuccess: z.object({ rejectedLogRecords: z.string(), errorMessage: z.string() }).optional() })
+              .describe("ExportLogsServiceResponse in the request's encoding (this JSON shape for application/json; protobuf for application/x-protobuf)"),
+            400: errorBody.describe("not an OTLP logs request: do not retry it"),
+            403: errorBody.describe("not a sender credential, a foreign source, or a record of a tenant this sender may not write: nothing stored"),
+            503: errorBody.describe("not stored (database down and spool full or unwritable): retry after Retry-After seconds"),
+          },
         },
       },
       (request, reply) => handle(request, reply, metrics, options),

@@ -17,7 +17,8 @@ export interface TestApi {
   readonly app: App;
   /** The scrape-only listener of the same service (GET /metrics). */
   readonly metricsApp: FastifyInstance;
-  readonly tokens: { admin: string; acme: string; globex: string };
+  /** `sender`: a sender (sources ["//test/access-log"]), the only kind of credential POST /v1/logs takes. */
+  readonly tokens: { admin: string; acme: string; globex: string; sender: string };
   readonly logLines: string[];
 }
 
@@ -25,6 +26,7 @@ export const startTestApi = async (db: BillingTestDb, limits?: Partial<ApiLimits
   const admin = newToken("ops", { admin: true });
   const acme = newToken("acme-reader", { tenant: "acme" });
   const globex = newToken("globex-reader", { tenant: "globex" });
+  const sender = newToken("sender-access-log", { sources: ["//test/access-log"] });
   const logLines: string[] = [];
   const sink = new Writable({
     write(chunk: Buffer, _enc, done) {
@@ -42,10 +44,10 @@ export const startTestApi = async (db: BillingTestDb, limits?: Partial<ApiLimits
     // The tests' events also use tiers and models priced by the book's "*" entry (as MAAS_BILLING_MODELS
     // lists served models that have no price of their own).
     vocabulary: vocabularySource(() => book, { tiers: ["free", "standard"], models: ["mistral", "granite", "globex-secret-model"] }),
-    authenticator: new StaticTokenAuthenticator([admin.entry, acme.entry, globex.entry]),
+    authenticator: new StaticTokenAuthenticator([admin.entry, acme.entry, globex.entry, sender.entry]),
     logger: pino({ level: "info" }, sink),
   });
   await app.ready();
   const metricsApp = await buildMetricsApp(metrics);
-  return { app, metricsApp, tokens: { admin: admin.token, acme: acme.token, globex: globex.token }, logLines };
+  return { app, metricsApp, tokens: { admin: admin.token, acme: acme.token, globex: globex.token, sender: sender.token }, logLines };
 };
