@@ -12,6 +12,7 @@ import { parseArgs } from "node:util";
 import { benchRender } from "./bench/render";
 import { benchCollector } from "../billing-service/bench/collector";
 import { benchIngest } from "../billing-service/bench/ingest";
+import { benchOtlp } from "../billing-service/bench/otlp";
 import { benchInvoice } from "../billing-service/bench/invoice";
 import { benchQuota } from "../billing-service/bench/quota";
 import { formatTable, fmtRate, fmtSeconds, type BenchRow } from "../billing-service/bench/table";
@@ -127,6 +128,23 @@ const ingest: Bench = async (log) => {
   ];
 };
 
+const otlp: Bench = async (log) => {
+  const f = await benchOtlp(200_000, 1000, 4, log);
+  const api = f.records / f.apiSeconds;
+  const copy = f.records / f.copySeconds;
+  log(`otlp: ${f.records} access-log records in OTLP/HTTP protobuf batches of ${f.batchSize}: POST /v1/logs ${fmtSeconds(f.apiSeconds)}, COPY of the same rows ${fmtSeconds(f.copySeconds)}`);
+  return [
+    {
+      what: "ingest POST /v1/logs OTLP protobuf (batches of 1000 records)",
+      figure: fmtRate(api),
+      baseline: `COPY ${fmtRate(copy)}`,
+      ratio: `${((api / copy) * 100).toFixed(0)}%`,
+      target: ">= 50,000/s",
+      met: api >= 50_000,
+    },
+  ];
+};
+
 const invoice: Bench = async (log) => {
   const rows = Number(process.env.BENCH_INVOICE_ROWS ?? 10_000_000);
   const f = await benchInvoice(rows, log);
@@ -180,7 +198,7 @@ const quota: Bench = async (log) => {
   ];
 };
 
-const BENCHES: Record<string, Bench> = { render, collector, ingest, invoice, quota };
+const BENCHES: Record<string, Bench> = { render, collector, ingest, otlp, invoice, quota };
 
 async function main(): Promise<number> {
   const { values } = parseArgs({ options: { only: { type: "string" } }, strict: true });

@@ -1,0 +1,115 @@
+/*
+ * OTLP access-log ingest benchmark: records per second through POST /v1/logs (OTLP/HTTP protobuf,
+ * batches of 1000 records, built by the OpenTelemetry JS serializer before the clock starts)
+ * against a real `serve` process: decode, per-record mapping and id hashing, the idempotent upsert
+ * with its rollup triggers, into PostgreSQL. Baseline in the same run: COPY of the very same rows
+ * into the same table (same indexes and triggers).
+ */
+import http from "node:http";
+import { mkdtemp, rm } from "node:fs/promises";
+import os from "node:os";
+import path from "node:path";
+import { Readable } from "node:stream";
+import { pipeline } from "node:stream/promises";
+import { from as copyFrom } from "pg-copy-streams";
+import { newToken } from "../src/auth/static";
+import { serializeLogs, type AccessLogRecord } from "../testkit/access-logs";
+import { startService } from "../testkit/service";
+import { seconds, startBenchDatabase } from "./setup";
+
+export interface OtlpFigures {
+  records: number;
+  batchSize: number;
+  apiSeconds: number;
+  copySeconds: number;
+}
+
+const START_NS = BigInt(Date.UTC(2026, 4, 1)) * 1_000_000n;
+
+const record = (i: number): AccessLogRecord => ({
+  timeUnixNano: (START_NS + BigInt(i) * 1_000_003n).toString(),
+  attributes: {
+    tenant: `tenant-${i % 40}`,
+    user_id: `user-${i % 1000}`,
+    subscription: ["free", "premium", "enterprise"][i % 3],
+    groups: "users",
+    key_id: `key-${i % 2000}`,
+    key_name: `key ${i % 2000}`,
+    organization_id: `org-${i % 40}`,
+    model: ["llama", "granite", "mistral"][i % 3],
+    response_code: "200",
+    response_type: "hit",
+    tokens_prompt: String(100 + (i % 900)),
+    tokens_completion: String(50 + (i % 450)),
+    tokens_total: String(150 + (i % 900) + (i % 450)),
+  },
+});
+
+const post = (agent: http.Agent, url: URL, token: string, body: Uint8Array): Promise<void> =>
+  new Promise((resolve, reject) => {
+    const req = http.request(url, { method: "POST", agent, headers: { authorization: `Bearer ${token}`, "content-type": "application/x-protobuf", "content-length": body.byteLength } }, (res) => {
+      let text = "";
+      res.on("data", (c: Buffer) => void (text.length < 2000 && (text += c.toString("latin1"))));
+      res.on("end", () => (res.statusCode === 200 ? resolve() : reject(new Error(`otlp bench: POST /v1/logs answered ${res.statusCode}: ${text}`))));
+    });
+    req.on("error", reject);
+    req.end(body);
+  });
+
+export async function benchOtlp(records = 200_000, batchSize = 1000, concurrency = 4, log: (s: string) => void = () => {}): Promise<OtlpFigures> {
+  const db = await startBenchDatabase();
+  const dataDir = await mkdtemp(path.join(os.tmpdir(), "maas-bench-otlp-"));
+  const sender = newToken("sender-bench", { sources: ["//bench/access-log"] });
+  try {
+    const service = await startService({ databaseUrl: db.url, dataDir, tokens: [sender.entry], env: { LOG_LEVEL: "warn", MAAS_BILLING_REQUESTS_PER_MINUTE: "100000" } });
+    try {
+      const t0 = process.hrtime.bigint();
+      const bodies: Uint8Array[] = [];
+      for (let b = 0; b < records / batchSize; b++) bodies.push(serializeLogs(Array.from({ length: batchSize }, (_, i) => record(b * batchSize + i)), "protobuf"));
+      log(`otlp: ${bodies.length} protobuf requests of ${batchSize} records built in ${seconds(t0).toFixed(1)} s (${(bodies[0].byteLength / 1024).toFixed(0)} KiB each)`);
+      const agent = new http.Agent({ keepAlive: true, maxSockets: concurrency });
+      const url = new URL("/v1/logs", service.url);
+      // Warm-up (JIT, connections) with the first batch, then removed.
+      await post(agent, url, sender.token, bodies[0]);
+      await db.pool.query("truncate access_log_usage, access_log_key_hourly, usage_hourly");
+      let next = 0;
+      const start = process.hrtime.bigint();
+      await Promise.all(
+        Array.from({ length: concurrency }, async () => {
+          while (next < bodies.length) {
+            await post(agent, url, sender.token, bodies[next++]).catch((e: Error) => {
+              throw new Error(`${e.message}\nservice log:\n${service.log().slice(-2000)}`);
+            });
+          }
+        }),
+      );
+      const apiSeconds = seconds(start);
+      agent.destroy();
+      const stored = Number((await db.pool.query("select count(*) as n from access_log_usage")).rows[0].n);
+      if (stored !== records) throw new Error(`otlp bench: ${stored} rows stored, expected ${records}`);
+
+      // The same rows again (as the receiver stored them), by COPY into the emptied table.
+      const rows = (await db.pool.query("select * from access_log_usage order by record_id")).rows;
+      await db.pool.query("truncate access_log_usage, access_log_key_hourly, usage_hourly");
+      const cols = ["tenant", "source", "record_id", "time_unix_nano", "event_time", "user_id", "tier", "model", "key_id", "key_name", "organization_id", "groups", "response_code", "response_type", "input_tokens", "output_tokens", "total_tokens", "billable"];
+      const csv = rows.map((r) => `${cols.map((c) => (r[c] instanceof Date ? (r[c] as Date).toISOString() : String(r[c]))).join(",")}\n`);
+      const client = await db.pool.connect();
+      let copySeconds: number;
+      try {
+        const copyStart = process.hrtime.bigint();
+        await pipeline(Readable.from(csv, { objectMode: false }), client.query(copyFrom(`copy access_log_usage (${cols.join(", ")}) from stdin with (format csv)`)));
+        copySeconds = seconds(copyStart);
+      } finally {
+        client.release();
+      }
+      const copied = Number((await db.pool.query("select count(*) as n from access_log_usage")).rows[0].n);
+      if (copied !== records) throw new Error(`otlp bench: COPY stored ${copied}, expected ${records}`);
+      return { records, batchSize, apiSeconds, copySeconds };
+    } finally {
+      await service.kill("SIGTERM");
+    }
+  } finally {
+    await db.stop();
+    await rm(dataDir, { recursive: true, force: true });
+  }
+}
