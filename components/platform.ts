@@ -4,6 +4,7 @@ import type { GatewayCounterSuffix, GatewayRef, PlatformOutputs, TierLabel, Vllm
 import { platformAllowedTiers, type PlatformConfig } from "./config/platform";
 import { BillingService, billingApiSelector, collectorSettings } from "./platform/billingService";
 import { createBillingTokens } from "./platform/billingTokens";
+import { createAccessLogCollector } from "./platform/accessLogCollector";
 import { BillingDatabase } from "./platform/database";
 import { createFederationProxies, type FederationEndpoints } from "./platform/federation";
 import { platformTenantNamespaces } from "./config/platform";
@@ -93,6 +94,20 @@ export class Platform extends pulumi.ComponentResource {
       },
       { parent: this },
     );
+    if (config.accessLogs) {
+      const accessLogs = config.accessLogs;
+      const sender = config.billing.senders.find((s) => s.name === accessLogs.sender);
+      createAccessLogCollector(
+        name,
+        {
+          flavor,
+          namespace: sender?.namespace ?? billingNamespace.metadata.name,
+          config: accessLogs,
+          logsEndpoint: accessLogs.endpoint ?? (config.billing.host ? `https://${config.billing.host}/v1/logs` : pulumi.interpolate`${billing.url}/v1/logs`),
+        },
+        this,
+      );
+    }
     const gatewayMetrics = gatewayMetricsPlacement(flavor, config, config.federation.upstreamUrl ?? monitoring.federationUpstream);
     createLimitadorImagePatch(name, config.limitador, this);
     createLimitadorServiceMonitor(name, config.limitador, this, gatewayMetrics.source === "clusterMonitoring");
@@ -156,6 +171,9 @@ export class Platform extends pulumi.ComponentResource {
         gatewayNamespace: config.gateway.namespace,
         tenantNamespaces: config.tenants.flatMap((t) => platformTenantNamespaces(t)),
         grafana: { enabled: config.grafana.enabled, exposed: config.grafana.enabled && config.grafana.expose.enabled },
+        ...(config.accessLogs
+          ? { accessLogCollectorNamespace: config.billing.senders.find((s) => s.name === config.accessLogs?.sender)?.namespace ?? config.namespace }
+          : {}),
       },
       this,
       [monitoring.namespace, billingNamespace],

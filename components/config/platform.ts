@@ -211,6 +211,16 @@ export const platformTenantSchema = z.strictObject({
   adminGroup: z.string().min(1).optional().describe("Group bound as tenant admin in the tenant's namespaces: the `maas-tenant-admin` Role of docs/tenants.md (exactly what a tenant stack needs), nothing else."),
 });
 
+export const accessLogsSchema = z.strictObject({
+  sender: shortName("access-logs").describe("The `platform.billing.senders` entry the Collector posts as: its token (Secret `maas-billing-sender-<name>`, in that sender's namespace, where the Collector then runs) and its first source, which the access-log rows carry."),
+  collectorImage: pinnedImage.describe("OpenTelemetry Collector image with the otlp receiver, batch, transform and groupbyattrs processors and the otlphttp exporter (e.g. the contrib distribution, or one built with the Collector Builder like tools/otelcol), pinned."),
+  endpoint: z.url().optional().describe("URL of the billing service's OTLP logs endpoint. Default: `https://<billing.host>/v1/logs` (TLS through the Route/HTTPRoute) when `billing.host` is set, else the in-cluster `http://maas-billing-api.<namespace>.svc:8080/v1/logs` (plain HTTP inside the cluster, behind the billing namespace's NetworkPolicy)."),
+  caConfigMap: z.strictObject({ name: dnsLabel, key: z.string().min(1).default("ca.crt") }).optional().describe("ConfigMap (in the Collector's namespace) with the PEM CA bundle that signs the billing host's certificate; the system roots when omitted."),
+  replicas: z.number().int().min(1).max(10).default(2).describe("Collector replicas (records through two replicas still count once: ids are derived from the records, docs/usage-sources.md)."),
+  resources: resources.default({ requests: { cpu: "100m", memory: "128Mi" }, limits: { cpu: "1", memory: "512Mi" } }),
+});
+export type AccessLogsConfig = z.output<typeof accessLogsSchema>;
+
 export const platformSchema = z
   .strictObject({
     namespace: dnsLabel.default("maas-billing").describe("Namespace of the billing service and its database."),
@@ -226,6 +236,9 @@ export const platformSchema = z
     federation: federationSchema,
     grafana: platformGrafanaSchema.describe("The platform team's Grafana (billing dashboard over all tenants)."),
     tenants: z.array(platformTenantSchema).default([]).describe("The tenants this platform serves: namespaces, admin RBAC and federation proxies per tenant."),
+    accessLogs: accessLogsSchema
+      .optional()
+      .describe("Per-request usage from the gateway's access logs (docs/usage-sources.md): an OpenTelemetry Collector receiving the gateway's OTLP access logs and exporting them to the billing service, which then bills them (collector `billableSource: access-log`) instead of the gateway counters. The Envoy/Istio side is documented there."),
     alerting: alertmanagerSchema
       .optional()
       .describe("Where the platform alerts (quota, Limitador, scrape, collector) go. kubernetes: a prometheus-operator Alertmanager `maas-alertmanager` in the monitoring namespace; openshift: the user-workload Alertmanager (turned on) with an AlertmanagerConfig. Omitted: no delivery."),
@@ -263,6 +276,9 @@ export const platformSchema = z
         sourceOwner.set(source, sender.name);
       });
     });
+    if (p.accessLogs !== undefined && !p.billing.senders.some((s) => s.name === p.accessLogs?.sender)) {
+      ctx.addIssue({ code: "custom", path: ["accessLogs", "sender"], message: `no sender "${p.accessLogs.sender}" in billing.senders: add one, e.g. { name: "${p.accessLogs.sender}", sources: ["//gateway/access-log"] }` });
+    }
     if (p.billing.priceBook !== undefined && priceBookProblems(p.billing.priceBook).length === 0) {
       const book = p.billing.priceBook;
       // The max-of-counters rows are priced at this tier for every tenant: a list price must exist.

@@ -3,6 +3,7 @@ import type * as pulumi from "@pulumi/pulumi";
 import type { Flavor } from "../config";
 import { GRAFANA_PORT } from "../shared/grafana";
 import { billingApiPort, billingApiSelector, billingMetricsPort } from "./billingService";
+import { ACCESS_LOG_OTLP_GRPC_PORT, ACCESS_LOG_OTLP_HTTP_PORT, accessLogCollectorPodLabels } from "./accessLogCollector";
 import { centralPrometheusPodLabels, openshiftMonitoring } from "./monitoring";
 import { appLabels } from "./security";
 
@@ -25,6 +26,8 @@ export interface PlatformIngressInput {
   readonly tenantNamespaces: readonly string[];
   /** Platform Grafana: deployed, and reachable through the gateway when exposed. */
   readonly grafana: { enabled: boolean; exposed: boolean };
+  /** Namespace of the access-log Collector (platform.accessLogs), when deployed: it posts to the billing API. */
+  readonly accessLogCollectorNamespace?: string;
 }
 
 export interface PlatformIngressPolicy {
@@ -44,7 +47,8 @@ const tcp = (port: number) => [{ protocol: "TCP", port }];
  * exactly these peers (the database and federation proxies keep their own policies, database.ts and
  * federation.ts):
  *   central Prometheus (kubernetes) :9090  <- federation proxies, platform Grafana, the billing collector
- *   billing API :8080                      <- the gateway namespace and the tenants' namespaces
+ *   billing API :8080                      <- the gateway namespace and the tenants' namespaces (and the access-log Collector)
+ *   access-log Collector :4317/:4318       <- the gateway namespace (platform.accessLogs, in the billing namespace)
  *   billing metrics :8081                  <- the monitoring scraper only (central Prometheus, or the
  *                                             OpenShift user-workload Prometheus)
  *   platform Grafana :3000                 <- the gateway namespace, when exposed
@@ -71,11 +75,24 @@ export function platformIngressPolicies(input: PlatformIngressInput): PlatformIn
         policyTypes: ["Ingress"],
         ingress: [
           { from: [input.gatewayNamespace, ...input.tenantNamespaces].map((ns) => inNamespace(ns)), ports: tcp(billingApiPort) },
+          ...(input.accessLogCollectorNamespace !== undefined ? [{ from: [inNamespace(input.accessLogCollectorNamespace, accessLogCollectorPodLabels)], ports: tcp(billingApiPort) }] : []),
           { from: [scraper], ports: tcp(billingMetricsPort) },
         ],
       },
     },
   ];
+  if (input.accessLogCollectorNamespace === input.billingNamespace) {
+    // The gateway's Envoy access log service sends OTLP to the Collector.
+    policies.push({
+      name: "maas-access-log-collector-ingress",
+      namespace: input.billingNamespace,
+      spec: {
+        podSelector: { matchLabels: accessLogCollectorPodLabels },
+        policyTypes: ["Ingress"],
+        ingress: [{ from: [inNamespace(input.gatewayNamespace)], ports: [...tcp(ACCESS_LOG_OTLP_GRPC_PORT), ...tcp(ACCESS_LOG_OTLP_HTTP_PORT)] }],
+      },
+    });
+  }
   if (input.flavor === "kubernetes") {
     policies.push({
       name: "maas-prometheus-ingress",
