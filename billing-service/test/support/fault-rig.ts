@@ -3,6 +3,7 @@
  * and `serve` processes on fresh data directories. Registers the file's beforeAll/afterAll, which
  * SIGKILL every service, destroy the database and remove the directories.
  */
+import type { StaticTokenEntry } from "../../src/auth/static";
 import { afterAll, beforeAll } from "vitest";
 import { mkdtemp, rm } from "node:fs/promises";
 import os from "node:os";
@@ -16,7 +17,7 @@ export interface FaultRig {
   /** A fresh temporary data directory, removed after the file's tests. */
   newDataDir(): Promise<string>;
   /** Starts `serve` on the file's database with its data in `dataDir`, killed after the file's tests. */
-  serve(dataDir: string, env?: Record<string, string>): Promise<ServiceProcess>;
+  serve(dataDir: string, env?: Record<string, string>, tokens?: readonly StaticTokenEntry[]): Promise<ServiceProcess>;
 }
 
 /** Call at the top level of a test file; `dirPrefix` names its temporary directories. */
@@ -49,8 +50,8 @@ export const useFaultRig = (dirPrefix: string): FaultRig => {
       dirs.push(d);
       return d;
     },
-    async serve(dataDir, env) {
-      const s = await startService({ databaseUrl: database().url, dataDir, env });
+    async serve(dataDir, env, tokens) {
+      const s = await startService({ databaseUrl: database().url, dataDir, env, tokens });
       services.push(s);
       return s;
     },
