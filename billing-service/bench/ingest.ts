@@ -8,7 +8,7 @@ import http from "node:http";
 import { from as copyFrom } from "pg-copy-streams";
 import { pipeline } from "node:stream/promises";
 import { Readable } from "node:stream";
-import { peakRssBytes, seconds, startBenchStack } from "./setup";
+import { peakRssBytes, seconds, sendAll, startBenchStack } from "./setup";
 
 export interface IngestFigures {
   events: number;
@@ -57,18 +57,7 @@ export async function benchIngest(events = 200_000, batchSize = 1000, concurrenc
     await db.pool.query("truncate usage_events, usage_hourly");
     const rssBeforeBytes = await peakRssBytes(service.pid);
 
-    let next = 0;
-    const start = process.hrtime.bigint();
-    await Promise.all(
-      Array.from({ length: concurrency }, async () => {
-        while (next < bodies.length) {
-          await post(agent, url, service.token, bodies[next++]).catch((e: Error) => {
-            throw new Error(`${e.message}\nservice log:\n${service.log().slice(-2000)}`);
-          });
-        }
-      }),
-    );
-    const apiSeconds = seconds(start);
+    const apiSeconds = await sendAll(bodies, concurrency, (body) => post(agent, url, service.token, body), service.log);
     agent.destroy();
     const peak = await peakRssBytes(service.pid);
     const stored = Number((await db.pool.query("select count(*) as n from usage_events")).rows[0].n);

@@ -15,7 +15,7 @@ import { from as copyFrom } from "pg-copy-streams";
 import { newToken } from "../src/auth/static";
 import { serializeLogs, type AccessLogRecord } from "../testkit/access-logs";
 import { startService } from "../testkit/service";
-import { seconds, startBenchDatabase } from "./setup";
+import { seconds, sendAll, startBenchDatabase } from "./setup";
 
 export interface OtlpFigures {
   records: number;
@@ -72,18 +72,7 @@ export async function benchOtlp(records = 200_000, batchSize = 1000, concurrency
       // Warm-up (JIT, connections) with the first batch, then removed.
       await post(agent, url, sender.token, bodies[0]);
       await db.pool.query("truncate access_log_usage, access_log_key_hourly, usage_hourly");
-      let next = 0;
-      const start = process.hrtime.bigint();
-      await Promise.all(
-        Array.from({ length: concurrency }, async () => {
-          while (next < bodies.length) {
-            await post(agent, url, sender.token, bodies[next++]).catch((e: Error) => {
-              throw new Error(`${e.message}\nservice log:\n${service.log().slice(-2000)}`);
-            });
-          }
-        }),
-      );
-      const apiSeconds = seconds(start);
+      const apiSeconds = await sendAll(bodies, concurrency, (body) => post(agent, url, sender.token, body), service.log);
       agent.destroy();
       const stored = Number((await db.pool.query("select count(*) as n from access_log_usage")).rows[0].n);
       if (stored !== records) throw new Error(`otlp bench: ${stored} rows stored, expected ${records}`);

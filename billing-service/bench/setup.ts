@@ -48,4 +48,20 @@ export const peakRssBytes = async (pid: number): Promise<number> => {
 
 export const seconds = (start: bigint): number => Number(process.hrtime.bigint() - start) / 1e9;
 
+/** Sends every body with `concurrency` requests in flight, in order; the seconds it took. A failed send ends the run with the service's log. */
+export const sendAll = async <B>(bodies: readonly B[], concurrency: number, send: (body: B) => Promise<unknown>, serviceLog: () => string): Promise<number> => {
+  let next = 0;
+  const start = process.hrtime.bigint();
+  await Promise.all(
+    Array.from({ length: concurrency }, async () => {
+      while (next < bodies.length) {
+        await send(bodies[next++]).catch((e: Error) => {
+          throw new Error(`${e.message}\nservice log:\n${serviceLog().slice(-2000)}`);
+        });
+      }
+    }),
+  );
+  return seconds(start);
+};
+
 export type Pool = pg.Pool;
