@@ -174,6 +174,8 @@ describe("billing service", () => {
       gatewayCounterSuffix: "",
       attributeLabels: [],
       strictTenants: true,
+      // No access-log pipeline (platform.accessLogs): the gateway counters are billed.
+      billableSource: "gateway",
       tenants: [
         { name: "tenant-a", namespaces: ["tenant-a-models", "tenant-a-monitoring"] },
         { name: "tenant-b", namespaces: ["b-models"] },
