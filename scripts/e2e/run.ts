@@ -12,8 +12,9 @@
  *  engine: the real Pulumi engine runs the program against the API server (engine/stage.ts).
  *  image: the billing image built without a Docker daemon and run as the Deployment runs it (image/stage.ts).
  *  timescaledb: migrations and the service on a real TimescaleDB build (timescaledb/stage.ts).
+ *  otelcol: a real OpenTelemetry Collector exporting gateway access logs to the service (otelcol/stage.ts).
  *
- * `tsx scripts/e2e/run.ts [--stage render|engine|image|timescaledb ...] [--scenario 1|2|3|4 ...]` runs
+ * `tsx scripts/e2e/run.ts [--stage render|engine|image|timescaledb|otelcol ...] [--scenario 1|2|3|4 ...]` runs
  * only the named stages (default: all) and, in the render stage, only the named scenarios (default:
  * all; 4 brings 3 along). A stage that cannot run (a tool missing, a build failing) is a FAIL naming the
  * command and its error; the other stages still run. A table of stages with timings closes the run.
@@ -39,6 +40,7 @@ import { tenantsOfPlatform } from "./tenants";
 import { engineStage } from "./engine/stage";
 import { imageStage } from "./image/stage";
 import { timescaleStage } from "./timescaledb/stage";
+import { otelcolStage } from "./otelcol/stage";
 import { ensureTools } from "./tools";
 import { crossTenantChecks, ownProxyTamperCheck } from "./tenant-rbac";
 
@@ -196,6 +198,10 @@ const STAGES: Record<string, { proves: string; run: (report: Report, workDir: st
   timescaledb: {
     proves: "migrations and the service on a real TimescaleDB (MAAS_TIMESCALE_PG_CONFIG)",
     run: (report, workDir) => timescaleStage(report, { repoRoot, workDir: join(workDir, "timescaledb") }),
+  },
+  otelcol: {
+    proves: "a real OpenTelemetry Collector (ocb build) on the platform's access-log pipeline exports Envoy-shaped records to the billing service: per key/user/model tokens exact, a retried batch counted once",
+    run: (report, workDir) => otelcolStage(report, { repoRoot, binDir, workDir: join(workDir, "otelcol") }),
   },
 };
 

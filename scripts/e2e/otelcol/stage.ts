@@ -1,0 +1,169 @@
+/*
+ * otelcol stage of `npm run e2e`: a real OpenTelemetry Collector (tools/otelcol, a minimal
+ * distribution built with the OpenTelemetry Collector Builder: otlp receiver, batch, transform,
+ * groupbyattrs, otlphttp exporter, all at one release) runs the platform's access-log pipeline
+ * config (components/platform/accessLogPipeline.ts, only the endpoints changed for loopback) and
+ * exports to a real `maas-billing serve` on a real PostgreSQL.
+ *
+ * A generator sends Envoy-shaped OTLP log records (billing-service/testkit/access-logs.ts: streaming
+ * responses logged "0" then real, 429s, errors, an unknown model "-") to the Collector's OTLP/HTTP
+ * receiver. Between the Collector and the service sits a loopback proxy that, for the first batches,
+ * lets the service store the batch and then answers the Collector 503: the Collector retries the
+ * batch, so the service receives it twice. The stage passes when the per-key, per-user, per-model
+ * input/output tokens and request counts in the service equal the generator's truth, and the
+ * service did receive the duplicated batches.
+ */
+import { createHash } from "node:crypto";
+import { mkdirSync, writeFileSync } from "node:fs";
+import { createServer, request as httpRequest, type IncomingMessage, type Server } from "node:http";
+import { join } from "node:path";
+import { stringify } from "yaml";
+import { accessLogCollectorConfig } from "../../../components/platform/accessLogPipeline";
+import { newToken } from "../../../billing-service/src/auth/static";
+import { freePort } from "../../../billing-service/src/net/free-port";
+import { generateScenario, postLogs, serializeLogs, truthKey, type AccessLogRecord } from "../../../billing-service/testkit/access-logs";
+import { startMigratedPostgres } from "../../../billing-service/testkit/postgres";
+import { startService } from "../../../billing-service/testkit/service";
+import { startProcess, waitUntilReady } from "../processes";
+import { expect, type Report } from "../report";
+import { ensureTools } from "../tools";
+
+export interface OtelcolStageEnv {
+  readonly repoRoot: string;
+  readonly binDir: string;
+  readonly workDir: string;
+}
+
+const SOURCE = "//gateway/access-log";
+const TOKEN_ENV = "MAAS_BILLING_SENDER_TOKEN";
+
+/** Forwards to `target`; for the first `duplicate` POSTs it answers 503 after the target stored the batch. */
+interface ProxyStats {
+  forwarded: number;
+  answered503AfterStore: number;
+  /** Body hash of each batch answered 503 after it was stored, and how often each body reached the service. */
+  readonly failedBodies: Set<string>;
+  readonly bodiesForwarded: Map<string, number>;
+}
+
+const duplicatingProxy = async (target: string, duplicate: number): Promise<{ url: string; server: Server; stats: ProxyStats }> => {
+  const stats: ProxyStats = { forwarded: 0, answered503AfterStore: 0, failedBodies: new Set(), bodiesForwarded: new Map() };
+  const t = new URL(target);
+  const server = createServer((req: IncomingMessage, res) => {
+    const chunks: Buffer[] = [];
+    req.on("data", (c: Buffer) => chunks.push(c));
+    req.on("end", () => {
+      const body = Buffer.concat(chunks);
+      const hash = createHash("sha256").update(body).digest("hex");
+      const headers = { ...req.headers, host: t.host, "content-length": String(body.length) };
+      const up = httpRequest({ host: t.hostname, port: t.port, path: req.url, method: req.method, headers }, (upRes) => {
+        const answer: Buffer[] = [];
+        upRes.on("data", (c: Buffer) => answer.push(c));
+        upRes.on("end", () => {
+          stats.forwarded++;
+          stats.bodiesForwarded.set(hash, (stats.bodiesForwarded.get(hash) ?? 0) + 1);
+          if (req.method === "POST" && upRes.statusCode === 200 && stats.answered503AfterStore < duplicate) {
+            // The batch is stored; the Collector is told otherwise and sends it again.
+            stats.answered503AfterStore++;
+            stats.failedBodies.add(hash);
+            res.writeHead(503, { "retry-after": "1", "content-type": "text/plain" }).end("try again");
+            return;
+          }
+          res.writeHead(upRes.statusCode ?? 502, upRes.headers).end(Buffer.concat(answer));
+        });
+      });
+      up.on("error", (e) => res.writeHead(502).end(e.message));
+      up.end(body);
+    });
+  });
+  const port = await freePort();
+  await new Promise<void>((resolve) => server.listen(port, "127.0.0.1", resolve));
+  return { url: `http://127.0.0.1:${port}`, server, stats };
+};
+
+export async function otelcolStage(report: Report, env: OtelcolStageEnv): Promise<void> {
+  await ensureTools(["otelcol"]);
+  mkdirSync(env.workDir, { recursive: true });
+  const db = await startMigratedPostgres({ poolSize: 4 });
+  const sender = newToken("sender-otel", { sources: [SOURCE] });
+  const dataDir = join(env.workDir, "billing");
+  mkdirSync(dataDir, { recursive: true });
+  const service = await startService({ databaseUrl: db.url, dataDir, tokens: [sender.entry] });
+  const proxy = await duplicatingProxy(service.url, 2);
+  try {
+    const [grpcPort, httpPort] = [await freePort(), await freePort()];
+    const config = accessLogCollectorConfig({
+      logsEndpoint: `${proxy.url}/v1/logs`,
+      tokenEnv: TOKEN_ENV,
+      grpcEndpoint: `127.0.0.1:${grpcPort}`,
+      httpEndpoint: `127.0.0.1:${httpPort}`,
+      batchSize: 100,
+      batchTimeout: "200ms",
+      retryInitialInterval: "200ms",
+      telemetryMetrics: "none",
+    });
+    const configFile = join(env.workDir, "otelcol.yaml");
+    writeFileSync(configFile, stringify(config));
+    process.env[TOKEN_ENV] = sender.token;
+    const collector = startProcess("otelcol", join(env.binDir, "otelcol"), ["--config", `file:${configFile}`], env.workDir);
+    delete process.env[TOKEN_ENV];
+    const collectorUrl = `http://127.0.0.1:${httpPort}`;
+    await waitUntilReady(collector, async () => (await fetch(`${collectorUrl}/v1/logs`, { method: "POST", headers: { "content-type": "application/json" }, body: "{}" })).ok, 60_000);
+
+    const scenario = generateScenario({ seed: 618, requests: 600 });
+    const expectedRows = [...scenario.truth.values()].reduce((a, t) => a + t.hits + t.rateLimited + t.errors, 0);
+    await report.check("otelcol: the generator's Envoy-shaped records are accepted by the Collector's otlp receiver", async (detail) => {
+      const batches: AccessLogRecord[][] = [];
+      for (let i = 0; i < scenario.records.length; i += 50) batches.push(scenario.records.slice(i, i + 50));
+      for (const batch of batches) {
+        const res = await postLogs(collectorUrl, "unused", serializeLogs(batch, "protobuf"), "protobuf");
+        expect(res.status === 200, `collector answered ${res.status}: ${res.body.toString().slice(0, 200)}`);
+      }
+      detail(`${scenario.records.length} records (${scenario.requests} requests) in ${batches.length} OTLP/HTTP protobuf requests`);
+    });
+
+    await report.check("otelcol: per-key, per-user, per-model input/output tokens and requests in the billing service equal the generator's truth", async (detail) => {
+      const deadline = Date.now() + 120_000;
+      let rows = 0;
+      while (Date.now() < deadline) {
+        rows = Number((await db.pool.query("select count(*) as n from access_log_usage")).rows[0].n);
+        if (rows >= expectedRows && proxy.stats.answered503AfterStore >= 2) break;
+        await new Promise((r) => setTimeout(r, 500));
+      }
+      // Let retries and late batches land before comparing (the stage must see duplicates counted once).
+      await new Promise((r) => setTimeout(r, 2_000));
+      const got = await db.pool.query(
+        `select tenant, coalesce(key_id, '') as key_id, coalesce(user_id, '') as user_id, model,
+                sum(input_tokens)::int as input, sum(output_tokens)::int as output,
+                count(*) filter (where response_type = 'hit')::int as hits,
+                count(*) filter (where response_type = 'rate_limit')::int as limited,
+                count(*) filter (where response_type = 'error')::int as errors
+           from access_log_usage where source = $1 group by 1, 2, 3, 4`,
+        [SOURCE],
+      );
+      const byKey = new Map(got.rows.map((r) => [truthKey(r.tenant, r.key_id, r.user_id, r.model), r]));
+      const wrong: string[] = [];
+      for (const [key, t] of scenario.truth) {
+        const g = byKey.get(key);
+        const want = { input: t.inputTokens, output: t.outputTokens, hits: t.hits, limited: t.rateLimited, errors: t.errors };
+        const have = g ? { input: g.input, output: g.output, hits: g.hits, limited: g.limited, errors: g.errors } : undefined;
+        if (JSON.stringify(want) !== JSON.stringify(have)) wrong.push(`${key}: want ${JSON.stringify(want)}, got ${JSON.stringify(have)}`);
+      }
+      expect(byKey.size === scenario.truth.size, `${byKey.size} (tenant, key, user, model) groups stored, truth has ${scenario.truth.size}`);
+      expect(wrong.length === 0, `differences:\n${wrong.slice(0, 10).join("\n")}`);
+      const totals = [...scenario.truth.values()].reduce((a, t) => ({ i: a.i + t.inputTokens, o: a.o + t.outputTokens, h: a.h + t.hits }), { i: 0, o: 0, h: 0 });
+      detail(`${scenario.truth.size} groups exact: ${totals.i} input + ${totals.o} output tokens, ${totals.h} served requests, ${rows} rows`);
+    });
+
+    await report.check("otelcol: batches the Collector retried (stored, then answered 503) were received twice and counted once", async (detail) => {
+      expect(proxy.stats.answered503AfterStore === 2, `the proxy made the Collector retry ${proxy.stats.answered503AfterStore} stored batches, expected 2`);
+      const resent = [...proxy.stats.failedBodies].map((h) => proxy.stats.bodiesForwarded.get(h) ?? 0);
+      expect(resent.every((n) => n >= 2), `a batch answered 503 after it was stored reached the service ${resent.join(", ")} time(s): the Collector did not retry it`);
+      detail(`2 stored batches answered 503, re-sent by the Collector byte for byte (${resent.join(", ")} deliveries each), counted once (previous check); ${proxy.stats.forwarded} exports forwarded`);
+    });
+  } finally {
+    await new Promise((r) => proxy.server.close(r));
+    await service.kill("SIGTERM");
+    await db.stop();
+  }
+}
