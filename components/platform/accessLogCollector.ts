@@ -5,7 +5,9 @@ import type { Flavor } from "../config";
 import type { AccessLogsConfig } from "../config/platform";
 import { accessLogCollectorConfig } from "./accessLogPipeline";
 import { senderTokenSecretName } from "./billingTokens";
-import { appLabels, containerSecurityContext, podSecurityContext } from "./security";
+import { contentChecksum } from "../shared/checksum";
+import { containerSecurityContext, podSecurityContext } from "../shared/podSecurity";
+import { appLabels } from "./security";
 
 /** Name of the access-log Collector's objects (ConfigMap, Deployment, Service). */
 export const accessLogCollectorName = "maas-access-log-collector";
@@ -53,7 +55,7 @@ export function createAccessLogCollector(name: string, args: AccessLogCollectorA
           metadata: {
             labels: { ...labels, ...accessLogCollectorPodLabels },
             // A changed pipeline rolls the pods (the Collector reads its config at start).
-            annotations: { "maas.opendatahub.io/collector-config": configMap.data.apply((d) => String(YAML.stringify(d).length)) },
+            annotations: { "maas.opendatahub.io/collector-config": configYaml.apply(contentChecksum) },
           },
           spec: {
             automountServiceAccountToken: false,
