@@ -160,3 +160,30 @@ export const postLogs = async (url: string, token: string, body: Uint8Array, enc
   const res = await fetch(`${url}/v1/logs`, { method: "POST", headers: { authorization: `Bearer ${token}`, "content-type": CONTENT_TYPE[encoding], ...extraHeaders }, body });
   return { status: res.status, body: Buffer.from(await res.arrayBuffer()), contentType: res.headers.get("content-type") ?? "" };
 };
+
+/** What a receiver stored (or must store) per (tenant, key, user, model): tokens and requests by response type. */
+export interface GroupCounts {
+  readonly input: number;
+  readonly output: number;
+  readonly hits: number;
+  readonly limited: number;
+  readonly errors: number;
+}
+
+/** The scenario's truth in the shape of storedPerGroup. */
+export const truthPerGroup = (scenario: Scenario): Map<string, GroupCounts> =>
+  new Map([...scenario.truth].map(([k, t]) => [k, { input: t.inputTokens, output: t.outputTokens, hits: t.hits, limited: t.rateLimited, errors: t.errors }]));
+
+/** The access-log rows of `source` per (tenant, key, user, model), keyed like the truth. */
+export const storedPerGroup = async (db: { query(sql: string, values: unknown[]): Promise<{ rows: any[] }> }, source: string): Promise<Map<string, GroupCounts>> => {
+  const r = await db.query(
+    `select tenant, coalesce(key_id, '') as key_id, coalesce(user_id, '') as user_id, model,
+            sum(input_tokens)::int as input, sum(output_tokens)::int as output,
+            count(*) filter (where response_type = 'hit')::int as hits,
+            count(*) filter (where response_type = 'rate_limit')::int as limited,
+            count(*) filter (where response_type = 'error')::int as errors
+       from access_log_usage where source = $1 group by 1, 2, 3, 4`,
+    [source],
+  );
+  return new Map(r.rows.map((x) => [truthKey(x.tenant, x.key_id, x.user_id, x.model), { input: x.input, output: x.output, hits: x.hits, limited: x.limited, errors: x.errors }]));
+};

@@ -21,7 +21,7 @@ import { stringify } from "yaml";
 import { accessLogCollectorConfig } from "../../../components/platform/accessLogPipeline";
 import { newToken } from "../../../billing-service/src/auth/static";
 import { freePort } from "../../../billing-service/src/net/free-port";
-import { generateScenario, postLogs, serializeLogs, truthKey, type AccessLogRecord } from "../../../billing-service/testkit/access-logs";
+import { generateScenario, postLogs, serializeLogs, storedPerGroup, truthPerGroup, type AccessLogRecord } from "../../../billing-service/testkit/access-logs";
 import { startMigratedPostgres } from "../../../billing-service/testkit/postgres";
 import { startService } from "../../../billing-service/testkit/service";
 import { startProcess, waitUntilReady } from "../processes";
@@ -132,21 +132,10 @@ export async function otelcolStage(report: Report, env: OtelcolStageEnv): Promis
       }
       // Let retries and late batches land before comparing (the stage must see duplicates counted once).
       await new Promise((r) => setTimeout(r, 2_000));
-      const got = await db.pool.query(
-        `select tenant, coalesce(key_id, '') as key_id, coalesce(user_id, '') as user_id, model,
-                sum(input_tokens)::int as input, sum(output_tokens)::int as output,
-                count(*) filter (where response_type = 'hit')::int as hits,
-                count(*) filter (where response_type = 'rate_limit')::int as limited,
-                count(*) filter (where response_type = 'error')::int as errors
-           from access_log_usage where source = $1 group by 1, 2, 3, 4`,
-        [SOURCE],
-      );
-      const byKey = new Map(got.rows.map((r) => [truthKey(r.tenant, r.key_id, r.user_id, r.model), r]));
+      const byKey = await storedPerGroup(db.pool, SOURCE);
       const wrong: string[] = [];
-      for (const [key, t] of scenario.truth) {
-        const g = byKey.get(key);
-        const want = { input: t.inputTokens, output: t.outputTokens, hits: t.hits, limited: t.rateLimited, errors: t.errors };
-        const have = g ? { input: g.input, output: g.output, hits: g.hits, limited: g.limited, errors: g.errors } : undefined;
+      for (const [key, want] of truthPerGroup(scenario)) {
+        const have = byKey.get(key);
         if (JSON.stringify(want) !== JSON.stringify(have)) wrong.push(`${key}: want ${JSON.stringify(want)}, got ${JSON.stringify(have)}`);
       }
       expect(byKey.size === scenario.truth.size, `${byKey.size} (tenant, key, user, model) groups stored, truth has ${scenario.truth.size}`);
