@@ -1,7 +1,9 @@
 /**
  * Invoice drafts read the hourly rollup usage_rollup (migration 070) instead of every ledger row.
- * Property: for random ledgers (events and collector rows in random tiers, models, dimensions and
- * times, collector rows re-collected by the collector's upsert, rows deleted and moved by hand)
+ * Property: for random ledgers (events, collector rows and gateway access-log rows in random tiers,
+ * models, dimensions, API keys and times, collector rows re-collected by the collector's upsert,
+ * access-log records folded by the receiver's upsert (more tokens win, the response type may
+ * change), rows deleted and moved by hand), invoices split by API key or not,
  * and random price books whose versions start at any second (also inside an hour), the groups
  * from the rollup equal the groups from a full scan of the ledger, row counts, first/last windows,
  * origins and data-quality counts included; the draft's lines are the full scan priced; and
@@ -17,6 +19,8 @@ import { priceGroups } from "../src/invoices/pricing";
 import { parsePriceBook, versionsInRange, type PriceBook } from "../src/pricebook/pricebook";
 import { ingestEvents } from "../src/events/ingest";
 import { withRollback } from "../src/db/transaction";
+import { upsertAccessLogRows } from "../src/accesslog/store";
+import type { AccessLogRow } from "../src/accesslog/records";
 import { startBillingDb, testPriceBook, usageEvent, type BillingTestDb } from "./support/billing-db";
 
 let db: BillingTestDb;
@@ -93,6 +97,21 @@ const opArb = (book: PriceBook) =>
       resets: fc.integer({ min: 0, max: 2 }),
       gaps: fc.integer({ min: 0, max: 1 }),
     }),
+    fc.record({
+      kind: fc.constant("access" as const),
+      // The record fixes its time, tier, model, key and billable flag (they are part of its id).
+      record: fc.integer({ min: 0, max: 8 }),
+      billable: fc.boolean(),
+      tier: fc.constantFrom("premium", "free"),
+      model: fc.constantFrom("llama", ""),
+      key: fc.constantFrom(null, "k1", "k2"),
+      org: fc.constantFrom(null, "org-a"),
+      t: timeArb(book),
+      type: fc.constantFrom("hit", "hit", "rate_limit", "error"),
+      input: fc.integer({ min: 0, max: 5_000_000 }),
+      output: fc.integer({ min: 0, max: 1000 }),
+    }),
+    fc.record({ kind: fc.constant("delete-access" as const), nth: fc.nat() }),
     fc.record({ kind: fc.constant("delete" as const), nth: fc.nat() }),
     fc.record({ kind: fc.constant("move" as const), nth: fc.nat(), t: timeArb(book) }),
   );
@@ -132,17 +151,26 @@ const upsertCollector = async (tenant: string, rows: { key: number; billable: bo
   );
 };
 
-const month = (tenant: string, book: PriceBook): TenantMonth => ({ tenant, start: new Date(MAY), end: new Date(JUNE), versions: versionsInRange(book, new Date(MAY), new Date(JUNE)) });
+const month = (tenant: string, book: PriceBook, splitByKey = false): TenantMonth => ({
+  tenant,
+  start: new Date(MAY),
+  end: new Date(JUNE),
+  versions: versionsInRange(book, new Date(MAY), new Date(JUNE)),
+  splitByKey,
+});
 
 describe("invoice drafts from the hourly rollup", () => {
   it("equal the full scan of the ledger for random ledgers and price books, and finalize against the ledger rows", async () => {
     await fc.assert(
       fc.asyncProperty(
-        bookArb.chain((book) => fc.tuple(fc.constant(book), fc.array(fc.array(opArb(book), { minLength: 1, maxLength: 12 }), { minLength: 1, maxLength: 4 }))),
-        async ([book, batches]) => {
+        bookArb.chain((book) =>
+          fc.tuple(fc.constant(book), fc.array(fc.array(opArb(book), { minLength: 1, maxLength: 12 }), { minLength: 1, maxLength: 4 }), fc.boolean()),
+        ),
+        async ([book, batches, splitByKey]) => {
           const tenant = `rollup-${++seq}`;
           const neighbour = `rollup-${seq}-other`;
           const firstKey = new Map<number, { billable: boolean; tier: string; dims: string; t: number }>();
+          const firstRecord = new Map<number, AccessLogRow>();
           for (const batch of batches) {
             const events = batch.filter((o) => o.kind === "event");
             // Events: through the service's insert, then their dimensions set by hand (events of one
@@ -170,7 +198,45 @@ describe("invoice drafts from the hourly rollup", () => {
               for (const c of byKey.values()) if (!firstKey.has(c.key)) firstKey.set(c.key, { billable: c.billable, tier: c.tier, dims: c.dims, t: c.t });
               await upsertCollector(tenant, [...byKey.values()]);
             }
+            const access = batch.filter((o) => o.kind === "access");
+            if (access.length > 0) {
+              // Through the receiver's own upsert (one statement per batch; copies fold, more tokens win).
+              await upsertAccessLogRows(
+                db.pool,
+                access.map((a) => {
+                  const first = firstRecord.get(a.record);
+                  const row: AccessLogRow = {
+                    tenant,
+                    source: "gateway-logs",
+                    recordId: `r${a.record}`,
+                    timeUnixNano: first?.timeUnixNano ?? (BigInt(a.t) * 1_000_000n).toString(),
+                    user: null,
+                    tier: first?.tier ?? a.tier,
+                    model: first?.model ?? a.model,
+                    keyId: first ? first.keyId : a.key,
+                    keyName: first ? first.keyName : a.key && `${a.key}-name`,
+                    organizationId: first ? first.organizationId : a.org,
+                    groups: null,
+                    responseCode: a.type === "hit" ? 200 : a.type === "rate_limit" ? 429 : 500,
+                    responseType: a.type,
+                    inputTokens: a.input,
+                    outputTokens: a.output,
+                    totalTokens: a.input + a.output,
+                    billable: first?.billable ?? a.billable,
+                  };
+                  if (!first) firstRecord.set(a.record, row);
+                  return row;
+                }),
+              );
+            }
             for (const op of batch) {
+              if (op.kind === "delete-access") {
+                const rows = (await db.pool.query<{ record_id: string }>("select record_id from access_log_usage where tenant = $1 order by record_id", [tenant])).rows;
+                if (rows.length === 0) continue;
+                const id = rows[op.nth % rows.length].record_id;
+                await db.pool.query("delete from access_log_usage where tenant = $1 and record_id = $2", [tenant, id]);
+                firstRecord.delete(Number(id.slice(1)));
+              }
               if (op.kind === "delete" || op.kind === "move") {
                 const rows = (await db.pool.query<{ event_id: string }>("select event_id from usage_events where tenant = $1 order by event_id", [tenant])).rows;
                 if (rows.length === 0) continue;
@@ -180,10 +246,10 @@ describe("invoice drafts from the hourly rollup", () => {
               }
             }
           }
-          const m = month(tenant, book);
+          const m = month(tenant, book, splitByKey);
           const [fast, full] = await withRollback(db.pool, async (c) => [await rollupGroups(c, m), await ledgerGroups(c, m)]);
           expect(fast).toEqual(full);
-          const result = await createInvoice(db.pool, book, tenant, "2026-05").catch((e: Error) => e);
+          const result = await createInvoice(db.pool, book, tenant, "2026-05", splitByKey ? { splitBy: "key" } : {}).catch((e: Error) => e);
           if (full.unpricedFrom) {
             expect(result).toBeInstanceOf(Error);
             expect((result as Error).message).toBe(`usage at ${full.unpricedFrom.toISOString()} is before the first price book version`);
@@ -251,5 +317,70 @@ describe("finalizing a draft built from the rollup", () => {
     expect(r.invoice.lines.find((l) => l.component === "input_tokens")?.quantity).toBe("1");
     await expect(finalizeInvoice(db.pool, "tampered", r.invoice.id)).rejects.toBeInstanceOf(InvoiceStateError);
     expect((await db.pool.query("select status from invoices where id = $1", [r.invoice.id])).rows[0].status).toBe("draft");
+  });
+});
+
+describe("access-log usage in drafts from the rollup", () => {
+  const CONTRACT_BOOK = parsePriceBook(
+    [
+      "currency: USD",
+      "minorUnitDigits: 2",
+      "versions:",
+      '  - effectiveFrom: "2026-01-01T00:00:00Z"',
+      "    prices:",
+      '      - { tier: premium, model: llama, inputPerMillionTokens: "10.00", outputPerMillionTokens: "20.00", perRequest: "0.01" }',
+      '      - { tenant: contract-logs, tier: premium, model: llama, inputPerMillionTokens: "4.00", outputPerMillionTokens: "8.00", perRequest: "0.001" }',
+    ].join("\n"),
+    "contract book",
+  );
+  const row = (recordId: string, keyId: string, t: string, input: number, output: number, responseType = "hit"): AccessLogRow => ({
+    tenant: "contract-logs",
+    source: "gateway-logs",
+    recordId,
+    timeUnixNano: (BigInt(Date.parse(t)) * 1_000_000n).toString(),
+    user: "alice",
+    tier: "premium",
+    model: "llama",
+    keyId,
+    keyName: `${keyId}-name`,
+    organizationId: null,
+    groups: null,
+    responseCode: responseType === "hit" ? 200 : 429,
+    responseType,
+    inputTokens: input,
+    outputTokens: output,
+    totalTokens: input + output,
+    billable: true,
+  });
+
+  it("are priced at the tenant's contract price, split by key on request, and finalize", async () => {
+    await upsertAccessLogRows(db.pool, [
+      row("a", "k1", "2026-05-03T10:00:00Z", 0, 0), // the streaming copy, completed below
+      row("b", "k2", "2026-05-03T10:20:00Z", 2_000_000, 500),
+      row("c", "k2", "2026-05-09T11:00:00Z", 0, 0, "rate_limit"), // a 429: no request, no tokens
+    ]);
+    await upsertAccessLogRows(db.pool, [row("a", "k1", "2026-05-03T10:00:00Z", 1_000_000, 250)]);
+    const rollup = await db.pool.query("select count(*)::int as n from usage_rollup where tenant = 'contract-logs' and origin = 'access-log'");
+    expect(rollup.rows[0].n).toBe(2); // one bucket per key in hour 10 of May 3rd
+
+    const whole = await createInvoice(db.pool, CONTRACT_BOOK, "contract-logs", "2026-05");
+    if (!whole.created) throw new Error(whole.reason);
+    const input = whole.invoice.lines.filter((l) => l.component === "input_tokens");
+    expect(input.map((l) => [l.quantity, l.dimensions, l.amountMinor])).toEqual([["3000000", {}, "1200"]]); // 3M tokens at the contract's 4.00, not the list's 10.00
+    // Contract: input 12.00, output 750 x 8.00/M = 0.006 -> 0.01, 2 requests x 0.001 = 0.002 -> 0.00 (the list would be 30.00 + 0.02 + 0.02).
+    expect(whole.invoice.totalMinor).toBe("1201");
+    expect(input[0].lineage.billedFrom).toEqual(["gateway access logs"]);
+
+    const split = await createInvoice(db.pool, CONTRACT_BOOK, "contract-logs", "2026-05", { splitBy: "key" });
+    if (!split.created) throw new Error(split.reason);
+    expect(
+      split.invoice.lines.filter((l) => l.component === "input_tokens").map((l) => [l.dimensions, l.quantity, l.amountMinor]),
+    ).toEqual([
+      [{ key_id: "k1", key_name: "k1-name" }, "1000000", "400"],
+      [{ key_id: "k2", key_name: "k2-name" }, "2000000", "800"],
+    ]);
+    const final = await finalizeInvoice(db.pool, "contract-logs", split.invoice.id);
+    expect(final.status).toBe("final");
+    expect(final.ledgerRows).toBe(2);
   });
 });

@@ -1031,6 +1031,110 @@ create trigger access_log_usage_rollup_insert after insert on access_log_usage
   referencing new table as new_rows for each statement execute function access_log_usage_rollup_insert();
 create trigger access_log_usage_rollup_update after update on access_log_usage
   referencing old table as old_rows new table as new_rows for each statement execute function access_log_usage_rollup_update();
+
+-- The invoice rollup (usage_rollup, migration 070) gets the access-log origin, kept by the same
+-- statement-level triggers: drafts read it like the events' and the collector's rows. A row is in
+-- the ledger (view above) when billable and a served request or carrying tokens; its bucket is
+-- (tenant, UTC hour, tier, model, dimensions) with dimensions as the view writes them.
+alter table usage_rollup drop constraint usage_rollup_origin_check;
+alter table usage_rollup add constraint usage_rollup_origin_check check (origin in ('events', 'collector', 'access-log'));
+
+create function access_log_rollup_rows(p_tenants text[], p_hours timestamptz[]) returns void language plpgsql as $$
+begin
+  -- Rebuilds the access-log buckets of the given (tenant, hour) pairs from the table itself.
+  delete from usage_rollup u using (select distinct * from unnest(p_tenants, p_hours) as t (tenant, hour)) t
+   where u.origin = 'access-log' and u.tenant = t.tenant and u.hour = t.hour;
+  insert into usage_rollup (tenant, hour, tier, model, dimensions, origin, input_tokens, output_tokens, requests, ledger_rows, resets, gaps, first_window, last_window)
+  select a.tenant, t.hour, a.tier, a.model,
+         jsonb_strip_nulls(jsonb_build_object('key_id', a.key_id, 'key_name', a.key_name, 'organization_id', a.organization_id)), 'access-log',
+         sum(a.input_tokens), sum(a.output_tokens), sum(case when a.response_type = 'hit' then 1 else 0 end), count(*), 0, 0, min(a.event_time), max(a.event_time)
+    from (select distinct * from unnest(p_tenants, p_hours) as t (tenant, hour)) t
+    join access_log_usage a on a.tenant = t.tenant and a.event_time >= t.hour and a.event_time < t.hour + interval '1 hour'
+   where a.billable and (a.response_type = 'hit' or a.input_tokens + a.output_tokens > 0)
+   group by 1, 2, 3, 4, 5;
+end $$;
+
+create function access_log_usage_invoice_rollup_insert() returns trigger language plpgsql as $$
+begin
+  insert into usage_rollup as u (tenant, hour, tier, model, dimensions, origin, input_tokens, output_tokens, requests, ledger_rows, resets, gaps, first_window, last_window)
+  select tenant, date_trunc('hour', event_time, 'UTC'), tier, model,
+         jsonb_strip_nulls(jsonb_build_object('key_id', key_id, 'key_name', key_name, 'organization_id', organization_id)), 'access-log',
+         sum(input_tokens), sum(output_tokens), sum(case when response_type = 'hit' then 1 else 0 end), count(*), 0, 0, min(event_time), max(event_time)
+    from new_rows where billable and (response_type = 'hit' or input_tokens + output_tokens > 0) group by 1, 2, 3, 4, 5
+  on conflict (tenant, hour, tier, model, origin, dimensions) do update
+    set input_tokens = u.input_tokens + excluded.input_tokens,
+        output_tokens = u.output_tokens + excluded.output_tokens,
+        requests = u.requests + excluded.requests,
+        ledger_rows = u.ledger_rows + excluded.ledger_rows,
+        first_window = least(u.first_window, excluded.first_window),
+        last_window = greatest(u.last_window, excluded.last_window);
+  return null;
+end $$;
+
+-- UPDATE (the streaming copy's fold: more tokens, maybe another response type) and DELETE. When no
+-- row changes its bucket or whether it is in the ledger, the rollup takes the difference;
+-- otherwise the touched (tenant, hour) buckets are rebuilt from the table, so counts and first/last
+-- window stay exact.
+create function access_log_usage_invoice_rollup_change() returns trigger language plpgsql as $$
+declare
+  tenants text[];
+  hours timestamptz[];
+begin
+  -- (nested: a DELETE trigger has no new_rows to parse)
+  if TG_OP = 'UPDATE' then if not exists (
+    select 1 from old_rows o where not exists (
+      select 1 from new_rows n where n.tenant = o.tenant and n.source = o.source and n.record_id = o.record_id
+         and n.event_time = o.event_time and n.tier = o.tier and n.model = o.model
+         and n.key_id is not distinct from o.key_id and n.key_name is not distinct from o.key_name
+         and n.organization_id is not distinct from o.organization_id
+         and (n.billable and (n.response_type = 'hit' or n.input_tokens + n.output_tokens > 0))
+             = (o.billable and (o.response_type = 'hit' or o.input_tokens + o.output_tokens > 0)))) then
+    insert into usage_rollup as u (tenant, hour, tier, model, dimensions, origin, input_tokens, output_tokens, requests, ledger_rows, resets, gaps, first_window, last_window)
+    select tenant, date_trunc('hour', t, 'UTC'), tier, model, dimensions, 'access-log', sum(i), sum(o), sum(r), 0, 0, 0, min(t), max(t) from (
+      select tenant, event_time as t, tier, model,
+             jsonb_strip_nulls(jsonb_build_object('key_id', key_id, 'key_name', key_name, 'organization_id', organization_id)) as dimensions,
+             input_tokens as i, output_tokens as o, case when response_type = 'hit' then 1 else 0 end as r
+        from new_rows where billable and (response_type = 'hit' or input_tokens + output_tokens > 0)
+      union all
+      select tenant, event_time, tier, model,
+             jsonb_strip_nulls(jsonb_build_object('key_id', key_id, 'key_name', key_name, 'organization_id', organization_id)),
+             -input_tokens, -output_tokens, -(case when response_type = 'hit' then 1 else 0 end)
+        from old_rows where billable and (response_type = 'hit' or input_tokens + output_tokens > 0)
+    ) d group by 1, 2, 3, 4, 5
+    on conflict (tenant, hour, tier, model, origin, dimensions) do update
+      set input_tokens = u.input_tokens + excluded.input_tokens,
+          output_tokens = u.output_tokens + excluded.output_tokens,
+          requests = u.requests + excluded.requests;
+    return null;
+  end if; end if;
+  if TG_OP = 'UPDATE' then
+    select array_agg(tenant), array_agg(h) into tenants, hours from (
+      select tenant, date_trunc('hour', event_time, 'UTC') as h from old_rows
+      union select tenant, date_trunc('hour', event_time, 'UTC') from new_rows) b;
+  else
+    select array_agg(tenant), array_agg(h) into tenants, hours from (
+      select distinct tenant, date_trunc('hour', event_time, 'UTC') as h from old_rows) b;
+  end if;
+  perform access_log_rollup_rows(tenants, hours);
+  return null;
+end $$;
+create trigger access_log_usage_invoice_rollup_insert after insert on access_log_usage
+  referencing new table as new_rows for each statement execute function access_log_usage_invoice_rollup_insert();
+create trigger access_log_usage_invoice_rollup_update after update on access_log_usage
+  referencing old table as old_rows new table as new_rows for each statement execute function access_log_usage_invoice_rollup_change();
+create trigger access_log_usage_invoice_rollup_delete after delete on access_log_usage
+  referencing old table as old_rows for each statement execute function access_log_usage_invoice_rollup_change();
+create function access_log_usage_invoice_rollup_truncate() returns trigger language plpgsql as $$
+begin
+  delete from usage_rollup where origin = 'access-log';
+  return null;
+end $$;
+create trigger access_log_usage_invoice_rollup_truncate after truncate on access_log_usage
+  for each statement execute function access_log_usage_invoice_rollup_truncate();
+
+-- Invoices split by API key (splitBy "key"): the draft's line groups keep the key in their
+-- dimensions, and finalizing matches the ledger rows behind them with or without it.
+alter table invoice_line_groups add column key_split boolean not null default false;
 `,
   },
   {

@@ -29,6 +29,8 @@ export interface TenantMonth {
   readonly end: Date;
   /** The versions in force during the month (versionsInRange), sorted by effectiveFrom. */
   readonly versions: readonly PriceVersion[];
+  /** One group per API key (splitBy "key"); otherwise access-log rows of all keys share a group. */
+  readonly splitByKey?: boolean;
 }
 
 export interface DraftGroups {
@@ -38,6 +40,13 @@ export interface DraftGroups {
 }
 
 /**
+ * The dimensions a row is grouped by: an access-log row's key id and name only when the invoice is
+ * split by key (`split`), every other dimension always (the key stays in the row's lineage anyway).
+ */
+export const GROUP_DIMENSIONS = (origin: string, dimensions: string, split: string): string =>
+  `case when ${split} or ${origin} <> 'access-log' then ${dimensions} else ${dimensions} - 'key_id' - 'key_name' end`;
+
+/**
  * The same select list, grouping and order (tier, model, version id, dimensions as text, in the
  * database's collation) for both paths, so line numbers cannot differ between them.
  */
@@ -45,7 +54,8 @@ const GROUPED = `
 select tier, model, coalesce(($5::text[])[vi], '') as price_version_id, dimensions,
        sum(i)::text as i, sum(o)::text as o, sum(r)::text as r, sum(n)::int as n, sum(resets)::int as resets, sum(gaps)::int as gaps,
        min(f) as first, max(l) as last, array_agg(distinct origin order by origin) as origins
-  from (select u.*, (select count(*) from unnest($4::timestamptz[]) b where b <= u.ts)::int as vi from u) v
+  from (select u.tier, u.model, ${GROUP_DIMENSIONS("u.origin", "u.dimensions", "$6::boolean")} as dimensions, u.origin, u.i, u.o, u.r, u.n, u.resets, u.gaps, u.f, u.l,
+               (select count(*) from unnest($4::timestamptz[]) b where b <= u.ts)::int as vi from u) v
  group by tier, model, 3, dimensions
  order by 1, 2, 3, 4::text`;
 
@@ -85,7 +95,7 @@ const toGroups = (rows: Record<string, any>[]): DraftGroups => {
   return { groups, ...(unpricedFrom ? { unpricedFrom } : {}) };
 };
 
-const params = (m: TenantMonth) => [m.tenant, m.start, m.end, m.versions.map((v) => v.effectiveFrom), m.versions.map((v) => v.id)];
+const params = (m: TenantMonth) => [m.tenant, m.start, m.end, m.versions.map((v) => v.effectiveFrom), m.versions.map((v) => v.id), m.splitByKey === true];
 
 /** The groups from the hourly rollup (and the ledger rows of hours a version starts inside). */
 export const rollupGroups = async (client: PoolClient, m: TenantMonth): Promise<DraftGroups> => {
@@ -94,13 +104,13 @@ export const rollupGroups = async (client: PoolClient, m: TenantMonth): Promise<
     split.length === 0
       ? ""
       : `union all
-         select l.* from unnest($6::timestamptz[]) s (h)
+         select l.* from unnest($7::timestamptz[]) s (h)
            cross join lateral (${LEDGER_ROWS} where tenant = $1 and window_start >= s.h and window_start < s.h + interval '1 hour') l`;
   const res = await client.query(
     `with u as (
        select tier, model, dimensions, origin, hour as ts, input_tokens as i, output_tokens as o, requests as r,
               ledger_rows as n, resets, gaps, first_window as f, last_window as l
-         from usage_rollup where tenant = $1 and hour >= $2 and hour < $3 and not (hour = any($6::timestamptz[]))
+         from usage_rollup where tenant = $1 and hour >= $2 and hour < $3 and not (hour = any($7::timestamptz[]))
        ${fromRows}
      ) ${GROUPED}`,
     [...params(m), split],

@@ -25,9 +25,10 @@ export interface UsageGroup {
   readonly lastWindow: string;
 }
 
-/** A group priced only for its amounts (metrics, usage reports): no invoice lineage. */
 /** Ledger origin -> the usage source it stands for, as written into invoice lineage. */
 const BILLED_FROM: Record<string, string> = { events: "usage events", collector: "gateway counters", "access-log": "gateway access logs" };
+
+/** A group priced only for its amounts (metrics, usage reports): no invoice lineage. */
 
 export const amountOnlyGroup = (
   g: Pick<UsageGroup, "tier" | "model" | "dimensions" | "priceVersionId" | "inputTokens" | "outputTokens" | "requests">,

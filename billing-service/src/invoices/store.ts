@@ -11,7 +11,7 @@ import { METERING_SHORTFALL, METERING_SHORTFALL_BILLED, meteringShortfall, meter
 import { versionsInRange, type PriceBook } from "../pricebook/pricebook";
 import { parsePeriod } from "./periods";
 import { priceGroups, type UsageGroup } from "./pricing";
-import { groupFromRow, rollupGroups, versionWindow, type TenantMonth } from "./draft-groups";
+import { GROUP_DIMENSIONS, groupFromRow, rollupGroups, versionWindow, type TenantMonth } from "./draft-groups";
 
 export const ROUNDING_RULE =
   "exact total rounded half away from zero to the minor unit; lines rounded down, leftover minor units to the largest remainders";
@@ -115,7 +115,7 @@ const buildDraft = async (client: PoolClient, book: PriceBook, tenant: string, p
     [tenant, period.label, period.start, period.end, kind, book.currency, book.minorUnitDigits, ROUNDING_RULE],
   );
   const invoiceId = header.rows[0].id;
-  const month: TenantMonth = { tenant, start: period.start, end: period.end, versions };
+  const month: TenantMonth = { tenant, start: period.start, end: period.end, versions, splitByKey: options.splitBy === "key" };
   const groups = kind === "standard" ? await standardGroups(client, invoiceId, month) : await adjustmentGroups(client, invoiceId, month, period.label);
   if (groups === undefined) {
     await client.query("delete from invoices where id = $1", [invoiceId]);
@@ -173,8 +173,8 @@ const standardGroups = async (client: PoolClient, invoiceId: string, month: Tena
   if (unpricedFrom) throw unpricedError(unpricedFrom);
   const windows = groups.map((g) => versionWindow(month, month.versions.findIndex((v) => v.id === g.priceVersionId)));
   await client.query(
-    `insert into invoice_line_groups (invoice_id, group_no, tier, model, dimensions, price_version_id, window_from, window_to, ledger_rows, input_tokens, output_tokens, requests)
-     select $1, g.*
+    `insert into invoice_line_groups (invoice_id, group_no, tier, model, dimensions, price_version_id, window_from, window_to, ledger_rows, input_tokens, output_tokens, requests, key_split)
+     select $1, g.*, $13
        from unnest($2::int[], $3::text[], $4::text[], $5::jsonb[], $6::text[], $7::timestamptz[], $8::timestamptz[], $9::bigint[], $10::bigint[], $11::bigint[], $12::bigint[]) g`,
     [
       invoiceId,
@@ -189,6 +189,7 @@ const standardGroups = async (client: PoolClient, invoiceId: string, month: Tena
       groups.map((g) => g.inputTokens.toString()),
       groups.map((g) => g.outputTokens.toString()),
       groups.map((g) => g.requests.toString()),
+      month.splitByKey === true,
     ],
   );
   return groups;
@@ -233,12 +234,12 @@ const adjustmentGroups = async (client: PoolClient, invoiceId: string, month: Te
   return (
     await client.query(
       // Lines split by API key only when asked: the key's id and name stay in each row's lineage anyway.
-      `select tier, model, price_version_id, case when $2 then dimensions else dimensions - 'key_id' - 'key_name' end as dimensions,
+      `select tier, model, price_version_id, ${GROUP_DIMENSIONS("origin", "dimensions", "$2::boolean")} as dimensions,
               sum(input_tokens)::text as i, sum(output_tokens)::text as o, sum(requests)::text as r,
               count(*)::int as n, sum(resets)::int as resets, sum(gaps)::int as gaps,
               min(window_start) as first, max(window_start) as last, array_agg(distinct origin order by origin) as origins
          from invoice_ledger_rows where invoice_id = $1 group by 1, 2, 3, 4 order by 1, 2, 3, 4::text`,
-      [invoiceId, options.splitBy === "key"],
+      [invoiceId, month.splitByKey === true],
     )
   ).rows.map(groupFromRow);
 };
@@ -251,14 +252,18 @@ const adjustmentGroups = async (client: PoolClient, invoiceId: string, month: Te
  * rollup that does not match the ledger) refuses the finalization: the draft must be rebuilt.
  */
 const snapshotDraftLineage = async (client: PoolClient, invoiceId: string, tenant: string, start: string, end: string): Promise<void> => {
-  const grouped = await client.query<{ n: string }>("select count(*)::text as n from invoice_line_groups where invoice_id = $1", [invoiceId]);
+  const grouped = await client.query<{ n: string; split: boolean }>(
+    "select count(*)::text as n, coalesce(bool_or(key_split), false) as split from invoice_line_groups where invoice_id = $1",
+    [invoiceId],
+  );
   if (grouped.rows[0].n === "0") return; // a draft built before migration 070, or an adjustment: its rows are stored already
   const copied = await client.query(
     `insert into invoice_ledger_rows (invoice_id, ledger_key, origin, tier, model, dimensions, window_start, price_version_id, input_tokens, output_tokens, requests, resets, gaps)
      select g.invoice_id, l.ledger_key, l.origin, l.tier, l.model, l.dimensions, l.window_start, g.price_version_id,
             l.input_tokens, l.output_tokens, l.requests, l.resets, l.gaps
        from invoice_line_groups g
-       join usage_ledger l on l.tenant = $2 and l.tier = g.tier and l.model = g.model and l.dimensions = g.dimensions
+       join usage_ledger l on l.tenant = $2 and l.tier = g.tier and l.model = g.model
+                          and ${GROUP_DIMENSIONS("l.origin", "l.dimensions", "g.key_split")} = g.dimensions
                           and l.window_start >= g.window_from and l.window_start < g.window_to
       where g.invoice_id = $1`,
     [invoiceId, tenant],
@@ -266,12 +271,13 @@ const snapshotDraftLineage = async (client: PoolClient, invoiceId: string, tenan
   const check = await client.query<{ ledger: string; differing: string }>(
     `select (select count(*) from usage_ledger where tenant = $2 and window_start >= $3 and window_start < $4)::text as ledger,
             (select count(*) from (select * from invoice_line_groups where invoice_id = $1) g
-               full join (select tier, model, dimensions, price_version_id, count(*) as n, sum(input_tokens) as i, sum(output_tokens) as o, sum(requests) as r
+               full join (select tier, model, ${GROUP_DIMENSIONS("origin", "dimensions", "$5::boolean")} as dimensions, price_version_id,
+                                 count(*) as n, sum(input_tokens) as i, sum(output_tokens) as o, sum(requests) as r
                             from invoice_ledger_rows where invoice_id = $1 group by 1, 2, 3, 4) s
                  on s.tier = g.tier and s.model = g.model and s.dimensions = g.dimensions and s.price_version_id = g.price_version_id
               where s.n is distinct from g.ledger_rows or s.i is distinct from g.input_tokens
                  or s.o is distinct from g.output_tokens or s.r is distinct from g.requests)::text as differing`,
-    [invoiceId, tenant, start, end],
+    [invoiceId, tenant, start, end, grouped.rows[0].split],
   );
   const { ledger, differing } = check.rows[0];
   if (differing !== "0" || BigInt(ledger) !== BigInt(copied.rowCount ?? 0)) {
