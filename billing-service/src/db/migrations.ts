@@ -975,6 +975,13 @@ create table access_log_usage (
 create index access_log_usage_tenant_time on access_log_usage (tenant, event_time);
 create index access_log_usage_time on access_log_usage (event_time);
 
+-- What the ledger (view below) and the invoice rollup take from an access-log row: one definition
+-- of its dimensions and of whether it is a ledger row (billable, and a served request or tokens).
+create function access_log_dimensions(key_id text, key_name text, organization_id text) returns jsonb
+  language sql immutable as $$ select jsonb_strip_nulls(jsonb_build_object('key_id', key_id, 'key_name', key_name, 'organization_id', organization_id)) $$;
+create function access_log_in_ledger(billable boolean, response_type text, input_tokens bigint, output_tokens bigint) returns boolean
+  language sql immutable as $$ select billable and (response_type = 'hit' or input_tokens + output_tokens > 0) $$;
+
 create or replace view usage_ledger as
   select 'events'::text as origin,
          json_build_array('events', source, event_id)::text as ledger_key,
@@ -992,9 +999,9 @@ create or replace view usage_ledger as
   select 'access-log'::text, json_build_array('access-log', source, record_id)::text,
          source, tenant, user_id, tier, model, event_time, event_time,
          input_tokens, output_tokens, case when response_type = 'hit' then 1::bigint else 0::bigint end, 0, 0,
-         jsonb_strip_nulls(jsonb_build_object('key_id', key_id, 'key_name', key_name, 'organization_id', organization_id))
+         access_log_dimensions(key_id, key_name, organization_id)
     from access_log_usage
-   where billable and (response_type = 'hit' or input_tokens + output_tokens > 0);
+   where access_log_in_ledger(billable, response_type, input_tokens, output_tokens);
 
 -- The hourly rollup, like the other ledger tables (inserts, and the upsert of a streaming copy).
 create function access_log_usage_rollup_insert() returns trigger language plpgsql as $$
@@ -1046,11 +1053,11 @@ begin
    where u.origin = 'access-log' and u.tenant = t.tenant and u.hour = t.hour;
   insert into usage_rollup (tenant, hour, tier, model, dimensions, origin, input_tokens, output_tokens, requests, ledger_rows, resets, gaps, first_window, last_window)
   select a.tenant, t.hour, a.tier, a.model,
-         jsonb_strip_nulls(jsonb_build_object('key_id', a.key_id, 'key_name', a.key_name, 'organization_id', a.organization_id)), 'access-log',
+         access_log_dimensions(a.key_id, a.key_name, a.organization_id), 'access-log',
          sum(a.input_tokens), sum(a.output_tokens), sum(case when a.response_type = 'hit' then 1 else 0 end), count(*), 0, 0, min(a.event_time), max(a.event_time)
     from (select distinct * from unnest(p_tenants, p_hours) as t (tenant, hour)) t
     join access_log_usage a on a.tenant = t.tenant and a.event_time >= t.hour and a.event_time < t.hour + interval '1 hour'
-   where a.billable and (a.response_type = 'hit' or a.input_tokens + a.output_tokens > 0)
+   where access_log_in_ledger(a.billable, a.response_type, a.input_tokens, a.output_tokens)
    group by 1, 2, 3, 4, 5;
 end $$;
 
@@ -1058,9 +1065,9 @@ create function access_log_usage_invoice_rollup_insert() returns trigger languag
 begin
   insert into usage_rollup as u (tenant, hour, tier, model, dimensions, origin, input_tokens, output_tokens, requests, ledger_rows, resets, gaps, first_window, last_window)
   select tenant, date_trunc('hour', event_time, 'UTC'), tier, model,
-         jsonb_strip_nulls(jsonb_build_object('key_id', key_id, 'key_name', key_name, 'organization_id', organization_id)), 'access-log',
+         access_log_dimensions(key_id, key_name, organization_id), 'access-log',
          sum(input_tokens), sum(output_tokens), sum(case when response_type = 'hit' then 1 else 0 end), count(*), 0, 0, min(event_time), max(event_time)
-    from new_rows where billable and (response_type = 'hit' or input_tokens + output_tokens > 0) group by 1, 2, 3, 4, 5
+    from new_rows where access_log_in_ledger(billable, response_type, input_tokens, output_tokens) group by 1, 2, 3, 4, 5
   on conflict (tenant, hour, tier, model, origin, dimensions) do update
     set input_tokens = u.input_tokens + excluded.input_tokens,
         output_tokens = u.output_tokens + excluded.output_tokens,
@@ -1087,19 +1094,19 @@ begin
          and n.event_time = o.event_time and n.tier = o.tier and n.model = o.model
          and n.key_id is not distinct from o.key_id and n.key_name is not distinct from o.key_name
          and n.organization_id is not distinct from o.organization_id
-         and (n.billable and (n.response_type = 'hit' or n.input_tokens + n.output_tokens > 0))
-             = (o.billable and (o.response_type = 'hit' or o.input_tokens + o.output_tokens > 0)))) then
+         and (access_log_in_ledger(n.billable, n.response_type, n.input_tokens, n.output_tokens))
+             = (access_log_in_ledger(o.billable, o.response_type, o.input_tokens, o.output_tokens)))) then
     insert into usage_rollup as u (tenant, hour, tier, model, dimensions, origin, input_tokens, output_tokens, requests, ledger_rows, resets, gaps, first_window, last_window)
     select tenant, date_trunc('hour', t, 'UTC'), tier, model, dimensions, 'access-log', sum(i), sum(o), sum(r), 0, 0, 0, min(t), max(t) from (
       select tenant, event_time as t, tier, model,
-             jsonb_strip_nulls(jsonb_build_object('key_id', key_id, 'key_name', key_name, 'organization_id', organization_id)) as dimensions,
+             access_log_dimensions(key_id, key_name, organization_id) as dimensions,
              input_tokens as i, output_tokens as o, case when response_type = 'hit' then 1 else 0 end as r
-        from new_rows where billable and (response_type = 'hit' or input_tokens + output_tokens > 0)
+        from new_rows where access_log_in_ledger(billable, response_type, input_tokens, output_tokens)
       union all
       select tenant, event_time, tier, model,
-             jsonb_strip_nulls(jsonb_build_object('key_id', key_id, 'key_name', key_name, 'organization_id', organization_id)),
+             access_log_dimensions(key_id, key_name, organization_id),
              -input_tokens, -output_tokens, -(case when response_type = 'hit' then 1 else 0 end)
-        from old_rows where billable and (response_type = 'hit' or input_tokens + output_tokens > 0)
+        from old_rows where access_log_in_ledger(billable, response_type, input_tokens, output_tokens)
     ) d group by 1, 2, 3, 4, 5
     on conflict (tenant, hour, tier, model, origin, dimensions) do update
       set input_tokens = u.input_tokens + excluded.input_tokens,
