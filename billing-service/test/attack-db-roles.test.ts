@@ -128,7 +128,7 @@ describe("the platform's wiring: `migrate` as the owner creates the app role, `s
       const service = await startService({ databaseUrl: appUrl.toString(), dataDir: dir, env: { MAAS_BILLING_PROMETHEUS_URL: "http://127.0.0.1:9" } });
       try {
         expect((await fetch(`${service.url}/readyz`)).status).toBe(200);
-        expect(service.log()).toContain("collector: started");
+        await service.waitForLog("collector: started");
         expect(await postEvents(service, [usageEvent({ id: "k1", tenant: "acme", inputTokens: 7 })])).toMatchObject({ status: 200, body: { accepted: 1 } });
         const app = new pg.Pool({ connectionString: appUrl.toString(), max: 1 });
         app.on("error", () => {});

@@ -33,8 +33,8 @@ describe("POST /v1/logs while the database goes away", () => {
     }
     await starting;
     await waitFor("the access-log spool to drain", async () => (await spoolFiles(path.join(dataDir, "spool", "access-logs"))).length === 0, service, 60_000);
-    expect(service.log()).toMatch(/spool: database unavailable/);
-    expect(service.log()).toMatch(/spool: batch replayed/);
+    await service.waitForLog(/spool: database unavailable/);
+    await service.waitForLog(/spool: batch replayed/);
     expect(Object.fromEntries(await storedPerGroup(rig.pg.pool, "//gateway/access-log"))).toEqual(Object.fromEntries(truthPerGroup(scenario)));
     expect(service.alive()).toBe(true);
   }, 240_000);

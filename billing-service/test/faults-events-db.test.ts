@@ -49,8 +49,8 @@ describe("POST /v1/events while the database goes away", () => {
     expect([...perBatch.values()].every((n) => n === SIZE)).toBe(true);
     expect(perBatch.size).toBe(BATCHES);
     expect(service.alive()).toBe(true);
-    expect(service.log()).toMatch(/spool: database unavailable/);
-    expect(service.log()).toMatch(/spool: batch replayed/);
+    await service.waitForLog(/spool: database unavailable/);
+    await service.waitForLog(/spool: batch replayed/);
     // Re-sending an acknowledged batch is a no-op (idempotent on source + id).
     const again = await postEvents(service, eventBatch(3, SIZE, source));
     expect(again).toMatchObject({ status: 200, body: { accepted: 0, duplicates: SIZE } });
@@ -123,8 +123,8 @@ describe("POST /v1/events while the database goes away", () => {
     expect(await storedPerBatch(rig.pg.pool, source)).toEqual(new Map([[1, 20], [4, 20]]));
     expect((await readdir(path.join(spool, "rejected"))).sort()).toEqual([path.basename(name(2)), path.basename(name(3))]);
     // The files move before the service's log lines reach its stdout pipe: wait for the lines, do not race them.
-    await waitFor("the damaged-file log line", async () => /spool: damaged batch file moved aside/.test(service.log()), service);
-    await waitFor("the refused-batch log line", async () => /spool: batch refused by the database; moved aside/.test(service.log()), service);
+    await service.waitForLog(/spool: damaged batch file moved aside/);
+    await service.waitForLog(/spool: batch refused by the database; moved aside/);
     expect(service.alive()).toBe(true);
     expect((await postEvents(service, eventBatch(5, 20, source))).status).toBe(200);
   });

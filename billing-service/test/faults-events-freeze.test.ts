@@ -77,7 +77,7 @@ describe("POST /v1/events while PostgreSQL is frozen", () => {
     expect(answers).toEqual([202, 202]);
     await waitFor("the spool to drain", async () => (await spoolFiles(path.join(dataDir, "spool"))).length === 0, service);
     expect(await storedPerBatch(pg.pool, source)).toEqual(new Map([[0, SIZE], [1, SIZE], [2, SIZE]]));
-    expect(service.log()).toMatch(/database insert took longer than 5000 ms/);
+    await service.waitForLog(/database insert took longer than 5000 ms/);
     expect((await postEvents(service, eventBatch(3, SIZE, source))).status).toBe(200);
   });
 });

@@ -79,7 +79,7 @@ describe("SIGKILL of serve in the middle of batches", () => {
     const second = await serve(dataDir);
     await waitFor("the spool to drain", async () => (await spoolFiles(path.join(dataDir, "spool"))).length === 0, second);
     expectWholeBatches(await storedPerBatch(rig.pg.pool, source), SIZE, acked);
-    expect(second.log()).toMatch(/spool: replaying batches left by a previous run/);
+    await second.waitForLog(/spool: replaying batches left by a previous run/);
 
     for (let b = 0; b < COUNT; b++) if (!acked.has(b)) expect([200, 202]).toContain((await postEvents(second, eventBatch(b, SIZE, source))).status);
     await waitFor("every event", async () => (await storedTotal(rig.pg.pool, source)) === COUNT * SIZE, second);

@@ -19,6 +19,12 @@ export interface ServiceProcess {
   readonly pid: number;
   /** Last lines of the service's log (stdout and stderr). */
   log(): string;
+  /**
+   * Resolves once a log line matches. A line the service wrote can still be in the stdout pipe when
+   * the effect it reports is already visible (a file moved, a row stored): assert log lines with this,
+   * never with `log()` right after the effect. Rejects after `timeoutMs` (a generous bound, not a pace).
+   */
+  waitForLog(pattern: RegExp | string, timeoutMs?: number): Promise<void>;
   alive(): boolean;
   kill(signal: NodeJS.Signals): Promise<void>;
 }
@@ -54,7 +60,30 @@ export const startService = async (options: ServiceOptions): Promise<ServiceProc
     stdio: ["ignore", "pipe", "pipe"],
   });
   let log = "";
-  const keep = (c: Buffer) => (log = (log + c.toString()).slice(-20_000));
+  const waiters = new Set<{ pattern: RegExp; resolve: () => void }>();
+  const keep = (c: Buffer) => {
+    log = (log + c.toString()).slice(-20_000);
+    // Matched as each chunk arrives, so a line is seen even if later output pushes it out of the tail.
+    for (const w of waiters) if (w.pattern.test(log)) w.resolve();
+  };
+  const waitForLog = (pattern: RegExp | string, timeoutMs = 60_000): Promise<void> =>
+    new Promise((resolve, reject) => {
+      const re = typeof pattern === "string" ? new RegExp(pattern.replace(/[.*+?^${}()|[\]\\]/g, "\\$&")) : pattern;
+      if (re.test(log)) return resolve();
+      const waiter = {
+        pattern: re,
+        resolve: () => {
+          waiters.delete(waiter);
+          clearTimeout(timer);
+          resolve();
+        },
+      };
+      const timer = setTimeout(() => {
+        waiters.delete(waiter);
+        reject(new Error(`serve logged no line matching ${re} within ${timeoutMs} ms; last lines:\n${log}`));
+      }, timeoutMs);
+      waiters.add(waiter);
+    });
   child.stdout?.on("data", keep);
   child.stderr?.on("data", keep);
   const deadline = Date.now() + 60_000;
@@ -73,6 +102,7 @@ export const startService = async (options: ServiceOptions): Promise<ServiceProc
     token: admin.token,
     pid: child.pid!,
     log: () => log,
+    waitForLog,
     alive: () => child.exitCode === null && child.signalCode === null,
     kill: async (signal) => {
       if (child.exitCode !== null || child.signalCode !== null) return;
