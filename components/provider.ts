@@ -3,8 +3,11 @@ import * as pulumi from "@pulumi/pulumi";
 
 /** Where the program finds the cluster: the `kubernetes:` stack config keys the default provider would read. */
 export interface ClusterSelection {
-  /** Kubeconfig contents or path (`kubernetes:kubeconfig`); unset: $KUBECONFIG, then ~/.kube/config. */
-  readonly kubeconfig?: string;
+  /**
+   * Kubeconfig contents or path (`kubernetes:kubeconfig`); unset: $KUBECONFIG, then ~/.kube/config.
+   * Read as a secret: provider inputs are stored in the state, and a kubeconfig holds credentials.
+   */
+  readonly kubeconfig?: pulumi.Input<string>;
   /** Context in the kubeconfig (`kubernetes:context`). */
   readonly context?: string;
   /** Cluster in the kubeconfig (`kubernetes:cluster`). */
@@ -35,7 +38,7 @@ export function kubernetesProviderArgs(cluster: ClusterSelection): k8s.ProviderA
 
 /** The cluster selection from the stack's `kubernetes:` config, as the default provider would read it. */
 export function clusterSelectionFromConfig(config: pulumi.Config = new pulumi.Config("kubernetes")): ClusterSelection {
-  return { kubeconfig: config.get("kubeconfig"), context: config.get("context"), cluster: config.get("cluster") };
+  return { kubeconfig: config.getSecret("kubeconfig"), context: config.get("context"), cluster: config.get("cluster") };
 }
 
 /** The program's Kubernetes provider; every component gets it through `providers`, children inherit it. */

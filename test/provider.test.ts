@@ -4,7 +4,8 @@
 // collided with the original ("Server-Side Apply field conflict").
 import { describe, expect, it } from "vitest";
 import { kubernetesProviderArgs } from "../components/provider";
-import { exampleStacks, renderExample } from "./support/stacks";
+import { render } from "../scripts/render";
+import { exampleStacks, renderExample, testImage } from "./support/stacks";
 
 describe("the program's Kubernetes provider", () => {
   it("updates ConfigMaps and Secrets in place and applies server-side", () => {
@@ -26,5 +27,20 @@ describe("the program's Kubernetes provider", () => {
     expect(kube.length).toBeGreaterThan(0);
     const strays = kube.filter((r) => !/::pulumi:providers:kubernetes::kubernetes::/.test(r.provider ?? "")).map((r) => `${r.type} ${r.name} (${r.provider || "default"})`);
     expect(strays).toEqual([]);
+  });
+
+  // Provider inputs are kept in the state: a kubeconfig given as stack config (credentials) must be a
+  // secret there even when the user forgot `--secret`.
+  it("keeps a kubeconfig from `kubernetes:kubeconfig` secret in the provider's inputs", async () => {
+    const result = await render({
+      stack: "unit-kubeconfig",
+      config: {
+        "maas-billing:flavor": "kubernetes",
+        "maas-billing:platform": { billing: { image: testImage } },
+        "kubernetes:kubeconfig": "apiVersion: v1\nusers: [{name: u, user: {token: s3cr3t}}]",
+      },
+    });
+    const provider = result.resources.find((r) => r.type === "pulumi:providers:kubernetes");
+    expect(provider?.secretInputPaths).toContain("kubeconfig");
   });
 });
