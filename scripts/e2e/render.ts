@@ -12,9 +12,12 @@ export interface RenderedObject {
   file: string;
 }
 
-/** Runs the project's synth for `stack` into `outDir` and returns the objects it wrote. */
-export function renderStack(repoRoot: string, stack: string, outDir: string): RenderedObject[] {
-  execFileSync("npx", ["tsx", "scripts/synth.ts", "--stack", stack, "--out", outDir], {
+/**
+ * Runs the project's synth for `stack` (config Pulumi.<stack>.yaml, or `configFile`) into `outDir` and
+ * returns the objects it wrote.
+ */
+export function renderStack(repoRoot: string, stack: string, outDir: string, configFile?: string): RenderedObject[] {
+  execFileSync("npx", ["tsx", "scripts/synth.ts", "--stack", stack, "--out", outDir, ...(configFile ? ["--config", configFile] : [])], {
     cwd: repoRoot,
     stdio: ["ignore", "pipe", "pipe"],
     encoding: "utf8",

@@ -42,6 +42,7 @@ import { imageStage } from "./image/stage";
 import { timescaleStage } from "./timescaledb/stage";
 import { otelcolStage } from "./otelcol/stage";
 import { ensureTools } from "./tools";
+import { alertingCrChecks, extraCrdDir } from "./alerting-crs";
 import { crossTenantChecks, ownProxyTamperCheck } from "./tenant-rbac";
 
 /** Stacks applied whole by a cluster admin, each on its own fresh cluster. */
@@ -53,6 +54,8 @@ const REQUIRED_BINARIES = ["etcd", "kube-apiserver", "prom-label-proxy"];
 const repoRoot = resolve(__dirname, "..", "..");
 const binDir = join(repoRoot, "tools", "bin");
 const crdDir = resolve(repoRoot, "..", "shared", "crds");
+/** The shared CRDs plus those tools/build.sh alertmanager-crds fetches (kinds shared/crds lacks). */
+const crdDirs = [crdDir, extraCrdDir(repoRoot)];
 
 /** Scenarios of the render stage to run (`--scenario 1 --scenario 3`); scenario 4 needs 3's proxies. */
 let scenarios = new Set([1, 2, 3, 4]);
@@ -61,6 +64,7 @@ async function renderStage(report: Report, workDir: string): Promise<void> {
   const missing = REQUIRED_BINARIES.filter((b) => !existsSync(join(binDir, b)));
   if (missing.length > 0) throw new Error(`missing ${missing.join(", ")} in tools/bin: run tools/build.sh first`);
   if (!existsSync(crdDir)) throw new Error(`upstream CRDs not found at ${crdDir}`);
+  await ensureTools(["alertmanager-crds"]);
 
   const renderDir = join(workDir, "render");
   const render = (stack: string) => {
@@ -84,7 +88,7 @@ async function renderStage(report: Report, workDir: string): Promise<void> {
       join(workDir, `cluster-${stack}`),
       stackTenants.map((t) => ({ user: `${t.name}-admin`, groups: t.adminGroups })),
     );
-    await installCrds(report, cp.admin, crdDir);
+    await installCrds(report, cp.admin, crdDirs);
     await createPreexistingState(report, cp.admin, [...rendered.objects, ...rendered.patches], rendered.patches);
     await applyRenderCheck(
       report,
@@ -94,6 +98,8 @@ async function renderStage(report: Report, workDir: string): Promise<void> {
       "pulumi-kubernetes",
     );
     await applyPatchesCheck(report, cp.admin, rendered.patches, "pulumi-kubernetes-patch");
+    // The same stack with platform.alerting: Alertmanager (kubernetes) / AlertmanagerConfig (openshift).
+    await alertingCrChecks(report, cp.admin, { repoRoot, stack, workDir, sharedCrdDir: crdDir });
     // Kubernetes flavor: tenant admins manage HTTPRoutes on the shared Gateway (on OpenShift they only read them).
     const billingRoute = rendered.objects.find((o) => o.kind === "HTTPRoute" && o.metadata.name === "maas-billing-api");
     if (billingRoute) {
@@ -117,7 +123,7 @@ async function renderStage(report: Report, workDir: string): Promise<void> {
     console.log(`\n== scenario 2: ${PLATFORM_STACK} by a cluster admin, ${TENANT_STACKS.join(" and ")} by their tenant admins`);
     const identities = tenants.map((t) => ({ user: `${t.name}-admin`, groups: t.adminGroups }));
     const cp = await startControlPlane(binDir, join(workDir, "cluster-tenants"), identities);
-    await installCrds(report, cp.admin, crdDir);
+    await installCrds(report, cp.admin, crdDirs);
     await report.check("ClusterRole aggregation (kube-controller-manager's job) fills admin/edit/view", async (detail) => {
       const written = await aggregateClusterRoles(cp.admin);
       detail(written.map((w) => `${w.name}: ${w.rules} rules`).join(", "));
@@ -187,8 +193,8 @@ const STAGES: Record<string, { proves: string; run: (report: Report, workDir: st
   engine: {
     proves: "pulumi preview/up/--diff/refresh/destroy of the program on the API server, tenants via StackReference",
     run: async (report, workDir) => {
-      await ensureTools(["etcd", "kube-apiserver", "engine"]);
-      await engineStage(report, { repoRoot, binDir, crdDir, workDir: join(workDir, "engine") });
+      await ensureTools(["etcd", "kube-apiserver", "engine", "alertmanager-crds"]);
+      await engineStage(report, { repoRoot, binDir, crdDirs, workDir: join(workDir, "engine") });
     },
   },
   image: {

@@ -9,11 +9,17 @@ import { expect, type Report } from "./report";
 /** The synth's redaction marker (scripts/render/redact.ts REDACTED = "<redacted>"). */
 export const REDACTION_MARKER = /^<redacted>$/;
 
-/** Server-side applies every upstream CRD from `crdDir` and waits until all are Established. */
-export async function installCrds(report: Report, admin: KubeClient, crdDir: string): Promise<void> {
-  await report.check(`upstream CRDs from ${crdDir} are installed and Established`, async (detail) => {
-    const crds = loadRender(crdDir).map((r) => r.object);
-    expect(crds.length > 0, `no CRDs found in ${crdDir}`);
+/**
+ * Server-side applies every upstream CRD from `crdDirs` (../shared/crds, and tools/crds from
+ * tools/build.sh alertmanager-crds) and waits until all are Established.
+ */
+export async function installCrds(report: Report, admin: KubeClient, crdDirs: string[]): Promise<void> {
+  await report.check(`upstream CRDs from ${crdDirs.join(" and ")} are installed and Established`, async (detail) => {
+    const crds = crdDirs.flatMap((dir) => {
+      const found = loadRender(dir).map((r) => r.object);
+      expect(found.length > 0, `no CRDs found in ${dir}`);
+      return found;
+    });
     const outcomes = await applyAll(admin, crds, "e2e-crd-installer");
     const refused = outcomes.filter((o) => o.status >= 300 || o.status === 0);
     expect(refused.length === 0, refused.map((o) => `${o.id}: HTTP ${o.status} ${o.message}`).join("; "));

@@ -31,7 +31,8 @@ const PRICE_BOOK_ANNOTATION = "maas.opendatahub.io/price-book";
 export interface EngineStageEnv {
   repoRoot: string;
   binDir: string;
-  crdDir: string;
+  /** ../shared/crds and tools/crds (tools/build.sh alertmanager-crds). */
+  crdDirs: string[];
   workDir: string;
 }
 
@@ -42,7 +43,7 @@ export async function engineStage(report: Report, env: EngineStageEnv): Promise<
   const cp = await startControlPlane(env.binDir, join(env.workDir, "cluster"), [...TENANTS, ADDED_TENANT].map(admins), {
     noGarbageCollector: true,
   });
-  await installCrds(report, cp.admin, env.crdDir);
+  await installCrds(report, cp.admin, env.crdDirs);
   const stacks = new EngineStacks({ repoRoot: env.repoRoot, binDir: env.binDir, workDir: env.workDir });
 
   let platformCfg = platformConfig(env.repoRoot, TENANTS);
