@@ -5,7 +5,8 @@
  * first, because the ledger view of 002 reads collector_usage) except 070-089 (the ledger's rollups
  * and lineage for fast invoices, issue 20) and 060-069 (the access-log ledger of issue 18, listed
  * after 071 because it extends the ledger view and the invoice rollup), 110-119 the portal's, 001-049 the rest
- * (030-039: quotas, webhooks and month-end close of issue 16). A migration is
+ * (030-039: quotas, webhooks and month-end close of issue 16; 033, retention of every ledger table,
+ * is listed last because it deletes from 060/061's tables). A migration is
  * never edited once released: changes are new migrations.
  */
 export interface Migration {
@@ -1199,6 +1200,40 @@ insert into access_log_key_hourly (tenant, key_id, key_name, model, hour, input_
 select tenant, coalesce(key_id, ''), coalesce(key_name, ''), model, date_trunc('hour', event_time),
        sum(input_tokens), sum(output_tokens), sum(case when response_type = 'hit' then 1 else 0 end)
   from access_log_usage where billable group by 1, 2, 3, 4, 5;
+`,
+  },
+  {
+    id: 33,
+    name: "retention_covers_every_ledger_table",
+    sql: `
+-- Retention (migration 006) deleted only usage_events and usage_hourly: the gateway's access-log
+-- rows (060) with their per-key rollup (061), and the collector's billable rows, stayed forever.
+-- Same semantics for all: rows whose time (event time, window start, hour) is before the first
+-- day of the month \`months\` months ago go. The invoice rollup (usage_rollup, 070) follows by the
+-- tables' own DELETE triggers, which rebuild every (tenant, hour) bucket the delete touched from
+-- the rows left, so drafts never price deleted rows and keep pricing the rest. access_log_key_hourly
+-- has no DELETE trigger (like usage_hourly it is deleted by hour here). Final invoices keep their
+-- snapshot rows (invoice_ledger_rows). CREATE OR REPLACE keeps the grants, not the attributes:
+-- security definer and the fixed search_path (011) are restated.
+create or replace function maas_billing_apply_retention(months integer) returns bigint
+  language plpgsql security definer set search_path = public, pg_temp as $$
+declare
+  cutoff timestamptz := date_trunc('month', now()) - make_interval(months => months);
+  total bigint := 0;
+  n bigint;
+begin
+  delete from usage_events where event_time < cutoff;
+  get diagnostics n = row_count; total := total + n;
+  delete from collector_usage where window_start < cutoff;
+  get diagnostics n = row_count; total := total + n;
+  delete from access_log_usage where event_time < cutoff;
+  get diagnostics n = row_count; total := total + n;
+  delete from usage_hourly where hour < cutoff;
+  get diagnostics n = row_count; total := total + n;
+  delete from access_log_key_hourly where hour < cutoff;
+  get diagnostics n = row_count; total := total + n;
+  return total;
+end $$;
 `,
   },
 ];
