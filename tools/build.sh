@@ -7,8 +7,6 @@
 #                                      and the real-engine set, built only when named (or with `engine`):
 #                                      pulumi pulumi-resource-kubernetes pulumi-resource-random
 #                                      and otelcol (the access-log e2e's OpenTelemetry Collector, `npm run e2e -- --stage otelcol`)
-#                                      and alertmanager-crds (not a binary: the upstream Alertmanager and
-#                                      AlertmanagerConfig CRDs into tools/crds, for the render stage)
 #
 # Resource providers: when a plugin of that name is already installed (`pulumi plugin install resource
 # kubernetes|random ...` on a machine with internet access, found under $PULUMI_HOME/plugins or
@@ -46,19 +44,7 @@ declare -A TOOL_SPEC=(
 ALL_TOOLS=(actionlint prom-label-proxy etcd kube-apiserver)
 # The real engine (npm run e2e's engine stage), built only when named: tools/build.sh engine
 ENGINE_TOOLS=(pulumi pulumi-resource-kubernetes pulumi-resource-random)
-OPTIONAL_TOOLS=("${ENGINE_TOOLS[@]}" otelcol alertmanager-crds)
-# CRDs the product renders custom resources of but ../shared/crds does not hold (it is read-only to the
-# project): taken from the prometheus-operator root module (tools/promoperator/go.mod pins v0.93.0, the
-# release the shared monitoring.coreos.com CRDs come from; go.sum pins the module's hash), never copied
-# into the repository. file -> "folder in the module|sha256". AlertmanagerConfig comes from
-# example/prometheus-operator-crd-full: the plain example/prometheus-operator-crd file serves only
-# v1alpha1, and the OpenShift flavor renders monitoring.coreos.com/v1beta1 (the full CRD serves both;
-# upstream installs it with its conversion webhook, example/alertmanager-crd-conversion).
-CRD_DIR="$TOOLS_DIR/crds"
-declare -A PROMOPERATOR_CRDS=(
-  [monitoring.coreos.com_alertmanagers.yaml]="example/prometheus-operator-crd|0e8eccd22699818c93f619c8fe2d92dbbd783a7e9232827a886dedeac1fb5dc1"
-  [monitoring.coreos.com_alertmanagerconfigs.yaml]="example/prometheus-operator-crd-full|ed67579ac03568a1daaa3add976450d24cb81d54996b195ad88ea65cd2967e84"
-)
+OPTIONAL_TOOLS=("${ENGINE_TOOLS[@]}" otelcol)
 # Versions the two providers report. pulumi-kubernetes provider/v4 is served only at the pseudo-version
 # of commit f47bc2d6f199 (2026-01-15), the last commit before the 4.25.0 release; the random provider
 # is the Terraform random provider (module version in tools/randomprovider/go.mod) behind the bridge.
@@ -155,27 +141,8 @@ installed_plugin() {
   return 1
 }
 
-# Module download (verified against tools/promoperator/go.sum) and copy of the pinned CRD files.
-fetch_alertmanager_crds() {
-  local dir="$TOOLS_DIR/promoperator" mod file actual
-  (cd "$dir" && go mod download github.com/prometheus-operator/prometheus-operator)
-  mod="$(cd "$dir" && go list -m -f '{{.Dir}}' github.com/prometheus-operator/prometheus-operator)"
-  mkdir -p "$CRD_DIR"
-  for file in "${!PROMOPERATOR_CRDS[@]}"; do
-    local folder="${PROMOPERATOR_CRDS[$file]%%|*}" expected="${PROMOPERATOR_CRDS[$file]#*|}"
-    actual="$(sha256sum "$mod/$folder/$file" | cut -d' ' -f1)"
-    if [[ "$actual" != "$expected" ]]; then
-      echo "[tools] alertmanager-crds: $folder/$file has sha256 $actual, expected $expected" >&2
-      return 1
-    fi
-    cp "$mod/$folder/$file" "$CRD_DIR/$file"
-  done
-  echo "[tools] alertmanager-crds: ${#PROMOPERATOR_CRDS[@]} CRDs in $CRD_DIR ($(cd "$dir" && go list -m -f '{{.Path}}@{{.Version}}' github.com/prometheus-operator/prometheus-operator))"
-}
-
 build_one() {
   local tool="$1"
-  if [[ "$tool" == alertmanager-crds ]]; then fetch_alertmanager_crds; return; fi
   local spec="${TOOL_SPEC[$tool]:-}"
   if [[ -z "$spec" ]]; then echo "unknown tool: $tool (known: ${ALL_TOOLS[*]} ${OPTIONAL_TOOLS[*]})" >&2; return 2; fi
   local dir="$TOOLS_DIR/${spec%%|*}" pkg="${spec#*|}"

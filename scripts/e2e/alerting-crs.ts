@@ -1,6 +1,6 @@
 // The custom resources the product renders whose CRDs ../shared/crds does not hold (Alertmanager,
 // AlertmanagerConfig: `platform.alerting`, off in the example stacks), checked by the real API server
-// against the upstream CRDs tools/build.sh alertmanager-crds takes from the prometheus-operator module.
+// against the upstream CRDs tools/promoperator/fetch-crds.sh takes from the prometheus-operator module.
 import { readFileSync, writeFileSync } from "node:fs";
 import { join, resolve } from "node:path";
 import * as YAML from "yaml";
@@ -11,7 +11,7 @@ import { loadRender, renderStack } from "./render";
 import { expect, type Report } from "./report";
 import { prepareRender } from "./stages";
 
-/** Where tools/build.sh alertmanager-crds writes the CRDs (git-ignored). */
+/** Where tools/promoperator/fetch-crds.sh writes the CRDs (git-ignored). */
 export const extraCrdDir = (repoRoot: string) => resolve(repoRoot, "tools", "crds");
 
 /** Receivers of both kinds, with credentials as Secret references (as docs/operations/alerting.md shows). */

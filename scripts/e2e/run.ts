@@ -41,7 +41,7 @@ import { engineStage } from "./engine/stage";
 import { imageStage } from "./image/stage";
 import { timescaleStage } from "./timescaledb/stage";
 import { otelcolStage } from "./otelcol/stage";
-import { ensureTools } from "./tools";
+import { ensureAlertmanagerCrds, ensureTools } from "./tools";
 import { alertingCrChecks, extraCrdDir } from "./alerting-crs";
 import { crossTenantChecks, ownProxyTamperCheck } from "./tenant-rbac";
 
@@ -54,7 +54,7 @@ const REQUIRED_BINARIES = ["etcd", "kube-apiserver", "prom-label-proxy"];
 const repoRoot = resolve(__dirname, "..", "..");
 const binDir = join(repoRoot, "tools", "bin");
 const crdDir = resolve(repoRoot, "..", "shared", "crds");
-/** The shared CRDs plus those tools/build.sh alertmanager-crds fetches (kinds shared/crds lacks). */
+/** The shared CRDs plus those tools/promoperator/fetch-crds.sh fetches (kinds shared/crds lacks). */
 const crdDirs = [crdDir, extraCrdDir(repoRoot)];
 
 /** Scenarios of the render stage to run (`--scenario 1 --scenario 3`); scenario 4 needs 3's proxies. */
@@ -64,7 +64,7 @@ async function renderStage(report: Report, workDir: string): Promise<void> {
   const missing = REQUIRED_BINARIES.filter((b) => !existsSync(join(binDir, b)));
   if (missing.length > 0) throw new Error(`missing ${missing.join(", ")} in tools/bin: run tools/build.sh first`);
   if (!existsSync(crdDir)) throw new Error(`upstream CRDs not found at ${crdDir}`);
-  await ensureTools(["alertmanager-crds"]);
+  await ensureAlertmanagerCrds();
 
   const renderDir = join(workDir, "render");
   const render = (stack: string) => {
@@ -193,7 +193,8 @@ const STAGES: Record<string, { proves: string; run: (report: Report, workDir: st
   engine: {
     proves: "pulumi preview/up/--diff/refresh/destroy of the program on the API server, tenants via StackReference",
     run: async (report, workDir) => {
-      await ensureTools(["etcd", "kube-apiserver", "engine", "alertmanager-crds"]);
+      await ensureTools(["etcd", "kube-apiserver", "engine"]);
+      await ensureAlertmanagerCrds();
       await engineStage(report, { repoRoot, binDir, crdDirs, workDir: join(workDir, "engine") });
     },
   },

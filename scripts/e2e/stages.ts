@@ -11,7 +11,7 @@ export const REDACTION_MARKER = /^<redacted>$/;
 
 /**
  * Server-side applies every upstream CRD from `crdDirs` (../shared/crds, and tools/crds from
- * tools/build.sh alertmanager-crds) and waits until all are Established.
+ * tools/promoperator/fetch-crds.sh) and waits until all are Established.
  */
 export async function installCrds(report: Report, admin: KubeClient, crdDirs: string[]): Promise<void> {
   await report.check(`upstream CRDs from ${crdDirs.join(" and ")} are installed and Established`, async (detail) => {

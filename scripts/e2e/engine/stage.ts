@@ -31,7 +31,7 @@ const PRICE_BOOK_ANNOTATION = "maas.opendatahub.io/price-book";
 export interface EngineStageEnv {
   repoRoot: string;
   binDir: string;
-  /** ../shared/crds and tools/crds (tools/build.sh alertmanager-crds). */
+  /** ../shared/crds and tools/crds (tools/promoperator/fetch-crds.sh). */
   crdDirs: string[];
   workDir: string;
 }
