@@ -102,6 +102,7 @@ describe("attack B2: the tenant deletes or neuters its TokenRateLimitPolicy", ()
     const platform = config["maas-billing:platform"] as Record<string, any>;
     const without = await renderConfig("dev-without-metering", {
       flavor: config["maas-billing:flavor"],
+      allowImageTags: config["maas-billing:allowImageTags"],
       platform: { ...platform, telemetry: { ...(platform.telemetry ?? {}), meteringPolicy: false } },
       tenants: config["maas-billing:tenants"],
     });

@@ -93,7 +93,7 @@ describe("attack B3: the tenant picks its own price tier", () => {
     const { config } = readStackConfigFile(path.join(__dirname, "..", "Pulumi.dev.yaml"));
     const platform = config["maas-billing:platform"] as { tenants: Array<Record<string, unknown>> };
     const pinned = { ...platform, tenants: platform.tenants.map((t) => (t.name === "tenant-b" ? { ...t, allowedTiers: ["premium"] } : t)) };
-    await expect(renderConfig("dev-pinned", { flavor: config["maas-billing:flavor"], platform: pinned, tenants: config["maas-billing:tenants"] })).rejects.toThrow(
+    await expect(renderConfig("dev-pinned", { flavor: config["maas-billing:flavor"], allowImageTags: config["maas-billing:allowImageTags"], platform: pinned, tenants: config["maas-billing:tenants"] })).rejects.toThrow(
       /apiKeys\[0\]\.tier: key "carol" uses tier "enterprise", which the platform does not allow tenant tenant-b/,
     );
   });
@@ -110,6 +110,7 @@ describe("attack B3 at the gateway: a key labelled with a tier the platform did 
     const platform = config["maas-billing:platform"] as { tenants: Array<Record<string, unknown>> };
     return renderConfig("dev-pinned-gateway", {
       flavor: config["maas-billing:flavor"],
+      allowImageTags: config["maas-billing:allowImageTags"],
       platform: { ...platform, tenants: platform.tenants.map((t) => (t.name === "tenant-a" ? { ...t, allowedTiers: ["premium"] } : t)) },
       tenants: (config["maas-billing:tenants"] as Array<{ name: string; apiKeys: Array<{ tier: string }> }>).map((t) =>
         t.name === "tenant-a" ? { ...t, apiKeys: t.apiKeys.filter((k) => k.tier === "premium") } : t,

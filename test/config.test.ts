@@ -1,9 +1,13 @@
 import { describe, expect, it } from "vitest";
 import { configKey, parseStackConfig } from "../components/config";
+import { defaultImageRef, defaultImages } from "../components/config/images";
 import { errorsOf } from "./support/configErrors";
-import { testImage } from "./support/stacks";
+import { testImage, UNDIGESTED_DEFAULTS_OPT_IN, withExampleImageOptIn } from "./support/stacks";
 
 const platform = (extra: Record<string, unknown> = {}) => ({ billing: { image: testImage }, ...extra });
+// The checks below are not about image pinning: configs carry the example stacks' tag opt-in.
+const parse = (raw: Record<string, unknown>) => parseStackConfig(withExampleImageOptIn(raw));
+const errorsIn = (raw: Record<string, unknown>) => errorsOf(withExampleImageOptIn(raw));
 
 
 describe("parseStackConfig: broken configs name the key, what was wrong and a right value", () => {
@@ -37,7 +41,7 @@ describe("parseStackConfig: broken configs name the key, what was wrong and a ri
     [
       "latest third-party image",
       { flavor: "openshift", platform: platform({ limitador: { image: "quay.io/kuadrant/limitador:latest" } }) },
-      'maas-billing:platform.limitador.image: expected an image pinned by digest or an exact tag other than latest, got "quay.io/kuadrant/limitador:latest". Example: "docker.io/timescale/timescaledb:2.17.2-pg16"',
+      'maas-billing:platform.limitador.image: expected an image pinned by digest or an exact tag other than latest, got "quay.io/kuadrant/limitador:latest". Example: "docker.io/timescale/timescaledb@sha256:4e459e217f00cbb09920c34d245501e63427e6767a495de57ce76823ff280f12"',
     ],
     [
       "Limitador verbosity out of range",
@@ -61,17 +65,17 @@ describe("parseStackConfig: broken configs name the key, what was wrong and a ri
     ],
     ["empty stack", { flavor: "openshift" }, "maas-billing:platform: a stack needs at least one of platform, tenants or tenant. Example: platform: { billing: { image: ... } }"],
   ])("%s", (_name, raw, expected) => {
-    expect(errorsOf(raw)).toContain(expected);
+    expect(errorsIn(raw)).toContain(expected);
   });
 
   it("rejects a misspelt key instead of ignoring it", () => {
-    const errors = errorsOf({ flavor: "openshift", platform: platform({ monitoring: { retension: "15d" } }) });
+    const errors = errorsIn({ flavor: "openshift", platform: platform({ monitoring: { retension: "15d" } }) });
     expect(errors).toHaveLength(1);
     expect(errors[0]).toMatch(/^maas-billing:platform\.monitoring\.retension: unknown key \(a typo\?\)\. Known keys here: namespace, retention,/);
   });
 
   it("reports every problem at once, one line each", () => {
-    const errors = errorsOf({ flavor: "aks", platform: { billing: { image: "nope" }, monitoring: { retention: "forever" } } });
+    const errors = errorsIn({ flavor: "aks", platform: { billing: { image: "nope" }, monitoring: { retention: "forever" } } });
     expect(errors.map((e) => e.split(":").slice(0, 2).join(":"))).toEqual([
       "maas-billing:flavor",
       "maas-billing:platform.monitoring.retention",
@@ -80,7 +84,7 @@ describe("parseStackConfig: broken configs name the key, what was wrong and a ri
   });
 
   it("a tenant in the same stack must be registered with the platform", () => {
-    expect(errorsOf({ flavor: "openshift", platform: platform({ tenants: [{ name: "tenant-a" }] }), tenants: [{ name: "tenant-b" }] })).toEqual([
+    expect(errorsIn({ flavor: "openshift", platform: platform({ tenants: [{ name: "tenant-a" }] }), tenants: [{ name: "tenant-b" }] })).toEqual([
       'maas-billing:tenants[0].name: tenant "tenant-b" is not registered in platform.tenants, so it has no namespaces or federation proxies. Example: platform.tenants: [{ name: "tenant-b" }]',
     ]);
   });
@@ -88,12 +92,12 @@ describe("parseStackConfig: broken configs name the key, what was wrong and a ri
 
 describe("parseStackConfig: defaults are applied in one place", () => {
   it("fills the platform defaults", () => {
-    const c = parseStackConfig({ flavor: "kubernetes", platform: platform() });
+    const c = parse({ flavor: "kubernetes", platform: platform() });
     expect(c.platform).toMatchObject({
       namespace: "maas-billing",
       vllmMetricFamily: "kserve_vllm",
       monitoring: { namespace: "maas-monitoring", retention: "15d", storageSize: "50Gi" },
-      database: { image: "docker.io/timescale/timescaledb:2.17.2-pg16", storageSize: "20Gi", databaseName: "maas_billing", user: "billing" },
+      database: { image: defaultImageRef(defaultImages.timescaledb), storageSize: "20Gi", databaseName: "maas_billing", user: "billing" },
       billing: { image: testImage, replicas: 2 },
       limitador: { name: "limitador", namespace: "kuadrant-system", serviceMonitor: true },
       telemetry: { enabled: true, tierLabel: "tier" },
@@ -103,7 +107,7 @@ describe("parseStackConfig: defaults are applied in one place", () => {
   });
 
   it("accepts a tenant-only stack", () => {
-    const c = parseStackConfig({ flavor: "openshift", tenant: { name: "tenant-a" }, platformStack: "acme/maas-billing/platform" });
+    const c = parse({ flavor: "openshift", tenant: { name: "tenant-a" }, platformStack: "acme/maas-billing/platform" });
     expect(c.platform).toBeUndefined();
     expect(c.tenant?.name).toBe("tenant-a");
   });
@@ -175,7 +179,7 @@ describe("cross-field checks in the schema", () => {
       'maas-billing:tenants[0].routes[0].namespace: "tenant-a-models" is not one of the tenant\'s namespaces (a-models, tenant-a-monitoring)',
     ],
   ])("%s", (_case, raw, expected) => {
-    const errors = errorsOf(raw);
+    const errors = errorsIn(raw);
     expect(errors).toHaveLength(1);
     expect(errors[0].startsWith(expected)).toBe(true);
   });
@@ -187,51 +191,77 @@ describe("cross-field checks in the schema", () => {
       { flavor: "kubernetes", platform: platform({ grafana: { enabled: false, expose: { enabled: true } } }) },
       { flavor: "openshift", platformStack: "acme/maas-billing/platform", tenant: { name: "tenant-a", routes: [{ name: "r", namespace: "tenant-a-monitoring" }, { name: "s" }] } },
     ];
-    for (const raw of ok) expect(() => parseStackConfig(raw)).not.toThrow();
+    for (const raw of ok) expect(() => parse(raw)).not.toThrow();
   });
 
   it("a refused config is refused for the checked field only: fixing that field makes it parse", () => {
     // Same configs with the one field fixed parse: the refusal above is the cross-field check, nothing else.
-    expect(() => parseStackConfig({ flavor: "kubernetes", platform: platform({ grafana: { expose: { enabled: true, host: "g.example.com" } } }) })).not.toThrow();
+    expect(() => parse({ flavor: "kubernetes", platform: platform({ grafana: { expose: { enabled: true, host: "g.example.com" } } }) })).not.toThrow();
     expect(() =>
-      parseStackConfig({ flavor: "openshift", platformStack: "acme/maas-billing/platform", tenant: { name: "tenant-a", routes: [{ name: "r", namespace: "tenant-a-models" }] } }),
+      parse({ flavor: "openshift", platformStack: "acme/maas-billing/platform", tenant: { name: "tenant-a", routes: [{ name: "r", namespace: "tenant-a-models" }] } }),
     ).not.toThrow();
   });
 });
 
-describe("imagePinning: digest", () => {
+describe("image pinning: digest by default, tags only by opt-in", () => {
   const digest = (repo: string) => `${repo}@sha256:${"cd".repeat(32)}`;
   const platform = { billing: { image: testImage }, tenants: [{ name: "acme" }] };
+  const refusal = (ref: string, key: string, why = "") =>
+    `maas-billing:${key}: "${ref}" is pinned by tag${why} and imagePinning is "digest": set this key to the image by digest (skopeo inspect docker://${ref} --format "{{.Digest}}" gives it; e.g. "${ref.replace(/:[^:/@]+$/, "")}@sha256:<digest>"), or allow this tag with allowImageTags: ["${key}"], or set imagePinning: tag`;
+  const noCitedDigest = " (a default with no digest this project could cite, docs/images.md)";
 
-  it("refuses every image still pinned by tag, defaults included, naming each key and how to get the digest", () => {
-    const errors = errorsOf({ flavor: "kubernetes", imagePinning: "digest", platform, tenants: [{ name: "acme" }] });
-    const keys = errors.map((e) => e.split(":").slice(0, 2).join(":"));
-    expect(keys).toEqual(
-      expect.arrayContaining([
-        "maas-billing:platform.monitoring.prometheusImage",
-        "maas-billing:platform.database.image",
-        "maas-billing:platform.federation.proxyImage",
-        "maas-billing:tenants[0].prometheus.image",
-      ]),
-    );
-    expect(keys).not.toContain("maas-billing:platform.billing.image");
-    expect(errors.find((e) => e.startsWith("maas-billing:platform.database.image"))).toContain(
-      '"docker.io/timescale/timescaledb:2.17.2-pg16" is pinned by tag and imagePinning is "digest": set this key to the image\'s digest (skopeo inspect docker://docker.io/timescale/timescaledb:2.17.2-pg16',
-    );
+  it("by default refuses exactly the defaults with no cited digest, naming each key and the fix", () => {
+    const errors = errorsOf({ flavor: "kubernetes", platform, tenants: [{ name: "acme" }] });
+    expect(errors).toEqual([
+      refusal(defaultImageRef(defaultImages.promLabelProxy), "platform.federation.proxyImage", noCitedDigest),
+      refusal(defaultImageRef(defaultImages.nginxUnprivileged), "platform.federation.authProxyImage", noCitedDigest),
+    ]);
+    // A tenant-only stack: every default there has a digest.
+    expect(parseStackConfig({ flavor: "openshift", platformStack: "a/b/c", tenant: { name: "acme" } }).imagePinning).toBe("digest");
   });
 
-  it("accepts the stack once every image key has a digest; the default (tag) accepts tags", () => {
-    const raw = { flavor: "kubernetes", imagePinning: "digest", platform, tenants: [{ name: "acme" }] };
-    const errors = errorsOf(raw);
-    // Set each refused key to a digest, by its path.
+  it("refuses a tag an operator sets, anywhere", () => {
+    const errors = errorsOf({
+      flavor: "kubernetes",
+      allowImageTags: UNDIGESTED_DEFAULTS_OPT_IN,
+      platform: { ...platform, database: { image: "docker.io/timescale/timescaledb:2.17.2-pg16" } },
+      tenants: [{ name: "acme", prometheus: { image: "quay.io/prometheus/prometheus:v3.5.0" } }],
+    });
+    expect(errors).toEqual([
+      refusal("docker.io/timescale/timescaledb:2.17.2-pg16", "platform.database.image"),
+      refusal("quay.io/prometheus/prometheus:v3.5.0", "tenants[0].prometheus.image"),
+    ]);
+  });
+
+  it("accepts each refused key once it has a digest, or once it is opted in", () => {
+    const raw = { flavor: "kubernetes", platform, tenants: [{ name: "acme" }] };
     const fixed = structuredClone(raw) as Record<string, any>;
-    for (const e of errors) {
+    for (const e of errorsOf(raw)) {
       const path = e.split(":")[1]!.replace(/\[(\d+)\]/g, ".$1").split(".");
       let at = fixed;
       for (const p of path.slice(0, -1)) at = at[p] ??= {};
       at[path.at(-1)!] = digest("quay.io/example/image");
     }
     expect(parseStackConfig(fixed).imagePinning).toBe("digest");
-    expect(parseStackConfig({ flavor: "kubernetes", platform }).imagePinning).toBe("tag");
+    const optedIn = parseStackConfig({ ...raw, allowImageTags: UNDIGESTED_DEFAULTS_OPT_IN });
+    expect(optedIn.platform!.federation.proxyImage).toBe("quay.io/prometheuscommunity/prom-label-proxy:v0.14.0");
+    expect(parseStackConfig({ ...raw, imagePinning: "tag", platform: { ...platform, database: { image: "docker.io/timescale/timescaledb:2.17.2-pg16" } } }).platform!.database.image).toBe(
+      "docker.io/timescale/timescaledb:2.17.2-pg16",
+    );
+  });
+
+  it("refuses an opt-in entry that names no image key (a typo must not silently allow nothing)", () => {
+    const errors = errorsOf({ flavor: "kubernetes", allowImageTags: [...UNDIGESTED_DEFAULTS_OPT_IN, "platform.federation.proxyimage"], platform });
+    expect(errors).toHaveLength(1);
+    expect(errors[0]).toMatch(/^maas-billing:allowImageTags\[2\]: "platform.federation.proxyimage" is not an image key of this config. Image keys: .*platform\.federation\.proxyImage/);
+  });
+
+  it("every default with a digest renders by digest, and each names the public file it was read from", () => {
+    for (const [name, image] of Object.entries(defaultImages)) {
+      if ("digest" in image) {
+        expect(defaultImageRef(image), name).toMatch(/^[a-z0-9./-]+@sha256:[a-f0-9]{64}$/);
+        expect(image.source.commit, name).toMatch(/^[0-9a-f]{40}$/);
+      } else expect(image.missing, name).toBeTruthy();
+    }
   });
 });

@@ -14,7 +14,7 @@ import { createConformanceValidator } from "./support/conformance";
 import { checkSecurityInvariants } from "./support/invariants";
 import { findObject, renderConfig, testImage } from "./support/stacks";
 
-const COLLECTOR_IMAGE = "docker.io/otel/opentelemetry-collector-contrib:0.161.0";
+const COLLECTOR_IMAGE = `docker.io/otel/opentelemetry-collector-contrib@sha256:${"4c".repeat(32)}`;
 const platform = (accessLogs: Record<string, unknown> | undefined, host?: string) => ({
   billing: { image: testImage, ...(host ? { host } : {}), senders: [{ name: "access-logs", sources: ["//gateway/access-log"] }] },
   tenants: [{ name: "tenant-a" }],

@@ -11,9 +11,9 @@ import { parseStackConfig } from "../components/config";
 import { routeDomainsAnnotation, routeHostnamePolicySpec } from "../components/platform/routeAdmission";
 import type { RenderResult } from "../scripts/render";
 import { errorsOf } from "./support/configErrors";
-import { findObject, renderConfig, testImage } from "./support/stacks";
+import { findObject, renderConfig, testImage, UNDIGESTED_DEFAULTS_OPT_IN } from "./support/stacks";
 
-const platform = (tenants: unknown[], extra: Record<string, unknown> = {}) => ({ flavor: "kubernetes", platform: { billing: { image: testImage, host: "billing.example.com" }, tenants, ...extra } });
+const platform = (tenants: unknown[], extra: Record<string, unknown> = {}) => ({ flavor: "kubernetes", allowImageTags: UNDIGESTED_DEFAULTS_OPT_IN, platform: { billing: { image: testImage, host: "billing.example.com" }, tenants, ...extra } });
 
 describe("tenant namespaces: deny-list", () => {
   it.each([

@@ -21,10 +21,10 @@ import {
   type BillingApiPodArgs,
 } from "../components/platform/billingServiceSpecs";
 import { databaseNetworkPolicySpec, databaseStatefulSetSpec } from "../components/platform/databaseSpecs";
-import { testImage } from "./support/stacks";
+import { testImage, UNDIGESTED_DEFAULTS_OPT_IN } from "./support/stacks";
 
 const platformConfig = (extra: Record<string, unknown> = {}): PlatformConfig =>
-  parseStackConfig({ flavor: "openshift", platform: { billing: { image: testImage }, tenants: [{ name: "tenant-a" }, { name: "tenant-b", namespaces: ["b-models"] }], ...extra } })
+  parseStackConfig({ flavor: "openshift", allowImageTags: UNDIGESTED_DEFAULTS_OPT_IN, platform: { billing: { image: testImage }, tenants: [{ name: "tenant-a" }, { name: "tenant-b", namespaces: ["b-models"] }], ...extra } })
     .platform!;
 
 const podArgs = (config: PlatformConfig, extra: Partial<BillingApiPodArgs> = {}): BillingApiPodArgs => ({
@@ -132,7 +132,7 @@ describe("billing database", () => {
 
 describe("platform.billing.shortfallBilling", () => {
   it("reaches collector.yaml, where the service's own reader finds the tier; omitted, the collector bills the gateway counter only", () => {
-    const withMax = parseStackConfig({ flavor: "openshift", platform: { billing: { image: testImage, shortfallBilling: { tier: "premium" } }, tenants: [{ name: "tenant-a" }] } }).platform!;
+    const withMax = parseStackConfig({ flavor: "openshift", allowImageTags: UNDIGESTED_DEFAULTS_OPT_IN, platform: { billing: { image: testImage, shortfallBilling: { tier: "premium" } }, tenants: [{ name: "tenant-a" }] } }).platform!;
     expect(parseCollectorSettingsYaml(collectorYaml(collectorSettings(withMax))).shortfallBilling).toEqual({ tier: "premium" });
     expect(parseCollectorSettingsYaml(collectorYaml(collectorSettings(platformConfig()))).shortfallBilling).toBeUndefined();
   });
@@ -141,9 +141,9 @@ describe("platform.billing.shortfallBilling", () => {
 describe("platform.billing.shortfallBilling with a price book", () => {
   it("refuses a tier without a list price (the excess could not be invoiced)", () => {
     const book = { currency: "USD", versions: [{ effectiveFrom: "2025-01-01T00:00:00Z", prices: [{ tier: "premium", model: "*", inputPerMillionTokens: "1.00", outputPerMillionTokens: "2.00", perRequest: "0" }] }] };
-    expect(() => parseStackConfig({ flavor: "openshift", platform: { billing: { image: testImage, priceBook: book, shortfallBilling: { tier: "gold" } } } })).toThrow(
+    expect(() => parseStackConfig({ flavor: "openshift", allowImageTags: UNDIGESTED_DEFAULTS_OPT_IN, platform: { billing: { image: testImage, priceBook: book, shortfallBilling: { tier: "gold" } } } })).toThrow(
       'maas-billing:platform.billing.shortfallBilling.tier: tier "gold" has no list price in billing.priceBook (it prices "premium")',
     );
-    expect(() => parseStackConfig({ flavor: "openshift", platform: { billing: { image: testImage, priceBook: book, shortfallBilling: { tier: "premium" } } } })).not.toThrow();
+    expect(() => parseStackConfig({ flavor: "openshift", allowImageTags: UNDIGESTED_DEFAULTS_OPT_IN, platform: { billing: { image: testImage, priceBook: book, shortfallBilling: { tier: "premium" } } } })).not.toThrow();
   });
 });

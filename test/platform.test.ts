@@ -13,11 +13,14 @@ import { parseStackConfig } from "../components/config";
 import type { RenderResult } from "../scripts/render";
 import { findObject, ofKind, renderConfig, renderExample, testImage } from "./support/stacks";
 
+/** A Limitador override pinned by digest (a test value: the digest names no real image). */
+const LIMITADOR_IMAGE = `quay.io/kuadrant/limitador@sha256:${"5b".repeat(32)}`;
+
 // The real program (index.ts) runs under Pulumi's mock runtime (scripts/render sets the mocks before
 // the program is imported); each render records every resource it registers.
 const platform = {
   billing: { image: testImage },
-  limitador: { image: "quay.io/kuadrant/limitador:v2.0.0", verbosity: 3 },
+  limitador: { image: LIMITADOR_IMAGE, verbosity: 3 },
   monitoring: { retention: "10d", retentionSize: "30GB", storageSize: "40Gi", clusterMonitoringConfig: { prometheusK8s: { retention: "24h" } } },
   tenants: [
     { name: "tenant-a", adminGroup: "tenant-a-admins" },
@@ -446,7 +449,7 @@ describe("Limitador and telemetry", () => {
   it("patches only spec.image and spec.verbosity of the existing Limitador CR", () => {
     const patch = findObject(openshift, "Limitador", "limitador", true).object;
     expect(patch.metadata).toEqual({ name: "limitador", namespace: "kuadrant-system" });
-    expect(patch.spec).toEqual({ image: "quay.io/kuadrant/limitador:v2.0.0", verbosity: 3 });
+    expect(patch.spec).toEqual({ image: LIMITADOR_IMAGE, verbosity: 3 });
     expect(JSON.stringify(patch)).not.toContain("metricLabelsDefault");
     expect(ofKind(openshift, "Limitador").filter((o) => !o.patch)).toEqual([]);
   });

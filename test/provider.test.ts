@@ -5,7 +5,7 @@
 import { describe, expect, it } from "vitest";
 import { kubernetesProviderArgs } from "../components/provider";
 import { render } from "../scripts/render";
-import { exampleStacks, renderExample, testImage } from "./support/stacks";
+import { exampleStacks, renderExample, testImage, UNDIGESTED_DEFAULTS_OPT_IN } from "./support/stacks";
 
 describe("the program's Kubernetes provider", () => {
   it("updates ConfigMaps and Secrets in place and applies server-side", () => {
@@ -36,6 +36,7 @@ describe("the program's Kubernetes provider", () => {
       stack: "unit-kubeconfig",
       config: {
         "maas-billing:flavor": "kubernetes",
+        "maas-billing:allowImageTags": UNDIGESTED_DEFAULTS_OPT_IN,
         "maas-billing:platform": { billing: { image: testImage } },
         "kubernetes:kubeconfig": "apiVersion: v1\nusers: [{name: u, user: {token: s3cr3t}}]",
       },

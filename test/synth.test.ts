@@ -50,7 +50,7 @@ describe("npm run synth", () => {
 
   it("renders any config given with --config", async () => {
     const file = path.join(tmp, "k8s.yaml");
-    fs.writeFileSync(file, `config:\n  maas-billing:flavor: kubernetes\n  maas-billing:platform:\n    billing:\n      image: ${testImage}\n`);
+    fs.writeFileSync(file, `config:\n  maas-billing:flavor: kubernetes\n  maas-billing:allowImageTags: [platform.federation.proxyImage, platform.federation.authProxyImage]\n  maas-billing:platform:\n    billing:\n      image: ${testImage}\n`);
     const result = await synth("--stack", "adhoc", "--config", file, "--out", path.join(tmp, "c"));
     expect(result.code).toBe(0);
     expect(result.stdout).toMatch(/^\s+Prometheus\s+1$/m);

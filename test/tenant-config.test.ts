@@ -4,6 +4,7 @@
  */
 import { describe, expect, it } from "vitest";
 import { ConfigError, parseStackConfig } from "../components/config";
+import { defaultImageRef, defaultImages } from "../components/config/images";
 import { tenantNamespaces, tenantSpecSchema } from "../components/config/tenant";
 
 const platformStack = "acme/maas-billing/platform-prod";
@@ -23,7 +24,7 @@ describe("tenant defaults", () => {
   it("fill every field a tenant leaves out", () => {
     const spec = tenantSpecSchema.parse({ name: "tenant-a" });
     expect(tenantNamespaces(spec)).toEqual({ models: "tenant-a-models", monitoring: "tenant-a-monitoring" });
-    expect(spec.prometheus).toMatchObject({ mode: "federated", retention: "15d", storageSize: "10Gi", image: "quay.io/prometheus/prometheus:v3.5.0" });
+    expect(spec.prometheus).toMatchObject({ mode: "federated", retention: "15d", storageSize: "10Gi", image: defaultImageRef(defaultImages.prometheus) });
     expect(spec.grafana.expose).toEqual({ enabled: false });
     expect(spec.tiers.map((t) => t.name)).toEqual(["free", "premium", "enterprise"]);
     expect(spec.apiKeys).toEqual([]);
@@ -42,7 +43,7 @@ describe("a wrong tenant config names the key", () => {
     [
       "an unpinned image",
       { grafana: { image: "grafana/grafana:latest" } },
-      'maas-billing:tenant.grafana.image: expected an image pinned by digest or an exact tag other than latest, got "grafana/grafana:latest". Example: "docker.io/timescale/timescaledb:2.17.2-pg16"',
+      'maas-billing:tenant.grafana.image: expected an image pinned by digest or an exact tag other than latest, got "grafana/grafana:latest". Example: "docker.io/timescale/timescaledb@sha256:4e459e217f00cbb09920c34d245501e63427e6767a495de57ce76823ff280f12"',
     ],
     [
       "direct mode without its URL",

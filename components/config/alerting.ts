@@ -1,4 +1,5 @@
 import { z } from "zod";
+import { defaultImageRef, defaultImages } from "./images";
 import { dnsLabel, pinnedImage, resources } from "./common";
 
 /*
@@ -46,7 +47,7 @@ export type Receiver = z.infer<typeof receiverSchema>;
 
 export const alertmanagerSchema = z.strictObject({
   receivers: z.array(receiverSchema).min(1).describe("Where alerts go; every receiver gets every alert in scope."),
-  image: pinnedImage.default("quay.io/prometheus/alertmanager:v0.28.1").describe("Alertmanager image, pinned by tag or digest (tenant Alertmanager and the kubernetes platform Alertmanager)."),
+  image: pinnedImage.default(defaultImageRef(defaultImages.alertmanager)).describe("Alertmanager image (tenant Alertmanager and the kubernetes platform Alertmanager; docs/images.md)."),
   resources: resources.default({ requests: { cpu: "10m", memory: "32Mi" }, limits: { cpu: "200m", memory: "128Mi" } }).describe("Resources of the Alertmanager."),
 });
 

@@ -1,4 +1,5 @@
 import { z } from "zod";
+import { defaultImageRef, defaultImages } from "./images";
 
 /*
  * Shared zod building blocks for stack config. Every error message says what was expected, what was
@@ -43,7 +44,7 @@ export const imageWithDigest = patternString(
 export const pinnedImage = patternString(
   /^[a-z0-9]+([._-][a-z0-9]+)*(:[0-9]+)?(\/[a-z0-9]+([._-][a-z0-9]+)*)*(@sha256:[a-f0-9]{64}|:(?!latest$)[A-Za-z0-9_][A-Za-z0-9._-]{0,127})$/,
   "an image pinned by digest or an exact tag other than latest",
-  "docker.io/timescale/timescaledb:2.17.2-pg16",
+  defaultImageRef(defaultImages.timescaledb),
 );
 
 const cpu = k8sQuantity.meta({ examples: ["500m"] });
@@ -65,7 +66,7 @@ export const hostName = patternString(
 
 /** A Grafana of this program (tenant or platform): image, exposure, resources. */
 export const grafanaSchema = z.strictObject({
-  image: pinnedImage.default("docker.io/grafana/grafana:12.1.1").describe("Grafana image, pinned by tag or digest."),
+  image: pinnedImage.default(defaultImageRef(defaultImages.grafana)).describe("Grafana image (docs/images.md)."),
   expose: z
     .strictObject({
       enabled: z.boolean().default(false).describe("Expose Grafana outside the cluster: a Route on openshift, an HTTPRoute on the platform Gateway on kubernetes."),

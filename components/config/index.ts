@@ -1,6 +1,7 @@
 import * as pulumi from "@pulumi/pulumi";
 import { z } from "zod";
-import { patternString, type GrafanaSettings } from "./common";
+import { patternString, pinnedImage, type GrafanaSettings } from "./common";
+import { defaultsWithoutDigest } from "./images";
 import { platformSchema, type PlatformConfig } from "./platform";
 import { tenantSpecSchema, type TenantSpec } from "./tenant";
 
@@ -40,9 +41,15 @@ export const stackConfigSchema = z
     platformStack: patternString(/^[^/\s]+\/[^/\s]+\/[^/\s]+$/, "a fully qualified stack name org/project/stack", "acme/maas-billing/platform-prod").optional().describe("Fully qualified name of the platform stack a tenant stack reads its outputs from."),
     imagePinning: z
       .enum(["digest", "tag"])
-      .default("tag")
+      .default("digest")
       .describe(
-        'How every image of the stack must be pinned. `digest`: each image reference, defaults included, must end in `@sha256:<64 hex>` (a tag can be moved to other content by whoever controls the registry; a digest cannot), and preview names every key that is not. `tag` (the default): an exact tag other than `latest` is enough for third-party images (the billing image always needs a digest). The default is `tag` because the shipped defaults are tags: this repository cannot verify their digests offline, and an invented digest would be worse than a tag. Production stacks should set `digest` and give each image key its digest (`skopeo inspect docker://<image> --format "{{.Digest}}"`).',
+        'How every image of the stack must be pinned. `digest` (the default): each image reference, defaults included, must end in `@sha256:<64 hex>` (a tag can be moved to other content by whoever controls the registry; a digest cannot); preview names every key that is not, unless the key is listed in `allowImageTags`. The shipped defaults are digests where a public source for the digest could be cited (docs/images.md); the others (prom-label-proxy, nginx) are tags and must be given a digest or allowed. `tag`: an exact tag other than `latest` is enough for every third-party image (the billing image always needs a digest).',
+      ),
+    allowImageTags: z
+      .array(z.string().min(1).meta({ examples: ["platform.federation.proxyImage"] }))
+      .default([])
+      .describe(
+        "Image keys, as config paths without the `maas-billing:` prefix (`platform.federation.proxyImage`, `tenants[0].prometheus.image`), that may stay pinned by tag although `imagePinning` is `digest`: the explicit per-image opt-in. Each entry must name an image key of this config.",
       ),
   })
   .superRefine((c, ctx) => {
@@ -60,15 +67,24 @@ export const stackConfigSchema = z
     c.tenants?.forEach((t, i) => requireGrafanaHost(t.grafana, ["tenants", i], `grafana.${t.name}.example.com`));
     if (c.tenant !== undefined) requireGrafanaHost(c.tenant.grafana, ["tenant"], `grafana.${c.tenant.name}.example.com`);
 
+    const images = imageReferences({ platform: c.platform, tenants: c.tenants, tenant: c.tenant });
+    const imageKeys = new Set(images.map(({ path }) => configPath(path)));
+    c.allowImageTags.forEach((key, i) => {
+      if (!imageKeys.has(key)) {
+        ctx.addIssue({ code: "custom", path: ["allowImageTags", i], message: `"${key}" is not an image key of this config. Image keys: ${[...imageKeys].join(", ")}` });
+      }
+    });
     if (c.imagePinning === "digest") {
-      for (const { path, ref } of imageReferences({ platform: c.platform, tenants: c.tenants, tenant: c.tenant })) {
-        if (!/@sha256:[a-f0-9]{64}$/.test(ref)) {
-          ctx.addIssue({
-            code: "custom",
-            path,
-            message: `"${ref}" is pinned by tag and imagePinning is "digest": set this key to the image's digest (skopeo inspect docker://${ref} --format "{{.Digest}}" gives it; e.g. "${ref.replace(/:[^:/@]+$/, "")}@sha256:<digest>") or set imagePinning: tag`,
-          });
-        }
+      for (const { path, ref } of images) {
+        // A reference the key's own pattern refused (`:latest`, untagged) is reported once, there.
+        if (/@sha256:[a-f0-9]{64}$/.test(ref) || !pinnedImage.safeParse(ref).success || c.allowImageTags.includes(configPath(path))) continue;
+        const repo = ref.replace(/:[^:/@]+$/, "");
+        const why = defaultsWithoutDigest.has(ref) ? " (a default with no digest this project could cite, docs/images.md)" : "";
+        ctx.addIssue({
+          code: "custom",
+          path,
+          message: `"${ref}" is pinned by tag${why} and imagePinning is "digest": set this key to the image by digest (skopeo inspect docker://${ref} --format "{{.Digest}}" gives it; e.g. "${repo}@sha256:<digest>"), or allow this tag with allowImageTags: ["${configPath(path)}"], or set imagePinning: tag`,
+        });
       }
     }
     if (c.platform === undefined && c.tenants === undefined && c.tenant === undefined) {
@@ -108,6 +124,7 @@ export const stackConfigSchema = z
 export interface StackConfig {
   flavor: Flavor;
   imagePinning: "digest" | "tag";
+  allowImageTags: string[];
   platform?: PlatformConfig;
   tenants?: TenantSpec[];
   tenant?: TenantSpec;
@@ -124,7 +141,12 @@ export class ConfigError extends Error {
 
 /** `maas-billing:platform.tenants[0].name` from a zod path. */
 export function configKey(path: readonly PropertyKey[]): string {
-  let key = CONFIG_NAMESPACE + ":";
+  return CONFIG_NAMESPACE + ":" + configPath(path);
+}
+
+/** `platform.tenants[0].name` from a zod path (configKey without the namespace; `allowImageTags` entries). */
+export function configPath(path: readonly PropertyKey[]): string {
+  let key = "";
   path.forEach((p, i) => {
     if (typeof p === "number") key += `[${p}]`;
     else key += (i === 0 ? "" : ".") + String(p);

@@ -1,4 +1,5 @@
 import { z } from "zod";
+import { defaultImageRef, defaultImages } from "./images";
 import {
   dnsLabel,
   grafanaSchema,
@@ -32,14 +33,14 @@ export const monitoringSchema = z
     storageClassName: dnsLabel.meta({ examples: ["gp3-csi"] }).optional().describe("StorageClass of the central Prometheus data volume; the cluster default when omitted."),
     clusterMonitoringConfig: z.record(z.string(), z.unknown()).default({}).describe("Other settings already present in `openshift-monitoring/cluster-monitoring-config` key `config.yaml` (openshift only). The patch owns the whole `config.yaml` value, so carry the existing settings here; `enableUserWorkload: true` is always added."),
     forceClusterMonitoringConfig: z.boolean().default(false).describe("Take over `config.yaml` of cluster-monitoring-config even when another field manager owns it (server-side apply force). Off by default: a conflict stops `pulumi up` instead of overwriting."),
-    prometheusImage: pinnedImage.default("quay.io/prometheus/prometheus:v3.5.0").describe("Prometheus image of the platform Prometheus (kubernetes only; prometheus-operator runs it)."),
+    prometheusImage: pinnedImage.default(defaultImageRef(defaultImages.prometheus)).describe("Prometheus image of the platform Prometheus (kubernetes only; prometheus-operator runs it; docs/images.md)."),
     resources: resources.default({ requests: { cpu: "200m", memory: "1Gi" }, limits: { cpu: "2", memory: "4Gi" } }).describe("Resources of the central Prometheus."),
   })
   .prefault({});
 
 export const databaseSchema = z
   .strictObject({
-    image: pinnedImage.default("docker.io/timescale/timescaledb:2.17.2-pg16").describe("PostgreSQL image; TimescaleDB by default, any PostgreSQL 14+ image works (TimescaleDB is optional)."),
+    image: pinnedImage.default(defaultImageRef(defaultImages.timescaledb)).describe("PostgreSQL image; TimescaleDB by default, any PostgreSQL 14+ image works (TimescaleDB is optional; docs/images.md)."),
     storageSize: k8sQuantity.default("20Gi").describe("Size of the data volume (a volumeClaimTemplate; changing it replaces the protected StatefulSet)."),
     storageClassName: dnsLabel.meta({ examples: ["gp3-csi"] }).optional().describe("StorageClass of the data volume; the cluster default when omitted."),
     databaseName: z.string().regex(/^[a-z_][a-z0-9_]{0,62}$/, { error: 'expected a PostgreSQL identifier. Example: "maas_billing"' }).default("maas_billing").describe("Database name."),
@@ -171,14 +172,14 @@ export const telemetrySchema = z
 
 export const federationSchema = z
   .strictObject({
-    proxyImage: pinnedImage.default("quay.io/prometheuscommunity/prom-label-proxy:v0.14.0").describe("prom-label-proxy image for the per-tenant federation proxies."),
+    proxyImage: pinnedImage.default(defaultImageRef(defaultImages.promLabelProxy)).describe("prom-label-proxy image for the per-tenant federation proxies. The default is a tag (no public digest could be cited, docs/images.md): give it a digest, or allow the tag with `allowImageTags`."),
     upstreamUrl: z.url({ error: 'expected a URL. Example: "http://prometheus-operated.maas-monitoring.svc:9090"' }).optional().describe("Upstream /federate endpoint the proxies forward to; flavor default when omitted."),
     resources: resources.default({ requests: { cpu: "20m", memory: "32Mi" }, limits: { cpu: "200m", memory: "128Mi" } }),
     upstreamAuth: z
       .enum(["serviceAccountToken", "none"])
       .optional()
       .describe("How the proxies authenticate to the upstream. `serviceAccountToken` (openshift default): an nginx sidecar replaces the client's Authorization with the proxy pod's own token, so tenants never hold a token for the central endpoint. `none` (kubernetes default): plain in-cluster HTTP."),
-    authProxyImage: pinnedImage.default("docker.io/nginxinc/nginx-unprivileged:1.28.0-alpine").describe("nginx image (with the njs module, as in the official images) of the upstream-auth sidecar."),
+    authProxyImage: pinnedImage.default(defaultImageRef(defaultImages.nginxUnprivileged)).describe("nginx image (with the njs module, as in the official images) of the upstream-auth sidecar (federation proxies, and the platform Grafana on openshift). The default is a tag (no public digest could be cited, docs/images.md): give it a digest, or allow the tag with `allowImageTags`."),
     authProxyResources: resources.default({ requests: { cpu: "10m", memory: "16Mi" }, limits: { cpu: "200m", memory: "64Mi" } }),
   })
   .prefault({});

@@ -1,4 +1,5 @@
 import { z } from "zod";
+import { defaultImageRef, defaultImages } from "./images";
 import { alertmanagerSchema } from "./alerting";
 import { dnsLabel, grafanaSchema, k8sQuantity, patternString, pinnedImage, promDuration, resources } from "./common";
 
@@ -67,7 +68,7 @@ const prometheusSchema = z
     directUrl: patternString(/^https?:\/\/[^\s/]+(\/\S*)?$/, "an http(s) URL", "https://prometheus-user-workload.openshift-user-workload-monitoring.svc:9092")
       .optional()
       .describe("Central federation base URL; used, and required, only in `direct` mode."),
-    image: pinnedImage.default("quay.io/prometheus/prometheus:v3.5.0").describe("Prometheus image, pinned by tag or digest."),
+    image: pinnedImage.default(defaultImageRef(defaultImages.prometheus)).describe("Prometheus image (docs/images.md)."),
     retention: promDuration.default("15d").describe("How long the tenant Prometheus keeps samples."),
     storageSize: k8sQuantity.default("10Gi").describe("Size of the tenant Prometheus data volume."),
     storageClassName: dnsLabel.meta({ examples: ["gp3-csi"] }).optional().describe("StorageClass of the data volume; the cluster default when omitted."),
@@ -129,7 +130,7 @@ export const tenantSpecSchema = z
     apiKeys: z.array(apiKeySchema).default([]).describe("API keys; values are generated and exported only as secret outputs."),
     webhooks: z.array(tenantWebhookSchema).default([]).describe("The tenant's webhook endpoints in the billing service, each with a generated signing key kept in a Secret (never in config or state outputs in clear)."),
     webhookClientImage: pinnedImage
-      .default("docker.io/curlimages/curl:8.11.1")
+      .default(defaultImageRef(defaultImages.curl))
       .describe("curl image of the Job that registers the webhook endpoints with the billing API (with the tenant's billing token)."),
     alerting: alertmanagerSchema
       .optional()

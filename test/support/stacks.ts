@@ -46,9 +46,25 @@ export async function renderExample(stack: string, stackReferenceOutputs?: Recor
   return render({ stack, config, secretKeys, stackReferenceOutputs });
 }
 
-/** Renders a config given as the `maas-billing:` keys without prefix. */
+/**
+ * The per-image opt-in every example platform stack carries: the defaults with no digest this
+ * project could cite (docs/images.md, components/config/images.ts) allowed as tags.
+ */
+export const UNDIGESTED_DEFAULTS_OPT_IN = ["platform.federation.proxyImage", "platform.federation.authProxyImage"];
+
+/** `config` with the example stacks' tag opt-in added when it has a platform and says nothing about pinning. */
+export function withExampleImageOptIn<T extends Record<string, unknown>>(config: T): T {
+  if (config.platform === undefined || "imagePinning" in config || "allowImageTags" in config) return config;
+  return { ...config, allowImageTags: UNDIGESTED_DEFAULTS_OPT_IN };
+}
+
+/**
+ * Renders a config given as the `maas-billing:` keys without prefix. A config with a platform and no
+ * pinning keys gets the example stacks' opt-in (withExampleImageOptIn); test/images.test.ts checks the
+ * pinning itself.
+ */
 export function renderConfig(stack: string, config: Record<string, unknown>, stackReferenceOutputs?: Record<string, Record<string, unknown>>): Promise<RenderResult> {
-  const prefixed = Object.fromEntries(Object.entries(config).map(([k, v]) => [`maas-billing:${k}`, v]));
+  const prefixed = Object.fromEntries(Object.entries(withExampleImageOptIn(config)).map(([k, v]) => [`maas-billing:${k}`, v]));
   return render({ stack, config: prefixed, stackReferenceOutputs });
 }
 
