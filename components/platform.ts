@@ -135,6 +135,7 @@ export class Platform extends pulumi.ComponentResource {
           grafana: config.grafana,
           prometheusUrl: config.billing.prometheusUrl ?? monitoring.queryUrl,
           gateway: config.gateway,
+          sidecar: { image: config.federation.authProxyImage, resources: config.federation.authProxyResources },
         },
         this,
       );

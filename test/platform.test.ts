@@ -11,7 +11,7 @@ import { PLATFORM_PROMETHEUS_DS_UID, platformDashboards, platformPrometheusRules
 import { tenantAdminRoleRules } from "../components/tenant/rbac";
 import { parseStackConfig } from "../components/config";
 import type { RenderResult } from "../scripts/render";
-import { findObject, ofKind, renderConfig, renderExample, testImage } from "./support/stacks";
+import { exampleStacks, findObject, ofKind, renderConfig, renderExample, testImage } from "./support/stacks";
 
 /** A Limitador override pinned by digest (a test value: the digest names no real image). */
 const LIMITADOR_IMAGE = `quay.io/kuadrant/limitador@sha256:${"5b".repeat(32)}`;
@@ -382,6 +382,7 @@ describe("billing API credentials", () => {
 
 describe("platform Grafana with the billing dashboard", () => {
   const grafanaPod = (r: RenderResult) => (findObject(r, "Deployment", "maas-grafana").object as any).spec.template.spec;
+  const grafanaPodAnnotations = (r: RenderResult) => (findObject(r, "Deployment", "maas-grafana").object as any).spec.template.metadata.annotations as Record<string, string>;
   const datasources = (r: RenderResult) => YAML.parse((findObject(r, "ConfigMap", "maas-grafana-provisioning").object.data as Record<string, string>)["datasources.yaml"]);
 
   it("provisions the billing dashboard over all tenants, on the datasource uid it expects", () => {
@@ -405,27 +406,42 @@ describe("platform Grafana with the billing dashboard", () => {
     expect(env).toContainEqual({ name: "GF_AUTH_ANONYMOUS_ENABLED", value: "false" });
   });
 
-  it("on openshift, reads Thanos with its own service account token (cluster-monitoring-view) and the service CA", () => {
+  it("on openshift, reads Thanos through the upstream-auth sidecar with a projected, expiring token; Grafana holds no credential", () => {
     const pod = grafanaPod(openshift);
     expect(pod.serviceAccountName).toBe("maas-grafana");
-    expect(pod.automountServiceAccountToken).toBe(true);
-    expect(pod.containers[0].env).toEqual(
-      expect.arrayContaining([
-        { name: "MAAS_PROMETHEUS_TOKEN", valueFrom: { secretKeyRef: { name: "maas-grafana-token", key: "token" } } },
-        { name: "MAAS_PROMETHEUS_CA", valueFrom: { secretKeyRef: { name: "maas-grafana-token", key: "service-ca.crt" } } },
-      ]),
-    );
-    const token = findObject(openshift, "Secret", "maas-grafana-token").object as any;
-    expect(token.type).toBe("kubernetes.io/service-account-token");
-    expect(token.metadata.annotations).toEqual({ "kubernetes.io/service-account.name": "maas-grafana" });
-    expect(token.data ?? token.stringData).toBeUndefined();
+    expect(pod.automountServiceAccountToken).toBe(false);
+    // The token: projected, expiring, for the API server's audience (what Thanos' kube-rbac-proxy reviews).
+    const tokenVolume = pod.volumes.find((v: any) => v.name === "upstream-token");
+    expect(tokenVolume.projected.sources).toEqual([
+      { serviceAccountToken: { path: "token", expirationSeconds: 3600 } },
+      { configMap: { name: "openshift-service-ca.crt", items: [{ key: "service-ca.crt", path: "service-ca.crt" }] } },
+    ]);
+    // Mounted by the sidecar only; Grafana gets neither the token nor an env var carrying one.
+    const [grafana, sidecar] = pod.containers;
+    expect(pod.containers.map((c: any) => c.name)).toEqual(["grafana", "upstream-auth"]);
+    expect(grafana.volumeMounts.map((m: any) => m.name)).not.toContain("upstream-token");
+    expect(JSON.stringify(grafana.env)).not.toMatch(/TOKEN|service-account/i);
+    expect(sidecar.volumeMounts).toContainEqual({ name: "upstream-token", mountPath: "/var/run/secrets/maas-upstream", readOnly: true });
+    expect(sidecar.image).toBe("docker.io/nginxinc/nginx-unprivileged:1.28.0-alpine");
+    expect(sidecar.securityContext).toMatchObject({ readOnlyRootFilesystem: true, allowPrivilegeEscalation: false });
+    // The sidecar's config forwards only the read API to Thanos, verified with the service CA, with the token file read per request.
+    const files = findObject(openshift, "ConfigMap", "maas-grafana-upstream-auth").object.data as Record<string, string>;
+    expect(files["nginx.conf"]).toContain("location /api/v1/ {\n      proxy_pass https://thanos-querier.openshift-monitoring.svc:9091;");
+    expect(files["nginx.conf"]).toContain("proxy_ssl_trusted_certificate /var/run/secrets/maas-upstream/service-ca.crt;");
+    expect(files["upstream-token.js"]).toContain("fs.readFileSync('/var/run/secrets/maas-upstream/token')");
+    expect(pod.containers[0].volumeMounts.length).toBeGreaterThan(0);
+    expect(grafanaPodAnnotations(openshift)["maas.opendatahub.io/upstream-auth-config"]).toMatch(/^[0-9a-f]{16,}$/);
     expect((findObject(openshift, "ClusterRoleBinding", "maas-grafana-monitoring-view").object as any).roleRef.name).toBe("cluster-monitoring-view");
-    expect(datasources(openshift).datasources[0]).toMatchObject({
-      url: "https://thanos-querier.openshift-monitoring.svc:9091",
-      jsonData: { httpHeaderName1: "Authorization", tlsAuthWithCACert: true },
-      secureJsonData: { httpHeaderValue1: "Bearer $MAAS_PROMETHEUS_TOKEN", tlsCACert: "$MAAS_PROMETHEUS_CA" },
-    });
+    // The datasource points at the sidecar on loopback and carries no credential.
+    expect(datasources(openshift).datasources[0].url).toBe("http://127.0.0.1:8081");
+    expect(datasources(openshift).datasources[0].secureJsonData).toBeUndefined();
   });
+
+  it("no stack renders a never-expiring service account token Secret", async () => {
+    for (const r of [openshift, kubernetes, ...(await Promise.all(exampleStacks().map((s) => renderExample(s))))]) {
+      expect(r.objects.filter((o) => o.object.kind === "Secret" && (o.object as any).type === "kubernetes.io/service-account-token")).toEqual([]);
+    }
+  }, 300_000);
 
   it("on kubernetes, reads the platform Prometheus over in-cluster HTTP with no token", () => {
     const pod = grafanaPod(kubernetes);

@@ -21,13 +21,17 @@ const NJS_MODULE = "/usr/lib/nginx/modules/ngx_http_js_module.so";
 interface Seen {
   readonly url: string;
   readonly authorization: string | undefined;
+  readonly body?: string;
 }
 
 let work: string;
 let nginx: ChildProcess | undefined;
 let nginxLog = "";
 const upstreams: { name: string; server: Server; port: number; seen: Seen[] }[] = [];
-const listen: Record<"uwm" | "cluster" | "rogue", number> = { uwm: 0, cluster: 0, rogue: 0 };
+const listen: Record<"uwm" | "cluster" | "rogue" | "grafana", number> = { uwm: 0, cluster: 0, rogue: 0, grafana: 0 };
+let logFile = "";
+/** The token the fake Thanos accepts (a TokenReview of an expired token fails): set by the Grafana tests. */
+let validToken = "";
 let tokenFile: string;
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
@@ -49,8 +53,17 @@ function selfSigned(dir: string, name: string): [string, string] {
 async function fakeUpstream(name: string, key: string, cert: string) {
   const seen: Seen[] = [];
   const server = createServer({ key: readFileSync(key), cert: readFileSync(cert) }, (req, res) => {
-    seen.push({ url: req.url ?? "", authorization: req.headers.authorization });
-    res.writeHead(200, { "content-type": "text/plain" }).end(`# from ${name}\nauthorized_hits{route_namespace="a-models"} 1\n`);
+    let body = "";
+    req.on("data", (c) => (body += c));
+    req.on("end", () => {
+      seen.push({ url: req.url ?? "", authorization: req.headers.authorization, ...(body ? { body } : {}) });
+      if (name === "thanos") {
+        // Like kube-rbac-proxy: only a token the API server still accepts passes.
+        if (req.headers.authorization !== `Bearer ${validToken}`) return void res.writeHead(401, { "content-type": "text/plain" }).end("Unauthorized\n");
+        return void res.writeHead(200, { "content-type": "application/json" }).end('{"status":"success","data":{"resultType":"vector","result":[]}}');
+      }
+      res.writeHead(200, { "content-type": "text/plain" }).end(`# from ${name}\nauthorized_hits{route_namespace="a-models"} 1\n`);
+    });
   });
   await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
   const entry = { name, server, port: (server.address() as { port: number }).port, seen };
@@ -72,6 +85,7 @@ beforeAll(async () => {
   const uwm = await fakeUpstream("uwm", caKey, caCert);
   const cluster = await fakeUpstream("cluster", caKey, caCert);
   const rogue = await fakeUpstream("rogue", rogueKey, rogueCert);
+  const thanos = await fakeUpstream("thanos", caKey, caCert);
   tokenFile = path.join(work, "token");
   await writeFile(tokenFile, "pod-token-1\n");
   await writeFile(path.join(work, "upstream-token.js"), upstreamAuthScript(tokenFile));
@@ -79,12 +93,15 @@ beforeAll(async () => {
     listen.uwm = await freePort();
     listen.cluster = await freePort();
     listen.rogue = await freePort();
+    listen.grafana = await freePort();
     const conf = upstreamAuthNginxConf({
       servers: [
         { port: listen.uwm, upstreamUrl: `https://localhost:${uwm.port}`, caFile: caCert },
         { port: listen.cluster, upstreamUrl: `https://localhost:${cluster.port}`, caFile: caCert },
         // Signed by another key than the CA the sidecar trusts: must be refused.
         { port: listen.rogue, upstreamUrl: `https://localhost:${rogue.port}`, caFile: caCert },
+        // The platform Grafana's sidecar (components/platform/grafana.ts): the read API only.
+        { port: listen.grafana, upstreamUrl: `https://localhost:${thanos.port}`, caFile: caCert, paths: "query" },
       ],
       jsModule: NJS_MODULE,
       configDir: work,
@@ -92,7 +109,7 @@ beforeAll(async () => {
     });
     await writeFile(path.join(work, "nginx.conf"), conf);
     // nginx reopens /dev/stderr by path (the rendered config logs there), which a pipe does not allow: a file does.
-    const logFile = path.join(work, `nginx-${attempt}.log`);
+    logFile = path.join(work, `nginx-${attempt}.log`);
     const logFd = openSync(logFile, "w");
     nginx = spawn(NGINX_BIN, ["-c", path.join(work, "nginx.conf"), "-e", "/dev/stderr", "-g", "daemon off;"], { stdio: ["ignore", logFd, logFd] });
     closeSync(logFd);
@@ -103,7 +120,7 @@ beforeAll(async () => {
     while (!up && Date.now() < deadline) {
       const done = await Promise.race([exited.then(() => "exited" as const), sleep(100).then(() => "waiting" as const)]);
       if (done === "exited") break;
-      up = (await accepts(listen.uwm)) && (await accepts(listen.cluster)) && (await accepts(listen.rogue));
+      up = (await accepts(listen.uwm)) && (await accepts(listen.cluster)) && (await accepts(listen.rogue)) && (await accepts(listen.grafana));
     }
     readLog();
     if (up) break;
@@ -159,5 +176,65 @@ describe("upstream-auth sidecar (rendered nginx.conf, real nginx + njs)", () => 
     const rogue = await get(listen.rogue, "/federate?match%5B%5D=authorized_hits", "Bearer tenant-stolen-token");
     expect(rogue.status).toBe(502);
     expect(byName("rogue").seen).toEqual([]);
+  });
+});
+
+describe("the platform Grafana's sidecar (query mode): a projected, expiring token read per request", () => {
+  const thanos = () => upstreams.find((u) => u.name === "thanos")!;
+  /** Every response the client (Grafana) got: status, headers and body, to look for the token in. */
+  const answers: string[] = [];
+  const ask = async (pathAndQuery: string, init: RequestInit = {}) => {
+    const res = await fetch(`http://127.0.0.1:${listen.grafana}${pathAndQuery}`, init);
+    const body = await res.text();
+    answers.push(JSON.stringify([...res.headers.entries()]) + body);
+    return { status: res.status, body };
+  };
+  const rotate = async (token: string) => {
+    // The kubelet writes the refreshed token into the projected volume; the API server stops accepting the old one when it expires.
+    await writeFile(tokenFile, `${token}\n`);
+    validToken = token;
+  };
+  const tokens = ["sa-token-hour-1", "sa-token-hour-2", "sa-token-hour-3"];
+
+  it("forwards the read API, GET and POST (Grafana's query method), with the pod's token instead of any client header", async () => {
+    await rotate(tokens[0]);
+    const get = await ask("/api/v1/query?query=maas_billing_cost_total", { headers: { authorization: "Bearer grafana-user-supplied" } });
+    expect(get.status).toBe(200);
+    const post = await ask("/api/v1/query_range", {
+      method: "POST",
+      headers: { "content-type": "application/x-www-form-urlencoded", authorization: "Bearer grafana-user-supplied" },
+      body: "query=sum(maas_billing_cost_total)&start=0&end=60&step=15",
+    });
+    expect(post.status).toBe(200);
+    expect(thanos().seen).toEqual([
+      { url: "/api/v1/query?query=maas_billing_cost_total", authorization: `Bearer ${tokens[0]}` },
+      { url: "/api/v1/query_range", authorization: `Bearer ${tokens[0]}`, body: "query=sum(maas_billing_cost_total)&start=0&end=60&step=15" },
+    ]);
+  });
+
+  it("after each rotation only the new token is sent: the expired one, which Thanos refuses, is never used again", async () => {
+    for (const [i, token] of tokens.entries()) {
+      await rotate(token);
+      const from = thanos().seen.length;
+      for (let n = 0; n < 3; n++) expect((await ask(`/api/v1/labels?n=${i}-${n}`)).status).toBe(200);
+      expect(thanos().seen.slice(from).map((s) => s.authorization)).toEqual(Array(3).fill(`Bearer ${token}`));
+    }
+  });
+
+  it("forwards nothing but the read API: admin endpoints, /federate and the rest are 404 and never reach Thanos", async () => {
+    const before = thanos().seen.length;
+    for (const p of ["/api/v1/admin/tsdb/delete_series?match[]=up", "/api/v1/admin/tsdb/snapshot", "/federate?match%5B%5D=up", "/", "/metrics", "/api/v2/alerts"]) {
+      expect((await ask(p, { method: p.includes("admin") ? "POST" : "GET" })).status, p).toBe(404);
+    }
+    expect(thanos().seen.length).toBe(before);
+  });
+
+  it("never logs or echoes a token: not in any answer Grafana got, not in nginx's log", () => {
+    expect(answers.length).toBeGreaterThan(10);
+    const log = readFileSync(logFile, "utf8");
+    for (const token of tokens) {
+      expect(answers.filter((a) => a.includes(token))).toEqual([]);
+      expect(log).not.toContain(token);
+    }
   });
 });

@@ -4,15 +4,23 @@ import { stringify } from "yaml";
 import { PLATFORM_PROMETHEUS_DS_UID, platformDashboards } from "../../dashboards";
 import type { Flavor } from "../config";
 import type { PlatformConfig } from "../config/platform";
-import { createGrafana, type Grafana } from "../shared/grafana";
+import { contentChecksum } from "../shared/checksum";
+import { createGrafana, type Grafana, type GrafanaArgs } from "../shared/grafana";
+import { containerSecurityContext } from "../shared/podSecurity";
+import { upstreamAuthConfigDir, upstreamAuthListen, upstreamAuthNginxConf, upstreamAuthScript } from "./upstreamAuth";
 import { appLabels } from "./security";
 
 /** Name of the platform Grafana objects (Deployment, Service, ServiceAccount, `-admin` Secret). */
 export const platformGrafanaName = "maas-grafana";
 
-/** Env vars the datasource file reads on openshift (Grafana expands `$VAR` in provisioning files). */
-const TOKEN_ENV = "MAAS_PROMETHEUS_TOKEN";
-const CA_ENV = "MAAS_PROMETHEUS_CA";
+/** Where the sidecar's projected token (and the service CA next to it) are mounted; Grafana mounts neither. */
+export const grafanaUpstreamTokenDir = "/var/run/secrets/maas-upstream";
+/**
+ * Lifetime asked of the kubelet for the sidecar's token: it refreshes the file at 80% of it. An
+ * explicit projected token is never extended (unlike the default service account volume's 3607 s,
+ * which the API server may extend to a year for legacy clients).
+ */
+export const grafanaTokenExpirationSeconds = 3600;
 
 export interface PlatformGrafanaArgs {
   /** Cluster flavor: openshift reads Thanos with a service account token, kubernetes the platform Prometheus directly. */
@@ -27,15 +35,16 @@ export interface PlatformGrafanaArgs {
   readonly prometheusUrl: string;
   /** Gateway the HTTPRoute attaches to (kubernetes, when exposed). */
   readonly gateway: { name: string; namespace: string };
+  /** Image and resources of the upstream-auth sidecar (`platform.federation.authProxyImage`/`authProxyResources`). */
+  readonly sidecar: { image: string; resources: PlatformConfig["federation"]["authProxyResources"] };
 }
 
 /**
  * Datasource file of the platform Grafana: the central Prometheus under PLATFORM_PROMETHEUS_DS_UID
- * (the uid dashboards/billing.ts uses). With `auth`, a bearer token and CA from env vars, which the
- * pod fills from its service account token Secret (OpenShift's Thanos querier sits behind
- * kube-rbac-proxy with a service-CA certificate).
+ * (the uid dashboards/billing.ts uses), at `url`: the Prometheus itself on kubernetes, the upstream-auth
+ * sidecar on loopback on openshift (which adds the token). No credential is in the file.
  */
-export function renderPlatformDatasources(prometheusUrl: string, auth: boolean): string {
+export function renderPlatformDatasources(url: string): string {
   return stringify({
     apiVersion: 1,
     datasources: [
@@ -44,30 +53,44 @@ export function renderPlatformDatasources(prometheusUrl: string, auth: boolean):
         uid: PLATFORM_PROMETHEUS_DS_UID,
         type: "prometheus",
         access: "proxy",
-        url: prometheusUrl,
+        url,
         isDefault: true,
         editable: false,
-        jsonData: { timeInterval: "30s", ...(auth ? { httpHeaderName1: "Authorization", tlsAuthWithCACert: true } : {}) },
-        ...(auth ? { secureJsonData: { httpHeaderValue1: `Bearer $${TOKEN_ENV}`, tlsCACert: `$${CA_ENV}` } } : {}),
+        jsonData: { timeInterval: "30s" },
       },
     ],
   });
 }
 
+/** The sidecar's nginx config and njs script for the platform Grafana: the read API of `upstreamUrl`, with the projected token. */
+export function grafanaUpstreamAuthFiles(upstreamUrl: string): Record<string, string> {
+  return {
+    "nginx.conf": upstreamAuthNginxConf({
+      servers: [{ port: upstreamAuthListen.port, upstreamUrl, caFile: `${grafanaUpstreamTokenDir}/service-ca.crt`, paths: "query" }],
+    }),
+    "upstream-token.js": upstreamAuthScript(`${grafanaUpstreamTokenDir}/token`),
+  };
+}
+
 /**
  * Grafana for the platform team with the billing dashboard (all tenants), from the shared
  * components/shared/grafana.ts. On openshift it runs as ServiceAccount `maas-grafana`, bound to
- * `cluster-monitoring-view`, whose token Secret authenticates the datasource to Thanos.
+ * `cluster-monitoring-view`, and reads Thanos through the upstream-auth sidecar (upstreamAuth.ts,
+ * `query` mode): Grafana reads a datasource credential only when it provisions (Grafana docs,
+ * "Provision Grafana": values are substituted from the environment into the provisioning files), so a
+ * rotating token cannot be handed to it; the sidecar reads the pod's projected, expiring token
+ * (expirationSeconds 3600, refreshed by the kubelet) on every request. No token Secret exists, and the
+ * Grafana container mounts no token at all.
  */
 export function createPlatformGrafana(name: string, args: PlatformGrafanaArgs, parent: pulumi.Resource): Grafana {
   const labels = appLabels(platformGrafanaName, "grafana");
   const auth = args.flavor === "openshift";
   let serviceAccountName: pulumi.Output<string> | undefined;
-  const extraEnv: k8s.types.input.core.v1.EnvVar[] = [];
+  let sidecar: Pick<GrafanaArgs, "sidecars" | "sidecarVolumes" | "podAnnotations"> = {};
   if (auth) {
     const serviceAccount = new k8s.core.v1.ServiceAccount(
       `${name}-grafana-sa`,
-      { metadata: { name: platformGrafanaName, namespace: args.namespace, labels } },
+      { metadata: { name: platformGrafanaName, namespace: args.namespace, labels }, automountServiceAccountToken: false },
       { parent },
     );
     new k8s.rbac.v1.ClusterRoleBinding(
@@ -79,25 +102,46 @@ export function createPlatformGrafana(name: string, args: PlatformGrafanaArgs, p
       },
       { parent },
     );
-    // Filled by the token controller (token, ca.crt, and on OpenShift service-ca.crt); never in the program.
-    const tokenSecret = new k8s.core.v1.Secret(
-      `${name}-grafana-token`,
-      {
-        metadata: {
-          name: `${platformGrafanaName}-token`,
-          namespace: args.namespace,
-          labels,
-          annotations: { "kubernetes.io/service-account.name": platformGrafanaName },
-        },
-        type: "kubernetes.io/service-account-token",
-      },
-      { parent, dependsOn: [serviceAccount] },
-    );
     serviceAccountName = serviceAccount.metadata.name;
-    extraEnv.push(
-      { name: TOKEN_ENV, valueFrom: { secretKeyRef: { name: tokenSecret.metadata.name, key: "token" } } },
-      { name: CA_ENV, valueFrom: { secretKeyRef: { name: tokenSecret.metadata.name, key: "service-ca.crt" } } },
+    const files = grafanaUpstreamAuthFiles(args.prometheusUrl);
+    const configMap = new k8s.core.v1.ConfigMap(
+      `${name}-grafana-upstream-auth`,
+      { metadata: { name: `${platformGrafanaName}-upstream-auth`, namespace: args.namespace, labels }, data: files },
+      { parent },
     );
+    sidecar = {
+      podAnnotations: { "maas.opendatahub.io/upstream-auth-config": contentChecksum(JSON.stringify(files)) },
+      sidecars: [
+        {
+          name: "upstream-auth",
+          image: args.sidecar.image,
+          // Not the image entrypoint: its scripts rewrite files under /etc/nginx, which is read-only here.
+          command: ["nginx", "-c", `${upstreamAuthConfigDir}/nginx.conf`, "-e", "/dev/stderr", "-g", "daemon off;"],
+          resources: args.sidecar.resources,
+          securityContext: containerSecurityContext(),
+          volumeMounts: [
+            { name: "upstream-auth", mountPath: upstreamAuthConfigDir, readOnly: true },
+            { name: "upstream-token", mountPath: grafanaUpstreamTokenDir, readOnly: true },
+            { name: "upstream-auth-tmp", mountPath: "/tmp" },
+          ],
+        },
+      ],
+      sidecarVolumes: [
+        { name: "upstream-auth", configMap: { name: configMap.metadata.name } },
+        {
+          name: "upstream-token",
+          projected: {
+            sources: [
+              // No audience: Thanos' kube-rbac-proxy reviews tokens for the API server's own audience.
+              { serviceAccountToken: { path: "token", expirationSeconds: grafanaTokenExpirationSeconds } },
+              // OpenShift publishes the service CA in this ConfigMap in every namespace.
+              { configMap: { name: "openshift-service-ca.crt", items: [{ key: "service-ca.crt", path: "service-ca.crt" }] } },
+            ],
+          },
+        },
+        { name: "upstream-auth-tmp", emptyDir: {} },
+      ],
+    };
   }
   const dashboards = Object.fromEntries(
     Object.entries(platformDashboards({ datasourceUid: PLATFORM_PROMETHEUS_DS_UID })).map(([file, json]) => [file, JSON.stringify(json, null, 2)]),
@@ -110,12 +154,12 @@ export function createPlatformGrafana(name: string, args: PlatformGrafanaArgs, p
       objectName: platformGrafanaName,
       labels,
       settings: args.grafana,
-      datasourcesYaml: renderPlatformDatasources(args.prometheusUrl, auth),
+      datasourcesYaml: renderPlatformDatasources(auth ? `http://${upstreamAuthListen.host}:${upstreamAuthListen.port}` : args.prometheusUrl),
       dashboards,
       dashboardFolder: "MaaS platform",
       gateway: args.gateway,
       serviceAccountName,
-      extraEnv,
+      ...sidecar,
     },
     parent,
   );

@@ -1,5 +1,7 @@
 /*
- * The upstream-auth sidecar of the federation proxies. prom-label-proxy forwards the client's
+ * The upstream-auth sidecar of the federation proxies (and, in `query` mode, of the platform Grafana on
+ * OpenShift: Grafana reads a datasource token only when it provisions, so a rotating token file needs a
+ * proxy that reads it per request; see components/platform/grafana.ts). prom-label-proxy forwards the client's
  * Authorization header and has no way to send a token of its own, but OpenShift's UWM /federate
  * (kube-rbac-proxy) needs one. Handing the tenant a token that passes it would let the tenant skip
  * the proxy. So the proxy pod gets an nginx sidecar on 127.0.0.1: it drops whatever Authorization
@@ -26,6 +28,11 @@ export interface UpstreamAuthServer {
   upstreamUrl: string;
   /** CA bundle to verify the upstream with; omitted for plain http. */
   caFile?: string;
+  /**
+   * What is forwarded: `federate` (default) only `/federate`, for prom-label-proxy; `query` only the
+   * Prometheus HTTP API under `/api/v1/` without its admin endpoints, for a Grafana datasource.
+   */
+  paths?: "federate" | "query";
 }
 
 export interface UpstreamAuthOptions {
@@ -52,14 +59,14 @@ export function upstreamAuthScript(tokenFile = `${serviceAccountDir}/token`): st
   ].join("\n");
 }
 
-/** The `server` block of one listener: only `/federate`, with the pod's token, verified TLS when https. */
+/**
+ * The `server` block of one listener: only the paths of its mode (`/federate`, or the read API under
+ * `/api/v1/`), with the pod's token, verified TLS when https; everything else 404.
+ */
 function serverBlock(server: UpstreamAuthServer): string[] {
   const url = new URL(server.upstreamUrl);
   const tls = url.protocol === "https:";
-  return [
-    "  server {",
-    `    listen ${upstreamAuthListen.host}:${server.port};`,
-    "    location = /federate {",
+  const forward = [
     `      proxy_pass ${url.protocol}//${url.host};`,
     "      proxy_set_header Authorization $upstream_authorization;",
     ...(tls
@@ -70,15 +77,17 @@ function serverBlock(server: UpstreamAuthServer): string[] {
           `      proxy_ssl_name ${url.hostname};`,
         ]
       : []),
-    "    }",
-    "    location / { return 404; }",
-    "  }",
   ];
+  const locations =
+    (server.paths ?? "federate") === "federate"
+      ? ["    location = /federate {", ...forward, "    }"]
+      : ["    location /api/v1/ {", ...forward, "    }", "    location /api/v1/admin/ { return 404; }"];
+  return ["  server {", `    listen ${upstreamAuthListen.host}:${server.port};`, ...locations, "    location / { return 404; }", "  }"];
 }
 
 /**
  * nginx.conf of the sidecar: per listener only `/federate` is forwarded (the one path
- * prom-label-proxy enforces and the tenant Prometheus uses); everything else is 404. Writes only
+ * prom-label-proxy enforces and the tenant Prometheus uses), or in `query` mode the read API; everything else is 404. Writes only
  * under /tmp (read-only root).
  */
 export function upstreamAuthNginxConf(o: UpstreamAuthOptions): string {

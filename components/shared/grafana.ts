@@ -49,10 +49,17 @@ export interface GrafanaArgs {
   readonly dashboardFolder: string;
   /** Gateway the HTTPRoute attaches to (kubernetes flavor, when exposed). */
   readonly gateway: pulumi.Input<GatewayRef>;
-  /** ServiceAccount the pod runs as with its token mounted (a datasource authenticates with it); none when omitted. */
+  /**
+   * ServiceAccount the pod runs as; none when omitted. Its token is never automounted (Grafana, which
+   * runs plugins and an admin UI, holds no credential): a sidecar that needs one mounts a projected token.
+   */
   readonly serviceAccountName?: pulumi.Input<string>;
-  /** Extra environment, e.g. credentials a datasource file refers to as `$VAR`. */
-  readonly extraEnv?: k8s.types.input.core.v1.EnvVar[];
+  /** Containers next to Grafana in the pod (e.g. the upstream-auth sidecar the datasource goes through). */
+  readonly sidecars?: k8s.types.input.core.v1.Container[];
+  /** Volumes the sidecars mount. */
+  readonly sidecarVolumes?: k8s.types.input.core.v1.Volume[];
+  /** Pod annotations, e.g. a hash of a sidecar's config so a change rolls the pod. */
+  readonly podAnnotations?: Record<string, pulumi.Input<string>>;
 }
 
 export interface Grafana {
@@ -117,7 +124,6 @@ export function createGrafana(name: string, args: GrafanaArgs, parent: pulumi.Re
     // Logs to stdout only: the root filesystem is read-only.
     { name: "GF_LOG_MODE", value: "console" },
     ...(rootUrl ? [{ name: "GF_SERVER_ROOT_URL", value: rootUrl }] : []),
-    ...(args.extraEnv ?? []),
   ];
 
   new k8s.apps.v1.Deployment(
@@ -131,11 +137,11 @@ export function createGrafana(name: string, args: GrafanaArgs, parent: pulumi.Re
           metadata: {
             labels: podLabels,
             // Grafana reads provisioning only at start (and subPath mounts never update): roll on change.
-            annotations: { "maas-billing.io/provisioning-sha256": provisioningHash },
+            annotations: { "maas-billing.io/provisioning-sha256": provisioningHash, ...(args.podAnnotations ?? {}) },
           },
           spec: {
             ...(args.serviceAccountName !== undefined ? { serviceAccountName: args.serviceAccountName } : {}),
-            automountServiceAccountToken: args.serviceAccountName !== undefined,
+            automountServiceAccountToken: false,
             securityContext: podSecurityContext(args.flavor, GRAFANA_UID),
             containers: [
               {
@@ -155,6 +161,7 @@ export function createGrafana(name: string, args: GrafanaArgs, parent: pulumi.Re
                   { name: "dashboards", mountPath: DASHBOARDS_PATH, readOnly: true },
                 ],
               },
+              ...(args.sidecars ?? []),
             ],
             // Everything Grafana needs is provisioned, so its database can be thrown away with the pod.
             volumes: [
@@ -162,6 +169,7 @@ export function createGrafana(name: string, args: GrafanaArgs, parent: pulumi.Re
               { name: "tmp", emptyDir: {} },
               { name: "provisioning", configMap: { name: provisioning.metadata.name } },
               { name: "dashboards", configMap: { name: dashboards.metadata.name } },
+              ...(args.sidecarVolumes ?? []),
             ],
           },
         },
