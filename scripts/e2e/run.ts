@@ -207,7 +207,7 @@ const STAGES: Record<string, { proves: string; run: (report: Report, workDir: st
     run: (report, workDir) => timescaleStage(report, { repoRoot, workDir: join(workDir, "timescaledb") }),
   },
   otelcol: {
-    proves: "a real OpenTelemetry Collector (ocb build) on the platform's access-log pipeline exports Envoy-shaped records to the billing service: per key/user/model tokens exact, a retried batch counted once",
+    proves: "a real OpenTelemetry Collector (ocb build) on the platform's access-log pipeline exports Envoy-shaped records to the billing service: a Collector with a token that is no sender's refused, per key/user/model tokens exact, a retried batch counted once",
     run: (report, workDir) => otelcolStage(report, { repoRoot, binDir, workDir: join(workDir, "otelcol") }),
   },
 };

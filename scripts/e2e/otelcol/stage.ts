@@ -11,7 +11,9 @@
  * lets the service store the batch and then answers the Collector 503: the Collector retries the
  * batch, so the service receives it twice. The stage passes when the per-key, per-user, per-model
  * input/output tokens and request counts in the service equal the generator's truth, and the
- * service did receive the duplicated batches.
+ * service did receive the duplicated batches. First, a second Collector exporting with a token the
+ * service does not know must be refused (401/403) with nothing stored. docs/e2e.md records the stage
+ * failing with each of these defences removed.
  */
 import { createHash } from "node:crypto";
 import { mkdirSync, writeFileSync } from "node:fs";
@@ -44,10 +46,12 @@ interface ProxyStats {
   /** Body hash of each batch answered 503 after it was stored, and how often each body reached the service. */
   readonly failedBodies: Set<string>;
   readonly bodiesForwarded: Map<string, number>;
+  /** The service's answers by HTTP status (before any 503 the proxy substitutes). */
+  readonly upstreamStatuses: Map<number, number>;
 }
 
 const duplicatingProxy = async (target: string, duplicate: number): Promise<{ url: string; server: Server; stats: ProxyStats }> => {
-  const stats: ProxyStats = { forwarded: 0, answered503AfterStore: 0, failedBodies: new Set(), bodiesForwarded: new Map() };
+  const stats: ProxyStats = { forwarded: 0, answered503AfterStore: 0, failedBodies: new Set(), bodiesForwarded: new Map(), upstreamStatuses: new Map() };
   const t = new URL(target);
   const server = createServer((req: IncomingMessage, res) => {
     const chunks: Buffer[] = [];
@@ -61,6 +65,7 @@ const duplicatingProxy = async (target: string, duplicate: number): Promise<{ ur
         upRes.on("data", (c: Buffer) => answer.push(c));
         upRes.on("end", () => {
           stats.forwarded++;
+          stats.upstreamStatuses.set(upRes.statusCode ?? 0, (stats.upstreamStatuses.get(upRes.statusCode ?? 0) ?? 0) + 1);
           stats.bodiesForwarded.set(hash, (stats.bodiesForwarded.get(hash) ?? 0) + 1);
           if (req.method === "POST" && upRes.statusCode === 200 && stats.answered503AfterStore < duplicate) {
             // The batch is stored; the Collector is told otherwise and sends it again.
@@ -90,25 +95,49 @@ export async function otelcolStage(report: Report, env: OtelcolStageEnv): Promis
   mkdirSync(dataDir, { recursive: true });
   const service = await startService({ databaseUrl: db.url, dataDir, tokens: [sender.entry] });
   const proxy = await duplicatingProxy(service.url, 2);
+  // A second Collector whose token is no sender's (a sender-shaped token the service was never
+  // given), through a proxy that only forwards and records the service's answers.
+  const intruderProxy = await duplicatingProxy(service.url, 0);
   try {
-    const [grpcPort, httpPort] = [await freePort(), await freePort()];
-    const config = accessLogCollectorConfig({
-      logsEndpoint: `${proxy.url}/v1/logs`,
-      tokenEnv: TOKEN_ENV,
-      grpcEndpoint: `127.0.0.1:${grpcPort}`,
-      httpEndpoint: `127.0.0.1:${httpPort}`,
-      batchSize: 100,
-      batchTimeout: "200ms",
-      retryInitialInterval: "200ms",
-      telemetryMetrics: "none",
+    /** Starts a Collector on the platform's pipeline config with `token` in its environment. */
+    const startCollector = async (name: string, exportTo: string, token: string): Promise<string> => {
+      const [grpcPort, httpPort] = [await freePort(), await freePort()];
+      const config = accessLogCollectorConfig({
+        logsEndpoint: `${exportTo}/v1/logs`,
+        tokenEnv: TOKEN_ENV,
+        grpcEndpoint: `127.0.0.1:${grpcPort}`,
+        httpEndpoint: `127.0.0.1:${httpPort}`,
+        batchSize: 100,
+        batchTimeout: "200ms",
+        retryInitialInterval: "200ms",
+        telemetryMetrics: "none",
+      });
+      const configFile = join(env.workDir, `${name}.yaml`);
+      writeFileSync(configFile, stringify(config));
+      process.env[TOKEN_ENV] = token;
+      const collector = startProcess(name, join(env.binDir, "otelcol"), ["--config", `file:${configFile}`], env.workDir);
+      delete process.env[TOKEN_ENV];
+      const url = `http://127.0.0.1:${httpPort}`;
+      await waitUntilReady(collector, async () => (await fetch(`${url}/v1/logs`, { method: "POST", headers: { "content-type": "application/json" }, body: "{}" })).ok, 60_000);
+      return url;
+    };
+
+    await report.check("otelcol: a Collector exporting with a token that is no sender's is refused by the service, and nothing is stored", async (detail) => {
+      const intruderUrl = await startCollector("otelcol-intruder", intruderProxy.url, newToken("not-a-sender", { sources: [SOURCE] }).token);
+      const forged = generateScenario({ seed: 4242, requests: 40 });
+      const res = await postLogs(intruderUrl, "unused", serializeLogs(forged.records, "protobuf"), "protobuf");
+      expect(res.status === 200, `the intruder's Collector answered ${res.status}`);
+      const deadline = Date.now() + 60_000;
+      while (Date.now() < deadline && intruderProxy.stats.forwarded === 0) await new Promise((r) => setTimeout(r, 250));
+      const statuses = [...intruderProxy.stats.upstreamStatuses].map(([code, n]) => `${n} x HTTP ${code}`).join(", ");
+      expect(intruderProxy.stats.forwarded > 0, "the intruder's Collector exported nothing within 60 s");
+      expect([...intruderProxy.stats.upstreamStatuses.keys()].every((code) => code === 401 || code === 403), `the service answered the intruder's exports ${statuses}`);
+      const stored = Number((await db.pool.query("select count(*) as n from access_log_usage")).rows[0].n);
+      expect(stored === 0, `${stored} access-log rows stored from the intruder's exports`);
+      detail(`${forged.records.length} records through the real Collector with an unregistered token: the service answered ${statuses}; 0 rows stored`);
     });
-    const configFile = join(env.workDir, "otelcol.yaml");
-    writeFileSync(configFile, stringify(config));
-    process.env[TOKEN_ENV] = sender.token;
-    const collector = startProcess("otelcol", join(env.binDir, "otelcol"), ["--config", `file:${configFile}`], env.workDir);
-    delete process.env[TOKEN_ENV];
-    const collectorUrl = `http://127.0.0.1:${httpPort}`;
-    await waitUntilReady(collector, async () => (await fetch(`${collectorUrl}/v1/logs`, { method: "POST", headers: { "content-type": "application/json" }, body: "{}" })).ok, 60_000);
+
+    const collectorUrl = await startCollector("otelcol", proxy.url, sender.token);
 
     const scenario = generateScenario({ seed: 618, requests: 600 });
     const expectedRows = [...scenario.truth.values()].reduce((a, t) => a + t.hits + t.rateLimited + t.errors, 0);
@@ -152,6 +181,7 @@ export async function otelcolStage(report: Report, env: OtelcolStageEnv): Promis
     });
   } finally {
     await new Promise((r) => proxy.server.close(r));
+    await new Promise((r) => intruderProxy.server.close(r));
     await service.kill("SIGTERM");
     await db.stop();
   }
