@@ -1,20 +1,29 @@
 /*
- * Quota benchmarks on a real `serve` process at a fixed arrival rate (open loop: requests leave on
- * schedule whether or not earlier ones finished, and latency counts from the scheduled time, so
- * stalls show instead of being hidden by a slower send rate):
- *   - POST /v1/quota/authorize, the gateway's request-path check, answered from memory
- *     (quota/view.ts); same-run baseline: GET /healthz (the HTTP round trip with no work) at the
- *     same rate over the same agent.
+ * Quota benchmarks on a real `serve` process at a fixed arrival rate. The load comes from a
+ * generator in a process of its own (loadgen.ts): open loop, requests leave on schedule whether or
+ * not earlier ones finished, and latency counts from the SCHEDULED time, so a stall shows instead of
+ * being hidden by a slower send rate (coordinated omission).
+ *   - POST /v1/quota/authorize, the gateway's request-path check answered from memory
+ *     (quota/view.ts), with the gateway's own credential (quotaGateway token), as in production.
+ *     Same-run baselines at the same rate: GET /healthz on the same serve (fastify with no work),
+ *     and a bare node:http server in its own process (the floor of any HTTP answer here).
  *   - POST /v1/quota/check, the spending check (reservation, one transaction per tenant batch);
  *     same-run baseline: the same checker straight on PostgreSQL (no HTTP) at the same rate.
- * Both run with a month of ledger usage already in the database, so the figures include reading
- * it (the spending path reads the tenant's usage per batch).
+ * serve runs with its production log level (info) and a month of ledger usage in the database, so
+ * the figures include the per-second refresh of the in-memory view from the ledger. A probe
+ * preloaded into serve (loop-probe.ts) reports its event-loop delay and GC pauses per run.
  */
-import http from "node:http";
+import { readFile, rm } from "node:fs/promises";
+import os from "node:os";
+import path from "node:path";
 import { kitPool } from "../testkit/postgres";
+import { newToken } from "../src/auth/static";
 import { createQuotaChecker } from "../src/quota/batcher";
 import { loadPriceBook } from "../src/pricebook/pricebook";
 import { EXAMPLE_PRICE_BOOK } from "../src/config";
+import { runLoad, startBareServer } from "./http-load";
+import type { LoadResult, LoadSpec } from "./loadgen";
+import type { ProbeWindow } from "./loop-probe";
 import { startBenchStack } from "./setup";
 
 export interface LatencyFigures {
@@ -26,21 +35,31 @@ export interface LatencyFigures {
   errors: number;
 }
 
+export interface HttpRun {
+  load: LoadResult;
+  /** serve's event-loop delay and GC during the run (undefined for the bare server). */
+  server?: ProbeWindow;
+}
+
 export interface QuotaFigures {
   targetRate: number;
+  /** 1-minute load average when the gateway check run started. */
+  loadAverage: number;
   /** Gateway checks from memory over HTTP. */
-  authorize: LatencyFigures;
-  /** GET /healthz over HTTP at the same rate: the floor of any HTTP answer. */
-  healthz: LatencyFigures;
+  authorize: HttpRun;
+  /** GET /healthz on the same serve at the same rate. */
+  healthz: HttpRun;
+  /** A bare node:http server at the same rate: the HTTP floor on this machine. */
+  bare: HttpRun;
   /** Spending checks over HTTP. */
-  http: LatencyFigures;
+  http: HttpRun;
   /** The same spending checker straight on PostgreSQL at the same rate. */
   database: LatencyFigures;
 }
 
 const quantile = (sorted: number[], q: number) => sorted[Math.min(sorted.length - 1, Math.floor(q * sorted.length))];
 
-/** Calls `fn` `rate` times a second for `total` calls, on schedule; latency from the scheduled time. */
+/** In-process open loop for the database-only baseline (no HTTP, so no generator process). */
 const openLoop = async (rate: number, total: number, fn: () => Promise<boolean>): Promise<LatencyFigures> => {
   const latencies: number[] = [];
   let errors = 0;
@@ -74,23 +93,33 @@ const openLoop = async (rate: number, total: number, fn: () => Promise<boolean>)
   return { requests: total, achievedRate: latencies.length / elapsed, p50Ms: quantile(sorted, 0.5), p99Ms: quantile(sorted, 0.99), maxMs: sorted.at(-1) ?? NaN, errors };
 };
 
+const TSX = require.resolve("tsx/cjs");
+const PROBE = path.join(__dirname, "loop-probe.ts");
+
 export async function benchQuota(rate = 1000, durationSeconds = 10): Promise<QuotaFigures> {
-  const stack = await startBenchStack();
+  const gateway = newToken("platform-gateway", { quotaGateway: true });
+  const probeFile = path.join(os.tmpdir(), `maas-bench-probe-${process.pid}.json`);
+  // BENCH_QUOTA_CPU_PROF=<dir>: serve writes a V8 CPU profile there when it stops (diagnosis).
+  const cpuProf = process.env.BENCH_QUOTA_CPU_PROF ? ` --cpu-prof --cpu-prof-dir=${process.env.BENCH_QUOTA_CPU_PROF}` : "";
+  const stack = await startBenchStack({
+    tokens: [gateway.entry],
+    env: {
+      // Production's default log level: per-request logging costs what it costs in a cluster.
+      LOG_LEVEL: "info",
+      // The spending row sends 1,000/s with ONE admin credential; the per-principal API limit
+      // (default 1,200/min) would answer most of them 429. The gateway credential of the
+      // authorize row is exempt from that limit in production too (auth/hooks.ts).
+      MAAS_BILLING_REQUESTS_PER_MINUTE: String(rate * 60 * 10),
+      MAAS_BENCH_PROBE_FILE: probeFile,
+      NODE_OPTIONS: `${process.env.NODE_OPTIONS ?? ""} --require ${TSX} --require ${PROBE}${cpuProf}`.trim(),
+    },
+  });
+  const bare = await startBareServer();
   try {
     const { service, db } = stack;
-    const agent = new http.Agent({ keepAlive: true, maxSockets: 64 });
-    const call = (method: string, path: string, body: unknown): Promise<number> =>
-      new Promise((resolve, reject) => {
-        const text = body === undefined ? "" : JSON.stringify(body);
-        const headers: Record<string, string | number> = { authorization: `Bearer ${service.token}` };
-        if (body !== undefined) Object.assign(headers, { "content-type": "application/json", "content-length": Buffer.byteLength(text) });
-        const req = http.request(new URL(path, service.url), { method, agent, headers }, (res) => {
-          res.resume();
-          res.on("end", () => resolve(res.statusCode ?? 0));
-        });
-        req.on("error", reject);
-        req.end(text);
-      });
+    const admin = { authorization: `Bearer ${service.token}` };
+    const call = async (method: string, p: string, body?: unknown): Promise<number> =>
+      (await fetch(new URL(p, service.url), { method, headers: { ...admin, "content-type": "application/json" }, body: body === undefined ? undefined : JSON.stringify(body) })).status;
     for (const q of [
       { kind: "tokens", period: "month", limit: 1e15 },
       { kind: "cost", period: "month", limit: 1e15 },
@@ -115,30 +144,50 @@ export async function benchQuota(rate = 1000, durationSeconds = 10): Promise<Quo
       const status = await call("POST", "/v1/events", { events: events.slice(i, i + 5000) });
       if (status >= 300) throw new Error(`quota bench: posting events answered ${status}`);
     }
-    const authorize = { tenant: "acme", user: "alice", tier: "premium" };
+
+    const probe = async (): Promise<ProbeWindow> => {
+      await rm(probeFile, { force: true });
+      process.kill(service.pid, "SIGUSR2");
+      for (let i = 0; i < 100; i++) {
+        const text = await readFile(probeFile, "utf8").catch(() => undefined);
+        if (text) return JSON.parse(text) as ProbeWindow;
+        await new Promise((r) => setTimeout(r, 50));
+      }
+      throw new Error("quota bench: serve's loop probe did not answer");
+    };
+    const base = { rate, seconds: durationSeconds, warmup: 300 };
+    const measure = async (spec: Omit<LoadSpec, "rate" | "seconds" | "warmup">, onServe = true): Promise<HttpRun> => {
+      if (onServe) await probe(); // starts the server's window here
+      const load = await runLoad({ ...base, ...spec });
+      return { load, ...(onServe ? { server: await probe() } : {}) };
+    };
+    const bareRun = await measure({ url: bare.url, method: "GET", path: "/healthz", expectStatus: 200 }, false);
+    const healthz = await measure({ url: service.url, method: "GET", path: "/healthz", expectStatus: 200 });
+    const loadAverage = os.loadavg()[0];
+    const authorize = await measure({
+      url: service.url,
+      method: "POST",
+      path: "/v1/quota/authorize",
+      headers: { authorization: `Bearer ${gateway.token}` },
+      body: { tenant: "acme", user: "alice", tier: "premium" },
+      expectStatus: 200,
+    });
     const check = { tenant: "acme", user: "alice", tier: "premium", model: "llama", inputTokens: 120, outputTokens: 80 };
-    const authorized = async () => (await call("POST", "/v1/quota/authorize", authorize)) === 200;
-    // Warm-up: JIT, connections, the first refresh of the in-memory view.
-    for (let i = 0; i < 300; i++) await call("POST", "/v1/quota/check", check);
-    for (let i = 0; i < 300; i++) await authorized();
-    for (let i = 0; i < 300; i++) await call("GET", "/healthz", undefined);
-    const total = rate * durationSeconds;
-    const healthz = await openLoop(rate, total, async () => (await call("GET", "/healthz", undefined)) === 200);
-    const authorizeFigures = await openLoop(rate, total, authorized);
-    const httpFigures = await openLoop(rate, total, async () => (await call("POST", "/v1/quota/check", check)) === 200);
-    agent.destroy();
+    const httpRun = await measure({ url: service.url, method: "POST", path: "/v1/quota/check", headers: admin, body: check, expectStatus: 200 });
     // Same pool size as `serve` (src/db/open.ts: 10), so both sides put as many checks in flight.
     const { pool: direct } = kitPool(db.url, 10);
     let database: LatencyFigures;
     try {
       const book = loadPriceBook(EXAMPLE_PRICE_BOOK);
       const checker = createQuotaChecker(direct, { priceBook: () => book });
-      database = await openLoop(rate, total, async () => (await checker.check({ tenant: "acme", user: "alice", tier: "premium", tokens: 200n, requests: 1n, costMinor: 1n })).allowed);
+      database = await openLoop(rate, rate * durationSeconds, async () => (await checker.check({ tenant: "acme", user: "alice", tier: "premium", tokens: 200n, requests: 1n, costMinor: 1n })).allowed);
     } finally {
       await direct.end();
     }
-    return { targetRate: rate, authorize: authorizeFigures, healthz, http: httpFigures, database };
+    return { targetRate: rate, loadAverage, authorize, healthz, bare: bareRun, http: httpRun, database };
   } finally {
+    await bare.stop();
     await stack.stop();
+    await rm(probeFile, { force: true });
   }
 }

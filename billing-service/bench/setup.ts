@@ -7,7 +7,7 @@ import os from "node:os";
 import path from "node:path";
 import pg from "pg";
 import { startMigratedPostgres, type RunningPostgres } from "../testkit/postgres";
-import { startService, type ServiceProcess } from "../testkit/service";
+import { startService, type ServiceOptions, type ServiceProcess } from "../testkit/service";
 
 export interface BenchStack {
   readonly db: RunningPostgres;
@@ -17,11 +17,12 @@ export interface BenchStack {
 
 export const startBenchDatabase = (): Promise<RunningPostgres> => startMigratedPostgres();
 
-export const startBenchStack = async (): Promise<BenchStack> => {
+/** `extra`: more tokens and environment for serve (default: LOG_LEVEL warn). */
+export const startBenchStack = async (extra: Pick<ServiceOptions, "tokens" | "env"> = {}): Promise<BenchStack> => {
   const db = await startBenchDatabase();
   const dataDir = await mkdtemp(path.join(os.tmpdir(), "maas-bench-svc-"));
   try {
-    const service = await startService({ databaseUrl: db.url, dataDir, env: { LOG_LEVEL: "warn" } });
+    const service = await startService({ databaseUrl: db.url, dataDir, tokens: extra.tokens, env: { LOG_LEVEL: "warn", ...extra.env } });
     return {
       db,
       service,

@@ -8,6 +8,7 @@ import Fastify, { type FastifyBaseLogger, type FastifyInstance } from "fastify";
 import { hasZodFastifySchemaValidationErrors, jsonSchemaTransform, serializerCompiler, validatorCompiler } from "fastify-type-provider-zod";
 import type { Pool } from "pg";
 import { DEFAULT_FAILED_AUTH_LIMIT, registerAuth, type FailedAuthLimit } from "./auth/hooks";
+import { isQuotaGateway } from "./auth/static";
 import type { Authenticator } from "./auth/types";
 import { InvalidRequestError, vocabularySource, type Vocabulary } from "./events/vocabulary";
 import { createServiceMetrics, type ServiceMetrics } from "./ops/metrics";
@@ -133,7 +134,11 @@ export const buildApp = async (deps: AppDeps): Promise<App> => {
     hook: "preHandler",
     max: limits.requestsPerMinute,
     timeWindow: 60_000,
-    allowList: (request) => request.routeOptions.config?.scope === undefined,
+    // The gateway's quota credential is exempt: it carries every user's traffic (the platform's
+    // whole request rate, far above any per-principal limit: at the default 1,200/min a gateway
+    // at 1,000 requests/s would get 429 for most checks and fail open or closed for everyone), and
+    // it can reach only the in-memory authorize route (onlyRoutes, checked in preValidation).
+    allowList: (request) => request.routeOptions.config?.scope === undefined || isQuotaGateway(request.principal),
     keyGenerator: (request) => `principal:${request.principal?.name ?? request.ip}`,
   });
   const vocabulary = deps.vocabulary ?? vocabularySource(deps.priceBook);

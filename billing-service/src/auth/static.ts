@@ -37,6 +37,10 @@ export type StaticTokenEntry = z.infer<typeof entrySchema>;
 /** The one route a quotaGateway credential may call. */
 export const QUOTA_GATEWAY_ROUTE = "POST /v1/quota/authorize";
 
+/** The gateway's quota credential: a principal that may call the authorize route and nothing else. */
+export const isQuotaGateway = (principal: Principal | undefined): boolean =>
+  principal?.onlyRoutes !== undefined && principal.onlyRoutes.length === 1 && principal.onlyRoutes[0] === QUOTA_GATEWAY_ROUTE;
+
 export const hashToken = (token: string): string => createHash("sha256").update(token, "utf8").digest("hex");
 
 /** A new random token (for `maas-billing` to hand out) and its file entry. */

@@ -24,8 +24,9 @@ export const registerOpsRoutes = (app: FastifyInstance, pool: Pool): void => {
   // Not in /openapi.json (no auth, not the API), but typed like every other route.
   const status = z.object({ status: z.string(), reason: z.string().optional() });
   const text = { schema: { hide: true, response: { 200: z.string() } } };
-  app.get("/healthz", { schema: { hide: true, response: { 200: status } } }, async () => ({ status: "ok" }));
-  app.get("/readyz", { schema: { hide: true, response: { 200: status, 503: status } } }, async (request, reply) => {
+  // Probes (kubelet, every few seconds per replica) write no per-request log lines; a failure still logs a warning.
+  app.get("/healthz", { logLevel: "warn", schema: { hide: true, response: { 200: status } } }, async () => ({ status: "ok" }));
+  app.get("/readyz", { logLevel: "warn", schema: { hide: true, response: { 200: status, 503: status } } }, async (request, reply) => {
     try {
       await pool.query("select 1");
       if (!(await migrationsCurrent(pool))) return reply.code(503).send({ status: "not ready", reason: "migrations pending" });

@@ -109,6 +109,10 @@ export const registerQuotaRoutes = (base: FastifyInstance, pool: Pool, priceBook
     "/v1/quota/authorize",
     {
       config: { scope: { tenant: "body", action: "quotas.check" } },
+      // Called once per gateway request: fastify's two info lines per request (synchronous writes
+      // to stdout) cost more CPU than the check itself (bench/quota.ts profile). Warnings and
+      // errors (denied credentials, failures) are still logged; the gateway logs the requests.
+      logLevel: "warn",
       schema: {
         summary: "Request-path check for the gateway: may this identity send one more request? Answered from memory",
         description:
