@@ -12,8 +12,8 @@ const LOADGEN = path.join(__dirname, "loadgen.ts");
 const BARE = path.join(__dirname, "bare-server.ts");
 const TSX = require.resolve("tsx/cjs");
 
-/** Runs one open-loop load in a fresh generator process and returns what it measured. */
-export const runLoad = (spec: LoadSpec): Promise<LoadResult> =>
+/** Runs the phases' open-loop loads in a fresh generator process and returns what it measured. */
+export const runLoad = (spec: LoadSpec): Promise<LoadResult[]> =>
   new Promise((resolve, reject) => {
     const child = spawn(process.execPath, ["--require", TSX, LOADGEN, JSON.stringify(spec)], { stdio: ["ignore", "pipe", "pipe"] });
     let out = "";
@@ -24,7 +24,7 @@ export const runLoad = (spec: LoadSpec): Promise<LoadResult> =>
     child.on("exit", (code) => {
       if (code !== 0) return reject(new Error(`load generator exited with ${code}: ${err}`));
       try {
-        resolve(JSON.parse(out.trim().split("\n").at(-1) ?? "") as LoadResult);
+        resolve(JSON.parse(out.trim().split("\n").at(-1) ?? "") as LoadResult[]);
       } catch (e) {
         reject(new Error(`load generator printed no result: ${out}${err}: ${(e as Error).message}`));
       }

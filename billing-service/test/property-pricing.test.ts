@@ -12,6 +12,7 @@ import { costByTenant } from "../src/ops/metrics";
 import { formatScaled, parseDecimal } from "../src/pricebook/money";
 import { parsePriceBook, versionAt, type PriceBook } from "../src/pricebook/pricebook";
 import { estimateCostMinor } from "../src/quota/cost";
+import { readUsageSnapshot } from "../src/quota/usage";
 
 const price = fc.bigInt({ min: 0n, max: 50n * 10n ** 12n }).map((scaled) => formatScaled(scaled, 12));
 const entry = (tier: string, model: string, tenant?: string) =>
@@ -103,6 +104,35 @@ describe("invoices, quotas and metrics price alike", () => {
         expect(invoice).toBe((2n * num + den) / (2n * den));
       }),
       { numRuns: 300 },
+    );
+  });
+
+  it("a quota's month cost (the in-memory view's refresh, no invoice lines) = invoice total, to the minor unit", async () => {
+    await fc.assert(
+      fc.asyncProperty(bookArb, fc.array(rowArb, { minLength: 1, maxLength: 30 }), async (book, rows) => {
+        // The rows as the refresh's SQL returns them: one per (tenant, user, tier, model, today, version).
+        const sqlRows = rows.map((r, i) => ({
+          src: "ledger",
+          tenant: r.tenant,
+          user_key: i % 3 === 0 ? "" : `u${i % 2}`,
+          tier: r.tier,
+          model: r.model,
+          today: false,
+          version: versionAt(book, r.hour)!.id,
+          a: r.input.toString(),
+          b: r.output.toString(),
+          c: r.requests.toString(),
+          d: "0",
+        }));
+        const snapshot = await readUsageSnapshot({ query: async () => ({ rows: sqlRows }) } as never, book, { now: new Date("2026-05-31T12:00:00Z") });
+        expect(snapshot.tenants.get("acme")!.total.month.costMinor).toBe(priceGroups(book, "acme", invoiceGroups(book, rows)).totalMinor);
+        for (const user of ["u0", "u1"]) {
+          const mine = rows.filter((_, i) => i % 3 !== 0 && `u${i % 2}` === user);
+          const want = mine.length === 0 ? undefined : priceGroups(book, "acme", invoiceGroups(book, mine)).totalMinor;
+          expect(snapshot.tenants.get("acme")!.users.get(user)?.month.costMinor).toBe(want);
+        }
+      }),
+      { numRuns: 200 },
     );
   });
 

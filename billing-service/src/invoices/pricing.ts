@@ -50,6 +50,14 @@ export interface PricedLine {
 
 export class UnpricedUsageError extends Error {}
 
+/**
+ * The invoice total of lines whose exact numerators add up to `exactSum` (over COST_DENOMINATOR):
+ * the same rounding `priceGroups` applies to its lines (`allocate`). Numerators are linear in the
+ * quantities (cost.ts), so a caller that only needs the total (the quota view, refreshed every
+ * second) may add row numerators without building lines, and gets the draft invoice's total.
+ */
+export const totalMinorOfNumerator = (exactSum: bigint): bigint => allocate([exactSum], COST_DENOMINATOR).totalMinor;
+
 /** Prices `tenant`'s usage groups (its contract entries override the list: cost.ts `priceFor`). */
 export const priceGroups = (book: PriceBook, tenant: string, groups: readonly UsageGroup[]): { lines: PricedLine[]; totalMinor: bigint } => {
   const byId = new Map<string, PriceVersion>(book.versions.map((v) => [v.id, v]));
