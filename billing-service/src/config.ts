@@ -13,6 +13,7 @@ import type { PrometheusClientOptions } from "./collector/prometheus-client";
 import { parseCollectorSettingsYaml, SERVICE_ENV, SERVICE_ENV_PREFIX, type CollectorSettings, type ServiceEnvKey } from "./contract";
 import { parseTierDefaults, type TierDefaults } from "./quota/defaults";
 import { parseEgressAllowList, type EgressPolicy } from "./net/egress";
+import type { ExportSinkConfig } from "./close/sink";
 
 export class ConfigError extends Error {}
 
@@ -62,8 +63,8 @@ export interface ServiceConfig {
   };
   /** Outbound webhooks: how often to send, and the in-cluster receivers allowed besides public addresses. */
   readonly webhooks: { readonly intervalMs: number; readonly egress: EgressPolicy };
-  /** Month-end close (src/close/month-end.ts): off unless a sink directory is configured. */
-  readonly close?: { readonly sinkDir: string; readonly graceMs: number };
+  /** Month-end close (src/close/month-end.ts): off unless a sink (a directory or an S3 bucket) is configured. */
+  readonly close?: { readonly sink: ExportSinkConfig; readonly graceMs: number };
 }
 
 /** Flags a command may pass; undefined means "use the environment or the default". */
@@ -171,11 +172,36 @@ const coreSchema = z.object({
       }
     }),
   closeSinkDir: z.string().min(1).optional(),
+  closeS3Bucket: z
+    .string()
+    .regex(/^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$/, "expected an S3 bucket name (3-63 lowercase letters, digits, dots, hyphens)")
+    .optional(),
+  closeS3Endpoint: z
+    .url({ protocol: /^https?$/, error: "expected an http(s) URL" })
+    // Credentials in a URL end up in logs, process lists and manifests: they belong in the Secret.
+    .refine((u) => !/^[a-z]+:\/\/[^/]*@/i.test(u), "must not carry credentials (user:password@): set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY from a Secret instead")
+    .optional(),
+  closeS3Region: z.string().regex(/^[a-z0-9-]{1,64}$/, "expected a region name").optional(),
+  closeS3Prefix: z
+    .string()
+    .regex(/^([A-Za-z0-9!_.*'()-]+\/)*$/, 'expected "" or path segments each ending in "/"')
+    .optional(),
+  closeS3PathStyle: z.enum(["true", "false"], { error: 'expected "true" or "false"' }).optional(),
   closeGraceHours: z.coerce.number().int().min(0).max(24 * 28),
   models: z.string().optional(),
   tiers: z.string().optional(),
   requestsPerMinute: z.coerce.number({ error: "expected a whole number >= 1" }).int().min(1),
-}).refine((c) => c.port === 0 || c.port !== c.metricsPort, { path: ["metricsPort"], message: "must differ from PORT (the metrics listener is scrape-only)" });
+})
+  .refine((c) => c.port === 0 || c.port !== c.metricsPort, { path: ["metricsPort"], message: "must differ from PORT (the metrics listener is scrape-only)" })
+  .superRefine((c, ctx) => {
+    // One sink for the month-end close: a directory (PVC) or a bucket.
+    if (c.closeSinkDir !== undefined && c.closeS3Bucket !== undefined) {
+      ctx.addIssue({ code: "custom", path: ["closeS3Bucket"], message: `choose one month-end sink: unset ${SERVICE_ENV.closeSinkDir} or this` });
+    }
+    for (const key of ["closeS3Endpoint", "closeS3Region", "closeS3Prefix", "closeS3PathStyle"] as const) {
+      if (c[key] !== undefined && c.closeS3Bucket === undefined) ctx.addIssue({ code: "custom", path: [key], message: `only used with ${SERVICE_ENV.closeS3Bucket}: set the bucket too` });
+    }
+  });
 type CoreKey = keyof z.input<typeof coreSchema>;
 
 const EXAMPLES: Partial<Record<CoreKey, string>> = {
@@ -199,6 +225,11 @@ const EXAMPLES: Partial<Record<CoreKey, string>> = {
   webhookAllow: "10.96.0.0/12,.svc.cluster.local",
   closeSinkDir: "/var/lib/maas-billing/exports",
   closeGraceHours: "72",
+  closeS3Bucket: "maas-billing-exports",
+  closeS3Endpoint: "https://s3.openshift-storage.svc",
+  closeS3Region: "us-east-1",
+  closeS3Prefix: "maas-billing/",
+  closeS3PathStyle: "true",
 };
 
 /** Kubernetes service links (`<SERVICE>_SERVICE_HOST`, `<SERVICE>_PORT_8080_TCP`...) of services named maas-billing-*. */
@@ -309,6 +340,11 @@ export const loadConfig = (flags: ConfigFlags = {}, env: NodeJS.ProcessEnv = pro
     webhookIntervalMs: fromEnv("webhookIntervalMs") ?? 2000,
     webhookAllow: fromEnv("webhookAllow") ?? "",
     closeSinkDir: fromEnv("closeSinkDir"),
+    closeS3Bucket: fromEnv("closeS3Bucket"),
+    closeS3Endpoint: fromEnv("closeS3Endpoint"),
+    closeS3Region: fromEnv("closeS3Region"),
+    closeS3Prefix: fromEnv("closeS3Prefix"),
+    closeS3PathStyle: fromEnv("closeS3PathStyle"),
     closeGraceHours: fromEnv("closeGraceHours") ?? 72,
     models: fromEnv("models"),
     tiers: fromEnv("tiers"),
@@ -319,7 +355,11 @@ export const loadConfig = (flags: ConfigFlags = {}, env: NodeJS.ProcessEnv = pro
   if (!parsed.success) {
     for (const issue of parsed.error.issues) {
       const key = issue.path[0] as CoreKey;
-      const shown = key === "databaseUrl" || key === "appDatabasePassword" ? "<redacted>" : JSON.stringify(raw[key]);
+      const shown =
+        key === "databaseUrl" || key === "appDatabasePassword"
+          ? "<redacted>"
+          : // An endpoint refused for carrying credentials is shown without them.
+            JSON.stringify(key === "closeS3Endpoint" && typeof raw[key] === "string" ? raw[key].replace(/\/\/[^/]*@/, "//<redacted>@") : raw[key]);
       const example = EXAMPLES[key] ? `. Example: ${EXAMPLES[key]}` : "";
       problems.push(`${settingName(key)}: ${issue.message}, got ${shown}${example}`);
     }
@@ -361,7 +401,22 @@ export const loadConfig = (flags: ConfigFlags = {}, env: NodeJS.ProcessEnv = pro
       thresholds: c.quotaThresholds,
     },
     webhooks: { intervalMs: c.webhookIntervalMs, egress: c.webhookAllow },
-    ...(c.closeSinkDir ? { close: { sinkDir: path.resolve(c.closeSinkDir), graceMs: c.closeGraceHours * 3_600_000 } } : {}),
+    ...(c.closeSinkDir ? { close: { sink: { kind: "dir", dir: path.resolve(c.closeSinkDir) }, graceMs: c.closeGraceHours * 3_600_000 } } : {}),
+    ...(c.closeS3Bucket
+      ? {
+          close: {
+            sink: {
+              kind: "s3",
+              bucket: c.closeS3Bucket,
+              prefix: c.closeS3Prefix ?? "",
+              ...(c.closeS3Endpoint ? { endpoint: c.closeS3Endpoint } : {}),
+              region: c.closeS3Region ?? "us-east-1",
+              forcePathStyle: (c.closeS3PathStyle ?? (c.closeS3Endpoint ? "true" : "false")) === "true",
+            },
+            graceMs: c.closeGraceHours * 3_600_000,
+          },
+        }
+      : {}),
   };
 };
 

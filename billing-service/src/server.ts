@@ -17,6 +17,7 @@ import { loadPriceBook } from "./pricebook/pricebook";
 import { createAccessLogSpool, createEventSpool } from "./spool";
 import { createWebhookDispatcher, type WebhookDispatcher } from "./webhooks/dispatcher";
 import { runMonthEndClose } from "./close/month-end";
+import { openExportSink } from "./close/sink";
 
 export interface RunningServer {
   readonly app: App;
@@ -94,9 +95,10 @@ export const startServer = async (config: ServiceConfig): Promise<RunningServer>
     // Month-end close, hourly when a sink is configured: idempotent, so every replica may try.
     const closeSettings = config.close;
     if (closeSettings) {
+      const sink = openExportSink(closeSettings.sink);
       const close = async (): Promise<void> => {
         try {
-          const report = await runMonthEndClose(db.pool, priceBook, closeSettings);
+          const report = await runMonthEndClose(db.pool, priceBook, { graceMs: closeSettings.graceMs, sink });
           if (report.status === "closed") logger.info({ monthEndClose: report }, "month closed");
         } catch (e) {
           logger.error({ err: e }, "month-end close failed");

@@ -10,6 +10,7 @@ import path from "node:path";
 import pg from "pg";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { closeAt, runMonthEndClose } from "../src/close/month-end";
+import { directorySink } from "../src/close/sink";
 import { ingestEvents } from "../src/events/ingest";
 import { insertCollectorRow, startBillingDb, testPriceBook, usageEvent, type BillingTestDb } from "./support/billing-db";
 
@@ -42,12 +43,12 @@ describe("month-end close", () => {
     // globex's collected usage has a counter reset: a blocking flag, its draft waits for a person.
     await insertCollectorRow(db.pool, { key: "g1", tenant: "globex", windowStart: "2026-05-12T00:00:00Z", input: 10, output: 10, requests: 1, resets: 1 });
 
-    expect((await runMonthEndClose(db.pool, book, { graceMs: GRACE, sinkDir: sink, now: new Date("2026-06-03T23:59:59Z") })).status).toBe("not yet");
+    expect((await runMonthEndClose(db.pool, book, { graceMs: GRACE, sink: directorySink(sink), now: new Date("2026-06-03T23:59:59Z") })).status).toBe("not yet");
     expect((await snapshot()).invoices).toEqual([]);
 
     const at = closeAt("2026-05", GRACE);
     expect(at.toISOString()).toBe("2026-06-04T00:00:00.000Z");
-    const report = await runMonthEndClose(db.pool, book, { graceMs: GRACE, sinkDir: sink, now: at });
+    const report = await runMonthEndClose(db.pool, book, { graceMs: GRACE, sink: directorySink(sink), now: at });
     expect(report.status).toBe("closed");
     expect(report.finalized).toHaveLength(1);
     expect(report.finalized[0]).toMatch(/^INV-2026-05-acme-/);
@@ -72,15 +73,15 @@ describe("month-end close", () => {
     try {
       const later = new Date(at.getTime() + 3_600_000);
       const twice = await Promise.all([
-        runMonthEndClose(db.pool, book, { graceMs: GRACE, sinkDir: sink, now: later }),
-        runMonthEndClose(replica, book, { graceMs: GRACE, sinkDir: sink, now: later }),
+        runMonthEndClose(db.pool, book, { graceMs: GRACE, sink: directorySink(sink), now: later }),
+        runMonthEndClose(replica, book, { graceMs: GRACE, sink: directorySink(sink), now: later }),
       ]);
       expect(twice.map((r) => r.status).sort()).toEqual(expect.arrayContaining(["already closed"]));
       expect(twice.every((r) => r.status === "already closed" || r.status === "busy")).toBe(true);
     } finally {
       await replica.end();
     }
-    expect((await runMonthEndClose(db.pool, book, { graceMs: GRACE, sinkDir: sink, now: new Date("2026-06-20T00:00:00Z") })).status).toBe("already closed");
+    expect((await runMonthEndClose(db.pool, book, { graceMs: GRACE, sink: directorySink(sink), now: new Date("2026-06-20T00:00:00Z") })).status).toBe("already closed");
     expect(await snapshot()).toEqual(after);
     expect((await stat(path.join(sink, "2026-05", "focus-1.2.csv"))).mtimeMs).toBe(mtime);
   });

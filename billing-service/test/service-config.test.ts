@@ -80,8 +80,27 @@ describe("service config", () => {
 
   it("month-end close: off by default, on with a sink directory, grace in hours", () => {
     expect(loadConfig({}, {}).close).toBeUndefined();
-    expect(loadConfig({}, { MAAS_BILLING_CLOSE_SINK_DIR: "/exports", MAAS_BILLING_CLOSE_GRACE_HOURS: "24" }).close).toEqual({ sinkDir: "/exports", graceMs: 86_400_000 });
+    expect(loadConfig({}, { MAAS_BILLING_CLOSE_SINK_DIR: "/exports", MAAS_BILLING_CLOSE_GRACE_HOURS: "24" }).close).toEqual({ sink: { kind: "dir", dir: "/exports" }, graceMs: 86_400_000 });
     expect(problem(() => loadConfig({}, { MAAS_BILLING_CLOSE_SINK_DIR: "/exports", MAAS_BILLING_CLOSE_GRACE_HOURS: "soon" }))).toContain("MAAS_BILLING_CLOSE_GRACE_HOURS:");
+  });
+
+  it("month-end close to an S3-compatible bucket: defaults, one sink, no credentials in the endpoint", () => {
+    expect(loadConfig({}, { MAAS_BILLING_CLOSE_S3_BUCKET: "exports" }).close).toEqual({
+      sink: { kind: "s3", bucket: "exports", prefix: "", region: "us-east-1", forcePathStyle: false },
+      graceMs: 72 * 3_600_000,
+    });
+    expect(
+      loadConfig({}, { MAAS_BILLING_CLOSE_S3_BUCKET: "exports", MAAS_BILLING_CLOSE_S3_ENDPOINT: "https://s3.storage.svc:443", MAAS_BILLING_CLOSE_S3_PREFIX: "billing/prod/" }).close?.sink,
+    ).toEqual({ kind: "s3", bucket: "exports", prefix: "billing/prod/", endpoint: "https://s3.storage.svc:443", region: "us-east-1", forcePathStyle: true });
+    expect(problem(() => loadConfig({}, { MAAS_BILLING_CLOSE_S3_BUCKET: "exports", MAAS_BILLING_CLOSE_SINK_DIR: "/exports" }))).toContain(
+      "MAAS_BILLING_CLOSE_S3_BUCKET: choose one month-end sink: unset MAAS_BILLING_CLOSE_SINK_DIR or this",
+    );
+    expect(problem(() => loadConfig({}, { MAAS_BILLING_CLOSE_S3_ENDPOINT: "https://s3.storage.svc" }))).toContain("MAAS_BILLING_CLOSE_S3_ENDPOINT: only used with MAAS_BILLING_CLOSE_S3_BUCKET");
+    const leaky = problem(() => loadConfig({}, { MAAS_BILLING_CLOSE_S3_BUCKET: "exports", MAAS_BILLING_CLOSE_S3_ENDPOINT: "https://AKIAEXAMPLE:s3cr3t@s3.storage.svc" }));
+    expect(leaky).toContain("MAAS_BILLING_CLOSE_S3_ENDPOINT: must not carry credentials");
+    expect(leaky).not.toContain("s3cr3t");
+    expect(problem(() => loadConfig({}, { MAAS_BILLING_CLOSE_S3_BUCKET: "Exports_Bucket" }))).toContain("MAAS_BILLING_CLOSE_S3_BUCKET: expected an S3 bucket name");
+    expect(problem(() => loadConfig({}, { MAAS_BILLING_CLOSE_S3_BUCKET: "exports", MAAS_BILLING_CLOSE_S3_PREFIX: "no-slash" }))).toContain("MAAS_BILLING_CLOSE_S3_PREFIX:");
   });
 
   it.each(["1G", "-1", "1.5", "lots"])("refuses spool limit %s, naming the variable and an example", (value) => {

@@ -4,29 +4,31 @@
  *   1. build the draft (createInvoice), unless the month already has a final standard invoice;
  *   2. finalize it unless it carries blocking flags (counter resets or scrape gaps: a person
  *      decides those), which stay drafts for review;
- *   3. write the month's exports to the sink directory (a PVC path): `<month>/focus-1.2.csv` (all
- *      final invoices of the month) and `<month>/invoices/<tenant>.csv`, each atomically
- *      (temporary file + rename);
+ *   3. write the month's exports to the sink (close/sink.ts: a directory on a PVC, or an
+ *      S3-compatible bucket): `<month>/focus-1.2.csv` (all final invoices of the month) and
+ *      `<month>/invoices/<tenant>.csv`; a file is written atomically, and the same text under the
+ *      same key is not written again;
  *   4. record the month in month_end_closes.
  * invoice.created / invoice.finalized / metering.flagged webhooks are written by the invoices'
  * own transactions (migration 31). Idempotent across replicas and restarts: the close of a month
  * runs under a session advisory lock and ends by recording the month; a month already recorded is
  * skipped, so a second run changes nothing. A run that died half-way resumes: finals are kept,
- * drafts are rebuilt, exports rewritten.
+ * drafts are rebuilt, exports rewritten where they differ. Every replica tries hourly; the one that
+ * gets the lock (pg_try_advisory_lock) is the only writer of that month, so the sink must be
+ * reachable from every replica (a ReadWriteMany volume, or the bucket).
  */
-import { mkdir, rename, writeFile } from "node:fs/promises";
-import path from "node:path";
 import type { Pool } from "pg";
 import { parsePeriod, periodOf, type Period } from "../invoices/periods";
 import { invoicesToFocus, invoiceToCsv } from "../invoices/render";
 import { createInvoice, finalizeInvoice, getInvoice, type Invoice } from "../invoices/store";
 import type { PriceBook } from "../pricebook/pricebook";
+import type { ExportSink } from "./sink";
 
 export interface MonthEndOptions {
   /** Time after the end of the month before it is closed. */
   graceMs: number;
-  /** Directory the exports are written to (a mounted PVC). */
-  sinkDir: string;
+  /** Where the exports go (sink.ts: directorySink, s3Sink). */
+  sink: ExportSink;
   now?: Date;
 }
 
@@ -35,6 +37,7 @@ export interface MonthEndReport {
   status: "closed" | "already closed" | "not yet" | "busy";
   finalized: string[];
   heldForReview: string[];
+  /** Locations of the exports (paths, or s3:// URLs without credentials). */
   files: string[];
 }
 
@@ -49,13 +52,6 @@ export const monthToClose = (now: Date, graceMs: number): Period | undefined => 
 };
 
 const blocking = (inv: Invoice): boolean => Number(inv.flags.counterResets ?? 0) + Number(inv.flags.scrapeGaps ?? 0) > 0;
-
-const writeAtomically = async (file: string, text: string): Promise<void> => {
-  await mkdir(path.dirname(file), { recursive: true });
-  const tmp = `${file}.tmp-${process.pid}`;
-  await writeFile(tmp, text);
-  await rename(tmp, file);
-};
 
 export const runMonthEndClose = async (pool: Pool, book: PriceBook, options: MonthEndOptions): Promise<MonthEndReport> => {
   const now = options.now ?? new Date();
@@ -93,15 +89,9 @@ export const runMonthEndClose = async (pool: Pool, book: PriceBook, options: Mon
         report.finalized.push(invoice.number);
         finals.push(invoice);
       }
-      const dir = path.join(options.sinkDir, period.label);
-      const focusFile = path.join(dir, "focus-1.2.csv");
-      await writeAtomically(focusFile, invoicesToFocus(finals));
-      report.files.push(focusFile);
-      for (const inv of finals) {
-        const file = path.join(dir, "invoices", `${inv.tenant}.csv`);
-        await writeAtomically(file, invoiceToCsv(inv));
-        report.files.push(file);
-      }
+      const csv = "text/csv; charset=utf-8";
+      report.files.push((await options.sink.put(`${period.label}/focus-1.2.csv`, invoicesToFocus(finals), csv)).location);
+      for (const inv of finals) report.files.push((await options.sink.put(`${period.label}/invoices/${inv.tenant}.csv`, invoiceToCsv(inv), csv)).location);
       const done = { ...report, status: "closed" as const };
       await client.query("insert into month_end_closes (period, report) values ($1, $2)", [period.label, JSON.stringify(done)]);
       return done;

@@ -63,6 +63,16 @@ export const SERVICE_ENV = {
   webhookAllow: "MAAS_BILLING_WEBHOOK_ALLOW",
   /** Directory (a PVC) month-end exports are written to; set: `serve` runs the month-end close. */
   closeSinkDir: "MAAS_BILLING_CLOSE_SINK_DIR",
+  /** S3-compatible bucket month-end exports are uploaded to (instead of a directory); set: `serve` runs the month-end close. Credentials: AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY (a Secret), never in these settings. */
+  closeS3Bucket: "MAAS_BILLING_CLOSE_S3_BUCKET",
+  /** Endpoint of an S3-compatible server, http(s) URL without credentials (default AWS S3). */
+  closeS3Endpoint: "MAAS_BILLING_CLOSE_S3_ENDPOINT",
+  /** Region of the bucket (default us-east-1). */
+  closeS3Region: "MAAS_BILLING_CLOSE_S3_REGION",
+  /** Key prefix of the exports, e.g. "maas-billing/" (default none). */
+  closeS3Prefix: "MAAS_BILLING_CLOSE_S3_PREFIX",
+  /** "true": path-style URLs (endpoint/bucket/key), what most S3-compatible servers need (default true with an endpoint, false without). */
+  closeS3PathStyle: "MAAS_BILLING_CLOSE_S3_PATH_STYLE",
   /** Hours after the end of a month before it is closed (default 72). */
   closeGraceHours: "MAAS_BILLING_CLOSE_GRACE_HOURS",
 } as const;
