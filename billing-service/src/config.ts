@@ -14,6 +14,7 @@ import { parseCollectorSettingsYaml, SERVICE_ENV, SERVICE_ENV_PREFIX, type Colle
 import { parseTierDefaults, type TierDefaults } from "./quota/defaults";
 import { parseEgressAllowList, type EgressPolicy } from "./net/egress";
 import type { ExportSinkConfig } from "./close/sink";
+import { s3BucketName, s3Endpoint, s3Prefix, s3Region, withoutUserInfo } from "./close/s3-settings";
 
 export class ConfigError extends Error {}
 
@@ -172,20 +173,10 @@ const coreSchema = z.object({
       }
     }),
   closeSinkDir: z.string().min(1).optional(),
-  closeS3Bucket: z
-    .string()
-    .regex(/^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$/, "expected an S3 bucket name (3-63 lowercase letters, digits, dots, hyphens)")
-    .optional(),
-  closeS3Endpoint: z
-    .url({ protocol: /^https?$/, error: "expected an http(s) URL" })
-    // Credentials in a URL end up in logs, process lists and manifests: they belong in the Secret.
-    .refine((u) => !/^[a-z]+:\/\/[^/]*@/i.test(u), "must not carry credentials (user:password@): set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY from a Secret instead")
-    .optional(),
-  closeS3Region: z.string().regex(/^[a-z0-9-]{1,64}$/, "expected a region name").optional(),
-  closeS3Prefix: z
-    .string()
-    .regex(/^([A-Za-z0-9!_.*'()-]+\/)*$/, 'expected "" or path segments each ending in "/"')
-    .optional(),
+  closeS3Bucket: s3BucketName.optional(),
+  closeS3Endpoint: s3Endpoint.optional(),
+  closeS3Region: s3Region.optional(),
+  closeS3Prefix: s3Prefix.optional(),
   closeS3PathStyle: z.enum(["true", "false"], { error: 'expected "true" or "false"' }).optional(),
   closeGraceHours: z.coerce.number().int().min(0).max(24 * 28),
   models: z.string().optional(),
@@ -359,7 +350,7 @@ export const loadConfig = (flags: ConfigFlags = {}, env: NodeJS.ProcessEnv = pro
         key === "databaseUrl" || key === "appDatabasePassword"
           ? "<redacted>"
           : // An endpoint refused for carrying credentials is shown without them.
-            JSON.stringify(key === "closeS3Endpoint" && typeof raw[key] === "string" ? raw[key].replace(/\/\/[^/]*@/, "//<redacted>@") : raw[key]);
+            JSON.stringify(key === "closeS3Endpoint" && typeof raw[key] === "string" ? withoutUserInfo(raw[key]) : raw[key]);
       const example = EXAMPLES[key] ? `. Example: ${EXAMPLES[key]}` : "";
       problems.push(`${settingName(key)}: ${issue.message}, got ${shown}${example}`);
     }

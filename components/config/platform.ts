@@ -17,6 +17,7 @@ import { alertmanagerSchema } from "./alerting";
 import { priceBookContractTenants, priceBookProblems, priceBookSchema, priceBookTiers } from "./priceBook";
 import { tierDefaultsSchema } from "../../billing-service/src/quota/defaults";
 import { ALLOW_ENV, parseEgressAllowList } from "../../billing-service/src/net/egress";
+import { s3BucketName, s3Endpoint, s3Prefix, s3Region } from "../../billing-service/src/close/s3-settings";
 
 /*
  * Config of a platform stack (`maas-billing:platform`). Defaults are applied here, in one place, so
@@ -63,6 +64,40 @@ export const billingSenderSchema = z.strictObject({
   tokenRotation: z.number().int().min(0).default(0).describe("Bump to issue the sender a new token."),
 });
 
+export const monthEndCloseSchema = z.strictObject({
+  graceHours: z.number().int().min(0).max(24 * 28).default(72).describe("Hours after the end of a month before `serve` closes it (late events, the collector's re-collection). Rendered as `MAAS_BILLING_CLOSE_GRACE_HOURS`."),
+  sink: z
+    .discriminatedUnion("kind", [
+      z.strictObject({
+        kind: z.literal("volume"),
+        storageSize: k8sQuantity.default("5Gi").describe("Size of the exports PersistentVolumeClaim `maas-billing-exports`."),
+        storageClassName: dnsLabel.meta({ examples: ["ocs-storagecluster-cephfs"] }).optional().describe("StorageClass of the exports volume (one that offers the access mode); the cluster default when omitted."),
+        accessMode: z
+          .enum(["ReadWriteMany", "ReadWriteOnce"])
+          .default("ReadWriteMany")
+          .describe("Every replica runs the close and the one holding the month's lock writes, so every billing pod mounts the volume: ReadWriteMany for 2+ replicas; ReadWriteOnce only with `billing.replicas: 1` (the Deployment then recreates its pod instead of rolling)."),
+      }),
+      z.strictObject({
+        kind: z.literal("s3"),
+        bucket: s3BucketName.describe("Bucket the exports are uploaded to."),
+        endpoint: s3Endpoint.optional().describe("Endpoint of an S3-compatible server (Ceph RGW, NooBaa: e.g. `https://s3.openshift-storage.svc`); AWS S3 when omitted. Never with credentials in it."),
+        region: s3Region.default("us-east-1").describe("Region of the bucket."),
+        prefix: s3Prefix.default("").describe('Key prefix of the exports, e.g. "maas-billing/".'),
+        pathStyle: z.boolean().optional().describe("Path-style URLs (`endpoint/bucket/key`); default true with an endpoint (most S3-compatible servers), false without."),
+        credentialsSecret: z
+          .strictObject({
+            name: dnsLabel.describe("Secret in the billing namespace holding the bucket's access key (created by the operator or an ObjectBucketClaim, never in this config)."),
+            accessKeyIdKey: z.string().min(1).default("AWS_ACCESS_KEY_ID").describe("Key of the access key id in the Secret."),
+            secretAccessKeyKey: z.string().min(1).default("AWS_SECRET_ACCESS_KEY").describe("Key of the secret access key in the Secret."),
+          })
+          .describe("Where the pods get the bucket's credentials: env AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY via secretKeyRef, never a literal value in a manifest, the state or a URL."),
+      }),
+    ])
+    .describe(
+      "Where the exports go. `{kind: volume, storageSize (5Gi), storageClassName?, accessMode (ReadWriteMany | ReadWriteOnce, default ReadWriteMany)}`: PVC `maas-billing-exports` mounted into every billing pod at /var/lib/maas-billing-exports. `{kind: s3, bucket, endpoint?, region (us-east-1), prefix (\"\"), pathStyle?, credentialsSecret: {name, accessKeyIdKey (AWS_ACCESS_KEY_ID), secretAccessKeyKey (AWS_SECRET_ACCESS_KEY)}}`: an S3-compatible bucket, the keys read from that Secret in the billing namespace (secretKeyRef).",
+    ),
+});
+
 export const billingSchema = z
   .strictObject({
     image: imageWithDigest.describe("Billing service image, pinned by digest (CI sets it: `pulumi config set --path 'maas-billing:platform.billing.image' ...`)."),
@@ -76,6 +111,11 @@ export const billingSchema = z
       .optional()
       .describe(
         'Default quotas per tier, checked with the service\'s parser: `{"<tier>": [{kind: tokens|requests|cost, period: day|month, limit}]}` (cost in minor units). A default applies to each user (API key) of the tier without a quota of its own for that kind and period. Rendered as `MAAS_BILLING_QUOTA_DEFAULTS`.',
+      ),
+    monthEndClose: monthEndCloseSchema
+      .optional()
+      .describe(
+        "Month-end close in `serve` (docs/billing-service.md): after `graceHours` it drafts the closed month, finalizes the invoices without blocking flags and writes the FOCUS 1.2 and CSV exports to `sink`. Omitted: no automatic close (invoices are made with the CLI/API).",
       ),
     senders: z.array(billingSenderSchema).default([]).describe("Principals that post usage events (a gateway plugin, an app): each gets a generated token bound to its `sources`."),
     webhookAllow: z
@@ -268,6 +308,14 @@ export const platformSchema = z
         ctx.addIssue({ code: "custom", path: ["tenants", i, "monitoringNamespace"], message: `"${t.monitoringNamespace}" is not one of the tenant's namespaces (${platformTenantNamespaces(t).join(", ")})` });
       }
     });
+    const sink = p.billing.monthEndClose?.sink;
+    if (sink?.kind === "volume" && sink.accessMode === "ReadWriteOnce" && p.billing.replicas > 1) {
+      ctx.addIssue({
+        code: "custom",
+        path: ["billing", "monthEndClose", "sink", "accessMode"],
+        message: `ReadWriteOnce with billing.replicas ${p.billing.replicas}: every billing pod mounts the exports volume (any replica may win the close's lock), and pods on other nodes could not attach it. Use ReadWriteMany (a StorageClass that offers it), an s3 sink, or billing.replicas: 1`,
+      });
+    }
     const sourceOwner = new Map<string, string>();
     p.billing.senders.forEach((sender, i) => {
       if (p.billing.senders.findIndex((o) => o.name === sender.name) !== i) ctx.addIssue({ code: "custom", path: ["billing", "senders", i, "name"], message: `duplicate sender "${sender.name}"` });

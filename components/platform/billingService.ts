@@ -12,6 +12,8 @@ import {
   billingApiPort,
   billingApiServiceMonitorSpec,
   billingApiServiceSpec,
+  billingExportsClaimName,
+  billingExportsClaimSpec,
   billingMetricsLabels,
   billingMetricsServiceName,
   billingMetricsServiceSpec,
@@ -101,6 +103,17 @@ export class BillingService extends pulumi.ComponentResource {
         `${name}-pricebook`,
         { metadata: { name: priceBookConfigMapName, namespace: args.namespace, labels }, data: { "pricebook.yaml": priceBookYaml } },
         { parent: this },
+      );
+    }
+
+    // The month-end exports volume (billing.monthEndClose.sink.kind: volume), mounted by every pod.
+    const exportsClaim = billingExportsClaimSpec(b);
+    if (exportsClaim !== undefined) {
+      new k8s.core.v1.PersistentVolumeClaim(
+        `${name}-exports`,
+        { metadata: { name: billingExportsClaimName, namespace: args.namespace, labels }, spec: exportsClaim },
+        // Finance's exports outlive a `pulumi destroy` of the stack unless someone deletes them on purpose.
+        { parent: this, retainOnDelete: true },
       );
     }
 

@@ -5,6 +5,7 @@ import * as YAML from "yaml";
 import {
   COLLECTOR_CONFIG_PATH,
   DATA_DIR,
+  EXPORTS_DIR,
   METRICS_PORT,
   PRICE_BOOK_DIR,
   PRICE_BOOK_PATH,
@@ -12,6 +13,7 @@ import {
   SERVICE_PORT,
   type CollectorSettingsInput,
 } from "../../billing-service/src/contract";
+import { S3_CREDENTIAL_ENV } from "../../billing-service/src/close/s3-settings";
 import type { Flavor } from "../config";
 import { platformTenantNamespaces, type PlatformConfig } from "../config/platform";
 import { contentChecksum } from "../shared/checksum";
@@ -49,6 +51,8 @@ export const billingApiLabels = appLabels(billingApiName, "billing-api");
 export const collectorConfigMapName = `${billingApiName}-collector`;
 /** ConfigMap holding the configured price book (`platform.billing.priceBook`). */
 export const priceBookConfigMapName = "maas-billing-api-pricebook";
+/** PersistentVolumeClaim of the month-end exports (`billing.monthEndClose.sink.kind: volume`). */
+export const billingExportsClaimName = "maas-billing-exports";
 /** UID the billing image runs as (distroless `nonroot`). */
 const BILLING_UID = 65532;
 
@@ -117,6 +121,39 @@ export interface BillingApiPodArgs {
   readonly tokens: BillingTokens;
 }
 
+/**
+ * The month-end close's settings (`billing.monthEndClose`): where the exports go. The bucket's
+ * credentials only as secretKeyRef to the operator's Secret: no key material in the manifest.
+ */
+export function monthEndCloseEnv(billing: PlatformConfig["billing"]): k8s.types.input.core.v1.EnvVar[] {
+  const close = billing.monthEndClose;
+  if (close === undefined) return [];
+  const grace = { name: SERVICE_ENV.closeGraceHours, value: String(close.graceHours) };
+  const sink = close.sink;
+  if (sink.kind === "volume") return [{ name: SERVICE_ENV.closeSinkDir, value: EXPORTS_DIR }, grace];
+  return [
+    { name: SERVICE_ENV.closeS3Bucket, value: sink.bucket },
+    ...(sink.endpoint !== undefined ? [{ name: SERVICE_ENV.closeS3Endpoint, value: sink.endpoint }] : []),
+    { name: SERVICE_ENV.closeS3Region, value: sink.region },
+    ...(sink.prefix !== "" ? [{ name: SERVICE_ENV.closeS3Prefix, value: sink.prefix }] : []),
+    ...(sink.pathStyle !== undefined ? [{ name: SERVICE_ENV.closeS3PathStyle, value: String(sink.pathStyle) }] : []),
+    { name: S3_CREDENTIAL_ENV.accessKeyId, valueFrom: { secretKeyRef: { name: sink.credentialsSecret.name, key: sink.credentialsSecret.accessKeyIdKey } } },
+    { name: S3_CREDENTIAL_ENV.secretAccessKey, valueFrom: { secretKeyRef: { name: sink.credentialsSecret.name, key: sink.credentialsSecret.secretAccessKeyKey } } },
+    grace,
+  ];
+}
+
+/** The exports PersistentVolumeClaim's spec, when the close writes to a volume. */
+export function billingExportsClaimSpec(billing: PlatformConfig["billing"]): k8s.types.input.core.v1.PersistentVolumeClaimSpec | undefined {
+  const sink = billing.monthEndClose?.sink;
+  if (sink?.kind !== "volume") return undefined;
+  return {
+    accessModes: [sink.accessMode],
+    resources: { requests: { storage: sink.storageSize } },
+    ...(sink.storageClassName !== undefined ? { storageClassName: sink.storageClassName } : {}),
+  };
+}
+
 /** The environment of the billing container, named through the service contract. */
 export function billingApiEnv(args: BillingApiPodArgs): k8s.types.input.core.v1.EnvVar[] {
   return [
@@ -135,6 +172,7 @@ export function billingApiEnv(args: BillingApiPodArgs): k8s.types.input.core.v1.
     // In-cluster webhook receivers the tenants may use; everything else internal is refused (threat model Q7).
     ...(args.billing.webhookAllow.length > 0 ? [{ name: SERVICE_ENV.webhookAllow, value: args.billing.webhookAllow.join(",") }] : []),
     ...(args.billing.models !== undefined ? [{ name: SERVICE_ENV.models, value: args.billing.models.join(",") }] : []),
+    ...monthEndCloseEnv(args.billing),
   ];
 }
 
@@ -161,6 +199,8 @@ export function billingMigrateContainer(args: BillingApiPodArgs): k8s.types.inpu
 /** The pod template of the billing Deployment. */
 export function billingApiPodTemplate(args: BillingApiPodArgs): k8s.types.input.core.v1.PodTemplateSpec {
   const withPriceBook = args.priceBookYaml !== undefined;
+  // Every replica mounts it: any of them may win the close's lock and be the month's only writer.
+  const withExports = billingExportsClaimSpec(args.billing) !== undefined;
   return {
     metadata: {
       labels: { ...billingApiLabels, ...billingApiSelector },
@@ -197,6 +237,7 @@ export function billingApiPodTemplate(args: BillingApiPodArgs): k8s.types.input.
             { name: "collector-config", mountPath: posix.dirname(COLLECTOR_CONFIG_PATH), readOnly: true },
             { name: "tokens", mountPath: billingTokensDir, readOnly: true },
             ...(withPriceBook ? [{ name: "pricebook", mountPath: PRICE_BOOK_DIR, readOnly: true }] : []),
+            ...(withExports ? [{ name: "exports", mountPath: EXPORTS_DIR }] : []),
           ],
         },
       ],
@@ -208,6 +249,7 @@ export function billingApiPodTemplate(args: BillingApiPodArgs): k8s.types.input.
         // 0440: readable by the pod's fsGroup (set on kubernetes, assigned by the SCC on openshift).
         { name: "tokens", secret: { secretName: args.tokens.secretName, defaultMode: 0o440 } },
         ...(withPriceBook ? [{ name: "pricebook", configMap: { name: priceBookConfigMapName } }] : []),
+        ...(withExports ? [{ name: "exports", persistentVolumeClaim: { claimName: billingExportsClaimName } }] : []),
       ],
     },
   };
@@ -215,7 +257,16 @@ export function billingApiPodTemplate(args: BillingApiPodArgs): k8s.types.input.
 
 /** The billing Deployment's spec. */
 export function billingApiDeploymentSpec(args: BillingApiPodArgs): k8s.types.input.apps.v1.DeploymentSpec {
-  return { replicas: args.billing.replicas, selector: { matchLabels: billingApiSelector }, template: billingApiPodTemplate(args) };
+  const sink = args.billing.monthEndClose?.sink;
+  // A ReadWriteOnce exports volume attaches to one node: a rolling update would start the new pod
+  // (maybe elsewhere) while the old one still holds it, and wait forever. Recreate frees it first.
+  const recreate = sink?.kind === "volume" && sink.accessMode === "ReadWriteOnce";
+  return {
+    replicas: args.billing.replicas,
+    ...(recreate ? { strategy: { type: "Recreate" } } : {}),
+    selector: { matchLabels: billingApiSelector },
+    template: billingApiPodTemplate(args),
+  };
 }
 
 /** The Service in front of the billing pods. */
