@@ -12,7 +12,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { parse } from "yaml";
 import { fixtureSeries } from "../scripts/e2e/prometheus";
 import { loadRender, renderStack } from "../scripts/e2e/render";
-import { prepareRender } from "../scripts/e2e/stages";
+import { notKept, prepareRender } from "../scripts/e2e/stages";
 import { rewireTenantConfig } from "../scripts/e2e/tenant-prometheus";
 import { tenantsOfPlatform } from "../scripts/e2e/tenants";
 import type { KubeObject } from "../scripts/e2e/kube-client";
@@ -79,5 +79,15 @@ describe("e2e harness on real renders", () => {
     writeFileSync(file, fixtureSeries([{ tenant: "tenant-a", namespaces: ["tenant-a-models"] }], 1_800_000_000));
     const out = execFileSync("promtool", ["tsdb", "create-blocks-from", "openmetrics", file, join(workDir, "tsdb")], { encoding: "utf8" });
     expect(out).toMatch(/BLOCK ULID/);
+  });
+});
+
+describe("e2e: what the API server kept of a rendered object", () => {
+  it("names the fields it pruned or changed, and nothing when it only added its own", () => {
+    const rendered = { targetRef: { name: "gw" }, overrides: { rules: { metadata: { quota: { http: { url: "http://b/v1/quota/authorize" } } } } } };
+    expect(notKept(rendered, { ...rendered, defaults: { strategy: "atomic" } })).toEqual([]);
+    expect(notKept(rendered, { targetRef: { name: "gw" }, overrides: { rules: { metadata: { quota: {} } } } })).toEqual(["/overrides/rules/metadata/quota/http"]);
+    expect(notKept({ a: [1, 2] }, { a: [1] })).toEqual(["/a"]);
+    expect(notKept({ a: { b: 1 } }, { a: "x" })).toEqual(["/a"]);
   });
 });

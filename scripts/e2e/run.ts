@@ -34,7 +34,7 @@ import { renderStack } from "./render";
 import { routeAdmissionChecks } from "./route-admission";
 import { routeDomainsAnnotation } from "../../components/platform/routeAdmission";
 import { Report, expect } from "./report";
-import { applyPatchesCheck, applyRenderCheck, createPreexistingState, installCrds, prepareRender } from "./stages";
+import { applyPatchesCheck, applyRenderCheck, createPreexistingState, gatewayEnforcementCheck, installCrds, prepareRender } from "./stages";
 import { tenantFederationChecks } from "./tenant-prometheus";
 import { tenantsOfPlatform } from "./tenants";
 import { engineStage } from "./engine/stage";
@@ -98,6 +98,7 @@ async function renderStage(report: Report, workDir: string): Promise<void> {
       "pulumi-kubernetes",
     );
     await applyPatchesCheck(report, cp.admin, rendered.patches, "pulumi-kubernetes-patch");
+    await gatewayEnforcementCheck(report, cp.admin, stack, rendered.objects);
     // The same stack with platform.alerting: Alertmanager (kubernetes) / AlertmanagerConfig (openshift).
     await alertingCrChecks(report, cp.admin, { repoRoot, stack, workDir, sharedCrdDir: crdDir });
     // Kubernetes flavor: tenant admins manage HTTPRoutes on the shared Gateway (on OpenShift they only read them).
@@ -132,6 +133,7 @@ async function renderStage(report: Report, workDir: string): Promise<void> {
     await createPreexistingState(report, cp.admin, [...platform.objects, ...platform.patches], platform.patches);
     await applyRenderCheck(report, `${PLATFORM_STACK}: every object is accepted`, cp.admin, platform.objects, "pulumi-kubernetes");
     await applyPatchesCheck(report, cp.admin, platform.patches, "pulumi-kubernetes-patch");
+    await gatewayEnforcementCheck(report, cp.admin, PLATFORM_STACK, platform.objects);
 
     for (const [stack, rendered] of tenantRenders) {
       const tenant = tenants.find((t) => t.name === stack);

@@ -5,6 +5,7 @@ import { namespacesNotCreated, preexistingTargetOf } from "./cluster-state";
 import type { KubeClient, KubeObject } from "./kube-client";
 import { loadRender, withPlaceholderSecrets, type RenderedObject } from "./render";
 import { expect, type Report } from "./report";
+import { gatewayAuthPolicyName, gatewayBillingTokenSecretName } from "../../components/platform/gatewayAuth";
 
 /** The synth's redaction marker (scripts/render/redact.ts REDACTED = "<redacted>"). */
 export const REDACTION_MARKER = /^<redacted>$/;
@@ -140,3 +141,46 @@ export async function applyPatchesCheck(report: Report, admin: KubeClient, patch
   });
 }
 
+
+/** Fields of `rendered` missing from `live` or different there (the API server pruned or changed them), as JSON paths. */
+export function notKept(rendered: unknown, live: unknown, at = ""): string[] {
+  if (rendered !== null && typeof rendered === "object" && !Array.isArray(rendered)) {
+    if (live === null || typeof live !== "object" || Array.isArray(live)) return [at || "/"];
+    return Object.entries(rendered as Record<string, unknown>).flatMap(([k, v]) => notKept(v, (live as Record<string, unknown>)[k], `${at}/${k}`));
+  }
+  return JSON.stringify(rendered) === JSON.stringify(live) ? [] : [at || "/"];
+}
+
+/**
+ * The platform-owned gateway enforcement (issue #16): the Gateway AuthPolicy whose Authorino
+ * metadata.http calls the billing service's quota check, and the gateway's billing token Secret in
+ * Authorino's namespace. After the render was applied: both are stored, the stored policy keeps
+ * every rendered field (a field the CRD's structural schema did not know would be pruned silently
+ * without fieldValidation=Strict), it calls POST /v1/quota/authorize with the token from that
+ * Secret and answers 429; and the check can fail: a copy with a misspelt field is refused.
+ */
+export async function gatewayEnforcementCheck(report: Report, admin: KubeClient, stack: string, objects: KubeObject[]): Promise<void> {
+  await report.check(`${stack}: the gateway quota enforcement (AuthPolicy ${gatewayAuthPolicyName}, token Secret) is stored as rendered`, async (detail) => {
+    const policy = objects.find((o) => o.kind === "AuthPolicy" && o.metadata.name === gatewayAuthPolicyName);
+    expect(policy !== undefined, `the render has no AuthPolicy ${gatewayAuthPolicyName} (platform.quotaEnforcement.enabled defaults to true)`);
+    const token = objects.find((o) => o.kind === "Secret" && o.metadata.name === gatewayBillingTokenSecretName);
+    expect(token !== undefined, `the render has no Secret ${gatewayBillingTokenSecretName}`);
+    const text = JSON.stringify(policy.spec);
+    expect(text.includes("/v1/quota/authorize"), "the policy does not call POST /v1/quota/authorize");
+    expect(text.includes(gatewayBillingTokenSecretName), `the policy does not take its credential from Secret ${gatewayBillingTokenSecretName}`);
+    expect(/"code":429/.test(text), "the policy does not answer 429");
+    for (const obj of [policy, token]) {
+      const live = await admin.get(obj.apiVersion, obj.kind, obj.metadata.namespace, obj.metadata.name);
+      expect(live.status === 200, `${objectId(obj)}: GET answered ${live.status}`);
+      const lost = notKept(obj.kind === "Secret" ? { type: (obj as any).type } : obj.spec, obj.kind === "Secret" ? { type: live.body.type } : live.body.spec);
+      expect(lost.length === 0, `${objectId(obj)}: the stored object lost or changed ${lost.join(", ")}`);
+      detail(`${objectId(obj)}: stored, every rendered field kept`);
+    }
+    const misspelt = structuredClone(policy) as KubeObject & { spec: Record<string, unknown> };
+    misspelt.spec.overides = misspelt.spec.overrides;
+    delete misspelt.spec.overrides;
+    const refused = await admin.apply(misspelt, "e2e-misspelt", { dryRun: true });
+    detail(`the same policy with spec.overides (misspelt): HTTP ${refused.status} ${refused.body?.message ?? ""}`.trim());
+    expect(refused.status >= 400, `a misspelt field was accepted (HTTP ${refused.status}): the check could not fail`);
+  });
+}
