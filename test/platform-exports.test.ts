@@ -12,7 +12,7 @@ import { loadConfig } from "../billing-service/src/config";
 import { parseStackConfig } from "../components/config";
 import { billingApiName, billingExportsClaimName } from "../components/platform/billingServiceSpecs";
 import { createConformanceValidator, type ConformanceValidator } from "./support/conformance";
-import { findObject, renderConfig, testImage } from "./support/stacks";
+import { findObject, renderConfig, testImage, UNDIGESTED_DEFAULTS_OPT_IN } from "./support/stacks";
 
 let validator: ConformanceValidator;
 beforeAll(() => {
@@ -21,6 +21,7 @@ beforeAll(() => {
 
 const platform = (monthEndClose: unknown, extra: Record<string, unknown> = {}) => ({
   flavor: "kubernetes",
+  allowImageTags: UNDIGESTED_DEFAULTS_OPT_IN,
   platform: { billing: { image: testImage, monthEndClose, ...extra }, tenants: [{ name: "tenant-a" }] },
 });
 
