@@ -1,7 +1,8 @@
 /*
  * Released migrations are never edited (src/db/migrations.ts): a database that applied one would
- * never see the change. Their SQL text is pinned here by SHA-256, so a refactor of how the text is
- * written (e.g. collectorTable()) must produce the same text. A new migration needs no entry; add
+ * never see the change. Their SQL text is pinned here by SHA-256 (taken from the literal text each
+ * was released with), so a refactor of how the text is written (collectorTable(), the templates of
+ * src/db/migration-sql.ts) must produce the same bytes. A new migration needs no entry; add
  * one when it is released.
  */
 import { createHash } from "node:crypto";
@@ -24,6 +25,10 @@ const RELEASED: Readonly<Record<number, string>> = {
   32: "cb22a6549d3cecaf2b51ffc570f6c922426f2780f6bcba9ce22f868ce8c21df1",
   11: "648e5b810ca1a21cc27c484636729104cc962bcf9e55620ae9c330f802501b6f",
   10: "84b270df1c5cce8251449c2e9fb64a418efcd28ef65137e940c9a03ad8ad60a2",
+  70: "4954ac72adafc1e6707cc9f950e9bac264e8544f5753afd969bbd411c7c7dfc9",
+  71: "fd8cdb4176eb3a64cce74c7b3d6ae1d2170ef968cb0e274b6cd87ecf35a89f9b",
+  60: "0e8f9f05f891b8064919237ac64b3378f6ccca75bc7049c4a35ecf9f34dadc94",
+  61: "e3b22725311bf31a815dd7afd95471e37d1a9104316e46ffe42895eaabc9bd45",
 };
 
 const sha256 = (text: string) => createHash("sha256").update(text, "utf8").digest("hex");

@@ -7,8 +7,28 @@
  * after 071 because it extends the ledger view and the invoice rollup), 110-119 the portal's, 001-049 the rest
  * (030-039: quotas, webhooks and month-end close of issue 16; 033, retention of every ledger table,
  * is listed last because it deletes from 060/061's tables). A migration is
- * never edited once released: changes are new migrations.
+ * never edited once released: changes are new migrations. SQL that several migrations repeat (the
+ * rollup trigger functions per ledger table, triggers, the ledger view) is written once in
+ * migration-sql.ts; test/migrations-released.test.ts pins each released text's SHA-256, so the
+ * generated text stays byte for byte the released one.
  */
+import {
+  ACCESS_LOG,
+  COLLECTOR,
+  EVENTS,
+  KEY_HOURLY,
+  USAGE_HOURLY,
+  hourlyDelta,
+  hourlyInsert,
+  ledgerView,
+  rollupBackfill,
+  rollupChangeFunction,
+  rollupInsert,
+  statementTrigger,
+  statementTriggers,
+  triggerFunction,
+} from "./migration-sql";
+
 export interface Migration {
   readonly id: number;
   readonly name: string;
@@ -18,7 +38,7 @@ export interface Migration {
 /**
  * A collector table: its own columns, then the two every collector row ends with, the hash of its
  * content (the upsert leaves a row alone while it is the same, collector/store.ts) and when it last
- * changed. The text is the one migration 050 was released with (test/migrations.test.ts pins it).
+ * changed. The text is the one migration 050 was released with (test/migrations-released.test.ts pins it).
  */
 const collectorTable = (name: string, columns: string): string =>
   `create table if not exists ${name} (${columns}
@@ -26,18 +46,17 @@ const collectorTable = (name: string, columns: string): string =>
   updated_at timestamptz not null default now()
 );`;
 
+const migration = (id: number, name: string, sql: string): Migration => ({ id, name, sql });
+
 export const MIGRATIONS: readonly Migration[] = [
-  {
-    // The collector's tables (until 2026-12 applied by their own runner into
-    // collector_schema_migrations; migrate.ts folds that table into schema_migrations).
-    // - collector_usage: billable usage per (source, tenant, user, tier, model, window) from
-    //   Prometheus, keyed by a deterministic idempotency key, with data-quality flags and lineage.
-    // - collector_reconciliation: gateway vs model-server tokens per tenant, model and window.
-    // - collector_unattributed: usage of series that map to no tenant, per reason and window.
-    // - collector_watermark: per source, the end of the last collected window.
-    id: 50,
-    name: "collector_tables",
-    sql: `
+  // The collector's tables (until 2026-12 applied by their own runner into
+  // collector_schema_migrations; migrate.ts folds that table into schema_migrations).
+  // - collector_usage: billable usage per (source, tenant, user, tier, model, window) from
+  //   Prometheus, keyed by a deterministic idempotency key, with data-quality flags and lineage.
+  // - collector_reconciliation: gateway vs model-server tokens per tenant, model and window.
+  // - collector_unattributed: usage of series that map to no tenant, per reason and window.
+  // - collector_watermark: per source, the end of the last collected window.
+  migration(50, "collector_tables", `
 ${collectorTable("collector_usage", `
   idempotency_key text primary key,
   source text not null,
@@ -95,12 +114,8 @@ create table if not exists collector_watermark (
   collected_until timestamptz not null,
   updated_at timestamptz not null default now()
 );
-`,
-  },
-  {
-    id: 1,
-    name: "usage_events",
-    sql: `
+`),
+  migration(1, "usage_events", `
 -- Usage posted to POST /v1/events. Idempotent on (source, event_id) like CloudEvents.
 create table usage_events (
   source text not null,
@@ -134,26 +149,11 @@ create table usage_hourly (
 );
 create index usage_hourly_hour on usage_hourly (hour);
 
-create function usage_events_rollup() returns trigger language plpgsql as $$
-begin
-  insert into usage_hourly as h (tenant, user_key, tier, model, hour, input_tokens, output_tokens, requests)
-  select tenant, coalesce(user_id, ''), tier, model, date_trunc('hour', event_time),
-         sum(input_tokens), sum(output_tokens), sum(requests)
-    from new_rows group by 1, 2, 3, 4, 5
-  on conflict (tenant, user_key, tier, model, hour) do update
-    set input_tokens = h.input_tokens + excluded.input_tokens,
-        output_tokens = h.output_tokens + excluded.output_tokens,
-        requests = h.requests + excluded.requests;
-  return null;
-end $$;
+${triggerFunction("usage_events_rollup", [hourlyInsert(USAGE_HOURLY, EVENTS)])}
 create trigger usage_events_rollup after insert on usage_events
   referencing new table as new_rows for each statement execute function usage_events_rollup();
-`,
-  },
-  {
-    id: 2,
-    name: "usage_ledger_view",
-    sql: `
+`),
+  migration(2, "usage_ledger_view", `
 -- The usage ledger: event rows and the collector's billable rows, one shape. ledger_key is
 -- unique across both (a JSON array, so no separator can make two keys collide).
 create view usage_ledger as
@@ -171,55 +171,27 @@ create view usage_ledger as
     from collector_usage where billable;
 
 -- The collector upserts its rows (late data re-collects a window): keep the rollup in step.
-create function collector_usage_rollup_insert() returns trigger language plpgsql as $$
-begin
-  insert into usage_hourly as h (tenant, user_key, tier, model, hour, input_tokens, output_tokens, requests)
-  select tenant, coalesce(user_id, ''), coalesce(tier, ''), coalesce(model, ''), date_trunc('hour', window_start),
-         sum(input_tokens), sum(output_tokens), sum(requests)
-    from new_rows where billable group by 1, 2, 3, 4, 5
-  on conflict (tenant, user_key, tier, model, hour) do update
-    set input_tokens = h.input_tokens + excluded.input_tokens,
-        output_tokens = h.output_tokens + excluded.output_tokens,
-        requests = h.requests + excluded.requests;
-  return null;
-end $$;
-create function collector_usage_rollup_update() returns trigger language plpgsql as $$
-begin
-  insert into usage_hourly as h (tenant, user_key, tier, model, hour, input_tokens, output_tokens, requests)
-  select tenant, user_key, tier, model, hour, sum(i), sum(o), sum(r) from (
-    select tenant, coalesce(user_id, '') as user_key, coalesce(tier, '') as tier, coalesce(model, '') as model,
+${triggerFunction("collector_usage_rollup_insert", [hourlyInsert(USAGE_HOURLY, COLLECTOR)])}
+${triggerFunction("collector_usage_rollup_update", [
+  hourlyDelta(
+    USAGE_HOURLY,
+    `    select tenant, coalesce(user_id, '') as user_key, coalesce(tier, '') as tier, coalesce(model, '') as model,
            date_trunc('hour', window_start) as hour, input_tokens as i, output_tokens as o, requests as r
       from new_rows where billable
     union all
     select tenant, coalesce(user_id, ''), coalesce(tier, ''), coalesce(model, ''),
            date_trunc('hour', window_start), -input_tokens, -output_tokens, -requests
-      from old_rows where billable
-  ) d group by 1, 2, 3, 4, 5
-  on conflict (tenant, user_key, tier, model, hour) do update
-    set input_tokens = h.input_tokens + excluded.input_tokens,
-        output_tokens = h.output_tokens + excluded.output_tokens,
-        requests = h.requests + excluded.requests;
-  return null;
-end $$;
+      from old_rows where billable`,
+  ),
+])}
 create trigger collector_usage_rollup_insert after insert on collector_usage
   referencing new table as new_rows for each statement execute function collector_usage_rollup_insert();
 create trigger collector_usage_rollup_update after update on collector_usage
   referencing old table as old_rows new table as new_rows for each statement execute function collector_usage_rollup_update();
 -- Rows the collector wrote before this migration.
-insert into usage_hourly as h (tenant, user_key, tier, model, hour, input_tokens, output_tokens, requests)
-select tenant, coalesce(user_id, ''), coalesce(tier, ''), coalesce(model, ''), date_trunc('hour', window_start),
-       sum(input_tokens), sum(output_tokens), sum(requests)
-  from collector_usage where billable group by 1, 2, 3, 4, 5
-on conflict (tenant, user_key, tier, model, hour) do update
-  set input_tokens = h.input_tokens + excluded.input_tokens,
-      output_tokens = h.output_tokens + excluded.output_tokens,
-      requests = h.requests + excluded.requests;
-`,
-  },
-  {
-    id: 3,
-    name: "invoices",
-    sql: `
+${hourlyInsert(USAGE_HOURLY, COLLECTOR, { indent: "", from: "collector_usage" })}
+`),
+  migration(3, "invoices", `
 -- Every price-book version an invoice used, stored once, so a line's price stays auditable after
 -- the YAML changes. id = effective date + content hash.
 create table price_book_versions (
@@ -321,12 +293,8 @@ end $$;
 create trigger invoices_no_truncate before truncate on invoices for each statement execute function invoices_no_truncate();
 create trigger invoice_lines_no_truncate before truncate on invoice_lines for each statement execute function invoices_no_truncate();
 create trigger invoice_ledger_rows_no_truncate before truncate on invoice_ledger_rows for each statement execute function invoices_no_truncate();
-`,
-  },
-  {
-    id: 4,
-    name: "quotas",
-    sql: `
+`),
+  migration(4, "quotas", `
 -- Budgets per tenant (user_key '') or per user, per kind and period. used/period_start are the
 -- running counter of the current period; a check spends with one conditional UPDATE.
 create table quotas (
@@ -340,12 +308,8 @@ create table quotas (
   updated_at timestamptz not null default now(),
   primary key (tenant, user_key, kind, period)
 );
-`,
-  },
-  {
-    id: 5,
-    name: "timescaledb_when_available",
-    sql: `
+`),
+  migration(5, "timescaledb_when_available", `
 -- TimescaleDB, when the server has it: compression-friendly hypertable for the hourly rollup
 -- (its key includes the time column). usage_events keeps a global (source, event_id) key, which a
 -- hypertable cannot enforce, so it stays a plain table; retention is the same on both.
@@ -356,12 +320,8 @@ begin
     perform create_hypertable('usage_hourly', 'hour', migrate_data => true, if_not_exists => true);
   end if;
 end $$;
-`,
-  },
-  {
-    id: 6,
-    name: "retention",
-    sql: `
+`),
+  migration(6, "retention", `
 -- Deletes ledger rows older than the retention (months). Final invoices keep their own snapshot
 -- rows (invoice_ledger_rows), so audit survives the ledger's retention.
 create function maas_billing_apply_retention(months integer) returns bigint language plpgsql as $$
@@ -376,12 +336,8 @@ begin
   get diagnostics m = row_count;
   return n + m;
 end $$;
-`,
-  },
-  {
-    id: 7,
-    name: "invoice_children_immutable_per_statement",
-    sql: `
+`),
+  migration(7, "invoice_children_immutable_per_statement", `
 -- Same guarantee as migration 3 (no row of a final invoice's lines or lineage can be inserted,
 -- changed or deleted), checked once per statement over its transition tables instead of one
 -- query per row: a draft's 18,000 lineage rows cost one semi-join, not 18,000 lookups. An UPDATE
@@ -408,24 +364,10 @@ begin
   end if;
   return null;
 end $$;
-create trigger invoice_lines_immutable_insert after insert on invoice_lines
-  referencing new table as new_rows for each statement execute function invoice_children_immutable_statement();
-create trigger invoice_lines_immutable_update after update on invoice_lines
-  referencing old table as old_rows new table as new_rows for each statement execute function invoice_children_immutable_statement();
-create trigger invoice_lines_immutable_delete after delete on invoice_lines
-  referencing old table as old_rows for each statement execute function invoice_children_immutable_statement();
-create trigger invoice_ledger_rows_immutable_insert after insert on invoice_ledger_rows
-  referencing new table as new_rows for each statement execute function invoice_children_immutable_statement();
-create trigger invoice_ledger_rows_immutable_update after update on invoice_ledger_rows
-  referencing old table as old_rows new table as new_rows for each statement execute function invoice_children_immutable_statement();
-create trigger invoice_ledger_rows_immutable_delete after delete on invoice_ledger_rows
-  referencing old table as old_rows for each statement execute function invoice_children_immutable_statement();
-`,
-  },
-  {
-    id: 110,
-    name: "portal_sessions",
-    sql: `
+${statementTriggers("invoice_lines_immutable", "invoice_lines", "invoice_children_immutable_statement", ["insert", "update", "delete"])}
+${statementTriggers("invoice_ledger_rows_immutable", "invoice_ledger_rows", "invoice_children_immutable_statement", ["insert", "update", "delete"])}
+`),
+  migration(110, "portal_sessions", `
 -- Browser sessions of the tenant portal (src/portal/sessions.ts). The cookie holds a random
 -- session secret; only its SHA-256 is stored, and the billing token it signed in with is sealed
 -- (AES-256-GCM) under a key derived from that secret: a database reader can neither use a row
@@ -438,39 +380,19 @@ create table portal_sessions (
   expires_at timestamptz not null
 );
 create index portal_sessions_expires on portal_sessions (expires_at);
-`,
-  },
-  {
-    id: 40,
-    name: "usage_dimensions",
-    sql: `
+`),
+  migration(40, "usage_dimensions", `
 -- Attribute labels of usage (e.g. MaaS subscriptions' organization_id and cost_center, or group),
 -- carried from the ledger into invoice lineage and invoice lines (FOCUS Tags, usage group-by).
 -- {} = none. The collector writes collector_usage.dimensions (setting attributeLabels); events may
 -- carry them too.
 alter table collector_usage add column if not exists dimensions jsonb not null default '{}';
 alter table usage_events add column dimensions jsonb not null default '{}';
-create or replace view usage_ledger as
-  select 'events'::text as origin,
-         json_build_array('events', source, event_id)::text as ledger_key,
-         source, tenant, user_id, tier, model,
-         event_time as window_start, event_time as window_end,
-         input_tokens, output_tokens, requests,
-         0 as resets, 0 as gaps, dimensions
-    from usage_events
-  union all
-  select 'collector'::text, json_build_array('collector', idempotency_key)::text,
-         source, tenant, user_id, coalesce(tier, ''), coalesce(model, ''),
-         window_start, window_end, input_tokens, output_tokens, requests, resets, gaps, dimensions
-    from collector_usage where billable;
+${ledgerView()}
 alter table invoice_ledger_rows add column dimensions jsonb not null default '{}';
 alter table invoice_lines add column dimensions jsonb not null default '{}';
-`,
-  },
-  {
-    id: 30,
-    name: "quota_reservations",
-    sql: `
+`),
+  migration(30, "quota_reservations", `
 -- Quotas are fed by the ledger (issue 16): a quota's consumption is the billed usage of its
 -- period (usage_hourly, i.e. events and collector rows) plus the reservations of checks whose real
 -- usage has not arrived yet. quotas.used/period_start (migration 4) are no longer read.
@@ -511,22 +433,15 @@ end $$;
 create trigger usage_events_settle_reservations after insert on usage_events
   referencing new table as new_rows for each statement execute function quota_reservations_settle_by_event();
 
-create function quota_reservations_settle_by_watermark() returns trigger language plpgsql as $$
-begin
-  if NEW.source = 'gateway' then
+${triggerFunction("quota_reservations_settle_by_watermark", [
+  `  if NEW.source = 'gateway' then
     update quota_reservations set settled_at = now(), settled_by = 'collector'
      where settled_at is null and settle_after <= NEW.collected_until;
-  end if;
-  return null;
-end $$;
+  end if;`])}
 create trigger collector_watermark_settle_reservations after insert or update on collector_watermark
   for each row execute function quota_reservations_settle_by_watermark();
-`,
-  },
-  {
-    id: 31,
-    name: "webhooks",
-    sql: `
+`),
+  migration(31, "webhooks", `
 -- Outbound webhooks (Standard Webhooks): per-tenant endpoints, a durable outbox written in the
 -- same transaction as the change it announces, one delivery row per (message, endpoint), and a log
 -- of every attempt. The dispatcher (src/webhooks/dispatcher.ts) sends each endpoint's messages in
@@ -631,24 +546,17 @@ end $$;
 create trigger invoices_webhooks after update on invoices for each row execute function invoices_webhooks();
 
 -- metering.flagged when the collector flags a gateway/model-server disagreement.
-create function reconciliation_webhooks() returns trigger language plpgsql as $$
-begin
-  if NEW.flagged and (TG_OP = 'INSERT' or not OLD.flagged) then
+${triggerFunction("reconciliation_webhooks", [
+  `  if NEW.flagged and (TG_OP = 'INSERT' or not OLD.flagged) then
     perform maas_webhook_emit(NEW.tenant, 'metering.flagged', 'metering.flagged/reconciliation/' || NEW.reconciliation_key,
       jsonb_build_object('tenant', NEW.tenant, 'model', NEW.model, 'windowStart', NEW.window_start, 'windowEnd', NEW.window_end,
         'gatewayTokens', NEW.gateway_tokens::text, 'modelInputTokens', NEW.model_input_tokens::text,
         'modelOutputTokens', NEW.model_output_tokens::text, 'diffRatio', NEW.diff_ratio));
-  end if;
-  return null;
-end $$;
+  end if;`])}
 create trigger collector_reconciliation_webhooks after insert or update on collector_reconciliation
   for each row execute function reconciliation_webhooks();
-`,
-  },
-  {
-    id: 32,
-    name: "month_end_closes",
-    sql: `
+`),
+  migration(32, "month_end_closes", `
 -- One row per closed month (src/close/month-end.ts): written when the close finished, so a second
 -- run (another replica, a restart) sees the month closed and changes nothing.
 create table month_end_closes (
@@ -656,23 +564,15 @@ create table month_end_closes (
   finished_at timestamptz not null default now(),
   report jsonb not null
 );
-`,
-  },
-  {
-    id: 11,
-    name: "retention_as_owner",
-    sql: `
+`),
+  migration(11, "retention_as_owner", `
 -- The app role may insert ledger event rows but not delete them (src/db/roles.ts); retention runs
 -- with the rights of this function's owner (the role that ran the migrations) instead. A fixed
 -- search_path so the caller cannot substitute its own tables.
 alter function maas_billing_apply_retention(integer) security definer set search_path = public, pg_temp;
 revoke execute on function maas_billing_apply_retention(integer) from public;
-`,
-  },
-  {
-    id: 10,
-    name: "usage_events_tenant_scoped_key",
-    sql: `
+`),
+  migration(10, "usage_events_tenant_scoped_key", `
 -- Idempotency per (tenant, source, event_id) instead of (source, event_id): an event posted for one
 -- tenant can no longer turn another tenant's event with the same (source, id) into a dropped
 -- "duplicate", and the duplicate count answers only about the poster's own tenant
@@ -682,12 +582,8 @@ revoke execute on function maas_billing_apply_retention(integer) from public;
 -- invoices issued before this migration keeps matching, so no adjustment bills a row twice.
 alter table usage_events drop constraint usage_events_pkey;
 alter table usage_events add primary key (tenant, source, event_id);
-`,
-  },
-  {
-    id: 70,
-    name: "usage_rollup_for_invoices",
-    sql: `
+`),
+  migration(70, "usage_rollup_for_invoices", `
 -- Invoice drafts read what is already aggregated (issue 20): one row per (tenant, UTC hour, tier,
 -- model, dimensions, origin) with the sums, the number of ledger rows, the collector's data-quality
 -- counts and the first and last window start, i.e. everything a draft's line needs. It is kept by
@@ -718,55 +614,9 @@ create table usage_rollup (
 
 -- One function per source table keeps both rollups (usage_hourly for quotas and metrics,
 -- usage_rollup for invoices): one trigger invocation per insert statement.
-create or replace function usage_events_rollup() returns trigger language plpgsql as $$
-begin
-  insert into usage_hourly as h (tenant, user_key, tier, model, hour, input_tokens, output_tokens, requests)
-  select tenant, coalesce(user_id, ''), tier, model, date_trunc('hour', event_time),
-         sum(input_tokens), sum(output_tokens), sum(requests)
-    from new_rows group by 1, 2, 3, 4, 5
-  on conflict (tenant, user_key, tier, model, hour) do update
-    set input_tokens = h.input_tokens + excluded.input_tokens,
-        output_tokens = h.output_tokens + excluded.output_tokens,
-        requests = h.requests + excluded.requests;
-  insert into usage_rollup as u (tenant, hour, tier, model, dimensions, origin, input_tokens, output_tokens, requests, ledger_rows, resets, gaps, first_window, last_window)
-  select tenant, date_trunc('hour', event_time, 'UTC'), tier, model, dimensions, 'events',
-         sum(input_tokens), sum(output_tokens), sum(requests), count(*), 0, 0, min(event_time), max(event_time)
-    from new_rows group by 1, 2, 3, 4, 5
-  on conflict (tenant, hour, tier, model, origin, dimensions) do update
-    set input_tokens = u.input_tokens + excluded.input_tokens,
-        output_tokens = u.output_tokens + excluded.output_tokens,
-        requests = u.requests + excluded.requests,
-        ledger_rows = u.ledger_rows + excluded.ledger_rows,
-        first_window = least(u.first_window, excluded.first_window),
-        last_window = greatest(u.last_window, excluded.last_window);
-  return null;
-end $$;
+${triggerFunction("usage_events_rollup", [hourlyInsert(USAGE_HOURLY, EVENTS), rollupInsert(EVENTS)], { orReplace: true })}
 
-create or replace function collector_usage_rollup_insert() returns trigger language plpgsql as $$
-begin
-  insert into usage_hourly as h (tenant, user_key, tier, model, hour, input_tokens, output_tokens, requests)
-  select tenant, coalesce(user_id, ''), coalesce(tier, ''), coalesce(model, ''), date_trunc('hour', window_start),
-         sum(input_tokens), sum(output_tokens), sum(requests)
-    from new_rows where billable group by 1, 2, 3, 4, 5
-  on conflict (tenant, user_key, tier, model, hour) do update
-    set input_tokens = h.input_tokens + excluded.input_tokens,
-        output_tokens = h.output_tokens + excluded.output_tokens,
-        requests = h.requests + excluded.requests;
-  insert into usage_rollup as u (tenant, hour, tier, model, dimensions, origin, input_tokens, output_tokens, requests, ledger_rows, resets, gaps, first_window, last_window)
-  select tenant, date_trunc('hour', window_start, 'UTC'), coalesce(tier, ''), coalesce(model, ''), dimensions, 'collector',
-         sum(input_tokens), sum(output_tokens), sum(requests), count(*), sum(resets), sum(gaps), min(window_start), max(window_start)
-    from new_rows where billable group by 1, 2, 3, 4, 5
-  on conflict (tenant, hour, tier, model, origin, dimensions) do update
-    set input_tokens = u.input_tokens + excluded.input_tokens,
-        output_tokens = u.output_tokens + excluded.output_tokens,
-        requests = u.requests + excluded.requests,
-        ledger_rows = u.ledger_rows + excluded.ledger_rows,
-        resets = u.resets + excluded.resets,
-        gaps = u.gaps + excluded.gaps,
-        first_window = least(u.first_window, excluded.first_window),
-        last_window = greatest(u.last_window, excluded.last_window);
-  return null;
-end $$;
+${triggerFunction("collector_usage_rollup_insert", [hourlyInsert(USAGE_HOURLY, COLLECTOR), rollupInsert(COLLECTOR)], { orReplace: true })}
 
 -- UPDATE and DELETE of ledger rows. The collector's upsert (re-collection after late data) changes
 -- only quantities: its rows keep tenant, window, tier, model, dimensions and billable, so the
@@ -795,82 +645,30 @@ begin
   end if;
 end $$;
 
-create function usage_events_rollup_change() returns trigger language plpgsql as $$
-declare
-  tenants text[];
-  hours timestamptz[];
-begin
-  -- (nested: a DELETE trigger has no new_rows to parse)
-  if TG_OP = 'UPDATE' then if not exists (
-    select 1 from old_rows o where not exists (
-      select 1 from new_rows n where n.tenant = o.tenant and n.source = o.source and n.event_id = o.event_id
-         and n.event_time = o.event_time and n.tier = o.tier and n.model = o.model and n.dimensions = o.dimensions)) then
-    insert into usage_rollup as u (tenant, hour, tier, model, dimensions, origin, input_tokens, output_tokens, requests, ledger_rows, resets, gaps, first_window, last_window)
-    select tenant, date_trunc('hour', t, 'UTC'), tier, model, dimensions, 'events', sum(i), sum(o), sum(r), 0, 0, 0, min(t), max(t) from (
-      select tenant, event_time as t, tier, model, dimensions, input_tokens as i, output_tokens as o, requests as r from new_rows
+${rollupChangeFunction("usage_events_rollup_change", EVENTS, {
+  sameBucket: `n.tenant = o.tenant and n.source = o.source and n.event_id = o.event_id
+         and n.event_time = o.event_time and n.tier = o.tier and n.model = o.model and n.dimensions = o.dimensions`,
+  signedRows: `      select tenant, event_time as t, tier, model, dimensions, input_tokens as i, output_tokens as o, requests as r from new_rows
       union all
-      select tenant, event_time, tier, model, dimensions, -input_tokens, -output_tokens, -requests from old_rows
-    ) d group by 1, 2, 3, 4, 5
-    on conflict (tenant, hour, tier, model, origin, dimensions) do update
-      set input_tokens = u.input_tokens + excluded.input_tokens,
-          output_tokens = u.output_tokens + excluded.output_tokens,
-          requests = u.requests + excluded.requests;
-    return null;
-  end if; end if;
-  if TG_OP = 'UPDATE' then
-    select array_agg(tenant), array_agg(h) into tenants, hours from (
-      select tenant, date_trunc('hour', event_time, 'UTC') as h from old_rows
-      union select tenant, date_trunc('hour', event_time, 'UTC') from new_rows) b;
-  else
-    select array_agg(tenant), array_agg(h) into tenants, hours from (
-      select distinct tenant, date_trunc('hour', event_time, 'UTC') as h from old_rows) b;
-  end if;
-  perform usage_rollup_rebuild('events', tenants, hours);
-  return null;
-end $$;
+      select tenant, event_time, tier, model, dimensions, -input_tokens, -output_tokens, -requests from old_rows`,
+  rebuild: "usage_rollup_rebuild('events', tenants, hours)",
+})}
 create trigger usage_events_rollup_update after update on usage_events
   referencing old table as old_rows new table as new_rows for each statement execute function usage_events_rollup_change();
 create trigger usage_events_rollup_delete after delete on usage_events
   referencing old table as old_rows for each statement execute function usage_events_rollup_change();
 
-create function collector_usage_rollup_change() returns trigger language plpgsql as $$
-declare
-  tenants text[];
-  hours timestamptz[];
-begin
-  -- (nested: a DELETE trigger has no new_rows to parse)
-  if TG_OP = 'UPDATE' then if not exists (
-    select 1 from old_rows o where not exists (
-      select 1 from new_rows n where n.idempotency_key = o.idempotency_key and n.tenant = o.tenant and n.billable = o.billable
+${rollupChangeFunction("collector_usage_rollup_change", COLLECTOR, {
+  sameBucket: `n.idempotency_key = o.idempotency_key and n.tenant = o.tenant and n.billable = o.billable
          and n.window_start = o.window_start and n.tier is not distinct from o.tier and n.model is not distinct from o.model
-         and n.dimensions = o.dimensions)) then
-    insert into usage_rollup as u (tenant, hour, tier, model, dimensions, origin, input_tokens, output_tokens, requests, ledger_rows, resets, gaps, first_window, last_window)
-    select tenant, date_trunc('hour', t, 'UTC'), tier, model, dimensions, 'collector', sum(i), sum(o), sum(r), 0, sum(res), sum(gap), min(t), max(t) from (
-      select tenant, window_start as t, coalesce(tier, '') as tier, coalesce(model, '') as model, dimensions,
+         and n.dimensions = o.dimensions`,
+  signedRows: `      select tenant, window_start as t, coalesce(tier, '') as tier, coalesce(model, '') as model, dimensions,
              input_tokens as i, output_tokens as o, requests as r, resets as res, gaps as gap from new_rows where billable
       union all
       select tenant, window_start, coalesce(tier, ''), coalesce(model, ''), dimensions,
-             -input_tokens, -output_tokens, -requests, -resets, -gaps from old_rows where billable
-    ) d group by 1, 2, 3, 4, 5
-    on conflict (tenant, hour, tier, model, origin, dimensions) do update
-      set input_tokens = u.input_tokens + excluded.input_tokens,
-          output_tokens = u.output_tokens + excluded.output_tokens,
-          requests = u.requests + excluded.requests,
-          resets = u.resets + excluded.resets,
-          gaps = u.gaps + excluded.gaps;
-    return null;
-  end if; end if;
-  if TG_OP = 'UPDATE' then
-    select array_agg(tenant), array_agg(h) into tenants, hours from (
-      select tenant, date_trunc('hour', window_start, 'UTC') as h from old_rows
-      union select tenant, date_trunc('hour', window_start, 'UTC') from new_rows) b;
-  else
-    select array_agg(tenant), array_agg(h) into tenants, hours from (
-      select distinct tenant, date_trunc('hour', window_start, 'UTC') as h from old_rows) b;
-  end if;
-  perform usage_rollup_rebuild('collector', tenants, hours);
-  return null;
-end $$;
+             -input_tokens, -output_tokens, -requests, -resets, -gaps from old_rows where billable`,
+  rebuild: "usage_rollup_rebuild('collector', tenants, hours)",
+})}
 create trigger collector_usage_rollup_change_update after update on collector_usage
   referencing old table as old_rows new table as new_rows for each statement execute function collector_usage_rollup_change();
 create trigger collector_usage_rollup_change_delete after delete on collector_usage
@@ -887,14 +685,8 @@ create trigger collector_usage_rollup_truncate after truncate on collector_usage
   for each statement execute function usage_rollup_truncate();
 
 -- The rows stored before this migration.
-insert into usage_rollup (tenant, hour, tier, model, dimensions, origin, input_tokens, output_tokens, requests, ledger_rows, resets, gaps, first_window, last_window)
-select tenant, date_trunc('hour', event_time, 'UTC'), tier, model, dimensions, 'events',
-       sum(input_tokens), sum(output_tokens), sum(requests), count(*), 0, 0, min(event_time), max(event_time)
-  from usage_events group by 1, 2, 3, 4, 5;
-insert into usage_rollup (tenant, hour, tier, model, dimensions, origin, input_tokens, output_tokens, requests, ledger_rows, resets, gaps, first_window, last_window)
-select tenant, date_trunc('hour', window_start, 'UTC'), coalesce(tier, ''), coalesce(model, ''), dimensions, 'collector',
-       sum(input_tokens), sum(output_tokens), sum(requests), count(*), sum(resets), sum(gaps), min(window_start), max(window_start)
-  from collector_usage where billable group by 1, 2, 3, 4, 5;
+${rollupBackfill(EVENTS, "usage_events")}
+${rollupBackfill(COLLECTOR, "collector_usage")}
 
 -- Lineage of a draft per line group: the ledger rows behind a group are exactly those of the
 -- tenant with its tier, model and dimensions whose window starts in [window_from, window_to)
@@ -915,19 +707,10 @@ create table invoice_line_groups (
   requests bigint not null,
   primary key (invoice_id, group_no)
 );
-create trigger invoice_line_groups_immutable_insert after insert on invoice_line_groups
-  referencing new table as new_rows for each statement execute function invoice_children_immutable_statement();
-create trigger invoice_line_groups_immutable_update after update on invoice_line_groups
-  referencing old table as old_rows new table as new_rows for each statement execute function invoice_children_immutable_statement();
-create trigger invoice_line_groups_immutable_delete after delete on invoice_line_groups
-  referencing old table as old_rows for each statement execute function invoice_children_immutable_statement();
+${statementTriggers("invoice_line_groups_immutable", "invoice_line_groups", "invoice_children_immutable_statement", ["insert", "update", "delete"])}
 create trigger invoice_line_groups_no_truncate before truncate on invoice_line_groups for each statement execute function invoices_no_truncate();
-`,
-  },
-  {
-    id: 71,
-    name: "time_indexes_brin",
-    sql: `
+`),
+  migration(71, "time_indexes_brin", `
 -- Ingest (issue 20): usage_events_time and usage_hourly_hour serve only range reads over whole
 -- periods (retention's delete, the month-end close's tenant list, /metrics and the ledger cost),
 -- never a lookup, and rows arrive in about time order: a BRIN index answers those ranges and costs
@@ -938,12 +721,8 @@ drop index usage_events_time;
 create index usage_events_time on usage_events using brin (event_time);
 drop index if exists usage_hourly_hour;
 create index usage_hourly_hour on usage_hourly using brin (hour);
-`,
-  },
-  {
-    id: 60,
-    name: "access_log_usage",
-    sql: `
+`),
+  migration(60, "access_log_usage", `
 -- Per-request usage from the gateway's access logs (POST /v1/logs, OTLP; src/accesslog). One row per
 -- request: record_id is a hash of what identifies the request (src/accesslog/records.ts), so a
 -- retried batch or a copy through another collector replica is the same row, and the streaming
@@ -983,58 +762,27 @@ create function access_log_dimensions(key_id text, key_name text, organization_i
 create function access_log_in_ledger(billable boolean, response_type text, input_tokens bigint, output_tokens bigint) returns boolean
   language sql immutable as $$ select billable and (response_type = 'hit' or input_tokens + output_tokens > 0) $$;
 
-create or replace view usage_ledger as
-  select 'events'::text as origin,
-         json_build_array('events', source, event_id)::text as ledger_key,
-         source, tenant, user_id, tier, model,
-         event_time as window_start, event_time as window_end,
-         input_tokens, output_tokens, requests,
-         0 as resets, 0 as gaps, dimensions
-    from usage_events
-  union all
-  select 'collector'::text, json_build_array('collector', idempotency_key)::text,
-         source, tenant, user_id, coalesce(tier, ''), coalesce(model, ''),
-         window_start, window_end, input_tokens, output_tokens, requests, resets, gaps, dimensions
-    from collector_usage where billable
-  union all
-  select 'access-log'::text, json_build_array('access-log', source, record_id)::text,
+${ledgerView(`  select 'access-log'::text, json_build_array('access-log', source, record_id)::text,
          source, tenant, user_id, tier, model, event_time, event_time,
          input_tokens, output_tokens, case when response_type = 'hit' then 1::bigint else 0::bigint end, 0, 0,
          access_log_dimensions(key_id, key_name, organization_id)
     from access_log_usage
-   where access_log_in_ledger(billable, response_type, input_tokens, output_tokens);
+   where access_log_in_ledger(billable, response_type, input_tokens, output_tokens)`)}
 
 -- The hourly rollup, like the other ledger tables (inserts, and the upsert of a streaming copy).
-create function access_log_usage_rollup_insert() returns trigger language plpgsql as $$
-begin
-  insert into usage_hourly as h (tenant, user_key, tier, model, hour, input_tokens, output_tokens, requests)
-  select tenant, coalesce(user_id, ''), tier, model, date_trunc('hour', event_time),
-         sum(input_tokens), sum(output_tokens), sum(case when response_type = 'hit' then 1 else 0 end)
-    from new_rows where billable group by 1, 2, 3, 4, 5
-  on conflict (tenant, user_key, tier, model, hour) do update
-    set input_tokens = h.input_tokens + excluded.input_tokens,
-        output_tokens = h.output_tokens + excluded.output_tokens,
-        requests = h.requests + excluded.requests;
-  return null;
-end $$;
-create function access_log_usage_rollup_update() returns trigger language plpgsql as $$
-begin
-  insert into usage_hourly as h (tenant, user_key, tier, model, hour, input_tokens, output_tokens, requests)
-  select tenant, user_key, tier, model, hour, sum(i), sum(o), sum(r) from (
-    select tenant, coalesce(user_id, '') as user_key, tier, model, date_trunc('hour', event_time) as hour,
+${triggerFunction("access_log_usage_rollup_insert", [hourlyInsert(USAGE_HOURLY, ACCESS_LOG)])}
+${triggerFunction("access_log_usage_rollup_update", [
+  hourlyDelta(
+    USAGE_HOURLY,
+    `    select tenant, coalesce(user_id, '') as user_key, tier, model, date_trunc('hour', event_time) as hour,
            input_tokens as i, output_tokens as o, case when response_type = 'hit' then 1 else 0 end as r
       from new_rows where billable
     union all
     select tenant, coalesce(user_id, ''), tier, model, date_trunc('hour', event_time),
            -input_tokens, -output_tokens, -(case when response_type = 'hit' then 1 else 0 end)
-      from old_rows where billable
-  ) d group by 1, 2, 3, 4, 5
-  on conflict (tenant, user_key, tier, model, hour) do update
-    set input_tokens = h.input_tokens + excluded.input_tokens,
-        output_tokens = h.output_tokens + excluded.output_tokens,
-        requests = h.requests + excluded.requests;
-  return null;
-end $$;
+      from old_rows where billable`,
+  ),
+])}
 create trigger access_log_usage_rollup_insert after insert on access_log_usage
   referencing new table as new_rows for each statement execute function access_log_usage_rollup_insert();
 create trigger access_log_usage_rollup_update after update on access_log_usage
@@ -1062,44 +810,20 @@ begin
    group by 1, 2, 3, 4, 5;
 end $$;
 
-create function access_log_usage_invoice_rollup_insert() returns trigger language plpgsql as $$
-begin
-  insert into usage_rollup as u (tenant, hour, tier, model, dimensions, origin, input_tokens, output_tokens, requests, ledger_rows, resets, gaps, first_window, last_window)
-  select tenant, date_trunc('hour', event_time, 'UTC'), tier, model,
-         access_log_dimensions(key_id, key_name, organization_id), 'access-log',
-         sum(input_tokens), sum(output_tokens), sum(case when response_type = 'hit' then 1 else 0 end), count(*), 0, 0, min(event_time), max(event_time)
-    from new_rows where access_log_in_ledger(billable, response_type, input_tokens, output_tokens) group by 1, 2, 3, 4, 5
-  on conflict (tenant, hour, tier, model, origin, dimensions) do update
-    set input_tokens = u.input_tokens + excluded.input_tokens,
-        output_tokens = u.output_tokens + excluded.output_tokens,
-        requests = u.requests + excluded.requests,
-        ledger_rows = u.ledger_rows + excluded.ledger_rows,
-        first_window = least(u.first_window, excluded.first_window),
-        last_window = greatest(u.last_window, excluded.last_window);
-  return null;
-end $$;
+${triggerFunction("access_log_usage_invoice_rollup_insert", [rollupInsert(ACCESS_LOG)])}
 
 -- UPDATE (the streaming copy's fold: more tokens, maybe another response type) and DELETE. When no
 -- row changes its bucket or whether it is in the ledger, the rollup takes the difference;
 -- otherwise the touched (tenant, hour) buckets are rebuilt from the table, so counts and first/last
 -- window stay exact.
-create function access_log_usage_invoice_rollup_change() returns trigger language plpgsql as $$
-declare
-  tenants text[];
-  hours timestamptz[];
-begin
-  -- (nested: a DELETE trigger has no new_rows to parse)
-  if TG_OP = 'UPDATE' then if not exists (
-    select 1 from old_rows o where not exists (
-      select 1 from new_rows n where n.tenant = o.tenant and n.source = o.source and n.record_id = o.record_id
+${rollupChangeFunction("access_log_usage_invoice_rollup_change", ACCESS_LOG, {
+  sameBucket: `n.tenant = o.tenant and n.source = o.source and n.record_id = o.record_id
          and n.event_time = o.event_time and n.tier = o.tier and n.model = o.model
          and n.key_id is not distinct from o.key_id and n.key_name is not distinct from o.key_name
          and n.organization_id is not distinct from o.organization_id
          and (access_log_in_ledger(n.billable, n.response_type, n.input_tokens, n.output_tokens))
-             = (access_log_in_ledger(o.billable, o.response_type, o.input_tokens, o.output_tokens)))) then
-    insert into usage_rollup as u (tenant, hour, tier, model, dimensions, origin, input_tokens, output_tokens, requests, ledger_rows, resets, gaps, first_window, last_window)
-    select tenant, date_trunc('hour', t, 'UTC'), tier, model, dimensions, 'access-log', sum(i), sum(o), sum(r), 0, 0, 0, min(t), max(t) from (
-      select tenant, event_time as t, tier, model,
+             = (access_log_in_ledger(o.billable, o.response_type, o.input_tokens, o.output_tokens))`,
+  signedRows: `      select tenant, event_time as t, tier, model,
              access_log_dimensions(key_id, key_name, organization_id) as dimensions,
              input_tokens as i, output_tokens as o, case when response_type = 'hit' then 1 else 0 end as r
         from new_rows where access_log_in_ledger(billable, response_type, input_tokens, output_tokens)
@@ -1107,31 +831,12 @@ begin
       select tenant, event_time, tier, model,
              access_log_dimensions(key_id, key_name, organization_id),
              -input_tokens, -output_tokens, -(case when response_type = 'hit' then 1 else 0 end)
-        from old_rows where access_log_in_ledger(billable, response_type, input_tokens, output_tokens)
-    ) d group by 1, 2, 3, 4, 5
-    on conflict (tenant, hour, tier, model, origin, dimensions) do update
-      set input_tokens = u.input_tokens + excluded.input_tokens,
-          output_tokens = u.output_tokens + excluded.output_tokens,
-          requests = u.requests + excluded.requests;
-    return null;
-  end if; end if;
-  if TG_OP = 'UPDATE' then
-    select array_agg(tenant), array_agg(h) into tenants, hours from (
-      select tenant, date_trunc('hour', event_time, 'UTC') as h from old_rows
-      union select tenant, date_trunc('hour', event_time, 'UTC') from new_rows) b;
-  else
-    select array_agg(tenant), array_agg(h) into tenants, hours from (
-      select distinct tenant, date_trunc('hour', event_time, 'UTC') as h from old_rows) b;
-  end if;
-  perform access_log_rollup_rows(tenants, hours);
-  return null;
-end $$;
-create trigger access_log_usage_invoice_rollup_insert after insert on access_log_usage
-  referencing new table as new_rows for each statement execute function access_log_usage_invoice_rollup_insert();
-create trigger access_log_usage_invoice_rollup_update after update on access_log_usage
-  referencing old table as old_rows new table as new_rows for each statement execute function access_log_usage_invoice_rollup_change();
-create trigger access_log_usage_invoice_rollup_delete after delete on access_log_usage
-  referencing old table as old_rows for each statement execute function access_log_usage_invoice_rollup_change();
+        from old_rows where access_log_in_ledger(billable, response_type, input_tokens, output_tokens)`,
+  rebuild: "access_log_rollup_rows(tenants, hours)",
+})}
+${statementTrigger("access_log_usage_invoice_rollup_insert", "insert", "access_log_usage", "access_log_usage_invoice_rollup_insert")}
+${statementTrigger("access_log_usage_invoice_rollup_update", "update", "access_log_usage", "access_log_usage_invoice_rollup_change")}
+${statementTrigger("access_log_usage_invoice_rollup_delete", "delete", "access_log_usage", "access_log_usage_invoice_rollup_change")}
 create function access_log_usage_invoice_rollup_truncate() returns trigger language plpgsql as $$
 begin
   delete from usage_rollup where origin = 'access-log';
@@ -1143,12 +848,8 @@ create trigger access_log_usage_invoice_rollup_truncate after truncate on access
 -- Invoices split by API key (splitBy "key"): the draft's line groups keep the key in their
 -- dimensions, and finalizing matches the ledger rows behind them with or without it.
 alter table invoice_line_groups add column key_split boolean not null default false;
-`,
-  },
-  {
-    id: 61,
-    name: "access_log_key_hourly",
-    sql: `
+`),
+  migration(61, "access_log_key_hourly", `
 -- Billable access-log usage per API key and hour (for maas_billing_key_usage_*: the per-key panel),
 -- kept by the same statement-level triggers as usage_hourly, so /metrics never scans the access log.
 create table access_log_key_hourly (
@@ -1162,36 +863,19 @@ create table access_log_key_hourly (
   requests bigint not null,
   primary key (tenant, key_id, key_name, model, hour)
 );
-create function access_log_key_rollup() returns trigger language plpgsql as $$
-begin
-  insert into access_log_key_hourly as h (tenant, key_id, key_name, model, hour, input_tokens, output_tokens, requests)
-  select tenant, key_id, key_name, model, hour, sum(i), sum(o), sum(r) from (
-    select tenant, coalesce(key_id, '') as key_id, coalesce(key_name, '') as key_name, model, date_trunc('hour', event_time) as hour,
+${triggerFunction("access_log_key_rollup", [
+  hourlyDelta(
+    KEY_HOURLY,
+    `    select tenant, coalesce(key_id, '') as key_id, coalesce(key_name, '') as key_name, model, date_trunc('hour', event_time) as hour,
            input_tokens as i, output_tokens as o, case when response_type = 'hit' then 1 else 0 end as r
       from new_rows where billable
     union all
     select tenant, coalesce(key_id, ''), coalesce(key_name, ''), model, date_trunc('hour', event_time),
            -input_tokens, -output_tokens, -(case when response_type = 'hit' then 1 else 0 end)
-      from old_rows where billable
-  ) d group by 1, 2, 3, 4, 5
-  on conflict (tenant, key_id, key_name, model, hour) do update
-    set input_tokens = h.input_tokens + excluded.input_tokens,
-        output_tokens = h.output_tokens + excluded.output_tokens,
-        requests = h.requests + excluded.requests;
-  return null;
-end $$;
-create function access_log_key_rollup_insert() returns trigger language plpgsql as $$
-begin
-  insert into access_log_key_hourly as h (tenant, key_id, key_name, model, hour, input_tokens, output_tokens, requests)
-  select tenant, coalesce(key_id, ''), coalesce(key_name, ''), model, date_trunc('hour', event_time),
-         sum(input_tokens), sum(output_tokens), sum(case when response_type = 'hit' then 1 else 0 end)
-    from new_rows where billable group by 1, 2, 3, 4, 5
-  on conflict (tenant, key_id, key_name, model, hour) do update
-    set input_tokens = h.input_tokens + excluded.input_tokens,
-        output_tokens = h.output_tokens + excluded.output_tokens,
-        requests = h.requests + excluded.requests;
-  return null;
-end $$;
+      from old_rows where billable`,
+  ),
+])}
+${triggerFunction("access_log_key_rollup_insert", [hourlyInsert(KEY_HOURLY, ACCESS_LOG)])}
 create trigger access_log_key_rollup_insert after insert on access_log_usage
   referencing new table as new_rows for each statement execute function access_log_key_rollup_insert();
 create trigger access_log_key_rollup_update after update on access_log_usage
@@ -1200,12 +884,8 @@ insert into access_log_key_hourly (tenant, key_id, key_name, model, hour, input_
 select tenant, coalesce(key_id, ''), coalesce(key_name, ''), model, date_trunc('hour', event_time),
        sum(input_tokens), sum(output_tokens), sum(case when response_type = 'hit' then 1 else 0 end)
   from access_log_usage where billable group by 1, 2, 3, 4, 5;
-`,
-  },
-  {
-    id: 33,
-    name: "retention_covers_every_ledger_table",
-    sql: `
+`),
+  migration(33, "retention_covers_every_ledger_table", `
 -- Retention (migration 006) deleted only usage_events and usage_hourly: the gateway's access-log
 -- rows (060) with their per-key rollup (061), and the collector's billable rows, stayed forever.
 -- Same semantics for all: rows whose time (event time, window start, hour) is before the first
@@ -1234,8 +914,7 @@ begin
   get diagnostics n = row_count; total := total + n;
   return total;
 end $$;
-`,
-  },
+`),
 ];
 
 /**

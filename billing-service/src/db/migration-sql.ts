@@ -1,0 +1,222 @@
+/**
+ * SQL that the migrations (migrations.ts) would otherwise write once per table: trigger functions
+ * and statement-level triggers, the functions that keep the hourly rollups (usage_hourly,
+ * access_log_key_hourly) and the invoice rollup (usage_rollup, issue 20) in step with each ledger
+ * table (migrations 001, 002, 060, 061, 070), and the ledger view's branches (040, 060). Each piece
+ * is one template, filled in per ledger table from a LedgerTable: how that table's rows read as
+ * ledger rows.
+ *
+ * Released migrations never change (a database that applied one never sees an edit, and a fresh
+ * one must get the same schema), so these templates reproduce, byte for byte, the text those
+ * migrations were released with; the few layout choices below exist only to reproduce where that
+ * text wrapped its lines. test/migrations-released.test.ts pins every released migration's SHA-256:
+ * an edit here that changes a released text fails it. A new migration may use these freely.
+ */
+
+/** How one ledger table's rows read as ledger rows, as SQL expressions over its columns. */
+export interface LedgerTable {
+  /** usage_rollup.origin of its rows. */
+  readonly origin: string;
+  /** The column whose hour is the row's bucket. */
+  readonly time: string;
+  readonly tier: string;
+  readonly model: string;
+  /** The row's attribute labels (jsonb). */
+  readonly dimensions: string;
+  /** How many requests the row counts. */
+  readonly requests: string;
+  /** Which rows count in the hourly rollups (all when absent). */
+  readonly billable?: string;
+  /** Which rows are ledger rows, in the invoice rollup (all when absent). */
+  readonly inLedger?: string;
+  /** Whether the rows carry the collector's data-quality counts (resets, gaps). */
+  readonly qualityCounts: boolean;
+}
+
+export const EVENTS: LedgerTable = {
+  origin: "events",
+  time: "event_time",
+  tier: "tier",
+  model: "model",
+  dimensions: "dimensions",
+  requests: "requests",
+  qualityCounts: false,
+};
+
+export const COLLECTOR: LedgerTable = {
+  origin: "collector",
+  time: "window_start",
+  tier: "coalesce(tier, '')",
+  model: "coalesce(model, '')",
+  dimensions: "dimensions",
+  requests: "requests",
+  billable: "billable",
+  inLedger: "billable",
+  qualityCounts: true,
+};
+
+export const ACCESS_LOG: LedgerTable = {
+  origin: "access-log",
+  time: "event_time",
+  tier: "tier",
+  model: "model",
+  dimensions: "access_log_dimensions(key_id, key_name, organization_id)",
+  requests: "case when response_type = 'hit' then 1 else 0 end",
+  billable: "billable",
+  inLedger: "access_log_in_ledger(billable, response_type, input_tokens, output_tokens)",
+  qualityCounts: false,
+};
+
+/** An hourly rollup table: its key columns and, per ledger table, the expressions that fill them. */
+export interface HourlyRollup {
+  readonly table: string;
+  readonly key: readonly string[];
+  readonly bucket: (t: LedgerTable) => readonly string[];
+}
+
+export const USAGE_HOURLY: HourlyRollup = {
+  table: "usage_hourly",
+  key: ["tenant", "user_key", "tier", "model", "hour"],
+  bucket: (t) => ["tenant", "coalesce(user_id, '')", t.tier, t.model, `date_trunc('hour', ${t.time})`],
+};
+
+export const KEY_HOURLY: HourlyRollup = {
+  table: "access_log_key_hourly",
+  key: ["tenant", "key_id", "key_name", "model", "hour"],
+  bucket: (t) => ["tenant", "coalesce(key_id, '')", "coalesce(key_name, '')", t.model, `date_trunc('hour', ${t.time})`],
+};
+
+const QUANTITIES = ["input_tokens", "output_tokens", "requests"];
+const ROLLUP_KEY = ["tenant", "hour", "tier", "model", "origin", "dimensions"];
+const ROLLUP_COLUMNS =
+  "tenant, hour, tier, model, dimensions, origin, input_tokens, output_tokens, requests, ledger_rows, resets, gaps, first_window, last_window";
+const where = (condition: string | undefined): string => (condition === undefined ? "" : ` where ${condition}`);
+
+/** `on conflict (key) do update set` adding each of `add` to the stored row (alias `as`), then `also`. */
+export const addOnConflict = (indent: string, as: string, key: readonly string[], add: readonly string[], also: readonly string[] = []): string =>
+  `${indent}on conflict (${key.join(", ")}) do update
+${indent}  set ${[...add.map((c) => `${c} = ${as}.${c} + excluded.${c}`), ...also].join(`,\n${indent}      `)};`;
+
+/** A trigger function: `body` (its statements, indented), then `return null`. */
+export const triggerFunction = (name: string, body: readonly string[], options: { orReplace?: boolean; declare?: string } = {}): string =>
+  `create ${options.orReplace ? "or replace " : ""}function ${name}() returns trigger language plpgsql as $$
+${options.declare === undefined ? "" : `declare\n${options.declare}\n`}begin
+${body.join("\n")}
+  return null;
+end $$;`;
+
+/** Adds the rows of `from` (new_rows in a trigger) to an hourly rollup, per bucket. */
+export const hourlyInsert = (rollup: HourlyRollup, t: LedgerTable, options: { indent?: string; from?: string } = {}): string => {
+  const i = options.indent ?? "  ";
+  return `${i}insert into ${rollup.table} as h (${[...rollup.key, ...QUANTITIES].join(", ")})
+${i}select ${rollup.bucket(t).join(", ")},
+${i}       sum(input_tokens), sum(output_tokens), sum(${t.requests})
+${i}  from ${options.from ?? "new_rows"}${where(t.billable)} group by 1, 2, 3, 4, 5
+${addOnConflict(i, "h", rollup.key, QUANTITIES)}`;
+};
+
+/**
+ * Adds an UPDATE's difference to an hourly rollup: `signedRows` selects the new rows' bucket
+ * (named as the key) with their quantities as i, o, r, union all the old rows' with theirs negated.
+ */
+export const hourlyDelta = (rollup: HourlyRollup, signedRows: string): string =>
+  `  insert into ${rollup.table} as h (${[...rollup.key, ...QUANTITIES].join(", ")})
+  select ${rollup.key.join(", ")}, sum(i), sum(o), sum(r) from (
+${signedRows}
+  ) d group by 1, 2, 3, 4, 5
+${addOnConflict("  ", "h", rollup.key, QUANTITIES)}`;
+
+/** The invoice rollup's sums of a ledger table's rows (`from`), per (tenant, UTC hour, tier, model, dimensions). */
+const rollupSelect = (t: LedgerTable, indent: string, from: string): string => {
+  // The released text put computed dimensions on a line of their own.
+  const dimensions = t.dimensions.includes("(") ? `\n${indent}       ${t.dimensions}` : ` ${t.dimensions}`;
+  const counts = t.qualityCounts ? "sum(resets), sum(gaps)" : "0, 0";
+  return `${indent}select tenant, date_trunc('hour', ${t.time}, 'UTC'), ${t.tier}, ${t.model},${dimensions}, '${t.origin}',
+${indent}       sum(input_tokens), sum(output_tokens), sum(${t.requests}), count(*), ${counts}, min(${t.time}), max(${t.time})
+${indent}  from ${from}${where(t.inLedger)} group by 1, 2, 3, 4, 5`;
+};
+
+/** Adds an INSERT's rows (new_rows) to the invoice rollup. */
+export const rollupInsert = (t: LedgerTable): string =>
+  `  insert into usage_rollup as u (${ROLLUP_COLUMNS})
+${rollupSelect(t, "  ", "new_rows")}
+${addOnConflict("  ", "u", ROLLUP_KEY, [...QUANTITIES, "ledger_rows", ...(t.qualityCounts ? ["resets", "gaps"] : [])], [
+  "first_window = least(u.first_window, excluded.first_window)",
+  "last_window = greatest(u.last_window, excluded.last_window)",
+])}`;
+
+/** The invoice rollup of the rows a table already holds (a migration's backfill). */
+export const rollupBackfill = (t: LedgerTable, table: string): string =>
+  `insert into usage_rollup (${ROLLUP_COLUMNS})
+${rollupSelect(t, "", table)};`;
+
+/**
+ * The UPDATE and DELETE trigger function of a table's invoice rollup. An UPDATE in which every old
+ * row has a new row in the same bucket (`sameBucket`, over `o` and `n`) adds its difference
+ * (`signedRows`: the new rows with quantities as i, o, r (and res, gap), union all the old rows'
+ * negated); any other change calls `rebuild(tenants, hours)` on the (tenant, hour) buckets it touched.
+ */
+export const rollupChangeFunction = (name: string, t: LedgerTable, sql: { sameBucket: string; signedRows: string; rebuild: string }): string => {
+  const hour = `date_trunc('hour', ${t.time}, 'UTC')`;
+  const counts = t.qualityCounts ? "sum(res), sum(gap)" : "0, 0";
+  return triggerFunction(
+    name,
+    [
+      `  -- (nested: a DELETE trigger has no new_rows to parse)
+  if TG_OP = 'UPDATE' then if not exists (
+    select 1 from old_rows o where not exists (
+      select 1 from new_rows n where ${sql.sameBucket})) then
+    insert into usage_rollup as u (${ROLLUP_COLUMNS})
+    select tenant, date_trunc('hour', t, 'UTC'), tier, model, dimensions, '${t.origin}', sum(i), sum(o), sum(r), 0, ${counts}, min(t), max(t) from (
+${sql.signedRows}
+    ) d group by 1, 2, 3, 4, 5
+${addOnConflict("    ", "u", ROLLUP_KEY, [...QUANTITIES, ...(t.qualityCounts ? ["resets", "gaps"] : [])])}
+    return null;
+  end if; end if;
+  if TG_OP = 'UPDATE' then
+    select array_agg(tenant), array_agg(h) into tenants, hours from (
+      select tenant, ${hour} as h from old_rows
+      union select tenant, ${hour} from new_rows) b;
+  else
+    select array_agg(tenant), array_agg(h) into tenants, hours from (
+      select distinct tenant, ${hour} as h from old_rows) b;
+  end if;
+  perform ${sql.rebuild};`,
+    ],
+    { declare: "  tenants text[];\n  hours timestamptz[];" },
+  );
+};
+
+/** A statement-level trigger, with the transition tables its event has. */
+export const statementTrigger = (name: string, event: "insert" | "update" | "delete" | "truncate", table: string, fn: string): string => {
+  const referencing = {
+    insert: "referencing new table as new_rows ",
+    update: "referencing old table as old_rows new table as new_rows ",
+    delete: "referencing old table as old_rows ",
+    truncate: "",
+  }[event];
+  return `create trigger ${name} after ${event} on ${table}
+  ${referencing}for each statement execute function ${fn}();`;
+};
+
+/** One statement-level trigger `<prefix>_<event>` per event, all calling `fn`. */
+export const statementTriggers = (prefix: string, table: string, fn: string, events: readonly ("insert" | "update" | "delete")[]): string =>
+  events.map((event) => statementTrigger(`${prefix}_${event}`, event, table, fn)).join("\n");
+
+/** The ledger view's events and collector branches, with their dimensions (migration 040 on). */
+const LEDGER_VIEW_EVENTS = `  select 'events'::text as origin,
+         json_build_array('events', source, event_id)::text as ledger_key,
+         source, tenant, user_id, tier, model,
+         event_time as window_start, event_time as window_end,
+         input_tokens, output_tokens, requests,
+         0 as resets, 0 as gaps, dimensions
+    from usage_events`;
+const LEDGER_VIEW_COLLECTOR = `  select 'collector'::text, json_build_array('collector', idempotency_key)::text,
+         source, tenant, user_id, coalesce(tier, ''), coalesce(model, ''),
+         window_start, window_end, input_tokens, output_tokens, requests, resets, gaps, dimensions
+    from collector_usage where billable`;
+
+/** The ledger view: the events' and the collector's branches, then `more`. */
+export const ledgerView = (...more: string[]): string =>
+  `create or replace view usage_ledger as
+${[LEDGER_VIEW_EVENTS, LEDGER_VIEW_COLLECTOR, ...more].join("\n  union all\n")};`;
