@@ -7,6 +7,7 @@ import {
   PLATFORM_PROMETHEUS_DS_UID,
   barGauge,
   constantVariable,
+  percentSteps,
   periodCostExpr,
   dashboard,
   prometheusDs,
@@ -63,14 +64,8 @@ export const billingPanels = (ds: DataSourceRef, tenantOp: "=" | "=~") => {
       title: "Quota burn",
       description: "Share of each quota used in its current period (tokens or cost; day or month). The warning alert fires at 80%, the critical one at 100%.",
       datasource: ds,
-      unit: "percentunit",
-      decimals: 1,
       // Same break points as the quota alerts.
-      thresholds: [
-        { color: "green", value: null },
-        { color: "orange", value: QUOTA_WARNING_RATIO },
-        { color: "red", value: 1 },
-      ],
+      ...percentSteps("green", [QUOTA_WARNING_RATIO, "orange"], [1, "red"]),
       targets: [promQuery(ds, `max by (tenant, kind, period) (maas_billing_quota_used_ratio${t})`, "{{tenant}} {{kind}}/{{period}}", { instant: true })],
     }),
     meteredTokens: barGauge({

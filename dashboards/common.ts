@@ -217,6 +217,16 @@ interface PanelInput {
   readonly height?: number;
 }
 
+/**
+ * A ratio in percent with one decimal, coloured in steps: `below` under the first break, then each
+ * [break, colour] from that value up (e.g. green, orange from 0.8, red from 1).
+ */
+export const percentSteps = (below: string, ...steps: readonly (readonly [number, string])[]): Pick<PanelInput, "unit" | "decimals" | "thresholds"> => ({
+  unit: "percentunit",
+  decimals: 1,
+  thresholds: [{ color: below, value: null }, ...steps.map(([value, color]) => ({ color, value }))],
+});
+
 const withRefIds = (targets: PanelInput["targets"]): PromTarget[] =>
   targets.map((t, i) => ({ refId: String.fromCharCode(65 + i), ...t }));
 

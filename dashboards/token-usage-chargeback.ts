@@ -13,6 +13,7 @@ import {
   gatewayCounter,
   prometheusDs,
   promQuery,
+  percentSteps,
   periodCostExpr,
   queryVariable,
   selector,
@@ -103,13 +104,7 @@ export const tokenUsageChargebackPanels = (tierLabel: TierLabel, ds: DataSourceR
         "Share of requests the gateway admitted: admitted / (admitted + refused with 429 by rate or token limits), on this tenant's routes. " +
         `Limitador labels refusals only by route, so tier and user filters do not apply here. ${RANGE_NOTE}`,
       datasource: ds,
-      unit: "percentunit",
-      decimals: 1,
-      thresholds: [
-        { color: "red", value: null },
-        { color: "orange", value: 0.9 },
-        { color: "green", value: 0.99 },
-      ],
+      ...percentSteps("red", [0.9, "orange"], [0.99, "green"]),
       targets: [promQuery(ds, `sum (${inRange(callsByRoute)}) / (sum (${inRange(callsByRoute)}) + (sum (${inRange(limited)}) or vector(0)))`, "success rate", { instant: true })],
     }),
     tokensByTier: tiers(
@@ -281,13 +276,7 @@ export const tokenUsageChargebackPanels = (tierLabel: TierLabel, ds: DataSourceR
                 "of the tenant's TokenRateLimitPolicy (1 = at the limit; Limitador refuses above it). Limitador counts fixed windows, " +
                 `this is the sliding window ending now, so it can read slightly above 1. ${USER_NOTE}`,
               datasource: ds,
-              unit: "percentunit",
-              decimals: 1,
-              thresholds: [
-                { color: "green", value: null },
-                { color: "orange", value: 0.8 },
-                { color: "red", value: 1 },
-              ],
+              ...percentSteps("green", [0.8, "orange"], [1, "red"]),
               targets: [promQuery(ds, usageAgainstLimitsExpr(hitsName, tierLabel, tokenLimits, `, route_namespace=~"$namespace"`), `{{${tierLabel}}} / {{window}}`, { instant: true })],
             }),
           ),

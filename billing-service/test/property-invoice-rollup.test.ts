@@ -72,6 +72,14 @@ const timeArb = (book: PriceBook) =>
     fc.tuple(fc.constantFrom(...book.versions.map((v) => v.effectiveFrom.getTime()), MAY + 5 * HOUR), fc.integer({ min: -3, max: 3 })).map(([b, d]) => Math.min(JUNE - 1, Math.max(MAY, b + d * 1000))),
   );
 
+/** When an event or collector row is and what it counts. */
+const usageArb = (book: PriceBook) => ({
+  t: timeArb(book),
+  input: fc.integer({ min: 0, max: 5_000_000 }),
+  output: fc.integer({ min: 0, max: 1000 }),
+  requests: fc.integer({ min: 0, max: 3 }),
+});
+
 const opArb = (book: PriceBook) =>
   fc.oneof(
     fc.record({
@@ -79,10 +87,7 @@ const opArb = (book: PriceBook) =>
       tier: fc.constantFrom("premium", "free"),
       model: fc.constantFrom("llama", "granite"),
       dims: fc.constantFrom("{}", '{"cost_center":"a"}', '{"cost_center":"b"}'),
-      t: timeArb(book),
-      input: fc.integer({ min: 0, max: 5_000_000 }),
-      output: fc.integer({ min: 0, max: 1000 }),
-      requests: fc.integer({ min: 0, max: 3 }),
+      ...usageArb(book),
     }),
     fc.record({
       kind: fc.constant("collector" as const),
@@ -90,10 +95,7 @@ const opArb = (book: PriceBook) =>
       billable: fc.boolean(),
       tier: fc.constantFrom("premium", "free"),
       dims: fc.constantFrom("{}", '{"cost_center":"a"}'),
-      t: timeArb(book),
-      input: fc.integer({ min: 0, max: 5_000_000 }),
-      output: fc.integer({ min: 0, max: 1000 }),
-      requests: fc.integer({ min: 0, max: 3 }),
+      ...usageArb(book),
       resets: fc.integer({ min: 0, max: 2 }),
       gaps: fc.integer({ min: 0, max: 1 }),
     }),

@@ -10,11 +10,14 @@ import {
   PLATFORM_PROMETHEUS_DS_UID,
   TENANT_MODEL_USAGE_UID,
   TENANT_PROMETHEUS_DS_UID,
+  QUOTA_WARNING_RATIO,
   TOKEN_USAGE_CHARGEBACK_UID,
   billingDashboard,
+  billingPanels,
   dashboard,
   dashboardProviderConfig,
   layout,
+  percentSteps,
   platformDashboards,
   prometheusDs,
   stat,
@@ -188,6 +191,36 @@ describe("provider config", () => {
           updateIntervalSeconds: 60,
           options: { path: "/var/lib/grafana/dashboards/maas", foldersFromFilesStructure: false },
         },
+      ],
+    });
+  });
+});
+
+describe("percentSteps", () => {
+  it("is a percent unit with one decimal and Grafana's absolute steps, the first from -infinity (null)", () => {
+    const panel = stat({ title: "t", description: "d", datasource: prometheusDs("ds"), targets: [], ...percentSteps("green", [0.8, "orange"], [1, "red"]) });
+    expect(panel.fieldConfig.defaults).toMatchObject({
+      unit: "percentunit",
+      decimals: 1,
+      thresholds: {
+        mode: "absolute",
+        steps: [
+          { color: "green", value: null },
+          { color: "orange", value: 0.8 },
+          { color: "red", value: 1 },
+        ],
+      },
+    });
+  });
+
+  it("colours the quota burn panel at the quota alerts' break points", () => {
+    const burn = billingPanels(prometheusDs("ds"), "=").quotaBurn;
+    expect(burn.fieldConfig.defaults.thresholds).toEqual({
+      mode: "absolute",
+      steps: [
+        { color: "green", value: null },
+        { color: "orange", value: QUOTA_WARNING_RATIO },
+        { color: "red", value: 1 },
       ],
     });
   });
