@@ -1,21 +1,15 @@
 import * as k8s from "@pulumi/kubernetes";
 import * as pulumi from "@pulumi/pulumi";
-import * as YAML from "yaml";
 import type { Flavor } from "../config";
 import type { AccessLogsConfig } from "../config/platform";
-import { accessLogCollectorConfig } from "./accessLogPipeline";
-import { senderTokenSecretName } from "./billingTokens";
 import { contentChecksum } from "../shared/checksum";
-import { containerSecurityContext, podSecurityContext } from "../shared/podSecurity";
+import {
+  accessLogCollectorConfigYaml,
+  accessLogCollectorDeploymentSpec,
+  accessLogCollectorName,
+  accessLogCollectorServiceSpec,
+} from "./accessLogCollectorSpecs";
 import { appLabels } from "./security";
-
-/** Name of the access-log Collector's objects (ConfigMap, Deployment, Service). */
-export const accessLogCollectorName = "maas-access-log-collector";
-export const accessLogCollectorPodLabels = { "app.kubernetes.io/name": accessLogCollectorName };
-export const ACCESS_LOG_OTLP_GRPC_PORT = 4317;
-export const ACCESS_LOG_OTLP_HTTP_PORT = 4318;
-const TOKEN_ENV = "MAAS_BILLING_SENDER_TOKEN";
-const CA_DIR = "/etc/maas-billing-ca";
 
 export interface AccessLogCollectorArgs {
   readonly flavor: Flavor;
@@ -35,10 +29,7 @@ export interface AccessLogCollectorArgs {
  */
 export function createAccessLogCollector(name: string, args: AccessLogCollectorArgs, parent: pulumi.Resource): void {
   const labels = appLabels(accessLogCollectorName, "access-log-collector");
-  const ca = args.config.caConfigMap;
-  const configYaml = pulumi.output(args.logsEndpoint).apply((logsEndpoint) =>
-    YAML.stringify(accessLogCollectorConfig({ logsEndpoint, tokenEnv: TOKEN_ENV, ...(ca ? { caFile: `${CA_DIR}/${ca.key}` } : {}) }), { sortMapEntries: true }),
-  );
+  const configYaml = pulumi.output(args.logsEndpoint).apply((logsEndpoint) => accessLogCollectorConfigYaml(args.config, logsEndpoint));
   const configMap = new k8s.core.v1.ConfigMap(
     `${name}-access-log-collector-config`,
     { metadata: { name: accessLogCollectorName, namespace: args.namespace, labels }, data: { "config.yaml": configYaml } },
@@ -48,52 +39,13 @@ export function createAccessLogCollector(name: string, args: AccessLogCollectorA
     `${name}-access-log-collector`,
     {
       metadata: { name: accessLogCollectorName, namespace: args.namespace, labels },
-      spec: {
-        replicas: args.config.replicas,
-        selector: { matchLabels: accessLogCollectorPodLabels },
-        template: {
-          metadata: {
-            labels: { ...labels, ...accessLogCollectorPodLabels },
-            // A changed pipeline rolls the pods (the Collector reads its config at start).
-            annotations: { "maas.opendatahub.io/collector-config": configYaml.apply(contentChecksum) },
-          },
-          spec: {
-            automountServiceAccountToken: false,
-            securityContext: podSecurityContext(args.flavor),
-            containers: [
-              {
-                name: "otelcol",
-                image: args.config.collectorImage,
-                args: [`--config=file:/etc/otelcol/config.yaml`],
-                env: [{ name: TOKEN_ENV, valueFrom: { secretKeyRef: { name: senderTokenSecretName(args.config.sender), key: "token" } } }],
-                ports: [
-                  { name: "otlp-grpc", containerPort: ACCESS_LOG_OTLP_GRPC_PORT },
-                  { name: "otlp-http", containerPort: ACCESS_LOG_OTLP_HTTP_PORT },
-                ],
-                securityContext: containerSecurityContext(),
-                resources: args.config.resources,
-                volumeMounts: [{ name: "config", mountPath: "/etc/otelcol", readOnly: true }, ...(ca ? [{ name: "billing-ca", mountPath: CA_DIR, readOnly: true }] : [])],
-              },
-            ],
-            volumes: [{ name: "config", configMap: { name: accessLogCollectorName } }, ...(ca ? [{ name: "billing-ca", configMap: { name: ca.name } }] : [])],
-          },
-        },
-      },
+      spec: accessLogCollectorDeploymentSpec({ flavor: args.flavor, config: args.config, labels, configChecksum: configYaml.apply(contentChecksum) }),
     },
     { parent, dependsOn: [configMap] },
   );
   new k8s.core.v1.Service(
     `${name}-access-log-collector-service`,
-    {
-      metadata: { name: accessLogCollectorName, namespace: args.namespace, labels },
-      spec: {
-        selector: accessLogCollectorPodLabels,
-        ports: [
-          { name: "otlp-grpc", port: ACCESS_LOG_OTLP_GRPC_PORT, targetPort: ACCESS_LOG_OTLP_GRPC_PORT, appProtocol: "grpc" },
-          { name: "otlp-http", port: ACCESS_LOG_OTLP_HTTP_PORT, targetPort: ACCESS_LOG_OTLP_HTTP_PORT },
-        ],
-      },
-    },
+    { metadata: { name: accessLogCollectorName, namespace: args.namespace, labels }, spec: accessLogCollectorServiceSpec },
     { parent },
   );
 }

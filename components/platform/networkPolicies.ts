@@ -3,7 +3,7 @@ import type * as pulumi from "@pulumi/pulumi";
 import type { Flavor } from "../config";
 import { GRAFANA_PORT } from "../shared/grafana";
 import { billingApiPort, billingApiSelector, billingMetricsPort } from "./billingService";
-import { ACCESS_LOG_OTLP_GRPC_PORT, ACCESS_LOG_OTLP_HTTP_PORT, accessLogCollectorPodLabels } from "./accessLogCollector";
+import { ACCESS_LOG_OTLP_GRPC_PORT, ACCESS_LOG_OTLP_HTTP_PORT, accessLogCollectorPodLabels } from "./accessLogCollectorSpecs";
 import { centralPrometheusPodLabels, openshiftMonitoring } from "./monitoring";
 import { appLabels } from "./security";
 

@@ -8,7 +8,8 @@ import type { GrafanaSettings } from "../config/common";
 import type { GatewayRef } from "../contract";
 import { sha256Hex } from "./checksum";
 import { exposeService } from "./exposure";
-import { containerSecurityContext, podSecurityContext } from "./podSecurity";
+import { containerSecurityContext } from "./podSecurity";
+import { workloadDeploymentSpec } from "./workload";
 
 /*
  * One Grafana, provisioned entirely from files: used by the tenant Grafana (components/tenant/grafana.ts)
@@ -130,50 +131,44 @@ export function createGrafana(name: string, args: GrafanaArgs, parent: pulumi.Re
     `${name}-grafana`,
     {
       metadata: { name: objectName, namespace, labels },
-      spec: {
+      spec: workloadDeploymentSpec({
+        flavor: args.flavor,
+        uid: GRAFANA_UID,
         replicas: 1,
-        selector: { matchLabels: labels },
-        template: {
-          metadata: {
-            labels: podLabels,
-            // Grafana reads provisioning only at start (and subPath mounts never update): roll on change.
-            annotations: { "maas-billing.io/provisioning-sha256": provisioningHash, ...(args.podAnnotations ?? {}) },
-          },
-          spec: {
-            ...(args.serviceAccountName !== undefined ? { serviceAccountName: args.serviceAccountName } : {}),
-            automountServiceAccountToken: false,
-            securityContext: podSecurityContext(args.flavor, GRAFANA_UID),
-            containers: [
-              {
-                name: "grafana",
-                image: g.image,
-                env,
-                ports: [{ name: "http", containerPort: GRAFANA_PORT }],
-                readinessProbe: { httpGet: { path: "/api/health", port: "http" }, periodSeconds: 10 },
-                livenessProbe: { httpGet: { path: "/api/health", port: "http" }, periodSeconds: 30, failureThreshold: 6 },
-                resources: g.resources,
-                securityContext: containerSecurityContext(),
-                volumeMounts: [
-                  { name: "data", mountPath: "/var/lib/grafana" },
-                  { name: "tmp", mountPath: "/tmp" },
-                  { name: "provisioning", mountPath: "/etc/grafana/provisioning/datasources/datasources.yaml", subPath: "datasources.yaml", readOnly: true },
-                  { name: "provisioning", mountPath: "/etc/grafana/provisioning/dashboards/dashboards.yaml", subPath: "dashboards.yaml", readOnly: true },
-                  { name: "dashboards", mountPath: DASHBOARDS_PATH, readOnly: true },
-                ],
-              },
-              ...(args.sidecars ?? []),
-            ],
-            // Everything Grafana needs is provisioned, so its database can be thrown away with the pod.
-            volumes: [
-              { name: "data", emptyDir: {} },
-              { name: "tmp", emptyDir: {} },
-              { name: "provisioning", configMap: { name: provisioning.metadata.name } },
-              { name: "dashboards", configMap: { name: dashboards.metadata.name } },
-              ...(args.sidecarVolumes ?? []),
+        selector: labels,
+        podLabels,
+        // Grafana reads provisioning only at start (and subPath mounts never update): roll on change.
+        rollOn: { "maas-billing.io/provisioning-sha256": provisioningHash, ...(args.podAnnotations ?? {}) },
+        ...(args.serviceAccountName !== undefined ? { serviceAccountName: args.serviceAccountName } : {}),
+        containers: [
+          {
+            name: "grafana",
+            image: g.image,
+            env,
+            ports: [{ name: "http", containerPort: GRAFANA_PORT }],
+            readinessProbe: { httpGet: { path: "/api/health", port: "http" }, periodSeconds: 10 },
+            livenessProbe: { httpGet: { path: "/api/health", port: "http" }, periodSeconds: 30, failureThreshold: 6 },
+            resources: g.resources,
+            securityContext: containerSecurityContext(),
+            volumeMounts: [
+              { name: "data", mountPath: "/var/lib/grafana" },
+              { name: "tmp", mountPath: "/tmp" },
+              { name: "provisioning", mountPath: "/etc/grafana/provisioning/datasources/datasources.yaml", subPath: "datasources.yaml", readOnly: true },
+              { name: "provisioning", mountPath: "/etc/grafana/provisioning/dashboards/dashboards.yaml", subPath: "dashboards.yaml", readOnly: true },
+              { name: "dashboards", mountPath: DASHBOARDS_PATH, readOnly: true },
             ],
           },
-        },
-      },
+          ...(args.sidecars ?? []),
+        ],
+        // Everything Grafana needs is provisioned, so its database can be thrown away with the pod.
+        volumes: [
+          { name: "data", emptyDir: {} },
+          { name: "tmp", emptyDir: {} },
+          { name: "provisioning", configMap: { name: provisioning.metadata.name } },
+          { name: "dashboards", configMap: { name: dashboards.metadata.name } },
+          ...(args.sidecarVolumes ?? []),
+        ],
+      }),
     },
     opts,
   );
