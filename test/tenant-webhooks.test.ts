@@ -5,18 +5,17 @@
 // Secret holds (the `standardwebhooks` library).
 import { execFile } from "node:child_process";
 import http from "node:http";
-import { mkdtemp, rm } from "node:fs/promises";
+import { mkdtemp } from "node:fs/promises";
 import type { AddressInfo } from "node:net";
-import os from "node:os";
 import path from "node:path";
 import { promisify } from "node:util";
 import { Webhook } from "standardwebhooks";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { newToken } from "../billing-service/src/auth/static";
 import { newWebhookSecret } from "../billing-service/src/webhooks/endpoints";
+import type { ServiceRig } from "../billing-service/testkit/rig";
 import type { ServiceProcess } from "../billing-service/testkit/service";
-import { draftInvoiceNow, startWebhookService } from "../billing-service/test/support/webhook-service";
-import { startBillingDb, type BillingTestDb } from "../billing-service/test/support/billing-db";
+import { draftInvoiceNow, startWebhookRig } from "../billing-service/test/support/webhook-service";
 import { tenantSpecSchema } from "../components/config/tenant";
 import { WEBHOOK_REGISTRATION_SCRIPT, webhookJobEnv } from "../components/tenant/webhooks";
 import { findObject, ofKind, platformOutputsFixture, renderConfig } from "./support/stacks";
@@ -58,8 +57,7 @@ describe("tenant.webhooks render", () => {
 });
 
 describe("the rendered registration Job, run for real against the billing service", () => {
-  let db: BillingTestDb;
-  let work: string;
+  let rig: ServiceRig;
   let service: ServiceProcess;
   let receiver: http.Server;
   const received: { verified: boolean; type: string }[] = [];
@@ -67,7 +65,6 @@ describe("the rendered registration Job, run for real against the billing servic
   const key = newWebhookSecret();
 
   beforeAll(async () => {
-    work = await mkdtemp(path.join(os.tmpdir(), "maas-tenant-webhooks-"));
     receiver = http.createServer((req, res) => {
       const chunks: Buffer[] = [];
       req.on("data", (c: Buffer) => chunks.push(c));
@@ -85,16 +82,14 @@ describe("the rendered registration Job, run for real against the billing servic
       });
     });
     await new Promise<void>((resolve) => receiver.listen(0, "127.0.0.1", () => resolve()));
-    db = await startBillingDb();
     // The receiver stands in for an in-cluster one the platform allows.
-    service = await startWebhookService({ work, databaseUrl: db.url, allow: "127.0.0.1/32", tokens: [acme.entry] });
+    rig = await startWebhookRig({ name: "maas-tenant-webhooks", allow: "127.0.0.1/32", tokens: [acme.entry] });
+    service = rig.service;
   }, 180_000);
 
   afterAll(async () => {
-    await service?.kill("SIGTERM");
+    await rig?.stop();
     await new Promise<void>((resolve) => (receiver ? receiver.close(() => resolve()) : resolve()));
-    await db?.stop();
-    if (work) await rm(work, { recursive: true, force: true });
   }, 120_000);
 
   it("registers the endpoint with the tenant token, and the webhook that follows verifies with the Secret's key", async () => {
@@ -106,7 +101,7 @@ describe("the rendered registration Job, run for real against the billing servic
       const name = e.name as string;
       env[name] = (e.value as string | undefined) ?? (name === "BILLING_TOKEN" ? acme.token : key);
     }
-    const tmp = await mkdtemp(path.join(work, "job-tmp-"));
+    const tmp = await mkdtemp(path.join(rig.work, "job-tmp-"));
     // The script writes its header file under /tmp (an emptyDir in the pod); here under a scratch dir.
     const out = await run("sh", ["-c", WEBHOOK_REGISTRATION_SCRIPT.replaceAll("/tmp/", `${tmp}/`)], { env: { PATH: process.env.PATH ?? "", ...env } });
     expect(out.stdout).toContain("registered 200");

@@ -7,37 +7,29 @@
  * tenant token or the admin token posting access logs, and a tenant-bound sender writing another
  * tenant's usage.
  */
-import { mkdtemp, rm } from "node:fs/promises";
-import os from "node:os";
-import path from "node:path";
 import { gzipSync } from "node:zlib";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { decodeLogsResponse } from "../src/accesslog/otlp";
 import { newToken } from "../src/auth/static";
 import { generateScenario, postLogs, serializeLogs, storedPerGroup, truthPerGroup, type AccessLogRecord, type WireEncoding } from "../testkit/access-logs";
-import { startService, type ServiceProcess } from "../testkit/service";
-import { startBillingDb, type BillingTestDb } from "./support/billing-db";
+import { startServiceRig, type ServiceRig } from "../testkit/rig";
+import type { ServiceProcess } from "../testkit/service";
 
 const SOURCE = "//gateway/access-log";
 const sender = newToken("sender-otel", { sources: [SOURCE] });
 const acmeSender = newToken("sender-otel-acme", { sources: ["//gateway/access-log-acme"], tenant: "acme" });
 const acme = newToken("tenant-acme", { tenant: "acme" });
 
-let db: BillingTestDb;
+let rig: ServiceRig;
+let db: ServiceRig["db"];
 let service: ServiceProcess;
-let dataDir: string;
 
 beforeAll(async () => {
-  db = await startBillingDb();
-  dataDir = await mkdtemp(path.join(os.tmpdir(), "maas-otlp-"));
-  service = await startService({ databaseUrl: db.url, dataDir, tokens: [sender.entry, acmeSender.entry, acme.entry] });
+  rig = await startServiceRig({ name: "maas-otlp", tokens: [sender.entry, acmeSender.entry, acme.entry] });
+  ({ db, service } = rig);
 }, 180_000);
 
-afterAll(async () => {
-  await service?.kill("SIGTERM");
-  await db?.stop();
-  if (dataDir) await rm(dataDir, { recursive: true, force: true });
-}, 60_000);
+afterAll(() => rig?.stop(), 60_000);
 
 const send = async (records: readonly AccessLogRecord[], encoding: WireEncoding, token: string, gzip = false) => {
   const body = serializeLogs(records, encoding);

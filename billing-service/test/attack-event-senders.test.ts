@@ -6,40 +6,33 @@
  * exists. Defences: sources bound to sender tokens (auth/hooks.ts, auth/static.ts) and the
  * (tenant, source, id) idempotency key (migration 010).
  */
-import { mkdtemp, rm } from "node:fs/promises";
-import os from "node:os";
-import path from "node:path";
 import pg from "pg";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { newToken } from "../src/auth/static";
 import { migrate } from "../src/db/migrate";
 import { MIGRATIONS } from "../src/db/migrations";
-import { startBillingDb, usageEvent, type BillingTestDb } from "./support/billing-db";
-import { postEvents, startService, type ServiceProcess } from "../testkit/service";
+import { usageEvent } from "./support/billing-db";
+import { startServiceRig, type ServiceRig } from "../testkit/rig";
+import { postEvents, type ServiceProcess } from "../testkit/service";
 
 const GATEWAY = "//gateway/maas";
 const gateway = newToken("sender-gateway", { sources: [GATEWAY] });
 const acme = newToken("tenant-acme", { tenant: "acme" });
 const globex = newToken("tenant-globex", { tenant: "globex" });
 
-let db: BillingTestDb;
+let rig: ServiceRig;
+let db: ServiceRig["db"];
 let service: ServiceProcess;
-let dataDir: string;
 
 const tokensOf = async (tenant: string, source: string): Promise<number> =>
   Number((await db.pool.query("select coalesce(sum(input_tokens), 0) as n from usage_events where tenant = $1 and source = $2", [tenant, source])).rows[0].n);
 
 beforeAll(async () => {
-  db = await startBillingDb();
-  dataDir = await mkdtemp(path.join(os.tmpdir(), "maas-attack-senders-"));
-  service = await startService({ databaseUrl: db.url, dataDir, tokens: [gateway.entry, acme.entry, globex.entry] });
+  rig = await startServiceRig({ name: "maas-attack-senders", tokens: [gateway.entry, acme.entry, globex.entry] });
+  ({ db, service } = rig);
 }, 180_000);
 
-afterAll(async () => {
-  await service?.kill("SIGTERM");
-  await db?.stop();
-  if (dataDir) await rm(dataDir, { recursive: true, force: true });
-}, 60_000);
+afterAll(() => rig?.stop(), 60_000);
 
 describe("attack B1: a tenant pre-claims the gateway's event ids", () => {
   it("is refused: a tenant token cannot write a source bound to the gateway sender, and the gateway's real events are all billed", async () => {

@@ -7,16 +7,14 @@
  * equal the invoice to the minor unit. Another tenant's contract is shown to nobody else (portal
  * prices page, price gauges).
  */
-import { mkdtemp, rm, writeFile } from "node:fs/promises";
-import os from "node:os";
-import path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { buildApp, type App } from "../src/app";
 import { newToken, StaticTokenAuthenticator } from "../src/auth/static";
 import { parsePriceBook } from "../src/pricebook/pricebook";
 import { FORWARDED_TOKEN_HEADER } from "../src/portal/guard";
-import { startBillingDb, usageEvent, type BillingTestDb } from "./support/billing-db";
-import { postEvents, startService, type ServiceProcess } from "../testkit/service";
+import { usageEvent } from "./support/billing-db";
+import { startServiceRig, type ServiceRig } from "../testkit/rig";
+import { postEvents, type ServiceProcess } from "../testkit/service";
 
 // acme has a contract: premium/llama until the price change, any tier and model after it (a contract
 // `*`/`*` beats the list's exact premium/llama entry). Its free/mistral usage before the change has no
@@ -51,10 +49,9 @@ const EXPECTED = { acme: "1146", globex: "3152" } as const;
 const acme = newToken("tenant-acme", { tenant: "acme" });
 const globex = newToken("tenant-globex", { tenant: "globex" });
 
-let db: BillingTestDb;
+let rig: ServiceRig;
 let service: ServiceProcess;
 let portal: App;
-let dataDir: string;
 
 const api = async (pathname: string, token: string, init: RequestInit = {}) => {
   const res = await fetch(`${service.url}${pathname}`, { ...init, headers: { authorization: `Bearer ${token}`, "content-type": "application/json", ...(init.headers ?? {}) } });
@@ -74,30 +71,20 @@ const csvColumn = (csv: string, column: string): string[] => {
 const sum = (values: string[]): string => values.reduce((a, v) => a + BigInt(v), 0n).toString();
 
 beforeAll(async () => {
-  db = await startBillingDb();
-  dataDir = await mkdtemp(path.join(os.tmpdir(), "maas-contract-prices-"));
-  const bookFile = path.join(dataDir, "pricebook.yaml");
-  await writeFile(bookFile, BOOK);
-  service = await startService({
-    databaseUrl: db.url,
-    dataDir,
-    tokens: [acme.entry, globex.entry],
-    env: { MAAS_BILLING_PRICE_BOOK: bookFile, MAAS_BILLING_TIERS: "free", MAAS_BILLING_MODELS: "mistral" },
-  });
+  rig = await startServiceRig({ name: "maas-contract-prices", tokens: [acme.entry, globex.entry], priceBook: BOOK, env: { MAAS_BILLING_TIERS: "free", MAAS_BILLING_MODELS: "mistral" } });
+  service = rig.service;
   for (const [tenant, token] of [["acme", acme.token], ["globex", globex.token]] as const) {
     expect(await postEvents(service, usageOf(tenant, tenant), token)).toMatchObject({ status: 200, body: { accepted: 3 } });
   }
   // The portal of the same service code on the same database and book (signed in through the
   // forwarded-token header, as behind the OAuth proxy).
   const book = parsePriceBook(BOOK, "contract book");
-  portal = await buildApp({ pool: db.pool, priceBook: () => book, authenticator: new StaticTokenAuthenticator([acme.entry, globex.entry]), portalTrustsForwardedToken: true });
+  portal = await buildApp({ pool: rig.db.pool, priceBook: () => book, authenticator: new StaticTokenAuthenticator([acme.entry, globex.entry]), portalTrustsForwardedToken: true });
 }, 180_000);
 
 afterAll(async () => {
   await portal?.close();
-  await service?.kill("SIGTERM");
-  await db?.stop();
-  if (dataDir) await rm(dataDir, { recursive: true, force: true });
+  await rig?.stop();
 }, 60_000);
 
 describe("per-tenant contract prices", () => {

@@ -9,17 +9,15 @@
  * the address that was checked.
  */
 import http from "node:http";
-import { mkdtemp, rm } from "node:fs/promises";
 import type { AddressInfo } from "node:net";
-import os from "node:os";
-import path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { newToken } from "../src/auth/static";
 import { freePort } from "../src/net/free-port";
 import { nonPublicReason, parseEgressAllowList, pinDestination, type PinnedAddress, unmapIPv4 } from "../src/net/egress";
 import { createWebhookDispatcher } from "../src/webhooks/dispatcher";
+import type { ServiceRig } from "../testkit/rig";
 import type { ServiceProcess } from "../testkit/service";
-import { draftInvoiceNow, startWebhookService } from "./support/webhook-service";
+import { draftInvoiceNow, startWebhookRig, webhookServiceEnv } from "./support/webhook-service";
 import { startBillingDb, type BillingTestDb } from "./support/billing-db";
 
 
@@ -55,8 +53,7 @@ const until = async (what: string, check: () => Promise<boolean>, log: () => str
 };
 
 describe("SSRF through webhook URLs, against the real service (threat model Q7)", () => {
-  let db: BillingTestDb;
-  let work: string;
+  let rig: ServiceRig;
   let service: ServiceProcess;
   let internal: Awaited<ReturnType<typeof recorder>>;
   let allowed: Awaited<ReturnType<typeof recorder>>;
@@ -72,20 +69,17 @@ describe("SSRF through webhook URLs, against the real service (threat model Q7)"
   };
 
   beforeAll(async () => {
-    work = await mkdtemp(path.join(os.tmpdir(), "maas-ssrf-"));
     // The "internal service" a tenant must not reach, and an in-cluster receiver the operator allows.
     internal = await recorder("127.0.0.1");
     allowed = await recorder("127.0.0.2");
-    db = await startBillingDb();
-    service = await startWebhookService({ work, databaseUrl: db.url, allow: "127.0.0.2/32", tokens: [acme.entry] });
+    rig = await startWebhookRig({ name: "maas-ssrf", allow: "127.0.0.2/32", tokens: [acme.entry] });
+    service = rig.service;
   }, 180_000);
 
   afterAll(async () => {
-    await service?.kill("SIGTERM");
+    await rig?.stop();
     await internal?.close();
     await allowed?.close();
-    await db?.stop();
-    if (work) await rm(work, { recursive: true, force: true });
   }, 120_000);
 
   const attacks: [string, () => string, RegExp][] = [
@@ -123,7 +117,7 @@ describe("SSRF through webhook URLs, against the real service (threat model Q7)"
   }, 180_000);
 
   it("a bad allow-list stops the service at start with the variable and an example", async () => {
-    const bad = await startWebhookService({ work: await mkdtemp(path.join(work, "bad-")), databaseUrl: db.url, allow: "10.0.0.0/99" }).then(
+    const bad = await rig.startService({ env: webhookServiceEnv("10.0.0.0/99") }).then(
       () => "started",
       (e: Error) => e.message,
     );

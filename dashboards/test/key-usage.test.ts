@@ -3,35 +3,26 @@
 // The tenant dashboard's "Tokens per API key" panel, the usage API and CLI-format CSV grouped by key,
 // and the invoice split by key (lines and FOCUS Tags) all equal the generator's truth per key, and
 // carry key names and ids only, never a credential.
-import { mkdtemp, rm, writeFile } from "node:fs/promises";
-import os from "node:os";
 import path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { newToken } from "../../billing-service/src/auth/static";
 import { generateScenario, postLogs, serializeLogs, type Scenario } from "../../billing-service/testkit/access-logs";
 import { startPrometheus, type RunningPrometheus as PrometheusProcess } from "../../billing-service/testkit/prometheus";
-import { startService, type ServiceProcess } from "../../billing-service/testkit/service";
-import { startBillingDb, type BillingTestDb } from "../../billing-service/test/support/billing-db";
+import { kitPrice, priceBookYaml } from "../../billing-service/testkit/pricebook";
+import { startServiceRig, type ServiceRig } from "../../billing-service/testkit/rig";
+import type { ServiceProcess } from "../../billing-service/testkit/service";
 import { billingPanels, prometheusDs, tenantDashboards } from "../index";
 import { interpolate } from "./support/grafana-vars";
 import { prometheusQueries } from "./support/prometheus";
 
-const PRICE_BOOK = `
-currency: USD
-minorUnitDigits: 2
-versions:
-  - effectiveFrom: "2020-01-01T00:00:00Z"
-    prices:
-      - { tier: "*", model: "*", inputPerMillionTokens: "1.00", outputPerMillionTokens: "2.00", perRequest: "0.001" }
-`;
+const PRICE_BOOK = priceBookYaml([{ effectiveFrom: "2020-01-01T00:00:00Z", prices: [kitPrice("*", "*", "1.00", "2.00", "0.001")] }]);
 
 const now = new Date();
 const monthStart = Date.UTC(now.getUTCFullYear(), now.getUTCMonth(), 1);
 const period = new Date(monthStart).toISOString().slice(0, 7);
 const sender = newToken("sender-otel", { sources: ["//gateway/access-log"] });
 
-let db: BillingTestDb;
-let work: string;
+let rig: ServiceRig;
 let service: ServiceProcess;
 let prometheus: PrometheusProcess;
 let prom: ReturnType<typeof prometheusQueries>;
@@ -51,13 +42,10 @@ const truthPerKey = (tenant: string) => {
 };
 
 beforeAll(async () => {
-  work = await mkdtemp(path.join(os.tmpdir(), "maas-key-usage-"));
-  const bookFile = path.join(work, "pricebook.yaml");
-  await writeFile(bookFile, PRICE_BOOK);
-  db = await startBillingDb();
-  service = await startService({ databaseUrl: db.url, dataDir: work, tokens: [sender.entry], env: { MAAS_BILLING_PRICE_BOOK: bookFile, LOG_LEVEL: "warn" } });
+  rig = await startServiceRig({ name: "maas-key-usage", tokens: [sender.entry], priceBook: PRICE_BOOK, env: { LOG_LEVEL: "warn" } });
+  service = rig.service;
   prometheus = await startPrometheus({
-    dir: path.join(work, "prometheus"),
+    dir: path.join(rig.work, "prometheus"),
     config: `global:\n  scrape_interval: 1s\nscrape_configs:\n  - job_name: maas-billing\n    static_configs:\n      - targets: ["${new URL(service.metricsUrl).host}"]\n`,
   });
   prom = prometheusQueries(prometheus.url);
@@ -71,9 +59,7 @@ beforeAll(async () => {
 
 afterAll(async () => {
   await prometheus?.stop();
-  await service?.kill("SIGTERM");
-  await db?.stop();
-  if (work) await rm(work, { recursive: true, force: true });
+  await rig?.stop();
 }, 60_000);
 
 describe("per-API-key attribution", () => {

@@ -4,14 +4,12 @@
 // cost panels equal the draft invoice total to the minor unit, with a price change inside the
 // period, per-request prices and a tenant's contract prices (globex). Then the exporting replica stops and the other takes over: still
 // equal.
-import { mkdtemp, rm, writeFile } from "node:fs/promises";
-import os from "node:os";
 import path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { startPrometheus, type RunningPrometheus as PrometheusProcess } from "../../billing-service/testkit/prometheus";
-import { startBillingDb, type BillingTestDb } from "../../billing-service/test/support/billing-db";
 import { BASE_PRICES, RAISED_PRICES, kitPrice, priceBookYaml } from "../../billing-service/testkit/pricebook";
-import { postEvents, startService, type ServiceProcess } from "../../billing-service/testkit/service";
+import { startServiceRig, type ServiceRig } from "../../billing-service/testkit/rig";
+import { postEvents, type ServiceProcess } from "../../billing-service/testkit/service";
 import {
   billingPanels,
   platformDashboards,
@@ -58,8 +56,7 @@ interface Invoice {
   lines: { tier: string; model: string; component: string; priceVersionId: string; amountMinor: string; lineage: { priceEntry: { tenant?: string } } }[];
 }
 
-let db: BillingTestDb;
-let work: string;
+let rig: ServiceRig;
 let replicas: ServiceProcess[] = [];
 let prometheus: PrometheusProcess;
 let prom: ReturnType<typeof prometheusQueries>;
@@ -102,18 +99,13 @@ const scrapedAfter = async (since: number, instances: number): Promise<void> =>
   });
 
 beforeAll(async () => {
-  work = await mkdtemp(path.join(os.tmpdir(), "maas-replicas-"));
-  const bookFile = path.join(work, "pricebook.yaml");
-  await writeFile(bookFile, PRICE_BOOK);
-  db = await startBillingDb();
-  for (const name of ["a", "b"]) {
-    const dataDir = await mkdtemp(path.join(work, `replica-${name}-`));
-    replicas.push(await startService({ databaseUrl: db.url, dataDir, env: { MAAS_BILLING_PRICE_BOOK: bookFile, LOG_LEVEL: "warn", MAAS_BILLING_TIERS: "free,enterprise", MAAS_BILLING_MODELS: "mistral" } }));
-  }
+  // Replicas a and b: two `serve` processes on one database.
+  rig = await startServiceRig({ name: "maas-replicas", priceBook: PRICE_BOOK, env: { LOG_LEVEL: "warn", MAAS_BILLING_TIERS: "free,enterprise", MAAS_BILLING_MODELS: "mistral" } });
+  replicas = [rig.service, await rig.startService()];
   // The scrape-only metrics listener of each replica (the client port serves no /metrics).
   const targets = replicas.map((r) => new URL(r.metricsUrl).host);
   prometheus = await startPrometheus({
-    dir: path.join(work, "prometheus"),
+    dir: path.join(rig.work, "prometheus"),
     config: `global:\n  scrape_interval: 1s\n  evaluation_interval: 1s\nscrape_configs:\n  - job_name: maas-billing\n    static_configs:\n      - targets: ${JSON.stringify(targets)}\n`,
   });
   prom = prometheusQueries(prometheus.url);
@@ -148,9 +140,7 @@ beforeAll(async () => {
 
 afterAll(async () => {
   await prometheus?.stop();
-  for (const r of replicas) await r.kill("SIGTERM");
-  await db?.stop();
-  if (work) await rm(work, { recursive: true, force: true });
+  await rig?.stop();
 });
 
 /** The cost panels and the draft invoices agree, at Prometheus's "now". */

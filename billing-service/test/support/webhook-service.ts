@@ -1,41 +1,31 @@
 /**
- * A real `maas-billing serve` set up for webhook tests (webhook-ssrf, tenant-webhooks): one price
- * for everything, tier `free` and model `llama` in the vocabulary, a fast dispatcher, and the given
- * egress allow-list; plus the one way those tests make it send: usage, then a draft invoice
- * (invoice.created).
+ * A real `maas-billing serve` set up for webhook tests (webhook-ssrf, tenant-webhooks), on the kit's
+ * service rig: one price for everything, tier `free` and model `llama` in the vocabulary, a fast
+ * dispatcher, and the given egress allow-list; plus the one way those tests make it send: usage,
+ * then a draft invoice (invoice.created).
  */
-import { mkdtemp, writeFile } from "node:fs/promises";
-import path from "node:path";
 import { expect } from "vitest";
 import type { StaticTokenEntry } from "../../src/auth/static";
-import { postEvents, startService, type ServiceProcess } from "../../testkit/service";
+import { kitPrice, priceBookYaml } from "../../testkit/pricebook";
+import { startServiceRig, type ServiceRig } from "../../testkit/rig";
+import { postEvents, type ServiceProcess } from "../../testkit/service";
 
-const PRICE_BOOK = `
-currency: USD
-minorUnitDigits: 2
-versions:
-  - effectiveFrom: "2020-01-01T00:00:00Z"
-    prices:
-      - { tier: "*", model: "*", inputPerMillionTokens: "1.00", outputPerMillionTokens: "2.00", perRequest: "0" }
-`;
+/** The webhook services' settings (their egress allow-list given): `rig.startService({ env })` overrides them. */
+export const webhookServiceEnv = (allow: string): Record<string, string> => ({
+  MAAS_BILLING_TIERS: "free",
+  MAAS_BILLING_MODELS: "llama",
+  MAAS_BILLING_WEBHOOK_INTERVAL_MS: "200",
+  MAAS_BILLING_WEBHOOK_ALLOW: allow,
+  LOG_LEVEL: "warn",
+});
 
-export const startWebhookService = async (o: { work: string; databaseUrl: string; allow: string; tokens?: readonly StaticTokenEntry[] }): Promise<ServiceProcess> => {
-  const book = path.join(o.work, "pricebook.yaml");
-  await writeFile(book, PRICE_BOOK);
-  return startService({
-    databaseUrl: o.databaseUrl,
-    dataDir: await mkdtemp(path.join(o.work, "data-")),
+export const startWebhookRig = (o: { name: string; allow: string; tokens?: readonly StaticTokenEntry[] }): Promise<ServiceRig> =>
+  startServiceRig({
+    name: o.name,
     tokens: o.tokens ?? [],
-    env: {
-      MAAS_BILLING_PRICE_BOOK: book,
-      MAAS_BILLING_TIERS: "free",
-      MAAS_BILLING_MODELS: "llama",
-      MAAS_BILLING_WEBHOOK_INTERVAL_MS: "200",
-      MAAS_BILLING_WEBHOOK_ALLOW: o.allow,
-      LOG_LEVEL: "warn",
-    },
+    priceBook: priceBookYaml([{ effectiveFrom: "2020-01-01T00:00:00Z", prices: [kitPrice("*", "*", "1.00", "2.00", "0")] }]),
+    env: webhookServiceEnv(o.allow),
   });
-};
 
 /** Usage of `tenant` a minute ago, then the platform admin drafts this month's invoice: invoice.created goes out. */
 export const draftInvoiceNow = async (service: ServiceProcess, tenant: string): Promise<void> => {
