@@ -9,7 +9,8 @@
 #    the unprivileged user 1000 the official node images have. Cached as <state dir>/rootfs.tar.
 # 2. billing-service/Dockerfile, unchanged, with that base as the NODE_IMAGE build argument (the
 #    Dockerfile's default stays the pinned registry image).
-# Prints the image's size. Storage lives in <state dir>/storage (vfs driver: works in any container).
+# Prints the image's size. Storage lives in <state dir>/storage (vfs driver: works in any container);
+# after each build its working containers are removed and dangling images pruned (step 2).
 # Needs root (or a user namespace with subuids) and: buildah, mmdebstrap, npm, node.
 set -euo pipefail
 
@@ -74,9 +75,16 @@ fi
 step "buildah bud -f billing-service/Dockerfile --build-arg NODE_IMAGE=$BASE_TAG (repository root as context)"
 start=$SECONDS
 # Host network: the build stages run `npm ci` against the npm registry, as docker build does.
+built=0
 "${BUILDAH[@]}" bud --quiet --layers --network host --isolation chroot "${BUILD_MOUNTS[@]}" \
-  --build-arg "NODE_IMAGE=$BASE_TAG" -f "$REPO_ROOT/billing-service/Dockerfile" -t "$IMAGE_TAG" "$REPO_ROOT" >/dev/null
-step "built $IMAGE_TAG in $((SECONDS - start)) s"
+  --build-arg "NODE_IMAGE=$BASE_TAG" -f "$REPO_ROOT/billing-service/Dockerfile" -t "$IMAGE_TAG" "$REPO_ROOT" >/dev/null || built=$?
+# Every rebuild leaves its working containers and the image the new tag replaced (with the untagged
+# layers of the build stages) in the vfs storage, 0.5-1 GB a run, which once filled the disk: remove
+# them, built or not, so repeated runs stay bounded. Tagged images (the base, this image) stay.
+"${BUILDAH[@]}" rm --all >/dev/null
+"${BUILDAH[@]}" rmi --prune >/dev/null
+[[ $built -eq 0 ]] || { echo "build-image: buildah bud failed (exit $built)" >&2; exit "$built"; }
+step "built $IMAGE_TAG in $((SECONDS - start)) s (working containers removed, dangling images pruned)"
 size="$("${BUILDAH[@]}" images --noheading --format '{{.Size}}' "$IMAGE_TAG" 2>/dev/null | head -n 1)"
 base_size="$("${BUILDAH[@]}" images --noheading --format '{{.Size}}' "$BASE_TAG" 2>/dev/null | head -n 1)"
 echo "[image] size $IMAGE_TAG: ${size:-unknown} (base $BASE_TAG: ${base_size:-unknown})"
