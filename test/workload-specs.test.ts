@@ -9,7 +9,7 @@ import { parseStackConfig } from "../components/config";
 import type { AccessLogsConfig } from "../components/config/platform";
 import { accessLogCollectorConfigYaml, accessLogCollectorDeploymentSpec } from "../components/platform/accessLogCollectorSpecs";
 import { workloadDeploymentSpec, type WorkloadSpecArgs } from "../components/shared/workload";
-import { testImage } from "./support/stacks";
+import { testImage, UNDIGESTED_DEFAULTS_OPT_IN } from "./support/stacks";
 
 const workload = (extra: Partial<WorkloadSpecArgs> = {}): WorkloadSpecArgs => ({
   flavor: "kubernetes",
@@ -48,12 +48,14 @@ describe("workloadDeploymentSpec", () => {
   });
 });
 
+const COLLECTOR_IMAGE = `docker.io/otel/opentelemetry-collector-contrib@sha256:${"4c".repeat(32)}`;
 const accessLogs = (extra: Record<string, unknown> = {}): AccessLogsConfig =>
   parseStackConfig({
     flavor: "kubernetes",
+    allowImageTags: UNDIGESTED_DEFAULTS_OPT_IN,
     platform: {
       billing: { image: testImage, senders: [{ name: "access-logs", sources: ["//gateway/access-log"] }] },
-      accessLogs: { sender: "access-logs", collectorImage: "docker.io/otel/opentelemetry-collector-contrib:0.161.0", ...extra },
+      accessLogs: { sender: "access-logs", collectorImage: COLLECTOR_IMAGE, ...extra },
     },
   }).platform!.accessLogs!;
 
@@ -64,7 +66,7 @@ describe("accessLogCollectorDeploymentSpec", () => {
     expect(spec.template.metadata.annotations).toEqual({ "maas.opendatahub.io/collector-config": "sum-1" });
     expect(spec.template.metadata.labels).toMatchObject({ team: "billing", ...spec.selector.matchLabels });
     const [c] = spec.template.spec.containers;
-    expect(c.image).toBe("docker.io/otel/opentelemetry-collector-contrib:0.161.0");
+    expect(c.image).toBe(COLLECTOR_IMAGE);
     expect(c.env).toEqual([{ name: "MAAS_BILLING_SENDER_TOKEN", valueFrom: { secretKeyRef: { name: "maas-billing-sender-access-logs", key: "token" } } }]);
     expect(c.volumeMounts).toEqual([{ name: "config", mountPath: "/etc/otelcol", readOnly: true }]);
     expect(c.securityContext).toMatchObject({ allowPrivilegeEscalation: false, readOnlyRootFilesystem: true });
