@@ -26,38 +26,21 @@ export interface DefaultImage {
   readonly missing?: string;
 }
 
+/** A default with the digest of its tag, read from `source`. */
+const cited = (repository: string, tag: string, digest: string, source: DigestSource): DefaultImage & { readonly digest: string; readonly source: DigestSource } => ({
+  repository,
+  tag,
+  digest,
+  source,
+});
+
 export const defaultImages = {
-  prometheus: {
-    repository: "quay.io/prometheus/prometheus",
-    tag: "v3.5.0",
-    digest: "sha256:63805ebb8d2b3920190daf1cb14a60871b16fd38bed42b857a3182bc621f4996",
-    source: { repo: "cchifor/ailab", path: "scripts/rules-lint.sh", commit: "14caf50a1828ccde8afb83654245332e5a7ca005" },
-  },
-  alertmanager: {
-    // Docker Hub's copy of the official image: the digest cited below is for this repository.
-    repository: "docker.io/prom/alertmanager",
-    tag: "v0.28.1",
-    digest: "sha256:27c475db5fb156cab31d5c18a4251ac7ed567746a2483ff264516437a39b15ba",
-    source: { repo: "automaster5013/LogiTrack", path: "scripts/alertmanager-runtime-smoke.py", commit: "49af99dc2f5712e6dabb7aa6b04f2c82f09a6c9f" },
-  },
-  grafana: {
-    repository: "docker.io/grafana/grafana",
-    tag: "12.1.1",
-    digest: "sha256:a1701c2180249361737a99a01bc770db39381640e4d631825d38ff4535efa47d",
-    source: { repo: "Faya-Corporation/FayaNMS", path: "deploy/oci/compose.monitoring.yml", commit: "54c5774999100b437f6ea8a6261ee3ed8748c908" },
-  },
-  timescaledb: {
-    repository: "docker.io/timescale/timescaledb",
-    tag: "2.17.2-pg16",
-    digest: "sha256:4e459e217f00cbb09920c34d245501e63427e6767a495de57ce76823ff280f12",
-    source: { repo: "AndrewCTF/velocity", path: "scripts/dev-timescale.sh", commit: "b737bd970e0a6e0ca56d4601a15773b723b03617" },
-  },
-  curl: {
-    repository: "docker.io/curlimages/curl",
-    tag: "8.11.1",
-    digest: "sha256:c1fe1679c34d9784c1b0d1e5f62ac0a79fca01fb6377cdd33e90473c6f9f9a69",
-    source: { repo: "medizininformatik-initiative/dataportal-es-init", path: "Dockerfile", commit: "bad6564db47007be3cfd43beca9528a0d82ee704" },
-  },
+  prometheus: cited("quay.io/prometheus/prometheus", "v3.5.0", "sha256:63805ebb8d2b3920190daf1cb14a60871b16fd38bed42b857a3182bc621f4996", { repo: "cchifor/ailab", path: "scripts/rules-lint.sh", commit: "14caf50a1828ccde8afb83654245332e5a7ca005" }),
+  // Docker Hub's copy of the official image: the digest cited below is for this repository.
+  alertmanager: cited("docker.io/prom/alertmanager", "v0.28.1", "sha256:27c475db5fb156cab31d5c18a4251ac7ed567746a2483ff264516437a39b15ba", { repo: "automaster5013/LogiTrack", path: "scripts/alertmanager-runtime-smoke.py", commit: "49af99dc2f5712e6dabb7aa6b04f2c82f09a6c9f" }),
+  grafana: cited("docker.io/grafana/grafana", "12.1.1", "sha256:a1701c2180249361737a99a01bc770db39381640e4d631825d38ff4535efa47d", { repo: "Faya-Corporation/FayaNMS", path: "deploy/oci/compose.monitoring.yml", commit: "54c5774999100b437f6ea8a6261ee3ed8748c908" }),
+  timescaledb: cited("docker.io/timescale/timescaledb", "2.17.2-pg16", "sha256:4e459e217f00cbb09920c34d245501e63427e6767a495de57ce76823ff280f12", { repo: "AndrewCTF/velocity", path: "scripts/dev-timescale.sh", commit: "b737bd970e0a6e0ca56d4601a15773b723b03617" }),
+  curl: cited("docker.io/curlimages/curl", "8.11.1", "sha256:c1fe1679c34d9784c1b0d1e5f62ac0a79fca01fb6377cdd33e90473c6f9f9a69", { repo: "medizininformatik-initiative/dataportal-es-init", path: "Dockerfile", commit: "bad6564db47007be3cfd43beca9528a0d82ee704" }),
   promLabelProxy: {
     repository: "quay.io/prometheuscommunity/prom-label-proxy",
     tag: "v0.14.0",
