@@ -90,6 +90,7 @@ export interface ConfigFlags {
   offset?: string;
   scrapeInterval?: string;
   vllmFamily?: string;
+  readApi?: string;
   tenantMap?: string;
 }
 
@@ -283,6 +284,7 @@ const collectorConfig = (url: string, flags: ConfigFlags, env: NodeJS.ProcessEnv
   if (flags.offset) overrides.offset = flags.offset;
   if (flags.scrapeInterval) overrides.scrapeInterval = flags.scrapeInterval;
   if (flags.vllmFamily) overrides.vllmFamily = flags.vllmFamily;
+  if (flags.readApi) overrides.readApi = flags.readApi;
   try {
     if (flags.tenantMap) overrides.tenants = parseTenantMapFlag(flags.tenantMap);
     const text = configFile === undefined ? "" : readSettingFile("collectorConfig", configFile, problems);

@@ -2,7 +2,9 @@
  * The collector against a real Prometheus holding a scenario with known truth (resets, a gap,
  * repeated scrapes, late samples, traffic that bypassed the gateway, an unattributed route), and a
  * real PostgreSQL. The ledger must equal the truth exactly; the seeds' increase() is printed for
- * comparison.
+ * comparison. Every case runs on both read paths (collector setting `readApi`: the query API's
+ * range selectors, and remote read), each against its own Prometheus and database; the Prometheus
+ * has external labels, which remote read adds to every series and the collector must take off.
  */
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { execFile } from "node:child_process";
@@ -16,7 +18,8 @@ import { gatewayTruth, readStoredReconciliations, readStoredUsage, reconciliatio
 import { backfill, startPrometheus, type RunningPrometheus } from "../testkit/prometheus";
 import { PrometheusClient } from "../src/collector/prometheus-client";
 import { collectOnce, type CollectorDeps, type SampleSource } from "../src/collector/collect";
-import { parseCollectorSettings } from "../src/contract";
+import { createSampleSource } from "../src/collector/sample-source";
+import { parseCollectorSettings, type ReadApi } from "../src/contract";
 import { migrate } from "../src/db/migrate";
 import { COLLECTOR_ONLY } from "../src/db/migrations";
 import { distribute } from "../src/pricebook/money";
@@ -25,71 +28,76 @@ const WINDOW = 15 * 60_000;
 const WINDOWS = 16;
 const SEED = Number(process.env.SCENARIO_SEED ?? 7);
 
-let dir: string;
-let prom: RunningPrometheus;
-let db: TestPostgres;
-let client: PrometheusClient;
-let scenario: Scenario;
-let fromMs: number;
-let toMs: number;
-let deps: CollectorDeps;
+/** Labels remote read adds to every series lacking them; `model` would land on rows that have none. */
+const EXTERNAL_LABELS = "global:\n  scrape_interval: 15s\n  external_labels:\n    cluster: test-cluster\n    model: external-model\n";
 
-/** `maas-billing collect --once` (the real binary) as a separate process; returns its JSON report. */
-const collectCli = async (...args: string[]) => {
-  const { stdout } = await promisify(execFile)(
-    process.execPath,
-    [path.join(__dirname, "..", "bin", "maas-billing.cjs"), "--log-level", "warn", "collect", "--once", "--prometheus-url", prom.url, "--config", path.join(dir, "collector.yaml"), ...args],
-    { env: { ...process.env, DATABASE_URL: db.url } },
-  );
-  return JSON.parse(stdout) as Record<string, unknown>;
-};
-const iso = (ms: number) => new Date(ms).toISOString();
+describe.each<ReadApi>(["query", "remote-read"])(`collector on scenario seed ${SEED}, readApi %s`, (readApi) => {
+  let dir: string;
+  let prom: RunningPrometheus;
+  let db: TestPostgres;
+  let client: PrometheusClient;
+  let source: SampleSource & { resolved(): string | undefined };
+  let scenario: Scenario;
+  let fromMs: number;
+  let toMs: number;
+  let deps: CollectorDeps;
 
-const snapshot = async () =>
-  (await db.pool.query(`select idempotency_key, xmin::text as x, content_hash from collector_usage order by 1`)).rows;
-
-beforeAll(async () => {
-  dir = await mkdtemp(path.join(os.tmpdir(), "maas-collector-"));
-  // Recent data (Prometheus serves it like live data), aligned to the window size.
-  fromMs = Math.floor(Date.now() / WINDOW) * WINDOW - (WINDOWS + 8) * WINDOW;
-  toMs = fromMs + WINDOWS * WINDOW;
-  scenario = generateScenario({ seed: SEED, startMs: fromMs, windows: WINDOWS, windowMs: WINDOW, scrapeMs: 15_000 });
-  await backfill(toOpenMetrics(scenario.series), path.join(dir, "data"), dir);
-  [prom, db] = await Promise.all([startPrometheus({ dir }), startTestPostgres()]);
-  await migrate(db.pool, COLLECTOR_ONLY);
-  client = new PrometheusClient({ url: prom.url });
-  await writeFile(
-    path.join(dir, "collector.yaml"),
-    `window: 15m\nwindowsPerQuery: 4\ntenants:\n${scenario.tenantMap.map((t) => `  - name: ${t.name}\n    namespaces: [${t.namespaces.join(", ")}]\n`).join("")}`,
-  );
-  deps = {
-    pool: db.pool,
-    prometheus: client,
-    settings: parseCollectorSettings({ window: "15m", windowsPerQuery: 4, tenants: scenario.tenantMap }),
+  /** `maas-billing collect --once` (the real binary) as a separate process; returns its JSON report. */
+  const collectCli = async (...args: string[]) => {
+    const { stdout } = await promisify(execFile)(
+      process.execPath,
+      [path.join(__dirname, "..", "bin", "maas-billing.cjs"), "--log-level", "warn", "collect", "--once", "--prometheus-url", prom.url, "--config", path.join(dir, "collector.yaml"), ...args],
+      { env: { ...process.env, DATABASE_URL: db.url } },
+    );
+    return JSON.parse(stdout) as Record<string, unknown>;
   };
-});
+  const iso = (ms: number) => new Date(ms).toISOString();
 
-afterAll(async () => {
-  client?.close();
-  await prom?.stop();
-  await db?.stop();
-  await rm(dir, { recursive: true, force: true });
-});
+  const snapshot = async () =>
+    (await db.pool.query(`select idempotency_key, xmin::text as x, content_hash from collector_usage order by 1`)).rows;
 
-const expectLedgerEqualsTruth = async (includeLate: boolean) => {
-  const truth = scenario.truth(includeLate);
-  const stored = await readStoredUsage(db.pool);
-  const got = new Map([...stored].filter(([, r]) => r.tokens + r.requests + r.limitedRequests > 0).map(([k, r]) => [k, { tokens: r.tokens, requests: r.requests, limitedRequests: r.limitedRequests }]));
-  expect(Object.fromEntries(got)).toEqual(Object.fromEntries(gatewayTruth(truth)));
-  // Model-server side, per tenant, model and window, as stored by the reconciliation.
-  const recs = await readStoredReconciliations(db.pool);
-  const modelGot = Object.fromEntries(
-    recs.filter((r) => r.model !== null).map((r) => [JSON.stringify([r.tenant, r.model, r.windowStartMs]), { gateway: r.gatewayTokens, input: r.modelInputTokens, output: r.modelOutputTokens }]),
-  );
-  expect(modelGot).toEqual(Object.fromEntries(reconciliationTruth(truth)));
-};
+  beforeAll(async () => {
+    dir = await mkdtemp(path.join(os.tmpdir(), "maas-collector-"));
+    // Recent data (Prometheus serves it like live data), aligned to the window size.
+    fromMs = Math.floor(Date.now() / WINDOW) * WINDOW - (WINDOWS + 8) * WINDOW;
+    toMs = fromMs + WINDOWS * WINDOW;
+    scenario = generateScenario({ seed: SEED, startMs: fromMs, windows: WINDOWS, windowMs: WINDOW, scrapeMs: 15_000 });
+    await backfill(toOpenMetrics(scenario.series), path.join(dir, "data"), dir);
+    [prom, db] = await Promise.all([startPrometheus({ dir, config: EXTERNAL_LABELS }), startTestPostgres()]);
+    await migrate(db.pool, COLLECTOR_ONLY);
+    client = new PrometheusClient({ url: prom.url });
+    source = createSampleSource(client, readApi);
+    await writeFile(
+      path.join(dir, "collector.yaml"),
+      `window: 15m\nwindowsPerQuery: 4\nreadApi: ${readApi}\ntenants:\n${scenario.tenantMap.map((t) => `  - name: ${t.name}\n    namespaces: [${t.namespaces.join(", ")}]\n`).join("")}`,
+    );
+    deps = {
+      pool: db.pool,
+      prometheus: source,
+      settings: parseCollectorSettings({ window: "15m", windowsPerQuery: 4, readApi, tenants: scenario.tenantMap }),
+    };
+  });
 
-describe(`collector on scenario seed ${SEED}`, () => {
+  afterAll(async () => {
+    client?.close();
+    await prom?.stop();
+    await db?.stop();
+    await rm(dir, { recursive: true, force: true });
+  });
+
+  const expectLedgerEqualsTruth = async (includeLate: boolean) => {
+    const truth = scenario.truth(includeLate);
+    const stored = await readStoredUsage(db.pool);
+    const got = new Map([...stored].filter(([, r]) => r.tokens + r.requests + r.limitedRequests > 0).map(([k, r]) => [k, { tokens: r.tokens, requests: r.requests, limitedRequests: r.limitedRequests }]));
+    expect(Object.fromEntries(got)).toEqual(Object.fromEntries(gatewayTruth(truth)));
+    // Model-server side, per tenant, model and window, as stored by the reconciliation.
+    const recs = await readStoredReconciliations(db.pool);
+    const modelGot = Object.fromEntries(
+      recs.filter((r) => r.model !== null).map((r) => [JSON.stringify([r.tenant, r.model, r.windowStartMs]), { gateway: r.gatewayTokens, input: r.modelInputTokens, output: r.modelOutputTokens }]),
+    );
+    expect(modelGot).toEqual(Object.fromEntries(reconciliationTruth(truth)));
+  };
+
   it("books exactly the truth, with the late samples still missing (collect --once)", async () => {
     const report = await collectCli("--from", iso(fromMs), "--to", iso(toMs));
     expect(report).toMatchObject({ status: "collected", chunks: 4, from: iso(fromMs), to: iso(toMs) });
@@ -108,8 +116,10 @@ describe(`collector on scenario seed ${SEED}`, () => {
     prom = await prom.restart();
     client.close();
     client = new PrometheusClient({ url: prom.url });
-    deps = { ...deps, prometheus: client };
+    source = createSampleSource(client, readApi);
+    deps = { ...deps, prometheus: source };
     const report = await collectOnce(deps, { fromMs, toMs });
+    expect(source.resolved()).toBe(readApi);
     expect(report.usageRowsChanged + report.reconciliationsChanged).toBeGreaterThan(0);
     await expectLedgerEqualsTruth(true);
   });
@@ -175,11 +185,11 @@ describe(`collector on scenario seed ${SEED}`, () => {
     // The third chunk dies after its first query, as if the process were killed mid-range.
     let queries = 0;
     const crashing: SampleSource = {
-      lastValueAtOrBefore: (...args) => client.lastValueAtOrBefore(...args),
+      lastValueAtOrBefore: (...args) => source.lastValueAtOrBefore(...args),
       rawSamples: async (...args) => {
         queries += 1;
         if (queries === 2 * 5 + 1) throw new Error("simulated crash");
-        return client.rawSamples(...args);
+        return source.rawSamples(...args);
       },
     };
     await expect(collectOnce({ ...deps, prometheus: crashing }, { fromMs, toMs })).rejects.toThrow("simulated crash");

@@ -110,6 +110,43 @@ export class PrometheusClient {
     return out;
   }
 
+  /** GETs a small JSON document (status endpoints); the body is undefined when it is not JSON. */
+  async getJson(pathName: string): Promise<{ status: number; body: unknown }> {
+    const res = await this.send("GET", pathName, { Accept: "application/json" });
+    try {
+      return { status: res.status, body: JSON.parse(res.body.toString("utf8")) as unknown };
+    } catch {
+      return { status: res.status, body: undefined };
+    }
+  }
+
+  /**
+   * POSTs `body` to `pathName` (relative to the base URL) and returns the whole answer. For the
+   * remote read API (remote-read/client.ts), whose answers are one binary message.
+   */
+  post(pathName: string, body: Buffer, headers: Record<string, string>): Promise<{ status: number; contentType: string; body: Buffer }> {
+    return this.send("POST", pathName, { ...headers, "Content-Length": String(body.length) }, body);
+  }
+
+  /** One request with the client's agent, token and CA; the answer read whole. */
+  private send(method: "GET" | "POST", pathName: string, headers: Record<string, string>, body?: Buffer): Promise<{ status: number; contentType: string; body: Buffer }> {
+    const url = new URL(pathName, this.base);
+    const transport = url.protocol === "https:" ? https : http;
+    const all: Record<string, string> = { ...headers };
+    if (this.options.bearerToken) all.Authorization = `Bearer ${this.options.bearerToken}`;
+    return new Promise((resolve, reject) => {
+      const req = transport.request(url, { method, agent: this.agent, headers: all, timeout: this.options.timeoutMs ?? 120_000 }, (res) => {
+        const chunks: Buffer[] = [];
+        res.on("data", (c: Buffer) => chunks.push(c));
+        res.on("error", reject);
+        res.on("end", () => resolve({ status: res.statusCode ?? 0, contentType: String(res.headers["content-type"] ?? ""), body: Buffer.concat(chunks) }));
+      });
+      req.on("timeout", () => req.destroy(new PrometheusQueryError(`Prometheus ${url.pathname}: timed out`)));
+      req.on("error", (e) => reject(e instanceof PrometheusQueryError ? e : new PrometheusQueryError(`Prometheus ${url.origin}: ${e.message}`)));
+      req.end(body);
+    });
+  }
+
   close(): void {
     this.agent.destroy();
   }

@@ -9,6 +9,7 @@ import type { CollectorConfig } from "../config";
 import { runCollectorLoop, type CollectorLog } from "./collect";
 import { createCollectorMetrics } from "./metrics";
 import { PrometheusClient } from "./prometheus-client";
+import { createSampleSource } from "./sample-source";
 
 export interface CollectorService {
   stop(): Promise<void>;
@@ -30,10 +31,10 @@ export const startCollectorService = async (options: {
   const client = new PrometheusClient(prometheus);
   const stop = new AbortController();
   const loop = runCollectorLoop(
-    { pool: options.pool, prometheus: client, settings, metrics: createCollectorMetrics(options.registry), log: options.log },
+    { pool: options.pool, prometheus: createSampleSource(client, settings.readApi, options.log), settings, metrics: createCollectorMetrics(options.registry), log: options.log },
     stop.signal,
   );
-  options.log.info({ prometheus: prometheus.url, window: settings.window, offset: settings.offset }, "collector: started");
+  options.log.info({ prometheus: prometheus.url, window: settings.window, offset: settings.offset, readApi: settings.readApi }, "collector: started");
   return {
     async stop() {
       stop.abort();

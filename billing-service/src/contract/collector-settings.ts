@@ -5,6 +5,7 @@
  */
 import { parse as parseYaml } from "yaml";
 import { z } from "zod";
+import { parseMatcherList } from "../collector/remote-read/matchers";
 
 /**
  * How Limitador's counters are named where they are stored: `""` = `authorized_hits` (Limitador's
@@ -19,6 +20,10 @@ export type GatewayCounterSuffix = (typeof GATEWAY_COUNTER_SUFFIXES)[number];
 export const VLLM_FAMILIES = ["vllm", "kserve_vllm"] as const;
 export type VllmFamily = (typeof VLLM_FAMILIES)[number];
 
+/** APIs the collector can read raw samples through (collector/sample-source.ts). */
+export const READ_APIS = ["auto", "query", "remote-read"] as const;
+export type ReadApi = (typeof READ_APIS)[number];
+
 const duration = z
   .string()
   .regex(/^\d+(ms|s|m|h|d)$/, 'expected a duration such as "30s", "5m" or "1h"')
@@ -27,6 +32,16 @@ const duration = z
     const unit = s.replace(/^\d+/, "");
     const factor = { ms: 1, s: 1000, m: 60_000, h: 3_600_000, d: 86_400_000 }[unit as "ms" | "s" | "m" | "h" | "d"];
     return n * factor;
+  });
+
+/** PromQL matchers in braces, read as the remote read API takes them (both paths use the same text). */
+const matchers = (example: string) =>
+  z.string().superRefine((s, ctx) => {
+    try {
+      parseMatcherList(s);
+    } catch (e) {
+      ctx.addIssue({ code: "custom", message: `${(e as Error).message.replace(/^selector /, "")}; e.g. ${example}` });
+    }
   });
 
 /** Labels that are ledger dimensions already or route usage to a tenant: not attribute labels. */
@@ -80,8 +95,8 @@ export const collectorSettingsSchema = z
      * Extra label matchers for the gateway and model-server counters, e.g. `{job="limitador"}`, to
      * read one scrape job only when two jobs scrape the same target (which would count twice).
      */
-    gatewayMatchers: z.string().regex(/^\{.*\}$/, 'expected PromQL matchers in braces, e.g. {job="limitador"}').optional(),
-    modelServerMatchers: z.string().regex(/^\{.*\}$/, 'expected PromQL matchers in braces, e.g. {job="vllm"}').optional(),
+    gatewayMatchers: matchers('{job="limitador"}').optional(),
+    modelServerMatchers: matchers('{job="vllm"}').optional(),
     /**
      * Names of Limitador's counters: `""` reads `authorized_hits`, `authorized_calls`, `limited_calls`
      * (Limitador's own /metrics), `"_total"` reads `authorized_hits_total`, ... (what the Red Hat
@@ -119,6 +134,14 @@ export const collectorSettingsSchema = z
      * Defaults to the newest closed window, so a new install never bills history by surprise.
      */
     start: z.iso.datetime({ offset: true }).optional(),
+    /**
+     * Which API raw samples are read through (docs/scaling.md "Reading the counters"): `query`
+     * (PromQL range selectors; every query endpoint, Thanos querier included), `remote-read`
+     * (Prometheus' POST /api/v1/read: the same samples without PromQL or JSON; needs the source's
+     * /api/v1/status/config too), or `auto`: remote read where the source answers it, the query API
+     * where it does not. Anchor look-ups use the query API on every path. Defaults to auto.
+     */
+    readApi: z.enum(READ_APIS).default("auto"),
     /** How often the loop inside `serve` runs. Defaults to 1m. */
     interval: duration.prefault("1m"),
   })

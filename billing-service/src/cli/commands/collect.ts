@@ -9,6 +9,7 @@
 import { Command } from "commander";
 import { collectOnce, runCollectorLoop } from "../../collector/collect";
 import { PrometheusClient } from "../../collector/prometheus-client";
+import { createSampleSource } from "../../collector/sample-source";
 import { requireCollector, type ConfigFlags } from "../../config";
 import { commandConfig, openMigrated, parseInstantFlag } from "../context";
 
@@ -34,6 +35,7 @@ export const collectCommand = (): Command =>
     .option("--offset <duration>", "a window is closed this long after its end (default 5m)")
     .option("--scrape-interval <duration>", "scrape interval of the counters (default 15s)")
     .option("--vllm-family <family>", "vllm or kserve_vllm (default vllm)")
+    .option("--read-api <api>", "read raw samples through auto, query or remote-read (default auto)")
     .option("--tenant-map <map>", 'tenants owning several namespaces: "acme=acme-models,acme-dev;globex=globex-llm"')
     .action(async ({ once, from, to, ...flags }: CollectCommandFlags, command: Command) => {
       const config = commandConfig(command, flags);
@@ -48,7 +50,7 @@ export const collectCommand = (): Command =>
       };
       const log = { info: write("info"), warn: write("warn") };
       try {
-        const deps = { pool: db.pool, prometheus: client, settings, log };
+        const deps = { pool: db.pool, prometheus: createSampleSource(client, settings.readApi, log), settings, log };
         if (once) {
           const report = await collectOnce(deps, { fromMs, toMs });
           process.stdout.write(
