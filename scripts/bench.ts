@@ -2,12 +2,17 @@
  * `npm run bench`: measures the billing platform against its physical baselines on this machine and
  * prints one table (figures, the baseline measured in the same run, the ratio, the target).
  *
- *   npm run bench                       every benchmark
+ *   npm run bench                       every benchmark of the default run (a few minutes)
  *   npm run bench -- --only render,collector
+ *   BENCH_SCALE=100 npm run bench       adds the 100x scale points (1,000 tenants rendered, 100,000
+ *                                       series collected, 100M ledger rows; an hour or more, ~25 GiB)
+ *   npm run bench -- --only sustained   events/s for 10 minutes with serve's RSS every 10 s (opt-in;
+ *                                       BENCH_SUSTAINED_SECONDS changes the length)
  *
  * Everything runs on loopback with throw-away data (temp dirs, embedded PostgreSQL, a real
  * Prometheus); nothing is asserted on timing: the table is for people, the tests are elsewhere.
  */
+import os from "node:os";
 import { parseArgs } from "node:util";
 import { benchRender } from "./bench/render";
 import { benchCollector } from "../billing-service/bench/collector";
@@ -15,10 +20,15 @@ import { benchIngest } from "../billing-service/bench/ingest";
 import { benchOtlp } from "../billing-service/bench/otlp";
 import { benchInvoice } from "../billing-service/bench/invoice";
 import { benchQuota, type QuotaFigures } from "../billing-service/bench/quota";
+import { benchSustained } from "../billing-service/bench/sustained";
+import { parseCollectorSettings, type ReadApi } from "../billing-service/src/contract";
 import { formatTable, fmtRate, fmtSeconds, type BenchRow } from "../billing-service/bench/table";
 import { runMain } from "./lib/run-main";
 
 type Bench = (log: (s: string) => void) => Promise<BenchRow[]>;
+
+/** BENCH_SCALE=100 adds the 100x points of the scale envelope (docs/scaling.md). */
+const SCALE_100 = process.env.BENCH_SCALE === "100";
 
 const render: Bench = async (log) => {
   await benchRender(1); // loads the program's modules once, so neither timed run pays for it
@@ -32,7 +42,14 @@ const render: Bench = async (log) => {
   const hundred = await best(100, 2);
   log(`render: 10 tenants ${fmtSeconds(ten.seconds)} (${ten.objects} objects), 100 tenants ${fmtSeconds(hundred.seconds)} (${hundred.objects} objects)`);
   const flat = hundred.secondsPerTenant / ten.secondsPerTenant;
+  const scale: BenchRow[] = [];
+  if (SCALE_100) {
+    const thousand = await benchRender(1000);
+    log(`render: 1,000 tenants ${fmtSeconds(thousand.seconds)} (${thousand.objects} objects)`);
+    scale.push(growthRow("render growth 10 -> 1,000 tenants", ten.seconds, thousand.seconds, 100, `per tenant ${fmtSeconds(thousand.secondsPerTenant)} vs ${fmtSeconds(ten.secondsPerTenant)}`, "linear"));
+  }
   return [
+    ...scale,
     {
       what: "render platform + 100 tenants",
       figure: fmtSeconds(hundred.seconds),
@@ -54,20 +71,31 @@ const render: Bench = async (log) => {
 };
 
 const collector: Bench = async (log) => {
+  // The path the platform renders by default (the contract's default of `readApi`), and the other
+  // one on the same data size in the same run, each against Prometheus alone answering its own requests.
+  const platformDefault: ReadApi = parseCollectorSettings({}).readApi;
+  const other: ReadApi = platformDefault === "query" ? "remote-read" : "query";
   // Growth: the same pass over a tenth of the series first (same run, same machine).
-  const small = await benchCollector(1_000, log);
-  const c = await benchCollector(10_000, log);
-  log(`collector: backfill ${fmtSeconds(c.backfillSeconds)}, ${c.queries} queries, ${c.usageRowsWritten} usage rows; inside queries ${fmtSeconds(c.collectorQuerySeconds)} (summed over the 2 concurrent ones); Prometheus alone one query at a time ${fmtSeconds(c.prometheusSequentialSeconds)}`);
-  const ratio = c.collectorSeconds / c.prometheusSeconds;
-  return [
-    {
-      what: `collector ${c.series.toLocaleString("en-US")} series x 1 h @15 s`,
-      figure: fmtSeconds(c.collectorSeconds),
-      baseline: `Prometheus alone ${fmtSeconds(c.prometheusSeconds)} (2 at a time)`,
+  const small = await benchCollector(1_000, log, platformDefault);
+  const c = await benchCollector(10_000, log, platformDefault);
+  const o = await benchCollector(10_000, log, other);
+  for (const f of [c, o]) {
+    log(`collector (${f.readApi}): backfill ${fmtSeconds(f.backfillSeconds)}, ${f.queries} requests, ${f.usageRowsWritten} usage rows; inside requests ${fmtSeconds(f.collectorQuerySeconds)} (summed over the 2 concurrent ones); Prometheus alone one request at a time ${fmtSeconds(f.prometheusSequentialSeconds)}`);
+  }
+  const row = (f: typeof c, what: string): BenchRow => {
+    const ratio = f.collectorSeconds / f.prometheusSeconds;
+    return {
+      what,
+      figure: fmtSeconds(f.collectorSeconds),
+      baseline: `Prometheus alone ${fmtSeconds(f.prometheusSeconds)} (2 at a time)`,
       ratio: `${ratio.toFixed(2)}x`,
       target: "<= 2x",
       met: ratio <= 2,
-    },
+    };
+  };
+  const rows: BenchRow[] = [
+    row(c, `collector ${c.series.toLocaleString("en-US")} series x 1 h @15 s, readApi ${platformDefault} (default) -> ${c.readApi}`),
+    { ...row(o, `  same, readApi ${other} -> ${o.readApi}`), target: "(other path)", met: undefined },
     growthRow(
       `collector growth ${small.series.toLocaleString("en-US")} -> ${c.series.toLocaleString("en-US")} series`,
       small.collectorSeconds,
@@ -77,6 +105,13 @@ const collector: Bench = async (log) => {
       "linear",
     ),
   ];
+  if (SCALE_100) {
+    const big = await benchCollector(100_000, log, platformDefault);
+    log(`collector (${big.readApi}): 100,000 series: ${fmtSeconds(big.collectorSeconds)}, Prometheus alone ${fmtSeconds(big.prometheusSeconds)}, backfill ${fmtSeconds(big.backfillSeconds)}`);
+    rows.push(row(big, `collector ${big.series.toLocaleString("en-US")} series x 1 h @15 s, readApi ${platformDefault} -> ${big.readApi}`));
+    rows.push(growthRow(`collector growth 1,000 -> 100,000 series`, small.collectorSeconds, big.collectorSeconds, 100, `Prometheus alone ${(big.prometheusSeconds / small.prometheusSeconds).toFixed(2)}x`, "linear"));
+  }
+  return rows;
 };
 
 /** How a cost grew when the work grew `work` times (25% allowed for noise on a shared machine). */
@@ -146,8 +181,9 @@ const otlp: Bench = async (log) => {
 };
 
 const invoice: Bench = async (log) => {
-  const rows = Number(process.env.BENCH_INVOICE_ROWS ?? 10_000_000);
-  const f = await benchInvoice(rows, log);
+  const rows = Number(process.env.BENCH_INVOICE_ROWS ?? (SCALE_100 ? 100_000_000 : 10_000_000));
+  // At 100x: drafts at 1M, 10M and 100M rows in one growing ledger.
+  const f = await benchInvoice(rows, log, SCALE_100 ? [rows / 100, rows / 10] : [rows / 10]);
   log(
     `invoice: tenant-month of ${f.tenantMonthRows} ledger rows, total ${f.totalMinor} minor units; the same groups from the rows through the index ${fmtSeconds(f.rowReadSeconds)}; finalize (per-row snapshot + check) ${fmtSeconds(f.finalizeSeconds)}`,
   );
@@ -170,6 +206,18 @@ const invoice: Bench = async (log) => {
       `tenant-month rows ${f.tenthTenantMonthRows.toLocaleString("en-US")} -> ${f.tenantMonthRows.toLocaleString("en-US")}`,
       "linear",
     ),
+    ...f.points
+      .filter((p) => p.ledgerRows < f.tenthLedgerRows)
+      .map((p) =>
+        growthRow(
+          `invoice draft growth, ledger ${p.ledgerRows.toLocaleString("en-US")} -> ${f.ledgerRows.toLocaleString("en-US")} rows`,
+          p.draftSeconds,
+          f.draftSeconds,
+          Math.round(f.ledgerRows / p.ledgerRows),
+          `tenant-month rows ${p.tenantMonthRows.toLocaleString("en-US")} -> ${f.tenantMonthRows.toLocaleString("en-US")}`,
+          "linear",
+        ),
+      ),
   ];
 };
 
@@ -204,11 +252,46 @@ const quota: Bench = async (log) => {
   ];
 };
 
-const BENCHES: Record<string, Bench> = { render, collector, ingest, otlp, invoice, quota };
+const sustained: Bench = async (log) => {
+  const duration = Number(process.env.BENCH_SUSTAINED_SECONDS ?? 600);
+  const f = await benchSustained(duration, log);
+  const minute = (from: number, to: number) => {
+    const xs = f.samples.filter((s) => s.atSeconds > from && s.atSeconds <= to);
+    return xs.reduce((a, s) => a + s.rate, 0) / Math.max(1, xs.length);
+  };
+  const first = minute(0, 60);
+  const last = minute(f.seconds - 60, f.seconds);
+  const rss = f.samples.map((s) => s.rssBytes);
+  const rssFirst = rss[Math.min(rss.length - 1, 5)]; // after the first minute: warm, pools full
+  const rssLast = rss[rss.length - 1];
+  log(`sustained: ${f.events.toLocaleString("en-US")} events in ${f.seconds.toFixed(0)} s; usage_events ${(f.tableBytes / 2 ** 30).toFixed(2)} GiB; load average ${os.loadavg().map((x) => x.toFixed(1)).join(" ")}`);
+  return [
+    {
+      what: `ingest sustained ${Math.round(f.seconds / 60)} min (batches of 1000, 4 in flight)`,
+      figure: fmtRate(f.events / f.seconds),
+      baseline: `first minute ${fmtRate(first)}`,
+      ratio: `last minute ${((last / first) * 100).toFixed(0)}%`,
+      target: "rate holds (last >= 80% of first)",
+      met: last >= 0.8 * first,
+    },
+    {
+      what: `memory: serve RSS over ${Math.round(f.seconds / 60)} min, sampled every 10 s`,
+      figure: `${(rssLast / MB).toFixed(0)} MB at the end, max ${(Math.max(...rss) / MB).toFixed(0)} MB`,
+      baseline: `after 1 min ${(rssFirst / MB).toFixed(0)} MB`,
+      ratio: `${(rssLast / rssFirst).toFixed(2)}x`,
+      target: "flat (<= 1.25x)",
+      met: rssLast <= 1.25 * rssFirst,
+    },
+  ];
+};
+
+const BENCHES: Record<string, Bench> = { render, collector, ingest, otlp, invoice, quota, sustained };
+/** Run by a plain `npm run bench`; the others only with --only (they take the time they measure). */
+const DEFAULT_RUN = ["render", "collector", "ingest", "otlp", "invoice", "quota"];
 
 async function main(): Promise<number> {
   const { values } = parseArgs({ options: { only: { type: "string" } }, strict: true });
-  const names = values.only ? values.only.split(",").map((s) => s.trim()) : Object.keys(BENCHES);
+  const names = values.only ? values.only.split(",").map((s) => s.trim()) : DEFAULT_RUN;
   const unknown = names.filter((n) => !(n in BENCHES));
   if (unknown.length > 0) {
     console.error(`bench: unknown benchmark(s) ${unknown.join(", ")}; known: ${Object.keys(BENCHES).join(", ")}`);
@@ -221,7 +304,7 @@ async function main(): Promise<number> {
     rows.push(...(await BENCHES[name]((s) => console.log(`  ${s}`))));
     console.log(`bench ${name}: done in ${((Date.now() - t0) / 1000).toFixed(1)} s`);
   }
-  console.log(`\n${formatTable(rows)}\n\n(total ${((Date.now() - started) / 1000).toFixed(0)} s on ${require("node:os").cpus().length} cores)`);
+  console.log(`\n${formatTable(rows)}\n\n(total ${((Date.now() - started) / 1000).toFixed(0)} s on ${os.cpus().length} cores; load average at the end ${os.loadavg().map((x) => x.toFixed(1)).join(" ")}${SCALE_100 ? "; BENCH_SCALE=100" : ""})`);
   return 0;
 }
 

@@ -52,6 +52,12 @@ describe("collector settings", () => {
     ]);
   });
 
+  it("the collector's read API comes from platform.billing.collectorReadApi (query by default) into collector.yaml", () => {
+    expect(parseCollectorSettingsYaml(collectorYaml(collectorSettings(platformConfig()))).readApi).toBe("query");
+    const remote = platformConfig({ billing: { image: testImage, collectorReadApi: "remote-read" } });
+    expect(parseCollectorSettingsYaml(collectorYaml(collectorSettings(remote))).readApi).toBe("remote-read");
+  });
+
   it("the check can fail: the service's parser refuses settings it does not know", () => {
     expect(() => parseCollectorSettingsYaml(collectorYaml({ ...collectorSettings(platformConfig()), strictTenant: true } as never))).toThrow(/strictTenant/);
   });

@@ -2,9 +2,11 @@
  * Collector benchmark: 10,000 counter series over one hour at a 15 s step, backfilled into a real
  * Prometheus with promtool, collected into a real (embedded) PostgreSQL by `collectOnce`.
  *
- * The baseline is Prometheus alone answering the very queries the collector sent (recorded through
- * a wrapper around the client, replayed as plain HTTP GETs whose bodies are read and dropped), so
- * the ratio shows what the collector adds on top of the database it reads.
+ * The baseline is Prometheus alone answering the very requests the collector sent (recorded through
+ * a wrapper around the sample source, replayed as plain HTTP GETs, or POSTs for remote read, whose
+ * bodies are read and dropped), so the ratio shows what the collector adds on top of the database
+ * it reads. `readApi` picks the path (collector setting `readApi`; `auto`, the platform's default,
+ * takes remote read against a Prometheus).
  */
 import { createWriteStream } from "node:fs";
 import { mkdtemp, rm } from "node:fs/promises";
@@ -15,7 +17,9 @@ import { execFile } from "node:child_process";
 import { promisify } from "node:util";
 import { collectOnce, type SampleSource } from "../src/collector/collect";
 import { PrometheusClient, type RawSeries } from "../src/collector/prometheus-client";
-import { parseCollectorSettings } from "../src/contract";
+import { rawSamplesQuery, readRequestBody, REMOTE_READ_HEADERS } from "../src/collector/remote-read/client";
+import { createSampleSource } from "../src/collector/sample-source";
+import { parseCollectorSettings, type ReadApi } from "../src/contract";
 import { migrate } from "../src/db/migrate";
 import { COLLECTOR_ONLY } from "../src/db/migrations";
 import { PROMTOOL_BIN, startPrometheus } from "../testkit/prometheus";
@@ -25,12 +29,16 @@ const HOUR = 3_600_000;
 const STEP = 15_000;
 
 export interface CollectorFigures {
+  /** The path the pass took (`auto` resolved). */
+  readApi: "query" | "remote-read";
   series: number;
   samples: number;
   /** promtool backfill (setup, not part of the comparison). */
   backfillSeconds: number;
   /** One `collectOnce` pass over the hour: queries, parsing, counter math, reconciliation, PostgreSQL writes. */
   collectorSeconds: number;
+  /** CPU time of this process (all its threads: the decode worker too) during the pass. */
+  collectorCpuSeconds: number;
   /** Time inside the streamed queries (waiting for and parsing answers), summed over concurrent queries. */
   collectorQuerySeconds: number;
   /** Prometheus alone answering the same queries, two at a time like the collector (median of 3 replays, bodies read and dropped). */
@@ -79,23 +87,27 @@ const writeOpenMetrics = async (file: string, series: number, fromMs: number, to
   return samples;
 };
 
-/** GETs a URL and reads the whole body (what Prometheus alone costs, transfer included). */
-const drain = (url: string): Promise<number> =>
+/** A request the collector sent: a query-API GET, or a remote-read POST with its body. */
+type Recorded = string | { url: string; body: Buffer };
+
+/** Sends a recorded request and reads the whole answer (what Prometheus alone costs, transfer included). */
+const drain = (r: Recorded): Promise<number> =>
   new Promise((resolve, reject) => {
-    http
-      .get(url, (res) => {
-        let bytes = 0;
-        res.on("data", (c: Buffer) => (bytes += c.length));
-        res.on("end", () => (res.statusCode === 200 ? resolve(bytes) : reject(new Error(`${url}: ${res.statusCode}`))));
-        res.on("error", reject);
-      })
-      .on("error", reject);
+    const url = typeof r === "string" ? r : r.url;
+    const req = http.request(url, typeof r === "string" ? { method: "GET" } : { method: "POST", headers: { ...REMOTE_READ_HEADERS, "Content-Length": String(r.body.length) } }, (res) => {
+      let bytes = 0;
+      res.on("data", (c: Buffer) => (bytes += c.length));
+      res.on("end", () => (res.statusCode === 200 ? resolve(bytes) : reject(new Error(`${url}: ${res.statusCode}`))));
+      res.on("error", reject);
+    });
+    req.on("error", reject);
+    req.end(typeof r === "string" ? undefined : r.body);
   });
 
 const median = (xs: number[]): number => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
 const seconds = (start: bigint): number => Number(process.hrtime.bigint() - start) / 1e9;
 
-export async function benchCollector(series = 10_000, log: (s: string) => void = () => {}): Promise<CollectorFigures> {
+export async function benchCollector(series = 10_000, log: (s: string) => void = () => {}, readApi: ReadApi = "auto"): Promise<CollectorFigures> {
   const dir = await mkdtemp(path.join(os.tmpdir(), "maas-bench-collector-"));
   const toMs = Math.floor(Date.now() / HOUR) * HOUR - HOUR;
   const fromMs = toMs - HOUR;
@@ -114,42 +126,46 @@ export async function benchCollector(series = 10_000, log: (s: string) => void =
       throw e;
     });
     const client = new PrometheusClient({ url: prom.url });
+    let source: ReturnType<typeof createSampleSource> | undefined;
     try {
       await migrate(db.pool, COLLECTOR_ONLY);
-      // Record every query the collector sends, as the URL Prometheus receives.
-      const urls: string[] = [];
+      // Record every request the collector sends, as Prometheus receives it.
+      const src = createSampleSource(client, readApi);
+      source = src;
+      const urls: Recorded[] = [];
       let querySeconds = 0;
+      const timed = async <T>(request: Recorded, call: () => Promise<T>): Promise<T> => {
+        urls.push(request);
+        const start = process.hrtime.bigint();
+        const v = await call();
+        querySeconds += seconds(start);
+        return v;
+      };
+      const lastValues = (selector: string, time: number, lookback: number) =>
+        `${prom.url}/api/v1/query?${new URLSearchParams({ query: `last_over_time(${selector}[${lookback}ms])`, time: (time / 1000).toFixed(3) }).toString()}`;
       const recording: SampleSource = {
         async rawSamples(selector, from, to, onSeries: (s: RawSeries) => void) {
-          const params = new URLSearchParams({ query: `${selector}[${to - from}ms]`, time: (to / 1000).toFixed(3), partial_response: "false" });
-          urls.push(`${prom.url}/api/v1/query?${params.toString()}`);
+          // The path is chosen on the first read (auto): record after it, as what was sent.
           const start = process.hrtime.bigint();
-          await client.rawSamples(selector, from, to, onSeries);
+          await src.rawSamples(selector, from, to, onSeries);
           querySeconds += seconds(start);
+          urls.push(
+            src.resolved() === "remote-read"
+              ? { url: `${prom.url}/api/v1/read`, body: readRequestBody([rawSamplesQuery(selector, from, to)]) }
+              : `${prom.url}/api/v1/query?${new URLSearchParams({ query: `${selector}[${to - from}ms]`, time: (to / 1000).toFixed(3), partial_response: "false" }).toString()}`,
+          );
         },
-        async lastValuesAtOrBefore(selector, time, lookback) {
-          const params = new URLSearchParams({ query: `last_over_time(${selector}[${lookback}ms])`, time: (time / 1000).toFixed(3) });
-          urls.push(`${prom.url}/api/v1/query?${params.toString()}`);
-          const start = process.hrtime.bigint();
-          const v = await client.lastValuesAtOrBefore(selector, time, lookback);
-          querySeconds += seconds(start);
-          return v;
-        },
-        async lastValueAtOrBefore(selector, time, lookback) {
-          const params = new URLSearchParams({ query: `last_over_time(${selector}[${lookback}ms])`, time: (time / 1000).toFixed(3) });
-          urls.push(`${prom.url}/api/v1/query?${params.toString()}`);
-          const start = process.hrtime.bigint();
-          const v = await client.lastValueAtOrBefore(selector, time, lookback);
-          querySeconds += seconds(start);
-          return v;
-        },
+        lastValuesAtOrBefore: (selector, time, lookback) => timed(lastValues(selector, time, lookback), () => src.lastValuesAtOrBefore!(selector, time, lookback)),
+        lastValueAtOrBefore: (selector, time, lookback) => timed(lastValues(selector, time, lookback), () => src.lastValueAtOrBefore(selector, time, lookback)),
       };
-      const settings = parseCollectorSettings({ window: "1h" });
+      const settings = parseCollectorSettings({ window: "1h", readApi });
       // Warm Prometheus (block files into the page cache) with the same selectors before timing anything.
       for (const meter of METERS) await drain(`${prom.url}/api/v1/query?${new URLSearchParams({ query: `${meter}[${HOUR + settings.anchorLookback}ms]`, time: (toMs / 1000).toFixed(3) })}`);
       const collectStart = process.hrtime.bigint();
+      const cpuStart = process.cpuUsage();
       const report = await collectOnce({ pool: db.pool, prometheus: recording, settings }, { fromMs, toMs });
       const collectorSeconds = seconds(collectStart);
+      const cpu = process.cpuUsage(cpuStart);
       if (report.status !== "collected" || report.usageRowsChanged === 0) throw new Error(`collector bench: unexpected report ${JSON.stringify(report)}`);
       // Replayed with the collector's own concurrency (two queries at a time), so Prometheus gets
       // the same chance to use both cores.
@@ -170,10 +186,12 @@ export async function benchCollector(series = 10_000, log: (s: string) => void =
         sequential.push(seconds(start));
       }
       return {
+        readApi: src.resolved() ?? "query",
         series,
         samples,
         backfillSeconds,
         collectorSeconds,
+        collectorCpuSeconds: (cpu.user + cpu.system) / 1e6,
         collectorQuerySeconds: querySeconds,
         prometheusSeconds: median(replays),
         prometheusSequentialSeconds: median(sequential),
@@ -181,6 +199,7 @@ export async function benchCollector(series = 10_000, log: (s: string) => void =
         usageRowsWritten: report.usageRowsChanged,
       };
     } finally {
+      source?.close();
       client.close();
       await prom.stop();
       await db.stop();

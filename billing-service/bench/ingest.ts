@@ -19,7 +19,8 @@ export interface IngestFigures {
   rssBeforeBytes: number;
 }
 
-const event = (i: number) => ({
+/** The i-th bench event (ids unique per i). */
+export const event = (i: number) => ({
   id: `ev-${i}`,
   source: "//bench/gateway",
   time: new Date(Date.UTC(2026, 4, 1) + (i % 2_592_000) * 1000).toISOString(),
@@ -32,7 +33,8 @@ const event = (i: number) => ({
   requests: 1,
 });
 
-const post = (agent: http.Agent, url: URL, token: string, body: string): Promise<number> =>
+/** POSTs one body to the events API; resolves on 200, rejects with the answer otherwise. */
+export const post = (agent: http.Agent, url: URL, token: string, body: string): Promise<number> =>
   new Promise((resolve, reject) => {
     const req = http.request(url, { method: "POST", agent, headers: { authorization: `Bearer ${token}`, "content-type": "application/json", "content-length": Buffer.byteLength(body) } }, (res) => {
       let text = "";

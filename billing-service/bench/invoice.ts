@@ -29,6 +29,8 @@ export interface InvoiceFigures {
   tenthLedgerRows: number;
   tenthTenantMonthRows: number;
   tenthDraftSeconds: number;
+  /** The same draft at every smaller ledger size asked for (growth; the tenth is the last). */
+  points: Array<{ ledgerRows: number; tenantMonthRows: number; draftSeconds: number }>;
 }
 
 const TENANTS = 40;
@@ -98,16 +100,28 @@ const drafts = async (pool: Pool, book: PriceBook): Promise<{ seconds: number; i
 const TENANT = "tenant-07";
 const PERIOD = "2026-05";
 
-export async function benchInvoice(rows = 10_000_000, log: (s: string) => void = () => {}): Promise<InvoiceFigures> {
+/**
+ * `smaller`: ledger sizes (ascending, below `rows`) at which the same tenant-month is drafted first,
+ * in the one ledger as it grows (growth rows); the default is a tenth of `rows`.
+ */
+export async function benchInvoice(rows = 10_000_000, log: (s: string) => void = () => {}, smaller: readonly number[] = [Math.floor(rows / 10)]): Promise<InvoiceFigures> {
   const db = await startBenchDatabase();
   try {
     const { pool } = db;
     const book = parsePriceBook(PRICE_BOOK, "bench price book");
-    // Growth: the same tenant-month drafted in a ledger of a tenth of the rows, then of all of them.
-    const small = Math.floor(rows / 10);
-    await load(pool, 0, small);
-    const atTenth = await drafts(pool, book);
-    log(`invoice: ${small.toLocaleString("en-US")} ledger rows: draft of ${atTenth.rows} rows ${fmtSeconds(atTenth.seconds)}`);
+    // Growth: the same tenant-month drafted in the ledger at each smaller size, then at all of it.
+    const points: InvoiceFigures["points"] = [];
+    let loaded = 0;
+    for (const size of smaller) {
+      const loadStart = process.hrtime.bigint();
+      await load(pool, loaded, size);
+      loaded = size;
+      const at = await drafts(pool, book);
+      points.push({ ledgerRows: size, tenantMonthRows: at.rows, draftSeconds: at.seconds });
+      log(`invoice: ${size.toLocaleString("en-US")} ledger rows (loaded in ${seconds(loadStart).toFixed(1)} s): draft of ${at.rows} rows ${fmtSeconds(at.seconds)}`);
+    }
+    const small = loaded;
+    const atTenth = { rows: points[points.length - 1].tenantMonthRows, seconds: points[points.length - 1].draftSeconds };
     const loadStart = process.hrtime.bigint();
     await load(pool, small, rows);
     const loadSeconds = seconds(loadStart);
@@ -173,6 +187,7 @@ export async function benchInvoice(rows = 10_000_000, log: (s: string) => void =
       tenthLedgerRows: small,
       tenthTenantMonthRows: atTenth.rows,
       tenthDraftSeconds: atTenth.seconds,
+      points,
     };
   } finally {
     await db.stop();

@@ -36,7 +36,7 @@ describe.each<ReadApi>(["query", "remote-read"])(`collector on scenario seed ${S
   let prom: RunningPrometheus;
   let db: TestPostgres;
   let client: PrometheusClient;
-  let source: SampleSource & { resolved(): string | undefined };
+  let source: ReturnType<typeof createSampleSource>;
   let scenario: Scenario;
   let fromMs: number;
   let toMs: number;
@@ -79,6 +79,7 @@ describe.each<ReadApi>(["query", "remote-read"])(`collector on scenario seed ${S
   });
 
   afterAll(async () => {
+    source?.close();
     client?.close();
     await prom?.stop();
     await db?.stop();
@@ -114,6 +115,7 @@ describe.each<ReadApi>(["query", "remote-read"])(`collector on scenario seed ${S
   it("corrects the windows when late samples arrive, and still equals the truth", async () => {
     await backfill(toOpenMetrics(scenario.series.map((s) => ({ ...s, samples: s.lateSamples }))), prom.dataDir, dir);
     prom = await prom.restart();
+    source.close();
     client.close();
     client = new PrometheusClient({ url: prom.url });
     source = createSampleSource(client, readApi);

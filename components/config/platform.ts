@@ -16,6 +16,7 @@ import { DEFAULT_TIER_LABEL, GATEWAY_COUNTER_SUFFIXES, TIER_LABELS, VLLM_FAMILIE
 import { alertmanagerSchema } from "./alerting";
 import { priceBookContractTenants, priceBookProblems, priceBookSchema, priceBookTiers } from "./priceBook";
 import { tierDefaultsSchema } from "../../billing-service/src/quota/defaults";
+import { READ_APIS } from "../../billing-service/src/contract";
 import { ALLOW_ENV, parseEgressAllowList } from "../../billing-service/src/net/egress";
 import { s3BucketName, s3Endpoint, s3Prefix, s3Region } from "../../billing-service/src/close/s3-settings";
 
@@ -104,6 +105,12 @@ export const billingSchema = z
     replicas: z.number().int().min(1).max(20).default(2).describe("Number of billing API replicas."),
     host: hostName.optional().describe("External host of the billing API: the Route host on openshift (the router assigns one when omitted), the HTTPRoute hostname on kubernetes (any host when omitted)."),
     prometheusUrl: z.url({ error: 'expected a URL. Example: "https://thanos-querier.openshift-monitoring.svc:9091"' }).optional().describe("Prometheus/Thanos query URL the collector reads; flavor default when omitted."),
+    collectorReadApi: z
+      .enum(READ_APIS)
+      .default("query")
+      .describe(
+        "API the collector reads raw counter samples through (collector setting `readApi`, docs/scaling.md \"Reading the counters\"): `query` (PromQL range selectors; every query endpoint, Thanos querier included), `remote-read` (Prometheus' POST /api/v1/read, 16x fewer bytes on the wire, more client CPU), or `auto` (remote read where the endpoint answers it). Both paths bill the same to the token.",
+      ),
     resources: resources.default({ requests: { cpu: "100m", memory: "256Mi" }, limits: { cpu: "1", memory: "512Mi" } }),
     adminTokenRotation: z.number().int().min(0).default(0).describe("Bump to issue a new platform admin billing API token (Secret `maas-billing-admin-token` in the billing namespace)."),
     priceBook: priceBookSchema,

@@ -68,6 +68,7 @@ export function collectorSettings(config: PlatformConfig): CollectorSettingsInpu
     attributeLabels: config.telemetry.attributeLabels,
     tenants: config.tenants.map((t) => ({ name: t.name, namespaces: platformTenantNamespaces(t) })),
     strictTenants: true,
+    readApi: config.billing.collectorReadApi,
     ...(config.billing.shortfallBilling !== undefined ? { shortfallBilling: config.billing.shortfallBilling } : {}),
     // With the access-log pipeline the per-request records are billed, the gateway counters kept for reconciliation.
     billableSource: config.accessLogs ? "access-log" : "gateway",

@@ -12,6 +12,7 @@
 import type { CollectorLog, SampleSource } from "./collector-types";
 import type { PrometheusClient, RawSeries } from "./prometheus-client";
 import { readExternalLabels, remoteRead, RemoteReadSampleSource } from "./remote-read/client";
+import { decodeSampleColumns } from "./remote-read/decode";
 import { MatchType } from "./remote-read/prompb";
 import type { ReadApi } from "../contract";
 
@@ -22,24 +23,33 @@ const tryRemoteRead = async (client: PrometheusClient): Promise<{ source: Remote
   // A query that matches nothing: whether the endpoint speaks remote read, not what it holds.
   const probe = await remoteRead(client, [{ startMs: 0, endMs: 1, matchers: [{ type: MatchType.EQ, name: "__name__", value: "maas_billing_remote_read_probe" }] }]);
   if (!probe.ok) return { reason: `/api/v1/read answered ${probe.status}: ${probe.reason.slice(0, 200)}` };
+  try {
+    decodeSampleColumns(probe.body, [{ fromMs: 0, toMs: 1 }]);
+  } catch (e) {
+    return { reason: `/api/v1/read answered something that is not a snappy-compressed ReadResponse: ${(e as Error).message}` };
+  }
   const external = await readExternalLabels(client);
   if (!external) return { reason: "/api/v1/status/config does not serve the configuration, so the external labels remote read adds are unknown" };
   return { source: new RemoteReadSampleSource(client, external) };
 };
 
-/** A SampleSource for `readApi`; `resolved()` says which path `auto` took (undefined before the first read). */
+/**
+ * A SampleSource for `readApi`; `resolved()` says which path `auto` took (undefined before the
+ * first read); `close()` ends the remote-read decode worker (the client is the caller's).
+ */
 export const createSampleSource = (
   client: PrometheusClient,
   readApi: ReadApi,
   log?: CollectorLog,
-): SampleSource & { resolved(): ResolvedReadApi | undefined } => {
+): SampleSource & { resolved(): ResolvedReadApi | undefined; close(): void } => {
+  let remote: RemoteReadSampleSource | undefined;
   let chosen: SampleSource | undefined = readApi === "query" ? client : undefined;
   let resolved: ResolvedReadApi | undefined = readApi === "query" ? "query" : undefined;
   const choose = async (): Promise<SampleSource> => {
     if (chosen) return chosen;
     const r = await tryRemoteRead(client);
     if ("source" in r) {
-      chosen = r.source;
+      chosen = remote = r.source;
       resolved = "remote-read";
       log?.info({ readApi, resolved }, "collector: reading raw samples through remote read");
     } else if (readApi === "remote-read") {
@@ -53,6 +63,7 @@ export const createSampleSource = (
   };
   return {
     resolved: () => resolved,
+    close: () => remote?.close(),
     async rawSamples(selector: string, fromMs: number, toMs: number, onSeries: (s: RawSeries) => void) {
       return (await choose()).rawSamples(selector, fromMs, toMs, onSeries);
     },

@@ -29,9 +29,10 @@ export const startCollectorService = async (options: {
   if (!options.collector) return undefined;
   const { settings, prometheus } = options.collector;
   const client = new PrometheusClient(prometheus);
+  const source = createSampleSource(client, settings.readApi, options.log);
   const stop = new AbortController();
   const loop = runCollectorLoop(
-    { pool: options.pool, prometheus: createSampleSource(client, settings.readApi, options.log), settings, metrics: createCollectorMetrics(options.registry), log: options.log },
+    { pool: options.pool, prometheus: source, settings, metrics: createCollectorMetrics(options.registry), log: options.log },
     stop.signal,
   );
   options.log.info({ prometheus: prometheus.url, window: settings.window, offset: settings.offset, readApi: settings.readApi }, "collector: started");
@@ -39,6 +40,7 @@ export const startCollectorService = async (options: {
     async stop() {
       stop.abort();
       await loop;
+      source.close();
       client.close();
     },
   };

@@ -49,8 +49,9 @@ export const collectCommand = (): Command =>
         if (LEVELS.indexOf(l) >= LEVELS.indexOf(config.logging.level)) process.stderr.write(`${JSON.stringify({ level: l, msg, ...obj })}\n`);
       };
       const log = { info: write("info"), warn: write("warn") };
+      const source = createSampleSource(client, settings.readApi, log);
       try {
-        const deps = { pool: db.pool, prometheus: createSampleSource(client, settings.readApi, log), settings, log };
+        const deps = { pool: db.pool, prometheus: source, settings, log };
         if (once) {
           const report = await collectOnce(deps, { fromMs, toMs });
           process.stdout.write(
@@ -69,6 +70,7 @@ export const collectCommand = (): Command =>
         for (const signal of ["SIGINT", "SIGTERM"] as const) process.once(signal, () => stop.abort());
         await runCollectorLoop(deps, stop.signal);
       } finally {
+        source.close();
         client.close();
         await db.close();
       }

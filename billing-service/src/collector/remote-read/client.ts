@@ -23,63 +23,67 @@ import { PrometheusClient, PrometheusQueryError, type RawSeries } from "../prome
 import type { SampleSource } from "../collector-types";
 import type { Sample } from "../counter-usage";
 import { selectorMatchers } from "./matchers";
-import { ReadRequest, ReadResponse, RESPONSE_TYPE_SAMPLES, type DecodedSeries, type LabelMatcher } from "./prompb";
+import type { SampleColumns } from "./decode";
+import { RemoteReadDecoder } from "./decoder";
+import { ReadRequest, RESPONSE_TYPE_SAMPLES, type LabelMatcher } from "./prompb";
 
 const READ_PATH = "api/v1/read";
 
-/** What a remote read answered: the series of each query, or why it is not a remote-read answer. */
-type ReadAnswer = { ok: true; results: DecodedSeries[][] } | { ok: false; status: number; reason: string };
+/** What a remote read answered: the compressed ReadResponse, or why it is not a remote-read answer. */
+type ReadAnswer = { ok: true; body: Buffer } | { ok: false; status: number; reason: string };
 
-/** One remote read with SAMPLES; `queries` are matchers over an inclusive time range. */
-export const remoteRead = async (
-  client: PrometheusClient,
-  queries: ReadonlyArray<{ startMs: number; endMs: number; matchers: readonly LabelMatcher[] }>,
-): Promise<ReadAnswer> => {
-  const request = ReadRequest.encode(
-    ReadRequest.create({
-      queries: queries.map((q) => ({ startTimestampMs: q.startMs, endTimestampMs: q.endMs, matchers: q.matchers })),
-      acceptedResponseTypes: [RESPONSE_TYPE_SAMPLES],
-    }),
-  ).finish();
-  const res = await client.post(READ_PATH, snappy.compressSync(Buffer.from(request)), {
-    "Content-Type": "application/x-protobuf",
-    "Content-Encoding": "snappy",
-    "X-Prometheus-Remote-Read-Version": "0.1.0",
-  });
+type ReadQuery = { startMs: number; endMs: number; matchers: readonly LabelMatcher[] };
+
+export const REMOTE_READ_HEADERS = {
+  "Content-Type": "application/x-protobuf",
+  "Content-Encoding": "snappy",
+  "X-Prometheus-Remote-Read-Version": "0.1.0",
+} as const;
+
+/** The snappy-compressed ReadRequest asking for SAMPLES; `queries` are matchers over an inclusive time range. */
+export const readRequestBody = (queries: readonly ReadQuery[]): Buffer =>
+  snappy.compressSync(
+    Buffer.from(
+      ReadRequest.encode(
+        ReadRequest.create({
+          queries: queries.map((q) => ({ startTimestampMs: q.startMs, endTimestampMs: q.endMs, matchers: q.matchers })),
+          acceptedResponseTypes: [RESPONSE_TYPE_SAMPLES],
+        }),
+      ).finish(),
+    ),
+  );
+
+/** The remote read of the samples in (fromMs, toMs] of `selector` (inclusive on the wire). */
+export const rawSamplesQuery = (selector: string, fromMs: number, toMs: number): ReadQuery => ({ startMs: fromMs + 1, endMs: toMs, matchers: selectorMatchers(selector) });
+
+/** One remote read with SAMPLES; the answer undecoded. */
+export const remoteRead = async (client: PrometheusClient, queries: readonly ReadQuery[]): Promise<ReadAnswer> => {
+  const res = await client.post(READ_PATH, readRequestBody(queries), REMOTE_READ_HEADERS);
   if (res.status !== 200) return { ok: false, status: res.status, reason: res.body.subarray(0, 300).toString("utf8").trim() };
   if (!res.contentType.startsWith("application/x-protobuf")) {
     return { ok: false, status: res.status, reason: `answered ${res.contentType || "no content type"}, not application/x-protobuf` };
   }
-  let decoded: { results?: Array<{ timeseries?: DecodedSeries[] }> };
-  try {
-    decoded = ReadResponse.decode(snappy.uncompressSync(res.body) as Buffer) as unknown as typeof decoded;
-  } catch (e) {
-    return { ok: false, status: res.status, reason: `not a snappy-compressed ReadResponse: ${(e as Error).message}` };
-  }
-  const results = (decoded.results ?? []).map((r) => r.timeseries ?? []);
-  if (results.length !== queries.length) return { ok: false, status: res.status, reason: `${results.length} results for ${queries.length} queries` };
-  return { ok: true, results };
+  return { ok: true, body: res.body };
 };
 
-const ms = (t: number | { toNumber(): number }): number => (typeof t === "number" ? t : t.toNumber());
-
 /**
- * A decoded series as the collector's RawSeries: external labels taken off, samples in
- * (fromMs, toMs] with finite values (stale markers are NaN), as the query path gives them.
+ * Columns of one query as the collector's RawSeries: external labels taken off, samples as the
+ * query path gives them ((fromMs, toMs], finite values: decode.ts filtered them).
  */
-const toRawSeries = (s: DecodedSeries, fromMs: number, toMs: number, fallbackName: string, external: ReadonlyMap<string, string>): RawSeries => {
-  let metric = fallbackName;
-  const labels: Record<string, string> = {};
-  for (const l of s.labels) {
-    if (l.name === "__name__") metric = l.value;
-    else if (external.get(l.name) !== l.value) labels[l.name] = l.value;
-  }
-  const samples: Sample[] = [];
-  for (const x of s.samples) {
-    const t = ms(x.timestamp);
-    if (t > fromMs && t <= toMs && Number.isFinite(x.value)) samples.push({ t, v: x.value });
-  }
-  return { metric, labels, samples };
+const toRawSeries = (c: SampleColumns, fallbackName: string, external: ReadonlyMap<string, string>, onSeries: (s: RawSeries) => void): void => {
+  c.labels.forEach((pairs, i) => {
+    let metric = fallbackName;
+    const labels: Record<string, string> = {};
+    for (let k = 0; k < pairs.length; k += 2) {
+      const name = pairs[k];
+      const value = pairs[k + 1];
+      if (name === "__name__") metric = value;
+      else if (external.get(name) !== value) labels[name] = value;
+    }
+    const samples: Sample[] = [];
+    for (let j = c.offsets[i]; j < c.offsets[i + 1]; j++) samples.push({ t: c.t[j], v: c.v[j] });
+    onSeries({ metric, labels, samples });
+  });
 };
 
 /**
@@ -97,6 +101,8 @@ export const readExternalLabels = async (client: PrometheusClient): Promise<Map<
 
 /** SampleSource reading raw samples through remote read, anchors through the query API. */
 export class RemoteReadSampleSource implements SampleSource {
+  private readonly decoder = new RemoteReadDecoder();
+
   /** `externalLabels`: the source's external labels (readExternalLabels), taken off every series. */
   constructor(
     private readonly client: PrometheusClient,
@@ -105,11 +111,11 @@ export class RemoteReadSampleSource implements SampleSource {
 
   async rawSamples(selector: string, fromMs: number, toMs: number, onSeries: (s: RawSeries) => void): Promise<void> {
     if (toMs <= fromMs) throw new Error(`empty range ${fromMs}..${toMs}`);
-    // Inclusive on the wire; (fromMs, toMs] after the filter, as on the query path.
-    const answer = await remoteRead(this.client, [{ startMs: fromMs + 1, endMs: toMs, matchers: selectorMatchers(selector) }]);
+    const answer = await remoteRead(this.client, [rawSamplesQuery(selector, fromMs, toMs)]);
     if (!answer.ok) throw new PrometheusQueryError(`Prometheus /${READ_PATH} answered ${answer.status}: ${answer.reason}`);
-    const name = selector.replace(/\{.*$/, "");
-    for (const s of answer.results[0]) onSeries(toRawSeries(s, fromMs, toMs, name, this.externalLabels));
+    // Decoded in the worker thread while this one aggregates the previous answer.
+    const [columns] = await this.decoder.decode(answer.body, [{ fromMs, toMs }]);
+    toRawSeries(columns, selector.replace(/\{.*$/, ""), this.externalLabels, onSeries);
   }
 
   lastValueAtOrBefore(selector: string, timeMs: number, lookbackMs: number): Promise<number | undefined> {
@@ -118,5 +124,9 @@ export class RemoteReadSampleSource implements SampleSource {
 
   lastValuesAtOrBefore(selector: string, timeMs: number, lookbackMs: number): Promise<Array<{ labels: Record<string, string>; value: number }>> {
     return this.client.lastValuesAtOrBefore(selector, timeMs, lookbackMs);
+  }
+
+  close(): void {
+    this.decoder.close();
   }
 }

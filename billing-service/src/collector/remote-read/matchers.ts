@@ -22,10 +22,13 @@ const METRIC = /^[a-zA-Z_:][a-zA-Z0-9_:]*/;
 const MATCHER = /\s*([a-zA-Z_][a-zA-Z0-9_]*)\s*(=~|!~|!=|=)\s*("(?:[^"\\]|\\.)*")\s*(,|(?=\}))/y;
 const OPS: Record<string, LabelMatcher["type"]> = { "=": MatchType.EQ, "!=": MatchType.NEQ, "=~": MatchType.RE, "!~": MatchType.NRE };
 
-/** A PromQL double-quoted string's value (its escapes are JSON's, plus `\a`, `\v`, ... which are refused). */
+/**
+ * A PromQL double-quoted string's value: its escapes are JSON's (Go's `\a`, `\v`, octal and `\x`
+ * are refused with a clear error); raw control characters stand for themselves, as in PromQL.
+ */
 const unquote = (quoted: string, selector: string): string => {
   try {
-    return JSON.parse(quoted) as string;
+    return JSON.parse(quoted.replace(/[\u0000-\u001f]/g, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, "0")}`)) as string;
   } catch {
     throw new Error(`selector ${selector}: cannot read the string ${quoted} (use plain characters and \\" \\\\ \\n \\t escapes)`);
   }

@@ -1,0 +1,26 @@
+/**
+ * Worker thread decoding remote-read answers (decode.ts) off the collector's thread, which meanwhile
+ * turns the previous answer into usage. Messages: { id, body, windows } in, { id, columns } or
+ * { id, error } out; the columns' buffers are transferred, not copied.
+ */
+import { parentPort } from "node:worker_threads";
+import protobuf from "protobufjs";
+
+// This thread decodes remote-read answers only, and its protobufjs is its own (a worker has its
+// own modules): int64 fields come out as numbers instead of Long objects, one allocation less per
+// sample. Millisecond timestamps are far below 2^53, so the numbers are exact.
+protobuf.util.Long = undefined as unknown as typeof protobuf.util.Long;
+protobuf.configure();
+// Loaded after the switch: the prompb types must be built without Long.
+// eslint-disable-next-line @typescript-eslint/no-require-imports
+const { decodeSampleColumns } = require("./decode") as typeof import("./decode");
+
+parentPort?.on("message", (m: { id: number; body: Uint8Array; windows: Array<{ fromMs: number; toMs: number }> }) => {
+  try {
+    const columns = decodeSampleColumns(m.body, m.windows);
+    const transfer = columns.flatMap((c) => [c.t.buffer, c.v.buffer, c.offsets.buffer]);
+    parentPort!.postMessage({ id: m.id, columns }, transfer as ArrayBuffer[]);
+  } catch (e) {
+    parentPort!.postMessage({ id: m.id, error: (e as Error).message });
+  }
+});
