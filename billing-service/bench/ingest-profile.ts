@@ -4,7 +4,10 @@
  * schema and with one part removed at a time (every variant starts from the same empty table).
  * Same database, same rows, same run.
  *
- *   npx tsx billing-service/bench/ingest-profile.ts [events] [variant name regexp] [rounds]
+ *   npx tsx billing-service/bench/ingest-profile.ts [events] [variant name regexp] [rounds] [ms between events]
+ *
+ * Events are 1 s apart by default (as bench/ingest.ts sends them: a batch spans 17 minutes, 50,000
+ * events 14 hours); a smaller step is usage arriving in real time (1 ms: 50,000 events in 50 s).
  */
 import type { PoolClient } from "pg";
 import { INSERT_EVENTS_SQL } from "../src/events/ingest";
@@ -17,15 +20,6 @@ interface Variant {
   readonly undo: string;
 }
 
-/** The trigger function of migration 070 with one of its two statements left out. */
-const rollupWithout = (table: "usage_hourly" | "usage_rollup"): string => {
-  const keep = table === "usage_hourly" ? "usage_rollup" : "usage_hourly";
-  return `create or replace function usage_events_rollup() returns trigger language plpgsql as $f$
-    begin
-      ${keep === "usage_hourly" ? HOURLY_STATEMENT : ROLLUP_STATEMENT}
-      return null;
-    end $f$`;
-};
 const HOURLY_STATEMENT = `insert into usage_hourly as h (tenant, user_key, tier, model, hour, input_tokens, output_tokens, requests)
   select tenant, coalesce(user_id, ''), tier, model, date_trunc('hour', event_time), sum(input_tokens), sum(output_tokens), sum(requests)
     from new_rows group by 1, 2, 3, 4, 5
@@ -37,18 +31,21 @@ const ROLLUP_STATEMENT = `insert into usage_rollup as u (tenant, hour, tier, mod
   on conflict (tenant, hour, tier, model, origin, dimensions) do update
     set input_tokens = u.input_tokens + excluded.input_tokens, output_tokens = u.output_tokens + excluded.output_tokens, requests = u.requests + excluded.requests,
         ledger_rows = u.ledger_rows + excluded.ledger_rows, first_window = least(u.first_window, excluded.first_window), last_window = greatest(u.last_window, excluded.last_window);`;
-const BOTH = `create or replace function usage_events_rollup() returns trigger language plpgsql as $f$
+/** The insert trigger's function with the given body (the deployed one is read from the database first). */
+const triggerWith = (body: string): string => `create or replace function usage_events_rollup() returns trigger language plpgsql as $f$
     begin
-      ${HOURLY_STATEMENT}
-      ${ROLLUP_STATEMENT}
+      ${body}
       return null;
     end $f$`;
+/** Set by profileIngest: the deployed definition (migration 062: append to the rollup queue). */
+let DEPLOYED = "";
 
 const VARIANTS: readonly Variant[] = [
-  { name: "full table (as deployed)", setup: "", undo: "" },
-  { name: "- rollup trigger (usage_hourly + usage_rollup)", setup: "alter table usage_events disable trigger usage_events_rollup", undo: "alter table usage_events enable trigger usage_events_rollup" },
-  { name: "- usage_rollup (invoice drafts)", setup: rollupWithout("usage_rollup"), undo: BOTH },
-  { name: "- usage_hourly (quotas, /metrics)", setup: rollupWithout("usage_hourly"), undo: BOTH },
+  { name: "full table (as deployed: rollup queue, folded at the end)", setup: "", undo: "" },
+  { name: "- rollup trigger (no rollup at all)", setup: "alter table usage_events disable trigger usage_events_rollup", undo: "alter table usage_events enable trigger usage_events_rollup" },
+  { name: "before 062: both rollups upserted by the insert's trigger", get setup() { return triggerWith(HOURLY_STATEMENT + ROLLUP_STATEMENT); }, get undo() { return DEPLOYED; } },
+  { name: "before 062, - usage_rollup (invoice drafts)", get setup() { return triggerWith(HOURLY_STATEMENT); }, get undo() { return DEPLOYED; } },
+  { name: "before 062, - usage_hourly (quotas, /metrics)", get setup() { return triggerWith(ROLLUP_STATEMENT); }, get undo() { return DEPLOYED; } },
   {
     name: "rollups with fillfactor 50 (HOT updates)",
     setup: "alter table usage_hourly set (fillfactor = 50); alter table usage_rollup set (fillfactor = 50)",
@@ -80,7 +77,7 @@ const VARIANTS: readonly Variant[] = [
   },
 ];
 
-const batch = (b: number, size: number): unknown[] => {
+const batch = (b: number, size: number, stepMs: number): unknown[] => {
   const ids = Array.from({ length: size }, (_, i) => b * size + i);
   return [
     ids.map(() => "//bench/gateway"),
@@ -89,18 +86,18 @@ const batch = (b: number, size: number): unknown[] => {
     ids.map((i) => `user-${i % 1000}`),
     ids.map((i) => ["free", "premium", "enterprise"][i % 3]),
     ids.map((i) => ["llama", "granite", "mistral"][i % 3]),
-    ids.map((i) => new Date(Date.UTC(2026, 4, 1) + (i % 2_592_000) * 1000).toISOString()),
+    ids.map((i) => new Date(Date.UTC(2026, 4, 1) + ((i * stepMs) % 2_592_000_000)).toISOString()),
     ids.map((i) => String(100 + (i % 900))),
     ids.map((i) => String(50 + (i % 450))),
     ids.map(() => "1"),
   ];
 };
 
-export async function profileIngest(events = 100_000, size = 1000, only?: RegExp, rounds = 2): Promise<{ name: string; seconds: number }[]> {
+export async function profileIngest(events = 100_000, size = 1000, only?: RegExp, rounds = 2, stepMs = 1000): Promise<{ name: string; seconds: number }[]> {
   const variants = VARIANTS.filter((v, i) => i === 0 || !only || only.test(v.name));
   const db = await startBenchDatabase();
   try {
-    const batches = Array.from({ length: events / size }, (_, b) => batch(b, size));
+    const batches = Array.from({ length: events / size }, (_, b) => batch(b, size, stepMs));
     // Each batch commits on its own, as POST /v1/events does (so HOT pruning and WAL flushes are
     // part of the figure); the table is emptied and the variant undone afterwards.
     const run = async (client: PoolClient, v: Variant): Promise<number> => {
@@ -108,15 +105,18 @@ export async function profileIngest(events = 100_000, size = 1000, only?: RegExp
       try {
         const start = process.hrtime.bigint();
         for (const params of batches) await client.query(INSERT_EVENTS_SQL, params);
+        // What the inserts queued is folded on the clock (serve does it in the background).
+        await client.query("select ledger_rollup_drain(true)");
         return seconds(start);
       } finally {
-        await client.query("truncate usage_events, usage_hourly, usage_rollup");
+        await client.query("truncate usage_events, usage_hourly, usage_rollup, ledger_rollup_queue");
         if (v.undo) await client.query(v.undo);
-        await client.query("vacuum usage_hourly, usage_rollup");
+        await client.query("vacuum usage_hourly, usage_rollup, ledger_rollup_queue");
       }
     };
     const client = await db.pool.connect();
     try {
+      DEPLOYED = (await client.query<{ d: string }>("select pg_get_functiondef('usage_events_rollup()'::regprocedure) as d")).rows[0].d;
       await run(client, VARIANTS[0]); // warm-up
       const out: { name: string; seconds: number }[] = [];
       // Rounds alternating the variants, best of each: on a shared machine the minimum is the least disturbed.
@@ -140,7 +140,7 @@ export async function profileIngest(events = 100_000, size = 1000, only?: RegExp
 if (require.main === module) {
   const n = Number(process.argv[2] ?? 100_000);
   const only = process.argv[3] ? new RegExp(process.argv[3]) : undefined;
-  profileIngest(n, 1000, only, Number(process.argv[4] ?? 2)).then(
+  profileIngest(n, 1000, only, Number(process.argv[4] ?? 2), Number(process.argv[5] ?? 1000)).then(
     (rows) => {
       for (const r of rows) console.log(`${r.name.padEnd(50)} ${r.seconds.toFixed(2)} s  ${Math.round(n / r.seconds).toLocaleString("en-US")}/s`);
     },

@@ -18,6 +18,7 @@ import { createAccessLogSpool, createEventSpool } from "./spool";
 import { createWebhookDispatcher, type WebhookDispatcher } from "./webhooks/dispatcher";
 import { runMonthEndClose } from "./close/month-end";
 import { openExportSink } from "./close/sink";
+import { startRollupDrain, type RollupDrain } from "./db/rollup-drain";
 
 export interface RunningServer {
   readonly app: App;
@@ -39,6 +40,7 @@ export const startServer = async (config: ServiceConfig): Promise<RunningServer>
   let webhooks: WebhookDispatcher | undefined;
   let closeTimer: NodeJS.Timeout | undefined;
   let metricsApp: FastifyInstance | undefined;
+  let rollupDrain: RollupDrain | undefined;
   try {
     const migrated = await db.migrate();
     logger.info({ applied: migrated.applied, schema: migrated.current, embeddedPostgres: db.embedded }, "database ready");
@@ -49,6 +51,8 @@ export const startServer = async (config: ServiceConfig): Promise<RunningServer>
     // The same for access-log records (POST /v1/logs), in their own queue.
     const accessLogSpool = createAccessLogSpool({ pool: db.pool, spool: config.spool, log: logger });
     accessLogSpool.start();
+    // Ledger inserts queue their rollup rows; this folds them in (readers read rollup + queue).
+    rollupDrain = startRollupDrain(db.pool, { onError: (e) => logger.warn({ err: e }, "rollup drain failed: retried in a second (readers still see the queued rows)") });
     const settings = config.collector?.settings;
     const app = await buildApp({
       pool: db.pool,
@@ -124,6 +128,7 @@ export const startServer = async (config: ServiceConfig): Promise<RunningServer>
         await spool.stop();
         await accessLogSpool.stop();
         await collector?.stop();
+        await rollupDrain?.stop();
         await db.close();
         logger.info("stopped");
       })());
@@ -134,6 +139,7 @@ export const startServer = async (config: ServiceConfig): Promise<RunningServer>
     await webhooks?.stop();
     await metricsApp?.close();
     await collector?.stop();
+    await rollupDrain?.stop();
     await db.close();
     throw e;
   }

@@ -41,7 +41,7 @@ describe("POST /v1/events", () => {
     const third = await api.app.inject({ method: "POST", url: "/v1/events", headers: auth(api.tokens.acme), payload: { events: [sameIdOtherSource, sameIdOtherSource] } });
     expect(third.json()).toEqual({ accepted: 1, duplicates: 1 });
     expect(await count("select count(*) as n from usage_events where tenant = 'acme'")).toBe(4);
-    expect(await count("select sum(input_tokens + output_tokens) as n from usage_hourly where tenant = 'acme'")).toBe(100 + 50 + 200 + 20 + 10 + 2);
+    expect(await count("select sum(input_tokens + output_tokens) as n from usage_hourly_current where tenant = 'acme'")).toBe(100 + 50 + 200 + 20 + 10 + 2);
   });
 
   it("rejects a batch with invalid events naming each index and field, and stores none of it", async () => {

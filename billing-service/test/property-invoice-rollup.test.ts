@@ -166,14 +166,21 @@ describe("invoice drafts from the hourly rollup", () => {
     await fc.assert(
       fc.asyncProperty(
         bookArb.chain((book) =>
-          fc.tuple(fc.constant(book), fc.array(fc.array(opArb(book), { minLength: 1, maxLength: 12 }), { minLength: 1, maxLength: 4 }), fc.boolean()),
+          fc.tuple(
+            fc.constant(book),
+            fc.array(fc.array(opArb(book), { minLength: 1, maxLength: 12 }), { minLength: 1, maxLength: 4 }),
+            fc.boolean(),
+            // After which batches the rollup queue (migration 062) is folded in: the rest stays queued.
+            fc.array(fc.boolean(), { minLength: 4, maxLength: 4 }),
+          ),
         ),
-        async ([book, batches, splitByKey]) => {
+        async ([book, batches, splitByKey, drains]) => {
           const tenant = `rollup-${++seq}`;
           const neighbour = `rollup-${seq}-other`;
           const firstKey = new Map<number, { billable: boolean; tier: string; dims: string; t: number }>();
           const firstRecord = new Map<number, AccessLogRow>();
-          for (const batch of batches) {
+          for (const [b, batch] of batches.entries()) {
+            if (drains[b]) await db.pool.query("select ledger_rollup_drain(true)");
             const events = batch.filter((o) => o.kind === "event");
             // Events: through the service's insert, then their dimensions set by hand (events of one
             // batch share a statement, so the rollup's insert path sees several rows per bucket).
@@ -251,6 +258,12 @@ describe("invoice drafts from the hourly rollup", () => {
           const m = month(tenant, book, splitByKey);
           const [fast, full] = await withRollback(db.pool, async (c) => [await rollupGroups(c, m), await ledgerGroups(c, m)]);
           expect(fast).toEqual(full);
+          // The same with the queue folded in: the rollup table alone then holds it all.
+          if (drains[0]) {
+            await db.pool.query("select ledger_rollup_drain(true)");
+            expect(Number((await db.pool.query("select count(*) as n from ledger_rollup_queue")).rows[0].n)).toBe(0);
+            expect(await withRollback(db.pool, (c) => rollupGroups(c, m))).toEqual(full);
+          }
           const result = await createInvoice(db.pool, book, tenant, "2026-05", splitByKey ? { splitBy: "key" } : {}).catch((e: Error) => e);
           if (full.unpricedFrom) {
             expect(result).toBeInstanceOf(Error);
@@ -313,6 +326,7 @@ describe("finalizing a draft built from the rollup", () => {
   it("refuses a draft priced from a tampered rollup: the final invoice always equals the ledger rows", async () => {
     // An attacker (or a bug) with write access lowers the rollup before the draft is built.
     await ingestEvents(db.pool, [usageEvent({ id: "tampered-1", tenant: "tampered", time: "2026-05-03T10:00:00Z", inputTokens: 1_000_000 })]);
+    await db.pool.query("select ledger_rollup_drain(true)"); // from the queue into the rollup table
     await db.pool.query("update usage_rollup set input_tokens = 1 where tenant = 'tampered'");
     const r = await createInvoice(db.pool, testPriceBook(), "tampered", "2026-05");
     if (!r.created) throw new Error(r.reason);
@@ -362,6 +376,7 @@ describe("access-log usage in drafts from the rollup", () => {
       row("c", "k2", "2026-05-09T11:00:00Z", 0, 0, "rate_limit"), // a 429: no request, no tokens
     ]);
     await upsertAccessLogRows(db.pool, [row("a", "k1", "2026-05-03T10:00:00Z", 1_000_000, 250)]);
+    await db.pool.query("select ledger_rollup_drain(true)"); // from the queue into the rollup table
     const rollup = await db.pool.query("select count(*)::int as n from usage_rollup where tenant = 'contract-logs' and origin = 'access-log'");
     expect(rollup.rows[0].n).toBe(2); // one bucket per key in hour 10 of May 3rd
 

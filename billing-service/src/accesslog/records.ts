@@ -17,8 +17,8 @@
  * a collector replica may add (host.name, service.instance.id, ...) are left out too, so the same
  * record through two replicas, or a retried batch, is one row.
  */
-import { createHash } from "node:crypto";
-import type { FlatLogRecord } from "./otlp";
+import { hash } from "node:crypto";
+import type { Attributes, FlatLogRecord } from "./otlp";
 
 export const RESPONSE_TYPES = ["hit", "rate_limit", "error"] as const;
 
@@ -62,19 +62,19 @@ export type RecordOutcome = { readonly ok: true; readonly row: AccessLogRow } | 
 
 const MAX_TEXT = 256;
 
-const text = (a: ReadonlyMap<string, string>, key: string): string | undefined => {
+const text = (a: Attributes, key: string): string | undefined => {
   const v = a.get(key);
   return v === undefined || v === "" ? undefined : v;
 };
 
-const tokenCount = (a: ReadonlyMap<string, string>, key: string): number | string => {
+const tokenCount = (a: Attributes, key: string): number | string => {
   const v = a.get(key);
   if (v === undefined || v === "" || v === "-") return 0;
   if (!/^\d{1,15}$/.test(v)) return `${key}: expected a whole number of tokens as a string, got ${JSON.stringify(v.slice(0, 40))}`;
   return Number(v);
 };
 
-const tenantOf = (a: ReadonlyMap<string, string>, ctx: RecordContext): string | undefined => {
+const tenantOf = (a: Attributes, ctx: RecordContext): string | undefined => {
   if (ctx.senderTenant !== undefined) return ctx.senderTenant;
   for (const k of TENANT_ATTRIBUTES) {
     const t = text(a, k);
@@ -106,7 +106,8 @@ export const recordIdentity = (r: FlatLogRecord, tenant: string): string => {
     a.get("groups") ?? "",
     a.get("service.name") ?? "",
   ];
-  return createHash("sha256").update(JSON.stringify(parts)).digest("hex");
+  // One-shot hash (node:crypto hash): the same digest as createHash().update().digest(), cheaper per record.
+  return hash("sha256", JSON.stringify(parts), "hex");
 };
 
 /** The ledger row of one record, or why it cannot be one (the record is then rejected, never guessed). */

@@ -16,7 +16,10 @@ export interface AccessLogInsertResult {
   readonly completed: number;
 }
 
+// The answer is two counts, not a row per record: returning 1,000 rows per batch cost about a
+// fifth of the statement (bench/otlp-profile.ts).
 export const UPSERT_ACCESS_LOG_SQL = `
+with upserted as (
 insert into access_log_usage as t (tenant, source, record_id, time_unix_nano, event_time, user_id, tier, model, key_id, key_name,
   organization_id, groups, response_code, response_type, input_tokens, output_tokens, total_tokens, billable)
 select u.tenant, u.source, u.record_id, u.ns, to_timestamp(0) + (u.ns / 1000) * interval '1 microsecond', u.user_id, u.tier, u.model,
@@ -28,7 +31,8 @@ on conflict (tenant, source, record_id) do update
    set input_tokens = excluded.input_tokens, output_tokens = excluded.output_tokens, total_tokens = excluded.total_tokens,
        response_code = excluded.response_code, response_type = excluded.response_type, updated_at = now()
  where excluded.input_tokens + excluded.output_tokens + excluded.total_tokens > t.input_tokens + t.output_tokens + t.total_tokens
-returning (xmax = 0) as inserted`;
+returning (xmax = 0) as inserted)
+select count(*) filter (where inserted)::int as accepted, count(*)::int as changed from upserted`;
 
 export const upsertAccessLogRows = async (db: Pool | PoolClient, rows: readonly AccessLogRow[]): Promise<AccessLogInsertResult> => {
   if (rows.length === 0) return { accepted: 0, duplicates: 0, completed: 0 };
@@ -39,7 +43,7 @@ export const upsertAccessLogRows = async (db: Pool | PoolClient, rows: readonly 
     for (let i = 0; i < n; i++) out[i] = f(folded[i]);
     return out;
   };
-  const result = await db.query<{ inserted: boolean }>(UPSERT_ACCESS_LOG_SQL, [
+  const result = await db.query<{ accepted: number; changed: number }>(UPSERT_ACCESS_LOG_SQL, [
     col((r) => r.tenant),
     col((r) => r.source),
     col((r) => r.recordId),
@@ -58,7 +62,7 @@ export const upsertAccessLogRows = async (db: Pool | PoolClient, rows: readonly 
     col((r) => String(r.totalTokens)),
     col((r) => r.billable),
   ]);
-  const accepted = result.rows.filter((r) => r.inserted).length;
-  const completed = result.rows.length - accepted;
+  const { accepted, changed } = result.rows[0];
+  const completed = changed - accepted;
   return { accepted, completed, duplicates: rows.length - accepted - completed };
 };

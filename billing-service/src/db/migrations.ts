@@ -915,6 +915,252 @@ begin
   return total;
 end $$;
 `),
+  migration(62, "ledger_rollup_queue", `
+-- Ingest speed (issue 20): the hourly rollups (usage_hourly for quotas and /metrics,
+-- access_log_key_hourly for the per-key panel, usage_rollup for invoice drafts) were upserted by
+-- the ledger insert's own statement triggers, one rollup row per (tenant, user, tier, model, hour)
+-- or (key, hour) touched, i.e. up to three upserts per inserted row: about two thirds of the
+-- insert's cost (bench/otlp-profile.ts). Now the insert appends the rows' rollup columns to this
+-- queue (a heap without indexes: cheap appends), in the same statement and transaction as the
+-- ledger rows, and ledger_rollup_drain() folds the queue into the rollups in the background
+-- (serve, every second) many batches at a time.
+--
+-- Nothing reads a rollup without its queue: the *_current views below are rollup + queue, so a
+-- quota, a metric or a draft sees a committed row in the same statement as its ledger row (no
+-- staleness added; a reservation settled by its event is seen as the usage in the same snapshot,
+-- migration 30). Rebuilding rollup buckets from the ledger tables (a moved or deleted row) drains
+-- the queue first, so a row is never counted in both.
+-- Rows: every usage event; billable access-log rows (in_ledger: what the ledger view counts).
+-- The collector's few rows per window keep their synchronous triggers.
+create table ledger_rollup_queue (
+  origin text not null check (origin in ('events', 'access-log')),
+  tenant text not null,
+  user_key text not null,
+  tier text not null,
+  model text not null,
+  event_time timestamptz not null,
+  -- usage_rollup dimensions of an event; access-log rows keep their key columns instead
+  -- (access_log_dimensions() at drain time: the append stays cheap).
+  dimensions jsonb,
+  key_id text,
+  key_name text,
+  organization_id text,
+  in_ledger boolean not null,
+  -- +1 for a row that arrives, -1 for the old version of a row an update changed (its amounts negated).
+  ledger_rows bigint not null default 1,
+  input_tokens bigint not null,
+  output_tokens bigint not null,
+  requests bigint not null
+);
+
+create or replace function usage_events_rollup() returns trigger language plpgsql as $$
+begin
+  insert into ledger_rollup_queue (origin, tenant, user_key, tier, model, event_time, dimensions, in_ledger, input_tokens, output_tokens, requests)
+  select 'events', tenant, coalesce(user_id, ''), tier, model, event_time, dimensions, true, input_tokens, output_tokens, requests from new_rows;
+  return null;
+end $$;
+
+create or replace function access_log_usage_rollup_insert() returns trigger language plpgsql as $$
+begin
+  insert into ledger_rollup_queue (origin, tenant, user_key, tier, model, event_time, key_id, key_name, organization_id, in_ledger, input_tokens, output_tokens, requests)
+  select 'access-log', tenant, coalesce(user_id, ''), tier, model, event_time, key_id, key_name, organization_id,
+         access_log_in_ledger(billable, response_type, input_tokens, output_tokens),
+         input_tokens, output_tokens, case when response_type = 'hit' then 1 else 0 end
+    from new_rows where billable;
+  return null;
+end $$;
+-- The queue row above feeds all three rollups: the two other insert triggers go.
+drop trigger access_log_key_rollup_insert on access_log_usage;
+drop function access_log_key_rollup_insert();
+drop trigger access_log_usage_invoice_rollup_insert on access_log_usage;
+drop function access_log_usage_invoice_rollup_insert();
+
+-- UPDATE (a streaming copy's fold) queues the difference too: the old version negated, the new one,
+-- so an ingest statement never writes a rollup row itself (no lock order between concurrent
+-- batches and the drain). When a row changes its bucket or whether it is in the ledger, the
+-- usage_rollup buckets it touched are rebuilt from the table instead (the queued difference then
+-- feeds usage_hourly and the key rollup only). DELETE rebuilds, as before.
+create or replace function access_log_usage_invoice_rollup_change() returns trigger language plpgsql as $$
+declare
+  tenants text[];
+  hours timestamptz[];
+  moved boolean := true;
+begin
+  if TG_OP = 'UPDATE' then
+    moved := exists (
+      select 1 from old_rows o where not exists (
+        select 1 from new_rows n where n.tenant = o.tenant and n.source = o.source and n.record_id = o.record_id
+           and n.event_time = o.event_time and n.tier = o.tier and n.model = o.model
+           and n.key_id is not distinct from o.key_id and n.key_name is not distinct from o.key_name
+           and n.organization_id is not distinct from o.organization_id
+           and (access_log_in_ledger(n.billable, n.response_type, n.input_tokens, n.output_tokens))
+               = (access_log_in_ledger(o.billable, o.response_type, o.input_tokens, o.output_tokens))));
+    insert into ledger_rollup_queue (origin, tenant, user_key, tier, model, event_time, key_id, key_name, organization_id, in_ledger, ledger_rows, input_tokens, output_tokens, requests)
+    select 'access-log', tenant, coalesce(user_id, ''), tier, model, event_time, key_id, key_name, organization_id,
+           not moved and access_log_in_ledger(billable, response_type, input_tokens, output_tokens), 1,
+           input_tokens, output_tokens, case when response_type = 'hit' then 1 else 0 end
+      from new_rows where billable
+    union all
+    select 'access-log', tenant, coalesce(user_id, ''), tier, model, event_time, key_id, key_name, organization_id,
+           not moved and access_log_in_ledger(billable, response_type, input_tokens, output_tokens), -1,
+           -input_tokens, -output_tokens, -(case when response_type = 'hit' then 1 else 0 end)
+      from old_rows where billable;
+    if not moved then
+      return null;
+    end if;
+    select array_agg(tenant), array_agg(h) into tenants, hours from (
+      select tenant, date_trunc('hour', event_time, 'UTC') as h from old_rows
+      union select tenant, date_trunc('hour', event_time, 'UTC') from new_rows) b;
+  else
+    select array_agg(tenant), array_agg(h) into tenants, hours from (
+      select distinct tenant, date_trunc('hour', event_time, 'UTC') as h from old_rows) b;
+  end if;
+  perform access_log_rollup_rows(tenants, hours);
+  return null;
+end $$;
+drop trigger access_log_usage_rollup_update on access_log_usage;
+drop function access_log_usage_rollup_update();
+drop trigger access_log_key_rollup_update on access_log_usage;
+drop function access_log_key_rollup();
+
+-- Whatever else writes a rollup row synchronously (the collector's triggers, the events' update
+-- and delete triggers, truncation) takes the drain's lock for its transaction first, so two
+-- writers of rollup rows never wait for each other in opposite orders. Ingest statements do not
+-- take it: they only append to the queue.
+create function ledger_rollup_lock() returns trigger language plpgsql as $$
+begin
+  perform pg_advisory_xact_lock(hashtext('maas-billing-ledger-rollup-drain'));
+  return null;
+end $$;
+create trigger usage_events_rollup_lock before update or delete or truncate on usage_events
+  for each statement execute function ledger_rollup_lock();
+create trigger collector_usage_rollup_lock before insert or update or delete or truncate on collector_usage
+  for each statement execute function ledger_rollup_lock();
+create trigger access_log_usage_rollup_lock before delete or truncate on access_log_usage
+  for each statement execute function ledger_rollup_lock();
+
+-- Folds the queue into the rollups: the same sums, buckets and conflict rules as the insert
+-- triggers had (usage_hourly: date_trunc in the session's time zone, as before; usage_rollup: UTC
+-- hours). One drain at a time (transaction advisory lock): wait => block for it (a rebuild must
+-- see an empty queue), otherwise return 0 when another drain runs. Returns the rows folded.
+-- work_mem: a second's queue (tens of thousands of rows) aggregated in memory, not spilled.
+create function ledger_rollup_drain(wait boolean) returns bigint language plpgsql set work_mem = '64MB' as $$
+declare
+  n bigint;
+begin
+  if wait then
+    perform pg_advisory_xact_lock(hashtext('maas-billing-ledger-rollup-drain'));
+  elsif not pg_try_advisory_xact_lock(hashtext('maas-billing-ledger-rollup-drain')) then
+    return 0;
+  end if;
+  with q as (delete from ledger_rollup_queue returning *),
+  hourly as (
+    insert into usage_hourly as h (tenant, user_key, tier, model, hour, input_tokens, output_tokens, requests)
+    select tenant, user_key, tier, model, date_trunc('hour', event_time), sum(input_tokens), sum(output_tokens), sum(requests)
+      from q group by 1, 2, 3, 4, 5
+    on conflict (tenant, user_key, tier, model, hour) do update
+      set input_tokens = h.input_tokens + excluded.input_tokens,
+          output_tokens = h.output_tokens + excluded.output_tokens,
+          requests = h.requests + excluded.requests),
+  keys as (
+    insert into access_log_key_hourly as h (tenant, key_id, key_name, model, hour, input_tokens, output_tokens, requests)
+    select tenant, coalesce(key_id, ''), coalesce(key_name, ''), model, date_trunc('hour', event_time), sum(input_tokens), sum(output_tokens), sum(requests)
+      from q where origin = 'access-log' group by 1, 2, 3, 4, 5
+    on conflict (tenant, key_id, key_name, model, hour) do update
+      set input_tokens = h.input_tokens + excluded.input_tokens,
+          output_tokens = h.output_tokens + excluded.output_tokens,
+          requests = h.requests + excluded.requests),
+  invoices as (
+    insert into usage_rollup as u (tenant, hour, tier, model, dimensions, origin, input_tokens, output_tokens, requests, ledger_rows, resets, gaps, first_window, last_window)
+    select tenant, date_trunc('hour', event_time, 'UTC'), tier, model, coalesce(dimensions, access_log_dimensions(key_id, key_name, organization_id)), origin,
+           sum(input_tokens), sum(output_tokens), sum(requests), sum(ledger_rows), 0, 0, min(event_time), max(event_time)
+      from q where in_ledger group by 1, 2, 3, 4, 5, 6
+    on conflict (tenant, hour, tier, model, origin, dimensions) do update
+      set input_tokens = u.input_tokens + excluded.input_tokens,
+          output_tokens = u.output_tokens + excluded.output_tokens,
+          requests = u.requests + excluded.requests,
+          ledger_rows = u.ledger_rows + excluded.ledger_rows,
+          first_window = least(u.first_window, excluded.first_window),
+          last_window = greatest(u.last_window, excluded.last_window))
+  select count(*) into n from q;
+  return n;
+end $$;
+
+-- What every reader reads: the rollup plus the rows still queued (readers aggregate anyway).
+create view usage_hourly_current as
+  select tenant, user_key, tier, model, hour, input_tokens, output_tokens, requests from usage_hourly
+  union all
+  select tenant, user_key, tier, model, date_trunc('hour', event_time), input_tokens, output_tokens, requests from ledger_rollup_queue;
+create view access_log_key_hourly_current as
+  select tenant, key_id, key_name, model, hour, input_tokens, output_tokens, requests from access_log_key_hourly
+  union all
+  select tenant, coalesce(key_id, ''), coalesce(key_name, ''), model, date_trunc('hour', event_time), input_tokens, output_tokens, requests
+    from ledger_rollup_queue where origin = 'access-log';
+create view usage_rollup_current as
+  select tenant, hour, tier, model, dimensions, origin, input_tokens, output_tokens, requests, ledger_rows, resets, gaps, first_window, last_window from usage_rollup
+  union all
+  select tenant, date_trunc('hour', event_time, 'UTC'), tier, model, coalesce(dimensions, access_log_dimensions(key_id, key_name, organization_id)), origin,
+         input_tokens, output_tokens, requests, ledger_rows, 0, 0, event_time, event_time
+    from ledger_rollup_queue where in_ledger;
+
+-- Rebuilding buckets from the ledger tables: drain first (a queued row is in the table already).
+create or replace function usage_rollup_rebuild(p_origin text, p_tenants text[], p_hours timestamptz[]) returns void language plpgsql as $$
+begin
+  perform ledger_rollup_drain(true);
+  delete from usage_rollup u using (select distinct * from unnest(p_tenants, p_hours) as t (tenant, hour)) t
+   where u.origin = p_origin and u.tenant = t.tenant and u.hour = t.hour;
+  if p_origin = 'events' then
+    insert into usage_rollup (tenant, hour, tier, model, dimensions, origin, input_tokens, output_tokens, requests, ledger_rows, resets, gaps, first_window, last_window)
+    select e.tenant, t.hour, e.tier, e.model, e.dimensions, 'events',
+           sum(e.input_tokens), sum(e.output_tokens), sum(e.requests), count(*), 0, 0, min(e.event_time), max(e.event_time)
+      from (select distinct * from unnest(p_tenants, p_hours) as t (tenant, hour)) t
+      join usage_events e on e.tenant = t.tenant and e.event_time >= t.hour and e.event_time < t.hour + interval '1 hour'
+     group by e.tenant, t.hour, e.tier, e.model, e.dimensions;
+  else
+    insert into usage_rollup (tenant, hour, tier, model, dimensions, origin, input_tokens, output_tokens, requests, ledger_rows, resets, gaps, first_window, last_window)
+    select c.tenant, t.hour, coalesce(c.tier, ''), coalesce(c.model, ''), c.dimensions, 'collector',
+           sum(c.input_tokens), sum(c.output_tokens), sum(c.requests), count(*), sum(c.resets), sum(c.gaps), min(c.window_start), max(c.window_start)
+      from (select distinct * from unnest(p_tenants, p_hours) as t (tenant, hour)) t
+      join collector_usage c on c.billable and c.tenant = t.tenant and c.window_start >= t.hour and c.window_start < t.hour + interval '1 hour'
+     group by c.tenant, t.hour, coalesce(c.tier, ''), coalesce(c.model, ''), c.dimensions;
+  end if;
+end $$;
+
+create or replace function access_log_rollup_rows(p_tenants text[], p_hours timestamptz[]) returns void language plpgsql as $$
+begin
+  perform ledger_rollup_drain(true);
+  -- Rebuilds the access-log buckets of the given (tenant, hour) pairs from the table itself.
+  delete from usage_rollup u using (select distinct * from unnest(p_tenants, p_hours) as t (tenant, hour)) t
+   where u.origin = 'access-log' and u.tenant = t.tenant and u.hour = t.hour;
+  insert into usage_rollup (tenant, hour, tier, model, dimensions, origin, input_tokens, output_tokens, requests, ledger_rows, resets, gaps, first_window, last_window)
+  select a.tenant, t.hour, a.tier, a.model,
+         access_log_dimensions(a.key_id, a.key_name, a.organization_id), 'access-log',
+         sum(a.input_tokens), sum(a.output_tokens), sum(case when a.response_type = 'hit' then 1 else 0 end), count(*), 0, 0, min(a.event_time), max(a.event_time)
+    from (select distinct * from unnest(p_tenants, p_hours) as t (tenant, hour)) t
+    join access_log_usage a on a.tenant = t.tenant and a.event_time >= t.hour and a.event_time < t.hour + interval '1 hour'
+   where access_log_in_ledger(a.billable, a.response_type, a.input_tokens, a.output_tokens)
+   group by 1, 2, 3, 4, 5;
+end $$;
+
+-- TRUNCATE of a ledger table takes its queued rows along.
+create or replace function usage_rollup_truncate() returns trigger language plpgsql as $$
+begin
+  delete from usage_rollup where origin = case when TG_TABLE_NAME = 'usage_events' then 'events' else 'collector' end;
+  if TG_TABLE_NAME = 'usage_events' then delete from ledger_rollup_queue where origin = 'events'; end if;
+  return null;
+end $$;
+create or replace function access_log_usage_invoice_rollup_truncate() returns trigger language plpgsql as $$
+begin
+  delete from usage_rollup where origin = 'access-log';
+  delete from ledger_rollup_queue where origin = 'access-log';
+  return null;
+end $$;
+
+-- The event-time index of access-log rows serves range reads only (retention, time windows):
+-- BRIN like usage_events_time (migration 071); rows arrive in time order.
+drop index access_log_usage_time;
+create index access_log_usage_time on access_log_usage using brin (event_time);
+`),
 ];
 
 /**

@@ -110,7 +110,7 @@ export const rollupGroups = async (client: PoolClient, m: TenantMonth): Promise<
     `with u as (
        select tier, model, dimensions, origin, hour as ts, input_tokens as i, output_tokens as o, requests as r,
               ledger_rows as n, resets, gaps, first_window as f, last_window as l
-         from usage_rollup where tenant = $1 and hour >= $2 and hour < $3 and not (hour = any($7::timestamptz[]))
+         from usage_rollup_current where tenant = $1 and hour >= $2 and hour < $3 and not (hour = any($7::timestamptz[]))
        ${fromRows}
      ) ${GROUPED}`,
     [...params(m), split],

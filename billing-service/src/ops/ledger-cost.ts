@@ -51,7 +51,7 @@ export const ledgerCosts = async (pool: Pool, book: PriceBook, sincePeriodStart?
             sum(i)::text as i, sum(o)::text as o, sum(r)::text as r
        from (
          select tenant, tier, model, hour as ts, input_tokens as i, output_tokens as o, requests as r
-           from usage_hourly where hour >= $3 and not (hour = any($2::timestamptz[]))
+           from usage_hourly_current where hour >= $3 and not (hour = any($2::timestamptz[]))
          union all
          select tenant, tier, model, window_start, input_tokens, output_tokens, requests
            from usage_ledger where window_start >= $3 and date_trunc('hour', window_start) = any($2::timestamptz[])

@@ -105,7 +105,7 @@ export const createServiceMetrics = (pool: Pool, getBook: () => PriceBook, now: 
     const book = getBook();
     const q = await pool.query(
       `select tenant, tier, model, sum(input_tokens)::text as i, sum(output_tokens)::text as o, sum(requests)::text as r
-         from usage_hourly group by 1, 2, 3`,
+         from usage_hourly_current group by 1, 2, 3`,
     );
     const tokens = q.rows.map((r) => ({
       tenant: r.tenant as string,
@@ -128,7 +128,7 @@ export const createServiceMetrics = (pool: Pool, getBook: () => PriceBook, now: 
       await pool.query(
         `select tenant, key_id, key_name, model, to_char($1::timestamptz at time zone 'UTC', 'YYYY-MM') as period,
                 sum(input_tokens)::text as i, sum(output_tokens)::text as o, sum(requests)::text as r
-           from access_log_key_hourly where hour >= date_trunc('month', $1::timestamptz at time zone 'UTC') at time zone 'UTC' group by 1, 2, 3, 4
+           from access_log_key_hourly_current where hour >= date_trunc('month', $1::timestamptz at time zone 'UTC') at time zone 'UTC' group by 1, 2, 3, 4
          -- Keys whose records in the period billed nothing (refused, failed) export no series.
          having sum(input_tokens) + sum(output_tokens) + sum(requests) > 0`,
         [at],

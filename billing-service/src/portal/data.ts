@@ -17,7 +17,7 @@ export const visibleTenants = async (pool: Pool, principal: Principal): Promise<
   if (principal.tenant && !(await isBillingAdmin(principal))) return [principal.tenant];
   const known = (
     await pool.query<{ tenant: string }>(
-      "select tenant from invoices union select tenant from quotas union select distinct tenant from usage_hourly order by 1",
+      "select tenant from invoices union select tenant from quotas union select distinct tenant from usage_hourly_current order by 1",
     )
   ).rows.map((r) => r.tenant);
   if (await isBillingAdmin(principal)) return known;

@@ -96,7 +96,7 @@ select 'reserved', tenant, user_key, '', '', true, '', sum(tokens)::text, '0', s
 
 // The rollup buckets usage by hour; when every price change of the month is on a whole hour, an
 // hour's bucket gets the same price version as each of its ledger rows (what the invoice uses).
-const HOURLY = "usage_hourly";
+const HOURLY = "usage_hourly_current";
 // Otherwise the ledger itself (slower: one row per event / collector window).
 const LEDGER = "(select tenant, coalesce(user_id, '') as user_key, tier, model, window_start as hour, input_tokens, output_tokens, requests from usage_ledger) l";
 
