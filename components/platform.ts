@@ -4,7 +4,7 @@ import type { GatewayCounterSuffix, GatewayRef, PlatformOutputs, TierLabel, Vllm
 import { platformAllowedTiers, type PlatformConfig } from "./config/platform";
 import { BillingService, billingApiSelector, collectorSettings } from "./platform/billingService";
 import { createBillingTokens } from "./platform/billingTokens";
-import { createAccessLogCollector } from "./platform/accessLogCollector";
+import { createAccessLogCollector, createGatewayAccessLogFilter } from "./platform/accessLogCollector";
 import { BillingDatabase } from "./platform/database";
 import { createFederationProxies, type FederationEndpoints } from "./platform/federation";
 import { platformTenantNamespaces } from "./config/platform";
@@ -97,16 +97,18 @@ export class Platform extends pulumi.ComponentResource {
     if (config.accessLogs) {
       const accessLogs = config.accessLogs;
       const sender = config.billing.senders.find((s) => s.name === accessLogs.sender);
+      const collectorNamespace = sender?.namespace ?? billingNamespace.metadata.name;
       createAccessLogCollector(
         name,
         {
           flavor,
-          namespace: sender?.namespace ?? billingNamespace.metadata.name,
+          namespace: collectorNamespace,
           config: accessLogs,
           logsEndpoint: accessLogs.endpoint ?? (config.billing.host ? `https://${config.billing.host}/v1/logs` : pulumi.interpolate`${billing.url}/v1/logs`),
         },
         this,
       );
+      if (accessLogs.gatewayEnvoyFilter) createGatewayAccessLogFilter(name, { gateway: config.gateway, collectorNamespace }, this);
     }
     const gatewayMetrics = gatewayMetricsPlacement(flavor, config, config.federation.upstreamUrl ?? monitoring.federationUpstream);
     createLimitadorImagePatch(name, config.limitador, this);

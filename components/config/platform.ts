@@ -266,6 +266,12 @@ export const accessLogsSchema = z.strictObject({
   caConfigMap: z.strictObject({ name: dnsLabel, key: z.string().min(1).default("ca.crt") }).optional().describe("ConfigMap (in the Collector's namespace) with the PEM CA bundle that signs the billing host's certificate; the system roots when omitted."),
   replicas: z.number().int().min(1).max(10).default(2).describe("Collector replicas (records through two replicas still count once: ids are derived from the records, docs/usage-sources.md)."),
   resources: resources.default({ requests: { cpu: "100m", memory: "128Mi" }, limits: { cpu: "1", memory: "512Mi" } }),
+  gatewayEnvoyFilter: z
+    .boolean()
+    .default(false)
+    .describe(
+      "Render the Istio `EnvoyFilter` `maas-billing-access-logs` in the Gateway's namespace that makes the Gateway's Envoy send one OpenTelemetry access-log record per inference POST to this Collector, with the attributes the billing service reads (identity from the platform's Authorino identity filter, tokens and model from the response body; docs/usage-sources.md \"The gateway side\"). Needs an Istio-based Gateway (Istio, OpenShift Service Mesh): the EnvoyFilter CRD must exist. Off by default, as upstream MaaS's usage logging is.",
+    ),
 });
 export type AccessLogsConfig = z.output<typeof accessLogsSchema>;
 

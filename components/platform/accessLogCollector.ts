@@ -2,8 +2,10 @@ import * as k8s from "@pulumi/kubernetes";
 import * as pulumi from "@pulumi/pulumi";
 import type { Flavor } from "../config";
 import type { AccessLogsConfig } from "../config/platform";
+import { gatewayAccessLogEnvoyFilter } from "./gatewayAccessLog";
 import { contentChecksum } from "../shared/checksum";
 import {
+  ACCESS_LOG_OTLP_GRPC_PORT,
   accessLogCollectorConfigYaml,
   accessLogCollectorDeploymentSpec,
   accessLogCollectorName,
@@ -46,6 +48,25 @@ export function createAccessLogCollector(name: string, args: AccessLogCollectorA
   new k8s.core.v1.Service(
     `${name}-access-log-collector-service`,
     { metadata: { name: accessLogCollectorName, namespace: args.namespace, labels }, spec: accessLogCollectorServiceSpec },
+    { parent },
+  );
+}
+
+/**
+ * The gateway side (platform.accessLogs.gatewayEnvoyFilter): the Istio EnvoyFilter that makes the
+ * Gateway's Envoy send its access log to this Collector's OTLP gRPC port (gatewayAccessLog.ts).
+ */
+export function createGatewayAccessLogFilter(
+  name: string,
+  args: { readonly gateway: { readonly name: string; readonly namespace: string }; readonly collectorNamespace: pulumi.Input<string> },
+  parent: pulumi.Resource,
+): void {
+  const filter = pulumi
+    .output(args.collectorNamespace)
+    .apply((ns) => gatewayAccessLogEnvoyFilter({ gateway: args.gateway, collector: { host: `${accessLogCollectorName}.${ns}.svc.cluster.local`, port: ACCESS_LOG_OTLP_GRPC_PORT } }));
+  new k8s.apiextensions.CustomResource(
+    `${name}-gateway-access-logs`,
+    { apiVersion: "networking.istio.io/v1alpha3", kind: "EnvoyFilter", metadata: filter.apply((f) => f.metadata as k8s.types.input.meta.v1.ObjectMeta), spec: filter.apply((f) => f.spec) },
     { parent },
   );
 }

@@ -31,7 +31,14 @@ export interface IdentityValues {
   readonly tenant: IdentityValue;
 }
 
-/** The `filters` of an AuthPolicy's success response: the `identity` object the rate limiter and telemetry read. */
+/**
+ * The key itself, for per-key usage in the gateway's access log (platform/gatewayAccessLog.ts): the
+ * key Secret's uid and name (never its value).
+ */
+export const KEY_ID: IdentityValue = { selector: "auth.identity.metadata.uid" };
+export const KEY_NAME: IdentityValue = { selector: "auth.identity.metadata.name" };
+
+/** The `filters` of an AuthPolicy's success response: the `identity` object the rate limiter, telemetry and access log read. */
 export function identityFilters(v: IdentityValues) {
-  return { identity: { json: { properties: { userid: v.userid, groups: v.groups, tier: v.tier, subscription: v.tier, tenant: v.tenant } } } };
+  return { identity: { json: { properties: { userid: v.userid, groups: v.groups, tier: v.tier, subscription: v.tier, tenant: v.tenant, keyId: KEY_ID, keyName: KEY_NAME } } } };
 }
