@@ -67,6 +67,24 @@ describe("platform.accessLogs", () => {
     expect(await validator.validateAll(kubernetes.objects)).toEqual([]);
   });
 
+  it("platform.lokiPull renders the service's Loki pull settings (parsed by the service's own reader) and bills the access logs", async () => {
+    const r = await renderConfig("unit-access-logs-loki", {
+      flavor: "kubernetes",
+      platform: { ...platform(undefined), lokiPull: { url: "https://usage-tenancy-proxy.opendatahub.svc:8443", lag: "3m", bearerTokenFile: "/var/run/secrets/loki/token" } },
+    });
+    const settings = parseCollectorSettingsYaml((findObject(r, "ConfigMap", "maas-billing-api-collector").object.data as Record<string, string>)["collector.yaml"], "collector.yaml");
+    expect(settings.billableSource).toBe("access-log");
+    expect(settings.lokiPull).toEqual({
+      url: "https://usage-tenancy-proxy.opendatahub.svc:8443",
+      query: '{service_name="models-as-a-service"}',
+      source: "//gateway/loki",
+      limit: 1000,
+      lag: 180_000,
+      interval: 60_000,
+      bearerTokenFile: "/var/run/secrets/loki/token",
+    });
+  });
+
   it("refuses a sender that is not in billing.senders, naming the field", async () => {
     await expect(renderConfig("unit-access-logs-bad", { flavor: "kubernetes", platform: platform({ sender: "nobody", collectorImage: COLLECTOR_IMAGE }) })).rejects.toThrow(
       'maas-billing:platform.accessLogs.sender: no sender "nobody" in billing.senders',

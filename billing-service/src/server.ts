@@ -19,6 +19,9 @@ import { createWebhookDispatcher, type WebhookDispatcher } from "./webhooks/disp
 import { runMonthEndClose } from "./close/month-end";
 import { openExportSink } from "./close/sink";
 import { startRollupDrain, type RollupDrain } from "./db/rollup-drain";
+import { startLokiPull } from "./accesslog/loki";
+import { createTenantResolver } from "./collector/tenant-map";
+import { readFileSync } from "node:fs";
 
 export interface RunningServer {
   readonly app: App;
@@ -41,6 +44,7 @@ export const startServer = async (config: ServiceConfig): Promise<RunningServer>
   let closeTimer: NodeJS.Timeout | undefined;
   let metricsApp: FastifyInstance | undefined;
   let rollupDrain: RollupDrain | undefined;
+  let lokiPull: { stop(): Promise<void> } | undefined;
   try {
     const migrated = await db.migrate();
     logger.info({ applied: migrated.applied, schema: migrated.current, embeddedPostgres: db.embedded }, "database ready");
@@ -113,6 +117,25 @@ export const startServer = async (config: ServiceConfig): Promise<RunningServer>
       closeTimer.unref();
     }
     collector = await startCollectorService({ pool: db.pool, registry: metrics.registry, log: logger, collector: config.collector });
+    // Optional pull of access logs from Loki (collector setting lokiPull), into the access-log rows.
+    const pull = settings?.lokiPull;
+    if (settings && pull) {
+      const resolver = createTenantResolver({ tenants: settings.tenants, strict: settings.strictTenants });
+      lokiPull = startLokiPull(
+        {
+          pool: db.pool,
+          settings: pull,
+          bearerToken: pull.bearerTokenFile ? () => readFileSync(pull.bearerTokenFile!, "utf8").trim() : undefined,
+          tenantOfNamespace: (ns) => {
+            const a = resolver.byNamespace(ns);
+            return a.kind === "tenant" ? a.tenant : undefined;
+          },
+          billable: settings.billableSource === "access-log",
+        },
+        logger,
+      );
+      logger.info({ loki: pull.url, source: pull.source }, "loki pull: started");
+    }
     const metricsUrl = await metricsApp.listen({ port: config.server.metricsPort, host: config.server.host });
     const address = await app.listen({ port: config.server.port, host: config.server.host });
     if (localAdminTokenFile) logger.info({ adminTokenFile: localAdminTokenFile }, "static auth without MAAS_BILLING_TOKENS_FILE: local admin token is in this file");
@@ -128,6 +151,7 @@ export const startServer = async (config: ServiceConfig): Promise<RunningServer>
         await spool.stop();
         await accessLogSpool.stop();
         await collector?.stop();
+        await lokiPull?.stop();
         await rollupDrain?.stop();
         await db.close();
         logger.info("stopped");
@@ -139,6 +163,7 @@ export const startServer = async (config: ServiceConfig): Promise<RunningServer>
     await webhooks?.stop();
     await metricsApp?.close();
     await collector?.stop();
+    await lokiPull?.stop();
     await rollupDrain?.stop();
     await db.close();
     throw e;

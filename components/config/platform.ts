@@ -275,6 +275,16 @@ export const accessLogsSchema = z.strictObject({
 });
 export type AccessLogsConfig = z.output<typeof accessLogsSchema>;
 
+const durationText = z.string().regex(/^\d+(ms|s|m|h|d)$/, 'expected a duration such as "30s", "2m" or "1h"');
+export const lokiPullSchema = z.strictObject({
+  url: z.url().describe("Base URL of Loki's HTTP API, or of MaaS's usage tenancy proxy in front of it (e.g. `https://usage-tenancy-proxy.opendatahub.svc:8443`): the billing service calls `GET <url>/loki/api/v1/query_range`."),
+  query: z.string().min(1).optional().describe('LogQL log query selecting the gateway\'s usage records. Default `{service_name="models-as-a-service"}` (the resource attribute the gateway\'s access log sets).'),
+  limit: z.number().int().min(1).max(5000).optional().describe("Entries per query_range request (Loki's `max_entries_limit_per_query` caps it, 5000 by default). Default 1000."),
+  lag: durationText.optional().describe("How far behind now a pass ends: Loki must hold a window's entries by then (entries arriving later are not pulled again). Default 2m."),
+  interval: durationText.optional().describe("How often a pass runs. Default 1m."),
+  bearerTokenFile: z.string().min(1).optional().describe("File in the billing pod holding the bearer token the tenancy proxy checks, e.g. the pod's own ServiceAccount token `/var/run/secrets/kubernetes.io/serviceaccount/token` (read on every pass); the proxy must let that identity read every user's records. None when omitted."),
+});
+
 export const platformSchema = z
   .strictObject({
     namespace: dnsLabel.default("maas-billing").describe("Namespace of the billing service and its database."),
@@ -293,6 +303,11 @@ export const platformSchema = z
     accessLogs: accessLogsSchema
       .optional()
       .describe("Per-request usage from the gateway's access logs (docs/usage-sources.md): an OpenTelemetry Collector receiving the gateway's OTLP access logs and exporting them to the billing service, which then bills them (collector `billableSource: access-log`) instead of the gateway counters. The Envoy/Istio side is documented there."),
+    lokiPull: lokiPullSchema
+      .optional()
+      .describe(
+        "Pull the gateway's access logs from Loki instead of (or besides) receiving them over OTLP (docs/usage-sources.md \"Pulling from Loki\"): LogQL query_range into the same idempotent per-request rows, with a watermark. The access logs are then the billable source. Tested against a stand-in for Loki's documented API only, not a real Loki.",
+      ),
     alerting: alertmanagerSchema
       .optional()
       .describe("Where the platform alerts (quota, Limitador, scrape, collector) go. kubernetes: a prometheus-operator Alertmanager `maas-alertmanager` in the monitoring namespace; openshift: the user-workload Alertmanager (turned on) with an AlertmanagerConfig. Omitted: no delivery."),

@@ -70,8 +70,9 @@ export function collectorSettings(config: PlatformConfig): CollectorSettingsInpu
     strictTenants: true,
     readApi: config.billing.collectorReadApi,
     ...(config.billing.shortfallBilling !== undefined ? { shortfallBilling: config.billing.shortfallBilling } : {}),
-    // With the access-log pipeline the per-request records are billed, the gateway counters kept for reconciliation.
-    billableSource: config.accessLogs ? "access-log" : "gateway",
+    // With the access-log pipeline (or the Loki pull) the per-request records are billed, the gateway counters kept for reconciliation.
+    billableSource: config.accessLogs || config.lokiPull ? "access-log" : "gateway",
+    ...(config.lokiPull ? { lokiPull: Object.fromEntries(Object.entries(config.lokiPull).filter(([, v]) => v !== undefined)) as CollectorSettingsInput["lokiPull"] } : {}),
   };
 }
 

@@ -126,6 +126,31 @@ export const collectorSettingsSchema = z
      * The platform renders `access-log` when it deploys the access-log pipeline. Defaults to gateway.
      */
     billableSource: z.enum(["gateway", "access-log"]).default("gateway"),
+    /**
+     * Optional pull of the gateway's access logs from Loki (`GET /loki/api/v1/query_range`, directly
+     * or through MaaS's usage tenancy proxy), into the same idempotent rows as `POST /v1/logs`
+     * (docs/usage-sources.md "Pulling from Loki"). Runs in `serve` where the collector runs.
+     */
+    lokiPull: z
+      .strictObject({
+        /** Base URL of Loki's HTTP API or of the tenancy proxy, e.g. https://usage-tenancy-proxy.opendatahub.svc:8443. */
+        url: z.url(),
+        /** LogQL log query (not a metric query) selecting the usage records. */
+        query: z.string().min(1).default('{service_name="models-as-a-service"}'),
+        /** Source the rows are stored under (the sender-source of POST /v1/logs rows is another). */
+        source: z.string().min(1).max(256).default("//gateway/loki"),
+        /** Entries per query_range request (Loki's own cap, max_entries_limit_per_query, defaults to 5000). */
+        limit: z.number().int().min(1).max(5000).default(1000),
+        /** How far behind now a pass ends: Loki must have a window's entries by then. Defaults to 2m. */
+        lag: duration.prefault("2m"),
+        /** How often a pass runs. Defaults to 1m. */
+        interval: duration.prefault("1m"),
+        /** Where the first pass starts (ISO time); default one interval before now - lag. */
+        start: z.iso.datetime({ offset: true }).optional(),
+        /** File holding the bearer token for the tenancy proxy (a projected ServiceAccount token). */
+        bearerTokenFile: z.string().min(1).optional(),
+      })
+      .optional(),
     /** Tenants and their namespaces; a namespace not listed is its own tenant unless `strictTenants`. */
     tenants: z.array(z.object({ name: z.string().min(1), namespaces: z.array(z.string().min(1)).min(1) })).default([]),
     strictTenants: z.boolean().default(false),

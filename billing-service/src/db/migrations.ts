@@ -1161,6 +1161,15 @@ end $$;
 drop index access_log_usage_time;
 create index access_log_usage_time on access_log_usage using brin (event_time);
 `),
+  migration(63, "access_log_pull_watermark", `
+-- The optional pull of access logs from Loki (src/accesslog/loki.ts): per source, the end (Unix
+-- nanoseconds, exclusive) of the last window pulled, written in the same transaction as the rows.
+create table access_log_pull_watermark (
+  source text primary key,
+  pulled_until_ns bigint not null,
+  updated_at timestamptz not null default now()
+);
+`),
 ];
 
 /**
