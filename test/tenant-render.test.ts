@@ -231,7 +231,7 @@ describe("API keys and Kuadrant policies", () => {
     expect(spec.rules.authorization["own-namespace-keys-only"].patternMatching.patterns).toEqual([
       { selector: "auth.identity.metadata.namespace", operator: "eq", value: "tenant-a-models" },
     ]);
-    expect(Object.keys(spec.rules.response.success.filters.identity.json.properties).sort()).toEqual(["groups", "subscription", "tenant", "tier", "userid"]);
+    expect(Object.keys(spec.rules.response.success.filters.identity.json.properties).sort()).toEqual(["groups", "keyId", "keyName", "subscription", "tenant", "tier", "userid"]);
   });
 
   it("token and request limits per tier, counted per user", () => {

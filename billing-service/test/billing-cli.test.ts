@@ -106,7 +106,8 @@ describe("maas-billing CLI", () => {
     expect(focus).toHaveLength(1 + created.lines.length);
     const again = await cli("invoice", "create", "--tenant", "acme", "--period", "2026-03");
     expect(again.stderr).toContain("nothing to adjust");
-  });
+    // Five CLI processes in a row: on a loaded 2-core machine each start takes seconds.
+  }, 240_000);
 
   it("readable errors for bad flags", async () => {
     const bad = await cli("usage", "--tenant", "acme", "--from", "last week", "--to", "2026-04-01").catch((e: { stderr: string }) => e);
