@@ -1103,43 +1103,20 @@ create view usage_rollup_current as
          input_tokens, output_tokens, requests, ledger_rows, 0, 0, event_time, event_time
     from ledger_rollup_queue where in_ledger;
 
--- Rebuilding buckets from the ledger tables: drain first (a queued row is in the table already).
-create or replace function usage_rollup_rebuild(p_origin text, p_tenants text[], p_hours timestamptz[]) returns void language plpgsql as $$
+-- Rebuilding buckets from the ledger tables: fold the queue first (a queued row is in the table
+-- already). The rebuilds of migrations 070/060 keep their bodies under new names; the names their
+-- callers use now fold, then rebuild.
+alter function usage_rollup_rebuild(text, text[], timestamptz[]) rename to usage_rollup_rebuild_from_tables;
+create function usage_rollup_rebuild(p_origin text, p_tenants text[], p_hours timestamptz[]) returns void language plpgsql as $$
 begin
   perform ledger_rollup_drain(true);
-  delete from usage_rollup u using (select distinct * from unnest(p_tenants, p_hours) as t (tenant, hour)) t
-   where u.origin = p_origin and u.tenant = t.tenant and u.hour = t.hour;
-  if p_origin = 'events' then
-    insert into usage_rollup (tenant, hour, tier, model, dimensions, origin, input_tokens, output_tokens, requests, ledger_rows, resets, gaps, first_window, last_window)
-    select e.tenant, t.hour, e.tier, e.model, e.dimensions, 'events',
-           sum(e.input_tokens), sum(e.output_tokens), sum(e.requests), count(*), 0, 0, min(e.event_time), max(e.event_time)
-      from (select distinct * from unnest(p_tenants, p_hours) as t (tenant, hour)) t
-      join usage_events e on e.tenant = t.tenant and e.event_time >= t.hour and e.event_time < t.hour + interval '1 hour'
-     group by e.tenant, t.hour, e.tier, e.model, e.dimensions;
-  else
-    insert into usage_rollup (tenant, hour, tier, model, dimensions, origin, input_tokens, output_tokens, requests, ledger_rows, resets, gaps, first_window, last_window)
-    select c.tenant, t.hour, coalesce(c.tier, ''), coalesce(c.model, ''), c.dimensions, 'collector',
-           sum(c.input_tokens), sum(c.output_tokens), sum(c.requests), count(*), sum(c.resets), sum(c.gaps), min(c.window_start), max(c.window_start)
-      from (select distinct * from unnest(p_tenants, p_hours) as t (tenant, hour)) t
-      join collector_usage c on c.billable and c.tenant = t.tenant and c.window_start >= t.hour and c.window_start < t.hour + interval '1 hour'
-     group by c.tenant, t.hour, coalesce(c.tier, ''), coalesce(c.model, ''), c.dimensions;
-  end if;
+  perform usage_rollup_rebuild_from_tables(p_origin, p_tenants, p_hours);
 end $$;
-
-create or replace function access_log_rollup_rows(p_tenants text[], p_hours timestamptz[]) returns void language plpgsql as $$
+alter function access_log_rollup_rows(text[], timestamptz[]) rename to access_log_rollup_rows_from_table;
+create function access_log_rollup_rows(p_tenants text[], p_hours timestamptz[]) returns void language plpgsql as $$
 begin
   perform ledger_rollup_drain(true);
-  -- Rebuilds the access-log buckets of the given (tenant, hour) pairs from the table itself.
-  delete from usage_rollup u using (select distinct * from unnest(p_tenants, p_hours) as t (tenant, hour)) t
-   where u.origin = 'access-log' and u.tenant = t.tenant and u.hour = t.hour;
-  insert into usage_rollup (tenant, hour, tier, model, dimensions, origin, input_tokens, output_tokens, requests, ledger_rows, resets, gaps, first_window, last_window)
-  select a.tenant, t.hour, a.tier, a.model,
-         access_log_dimensions(a.key_id, a.key_name, a.organization_id), 'access-log',
-         sum(a.input_tokens), sum(a.output_tokens), sum(case when a.response_type = 'hit' then 1 else 0 end), count(*), 0, 0, min(a.event_time), max(a.event_time)
-    from (select distinct * from unnest(p_tenants, p_hours) as t (tenant, hour)) t
-    join access_log_usage a on a.tenant = t.tenant and a.event_time >= t.hour and a.event_time < t.hour + interval '1 hour'
-   where access_log_in_ledger(a.billable, a.response_type, a.input_tokens, a.output_tokens)
-   group by 1, 2, 3, 4, 5;
+  perform access_log_rollup_rows_from_table(p_tenants, p_hours);
 end $$;
 
 -- TRUNCATE of a ledger table takes its queued rows along.
