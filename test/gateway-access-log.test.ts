@@ -118,7 +118,7 @@ describe("platform.accessLogs.gatewayEnvoyFilter", () => {
     billing: { image: testImage, senders: [{ name: "access-logs", sources: ["//gateway/access-log"] }] },
     tenants: [{ name: "tenant-a" }],
     gateway: { name: "maas-gw", namespace: "gateways" },
-    accessLogs: { sender: "access-logs", collectorImage: "docker.io/otel/opentelemetry-collector-contrib:0.161.0", ...(gatewayEnvoyFilter === undefined ? {} : { gatewayEnvoyFilter }) },
+    accessLogs: { sender: "access-logs", collectorImage: `docker.io/otel/opentelemetry-collector-contrib@sha256:${"4c".repeat(32)}`, ...(gatewayEnvoyFilter === undefined ? {} : { gatewayEnvoyFilter }) },
   });
 
   it("is off by default and, when on, sends the Gateway's access log to the Collector's gRPC port", async () => {
