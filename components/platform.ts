@@ -83,6 +83,7 @@ export class Platform extends pulumi.ComponentResource {
       {
         flavor,
         namespace: billingNamespace.metadata.name,
+        namespaceName: config.namespace,
         billing: config.billing,
         databaseSecretName: this.database.secretName,
         appDatabaseSecretName: this.database.appSecretName,

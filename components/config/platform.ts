@@ -99,11 +99,26 @@ export const monthEndCloseSchema = z.strictObject({
     ),
 });
 
+export const billingListenerSchema = z
+  .strictObject({
+    name: dnsLabel.default("maas-billing").describe("Listener name (the billing HTTPRoute's `sectionName`); must not be taken by another listener of the Gateway."),
+    port: z.number().int().min(1).max(65535).default(443).describe("Listener port (usually the Gateway's HTTPS port: listeners on one port are told apart by hostname)."),
+    protocol: z.enum(["HTTPS", "HTTP"]).default("HTTPS").describe("`HTTPS` terminates TLS at the Gateway with `certificateSecret`; `HTTP` only where TLS ends before the Gateway."),
+    certificateSecret: dnsLabel
+      .default("maas-billing-tls")
+      .describe("TLS Secret (`kubernetes.io/tls`, for the billing host) in the Gateway's namespace, e.g. issued by cert-manager; not created by the platform. Used with `HTTPS`."),
+  })
+  .prefault({})
+  .describe(
+    "kubernetes only, when `host` is set: the billing API's own listener, added to `platform.gateway` by a server-side-apply patch (hostname = `host`, HTTPRoutes from the billing namespace only), so no tenant HTTPRoute can attach to the billing host (docs/tenants.md). Without `host` the billing HTTPRoute stays on the Gateway's shared listeners.",
+  );
+
 export const billingSchema = z
   .strictObject({
     image: imageWithDigest.describe("Billing service image, pinned by digest (CI sets it: `pulumi config set --path 'maas-billing:platform.billing.image' ...`)."),
     replicas: z.number().int().min(1).max(20).default(2).describe("Number of billing API replicas."),
-    host: hostName.optional().describe("External host of the billing API: the Route host on openshift (the router assigns one when omitted), the HTTPRoute hostname on kubernetes (any host when omitted)."),
+    host: hostName.optional().describe("External host of the billing API: the Route host on openshift (the router assigns one when omitted), the HTTPRoute hostname on kubernetes (any host when omitted). On kubernetes it is also the hostname of the billing API's own Gateway listener (`listener`)."),
+    listener: billingListenerSchema,
     prometheusUrl: z.url({ error: 'expected a URL. Example: "https://thanos-querier.openshift-monitoring.svc:9091"' }).optional().describe("Prometheus/Thanos query URL the collector reads; flavor default when omitted."),
     collectorReadApi: z
       .enum(READ_APIS)

@@ -4,6 +4,7 @@ import type { CollectorSettingsInput } from "../../billing-service/src/contract"
 import { priceBookText } from "../config/priceBook";
 import type { GatewayRef } from "../contract";
 import { exposeService } from "../shared/exposure";
+import { billingListener, createBillingListener } from "./billingListener";
 import {
   billingApiClusterRoleRules,
   billingApiDeploymentSpec,
@@ -30,6 +31,8 @@ export interface BillingServiceArgs
   extends Pick<BillingApiPodArgs, "flavor" | "billing" | "databaseSecretName" | "appDatabaseSecretName" | "appDatabaseRevision" | "prometheusUrl" | "tokens"> {
   /** Namespace to deploy into; must already exist. */
   readonly namespace: pulumi.Input<string>;
+  /** Plain name of that namespace (what the billing listener's allowedRoutes select). */
+  readonly namespaceName: string;
   /** Gateway the HTTPRoute attaches to (kubernetes only). */
   readonly gateway: GatewayRef;
   /** Collector settings file content (collectorSettings()), mounted as MAAS_BILLING_COLLECTOR_CONFIG. */
@@ -143,6 +146,11 @@ export class BillingService extends pulumi.ComponentResource {
     // The API and the tenant billing portal, on one origin (the portal's cookie and CSRF rules rely on
     // it). Health, OpenAPI and anything else on the port stay in-cluster. On openshift each prefix is a
     // Route of its own (`maas-billing-api` for /v1/, `maas-billing-api-portal` for /portal/).
+    // kubernetes with a host: the API on a listener of its own, which tenant HTTPRoutes cannot attach to (billingListener.ts).
+    const listener =
+      args.flavor === "kubernetes" && b.host !== undefined
+        ? createBillingListener(name, args.gateway, billingListener(b.host, args.namespaceName, b.listener), { parent: this })
+        : undefined;
     const { host: routeHost } = exposeService(
       name,
       args.flavor,
@@ -154,9 +162,10 @@ export class BillingService extends pulumi.ComponentResource {
         port: billingApiPort,
         host: b.host,
         gateway: args.gateway,
+        ...(listener ? { sectionName: b.listener.name } : {}),
         pathPrefixes: ["/v1/", "/portal/"],
       },
-      { parent: this },
+      { parent: this, ...(listener ? { dependsOn: [listener] } : {}) },
     );
 
     this.url = pulumi.interpolate`http://${service.metadata.name}.${args.namespace}.svc:${billingApiPort}`;

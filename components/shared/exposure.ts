@@ -25,6 +25,8 @@ export interface ServiceExposure {
   readonly host?: string;
   /** Gateway the HTTPRoute attaches to. */
   readonly gateway: pulumi.Input<GatewayRef>;
+  /** The Gateway listener the HTTPRoute attaches to (`parentRefs[].sectionName`); every listener that admits it when omitted. */
+  readonly sectionName?: string;
   /** Only requests under these path prefixes are routed (HTTPRoute); everything when omitted. */
   readonly pathPrefixes?: readonly string[];
 }
@@ -61,7 +63,7 @@ export function httpRouteSpec(e: ServiceExposure, gateway: GatewayRef) {
     kind: "HTTPRoute",
     metadata: { name: e.name, namespace: e.namespace, labels: e.labels },
     spec: {
-      parentRefs: [{ group: "gateway.networking.k8s.io", kind: "Gateway", name: gateway.name, namespace: gateway.namespace }],
+      parentRefs: [{ group: "gateway.networking.k8s.io", kind: "Gateway", name: gateway.name, namespace: gateway.namespace, ...(e.sectionName ? { sectionName: e.sectionName } : {}) }],
       ...(e.host ? { hostnames: [e.host] } : {}),
       rules: [
         {

@@ -68,5 +68,7 @@ export function preexistingTargetOf(patch: KubeObject): KubeObject {
   };
   if (patch.kind === "ConfigMap") return { ...identity, data: { "e2e-preexisting-setting": "kept" } };
   if (patch.kind === "Limitador") return { ...identity, spec: { replicas: 1, limits: [] } };
+  // The shared Gateway as its installer made it: a listener of its own that the billing listener patch must keep.
+  if (patch.kind === "Gateway") return { ...identity, spec: { gatewayClassName: "e2e", listeners: [{ name: "e2e-preexisting", port: 443, protocol: "HTTPS", hostname: "*.apps.example.com", tls: { mode: "Terminate", certificateRefs: [{ group: "", kind: "Secret", name: "wildcard-tls" }] }, allowedRoutes: { namespaces: { from: "All" } } }] } };
   return identity;
 }

@@ -32,6 +32,7 @@ import { stopAll } from "./processes";
 import { prometheusIsolationChecks } from "./prom-isolation";
 import { renderStack } from "./render";
 import { routeAdmissionChecks } from "./route-admission";
+import { billingListenerChecks } from "./billing-listener";
 import { routeDomainsAnnotation } from "../../components/platform/routeAdmission";
 import { Report, expect } from "./report";
 import { applyPatchesCheck, applyRenderCheck, createPreexistingState, gatewayEnforcementCheck, installCrds, prepareRender } from "./stages";
@@ -114,6 +115,7 @@ async function renderStage(report: Report, workDir: string): Promise<void> {
         if (domains.length === 0 || t.adminGroups.length === 0) continue;
         const others = stackTenants.filter((o) => o !== t).flatMap(domainsOf);
         await routeAdmissionChecks(report, cp.admin, cp.clientFor(`${t.name}-admin`), { name: t.name, namespace: t.namespaces[0], domains }, others, spec.hostnames[0], spec.parentRefs[0]);
+        await billingListenerChecks(report, cp.admin, cp.clientFor(`${t.name}-admin`), { name: t.name, namespace: t.namespaces[0], domain: domains[0] }, billingRoute);
       }
     }
     await stopAll();

@@ -223,12 +223,14 @@ async function preexisting(report: Report, cp: ControlPlane, config: Record<stri
     kind: "Limitador",
     metadata: { name: platform.limitador?.name ?? "limitador", namespace: platform.limitador?.namespace ?? "kuadrant-system" },
   });
-  await report.check("engine: pre-existing cluster state (gateway and Kuadrant namespaces, the Limitador CR)", async (detail) => {
+  await report.check("engine: pre-existing cluster state (gateway and Kuadrant namespaces, the Limitador CR, the shared Gateway)", async (detail) => {
     const namespaces = [...new Set([platform.gateway.namespace, limitador.metadata.namespace as string])];
-    const objects: KubeObject[] = [...namespaces.map((name) => ({ apiVersion: "v1", kind: "Namespace", metadata: { name } })), limitador];
+    // The shared Gateway the billing listener is patched into (platform.billing.host is set in platform-kubernetes).
+    const gateway = preexistingTargetOf({ apiVersion: "gateway.networking.k8s.io/v1", kind: "Gateway", metadata: { name: platform.gateway.name, namespace: platform.gateway.namespace } });
+    const objects: KubeObject[] = [...namespaces.map((name) => ({ apiVersion: "v1", kind: "Namespace", metadata: { name } })), limitador, gateway];
     const outcomes = await applyAll(cp.admin, objects, "e2e-preexisting");
     const refused = outcomes.filter((o) => o.status >= 300 || o.status === 0);
-    detail(`namespaces ${namespaces.join(", ")}; ${objectKey({ kind: limitador.kind, name: limitador.metadata.name, namespace: limitador.metadata.namespace })}`);
+    detail(`namespaces ${namespaces.join(", ")}; ${[limitador, gateway].map((o) => objectKey({ kind: o.kind, name: o.metadata.name, namespace: o.metadata.namespace })).join(", ")}`);
     expect(refused.length === 0, refused.map((o) => `${o.id}: HTTP ${o.status} ${o.message}`).join("; "));
   });
   return limitador;
