@@ -162,6 +162,9 @@ export async function engineStage(report: Report, env: EngineStageEnv): Promise<
     await report.check(`engine: ${name} refresh shows no drift`, async (detail) => {
       const r = await stack.refresh();
       detail(`refresh: ${JSON.stringify(r.summary.resourceChanges)}`);
+      // Name what drifted, so a failure says which resource to look at.
+      const drifted = r.stdout.split("\n").filter((l) => /\supdated\s.*\[diff:/.test(l));
+      if (drifted.length > 0) detail(`drifted: ${drifted.map((l) => l.trim()).join(" | ")}`);
       expect(Object.keys(changes(r.summary.resourceChanges)).length === 0, "refresh found drift");
     });
   }
