@@ -21,6 +21,7 @@ import { ingestEvents } from "../src/events/ingest";
 import { withRollback } from "../src/db/transaction";
 import { upsertAccessLogRows } from "../src/accesslog/store";
 import type { AccessLogRow } from "../src/accesslog/records";
+import { accessOutcome } from "../testkit/access-logs";
 import { startBillingDb, testPriceBook, usageEvent, type BillingTestDb } from "./support/billing-db";
 
 let db: BillingTestDb;
@@ -226,11 +227,7 @@ describe("invoice drafts from the hourly rollup", () => {
                     keyName: first ? first.keyName : a.key && `${a.key}-name`,
                     organizationId: first ? first.organizationId : a.org,
                     groups: null,
-                    responseCode: a.type === "hit" ? 200 : a.type === "rate_limit" ? 429 : 500,
-                    responseType: a.type,
-                    inputTokens: a.input,
-                    outputTokens: a.output,
-                    totalTokens: a.input + a.output,
+                    ...accessOutcome(a),
                     billable: first?.billable ?? a.billable,
                   };
                   if (!first) firstRecord.set(a.record, row);

@@ -15,6 +15,7 @@ import fc from "fast-check";
 import { ingestEvents } from "../src/events/ingest";
 import { upsertAccessLogRows } from "../src/accesslog/store";
 import type { AccessLogRow } from "../src/accesslog/records";
+import { accessOutcome } from "../testkit/access-logs";
 import { readUsageSnapshot } from "../src/quota/usage";
 import { startBillingDb, testPriceBook, usageEvent, type BillingTestDb } from "./support/billing-db";
 
@@ -105,11 +106,7 @@ const accessRow = (tenant: string, a: Extract<Op, { kind: "access" }>, first: Ac
   keyName: first ? first.keyName : `key ${a.key}`,
   organizationId: null,
   groups: null,
-  responseCode: a.type === "hit" ? 200 : a.type === "rate_limit" ? 429 : 500,
-  responseType: a.type,
-  inputTokens: a.input,
-  outputTokens: a.output,
-  totalTokens: a.input + a.output,
+  ...accessOutcome(a),
   billable: true,
 });
 

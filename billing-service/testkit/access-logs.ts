@@ -162,6 +162,18 @@ export const postLogs = async (url: string, token: string, body: Uint8Array, enc
 };
 
 /** What a receiver stored (or must store) per (tenant, key, user, model): tokens and requests by response type. */
+/**
+ * The outcome fields of a stored access-log row for a generated response (what the receiver derives
+ * from `response_type`, `response_code` and the token attributes), for tests that build rows directly.
+ */
+export const accessOutcome = (o: { type: "hit" | "rate_limit" | "error"; input: number; output: number }) => ({
+  responseCode: o.type === "hit" ? 200 : o.type === "rate_limit" ? 429 : 500,
+  responseType: o.type,
+  inputTokens: o.input,
+  outputTokens: o.output,
+  totalTokens: o.input + o.output,
+});
+
 export interface GroupCounts {
   readonly input: number;
   readonly output: number;
