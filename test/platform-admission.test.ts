@@ -13,7 +13,7 @@ import type { RenderResult } from "../scripts/render";
 import { errorsOf } from "./support/configErrors";
 import { findObject, renderConfig, testImage, UNDIGESTED_DEFAULTS_OPT_IN } from "./support/stacks";
 
-const platform = (tenants: unknown[], extra: Record<string, unknown> = {}) => ({ flavor: "kubernetes", allowImageTags: UNDIGESTED_DEFAULTS_OPT_IN, platform: { billing: { image: testImage, host: "billing.example.com" }, tenants, ...extra } });
+const platform = (tenants: unknown[], extra: Record<string, unknown> = {}) => ({ flavor: "kubernetes", allowImageTags: UNDIGESTED_DEFAULTS_OPT_IN, platform: { billing: { image: testImage, host: "billing.example.com", gateway: { gatewayClassName: "istio" } }, tenants, ...extra } });
 
 describe("tenant namespaces: deny-list", () => {
   it.each([
@@ -54,7 +54,7 @@ describe("route admission policy (render)", () => {
     r = await renderConfig("unit-route-admission", {
       flavor: "kubernetes",
       platform: {
-        billing: { image: testImage, host: "billing.example.com" },
+        billing: { image: testImage, host: "billing.example.com", gateway: { gatewayClassName: "istio" } },
         tenants: [
           { name: "tenant-a", domains: ["a.example.com", "models-a.example.org"] },
           { name: "tenant-b", domains: ["b.example.com"] },

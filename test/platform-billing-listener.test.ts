@@ -1,19 +1,21 @@
 /**
- * Issue #14 hole 4, the listener part: the billing API on its own listener of the shared Gateway, so
- * tenant HTTPRoutes cannot attach to it. The platform-kubernetes example renders a server-side-apply
- * patch of the Gateway adding listener `maas-billing` (hostname = the billing host, allowedRoutes =
- * HTTPRoutes from the billing namespace only); the billing HTTPRoute names it by sectionName. The
- * attack: each tenant's admin parentRefs that listener from the tenant's namespaces; the rendered
- * allowedRoutes are evaluated (test/support/gatewayApi.ts, written from the Gateway API definitions)
- * against the labels those namespaces have on the API server. The same evaluation with the restriction
- * removed admits the tenant route: the check can fail.
+ * Issue #14 hole 4, the gateway part: the billing API on a Gateway of its own, so tenant HTTPRoutes
+ * cannot attach to it. The platform-kubernetes example renders a whole Gateway `maas-billing` in the
+ * shared Gateway's namespace (class from `platform.billing.gateway.gatewayClassName`) with one listener:
+ * hostname = the billing host, allowedRoutes = HTTPRoutes from the billing namespace only. The shared
+ * Gateway is not touched. The attack: each tenant's admin parentRefs the billing Gateway (naming its
+ * listener, or not) from the tenant's namespaces; the rendered allowedRoutes are evaluated
+ * (scripts/e2e/gateway-api.ts, written from the Gateway API definitions) against the labels those
+ * namespaces have on the API server. The same evaluation with the restriction removed admits the tenant
+ * route: the check can fail.
  */
 import { beforeAll, describe, expect, it } from "vitest";
-import { NAMESPACE_NAME_LABEL } from "../components/platform/billingListener";
+import { NAMESPACE_NAME_LABEL } from "../components/platform/billingGateway";
 import type { RenderResult } from "../scripts/render";
 import { attachedListeners, listenerAdmits, listenerForHost, type Listener } from "../scripts/e2e/gateway-api";
+import { errorsOf } from "./support/configErrors";
 import { createConformanceValidator } from "./support/conformance";
-import { findObject, renderConfig, renderExample, testImage } from "./support/stacks";
+import { findObject, renderConfig, renderExample, testImage, UNDIGESTED_DEFAULTS_OPT_IN } from "./support/stacks";
 
 let kubernetes: RenderResult;
 let openshift: RenderResult;
@@ -23,8 +25,9 @@ beforeAll(async () => {
   openshift = await renderExample("platform-openshift");
 }, 300_000);
 
-const gatewayPatch = (r: RenderResult) => findObject(r, "Gateway", "external", true).object as any;
-const billingListener = (r: RenderResult): Listener => gatewayPatch(r).spec.listeners[0];
+const billingGateway = (r: RenderResult) => findObject(r, "Gateway", "maas-billing").object as any;
+const listeners = (r: RenderResult): Listener[] => billingGateway(r).spec.listeners;
+const tenantNamespaces = ["tenant-a-models", "tenant-a-monitoring", "tenant-b-models", "tenant-b-monitoring"];
 
 /** Labels a namespace has on the API server: its own (as rendered) plus the name label the API server sets. */
 const namespaceLabels = (r: RenderResult, name: string): Record<string, string> => {
@@ -32,11 +35,14 @@ const namespaceLabels = (r: RenderResult, name: string): Record<string, string> 
   return { ...(ns?.metadata?.labels ?? {}), [NAMESPACE_NAME_LABEL]: name };
 };
 
-describe("the billing API's own Gateway listener (kubernetes)", () => {
-  it("patches the shared Gateway with one listener: the billing host, TLS, HTTPRoutes from the billing namespace only", async () => {
-    const patch = gatewayPatch(kubernetes);
-    expect(patch.metadata).toEqual({ name: "external", namespace: "api-gateway" });
-    expect(patch.spec).toEqual({
+describe("the billing API's own Gateway (kubernetes)", () => {
+  it("is a whole Gateway in the shared Gateway's namespace with one listener: the billing host, TLS, HTTPRoutes from the billing namespace only", async () => {
+    const gateway = billingGateway(kubernetes);
+    expect(gateway.metadata).toMatchObject({ name: "maas-billing", namespace: "api-gateway" });
+    // Not the billing API's pod labels: Gateway controllers copy a Gateway's labels to the pods they run for it.
+    expect(gateway.metadata.labels["app.kubernetes.io/name"]).toBe("maas-billing-gateway");
+    expect(gateway.spec).toEqual({
+      gatewayClassName: "istio",
       listeners: [
         {
           name: "maas-billing",
@@ -51,58 +57,84 @@ describe("the billing API's own Gateway listener (kubernetes)", () => {
         },
       ],
     });
-    // Against the Gateway API CRD schema: as a patch, and merged into a minimal Gateway (the CRD's CEL rules run in the e2e render stage, on a real API server).
-    const validator = createConformanceValidator();
-    expect(await validator.validate(patch, { patch: true })).toEqual([]);
-    expect(await validator.validate({ ...patch, spec: { gatewayClassName: "istio", listeners: [{ name: "http", port: 80, protocol: "HTTP" }, ...patch.spec.listeners] } })).toEqual([]);
+    // Against the Gateway API CRD schema (its CEL rules run in the e2e render and engine stages, on a real API server).
+    expect(await createConformanceValidator().validate(gateway)).toEqual([]);
   });
 
-  it("the billing HTTPRoute attaches to that listener by sectionName, and the listener admits it", () => {
+  it("the shared Gateway is not touched: no Gateway patch, and the only Gateway is the billing one", () => {
+    expect(kubernetes.objects.filter((o) => o.object.kind === "Gateway").map((o) => `${o.object.metadata.namespace}/${o.object.metadata.name}${o.patch ? " (patch)" : ""}`)).toEqual(["api-gateway/maas-billing"]);
+  });
+
+  it("the billing HTTPRoute attaches to that Gateway's listener by sectionName, and the listener admits it", () => {
     const route = findObject(kubernetes, "HTTPRoute", "maas-billing-api").object as any;
-    expect(route.spec.parentRefs).toEqual([{ group: "gateway.networking.k8s.io", kind: "Gateway", name: "external", namespace: "api-gateway", sectionName: "maas-billing" }]);
+    expect(route.spec.parentRefs).toEqual([{ group: "gateway.networking.k8s.io", kind: "Gateway", name: "maas-billing", namespace: "api-gateway", sectionName: "maas-billing" }]);
     expect(route.spec.hostnames).toEqual(["billing.example.com"]);
-    const attached = attachedListeners([billingListener(kubernetes)], "api-gateway", route.spec.parentRefs[0], {
+    const attached = attachedListeners(listeners(kubernetes), "api-gateway", route.spec.parentRefs[0], {
       namespace: route.metadata.namespace,
       namespaceLabels: namespaceLabels(kubernetes, route.metadata.namespace),
     });
     expect(attached.map((l) => l.name)).toEqual(["maas-billing"]);
   });
 
-  it("attack: a tenant HTTPRoute that parentRefs the billing listener, from each tenant namespace, is not admitted", () => {
-    const tenantNamespaces = ["tenant-a-models", "tenant-a-monitoring", "tenant-b-models", "tenant-b-monitoring"];
+  it("attack: a tenant HTTPRoute that parentRefs the billing Gateway, from each tenant namespace, with or without sectionName, is not admitted", () => {
     for (const ns of tenantNamespaces) findObject(kubernetes, "Namespace", ns);
     for (const ns of tenantNamespaces) {
       const hijack = { namespace: ns, namespaceLabels: namespaceLabels(kubernetes, ns) };
-      expect(listenerAdmits(billingListener(kubernetes), "api-gateway", hijack), ns).toBe(false);
-      expect(attachedListeners([billingListener(kubernetes)], "api-gateway", { sectionName: "maas-billing" }, hijack), ns).toEqual([]);
+      for (const l of listeners(kubernetes)) expect(listenerAdmits(l, "api-gateway", hijack), ns).toBe(false);
+      expect(attachedListeners(listeners(kubernetes), "api-gateway", { sectionName: "maas-billing" }, hijack), ns).toEqual([]);
+      expect(attachedListeners(listeners(kubernetes), "api-gateway", {}, hijack), ns).toEqual([]);
       // A label the tenant could add to its namespace (it cannot: namespaces are cluster-scoped) would not help either.
-      expect(listenerAdmits(billingListener(kubernetes), "api-gateway", { namespace: ns, namespaceLabels: { ...hijack.namespaceLabels, "maas-billing": "true" } }), ns).toBe(false);
+      const relabelled = { namespace: ns, namespaceLabels: { ...hijack.namespaceLabels, "maas-billing": "true" } };
+      expect(attachedListeners(listeners(kubernetes), "api-gateway", {}, relabelled), ns).toEqual([]);
     }
   });
 
   it("the check can fail: with the restriction removed (from All, or the Gateway API default Same with the route in the Gateway's namespace) the tenant route is admitted", () => {
-    const open: Listener = { ...billingListener(kubernetes), allowedRoutes: { namespaces: { from: "All" } } };
+    const open: Listener[] = listeners(kubernetes).map((l) => ({ ...l, allowedRoutes: { namespaces: { from: "All" } } }));
     const hijack = { namespace: "tenant-a-models", namespaceLabels: namespaceLabels(kubernetes, "tenant-a-models") };
-    expect(listenerAdmits(open, "api-gateway", hijack)).toBe(true);
+    expect(attachedListeners(open, "api-gateway", {}, hijack).map((l) => l.name)).toEqual(["maas-billing"]);
     const defaulted: Listener = { name: "maas-billing", hostname: "billing.example.com" };
     expect(listenerAdmits(defaulted, "api-gateway", { namespace: "api-gateway", namespaceLabels: {} })).toBe(true);
   });
 
-  it("every request for the billing host goes to the billing listener, not to a shared one where tenant routes live", () => {
-    const shared: Listener[] = [
-      { name: "https-wildcard", hostname: "*.example.com", allowedRoutes: { namespaces: { from: "All" } } },
-      { name: "http-any", allowedRoutes: { namespaces: { from: "All" } } },
-    ];
-    expect(listenerForHost([...shared, billingListener(kubernetes)], "billing.example.com")?.name).toBe("maas-billing");
-    expect(listenerForHost([...shared, billingListener(kubernetes)], "models.tenant-a.apps.example.com")?.name).toBe("https-wildcard");
-    // Without the billing listener the same request lands on the shared listener, open to every namespace.
-    expect(listenerForHost(shared, "billing.example.com")?.name).toBe("https-wildcard");
+  it("the billing Gateway serves the billing host only: a request for any other host matches none of its listeners", () => {
+    expect(listenerForHost(listeners(kubernetes), "billing.example.com")?.name).toBe("maas-billing");
+    expect(listenerForHost(listeners(kubernetes), "models.tenant-a.apps.example.com")).toBeUndefined();
   });
 
-  it("no listener without a billing host (the HTTPRoute then matches any host on the shared listener), and none on openshift (Routes)", async () => {
+  it("no billing Gateway without a billing host (the HTTPRoute then attaches to the shared Gateway), and none on openshift (Routes)", async () => {
     const noHost = await renderConfig("unit-billing-no-host", { flavor: "kubernetes", platform: { billing: { image: testImage } } });
     expect(noHost.objects.filter((o) => o.object.kind === "Gateway")).toEqual([]);
-    expect((findObject(noHost, "HTTPRoute", "maas-billing-api").object as any).spec.parentRefs[0].sectionName).toBeUndefined();
+    expect((findObject(noHost, "HTTPRoute", "maas-billing-api").object as any).spec.parentRefs).toEqual([
+      { group: "gateway.networking.k8s.io", kind: "Gateway", name: "maas-default-gateway", namespace: "openshift-ingress" },
+    ]);
     expect(openshift.objects.filter((o) => o.object.kind === "Gateway")).toEqual([]);
+  });
+});
+
+describe("platform.billing.gateway config", () => {
+  const kube = (billing: Record<string, unknown>, extra: Record<string, unknown> = {}) => ({
+    flavor: "kubernetes",
+    allowImageTags: UNDIGESTED_DEFAULTS_OPT_IN,
+    platform: { billing: { image: testImage, host: "billing.example.com", ...billing }, ...extra },
+  });
+
+  it("gatewayClassName is required on kubernetes with a billing host, naming the key and how to find the class", () => {
+    const issues = errorsOf(kube({})).join("\n");
+    expect(issues).toContain("maas-billing:platform.billing.gateway.gatewayClassName");
+    expect(issues).toContain("required on flavor kubernetes when platform.billing.host is set");
+    expect(issues).toContain("kubectl get gateway maas-default-gateway -n openshift-ingress -o jsonpath='{.spec.gatewayClassName}'");
+  });
+
+  it("is refused on openshift (Routes, no Gateway)", () => {
+    const issues = errorsOf({ ...kube({ gateway: { gatewayClassName: "istio" } }), flavor: "openshift" }).join("\n");
+    expect(issues).toContain("maas-billing:platform.billing.gateway.gatewayClassName");
+    expect(issues).toContain('only for flavor "kubernetes"');
+  });
+
+  it("the billing Gateway may not take the shared Gateway's name (it is created in the same namespace)", () => {
+    const issues = errorsOf(kube({ gateway: { gatewayClassName: "istio", name: "external" } }, { gateway: { name: "external", namespace: "api-gateway" } })).join("\n");
+    expect(issues).toContain("maas-billing:platform.billing.gateway.name");
+    expect(issues).toContain('"external" is platform.gateway.name');
   });
 });

@@ -103,6 +103,20 @@ export const stackConfigSchema = z
         message: `only for flavor "openshift" (which monitoring stack scrapes Limitador); on kubernetes the platform Prometheus scrapes it. Remove the key, or set platform.gatewayMetrics.federateUrl for a Prometheus of your own`,
       });
     }
+    if (c.platform !== undefined && c.flavor === "kubernetes" && c.platform.billing.host !== undefined && c.platform.billing.gateway.gatewayClassName === undefined) {
+      ctx.addIssue({
+        code: "custom",
+        path: ["platform", "billing", "gateway", "gatewayClassName"],
+        message: `required on flavor kubernetes when platform.billing.host is set: the billing API gets a Gateway of its own and needs its GatewayClass, usually that of platform.gateway (kubectl get gateway ${c.platform.gateway.name} -n ${c.platform.gateway.namespace} -o jsonpath='{.spec.gatewayClassName}'). Example: "istio"`,
+      });
+    }
+    if (c.platform !== undefined && c.flavor === "openshift" && c.platform.billing.gateway.gatewayClassName !== undefined) {
+      ctx.addIssue({
+        code: "custom",
+        path: ["platform", "billing", "gateway", "gatewayClassName"],
+        message: `only for flavor "kubernetes": on openshift the billing API is exposed by Routes, not a Gateway. Remove the key`,
+      });
+    }
     if (c.tenants !== undefined) {
       if (c.platform === undefined) {
         ctx.addIssue({ code: "custom", path: ["tenants"], message: "tenants in the same stack need platform in that stack (or use tenant + platformStack)" });

@@ -99,26 +99,34 @@ export const monthEndCloseSchema = z.strictObject({
     ),
 });
 
-export const billingListenerSchema = z
+export const billingGatewaySchema = z
   .strictObject({
-    name: dnsLabel.default("maas-billing").describe("Listener name (the billing HTTPRoute's `sectionName`); must not be taken by another listener of the Gateway."),
-    port: z.number().int().min(1).max(65535).default(443).describe("Listener port (usually the Gateway's HTTPS port: listeners on one port are told apart by hostname)."),
+    name: dnsLabel
+      .default("maas-billing")
+      .describe("Name of the billing API's own Gateway, created in `platform.gateway.namespace` (where the Gateway controller already runs the shared Gateway, so the billing API's ingress policy admits its pods as it does the shared one's); must differ from `platform.gateway.name`."),
+    gatewayClassName: dnsLabel
+      .meta({ examples: ["istio"] })
+      .optional()
+      .describe(
+        'GatewayClass of that Gateway, e.g. `istio` or `eg` (Envoy Gateway): usually the class of `platform.gateway` (`kubectl get gateway <platform.gateway.name> -n <platform.gateway.namespace> -o jsonpath=\'{.spec.gatewayClassName}\'`). Required on kubernetes when `host` is set (no default: a Gateway of a class no controller serves is never programmed and the billing API would be unreachable); not used on openshift (Routes).',
+      ),
+    port: z.number().int().min(1).max(65535).default(443).describe("Port of the Gateway's one listener."),
     protocol: z.enum(["HTTPS", "HTTP"]).default("HTTPS").describe("`HTTPS` terminates TLS at the Gateway with `certificateSecret`; `HTTP` only where TLS ends before the Gateway."),
     certificateSecret: dnsLabel
       .default("maas-billing-tls")
-      .describe("TLS Secret (`kubernetes.io/tls`, for the billing host) in the Gateway's namespace, e.g. issued by cert-manager; not created by the platform. Used with `HTTPS`."),
+      .describe("TLS Secret (`kubernetes.io/tls`, for the billing host) in `platform.gateway.namespace`, e.g. issued by cert-manager; not created by the platform. Used with `HTTPS`."),
   })
   .prefault({})
   .describe(
-    "kubernetes only, when `host` is set: the billing API's own listener, added to `platform.gateway` by a server-side-apply patch (hostname = `host`, HTTPRoutes from the billing namespace only), so no tenant HTTPRoute can attach to the billing host (docs/tenants.md). Without `host` the billing HTTPRoute stays on the Gateway's shared listeners.",
+    "kubernetes only, when `host` is set: the billing API's own Gateway (one listener: hostname = `host`, HTTPRoutes from the billing namespace only), owned by the platform, so no tenant HTTPRoute can attach to the billing host and the shared Gateway is not touched (docs/tenants.md). Without `host` the billing HTTPRoute attaches to `platform.gateway` and matches any host there.",
   );
 
 export const billingSchema = z
   .strictObject({
     image: imageWithDigest.describe("Billing service image, pinned by digest (CI sets it: `pulumi config set --path 'maas-billing:platform.billing.image' ...`)."),
     replicas: z.number().int().min(1).max(20).default(2).describe("Number of billing API replicas."),
-    host: hostName.optional().describe("External host of the billing API: the Route host on openshift (the router assigns one when omitted), the HTTPRoute hostname on kubernetes (any host when omitted). On kubernetes it is also the hostname of the billing API's own Gateway listener (`listener`)."),
-    listener: billingListenerSchema,
+    host: hostName.optional().describe("External host of the billing API: the Route host on openshift (the router assigns one when omitted), the HTTPRoute hostname on kubernetes (any host when omitted). On kubernetes it is also the hostname of the billing API's own Gateway (`gateway`)."),
+    gateway: billingGatewaySchema,
     prometheusUrl: z.url({ error: 'expected a URL. Example: "https://thanos-querier.openshift-monitoring.svc:9091"' }).optional().describe("Prometheus/Thanos query URL the collector reads; flavor default when omitted."),
     collectorReadApi: z
       .enum(READ_APIS)
@@ -351,6 +359,13 @@ export const platformSchema = z
         ctx.addIssue({ code: "custom", path: ["tenants", i, "monitoringNamespace"], message: `"${t.monitoringNamespace}" is not one of the tenant's namespaces (${platformTenantNamespaces(t).join(", ")})` });
       }
     });
+    if (p.billing.host !== undefined && p.billing.gateway.name === p.gateway.name) {
+      ctx.addIssue({
+        code: "custom",
+        path: ["billing", "gateway", "name"],
+        message: `"${p.gateway.name}" is platform.gateway.name: the billing API's own Gateway is created next to it in "${p.gateway.namespace}" and would replace it. Give it a name of its own (default "maas-billing")`,
+      });
+    }
     const sink = p.billing.monthEndClose?.sink;
     if (sink?.kind === "volume" && sink.accessMode === "ReadWriteOnce" && p.billing.replicas > 1) {
       ctx.addIssue({

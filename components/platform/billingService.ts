@@ -4,7 +4,8 @@ import type { CollectorSettingsInput } from "../../billing-service/src/contract"
 import { priceBookText } from "../config/priceBook";
 import type { GatewayRef } from "../contract";
 import { exposeService } from "../shared/exposure";
-import { billingListener, createBillingListener } from "./billingListener";
+import { BILLING_LISTENER_NAME, billingGatewaySpec, createBillingGateway } from "./billingGateway";
+import { appLabels } from "./security";
 import {
   billingApiClusterRoleRules,
   billingApiDeploymentSpec,
@@ -31,9 +32,9 @@ export interface BillingServiceArgs
   extends Pick<BillingApiPodArgs, "flavor" | "billing" | "databaseSecretName" | "appDatabaseSecretName" | "appDatabaseRevision" | "prometheusUrl" | "tokens"> {
   /** Namespace to deploy into; must already exist. */
   readonly namespace: pulumi.Input<string>;
-  /** Plain name of that namespace (what the billing listener's allowedRoutes select). */
+  /** Plain name of that namespace (what the billing Gateway's allowedRoutes select). */
   readonly namespaceName: string;
-  /** Gateway the HTTPRoute attaches to (kubernetes only). */
+  /** The shared Gateway: the HTTPRoute's parent without a billing host; with one, the billing Gateway is created in its namespace (kubernetes only). */
   readonly gateway: GatewayRef;
   /** Collector settings file content (collectorSettings()), mounted as MAAS_BILLING_COLLECTOR_CONFIG. */
   readonly collectorSettings: CollectorSettingsInput;
@@ -146,10 +147,14 @@ export class BillingService extends pulumi.ComponentResource {
     // The API and the tenant billing portal, on one origin (the portal's cookie and CSRF rules rely on
     // it). Health, OpenAPI and anything else on the port stay in-cluster. On openshift each prefix is a
     // Route of its own (`maas-billing-api` for /v1/, `maas-billing-api-portal` for /portal/).
-    // kubernetes with a host: the API on a listener of its own, which tenant HTTPRoutes cannot attach to (billingListener.ts).
-    const listener =
+    // kubernetes with a host: the API on a Gateway of its own, which tenant HTTPRoutes cannot attach to (billingGateway.ts).
+    const ownGateway =
       args.flavor === "kubernetes" && b.host !== undefined
-        ? createBillingListener(name, args.gateway, billingListener(b.host, args.namespaceName, b.listener), { parent: this })
+        ? createBillingGateway(
+            name,
+            billingGatewaySpec(args.gateway.namespace, b.host, args.namespaceName, { ...b.gateway, gatewayClassName: requiredClass(b.gateway.gatewayClassName) }, billingGatewayLabels),
+            { parent: this },
+          )
         : undefined;
     const { host: routeHost } = exposeService(
       name,
@@ -161,11 +166,11 @@ export class BillingService extends pulumi.ComponentResource {
         serviceName: service.metadata.name,
         port: billingApiPort,
         host: b.host,
-        gateway: args.gateway,
-        ...(listener ? { sectionName: b.listener.name } : {}),
+        gateway: ownGateway ? { name: b.gateway.name, namespace: args.gateway.namespace } : args.gateway,
+        ...(ownGateway ? { sectionName: BILLING_LISTENER_NAME } : {}),
         pathPrefixes: ["/v1/", "/portal/"],
       },
-      { parent: this, ...(listener ? { dependsOn: [listener] } : {}) },
+      { parent: this, ...(ownGateway ? { dependsOn: [ownGateway] } : {}) },
     );
 
     this.url = pulumi.interpolate`http://${service.metadata.name}.${args.namespace}.svc:${billingApiPort}`;
@@ -173,4 +178,13 @@ export class BillingService extends pulumi.ComponentResource {
     this.portalUrl = routeHost.apply((host) => (host ? `https://${host}/portal/` : undefined));
     this.registerOutputs({ url: this.url, portalUrl: this.portalUrl });
   }
+}
+
+/** Labels of the billing Gateway (not the billing API's: Gateway controllers copy a Gateway's labels to the pods they run for it). */
+export const billingGatewayLabels = appLabels("maas-billing-gateway", "gateway");
+
+function requiredClass(gatewayClassName: string | undefined): string {
+  // The config schema requires it on kubernetes with a host (components/config/index.ts).
+  if (gatewayClassName === undefined) throw new Error("platform.billing.gateway.gatewayClassName is required on kubernetes when platform.billing.host is set");
+  return gatewayClassName;
 }

@@ -68,7 +68,30 @@ export function preexistingTargetOf(patch: KubeObject): KubeObject {
   };
   if (patch.kind === "ConfigMap") return { ...identity, data: { "e2e-preexisting-setting": "kept" } };
   if (patch.kind === "Limitador") return { ...identity, spec: { replicas: 1, limits: [] } };
-  // The shared Gateway as its installer made it: a listener of its own that the billing listener patch must keep.
-  if (patch.kind === "Gateway") return { ...identity, spec: { gatewayClassName: "e2e", listeners: [{ name: "e2e-preexisting", port: 443, protocol: "HTTPS", hostname: "*.apps.example.com", tls: { mode: "Terminate", certificateRefs: [{ group: "", kind: "Secret", name: "wildcard-tls" }] }, allowedRoutes: { namespaces: { from: "All" } } }] } };
   return identity;
+}
+
+/**
+ * The shared Gateway (`platform.gateway`) as its installer made it: one wildcard listener open to every
+ * namespace's routes. The platform must leave it alone (the billing API has a Gateway of its own).
+ */
+export function installerGateway(ref: { name: string; namespace: string }): KubeObject {
+  return {
+    apiVersion: "gateway.networking.k8s.io/v1",
+    kind: "Gateway",
+    metadata: { name: ref.name, namespace: ref.namespace, labels: { "e2e.maas/preexisting": "true" } },
+    spec: {
+      gatewayClassName: "e2e",
+      listeners: [
+        {
+          name: "e2e-preexisting",
+          port: 443,
+          protocol: "HTTPS",
+          hostname: "*.apps.example.com",
+          tls: { mode: "Terminate", certificateRefs: [{ group: "", kind: "Secret", name: "wildcard-tls" }] },
+          allowedRoutes: { namespaces: { from: "All" } },
+        },
+      ],
+    },
+  };
 }

@@ -110,11 +110,14 @@ async function renderStage(report: Report, workDir: string): Promise<void> {
         const ns = rendered.objects.find((o) => o.kind === "Namespace" && o.metadata.name === t.namespaces[0]);
         return String((ns?.metadata.annotations as Record<string, string> | undefined)?.[routeDomainsAnnotation] ?? "").split(",").filter(Boolean);
       };
+      // Tenant routes go on the shared Gateway: the one the platform's Gateway policies target (the billing route's parent is the billing API's own Gateway when the stack sets a billing host).
+      const policy = rendered.objects.find((o) => (o.spec as { targetRef?: { kind?: string } } | undefined)?.targetRef?.kind === "Gateway");
+      const sharedGateway = policy ? { name: (policy.spec as { targetRef: { name: string } }).targetRef.name, namespace: policy.metadata.namespace! } : spec.parentRefs[0];
       for (const t of stackTenants) {
         const domains = domainsOf(t);
         if (domains.length === 0 || t.adminGroups.length === 0) continue;
         const others = stackTenants.filter((o) => o !== t).flatMap(domainsOf);
-        await routeAdmissionChecks(report, cp.admin, cp.clientFor(`${t.name}-admin`), { name: t.name, namespace: t.namespaces[0], domains }, others, spec.hostnames[0], spec.parentRefs[0]);
+        await routeAdmissionChecks(report, cp.admin, cp.clientFor(`${t.name}-admin`), { name: t.name, namespace: t.namespaces[0], domains }, others, spec.hostnames[0], sharedGateway);
         await billingListenerChecks(report, cp.admin, cp.clientFor(`${t.name}-admin`), { name: t.name, namespace: t.namespaces[0], domain: domains[0] }, billingRoute);
       }
     }

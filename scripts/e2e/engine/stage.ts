@@ -16,7 +16,7 @@ import type { Stack } from "@pulumi/pulumi/automation";
 import { installCrds } from "../stages";
 import { startControlPlane, type ControlPlane } from "../control-plane";
 import { applyAll } from "../apply";
-import { preexistingTargetOf } from "../cluster-state";
+import { installerGateway, preexistingTargetOf } from "../cluster-state";
 import { expect, type Report } from "../report";
 import type { KubeObject } from "../kube-client";
 import { ADDED_TENANT, PLATFORM_STACK, platformConfig, tenantConfig, withChangedPrice, withRotatedKey } from "./configs";
@@ -47,7 +47,7 @@ export async function engineStage(report: Report, env: EngineStageEnv): Promise<
   const stacks = new EngineStacks({ repoRoot: env.repoRoot, binDir: env.binDir, workDir: env.workDir });
 
   let platformCfg = platformConfig(env.repoRoot, TENANTS);
-  const limitadorTarget = await preexisting(report, cp, platformCfg);
+  const { limitador: limitadorTarget, sharedGateway } = await preexisting(report, cp, platformCfg);
   stacks.writeConfig(PLATFORM_STACK, platformCfg);
   const platform = await stacks.open(PLATFORM_STACK, cp.kubeconfigFor("e2e-cluster-admin"));
 
@@ -67,6 +67,7 @@ export async function engineStage(report: Report, env: EngineStageEnv): Promise<
     expect(absent.length === 0, `in state but not on the API server: ${absent.join(", ")}`);
   });
   if (!platformUp) return;
+  await sharedGatewayUntouched(report, cp, sharedGateway, { name: platformCfg.platform.billing.gateway?.name ?? "maas-billing", namespace: platformCfg.platform.gateway.namespace });
 
   const tenantStacks = new Map<string, Stack>();
   for (const tenant of TENANTS) {
@@ -218,25 +219,45 @@ export async function engineStage(report: Report, env: EngineStageEnv): Promise<
   });
 }
 
-/** Namespaces the platform expects and the Limitador CR its patch targets, as the cluster's installers make them. */
-async function preexisting(report: Report, cp: ControlPlane, config: Record<string, any>): Promise<KubeObject> {
+/**
+ * Namespaces the platform expects, the Limitador CR its patch targets and the shared Gateway, as the
+ * cluster's installers make them. The shared Gateway is not the platform's: it must stay as the
+ * installer made it (the billing API gets a Gateway of its own, components/platform/billingGateway.ts).
+ */
+async function preexisting(report: Report, cp: ControlPlane, config: Record<string, any>): Promise<{ limitador: KubeObject; sharedGateway: KubeObject }> {
   const platform = config.platform;
   const limitador = preexistingTargetOf({
     apiVersion: "limitador.kuadrant.io/v1alpha1",
     kind: "Limitador",
     metadata: { name: platform.limitador?.name ?? "limitador", namespace: platform.limitador?.namespace ?? "kuadrant-system" },
   });
+  const sharedGateway = installerGateway(platform.gateway);
   await report.check("engine: pre-existing cluster state (gateway and Kuadrant namespaces, the Limitador CR, the shared Gateway)", async (detail) => {
     const namespaces = [...new Set([platform.gateway.namespace, limitador.metadata.namespace as string])];
-    // The shared Gateway the billing listener is patched into (platform.billing.host is set in platform-kubernetes).
-    const gateway = preexistingTargetOf({ apiVersion: "gateway.networking.k8s.io/v1", kind: "Gateway", metadata: { name: platform.gateway.name, namespace: platform.gateway.namespace } });
-    const objects: KubeObject[] = [...namespaces.map((name) => ({ apiVersion: "v1", kind: "Namespace", metadata: { name } })), limitador, gateway];
+    const objects: KubeObject[] = [...namespaces.map((name) => ({ apiVersion: "v1", kind: "Namespace", metadata: { name } })), limitador, sharedGateway];
     const outcomes = await applyAll(cp.admin, objects, "e2e-preexisting");
     const refused = outcomes.filter((o) => o.status >= 300 || o.status === 0);
-    detail(`namespaces ${namespaces.join(", ")}; ${[limitador, gateway].map((o) => objectKey({ kind: o.kind, name: o.metadata.name, namespace: o.metadata.namespace })).join(", ")}`);
+    detail(`namespaces ${namespaces.join(", ")}; ${[limitador, sharedGateway].map((o) => objectKey({ kind: o.kind, name: o.metadata.name, namespace: o.metadata.namespace })).join(", ")}`);
     expect(refused.length === 0, refused.map((o) => `${o.id}: HTTP ${o.status} ${o.message}`).join("; "));
   });
-  return limitador;
+  return { limitador, sharedGateway };
+}
+
+/** The shared Gateway after a platform `up`: its spec as the installer made it, and no field manager but the installer's. */
+async function sharedGatewayUntouched(report: Report, cp: ControlPlane, sharedGateway: KubeObject, billingGateway: { name: string; namespace: string }): Promise<void> {
+  await report.check(`engine: the shared Gateway ${sharedGateway.metadata.namespace}/${sharedGateway.metadata.name} is untouched by the platform; the billing API's own Gateway ${billingGateway.namespace}/${billingGateway.name} is on the API server`, async (detail) => {
+    const live = (await cp.admin.get(sharedGateway.apiVersion, sharedGateway.kind, sharedGateway.metadata.namespace, sharedGateway.metadata.name)).body;
+    const managers = ((live.metadata.managedFields ?? []) as Array<{ manager: string }>).map((m) => m.manager);
+    detail(`shared Gateway listeners: ${(live.spec.listeners as Array<{ name: string }>).map((l) => l.name).join(", ")}; field managers: ${managers.join(", ")}`);
+    expect(managers.every((m) => m === "e2e-preexisting"), "another field manager wrote to the shared Gateway");
+    const want = (sharedGateway.spec as { listeners: Array<{ name: string }> }).listeners.map((l) => l.name);
+    expect(JSON.stringify((live.spec.listeners as Array<{ name: string }>).map((l) => l.name)) === JSON.stringify(want), "the shared Gateway's listeners changed");
+    const own = await cp.admin.get("gateway.networking.k8s.io/v1", "Gateway", billingGateway.namespace, billingGateway.name);
+    expect(own.status === 200, `the billing Gateway is not on the API server (HTTP ${own.status})`);
+    const listeners = own.body.spec.listeners as Array<{ name: string; hostname?: string; allowedRoutes?: unknown }>;
+    detail(`billing Gateway: class ${own.body.spec.gatewayClassName}; listeners ${listeners.map((l) => `${l.name} (${l.hostname}) ${JSON.stringify(l.allowedRoutes)}`).join(", ")}`);
+    expect(listeners.length === 1, "the billing Gateway has more than its one listener");
+  });
 }
 
 /** A tenant stack's `up` as its admin, and proof that it read the platform through the StackReference. */
