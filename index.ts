@@ -1,7 +1,7 @@
 import * as pulumi from "@pulumi/pulumi";
 import { loadStackConfig } from "./components/config";
 import { Platform } from "./components/platform";
-import { readPlatformOutputs, type PlatformOutputs } from "./components/contract";
+import { readPlatformOutputs } from "./components/contract";
 import { TenantStack } from "./components/tenant/tenantStack";
 import { kubernetesProvider } from "./components/provider";
 
@@ -17,17 +17,17 @@ export = function main(): Record<string, unknown> {
   // One explicit provider for every object (components/provider.ts says why it is not the default one).
   const opts = { providers: { kubernetes: kubernetesProvider() } };
 
-  let platformOutputs: PlatformOutputs | undefined;
+  let platform: Platform | undefined;
   if (config.platform) {
-    const platform = new Platform("platform", { flavor: config.flavor, config: config.platform }, opts);
-    platformOutputs = platform.outputs();
-    Object.assign(outputs, platformOutputs);
+    platform = new Platform("platform", { flavor: config.flavor, config: config.platform }, opts);
+    Object.assign(outputs, platform.outputs());
   }
 
   const tenantStacks: TenantStack[] = [];
   for (const spec of config.tenants ?? []) {
-    // Same stack: the platform outputs are passed in directly (validated: tenants need platform).
-    tenantStacks.push(new TenantStack(`tenant-${spec.name}`, { spec, flavor: config.flavor, platform: platformOutputs! }, opts));
+    // Same stack: the platform's outputs as this tenant reads them, passed in directly (validated:
+    // tenants need platform).
+    tenantStacks.push(new TenantStack(`tenant-${spec.name}`, { spec, flavor: config.flavor, platform: platform!.outputsFor(spec.name) }, opts));
   }
 
   if (config.tenant && config.platformStack) {

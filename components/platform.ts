@@ -57,6 +57,8 @@ export class Platform extends pulumi.ComponentResource {
   public readonly gatewayCounterSuffix: pulumi.Output<GatewayCounterSuffix>;
   /** The database component (tests check that its StatefulSet is protected). */
   public readonly database: BillingDatabase;
+  /** Per tenant, its entry of `federation` and of `tenantNamespaces` (see outputsFor). */
+  private readonly perTenant: { federation: Record<string, pulumi.Output<FederationEndpoints>>; namespaces: Record<string, pulumi.Output<string[]>> };
 
   constructor(name: string, args: PlatformArgs, opts?: pulumi.ComponentResourceOptions) {
     // Args stay out of super(): they are plain config, and Outputs there crash the SDK (pulumi/pulumi#23953).
@@ -72,10 +74,11 @@ export class Platform extends pulumi.ComponentResource {
       { flavor, namespace: billingNamespace.metadata.name, database: config.database, clientPodLabels: billingApiSelector },
       { parent: this },
     );
-    this.tenantNamespaces = createTenantAccess(name, config.tenants, flavor, this);
+    const namespacesPerTenant = createTenantAccess(name, config.tenants, flavor, this);
+    this.tenantNamespaces = pulumi.output(namespacesPerTenant);
     const tokens = createBillingTokens(
       name,
-      { namespace: billingNamespace.metadata.name, tenants: config.tenants, tenantNamespaces: this.tenantNamespaces, billing: config.billing, quotaEnforcement: config.quotaEnforcement },
+      { namespace: billingNamespace.metadata.name, tenants: config.tenants, tenantNamespaces: namespacesPerTenant, billing: config.billing, quotaEnforcement: config.quotaEnforcement },
       this,
     );
     const billing = new BillingService(
@@ -148,7 +151,7 @@ export class Platform extends pulumi.ComponentResource {
       { namespace: monitoring.namespace.metadata.name, vllmFamily: config.vllmMetricFamily, tierLabel: config.telemetry.tierLabel, counterSuffix: config.telemetry.counterSuffix },
       this,
     );
-    this.federation = createFederationProxies(
+    const federationPerTenant = createFederationProxies(
       name,
       {
         flavor,
@@ -183,6 +186,9 @@ export class Platform extends pulumi.ComponentResource {
       [monitoring.namespace, billingNamespace],
     );
 
+    this.federation = pulumi.output(federationPerTenant);
+    this.perTenant = { federation: federationPerTenant, namespaces: namespacesPerTenant };
+
     this.billingNamespace = billingNamespace.metadata.name;
     this.billingApiUrl = billing.url;
     this.billingPortalUrl = billing.portalUrl;
@@ -208,5 +214,18 @@ export class Platform extends pulumi.ComponentResource {
       tenantAllowedTiers: this.tenantAllowedTiers,
       gatewayCounterSuffix: this.gatewayCounterSuffix,
     };
+  }
+
+  /**
+   * The outputs as one tenant of this stack reads them: `federation` and `tenantNamespaces` hold that
+   * tenant's entry only (empty when the registry lacks it, which the tenant reports). The values it
+   * reads are the same as from outputs(); the difference is the dependencies: a tenant's resources
+   * wait for its own namespaces and proxies, not for every tenant's, so n tenants in one stack record
+   * O(n) dependencies instead of O(n^2) (docs/scaling.md, "Render").
+   */
+  public outputsFor(tenant: string): PlatformOutputs {
+    const only = <T>(perTenant: Record<string, pulumi.Output<T>>) =>
+      pulumi.output(Object.hasOwn(perTenant, tenant) ? { [tenant]: perTenant[tenant] } : {}) as pulumi.Output<Record<string, T>>;
+    return { ...this.outputs(), federation: only(this.perTenant.federation), tenantNamespaces: only(this.perTenant.namespaces) };
   }
 }

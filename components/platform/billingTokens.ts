@@ -42,8 +42,8 @@ export interface BillingTokensArgs {
   readonly namespace: pulumi.Input<string>;
   /** The platform's tenant registry. */
   readonly tenants: PlatformTenant[];
-  /** The `tenantNamespaces` output of tenantAccess.ts: the token Secrets wait for those namespaces. */
-  readonly tenantNamespaces: pulumi.Output<Record<string, string[]>>;
+  /** Per tenant, its namespaces from tenantAccess.ts: a tenant's token Secret waits for that tenant's namespaces. */
+  readonly tenantNamespaces: Record<string, pulumi.Output<string[]>>;
   /** The validated `platform.billing` config (admin token rotation, senders). */
   readonly billing: PlatformConfig["billing"];
   /** `platform.quotaEnforcement`: when enabled, a gateway token is issued (gatewayAuth.ts stores it). */
@@ -90,8 +90,9 @@ export function createBillingTokens(name: string, args: BillingTokensArgs, paren
 
   for (const tenant of args.tenants) {
     const password = token(`tenant-${tenant.name}`, tenant.billingTokenRotation);
-    // Derived from the namespaces output, so the Secret is created after its namespace.
-    const namespace = args.tenantNamespaces.apply(() => platformTenantMonitoringNamespace(tenant));
+    // Derived from this tenant's namespaces (not every tenant's: that made the dependencies of n
+    // Secrets grow with n, quadratic in all), so the Secret is created after its namespace.
+    const namespace = args.tenantNamespaces[tenant.name].apply(() => platformTenantMonitoringNamespace(tenant));
     new k8s.core.v1.Secret(
       `${name}-billing-token-${tenant.name}-secret`,
       {

@@ -99,13 +99,14 @@ export function upstreamAuthMode(flavor: Flavor, federation: PlatformConfig["fed
  * series), one `tenant=<name>` (billing-service series). A NetworkPolicy admits only pods of that tenant's namespaces. With `serviceAccountToken`
  * upstream auth each pod also runs the upstream-auth sidecar (upstreamAuth.ts) under the shared
  * `maas-federation` ServiceAccount, which may read the central monitoring (cluster-monitoring-view).
- * Returns the federation output of docs/contract.md: tenant -> { url, gatewayUrl, billingUrl }.
+ * Returns, per tenant, its entry of the federation output of docs/contract.md ({ url, gatewayUrl,
+ * billingUrl }): one Output per tenant, so a same-stack tenant depends on its own proxies only.
  */
 export function createFederationProxies(
   name: string,
   args: FederationArgs,
   parent: pulumi.Resource,
-): pulumi.Output<Record<string, FederationEndpoints>> {
+): Record<string, pulumi.Output<FederationEndpoints>> {
   const f = args.federation;
   const upstream = f.upstreamUrl ?? args.defaultUpstream;
   const gatewayUpstream = args.gatewayUpstream ?? upstream;
@@ -281,5 +282,5 @@ export function createFederationProxies(
     }
     endpoints[tenant.name] = pulumi.all([urls.url!, urls.gatewayUrl!, urls.billingUrl!]).apply(([url, gatewayUrl, billingUrl]) => ({ url, gatewayUrl, billingUrl }));
   }
-  return pulumi.output(endpoints);
+  return endpoints;
 }

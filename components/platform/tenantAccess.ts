@@ -16,14 +16,15 @@ export const tenantAdminRoleName = "maas-tenant-admin";
  * a tenant stack declares and watches) bound to that group in those namespaces, and nothing else: no
  * built-in `admin`, so no Pods, Roles or RoleBindings of the tenant admin's own making. Everything
  * cluster-scoped or cross-namespace lives here, so the tenant stack needs no more than these rights.
- * Returns tenant -> namespace names (the `tenantNamespaces` output).
+ * Returns tenant -> its namespace names (its entry of the `tenantNamespaces` output), one Output per
+ * tenant so that what waits for one tenant's namespaces does not wait for every tenant's.
  */
 export function createTenantAccess(
   name: string,
   tenants: PlatformTenant[],
   flavor: Flavor,
   parent: pulumi.Resource,
-): pulumi.Output<Record<string, string[]>> {
+): Record<string, pulumi.Output<string[]>> {
   const result: Record<string, pulumi.Output<string>[]> = {};
   for (const tenant of tenants) {
     result[tenant.name] = platformTenantNamespaces(tenant).map((nsName) => {
@@ -68,6 +69,5 @@ export function createTenantAccess(
       return ns.metadata.name;
     });
   }
-  const entries = Object.entries(result).map(([tenant, names]) => pulumi.all(names).apply((ns) => [tenant, ns] as const));
-  return pulumi.all(entries).apply((pairs) => Object.fromEntries(pairs));
+  return Object.fromEntries(Object.entries(result).map(([tenant, names]) => [tenant, pulumi.all(names)]));
 }

@@ -24,6 +24,11 @@ export interface RecordedResource {
   custom: boolean;
   /** Paths of the inputs that arrived as Pulumi secrets (e.g. `stringData.token`), in order. */
   secretInputPaths?: string[];
+  /**
+   * URNs the engine would record this resource as depending on (`dependsOn` and the resources its
+   * inputs came from), sorted: what `pulumi up` orders creation by and stores in the state.
+   */
+  dependencies?: string[];
 }
 
 export interface ProgramRun {
@@ -122,6 +127,7 @@ async function runExclusive(options: RunOptions): Promise<ProgramRun> {
   const retainedNames = new Set<string>();
   const parents = new Map<string, string>();
   const providers = new Map<string, string>();
+  const dependencies = new Map<string, string[]>();
   const refs = options.stackReferenceOutputs ?? {};
 
   await pulumi.runtime.setMocks(
@@ -150,6 +156,7 @@ async function runExclusive(options: RunOptions): Promise<ProgramRun> {
           retainOnDelete: retainedNames.has(key),
           parent: parents.get(key) ?? "",
           provider: providers.get(key) ?? "",
+          dependencies: dependencies.get(key) ?? [],
           custom: args.custom ?? true,
           secretInputPaths: secretPaths(args.inputs),
         });
@@ -165,7 +172,7 @@ async function runExclusive(options: RunOptions): Promise<ProgramRun> {
     false,
   );
 
-  // Record `protect`, `retainOnDelete`, the parent and the provider from the registration request, which newResource does not see.
+  // Record `protect`, `retainOnDelete`, the parent, the provider and the dependencies from the registration request, which newResource does not see.
   type Request = {
     getType(): string;
     getName(): string;
@@ -173,6 +180,8 @@ async function runExclusive(options: RunOptions): Promise<ProgramRun> {
     getProvider(): string;
     getProtect(): boolean | undefined;
     getRetainondelete(): boolean | undefined;
+    getDependenciesList(): string[];
+    getPropertydependenciesMap(): { forEach(f: (deps: { getUrnsList(): string[] }) => void): void };
   };
   const monitor = settings.getMonitor() as unknown as { registerResource: (req: Request, cb: unknown) => unknown };
   const register = monitor.registerResource.bind(monitor);
@@ -181,6 +190,9 @@ async function runExclusive(options: RunOptions): Promise<ProgramRun> {
     if (req.getRetainondelete()) retainedNames.add(`${req.getType()}::${req.getName()}`);
     parents.set(`${req.getType()}::${req.getName()}`, req.getParent());
     providers.set(`${req.getType()}::${req.getName()}`, req.getProvider());
+    const urns = new Set(req.getDependenciesList());
+    req.getPropertydependenciesMap().forEach((deps) => deps.getUrnsList().forEach((urn) => urns.add(urn)));
+    dependencies.set(`${req.getType()}::${req.getName()}`, [...urns].sort());
     return register(req, cb);
   };
 
