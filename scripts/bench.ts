@@ -81,7 +81,7 @@ const collector: Bench = async (log) => {
   const c = await benchCollector(10_000, log, platformDefault);
   const o = await benchCollector(10_000, log, other);
   for (const f of [c, o]) {
-    log(`collector (${f.readApi}): backfill ${fmtSeconds(f.backfillSeconds)}, collector CPU ${fmtSeconds(f.collectorCpuSeconds)}, ${f.queries} requests, ${f.usageRowsWritten} usage rows; inside requests ${fmtSeconds(f.collectorQuerySeconds)} (summed over the 2 concurrent ones); Prometheus alone one request at a time ${fmtSeconds(f.prometheusSequentialSeconds)}`);
+    log(`collector (${f.readApi}): backfill ${fmtSeconds(f.backfillSeconds)}, collector CPU ${fmtSeconds(f.collectorCpuSeconds)}, ${f.queries} requests, ${f.usageRowsWritten} usage rows; inside requests ${fmtSeconds(f.collectorQuerySeconds)} (summed over the concurrent ones); CPU during the pass: Prometheus ${fmtSeconds(f.prometheusCpuDuringPassSeconds)}, PostgreSQL ${fmtSeconds(f.postgresCpuDuringPassSeconds)}; Prometheus alone: CPU ${fmtSeconds(f.prometheusCpuReplaySeconds)} per replay, one request at a time ${fmtSeconds(f.prometheusSequentialSeconds)}`);
   }
   const row = (f: typeof c, what: string): BenchRow => {
     const ratio = f.collectorSeconds / f.prometheusSeconds;

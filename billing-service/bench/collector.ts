@@ -9,12 +9,14 @@
  * takes remote read against a Prometheus).
  */
 import { createWriteStream } from "node:fs";
-import { mkdtemp, rm } from "node:fs/promises";
+import { mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
 import http from "node:http";
 import os from "node:os";
 import path from "node:path";
 import { execFile } from "node:child_process";
 import { promisify } from "node:util";
+import type { Pool } from "pg";
+import { Session } from "node:inspector/promises";
 import { collectOnce, type SampleSource } from "../src/collector/collect";
 import { PrometheusClient, type RawSeries } from "../src/collector/prometheus-client";
 import { rawSamplesQuery, readRequestBody, REMOTE_READ_HEADERS } from "../src/collector/remote-read/client";
@@ -43,6 +45,12 @@ export interface CollectorFigures {
   collectorQuerySeconds: number;
   /** Prometheus alone answering the same queries, two at a time like the collector (median of 3 replays, bodies read and dropped). */
   prometheusSeconds: number;
+  /** Prometheus' own CPU (`process_cpu_seconds_total`) while it served the collector's pass. */
+  prometheusCpuDuringPassSeconds: number;
+  /** PostgreSQL's CPU (all its processes) during the pass. */
+  postgresCpuDuringPassSeconds: number;
+  /** Prometheus' CPU per replay two at a time (median of the 3). */
+  prometheusCpuReplaySeconds: number;
   /** The same replay one query at a time. */
   prometheusSequentialSeconds: number;
   queries: number;
@@ -104,10 +112,58 @@ const drain = (r: Recorded): Promise<number> =>
     req.end(typeof r === "string" ? undefined : r.body);
   });
 
+/** Prometheus' CPU seconds so far, from its own metrics (10 ms resolution on Linux). */
+const prometheusCpu = async (url: string): Promise<number> => {
+  const text = await new Promise<string>((resolve, reject) => {
+    http.get(`${url}/metrics`, (res) => {
+      let body = "";
+      res.setEncoding("utf8");
+      res.on("data", (c: string) => (body += c));
+      res.on("end", () => resolve(body));
+      res.on("error", reject);
+    }).on("error", reject);
+  });
+  const m = /^process_cpu_seconds_total ([0-9.e+-]+)$/m.exec(text);
+  if (!m) throw new Error(`collector bench: ${url}/metrics has no process_cpu_seconds_total`);
+  return Number(m[1]);
+};
+
 const median = (xs: number[]): number => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
 const seconds = (start: bigint): number => Number(process.hrtime.bigint() - start) / 1e9;
 
-export async function benchCollector(series = 10_000, log: (s: string) => void = () => {}, readApi: ReadApi = "auto"): Promise<CollectorFigures> {
+/** PostgreSQL's CPU seconds so far, summed over its processes (`pg_stat_activity`), by pid. */
+const postgresCpu = async (pool: Pool): Promise<Map<number, number>> => {
+  const { rows } = await pool.query<{ pid: number }>("select pid from pg_stat_activity");
+  const ticks = new Map<number, number>();
+  for (const { pid } of rows) {
+    // Fields 14 and 15 of /proc/<pid>/stat (after the command in parentheses): user and system ticks.
+    const stat = await readFile(`/proc/${pid}/stat`, "utf8").catch(() => undefined);
+    if (!stat) continue;
+    const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
+    ticks.set(pid, (Number(fields[11]) + Number(fields[12])) / CLOCK_TICKS);
+  }
+  return ticks;
+};
+const CLOCK_TICKS = 100;
+const cpuSince = (before: Map<number, number>, after: Map<number, number>): number =>
+  [...after].reduce((sum, [pid, t]) => sum + t - (before.get(pid) ?? 0), 0);
+
+/** Ten thousand (or `series`) counters over one closed hour, in a real Prometheus, and an empty collector database. */
+export interface CollectorBenchData {
+  readonly promUrl: string;
+  readonly pool: Pool;
+  /** Where `pool` connects (for passes run from another process against the same data). */
+  readonly postgresUrl: string;
+  readonly series: number;
+  readonly samples: number;
+  readonly fromMs: number;
+  readonly toMs: number;
+  /** promtool backfill (setup, not part of the comparison). */
+  readonly backfillSeconds: number;
+}
+
+/** Writes and backfills the data, starts Prometheus and PostgreSQL, runs `use`, stops them. */
+export async function withCollectorData<T>(series: number, log: (s: string) => void, use: (data: CollectorBenchData) => Promise<T>): Promise<T> {
   const dir = await mkdtemp(path.join(os.tmpdir(), "maas-bench-collector-"));
   const toMs = Math.floor(Date.now() / HOUR) * HOUR - HOUR;
   const fromMs = toMs - HOUR;
@@ -125,82 +181,10 @@ export async function benchCollector(series = 10_000, log: (s: string) => void =
       await prom.stop();
       throw e;
     });
-    const client = new PrometheusClient({ url: prom.url });
-    let source: ReturnType<typeof createSampleSource> | undefined;
     try {
       await migrate(db.pool, COLLECTOR_ONLY);
-      // Record every request the collector sends, as Prometheus receives it.
-      const src = createSampleSource(client, readApi);
-      source = src;
-      const urls: Recorded[] = [];
-      let querySeconds = 0;
-      const timed = async <T>(request: Recorded, call: () => Promise<T>): Promise<T> => {
-        urls.push(request);
-        const start = process.hrtime.bigint();
-        const v = await call();
-        querySeconds += seconds(start);
-        return v;
-      };
-      const lastValues = (selector: string, time: number, lookback: number) =>
-        `${prom.url}/api/v1/query?${new URLSearchParams({ query: `last_over_time(${selector}[${lookback}ms])`, time: (time / 1000).toFixed(3) }).toString()}`;
-      const recording: SampleSource = {
-        async rawSamples(selector, from, to, onSeries: (s: RawSeries) => void) {
-          // The path is chosen on the first read (auto): record after it, as what was sent.
-          const start = process.hrtime.bigint();
-          await src.rawSamples(selector, from, to, onSeries);
-          querySeconds += seconds(start);
-          urls.push(
-            src.resolved() === "remote-read"
-              ? { url: `${prom.url}/api/v1/read`, body: readRequestBody([rawSamplesQuery(selector, from, to)]) }
-              : `${prom.url}/api/v1/query?${new URLSearchParams({ query: `${selector}[${to - from}ms]`, time: (to / 1000).toFixed(3), partial_response: "false" }).toString()}`,
-          );
-        },
-        lastValuesAtOrBefore: (selector, time, lookback) => timed(lastValues(selector, time, lookback), () => src.lastValuesAtOrBefore!(selector, time, lookback)),
-        lastValueAtOrBefore: (selector, time, lookback) => timed(lastValues(selector, time, lookback), () => src.lastValueAtOrBefore(selector, time, lookback)),
-      };
-      const settings = parseCollectorSettings({ window: "1h", readApi });
-      // Warm Prometheus (block files into the page cache) with the same selectors before timing anything.
-      for (const meter of METERS) await drain(`${prom.url}/api/v1/query?${new URLSearchParams({ query: `${meter}[${HOUR + settings.anchorLookback}ms]`, time: (toMs / 1000).toFixed(3) })}`);
-      const collectStart = process.hrtime.bigint();
-      const cpuStart = process.cpuUsage();
-      const report = await collectOnce({ pool: db.pool, prometheus: recording, settings }, { fromMs, toMs });
-      const collectorSeconds = seconds(collectStart);
-      const cpu = process.cpuUsage(cpuStart);
-      if (report.status !== "collected" || report.usageRowsChanged === 0) throw new Error(`collector bench: unexpected report ${JSON.stringify(report)}`);
-      // Replayed with the collector's own concurrency (two queries at a time), so Prometheus gets
-      // the same chance to use both cores.
-      const replays: number[] = [];
-      for (let r = 0; r < 3; r++) {
-        const queue = [...urls];
-        const start = process.hrtime.bigint();
-        const worker = async () => {
-          for (let url = queue.shift(); url !== undefined; url = queue.shift()) await drain(url);
-        };
-        await Promise.all([worker(), worker()]);
-        replays.push(seconds(start));
-      }
-      const sequential: number[] = [];
-      for (let r = 0; r < 3; r++) {
-        const start = process.hrtime.bigint();
-        for (const url of urls) await drain(url);
-        sequential.push(seconds(start));
-      }
-      return {
-        readApi: src.resolved() ?? "query",
-        series,
-        samples,
-        backfillSeconds,
-        collectorSeconds,
-        collectorCpuSeconds: (cpu.user + cpu.system) / 1e6,
-        collectorQuerySeconds: querySeconds,
-        prometheusSeconds: median(replays),
-        prometheusSequentialSeconds: median(sequential),
-        queries: urls.length,
-        usageRowsWritten: report.usageRowsChanged,
-      };
+      return await use({ promUrl: prom.url, pool: db.pool, postgresUrl: db.url, series, samples, fromMs, toMs, backfillSeconds });
     } finally {
-      source?.close();
-      client.close();
       await prom.stop();
       await db.stop();
     }
@@ -208,3 +192,119 @@ export async function benchCollector(series = 10_000, log: (s: string) => void =
     await rm(dir, { recursive: true, force: true });
   }
 }
+
+/** What a pass leaves behind, removed before each measured pass so that every pass is a first one. */
+const COLLECTOR_TABLES = ["collector_usage", "collector_reconciliation", "collector_unattributed", "collector_watermark"];
+
+/**
+ * One measured first pass of `collectOnce` over the data's hour (on empty collector tables), then
+ * Prometheus alone answering the same requests.
+ */
+export async function measureCollectorPass(data: CollectorBenchData, readApi: ReadApi = "auto", log: (s: string) => void = () => {}): Promise<CollectorFigures> {
+  const { promUrl, pool, series, fromMs, toMs } = data;
+  await pool.query(`truncate ${COLLECTOR_TABLES.join(", ")}`);
+  const client = new PrometheusClient({ url: promUrl });
+  // Record every request the collector sends, as Prometheus receives it.
+  const src = createSampleSource(client, readApi);
+  try {
+    const urls: Recorded[] = [];
+    let querySeconds = 0;
+    const timed = async <T>(request: Recorded, call: () => Promise<T>): Promise<T> => {
+      urls.push(request);
+      const start = process.hrtime.bigint();
+      const v = await call();
+      querySeconds += seconds(start);
+      return v;
+    };
+    const lastValues = (selector: string, time: number, lookback: number) =>
+      `${promUrl}/api/v1/query?${new URLSearchParams({ query: `last_over_time(${selector}[${lookback}ms])`, time: (time / 1000).toFixed(3) }).toString()}`;
+    const recording: SampleSource = {
+      async rawSamples(selector, from, to, onSeries: (s: RawSeries) => void) {
+        // The path is chosen on the first read (auto): record after it, as what was sent.
+        const start = process.hrtime.bigint();
+        await src.rawSamples(selector, from, to, onSeries);
+        querySeconds += seconds(start);
+        urls.push(
+          src.resolved() === "remote-read"
+            ? { url: `${promUrl}/api/v1/read`, body: readRequestBody([rawSamplesQuery(selector, from, to)]) }
+            : `${promUrl}/api/v1/query?${new URLSearchParams({ query: `${selector}[${to - from}ms]`, time: (to / 1000).toFixed(3), partial_response: "false" }).toString()}`,
+        );
+      },
+      lastValuesAtOrBefore: (selector, time, lookback) => timed(lastValues(selector, time, lookback), () => src.lastValuesAtOrBefore!(selector, time, lookback)),
+      lastValueAtOrBefore: (selector, time, lookback) => timed(lastValues(selector, time, lookback), () => src.lastValueAtOrBefore(selector, time, lookback)),
+    };
+    const settings = parseCollectorSettings({ window: "1h", readApi });
+    // Warm Prometheus (block files into the page cache) with the same selectors before timing anything.
+    for (const meter of METERS) await drain(`${promUrl}/api/v1/query?${new URLSearchParams({ query: `${meter}[${HOUR + settings.anchorLookback}ms]`, time: (toMs / 1000).toFixed(3) })}`);
+    // BENCH_COLLECTOR_PROFILE=<dir>: a V8 CPU profile of the timed pass alone (main thread), for
+    // Chrome DevTools; profiling slows the pass a little.
+    const profileDir = process.env.BENCH_COLLECTOR_PROFILE;
+    const profiler = profileDir ? new Session() : undefined;
+    if (profiler) {
+      profiler.connect();
+      await profiler.post("Profiler.enable");
+      await profiler.post("Profiler.start");
+    }
+    const promCpuStart = await prometheusCpu(promUrl);
+    const pgCpuStart = await postgresCpu(pool);
+    const collectStart = process.hrtime.bigint();
+    const cpuStart = process.cpuUsage();
+    const report = await collectOnce({ pool, prometheus: recording, settings }, { fromMs, toMs });
+    const collectorSeconds = seconds(collectStart);
+    const cpu = process.cpuUsage(cpuStart);
+    const prometheusCpuDuringPassSeconds = (await prometheusCpu(promUrl)) - promCpuStart;
+    const postgresCpuDuringPassSeconds = cpuSince(pgCpuStart, await postgresCpu(pool));
+    if (profiler && profileDir) {
+      const { profile } = await profiler.post("Profiler.stop");
+      const file = path.join(profileDir, `collector-${series}-${src.resolved() ?? readApi}-${Date.now()}.cpuprofile`);
+      await writeFile(file, JSON.stringify(profile));
+      profiler.disconnect();
+      log(`collector: CPU profile of the pass in ${file}`);
+    }
+    if (report.status !== "collected" || report.usageRowsChanged === 0) throw new Error(`collector bench: unexpected report ${JSON.stringify(report)}`);
+    // Replayed with the collector's own concurrency (two queries at a time), so Prometheus gets
+    // the same chance to use both cores.
+    const replays: number[] = [];
+    const replayCpu: number[] = [];
+    for (let r = 0; r < 3; r++) {
+      const queue = [...urls];
+      const cpuBefore = await prometheusCpu(promUrl);
+      const start = process.hrtime.bigint();
+      const worker = async () => {
+        for (let url = queue.shift(); url !== undefined; url = queue.shift()) await drain(url);
+      };
+      await Promise.all([worker(), worker()]);
+      replays.push(seconds(start));
+      replayCpu.push((await prometheusCpu(promUrl)) - cpuBefore);
+    }
+    const sequential: number[] = [];
+    for (let r = 0; r < 3; r++) {
+      const start = process.hrtime.bigint();
+      for (const url of urls) await drain(url);
+      sequential.push(seconds(start));
+    }
+    return {
+      readApi: src.resolved() ?? "query",
+      series,
+      samples: data.samples,
+      backfillSeconds: data.backfillSeconds,
+      collectorSeconds,
+      collectorCpuSeconds: (cpu.user + cpu.system) / 1e6,
+      collectorQuerySeconds: querySeconds,
+      prometheusSeconds: median(replays),
+      prometheusCpuDuringPassSeconds,
+      postgresCpuDuringPassSeconds,
+      prometheusCpuReplaySeconds: median(replayCpu),
+      prometheusSequentialSeconds: median(sequential),
+      queries: urls.length,
+      usageRowsWritten: report.usageRowsChanged,
+    };
+  } finally {
+    src.close();
+    client.close();
+  }
+}
+
+/** One first pass over `series` counters on their own freshly backfilled data. */
+export const benchCollector = (series = 10_000, log: (s: string) => void = () => {}, readApi: ReadApi = "auto"): Promise<CollectorFigures> =>
+  withCollectorData(series, log, (data) => measureCollectorPass(data, readApi, log));

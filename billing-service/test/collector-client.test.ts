@@ -172,6 +172,48 @@ describe("MatrixStreamParser", () => {
     expect(got[0].samples).toEqual([want, { t: 2_000_000, v: 1 }]);
   });
 
+  // Prometheus writes a timestamp as seconds with the milliseconds after a point, a value as Go's
+  // shortest decimal without an exponent (strconv 'f', -1), "NaN", "+Inf" or "-Inf".
+  const timestampText = (ms: number, trimZeros: boolean): string => {
+    const fraction = String(ms % 1000).padStart(3, "0");
+    const f = trimZeros ? fraction.replace(/0+$/, "") : fraction;
+    return `${Math.floor(ms / 1000)}${ms % 1000 === 0 && trimZeros ? "" : `.${f}`}`;
+  };
+  const valueText = fc.oneof(
+    fc.integer({ min: 0, max: 2 ** 31 }).map(String),
+    fc.bigInt({ min: 0n, max: 10n ** 22n }).map(String),
+    fc.tuple(fc.integer({ min: 0, max: 10 ** 9 }), fc.integer({ min: 1, max: 999_999 })).map(([i, f]) => `${i}.${f}`),
+    fc.integer({ min: -(10 ** 9), max: -1 }).map(String),
+    fc.constantFrom("NaN", "+Inf", "-Inf", "0"),
+  );
+  const expectedValue = (text: string): number => (text === "+Inf" ? Infinity : text === "-Inf" ? -Infinity : Number(text));
+
+  it("reads any matrix as JSON.parse and Number() read it, however its bytes are split", () => {
+    const series = fc.record({
+      metric: fc.dictionary(fc.string({ unit: "binary", maxLength: 6 }), fc.string({ unit: "binary", maxLength: 12 }), { maxKeys: 3 }),
+      samples: fc.array(fc.tuple(fc.integer({ min: 0, max: 2 ** 42 }), valueText, fc.boolean()), { minLength: 1, maxLength: 8 }),
+    });
+    fc.assert(
+      fc.property(fc.array(series, { maxLength: 5 }), fc.array(fc.nat(), { maxLength: 10 }), (all, cuts) => {
+        const result = all
+          .map((s) => `{"metric":${JSON.stringify(s.metric)},"values":[${s.samples.map(([t, v, trim]) => `[${timestampText(t, trim)},"${v}"]`).join(",")}]}`)
+          .join(",");
+        const body = Buffer.from(`{"status":"success","data":{"resultType":"matrix","result":[${result}]}}`, "utf8");
+        const got: MatrixSeries[] = [];
+        const p = new MatrixStreamParser((s) => got.push(s));
+        const points = [...new Set(cuts.map((c) => c % (body.length + 1)))].sort((a, b) => a - b);
+        let last = 0;
+        for (const c of [...points, body.length]) {
+          p.push(body.subarray(last, c));
+          last = c;
+        }
+        expect(p.sawResult && p.prefix.includes('"success"')).toBe(true);
+        expect(got).toEqual(all.map((s) => ({ metric: JSON.parse(JSON.stringify(s.metric)), samples: s.samples.map(([t, v]) => ({ t, v: expectedValue(v) })) })));
+      }),
+      { numRuns: 300 },
+    );
+  });
+
   it("builds an exact-series selector with escaped values", () => {
     expect(exactSelector("vllm:prompt_tokens_total", { namespace: "a", model_name: 'x"y\\z' })).toBe(
       '{__name__="vllm:prompt_tokens_total",namespace="a",model_name="x\\"y\\\\z"}',

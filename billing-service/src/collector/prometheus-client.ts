@@ -158,9 +158,9 @@ export class PrometheusClient {
     if (this.options.bearerToken) headers.Authorization = `Bearer ${this.options.bearerToken}`;
     return new Promise<void>((resolve, reject) => {
       const req = transport.get(url, { agent: this.agent, headers, timeout: this.options.timeoutMs ?? 120_000 }, (res) => {
-        res.setEncoding("utf8");
         const status = res.statusCode ?? 0;
         if (status < 200 || status >= 300) {
+          res.setEncoding("utf8");
           let body = "";
           res.on("data", (c: string) => {
             if (body.length < 2000) body += c;
@@ -168,8 +168,9 @@ export class PrometheusClient {
           res.on("end", () => reject(new PrometheusQueryError(`Prometheus ${url.pathname} answered ${status}: ${errorText(body)}`)));
           return;
         }
+        // Bytes, not text: the parser decodes only the labels (matrix-stream.ts).
         const parser = new MatrixStreamParser(onSeries);
-        res.on("data", (c: string) => {
+        res.on("data", (c: Buffer) => {
           try {
             parser.push(c);
           } catch (e) {
