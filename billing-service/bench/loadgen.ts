@@ -31,6 +31,8 @@ export interface PhaseSpec {
   expectStatus: number;
   /** Read serve's loop probe (loop-probe.ts) around this phase's windows. */
   probe?: boolean;
+  /** The serve process this phase probes, when it is not the spec's (several serves in one run). */
+  serve?: { pid: number; probeFile: string };
 }
 
 export interface LoadSpec {
@@ -164,14 +166,15 @@ export const runPhases = async (spec: LoadSpec): Promise<LoadResult[]> => {
   for (let round = 0; round < spec.rounds; round++) {
     for (const [i, phase] of spec.phases.entries()) {
       const acc = accs[i];
-      const probed = phase.probe === true && spec.serve !== undefined;
-      if (probed) await readProbe(spec.serve!); // starts serve's window here
+      const serve = phase.serve ?? spec.serve;
+      const probed = phase.probe === true && serve !== undefined;
+      if (probed) await readProbe(serve); // starts serve's window here
       const loop = monitorEventLoopDelay({ resolution: 1 });
       loop.enable();
       acc.seconds += await window(sends[i], spec.rate, perWindow, phase.expectStatus, acc);
       loop.disable();
       acc.loopP99 = Math.max(acc.loopP99, loop.percentile(99) / 1e6);
-      if (probed) acc.server = mergeProbe(acc.server, await readProbe(spec.serve!));
+      if (probed) acc.server = mergeProbe(acc.server, await readProbe(serve));
     }
   }
   agent.destroy();

@@ -86,6 +86,44 @@ const openLoop = async (rate: number, total: number, fn: () => Promise<boolean>)
   return { requests: total, achievedRate: latencies.length / elapsed, p50Ms: quantile(sorted, 0.5), p99Ms: quantile(sorted, 0.99), maxMs: sorted.at(-1) ?? NaN, errors };
 };
 
+/**
+ * The quotas and the ledger every quota run starts from: acme's tenant and user quotas, a month of
+ * usage of 3 users, and 1,000 more API-key users with usage today (the per-second refresh of the
+ * in-memory view reads one row per (user, model), so its cost is part of what the checks pay for).
+ * `call` sends an admin request to serve and answers its status.
+ */
+export const seedQuotaBench = async (call: (method: string, p: string, body?: unknown) => Promise<number>): Promise<void> => {
+  for (const q of [
+    { kind: "tokens", period: "month", limit: 1e15 },
+    { kind: "cost", period: "month", limit: 1e15 },
+    { kind: "tokens", period: "day", limit: 1e15, user: "alice" },
+    { kind: "requests", period: "day", limit: 1e15, user: "alice" },
+  ]) {
+    const status = await call("PUT", "/v1/tenants/acme/quotas", q);
+    if (status !== 200) throw new Error(`quota bench: setting a quota answered ${status}`);
+  }
+  // A month of usage in the ledger: one event per user, model and hour so far this month.
+  const now = new Date();
+  const monthStart = Date.UTC(now.getUTCFullYear(), now.getUTCMonth(), 1);
+  const events: unknown[] = [];
+  for (let t = monthStart; t < now.getTime(); t += 3_600_000) {
+    for (const user of ["alice", "bob", "carol"]) {
+      for (const model of ["llama", "granite"]) {
+        events.push({ id: `${user}-${model}-${t}`, source: "//bench", time: new Date(t).toISOString(), tenant: "acme", user, model, tier: "premium", inputTokens: 100, outputTokens: 50, requests: 1 });
+      }
+    }
+  }
+  for (let u = 0; u < 1000; u++) {
+    for (const model of ["llama", "granite"]) {
+      events.push({ id: `user${u}-${model}`, source: "//bench", time: new Date(now.getTime() - 60_000).toISOString(), tenant: "acme", user: `user${u}`, model, tier: "premium", inputTokens: 10, outputTokens: 5, requests: 1 });
+    }
+  }
+  for (let i = 0; i < events.length; i += 5000) {
+    const status = await call("POST", "/v1/events", { events: events.slice(i, i + 5000) });
+    if (status >= 300) throw new Error(`quota bench: posting events answered ${status}`);
+  }
+};
+
 const TSX = require.resolve("tsx/cjs");
 const PROBE = path.join(__dirname, "loop-probe.ts");
 
@@ -113,37 +151,7 @@ export async function benchQuota(rate = 1000, durationSeconds = 10): Promise<Quo
     const admin = { authorization: `Bearer ${service.token}` };
     const call = async (method: string, p: string, body?: unknown): Promise<number> =>
       (await fetch(new URL(p, service.url), { method, headers: { ...admin, "content-type": "application/json" }, body: body === undefined ? undefined : JSON.stringify(body) })).status;
-    for (const q of [
-      { kind: "tokens", period: "month", limit: 1e15 },
-      { kind: "cost", period: "month", limit: 1e15 },
-      { kind: "tokens", period: "day", limit: 1e15, user: "alice" },
-      { kind: "requests", period: "day", limit: 1e15, user: "alice" },
-    ]) {
-      const status = await call("PUT", "/v1/tenants/acme/quotas", q);
-      if (status !== 200) throw new Error(`quota bench: setting a quota answered ${status}`);
-    }
-    // A month of usage in the ledger: one event per user, model and hour so far this month.
-    const now = new Date();
-    const monthStart = Date.UTC(now.getUTCFullYear(), now.getUTCMonth(), 1);
-    const events: unknown[] = [];
-    for (let t = monthStart; t < now.getTime(); t += 3_600_000) {
-      for (const user of ["alice", "bob", "carol"]) {
-        for (const model of ["llama", "granite"]) {
-          events.push({ id: `${user}-${model}-${t}`, source: "//bench", time: new Date(t).toISOString(), tenant: "acme", user, model, tier: "premium", inputTokens: 100, outputTokens: 50, requests: 1 });
-        }
-      }
-    }
-    // And 1,000 more API-key users with usage today: the per-second refresh of the in-memory view
-    // reads one row per (user, model), so its cost is part of what the checks below pay for.
-    for (let u = 0; u < 1000; u++) {
-      for (const model of ["llama", "granite"]) {
-        events.push({ id: `user${u}-${model}`, source: "//bench", time: new Date(now.getTime() - 60_000).toISOString(), tenant: "acme", user: `user${u}`, model, tier: "premium", inputTokens: 10, outputTokens: 5, requests: 1 });
-      }
-    }
-    for (let i = 0; i < events.length; i += 5000) {
-      const status = await call("POST", "/v1/events", { events: events.slice(i, i + 5000) });
-      if (status >= 300) throw new Error(`quota bench: posting events answered ${status}`);
-    }
+    await seedQuotaBench(call);
 
     const check = { tenant: "acme", user: "alice", tier: "premium", model: "llama", inputTokens: 120, outputTokens: 80 };
     const loadAverage = os.loadavg()[0];

@@ -1,0 +1,101 @@
+/*
+ * Before/after of the gateway check in ONE run: several `serve` processes, each from its own
+ * checkout (say a copy of main and this branch) and/or with its own node flags, on one database
+ * with the quota bench's ledger (quota.ts seedQuotaBench), measured by the same open-loop
+ * generator (loadgen.ts) in interleaved rounds with the bare node:http floor:
+ *   bare, A /healthz, A authorize, B /healthz, B authorize, bare, A /healthz, ...
+ * so load from other work on a shared machine hits every variant alike. For diagnosis, not part of
+ * `npm run bench`:
+ *   BENCH_COMPARE="before=/tmp/old-checkout,after=." npx tsx billing-service/bench/quota-compare.ts
+ *   BENCH_COMPARE_FLAGS_after="--max-semi-space-size=16"   node flags of one variant
+ *   BENCH_COMPARE_ENV_after="MAAS_BILLING_QUOTA_REFRESH_MS=60000"   environment of one variant (K=V ...)
+ *   BENCH_COMPARE_SECONDS (10 per target), BENCH_COMPARE_ROUNDS (5), BENCH_COMPARE_CPU_PROF=<dir>
+ * A checkout is a directory with billing-service/ (node_modules may be symlinks to this one's).
+ */
+import { rm } from "node:fs/promises";
+import { mkdtemp } from "node:fs/promises";
+import os from "node:os";
+import path from "node:path";
+import { newToken } from "../src/auth/static";
+import { startMigratedPostgres } from "../testkit/postgres";
+import type { ServiceProcess, startService as StartService } from "../testkit/service";
+import { runLoad, startBareServer } from "./http-load";
+import type { LoadResult, PhaseSpec } from "./loadgen";
+import { seedQuotaBench } from "./quota";
+
+const TSX = require.resolve("tsx/cjs");
+const PROBE = path.join(__dirname, "loop-probe.ts");
+
+const ms = (x: number) => `${x.toFixed(1)} ms`;
+const line = (r: LoadResult) =>
+  `${r.name}: ${Math.round(r.achievedRate)}/s, ${r.errors} errors, p50 ${ms(r.p50Ms)} p90 ${ms(r.p90Ms)} p99 ${ms(r.p99Ms)} p99.9 ${ms(r.p999Ms)} max ${ms(r.maxMs)}; generator lag p99 ${ms(r.sendLagP99Ms)} loop p99 ${ms(r.loopDelayP99Ms)}` +
+  (r.server
+    ? `; serve loop p99 ${ms(r.server.loopDelayP99Ms)} max ${ms(r.server.loopDelayMaxMs)}, GC ${r.server.gcCount}x (${r.server.gcMajor} major) ${ms(r.server.gcTotalMs)}, max pause ${ms(r.server.gcMaxMs)}, CPU ${ms(r.server.cpuUserMs + r.server.cpuSystemMs)}`
+    : "");
+
+const main = async () => {
+  const variants = (process.env.BENCH_COMPARE ?? `this=${path.join(__dirname, "..", "..")}`).split(",").map((v) => {
+    const [name, dir] = v.split("=");
+    if (!name || !dir) throw new Error(`BENCH_COMPARE: expected name=checkout[,name=checkout], got "${v}"`);
+    return { name, dir: path.resolve(dir) };
+  });
+  const seconds = Number(process.env.BENCH_COMPARE_SECONDS ?? 10);
+  const rounds = Number(process.env.BENCH_COMPARE_ROUNDS ?? 5);
+  const cpuProf = process.env.BENCH_COMPARE_CPU_PROF;
+  const gateway = newToken("platform-gateway", { quotaGateway: true });
+  const db = await startMigratedPostgres();
+  const bare = await startBareServer();
+  const serves: Array<{ name: string; service: ServiceProcess; probeFile: string; dataDir: string }> = [];
+  try {
+    for (const v of variants) {
+      const { startService } = require(path.join(v.dir, "billing-service", "testkit", "service")) as { startService: typeof StartService };
+      const dataDir = await mkdtemp(path.join(os.tmpdir(), `maas-compare-${v.name}-`));
+      const probeFile = path.join(dataDir, "probe.json");
+      const flags = process.env[`BENCH_COMPARE_FLAGS_${v.name}`] ?? "";
+      const extraEnv = Object.fromEntries((process.env[`BENCH_COMPARE_ENV_${v.name}`] ?? "").split(/\s+/).filter(Boolean).map((kv) => [kv.slice(0, kv.indexOf("=")), kv.slice(kv.indexOf("=") + 1)]));
+      const prof = cpuProf ? ` --cpu-prof --cpu-prof-dir=${cpuProf} --cpu-prof-name=${v.name}-${process.pid}.cpuprofile` : "";
+      const service = await startService({
+        databaseUrl: db.url,
+        dataDir,
+        tokens: [gateway.entry],
+        env: { ...extraEnv, LOG_LEVEL: "info", MAAS_BENCH_PROBE_FILE: probeFile, NODE_OPTIONS: `--require ${TSX} --require ${PROBE} ${flags}${prof}`.trim() },
+      });
+      serves.push({ name: v.name, service, probeFile, dataDir });
+    }
+    const first = serves[0].service;
+    await seedQuotaBench(async (method, p, body) => (await fetch(new URL(p, first.url), { method, headers: { authorization: `Bearer ${first.token}`, "content-type": "application/json" }, body: body === undefined ? undefined : JSON.stringify(body) })).status);
+    const phases: PhaseSpec[] = [{ name: "bare node:http", url: bare.url, method: "GET", path: "/healthz", expectStatus: 200 }];
+    for (const s of serves) {
+      const serve = { pid: s.service.pid, probeFile: s.probeFile };
+      phases.push({ name: `${s.name} GET /healthz`, url: s.service.url, method: "GET", path: "/healthz", expectStatus: 200, probe: true, serve });
+      phases.push({
+        name: `${s.name} POST /v1/quota/authorize`,
+        url: s.service.url,
+        method: "POST",
+        path: "/v1/quota/authorize",
+        headers: { authorization: `Bearer ${gateway.token}` },
+        body: { tenant: "acme", user: "alice", tier: "premium" },
+        expectStatus: 200,
+        probe: true,
+        serve,
+      });
+    }
+    const load0 = os.loadavg();
+    const results = await runLoad({ rate: 1000, seconds, rounds, warmup: 500, phases });
+    const load1 = os.loadavg();
+    console.log(`load average ${load0.map((x) => x.toFixed(2)).join(" ")} -> ${load1.map((x) => x.toFixed(2)).join(" ")}; ${os.cpus().length} cores; ${rounds} rounds of ${seconds / rounds} s per target @1000/s`);
+    for (const r of results) console.log(`  ${line(r)}`);
+  } finally {
+    for (const s of serves) {
+      await s.service.kill("SIGTERM");
+      await rm(s.dataDir, { recursive: true, force: true });
+    }
+    await bare.stop();
+    await db.stop();
+  }
+};
+
+main().catch((e) => {
+  console.error(e);
+  process.exit(1);
+});
