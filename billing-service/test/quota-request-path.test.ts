@@ -6,12 +6,17 @@
  *    closed (everyone refused). Other principals stay limited, on that route too.
  *  - the route writes no per-request log lines (they cost more CPU than the check: the bench's
  *    profile), while a denied credential on it is still logged.
+ *  - its answers, written without the zod serializer (plain JSON.stringify), carry exactly the
+ *    documented fields, and follow a changed quota at the next refresh (the view keeps each
+ *    identity's applicable rules per refresh: a memo must never outlive the state it came from).
  */
 import { Writable } from "node:stream";
 import pino from "pino";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { buildApp, type App } from "../src/app";
 import { newToken, StaticTokenAuthenticator } from "../src/auth/static";
+import { deleteQuota, setQuota } from "../src/quota/store";
+import { errorBody, quotaAuthorizeBody } from "../src/schemas";
 import { startBillingDb, testPriceBook, type BillingTestDb } from "./support/billing-db";
 
 let db: BillingTestDb;
@@ -77,5 +82,37 @@ describe("the gateway's quota check at the platform's request rate", () => {
     expect(lines.filter((l) => about(l) && l.event === "auth.denied")).toHaveLength(1);
     // Other routes keep their request lines (the logger works).
     expect(lines.some((l) => JSON.stringify(l).includes("/v1/tenants/acme/quotas") && l.level === 30)).toBe(true);
+  });
+
+  it("answers with exactly the documented fields, and follows a changed quota at the next refresh", async () => {
+    // parse() drops undeclared fields at every level: equality means the answer had none.
+    const answer = async (tenant = "acme") => {
+      const r = await authorize(gateway.token, tenant);
+      const body = (await r.json()) as Record<string, unknown>;
+      expect(r.headers.get("content-type")).toMatch(/^application\/json/);
+      return { status: r.status, body };
+    };
+    const allowed = await answer();
+    expect(allowed.status).toBe(200);
+    expect(quotaAuthorizeBody.parse(allowed.body)).toEqual(allowed.body);
+    expect(allowed.body.allowed).toBe(true);
+
+    await setQuota(db.pool, { tenant: "acme", user: "alice", kind: "requests", period: "day", limit: 0n });
+    await app.quota.view.refresh();
+    const refused = await answer();
+    expect(refused.status).toBe(200);
+    expect(quotaAuthorizeBody.parse(refused.body)).toEqual(refused.body);
+    expect(refused.body).toMatchObject({ allowed: false, exceeded: { user: "alice", kind: "requests", period: "day", limit: "0", source: "set" } });
+    expect(refused.body.message).toMatch(/^user requests quota per day exhausted: 0 of 0 used; resets at \d{4}-\d\d-\d\dT00:00:00\.000Z$/);
+
+    await deleteQuota(db.pool, { tenant: "acme", user: "alice", kind: "requests", period: "day" });
+    await app.quota.view.refresh();
+    expect((await answer()).body.allowed).toBe(true);
+
+    // A refused body (400 from the error handler) goes through the same serializer: still the error shape.
+    const stale = await fetch(`${url}/v1/quota/authorize`, { method: "POST", headers: { authorization: `Bearer ${gateway.token}`, "content-type": "application/json" }, body: "{}" });
+    const staleBody = (await stale.json()) as Record<string, unknown>;
+    expect(stale.status).toBe(400);
+    expect(errorBody.parse(staleBody)).toEqual(staleBody);
   });
 });

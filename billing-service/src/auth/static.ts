@@ -60,12 +60,46 @@ export const parseTokenFile = (text: string, origin: string): StaticTokenEntry[]
   return parsed.data.tokens;
 };
 
+const deepFreeze = <T extends object>(o: T): T => {
+  for (const v of Object.values(o)) if (typeof v === "object" && v !== null && !Object.isFrozen(v)) deepFreeze(v as object);
+  return Object.freeze(o);
+};
+
+/** What an entry may do (the file's entries are fixed for the process's life). */
+const principalOf = (entry: StaticTokenEntry): Principal => {
+  const admin = entry.admin === true;
+  const sources = entry.sources;
+  if (sources !== undefined) {
+    // A sender writes events and reads nothing: no tenant access, no admin.
+    return {
+      name: entry.name,
+      may: async () => false,
+      maySend: (tenant, source) => sources.includes(source) && (entry.tenant === undefined || entry.tenant === tenant),
+      sender: { sources, ...(entry.tenant === undefined ? {} : { tenant: entry.tenant }) },
+    };
+  }
+  const gateway = entry.quotaGateway === true && !admin && entry.tenant === undefined;
+  // A tenant token may do every tenant action on its own tenant and no admin action; the gateway's
+  // quota credential only checks quotas (of every tenant), and only on its one route (onlyRoutes).
+  return {
+    name: entry.name,
+    ...(admin || entry.tenant === undefined ? {} : { tenant: entry.tenant }),
+    may: async (action, tenant) => admin || (gateway ? action === "quotas.check" : !isAdminAction(action) && entry.tenant === tenant),
+    ...(gateway ? { onlyRoutes: [QUOTA_GATEWAY_ROUTE] } : {}),
+  };
+};
+
 export class StaticTokenAuthenticator implements Authenticator {
-  private readonly byHash: Map<string, StaticTokenEntry>;
+  /**
+   * SHA-256 of each token -> its principal, built once: every request hashes the presented token
+   * and looks it up (the gateway's check runs this 1,000s of times a second), nothing else.
+   * Frozen, so no request's code can change what the next request's principal may do.
+   */
+  private readonly byHash: Map<string, Principal>;
   private readonly bound: ReadonlySet<string>;
 
   constructor(entries: readonly StaticTokenEntry[]) {
-    this.byHash = new Map(entries.map((e) => [e.sha256, e]));
+    this.byHash = new Map(entries.map((e) => [e.sha256, deepFreeze(principalOf(e))]));
     this.bound = new Set(entries.flatMap((e) => e.sources ?? []));
   }
 
@@ -78,27 +112,6 @@ export class StaticTokenAuthenticator implements Authenticator {
   }
 
   async authenticate(token: string): Promise<Principal | undefined> {
-    const entry = this.byHash.get(hashToken(token));
-    if (!entry) return undefined;
-    const admin = entry.admin === true;
-    const sources = entry.sources;
-    if (sources !== undefined) {
-      // A sender writes events and reads nothing: no tenant access, no admin.
-      return {
-        name: entry.name,
-        may: async () => false,
-        maySend: (tenant, source) => sources.includes(source) && (entry.tenant === undefined || entry.tenant === tenant),
-        sender: { sources, ...(entry.tenant === undefined ? {} : { tenant: entry.tenant }) },
-      };
-    }
-    const gateway = entry.quotaGateway === true && !admin && entry.tenant === undefined;
-    // A tenant token may do every tenant action on its own tenant and no admin action; the gateway's
-    // quota credential only checks quotas (of every tenant), and only on its one route (onlyRoutes).
-    return {
-      name: entry.name,
-      ...(admin || entry.tenant === undefined ? {} : { tenant: entry.tenant }),
-      may: async (action, tenant) => admin || (gateway ? action === "quotas.check" : !isAdminAction(action) && entry.tenant === tenant),
-      ...(gateway ? { onlyRoutes: [QUOTA_GATEWAY_ROUTE] } : {}),
-    };
+    return this.byHash.get(hashToken(token));
   }
 }

@@ -44,10 +44,25 @@ export const quotaStates = (snapshot: UsageSnapshot, tenant: string, rules: read
   });
 };
 
+/**
+ * The index of the first rule that `amounts` would exceed (used + amount > limit), -1 when they fit
+ * every rule: THE decision of both checks. Builds no QuotaState (no strings, no dates): the gateway's
+ * request-path check runs it once per request and reports only the refusing quota.
+ */
+export const firstExceeded = (snapshot: UsageSnapshot, tenant: string, rules: readonly QuotaRule[], amounts: Amounts, now: Date): number => {
+  const t = snapshot.tenants.get(tenant);
+  for (let i = 0; i < rules.length; i++) {
+    const rule = rules[i];
+    const c = rule.userKey === "" ? t?.total : t?.users.get(rule.userKey);
+    if (consumedOf(snapshot, c, rule.kind, rule.period, now).used + amountOf(amounts, rule.kind) > rule.limit) return i;
+  }
+  return -1;
+};
+
 /** Whether `amounts` fit every rule; `spend` only says what the answer reports as spent. */
 export const decideCheck = (snapshot: UsageSnapshot, rules: readonly QuotaRule[], req: QuotaCheckRequest, now: Date, spend: boolean): QuotaCheck => {
   const before = quotaStates(snapshot, req.tenant, rules, now);
-  const exceededIndex = before.findIndex((s, i) => BigInt(s.used) + amountOf(req, rules[i].kind) > rules[i].limit);
+  const exceededIndex = firstExceeded(snapshot, req.tenant, rules, req, now);
   const allowed = exceededIndex < 0;
   const spent = allowed && spend;
   return {

@@ -12,9 +12,9 @@
  */
 import type { Pool } from "pg";
 import type { PriceBook } from "../pricebook/pricebook";
-import { decideCheck, type QuotaCheckRequest } from "./decide";
+import { firstExceeded, quotaStates } from "./decide";
 import { applicableRules, type TierDefaults } from "./defaults";
-import { readQuotaRules, type QuotaCheck, type QuotaRule } from "./store";
+import { readQuotaRules, type QuotaRule, type QuotaState } from "./store";
 import { addReserved, readUsageSnapshot, type Amounts, type UsageSnapshot } from "./usage";
 
 export interface QuotaViewOptions {
@@ -31,17 +31,48 @@ export interface QuotaViewOptions {
 
 export class StaleQuotaViewError extends Error {}
 
+export interface QuotaDecision {
+  readonly allowed: boolean;
+  /** The first quota that refuses the request (allowed=false). */
+  readonly exceeded?: QuotaState;
+}
+
+/** What the request path checks: one more request, token and minor unit (view.authorize). */
+const ONE: Amounts = { tokens: 1n, requests: 1n, costMinor: 1n };
+const ALLOWED: QuotaDecision = Object.freeze({ allowed: true });
+
+/**
+ * Applicable rules kept per (tenant, user, tier) for one state (a refresh starts a new memo): the
+ * gateway asks for the same identities again and again, and applicableRules filters and sorts.
+ * Past this many identities in one refresh interval the rules are computed per request again
+ * (memory stays bounded whatever identities the gateway forwards).
+ */
+const MAX_MEMO_IDENTITIES = 100_000;
+
 export interface QuotaView {
   /** Reloads rules and usage now (the loop calls it; tests call it to be deterministic). */
   refresh(): Promise<void>;
-  /** Would one more request (1 token, 1 request, 1 minor unit) fit? Answered from memory. */
-  authorize(req: { tenant: string; user?: string; tier?: string }): QuotaCheck;
+  /**
+   * Would one more request (1 token, 1 request, 1 minor unit) fit? Answered from memory, with the
+   * first quota that refuses it (the decision of decideCheck, without the other quotas' states).
+   */
+  authorize(req: { tenant: string; user?: string; tier?: string }): QuotaDecision;
   noteReservation(tenant: string, user: string, amounts: Amounts): void;
   /** Age of the state answers come from, in ms (undefined before the first refresh). */
   ageMs(): number | undefined;
   start(): void;
   stop(): Promise<void>;
 }
+
+/**
+ * The request path's answer: decideCheck's allowed and exceeded for one more request, token and
+ * minor unit (test/property-quota-decision.test.ts holds them equal), with no state built for the
+ * quotas that fit.
+ */
+export const authorizeFrom = (usage: UsageSnapshot, rules: readonly QuotaRule[], tenant: string, now: Date): QuotaDecision => {
+  const i = firstExceeded(usage, tenant, rules, ONE, now);
+  return i < 0 ? ALLOWED : { allowed: false, exceeded: quotaStates(usage, tenant, [rules[i]], now)[0] };
+};
 
 export const DEFAULT_REFRESH_MS = 1000;
 export const DEFAULT_MAX_STALE_MS = 15_000;
@@ -51,7 +82,7 @@ export const createQuotaView = (pool: Pool, options: QuotaViewOptions): QuotaVie
   const maxStaleMs = options.maxStaleMs ?? DEFAULT_MAX_STALE_MS;
   const clock = options.now ?? (() => new Date());
   const defaults = options.tierDefaults ?? new Map();
-  let state: { at: number; rules: Map<string, QuotaRule[]>; usage: UsageSnapshot } | undefined;
+  let state: { at: number; rules: Map<string, QuotaRule[]>; usage: UsageSnapshot; applicable: Map<string, QuotaRule[]> } | undefined;
   let timer: NodeJS.Timeout | undefined;
   let inFlight: Promise<void> | undefined;
   let stopped = false;
@@ -67,7 +98,7 @@ export const createQuotaView = (pool: Pool, options: QuotaViewOptions): QuotaVie
           const rules = await readQuotaRules(client);
           const usage = await readUsageSnapshot(client, options.priceBook(), { now: at });
           await client.query("commit");
-          state = { at: at.getTime(), rules, usage };
+          state = { at: at.getTime(), rules, usage, applicable: new Map() };
         } catch (e) {
           await client.query("rollback").catch(() => {});
           throw e;
@@ -99,10 +130,13 @@ export const createQuotaView = (pool: Pool, options: QuotaViewOptions): QuotaVie
           state ? `quota state is ${now.getTime() - state.at} ms old (limit ${maxStaleMs} ms): the database is not answering` : "quota state not loaded yet",
         );
       }
-      const rules = applicableRules(state.rules.get(req.tenant) ?? [], defaults, req.user, req.tier);
-      const probe: QuotaCheckRequest = { ...req, tokens: 1n, requests: 1n, costMinor: 1n };
-      const result = decideCheck(state.usage, rules, probe, now, false);
-      return { ...result, spent: false };
+      const key = `${req.tenant}\u0000${req.user ?? ""}\u0000${req.tier ?? ""}`;
+      let rules = state.applicable.get(key);
+      if (rules === undefined) {
+        rules = applicableRules(state.rules.get(req.tenant) ?? [], defaults, req.user, req.tier);
+        if (state.applicable.size < MAX_MEMO_IDENTITIES) state.applicable.set(key, rules);
+      }
+      return authorizeFrom(state.usage, rules, req.tenant, now);
     },
     noteReservation(tenant, user, amounts) {
       if (state) addReserved(state.usage, tenant, user, amounts);

@@ -122,6 +122,11 @@ export const registerQuotaRoutes = (base: FastifyInstance, pool: Pool, priceBook
         body: z.object({ tenant: label, user: z.union([label, z.literal("")]).optional(), tier: z.union([label, z.literal("")]).optional() }),
         response: { 200: quotaAuthorizeBody, 503: errorBody },
       },
+      // The answers are built right below with exactly the schema's fields (a 503 by the error
+      // handler, errorBody): plain JSON.stringify instead of a zod parse of every answer, which is
+      // most of this route's serializing cost. The schemas above still document it (/openapi.json),
+      // and quota-request-path.test.ts parses answers with them strictly.
+      serializerCompiler: () => (data) => JSON.stringify(data),
     },
     // A stale state throws StaleQuotaViewError: 503 (routes/errors.ts).
     async (request) => {
