@@ -21,7 +21,7 @@ import { startMigratedPostgres } from "../testkit/postgres";
 import type { ServiceProcess, startService as StartService } from "../testkit/service";
 import { runLoad, startBareServer } from "./http-load";
 import type { LoadResult, PhaseSpec } from "./loadgen";
-import { seedQuotaBench } from "./quota";
+import { seedQuotaBench, servePhases } from "./quota";
 
 const TSX = require.resolve("tsx/cjs");
 const PROBE = path.join(__dirname, "loop-probe.ts");
@@ -66,19 +66,7 @@ const main = async () => {
     await seedQuotaBench(async (method, p, body) => (await fetch(new URL(p, first.url), { method, headers: { authorization: `Bearer ${first.token}`, "content-type": "application/json" }, body: body === undefined ? undefined : JSON.stringify(body) })).status);
     const phases: PhaseSpec[] = [{ name: "bare node:http", url: bare.url, method: "GET", path: "/healthz", expectStatus: 200 }];
     for (const s of serves) {
-      const serve = { pid: s.service.pid, probeFile: s.probeFile };
-      phases.push({ name: `${s.name} GET /healthz`, url: s.service.url, method: "GET", path: "/healthz", expectStatus: 200, probe: true, serve });
-      phases.push({
-        name: `${s.name} POST /v1/quota/authorize`,
-        url: s.service.url,
-        method: "POST",
-        path: "/v1/quota/authorize",
-        headers: { authorization: `Bearer ${gateway.token}` },
-        body: { tenant: "acme", user: "alice", tier: "premium" },
-        expectStatus: 200,
-        probe: true,
-        serve,
-      });
+      phases.push(...servePhases(s.service.url, gateway.token, `${s.name} `, { pid: s.service.pid, probeFile: s.probeFile }));
     }
     const load0 = os.loadavg();
     const results = await runLoad({ rate: 1000, seconds, rounds, warmup: 500, phases });

@@ -22,7 +22,7 @@ import { createQuotaChecker } from "../src/quota/batcher";
 import { loadPriceBook } from "../src/pricebook/pricebook";
 import { EXAMPLE_PRICE_BOOK } from "../src/config";
 import { runLoad, startBareServer } from "./http-load";
-import type { LoadResult } from "./loadgen";
+import type { LoadResult, PhaseSpec } from "./loadgen";
 import { startBenchStack } from "./setup";
 
 export interface LatencyFigures {
@@ -124,6 +124,22 @@ export const seedQuotaBench = async (call: (method: string, p: string, body?: un
   }
 };
 
+/** The gateway check and its same-process baseline (GET /healthz) on one serve, probed; names prefixed. */
+export const servePhases = (url: string, gatewayToken: string, prefix = "", serve?: { pid: number; probeFile: string }): PhaseSpec[] => [
+  { name: `${prefix}GET /healthz`, url, method: "GET", path: "/healthz", expectStatus: 200, probe: true, ...(serve ? { serve } : {}) },
+  {
+    name: `${prefix}POST /v1/quota/authorize`,
+    url,
+    method: "POST",
+    path: "/v1/quota/authorize",
+    headers: { authorization: `Bearer ${gatewayToken}` },
+    body: { tenant: "acme", user: "alice", tier: "premium" },
+    expectStatus: 200,
+    probe: true,
+    ...(serve ? { serve } : {}),
+  },
+];
+
 const TSX = require.resolve("tsx/cjs");
 const PROBE = path.join(__dirname, "loop-probe.ts");
 
@@ -165,17 +181,7 @@ export async function benchQuota(rate = 1000, durationSeconds = 10): Promise<Quo
       serve: { pid: service.pid, probeFile },
       phases: [
         { name: "bare node:http", url: bare.url, method: "GET", path: "/healthz", expectStatus: 200 },
-        { name: "GET /healthz", url: service.url, method: "GET", path: "/healthz", expectStatus: 200, probe: true },
-        {
-          name: "POST /v1/quota/authorize",
-          url: service.url,
-          method: "POST",
-          path: "/v1/quota/authorize",
-          headers: { authorization: `Bearer ${gateway.token}` },
-          body: { tenant: "acme", user: "alice", tier: "premium" },
-          expectStatus: 200,
-          probe: true,
-        },
+        ...servePhases(service.url, gateway.token),
       ],
     });
     const [httpRun] = await runLoad({
