@@ -2,6 +2,7 @@
  * The two authenticators behind one interface. Kubernetes mode against a recording API server over
  * HTTP (audience, verbs, admin, cache, failed-auth limit) is in billing-auth-kubernetes.test.ts.
  */
+import { createHash } from "node:crypto";
 import { describe, expect, it } from "vitest";
 import { ChainedAuthenticator } from "../src/auth/chain";
 import { KubernetesAuthenticator, type KubernetesApi } from "../src/auth/kubernetes";
@@ -24,6 +25,19 @@ describe("static tokens", () => {
     expect(await o?.may("quotas.update", "globex")).toBe(true);
     expect(await o?.may("usage.read", "globex")).toBe(true);
     expect(await auth.authenticate(`${acme.token}x`)).toBeUndefined();
+  });
+
+  it("the hash is the plain SHA-256 of the token's UTF-8 bytes (what `sha256sum` of the token prints), and a principal is shared, frozen", async () => {
+    for (const token of ["mb_abc", "mb_" + "x".repeat(200), "tøken-✓", ""]) {
+      expect(hashToken(token)).toBe(createHash("sha256").update(Buffer.from(token, "utf8")).digest("hex"));
+    }
+    const acme = newToken("acme", { tenant: "acme" });
+    const auth = new StaticTokenAuthenticator([acme.entry]);
+    const first = await auth.authenticate(acme.token);
+    expect(await auth.authenticate(acme.token)).toBe(first);
+    // One request's code cannot widen what the next request's principal may do.
+    expect(() => Object.assign(first!, { tenant: "globex" })).toThrow(TypeError);
+    expect(await first?.may("usage.read", "globex")).toBe(false);
   });
 
   it("explains a bad tokens file", () => {
