@@ -74,7 +74,7 @@ export const quantile = (sorted: ArrayLike<number>, q: number): number =>
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
-const readProbe = async (serve: NonNullable<LoadSpec["serve"]>): Promise<ProbeWindow> => {
+export const readProbe = async (serve: NonNullable<LoadSpec["serve"]>): Promise<ProbeWindow> => {
   rmSync(serve.probeFile, { force: true });
   process.kill(serve.pid, "SIGUSR2");
   for (let i = 0; i < 200; i++) {
@@ -87,7 +87,7 @@ const readProbe = async (serve: NonNullable<LoadSpec["serve"]>): Promise<ProbeWi
   throw new Error("serve's loop probe did not answer (is loop-probe.ts preloaded?)");
 };
 
-const mergeProbe = (a: ProbeWindow | undefined, b: ProbeWindow): ProbeWindow =>
+export const mergeProbe = (a: ProbeWindow | undefined, b: ProbeWindow): ProbeWindow =>
   a === undefined
     ? b
     : {

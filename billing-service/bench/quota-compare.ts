@@ -10,6 +10,7 @@
  *   BENCH_COMPARE_FLAGS_after="--max-semi-space-size=16"   node flags of one variant
  *   BENCH_COMPARE_ENV_after="MAAS_BILLING_QUOTA_REFRESH_MS=60000"   environment of one variant (K=V ...)
  *   BENCH_COMPARE_SECONDS (10 per target), BENCH_COMPARE_ROUNDS (5), BENCH_COMPARE_CPU_PROF=<dir>
+ *   BENCH_COMPARE_GENERATOR: node (loadgen.ts, default), vegeta (vegeta.ts), or both (one after the other)
  * A checkout is a directory with billing-service/ (node_modules may be symlinks to this one's).
  */
 import { rm } from "node:fs/promises";
@@ -22,13 +23,15 @@ import type { ServiceProcess, startService as StartService } from "../testkit/se
 import { runLoad, startBareServer } from "./http-load";
 import type { LoadResult, PhaseSpec } from "./loadgen";
 import { seedQuotaBench, servePhases } from "./quota";
+import { peakRssBytes } from "./setup";
+import { runVegetaPhases } from "./vegeta";
 
 const TSX = require.resolve("tsx/cjs");
 const PROBE = path.join(__dirname, "loop-probe.ts");
 
 const ms = (x: number) => `${x.toFixed(1)} ms`;
 const line = (r: LoadResult) =>
-  `${r.name}: ${Math.round(r.achievedRate)}/s, ${r.errors} errors, p50 ${ms(r.p50Ms)} p90 ${ms(r.p90Ms)} p99 ${ms(r.p99Ms)} p99.9 ${ms(r.p999Ms)} max ${ms(r.maxMs)}; generator lag p99 ${ms(r.sendLagP99Ms)} loop p99 ${ms(r.loopDelayP99Ms)}` +
+  `${r.name}: ${Math.round(r.achievedRate)}/s, ${r.errors} errors, p50 ${ms(r.p50Ms)} p90 ${ms(r.p90Ms)} p99 ${ms(r.p99Ms)} p99.9 ${ms(r.p999Ms)} max ${ms(r.maxMs)}; generator lag p99 ${ms(r.sendLagP99Ms)}${Number.isNaN(r.loopDelayP99Ms) ? "" : ` loop p99 ${ms(r.loopDelayP99Ms)}`}` +
   (r.server
     ? `; serve loop p99 ${ms(r.server.loopDelayP99Ms)} max ${ms(r.server.loopDelayMaxMs)}, GC ${r.server.gcCount}x (${r.server.gcMajor} major) ${ms(r.server.gcTotalMs)}, max pause ${ms(r.server.gcMaxMs)}, CPU ${ms(r.server.cpuUserMs + r.server.cpuSystemMs)}`
     : "");
@@ -68,11 +71,18 @@ const main = async () => {
     for (const s of serves) {
       phases.push(...servePhases(s.service.url, gateway.token, `${s.name} `, { pid: s.service.pid, probeFile: s.probeFile }));
     }
-    const load0 = os.loadavg();
-    const results = await runLoad({ rate: 1000, seconds, rounds, warmup: 500, phases });
-    const load1 = os.loadavg();
-    console.log(`load average ${load0.map((x) => x.toFixed(2)).join(" ")} -> ${load1.map((x) => x.toFixed(2)).join(" ")}; ${os.cpus().length} cores; ${rounds} rounds of ${seconds / rounds} s per target @1000/s`);
-    for (const r of results) console.log(`  ${line(r)}`);
+    const generator = process.env.BENCH_COMPARE_GENERATOR ?? "node";
+    const generators = generator === "both" ? ["node", "vegeta"] : [generator];
+    for (const g of generators) {
+      const load0 = os.loadavg();
+      const spec = { rate: 1000, seconds, rounds, warmup: 500, phases };
+      const results = g === "vegeta" ? await runVegetaPhases(spec) : g === "node" ? await runLoad(spec) : undefined;
+      if (!results) throw new Error(`BENCH_COMPARE_GENERATOR: node, vegeta or both, not "${generator}"`);
+      const load1 = os.loadavg();
+      console.log(`generator ${g}: load average ${load0.map((x) => x.toFixed(2)).join(" ")} -> ${load1.map((x) => x.toFixed(2)).join(" ")}; ${os.cpus().length} cores; ${rounds} rounds of ${seconds / rounds} s per target @1000/s`);
+      for (const r of results) console.log(`  ${line(r)}; answers ${JSON.stringify(r.statuses)} of ${r.scheduled} scheduled`);
+    }
+    for (const s of serves) console.log(`  ${s.name}: serve peak RSS ${Math.round((await peakRssBytes(s.service.pid)) / 1048576)} MB`);
   } finally {
     for (const s of serves) {
       await s.service.kill("SIGTERM");

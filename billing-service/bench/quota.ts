@@ -22,8 +22,9 @@ import { createQuotaChecker } from "../src/quota/batcher";
 import { loadPriceBook } from "../src/pricebook/pricebook";
 import { EXAMPLE_PRICE_BOOK } from "../src/config";
 import { runLoad, startBareServer } from "./http-load";
-import type { LoadResult, PhaseSpec } from "./loadgen";
+import type { LoadResult, LoadSpec, PhaseSpec } from "./loadgen";
 import { startBenchStack } from "./setup";
+import { runVegetaPhases } from "./vegeta";
 
 export interface LatencyFigures {
   requests: number;
@@ -38,12 +39,14 @@ export interface QuotaFigures {
   targetRate: number;
   /** 1-minute load average when the gateway check runs started. */
   loadAverage: number;
-  /** Gateway checks from memory over HTTP. */
+  /** Gateway checks from memory over HTTP (generator: loadgen.ts, Node). */
   authorize: LoadResult;
   /** GET /healthz on the same serve at the same rate. */
   healthz: LoadResult;
   /** A bare node:http server at the same rate: the HTTP floor on this machine. */
   bare: LoadResult;
+  /** The same three targets, interleaved the same way, with vegeta (Go) as the generator. */
+  vegeta: { loadAverage: number; bare: LoadResult; healthz: LoadResult; authorize: LoadResult };
   /** Spending checks over HTTP. */
   http: LoadResult;
   /** The same spending checker straight on PostgreSQL at the same rate. */
@@ -173,17 +176,18 @@ export async function benchQuota(rate = 1000, durationSeconds = 10): Promise<Quo
     const loadAverage = os.loadavg()[0];
     // Interleaved rounds: the gateway check and its two baselines see the same share of whatever
     // else runs on the machine. The spending check writes (reservations) and is measured apart.
-    const [bareRun, healthz, authorize] = await runLoad({
+    const gatewayLoad: LoadSpec = {
       rate,
       seconds: durationSeconds,
       rounds: 5,
       warmup: 500,
       serve: { pid: service.pid, probeFile },
-      phases: [
-        { name: "bare node:http", url: bare.url, method: "GET", path: "/healthz", expectStatus: 200 },
-        ...servePhases(service.url, gateway.token),
-      ],
-    });
+      phases: [{ name: "bare node:http", url: bare.url, method: "GET", path: "/healthz", expectStatus: 200 }, ...servePhases(service.url, gateway.token)],
+    };
+    const [bareRun, healthz, authorize] = await runLoad(gatewayLoad);
+    // The same again with a Go generator (less jitter of its own than a Node process on 2 cores).
+    const vegetaLoadAverage = os.loadavg()[0];
+    const [vegetaBare, vegetaHealthz, vegetaAuthorize] = await runVegetaPhases(gatewayLoad);
     const [httpRun] = await runLoad({
       rate,
       seconds: durationSeconds,
@@ -202,7 +206,16 @@ export async function benchQuota(rate = 1000, durationSeconds = 10): Promise<Quo
     } finally {
       await direct.end();
     }
-    return { targetRate: rate, loadAverage, authorize, healthz, bare: bareRun, http: httpRun, database };
+    return {
+      targetRate: rate,
+      loadAverage,
+      authorize,
+      healthz,
+      bare: bareRun,
+      vegeta: { loadAverage: vegetaLoadAverage, bare: vegetaBare, healthz: vegetaHealthz, authorize: vegetaAuthorize },
+      http: httpRun,
+      database,
+    };
   } finally {
     await bare.stop();
     await stack.stop();
