@@ -178,27 +178,38 @@ export const runPhases = async (spec: LoadSpec): Promise<LoadResult[]> => {
     }
   }
   agent.destroy();
-  return spec.phases.map((phase, i) => {
-    const a = accs[i];
-    const sorted = Float64Array.from(a.lat).sort();
-    const lags = Float64Array.from(a.lag).sort();
-    return {
-      name: phase.name,
-      scheduled: perWindow * spec.rounds,
-      completed: sorted.length,
-      errors: a.errors,
-      achievedRate: sorted.length / a.seconds,
-      p50Ms: quantile(sorted, 0.5),
-      p90Ms: quantile(sorted, 0.9),
-      p99Ms: quantile(sorted, 0.99),
-      p999Ms: quantile(sorted, 0.999),
-      maxMs: sorted[sorted.length - 1],
-      sendLagP99Ms: quantile(lags, 0.99),
-      loopDelayP99Ms: a.loopP99,
-      statuses: a.statuses,
-      ...(a.server ? { server: a.server } : {}),
-    };
-  });
+  return spec.phases.map((phase, i) => summarize(phase.name, perWindow * spec.rounds, accs[i], accs[i].loopP99));
+};
+
+/** What one generator measured for one phase over its windows, as a LoadResult (loadgen.ts and vegeta.ts). */
+export interface PhaseMeasurements {
+  lat: number[];
+  lag: number[];
+  statuses: Record<string, number>;
+  errors: number;
+  seconds: number;
+  server?: ProbeWindow;
+}
+
+export const summarize = (name: string, scheduled: number, a: PhaseMeasurements, loopDelayP99Ms: number): LoadResult => {
+  const sorted = Float64Array.from(a.lat).sort();
+  const lags = Float64Array.from(a.lag).sort();
+  return {
+    name,
+    scheduled,
+    completed: sorted.length,
+    errors: a.errors,
+    achievedRate: sorted.length / a.seconds,
+    p50Ms: quantile(sorted, 0.5),
+    p90Ms: quantile(sorted, 0.9),
+    p99Ms: quantile(sorted, 0.99),
+    p999Ms: quantile(sorted, 0.999),
+    maxMs: sorted[sorted.length - 1],
+    sendLagP99Ms: quantile(lags, 0.99),
+    loopDelayP99Ms,
+    statuses: a.statuses,
+    ...(a.server ? { server: a.server } : {}),
+  };
 };
 
 if (require.main === module) {

@@ -16,8 +16,7 @@ import { existsSync } from "node:fs";
 import { mkdtemp, rm, writeFile } from "node:fs/promises";
 import os from "node:os";
 import path from "node:path";
-import { mergeProbe, quantile, readProbe, type LoadResult, type LoadSpec, type PhaseSpec } from "./loadgen";
-import type { ProbeWindow } from "./loop-probe";
+import { mergeProbe, readProbe, summarize, type LoadResult, type LoadSpec, type PhaseMeasurements, type PhaseSpec } from "./loadgen";
 
 const ROOT = path.join(__dirname, "..", "..");
 export const VEGETA = path.join(ROOT, "tools", "bin", "vegeta");
@@ -53,16 +52,8 @@ const target = (phase: PhaseSpec): string => {
   return JSON.stringify({ method: phase.method, url: new URL(phase.path, phase.url).toString(), header, ...(body ? { body } : {}) });
 };
 
-interface Window {
-  lat: number[];
-  lag: number[];
-  statuses: Record<string, number>;
-  errors: number;
-  seconds: number;
-}
-
 /** Runs one attack of `total` requests at `rate`; adds its results to `acc`. */
-const attack = async (dir: string, targetFile: string, rate: number, total: number, expect: number, acc: Window | undefined): Promise<void> => {
+const attack = async (dir: string, targetFile: string, rate: number, total: number, expect: number, acc: PhaseMeasurements | undefined): Promise<void> => {
   const out = path.join(dir, "results.bin");
   const seconds = total / rate;
   await run(VEGETA, ["attack", "-format=json", `-targets=${targetFile}`, `-rate=${rate}/1s`, `-duration=${seconds}s`, "-http2=false", "-keepalive=true", "-timeout=30s", `-output=${out}`]);
@@ -108,7 +99,7 @@ export const runVegetaPhases = async (spec: LoadSpec): Promise<LoadResult[]> => 
     // Warm-up: connections and JIT on the server side (not measured).
     for (const [i, phase] of spec.phases.entries()) await attack(dir, files[i], spec.rate, spec.warmup, phase.expectStatus, undefined);
     const perWindow = Math.round((spec.rate * spec.seconds) / spec.rounds);
-    const accs = spec.phases.map(() => ({ lat: [], lag: [], statuses: {}, errors: 0, seconds: 0, server: undefined as ProbeWindow | undefined }) as Window & { server?: ProbeWindow });
+    const accs = spec.phases.map((): PhaseMeasurements => ({ lat: [], lag: [], statuses: {}, errors: 0, seconds: 0 }));
     for (let round = 0; round < spec.rounds; round++) {
       for (const [i, phase] of spec.phases.entries()) {
         const serve = phase.serve ?? spec.serve;
@@ -124,24 +115,7 @@ export const runVegetaPhases = async (spec: LoadSpec): Promise<LoadResult[]> => 
       // sent (a generator that fell behind, not an answer of the server). Counted apart, "unsent".
       const unsent = perWindow * spec.rounds - a.lat.length;
       if (unsent > 0) a.statuses.unsent = unsent;
-      const sorted = Float64Array.from(a.lat).sort();
-      const lags = Float64Array.from(a.lag).sort();
-      return {
-        name: phase.name,
-        scheduled: perWindow * spec.rounds,
-        completed: sorted.length,
-        errors: a.errors,
-        achievedRate: sorted.length / a.seconds,
-        p50Ms: quantile(sorted, 0.5),
-        p90Ms: quantile(sorted, 0.9),
-        p99Ms: quantile(sorted, 0.99),
-        p999Ms: quantile(sorted, 0.999),
-        maxMs: sorted[sorted.length - 1],
-        sendLagP99Ms: quantile(lags, 0.99),
-        loopDelayP99Ms: NaN,
-        statuses: a.statuses,
-        ...(a.server ? { server: a.server } : {}),
-      };
+      return summarize(phase.name, perWindow * spec.rounds, a, NaN);
     });
   } finally {
     await rm(dir, { recursive: true, force: true });
