@@ -40,6 +40,18 @@ describe("static tokens", () => {
     expect(await first?.may("usage.read", "globex")).toBe(false);
   });
 
+  it("a sender may send only its own sources, and only for its tenant when it has one", async () => {
+    const a = newToken("sender-a", { sources: ["//a"] });
+    const b = newToken("sender-b", { sources: ["//b"], tenant: "acme" });
+    const auth = new StaticTokenAuthenticator([a.entry, b.entry]);
+    const pa = await auth.authenticate(a.token);
+    const pb = await auth.authenticate(b.token);
+    expect([pa?.maySend?.("acme", "//a"), pa?.maySend?.("globex", "//a"), pa?.maySend?.("acme", "//b")]).toEqual([true, true, false]);
+    expect([pb?.maySend?.("acme", "//b"), pb?.maySend?.("globex", "//b"), pb?.maySend?.("acme", "//a")]).toEqual([true, false, false]);
+    expect(await pa?.may("usage.read", "acme")).toBe(false);
+    expect([...auth.boundSources()].sort()).toEqual(["//a", "//b"]);
+  });
+
   it("explains a bad tokens file", () => {
     expect(() => parseTokenFile("tokens:\n  - { name: x, sha256: abc }\n  - { name: y, sha256: " + "a".repeat(64) + " }\n", "tokens.yaml")).toThrow(
       /tokens.yaml: tokens.0.sha256: expected the lowercase hex SHA-256[\s\S]*tokens.yaml: tokens.1: an entry needs admin: true, a tenant, quotaGateway: true, or sources \(a sender\)/,
