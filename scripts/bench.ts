@@ -139,11 +139,15 @@ const growthRow = (what: string, small: number, large: number, work: number, bas
 
 const MB = 1024 * 1024;
 
+/** CPU microseconds per row: what compares between runs on a machine shared with other work. */
+const cpuPerRow = (cpuSeconds: number, rows: number): string => `${((cpuSeconds / rows) * 1e6).toFixed(1)} µs`;
+
 const ingest: Bench = async (log) => {
   const f = await benchIngest(Number(process.env.BENCH_INGEST_EVENTS ?? 200_000), 1000, 4);
   const api = f.events / f.apiSeconds;
   const copy = f.events / f.copySeconds;
   log(`ingest: ${f.events} events in batches of ${f.batchSize}: API ${fmtSeconds(f.apiSeconds)}, COPY ${fmtSeconds(f.copySeconds)}; serve RSS ${(f.rssBeforeBytes / MB).toFixed(0)} MB before`);
+  log(`ingest: CPU per event: API ${cpuPerRow(f.apiCpu.serve + f.apiCpu.postgres, f.events)} (serve ${cpuPerRow(f.apiCpu.serve, f.events)}, PostgreSQL ${cpuPerRow(f.apiCpu.postgres, f.events)}), COPY ${cpuPerRow(f.copyCpu.postgres, f.events)} (PostgreSQL)`);
   return [
     {
       what: "ingest POST /v1/events (batches of 1000)",
@@ -169,6 +173,7 @@ const otlp: Bench = async (log) => {
   const api = f.records / f.apiSeconds;
   const copy = f.records / f.copySeconds;
   log(`otlp: ${f.records} access-log records in OTLP/HTTP protobuf batches of ${f.batchSize}: POST /v1/logs ${fmtSeconds(f.apiSeconds)}, COPY of the same rows ${fmtSeconds(f.copySeconds)}`);
+  log(`otlp: CPU per record: API ${cpuPerRow(f.apiCpu.serve + f.apiCpu.postgres, f.records)} (serve ${cpuPerRow(f.apiCpu.serve, f.records)}, PostgreSQL ${cpuPerRow(f.apiCpu.postgres, f.records)}), COPY ${cpuPerRow(f.copyCpu.postgres, f.records)} (PostgreSQL)`);
   return [
     {
       what: "ingest POST /v1/logs OTLP protobuf (batches of 1000 records)",

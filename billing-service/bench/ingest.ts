@@ -8,7 +8,7 @@ import http from "node:http";
 import { from as copyFrom } from "pg-copy-streams";
 import { pipeline } from "node:stream/promises";
 import { Readable } from "node:stream";
-import { drainRollupQueue, peakRssBytes, seconds, sendAll, startBenchStack } from "./setup";
+import { cpuDuring, drainRollupQueue, peakRssBytes, postmasterPid, seconds, sendAll, startBenchStack } from "./setup";
 
 export interface IngestFigures {
   events: number;
@@ -17,6 +17,9 @@ export interface IngestFigures {
   copySeconds: number;
   peakRssBytes: number;
   rssBeforeBytes: number;
+  /** CPU seconds of serve and of PostgreSQL (all its processes) during the API run, and of PostgreSQL during the COPY. */
+  apiCpu: { serve: number; postgres: number };
+  copyCpu: { postgres: number };
 }
 
 /** The i-th bench event (ids unique per i). */
@@ -59,8 +62,10 @@ export async function benchIngest(events = 200_000, batchSize = 1000, concurrenc
     await db.pool.query("truncate usage_events, usage_hourly");
     const rssBeforeBytes = await peakRssBytes(service.pid);
 
+    const postgres = await postmasterPid(db.pool);
     // Rollups are folded from a queue (migration 062): in the background during the run, the rest on the clock.
-    const apiSeconds = (await sendAll(bodies, concurrency, (body) => post(agent, url, service.token, body), service.log)) + (await drainRollupQueue(db.pool));
+    const api = await cpuDuring([service.pid, postgres], async () => (await sendAll(bodies, concurrency, (body) => post(agent, url, service.token, body), service.log)) + (await drainRollupQueue(db.pool)));
+    const apiSeconds = api.result;
     agent.destroy();
     const peak = await peakRssBytes(service.pid);
     const stored = Number((await db.pool.query("select count(*) as n from usage_events")).rows[0].n);
@@ -75,19 +80,24 @@ export async function benchIngest(events = 200_000, batchSize = 1000, concurrenc
     }
     const client = await db.pool.connect();
     let copySeconds: number;
+    let copyCpu: number;
     try {
-      const copyStart = process.hrtime.bigint();
-      await pipeline(
-        Readable.from(csv, { objectMode: false }),
-        client.query(copyFrom("copy usage_events (source, event_id, tenant, user_id, tier, model, event_time, input_tokens, output_tokens, requests) from stdin with (format csv)")),
-      );
-      copySeconds = seconds(copyStart) + (await drainRollupQueue(db.pool));
+      const copy = await cpuDuring([postgres], async () => {
+        const copyStart = process.hrtime.bigint();
+        await pipeline(
+          Readable.from(csv, { objectMode: false }),
+          client.query(copyFrom("copy usage_events (source, event_id, tenant, user_id, tier, model, event_time, input_tokens, output_tokens, requests) from stdin with (format csv)")),
+        );
+        return seconds(copyStart) + (await drainRollupQueue(db.pool));
+      });
+      copySeconds = copy.result;
+      copyCpu = copy.cpuSeconds[0];
     } finally {
       client.release();
     }
     const copied = Number((await db.pool.query("select count(*) as n from usage_events")).rows[0].n);
     if (copied !== events) throw new Error(`ingest bench: COPY stored ${copied}, expected ${events}`);
-    return { events, batchSize, apiSeconds, copySeconds, peakRssBytes: peak, rssBeforeBytes };
+    return { events, batchSize, apiSeconds, copySeconds, peakRssBytes: peak, rssBeforeBytes, apiCpu: { serve: api.cpuSeconds[0], postgres: api.cpuSeconds[1] }, copyCpu: { postgres: copyCpu } };
   } finally {
     await stack.stop();
   }

@@ -17,13 +17,16 @@ import { from as copyFrom } from "pg-copy-streams";
 import { newToken } from "../src/auth/static";
 import { serializeLogs, type AccessLogRecord } from "../testkit/access-logs";
 import { startService } from "../testkit/service";
-import { drainRollupQueue, seconds, sendAll, startBenchDatabase } from "./setup";
+import { cpuDuring, drainRollupQueue, postmasterPid, seconds, sendAll, startBenchDatabase } from "./setup";
 
 export interface OtlpFigures {
   records: number;
   batchSize: number;
   apiSeconds: number;
   copySeconds: number;
+  /** CPU seconds of serve and of PostgreSQL (all its processes) during the API run, and of PostgreSQL during the COPY. */
+  apiCpu: { serve: number; postgres: number };
+  copyCpu: { postgres: number };
 }
 
 const START_NS = BigInt(Date.UTC(2026, 4, 1)) * 1_000_000n;
@@ -77,7 +80,9 @@ export async function benchOtlp(records = 200_000, batchSize = 1000, concurrency
       await db.pool.query("truncate access_log_usage, access_log_key_hourly, usage_hourly");
       // The service folds the rollup queue in the background while it ingests; what is still queued
       // when the last answer arrives is folded here, on the clock.
-      const apiSeconds = (await sendAll(bodies, concurrency, (body) => post(agent, url, sender.token, body), service.log)) + (await drainRollupQueue(db.pool));
+      const postgres = await postmasterPid(db.pool);
+      const api = await cpuDuring([service.pid, postgres], async () => (await sendAll(bodies, concurrency, (body) => post(agent, url, sender.token, body), service.log)) + (await drainRollupQueue(db.pool)));
+      const apiSeconds = api.result;
       agent.destroy();
       const stored = Number((await db.pool.query("select count(*) as n from access_log_usage")).rows[0].n);
       if (stored !== records) throw new Error(`otlp bench: ${stored} rows stored, expected ${records}`);
@@ -89,16 +94,21 @@ export async function benchOtlp(records = 200_000, batchSize = 1000, concurrency
       const csv = rows.map((r) => `${cols.map((c) => (r[c] instanceof Date ? (r[c] as Date).toISOString() : String(r[c]))).join(",")}\n`);
       const client = await db.pool.connect();
       let copySeconds: number;
+      let copyCpu: number;
       try {
-        const copyStart = process.hrtime.bigint();
-        await pipeline(Readable.from(csv, { objectMode: false }), client.query(copyFrom(`copy access_log_usage (${cols.join(", ")}) from stdin with (format csv)`)));
-        copySeconds = seconds(copyStart) + (await drainRollupQueue(db.pool));
+        const copy = await cpuDuring([postgres], async () => {
+          const copyStart = process.hrtime.bigint();
+          await pipeline(Readable.from(csv, { objectMode: false }), client.query(copyFrom(`copy access_log_usage (${cols.join(", ")}) from stdin with (format csv)`)));
+          return seconds(copyStart) + (await drainRollupQueue(db.pool));
+        });
+        copySeconds = copy.result;
+        copyCpu = copy.cpuSeconds[0];
       } finally {
         client.release();
       }
       const copied = Number((await db.pool.query("select count(*) as n from access_log_usage")).rows[0].n);
       if (copied !== records) throw new Error(`otlp bench: COPY stored ${copied}, expected ${records}`);
-      return { records, batchSize, apiSeconds, copySeconds };
+      return { records, batchSize, apiSeconds, copySeconds, apiCpu: { serve: api.cpuSeconds[0], postgres: api.cpuSeconds[1] }, copyCpu: { postgres: copyCpu } };
     } finally {
       await service.kill("SIGTERM");
     }

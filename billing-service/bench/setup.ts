@@ -75,4 +75,46 @@ export const drainRollupQueue = async (pool: pg.Pool): Promise<number> => {
   return seconds(start);
 };
 
+/**
+ * CPU seconds (user + system) a process has used, with those of its children: the live ones read
+ * from /proc and the ended ones the kernel added to the parent (cutime/cstime). On a machine
+ * shared with other work, the CPU an ingest costs per row is what compares between runs; the
+ * wall-clock rate depends on what else runs.
+ */
+export const treeCpuSeconds = async (rootPid: number): Promise<number> => {
+  const { readFile, readdir } = await import("node:fs/promises");
+  const tick = 100; // USER_HZ on Linux
+  const stat = async (pid: number | string): Promise<string[] | undefined> => {
+    const text = await readFile(`/proc/${pid}/stat`, "utf8").catch(() => undefined);
+    // Fields after the command name (which may hold spaces): state is field 3, ppid 4, utime 14 .. cstime 17.
+    return text?.slice(text.lastIndexOf(")") + 2).split(" ");
+  };
+  const own = (f: string[]) => (Number(f[11]) + Number(f[12]) + Number(f[13]) + Number(f[14])) / tick;
+  const root = await stat(rootPid);
+  if (!root) throw new Error(`no process ${rootPid}`);
+  let total = own(root);
+  for (const entry of await readdir("/proc")) {
+    if (!/^\d+$/.test(entry)) continue;
+    const f = await stat(entry);
+    if (f && Number(f[1]) === rootPid) total += own(f);
+  }
+  return total;
+};
+
+/** The postmaster's pid of a pool's server (the parent of a backend). */
+export const postmasterPid = async (pool: pg.Pool): Promise<number> => {
+  const { readFile } = await import("node:fs/promises");
+  const backend = (await pool.query<{ pid: number }>("select pg_backend_pid() as pid")).rows[0].pid;
+  const text = await readFile(`/proc/${backend}/stat`, "utf8");
+  return Number(text.slice(text.lastIndexOf(")") + 2).split(" ")[1]);
+};
+
+/** CPU seconds used by a set of process trees (each pid with its children) while `work` ran. */
+export const cpuDuring = async <T>(pids: readonly number[], work: () => Promise<T>): Promise<{ result: T; cpuSeconds: number[] }> => {
+  const before = await Promise.all(pids.map(treeCpuSeconds));
+  const result = await work();
+  const after = await Promise.all(pids.map(treeCpuSeconds));
+  return { result, cpuSeconds: after.map((a, i) => a - before[i]) };
+};
+
 export type Pool = pg.Pool;

@@ -1,10 +1,12 @@
 /**
  * The one insert path for access-log rows (the durable spool and the benchmark wrap it): one
- * statement per batch, column arrays through unnest, idempotent on (tenant, source, record_id).
- * A copy with more tokens than the stored row (the real usage after a streaming record's "0")
- * completes it; any other copy changes nothing.
+ * statement per batch, idempotent on (tenant, source, record_id): a COPY when every row of the
+ * batch is new (db/copy-first.ts: the cheaper path for PostgreSQL), else the upsert through
+ * unnest'ed column arrays, where a copy with more tokens than the stored row (the real usage
+ * after a streaming record's "0") completes it and any other copy changes nothing.
  */
 import type { Pool, PoolClient } from "pg";
+import { copyFirst, copyLines } from "../db/copy-first";
 import { foldCopies, type AccessLogRow } from "./records";
 
 export interface AccessLogInsertResult {
@@ -34,9 +36,40 @@ on conflict (tenant, source, record_id) do update
 returning (xmax = 0) as inserted)
 select count(*) filter (where inserted)::int as accepted, count(*)::int as changed from upserted`;
 
+export const COPY_ACCESS_LOG_SQL = `copy access_log_usage (tenant, source, record_id, time_unix_nano, event_time, user_id, tier, model, key_id, key_name,
+  organization_id, groups, response_code, response_type, input_tokens, output_tokens, total_tokens, billable) from stdin`;
+
+/**
+ * event_time of a row as the upsert computes it in SQL (to_timestamp(0) + (ns / 1000) microseconds):
+ * the record's Unix nanoseconds truncated to the microsecond, in UTC.
+ */
+export const eventTimeOfNanos = (timeUnixNano: string): string => {
+  const micros = BigInt(timeUnixNano) / 1000n;
+  const iso = new Date(Number(micros / 1000n)).toISOString();
+  return `${iso.slice(0, 19)}.${(micros % 1_000_000n).toString().padStart(6, "0")}+00`;
+};
+
 export const upsertAccessLogRows = async (db: Pool | PoolClient, rows: readonly AccessLogRow[]): Promise<AccessLogInsertResult> => {
   if (rows.length === 0) return { accepted: 0, duplicates: 0, completed: 0 };
   const folded = foldCopies(rows);
+  return copyFirst(
+    db,
+    {
+      sql: COPY_ACCESS_LOG_SQL,
+      text: () =>
+        copyLines(folded, (r) => [
+          r.tenant, r.source, r.recordId, r.timeUnixNano, eventTimeOfNanos(r.timeUnixNano), r.user, r.tier, r.model, r.keyId, r.keyName,
+          r.organizationId, r.groups, r.responseCode, r.responseType, r.inputTokens, r.outputTokens, r.totalTokens, r.billable,
+        ]),
+      // Every row new: accepted, and the copies folded within the batch are duplicates.
+      result: (copied) => ({ accepted: copied, completed: 0, duplicates: rows.length - copied }),
+    },
+    () => upsertFolded(db, rows, folded),
+  );
+};
+
+/** The idempotent upsert of a batch's folded rows (`rows`: the batch as received, for the counts). */
+const upsertFolded = async (db: Pool | PoolClient, rows: readonly AccessLogRow[], folded: readonly AccessLogRow[]): Promise<AccessLogInsertResult> => {
   const n = folded.length;
   const col = <T>(f: (r: AccessLogRow) => T): T[] => {
     const out = new Array<T>(n);

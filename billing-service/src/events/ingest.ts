@@ -1,11 +1,13 @@
 /**
  * The one insert path for usage events (the durable spool and benchmarks wrap this function).
- * A batch is one statement: column arrays through unnest, ON CONFLICT (tenant, source, event_id)
- * DO NOTHING, so re-sent events are no-ops and the whole batch lands or nothing does. The key
+ * A batch is one statement, so the whole batch lands or nothing does: a COPY when every event is
+ * new (db/copy-first.ts: the cheaper path for PostgreSQL), else column arrays through unnest,
+ * ON CONFLICT (tenant, source, event_id) DO NOTHING, so re-sent events are no-ops. The key
  * includes the tenant (migration 010): an event of one tenant can never make another tenant's
  * event with the same (source, id) a duplicate, nor tell that it exists.
  */
 import type { Pool, PoolClient } from "pg";
+import { copyFirst, copyLines } from "../db/copy-first";
 import type { UsageEvent } from "./schema";
 
 export interface IngestResult {
@@ -20,8 +22,23 @@ insert into usage_events (source, event_id, tenant, user_id, tier, model, event_
 select * from unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::timestamptz[], $8::bigint[], $9::bigint[], $10::bigint[])
 on conflict (tenant, source, event_id) do nothing`;
 
+export const COPY_EVENTS_SQL = "copy usage_events (source, event_id, tenant, user_id, tier, model, event_time, input_tokens, output_tokens, requests) from stdin";
+
 export const ingestEvents = async (db: Pool | PoolClient, events: readonly UsageEvent[]): Promise<IngestResult> => {
   if (events.length === 0) return { accepted: 0, duplicates: 0 };
+  return copyFirst(
+    db,
+    {
+      sql: COPY_EVENTS_SQL,
+      text: () => copyLines(events, (e) => [e.source, e.id, e.tenant, e.user, e.tier, e.model, e.time, e.inputTokens, e.outputTokens, e.requests]),
+      result: (copied) => ({ accepted: copied, duplicates: events.length - copied }),
+    },
+    () => insertEvents(db, events),
+  );
+};
+
+/** The idempotent statement: ON CONFLICT DO NOTHING, so a stored or repeated event is a duplicate. */
+const insertEvents = async (db: Pool | PoolClient, events: readonly UsageEvent[]): Promise<IngestResult> => {
   const n = events.length;
   const cols = {
     source: new Array<string>(n),
