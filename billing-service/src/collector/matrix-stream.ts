@@ -49,22 +49,39 @@ const parseValues = (b: Buffer, from: number, to: number): Sample[] => {
     if (b[pos] !== 0x5b /* [ */) throw new Error(`unexpected sample "${excerpt(b, pos, to)}" in Prometheus result`);
     // Timestamp: seconds with an optional fraction, as milliseconds.
     let i = pos + 1;
-    let c = b[i];
+    let c: number;
     let ms = 0;
     let digits = 0;
-    while (c >= 0x30 && c <= 0x39) {
-      ms = ms * 10 + (c - 0x30);
-      digits += 1;
-      c = b[++i];
+    if (b[i + 10] === 0x2e && b[i + 14] === 0x2c) {
+      // The usual shape, ten digits, a point, three digits (2001-09-09 to 2286-11-20): read
+      // straight, no loop. A byte that is not a digit gives a value outside 0..9 and the general
+      // loop below reads the timestamp instead.
+      const d0 = b[i] - 48, d1 = b[i + 1] - 48, d2 = b[i + 2] - 48, d3 = b[i + 3] - 48, d4 = b[i + 4] - 48;
+      const d5 = b[i + 5] - 48, d6 = b[i + 6] - 48, d7 = b[i + 7] - 48, d8 = b[i + 8] - 48, d9 = b[i + 9] - 48;
+      const f0 = b[i + 11] - 48, f1 = b[i + 12] - 48, f2 = b[i + 13] - 48;
+      if (((d0 | d1 | d2 | d3 | d4 | d5 | d6 | d7 | d8 | d9 | f0 | f1 | f2 | (d0 + 6) | (d1 + 6) | (d2 + 6) | (d3 + 6) | (d4 + 6) | (d5 + 6) | (d6 + 6) | (d7 + 6) | (d8 + 6) | (d9 + 6) | (f0 + 6) | (f1 + 6) | (f2 + 6)) & ~15) === 0) {
+        const hi = ((((d0 * 10 + d1) * 10 + d2) * 10 + d3) * 10 + d4) * 100000;
+        ms = (hi + (((d5 * 10 + d6) * 10 + d7) * 10 + d8) * 10 + d9) * 1000 + f0 * 100 + f1 * 10 + f2;
+        digits = 10;
+        i += 14;
+      }
     }
-    ms *= 1000;
-    if (c === 0x2e /* . */) {
-      let scale = 100;
-      c = b[++i];
+    c = b[i];
+    if (digits === 0) {
       while (c >= 0x30 && c <= 0x39) {
-        ms += (c - 0x30) * scale;
-        scale /= 10;
+        ms = ms * 10 + (c - 0x30);
+        digits += 1;
         c = b[++i];
+      }
+      ms *= 1000;
+      if (c === 0x2e /* . */) {
+        let scale = 100;
+        c = b[++i];
+        while (c >= 0x30 && c <= 0x39) {
+          ms += (c - 0x30) * scale;
+          scale /= 10;
+          c = b[++i];
+        }
       }
     }
     if (c !== 0x2c /* , */ || digits === 0 || digits > 12) {
