@@ -3,8 +3,9 @@
  * Walks every container and initContainer of every pod template (Deployments, StatefulSets, Jobs,
  * CronJobs) and the images operators run for us (Prometheus/Alertmanager CRs, the Limitador patch)
  * in the example stacks: the platform on kubernetes and openshift, the all-in-one dev stack and the
- * tenant stacks. The two defaults with no citable digest (docs/images.md) are given digests the way
- * an operator would; as committed, the example stacks opt those keys in and exactly those render by tag.
+ * tenant stacks. The default with no citable digest (prom-label-proxy, docs/images.md) and the dev
+ * stack's Limitador override are given digests the way an operator would; as committed, the example
+ * stacks opt those keys in and exactly those render by tag.
  */
 import * as fs from "node:fs";
 import * as path from "node:path";
@@ -31,10 +32,9 @@ function renderedImages(r: RenderResult): Array<{ where: string; image: string }
 /** The images of a render that are not `name@sha256:<64 hex>`. */
 const undigested = (r: RenderResult) => renderedImages(r).filter(({ image }) => !DIGEST_REF.test(image));
 
-/** What an operator sets for the uncited defaults (and the dev stack's Limitador override). */
+/** What an operator sets for the uncited default (and the dev stack's Limitador override). */
 const operatorDigests: Record<string, string> = {
   "platform.federation.proxyImage": `quay.io/prometheuscommunity/prom-label-proxy@sha256:${"1f".repeat(32)}`,
-  "platform.federation.authProxyImage": `docker.io/nginxinc/nginx-unprivileged@sha256:${"2e".repeat(32)}`,
   "platform.limitador.image": `quay.io/kuadrant/limitador@sha256:${"3d".repeat(32)}`,
 };
 
@@ -75,7 +75,7 @@ describe("every rendered image is pinned by digest by default", () => {
 
   it("the defaults with a cited digest are what renders (not some other digest)", () => {
     const all = new Set([...digested.values()].flatMap((r) => renderedImages(r).map((i) => i.image)));
-    for (const name of ["prometheus", "alertmanager", "grafana", "timescaledb", "curl"] as const) {
+    for (const name of ["prometheus", "alertmanager", "grafana", "timescaledb", "curl", "nginxUnprivileged"] as const) {
       expect(all.has(defaultImageRef(defaultImages[name])), describeImage(defaultImages[name])).toBe(true);
     }
   });
@@ -83,8 +83,8 @@ describe("every rendered image is pinned by digest by default", () => {
   it("as committed, exactly the opted-in keys render by tag (and only those)", () => {
     const tags = (stack: string) => [...new Set(undigested(committed.get(stack)!).map((i) => i.image))].sort();
     expect(tags("platform-kubernetes")).toEqual(["quay.io/prometheuscommunity/prom-label-proxy:v0.14.0"]);
-    expect(tags("platform-openshift")).toEqual(["docker.io/nginxinc/nginx-unprivileged:1.28.0-alpine", "quay.io/prometheuscommunity/prom-label-proxy:v0.14.0"]);
-    expect(tags("dev")).toEqual(["docker.io/nginxinc/nginx-unprivileged:1.28.0-alpine", "quay.io/kuadrant/limitador:v2.0.0", "quay.io/prometheuscommunity/prom-label-proxy:v0.14.0"]);
+    expect(tags("platform-openshift")).toEqual(["quay.io/prometheuscommunity/prom-label-proxy:v0.14.0"]);
+    expect(tags("dev")).toEqual(["quay.io/kuadrant/limitador:v2.0.0", "quay.io/prometheuscommunity/prom-label-proxy:v0.14.0"]);
     expect(tags("tenant-a")).toEqual([]);
     expect(tags("tenant-b")).toEqual([]);
   });
@@ -103,7 +103,7 @@ describe("every rendered image is pinned by digest by default", () => {
       "quay.io/prometheuscommunity/prom-label-proxy:v0.14.0",
     ]);
     expect(tagged.find((i) => i.image.includes("timescaledb"))?.where).toMatch(/^StatefulSet\//);
-    expect(UNDIGESTED_DEFAULTS_OPT_IN).toEqual(["platform.federation.proxyImage", "platform.federation.authProxyImage"]);
+    expect(UNDIGESTED_DEFAULTS_OPT_IN).toEqual(["platform.federation.proxyImage"]);
   });
 });
 

@@ -422,7 +422,7 @@ describe("platform Grafana with the billing dashboard", () => {
     expect(grafana.volumeMounts.map((m: any) => m.name)).not.toContain("upstream-token");
     expect(JSON.stringify(grafana.env)).not.toMatch(/TOKEN|service-account/i);
     expect(sidecar.volumeMounts).toContainEqual({ name: "upstream-token", mountPath: "/var/run/secrets/maas-upstream", readOnly: true });
-    expect(sidecar.image).toBe("docker.io/nginxinc/nginx-unprivileged:1.28.0-alpine");
+    expect(sidecar.image).toBe("docker.io/nginxinc/nginx-unprivileged@sha256:c97ff0bf7cbae369953c6da1232ec14ad9f971d66360c5698db0856a4cd657a0");
     expect(sidecar.securityContext).toMatchObject({ readOnlyRootFilesystem: true, allowPrivilegeEscalation: false });
     // The sidecar's config forwards only the read API to Thanos, verified with the service CA, with the token file read per request.
     const files = findObject(openshift, "ConfigMap", "maas-grafana-upstream-auth").object.data as Record<string, string>;

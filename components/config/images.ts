@@ -47,12 +47,9 @@ export const defaultImages = {
     missing:
       "no public file pins v0.14.0 (or v0.13.0) by digest; the one digest found (opendatahub-operator) is v0.12.1, which lacks --upstream-ca-cert that the render passes on OpenShift",
   },
-  nginxUnprivileged: {
-    repository: "docker.io/nginxinc/nginx-unprivileged",
-    tag: "1.28.0-alpine",
-    missing:
-      "the tag is rebuilt upstream (two different digests are pinned in public files) and no file whose repository the index names could be cited",
-  },
+  // An Alpine tag upstream rebuilds for package updates: the digest pins the one build that public files
+  // agree on (gv-kit and several other repositories pin the same one; one other file pins an older build).
+  nginxUnprivileged: cited("docker.io/nginxinc/nginx-unprivileged", "1.28.0-alpine", "sha256:c97ff0bf7cbae369953c6da1232ec14ad9f971d66360c5698db0856a4cd657a0", { repo: "giovacalle/gv-kit", path: "src/generators/integrated-deploy.ts", commit: "0c078dd3bbed621a1a887873260d0a761aa02bd8" }),
 } as const satisfies Record<string, DefaultImage>;
 
 /** The reference a default renders as: by digest when one is recorded, else by tag. */

@@ -50,7 +50,7 @@ export async function renderExample(stack: string, stackReferenceOutputs?: Recor
  * The per-image opt-in every example platform stack carries: the defaults with no digest this
  * project could cite (docs/images.md, components/config/images.ts) allowed as tags.
  */
-export const UNDIGESTED_DEFAULTS_OPT_IN = ["platform.federation.proxyImage", "platform.federation.authProxyImage"];
+export const UNDIGESTED_DEFAULTS_OPT_IN = ["platform.federation.proxyImage"];
 
 /** `config` with the example stacks' tag opt-in added when it has a platform and says nothing about pinning. */
 export function withExampleImageOptIn<T extends Record<string, unknown>>(config: T): T {
