@@ -11,8 +11,8 @@ import { afterAll, beforeAll, beforeEach, describe, expect, it } from "vitest";
 import fc from "fast-check";
 import type { AccessLogRow } from "../src/accesslog/records";
 import { upsertAccessLogRows } from "../src/accesslog/store";
-import { copyLines } from "../src/db/copy-first";
-import { ingestEvents } from "../src/events/ingest";
+import { copyFirst, copyLines, CopyRowCountError } from "../src/db/copy-first";
+import { COPY_EVENTS_SQL, ingestEvents } from "../src/events/ingest";
 import type { UsageEvent } from "../src/events/schema";
 import { startBillingDb, usageEvent, type BillingTestDb } from "./support/billing-db";
 
@@ -106,6 +106,14 @@ describe("COPY-first event ingest", () => {
       client.release();
     }
     expect((await stored()).n).toBe(3);
+  });
+
+  it("undoes a COPY that read another number of rows than the batch holds (behind the escaping, threat model B7)", async () => {
+    const line = (id: string) => `//t\t${id}\tglobex\t\\N\tpremium\tllama\t2026-05-02T10:00:00Z\t5000000\t0\t1\n`;
+    await expect(copyFirst(db.pool, { sql: COPY_EVENTS_SQL, rows: 1, text: () => line("x") + line("y"), result: () => "stored" }, async () => "fallback")).rejects.toThrow(CopyRowCountError);
+    expect((await stored()).n).toBe(0);
+    // The connection went back to the pool usable: the next batches are stored.
+    for (let i = 0; i < 10; i++) expect(await ingestEvents(db.pool, range(i * 10, i * 10 + 10))).toEqual({ accepted: 10, duplicates: 0 });
   });
 
   it("writes COPY's text format: one line per row, special characters escaped, null as \\N", () => {

@@ -56,6 +56,7 @@ export const upsertAccessLogRows = async (db: Pool | PoolClient, rows: readonly 
     db,
     {
       sql: COPY_ACCESS_LOG_SQL,
+      rows: folded.length,
       text: () =>
         copyLines(folded, (r) => [
           r.tenant, r.source, r.recordId, r.timeUnixNano, eventTimeOfNanos(r.timeUnixNano), r.user, r.tier, r.model, r.keyId, r.keyName,

@@ -12,8 +12,9 @@
  * then stored by the idempotent statement exactly as before. So the answer (accepted/duplicates)
  * and what is stored are the same as with the statement alone; only the cost differs.
  *
- * Only for a pool: the COPY runs on a connection of its own in autocommit, so a failed COPY aborts
- * nothing of the caller's. A caller inside its own transaction (a PoolClient) uses the statement.
+ * Only for a pool: the COPY runs in a transaction of its own on a connection of its own, so a failed
+ * COPY aborts nothing of the caller's. A caller inside its own transaction (a PoolClient) uses the
+ * statement.
  */
 import type { Pool, PoolClient } from "pg";
 import { from as copyFrom } from "pg-copy-streams";
@@ -51,6 +52,8 @@ export interface CopyBatch<T> {
   readonly sql: string;
   /** The batch in COPY's text format (copyLines); only built when the COPY runs. */
   readonly text: () => string;
+  /** Rows in the batch: a COPY that reads any other number is rolled back. */
+  readonly rows: number;
   /** The answer when every row was copied. */
   readonly result: (copied: number) => T;
 }
@@ -64,15 +67,26 @@ export const copyFirst = async <T>(db: Pool | PoolClient, copy: CopyBatch<T>, fa
   const client = await db.connect();
   let copied: number;
   try {
+    await client.query("begin");
     copied = await copyIn(client, copy.sql, copy.text());
+    // Belt and braces against a value that escaped copyText and split into rows of its own (threat
+    // model B7): a COPY that read another number of rows than it was given is undone.
+    if (copied !== copy.rows) throw new CopyRowCountError(`COPY read ${copied} rows from a batch of ${copy.rows}: nothing stored`);
+    await client.query("commit");
   } catch (e) {
     const code = (e as { code?: string }).code;
-    // A server error (it has a SQLSTATE) leaves the connection ready for the next query; anything
-    // else (a lost connection) takes the connection out of the pool.
-    client.release(code === undefined ? (e as Error) : undefined);
+    // A server error (it has a SQLSTATE) leaves the connection usable once the transaction is
+    // rolled back; anything else (a lost connection) takes the connection out of the pool.
+    const rolledBack = await client.query("rollback").then(
+      () => true,
+      () => false,
+    );
+    client.release(rolledBack ? undefined : (e as Error));
     if (code !== UNIQUE_VIOLATION) throw e;
     return fallback();
   }
   client.release();
   return copy.result(copied);
 };
+
+export class CopyRowCountError extends Error {}

@@ -30,6 +30,7 @@ export const ingestEvents = async (db: Pool | PoolClient, events: readonly Usage
     db,
     {
       sql: COPY_EVENTS_SQL,
+      rows: events.length,
       text: () => copyLines(events, (e) => [e.source, e.id, e.tenant, e.user, e.tier, e.model, e.time, e.inputTokens, e.outputTokens, e.requests]),
       result: (copied) => ({ accepted: copied, duplicates: events.length - copied }),
     },
