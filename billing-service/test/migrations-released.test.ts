@@ -29,6 +29,7 @@ const RELEASED: Readonly<Record<number, string>> = {
   71: "fd8cdb4176eb3a64cce74c7b3d6ae1d2170ef968cb0e274b6cd87ecf35a89f9b",
   60: "0e8f9f05f891b8064919237ac64b3378f6ccca75bc7049c4a35ecf9f34dadc94",
   61: "e3b22725311bf31a815dd7afd95471e37d1a9104316e46ffe42895eaabc9bd45",
+  62: "ef5646e64601524973150bb3e46629a66f50aa6ee5fd7415e81be88880cf851b",
 };
 
 const sha256 = (text: string) => createHash("sha256").update(text, "utf8").digest("hex");

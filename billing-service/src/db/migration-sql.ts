@@ -220,3 +220,48 @@ const LEDGER_VIEW_COLLECTOR = `  select 'collector'::text, json_build_array('col
 export const ledgerView = (...more: string[]): string =>
   `create or replace view usage_ledger as
 ${[LEDGER_VIEW_EVENTS, LEDGER_VIEW_COLLECTOR, ...more].join("\n  union all\n")};`;
+
+/** How the fold adds a group into its usage_rollup row (062 and 064 alike; ends the invoices CTE). */
+export const DRAIN_ROLLUP_CONFLICT = `    on conflict (tenant, hour, tier, model, origin, dimensions) do update
+      set input_tokens = u.input_tokens + excluded.input_tokens,
+          output_tokens = u.output_tokens + excluded.output_tokens,
+          requests = u.requests + excluded.requests,
+          ledger_rows = u.ledger_rows + excluded.ledger_rows,
+          first_window = least(u.first_window, excluded.first_window),
+          last_window = greatest(u.last_window, excluded.last_window))`;
+
+/**
+ * ledger_rollup_drain(wait), the fold of the rollup queue into usage_hourly, access_log_key_hourly
+ * and usage_rollup (migration 062; 064 replaced how it fills usage_rollup): everything but the
+ * CTEs that fill usage_rollup, which `invoiceCtes` gives (ending in a comma). Reproduces 062's text.
+ */
+export const rollupDrainFunction = (create: "create" | "create or replace", invoiceCtes: string): string =>
+  `${create} function ledger_rollup_drain(wait boolean) returns bigint language plpgsql set work_mem = '64MB' as $$
+declare
+  n bigint;
+begin
+  if wait then
+    perform pg_advisory_xact_lock(hashtext('maas-billing-ledger-rollup-drain'));
+  elsif not pg_try_advisory_xact_lock(hashtext('maas-billing-ledger-rollup-drain')) then
+    return 0;
+  end if;
+  with q as (delete from ledger_rollup_queue returning *),
+  hourly as (
+    insert into usage_hourly as h (tenant, user_key, tier, model, hour, input_tokens, output_tokens, requests)
+    select tenant, user_key, tier, model, date_trunc('hour', event_time), sum(input_tokens), sum(output_tokens), sum(requests)
+      from q group by 1, 2, 3, 4, 5
+    on conflict (tenant, user_key, tier, model, hour) do update
+      set input_tokens = h.input_tokens + excluded.input_tokens,
+          output_tokens = h.output_tokens + excluded.output_tokens,
+          requests = h.requests + excluded.requests),
+  keys as (
+    insert into access_log_key_hourly as h (tenant, key_id, key_name, model, hour, input_tokens, output_tokens, requests)
+    select tenant, coalesce(key_id, ''), coalesce(key_name, ''), model, date_trunc('hour', event_time), sum(input_tokens), sum(output_tokens), sum(requests)
+      from q where origin = 'access-log' group by 1, 2, 3, 4, 5
+    on conflict (tenant, key_id, key_name, model, hour) do update
+      set input_tokens = h.input_tokens + excluded.input_tokens,
+          output_tokens = h.output_tokens + excluded.output_tokens,
+          requests = h.requests + excluded.requests),
+${invoiceCtes}  select count(*) into n from q;
+  return n;
+end $$;`;

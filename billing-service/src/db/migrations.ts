@@ -23,6 +23,8 @@ import {
   ledgerView,
   rollupBackfill,
   rollupChangeFunction,
+  DRAIN_ROLLUP_CONFLICT,
+  rollupDrainFunction,
   rollupInsert,
   statementTrigger,
   statementTriggers,
@@ -1044,47 +1046,13 @@ create trigger access_log_usage_rollup_lock before delete or truncate on access_
 -- hours). One drain at a time (transaction advisory lock): wait => block for it (a rebuild must
 -- see an empty queue), otherwise return 0 when another drain runs. Returns the rows folded.
 -- work_mem: a second's queue (tens of thousands of rows) aggregated in memory, not spilled.
-create function ledger_rollup_drain(wait boolean) returns bigint language plpgsql set work_mem = '64MB' as $$
-declare
-  n bigint;
-begin
-  if wait then
-    perform pg_advisory_xact_lock(hashtext('maas-billing-ledger-rollup-drain'));
-  elsif not pg_try_advisory_xact_lock(hashtext('maas-billing-ledger-rollup-drain')) then
-    return 0;
-  end if;
-  with q as (delete from ledger_rollup_queue returning *),
-  hourly as (
-    insert into usage_hourly as h (tenant, user_key, tier, model, hour, input_tokens, output_tokens, requests)
-    select tenant, user_key, tier, model, date_trunc('hour', event_time), sum(input_tokens), sum(output_tokens), sum(requests)
-      from q group by 1, 2, 3, 4, 5
-    on conflict (tenant, user_key, tier, model, hour) do update
-      set input_tokens = h.input_tokens + excluded.input_tokens,
-          output_tokens = h.output_tokens + excluded.output_tokens,
-          requests = h.requests + excluded.requests),
-  keys as (
-    insert into access_log_key_hourly as h (tenant, key_id, key_name, model, hour, input_tokens, output_tokens, requests)
-    select tenant, coalesce(key_id, ''), coalesce(key_name, ''), model, date_trunc('hour', event_time), sum(input_tokens), sum(output_tokens), sum(requests)
-      from q where origin = 'access-log' group by 1, 2, 3, 4, 5
-    on conflict (tenant, key_id, key_name, model, hour) do update
-      set input_tokens = h.input_tokens + excluded.input_tokens,
-          output_tokens = h.output_tokens + excluded.output_tokens,
-          requests = h.requests + excluded.requests),
-  invoices as (
+${rollupDrainFunction("create", `  invoices as (
     insert into usage_rollup as u (tenant, hour, tier, model, dimensions, origin, input_tokens, output_tokens, requests, ledger_rows, resets, gaps, first_window, last_window)
     select tenant, date_trunc('hour', event_time, 'UTC'), tier, model, coalesce(dimensions, access_log_dimensions(key_id, key_name, organization_id)), origin,
            sum(input_tokens), sum(output_tokens), sum(requests), sum(ledger_rows), 0, 0, min(event_time), max(event_time)
       from q where in_ledger group by 1, 2, 3, 4, 5, 6
-    on conflict (tenant, hour, tier, model, origin, dimensions) do update
-      set input_tokens = u.input_tokens + excluded.input_tokens,
-          output_tokens = u.output_tokens + excluded.output_tokens,
-          requests = u.requests + excluded.requests,
-          ledger_rows = u.ledger_rows + excluded.ledger_rows,
-          first_window = least(u.first_window, excluded.first_window),
-          last_window = greatest(u.last_window, excluded.last_window))
-  select count(*) into n from q;
-  return n;
-end $$;
+${DRAIN_ROLLUP_CONFLICT}
+`)}
 
 -- What every reader reads: the rollup plus the rows still queued (readers aggregate anyway).
 create view usage_hourly_current as
@@ -1157,33 +1125,7 @@ create table access_log_pull_watermark (
 -- access-log rows carry key columns and no dimensions, and jsonb_strip_nulls of an object with
 -- those three keys differs whenever one of them does), so no two groups fold into one row.
 
-create or replace function ledger_rollup_drain(wait boolean) returns bigint language plpgsql set work_mem = '64MB' as $$
-declare
-  n bigint;
-begin
-  if wait then
-    perform pg_advisory_xact_lock(hashtext('maas-billing-ledger-rollup-drain'));
-  elsif not pg_try_advisory_xact_lock(hashtext('maas-billing-ledger-rollup-drain')) then
-    return 0;
-  end if;
-  with q as (delete from ledger_rollup_queue returning *),
-  hourly as (
-    insert into usage_hourly as h (tenant, user_key, tier, model, hour, input_tokens, output_tokens, requests)
-    select tenant, user_key, tier, model, date_trunc('hour', event_time), sum(input_tokens), sum(output_tokens), sum(requests)
-      from q group by 1, 2, 3, 4, 5
-    on conflict (tenant, user_key, tier, model, hour) do update
-      set input_tokens = h.input_tokens + excluded.input_tokens,
-          output_tokens = h.output_tokens + excluded.output_tokens,
-          requests = h.requests + excluded.requests),
-  keys as (
-    insert into access_log_key_hourly as h (tenant, key_id, key_name, model, hour, input_tokens, output_tokens, requests)
-    select tenant, coalesce(key_id, ''), coalesce(key_name, ''), model, date_trunc('hour', event_time), sum(input_tokens), sum(output_tokens), sum(requests)
-      from q where origin = 'access-log' group by 1, 2, 3, 4, 5
-    on conflict (tenant, key_id, key_name, model, hour) do update
-      set input_tokens = h.input_tokens + excluded.input_tokens,
-          output_tokens = h.output_tokens + excluded.output_tokens,
-          requests = h.requests + excluded.requests),
-  groups as (
+${rollupDrainFunction("create or replace", `  groups as (
     select tenant, date_trunc('hour', event_time, 'UTC') as hour, tier, model, dimensions, key_id, key_name, organization_id, origin,
            sum(input_tokens) as input_tokens, sum(output_tokens) as output_tokens, sum(requests) as requests, sum(ledger_rows) as ledger_rows,
            min(event_time) as first_window, max(event_time) as last_window
@@ -1193,16 +1135,8 @@ begin
     select tenant, hour, tier, model, coalesce(dimensions, access_log_dimensions(key_id, key_name, organization_id)), origin,
            input_tokens, output_tokens, requests, ledger_rows, 0, 0, first_window, last_window
       from groups
-    on conflict (tenant, hour, tier, model, origin, dimensions) do update
-      set input_tokens = u.input_tokens + excluded.input_tokens,
-          output_tokens = u.output_tokens + excluded.output_tokens,
-          requests = u.requests + excluded.requests,
-          ledger_rows = u.ledger_rows + excluded.ledger_rows,
-          first_window = least(u.first_window, excluded.first_window),
-          last_window = greatest(u.last_window, excluded.last_window))
-  select count(*) into n from q;
-  return n;
-end $$;
+${DRAIN_ROLLUP_CONFLICT}
+`)}
 `),
 ];
 
