@@ -65,6 +65,18 @@ export interface CopyBatch<T> {
 export const copyFirst = async <T>(db: Pool | PoolClient, copy: CopyBatch<T>, fallback: () => Promise<T>): Promise<T> => {
   if (!isPool(db)) return fallback();
   const client = await db.connect();
+  // A connection that dies while this holds it (the server stopped, a failover) makes the client
+  // emit 'error'; the pool listens only while a connection is idle, so without this listener the
+  // process would crash. The failed query rejects as well, and the connection is destroyed below.
+  let lost: Error | undefined;
+  const onLost = (e: Error): void => {
+    lost = e;
+  };
+  client.on("error", onLost);
+  const release = (failed?: Error): void => {
+    client.removeListener("error", onLost);
+    client.release(failed ?? lost);
+  };
   let copied: number;
   try {
     await client.query("begin");
@@ -76,16 +88,16 @@ export const copyFirst = async <T>(db: Pool | PoolClient, copy: CopyBatch<T>, fa
   } catch (e) {
     const code = (e as { code?: string }).code;
     // A server error (it has a SQLSTATE) leaves the connection usable once the transaction is
-    // rolled back; anything else (a lost connection) takes the connection out of the pool.
-    const rolledBack = await client.query("rollback").then(
+    // rolled back; otherwise (a lost connection, a failed rollback) the connection is destroyed.
+    const rolledBack = lost === undefined && (await client.query("rollback").then(
       () => true,
       () => false,
-    );
-    client.release(rolledBack ? undefined : (e as Error));
+    ));
+    release(rolledBack ? undefined : e instanceof Error ? e : new Error(String(e)));
     if (code !== UNIQUE_VIOLATION) throw e;
     return fallback();
   }
-  client.release();
+  release();
   return copy.result(copied);
 };
 
