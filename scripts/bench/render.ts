@@ -1,7 +1,8 @@
 /*
  * Render benchmark: the offline render (scripts/render) of one stack holding the platform plus N tenant
  * stacks (the dev layout: `platform.tenants` registry + `tenants` specs), timed in-process for N = 10
- * and N = 100 so the per-tenant cost can be compared (it should stay flat: no quadratic work per tenant).
+ * and N = 100 (and 1,000 with BENCH_SCALE=100) so the per-tenant cost can be compared (it should stay
+ * flat: no quadratic work per tenant).
  */
 import * as path from "node:path";
 import { readStackConfigFile, render } from "../render";
@@ -9,6 +10,11 @@ import { readStackConfigFile, render } from "../render";
 export interface RenderFigures {
   tenants: number;
   seconds: number;
+  /**
+   * CPU time of the process during the render (main thread and the garbage collector's helper
+   * threads): less disturbed than wall time when other work shares the machine.
+   */
+  cpuSeconds: number;
   objects: number;
   secondsPerTenant: number;
 }
@@ -35,8 +41,10 @@ export function platformWithTenants(count: number): Record<string, unknown> {
 export async function benchRender(count: number): Promise<RenderFigures> {
   const config = platformWithTenants(count);
   const started = process.hrtime.bigint();
+  const cpuStarted = process.cpuUsage();
   const result = await render({ stack: `bench-${count}`, config });
   const seconds = Number(process.hrtime.bigint() - started) / 1e9;
+  const cpu = process.cpuUsage(cpuStarted);
   if (Object.keys(result.outputs).length === 0) throw new Error("render bench: the program exported nothing");
-  return { tenants: count, seconds, objects: result.objects.length, secondsPerTenant: seconds / count };
+  return { tenants: count, seconds, cpuSeconds: (cpu.user + cpu.system) / 1e6, objects: result.objects.length, secondsPerTenant: seconds / count };
 }
