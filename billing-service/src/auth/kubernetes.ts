@@ -10,12 +10,12 @@
  * The service talks to the API server with its own ServiceAccount token (in-cluster files).
  * Answers are cached (LRU with a TTL: the least recently used entry goes, never the whole cache).
  */
-import { createHash } from "node:crypto";
 import { readFileSync } from "node:fs";
 import http from "node:http";
 import https from "node:https";
 import { LRUCache } from "lru-cache";
 import { KUBERNETES_ENV } from "../contract";
+import { sha256Hex } from "../sha256";
 import { ADMIN_ACTIONS, isAdminAction, TENANT_ACTIONS, type Action, type Authenticator, type Principal } from "./types";
 
 export const BILLING_API_GROUP = "billing.maas-billing.io";
@@ -127,7 +127,7 @@ export class KubernetesAuthenticator implements Authenticator {
   }
 
   async authenticate(token: string): Promise<Principal | undefined> {
-    const cacheKey = createHash("sha256").update(token).digest("hex");
+    const cacheKey = sha256Hex(token);
     const user = await this.tokens.get(cacheKey, async () => {
       const status = await this.api.review("/apis/authentication.k8s.io/v1/tokenreviews", {
         apiVersion: "authentication.k8s.io/v1",

@@ -11,10 +11,10 @@
  * without user info (config.ts refuses one with credentials), and locations in reports and logs are
  * `s3://bucket/key`.
  */
-import { createHash } from "node:crypto";
 import { mkdir, readFile, rename, writeFile } from "node:fs/promises";
 import path from "node:path";
 import { HeadObjectCommand, PutObjectCommand, S3Client, S3ServiceException, type S3ClientConfig } from "@aws-sdk/client-s3";
+import { sha256Hex as sha256 } from "../sha256";
 
 export interface ExportSink {
   /** Writes `text` under `key` (`2026-05/focus-1.2.csv`); "unchanged" when it was already there. */
@@ -37,7 +37,6 @@ export type ExportSinkConfig =
       readonly forcePathStyle: boolean;
     };
 
-const sha256 = (text: string): string => createHash("sha256").update(text, "utf8").digest("hex");
 
 export const directorySink = (dir: string): ExportSink => {
   const locationOf = (key: string) => path.join(dir, ...key.split("/"));

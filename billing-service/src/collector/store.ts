@@ -8,7 +8,7 @@
  * never left stale. Rows, reconciliations, unattributed usage and the watermark commit together,
  * so a crash leaves either the whole chunk or none of it.
  */
-import { hash } from "node:crypto";
+import { sha256Hex as sha } from "../sha256";
 import type { PoolClient } from "pg";
 import type { LedgerRow, Reconciliation } from "./reconcile";
 import type { UnattributedUsage } from "./aggregate";
@@ -16,8 +16,6 @@ import { inTransaction } from "../db/transaction";
 import { COLLECTOR_LOCK_KEY } from "./lock";
 import { MAX_OF_COUNTERS_SOURCE } from "./meters";
 
-// One-shot hash (node:crypto hash): the same digest as createHash().update().digest(), cheaper per row.
-const sha = (s: string): string => hash("sha256", s, "hex");
 /** ISO time of a window edge; a chunk has few distinct edges and thousands of rows on them. */
 const isoCache = new Map<number, string>();
 const iso = (ms: number): string => {

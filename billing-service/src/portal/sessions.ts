@@ -5,13 +5,13 @@
  * secret. The token is needed again on each request: the portal authenticates it with the same
  * authenticator as the API, so a revoked token stops working in the portal too.
  */
-import { createCipheriv, createDecipheriv, createHash, createHmac, hkdfSync, randomBytes, timingSafeEqual } from "node:crypto";
+import { createCipheriv, createDecipheriv, createHmac, hkdfSync, randomBytes, timingSafeEqual } from "node:crypto";
 import type { Pool } from "pg";
+import { sha256Hex as sha256 } from "../sha256";
 
 /** Absolute lifetime of a session: a working day. Sign in again after it. */
 export const SESSION_TTL_MS = 8 * 60 * 60 * 1000;
 
-const sha256 = (text: string): string => createHash("sha256").update(text, "utf8").digest("hex");
 const keyOf = (secret: string): Buffer => Buffer.from(hkdfSync("sha256", Buffer.from(secret, "utf8"), Buffer.alloc(0), "maas-billing portal session", 32));
 
 const seal = (secret: string, credential: string): Buffer => {
