@@ -5,6 +5,7 @@
  * service's message; the gateway's billing token sits in Authorino's namespace as a Secret. The
  * rendered objects must pass the upstream CRD schemas (test/support/conformance.ts).
  */
+import { evaluate } from "@marcbachmann/cel-js";
 import { beforeAll, describe, expect, it } from "vitest";
 import { gatewayAuthPolicySpec, gatewayAuthPolicyName, quotaOverrideRules, quotaPredicate, tenantExpression } from "../components/platform/gatewayAuth";
 import type { K8sObject } from "../scripts/render";
@@ -50,9 +51,15 @@ describe("the gateway quota AuthPolicy", () => {
       credentials: { authorizationHeader: { prefix: "Bearer" } },
     });
     // The tenant comes from the namespace of the key's Secret through the platform's map, never from the key.
+    // The map is written once, bound by the standard `map` macro (Authorino has no cel.bind).
     expect(http.bodyParameters.tenant.expression).toBe(
-      'auth.identity.metadata.namespace in {"tenant-a-models": "tenant-a", "tenant-b-models": "tenant-b"} ? {"tenant-a-models": "tenant-a", "tenant-b-models": "tenant-b"}[auth.identity.metadata.namespace] : ""',
+      '[{"tenant-a-models": "tenant-a", "tenant-b-models": "tenant-b"}].map(m, auth.identity.metadata.namespace in m ? m[auth.identity.metadata.namespace] : "")[0]',
     );
+    const key = (ns: string) => ({ auth: { identity: { metadata: { namespace: ns, annotations: { "kuadrant.io/user-id": "u", "maas-billing.io/tier": "free" } } } } });
+    expect(evaluate(http.bodyParameters.tenant.expression, key("tenant-b-models"))).toBe("tenant-b");
+    expect(evaluate(http.bodyParameters.tenant.expression, key("elsewhere"))).toBe("");
+    // Cached per key namespace (one tenant each), user and tier: never shared across tenants.
+    expect(evaluate(spec.overrides.rules.metadata.quota.cache.key.expression, key("tenant-a-models"))).toBe("tenant-a-models/u/free");
     expect(http.bodyParameters.tier.expression).toContain('"maas-billing.io/tier"');
     expect(http.bodyParameters.user.expression).toContain('"kuadrant.io/user-id"');
     expect(spec.overrides.rules.metadata.quota.cache.ttl).toBe(5);

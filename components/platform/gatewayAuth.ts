@@ -55,6 +55,13 @@ export interface OverrideRules {
   readonly response?: { readonly success?: { readonly filters?: Record<string, unknown> } } & Record<string, unknown>;
 }
 
+/** CEL map literal, keys sorted so the rendered policy is stable. */
+const celMap = (m: Readonly<Record<string, string | readonly string[]>>): string =>
+  `{${Object.keys(m)
+    .sort()
+    .map((k) => `${JSON.stringify(k)}: ${JSON.stringify(m[k])}`)
+    .join(", ")}}`;
+
 export interface QuotaEnforcementSpec {
   /** Base URL of the billing API as Authorino reaches it (in-cluster Service URL). */
   readonly billingUrl: string;
@@ -66,14 +73,24 @@ export interface QuotaEnforcementSpec {
   readonly tokenSecret: { readonly name: string; readonly key: string };
 }
 
+/** The namespace of the API key's Secret (Authorino's apiKey identity is the Secret itself). */
+const KEY_NAMESPACE = "auth.identity.metadata.namespace";
+
+/**
+ * CEL: `body` with `m` bound to the map literal, written ONCE. Authorino's CEL environment is
+ * cel-go's standard one (Kuadrant/authorino pkg/expressions/cel/expressions.go: cel.NewEnv with
+ * the `auth`/`context` declarations, no `cel.bind` extension, no optional types), whose standard
+ * macros include `all` and `map`: `[M].all(m, P)` is P with m = M and `[M].map(m, E)[0]` is E with
+ * m = M. Each map literal lists every tenant namespace, so writing it once per expression instead
+ * of twice (`ns in M ? M[ns] : ""`) halves what every tenant adds to the Gateway AuthPolicy
+ * (docs/scaling.md "Platform objects that list every tenant").
+ */
+const withMap = (mapLiteral: string, macro: "all" | "map", body: string): string =>
+  macro === "all" ? `[${mapLiteral}].all(m, ${body})` : `[${mapLiteral}].map(m, ${body})[0]`;
+
 /** CEL: the tenant of the API key, from the namespace its Secret lives in ("" for an unknown namespace). */
-export const tenantExpression = (tenantByNamespace: Readonly<Record<string, string>>): string => {
-  const map = Object.entries(tenantByNamespace)
-    .sort(([a], [b]) => a.localeCompare(b))
-    .map(([ns, tenant]) => `${JSON.stringify(ns)}: ${JSON.stringify(tenant)}`)
-    .join(", ");
-  return `auth.identity.metadata.namespace in {${map}} ? {${map}}[auth.identity.metadata.namespace] : ""`;
-};
+export const tenantExpression = (tenantByNamespace: Readonly<Record<string, string>>): string =>
+  withMap(celMap(tenantByNamespace), "map", `${KEY_NAMESPACE} in m ? m[${KEY_NAMESPACE}] : ""`);
 
 /** CEL predicates of the authorization rule, per failure mode. */
 export const quotaPredicate = (failureMode: "open" | "closed"): string =>
@@ -98,7 +115,9 @@ export function quotaOverrideRules(q: QuotaEnforcementSpec): OverrideRules {
           sharedSecretRef: { name: q.tokenSecret.name, key: q.tokenSecret.key },
           credentials: { authorizationHeader: { prefix: "Bearer" } },
         },
-        cache: { key: { expression: `(${tenant}) + "/" + (${user}) + "/" + (${tier})` }, ttl: q.cacheTtlSeconds },
+        // Keyed by the key's namespace, not its tenant: each namespace belongs to one tenant, so the
+        // entries are never shared across tenants, and the key needs no second copy of the map.
+        cache: { key: { expression: `${KEY_NAMESPACE} + "/" + (${user}) + "/" + (${tier})` }, ttl: q.cacheTtlSeconds },
       },
     },
     authorization: {
@@ -114,22 +133,14 @@ export function quotaOverrideRules(q: QuotaEnforcementSpec): OverrideRules {
   };
 }
 
-/** CEL map literal, keys sorted so the rendered policy is stable. */
-const celMap = (m: Readonly<Record<string, string | readonly string[]>>): string =>
-  `{${Object.keys(m)
-    .sort()
-    .map((k) => `${JSON.stringify(k)}: ${JSON.stringify(m[k])}`)
-    .join(", ")}}`;
 
 /** Namespace of each tenant's keys -> the tiers that tenant may use (tenants without a pin left out). */
 export const allowedTiersByNamespace = (tenants: readonly PlatformTenant[], allowed: Readonly<Record<string, readonly string[]>>): Record<string, string[]> =>
   Object.fromEntries(tenants.filter((t) => allowed[t.name] !== undefined).flatMap((t) => platformTenantNamespaces(t).map((ns) => [ns, [...allowed[t.name]]])));
 
 /** CEL predicate: true unless the key is stored in a pinned tenant namespace and its tier is not allowed there. */
-export const allowedTierPredicate = (byNamespace: Readonly<Record<string, readonly string[]>>): string => {
-  const map = celMap(byNamespace);
-  return `!(auth.identity.metadata.namespace in ${map}) || (${annotationExpression(TIER_ANNOTATION)}) in ${map}[auth.identity.metadata.namespace]`;
-};
+export const allowedTierPredicate = (byNamespace: Readonly<Record<string, readonly string[]>>): string =>
+  withMap(celMap(byNamespace), "all", `!(${KEY_NAMESPACE} in m) || (${annotationExpression(TIER_ANNOTATION)}) in m[${KEY_NAMESPACE}]`);
 
 /** The allowed-tiers rule and the identity filter exposing the checked tier. */
 export function allowedTierRules(byNamespace: Readonly<Record<string, readonly string[]>>, tenantByNamespace: Readonly<Record<string, string>>): OverrideRules {
