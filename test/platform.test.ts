@@ -279,7 +279,33 @@ describe("billing API credentials", () => {
     expect(found, `${kind} ${namespace}/${name}`).toHaveLength(1);
     return (found[0].object as any).stringData as Record<string, string>;
   };
-  const tokensFile = (r: RenderResult) => stringData(r, "Secret", "maas-billing-api-tokens", "maas-billing")["tokens.yaml"];
+  /**
+   * The tokens directory as a billing pod sees it: each source of the Deployment's projected
+   * `tokens` volume, the Secret's key written to its path. Written to disk, it is read by the
+   * service's own loader (StaticTokenAuthenticator.fromFile on the directory).
+   */
+  const mountedTokens = (r: RenderResult): Record<string, string> => {
+    const pod = (findObject(r, "Deployment", "maas-billing-api").object as any).spec.template.spec;
+    const volume = pod.volumes.find((v: any) => v.name === "tokens");
+    const files: Record<string, string> = {};
+    for (const { secret } of volume.projected.sources) {
+      for (const item of secret.items) files[item.path] = stringData(r, "Secret", secret.name, "maas-billing")[item.key];
+    }
+    return files;
+  };
+  const tokenEntries = (r: RenderResult) =>
+    Object.entries(mountedTokens(r))
+      .flatMap(([f, text]) => parseTokenFile(text, f))
+      .sort((a, b) => a.name.localeCompare(b.name));
+  const tokensAuth = (r: RenderResult): StaticTokenAuthenticator => {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), "maas-tokens-"));
+    try {
+      for (const [f, text] of Object.entries(mountedTokens(r))) fs.writeFileSync(path.join(dir, f), text);
+      return StaticTokenAuthenticator.fromFile(dir);
+    } finally {
+      fs.rmSync(dir, { recursive: true, force: true });
+    }
+  };
 
   it("gives each tenant a generated token in its monitoring namespace, and the platform admin one in the billing namespace", () => {
     const a = stringData(openshift, "Secret", "maas-billing-token", "tenant-a-monitoring").token;
@@ -290,22 +316,23 @@ describe("billing API credentials", () => {
     expect(new Set([a, b, admin]).size).toBe(3);
   });
 
-  it("mounts a tokens file holding only SHA-256 hashes, which the billing service's own parser accepts with the right scopes", async () => {
-    const text = tokensFile(openshift);
-    for (const secret of openshift.secretValues) expect(text).not.toContain(secret);
+  it("mounts tokens files holding only SHA-256 hashes, which the billing service's own loader accepts with the right scopes", async () => {
+    const files = mountedTokens(openshift);
+    // The platform's tokens, and the tenants' split over 16 shard Secrets (no Secret lists every tenant).
+    expect(Object.keys(files).sort()).toEqual(["tokens.yaml", ...Array.from({ length: 16 }, (_, i) => `tenants-${String(i).padStart(2, "0")}.yaml`)].sort());
+    for (const text of Object.values(files)) for (const secret of openshift.secretValues) expect(text).not.toContain(secret);
+    expect(parseTokenFile(files["tokens.yaml"], "tokens.yaml").map((e) => e.name)).toEqual(["platform-admin", "platform-gateway"]);
     const a = stringData(openshift, "Secret", "maas-billing-token", "tenant-a-monitoring").token;
     const b = stringData(openshift, "Secret", "maas-billing-token", "b-models").token;
     const admin = stringData(openshift, "Secret", "maas-billing-admin-token", "maas-billing").token;
     const gateway = stringData(openshift, "Secret", "maas-billing-gateway-token", "kuadrant-system").token;
-    expect(YAML.parse(text)).toEqual({
-      tokens: [
-        { name: "platform-admin", admin: true, sha256: createHash("sha256").update(admin).digest("hex") },
-        { name: "platform-gateway", quotaGateway: true, sha256: createHash("sha256").update(gateway).digest("hex") },
-        { name: "tenant-tenant-a", tenant: "tenant-a", sha256: createHash("sha256").update(a).digest("hex") },
-        { name: "tenant-tenant-b", tenant: "tenant-b", sha256: createHash("sha256").update(b).digest("hex") },
-      ],
-    });
-    const auth = new StaticTokenAuthenticator(parseTokenFile(text, "tokens.yaml"));
+    expect(tokenEntries(openshift)).toEqual([
+      { name: "platform-admin", admin: true, sha256: createHash("sha256").update(admin).digest("hex") },
+      { name: "platform-gateway", quotaGateway: true, sha256: createHash("sha256").update(gateway).digest("hex") },
+      { name: "tenant-tenant-a", tenant: "tenant-a", sha256: createHash("sha256").update(a).digest("hex") },
+      { name: "tenant-tenant-b", tenant: "tenant-b", sha256: createHash("sha256").update(b).digest("hex") },
+    ]);
+    const auth = tokensAuth(openshift);
     const tenantA = await auth.authenticate(a);
     expect([await tenantA?.may("usage.read", "tenant-a"), await tenantA?.may("usage.read", "tenant-b"), await tenantA?.may("quotas.update", "tenant-a")]).toEqual([true, false, false]);
     expect(await (await auth.authenticate(admin))?.may("quotas.update", "tenant-a")).toBe(true);
@@ -317,6 +344,7 @@ describe("billing API credentials", () => {
     // The hashes are no credential, but the file is declared a Pulumi secret all the same, as are the tokens.
     const secretInputs = (resourceName: string) => openshift.resources.find((r) => r.name === resourceName)?.secretInputPaths;
     expect(secretInputs("platform-billing-tokens")).toEqual(["stringData"]);
+    expect(secretInputs("platform-billing-tokens-tenants-00")).toEqual(["stringData"]);
     expect(secretInputs("platform-billing-token-tenant-a-secret")).toEqual(["stringData"]);
     expect(secretInputs("platform-billing-admin-token")).toEqual(["stringData"]);
     expect(secretInputs("platform-gateway-billing-token")).toEqual(["stringData"]);
@@ -324,9 +352,11 @@ describe("billing API credentials", () => {
     expect(secretInputs("platform-billing-collector-config")).toEqual([]);
 
     const pod = (findObject(openshift, "Deployment", "maas-billing-api").object as any).spec.template.spec;
-    expect(pod.containers[0].env).toContainEqual({ name: "MAAS_BILLING_TOKENS_FILE", value: "/etc/maas-billing-tokens/tokens.yaml" });
+    expect(pod.containers[0].env).toContainEqual({ name: "MAAS_BILLING_TOKENS_FILE", value: "/etc/maas-billing-tokens" });
     expect(pod.containers[0].volumeMounts).toContainEqual({ name: "tokens", mountPath: "/etc/maas-billing-tokens", readOnly: true });
-    expect(pod.volumes).toContainEqual({ name: "tokens", secret: { secretName: "maas-billing-api-tokens", defaultMode: 0o440 } });
+    const volume = pod.volumes.find((v: any) => v.name === "tokens");
+    expect(volume.projected.defaultMode).toBe(0o440);
+    expect(volume.projected.sources[0]).toEqual({ secret: { name: "maas-billing-api-tokens", items: [{ key: "tokens.yaml", path: "tokens.yaml" }] } });
   });
 
   it("rotates one tenant's token by its counter: new token, new hash, pods roll, the others unchanged", async () => {
@@ -337,7 +367,7 @@ describe("billing API credentials", () => {
     const token = (r: RenderResult, ns: string) => stringData(r, "Secret", "maas-billing-token", ns).token;
     expect(token(rotated, "tenant-a-monitoring")).not.toBe(token(openshift, "tenant-a-monitoring"));
     expect(token(rotated, "b-models")).toBe(token(openshift, "b-models"));
-    const entries = (r: RenderResult) => YAML.parse(tokensFile(r)).tokens as { name: string; sha256: string }[];
+    const entries = (r: RenderResult) => tokenEntries(r);
     expect(entries(rotated).map((e) => e.sha256 === entries(openshift).find((x) => x.name === e.name)?.sha256)).toEqual([true, true, false, true]);
     const annotation = (r: RenderResult) => (findObject(r, "Deployment", "maas-billing-api").object as any).spec.template.metadata.annotations["maas.opendatahub.io/billing-tokens"];
     expect(annotation(rotated)).not.toBe(annotation(openshift));
@@ -350,10 +380,9 @@ describe("billing API credentials", () => {
     });
     const sender = stringData(withSender, "Secret", "maas-billing-sender-gateway", "openshift-ingress").token;
     expect(withSender.secretValues).toContain(sender);
-    const text = tokensFile(withSender);
-    expect(text).not.toContain(sender);
-    expect(YAML.parse(text).tokens).toContainEqual({ name: "sender-gateway", sources: ["//gateway/maas"], sha256: createHash("sha256").update(sender).digest("hex") });
-    const auth = new StaticTokenAuthenticator(parseTokenFile(text, "tokens.yaml"));
+    for (const text of Object.values(mountedTokens(withSender))) expect(text).not.toContain(sender);
+    expect(tokenEntries(withSender)).toContainEqual({ name: "sender-gateway", sources: ["//gateway/maas"], sha256: createHash("sha256").update(sender).digest("hex") });
+    const auth = tokensAuth(withSender);
     expect([...auth.boundSources()]).toEqual(["//gateway/maas"]);
     const s = await auth.authenticate(sender);
     expect([s?.maySend?.("tenant-a", "//gateway/maas"), s?.maySend?.("tenant-a", "//other"), await s?.may("usage.read", "tenant-a"), await s?.may("invoices.update", "*")]).toEqual([true, false, false, false]);

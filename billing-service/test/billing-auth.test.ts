@@ -3,10 +3,14 @@
  * HTTP (audience, verbs, admin, cache, failed-auth limit) is in billing-auth-kubernetes.test.ts.
  */
 import { createHash } from "node:crypto";
+import { mkdirSync, mkdtempSync, rmSync, symlinkSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import path from "node:path";
+import { stringify } from "yaml";
 import { describe, expect, it } from "vitest";
 import { ChainedAuthenticator } from "../src/auth/chain";
 import { KubernetesAuthenticator, type KubernetesApi } from "../src/auth/kubernetes";
-import { hashToken, newToken, parseTokenFile, StaticTokenAuthenticator } from "../src/auth/static";
+import { hashToken, newToken, parseTokenFile, StaticTokenAuthenticator, tokenFilesAt } from "../src/auth/static";
 
 describe("static tokens", () => {
   it("stores only hashes and scopes tokens to a tenant or admin", async () => {
@@ -56,6 +60,52 @@ describe("static tokens", () => {
     expect(() => parseTokenFile("tokens:\n  - { name: x, sha256: abc }\n  - { name: y, sha256: " + "a".repeat(64) + " }\n", "tokens.yaml")).toThrow(
       /tokens.yaml: tokens.0.sha256: expected the lowercase hex SHA-256[\s\S]*tokens.yaml: tokens.1: an entry needs admin: true, a tenant, quotaGateway: true, or sources \(a sender\)/,
     );
+  });
+});
+
+describe("a tokens directory (the platform's tenant tokens split over several Secrets)", () => {
+  /** A projected-volume-like directory: visible *.yaml links into a hidden `..data` directory. */
+  const projected = (files: Record<string, unknown>): string => {
+    const dir = mkdtempSync(path.join(tmpdir(), "maas-tokens-"));
+    mkdirSync(path.join(dir, "..2026_12_07_data"));
+    symlinkSync("..2026_12_07_data", path.join(dir, "..data"));
+    for (const [name, body] of Object.entries(files)) {
+      writeFileSync(path.join(dir, "..2026_12_07_data", name), typeof body === "string" ? body : stringify(body));
+      symlinkSync(path.join("..data", name), path.join(dir, name));
+    }
+    return dir;
+  };
+
+  it("reads every *.yaml file of the directory, in name order, skipping hidden entries", async () => {
+    const admin = newToken("platform-admin", { admin: true });
+    const acme = newToken("tenant-acme", { tenant: "acme" });
+    const globex = newToken("tenant-globex", { tenant: "globex" });
+    const dir = projected({ "tokens.yaml": { tokens: [admin.entry] }, "tenants-07.yaml": { tokens: [globex.entry] }, "tenants-00.yaml": { tokens: [acme.entry] }, "README": "not yaml" });
+    try {
+      expect(tokenFilesAt(dir).map((f) => path.basename(f))).toEqual(["tenants-00.yaml", "tenants-07.yaml", "tokens.yaml"]);
+      const auth = StaticTokenAuthenticator.fromFile(dir);
+      expect(await (await auth.authenticate(acme.token))?.may("usage.read", "acme")).toBe(true);
+      expect(await (await auth.authenticate(globex.token))?.may("usage.read", "acme")).toBe(false);
+      expect(await (await auth.authenticate(admin.token))?.may("quotas.update", "acme")).toBe(true);
+      // A single file still works as before.
+      expect(await StaticTokenAuthenticator.fromFile(path.join(dir, "tenants-00.yaml")).authenticate(globex.token)).toBeUndefined();
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  it("refuses the same token hash in two files (one of the two scopes would win silently), and an empty directory", () => {
+    const admin = newToken("platform-admin", { admin: true });
+    // A tenant entry carrying the admin token's hash: which scope would the token get?
+    const dir = projected({ "tokens.yaml": { tokens: [admin.entry] }, "tenants-03.yaml": { tokens: [{ name: "tenant-acme", tenant: "acme", sha256: admin.entry.sha256 }] } });
+    const empty = mkdtempSync(path.join(tmpdir(), "maas-tokens-"));
+    try {
+      expect(() => StaticTokenAuthenticator.fromFile(dir)).toThrow(/tokens\.yaml: platform-admin: the same token hash as .*tenants-03\.yaml: tenant-acme; each token needs one entry/);
+      expect(() => StaticTokenAuthenticator.fromFile(empty)).toThrow(/a tokens directory with no \*\.yaml file/);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+      rmSync(empty, { recursive: true, force: true });
+    }
   });
 });
 

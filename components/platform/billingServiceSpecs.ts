@@ -18,7 +18,7 @@ import type { Flavor } from "../config";
 import { platformTenantNamespaces, type PlatformConfig } from "../config/platform";
 import { contentChecksum } from "../shared/checksum";
 import { containerSecurityContext, podSecurityContext } from "../shared/podSecurity";
-import { billingTokensDir, billingTokensFile, type BillingTokens } from "./billingTokens";
+import { billingTokensDir, billingTokensFileName, tenantTokensFileName, type BillingTokens } from "./billingTokens";
 import { appLabels } from "./security";
 
 /*
@@ -167,8 +167,9 @@ export function billingApiEnv(args: BillingApiPodArgs): k8s.types.input.core.v1.
     { name: SERVICE_ENV.prometheusUrl, value: args.billing.prometheusUrl ?? args.prometheusUrl },
     ...prometheusAuthEnv(args.flavor),
     { name: SERVICE_ENV.collectorConfig, value: COLLECTOR_CONFIG_PATH },
-    // Static tokens (hashes only) of the tenants and the platform admin, next to TokenReview.
-    { name: SERVICE_ENV.tokensFile, value: billingTokensFile },
+    // Static tokens (hashes only) of the tenants and the platform admin, next to TokenReview: the
+    // directory of the tokens volume (every *.yaml file in it is read).
+    { name: SERVICE_ENV.tokensFile, value: billingTokensDir },
     ...(args.priceBookYaml !== undefined ? [{ name: SERVICE_ENV.priceBook, value: PRICE_BOOK_PATH }] : []),
     ...(args.billing.quotaDefaults !== undefined ? [{ name: SERVICE_ENV.quotaDefaults, value: JSON.stringify(args.billing.quotaDefaults) }] : []),
     // In-cluster webhook receivers the tenants may use; everything else internal is refused (threat model Q7).
@@ -197,6 +198,12 @@ export function billingMigrateContainer(args: BillingApiPodArgs): k8s.types.inpu
     volumeMounts: [{ name: "tmp", mountPath: "/tmp" }],
   };
 }
+
+/** The tokens volume's sources: the platform tokens Secret and every tenant shard, each as its own file. */
+export const billingTokensVolumeSources = (tokens: BillingTokens): k8s.types.input.core.v1.VolumeProjection[] => [
+  { secret: { name: tokens.secretName, items: [{ key: billingTokensFileName, path: billingTokensFileName }] } },
+  ...tokens.tenantSecretNames.map((name, i) => ({ secret: { name, items: [{ key: billingTokensFileName, path: tenantTokensFileName(i) }] } })),
+];
 
 /** The pod template of the billing Deployment. */
 export function billingApiPodTemplate(args: BillingApiPodArgs): k8s.types.input.core.v1.PodTemplateSpec {
@@ -249,7 +256,8 @@ export function billingApiPodTemplate(args: BillingApiPodArgs): k8s.types.input.
         { name: "tmp", emptyDir: {} },
         { name: "collector-config", configMap: { name: collectorConfigMapName } },
         // 0440: readable by the pod's fsGroup (set on kubernetes, assigned by the SCC on openshift).
-        { name: "tokens", secret: { secretName: args.tokens.secretName, defaultMode: 0o440 } },
+        // One directory: the platform tokens' file and one file per tenant tokens shard.
+        { name: "tokens", projected: { defaultMode: 0o440, sources: billingTokensVolumeSources(args.tokens) } },
         ...(withPriceBook ? [{ name: "pricebook", configMap: { name: priceBookConfigMapName } }] : []),
         ...(withExports ? [{ name: "exports", persistentVolumeClaim: { claimName: billingExportsClaimName } }] : []),
       ],

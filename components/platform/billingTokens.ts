@@ -7,18 +7,30 @@ import { hashToken } from "../../billing-service/src/auth/static";
 import { platformTenantMonitoringNamespace } from "../config/platform";
 import { contentChecksum } from "../shared/checksum";
 import { appLabels } from "./security";
+import { byTenantShard, shardSuffix } from "./tenantShards";
 
-/** Secret in the billing namespace with the tokens file (hashes only), mounted into the billing pods. */
+/** Secret in the billing namespace with the platform's tokens file (hashes only: admin, gateway, senders), mounted into the billing pods. */
 export const billingTokensSecretName = "maas-billing-api-tokens";
+/**
+ * Secrets with the tenants' token hashes, one per shard (tenantShards.ts): no one Secret lists every
+ * tenant (a Secret's data may not exceed 1 MiB: docs/scaling.md).
+ */
+export const tenantTokensSecretName = (shard: number): string => `maas-billing-api-tokens-tenants-${shardSuffix(shard)}`;
+/** File of a tenant tokens shard in the mounted directory (the service reads every *.yaml there). */
+export const tenantTokensFileName = (shard: number): string => `tenants-${shardSuffix(shard)}.yaml`;
 /** Secret in the billing namespace with the platform admin's billing API token. */
 export const billingAdminTokenSecretName = "maas-billing-admin-token";
 /** Secret with a sender's billing API token (key `token`): `maas-billing-sender-<name>`. */
 export const senderTokenSecretName = (sender: string): string => `maas-billing-sender-${sender}`;
 /** Secret in each tenant's monitoring namespace with that tenant's billing API token (key `token`). */
 export const tenantBillingTokenSecretName = "maas-billing-token";
-/** Directory the tokens file is mounted at (its own volume: not nested in another mount). */
+/**
+ * Directory the tokens files are mounted at (its own projected volume: not nested in another mount);
+ * MAAS_BILLING_TOKENS_FILE names the directory, and the service reads every *.yaml file in it.
+ */
 export const billingTokensDir = "/etc/maas-billing-tokens";
-export const billingTokensFile = `${billingTokensDir}/tokens.yaml`;
+/** The platform tokens' file in it (admin, gateway, senders); the tenants' are tenantTokensFileName(shard). */
+export const billingTokensFileName = "tokens.yaml";
 
 /** One entry of the billing service's static tokens file (billing-service/src/auth/static.ts). */
 export interface TokenFileEntry {
@@ -51,8 +63,10 @@ export interface BillingTokensArgs {
 }
 
 export interface BillingTokens {
-  /** Name of the Secret holding `tokens.yaml`. */
+  /** Name of the Secret holding the platform tokens' `tokens.yaml`. */
   readonly secretName: string;
+  /** Names of the tenant tokens Secrets, index = shard (each holds `tokens.yaml`). */
+  readonly tenantSecretNames: readonly string[];
   /**
    * Changes whenever a token is added, removed or rotated (names and rotation counters; never a
    * secret): a pod annotation, so the billing pods restart and read the new file.
@@ -69,8 +83,9 @@ export interface BillingTokens {
  * its monitoring namespace (for its Grafana's billing datasource); the admin token to a Secret in
  * the billing namespace; each sender's (`platform.billing.senders`, bound to its event sources) to
  * Secret `maas-billing-sender-<name>` where it runs. The billing pods get only the SHA-256 of each
- * token, in a tokens file (MAAS_BILLING_TOKENS_FILE), computed in an apply of the secret and kept
- * secret.
+ * token, in tokens files (MAAS_BILLING_TOKENS_FILE names their directory): the platform's tokens in
+ * one Secret, the tenants' split over TENANT_SHARDS Secrets by tenant name; computed in an apply of
+ * the secret and kept secret.
  */
 export function createBillingTokens(name: string, args: BillingTokensArgs, parent: pulumi.Resource): BillingTokens {
   const token = (role: string, rotation: number) =>
@@ -87,6 +102,7 @@ export function createBillingTokens(name: string, args: BillingTokensArgs, paren
     { parent },
   );
   const entries: pulumi.Output<TokenFileEntry>[] = [admin.result.apply((t) => ({ name: "platform-admin", admin: true as const, sha256: hashToken(t) }))];
+  const tenantEntries: { tenant: string; entry: pulumi.Output<TokenFileEntry> }[] = [];
 
   for (const tenant of args.tenants) {
     const password = token(`tenant-${tenant.name}`, tenant.billingTokenRotation);
@@ -106,7 +122,7 @@ export function createBillingTokens(name: string, args: BillingTokensArgs, paren
       },
       { parent },
     );
-    entries.push(password.result.apply((t) => ({ name: `tenant-${tenant.name}`, tenant: tenant.name, sha256: hashToken(t) })));
+    tenantEntries.push({ tenant: tenant.name, entry: password.result.apply((t) => ({ name: `tenant-${tenant.name}`, tenant: tenant.name, sha256: hashToken(t) })) });
   }
 
   let gatewayToken: pulumi.Output<string> | undefined;
@@ -130,17 +146,23 @@ export function createBillingTokens(name: string, args: BillingTokensArgs, paren
     entries.push(password.result.apply((t) => ({ name: `sender-${sender.name}`, sources: [...sender.sources], sha256: hashToken(t) })));
   }
 
-  // A hash is no credential, but the file stays a secret output: nothing about it needs to be visible.
-  const tokensYaml = pulumi.secret(pulumi.all(entries).apply(renderTokensFile));
-  new k8s.core.v1.Secret(
-    `${name}-billing-tokens`,
-    {
-      metadata: { name: billingTokensSecretName, namespace: args.namespace, labels: appLabels(billingTokensSecretName, "billing-api") },
-      type: "Opaque",
-      stringData: { "tokens.yaml": tokensYaml },
-    },
-    { parent },
-  );
+  // A hash is no credential, but the files stay secret outputs: nothing about them needs to be visible.
+  const tokensSecret = (resourceName: string, secretName: string, fileEntries: pulumi.Output<TokenFileEntry>[]) =>
+    new k8s.core.v1.Secret(
+      resourceName,
+      {
+        metadata: { name: secretName, namespace: args.namespace, labels: appLabels(secretName, "billing-api") },
+        type: "Opaque",
+        stringData: { [billingTokensFileName]: pulumi.secret(pulumi.all(fileEntries).apply(renderTokensFile)) },
+      },
+      { parent },
+    );
+  tokensSecret(`${name}-billing-tokens`, billingTokensSecretName, entries);
+  // Every shard exists, empty or not: the pods mount all of them (a missing one keeps a pod waiting
+  // rather than starting without some tenants' tokens).
+  const shards = byTenantShard(tenantEntries, (e) => e.tenant);
+  const tenantSecretNames = shards.map((_, i) => tenantTokensSecretName(i));
+  shards.forEach((shard, i) => tokensSecret(`${name}-billing-tokens-tenants-${shardSuffix(i)}`, tenantSecretNames[i], shard.map((e) => e.entry)));
 
   const revision = contentChecksum(
     JSON.stringify([
@@ -151,5 +173,5 @@ export function createBillingTokens(name: string, args: BillingTokensArgs, paren
       ...args.billing.senders.map((s) => [`sender-${s.name}`, s.tokenRotation, s.sources]),
     ]),
   );
-  return { secretName: billingTokensSecretName, revision, ...(gatewayToken ? { gatewayToken } : {}) };
+  return { secretName: billingTokensSecretName, tenantSecretNames, revision, ...(gatewayToken ? { gatewayToken } : {}) };
 }

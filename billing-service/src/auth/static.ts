@@ -12,7 +12,8 @@
  * token, admin included, may write them (docs/threat-model.md B1).
  */
 import { randomBytes } from "node:crypto";
-import { readFileSync } from "node:fs";
+import { readdirSync, readFileSync, statSync } from "node:fs";
+import path from "node:path";
 import { parse } from "yaml";
 import { z } from "zod";
 import { sha256Hex } from "../sha256";
@@ -63,6 +64,36 @@ export const parseTokenFile = (text: string, origin: string): StaticTokenEntry[]
   return parsed.data.tokens;
 };
 
+/** The files a tokens path names: itself, or a directory's `*.yaml` files in name order. */
+export const tokenFilesAt = (file: string): string[] =>
+  statSync(file).isDirectory()
+    ? readdirSync(file)
+        .filter((n) => !n.startsWith(".") && /\.ya?ml$/.test(n))
+        .sort()
+        .map((n) => path.join(file, n))
+    : [file];
+
+/**
+ * Every entry of the file(s) at `file`. The same token hash twice (in one file or two) is refused,
+ * naming both places: a map keyed by hash would silently keep one of the two scopes.
+ */
+export const readTokenEntries = (file: string): StaticTokenEntry[] => {
+  const files = tokenFilesAt(file);
+  if (files.length === 0) throw new Error(`${file}: a tokens directory with no *.yaml file`);
+  const seen = new Map<string, string>();
+  const entries: StaticTokenEntry[] = [];
+  for (const f of files) {
+    for (const e of parseTokenFile(readFileSync(f, "utf8"), f)) {
+      const where = `${f}: ${e.name}`;
+      const other = seen.get(e.sha256);
+      if (other !== undefined) throw new Error(`${where}: the same token hash as ${other}; each token needs one entry`);
+      seen.set(e.sha256, where);
+      entries.push(e);
+    }
+  }
+  return entries;
+};
+
 const deepFreeze = <T extends object>(o: T): T => {
   for (const v of Object.values(o)) if (typeof v === "object" && v !== null && !Object.isFrozen(v)) deepFreeze(v as object);
   return Object.freeze(o);
@@ -110,8 +141,14 @@ export class StaticTokenAuthenticator implements Authenticator {
     return this.bound;
   }
 
+  /**
+   * `file` is a tokens file, or a directory whose `*.yaml` files are all read (in name order; names
+   * starting with "." are skipped: a projected volume's `..data` links). The platform mounts a
+   * directory: the platform tokens plus the tenant tokens split over several Secrets, so that no
+   * one Secret lists every tenant (docs/scaling.md "Platform objects that list every tenant").
+   */
   static fromFile(file: string): StaticTokenAuthenticator {
-    return new StaticTokenAuthenticator(parseTokenFile(readFileSync(file, "utf8"), file));
+    return new StaticTokenAuthenticator(readTokenEntries(file));
   }
 
   async authenticate(token: string): Promise<Principal | undefined> {
