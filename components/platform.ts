@@ -176,7 +176,7 @@ export class Platform extends pulumi.ComponentResource {
         monitoringNamespace: config.monitoring.namespace,
         billingNamespace: config.namespace,
         gatewayNamespace: config.gateway.namespace,
-        tenantNamespaces: config.tenants.flatMap((t) => platformTenantNamespaces(t)),
+        tenants: config.tenants.map((t) => ({ name: t.name, namespaces: platformTenantNamespaces(t) })),
         grafana: { enabled: config.grafana.enabled, exposed: config.grafana.enabled && config.grafana.expose.enabled },
         ...(config.accessLogs
           ? { accessLogCollectorNamespace: config.billing.senders.find((s) => s.name === config.accessLogs?.sender)?.namespace ?? config.namespace }

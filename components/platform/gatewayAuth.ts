@@ -222,12 +222,32 @@ export interface GatewayAuthArgs {
  * enforcement is on, allowed tiers when a tenant is pinned) and, for the quota check, the Secret
  * with the gateway's token in Authorino's namespace; nothing when no rule applies.
  */
-export function createGatewayAuth(name: string, args: GatewayAuthArgs, parent: pulumi.Resource): k8s.apiextensions.CustomResource | undefined {
+/**
+ * The rule sets of the platform's Gateway AuthPolicy (pure): the quota check when `quota`, the
+ * allowed tiers when a tenant is pinned; empty when no rule applies.
+ */
+export function gatewayAuthRuleSets(args: Pick<GatewayAuthArgs, "enforcement" | "tenants" | "allowedTiers">, quota: boolean, billingUrl: string): OverrideRules[] {
   const tenantByNamespace = tenantsByNamespace(args.tenants);
   const byNamespace = allowedTiersByNamespace(args.tenants, args.allowedTiers);
-  const tierRules = Object.keys(byNamespace).length > 0 ? [allowedTierRules(byNamespace, tenantByNamespace)] : [];
+  return [
+    ...(quota
+      ? [
+          quotaOverrideRules({
+            billingUrl,
+            tenantByNamespace,
+            cacheTtlSeconds: args.enforcement.cacheTtlSeconds,
+            failureMode: args.enforcement.failureMode,
+            tokenSecret: { name: gatewayBillingTokenSecretName, key: "token" },
+          }),
+        ]
+      : []),
+    ...(Object.keys(byNamespace).length > 0 ? [allowedTierRules(byNamespace, tenantByNamespace)] : []),
+  ];
+}
+
+export function createGatewayAuth(name: string, args: GatewayAuthArgs, parent: pulumi.Resource): k8s.apiextensions.CustomResource | undefined {
   const quota = args.enforcement.enabled && args.gatewayToken !== undefined;
-  if (!quota && tierRules.length === 0) return undefined;
+  if (gatewayAuthRuleSets(args, quota, "").length === 0) return undefined;
   const secret = quota
     ? new k8s.core.v1.Secret(
         `${name}-gateway-billing-token`,
@@ -245,23 +265,7 @@ export function createGatewayAuth(name: string, args: GatewayAuthArgs, parent: p
       apiVersion: "kuadrant.io/v1",
       kind: "AuthPolicy",
       metadata: { name: gatewayAuthPolicyName, namespace: args.gateway.namespace, labels: appLabels(gatewayAuthPolicyName, "gateway-auth") },
-      spec: pulumi.output(args.billingUrl).apply((billingUrl) =>
-        gatewayAuthPolicySpec(
-          args.gateway,
-          ...(quota
-            ? [
-                quotaOverrideRules({
-                  billingUrl,
-                  tenantByNamespace,
-                  cacheTtlSeconds: args.enforcement.cacheTtlSeconds,
-                  failureMode: args.enforcement.failureMode,
-                  tokenSecret: { name: gatewayBillingTokenSecretName, key: "token" },
-                }),
-              ]
-            : []),
-          ...tierRules,
-        ),
-      ),
+      spec: pulumi.output(args.billingUrl).apply((billingUrl) => gatewayAuthPolicySpec(args.gateway, ...gatewayAuthRuleSets(args, quota, billingUrl))),
     },
     { parent, ...(secret ? { dependsOn: [secret] } : {}) },
   );

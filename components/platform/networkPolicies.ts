@@ -6,6 +6,7 @@ import { billingApiPort, billingApiSelector, billingMetricsPort } from "./billin
 import { ACCESS_LOG_OTLP_GRPC_PORT, ACCESS_LOG_OTLP_HTTP_PORT, accessLogCollectorPodLabels } from "./accessLogCollectorSpecs";
 import { centralPrometheusPodLabels, openshiftMonitoring } from "./monitoring";
 import { appLabels } from "./security";
+import { byTenantShard, shardSuffix } from "./tenantShards";
 
 type NetworkPolicySpec = k8s.types.input.networking.v1.NetworkPolicySpec;
 type Peer = k8s.types.input.networking.v1.NetworkPolicyPeer;
@@ -22,8 +23,8 @@ export interface PlatformIngressInput {
   readonly billingNamespace: string;
   /** Namespace of the shared Gateway (and on OpenShift of the router serving Routes). */
   readonly gatewayNamespace: string;
-  /** Every namespace of every tenant (they call the billing API). */
-  readonly tenantNamespaces: readonly string[];
+  /** Every tenant and its namespaces (they call the billing API). */
+  readonly tenants: readonly { readonly name: string; readonly namespaces: readonly string[] }[];
   /** Platform Grafana: deployed, and reachable through the gateway when exposed. */
   readonly grafana: { enabled: boolean; exposed: boolean };
   /** Namespace of the access-log Collector (platform.accessLogs), when deployed: it posts to the billing API. */
@@ -41,13 +42,28 @@ const inNamespace = (namespace: string, podLabels?: Record<string, string>): Pee
   ...(podLabels ? { podSelector: { matchLabels: podLabels } } : {}),
 });
 const tcp = (port: number) => [{ protocol: "TCP", port }];
+/** One peer for a set of namespaces, by the name label the API server sets (nobody can set it to another name). */
+const inNamespaces = (namespaces: readonly string[]): Peer => {
+  // An empty `from` admits every source: never render a peer list that could become one.
+  if (namespaces.length === 0) throw new Error("inNamespaces: no namespace (an empty peer list would admit every source)");
+  return { namespaceSelector: { matchExpressions: [{ key: "kubernetes.io/metadata.name", operator: "In", values: [...namespaces].sort() }] } };
+};
+
+/** The billing API's ingress policy (gateway, access-log Collector, scraper). */
+export const billingApiIngressName = "maas-billing-api-ingress";
+const TENANT_INGRESS_PREFIX = `${billingApiIngressName}-tenants-`;
+/** Name of the billing API ingress policy of one tenant shard (tenantShards.ts). */
+export const billingApiTenantIngressName = (shard: number): string => `${TENANT_INGRESS_PREFIX}${shardSuffix(shard)}`;
 
 /**
  * Ingress of the platform's monitoring and billing namespaces (issue #14): default deny in both, then
  * exactly these peers (the database and federation proxies keep their own policies, database.ts and
  * federation.ts):
  *   central Prometheus (kubernetes) :9090  <- federation proxies, platform Grafana, the billing collector
- *   billing API :8080                      <- the gateway namespace and the tenants' namespaces (and the access-log Collector)
+ *   billing API :8080                      <- the gateway namespace and the tenants' namespaces (and the access-log Collector);
+ *                                             the tenants' namespaces in one policy per non-empty tenant shard
+ *                                             (maas-billing-api-ingress-tenants-NN), so that no policy lists every
+ *                                             tenant (docs/scaling.md); NetworkPolicies selecting a pod add up
  *   access-log Collector :4317/:4318       <- the gateway namespace (platform.accessLogs, in the billing namespace)
  *   billing metrics :8081                  <- the monitoring scraper only (central Prometheus, or the
  *                                             OpenShift user-workload Prometheus)
@@ -68,19 +84,28 @@ export function platformIngressPolicies(input: PlatformIngressInput): PlatformIn
     defaultDeny(input.monitoringNamespace),
     defaultDeny(input.billingNamespace),
     {
-      name: "maas-billing-api-ingress",
+      name: billingApiIngressName,
       namespace: input.billingNamespace,
       spec: {
         podSelector: { matchLabels: billingApiSelector },
         policyTypes: ["Ingress"],
         ingress: [
-          { from: [input.gatewayNamespace, ...input.tenantNamespaces].map((ns) => inNamespace(ns)), ports: tcp(billingApiPort) },
+          { from: [inNamespace(input.gatewayNamespace)], ports: tcp(billingApiPort) },
           ...(input.accessLogCollectorNamespace !== undefined ? [{ from: [inNamespace(input.accessLogCollectorNamespace, accessLogCollectorPodLabels)], ports: tcp(billingApiPort) }] : []),
           { from: [scraper], ports: tcp(billingMetricsPort) },
         ],
       },
     },
   ];
+  byTenantShard(input.tenants, (t) => t.name).forEach((shard, i) => {
+    const namespaces = shard.flatMap((t) => t.namespaces);
+    if (namespaces.length === 0) return;
+    policies.push({
+      name: billingApiTenantIngressName(i),
+      namespace: input.billingNamespace,
+      spec: { podSelector: { matchLabels: billingApiSelector }, policyTypes: ["Ingress"], ingress: [{ from: [inNamespaces(namespaces)], ports: tcp(billingApiPort) }] },
+    });
+  });
   if (input.accessLogCollectorNamespace === input.billingNamespace) {
     // The gateway's Envoy access log service sends OTLP to the Collector.
     policies.push({
@@ -129,11 +154,16 @@ export function platformIngressPolicies(input: PlatformIngressInput): PlatformIn
 
 /** The policies of platformIngressPolicies as NetworkPolicy objects. */
 export function createPlatformIngressPolicies(name: string, input: PlatformIngressInput, parent: pulumi.Resource, dependsOn: pulumi.Resource[]): void {
-  for (const p of platformIngressPolicies(input)) {
+  const policies = platformIngressPolicies(input);
+  const create = (p: PlatformIngressPolicy, after: pulumi.Resource[]) =>
     new k8s.networking.v1.NetworkPolicy(
       `${name}-netpol-${p.namespace}-${p.name}`,
       { metadata: { name: p.name, namespace: p.namespace, labels: appLabels(p.name, "network-policy") }, spec: p.spec },
-      { parent, dependsOn },
+      { parent, dependsOn: after },
     );
-  }
+  // The tenant shards first: on an upgrade from one all-tenant policy, its tenant peers are removed
+  // only once the shard policies admitting them exist, so no tenant loses the billing API midway.
+  const isShard = (p: PlatformIngressPolicy) => p.name.startsWith(TENANT_INGRESS_PREFIX);
+  const shards = policies.filter(isShard).map((p) => create(p, dependsOn));
+  for (const p of policies.filter((q) => !isShard(q))) create(p, p.name === billingApiIngressName ? [...dependsOn, ...shards] : dependsOn);
 }

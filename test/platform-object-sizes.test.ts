@@ -1,0 +1,64 @@
+/**
+ * Issue #20, scale envelope: the platform objects whose content grows with the tenant registry stay
+ * under their size limits at 10,000 tenants (docs/scaling.md "Platform objects that list every
+ * tenant"). Measured on the pure spec builders the platform renders them with
+ * (scripts/bench/object-sizes.ts): the Pulumi mock runtime cannot hold a 10,000-tenant platform
+ * render on this machine. Before the split, one tokens Secret, one NetworkPolicy and one Gateway
+ * AuthPolicy listed every tenant and passed etcd's 1.5 MiB request limit or a Secret's 1 MiB
+ * between about 2,600 and 8,500 tenants; each assertion below fails with that layout back.
+ */
+import { beforeAll, describe, expect, it } from "vitest";
+import { benchPlatforms, DATA_LIMIT, ETCD_REQUEST_LIMIT, largestByKind, platformObjectSizes, type ObjectSize } from "../scripts/bench/object-sizes";
+
+const COUNTS = [10, 1000, 10_000] as const;
+type Sizes = Record<(typeof COUNTS)[number], { unpinned: ObjectSize[]; pinned: ObjectSize[] }>;
+let sizes: Sizes;
+
+beforeAll(() => {
+  sizes = Object.fromEntries(
+    COUNTS.map((n) => {
+      const p = benchPlatforms(n);
+      return [n, { unpinned: platformObjectSizes(p.unpinned), pinned: platformObjectSizes(p.pinned) }];
+    }),
+  ) as Sizes;
+}, 600_000);
+
+const largest = (n: (typeof COUNTS)[number], kind: string, pinned = true): ObjectSize => largestByKind(sizes[n][pinned ? "pinned" : "unpinned"])[kind];
+const ofKind = (n: (typeof COUNTS)[number], kind: string): ObjectSize[] => sizes[n].pinned.filter((s) => s.kind === kind);
+
+describe("platform objects at 10, 1,000 and 10,000 tenants", () => {
+  it("tenant tokens: 16 Secrets whatever the count, the largest at 10,000 tenants under 1/8 of a Secret's 1 MiB", () => {
+    for (const n of COUNTS) expect(ofKind(n, "Secret").map((s) => s.name)).toHaveLength(17);
+    const big = largest(10_000, "Secret");
+    expect(big.name).toMatch(/^maas-billing-api-tokens-tenants-\d\d$/);
+    expect(big.dataBytes!).toBeLessThan(DATA_LIMIT / 8);
+    // The platform tokens' own Secret does not grow with the tenants at all.
+    const platformTokens = (n: (typeof COUNTS)[number]) => ofKind(n, "Secret").find((s) => s.name === "maas-billing-api-tokens")!.bytes;
+    expect(platformTokens(10_000)).toBe(platformTokens(10));
+  });
+
+  it("billing API ingress: one NetworkPolicy per non-empty tenant shard, the largest at 10,000 tenants under 1/16 of etcd's 1.5 MiB", () => {
+    expect(ofKind(10_000, "NetworkPolicy").filter((s) => s.name.startsWith("maas-billing-api-ingress-tenants-"))).toHaveLength(16);
+    expect(largest(10_000, "NetworkPolicy").bytes).toBeLessThan(ETCD_REQUEST_LIMIT / 16);
+    // The policy that kept every tenant's namespaces keeps only the gateway, the scraper and the Collector.
+    const main = (n: (typeof COUNTS)[number]) => ofKind(n, "NetworkPolicy").find((s) => s.name === "maas-billing-api-ingress")!.bytes;
+    expect(main(10_000)).toBe(main(10));
+  });
+
+  it("Gateway AuthPolicy without tier pins: at 10,000 tenants under 60 % of etcd's 1.5 MiB (one copy of the namespace->tenant map)", () => {
+    expect(largest(10_000, "AuthPolicy", false).bytes).toBeLessThan(0.6 * ETCD_REQUEST_LIMIT);
+  });
+
+  it("Gateway AuthPolicy with every tenant pinned: still one object listing every tenant namespace twice and its tiers once; it passes 1.5 MiB before 10,000 tenants (NOT split: docs/scaling.md)", () => {
+    const perTenant = (largest(10_000, "AuthPolicy").bytes - largest(1000, "AuthPolicy").bytes) / 9000;
+    const ceiling = Math.floor((ETCD_REQUEST_LIMIT - largest(1000, "AuthPolicy").bytes) / perTenant) + 1000;
+    // Three copies of the lists instead of eight: about 270 bytes a tenant, so about 5,800 tenants.
+    expect(perTenant).toBeLessThan(300);
+    expect(ceiling).toBeGreaterThan(5000);
+    expect(largest(10_000, "AuthPolicy").bytes).toBeGreaterThan(ETCD_REQUEST_LIMIT);
+  });
+
+  it("collector settings: one ConfigMap listing every tenant, still under a ConfigMap's 1 MiB at 10,000 tenants (NOT split: docs/scaling.md)", () => {
+    expect(largest(10_000, "ConfigMap").dataBytes!).toBeLessThan(DATA_LIMIT);
+  });
+});
