@@ -47,6 +47,9 @@ const admitted = (policy: any): string[] => {
   const out: string[] = [];
   for (const rule of policy.spec.ingress ?? []) {
     const ports: string[] = (rule.ports ?? []).map((p: { port: number | string }) => String(p.port));
+    // A rule without peers admits every source (NetworkPolicy semantics): an empty tenant shard
+    // rendered as `from: []` would open the billing API to the cluster.
+    if ((rule.from ?? []).length === 0) for (const port of ports.length > 0 ? ports : ["*"]) out.push(`*:${port}`);
     for (const peer of rule.from ?? []) {
       const nsSel = peer.namespaceSelector;
       const namespaces: string[] = nsSel
