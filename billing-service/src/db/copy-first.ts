@@ -101,4 +101,24 @@ export const copyFirst = async <T>(db: Pool | PoolClient, copy: CopyBatch<T>, fa
   return copy.result(copied);
 };
 
+/**
+ * The same inside the caller's transaction on `client`: the COPY runs under a savepoint, so a
+ * unique_violation undoes the COPY alone and `fallback()` then stores the batch by the statement,
+ * in the same transaction. Any other failure is rethrown (the caller's transaction then fails).
+ */
+export const copyFirstInTransaction = async <T>(client: PoolClient, copy: CopyBatch<T>, fallback: () => Promise<T>): Promise<T> => {
+  await client.query("savepoint copy_first");
+  let copied: number;
+  try {
+    copied = await copyIn(client, copy.sql, copy.text());
+    if (copied !== copy.rows) throw new CopyRowCountError(`COPY read ${copied} rows from a batch of ${copy.rows}: nothing stored`);
+  } catch (e) {
+    await client.query("rollback to savepoint copy_first");
+    if ((e as { code?: string }).code !== UNIQUE_VIOLATION) throw e;
+    return fallback();
+  }
+  await client.query("release savepoint copy_first");
+  return copy.result(copied);
+};
+
 export class CopyRowCountError extends Error {}
