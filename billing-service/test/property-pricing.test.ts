@@ -10,9 +10,9 @@ import { describe, expect, it } from "vitest";
 import { priceGroups, type UsageGroup } from "../src/invoices/pricing";
 import { costByTenant } from "../src/ops/metrics";
 import { formatScaled, parseDecimal } from "../src/pricebook/money";
-import { parsePriceBook, versionAt, type PriceBook } from "../src/pricebook/pricebook";
+import { parsePriceBook, versionAt, versionsInRange, type PriceBook } from "../src/pricebook/pricebook";
 import { estimateCostMinor } from "../src/quota/cost";
-import { readUsageSnapshot } from "../src/quota/usage";
+import { readUsageSnapshot, type UsageRow } from "../src/quota/usage";
 
 const price = fc.bigInt({ min: 0n, max: 50n * 10n ** 12n }).map((scaled) => formatScaled(scaled, 12));
 const entry = (tier: string, model: string, tenant?: string) =>
@@ -110,20 +110,22 @@ describe("invoices, quotas and metrics price alike", () => {
   it("a quota's month cost (the in-memory view's refresh, no invoice lines) = invoice total, to the minor unit", async () => {
     await fc.assert(
       fc.asyncProperty(bookArb, fc.array(rowArb, { minLength: 1, maxLength: 30 }), async (book, rows) => {
-        // The rows as the refresh's SQL returns them: one per (tenant, user, tier, model, today, version).
-        const sqlRows = rows.map((r, i) => ({
-          src: "ledger",
-          tenant: r.tenant,
-          user_key: i % 3 === 0 ? "" : `u${i % 2}`,
-          tier: r.tier,
-          model: r.model,
-          today: false,
-          version: versionAt(book, r.hour)!.id,
-          a: r.input.toString(),
-          b: r.output.toString(),
-          c: r.requests.toString(),
-          d: "0",
-        }));
+        // The rows as the refresh's SQL returns them (arrays: usage.ts UsageRow): one per
+        // (tenant, user, tier, model, today, version).
+        const month = versionsInRange(book, new Date(MAY), new Date("2026-06-01T00:00:00Z"));
+        const sqlRows: UsageRow[] = rows.map((r, i) => [
+          false,
+          r.tenant,
+          i % 3 === 0 ? "" : `u${i % 2}`,
+          r.tier,
+          r.model,
+          false,
+          month.indexOf(versionAt(book, r.hour)!) + 1,
+          r.input.toString(),
+          r.output.toString(),
+          r.requests.toString(),
+          null,
+        ]);
         const snapshot = await readUsageSnapshot({ query: async () => ({ rows: sqlRows }) } as never, book, { now: new Date("2026-05-31T12:00:00Z") });
         expect(snapshot.tenants.get("acme")!.total.month.costMinor).toBe(priceGroups(book, "acme", invoiceGroups(book, rows)).totalMinor);
         for (const user of ["u0", "u1"]) {

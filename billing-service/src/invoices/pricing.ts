@@ -55,8 +55,10 @@ export class UnpricedUsageError extends Error {}
  * the same rounding `priceGroups` applies to its lines (`allocate`). Numerators are linear in the
  * quantities (cost.ts), so a caller that only needs the total (the quota view, refreshed every
  * second) may add row numerators without building lines, and gets the draft invoice's total.
+ * That total is allocate()'s: the exact sum rounded half away from zero (money.ts, the rounding
+ * rule), computed here without allocate's per-line arrays (the view rounds 2,000 figures a second).
  */
-export const totalMinorOfNumerator = (exactSum: bigint): bigint => allocate([exactSum], COST_DENOMINATOR).totalMinor;
+export const totalMinorOfNumerator = (exactSum: bigint): bigint => roundHalfAwayFromZero(exactSum, COST_DENOMINATOR);
 
 /** Prices `tenant`'s usage groups (its contract entries override the list: cost.ts `priceFor`). */
 export const priceGroups = (book: PriceBook, tenant: string, groups: readonly UsageGroup[]): { lines: PricedLine[]; totalMinor: bigint } => {

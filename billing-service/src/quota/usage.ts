@@ -11,8 +11,8 @@
  */
 import type { Pool, PoolClient } from "pg";
 import { totalMinorOfNumerator } from "../invoices/pricing";
-import { priceFor, usageCostNumerator } from "../pricebook/cost";
-import { versionsInRange, type Price, type PriceBook } from "../pricebook/pricebook";
+import { costFactors, costNumeratorOf, priceFor, type CostFactors } from "../pricebook/cost";
+import { versionsInRange, type PriceBook, type PriceVersion } from "../pricebook/pricebook";
 import type { QuotaKind, QuotaPeriod } from "./store";
 
 export interface Amounts {
@@ -64,6 +64,12 @@ export const consumedOf = (snapshot: UsageSnapshot, c: Consumption | undefined, 
   return { used: ledger + reserved, reserved };
 };
 
+const addAmounts = (to: Amounts, a: Amounts): void => {
+  to.tokens += a.tokens;
+  to.requests += a.requests;
+  to.costMinor += a.costMinor;
+};
+
 /** Adds a new reservation to the snapshot (the user's figures and the tenant's total). */
 export const addReserved = (snapshot: UsageSnapshot, tenant: string, user: string, a: Amounts): void => {
   const t = snapshot.tenants.get(tenant) ?? { total: emptyConsumption(), users: new Map<string, Consumption>() };
@@ -74,24 +80,26 @@ export const addReserved = (snapshot: UsageSnapshot, tenant: string, user: strin
     t.users.set(user, u);
     targets.push(u);
   }
-  for (const c of targets) {
-    c.reserved.tokens += a.tokens;
-    c.reserved.requests += a.requests;
-    c.reserved.costMinor += a.costMinor;
-  }
+  for (const c of targets) addAmounts(c.reserved, a);
 };
 
+// One row per (tenant, user, tier, model, today, price version) of ledger usage, and per (tenant,
+// user) of open reservations. Read as arrays (UsageRow) with as few strings per row as the fold
+// needs: flags are booleans, the price version its index in $3 (1-based; 0 = before the book's
+// first version), and a ledger row's cost column null. width_bucket(hour, $3) is the number of
+// effective dates <= hour ($3 is sorted, as the book's versions are): a third of the statement's
+// time of the per-row count over unnest($3) it replaces.
 const USAGE_SQL = (source: string) => `
-select 'ledger' as src, tenant, user_key, tier, model, (hour >= $2) as today,
-       coalesce(($4::text[])[(select count(*) from unnest($3::timestamptz[]) b where b <= hour)::int], '') as version,
-       sum(input_tokens)::text as a, sum(output_tokens)::text as b, sum(requests)::text as c, '0' as d
+select false as reserved, tenant, user_key, tier, model, (hour >= $2) as today,
+       width_bucket(hour, $3::timestamptz[]) as version,
+       sum(input_tokens)::text as a, sum(output_tokens)::text as b, sum(requests)::text as c, null::text as d
   from ${source}
- where hour >= $1 and hour < $6 and ($5::text is null or tenant = $5)
+ where hour >= $1 and hour < $5 and ($4::text is null or tenant = $4)
  group by tenant, user_key, tier, model, 6, 7
 union all
-select 'reserved', tenant, user_key, '', '', true, '', sum(tokens)::text, '0', sum(requests)::text, sum(cost_minor)::text
+select true, tenant, user_key, '', '', true, 0, sum(tokens)::text, '0', sum(requests)::text, sum(cost_minor)::text
   from quota_reservations
- where settled_at is null and expires_at > $7 and ($5::text is null or tenant = $5)
+ where settled_at is null and expires_at > $6 and ($4::text is null or tenant = $4)
  group by tenant, user_key`;
 
 // The rollup buckets usage by hour; when every price change of the month is on a whole hour, an
@@ -100,92 +108,149 @@ const HOURLY = "usage_hourly_current";
 // Otherwise the ledger itself (slower: one row per event / collector window).
 const LEDGER = "(select tenant, coalesce(user_id, '') as user_key, tier, model, window_start as hour, input_tokens, output_tokens, requests from usage_ledger) l";
 
+/**
+ * One row of USAGE_SQL, as an array (pg rowMode "array": no object with named fields per row).
+ * Ledger rows: a, b, c = input tokens, output tokens, requests (sums as text), version = index
+ * into the month's price versions, 1-based (0: none). Reserved rows: a = tokens, c = requests,
+ * d = cost in minor units.
+ */
+export type UsageRow = [reserved: boolean, tenant: string, userKey: string, tier: string, model: string, today: boolean, version: number, a: string, b: string, c: string, d: string | null];
+
 /** Reads the usage of the day and month holding `now` (one tenant, or all). */
 export const readUsageSnapshot = async (pool: Queryable, book: PriceBook, options: { tenant?: string; now: Date }): Promise<UsageSnapshot> => {
   const { now } = options;
-  const dayStart = periodStartOf("day", now);
   const monthStart = periodStartOf("month", now);
   const monthEnd = periodEndOf("month", now);
   const versions = versionsInRange(book, monthStart, monthEnd);
   const hourAligned = versions.every((v) => v.effectiveFrom.getTime() <= monthStart.getTime() || v.effectiveFrom.getTime() % 3_600_000 === 0);
   const rows = (
-    await pool.query(USAGE_SQL(hourAligned ? HOURLY : LEDGER), [
-      monthStart,
-      dayStart,
-      versions.map((v) => v.effectiveFrom),
-      versions.map((v) => v.id),
-      options.tenant ?? null,
-      monthEnd,
-      now,
-    ])
+    await pool.query<UsageRow>({
+      // Not a named (prepared) statement: PostgreSQL's generic plan for it after five runs costs
+      // more than planning each time (bench/refresh-cost.ts: 6.9 vs 4.6 ms backend CPU a call).
+      text: USAGE_SQL(hourAligned ? HOURLY : LEDGER),
+      values: [monthStart, periodStartOf("day", now), versions.map((v) => v.effectiveFrom), options.tenant ?? null, monthEnd, now],
+      rowMode: "array",
+    })
   ).rows;
+  return foldUsageRows(rows, book, versions, now);
+};
 
-  const tenants = new Map<string, TenantUsage>();
-  // Exact cost numerators per figure (tenant or user, day or month), rounded once at the end like
-  // the invoice's total (totalMinorOfNumerator). This runs every second on the request path's
-  // replica, so it adds numerators instead of building invoice lines: with 1,000 users that was
-  // 140-480 ms of synchronous work per refresh (the event loop blocked), now a few ms.
-  const numerators = new Map<Consumption, { day: bigint; month: bigint }>();
-  const prices = new Map<string, Price | null>();
-  const unpriced = new Set<string>();
-  const byId = new Map(versions.map((v) => [v.id, v]));
-  const tenantOf = (name: string): TenantUsage => {
-    const t = tenants.get(name) ?? { total: emptyConsumption(), users: new Map<string, Consumption>() };
-    tenants.set(name, t);
-    return t;
+/**
+ * What one figure (a tenant's total, or one user) has added up so far: today's ledger usage and
+ * the rest of the month's apart (a row adds to one of them; month = both, at the end), with exact
+ * cost numerators; reservations as they are.
+ */
+interface Figure {
+  dayTokens: bigint;
+  dayRequests: bigint;
+  dayCost: bigint;
+  restTokens: bigint;
+  restRequests: bigint;
+  restCost: bigint;
+  readonly reserved: Amounts;
+}
+
+interface TenantFold {
+  readonly total: Figure;
+  readonly users: Map<string, Figure>;
+  /** version, tier, model -> the factors of the tenant's price (null: no price). */
+  readonly prices: Map<string, CostFactors | null>;
+}
+
+const newFigure = (): Figure => ({ dayTokens: 0n, dayRequests: 0n, dayCost: 0n, restTokens: 0n, restRequests: 0n, restCost: 0n, reserved: zero() });
+
+const addLedger = (x: Figure, today: boolean, tokens: bigint, requests: bigint, numerator: bigint): void => {
+  if (today) {
+    x.dayTokens += tokens;
+    x.dayRequests += requests;
+    x.dayCost += numerator;
+  } else {
+    x.restTokens += tokens;
+    x.restRequests += requests;
+    x.restCost += numerator;
+  }
+};
+
+/** The figure's Consumption: each cost sum rounded once, like the invoice's total. */
+const consumptionOf = (x: Figure): Consumption => {
+  const monthCost = x.dayCost + x.restCost;
+  return {
+    day: { tokens: x.dayTokens, requests: x.dayRequests, costMinor: totalMinorOfNumerator(x.dayCost) },
+    month: { tokens: x.dayTokens + x.restTokens, requests: x.dayRequests + x.restRequests, costMinor: totalMinorOfNumerator(monthCost) },
+    reserved: x.reserved,
   };
-  for (const [i, r] of rows.entries()) {
-    // Give the event loop back every 200 rows (about a millisecond of work on this 2-core VM when
-    // quiet): the request-path check (view.ts) answers from the previous snapshot meanwhile,
-    // instead of waiting behind one long synchronous pass (a request arriving then would wait for
-    // the whole chunk: chunks of 1,000 rows still showed in the bench's tail).
+};
+
+/**
+ * The snapshot of the rows USAGE_SQL returned (`versions`: the price versions of the month, as
+ * passed to it). Cost: each ledger row is priced by the one pricing rule (pricebook/cost.ts:
+ * priceFor, and the exact numerator through costFactors, which equals usageCostNumerator), the
+ * exact numerators of each figure (tenant or user, day or month) are added, and each sum is rounded
+ * once at the end like the invoice's total (totalMinorOfNumerator), so a tenant-wide month cost
+ * quota shows the month-to-date draft total to the minor unit. test/property-quota-refresh.test.ts
+ * holds the result equal to pricing every row with usageCostNumerator.
+ *
+ * This runs every second on every replica (the request path's view) with a row per (user, model):
+ * per row it parses three sums, prices once and adds to two figures; each (tenant, version, tier,
+ * model) price is looked up once per refresh; no per-row arrays, keys or objects beyond the BigInts
+ * (bench/refresh-cost.ts measures CPU and bytes allocated per refresh).
+ */
+export const foldUsageRows = async (rows: readonly UsageRow[], book: PriceBook, versions: readonly PriceVersion[], now: Date): Promise<UsageSnapshot> => {
+  const folds = new Map<string, TenantFold>();
+  const unpriced = new Set<string>();
+  for (let i = 0; i < rows.length; i++) {
+    // Give the event loop back every 200 rows: the request-path check (view.ts) answers from the
+    // previous snapshot meanwhile, instead of waiting behind one long synchronous pass.
     if (i % 200 === 199) await new Promise((resolve) => setImmediate(resolve));
-    const t = tenantOf(r.tenant);
-    const targets = [t.total];
-    if (r.user_key !== "") {
-      const u = t.users.get(r.user_key) ?? emptyConsumption();
-      t.users.set(r.user_key, u);
-      targets.push(u);
+    const r = rows[i];
+    const tenant = r[1];
+    const userKey = r[2];
+    let t = folds.get(tenant);
+    if (t === undefined) {
+      t = { total: newFigure(), users: new Map(), prices: new Map() };
+      folds.set(tenant, t);
     }
-    const a = BigInt(r.a);
-    const b = BigInt(r.b);
-    const c = BigInt(r.c);
-    if (r.src === "reserved") {
-      for (const x of targets) {
-        x.reserved.tokens += a;
-        x.reserved.requests += c;
-        x.reserved.costMinor += BigInt(r.d);
-      }
-      continue;
-    }
-    for (const x of targets) {
-      for (const p of r.today ? [x.day, x.month] : [x.month]) {
-        p.tokens += a + b;
-        p.requests += c;
+    let u: Figure | undefined;
+    if (userKey !== "") {
+      u = t.users.get(userKey);
+      if (u === undefined) {
+        u = newFigure();
+        t.users.set(userKey, u);
       }
     }
-    const priceKey = `${r.tenant}\u0000${r.tier}\u0000${r.model}\u0000${r.version}`;
-    let price = prices.get(priceKey);
-    if (price === undefined) {
-      const version = byId.get(r.version);
-      price = (version && priceFor(version, { tenant: r.tenant, tier: r.tier, model: r.model })) || null;
-      prices.set(priceKey, price);
-    }
-    if (price === null) {
-      unpriced.add(JSON.stringify([r.tenant, r.tier, r.model]));
+    const a = BigInt(r[7]);
+    const c = BigInt(r[9]);
+    if (r[0]) {
+      const amounts = { tokens: a, requests: c, costMinor: BigInt(r[10] ?? "0") };
+      addAmounts(t.total.reserved, amounts);
+      if (u !== undefined) addAmounts(u.reserved, amounts);
       continue;
     }
-    const n = usageCostNumerator({ inputTokens: a, outputTokens: b, requests: c }, price, book.minorUnitDigits);
-    for (const x of targets) {
-      const acc = numerators.get(x) ?? { day: 0n, month: 0n };
-      numerators.set(x, acc);
-      acc.month += n;
-      if (r.today) acc.day += n;
+    const tier = r[3];
+    const model = r[4];
+    const version = r[6];
+    const b = BigInt(r[8]);
+    const priceKey = `${version}\u0000${tier}\u0000${model}`;
+    let factors = t.prices.get(priceKey);
+    if (factors === undefined) {
+      const v = versions[version - 1];
+      const price = v && priceFor(v, { tenant, tier, model });
+      factors = price ? costFactors(price, book.minorUnitDigits) : null;
+      t.prices.set(priceKey, factors);
+      if (factors === null) unpriced.add(JSON.stringify([tenant, tier, model]));
     }
+    // Unpriced usage counts in tokens and requests, in no cost figure.
+    const numerator = factors === null ? 0n : costNumeratorOf(a, b, c, factors);
+    const tokens = a + b;
+    const today = r[5];
+    addLedger(t.total, today, tokens, c, numerator);
+    if (u !== undefined) addLedger(u, today, tokens, c, numerator);
   }
-  for (const [x, n] of numerators) {
-    x.day.costMinor = totalMinorOfNumerator(n.day);
-    x.month.costMinor = totalMinorOfNumerator(n.month);
-  }
-  return { dayStart, monthStart, tenants, unpriced: [...unpriced].sort() };
+  const tenants = new Map<string, TenantUsage>();
+  folds.forEach((t, name) => {
+    const users = new Map<string, Consumption>();
+    t.users.forEach((u, key) => users.set(key, consumptionOf(u)));
+    tenants.set(name, { total: consumptionOf(t.total), users });
+  });
+  return { dayStart: periodStartOf("day", now), monthStart: periodStartOf("month", now), tenants, unpriced: [...unpriced].sort() };
 };
