@@ -19,6 +19,9 @@ import { count, errorBody, pgText, quotaAuthorizeBody, quotaCheckBody, quotaList
 
 const label = pgText();
 
+/** The gateway's per-request check (app.ts writes no per-request log lines for it). */
+export const QUOTA_AUTHORIZE_PATH = "/v1/quota/authorize";
+
 export const registerQuotaRoutes = (base: FastifyInstance, pool: Pool, priceBook: () => PriceBook, quota: QuotaService, vocabulary: () => Vocabulary): void => {
   const app = base.withTypeProvider<ZodTypeProvider>();
   app.get(
@@ -106,13 +109,13 @@ export const registerQuotaRoutes = (base: FastifyInstance, pool: Pool, priceBook
     },
   );
   app.post(
-    "/v1/quota/authorize",
+    QUOTA_AUTHORIZE_PATH,
     {
       config: { scope: { tenant: "body", action: "quotas.check" } },
       // Called once per gateway request: fastify's two info lines per request (synchronous writes
-      // to stdout) cost more CPU than the check itself (bench/quota.ts profile). Warnings and
-      // errors (denied credentials, failures) are still logged; the gateway logs the requests.
-      logLevel: "warn",
+      // to stdout) cost more CPU than the check itself (bench/quota.ts profile), so app.ts does not
+      // write them for this path. Warnings and errors (denied credentials, failures) are still
+      // logged; the gateway logs the requests.
       schema: {
         summary: "Request-path check for the gateway: may this identity send one more request? Answered from memory",
         description:
