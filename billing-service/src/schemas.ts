@@ -21,6 +21,14 @@ export const tenantParams = z.object({ tenant: pgText() });
 /** `/v1/tenants/:tenant/invoices/:invoice...` */
 export const invoiceParams = tenantParams.extend({ invoice: pgText(200).describe("invoice id or number") });
 
+/**
+ * The body of POST /v1/quota/authorize (the gateway's per-request check). The gateway sends "" for
+ * an identity without a user or tier annotation: that is "none", never a reason to fail the call
+ * (which a fail-open gateway would let through). routes/authorize-body.ts checks the common case
+ * without a zod parse and must agree with this schema.
+ */
+export const quotaAuthorizeRequest = z.object({ tenant: pgText(), user: z.union([pgText(), z.literal("")]).optional(), tier: z.union([pgText(), z.literal("")]).optional() });
+
 // Response bodies: fastify serializes answers through them (a field not listed is dropped) and
 // they document /openapi.json. Amounts and counters are decimal strings (bigint on the server).
 const decimal = z.string().regex(/^-?\d+(\.\d+)?$/);

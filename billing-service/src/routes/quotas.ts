@@ -15,7 +15,8 @@ import { estimateCostMinor } from "../quota/cost";
 import { refusalMessage } from "../quota/decide";
 import type { QuotaService } from "../quota/service";
 import { deleteQuota, QUOTA_KINDS, QUOTA_PERIODS, setQuota } from "../quota/store";
-import { count, errorBody, pgText, quotaAuthorizeBody, quotaCheckBody, quotaListBody, quotaRemainingBody, tenantParams } from "../schemas";
+import { authorizeValidatorCompiler } from "./authorize-body";
+import { count, errorBody, pgText, quotaAuthorizeBody, quotaAuthorizeRequest, quotaCheckBody, quotaListBody, quotaRemainingBody, tenantParams } from "../schemas";
 
 const label = pgText();
 
@@ -120,9 +121,7 @@ export const registerQuotaRoutes = (base: FastifyInstance, pool: Pool, priceBook
         summary: "Request-path check for the gateway: may this identity send one more request? Answered from memory",
         description:
           "Always 200 with allowed true/false while the replica's quota state is fresh (at most the refresh interval plus one refresh old); 503 when it is older than the staleness limit. Nothing is reserved. On allowed=false, message names the quota and its reset time (the gateway's 429 body).",
-        // The gateway sends "" for an identity without a user or tier annotation: that is "none",
-        // never a reason to fail the call (which a fail-open gateway would let through).
-        body: z.object({ tenant: label, user: z.union([label, z.literal("")]).optional(), tier: z.union([label, z.literal("")]).optional() }),
+        body: quotaAuthorizeRequest,
         response: { 200: quotaAuthorizeBody, 503: errorBody },
       },
       // The answers are built right below with exactly the schema's fields (a 503 by the error
@@ -130,6 +129,9 @@ export const registerQuotaRoutes = (base: FastifyInstance, pool: Pool, priceBook
       // most of this route's serializing cost. The schemas above still document it (/openapi.json),
       // and quota-request-path.test.ts parses answers with them strictly.
       serializerCompiler: () => (data) => JSON.stringify(data),
+      // The body check: the gateway's plain bodies by a few typeof and length tests, anything else
+      // by the zod schema above (same value, same 400): authorize-body.ts.
+      validatorCompiler: authorizeValidatorCompiler,
     },
     // A stale state throws StaleQuotaViewError: 503 (routes/errors.ts).
     async (request) => {
