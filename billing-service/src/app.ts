@@ -86,8 +86,8 @@ export const buildApp = async (deps: AppDeps): Promise<App> => {
     ...(deps.logger ? { loggerInstance: deps.logger } : { logger: false }),
     // No "incoming request" / "request completed" lines for the gateway's per-request check
     // (routes/quotas.ts): they cost more CPU than the check. Not a route-level logLevel "warn":
-    // that makes pino rebuild the level methods of every request's child logger (~8 us a request
-    // in serve's profile); here the child inherits the level as on every other route. Warnings and
+    // that makes pino rebuild the level methods of every request's child logger (serve's
+    // allocation profile); here the child inherits the level as on every other route. Warnings and
     // errors on that path are logged as everywhere (auth denials, the error handler's 5xx).
     logController: new LogController({ disableRequestLogging: (request) => request.url === QUOTA_AUTHORIZE_PATH }),
     bodyLimit: 16 * 1024 * 1024,
