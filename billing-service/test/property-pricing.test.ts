@@ -9,12 +9,13 @@ import fc from "fast-check";
 import { describe, expect, it } from "vitest";
 import { priceGroups, type UsageGroup } from "../src/invoices/pricing";
 import { costByTenant } from "../src/ops/metrics";
-import { formatScaled, parseDecimal } from "../src/pricebook/money";
-import { parsePriceBook, versionAt, versionsInRange, type PriceBook } from "../src/pricebook/pricebook";
+import { parseDecimal } from "../src/pricebook/money";
+import { versionAt, versionsInRange, type PriceBook } from "../src/pricebook/pricebook";
 import { estimateCostMinor } from "../src/quota/cost";
 import { readUsageSnapshot, type UsageRow } from "../src/quota/usage";
+import { priceText, twoVersionBook } from "./support/property-books";
 
-const price = fc.bigInt({ min: 0n, max: 50n * 10n ** 12n }).map((scaled) => formatScaled(scaled, 12));
+const price = priceText;
 const entry = (tier: string, model: string, tenant?: string) =>
   fc.record({ ...(tenant ? { tenant: fc.constant(tenant) } : {}), tier: fc.constant(tier), model: fc.constant(model), inputPerMillionTokens: price, outputPerMillionTokens: price, perRequest: price });
 /** Contract entries (per-tenant prices): some for the priced tenant, some for another one. */
@@ -27,19 +28,7 @@ const bookArb = fc
     v1: fc.tuple(entry("premium", "llama"), entry("*", "*"), contracts).map(([a, b, c]) => [a, b, ...c]),
     v2: fc.tuple(entry("premium", "llama"), entry("*", "*"), contracts).map(([a, b, c]) => [a, b, ...c]),
   })
-  .map(({ digits, v1, v2 }) =>
-    parsePriceBook(
-      JSON.stringify({
-        currency: "USD",
-        minorUnitDigits: digits,
-        versions: [
-          { effectiveFrom: "2026-01-01T00:00:00Z", prices: v1 },
-          { effectiveFrom: "2026-05-15T12:00:00Z", prices: v2 },
-        ],
-      }),
-      "property book",
-    ),
-  );
+  .map(twoVersionBook);
 
 const MAY = Date.parse("2026-05-01T00:00:00Z");
 const rowArb = fc.record({

@@ -15,11 +15,12 @@
 import fc from "fast-check";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { COST_DENOMINATOR, costFactors, costNumeratorOf, priceFor, usageCostNumerator } from "../src/pricebook/cost";
-import { allocate, formatScaled } from "../src/pricebook/money";
+import { allocate } from "../src/pricebook/money";
 import { parsePriceBook, type PriceBook } from "../src/pricebook/pricebook";
 import { ingestEvents } from "../src/events/ingest";
 import { foldUsageRows, readUsageSnapshot, type Amounts, type Consumption, type UsageRow } from "../src/quota/usage";
 import { startBillingDb, usageEvent, type BillingTestDb } from "./support/billing-db";
+import { priceText, twoVersionBook } from "./support/property-books";
 
 const NOW = new Date("2026-05-23T12:34:56Z");
 const TENANTS = ["acme", "globex"];
@@ -27,7 +28,7 @@ const USERS = ["", "u1", "u2", "u3"];
 const TIERS = ["premium", "free", "gold"];
 const MODELS = ["llama", "mistral", "granite"];
 
-const price = fc.bigInt({ min: 0n, max: 50n * 10n ** 12n }).map((scaled) => formatScaled(scaled, 12));
+const price = priceText;
 const entry = fc.record({
   tenant: fc.option(fc.constantFrom(...TENANTS), { nil: undefined }),
   tier: fc.constantFrom(...TIERS, "*"),
@@ -38,19 +39,7 @@ const entry = fc.record({
 });
 /** Entries as the book allows them: at most one per (tenant, tier, model); some keys have no price at all. */
 const entries = fc.uniqueArray(entry, { minLength: 1, maxLength: 8, selector: (e) => `${e.tenant ?? ""}/${e.tier}/${e.model}` }).map((es) => es.map(({ tenant, ...e }) => (tenant ? { tenant, ...e } : e)));
-const bookArb = fc.record({ digits: fc.constantFrom(0, 2, 3), v1: entries, v2: entries }).map(({ digits, v1, v2 }) =>
-  parsePriceBook(
-    JSON.stringify({
-      currency: "USD",
-      minorUnitDigits: digits,
-      versions: [
-        { effectiveFrom: "2026-01-01T00:00:00Z", prices: v1 },
-        { effectiveFrom: "2026-05-15T12:00:00Z", prices: v2 },
-      ],
-    }),
-    "property book",
-  ),
-);
+const bookArb = fc.record({ digits: fc.constantFrom(0, 2, 3), v1: entries, v2: entries }).map(twoVersionBook);
 
 const qty = fc.oneof(fc.bigInt({ min: 0n, max: 1000n }), fc.bigInt({ min: 0n, max: 10n ** 15n }));
 const ledgerRow = fc
