@@ -13,8 +13,8 @@
  *
  *   npx tsx billing-service/bench/otlp-profile.ts [records] [rounds]
  */
-import { decodeLogsRequest, flattenLogs } from "../src/accesslog/otlp";
-import { foldCopies, toAccessLogRow, type AccessLogRow } from "../src/accesslog/records";
+import { AttributeSlots, decodeLogsRequest, flattenLogs } from "../src/accesslog/otlp";
+import { foldCopies, RECORD_ATTRIBUTES, toAccessLogRow, type AccessLogRow } from "../src/accesslog/records";
 import { upsertAccessLogRows } from "../src/accesslog/store";
 import { MIGRATIONS } from "../src/db/migrations";
 import { serializeLogs } from "../testkit/access-logs";
@@ -70,7 +70,8 @@ export async function profileOtlp(records = 50_000, rounds = 3): Promise<{ name:
     const decoded = bodies.map((b) => decodeLogsRequest(b, "protobuf"));
     keep("JS: protobuf decode", cpu(t));
     t = process.cpuUsage();
-    const flat = decoded.map(flattenLogs);
+    const slots = new AttributeSlots(RECORD_ATTRIBUTES);
+    const flat = decoded.map((d) => flattenLogs(d, slots));
     keep("JS: flatten attributes", cpu(t));
     t = process.cpuUsage();
     rows = flat.map((batch) =>

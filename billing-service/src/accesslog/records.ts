@@ -49,6 +49,30 @@ export interface AccessLogRow {
 export const TENANT_ATTRIBUTES = ["tenant", "maas.tenant"] as const;
 export const NAMESPACE_ATTRIBUTES = ["route_namespace", "k8s.namespace.name", "namespace"] as const;
 
+/**
+ * Every attribute this module reads, and nothing else: the OTLP receiver flattens only these
+ * (otlp.ts AttributeSlots), and reading any other key there throws, so a key added below must be
+ * added here.
+ */
+export const RECORD_ATTRIBUTES = [
+  ...TENANT_ATTRIBUTES,
+  ...NAMESPACE_ATTRIBUTES,
+  "request_id",
+  "user_id",
+  "subscription",
+  "model",
+  "key_id",
+  "key_name",
+  "organization_id",
+  "groups",
+  "service.name",
+  "response_code",
+  "response_type",
+  "tokens_prompt",
+  "tokens_completion",
+  "tokens_total",
+] as const;
+
 export interface RecordContext {
   readonly source: string;
   /** The sender's tenant when its token is bound to one: every record is that tenant's. */
@@ -110,28 +134,56 @@ export const recordIdentity = (r: FlatLogRecord, tenant: string): string => {
   return hash("sha256", JSON.stringify(parts), "hex");
 };
 
+/** Nanoseconds past 2^63 - 1 (bigint nanoseconds end in 2262; timestamptz in 294276). */
+const MAX_NANOS = "9223372036854775807";
+const beyond2262 = (time: string): boolean => {
+  if (time.length !== MAX_NANOS.length) return time.length > MAX_NANOS.length;
+  // Equal-length digit strings compare as numbers; anything else is left to BigInt, as before.
+  return /^\d+$/.test(time) ? time > MAX_NANOS : BigInt(time) > 9_223_372_036_854_775_807n;
+};
+
+/** Why a text field cannot be stored, or undefined when it can (groups may be longer). */
+const badText = (name: string, value: string | undefined, max = MAX_TEXT): string | undefined =>
+  value !== undefined && (value.length > max || value.includes("\u0000")) ? `${name}: at most ${MAX_TEXT} characters without NUL` : undefined;
+
 /** The ledger row of one record, or why it cannot be one (the record is then rejected, never guessed). */
 export const toAccessLogRow = (r: FlatLogRecord, ctx: RecordContext): RecordOutcome => {
   const a = r.attributes;
   const time = r.timeUnixNano !== "0" ? r.timeUnixNano : r.observedTimeUnixNano;
   if (time === "0") return { ok: false, reason: "record has neither timeUnixNano nor observedTimeUnixNano" };
   // PostgreSQL timestamptz ends in 294276; bigint nanoseconds in 2262.
-  if (time.length > 19 || BigInt(time) > 9_223_372_036_854_775_807n) return { ok: false, reason: `timeUnixNano ${time} is beyond 2262` };
+  if (beyond2262(time)) return { ok: false, reason: `timeUnixNano ${time} is beyond 2262` };
   const tenant = tenantOf(a, ctx);
   if (tenant === undefined) return { ok: false, reason: `no tenant: set attribute ${TENANT_ATTRIBUTES[0]} or one of ${NAMESPACE_ATTRIBUTES.join(", ")} (a namespace of platform.tenants), or bind the sender to a tenant` };
   const input = tokenCount(a, "tokens_prompt");
+  if (typeof input === "string") return { ok: false, reason: input };
   const output = tokenCount(a, "tokens_completion");
+  if (typeof output === "string") return { ok: false, reason: output };
   const total = tokenCount(a, "tokens_total");
-  for (const v of [input, output, total]) if (typeof v === "string") return { ok: false, reason: v };
+  if (typeof total === "string") return { ok: false, reason: total };
   const codeText = a.get("response_code") ?? "";
   const responseCode = /^\d{1,3}$/.test(codeText) ? Number(codeText) : 0;
   const declared = text(a, "response_type");
   const responseType = declared ?? (responseCode === 429 ? "rate_limit" : responseCode >= 400 || responseCode === 0 ? "error" : "hit");
+  const user = text(a, "user_id");
+  const tier = text(a, "subscription");
   const model = text(a, "model");
-  const fields = { tenant, user: text(a, "user_id"), tier: text(a, "subscription"), model, keyId: text(a, "key_id"), keyName: text(a, "key_name"), organizationId: text(a, "organization_id"), groups: text(a, "groups"), responseType };
-  for (const [name, value] of Object.entries(fields)) {
-    if (value !== undefined && (value.length > (name === "groups" ? 4096 : MAX_TEXT) || value.includes("\u0000"))) return { ok: false, reason: `${name}: at most ${MAX_TEXT} characters without NUL` };
-  }
+  const keyId = text(a, "key_id");
+  const keyName = text(a, "key_name");
+  const organizationId = text(a, "organization_id");
+  const groups = text(a, "groups");
+  // The first field that cannot be stored is named (in this order).
+  const bad =
+    badText("tenant", tenant) ??
+    badText("user", user) ??
+    badText("tier", tier) ??
+    badText("model", model) ??
+    badText("keyId", keyId) ??
+    badText("keyName", keyName) ??
+    badText("organizationId", organizationId) ??
+    badText("groups", groups, 4096) ??
+    badText("responseType", responseType);
+  if (bad !== undefined) return { ok: false, reason: bad };
   return {
     ok: true,
     row: {
@@ -139,18 +191,18 @@ export const toAccessLogRow = (r: FlatLogRecord, ctx: RecordContext): RecordOutc
       source: ctx.source,
       recordId: recordIdentity(r, tenant),
       timeUnixNano: time,
-      user: fields.user ?? null,
-      tier: fields.tier ?? "",
+      user: user ?? null,
+      tier: tier ?? "",
       model: model === undefined || model === "-" ? "" : model,
-      keyId: fields.keyId ?? null,
-      keyName: fields.keyName ?? null,
-      organizationId: fields.organizationId ?? null,
-      groups: fields.groups ?? null,
+      keyId: keyId ?? null,
+      keyName: keyName ?? null,
+      organizationId: organizationId ?? null,
+      groups: groups ?? null,
       responseCode,
       responseType,
-      inputTokens: input as number,
-      outputTokens: output as number,
-      totalTokens: total as number,
+      inputTokens: input,
+      outputTokens: output,
+      totalTokens: total,
       billable: ctx.billable,
     },
   };

@@ -17,8 +17,8 @@
  * database nor the spool can take the batch (collectors retry).
  */
 import type { FastifyInstance, FastifyReply, FastifyRequest } from "fastify";
-import { decodeLogsRequest, encodeLogsResponse, flattenLogs, inflateBody, OtlpDecodeError, type OtlpEncoding } from "../accesslog/otlp";
-import { toAccessLogRow, type AccessLogRow } from "../accesslog/records";
+import { AttributeSlots, decodeLogsRequest, encodeLogsResponse, flattenLogs, inflateBody, OtlpDecodeError, type OtlpEncoding } from "../accesslog/otlp";
+import { RECORD_ATTRIBUTES, toAccessLogRow, type AccessLogRow } from "../accesslog/records";
 import { z } from "zod";
 import type { ServiceMetrics } from "../ops/metrics";
 import { errorBody } from "../schemas";
@@ -36,6 +36,9 @@ export interface LogsRouteOptions {
 }
 
 const ENCODINGS: Record<string, OtlpEncoding> = { "application/x-protobuf": "protobuf", "application/protobuf": "protobuf", "application/json": "json" };
+
+/** The attributes flattened per record: the ones toAccessLogRow reads. */
+const SLOTS = new AttributeSlots(RECORD_ATTRIBUTES);
 
 /** Records rejected per batch named in the answer; the rest are counted. */
 const MAX_REASONS = 5;
@@ -89,7 +92,7 @@ const handle = async (request: FastifyRequest, reply: FastifyReply, metrics: Ser
   if (!Buffer.isBuffer(request.body)) return reply.code(415).send({ error: "unsupported media type", message: "send Content-Type application/x-protobuf or application/json (OTLP/HTTP)" });
   let records;
   try {
-    records = flattenLogs(decodeLogsRequest(request.body, encoding));
+    records = flattenLogs(decodeLogsRequest(request.body, encoding), SLOTS);
   } catch (e) {
     if (e instanceof OtlpDecodeError) return reply.code(400).send({ error: "invalid request", message: e.message });
     throw e;

@@ -1,0 +1,144 @@
+/**
+ * The OTLP receiver's record -> row mapping (slot-based flattening, otlp.ts AttributeSlots, and
+ * toAccessLogRow) against the mapping of session 4 kept verbatim in support/accesslog-reference.ts:
+ * for any request, in both encodings, every record gives the same outcome: the same row, field for
+ * field, with the same SHA-256 record id (ids already stored must keep matching), or the same
+ * rejection reason. Requests are built from odd inputs on purpose: attributes missing, empty, "0",
+ * "-", of every OTLP value type, repeated, on the resource and on the record (the record's wins),
+ * unknown attributes, timestamps at 0, observed-only and past 2262, trace/span ids, over-long and
+ * NUL text, bad token counts; plus a batch of 10,000 benchmark records.
+ */
+import fc from "fast-check";
+import { describe, expect, it } from "vitest";
+import { AttributeSlots, decodeLogsRequest, flattenLogs, type OtlpEncoding } from "../src/accesslog/otlp";
+import { RECORD_ATTRIBUTES, toAccessLogRow, type RecordContext, type RecordOutcome } from "../src/accesslog/records";
+import { benchRecord } from "../bench/otlp";
+import { serializeLogs } from "../testkit/access-logs";
+import { referenceFlattenLogs, referenceToAccessLogRow, type ExportLogsServiceRequest } from "./support/accesslog-reference";
+
+// The same generated code the receiver decodes with, to encode requests no SDK would build (repeated keys, kvlist values).
+// eslint-disable-next-line @typescript-eslint/no-require-imports
+const root = require("opentelemetry-otlp-protos/build/src/generated/root");
+const Request = root.opentelemetry.proto.collector.logs.v1.ExportLogsServiceRequest;
+
+const SLOTS = new AttributeSlots(RECORD_ATTRIBUTES);
+
+const CONTEXTS: readonly RecordContext[] = [
+  { source: "//gateway/access-log", tenantOfNamespace: (ns) => (ns === "team-a" ? "acme" : ns === "team-b" ? "globex" : undefined), billable: true },
+  { source: "//gateway/access-log-acme", senderTenant: "acme", tenantOfNamespace: () => undefined, billable: false },
+];
+
+const outcomes = (body: Buffer, encoding: OtlpEncoding, ctx: RecordContext): { fast: RecordOutcome[]; reference: RecordOutcome[] } => ({
+  fast: flattenLogs(decodeLogsRequest(body, encoding), SLOTS).map((r) => toAccessLogRow(r, ctx)),
+  reference: referenceFlattenLogs(decodeLogsRequest(body, encoding) as ExportLogsServiceRequest).map((r) => referenceToAccessLogRow(r, ctx)),
+});
+
+// ---- generators of odd OTLP requests (proto3 JSON shape, as fromObject reads it) ----
+const KEYS = [...RECORD_ATTRIBUTES, "host.name", "service.instance.id", "other", ""];
+const textArb = fc.oneof(
+  fc.constantFrom("", "0", "-", "acme", "globex", "team-a", "team-b", "team-c", "user-1", "llama", "200", "429", "500", "hit", "rate_limit", "error", "17", "007", "1e3", " 5", "x".repeat(300), "a\u0000b", "tab\there", "é ü 字"),
+  fc.string({ maxLength: 12 }),
+  fc.nat(1_000_000_000).map(String),
+);
+const anyValueArb: fc.Arbitrary<Record<string, unknown>> = fc.oneof(
+  { weight: 8, arbitrary: textArb.map((s) => ({ stringValue: s })) },
+  { weight: 1, arbitrary: fc.oneof(fc.integer(), fc.bigInt({ min: -(2n ** 63n), max: 2n ** 63n - 1n })).map((n) => ({ intValue: String(n) })) },
+  { weight: 1, arbitrary: fc.boolean().map((b) => ({ boolValue: b })) },
+  { weight: 1, arbitrary: fc.double({ noNaN: true }).map((d) => ({ doubleValue: d })) },
+  { weight: 1, arbitrary: fc.array(textArb, { maxLength: 3 }).map((vs) => ({ arrayValue: { values: vs.map((s) => ({ stringValue: s })) } })) },
+  { weight: 1, arbitrary: fc.constant({ kvlistValue: { values: [{ key: "k", value: { stringValue: "v" } }] } }) },
+  { weight: 1, arbitrary: fc.constant({ bytesValue: "AAE=" }) },
+  { weight: 1, arbitrary: fc.constant({}) },
+);
+const attributesArb = fc.array(fc.record({ key: fc.constantFrom(...KEYS), value: anyValueArb }), { maxLength: 24 });
+const nanosArb = fc.oneof(
+  fc.constant("0"),
+  fc.bigInt({ min: 1n, max: 2n ** 64n - 1n }).map(String),
+  fc.bigInt({ min: 1_700_000_000_000_000_000n, max: 1_800_000_000_000_000_000n }).map(String),
+  fc.constantFrom("9223372036854775807", "9223372036854775808", "18446744073709551615"),
+);
+const idArb = (bytes: number) => fc.option(fc.uint8Array({ minLength: bytes, maxLength: bytes }), { nil: undefined });
+const recordArb = fc.record({ timeUnixNano: nanosArb, observedTimeUnixNano: nanosArb, attributes: attributesArb, traceId: idArb(16), spanId: idArb(8) });
+const requestArb = fc.array(
+  fc.record({ resource: fc.record({ attributes: attributesArb }), scopeLogs: fc.array(fc.record({ logRecords: fc.array(recordArb, { maxLength: 6 }) }), { maxLength: 3 }) }),
+  { minLength: 1, maxLength: 3 },
+);
+
+const protobufOf = (resourceLogs: unknown): Buffer => Buffer.from(Request.encode(Request.fromObject({ resourceLogs })).finish());
+/** OTLP/JSON: ids in hex, int64 as decimal strings, bytes in base64 (what collectors send). */
+const jsonOf = (resourceLogs: unknown): Buffer =>
+  Buffer.from(JSON.stringify({ resourceLogs }, (key, value) => ((key === "traceId" || key === "spanId") && value instanceof Uint8Array ? Buffer.from(value).toString("hex") : value)));
+
+describe("OTLP record -> row: the receiver's mapping equals session 4's", () => {
+  it("gives the same outcome for every record of any request, both encodings, both kinds of sender", () => {
+    fc.assert(
+      fc.property(requestArb, fc.constantFrom(...CONTEXTS), (resourceLogs, ctx) => {
+        for (const [encoding, body] of [["protobuf", protobufOf(resourceLogs)], ["json", jsonOf(resourceLogs)]] as const) {
+          const { fast, reference } = outcomes(body, encoding, ctx);
+          expect(fast).toEqual(reference);
+        }
+      }),
+      { numRuns: 400 },
+    );
+  });
+
+  it("the generators reach rows and every rejection (else the property above would compare little)", () => {
+    const reasons = new Set<string>();
+    let rows = 0;
+    fc.assert(
+      fc.property(requestArb, (resourceLogs) => {
+        for (const o of outcomes(protobufOf(resourceLogs), "protobuf", CONTEXTS[0]).fast) {
+          if (o.ok) rows++;
+          else reasons.add(o.reason.replace(/[\d"].*$/, "").split(":")[0]);
+        }
+      }),
+      { numRuns: 400, seed: 18 },
+    );
+    expect(rows).toBeGreaterThan(100);
+    for (const reason of ["record has neither timeUnixNano nor observedTimeUnixNano", "timeUnixNano ", "no tenant", "tokens_prompt", "tenant"]) expect([...reasons].some((r) => r.startsWith(reason))).toBe(true);
+  });
+
+  it("a record attribute wins over its resource's, an attribute repeated takes its last copy, unread attributes change nothing", () => {
+    const resourceLogs = [
+      {
+        resource: { attributes: [{ key: "tenant", value: { stringValue: "globex" } }, { key: "model", value: { stringValue: "granite" } }, { key: "host.name", value: { stringValue: "replica-1" } }] },
+        scopeLogs: [
+          {
+            logRecords: [
+              {
+                timeUnixNano: "1777000000000000001",
+                attributes: [
+                  { key: "tenant", value: { stringValue: "acme" } },
+                  { key: "tokens_prompt", value: { stringValue: "5" } },
+                  { key: "tokens_prompt", value: { intValue: "7" } },
+                  { key: "model", value: { stringValue: "" } },
+                  { key: "service.instance.id", value: { stringValue: "x" } },
+                ],
+              },
+            ],
+          },
+        ],
+      },
+    ];
+    for (const encoding of ["protobuf", "json"] as const) {
+      const { fast, reference } = outcomes(encoding === "protobuf" ? protobufOf(resourceLogs) : jsonOf(resourceLogs), encoding, CONTEXTS[0]);
+      expect(fast).toEqual(reference);
+      expect(fast[0]).toMatchObject({ ok: true, row: { tenant: "acme", inputTokens: 7, model: "" } });
+    }
+  });
+
+  it("gives the same 10,000 rows for a batch of 10,000 benchmark records (SDK-serialized, both encodings)", () => {
+    const records = Array.from({ length: 10_000 }, (_, i) => benchRecord(i));
+    for (const encoding of ["protobuf", "json"] as const) {
+      const { fast, reference } = outcomes(Buffer.from(serializeLogs(records, encoding)), encoding, CONTEXTS[0]);
+      expect(fast.length).toBe(10_000);
+      expect(fast.every((o) => o.ok)).toBe(true);
+      expect(fast).toEqual(reference);
+    }
+  });
+
+  it("reading an attribute that is not in RECORD_ATTRIBUTES fails loudly instead of reading as missing", () => {
+    const [record] = flattenLogs(decodeLogsRequest(protobufOf([{ scopeLogs: [{ logRecords: [{ timeUnixNano: "1" }] }] }]), "protobuf"), SLOTS);
+    expect(() => record.attributes.get("not_listed")).toThrow(/RECORD_ATTRIBUTES/);
+  });
+});

@@ -1,0 +1,200 @@
+/**
+ * The OTLP receiver's record -> row mapping as it was on main at 7331296 (session 4), kept verbatim
+ * (only exports and imports adjusted) as the reference the receiver's faster mapping is checked
+ * against (test/accesslog-fast-path.test.ts): the same request must give the same rows, byte for
+ * byte, including the SHA-256 record ids already stored. Do not "fix" or speed up this file.
+ */
+import { hash } from "node:crypto";
+import type { Attributes, FlatLogRecord } from "../../src/accesslog/otlp";
+import { NAMESPACE_ATTRIBUTES, TENANT_ATTRIBUTES, type RecordContext, type RecordOutcome } from "../../src/accesslog/records";
+
+/** A protobufjs int64 (the `long` package) or, from OTLP/JSON, a number or decimal string. */
+type Int64 = { toString(): string } | number | string | null | undefined;
+interface AnyValue {
+  stringValue?: string | null;
+  boolValue?: boolean | null;
+  intValue?: Int64;
+  doubleValue?: number | null;
+  arrayValue?: { values?: AnyValue[] | null } | null;
+  kvlistValue?: { values?: KeyValue[] | null } | null;
+  bytesValue?: Uint8Array | null;
+}
+interface KeyValue {
+  key?: string | null;
+  value?: AnyValue | null;
+}
+interface LogRecord {
+  timeUnixNano?: Int64;
+  observedTimeUnixNano?: Int64;
+  attributes?: KeyValue[] | null;
+  traceId?: Uint8Array | null;
+  spanId?: Uint8Array | null;
+  body?: AnyValue | null;
+}
+export interface ExportLogsServiceRequest {
+  resourceLogs?: Array<{
+    resource?: { attributes?: KeyValue[] | null } | null;
+    scopeLogs?: Array<{ logRecords?: LogRecord[] | null }> | null;
+  }> | null;
+}
+
+/** A record's attributes over its resource's, without copying the resource's per record. */
+class LayeredAttributes implements Attributes {
+  constructor(
+    private readonly own: ReadonlyMap<string, string>,
+    private readonly resource: ReadonlyMap<string, string>,
+  ) {}
+  get(key: string): string | undefined {
+    return this.own.get(key) ?? this.resource.get(key);
+  }
+}
+
+/** An unsigned fixed64 as protobufjs decodes it (a `long` Long): two 32-bit halves. */
+interface Fixed64 {
+  readonly low: number;
+  readonly high: number;
+  readonly unsigned: boolean;
+}
+const isFixed64 = (v: object): v is Fixed64 => (v as Fixed64).unsigned === true && typeof (v as Fixed64).low === "number";
+
+const int64 = (v: Int64): string => {
+  if (v === null || v === undefined) return "0";
+  // Long.toString divides in 32-bit steps: BigInt from the halves is several times faster.
+  if (typeof v === "object" && isFixed64(v)) return ((BigInt(v.high >>> 0) << 32n) | BigInt(v.low >>> 0)).toString();
+  const s = typeof v === "object" ? v.toString() : String(v);
+  return /^\d+$/.test(s) ? s : "0";
+};
+
+const valueText = (v: AnyValue | null | undefined): string | undefined => {
+  if (!v) return undefined;
+  if (v.stringValue !== null && v.stringValue !== undefined) return v.stringValue;
+  if (v.intValue !== null && v.intValue !== undefined) return typeof v.intValue === "object" ? v.intValue.toString() : String(v.intValue);
+  if (v.boolValue !== null && v.boolValue !== undefined) return String(v.boolValue);
+  if (v.doubleValue !== null && v.doubleValue !== undefined) return String(v.doubleValue);
+  if (v.arrayValue) return (v.arrayValue.values ?? []).map(valueText).filter((s) => s !== undefined).join(",");
+  return undefined;
+};
+
+const mergeAttributes = (into: Map<string, string>, attributes: KeyValue[] | null | undefined): void => {
+  for (const kv of attributes ?? []) {
+    const text = valueText(kv.value);
+    if (kv.key && text !== undefined) into.set(kv.key, text);
+  }
+};
+
+const hex = (b: Uint8Array | null | undefined): string => (b && b.length > 0 ? Buffer.from(b).toString("hex") : "");
+
+/** Every record of the request, in order, with its resource's attributes merged under its own. */
+export const referenceFlattenLogs = (request: ExportLogsServiceRequest): FlatLogRecord[] => {
+  const out: FlatLogRecord[] = [];
+  for (const rl of request.resourceLogs ?? []) {
+    const resource = new Map<string, string>();
+    mergeAttributes(resource, rl.resource?.attributes);
+    for (const sl of rl.scopeLogs ?? []) {
+      for (const r of sl.logRecords ?? []) {
+        const own = new Map<string, string>();
+        mergeAttributes(own, r.attributes);
+        const attributes = new LayeredAttributes(own, resource);
+        out.push({ timeUnixNano: int64(r.timeUnixNano), observedTimeUnixNano: int64(r.observedTimeUnixNano), attributes, traceId: hex(r.traceId), spanId: hex(r.spanId) });
+      }
+    }
+  }
+  return out;
+};
+
+const MAX_TEXT = 256;
+
+const text = (a: Attributes, key: string): string | undefined => {
+  const v = a.get(key);
+  return v === undefined || v === "" ? undefined : v;
+};
+
+const tokenCount = (a: Attributes, key: string): number | string => {
+  const v = a.get(key);
+  if (v === undefined || v === "" || v === "-") return 0;
+  if (!/^\d{1,15}$/.test(v)) return `${key}: expected a whole number of tokens as a string, got ${JSON.stringify(v.slice(0, 40))}`;
+  return Number(v);
+};
+
+const tenantOf = (a: Attributes, ctx: RecordContext): string | undefined => {
+  if (ctx.senderTenant !== undefined) return ctx.senderTenant;
+  for (const k of TENANT_ATTRIBUTES) {
+    const t = text(a, k);
+    if (t !== undefined) return t;
+  }
+  for (const k of NAMESPACE_ATTRIBUTES) {
+    const ns = text(a, k);
+    if (ns !== undefined) return ctx.tenantOfNamespace(ns);
+  }
+  return undefined;
+};
+
+/** The record's stable id: see the file comment for what it covers and why. */
+const recordIdentity = (r: FlatLogRecord, tenant: string): string => {
+  const a = r.attributes;
+  const parts = [
+    "maas-access-log/v1",
+    r.timeUnixNano !== "0" ? r.timeUnixNano : r.observedTimeUnixNano,
+    r.traceId,
+    r.spanId,
+    a.get("request_id") ?? "",
+    tenant,
+    a.get("user_id") ?? "",
+    a.get("subscription") ?? "",
+    a.get("model") ?? "",
+    a.get("key_id") ?? "",
+    a.get("key_name") ?? "",
+    a.get("organization_id") ?? "",
+    a.get("groups") ?? "",
+    a.get("service.name") ?? "",
+  ];
+  // One-shot hash (node:crypto hash): the same digest as createHash().update().digest(), cheaper per record.
+  return hash("sha256", JSON.stringify(parts), "hex");
+};
+
+/** The ledger row of one record, or why it cannot be one (the record is then rejected, never guessed). */
+export const referenceToAccessLogRow = (r: FlatLogRecord, ctx: RecordContext): RecordOutcome => {
+  const a = r.attributes;
+  const time = r.timeUnixNano !== "0" ? r.timeUnixNano : r.observedTimeUnixNano;
+  if (time === "0") return { ok: false, reason: "record has neither timeUnixNano nor observedTimeUnixNano" };
+  // PostgreSQL timestamptz ends in 294276; bigint nanoseconds in 2262.
+  if (time.length > 19 || BigInt(time) > 9_223_372_036_854_775_807n) return { ok: false, reason: `timeUnixNano ${time} is beyond 2262` };
+  const tenant = tenantOf(a, ctx);
+  if (tenant === undefined) return { ok: false, reason: `no tenant: set attribute ${TENANT_ATTRIBUTES[0]} or one of ${NAMESPACE_ATTRIBUTES.join(", ")} (a namespace of platform.tenants), or bind the sender to a tenant` };
+  const input = tokenCount(a, "tokens_prompt");
+  const output = tokenCount(a, "tokens_completion");
+  const total = tokenCount(a, "tokens_total");
+  for (const v of [input, output, total]) if (typeof v === "string") return { ok: false, reason: v };
+  const codeText = a.get("response_code") ?? "";
+  const responseCode = /^\d{1,3}$/.test(codeText) ? Number(codeText) : 0;
+  const declared = text(a, "response_type");
+  const responseType = declared ?? (responseCode === 429 ? "rate_limit" : responseCode >= 400 || responseCode === 0 ? "error" : "hit");
+  const model = text(a, "model");
+  const fields = { tenant, user: text(a, "user_id"), tier: text(a, "subscription"), model, keyId: text(a, "key_id"), keyName: text(a, "key_name"), organizationId: text(a, "organization_id"), groups: text(a, "groups"), responseType };
+  for (const [name, value] of Object.entries(fields)) {
+    if (value !== undefined && (value.length > (name === "groups" ? 4096 : MAX_TEXT) || value.includes("\u0000"))) return { ok: false, reason: `${name}: at most ${MAX_TEXT} characters without NUL` };
+  }
+  return {
+    ok: true,
+    row: {
+      tenant,
+      source: ctx.source,
+      recordId: recordIdentity(r, tenant),
+      timeUnixNano: time,
+      user: fields.user ?? null,
+      tier: fields.tier ?? "",
+      model: model === undefined || model === "-" ? "" : model,
+      keyId: fields.keyId ?? null,
+      keyName: fields.keyName ?? null,
+      organizationId: fields.organizationId ?? null,
+      groups: fields.groups ?? null,
+      responseCode,
+      responseType,
+      inputTokens: input as number,
+      outputTokens: output as number,
+      totalTokens: total as number,
+      billable: ctx.billable,
+    },
+  };
+};
+
