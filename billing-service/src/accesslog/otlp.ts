@@ -193,6 +193,8 @@ const isFixed64 = (v: object): v is Fixed64 => (v as Fixed64).unsigned === true 
 
 const int64 = (v: Int64): string => {
   if (v === null || v === undefined) return "0";
+  // An unset observed time (the usual case) is a zero Long: no BigInt for it.
+  if (typeof v === "object" && isFixed64(v) && v.low === 0 && v.high === 0) return "0";
   // Long.toString divides in 32-bit steps: BigInt from the halves is several times faster.
   if (typeof v === "object" && isFixed64(v)) return ((BigInt(v.high >>> 0) << 32n) | BigInt(v.low >>> 0)).toString();
   const s = typeof v === "object" ? v.toString() : String(v);
@@ -222,7 +224,8 @@ const setSlots = (values: (string | undefined)[], slots: AttributeSlots, attribu
   }
 };
 
-const hex = (b: Uint8Array | null | undefined): string => (b && b.length > 0 ? Buffer.from(b).toString("hex") : "");
+// Decoded from a Buffer, bytes fields are Buffers already: read them in place instead of copying.
+const hex = (b: Uint8Array | null | undefined): string => (b && b.length > 0 ? (Buffer.isBuffer(b) ? b : Buffer.from(b.buffer, b.byteOffset, b.byteLength)).toString("hex") : "");
 
 /**
  * Every record of the request, in order, with the listed attributes of its resource under its own
