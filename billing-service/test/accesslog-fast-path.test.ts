@@ -14,7 +14,7 @@ import { AttributeSlots, decodeLogsRequest, flattenLogs, type OtlpEncoding } fro
 import { RECORD_ATTRIBUTES, toAccessLogRow, type RecordContext, type RecordOutcome } from "../src/accesslog/records";
 import { benchRecord } from "../bench/otlp";
 import { serializeLogs } from "../testkit/access-logs";
-import { referenceFlattenLogs, referenceToAccessLogRow, type ExportLogsServiceRequest } from "./support/accesslog-reference";
+import { referenceFlattenLogs, referenceToAccessLogRow } from "./support/accesslog-reference";
 
 // The same generated code the receiver decodes with, to encode requests no SDK would build (repeated keys, kvlist values).
 // eslint-disable-next-line @typescript-eslint/no-require-imports
@@ -30,7 +30,7 @@ const CONTEXTS: readonly RecordContext[] = [
 
 const outcomes = (body: Buffer, encoding: OtlpEncoding, ctx: RecordContext): { fast: RecordOutcome[]; reference: RecordOutcome[] } => ({
   fast: flattenLogs(decodeLogsRequest(body, encoding), SLOTS).map((r) => toAccessLogRow(r, ctx)),
-  reference: referenceFlattenLogs(decodeLogsRequest(body, encoding) as ExportLogsServiceRequest).map((r) => referenceToAccessLogRow(r, ctx)),
+  reference: referenceFlattenLogs(decodeLogsRequest(body, encoding)).map((r) => referenceToAccessLogRow(r, ctx)),
 });
 
 // ---- generators of odd OTLP requests (proto3 JSON shape, as fromObject reads it) ----

@@ -28,8 +28,8 @@ interface OtlpRoot {
 }
 
 /** A protobufjs int64 (the `long` package) or, from OTLP/JSON, a number or decimal string. */
-type Int64 = { toString(): string } | number | string | null | undefined;
-interface AnyValue {
+export type Int64 = { toString(): string } | number | string | null | undefined;
+export interface AnyValue {
   stringValue?: string | null;
   boolValue?: boolean | null;
   intValue?: Int64;
@@ -38,7 +38,7 @@ interface AnyValue {
   kvlistValue?: { values?: KeyValue[] | null } | null;
   bytesValue?: Uint8Array | null;
 }
-interface KeyValue {
+export interface KeyValue {
   key?: string | null;
   value?: AnyValue | null;
 }
@@ -50,7 +50,7 @@ interface LogRecord {
   spanId?: Uint8Array | null;
   body?: AnyValue | null;
 }
-interface ExportLogsServiceRequest {
+export interface ExportLogsServiceRequest {
   resourceLogs?: Array<{
     resource?: { attributes?: KeyValue[] | null } | null;
     scopeLogs?: Array<{ logRecords?: LogRecord[] | null }> | null;

@@ -1,42 +1,12 @@
 /**
  * The OTLP receiver's record -> row mapping as it was on main at 7331296 (session 4), kept verbatim
- * (only exports and imports adjusted) as the reference the receiver's faster mapping is checked
+ * (only exports and imports adjusted; the decoded types are imported) as the reference the receiver's faster mapping is checked
  * against (test/accesslog-fast-path.test.ts): the same request must give the same rows, byte for
  * byte, including the SHA-256 record ids already stored. Do not "fix" or speed up this file.
  */
 import { hash } from "node:crypto";
-import type { Attributes, FlatLogRecord } from "../../src/accesslog/otlp";
+import type { AnyValue, Attributes, ExportLogsServiceRequest, FlatLogRecord, Int64, KeyValue } from "../../src/accesslog/otlp";
 import { NAMESPACE_ATTRIBUTES, TENANT_ATTRIBUTES, type RecordContext, type RecordOutcome } from "../../src/accesslog/records";
-
-/** A protobufjs int64 (the `long` package) or, from OTLP/JSON, a number or decimal string. */
-type Int64 = { toString(): string } | number | string | null | undefined;
-interface AnyValue {
-  stringValue?: string | null;
-  boolValue?: boolean | null;
-  intValue?: Int64;
-  doubleValue?: number | null;
-  arrayValue?: { values?: AnyValue[] | null } | null;
-  kvlistValue?: { values?: KeyValue[] | null } | null;
-  bytesValue?: Uint8Array | null;
-}
-interface KeyValue {
-  key?: string | null;
-  value?: AnyValue | null;
-}
-interface LogRecord {
-  timeUnixNano?: Int64;
-  observedTimeUnixNano?: Int64;
-  attributes?: KeyValue[] | null;
-  traceId?: Uint8Array | null;
-  spanId?: Uint8Array | null;
-  body?: AnyValue | null;
-}
-export interface ExportLogsServiceRequest {
-  resourceLogs?: Array<{
-    resource?: { attributes?: KeyValue[] | null } | null;
-    scopeLogs?: Array<{ logRecords?: LogRecord[] | null }> | null;
-  }> | null;
-}
 
 /** A record's attributes over its resource's, without copying the resource's per record. */
 class LayeredAttributes implements Attributes {
