@@ -152,6 +152,21 @@ describe("collector writer: COPY of new rows against the upsert-only reference",
     );
   }, 600_000);
 
+  it("streams a chunk of thousands of new rows in batches and stores exactly what the reference stores", async () => {
+    const fromMs = Date.parse("2026-04-01T00:00:00Z");
+    // 1,700 dimensions x 2 windows: several COPY batches, one odd-sized last batch.
+    const slots: Slot[] = Array.from({ length: 1_700 }, (_, i) => ({
+      dims: { source: i % 2 === 0 ? ("gateway" as const) : ("model-server" as const), tenant: `t${i % 7}\t`, user: `u${i}`, tier: "premium", model: `m${i % 3}`, attributes: {} },
+      window: (i % 2) as 0 | 1,
+    }));
+    const collected = slots.map((_, i) => ({ input: i * 13, output: i * 7, requests: i % 5, limited: i % 2, resets: i % 3 === 0 ? 1 : 0, gaps: 0, split: i % 4 === 0 }));
+    const chunk = chunkOf(fromMs, slots, collected);
+    const [a, b] = await Promise.all([write(fast.pool, chunk, {}), write(reference.pool, chunk, { reference: true })]);
+    expect(a.usageRowsChanged).toBe(1_700); // slot 0 has no usage but a reset: stored too
+    expect(a).toEqual(b);
+    expect(await snapshot(fast.pool, fromMs, fromMs + 2 * HOUR)).toEqual(await snapshot(reference.pool, fromMs, fromMs + 2 * HOUR));
+  }, 120_000);
+
   it("a COPY that meets a key already stored rolls back to its savepoint and stores the rows by the upsert", async () => {
     const fromMs = Date.parse("2026-06-01T00:00:00Z");
     const slots: Slot[] = ["acme", "globex"].map((tenant) => ({ dims: { source: "gateway", tenant, user: "u1", tier: "premium", model: "llama", attributes: {} }, window: 0 }));

@@ -71,12 +71,11 @@ export class UsageAggregator {
     const who = attributeSeries(meter.source, labels, this.tenants, this.settings.attributeLabels);
     let from = firstIndexAfter(samples, first.startMs);
     for (const w of windows) {
-      // Only this window's samples are handed over, so a series costs O(samples) per chunk.
+      // Only this window's index range is looked at (no copy), so a series costs O(samples) per chunk.
       const to = firstIndexAfter(samples, w.endMs);
-      const inWindow = samples.slice(from, to);
+      const usage = windowUsage(samples, anchor, w, gapThresholdMs, from, to);
+      if (to > from) anchor = { kind: "sample", sample: samples[to - 1] };
       from = to;
-      const usage = windowUsage(inWindow, anchor, w, gapThresholdMs);
-      if (inWindow.length > 0) anchor = { kind: "sample", sample: inWindow[inWindow.length - 1] };
       if (usage === undefined) continue;
       if (who.kind === "unattributed") {
         const key = JSON.stringify([meter.source, meter.metric, who.reason, w.startMs]);

@@ -64,7 +64,7 @@ export const normalizeSamples = (samples: readonly Sample[]): Sample[] => {
 
 /**
  * Usage of one series in `window`, from its samples (sorted, one per timestamp; samples outside
- * the window are ignored) and the anchor before the window. Returns undefined when the series has
+ * the window, or outside [from, to) when given, are ignored) and the anchor before the window. Returns undefined when the series has
  * no sample in the window: no data is not the same as zero usage.
  */
 export const windowUsage = (
@@ -72,13 +72,17 @@ export const windowUsage = (
   anchor: Anchor,
   window: Window,
   gapThresholdMs: number,
+  /** Only samples[from, to) are looked at (the caller's index range of the window; no copy). */
+  from = 0,
+  to = samples.length,
 ): WindowUsage | undefined => {
   let prev: Sample | undefined = anchor.kind === "sample" ? anchor.sample : undefined;
   let increase = 0;
   let resets = 0;
   let gaps = anchor.kind === "unknown" ? 1 : 0;
   let count = 0;
-  for (const s of samples) {
+  for (let i = from; i < to; i++) {
+    const s = samples[i];
     if (s.t <= window.startMs || s.t > window.endMs) continue;
     count += 1;
     if (prev === undefined) {

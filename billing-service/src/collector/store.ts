@@ -13,7 +13,7 @@ import type { PoolClient } from "pg";
 import type { LedgerRow, Reconciliation } from "./reconcile";
 import type { UnattributedUsage } from "./aggregate";
 import { inTransaction } from "../db/transaction";
-import { copyFirstInTransaction, copyLines } from "../db/copy-first";
+import { copyFirstInTransaction, copyText } from "../db/copy-first";
 import { COLLECTOR_LOCK_KEY } from "./lock";
 import { MAX_OF_COUNTERS_SOURCE } from "./meters";
 
@@ -73,7 +73,7 @@ export interface ChunkWriteResult {
   readonly newUnattributed: Array<{ source: string; metric: string; amount: number }>;
 }
 
-const usageRecord = (b: LedgerRow, reconciliationByKey: Map<string, Reconciliation>) => {
+const usageRecord = (b: LedgerRow, key: string, reconciliationByKey: Map<string, Reconciliation>) => {
   const r = b.row;
   const rec = b.reconciliationKey ? reconciliationByKey.get(b.reconciliationKey) : undefined;
   const lineage = {
@@ -111,7 +111,7 @@ const usageRecord = (b: LedgerRow, reconciliationByKey: Map<string, Reconciliati
   };
   return hashedRecord(
     {
-      idempotency_key: usageKey(r),
+      idempotency_key: key,
       source: r.source,
       billable: b.billable,
       tenant: r.tenant,
@@ -188,13 +188,19 @@ type UsageRecord = ReturnType<typeof usageRecord>;
 
 const copyUsageSql = (dims: boolean): string => `copy collector_usage (${usageColumns(dims)}) from stdin`;
 
-/** One usage row as COPY's columns, in the order of usageColumns. */
-const usageCopyColumns = (u: UsageRecord, dims: boolean) => [
-  u.idempotency_key, u.source, u.billable, u.tenant, u.user_id, u.tier, u.model,
-  ...(dims ? [JSON.stringify(u.dimensions)] : []),
-  u.window_start, u.window_end, u.input_tokens, u.output_tokens, u.total_tokens, u.requests, u.limited_requests,
-  u.resets, u.gaps, u.samples, u.series, u.reconciliation_key, JSON.stringify(u.lineage), u.content_hash,
-];
+/**
+ * One usage row in COPY's text format, columns in the order of usageColumns: text that labels or
+ * JSON can fill escaped by copyText (a tab, newline or backslash in a label never splits a row or a
+ * column), keys, hashes, times, booleans and integers as they are.
+ */
+const usageCopyLine = (u: UsageRecord, dims: boolean): string =>
+  `${u.idempotency_key}\t${copyText(u.source)}\t${u.billable}\t${copyText(u.tenant)}\t${copyText(u.user_id)}\t${copyText(u.tier)}\t${copyText(u.model)}\t` +
+  `${dims ? `${copyText(JSON.stringify(u.dimensions))}\t` : ""}${u.window_start}\t${u.window_end}\t` +
+  `${u.input_tokens}\t${u.output_tokens}\t${u.total_tokens}\t${u.requests}\t${u.limited_requests}\t${u.resets}\t${u.gaps}\t${u.samples}\t${u.series}\t` +
+  `${copyText(u.reconciliation_key)}\t${copyText(JSON.stringify(u.lineage))}\t${u.content_hash}\n`;
+
+/** Rows built and sent to COPY per batch: PostgreSQL stores one batch while the next is built. */
+const COPY_BATCH_ROWS = 512;
 
 /** Inserts or updates usage rows (only those whose content changed); resolves with the rows written. */
 const upsertUsage = async (client: PoolClient, usage: readonly UsageRecord[], dims: boolean): Promise<number> => {
@@ -236,7 +242,13 @@ export const writeChunk = async (client: PoolClient, chunk: ChunkWrite, options:
   for (const c of chunk.reconciliations) {
     reconciliationByKey.set(`${c.tenant}|${c.model ?? ""}|${iso(c.windowStartMs)}`, c);
   }
-  const usage = chunk.ledger.filter(worthStoring).map((b) => usageRecord(b, reconciliationByKey));
+  const ledger = chunk.ledger.filter(worthStoring);
+  // Keys first: they decide which rows are new; the rows' content (and its hash) is built while
+  // the new ones stream into COPY.
+  const keys = ledger.map((b) => usageKey(b.row));
+  // The dimensions column (migration 040) is written only when some row carries attribute labels,
+  // so the collector also runs on its own tables alone (COLLECTOR_ONLY) without attributeLabels.
+  const dims = ledger.some((b) => Object.keys(b.row.attributes).length > 0);
   const recs = chunk.reconciliations.map(reconciliationRecord);
   const unattributed = chunk.unattributed.map(unattributedRecord);
   const from = iso(chunk.fromMs);
@@ -256,28 +268,40 @@ export const writeChunk = async (client: PoolClient, chunk: ChunkWrite, options:
     );
     const oldUnattributed = new Map(unattributedBefore.rows.map((r) => [r.unattributed_key, Number(r.amount)]));
 
-    // The dimensions column (migration 040) is written only when some row carries attribute labels,
-    // so the collector also runs on its own tables alone (COLLECTOR_ONLY) without attributeLabels.
-    const dims = usage.some((u) => Object.keys(u.dimensions).length > 0);
     // Rows with a key nothing stored yet (a window collected for the first time) go in by COPY,
     // which costs PostgreSQL about half the statement's CPU for the same rows (no JSON document to
-    // parse, no speculative insertion); rows already stored, and a COPY that meets a key stored
-    // meanwhile (unique_violation, undone by its savepoint), go through the upsert, which touches
-    // only rows whose content changed. The stored rows are the same either way
-    // (collector-store-copy.test.ts compares both paths).
-    const fresh = options.reference ? [] : usage.filter((u) => !old.has(u.idempotency_key));
-    const known = fresh.length === usage.length ? [] : fresh.length === 0 ? usage : usage.filter((u) => old.has(u.idempotency_key));
-    let usageRowsChanged = known.length > 0 ? await upsertUsage(client, known, dims) : 0;
-    if (fresh.length > 0) {
+    // parse, no speculative insertion), streamed in batches as they are built; rows already stored,
+    // and a COPY that meets a key stored meanwhile (unique_violation, undone by its savepoint), go
+    // through the upsert, which touches only rows whose content changed. The stored rows are the
+    // same either way (collector-store-copy.test.ts compares both paths).
+    const freshIndexes: number[] = [];
+    const known: UsageRecord[] = [];
+    ledger.forEach((b, i) => {
+      if (!options.reference && !old.has(keys[i])) freshIndexes.push(i);
+      else known.push(usageRecord(b, keys[i], reconciliationByKey));
+    });
+    const freshRecords = (indexes: readonly number[]) => indexes.map((i) => usageRecord(ledger[i], keys[i], reconciliationByKey));
+    async function* freshCopyText(): AsyncGenerator<string> {
+      for (let start = 0; start < freshIndexes.length; start += COPY_BATCH_ROWS) {
+        let text = "";
+        for (const u of freshRecords(freshIndexes.slice(start, start + COPY_BATCH_ROWS))) text += usageCopyLine(u, dims);
+        yield text;
+        // Lets the socket send this batch (and PostgreSQL's answers arrive) before the next is built.
+        await new Promise<void>((resolve) => setImmediate(resolve));
+      }
+    }
+    let usageRowsChanged = 0;
+    if (freshIndexes.length > 0) {
       usageRowsChanged += await copyFirstInTransaction(
         client,
-        { sql: copyUsageSql(dims), text: () => copyLines(fresh, (u) => usageCopyColumns(u, dims)), rows: fresh.length, result: (copied) => copied },
-        () => upsertUsage(client, fresh, dims),
+        { sql: copyUsageSql(dims), text: freshCopyText, rows: freshIndexes.length, result: (copied) => copied },
+        () => upsertUsage(client, freshRecords(freshIndexes), dims),
       );
     }
+    if (known.length > 0) usageRowsChanged += await upsertUsage(client, known, dims);
     // Stored rows of these windows that this collection no longer produces are zeroed; when it
     // produces every one of them again there is nothing to zero.
-    const produced = new Set(usage.map((u) => u.idempotency_key));
+    const produced = new Set(keys);
     const zeroed = !options.reference && !before.rows.some((r) => !produced.has(r.idempotency_key)) ? { rowCount: 0 } : await client.query(
       `update collector_usage set input_tokens = 0, output_tokens = 0, total_tokens = 0, requests = 0,
          limited_requests = 0, resets = 0, gaps = 0, samples = 0, series = 0, reconciliation_key = null,
@@ -285,7 +309,7 @@ export const writeChunk = async (client: PoolClient, chunk: ChunkWrite, options:
          content_hash = 'zeroed', updated_at = now()
        where window_start >= $1::timestamptz and window_start < $2::timestamptz
          and content_hash <> 'zeroed' and not (idempotency_key = any($3::text[]))`,
-      [from, to, usage.map((u) => u.idempotency_key)],
+      [from, to, keys],
     );
     const recChanged = await client.query(
       `insert into collector_reconciliation as r (reconciliation_key, tenant, model, window_start, window_end,
@@ -329,17 +353,17 @@ export const writeChunk = async (client: PoolClient, chunk: ChunkWrite, options:
     }
 
     const flags = new Map<string, { tenant: string; source: string; resets: number; gaps: number }>();
-    for (const u of usage) {
-      const prev = old.get(u.idempotency_key);
+    ledger.forEach(({ row: u }, i) => {
+      const prev = old.get(keys[i]);
       const resets = Math.max(0, u.resets - (prev?.resets ?? 0));
       const gaps = Math.max(0, u.gaps - (prev?.gaps ?? 0));
-      if (resets + gaps === 0) continue;
+      if (resets + gaps === 0) return;
       const k = `${u.tenant}|${u.source}`;
       const f = flags.get(k) ?? { tenant: u.tenant, source: u.source, resets: 0, gaps: 0 };
       f.resets += resets;
       f.gaps += gaps;
       flags.set(k, f);
-    }
+    });
     const unattributedDelta = new Map<string, { source: string; metric: string; amount: number }>();
     for (const u of unattributed) {
       const delta = u.amount - (oldUnattributed.get(u.unattributed_key) ?? 0);

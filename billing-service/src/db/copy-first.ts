@@ -35,14 +35,37 @@ export const copyLines = <R>(rows: readonly R[], columns: (row: R) => readonly (
   return out;
 };
 
-/** Runs `copy <table> (<columns>) from stdin` with `text` on `client`; resolves with the rows copied. */
-export const copyIn = (client: PoolClient, sql: string, text: string): Promise<number> =>
+/**
+ * Runs `copy <table> (<columns>) from stdin` with `text` on `client`; resolves with the rows copied.
+ * `text` is the whole batch, or its pieces as they are produced (sent as they come, so PostgreSQL
+ * stores one piece while the next is produced; nothing more is sent once the COPY failed).
+ */
+export const copyIn = (client: PoolClient, sql: string, text: string | AsyncIterable<string>): Promise<number> =>
   new Promise((resolve, reject) => {
     const stream = client.query(copyFrom(sql));
-    stream.on("error", reject);
+    let failed = false;
+    stream.on("error", (e) => {
+      failed = true;
+      reject(e);
+    });
     // 'finish' comes after PostgreSQL confirmed the COPY and the connection is ready again (pg-copy-streams 4+).
     stream.on("finish", () => resolve(stream.rowCount));
-    stream.end(text);
+    if (typeof text === "string") {
+      stream.end(text);
+      return;
+    }
+    void (async () => {
+      try {
+        for await (const piece of text) {
+          if (failed) return;
+          stream.write(piece);
+        }
+        if (!failed) stream.end();
+      } catch (e) {
+        // The pieces could not be produced: CopyFail, so the COPY stores nothing and fails.
+        if (!failed) stream.destroy(e instanceof Error ? e : new Error(String(e)));
+      }
+    })();
   });
 
 export const isPool = (db: Pool | PoolClient): db is Pool => "totalCount" in db;
@@ -50,8 +73,8 @@ export const isPool = (db: Pool | PoolClient): db is Pool => "totalCount" in db;
 export interface CopyBatch<T> {
   /** `copy <table> (<columns>) from stdin` (text format). */
   readonly sql: string;
-  /** The batch in COPY's text format (copyLines); only built when the COPY runs. */
-  readonly text: () => string;
+  /** The batch in COPY's text format (copyLines), or its pieces as produced; only built when the COPY runs. */
+  readonly text: () => string | AsyncIterable<string>;
   /** Rows in the batch: a COPY that reads any other number is rolled back. */
   readonly rows: number;
   /** The answer when every row was copied. */
