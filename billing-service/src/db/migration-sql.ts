@@ -230,22 +230,26 @@ export const DRAIN_ROLLUP_CONFLICT = `    on conflict (tenant, hour, tier, model
           first_window = least(u.first_window, excluded.first_window),
           last_window = greatest(u.last_window, excluded.last_window))`;
 
-/**
- * ledger_rollup_drain(wait), the fold of the rollup queue into usage_hourly, access_log_key_hourly
- * and usage_rollup (migration 062; 064 replaced how it fills usage_rollup): everything but the
- * CTEs that fill usage_rollup, which `invoiceCtes` gives (ending in a comma). Reproduces 062's text.
- */
-export const rollupDrainFunction = (create: "create" | "create or replace", invoiceCtes: string): string =>
-  `${create} function ledger_rollup_drain(wait boolean) returns bigint language plpgsql set work_mem = '64MB' as $$
-declare
-  n bigint;
-begin
-  if wait then
+/** The full drain's lock (062): the drain lock exclusively; wait => block for it, else 0 when taken. */
+const DRAIN_LOCK_ALL = `  if wait then
     perform pg_advisory_xact_lock(hashtext('maas-billing-ledger-rollup-drain'));
   elsif not pg_try_advisory_xact_lock(hashtext('maas-billing-ledger-rollup-drain')) then
     return 0;
-  end if;
-  with q as (delete from ledger_rollup_queue returning *),
+  end if;`;
+
+/**
+ * A fold of the rollup queue: `lock` (plpgsql statements that return 0 when the fold must not run),
+ * then one statement that deletes the queued rows `queueWhere` selects and adds them into
+ * usage_hourly, access_log_key_hourly and usage_rollup (`invoiceCtes`: the CTEs that fill
+ * usage_rollup, ending in a comma).
+ */
+const drainFunction = (create: "create" | "create or replace", signature: string, lock: string, queueWhere: string, invoiceCtes: string): string =>
+  `${create} function ${signature} returns bigint language plpgsql set work_mem = '64MB' as $$
+declare
+  n bigint;
+begin
+${lock}
+  with q as (delete from ledger_rollup_queue${queueWhere} returning *),
   hourly as (
     insert into usage_hourly as h (tenant, user_key, tier, model, hour, input_tokens, output_tokens, requests)
     select tenant, user_key, tier, model, date_trunc('hour', event_time), sum(input_tokens), sum(output_tokens), sum(requests)
@@ -265,3 +269,48 @@ begin
 ${invoiceCtes}  select count(*) into n from q;
   return n;
 end $$;`;
+
+/**
+ * ledger_rollup_drain(wait), the fold of the whole rollup queue into usage_hourly,
+ * access_log_key_hourly and usage_rollup (migration 062; 064 replaced how it fills usage_rollup):
+ * everything but the CTEs that fill usage_rollup, which `invoiceCtes` gives (ending in a comma).
+ * Reproduces 062's text.
+ */
+export const rollupDrainFunction = (create: "create" | "create or replace", invoiceCtes: string): string =>
+  drainFunction(create, "ledger_rollup_drain(wait boolean)", DRAIN_LOCK_ALL, "", invoiceCtes);
+
+/** 064's usage_rollup CTEs: the queue grouped by the plain key columns, dimensions built once per group. */
+export const DRAIN_INVOICES_PER_GROUP = `  groups as (
+    select tenant, date_trunc('hour', event_time, 'UTC') as hour, tier, model, dimensions, key_id, key_name, organization_id, origin,
+           sum(input_tokens) as input_tokens, sum(output_tokens) as output_tokens, sum(requests) as requests, sum(ledger_rows) as ledger_rows,
+           min(event_time) as first_window, max(event_time) as last_window
+      from q where in_ledger group by 1, 2, 3, 4, 5, 6, 7, 8, 9),
+  invoices as (
+    insert into usage_rollup as u (tenant, hour, tier, model, dimensions, origin, input_tokens, output_tokens, requests, ledger_rows, resets, gaps, first_window, last_window)
+    select tenant, hour, tier, model, coalesce(dimensions, access_log_dimensions(key_id, key_name, organization_id)), origin,
+           input_tokens, output_tokens, requests, ledger_rows, 0, 0, first_window, last_window
+      from groups
+${DRAIN_ROLLUP_CONFLICT}
+`;
+
+/**
+ * ledger_rollup_drain_part(part) (migration 065): the fold of one tenant partition of the queue
+ * (ledger_rollup_part(tenant) = part). Partitions share no rollup row (every rollup key holds the
+ * tenant), so folds of different partitions run at the same time without waiting for each other.
+ * It holds the drain lock shared (the full drain and the synchronous rollup writers take it
+ * exclusively, so neither runs beside a partition fold) and its partition's lock exclusively; it
+ * never waits: 0 when either is taken.
+ */
+export const rollupDrainPartFunction = (invoiceCtes: string): string =>
+  drainFunction(
+    "create",
+    "ledger_rollup_drain_part(p_part integer)",
+    `  if not pg_try_advisory_xact_lock_shared(hashtext('maas-billing-ledger-rollup-drain')) then
+    return 0;
+  end if;
+  if not pg_try_advisory_xact_lock(hashtext('maas-billing-ledger-rollup-drain-part'), p_part) then
+    return 0;
+  end if;`,
+    " where ledger_rollup_part(tenant) = p_part",
+    invoiceCtes,
+  );

@@ -23,8 +23,10 @@ import {
   ledgerView,
   rollupBackfill,
   rollupChangeFunction,
+  DRAIN_INVOICES_PER_GROUP,
   DRAIN_ROLLUP_CONFLICT,
   rollupDrainFunction,
+  rollupDrainPartFunction,
   rollupInsert,
   statementTrigger,
   statementTriggers,
@@ -1125,18 +1127,31 @@ create table access_log_pull_watermark (
 -- access-log rows carry key columns and no dimensions, and jsonb_strip_nulls of an object with
 -- those three keys differs whenever one of them does), so no two groups fold into one row.
 
-${rollupDrainFunction("create or replace", `  groups as (
-    select tenant, date_trunc('hour', event_time, 'UTC') as hour, tier, model, dimensions, key_id, key_name, organization_id, origin,
-           sum(input_tokens) as input_tokens, sum(output_tokens) as output_tokens, sum(requests) as requests, sum(ledger_rows) as ledger_rows,
-           min(event_time) as first_window, max(event_time) as last_window
-      from q where in_ledger group by 1, 2, 3, 4, 5, 6, 7, 8, 9),
-  invoices as (
-    insert into usage_rollup as u (tenant, hour, tier, model, dimensions, origin, input_tokens, output_tokens, requests, ledger_rows, resets, gaps, first_window, last_window)
-    select tenant, hour, tier, model, coalesce(dimensions, access_log_dimensions(key_id, key_name, organization_id)), origin,
-           input_tokens, output_tokens, requests, ledger_rows, 0, 0, first_window, last_window
-      from groups
-${DRAIN_ROLLUP_CONFLICT}
-`)}
+${rollupDrainFunction("create or replace", DRAIN_INVOICES_PER_GROUP)}
+`),
+  migration(65, "ledger_rollup_drain_partitions", `
+-- Ingest speed (issue 20): one fold at a time (062) made the fold a single-connection stage. With
+-- the bench's events (about one usage_hourly row per event) it costs PostgreSQL about as much per
+-- event as the ledger insert itself, on one backend, so at ingest rates above what one backend
+-- folds the queue grows and the rest of the machine waits for it. Now the queue folds in tenant
+-- partitions: every rollup key (usage_hourly, access_log_key_hourly, usage_rollup) holds the
+-- tenant, so folds of different partitions never write the same rollup row, and they run at the
+-- same time on different connections (serve runs two; db/rollup-drain.ts).
+--
+-- Locks: a partition fold holds the drain lock SHARED and its partition's lock exclusively, and
+-- never waits (0 when either is taken). Everything that took the drain lock before still takes it
+-- exclusively: the full drain ledger_rollup_drain(wait) (rebuilds, tests, benches, older
+-- replicas), and the synchronous rollup writers (ledger_rollup_lock(): the collector, updates and
+-- deletes of events, truncation). So none of those runs beside a partition fold, as before, and
+-- two partition folds touch disjoint queue rows and disjoint rollup rows.
+-- The partition of a tenant: hashtext is stable for a text value across sessions and servers of
+-- one major version; the count is fixed here (a later migration may change both functions together).
+create function ledger_rollup_parts() returns integer language sql immutable parallel safe as $$ select 4 $$;
+create function ledger_rollup_part(p_tenant text) returns integer language sql immutable parallel safe as $$
+  select (hashtext(p_tenant) & 2147483647) % ledger_rollup_parts()
+$$;
+
+${rollupDrainPartFunction(DRAIN_INVOICES_PER_GROUP)}
 `),
 ];
 

@@ -1,42 +1,99 @@
 /**
  * The background half of the ledger's rollups (migration 062): ledger inserts append their rollup
  * columns to ledger_rollup_queue, and this loop folds the queue into usage_hourly,
- * access_log_key_hourly and usage_rollup every `intervalMs`, many insert batches per fold. Readers
- * never wait for it: they read the *_current views (rollup + queue), so how often it runs changes
- * only how long the queue gets, never what a quota, metric or draft sees. Every replica runs it;
- * the drain function lets one fold at a time (the others skip their turn).
+ * access_log_key_hourly and usage_rollup, many insert batches per fold. Readers never wait for it:
+ * they read the *_current views (rollup + queue), so how often it runs changes only how long the
+ * queue gets, never what a quota, metric or draft sees.
+ *
+ * The queue folds in tenant partitions (migration 065), `workers` folds at a time on their own
+ * connections: one fold per partition at a time across every replica (a partition whose fold runs
+ * elsewhere is skipped). A worker that folded at least `busyRows` rows in its pass goes again
+ * after `busyIntervalMs` instead of `intervalMs`: at high ingest rates the queue is folded as fast
+ * as it fills, by as many backends as there are workers, instead of piling up for one backend (the
+ * rest of the machine then waits for it, and so does whoever needs the queue empty).
  */
 import type { Pool } from "pg";
 
 export interface RollupDrain {
-  /** Folds what is queued now (the loop's step; also for tests and benchmarks). The rows folded. */
+  /** Folds what is queued now, every partition once (the loop's step; also for tests and benchmarks). The rows folded. */
   drainNow(): Promise<number>;
   stop(): Promise<void>;
 }
 
-/** How often serve folds the queue. */
+/** How often an idle worker folds the queue. */
 export const ROLLUP_DRAIN_INTERVAL_MS = 1000;
+/** Folds at the same time (each on its own pool connection). */
+export const ROLLUP_DRAIN_WORKERS = 2;
+/** A pass that folded this many rows or more means rows arrive fast: the worker goes again soon. */
+export const ROLLUP_DRAIN_BUSY_ROWS = 2000;
+/** The pause between passes of a busy worker. */
+export const ROLLUP_DRAIN_BUSY_INTERVAL_MS = 50;
 
-export const startRollupDrain = (pool: Pool, options: { intervalMs?: number; onError?: (e: unknown) => void } = {}): RollupDrain => {
+export interface RollupDrainOptions {
+  readonly intervalMs?: number;
+  readonly workers?: number;
+  readonly busyRows?: number;
+  readonly busyIntervalMs?: number;
+  readonly onError?: (e: unknown) => void;
+}
+
+/** Folds partition `part` unless another fold holds it (then 0). The rows folded. */
+export const drainPartition = async (pool: Pool, part: number): Promise<number> =>
+  Number((await pool.query<{ n: string }>("select ledger_rollup_drain_part($1) as n", [part])).rows[0].n);
+
+/** The number of queue partitions (fixed by the schema: migration 065). */
+export const rollupPartitions = async (pool: Pool): Promise<number> => (await pool.query<{ n: number }>("select ledger_rollup_parts() as n")).rows[0].n;
+
+export const startRollupDrain = (pool: Pool, options: RollupDrainOptions = {}): RollupDrain => {
   const intervalMs = options.intervalMs ?? ROLLUP_DRAIN_INTERVAL_MS;
-  let timer: NodeJS.Timeout | undefined;
-  let running: Promise<unknown> = Promise.resolve();
-  let stopped = false;
-  const drainNow = async (): Promise<number> => Number((await pool.query<{ n: string }>("select ledger_rollup_drain(false) as n")).rows[0].n);
-  const tick = (): void => {
-    running = drainNow()
-      .catch((e) => options.onError?.(e))
-      .finally(() => {
-        if (!stopped) timer = setTimeout(tick, intervalMs).unref();
-      });
+  const busyIntervalMs = options.busyIntervalMs ?? ROLLUP_DRAIN_BUSY_INTERVAL_MS;
+  const busyRows = options.busyRows ?? ROLLUP_DRAIN_BUSY_ROWS;
+  const workers = Math.max(1, options.workers ?? ROLLUP_DRAIN_WORKERS);
+  let parts: Promise<number> | undefined;
+  const partitions = (): Promise<number> => {
+    parts ??= rollupPartitions(pool).catch((e: unknown) => {
+      parts = undefined; // asked again on the next pass (the database may be down now)
+      throw e;
+    });
+    return parts;
   };
-  timer = setTimeout(tick, intervalMs).unref();
+  /** One pass of worker `worker` over every partition: what it folded. Workers start evenly apart. */
+  const pass = async (worker: number): Promise<number> => {
+    const n = await partitions();
+    const first = Math.floor((worker * n) / workers);
+    let folded = 0;
+    for (let k = 0; k < n; k++) folded += await drainPartition(pool, (first + k) % n);
+    return folded;
+  };
+  const timers = new Set<NodeJS.Timeout>();
+  const running = new Set<Promise<unknown>>();
+  let stopped = false;
+  const schedule = (worker: number, delayMs: number): void => {
+    if (stopped) return;
+    const timer = setTimeout(() => {
+      timers.delete(timer);
+      let delay = intervalMs;
+      const run: Promise<unknown> = pass(worker)
+        .then((folded) => {
+          if (folded >= busyRows) delay = busyIntervalMs;
+        })
+        .catch((e) => options.onError?.(e))
+        .finally(() => {
+          running.delete(run);
+          schedule(worker, delay);
+        });
+      running.add(run);
+    }, delayMs).unref();
+    timers.add(timer);
+  };
+  for (let w = 0; w < workers; w++) schedule(w, intervalMs);
   return {
-    drainNow,
+    drainNow: () => pass(0),
     async stop() {
       stopped = true;
-      clearTimeout(timer);
-      await running;
+      for (const t of timers) clearTimeout(t);
+      timers.clear();
+      await Promise.all([...running]);
     },
   };
 };

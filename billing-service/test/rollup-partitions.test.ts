@@ -1,0 +1,185 @@
+/**
+ * The rollup queue folds in tenant partitions (migration 065, db/rollup-drain.ts): several folds at
+ * a time, one per partition. What must hold:
+ *   - every tenant name, whatever its hash, falls in exactly one partition 0..parts-1, so folding
+ *     each partition once empties the queue, and the rollups then equal the ledger's own sums, the
+ *     same as the full drain (ledger_rollup_drain) gives;
+ *   - folds of two partitions run at the same time (neither waits for the other), a partition is
+ *     folded by one fold at a time, and while any partition fold runs, neither the full drain nor a
+ *     synchronous rollup writer (the drain lock, taken exclusively) runs beside it, nor the other
+ *     way round;
+ *   - serve's loop (startRollupDrain, two workers) empties the queue on its own.
+ */
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import fc from "fast-check";
+import type pg from "pg";
+import { ingestEvents } from "../src/events/ingest";
+import { upsertAccessLogRows } from "../src/accesslog/store";
+import { accessOutcome } from "../testkit/access-logs";
+import { drainPartition, rollupPartitions, startRollupDrain } from "../src/db/rollup-drain";
+import { startBillingDb, usageEvent, type BillingTestDb } from "./support/billing-db";
+
+let db: BillingTestDb;
+
+beforeAll(async () => {
+  db = await startBillingDb({ poolSize: 10 });
+});
+
+afterAll(async () => {
+  await db?.stop();
+});
+
+const T0 = Date.parse("2026-05-03T10:00:00Z");
+const HOUR = 3_600_000;
+let seq = 0;
+
+const queued = async (tenants: readonly string[]): Promise<number> =>
+  Number((await db.pool.query("select count(*) as n from ledger_rollup_queue where tenant = any($1)", [tenants])).rows[0].n);
+
+/** Per (tenant, user, tier, model, hour) sums as text, from a query over `tenants`. */
+const sums = async (sql: string, tenants: readonly string[]): Promise<string[]> =>
+  (await db.pool.query<{ line: string }>(sql, [tenants])).rows.map((r) => r.line).sort();
+const HOURLY = `select concat_ws('|', tenant, user_key, tier, model, hour::text, sum(input_tokens), sum(output_tokens), sum(requests)) as line
+  from usage_hourly where tenant = any($1) group by tenant, user_key, tier, model, hour`;
+const LEDGER_HOURLY = `select concat_ws('|', tenant, user_key, tier, model, h::text, sum(i), sum(o), sum(r)) as line from (
+    select tenant, coalesce(user_id, '') as user_key, tier, model, date_trunc('hour', event_time) as h, input_tokens as i, output_tokens as o, requests as r
+      from usage_events where tenant = any($1)
+    union all
+    select tenant, coalesce(user_id, ''), tier, model, date_trunc('hour', event_time), input_tokens, output_tokens, case when response_type = 'hit' then 1 else 0 end
+      from access_log_usage where tenant = any($1) and billable) x group by tenant, user_key, tier, model, h`;
+const INVOICE = `select concat_ws('|', tenant, hour::text, tier, model, origin, sum(input_tokens), sum(output_tokens), sum(requests), sum(ledger_rows)) as line
+  from usage_rollup where tenant = any($1) group by tenant, hour, tier, model, origin`;
+const KEYS = `select concat_ws('|', tenant, key_id, model, hour::text, sum(input_tokens), sum(output_tokens), sum(requests)) as line
+  from access_log_key_hourly where tenant = any($1) group by tenant, key_id, model, hour`;
+
+/** Tenant names with a partition each, asked of the database. */
+const partitionOf = async (tenant: string): Promise<number> => (await db.pool.query<{ p: number }>("select ledger_rollup_part($1) as p", [tenant])).rows[0].p;
+const tenantsIn = async (wanted: readonly number[], prefix: string): Promise<string[]> => {
+  const found = new Map<number, string>();
+  for (let i = 0; found.size < wanted.length && i < 1000; i++) {
+    const t = `${prefix}-${i}`;
+    const p = await partitionOf(t);
+    if (wanted.includes(p) && !found.has(p)) found.set(p, t);
+  }
+  return wanted.map((p) => found.get(p)!);
+};
+
+const queueFor = async (tenants: readonly string[], perTenant = 3): Promise<void> => {
+  for (const tenant of tenants) {
+    await ingestEvents(
+      db.pool,
+      Array.from({ length: perTenant }, (_, i) => usageEvent({ id: `p${++seq}`, tenant, user: `u${i % 2}`, time: new Date(T0 + (i % 3) * HOUR).toISOString(), inputTokens: 10 + i, outputTokens: 1 + i })),
+    );
+  }
+};
+
+describe("rollup queue folded in tenant partitions", () => {
+  it("any tenant name lands in one partition 0..parts-1: one fold of each empties the queue and the rollups equal the ledger's sums and the full drain's", async () => {
+    const parts = await rollupPartitions(db.pool);
+    expect(parts).toBeGreaterThan(1);
+    await fc.assert(
+      fc.asyncProperty(
+        fc.uniqueArray(fc.string({ minLength: 1, maxLength: 12 }), { minLength: 1, maxLength: 12 }),
+        fc.array(fc.record({ tenant: fc.nat(), user: fc.nat({ max: 2 }), hour: fc.nat({ max: 2 }), input: fc.nat({ max: 1000 }), output: fc.nat({ max: 1000 }), access: fc.boolean(), type: fc.constantFrom("hit" as const, "rate_limit" as const, "error" as const) }), { minLength: 1, maxLength: 30 }),
+        async (names, rows) => {
+          const run = ++seq;
+          // Two copies of the same usage under two tenant sets: one folded by partitions, one by the full drain.
+          const folds = ["part", "full"] as const;
+          const tenantsOf = (how: (typeof folds)[number]) => names.map((n) => `${how}${run}-${n}`);
+          for (const how of folds) {
+            const tenants = tenantsOf(how);
+            const events = rows.filter((r) => !r.access);
+            if (events.length > 0)
+              await ingestEvents(
+                db.pool,
+                events.map((r, i) => usageEvent({ id: `e${i}`, tenant: tenants[r.tenant % tenants.length], user: `u${r.user}`, time: new Date(T0 + r.hour * HOUR + i).toISOString(), inputTokens: r.input, outputTokens: r.output })),
+              );
+            const access = rows.filter((r) => r.access);
+            if (access.length > 0)
+              await upsertAccessLogRows(
+                db.pool,
+                access.map((r, i) => ({
+                  tenant: tenants[r.tenant % tenants.length],
+                  source: "gateway-logs",
+                  recordId: `r${i}`,
+                  timeUnixNano: (BigInt(T0 + r.hour * HOUR + i) * 1_000_000n).toString(),
+                  user: `u${r.user}`,
+                  tier: "premium",
+                  model: "llama",
+                  keyId: `k${r.user}`,
+                  keyName: `key ${r.user}`,
+                  organizationId: null,
+                  groups: null,
+                  ...accessOutcome(r),
+                  billable: true,
+                })),
+              );
+          }
+          for (let p = 0; p < parts; p++) await drainPartition(db.pool, p);
+          const part = tenantsOf("part");
+          expect(await queued(part)).toBe(0);
+          expect(await sums(HOURLY, part)).toEqual(await sums(LEDGER_HOURLY, part));
+          // The same rollup rows as the full drain gives for the same usage (tenant prefix aside).
+          await db.pool.query("select ledger_rollup_drain(true)");
+          const full = tenantsOf("full");
+          const strip = (lines: string[], prefix: string) => lines.map((l) => l.slice(prefix.length)).sort();
+          for (const sql of [HOURLY, INVOICE, KEYS]) expect(strip(await sums(sql, part), `part${run}-`)).toEqual(strip(await sums(sql, full), `full${run}-`));
+        },
+      ),
+      { numRuns: 40 },
+    );
+  });
+
+  it("two partitions fold at the same time; one partition, the full drain and a synchronous rollup writer wait for a partition fold", async () => {
+    const [t0, t1] = await tenantsIn([0, 1], "locks");
+    await queueFor([t0, t1]);
+    const a = await db.pool.connect();
+    const b = await db.pool.connect();
+    const c = await db.pool.connect();
+    const n = async (client: pg.PoolClient, sql: string, params: unknown[] = []) => Number((await client.query<{ n: string }>(sql, params)).rows[0].n);
+    try {
+      await a.query("begin");
+      await b.query("begin");
+      expect(await n(a, "select ledger_rollup_drain_part(0) as n")).toBeGreaterThan(0);
+      // Partition 1 folds while partition 0's fold is still open (a try-lock: 0 had it waited).
+      expect(await n(b, "select ledger_rollup_drain_part(1) as n")).toBeGreaterThan(0);
+      await b.query("rollback"); // t1's rows are queued again
+      expect(await queued([t1])).toBe(3);
+      // Partition 0 has its fold already; the full drain skips its turn; a synchronous writer would wait.
+      expect(await n(c, "select ledger_rollup_drain_part(0) as n")).toBe(0);
+      expect(await n(c, "select ledger_rollup_drain(false) as n")).toBe(0);
+      expect((await c.query("select pg_try_advisory_xact_lock(hashtext('maas-billing-ledger-rollup-drain')) as ok")).rows[0].ok).toBe(false);
+      await a.query("commit");
+      expect(await queued([t0])).toBe(0);
+      // A synchronous rollup writer (the drain lock, exclusively) holds every partition fold off.
+      await c.query("begin");
+      await c.query("select pg_advisory_xact_lock(hashtext('maas-billing-ledger-rollup-drain'))");
+      expect(await n(b, "select ledger_rollup_drain_part(1) as n")).toBe(0);
+      await c.query("commit");
+      expect(await n(b, "select ledger_rollup_drain_part(1) as n")).toBe(3);
+      expect(await queued([t0, t1])).toBe(0);
+    } finally {
+      for (const client of [a, b, c]) {
+        await client.query("rollback").catch(() => undefined);
+        client.release();
+      }
+    }
+  });
+
+  it("serve's loop (two workers) empties the queue of every partition on its own", async () => {
+    const tenants = Array.from({ length: 24 }, (_, i) => `loop-${i}`);
+    await queueFor(tenants, 5);
+    expect(await queued(tenants)).toBe(tenants.length * 5);
+    const drain = startRollupDrain(db.pool, { intervalMs: 20, busyIntervalMs: 0, workers: 2 });
+    try {
+      // Poll, no timing assumed: the loop folds until nothing of these tenants is queued.
+      for (let i = 0; (await queued(tenants)) > 0; i++) {
+        if (i > 6000) throw new Error("the loop did not empty the queue");
+        await new Promise((r) => setTimeout(r, 10));
+      }
+    } finally {
+      await drain.stop();
+    }
+    expect(await sums(HOURLY, tenants)).toEqual(await sums(LEDGER_HOURLY, tenants));
+  });
+});
