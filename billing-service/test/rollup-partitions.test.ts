@@ -140,13 +140,13 @@ describe("rollup queue folded in tenant partitions", () => {
     try {
       await a.query("begin");
       await b.query("begin");
-      expect(await n(a, "select ledger_rollup_drain_part(0) as n")).toBeGreaterThan(0);
+      expect(await n(a, "select folded as n from ledger_rollup_drain_part(0)")).toBeGreaterThan(0);
       // Partition 1 folds while partition 0's fold is still open (a try-lock: 0 had it waited).
-      expect(await n(b, "select ledger_rollup_drain_part(1) as n")).toBeGreaterThan(0);
+      expect(await n(b, "select folded as n from ledger_rollup_drain_part(1)")).toBeGreaterThan(0);
       await b.query("rollback"); // t1's rows are queued again
       expect(await queued([t1])).toBe(3);
       // Partition 0 has its fold already; the full drain skips its turn; a synchronous writer would wait.
-      expect(await n(c, "select ledger_rollup_drain_part(0) as n")).toBe(0);
+      expect(await n(c, "select folded as n from ledger_rollup_drain_part(0)")).toBe(0);
       expect(await n(c, "select ledger_rollup_drain(false) as n")).toBe(0);
       expect((await c.query("select pg_try_advisory_xact_lock(hashtext('maas-billing-ledger-rollup-drain')) as ok")).rows[0].ok).toBe(false);
       await a.query("commit");
@@ -154,9 +154,10 @@ describe("rollup queue folded in tenant partitions", () => {
       // A synchronous rollup writer (the drain lock, exclusively) holds every partition fold off.
       await c.query("begin");
       await c.query("select pg_advisory_xact_lock(hashtext('maas-billing-ledger-rollup-drain'))");
-      expect(await n(b, "select ledger_rollup_drain_part(1) as n")).toBe(0);
+      expect(await n(b, "select folded as n from ledger_rollup_drain_part(1)")).toBe(0);
       await c.query("commit");
-      expect(await n(b, "select ledger_rollup_drain_part(1) as n")).toBe(3);
+      // Its 3 rows, and the usage_hourly rows they went into: (u0, hour 0), (u1, hour 1), (u0, hour 2).
+      expect((await b.query("select folded, hourly_rows from ledger_rollup_drain_part(1)")).rows[0]).toEqual({ folded: "3", hourly_rows: "3" });
       expect(await queued([t0, t1])).toBe(0);
     } finally {
       for (const client of [a, b, c]) {

@@ -237,19 +237,32 @@ const DRAIN_LOCK_ALL = `  if wait then
     return 0;
   end if;`;
 
+/** How a fold function differs: its signature and result, its locks, which queued rows it takes, what it returns. */
+interface DrainShape {
+  /** Name, parameters and `returns ...`. */
+  readonly signature: string;
+  /** plpgsql statements that return when the fold must not run. */
+  readonly lock: string;
+  /** Appended to `delete from ledger_rollup_queue` (a where clause, or ""). */
+  readonly queueWhere: string;
+  /** Appended to the usage_hourly upsert (a returning clause, or ""). */
+  readonly hourlyReturning: string;
+  /** The statement's last select (after the CTEs) and the function's return. */
+  readonly finish: string;
+}
+
 /**
- * A fold of the rollup queue: `lock` (plpgsql statements that return 0 when the fold must not run),
- * then one statement that deletes the queued rows `queueWhere` selects and adds them into
- * usage_hourly, access_log_key_hourly and usage_rollup (`invoiceCtes`: the CTEs that fill
- * usage_rollup, ending in a comma).
+ * A fold of the rollup queue: the shape's locks, then one statement that deletes the queued rows
+ * it selects and adds them into usage_hourly, access_log_key_hourly and usage_rollup (`invoiceCtes`:
+ * the CTEs that fill usage_rollup, ending in a comma).
  */
-const drainFunction = (create: "create" | "create or replace", signature: string, lock: string, queueWhere: string, invoiceCtes: string): string =>
-  `${create} function ${signature} returns bigint language plpgsql set work_mem = '64MB' as $$
+const drainFunction = (create: "create" | "create or replace", shape: DrainShape, invoiceCtes: string): string =>
+  `${create} function ${shape.signature} language plpgsql set work_mem = '64MB' as $$
 declare
   n bigint;
 begin
-${lock}
-  with q as (delete from ledger_rollup_queue${queueWhere} returning *),
+${shape.lock}
+  with q as (delete from ledger_rollup_queue${shape.queueWhere} returning *),
   hourly as (
     insert into usage_hourly as h (tenant, user_key, tier, model, hour, input_tokens, output_tokens, requests)
     select tenant, user_key, tier, model, date_trunc('hour', event_time), sum(input_tokens), sum(output_tokens), sum(requests)
@@ -257,7 +270,7 @@ ${lock}
     on conflict (tenant, user_key, tier, model, hour) do update
       set input_tokens = h.input_tokens + excluded.input_tokens,
           output_tokens = h.output_tokens + excluded.output_tokens,
-          requests = h.requests + excluded.requests),
+          requests = h.requests + excluded.requests${shape.hourlyReturning}),
   keys as (
     insert into access_log_key_hourly as h (tenant, key_id, key_name, model, hour, input_tokens, output_tokens, requests)
     select tenant, coalesce(key_id, ''), coalesce(key_name, ''), model, date_trunc('hour', event_time), sum(input_tokens), sum(output_tokens), sum(requests)
@@ -266,8 +279,7 @@ ${lock}
       set input_tokens = h.input_tokens + excluded.input_tokens,
           output_tokens = h.output_tokens + excluded.output_tokens,
           requests = h.requests + excluded.requests),
-${invoiceCtes}  select count(*) into n from q;
-  return n;
+${invoiceCtes}${shape.finish}
 end $$;`;
 
 /**
@@ -277,7 +289,18 @@ end $$;`;
  * Reproduces 062's text.
  */
 export const rollupDrainFunction = (create: "create" | "create or replace", invoiceCtes: string): string =>
-  drainFunction(create, "ledger_rollup_drain(wait boolean)", DRAIN_LOCK_ALL, "", invoiceCtes);
+  drainFunction(
+    create,
+    {
+      signature: "ledger_rollup_drain(wait boolean) returns bigint",
+      lock: DRAIN_LOCK_ALL,
+      queueWhere: "",
+      hourlyReturning: "",
+      finish: `  select count(*) into n from q;
+  return n;`,
+    },
+    invoiceCtes,
+  );
 
 /** 064's usage_rollup CTEs: the queue grouped by the plain key columns, dimensions built once per group. */
 export const DRAIN_INVOICES_PER_GROUP = `  groups as (
@@ -299,18 +322,25 @@ ${DRAIN_ROLLUP_CONFLICT}
  * tenant), so folds of different partitions run at the same time without waiting for each other.
  * It holds the drain lock shared (the full drain and the synchronous rollup writers take it
  * exclusively, so neither runs beside a partition fold) and its partition's lock exclusively; it
- * never waits: 0 when either is taken.
+ * never waits (nothing folded when either is taken). Returns the queued rows it folded and the
+ * usage_hourly rows they went into: how much folding more rows at once would save (db/rollup-drain.ts).
  */
 export const rollupDrainPartFunction = (invoiceCtes: string): string =>
   drainFunction(
     "create",
-    "ledger_rollup_drain_part(p_part integer)",
-    `  if not pg_try_advisory_xact_lock_shared(hashtext('maas-billing-ledger-rollup-drain')) then
-    return 0;
+    {
+      signature: "ledger_rollup_drain_part(p_part integer, out folded bigint, out hourly_rows bigint)",
+      lock: `  folded := 0;
+  hourly_rows := 0;
+  if not pg_try_advisory_xact_lock_shared(hashtext('maas-billing-ledger-rollup-drain')) then
+    return;
   end if;
   if not pg_try_advisory_xact_lock(hashtext('maas-billing-ledger-rollup-drain-part'), p_part) then
-    return 0;
+    return;
   end if;`,
-    " where ledger_rollup_part(tenant) = p_part",
+      queueWhere: " where ledger_rollup_part(tenant) = p_part",
+      hourlyReturning: "\n    returning 1",
+      finish: "  select count(*), (select count(*) from hourly) into folded, hourly_rows from q;",
+    },
     invoiceCtes,
   );
