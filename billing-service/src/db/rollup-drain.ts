@@ -6,8 +6,9 @@
  * queue gets, never what a quota, metric or draft sees.
  *
  * The queue folds in tenant partitions (migration 065), `workers` folds at a time on their own
- * connections: one fold per partition at a time across every replica (a partition whose fold runs
- * elsewhere is skipped), so the fold is no longer one backend's work.
+ * connections, each worker folding its own partitions: one fold per partition at a time across
+ * every replica (a partition whose fold runs elsewhere is skipped), so the fold is no longer one
+ * backend's work.
  *
  * When to fold again: a fold costs about one rollup upsert per bucket it touches, so waiting
  * `intervalMs` pays off when many queued rows share a bucket (usage arriving in real time: the
@@ -70,14 +71,18 @@ export const startRollupDrain = (pool: Pool, options: RollupDrainOptions = {}): 
     });
     return parts;
   };
-  /** One pass of worker `worker` over every partition: what it folded. Workers start evenly apart. */
-  const pass = async (worker: number): Promise<Folded> => {
+  /**
+   * One fold of each partition in `owns` (n: the partition count): what they folded. Each worker
+   * owns every `workers`-th partition, so a partition is folded once per interval, as one queue was
+   * before (folding it more often would only add rollup upserts when the queue aggregates).
+   */
+  const pass = async (owns: (part: number, n: number) => boolean): Promise<Folded> => {
     const n = await partitions();
-    const first = Math.floor((worker * n) / workers);
     let rows = 0;
     let hourlyRows = 0;
-    for (let k = 0; k < n; k++) {
-      const f = await drainPartition(pool, (first + k) % n);
+    for (let part = 0; part < n; part++) {
+      if (!owns(part, n)) continue;
+      const f = await drainPartition(pool, part);
       rows += f.rows;
       hourlyRows += f.hourlyRows;
     }
@@ -91,7 +96,7 @@ export const startRollupDrain = (pool: Pool, options: RollupDrainOptions = {}): 
     const timer = setTimeout(() => {
       timers.delete(timer);
       let delay = intervalMs;
-      const run: Promise<unknown> = pass(worker)
+      const run: Promise<unknown> = pass((part) => part % workers === worker)
         .then((folded) => {
           if (folded.rows >= busyRows && 2 * folded.hourlyRows >= folded.rows) delay = busyIntervalMs;
         })
@@ -106,7 +111,7 @@ export const startRollupDrain = (pool: Pool, options: RollupDrainOptions = {}): 
   };
   for (let w = 0; w < workers; w++) schedule(w, intervalMs);
   return {
-    drainNow: async () => (await pass(0)).rows,
+    drainNow: async () => (await pass(() => true)).rows,
     async stop() {
       stopped = true;
       for (const t of timers) clearTimeout(t);
