@@ -64,13 +64,14 @@ const tenantsIn = async (wanted: readonly number[], prefix: string): Promise<str
   return wanted.map((p) => found.get(p)!);
 };
 
+/** `perTenant` events of each tenant in one batch (one commit): users u0/u1 alternating, hours 0, 1, 2 in turn. */
 const queueFor = async (tenants: readonly string[], perTenant = 3): Promise<void> => {
-  for (const tenant of tenants) {
-    await ingestEvents(
-      db.pool,
+  await ingestEvents(
+    db.pool,
+    tenants.flatMap((tenant) =>
       Array.from({ length: perTenant }, (_, i) => usageEvent({ id: `p${++seq}`, tenant, user: `u${i % 2}`, time: new Date(T0 + (i % 3) * HOUR).toISOString(), inputTokens: 10 + i, outputTokens: 1 + i })),
-    );
-  }
+    ),
+  );
 };
 
 describe("rollup queue folded in tenant partitions", () => {
@@ -167,20 +168,41 @@ describe("rollup queue folded in tenant partitions", () => {
     }
   });
 
-  it("serve's loop (two workers) empties the queue of every partition on its own", async () => {
-    const tenants = Array.from({ length: 24 }, (_, i) => `loop-${i}`);
-    await queueFor(tenants, 5);
-    expect(await queued(tenants)).toBe(tenants.length * 5);
-    const drain = startRollupDrain(db.pool, { intervalMs: 20, busyIntervalMs: 0, workers: 2 });
-    try {
+  it("serve's loop folds the whole queue while it aggregates, and switches to partition folds (both workers) when every row is its own bucket", async () => {
+    const waitEmpty = async (tenants: readonly string[]) => {
       // Poll, no timing assumed: the loop folds until nothing of these tenants is queued.
       for (let i = 0; (await queued(tenants)) > 0; i++) {
         if (i > 6000) throw new Error("the loop did not empty the queue");
         await new Promise((r) => setTimeout(r, 10));
       }
+    };
+    const folds: { how: string; rows: number; hourlyRows: number }[] = [];
+    // 30 events of one user and hour per tenant: they merge into one usage_hourly row each.
+    const merged = Array.from({ length: 8 }, (_, i) => `loop-merged-${i}`);
+    await ingestEvents(db.pool, merged.flatMap((tenant) => Array.from({ length: 30 }, () => usageEvent({ id: `m${++seq}`, tenant, user: "u0", time: new Date(T0).toISOString(), inputTokens: 1, outputTokens: 1 }))));
+    const drain = startRollupDrain(db.pool, { intervalMs: 20, busyIntervalMs: 0, busyRows: 100, workers: 2, onFold: (how, f) => folds.push({ how, ...f }) });
+    try {
+      await waitEmpty(merged);
+      expect(folds.length).toBeGreaterThan(0);
+      expect(folds.every((f) => f.how === "whole")).toBe(true);
+      // Now every event its own bucket (own user and hour), batches arriving one after another:
+      // a whole fold of them switches the loop to partition folds, which then fold what follows.
+      const spread: string[] = [];
+      for (let round = 0; !folds.some((f) => f.how === "partition"); round++) {
+        if (round > 2000) throw new Error("no partition fold");
+        const tenants = Array.from({ length: 24 }, (_, i) => `loop-spread-${round}-${i}`);
+        spread.push(...tenants);
+        await queueFor(tenants, 5);
+      }
+      await waitEmpty(spread);
+      const first = folds.findIndex((f) => f.how === "whole" && f.rows >= 100 && 2 * f.hourlyRows >= f.rows);
+      expect(first).toBeGreaterThanOrEqual(0);
+      expect(folds.findIndex((f) => f.how === "partition")).toBeGreaterThan(first);
+      expect(folds.every((f) => f.how === "whole" || 2 * f.hourlyRows >= f.rows)).toBe(true);
+      const all = [...merged, ...spread];
+      expect(await sums(HOURLY, all)).toEqual(await sums(LEDGER_HOURLY, all));
     } finally {
       await drain.stop();
     }
-    expect(await sums(HOURLY, tenants)).toEqual(await sums(LEDGER_HOURLY, tenants));
   });
 });

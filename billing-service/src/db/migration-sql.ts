@@ -317,6 +317,30 @@ ${DRAIN_ROLLUP_CONFLICT}
 `;
 
 /**
+ * ledger_rollup_drain_counted() (migration 065): the whole queue at once, like
+ * ledger_rollup_drain(false) (the drain lock exclusively, never waiting: nothing folded when it is
+ * taken), returning the rows folded and the usage_hourly rows they went into as
+ * ledger_rollup_drain_part does. Serve's loop uses it while the queue aggregates well (one fold
+ * then costs less than one per partition).
+ */
+export const rollupDrainCountedFunction = (invoiceCtes: string): string =>
+  drainFunction(
+    "create",
+    {
+      signature: "ledger_rollup_drain_counted(out folded bigint, out hourly_rows bigint)",
+      lock: `  folded := 0;
+  hourly_rows := 0;
+  if not pg_try_advisory_xact_lock(hashtext('maas-billing-ledger-rollup-drain')) then
+    return;
+  end if;`,
+      queueWhere: "",
+      hourlyReturning: "\n    returning 1",
+      finish: "  select count(*), (select count(*) from hourly) into folded, hourly_rows from q;",
+    },
+    invoiceCtes,
+  );
+
+/**
  * ledger_rollup_drain_part(part) (migration 065): the fold of one tenant partition of the queue
  * (ledger_rollup_part(tenant) = part). Partitions share no rollup row (every rollup key holds the
  * tenant), so folds of different partitions run at the same time without waiting for each other.

@@ -26,6 +26,7 @@ import {
   DRAIN_INVOICES_PER_GROUP,
   DRAIN_ROLLUP_CONFLICT,
   rollupDrainFunction,
+  rollupDrainCountedFunction,
   rollupDrainPartFunction,
   rollupInsert,
   statementTrigger,
@@ -1146,12 +1147,15 @@ ${rollupDrainFunction("create or replace", DRAIN_INVOICES_PER_GROUP)}
 -- two partition folds touch disjoint queue rows and disjoint rollup rows.
 -- The partition of a tenant: hashtext is stable for a text value across sessions and servers of
 -- one major version; the count is fixed here (a later migration may change both functions together).
-create function ledger_rollup_parts() returns integer language sql immutable parallel safe as $$ select 4 $$;
+create function ledger_rollup_parts() returns integer language sql immutable parallel safe as $$ select 2 $$;
 create function ledger_rollup_part(p_tenant text) returns integer language sql immutable parallel safe as $$
   select (hashtext(p_tenant) & 2147483647) % ledger_rollup_parts()
 $$;
 
 ${rollupDrainPartFunction(DRAIN_INVOICES_PER_GROUP)}
+
+-- The whole queue in one fold, with the same counts (serve's loop while the queue aggregates well).
+${rollupDrainCountedFunction(DRAIN_INVOICES_PER_GROUP)}
 `),
 ];
 

@@ -5,17 +5,16 @@
  * they read the *_current views (rollup + queue), so how often it runs changes only how long the
  * queue gets, never what a quota, metric or draft sees.
  *
- * The queue folds in tenant partitions (migration 065), `workers` folds at a time on their own
- * connections, each worker folding its own partitions: one fold per partition at a time across
- * every replica (a partition whose fold runs elsewhere is skipped), so the fold is no longer one
- * backend's work.
- *
- * When to fold again: a fold costs about one rollup upsert per bucket it touches, so waiting
- * `intervalMs` pays off when many queued rows share a bucket (usage arriving in real time: the
- * access-log bench's 40,000 records a second go into about 3,000 usage_hourly rows). When nearly
- * every row is its own bucket (usage_hourly rows >= half the rows folded: backfills, the events
- * bench's events one second apart), waiting saves nothing and only lets the queue pile up; then a
- * worker whose pass folded at least `busyRows` rows goes again after `busyIntervalMs`.
+ * Two modes (migration 065). A fold costs about one rollup upsert per bucket it touches:
+ *   - While queued rows share buckets (usage arriving in real time: the access-log bench's 40,000
+ *     records a second go into about 3,000 usage_hourly rows), one fold of the whole queue every
+ *     `intervalMs` is cheapest: waiting merges rows into fewer upserts (the loop as before 065).
+ *   - When nearly every row is its own bucket (usage_hourly rows >= half the rows folded, at least
+ *     `busyRows` of them: backfills, the events bench's events one second apart), waiting saves
+ *     nothing and only piles the queue up for one backend. Then `workers` workers fold the queue's
+ *     tenant partitions at the same time, each its own partitions on its own connection, every
+ *     `busyIntervalMs`, until a fold aggregates again or nothing arrives for `intervalMs`. One fold per partition at a time across
+ *     every replica (a partition whose fold runs elsewhere is skipped).
  */
 import type { Pool } from "pg";
 
@@ -29,7 +28,7 @@ export interface RollupDrain {
 export const ROLLUP_DRAIN_INTERVAL_MS = 1000;
 /** Folds at the same time (each on its own pool connection). */
 export const ROLLUP_DRAIN_WORKERS = 2;
-/** A pass that folded this many rows or more, into as many buckets as half of them, goes again soon. */
+/** A fold of this many rows or more, into as many usage_hourly rows as half of them, switches to partition folds. */
 export const ROLLUP_DRAIN_BUSY_ROWS = 2000;
 /** The pause between passes of a busy worker. */
 export const ROLLUP_DRAIN_BUSY_INTERVAL_MS = 50;
@@ -39,6 +38,8 @@ export interface RollupDrainOptions {
   readonly workers?: number;
   readonly busyRows?: number;
   readonly busyIntervalMs?: number;
+  /** Told of every fold that folded rows (how, and what it folded). */
+  readonly onFold?: (how: "whole" | "partition", folded: Folded) => void;
   readonly onError?: (e: unknown) => void;
 }
 
@@ -48,6 +49,12 @@ export interface Folded {
   /** usage_hourly rows they went into (inserted or added to). */
   readonly hourlyRows: number;
 }
+
+/** Folds the whole queue unless another fold runs (then nothing). */
+export const drainWhole = async (pool: Pool): Promise<Folded> => {
+  const row = (await pool.query<{ folded: string; hourly_rows: string }>("select folded, hourly_rows from ledger_rollup_drain_counted()")).rows[0];
+  return { rows: Number(row.folded), hourlyRows: Number(row.hourly_rows) };
+};
 
 /** Folds partition `part` unless another fold holds it (then nothing). */
 export const drainPartition = async (pool: Pool, part: number): Promise<Folded> => {
@@ -71,22 +78,43 @@ export const startRollupDrain = (pool: Pool, options: RollupDrainOptions = {}): 
     });
     return parts;
   };
-  /**
-   * One fold of each partition in `owns` (n: the partition count): what they folded. Each worker
-   * owns every `workers`-th partition, so a partition is folded once per interval, as one queue was
-   * before (folding it more often would only add rollup upserts when the queue aggregates).
-   */
-  const pass = async (owns: (part: number, n: number) => boolean): Promise<Folded> => {
+  /** One fold of each partition `owns` picks: what they folded. */
+  const pass = async (owns: (part: number) => boolean): Promise<Folded> => {
     const n = await partitions();
     let rows = 0;
     let hourlyRows = 0;
     for (let part = 0; part < n; part++) {
-      if (!owns(part, n)) continue;
+      if (!owns(part)) continue;
       const f = await drainPartition(pool, part);
+      if (f.rows > 0) options.onFold?.("partition", f);
       rows += f.rows;
       hourlyRows += f.hourlyRows;
     }
     return { rows, hourlyRows };
+  };
+  const unmerged = (f: Folded): boolean => f.rows >= busyRows && 2 * f.hourlyRows >= f.rows;
+  /** Partition folds (several workers) since a whole fold did not aggregate; until one aggregates or the queue idles for `intervalMs`. */
+  let partitioned = false;
+  let lastRowsAt = 0;
+  /** Worker 0 decides the mode from its own folds; the others fold their partitions in that mode only. */
+  const step = async (worker: number): Promise<number> => {
+    if (worker === 0) {
+      if (!partitioned) {
+        const f = await drainWhole(pool);
+        if (f.rows > 0) options.onFold?.("whole", f);
+        partitioned = unmerged(f);
+        lastRowsAt = Date.now();
+      } else {
+        const f = await pass((part) => part % workers === 0);
+        if (f.rows > 0) lastRowsAt = Date.now();
+        const aggregates = f.rows > 0 && 2 * f.hourlyRows < f.rows;
+        if (aggregates || Date.now() - lastRowsAt >= intervalMs) partitioned = false;
+      }
+      return partitioned ? busyIntervalMs : intervalMs;
+    }
+    if (!partitioned) return busyIntervalMs;
+    await pass((part) => part % workers === worker);
+    return busyIntervalMs;
   };
   const timers = new Set<NodeJS.Timeout>();
   const running = new Set<Promise<unknown>>();
@@ -96,9 +124,9 @@ export const startRollupDrain = (pool: Pool, options: RollupDrainOptions = {}): 
     const timer = setTimeout(() => {
       timers.delete(timer);
       let delay = intervalMs;
-      const run: Promise<unknown> = pass((part) => part % workers === worker)
-        .then((folded) => {
-          if (folded.rows >= busyRows && 2 * folded.hourlyRows >= folded.rows) delay = busyIntervalMs;
+      const run: Promise<unknown> = step(worker)
+        .then((next) => {
+          delay = next;
         })
         .catch((e) => options.onError?.(e))
         .finally(() => {
