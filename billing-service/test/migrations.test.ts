@@ -5,6 +5,8 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import pg from "pg";
+import { spawn } from "node:child_process";
+import path from "node:path";
 import { migrate, migrationsCurrent } from "../src/db/migrate";
 import { MIGRATIONS } from "../src/db/migrations";
 import { logPoolErrors, type PoolErrorLog } from "../src/db/pool-errors";
@@ -127,4 +129,64 @@ describe("pool errors", () => {
     expect(seen[0]).toMatchObject({ msg: "database: idle connection lost", obj: { code: "57P01" } });
     expect((await logged.query("select 1 as one")).rows[0].one).toBe(1);
   }, 90_000);
+
+  // Review finding (session 5): a connection checked out of the pool (the collector's pass lock,
+  // the quota refresh every second, any transaction) had no 'error' listener, so a failover or a
+  // pg_terminate_backend landing while it was held crashed `serve` with "Unhandled 'error' event".
+  // A separate process, since that crash takes the whole process down: it holds a connection, the
+  // server kills it, and the process must live on, see the held query fail, and query again.
+  it("are logged when the server drops a connection that is checked out, and the process lives on", async () => {
+    const url = await freshDatabase("pool_errors_held");
+    const admin = poolOn(url, 1);
+    const poolErrors = path.join(__dirname, "..", "src", "db", "pool-errors.ts");
+    const script = `
+      require("tsx/cjs");
+      const pg = require("pg");
+      const { logPoolErrors } = require(${JSON.stringify(poolErrors)});
+      const pool = logPoolErrors(new pg.Pool({ connectionString: process.env.HELD_URL, max: 2 }), {
+        warn: (obj, msg) => console.log("LOG " + JSON.stringify({ msg, ...obj })),
+      });
+      (async () => {
+        const client = await pool.connect();
+        console.log("PID " + (await client.query("select pg_backend_pid() as pid")).rows[0].pid);
+        await new Promise((r) => process.stdin.once("data", r));
+        const held = await client.query("select 1").then(() => "answered", (e) => "failed " + e.code);
+        client.release(true);
+        const again = (await pool.query("select 2 as two")).rows[0].two;
+        console.log("DONE " + held + " " + again);
+        await pool.end();
+        process.exit(0);
+      })();
+    `;
+    const child = spawn(process.execPath, ["-e", script], { cwd: path.join(__dirname, ".."), env: { ...process.env, HELD_URL: url }, stdio: ["pipe", "pipe", "pipe"] });
+    let out = "";
+    let err = "";
+    child.stdout.on("data", (d: Buffer) => (out += d.toString()));
+    child.stderr.on("data", (d: Buffer) => (err += d.toString()));
+    const exited = new Promise<number | null>((resolve) => child.on("exit", (code) => resolve(code)));
+    let exitCode: number | null | undefined;
+    void exited.then((c) => (exitCode = c));
+    const until = async (what: string, done: () => boolean): Promise<void> => {
+      for (let i = 0; i < 1200 && !done(); i++) {
+        if (exitCode !== undefined) throw new Error(`the child exited (${exitCode}) while waiting for ${what}:\n${out}\n${err}`);
+        await new Promise((r) => setTimeout(r, 100));
+      }
+      if (!done()) throw new Error(`no ${what} in 120 s:\n${out}\n${err}`);
+    };
+    try {
+      await until("its backend pid", () => /PID \d+/.test(out));
+      const pid = Number(/PID (\d+)/.exec(out)![1]);
+      await admin.query("select pg_terminate_backend($1)", [pid]);
+      // The kill reached the child's socket once its listener logs it; without a listener the child is dead by then.
+      await until("the lost connection's log line", () => out.includes("connection lost while in use"));
+      child.stdin.write("go\n");
+      expect(await exited).toBe(0);
+      const log = JSON.parse(/LOG (.*)/.exec(out)![1]);
+      expect(log).toMatchObject({ msg: "database: connection lost while in use", code: "57P01" });
+      // The held query failed (its caller sees the loss), and the pool answered again.
+      expect(out).toMatch(/DONE failed \S* 2/);
+    } finally {
+      if (exitCode === undefined) child.kill("SIGKILL");
+    }
+  }, 180_000);
 });
