@@ -107,6 +107,19 @@ describe("a tokens directory (the platform's tenant tokens split over several Se
       rmSync(empty, { recursive: true, force: true });
     }
   });
+
+  it("names the file of a broken or empty shard and says what it should hold", () => {
+    const admin = newToken("platform-admin", { admin: true });
+    const broken = projected({ "tokens.yaml": { tokens: [admin.entry] }, "tenants-03.yaml": "tokens:\n  - name: x\n{ sha256: [" });
+    const empty = projected({ "tokens.yaml": { tokens: [admin.entry] }, "tenants-04.yaml": "" });
+    try {
+      expect(() => StaticTokenAuthenticator.fromFile(broken)).toThrow(/tenants-03\.yaml: not YAML \(.+\); expected "tokens: \[\.\.\.\]"/);
+      expect(() => StaticTokenAuthenticator.fromFile(empty)).toThrow(/tenants-04\.yaml: empty; expected "tokens: \[\.\.\.\]" \(a file with no tokens is "tokens: \[\]"\)/);
+    } finally {
+      rmSync(broken, { recursive: true, force: true });
+      rmSync(empty, { recursive: true, force: true });
+    }
+  });
 });
 
 describe("Kubernetes mode with the platform's tokens file", () => {

@@ -187,7 +187,7 @@ export const quotaEnforcementSchema = z
   .strictObject({
     enabled: z.boolean().default(true).describe("Render the platform's Gateway-level AuthPolicy that refuses (429) requests of an identity whose quota is exhausted (docs/platform.md \"Gateway enforcement\")."),
     failureMode: z.enum(["open", "closed"]).default("open").describe("When the billing service cannot answer: `open` lets requests through (billed as usual, quotas may be overrun), `closed` refuses them with 429."),
-    cacheTtlSeconds: z.number().int().min(1).max(300).default(5).describe("How long Authorino reuses a quota answer per (tenant, user, tier): added to the billing service's own staleness bound."),
+    cacheTtlSeconds: z.number().int().min(1).max(300).default(5).describe("How long Authorino reuses a quota answer per (API key's namespace, user, tier; a namespace belongs to one tenant): added to the billing service's own staleness bound."),
     authorinoNamespace: dnsLabel.default("kuadrant-system").describe("Namespace of Authorino (where Kuadrant materialises AuthConfigs): the gateway's billing token Secret goes there."),
     gatewayTokenRotation: z.number().int().min(0).default(0).describe("Bump to issue the gateway a new billing token (Secret `maas-billing-gateway-token` in `authorinoNamespace`; it may only call the quota check)."),
   })

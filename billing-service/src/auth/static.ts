@@ -57,7 +57,15 @@ export const newToken = (
 };
 
 export const parseTokenFile = (text: string, origin: string): StaticTokenEntry[] => {
-  const parsed = fileSchema.safeParse(parse(text));
+  let doc: unknown;
+  try {
+    doc = parse(text);
+  } catch (e) {
+    throw new Error(`${origin}: not YAML (${(e as Error).message.split("\n")[0]}); expected "tokens: [...]"`);
+  }
+  // An empty file is most likely a shard with nothing in it yet: say what an empty one looks like.
+  if (doc === null || doc === undefined) throw new Error(`${origin}: empty; expected "tokens: [...]" (a file with no tokens is "tokens: []")`);
+  const parsed = fileSchema.safeParse(doc);
   if (!parsed.success) {
     throw new Error(parsed.error.issues.map((i) => `${origin}: ${i.path.join(".")}: ${i.message}`).join("\n"));
   }
