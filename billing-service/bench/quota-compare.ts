@@ -11,6 +11,8 @@
  *   BENCH_COMPARE_ENV_after="MAAS_BILLING_QUOTA_REFRESH_MS=60000"   environment of one variant (K=V ...)
  *   BENCH_COMPARE_SECONDS (10 per target), BENCH_COMPARE_ROUNDS (5), BENCH_COMPARE_CPU_PROF=<dir>
  *   BENCH_COMPARE_GENERATOR: node (loadgen.ts, default), vegeta (vegeta.ts), or both (one after the other)
+ *   BENCH_COMPARE_IDLE_SECONDS=60: first, each serve with no requests for that long (what the
+ *     once-a-second quota refresh alone costs: serve CPU, GC count and pauses from its probe)
  * A checkout is a directory with billing-service/ (node_modules may be symlinks to this one's).
  */
 import { rm } from "node:fs/promises";
@@ -21,7 +23,7 @@ import { newToken } from "../src/auth/static";
 import { startMigratedPostgres } from "../testkit/postgres";
 import type { ServiceProcess, startService as StartService } from "../testkit/service";
 import { runLoad, startBareServer } from "./http-load";
-import type { LoadResult, PhaseSpec } from "./loadgen";
+import { readProbe, type LoadResult, type PhaseSpec } from "./loadgen";
 import { seedQuotaBench, servePhases } from "./quota";
 import { peakRssBytes } from "./setup";
 import { runVegetaPhases } from "./vegeta";
@@ -67,6 +69,16 @@ const main = async () => {
     }
     const first = serves[0].service;
     await seedQuotaBench(async (method, p, body) => (await fetch(new URL(p, first.url), { method, headers: { authorization: `Bearer ${first.token}`, "content-type": "application/json" }, body: body === undefined ? undefined : JSON.stringify(body) })).status);
+    const idleSeconds = Number(process.env.BENCH_COMPARE_IDLE_SECONDS ?? 0);
+    if (idleSeconds > 0) {
+      for (const s of serves) await readProbe({ pid: s.service.pid, probeFile: s.probeFile });
+      await new Promise((resolve) => setTimeout(resolve, idleSeconds * 1000));
+      console.log(`idle ${idleSeconds} s (no requests; the quota view refreshes every second), load average ${os.loadavg()[0].toFixed(2)}:`);
+      for (const s of serves) {
+        const w = await readProbe({ pid: s.service.pid, probeFile: s.probeFile });
+        console.log(`  ${s.name}: serve CPU ${ms(w.cpuUserMs + w.cpuSystemMs)}, GC ${w.gcCount}x (${w.gcMajor} major) ${ms(w.gcTotalMs)}, max pause ${ms(w.gcMaxMs)}, loop max ${ms(w.loopDelayMaxMs)}`);
+      }
+    }
     const phases: PhaseSpec[] = [{ name: "bare node:http", url: bare.url, method: "GET", path: "/healthz", expectStatus: 200 }];
     for (const s of serves) {
       phases.push(...servePhases(s.service.url, gateway.token, `${s.name} `, { pid: s.service.pid, probeFile: s.probeFile }));
