@@ -12,7 +12,7 @@ import net from "node:net";
 import os from "node:os";
 import path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { freePort } from "../billing-service/src/net/free-port";
+import { freePorts } from "../billing-service/src/net/free-port";
 import { upstreamAuthNginxConf, upstreamAuthScript } from "../components/platform/upstreamAuth";
 
 const NGINX_BIN = process.env.NGINX_BIN ?? "/usr/sbin/nginx";
@@ -90,10 +90,7 @@ beforeAll(async () => {
   await writeFile(tokenFile, "pod-token-1\n");
   await writeFile(path.join(work, "upstream-token.js"), upstreamAuthScript(tokenFile));
   for (let attempt = 0; ; attempt++) {
-    listen.uwm = await freePort();
-    listen.cluster = await freePort();
-    listen.rogue = await freePort();
-    listen.grafana = await freePort();
+    [listen.uwm, listen.cluster, listen.rogue, listen.grafana] = await freePorts(4);
     const conf = upstreamAuthNginxConf({
       servers: [
         { port: listen.uwm, upstreamUrl: `https://localhost:${uwm.port}`, caFile: caCert },
@@ -125,7 +122,7 @@ beforeAll(async () => {
     readLog();
     if (up) break;
     nginx.kill("SIGKILL");
-    // A port taken between freePort() and nginx's bind: try again with new ones.
+    // A port taken between freePorts() and nginx's bind: try again with new ones.
     if (attempt >= 3 || !/Address already in use/.test(nginxLog)) throw new Error(`nginx did not start:\n${nginxLog}`);
   }
 }, 120_000);

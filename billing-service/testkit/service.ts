@@ -6,7 +6,7 @@ import { spawn, type ChildProcess } from "node:child_process";
 import { writeFile } from "node:fs/promises";
 import path from "node:path";
 import { stringify } from "yaml";
-import { freePort } from "../src/net/free-port";
+import { freePorts } from "../src/net/free-port";
 import { newToken, type StaticTokenEntry } from "../src/auth/static";
 
 const BIN = path.join(__dirname, "..", "bin", "maas-billing.cjs");
@@ -41,9 +41,8 @@ export const startService = async (options: ServiceOptions): Promise<ServiceProc
   const admin = newToken("ops", { admin: true });
   const tokensFile = path.join(options.dataDir, "tokens.yaml");
   await writeFile(tokensFile, stringify({ tokens: [admin.entry, ...(options.tokens ?? [])] }));
-  const port = await freePort();
+  const [port, metricsPort] = await freePorts(2);
   const url = `http://127.0.0.1:${port}`;
-  const metricsPort = await freePort();
   const child: ChildProcess = spawn(process.execPath, [BIN, "serve"], {
     env: {
       ...process.env,

@@ -9,7 +9,7 @@ import path from "node:path";
 import { stringify } from "yaml";
 import { newToken } from "../../src/auth/static";
 import { SERVICE_ENV } from "../../src/contract/env";
-import { freePort } from "../../src/net/free-port";
+import { freePorts } from "../../src/net/free-port";
 
 const BIN = path.join(__dirname, "..", "..", "bin", "maas-billing.cjs");
 
@@ -27,9 +27,9 @@ export const startDemoPortal = async (dataDir: string, tenants: readonly string[
   const tokensFile = path.join(dataDir, "portal-tokens.txt");
   await writeFile(tokensYaml, stringify({ tokens: issued.map((i) => i.entry) }), { mode: 0o600 });
   await writeFile(tokensFile, issued.map((i) => `${i.entry.name.padEnd(16)} ${i.token}`).join("\n") + "\n", { mode: 0o600 });
-  const port = await freePort();
+  const [port, metricsPort] = await freePorts(2);
   const child: ChildProcess = spawn(process.execPath, [BIN, "--data-dir", dataDir, "--log-level", "warn", "serve"], {
-    env: { ...process.env, [SERVICE_ENV.databaseUrl]: "", [SERVICE_ENV.port]: String(port), [SERVICE_ENV.metricsPort]: String(await freePort()), [SERVICE_ENV.host]: "127.0.0.1", [SERVICE_ENV.tokensFile]: tokensYaml },
+    env: { ...process.env, [SERVICE_ENV.databaseUrl]: "", [SERVICE_ENV.port]: String(port), [SERVICE_ENV.metricsPort]: String(metricsPort), [SERVICE_ENV.host]: "127.0.0.1", [SERVICE_ENV.tokensFile]: tokensYaml },
     stdio: ["ignore", "inherit", "inherit"],
   });
   const exited = new Promise<void>((resolve) => child.once("exit", () => resolve()));
