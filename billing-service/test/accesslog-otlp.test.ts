@@ -74,12 +74,15 @@ describe("POST /v1/logs: OTLP access logs into exact per-request rows", () => {
     const good = { timeUnixNano: time, attributes: { tenant: "acme", user_id: "u", subscription: "free", model: "granite-8b", key_id: "k", key_name: "kn", response_code: "200", response_type: "hit", tokens_prompt: "5", tokens_completion: "6", tokens_total: "11" } };
     const noTenant = { timeUnixNano: "1793000000123456790", attributes: { ...good.attributes, tenant: "" } };
     const badTokens = { timeUnixNano: "1793000000123456791", attributes: { ...good.attributes, tokens_prompt: "lots" } };
-    const res = await send([good, noTenant, badTokens], "protobuf", sender.token);
+    // PostgreSQL text cannot hold NUL: the record is refused naming the field, never a failed batch (threat model B8).
+    const nulUser = { timeUnixNano: "1793000000123456792", attributes: { ...good.attributes, user_id: "ev\u0000il" } };
+    const res = await send([good, noTenant, badTokens, nulUser], "protobuf", sender.token);
     expect(res.status).toBe(200);
     const answer = decodeLogsResponse(res.body).partialSuccess;
-    expect(String(answer?.rejectedLogRecords)).toBe("2");
+    expect(String(answer?.rejectedLogRecords)).toBe("3");
     expect(answer?.errorMessage).toContain("no tenant");
     expect(answer?.errorMessage).toContain("tokens_prompt: expected a whole number");
+    expect(answer?.errorMessage).toContain("user: at most 256 characters without NUL");
     const json = await send([noTenant], "json", sender.token);
     expect(JSON.parse(json.body.toString())).toEqual({ partialSuccess: { rejectedLogRecords: "1", errorMessage: expect.stringContaining("no tenant") } });
     const r = await db.pool.query("select input_tokens::int, output_tokens::int, time_unix_nano::text from access_log_usage where time_unix_nano = $1", [time]);

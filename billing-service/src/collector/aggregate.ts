@@ -6,7 +6,7 @@
  * are summed per source and reason as unattributed, never dropped.
  */
 import { firstIndexAfter, lastSampleAtOrBefore, windowUsage, type Anchor, type Sample, type Window } from "./counter-usage";
-import { attributeSeries, type Dimensions, type MeterDefinition, type Quantity, type Source } from "./meters";
+import { attributeSeries, hasNul, type Dimensions, type MeterDefinition, type Quantity, type Source } from "./meters";
 import type { TenantResolver } from "./tenant-map";
 
 export interface UsageRow extends Dimensions {
@@ -47,6 +47,8 @@ export class UsageAggregator {
   readonly unattributed = new Map<string, UnattributedUsage>();
   /** Series with samples in the range but none in the anchor lookback, to be resolved by the caller. */
   readonly withoutAnchor: Array<{ meter: MeterDefinition; labels: Readonly<Record<string, string>>; samples: readonly Sample[] }> = [];
+  /** Series whose label values held NUL (billed with U+FFFD in its place; the caller warns). */
+  readonly nulSeries: Array<{ metric: string; tenant: string | null; labels: readonly string[] }> = [];
 
   constructor(
     private readonly settings: AggregationSettings,
@@ -69,6 +71,13 @@ export class UsageAggregator {
     }
     let anchor: Anchor = before ? { kind: "sample", sample: before } : anchorOverride!;
     const who = attributeSeries(meter.source, labels, this.tenants, this.settings.attributeLabels);
+    if (hasNul(labels)) {
+      this.nulSeries.push({
+        metric: meter.metric,
+        tenant: who.kind === "tenant" ? who.tenant : null,
+        labels: Object.keys(labels).filter((k) => labels[k].includes("\u0000")),
+      });
+    }
     let from = firstIndexAfter(samples, first.startMs);
     for (const w of windows) {
       // Only this window's index range is looked at (no copy), so a series costs O(samples) per chunk.

@@ -129,6 +129,12 @@ export const collectChunk = async (
       );
     }
   }
+  for (const n of aggregator.nulSeries) {
+    deps.log?.warn(
+      { tenant: n.tenant, metric: n.metric, labels: n.labels },
+      "collector: a label value holds NUL (U+0000), which PostgreSQL cannot store; billed with U+FFFD in its place",
+    );
+  }
   for (const u of unattributed) {
     deps.log?.warn({ source: u.source, metric: u.metric, reason: u.reason, amount: u.amount, window: new Date(u.windowStartMs).toISOString() }, "collector: unattributed usage");
   }

@@ -55,9 +55,21 @@ export type SeriesAttribution =
   | ({ readonly kind: "tenant" } & Dimensions)
   | Extract<Attribution, { kind: "unattributed" }>;
 
+/**
+ * PostgreSQL text and jsonb cannot hold NUL (U+0000), and a tenant sets label values (its API
+ * keys' `user` annotation, attribute labels): one NUL would fail the whole pass's write, for every
+ * tenant. It becomes U+FFFD, so the usage stays billed, to the namespace's tenant, under a visibly
+ * mangled name (docs/threat-model.md B8). Only ledger values: queries and series keys keep the raw
+ * label (Prometheus matches the NUL; PromQL's lexer refuses a literal U+FFFD).
+ */
+export const withoutNul = (value: string): string => (value.includes("\u0000") ? value.replaceAll("\u0000", "\uFFFD") : value);
+
+/** Whether some label value holds NUL (the collector warns about each such series). */
+export const hasNul = (labels: Readonly<Record<string, string>>): boolean => Object.values(labels).some((v) => v.includes("\u0000"));
+
 const label = (labels: Readonly<Record<string, string>>, name: string): string | null => {
   const v = labels[name];
-  return v === undefined || v === "" ? null : v;
+  return v === undefined || v === "" ? null : withoutNul(v);
 };
 
 /**
@@ -74,11 +86,13 @@ export const attributeSeries = (
     source === "gateway"
       ? tenants.byLimitadorNamespace(labels.limitador_namespace)
       : tenants.byNamespace(labels.namespace);
-  if (owner.kind === "unattributed") return owner;
+  // The reason quotes the label value it could not read.
+  if (owner.kind === "unattributed") return { kind: "unattributed", reason: withoutNul(owner.reason) };
+  const tenant = withoutNul(owner.tenant);
   if (source === "gateway") {
     return {
       kind: "tenant",
-      tenant: owner.tenant,
+      tenant,
       user: label(labels, "user"),
       tier: label(labels, "tier") ?? label(labels, "subscription"),
       model: label(labels, "model"),
@@ -90,5 +104,5 @@ export const attributeSeries = (
       ),
     };
   }
-  return { kind: "tenant", tenant: owner.tenant, user: null, tier: null, model: label(labels, "model_name"), attributes: {} };
+  return { kind: "tenant", tenant, user: null, tier: null, model: label(labels, "model_name"), attributes: {} };
 };
