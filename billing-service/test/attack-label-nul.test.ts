@@ -47,7 +47,7 @@ describe.each<ReadApi>(["query", "remote-read"])("a NUL in a gateway label value
     fromMs = Math.floor(Date.now() / WINDOW) * WINDOW - 6 * WINDOW;
     toMs = fromMs + 2 * WINDOW;
     const lookbackStart = fromMs - 5 * 60_000; // every series but the new one has an anchor
-    const series = [
+    const series: Array<{ metric: string; labels: Record<string, string>; samples: Array<{ t: number; v: number }> }> = [
       // The honest tenant: 2 windows x 60 scrapes x 7 tokens after its anchor.
       { metric: "authorized_hits", labels: { limitador_namespace: "team-a/chat", user: "alice", model: "m1", organization_id: "org-a" }, samples: rising(lookbackStart, toMs, 100, 7) },
       // The attacker: NUL in `user` and in an attribute label, on a series with an anchor ...
