@@ -69,10 +69,8 @@ describe.each<ReadApi>(["query", "remote-read"])("a NUL in a gateway label value
   });
 
   afterAll(async () => {
-    source?.close();
-    client?.close();
-    await prom?.stop();
-    await db?.stop();
+    for (const open of [source, client]) open?.close();
+    await Promise.all([prom?.stop(), db?.stop()]);
     await rm(dir, { recursive: true, force: true });
   });
 
