@@ -35,7 +35,7 @@ const podArgs = (config: PlatformConfig, extra: Partial<BillingApiPodArgs> = {})
   appDatabaseRevision: "app-r1",
   prometheusUrl: "https://thanos-querier.openshift-monitoring.svc:9091",
   collectorYaml: collectorYaml(collectorSettings(config)),
-  tokens: { secretName: "maas-billing-api-tokens", tenantSecretNames: ["maas-billing-api-tokens-tenants-00", "maas-billing-api-tokens-tenants-01"], revision: "r1" },
+  tokens: { secretName: "maas-billing-api-tokens", tenantSecretNames: ["maas-billing-api-tokens-tenants-00", "maas-billing-api-tokens-tenants-01"], revision: "r1", secrets: [] },
   ...extra,
 });
 

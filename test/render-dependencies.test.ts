@@ -53,6 +53,15 @@ describe("dependencies in a stack with the platform and several tenants", () => 
     );
   });
 
+  // Review finding (session 5): the Deployment named its tokens Secrets by plain strings, so Pulumi
+  // could roll the billing pods before the Secrets held a new token (the pods read them only at start).
+  it("the billing Deployment waits for every tokens Secret it mounts", () => {
+    const secrets = result.resources.filter((r) => r.type === "kubernetes:core/v1:Secret" && /^platform-billing-tokens(-tenants-\d+)?$/.test(r.name)).map((r) => r.name);
+    expect(secrets).toContain("platform-billing-tokens");
+    expect(secrets.filter((n) => n.includes("-tenants-")).length).toBeGreaterThan(1);
+    expect(dependencyNames(result, "platform-billing-deployment")).toEqual(expect.arrayContaining(secrets));
+  });
+
   it("dependencies per resource do not grow with the number of tenants", async () => {
     const six = await render({ stack: "deps-6", config: platformWithTenants(6) });
     const perTenantResource = (r: RenderResult) => {

@@ -127,7 +127,8 @@ export class BillingService extends pulumi.ComponentResource {
         metadata: meta,
         spec: billingApiDeploymentSpec({ ...args, collectorYaml: collector, priceBookYaml }),
       },
-      { parent: this },
+      // The pods read the tokens files once, at start: roll them only after every Secret holds its new content.
+      { parent: this, dependsOn: [...args.tokens.secrets] },
     );
 
     const service = new k8s.core.v1.Service(`${name}-service`, { metadata: meta, spec: billingApiServiceSpec }, { parent: this });

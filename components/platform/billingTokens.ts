@@ -74,6 +74,14 @@ export interface BillingTokens {
   readonly revision: string;
   /** The gateway's quota-check token (secret output), when quota enforcement is enabled. */
   readonly gatewayToken?: pulumi.Output<string>;
+  /**
+   * The tokens-file Secrets the billing pods mount (platform and tenant shards). The Deployment
+   * depends on them: its names and revision are plain strings, so without this Pulumi would roll
+   * the pods while the Secrets are still being updated, and a pod that starts on the old content
+   * keeps it for its life (a new tenant token refused; on the upgrade to shards, one hash in the
+   * old and the new Secret at once, which the service refuses to start on).
+   */
+  readonly secrets: readonly pulumi.Resource[];
 }
 
 /**
@@ -157,12 +165,12 @@ export function createBillingTokens(name: string, args: BillingTokensArgs, paren
       },
       { parent },
     );
-  tokensSecret(`${name}-billing-tokens`, billingTokensSecretName, entries);
+  const secrets: pulumi.Resource[] = [tokensSecret(`${name}-billing-tokens`, billingTokensSecretName, entries)];
   // Every shard exists, empty or not: the pods mount all of them (a missing one keeps a pod waiting
   // rather than starting without some tenants' tokens).
   const shards = byTenantShard(tenantEntries, (e) => e.tenant);
   const tenantSecretNames = shards.map((_, i) => tenantTokensSecretName(i));
-  shards.forEach((shard, i) => tokensSecret(`${name}-billing-tokens-tenants-${shardSuffix(i)}`, tenantSecretNames[i], shard.map((e) => e.entry)));
+  shards.forEach((shard, i) => secrets.push(tokensSecret(`${name}-billing-tokens-tenants-${shardSuffix(i)}`, tenantSecretNames[i], shard.map((e) => e.entry))));
 
   const revision = contentChecksum(
     JSON.stringify([
@@ -173,5 +181,5 @@ export function createBillingTokens(name: string, args: BillingTokensArgs, paren
       ...args.billing.senders.map((s) => [`sender-${s.name}`, s.tokenRotation, s.sources]),
     ]),
   );
-  return { secretName: billingTokensSecretName, tenantSecretNames, revision, ...(gatewayToken ? { gatewayToken } : {}) };
+  return { secretName: billingTokensSecretName, tenantSecretNames, revision, secrets, ...(gatewayToken ? { gatewayToken } : {}) };
 }
