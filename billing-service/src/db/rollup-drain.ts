@@ -50,17 +50,17 @@ export interface Folded {
   readonly hourlyRows: number;
 }
 
-/** Folds the whole queue unless another fold runs (then nothing). */
-export const drainWhole = async (pool: Pool): Promise<Folded> => {
-  const row = (await pool.query<{ folded: string; hourly_rows: string }>("select folded, hourly_rows from ledger_rollup_drain_counted()")).rows[0];
+/** Runs one of the counting fold functions (migration 065) and reads what it folded. */
+const fold = async (pool: Pool, call: string, params: unknown[] = []): Promise<Folded> => {
+  const row = (await pool.query<{ folded: string; hourly_rows: string }>(`select folded, hourly_rows from ${call}`, params)).rows[0];
   return { rows: Number(row.folded), hourlyRows: Number(row.hourly_rows) };
 };
 
+/** Folds the whole queue unless another fold runs (then nothing). */
+export const drainWhole = (pool: Pool): Promise<Folded> => fold(pool, "ledger_rollup_drain_counted()");
+
 /** Folds partition `part` unless another fold holds it (then nothing). */
-export const drainPartition = async (pool: Pool, part: number): Promise<Folded> => {
-  const row = (await pool.query<{ folded: string; hourly_rows: string }>("select folded, hourly_rows from ledger_rollup_drain_part($1)", [part])).rows[0];
-  return { rows: Number(row.folded), hourlyRows: Number(row.hourly_rows) };
-};
+export const drainPartition = (pool: Pool, part: number): Promise<Folded> => fold(pool, "ledger_rollup_drain_part($1)", [part]);
 
 /** The number of queue partitions (fixed by the schema: migration 065). */
 export const rollupPartitions = async (pool: Pool): Promise<number> => (await pool.query<{ n: number }>("select ledger_rollup_parts() as n")).rows[0].n;
