@@ -17,14 +17,13 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { backfill, startPrometheus, type RunningPrometheus } from "../billing-service/testkit/prometheus";
 import { collectOnce } from "../billing-service/src/collector/collect";
 import { PrometheusClient } from "../billing-service/src/collector/prometheus-client";
-import { parseCollectorSettingsYaml } from "../billing-service/src/contract";
 import { startBillingDb, type BillingTestDb } from "../billing-service/test/support/billing-db";
 import { toOpenMetrics } from "../billing-service/test/support/scenario";
 import { METERING_LIMIT } from "../components/platform/gatewayMetering";
 import type { K8sObject, RenderResult } from "../scripts/render";
 import { createConformanceValidator } from "./support/conformance";
 import { effectiveTokenLimits } from "./support/effectiveLimits";
-import { findObject, ofKind, renderConfig, renderExample } from "./support/stacks";
+import { findObject, ofKind, renderConfig, renderedCollectorSettings, renderExample } from "./support/stacks";
 
 const GATEWAY = { namespace: "openshift-ingress", name: "maas-default-gateway" };
 
@@ -143,8 +142,8 @@ describe("the collector bills what the platform's policy counts", () => {
     const labels = { limitador_namespace: `${route.namespace}/${route.name}`, model: "granite-3-8b", tier: "premium", user: "alice" };
     await backfill(toOpenMetrics([{ metric: "authorized_hits", labels, samples }]), path.join(dir, "data"), dir);
     [prom, db] = await Promise.all([startPrometheus({ dir }), startBillingDb()]);
-    const settingsYaml = (findObject(dev, "ConfigMap", "maas-billing-api-collector").object.data as Record<string, string>)["collector.yaml"];
-    const settings = parseCollectorSettingsYaml(`${settingsYaml}\nwindow: 15m\n`, "rendered collector.yaml");
+    // collector.yaml and its tenant registry shards, as the pod mounts them.
+    const settings = renderedCollectorSettings(dev, "\nwindow: 15m\n");
     const client = new PrometheusClient({ url: prom.url });
     try {
       await collectOnce({ pool: db.pool, prometheus: client, settings }, { fromMs, toMs: fromMs + 2 * WINDOW });

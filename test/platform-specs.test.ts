@@ -9,6 +9,7 @@ import {
   PRICE_BOOK_PATH,
   SERVICE_ENV,
   parseCollectorSettingsYaml,
+  parseTenantRegistryYaml,
 } from "../billing-service/src/contract";
 import { parseStackConfig } from "../components/config";
 import type { PlatformConfig } from "../components/config/platform";
@@ -16,7 +17,9 @@ import {
   billingApiDeploymentSpec,
   billingApiEnv,
   billingApiPodTemplate,
+  collectorFiles,
   collectorSettings,
+  collectorTenantsConfigMapName,
   collectorYaml,
   type BillingApiPodArgs,
 } from "../components/platform/billingServiceSpecs";
@@ -34,7 +37,7 @@ const podArgs = (config: PlatformConfig, extra: Partial<BillingApiPodArgs> = {})
   appDatabaseSecretName: "maas-billing-db-app",
   appDatabaseRevision: "app-r1",
   prometheusUrl: "https://thanos-querier.openshift-monitoring.svc:9091",
-  collectorYaml: collectorYaml(collectorSettings(config)),
+  ...collectorFiles(collectorSettings(config)),
   tokens: { secretName: "maas-billing-api-tokens", tenantSecretNames: ["maas-billing-api-tokens-tenants-00", "maas-billing-api-tokens-tenants-01"], revision: "r1", secrets: [] },
   ...extra,
 });
@@ -56,6 +59,26 @@ describe("collector settings", () => {
     expect(parseCollectorSettingsYaml(collectorYaml(collectorSettings(platformConfig()))).readApi).toBe("query");
     const remote = platformConfig({ billing: { image: testImage, collectorReadApi: "remote-read" } });
     expect(parseCollectorSettingsYaml(collectorYaml(collectorSettings(remote))).readApi).toBe("remote-read");
+  });
+
+  it("the pods get the registry split over 16 shard files that collector.yaml names and the pod mounts next to it", () => {
+    const config = platformConfig();
+    const files = collectorFiles(collectorSettings(config));
+    const main = parseCollectorSettingsYaml(files.collectorYaml);
+    expect(main.tenants).toEqual([]);
+    expect(main.tenantFiles).toHaveLength(16);
+    // Each named file is a source of the pod's collector-config volume, from its shard's ConfigMap.
+    const volume = (billingApiPodTemplate(podArgs(config)) as any).spec.volumes.find((v: { name: string }) => v.name === "collector-config");
+    const mountDir = COLLECTOR_CONFIG_PATH.slice(0, COLLECTOR_CONFIG_PATH.lastIndexOf("/"));
+    const mounted = new Map<string, string>(volume.projected.sources.map((s: any) => [`${mountDir}/${s.configMap.items[0].path}`, s.configMap.name]));
+    expect(mounted.get(COLLECTOR_CONFIG_PATH)).toBe("maas-billing-api-collector");
+    main.tenantFiles.forEach((file, i) => expect(mounted.get(file)).toBe(collectorTenantsConfigMapName(i)));
+    // The shards together hold the whole registry, each tenant once, as the service's reader parses it.
+    const registry = files.collectorTenantShards.flatMap((text, i) => parseTenantRegistryYaml(text, `tenants-${i}.yaml`));
+    expect(registry.sort((a, b) => a.name.localeCompare(b.name))).toEqual([
+      { name: "tenant-a", namespaces: ["tenant-a-models", "tenant-a-monitoring"] },
+      { name: "tenant-b", namespaces: ["b-models"] },
+    ]);
   });
 
   it("the check can fail: the service's parser refuses settings it does not know", () => {
@@ -99,7 +122,7 @@ describe("billing API pod", () => {
     expect(envValue(a.spec.containers[0].env, SERVICE_ENV.priceBook)).toBe(PRICE_BOOK_PATH);
     expect(a.metadata.annotations["maas.opendatahub.io/price-book"]).not.toBe(b.metadata.annotations["maas.opendatahub.io/price-book"]);
     // A new tenant registry rolls them too.
-    const other = billingApiPodTemplate(podArgs(config, { collectorYaml: collectorYaml({ ...collectorSettings(config), tenants: [] }) })) as any;
+    const other = billingApiPodTemplate(podArgs(config, { priceBookYaml: "currency: EUR\n", ...collectorFiles({ ...collectorSettings(config), tenants: [] }) })) as any;
     expect(other.metadata.annotations["maas.opendatahub.io/collector-config"]).not.toBe(a.metadata.annotations["maas.opendatahub.io/collector-config"]);
   });
 

@@ -5,13 +5,12 @@ import * as os from "node:os";
 import * as path from "node:path";
 import * as YAML from "yaml";
 import { parseTokenFile, StaticTokenAuthenticator } from "../billing-service/src/auth/static";
-import { parseCollectorSettingsYaml } from "../billing-service/src/contract";
 import { beforeAll, describe, expect, it } from "vitest";
 import { PLATFORM_PROMETHEUS_DS_UID, platformDashboards, platformPrometheusRules } from "../dashboards";
 import { tenantAdminRoleRules } from "../components/tenant/rbac";
 import { parseStackConfig } from "../components/config";
 import type { RenderResult } from "../scripts/render";
-import { exampleStacks, findObject, ofKind, renderConfig, renderExample, testImage } from "./support/stacks";
+import { exampleStacks, findObject, ofKind, renderConfig, renderedCollectorSettings, renderExample, testImage } from "./support/stacks";
 
 /** A Limitador override pinned by digest (a test value: the digest names no real image). */
 const LIMITADOR_IMAGE = `quay.io/kuadrant/limitador@sha256:${"5b".repeat(32)}`;
@@ -170,9 +169,9 @@ describe("billing service", () => {
   });
 
   it("hands the collector the tenant registry and the vLLM family through a mounted settings file", () => {
-    const cm = findObject(openshift, "ConfigMap", "maas-billing-api-collector").object;
-    // Read with the service's own parser (billing-service/src/contract): what the collector will see.
-    expect(parseCollectorSettingsYaml((cm.data as Record<string, string>)["collector.yaml"])).toMatchObject({
+    // Read with the service's own parsers (billing-service/src/contract), collector.yaml and the tenant
+    // registry shards it names, through the pod's volume: what the collector will see.
+    expect(renderedCollectorSettings(openshift)).toMatchObject({
       vllmFamily: "kserve_vllm",
       gatewayCounterSuffix: "",
       attributeLabels: [],
@@ -186,7 +185,9 @@ describe("billing service", () => {
     });
     const pod = (findObject(openshift, "Deployment", "maas-billing-api").object as any).spec.template.spec;
     expect(pod.containers[0].env).toContainEqual({ name: "MAAS_BILLING_COLLECTOR_CONFIG", value: "/etc/maas-billing/collector.yaml" });
-    expect(pod.volumes).toContainEqual({ name: "collector-config", configMap: { name: "maas-billing-api-collector" } });
+    const volume = pod.volumes.find((v: { name: string }) => v.name === "collector-config");
+    expect(volume.projected.sources).toHaveLength(17);
+    expect(volume.projected.sources[0]).toEqual({ configMap: { name: "maas-billing-api-collector", items: [{ key: "collector.yaml", path: "collector.yaml" }] } });
   });
 
   it("reads the kubernetes platform Prometheus over plain in-cluster HTTP, without a token", () => {

@@ -10,7 +10,7 @@ import { existsSync, readFileSync } from "node:fs";
 import path from "node:path";
 import { z } from "zod";
 import type { PrometheusClientOptions } from "./collector/prometheus-client";
-import { parseCollectorSettingsYaml, SERVICE_ENV, SERVICE_ENV_PREFIX, type CollectorSettings, type ServiceEnvKey } from "./contract";
+import { parseCollectorSettingsYaml, parseTenantRegistryYaml, SERVICE_ENV, SERVICE_ENV_PREFIX, type CollectorSettings, type ServiceEnvKey } from "./contract";
 import { parseTierDefaults, type TierDefaults } from "./quota/defaults";
 import { parseEgressAllowList, type EgressPolicy } from "./net/egress";
 import type { ExportSinkConfig } from "./close/sink";
@@ -289,6 +289,14 @@ const collectorConfig = (url: string, flags: ConfigFlags, env: NodeJS.ProcessEnv
     if (flags.tenantMap) overrides.tenants = parseTenantMapFlag(flags.tenantMap);
     const text = configFile === undefined ? "" : readSettingFile("collectorConfig", configFile, problems);
     if (text !== undefined) settings = parseCollectorSettingsYaml(text, configFile ?? "collector settings", overrides);
+    // The registry files the settings name (the platform's shards) join `tenants`.
+    if (settings !== undefined && settings.tenantFiles.length > 0) {
+      const more = settings.tenantFiles.flatMap((file) => {
+        const registry = readSettingFile("collectorConfig", file, problems);
+        return registry === undefined ? [] : parseTenantRegistryYaml(registry, file);
+      });
+      settings = { ...settings, tenants: [...settings.tenants, ...more] };
+    }
   } catch (e) {
     const where = configFile ? settingName("collectorConfig") : "collector flags";
     problems.push(...(e as Error).message.split("\n").map((line) => `${where}: ${line}`));

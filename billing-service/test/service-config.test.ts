@@ -150,6 +150,21 @@ describe("service config", () => {
       expect(url).toContain(`MAAS_BILLING_PROMETHEUS_URL / --prometheus-url: expected an http(s) URL, got "prometheus:9090/x y". Example: http://127.0.0.1:9090`);
     });
 
+    it("adds the tenant registry files the settings name (the platform's 16 shards) to `tenants`; a bad or missing one is named", async () => {
+      await writeFile(path.join(dir, "shard-collector.yaml"), `strictTenants: true\ntenants: [{ name: acme, namespaces: [acme-models] }]\ntenantFiles: [${path.join(dir, "tenants-00.yaml")}, ${path.join(dir, "tenants-01.yaml")}]\n`);
+      await writeFile(path.join(dir, "tenants-00.yaml"), "tenants:\n  - { name: globex, namespaces: [globex-models, globex-monitoring] }\n");
+      await writeFile(path.join(dir, "tenants-01.yaml"), "tenants: []\n");
+      const env = { MAAS_BILLING_PROMETHEUS_URL: "http://p:9090", MAAS_BILLING_COLLECTOR_CONFIG: path.join(dir, "shard-collector.yaml") };
+      expect(requireCollector(loadConfig({}, env)).settings.tenants).toEqual([
+        { name: "acme", namespaces: ["acme-models"] },
+        { name: "globex", namespaces: ["globex-models", "globex-monitoring"] },
+      ]);
+      await writeFile(path.join(dir, "tenants-01.yaml"), "tenants:\n  - { name: initech }\n");
+      expect(problem(() => loadConfig({}, env))).toContain(`${path.join(dir, "tenants-01.yaml")}: tenants.0.namespaces:`);
+      await rm(path.join(dir, "tenants-01.yaml"));
+      expect(problem(() => loadConfig({}, env))).toContain(`cannot read "${path.join(dir, "tenants-01.yaml")}": ENOENT`);
+    });
+
     it("collect requires a Prometheus URL and says which flag or variable sets it", () => {
       expect(problem(() => requireCollector(loadConfig({}, {})))).toContain("MAAS_BILLING_PROMETHEUS_URL / --prometheus-url: required by collect");
     });

@@ -20,10 +20,12 @@ import {
   billingMetricsServiceName,
   billingMetricsServiceSpec,
   collectorConfigMapName,
-  collectorYaml,
+  collectorFiles,
+  collectorTenantsConfigMapName,
   priceBookConfigMapName,
   type BillingApiPodArgs,
 } from "./billingServiceSpecs";
+import { shardSuffix } from "./tenantShards";
 
 export { billingApiName, billingApiPort, billingApiSelector, billingMetricsPort, collectorSettings } from "./billingServiceSpecs";
 
@@ -93,12 +95,21 @@ export class BillingService extends pulumi.ComponentResource {
       );
     }
 
-    const collector = collectorYaml(args.collectorSettings);
+    const collector = collectorFiles(args.collectorSettings);
     new k8s.core.v1.ConfigMap(
       `${name}-collector-config`,
-      { metadata: { name: collectorConfigMapName, namespace: args.namespace, labels }, data: { "collector.yaml": collector } },
+      { metadata: { name: collectorConfigMapName, namespace: args.namespace, labels }, data: { "collector.yaml": collector.collectorYaml } },
       { parent: this },
     );
+    // Every shard exists, empty or not: the pods mount all of them (a missing one keeps a pod waiting
+    // rather than starting without some tenants' namespaces).
+    collector.collectorTenantShards.forEach((tenants, i) => {
+      new k8s.core.v1.ConfigMap(
+        `${name}-collector-tenants-${shardSuffix(i)}`,
+        { metadata: { name: collectorTenantsConfigMapName(i), namespace: args.namespace, labels }, data: { "tenants.yaml": tenants } },
+        { parent: this },
+      );
+    });
 
     // Optional: without a configured price book the service uses the one baked into its image.
     const priceBookYaml = b.priceBook === undefined ? undefined : priceBookText(b.priceBook);
@@ -125,7 +136,7 @@ export class BillingService extends pulumi.ComponentResource {
       `${name}-deployment`,
       {
         metadata: meta,
-        spec: billingApiDeploymentSpec({ ...args, collectorYaml: collector, priceBookYaml }),
+        spec: billingApiDeploymentSpec({ ...args, ...collector, priceBookYaml }),
       },
       // The pods read the tokens files once, at start: roll them only after every Secret holds its new content.
       { parent: this, dependsOn: [...args.tokens.secrets] },

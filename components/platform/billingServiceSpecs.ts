@@ -20,6 +20,7 @@ import { contentChecksum } from "../shared/checksum";
 import { containerSecurityContext, podSecurityContext } from "../shared/podSecurity";
 import { billingTokensDir, billingTokensFileName, tenantTokensFileName, type BillingTokens } from "./billingTokens";
 import { appLabels } from "./security";
+import { byTenantShard, shardSuffix } from "./tenantShards";
 
 /*
  * The billing service's Kubernetes objects as plain specs, from typed arguments: the env names,
@@ -81,6 +82,30 @@ export function collectorYaml(settings: CollectorSettingsInput): string {
   return YAML.stringify(settings, { sortMapEntries: true });
 }
 
+/** ConfigMap of one shard of the collector's tenant registry (key tenants.yaml). */
+export const collectorTenantsConfigMapName = (shard: number): string => `${collectorConfigMapName}-tenants-${shardSuffix(shard)}`;
+/** Where a registry shard is mounted: next to collector.yaml, in the same projected volume. */
+export const collectorTenantsPath = (shard: number): string => posix.join(posix.dirname(COLLECTOR_CONFIG_PATH), `tenants-${shardSuffix(shard)}.yaml`);
+
+/** The collector's files as the pods get them: collector.yaml and the tenant registry shards. */
+export interface CollectorFiles {
+  /** collector.yaml: the settings without `tenants`, naming the shard files in `tenantFiles`. */
+  readonly collectorYaml: string;
+  /** Per shard (index = shard, tenantShards.ts), `tenants: [...]` of the tenants whose names hash there. */
+  readonly collectorTenantShards: readonly string[];
+}
+
+/**
+ * Splits the settings' tenant registry over the tenant shards, so that no ConfigMap lists every
+ * tenant (a ConfigMap's data may not exceed 1 MiB: docs/scaling.md); the service adds the
+ * `tenantFiles` to `tenants` when it starts (billing-service/src/config.ts).
+ */
+export function collectorFiles(settings: CollectorSettingsInput): CollectorFiles {
+  const { tenants = [], ...rest } = settings;
+  const shards = byTenantShard(tenants, (t) => t.name).map((shard) => YAML.stringify({ tenants: shard }, { sortMapEntries: true }));
+  return { collectorYaml: collectorYaml({ ...rest, tenantFiles: shards.map((_, i) => collectorTenantsPath(i)) }), collectorTenantShards: shards };
+}
+
 /** Cluster-wide rights of the billing API: authenticate callers (TokenReview) and authorize them (SubjectAccessReview). */
 export const billingApiClusterRoleRules: k8s.types.input.rbac.v1.PolicyRule[] = [
   { apiGroups: ["authentication.k8s.io"], resources: ["tokenreviews"], verbs: ["create"] },
@@ -115,8 +140,10 @@ export interface BillingApiPodArgs {
   readonly appDatabaseRevision: string;
   /** Central Prometheus/Thanos query URL, used unless `billing.prometheusUrl` overrides it. */
   readonly prometheusUrl: string;
-  /** collector.yaml text (collectorYaml()). */
+  /** collector.yaml text (collectorFiles()). */
   readonly collectorYaml: string;
+  /** The tenant registry shards (collectorFiles()): each mounted as collectorTenantsPath(shard). */
+  readonly collectorTenantShards: readonly string[];
   /** The configured price book's text; the image's own book when undefined. */
   readonly priceBookYaml?: string;
   /** The tokens file Secret and its revision (billingTokens.ts). */
@@ -199,6 +226,12 @@ export function billingMigrateContainer(args: BillingApiPodArgs): k8s.types.inpu
   };
 }
 
+/** The collector-config volume's sources: collector.yaml and each registry shard's tenants.yaml as tenants-NN.yaml. */
+export const collectorVolumeSources = (shards: number): k8s.types.input.core.v1.VolumeProjection[] => [
+  { configMap: { name: collectorConfigMapName, items: [{ key: "collector.yaml", path: posix.basename(COLLECTOR_CONFIG_PATH) }] } },
+  ...Array.from({ length: shards }, (_, i) => ({ configMap: { name: collectorTenantsConfigMapName(i), items: [{ key: "tenants.yaml", path: posix.basename(collectorTenantsPath(i)) }] } })),
+];
+
 /** The tokens volume's sources: the platform tokens Secret and every tenant shard, each as its own file. */
 export const billingTokensVolumeSources = (tokens: BillingTokens): k8s.types.input.core.v1.VolumeProjection[] => [
   { secret: { name: tokens.secretName, items: [{ key: billingTokensFileName, path: billingTokensFileName }] } },
@@ -216,7 +249,7 @@ export function billingApiPodTemplate(args: BillingApiPodArgs): k8s.types.input.
       // The service reads these files only at start: a new tenant registry (so the collector attributes
       // the new namespaces), a new or rotated token, or a price change rolls the pods.
       annotations: {
-        "maas.opendatahub.io/collector-config": contentChecksum(args.collectorYaml),
+        "maas.opendatahub.io/collector-config": contentChecksum([args.collectorYaml, ...args.collectorTenantShards].join("\n---\n")),
         "maas.opendatahub.io/billing-tokens": args.tokens.revision,
         // A rotated app-role password: the init container sets it, the service reads it at start.
         "maas.opendatahub.io/db-app-credentials": args.appDatabaseRevision,
@@ -254,7 +287,8 @@ export function billingApiPodTemplate(args: BillingApiPodArgs): k8s.types.input.
         // Spool for events accepted while the database is unreachable; survives container restarts.
         { name: "data", emptyDir: {} },
         { name: "tmp", emptyDir: {} },
-        { name: "collector-config", configMap: { name: collectorConfigMapName } },
+        // collector.yaml and, next to it, one file per tenant registry shard.
+        { name: "collector-config", projected: { sources: collectorVolumeSources(args.collectorTenantShards.length) } },
         // 0440: readable by the pod's fsGroup (set on kubernetes, assigned by the SCC on openshift).
         // One directory: the platform tokens' file and one file per tenant tokens shard.
         { name: "tokens", projected: { defaultMode: 0o440, sources: billingTokensVolumeSources(args.tokens) } },

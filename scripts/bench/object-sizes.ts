@@ -15,7 +15,7 @@
 import { sha256Hex } from "../../billing-service/src/sha256";
 import { parseStackConfig } from "../../components/config";
 import { platformAllowedTiers, platformTenantNamespaces, type PlatformConfig } from "../../components/config/platform";
-import { collectorConfigMapName, collectorSettings, collectorYaml } from "../../components/platform/billingServiceSpecs";
+import { collectorConfigMapName, collectorFiles, collectorSettings, collectorTenantsConfigMapName } from "../../components/platform/billingServiceSpecs";
 import { billingTokensSecretName, renderTokensFile, tenantTokensSecretName, type TokenFileEntry } from "../../components/platform/billingTokens";
 import { gatewayAuthPolicyName, gatewayAuthPolicySpec, gatewayAuthRuleSets } from "../../components/platform/gatewayAuth";
 import { platformIngressPolicies } from "../../components/platform/networkPolicies";
@@ -99,14 +99,16 @@ export function platformObjectSizes(p: PlatformConfig): ObjectSize[] {
   sizes.push(secret(billingTokensSecretName, renderTokensFile(platformEntries)));
   const tenantEntries = p.tenants.map((t): TokenFileEntry => ({ name: `tenant-${t.name}`, tenant: t.name, sha256: sha256Hex(`token-of-${t.name}`) }));
   byTenantShard(tenantEntries, (e) => e.tenant!).forEach((shard, i) => sizes.push(secret(tenantTokensSecretName(i), renderTokensFile(shard))));
-  // The collector settings ConfigMap (billingServiceSpecs.ts).
-  const yaml = collectorYaml(collectorSettings(p));
-  sizes.push({
+  // The collector settings ConfigMap and its tenant registry shards (billingServiceSpecs.ts).
+  const configMap = (name: string, key: string, text: string): ObjectSize => ({
     kind: "ConfigMap",
-    name: collectorConfigMapName,
-    bytes: jsonBytes({ apiVersion: "v1", kind: "ConfigMap", metadata: { name: collectorConfigMapName, namespace: p.namespace }, data: { "collector.yaml": yaml } }),
-    dataBytes: utf8(yaml),
+    name,
+    bytes: jsonBytes({ apiVersion: "v1", kind: "ConfigMap", metadata: { name, namespace: p.namespace, labels: appLabels("maas-billing-api", "billing-api") }, data: { [key]: text } }),
+    dataBytes: utf8(text),
   });
+  const collector = collectorFiles(collectorSettings(p));
+  sizes.push(configMap(collectorConfigMapName, "collector.yaml", collector.collectorYaml));
+  collector.collectorTenantShards.forEach((text, i) => sizes.push(configMap(collectorTenantsConfigMapName(i), "tenants.yaml", text)));
   return sizes;
 }
 

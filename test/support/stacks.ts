@@ -1,6 +1,7 @@
 /** Example stacks of the repository and helpers to render them in tests. */
 import * as fs from "node:fs";
 import * as path from "node:path";
+import { parseCollectorSettingsYaml, parseTenantRegistryYaml, type CollectorSettings } from "../../billing-service/src/contract";
 import { parsePlatformOutput, PLATFORM_OUTPUT_NAMES, type PlatformOutputValues } from "../../components/contract";
 import { readStackConfigFile, render, type RenderResult, type RenderedObject } from "../../scripts/render";
 import { PLATFORM_OUTPUTS_FIXTURE } from "../../scripts/render/stackReferences";
@@ -76,3 +77,24 @@ export function findObject(result: RenderResult, kind: string, name: string, pat
 }
 
 export const ofKind = (result: RenderResult, kind: string) => result.objects.filter((o) => o.object.kind === kind);
+
+/**
+ * The collector settings a rendered billing pod starts with: its collector.yaml plus every tenant
+ * registry file collector.yaml names, each found through the Deployment's projected volume (the
+ * ConfigMap and key mounted at that path), read as billing-service/src/config.ts reads them.
+ * `extra` is appended to collector.yaml (e.g. a shorter window for a test).
+ */
+export function renderedCollectorSettings(result: RenderResult, extra = ""): CollectorSettings {
+  const deployment = findObject(result, "Deployment", "maas-billing-api").object as any;
+  const container = deployment.spec.template.spec.containers[0];
+  const mount = container.volumeMounts.find((m: { name: string }) => m.name === "collector-config").mountPath as string;
+  const volume = deployment.spec.template.spec.volumes.find((v: { name: string }) => v.name === "collector-config");
+  const fileAt = (file: string): string => {
+    const source = volume.projected.sources.find((s: any) => `${mount}/${s.configMap.items[0].path}` === file);
+    if (source === undefined) throw new Error(`${file} is mounted by no source of the collector-config volume`);
+    return (findObject(result, "ConfigMap", source.configMap.name).object.data as Record<string, string>)[source.configMap.items[0].key];
+  };
+  const configPath = container.env.find((e: { name: string }) => e.name === "MAAS_BILLING_COLLECTOR_CONFIG").value as string;
+  const settings = parseCollectorSettingsYaml(`${fileAt(configPath)}${extra}`, "rendered collector.yaml");
+  return { ...settings, tenants: [...settings.tenants, ...settings.tenantFiles.flatMap((f) => parseTenantRegistryYaml(fileAt(f), f))] };
+}

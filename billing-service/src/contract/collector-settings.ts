@@ -47,6 +47,10 @@ const matchers = (example: string) =>
 /** Labels that are ledger dimensions already or route usage to a tenant: not attribute labels. */
 export const RESERVED_LABELS = ["tenant", "user", "tier", "subscription", "model", "model_name", "namespace", "limitador_namespace", "route_namespace"];
 
+/** The tenant registry: each tenant and its namespaces. */
+const tenantRegistrySchema = z.array(z.object({ name: z.string().min(1), namespaces: z.array(z.string().min(1)).min(1) }));
+export type TenantRegistry = z.output<typeof tenantRegistrySchema>;
+
 export const collectorSettingsSchema = z
   .object({
     /** Ledger window (bucket) size. Defaults to 1h. */
@@ -152,7 +156,13 @@ export const collectorSettingsSchema = z
       })
       .optional(),
     /** Tenants and their namespaces; a namespace not listed is its own tenant unless `strictTenants`. */
-    tenants: z.array(z.object({ name: z.string().min(1), namespaces: z.array(z.string().min(1)).min(1) })).default([]),
+    tenants: tenantRegistrySchema.default([]),
+    /**
+     * More tenant registry files (YAML `tenants: [...]`, entries as in `tenants`), read when the
+     * service starts and added to `tenants`. The platform splits its registry over 16 ConfigMaps
+     * this way, so that no one object lists every tenant (docs/scaling.md).
+     */
+    tenantFiles: z.array(z.string().min(1)).default([]),
     strictTenants: z.boolean().default(false),
     /**
      * Where the first pass starts when nothing was collected yet (ISO time, window-aligned).
@@ -197,6 +207,19 @@ export const parseCollectorSettings = (raw: unknown): CollectorSettings => {
     throw new Error(`collector.anchorLookback: must be longer than the gap threshold (${s.gapThreshold / 1000}s)`);
   }
   return s;
+};
+
+/** One tenant registry file (`tenantFiles`): `tenants: [{ name, namespaces }]`; errors name the file and the entry. */
+export const parseTenantRegistryYaml = (text: string, origin: string): TenantRegistry => {
+  let raw: unknown;
+  try {
+    raw = parseYaml(text) as unknown;
+  } catch (e) {
+    throw new Error(`${origin}: not valid YAML: ${(e as Error).message}`);
+  }
+  const res = z.strictObject({ tenants: tenantRegistrySchema }).safeParse(raw);
+  if (!res.success) throw new Error(res.error.issues.map((i) => `${origin}: ${i.path.join(".") || "(root)"}: ${i.message}`).join("\n"));
+  return res.data.tenants;
 };
 
 /**
