@@ -8,7 +8,7 @@
 import * as path from "node:path";
 import { evaluate } from "@marcbachmann/cel-js";
 import { describe, expect, it } from "vitest";
-import { ALLOWED_TIERS_RULE, gatewayAuthPolicyName } from "../components/platform/gatewayAuth";
+import { ALLOWED_TIERS_RULE, allowedTierPredicate, gatewayAuthPolicyName } from "../components/platform/gatewayAuth";
 import { TIER_ANNOTATION } from "../components/shared/apiKeyIdentity";
 import { readStackConfigFile, render, type K8sObject } from "../scripts/render";
 import { createConformanceValidator } from "./support/conformance";
@@ -146,6 +146,17 @@ describe("attack B3 at the gateway: a key labelled with a tier the platform did 
     const filter = (policy.spec as any).overrides.rules.response.success.filters.identity.json.properties;
     for (const p of ["groups", "tier", "subscription"]) expect(evaluate(filter[p].expression, keyIdentity("tenant-a-models", "premium"))).toBe("premium");
     expect(evaluate(filter.tenant.expression, keyIdentity("tenant-a-models", "premium"))).toBe("tenant-a");
+  });
+
+  it("with several tier sets (each written once, namespaces mapping to their set's index), each namespace is held to its own tenant's set", () => {
+    const predicate = allowedTierPredicate({ "a-models": ["premium", "free"], "a-monitoring": ["free", "premium"], "b-models": ["enterprise"], "c-models": ["free", "premium"] });
+    // Three namespaces share one set, written once; b's set is the other.
+    expect(predicate.match(/'premium'/g)).toHaveLength(1);
+    const allowed = (ns: string, tier: string) => evaluate(predicate, keyIdentity(ns, tier));
+    expect([allowed("a-models", "free"), allowed("a-models", "premium"), allowed("a-models", "enterprise")]).toEqual([true, true, false]);
+    expect([allowed("b-models", "enterprise"), allowed("b-models", "free"), allowed("c-models", "enterprise"), allowed("c-models", "premium")]).toEqual([true, false, false, true]);
+    // A namespace of no pinned tenant is not the rule's business.
+    expect(allowed("elsewhere", "anything")).toBe(true);
   });
 
   it("the tenant's own AuthPolicy cannot remove or weaken it: same-named rules lose to the Gateway's override (merge)", async () => {

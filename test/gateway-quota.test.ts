@@ -53,7 +53,7 @@ describe("the gateway quota AuthPolicy", () => {
     // The tenant comes from the namespace of the key's Secret through the platform's map, never from the key.
     // The map is written once, bound by the standard `map` macro (Authorino has no cel.bind).
     expect(http.bodyParameters.tenant.expression).toBe(
-      '[{"tenant-a-models": "tenant-a", "tenant-b-models": "tenant-b"}].map(m, auth.identity.metadata.namespace in m ? m[auth.identity.metadata.namespace] : "")[0]',
+      "[{'tenant-a-models': 'tenant-a', 'tenant-b-models': 'tenant-b'}].map(m, auth.identity.metadata.namespace in m ? m[auth.identity.metadata.namespace] : \"\")[0]",
     );
     const key = (ns: string) => ({ auth: { identity: { metadata: { namespace: ns, annotations: { "kuadrant.io/user-id": "u", "maas-billing.io/tier": "free" } } } } });
     expect(evaluate(http.bodyParameters.tenant.expression, key("tenant-b-models"))).toBe("tenant-b");
@@ -78,7 +78,11 @@ describe("the gateway quota AuthPolicy", () => {
   });
 
   it("quotes namespace and tenant names as CEL string literals", () => {
-    expect(tenantExpression({ 'we"ird': "t" })).toContain('"we\\"ird": "t"');
+    expect(tenantExpression({ 'we"ird': "t" })).toContain(`"we\\"ird": 't'`);
+    expect(tenantExpression({ "it's": "t\\" })).toContain(`"it's": "t\\\\"`);
+    const key = (ns: string) => ({ auth: { identity: { metadata: { namespace: ns } } } });
+    expect(evaluate(tenantExpression({ 'we"ird': "t", "it's": "t\\" }), key("it's"))).toBe("t\\");
+    expect(evaluate(tenantExpression({ 'we"ird': "t", "it's": "t\\" }), key('we"ird'))).toBe("t");
   });
 
   describe("the check can fail", () => {
@@ -104,7 +108,7 @@ describe("the platform stack renders quota enforcement", () => {
     expect(rendered.metadata.namespace).toBe("api-gateway");
     expect(rendered.spec.targetRef).toMatchObject({ kind: "Gateway", name: "external" });
     expect(rendered.spec.overrides.rules.metadata.quota.http.url).toMatch(/^http:\/\/maas-billing-api\.[a-z-]+\.svc:\d+\/v1\/quota\/authorize$/);
-    expect(rendered.spec.overrides.rules.metadata.quota.http.bodyParameters.tenant.expression).toContain('"tenant-a-models": "tenant-a"');
+    expect(rendered.spec.overrides.rules.metadata.quota.http.bodyParameters.tenant.expression).toContain("'tenant-a-models': 'tenant-a'");
     const secret = findObject(result, "Secret", "maas-billing-gateway-token").object as any;
     expect(secret.metadata.namespace).toBe("kuadrant-system");
     // The token is generated and secret; the tokens file names the gateway with quotaGateway only.
