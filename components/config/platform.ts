@@ -14,7 +14,7 @@ import {
 } from "./common";
 import { DEFAULT_TIER_LABEL, GATEWAY_COUNTER_SUFFIXES, TIER_LABELS, VLLM_FAMILIES } from "../contract";
 import { alertmanagerSchema } from "./alerting";
-import { priceBookContractTenants, priceBookProblems, priceBookSchema, priceBookTiers } from "./priceBook";
+import { priceBookProblems, priceBookSchema, pricedTiers } from "./priceBook";
 import { tierDefaultsSchema } from "../../billing-service/src/quota/defaults";
 import { READ_APIS } from "../../billing-service/src/contract";
 import { ALLOW_ENV, parseEgressAllowList } from "../../billing-service/src/net/egress";
@@ -375,34 +375,39 @@ export const platformSchema = z
       });
     }
     const sourceOwner = new Map<string, string>();
+    const senderNames = new Set<string>();
     p.billing.senders.forEach((sender, i) => {
-      if (p.billing.senders.findIndex((o) => o.name === sender.name) !== i) ctx.addIssue({ code: "custom", path: ["billing", "senders", i, "name"], message: `duplicate sender "${sender.name}"` });
+      if (senderNames.has(sender.name)) ctx.addIssue({ code: "custom", path: ["billing", "senders", i, "name"], message: `duplicate sender "${sender.name}"` });
       sender.sources.forEach((source, j) => {
         const other = sourceOwner.get(source);
         if (other !== undefined) ctx.addIssue({ code: "custom", path: ["billing", "senders", i, "sources", j], message: `source "${source}" is already bound to sender "${other}": one source, one sender` });
         sourceOwner.set(source, sender.name);
       });
+      senderNames.add(sender.name);
     });
     if (p.accessLogs !== undefined && !p.billing.senders.some((s) => s.name === p.accessLogs?.sender)) {
       ctx.addIssue({ code: "custom", path: ["accessLogs", "sender"], message: `no sender "${p.accessLogs.sender}" in billing.senders: add one, e.g. { name: "${p.accessLogs.sender}", sources: ["//gateway/access-log"] }` });
     }
-    if (p.billing.priceBook !== undefined && priceBookProblems(p.billing.priceBook).length === 0) {
-      const book = p.billing.priceBook;
+    const bookProblems = p.billing.priceBook !== undefined ? priceBookProblems(p.billing.priceBook) : [];
+    if (p.billing.priceBook !== undefined && bookProblems.length === 0) {
+      const book = pricedTiers(p.billing.priceBook);
       // The max-of-counters rows are priced at this tier for every tenant: a list price must exist.
-      const listTiers = priceBookTiers(book, ""); // "" is no tenant name: list entries only
+      const listTiers = book.forTenant(""); // "" is no tenant name: list entries only
       if (p.billing.shortfallBilling !== undefined && listTiers !== undefined && !listTiers.includes(p.billing.shortfallBilling.tier)) {
         ctx.addIssue({ code: "custom", path: ["billing", "shortfallBilling", "tier"], message: `tier "${p.billing.shortfallBilling.tier}" has no list price in billing.priceBook (it prices ${listTiers.map((x) => `"${x}"`).join(", ")}): the model server's excess could not be invoiced` });
       }
       // A contract for a tenant the platform does not know is a typo that would silently bill list prices.
-      for (const name of priceBookContractTenants(book)) {
-        if (!p.tenants.some((t) => t.name === name)) {
+      for (const name of book.contractTenants) {
+        if (!seen.has(name)) {
           ctx.addIssue({ code: "custom", path: ["billing", "priceBook"], message: `contract prices for tenant "${name}", which is not in platform.tenants (${p.tenants.map((t) => `"${t.name}"`).join(", ") || "none"}): fix the entry's tenant or register the tenant` });
         }
       }
       p.tenants.forEach((t, i) => {
-        const priced = priceBookTiers(book, t.name) ?? [];
-        const pricesAll = priceBookTiers(book, t.name) === undefined;
-        (t.allowedTiers ?? []).forEach((tier, j) => {
+        if (t.allowedTiers === undefined) return;
+        const tiers = book.forTenant(t.name);
+        const priced = tiers ?? [];
+        const pricesAll = tiers === undefined;
+        t.allowedTiers.forEach((tier, j) => {
           if (!pricesAll && !priced.includes(tier)) {
             ctx.addIssue({ code: "custom", path: ["tenants", i, "allowedTiers", j], message: `tier "${tier}" has no price of its own in billing.priceBook (it prices ${priced.map((x) => `"${x}"`).join(", ")})` });
           }
@@ -417,6 +422,7 @@ export const platformSchema = z
       [p.limitador.namespace, "Limitador's namespace"],
     ]);
     const under = (host: string, domain: string) => host === domain || host.endsWith(`.${domain}`);
+    const covered = domainsCovered(p.tenants);
     p.tenants.forEach((t, i) => {
       for (const ns of platformTenantNamespaces(t)) {
         const why = platformNamespaces.get(ns) ?? systemNamespaceReason(ns);
@@ -428,16 +434,13 @@ export const platformSchema = z
         if (p.billing.host !== undefined && under(p.billing.host, d)) {
           ctx.addIssue({ code: "custom", path: ["tenants", i, "domains", j], message: `"${d}" covers the billing host "${p.billing.host}": a tenant route there would receive the callers' billing tokens` });
         }
-        p.tenants.forEach((o, k) => {
-          if (k === i) return;
-          for (const od of o.domains ?? []) {
-            if (under(od, d)) ctx.addIssue({ code: "custom", path: ["tenants", i, "domains", j], message: `"${d}" covers "${od}" of tenant "${o.name}": one tenant's routes could take the other's traffic` });
-          }
-        });
+        for (const { tenant: o, domain: od } of covered.get(`${i}/${j}`) ?? []) {
+          ctx.addIssue({ code: "custom", path: ["tenants", i, "domains", j], message: `"${d}" covers "${od}" of tenant "${o.name}": one tenant's routes could take the other's traffic` });
+        }
       });
     });
     if (p.billing.priceBook !== undefined) {
-      for (const problem of priceBookProblems(p.billing.priceBook)) {
+      for (const problem of bookProblems) {
         ctx.addIssue({ code: "custom", path: ["billing", "priceBook"], message: `the billing service would refuse it: ${problem}` });
       }
     }
@@ -456,13 +459,41 @@ export type PlatformTenant = z.infer<typeof platformTenantSchema>;
  * left out.
  */
 export function platformAllowedTiers(p: PlatformConfig): Record<string, string[]> {
-  const book = p.billing.priceBook;
+  const book = p.billing.priceBook !== undefined ? pricedTiers(p.billing.priceBook) : undefined;
   return Object.fromEntries(
     p.tenants.flatMap((t) => {
-      const allowed = t.allowedTiers ?? (book !== undefined ? priceBookTiers(book, t.name) : undefined);
+      const allowed = t.allowedTiers ?? book?.forTenant(t.name);
       return allowed !== undefined && allowed.length > 0 ? [[t.name, [...allowed].sort()]] : [];
     }),
   );
+}
+
+/**
+ * For each tenant domain (key `i/j`: tenant i's domain j), the other tenants' domains it covers
+ * (equal, or a subdomain of it), in tenant and domain order. A host is under a domain exactly when
+ * the domain is the host or the host's part after one of its dots, so each host looks up its own
+ * suffixes instead of every tenant's domains: linear in the domains, not quadratic in the tenants.
+ */
+function domainsCovered(tenants: PlatformTenant[]): Map<string, Array<{ tenant: PlatformTenant; domain: string }>> {
+  const where = new Map<string, Array<{ i: number; j: number }>>();
+  const add = <T>(map: Map<string, T[]>, key: string, value: T) => {
+    const list = map.get(key);
+    if (list === undefined) map.set(key, [value]);
+    else list.push(value);
+  };
+  tenants.forEach((t, i) => (t.domains ?? []).forEach((d, j) => add(where, d, { i, j })));
+  const covered = new Map<string, Array<{ tenant: PlatformTenant; domain: string }>>();
+  tenants.forEach((o, k) => {
+    for (const host of o.domains ?? []) {
+      const suffixes = [host];
+      for (let dot = host.indexOf("."); dot !== -1; dot = host.indexOf(".", dot + 1)) suffixes.push(host.slice(dot + 1));
+      for (const { i, j } of suffixes.flatMap((suffix) => where.get(suffix) ?? [])) {
+        if (i === k) continue;
+        add(covered, `${i}/${j}`, { tenant: o, domain: host });
+      }
+    }
+  });
+  return covered;
 }
 
 /** Why `ns` is a system namespace no tenant may own (Kubernetes' and OpenShift's own), or undefined. */

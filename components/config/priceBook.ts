@@ -22,21 +22,37 @@ export function priceBookText(book: string | Record<string, unknown>): string {
   return typeof book === "string" ? book : YAML.stringify(book);
 }
 
-/**
- * The tiers a price book prices for `tenant` (list entries and that tenant's contract entries), over
- * all its versions, sorted; undefined when it prices every tier (a `*` tier entry). Another tenant's
- * contract does not count.
- */
-export function priceBookTiers(book: string | Record<string, unknown>, tenant: string): string[] | undefined {
-  const entries = parsePriceBook(priceBookText(book), "price book").versions.flatMap((v) => v.prices);
-  const tiers = new Set(entries.filter((p) => p.tenant === undefined || p.tenant === tenant).map((p) => p.tier));
-  return tiers.has("*") ? undefined : [...tiers].sort();
+/** The tiers a price book prices, read from one parse of the book. */
+export interface PricedTiers {
+  /**
+   * The tiers priced for `tenant` (list entries and that tenant's contract entries), over all the
+   * book's versions, sorted; undefined when it prices every tier (a `*` tier entry). Another
+   * tenant's contract does not count.
+   */
+  forTenant(tenant: string): string[] | undefined;
+  /** Tenants named by contract entries of the book, sorted. */
+  readonly contractTenants: string[];
 }
 
-/** Tenants named by contract entries of the book, sorted. */
-export function priceBookContractTenants(book: string | Record<string, unknown>): string[] {
+/**
+ * Parses the book once and answers per tenant from that parse: a platform asks for every tenant,
+ * and parsing the book per tenant made a 10,000-tenant config take about 18 s to check.
+ */
+export function pricedTiers(book: string | Record<string, unknown>): PricedTiers {
   const entries = parsePriceBook(priceBookText(book), "price book").versions.flatMap((v) => v.prices);
-  return [...new Set(entries.flatMap((p) => (p.tenant ? [p.tenant] : [])))].sort();
+  const list = new Set<string>();
+  const contracts = new Map<string, Set<string>>();
+  for (const p of entries) {
+    if (p.tenant === undefined) list.add(p.tier);
+    else contracts.set(p.tenant, (contracts.get(p.tenant) ?? new Set<string>()).add(p.tier));
+  }
+  return {
+    forTenant(tenant) {
+      const tiers = new Set([...list, ...(contracts.get(tenant) ?? [])]);
+      return tiers.has("*") ? undefined : [...tiers].sort();
+    },
+    contractTenants: [...contracts.keys()].sort(),
+  };
 }
 
 /** Why the billing service would refuse this price book, one line per problem; empty when it is fine. */
