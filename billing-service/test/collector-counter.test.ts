@@ -1,6 +1,16 @@
 import { describe, expect, it } from "vitest";
 import fc from "fast-check";
-import { normalizeSamples, windowUsage, type Anchor, type Sample } from "../src/collector/counter-usage";
+import {
+  firstIndexAfter,
+  lastSampleAtOrBefore,
+  normalizeSamples,
+  sampleColumns,
+  windowUsage as windowUsageOfColumns,
+  type Anchor,
+  type Sample,
+  type Window,
+} from "../src/collector/counter-usage";
+import * as reference from "./support/counter-usage-reference";
 import { distribute } from "../src/pricebook/money";
 import { closedUntil, windowsBetween, chunkRange } from "../src/collector/windows";
 import { resolveRange } from "../src/collector/collect";
@@ -11,6 +21,8 @@ const at15 = (...values: number[]): Sample[] => values.map((v, i) => ({ t: (i + 
 const W = { startMs: 0, endMs: 300_000 };
 const GAP = 45_000;
 const anchored = (v: number, t = 0): Anchor => ({ kind: "sample", sample: { t, v } });
+// The cases below are written as sample objects; the collector keeps samples as columns.
+const windowUsage = (samples: readonly Sample[], anchor: Anchor, window: Window, gapThresholdMs: number) => windowUsageOfColumns(sampleColumns(samples), anchor, window, gapThresholdMs);
 
 describe("windowUsage", () => {
   it.each<[string, Sample[], Anchor, { increase: number; resets: number; gaps: number } | undefined]>([
@@ -33,6 +45,43 @@ describe("windowUsage", () => {
     expect(windowUsage(full, anchored(0), W, GAP)?.gaps).toBe(0);
     const holed = full.filter((s) => s.t < 100_000 || s.t > 200_000);
     expect(windowUsage(holed, anchored(0), W, GAP)).toMatchObject({ gaps: 1, increase: 19 });
+  });
+});
+
+describe("samples as columns", () => {
+  // Sorted samples with one per timestamp on a 15 s grid (so gaps, window edges and thresholds
+  // meet exactly), values that rise, stay, drop (resets) or carry fractions; windows, index
+  // ranges, anchors and gap thresholds of every kind around them.
+  const STEP = 15_000;
+  const series = fc
+    .array(fc.record({ steps: fc.integer({ min: 1, max: 6 }), v: fc.oneof(fc.integer({ min: 0, max: 8 }), fc.double({ min: 0, max: 1e6, noNaN: true })) }), { maxLength: 40 })
+    .map((xs) => {
+      let t = 0;
+      return xs.map(({ steps, v }) => ({ t: (t += steps * STEP), v }));
+    });
+  const anchor: fc.Arbitrary<Anchor> = fc.oneof(
+    fc.record({ t: fc.integer({ min: -4, max: 4 }).map((k) => k * STEP), v: fc.integer({ min: 0, max: 8 }) }).map((sample): Anchor => ({ kind: "sample", sample })),
+    fc.constant<Anchor>({ kind: "new-series" }),
+    fc.constant<Anchor>({ kind: "unknown" }),
+  );
+  const onGrid = (min: number, max: number) => fc.integer({ min, max }).map((k) => k * STEP);
+
+  it("give what the counter maths on sample objects give, for any window, index range and anchor", () => {
+    fc.assert(
+      fc.property(series, anchor, onGrid(-4, 100), onGrid(0, 120), onGrid(1, 8), fc.nat(), fc.nat(), (samples, a, startMs, size, gap, i, j) => {
+        const columns = sampleColumns(samples);
+        const window = { startMs, endMs: startMs + size };
+        const from = samples.length === 0 ? 0 : i % (samples.length + 1);
+        const to = from + (samples.length === 0 ? 0 : j % (samples.length - from + 1));
+        expect(windowUsageOfColumns(columns, a, window, gap)).toEqual(reference.windowUsage(samples, a, window, gap));
+        expect(windowUsageOfColumns(columns, a, window, gap, from, to)).toEqual(reference.windowUsage(samples, a, window, gap, from, to));
+        for (const t of [startMs, window.endMs, samples[from]?.t ?? 0]) {
+          expect(firstIndexAfter(columns, t)).toBe(reference.firstIndexAfter(samples, t));
+          expect(lastSampleAtOrBefore(columns, t)).toEqual(reference.lastSampleAtOrBefore(samples, t));
+        }
+      }),
+      { numRuns: 500 },
+    );
   });
 });
 

@@ -13,7 +13,7 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import fc from "fast-check";
 import { collectOnce, type SampleSource } from "../src/collector/collect";
-import type { Sample } from "../src/collector/counter-usage";
+import { sampleColumns, type Sample } from "../src/collector/counter-usage";
 import { exactSelector } from "../src/collector/promql";
 import { parseCollectorSettings } from "../src/contract";
 import { migrate } from "../src/db/migrate";
@@ -114,7 +114,7 @@ const memorySource = (series: Built[]): SampleSource => {
   return {
     async rawSamples(selector, fromMs, toMs, onSeries) {
       if (selector !== "authorized_hits") return; // only gateway token series exist here
-      for (const s of series) onSeries({ metric: selector, labels: s.labels, samples: dedupe(s.samples.filter((x) => x.t > fromMs && x.t <= toMs)) });
+      for (const s of series) onSeries({ metric: selector, labels: s.labels, samples: sampleColumns(dedupe(s.samples.filter((x) => x.t > fromMs && x.t <= toMs))) });
     },
     async lastValueAtOrBefore(selector, timeMs, lookbackMs) {
       const s = series.find((x) => exactSelector("authorized_hits", x.labels) === selector);

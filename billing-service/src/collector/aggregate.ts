@@ -5,7 +5,7 @@
  * its ledger dimensions (source, tenant, user, tier, model, window). Series that map to no tenant
  * are summed per source and reason as unattributed, never dropped.
  */
-import { firstIndexAfter, lastSampleAtOrBefore, windowUsage, type Anchor, type Sample, type Window } from "./counter-usage";
+import { firstIndexAfter, lastSampleAtOrBefore, windowUsage, type Anchor, type SeriesSamples, type Window } from "./counter-usage";
 import { attributeSeries, hasNul, type Dimensions, type MeterDefinition, type Quantity, type Source } from "./meters";
 import type { TenantResolver } from "./tenant-map";
 
@@ -46,7 +46,7 @@ export class UsageAggregator {
   readonly rows = new Map<string, UsageRow>();
   readonly unattributed = new Map<string, UnattributedUsage>();
   /** Series with samples in the range but none in the anchor lookback, to be resolved by the caller. */
-  readonly withoutAnchor: Array<{ meter: MeterDefinition; labels: Readonly<Record<string, string>>; samples: readonly Sample[] }> = [];
+  readonly withoutAnchor: Array<{ meter: MeterDefinition; labels: Readonly<Record<string, string>>; samples: SeriesSamples }> = [];
   /** Series whose label values held NUL (billed with U+FFFD in its place; the caller warns). */
   readonly nulSeries: Array<{ metric: string; tenant: string | null; labels: readonly string[] }> = [];
 
@@ -60,9 +60,9 @@ export class UsageAggregator {
    * A series with no sample in the lookback is set aside in `withoutAnchor` (it is either new or
    * back from a long gap; only a deeper look can tell) unless `anchorOverride` is given.
    */
-  addSeries(meter: MeterDefinition, labels: Readonly<Record<string, string>>, samples: readonly Sample[], anchorOverride?: Anchor): void {
+  addSeries(meter: MeterDefinition, labels: Readonly<Record<string, string>>, samples: SeriesSamples, anchorOverride?: Anchor): void {
     const { windows, gapThresholdMs } = this.settings;
-    if (windows.length === 0 || samples.length === 0) return;
+    if (windows.length === 0 || samples.t.length === 0) return;
     const first = windows[0];
     const before = lastSampleAtOrBefore(samples, first.startMs);
     if (!before && !anchorOverride) {
@@ -83,7 +83,7 @@ export class UsageAggregator {
       // Only this window's index range is looked at (no copy), so a series costs O(samples) per chunk.
       const to = firstIndexAfter(samples, w.endMs);
       const usage = windowUsage(samples, anchor, w, gapThresholdMs, from, to);
-      if (to > from) anchor = { kind: "sample", sample: samples[to - 1] };
+      if (to > from) anchor = { kind: "sample", sample: { t: samples.t[to - 1], v: samples.v[to - 1] } };
       from = to;
       if (usage === undefined) continue;
       if (who.kind === "unattributed") {

@@ -4,7 +4,7 @@
  */
 import type { PoolClient } from "pg";
 import { UsageAggregator } from "./aggregate";
-import type { Anchor, Sample } from "./counter-usage";
+import { lastSample, type Anchor, type Sample } from "./counter-usage";
 import { gatewayMeters, modelServerMeters, type MeterDefinition } from "./meters";
 import { exactSelector } from "./promql";
 import { reconcile } from "./reconcile";
@@ -54,12 +54,12 @@ export const collectChunk = async (
       const matchers = m.source === "gateway" ? settings.gatewayMatchers : settings.modelServerMatchers;
       await deps.prometheus.rawSamples(`${m.metric}${matchers ?? ""}`, fromMs - lookback, toMs, (s) => {
         series += 1;
-        samples += s.samples.length;
-        if (s.samples.length === 0) return;
+        samples += s.samples.t.length;
+        if (s.samples.t.length === 0) return;
         const key = seriesKey(m.metric, s.labels);
         const cached = anchors.get(key);
         aggregator.addSeries(m, s.labels, s.samples, cached ? { kind: "sample", sample: cached } : undefined);
-        anchors.set(key, s.samples[s.samples.length - 1]);
+        anchors.set(key, lastSample(s.samples));
       });
     }
   };
@@ -98,7 +98,7 @@ export const collectChunk = async (
         : // Its time is unknown but older than the lookback: far enough back to flag the gap.
           { kind: "sample", sample: { t: fromMs - settings.anchorLookback, v: previous } };
     aggregator.addSeries(s.meter, s.labels, s.samples, anchor);
-    anchors.set(key, s.samples[s.samples.length - 1]);
+    anchors.set(key, lastSample(s.samples));
   }
   const reconciled = reconcile(aggregator.rows.values(), settings.reconcileTolerance, settings.shortfallBilling);
   const reconciliations = reconciled.reconciliations;

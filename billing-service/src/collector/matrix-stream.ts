@@ -18,7 +18,7 @@
  * a string first and reading it back char by char cost about twice as much (docs/reliability.md).
  */
 
-import type { Sample } from "./counter-usage";
+import { sampleColumns, type SeriesSamples } from "./counter-usage";
 
 /**
  * One element of a result: a matrix series with its raw samples (milliseconds, numbers; values
@@ -26,7 +26,8 @@ import type { Sample } from "./counter-usage";
  */
 export interface MatrixSeries {
   readonly metric: Record<string, string>;
-  readonly samples?: Sample[];
+  /** Columns the parser owns no more once handed out (the caller may keep or overwrite them). */
+  readonly samples?: SeriesSamples;
   /** Instant-vector elements carry one `value` instead. */
   readonly value?: readonly [number, string];
 }
@@ -37,15 +38,66 @@ const numberOf = (s: string): number => (s === "+Inf" ? Infinity : s === "-Inf" 
 const excerpt = (b: Buffer, from: number, to: number): string => b.toString("utf8", from, Math.min(to, from + 40));
 
 /**
- * Reads `[t,"v"],[t,"v"],...` between byte offsets `from` and `to`: plain digits are accumulated
- * from the bytes, with no substring or JSON array built. Anything else (a negative or long number,
- * "NaN", "+Inf", an exponent) goes through Number() on its text, so every value is exactly the
- * double JSON.parse and Number() would give.
+ * The fewest bytes the loop below takes per sample (`[,""],`, which it reads as 0 and 0): values
+ * between n bytes hold at most n / 6 + 1 samples, so that much room is reserved before reading.
  */
-const parseValues = (b: Buffer, from: number, to: number): Sample[] => {
-  const out: Sample[] = [];
+const MIN_SAMPLE_BYTES = 6;
+const BLOCK_SAMPLES = 1 << 16;
+
+/**
+ * Where parsed samples go: large blocks of two Float64Arrays, handed out as one subarray pair per
+ * series, so a series costs two views instead of an object per sample (and its garbage).
+ */
+class ColumnBlocks {
+  private t = new Float64Array(0);
+  private v = new Float64Array(0);
+  private used = 0;
+
+  /** Room for at least `n` samples from `this.start` on. */
+  reserve(n: number): void {
+    if (this.used + n <= this.t.length) return;
+    const size = Math.max(BLOCK_SAMPLES, n);
+    this.t = new Float64Array(size);
+    this.v = new Float64Array(size);
+    this.used = 0;
+  }
+
+  get start(): number {
+    return this.used;
+  }
+
+  get times(): Float64Array {
+    return this.t;
+  }
+
+  get values(): Float64Array {
+    return this.v;
+  }
+
+  /** Hands out samples [start, end) as a series' columns. */
+  take(end: number): SeriesSamples {
+    const out = { t: this.t.subarray(this.used, end), v: this.v.subarray(this.used, end) };
+    this.used = end;
+    return out;
+  }
+}
+
+/**
+ * Reads `[t,"v"],[t,"v"],...` between byte offsets `from` and `to` into `blocks`: plain digits are
+ * accumulated from the bytes, with no substring or JSON array built. Anything else (a negative or
+ * long number, "NaN", "+Inf", an exponent) goes through Number() on its text, so every value is
+ * exactly the double JSON.parse and Number() would give.
+ */
+const parseValues = (b: Buffer, from: number, to: number, blocks: ColumnBlocks): SeriesSamples => {
+  blocks.reserve(Math.floor((to - from) / MIN_SAMPLE_BYTES) + 1);
+  const ts = blocks.times;
+  const vs = blocks.values;
+  let n = blocks.start;
+  const limit = ts.length;
   let pos = from;
   while (pos < to) {
+    // Cannot happen (reserve above); a typed array would drop the write silently, so check.
+    if (n >= limit) throw new Error("more samples than their bytes can hold in Prometheus result");
     if (b[pos] !== 0x5b /* [ */) throw new Error(`unexpected sample "${excerpt(b, pos, to)}" in Prometheus result`);
     // Timestamp: seconds with an optional fraction, as milliseconds.
     let i = pos + 1;
@@ -108,10 +160,12 @@ const parseValues = (b: Buffer, from: number, to: number): Sample[] => {
     }
     // Beyond 15 digits the running sum may round differently from Number(): let Number() decide.
     if (!plain || valueDigits === 0 || valueDigits > 15) v = numberOf(b.toString("latin1", valueStart, i));
-    out.push({ t: Math.round(ms), v });
+    ts[n] = Math.round(ms);
+    vs[n] = v;
+    n += 1;
     pos = i + 3; // past `"],` (or `"]` then the end)
   }
-  return out;
+  return blocks.take(n);
 };
 
 const RESULT_START = /"result"\s*:\s*\[/;
@@ -132,6 +186,7 @@ export class MatrixStreamParser {
   private done = false;
   private head = "";
   private readonly tail: Buffer[] = [];
+  private readonly blocks = new ColumnBlocks();
 
   constructor(private readonly onSeries: (series: MatrixSeries) => void) {}
 
@@ -199,7 +254,7 @@ export class MatrixStreamParser {
         if (close < 0) break; // the element is not complete yet
         if (b.compare(METRIC_PREFIX, 0, METRIC_PREFIX.length, pos, pos + METRIC_PREFIX.length) === 0 && b[values - 1] === 0x2c /* , */) {
           const metric = JSON.parse(b.toString("utf8", pos + METRIC_PREFIX.length, values - 1)) as Record<string, string>;
-          this.onSeries({ metric, samples: parseValues(b, values + VALUES.length, close + 1) });
+          this.onSeries({ metric, samples: parseValues(b, values + VALUES.length, close + 1, this.blocks) });
           pos = close + VALUES_END.length;
           continue;
         }
@@ -215,7 +270,7 @@ export class MatrixStreamParser {
       const element = JSON.parse(b.toString("utf8", pos, end)) as { metric: Record<string, string>; values?: [number, string][]; value?: [number, string] };
       this.onSeries(
         element.values
-          ? { metric: element.metric, samples: element.values.map(([t, v]) => ({ t: Math.round(t * 1000), v: Number(v) })) }
+          ? { metric: element.metric, samples: sampleColumns(element.values.map(([t, v]) => ({ t: Math.round(t * 1000), v: Number(v) }))) }
           : { metric: element.metric, value: element.value },
       );
       pos = end;

@@ -14,7 +14,7 @@
 import http from "node:http";
 import https from "node:https";
 import { MatrixStreamParser, type MatrixSeries } from "./matrix-stream";
-import type { Sample } from "./counter-usage";
+import type { SeriesSamples } from "./counter-usage";
 
 export interface PrometheusClientOptions {
   /** Base URL, e.g. `http://127.0.0.1:9090` or `https://thanos-querier.openshift-monitoring.svc:9091`. */
@@ -31,7 +31,7 @@ export interface PrometheusClientOptions {
 export interface RawSeries {
   readonly metric: string;
   readonly labels: Readonly<Record<string, string>>;
-  readonly samples: Sample[];
+  readonly samples: SeriesSamples;
 }
 
 /** One element of an instant vector result. */
@@ -41,6 +41,27 @@ export interface InstantSample {
 }
 
 export class PrometheusQueryError extends Error {}
+
+const NO_SAMPLES: SeriesSamples = { t: new Float64Array(0), v: new Float64Array(0) };
+
+/**
+ * The samples in (fromMs, toMs] with a finite value (stale markers and "NaN" are not counter
+ * values), moved to the front of the columns in place (the parser hands them over).
+ */
+export const keepInRange = (s: SeriesSamples, fromMs: number, toMs: number): SeriesSamples => {
+  const { t, v } = s;
+  let kept = 0;
+  for (let i = 0; i < t.length; i++) {
+    if (t[i] > fromMs && t[i] <= toMs && Number.isFinite(v[i])) {
+      if (kept !== i) {
+        t[kept] = t[i];
+        v[kept] = v[i];
+      }
+      kept += 1;
+    }
+  }
+  return kept === t.length ? s : { t: t.subarray(0, kept), v: v.subarray(0, kept) };
+};
 
 export class PrometheusClient {
   private readonly base: URL;
@@ -73,12 +94,8 @@ export class PrometheusClient {
     const params = new URLSearchParams({ query, time: (toMs / 1000).toFixed(3), partial_response: "false" });
     await this.get(`api/v1/query?${params.toString()}`, (s) => {
       const { __name__: name, ...labels } = s.metric;
-      const all = s.samples ?? [];
       // A range selector includes its left edge in Prometheus 2.x; the range here is half-open.
-      const samples = all.every((x) => x.t > fromMs && x.t <= toMs && Number.isFinite(x.v))
-        ? all
-        : all.filter((x) => x.t > fromMs && x.t <= toMs && Number.isFinite(x.v));
-      onSeries({ metric: name ?? selector, labels, samples });
+      onSeries({ metric: name ?? selector, labels, samples: s.samples ? keepInRange(s.samples, fromMs, toMs) : NO_SAMPLES });
     });
   }
 
