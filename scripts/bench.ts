@@ -93,7 +93,7 @@ const collector: Bench = async (log) => {
   const c = await benchCollector(10_000, log, platformDefault);
   const o = await benchCollector(10_000, log, other);
   for (const f of [c, o]) {
-    log(`collector (${f.readApi}): backfill ${fmtSeconds(f.backfillSeconds)}; first (cold) pass ${fmtSeconds(f.collectorColdSeconds)}, CPU ${fmtSeconds(f.collectorColdCpuSeconds)}; timed pass CPU ${fmtSeconds(f.collectorCpuSeconds)}, ${f.queries} requests, ${f.usageRowsWritten} usage rows; inside requests ${fmtSeconds(f.collectorQuerySeconds)} (summed over the concurrent ones); CPU during the pass: Prometheus ${fmtSeconds(f.prometheusCpuDuringPassSeconds)}, PostgreSQL ${fmtSeconds(f.postgresCpuDuringPassSeconds)}; Prometheus alone: CPU ${fmtSeconds(f.prometheusCpuReplaySeconds)} per replay, one request at a time ${fmtSeconds(f.prometheusSequentialSeconds)}`);
+    log(`collector (${f.readApi}): backfill ${fmtSeconds(f.backfillSeconds)}; first (cold) pass ${fmtSeconds(f.collectorColdSeconds)}, CPU ${fmtSeconds(f.collectorColdCpuSeconds)}; warm passes ${f.collectorPassSeconds.map(fmtSeconds).join(" / ")} (CPU ${f.collectorPassCpuSeconds.map(fmtSeconds).join(" / ")}), ${f.queries} requests, ${f.usageRowsWritten} usage rows; Prometheus alone after each ${f.prometheusReplaySeconds.map(fmtSeconds).join(" / ")}; medians: inside requests ${fmtSeconds(f.collectorQuerySeconds)} (summed over the concurrent ones), CPU during a pass: Prometheus ${fmtSeconds(f.prometheusCpuDuringPassSeconds)}, PostgreSQL ${fmtSeconds(f.postgresCpuDuringPassSeconds)}; Prometheus alone: CPU ${fmtSeconds(f.prometheusCpuReplaySeconds)} per replay, one request at a time ${fmtSeconds(f.prometheusSequentialSeconds)}`);
   }
   const row = (f: typeof c, what: string): BenchRow => {
     const ratio = f.collectorSeconds / f.prometheusSeconds;
@@ -107,9 +107,10 @@ const collector: Bench = async (log) => {
     };
   };
   const rows: BenchRow[] = [
-    row(c, `collector ${c.series.toLocaleString("en-US")} series x 1 h @15 s, readApi ${platformDefault} (default) -> ${c.readApi}`),
-    // The timed pass is the process' second (serve's steady state); its first, with the code not
-    // compiled yet, against the same baseline.
+    row(c, `collector ${c.series.toLocaleString("en-US")} series x 1 h @15 s, readApi ${platformDefault} (default) -> ${c.readApi}, median of ${c.collectorPassSeconds.length} warm passes`),
+    // The row is the median of the warm passes (serve's steady state) against the median of as
+    // many replays of Prometheus alone; the first pass, with the code not compiled yet, against
+    // the same baseline.
     { ...row({ ...c, collectorSeconds: c.collectorColdSeconds }, `  same, first pass of the process (cold)`), target: "(cold start)", met: undefined },
     { ...row(o, `  same, readApi ${other} -> ${o.readApi}`), target: "(other path)", met: undefined },
     growthRow(

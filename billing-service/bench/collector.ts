@@ -37,22 +37,33 @@ export interface CollectorFigures {
   samples: number;
   /** promtool backfill (setup, not part of the comparison). */
   backfillSeconds: number;
-  /** One `collectOnce` pass over the hour (the second in the process, on empty tables): queries, parsing, counter math, reconciliation, PostgreSQL writes. */
+  /**
+   * A warm `collectOnce` pass over the hour (on empty tables): queries, parsing, counter math,
+   * reconciliation, PostgreSQL writes. The median of WARM_PASSES passes, each after the cold one.
+   */
   collectorSeconds: number;
-  /** CPU time of this process (all its threads: the decode worker too) during the pass. */
+  /** CPU time of this process (all its threads: the decode worker too) during a warm pass (median). */
   collectorCpuSeconds: number;
-  /** The same pass run first in the process (code not compiled yet), untimed in the table, printed in the log. */
+  /** Each warm pass, in order. */
+  collectorPassSeconds: number[];
+  collectorPassCpuSeconds: number[];
+  /** The same pass run first in the process (code not compiled yet): its own row, no target. */
   collectorColdSeconds: number;
   collectorColdCpuSeconds: number;
-  /** Time inside the streamed queries (waiting for and parsing answers), summed over concurrent queries. */
+  /** Time inside the streamed queries (waiting for and parsing answers), summed over concurrent queries (median of the warm passes). */
   collectorQuerySeconds: number;
-  /** Prometheus alone answering the same queries, two at a time like the collector (median of 3 replays, bodies read and dropped). */
+  /**
+   * Prometheus alone answering the same queries, two at a time like the collector, bodies read and
+   * dropped: the median of WARM_PASSES replays, one right after each warm pass.
+   */
   prometheusSeconds: number;
-  /** Prometheus' own CPU (`process_cpu_seconds_total`) while it served the collector's pass. */
+  /** Each replay, in order. */
+  prometheusReplaySeconds: number[];
+  /** Prometheus' own CPU (`process_cpu_seconds_total`) while it served a warm pass (median). */
   prometheusCpuDuringPassSeconds: number;
-  /** PostgreSQL's CPU (all its processes) during the pass. */
+  /** PostgreSQL's CPU (all its processes) during a warm pass (median). */
   postgresCpuDuringPassSeconds: number;
-  /** Prometheus' CPU per replay two at a time (median of the 3). */
+  /** Prometheus' CPU per replay two at a time (median). */
   prometheusCpuReplaySeconds: number;
   /** The same replay one query at a time. */
   prometheusSequentialSeconds: number;
@@ -131,6 +142,20 @@ const prometheusCpu = async (url: string): Promise<number> => {
   return Number(m[1]);
 };
 
+/**
+ * Warm passes per measurement, and as many replays of Prometheus alone: the row compares the median
+ * of each, so one pass disturbed by the machine does not decide it.
+ */
+const WARM_PASSES = 3;
+
+interface WarmPass {
+  seconds: number;
+  cpuSeconds: number;
+  querySeconds: number;
+  prometheusCpuSeconds: number;
+  postgresCpuSeconds: number;
+}
+
 const median = (xs: number[]): number => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
 const seconds = (start: bigint): number => Number(process.hrtime.bigint() - start) / 1e9;
 
@@ -200,8 +225,9 @@ export async function withCollectorData<T>(series: number, log: (s: string) => v
 const COLLECTOR_TABLES = ["collector_usage", "collector_reconciliation", "collector_unattributed", "collector_watermark"];
 
 /**
- * A measured pass of `collectOnce` over the data's hour (on empty collector tables, after a warm-up
- * pass), then Prometheus alone answering the same requests.
+ * The collector's passes of `collectOnce` over the data's hour, each on empty collector tables: a
+ * first (cold) pass, then WARM_PASSES warm ones, each followed by Prometheus alone answering the
+ * same requests; medians of both.
  */
 export async function measureCollectorPass(data: CollectorBenchData, readApi: ReadApi = "auto", log: (s: string) => void = () => {}): Promise<CollectorFigures> {
   const { promUrl, pool, series, fromMs, toMs } = data;
@@ -239,52 +265,61 @@ export async function measureCollectorPass(data: CollectorBenchData, readApi: Re
     const settings = parseCollectorSettings({ window: "1h", readApi });
     // Warm Prometheus (block files into the page cache) with the same selectors before timing anything.
     for (const meter of METERS) await drain(`${promUrl}/api/v1/query?${new URLSearchParams({ query: `${meter}[${HOUR + settings.anchorLookback}ms]`, time: (toMs / 1000).toFixed(3) })}`);
-    // And warm the collector the same way: Prometheus alone is measured warm (the queries above,
-    // then the median of three replays), so the timed pass is a second pass, as `serve` runs them
-    // every interval with its code compiled and its connections open; the first (cold) pass is
-    // timed too and reported beside it. Both start from empty collector tables.
+    // Prometheus alone is measured warm (the queries above, then replays), and so is the collector:
+    // the warm passes follow a first pass, as `serve` runs passes every interval with its code
+    // compiled and its connections open; the first (cold) pass is timed too and reported beside
+    // them. Every pass starts from empty collector tables.
     const coldStart = process.hrtime.bigint();
     const coldCpu = process.cpuUsage();
     const cold = await collectOnce({ pool, prometheus: recording, settings }, { fromMs, toMs });
     const collectorColdSeconds = seconds(coldStart);
     const coldCpuUsage = process.cpuUsage(coldCpu);
     if (cold.status !== "collected" || cold.usageRowsChanged === 0) throw new Error(`collector bench: unexpected report ${JSON.stringify(cold)}`);
-    await pool.query(`truncate ${COLLECTOR_TABLES.join(", ")}`);
-    // Only the timed pass's requests are replayed.
-    urls.length = 0;
-    querySeconds = 0;
-    // BENCH_COLLECTOR_PROFILE=<dir>: a V8 CPU profile of the timed pass alone (main thread), for
-    // Chrome DevTools; profiling slows the pass a little.
+    // BENCH_COLLECTOR_PROFILE=<dir>: a V8 CPU profile of the first warm pass alone (main thread),
+    // for Chrome DevTools; profiling slows that pass a little.
     const profileDir = process.env.BENCH_COLLECTOR_PROFILE;
-    const profiler = profileDir ? new Session() : undefined;
-    if (profiler) {
-      profiler.connect();
-      await profiler.post("Profiler.enable");
-      await profiler.post("Profiler.start");
-    }
-    const promCpuStart = await prometheusCpu(promUrl);
-    const pgCpuStart = await postgresCpu(pool);
-    const collectStart = process.hrtime.bigint();
-    const cpuStart = process.cpuUsage();
-    const report = await collectOnce({ pool, prometheus: recording, settings }, { fromMs, toMs });
-    const collectorSeconds = seconds(collectStart);
-    const cpu = process.cpuUsage(cpuStart);
-    const prometheusCpuDuringPassSeconds = (await prometheusCpu(promUrl)) - promCpuStart;
-    const postgresCpuDuringPassSeconds = cpuSince(pgCpuStart, await postgresCpu(pool));
-    if (profiler && profileDir) {
-      const { profile } = await profiler.post("Profiler.stop");
-      const file = path.join(profileDir, `collector-${series}-${src.resolved() ?? readApi}-${Date.now()}.cpuprofile`);
-      await writeFile(file, JSON.stringify(profile));
-      profiler.disconnect();
-      log(`collector: CPU profile of the pass in ${file}`);
-    }
-    if (report.status !== "collected" || report.usageRowsChanged === 0) throw new Error(`collector bench: unexpected report ${JSON.stringify(report)}`);
-    // Replayed with the collector's own concurrency (two queries at a time), so Prometheus gets
-    // the same chance to use both cores.
+    const passes: WarmPass[] = [];
     const replays: number[] = [];
     const replayCpu: number[] = [];
-    for (let r = 0; r < 3; r++) {
-      const queue = [...urls];
+    let queries: Recorded[] = [];
+    let usageRowsWritten = 0;
+    // The warm passes and Prometheus alone take turns: pass 1, replay 1, pass 2, replay 2, ...
+    // so both sides are measured the same number of times over the same stretch of the run, and
+    // the row compares the median of each.
+    for (let r = 0; r < WARM_PASSES; r++) {
+      await pool.query(`truncate ${COLLECTOR_TABLES.join(", ")}`);
+      // Only the timed passes' requests are replayed (each pass sends the same ones).
+      urls.length = 0;
+      querySeconds = 0;
+      const profiler = profileDir && r === 0 ? new Session() : undefined;
+      if (profiler) {
+        profiler.connect();
+        await profiler.post("Profiler.enable");
+        await profiler.post("Profiler.start");
+      }
+      const promCpuStart = await prometheusCpu(promUrl);
+      const pgCpuStart = await postgresCpu(pool);
+      const collectStart = process.hrtime.bigint();
+      const cpuStart = process.cpuUsage();
+      const report = await collectOnce({ pool, prometheus: recording, settings }, { fromMs, toMs });
+      const wall = seconds(collectStart);
+      const cpu = process.cpuUsage(cpuStart);
+      const promCpu = (await prometheusCpu(promUrl)) - promCpuStart;
+      const pgCpu = cpuSince(pgCpuStart, await postgresCpu(pool));
+      if (profiler && profileDir) {
+        const { profile } = await profiler.post("Profiler.stop");
+        const file = path.join(profileDir, `collector-${series}-${src.resolved() ?? readApi}-${Date.now()}.cpuprofile`);
+        await writeFile(file, JSON.stringify(profile));
+        profiler.disconnect();
+        log(`collector: CPU profile of the first warm pass in ${file}`);
+      }
+      if (report.status !== "collected" || report.usageRowsChanged === 0) throw new Error(`collector bench: unexpected report ${JSON.stringify(report)}`);
+      passes.push({ seconds: wall, cpuSeconds: (cpu.user + cpu.system) / 1e6, querySeconds, prometheusCpuSeconds: promCpu, postgresCpuSeconds: pgCpu });
+      queries = [...urls];
+      usageRowsWritten = report.usageRowsChanged;
+      // Prometheus alone: the same requests with the collector's own concurrency (two at a time),
+      // so Prometheus gets the same chance to use both cores.
+      const queue = [...queries];
       const cpuBefore = await prometheusCpu(promUrl);
       const start = process.hrtime.bigint();
       const worker = async () => {
@@ -295,28 +330,32 @@ export async function measureCollectorPass(data: CollectorBenchData, readApi: Re
       replayCpu.push((await prometheusCpu(promUrl)) - cpuBefore);
     }
     const sequential: number[] = [];
-    for (let r = 0; r < 3; r++) {
+    for (let r = 0; r < WARM_PASSES; r++) {
       const start = process.hrtime.bigint();
-      for (const url of urls) await drain(url);
+      for (const url of queries) await drain(url);
       sequential.push(seconds(start));
     }
+    const middle = (pick: (p: WarmPass) => number): number => median(passes.map(pick));
     return {
       readApi: src.resolved() ?? "query",
       series,
       samples: data.samples,
       backfillSeconds: data.backfillSeconds,
-      collectorSeconds,
-      collectorCpuSeconds: (cpu.user + cpu.system) / 1e6,
+      collectorSeconds: middle((p) => p.seconds),
+      collectorCpuSeconds: middle((p) => p.cpuSeconds),
+      collectorPassSeconds: passes.map((p) => p.seconds),
+      collectorPassCpuSeconds: passes.map((p) => p.cpuSeconds),
       collectorColdSeconds,
       collectorColdCpuSeconds: (coldCpuUsage.user + coldCpuUsage.system) / 1e6,
-      collectorQuerySeconds: querySeconds,
+      collectorQuerySeconds: middle((p) => p.querySeconds),
       prometheusSeconds: median(replays),
-      prometheusCpuDuringPassSeconds,
-      postgresCpuDuringPassSeconds,
+      prometheusReplaySeconds: replays,
+      prometheusCpuDuringPassSeconds: middle((p) => p.prometheusCpuSeconds),
+      postgresCpuDuringPassSeconds: middle((p) => p.postgresCpuSeconds),
       prometheusCpuReplaySeconds: median(replayCpu),
       prometheusSequentialSeconds: median(sequential),
-      queries: urls.length,
-      usageRowsWritten: report.usageRowsChanged,
+      queries: queries.length,
+      usageRowsWritten,
     };
   } finally {
     src.close();
