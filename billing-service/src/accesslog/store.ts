@@ -1,7 +1,8 @@
 /**
  * The one insert path for access-log rows (the durable spool and the benchmark wrap it): one
- * statement per batch, idempotent on (tenant, source, record_id): a COPY when every row of the
- * batch is new (db/copy-first.ts: the cheaper path for PostgreSQL), else the upsert through
+ * statement per batch, idempotent on (tenant, source, record_id) (enforced by the primary key
+ * (tenant, event_time, source, record_id), migration 067: a record id fixes the event time): a COPY
+ * when every row of the batch is new (db/copy-first.ts: the cheaper path for PostgreSQL), else the upsert through
  * unnest'ed column arrays, where a copy with more tokens than the stored row (the real usage
  * after a streaming record's "0") completes it and any other copy changes nothing.
  */
@@ -24,12 +25,12 @@ export const UPSERT_ACCESS_LOG_SQL = `
 with upserted as (
 insert into access_log_usage as t (tenant, source, record_id, time_unix_nano, event_time, user_id, tier, model, key_id, key_name,
   organization_id, groups, response_code, response_type, input_tokens, output_tokens, total_tokens, billable)
-select u.tenant, u.source, u.record_id, u.ns, to_timestamp(0) + (u.ns / 1000) * interval '1 microsecond', u.user_id, u.tier, u.model,
+select u.tenant, u.source, u.record_id, u.ns, access_log_event_time(u.ns), u.user_id, u.tier, u.model,
        u.key_id, u.key_name, u.org, u.groups, u.code, u.type, u.i, u.o, u.total, u.billable
   from unnest($1::text[], $2::text[], $3::text[], $4::bigint[], $5::text[], $6::text[], $7::text[], $8::text[], $9::text[], $10::text[],
               $11::text[], $12::int[], $13::text[], $14::bigint[], $15::bigint[], $16::bigint[], $17::boolean[])
        as u(tenant, source, record_id, ns, user_id, tier, model, key_id, key_name, org, groups, code, type, i, o, total, billable)
-on conflict (tenant, source, record_id) do update
+on conflict (tenant, event_time, source, record_id) do update
    set input_tokens = excluded.input_tokens, output_tokens = excluded.output_tokens, total_tokens = excluded.total_tokens,
        response_code = excluded.response_code, response_type = excluded.response_type, updated_at = now()
  where excluded.input_tokens + excluded.output_tokens + excluded.total_tokens > t.input_tokens + t.output_tokens + t.total_tokens
@@ -40,8 +41,9 @@ export const COPY_ACCESS_LOG_SQL = `copy access_log_usage (tenant, source, recor
   organization_id, groups, response_code, response_type, input_tokens, output_tokens, total_tokens, billable) from stdin`;
 
 /**
- * event_time of a row as the upsert computes it in SQL (to_timestamp(0) + (ns / 1000) microseconds):
- * the record's Unix nanoseconds truncated to the microsecond, in UTC.
+ * event_time of a row as the upsert computes it in SQL (access_log_event_time(ns), migration 067):
+ * the record's Unix nanoseconds truncated to the microsecond, in UTC. Both paths must agree to the
+ * microsecond: event_time is part of the key a retry meets (test/accesslog-time-key.test.ts).
  */
 export const eventTimeOfNanos = (timeUnixNano: string): string => {
   const micros = BigInt(timeUnixNano) / 1000n;

@@ -1157,6 +1157,51 @@ ${rollupDrainPartFunction(DRAIN_INVOICES_PER_GROUP)}
 -- The whole queue in one fold, with the same counts (serve's loop while the queue aggregates well).
 ${rollupDrainCountedFunction(DRAIN_INVOICES_PER_GROUP)}
 `),
+  migration(66, "rollup_fillfactor_hot_folds", `
+-- Ingest speed (issues 18 and 20, session 6): every fold of the rollup queue adds into the rollup
+-- rows of the buckets it touches, so while usage arrives in real time each row of the current hour
+-- is updated once a second (the access-log bench: about 11,000 rollup rows per fold). On full
+-- pages (fillfactor 100) none of those updates was HOT: each wrote a new row version elsewhere
+-- plus a new entry in the primary key (5 or 6 columns, usage_rollup's with a jsonb), and the next
+-- upsert of the bucket walked the dead versions. Half-filled pages leave room for the new version
+-- of every row on its own page: the updates become HOT (no index entry; the previous fold's
+-- versions are pruned on the page), measured in docs/reliability.md ("Ingest, session 6").
+-- The tables take twice the pages; readers read them by key or hour range, as before. Pages
+-- written before this migration keep their fill until rewritten (VACUUM FULL or pg_repack); the
+-- current hour's rows, the ones updated, are on new pages after an hour.
+alter table usage_hourly set (fillfactor = 50);
+alter table access_log_key_hourly set (fillfactor = 50);
+alter table usage_rollup set (fillfactor = 50);
+`),
+  migration(67, "access_log_usage_time_in_key", `
+-- Ingest speed (issues 18 and 20, session 6): an access-log row cost two btrees, the primary key
+-- (tenant, source, record_id), where record_id is a SHA-256 in hex (a random place in the index
+-- for every insert), and (tenant, event_time) for the readers' tenant and time ranges. One index
+-- now does both: the primary key (tenant, event_time, source, record_id). Inserts arrive in time
+-- order, so they go to the end of each tenant's range.
+--
+-- Same idempotency: a row's record_id is a hash over the record's time (recordIdentity in
+-- src/accesslog/records.ts hashes the very nanoseconds stored as time_unix_nano), and event_time is
+-- a function of time_unix_nano (access_log_event_time below, eventTimeOfNanos in
+-- src/accesslog/store.ts: test/accesslog-time-key.test.ts holds them equal). So two rows with
+-- the same (tenant, source, record_id) have the same event_time unless SHA-256 collides (the
+-- argument the record id already rests on), and the new key refuses exactly what the old one did.
+-- The upsert's conflict target is the new key; its event_time comes from access_log_event_time.
+--
+-- Exact: to_timestamp(0) + (ns / 1000) * interval '1 microsecond' (the upsert before this
+-- migration) goes through a float8 and can be 1 microsecond off after 2255 (2^53 microseconds);
+-- whole seconds times 1,000,000 are even integers below 2^54, which a float8 holds exactly.
+create function access_log_event_time(ns bigint) returns timestamptz language sql immutable parallel safe as $$
+  select to_timestamp(0) + (ns / 1000000000) * interval '1 second' + (ns % 1000000000 / 1000) * interval '1 microsecond'
+$$;
+-- Rows the old upsert stored a microsecond off (records dated 2255-2262 only) get the exact time
+-- first, so a retry of them after this migration (COPY or upsert: both exact now) meets them in the key.
+update access_log_usage set event_time = access_log_event_time(time_unix_nano)
+ where event_time <> access_log_event_time(time_unix_nano);
+alter table access_log_usage drop constraint access_log_usage_pkey;
+alter table access_log_usage add primary key (tenant, event_time, source, record_id);
+drop index access_log_usage_tenant_time;
+`),
 ];
 
 /**
