@@ -73,8 +73,8 @@ const batchesOf = (which: "otlp" | "events", rows: number): (AccessLogRow[] | Us
 export async function ingestRoles(which: "otlp" | "events", rows: number, rounds: number, names: readonly string[], variants: Record<string, Variant>, log: (s: string) => void): Promise<void> {
   const batches = batchesOf(which, rows);
   const db = await startBenchDatabase();
-  const inserters = new pg.Pool({ connectionString: db.url, max: 4, application_name: "bench-insert" });
-  const folders = new pg.Pool({ connectionString: db.url, max: 3, application_name: "bench-fold" });
+  const inserters = new pg.Pool({ connectionString: db.url, max: 4, idleTimeoutMillis: 0, application_name: "bench-insert" });
+  const folders = new pg.Pool({ connectionString: db.url, max: 3, idleTimeoutMillis: 0, application_name: "bench-fold" });
   let stopping = false; // stopping the server terminates what is left of the pools' connections: not a failure
   for (const pool of [inserters, folders]) pool.on("error", (e) => void (stopping || log(`ingest-roles: idle connection lost: ${e.message}`)));
   try {
