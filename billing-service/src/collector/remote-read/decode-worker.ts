@@ -7,8 +7,9 @@ import { parentPort } from "node:worker_threads";
 import protobuf from "protobufjs";
 
 // This thread decodes remote-read answers only, and its protobufjs is its own (a worker has its
-// own modules): int64 fields come out as numbers instead of Long objects, one allocation less per
-// sample. Millisecond timestamps are far below 2^53, so the numbers are exact.
+// own modules): int64 fields come out as numbers instead of Long objects (decode.ts reads the usual
+// timestamps itself and leaves only unusual ones to protobufjs). Millisecond timestamps are far
+// below 2^53, so the numbers are exact.
 protobuf.util.Long = undefined as unknown as typeof protobuf.util.Long;
 protobuf.configure();
 // Loaded after the switch: the prompb types must be built without Long.

@@ -9,8 +9,9 @@
  * Prometheus Team; https://github.com/prometheus/prometheus/tree/main/prompb, also published on
  * buf.build/prometheus/prometheus) needed for a SAMPLES read: same package, message names, field
  * numbers and types, without the gogoproto options (Go code generation only) and without the
- * messages the collector never sends or reads (write requests, hints, chunks). protobufjs does the
- * encoding and decoding; nothing here touches the wire format by hand.
+ * messages the collector never sends or reads (write requests, hints, chunks). protobufjs encodes
+ * the request; the answer is walked by decode.ts with protobufjs' Reader, by these field numbers
+ * (ReadResponse.decode is the reference its test compares with).
  */
 import protobuf from "protobufjs";
 export { MatchType, type LabelMatcher } from "./matchers";
