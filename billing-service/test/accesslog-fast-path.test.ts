@@ -6,15 +6,18 @@
  * rejection reason. Requests are built from odd inputs on purpose: attributes missing, empty, "0",
  * "-", of every OTLP value type, repeated, on the resource and on the record (the record's wins),
  * unknown attributes, timestamps at 0, observed-only and past 2262, trace/span ids, over-long and
- * NUL text, bad token counts; plus a batch of 10,000 benchmark records.
+ * NUL text, bad token counts; plus a batch of 10,000 benchmark records. And the batch's COPY text
+ * (accessLogCopyText) against the one main wrote at 748c4f3 (copyLines, copyText and the BigInt
+ * eventTimeOfNanos, also kept verbatim there), byte for byte.
  */
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
 import { AttributeSlots, decodeLogsRequest, flattenLogs, type OtlpEncoding } from "../src/accesslog/otlp";
-import { RECORD_ATTRIBUTES, toAccessLogRow, type RecordContext, type RecordOutcome } from "../src/accesslog/records";
+import { foldCopies, RECORD_ATTRIBUTES, toAccessLogRow, type AccessLogRow, type RecordContext, type RecordOutcome } from "../src/accesslog/records";
+import { accessLogCopyText } from "../src/accesslog/store";
 import { benchRecord } from "../bench/otlp";
 import { serializeLogs } from "../testkit/access-logs";
-import { referenceFlattenLogs, referenceToAccessLogRow } from "./support/accesslog-reference";
+import { referenceAccessLogCopyText, referenceFlattenLogs, referenceToAccessLogRow } from "./support/accesslog-reference";
 
 // The same generated code the receiver decodes with, to encode requests no SDK would build (repeated keys, kvlist values).
 // eslint-disable-next-line @typescript-eslint/no-require-imports
@@ -64,6 +67,8 @@ const requestArb = fc.array(
   { minLength: 1, maxLength: 3 },
 );
 
+const rowsOf = (outcomes: readonly RecordOutcome[]): AccessLogRow[] => outcomes.flatMap((o) => (o.ok ? [o.row] : []));
+
 const protobufOf = (resourceLogs: unknown): Buffer => Buffer.from(Request.encode(Request.fromObject({ resourceLogs })).finish());
 /** OTLP/JSON: ids in hex, int64 as decimal strings, bytes in base64 (what collectors send). */
 const jsonOf = (resourceLogs: unknown): Buffer =>
@@ -76,6 +81,8 @@ describe("OTLP record -> row: the receiver's mapping equals session 4's", () => 
         for (const [encoding, body] of [["protobuf", protobufOf(resourceLogs)], ["json", jsonOf(resourceLogs)]] as const) {
           const { fast, reference } = outcomes(body, encoding, ctx);
           expect(fast).toEqual(reference);
+          const folded = foldCopies(rowsOf(fast));
+          expect(accessLogCopyText(folded)).toBe(referenceAccessLogCopyText(folded));
         }
       }),
       { numRuns: 400 },
@@ -134,11 +141,62 @@ describe("OTLP record -> row: the receiver's mapping equals session 4's", () => 
       expect(fast.length).toBe(10_000);
       expect(fast.every((o) => o.ok)).toBe(true);
       expect(fast).toEqual(reference);
+      const folded = foldCopies(rowsOf(fast));
+      expect(accessLogCopyText(folded)).toBe(referenceAccessLogCopyText(folded));
     }
   });
 
   it("reading an attribute that is not in RECORD_ATTRIBUTES fails loudly instead of reading as missing", () => {
     const [record] = flattenLogs(decodeLogsRequest(protobufOf([{ scopeLogs: [{ logRecords: [{ timeUnixNano: "1" }] }] }]), "protobuf"), SLOTS);
     expect(() => record.attributes.get("not_listed")).toThrow(/RECORD_ATTRIBUTES/);
+  });
+});
+
+// ---- rows as the spool may replay them: any text, nulls, timestamps of any length ----
+const copyValueArb = fc.oneof(fc.constantFrom("", "a\tb", "c\\d", "e\nf", "g\rh", "\\N", "\t", "é 字", "x".repeat(300)), fc.string({ maxLength: 10 }));
+/** Digit strings around the fast road's edges: leading zeros, 1 to 20 digits, seconds shared and not. */
+const nanosTextArb = fc.oneof(
+  fc.bigInt({ min: 1_700_000_000_000_000_000n, max: 1_700_000_005_000_000_000n }).map(String),
+  fc.bigInt({ min: 0n, max: 2n ** 63n - 1n }).map(String),
+  fc.bigInt({ min: 0n, max: 99_999_999_999n }).map(String),
+  fc.bigInt({ min: 1n, max: 2n ** 62n }).map((n) => `00${n}`),
+  fc.constantFrom("1000000000", "999999999", "9223372036854775807", "1000000000000000000", "1999999999999999999"),
+);
+const rowArb: fc.Arbitrary<AccessLogRow> = fc.record({
+  tenant: copyValueArb,
+  source: copyValueArb,
+  recordId: fc.oneof(fc.stringMatching(/^[0-9a-f]{64}$/), copyValueArb),
+  timeUnixNano: nanosTextArb,
+  user: fc.option(copyValueArb, { nil: null }),
+  tier: copyValueArb,
+  model: copyValueArb,
+  keyId: fc.option(copyValueArb, { nil: null }),
+  keyName: fc.option(copyValueArb, { nil: null }),
+  organizationId: fc.option(copyValueArb, { nil: null }),
+  groups: fc.option(copyValueArb, { nil: null }),
+  responseCode: fc.integer({ min: 0, max: 999 }),
+  responseType: copyValueArb,
+  inputTokens: fc.nat(),
+  outputTokens: fc.nat(),
+  totalTokens: fc.nat(),
+  billable: fc.boolean(),
+});
+
+describe("OTLP batch -> COPY text: accessLogCopyText equals main's copyLines at 748c4f3", () => {
+  it("writes the same bytes for any rows: escapes, nulls, timestamps on and off the fast road, seconds shared and not", () => {
+    fc.assert(
+      fc.property(fc.array(rowArb, { maxLength: 40 }), (rows) => {
+        expect(accessLogCopyText(rows)).toBe(referenceAccessLogCopyText(rows));
+      }),
+      { numRuns: 500 },
+    );
+  });
+
+  it("writes the same bytes for a batch whose records cross many seconds in order (the cached date of a second is renewed)", () => {
+    const rows = Array.from({ length: 5_000 }, (_, i) => benchRecord(i * 997))
+      .map((r) => toAccessLogRow({ timeUnixNano: r.timeUnixNano, observedTimeUnixNano: "0", attributes: { get: (k) => (r.attributes as Record<string, string>)[k] }, traceId: "", spanId: "" }, CONTEXTS[0]))
+      .map((o) => (o.ok ? o.row : expect.unreachable(o.reason)));
+    expect(new Set(rows.map((r) => r.timeUnixNano.slice(0, -9))).size).toBeGreaterThan(1_000);
+    expect(accessLogCopyText(rows)).toBe(referenceAccessLogCopyText(rows));
   });
 });

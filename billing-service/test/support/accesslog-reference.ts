@@ -6,7 +6,7 @@
  */
 import { hash } from "node:crypto";
 import type { AnyValue, Attributes, ExportLogsServiceRequest, FlatLogRecord, Int64, KeyValue } from "../../src/accesslog/otlp";
-import { NAMESPACE_ATTRIBUTES, TENANT_ATTRIBUTES, type RecordContext, type RecordOutcome } from "../../src/accesslog/records";
+import { NAMESPACE_ATTRIBUTES, TENANT_ATTRIBUTES, type AccessLogRow, type RecordContext, type RecordOutcome } from "../../src/accesslog/records";
 
 /** A record's attributes over its resource's, without copying the resource's per record. */
 class LayeredAttributes implements Attributes {
@@ -168,3 +168,31 @@ export const referenceToAccessLogRow = (r: FlatLogRecord, ctx: RecordContext): R
   };
 };
 
+
+// ---- The COPY text of a batch as main wrote it at 748c4f3 (session 5): copyText and copyLines of
+// db/copy-first.ts and eventTimeOfNanos and the column list of accesslog/store.ts, verbatim. ----
+
+const referenceCopyText = (value: string | number | boolean | bigint | null | undefined): string => {
+  if (value === null || value === undefined) return "\\N";
+  const s = String(value);
+  return /[\\\t\n\r]/.test(s) ? s.replace(/[\\\t\n\r]/g, (c) => (c === "\\" ? "\\\\" : c === "\t" ? "\\t" : c === "\n" ? "\\n" : "\\r")) : s;
+};
+
+const referenceCopyLines = <R>(rows: readonly R[], columns: (row: R) => readonly (string | number | boolean | bigint | null | undefined)[]): string => {
+  let out = "";
+  for (const row of rows) out += `${columns(row).map(referenceCopyText).join("\t")}\n`;
+  return out;
+};
+
+export const referenceEventTimeOfNanos = (timeUnixNano: string): string => {
+  const micros = BigInt(timeUnixNano) / 1000n;
+  const iso = new Date(Number(micros / 1000n)).toISOString();
+  return `${iso.slice(0, 19)}.${(micros % 1_000_000n).toString().padStart(6, "0")}+00`;
+};
+
+/** What the receiver sent to `copy access_log_usage (...) from stdin` for a folded batch. */
+export const referenceAccessLogCopyText = (folded: readonly AccessLogRow[]): string =>
+  referenceCopyLines(folded, (r) => [
+    r.tenant, r.source, r.recordId, r.timeUnixNano, referenceEventTimeOfNanos(r.timeUnixNano), r.user, r.tier, r.model, r.keyId, r.keyName,
+    r.organizationId, r.groups, r.responseCode, r.responseType, r.inputTokens, r.outputTokens, r.totalTokens, r.billable,
+  ]);
