@@ -37,10 +37,11 @@ export const copyLines = <R>(rows: readonly R[], columns: (row: R) => readonly (
 
 /**
  * Runs `copy <table> (<columns>) from stdin` with `text` on `client`; resolves with the rows copied.
- * `text` is the whole batch, or its pieces as they are produced (sent as they come, so PostgreSQL
- * stores one piece while the next is produced; nothing more is sent once the COPY failed).
+ * `text` is the whole batch (a string, or already encoded as UTF-8), or its pieces as they are
+ * produced (sent as they come, so PostgreSQL stores one piece while the next is produced; nothing
+ * more is sent once the COPY failed).
  */
-export const copyIn = (client: PoolClient, sql: string, text: string | AsyncIterable<string>): Promise<number> =>
+export const copyIn = (client: PoolClient, sql: string, text: string | Buffer | AsyncIterable<string>): Promise<number> =>
   new Promise((resolve, reject) => {
     const stream = client.query(copyFrom(sql));
     let failed = false;
@@ -50,7 +51,7 @@ export const copyIn = (client: PoolClient, sql: string, text: string | AsyncIter
     });
     // 'finish' comes after PostgreSQL confirmed the COPY and the connection is ready again (pg-copy-streams 4+).
     stream.on("finish", () => resolve(stream.rowCount));
-    if (typeof text === "string") {
+    if (typeof text === "string" || Buffer.isBuffer(text)) {
       stream.end(text);
       return;
     }
@@ -73,8 +74,8 @@ export const isPool = (db: Pool | PoolClient): db is Pool => "totalCount" in db;
 export interface CopyBatch<T> {
   /** `copy <table> (<columns>) from stdin` (text format). */
   readonly sql: string;
-  /** The batch in COPY's text format (copyLines), or its pieces as produced; only built when the COPY runs. */
-  readonly text: () => string | AsyncIterable<string>;
+  /** The batch in COPY's text format (copyLines; or its UTF-8 bytes), or its pieces as produced; only built when the COPY runs. */
+  readonly text: () => string | Buffer | AsyncIterable<string>;
   /** Rows in the batch: a COPY that reads any other number is rolled back. */
   readonly rows: number;
   /** The answer when every row was copied. */
