@@ -4,9 +4,13 @@
  * answer on this machine: what a request costs with no framework, auth, validation or logging.
  */
 import { spawn } from "node:child_process";
+import { rmSync } from "node:fs";
 import http from "node:http";
+import os from "node:os";
 import path from "node:path";
 import type { LoadResult, LoadSpec } from "./loadgen";
+
+const PROBE = path.join(__dirname, "loop-probe.ts");
 
 const LOADGEN = path.join(__dirname, "loadgen.ts");
 const BARE = path.join(__dirname, "bare-server.ts");
@@ -33,13 +37,19 @@ export const runLoad = (spec: LoadSpec): Promise<LoadResult[]> =>
 
 export interface BareServer {
   readonly url: string;
+  /** Its pid and loop probe (loop-probe.ts): a phase with `probe: true, serve: bare.probe` reports its CPU. */
+  readonly probe: { pid: number; probeFile: string };
   stop(): Promise<void>;
 }
 
-/** A bare node:http server in its own process answering every request with a small JSON body. */
+/**
+ * A bare node:http server in its own process answering every request with a small JSON body, with
+ * the same loop probe as serve (so its CPU per request is printed beside serve's, same run).
+ */
 export const startBareServer = (): Promise<BareServer> =>
   new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, ["--require", TSX, BARE], { stdio: ["ignore", "pipe", "inherit"] });
+    const probeFile = path.join(os.tmpdir(), `maas-bench-bare-probe-${process.pid}-${Date.now()}.json`);
+    const child = spawn(process.execPath, ["--require", TSX, "--require", PROBE, BARE], { stdio: ["ignore", "pipe", "inherit"], env: { ...process.env, MAAS_BENCH_PROBE_FILE: probeFile } });
     let out = "";
     child.on("error", reject);
     child.on("exit", (code) => reject(new Error(`bare server exited with ${code} before listening`)));
@@ -50,8 +60,10 @@ export const startBareServer = (): Promise<BareServer> =>
       child.removeAllListeners("exit");
       resolve({
         url: m[1],
+        probe: { pid: child.pid!, probeFile },
         stop: () =>
           new Promise<void>((done) => {
+            rmSync(probeFile, { force: true });
             if (child.exitCode !== null) return done();
             child.once("exit", () => done());
             child.kill("SIGTERM");

@@ -35,7 +35,7 @@ const ms = (x: number) => `${x.toFixed(1)} ms`;
 const line = (r: LoadResult) =>
   `${r.name}: ${Math.round(r.achievedRate)}/s, ${r.errors} errors, p50 ${ms(r.p50Ms)} p90 ${ms(r.p90Ms)} p99 ${ms(r.p99Ms)} p99.9 ${ms(r.p999Ms)} max ${ms(r.maxMs)}; generator lag p99 ${ms(r.sendLagP99Ms)}${Number.isNaN(r.loopDelayP99Ms) ? "" : ` loop p99 ${ms(r.loopDelayP99Ms)}`}` +
   (r.server
-    ? `; serve loop p99 ${ms(r.server.loopDelayP99Ms)} max ${ms(r.server.loopDelayMaxMs)}, GC ${r.server.gcCount}x (${r.server.gcMajor} major) ${ms(r.server.gcTotalMs)}, max pause ${ms(r.server.gcMaxMs)}, CPU ${ms(r.server.cpuUserMs + r.server.cpuSystemMs)}`
+    ? `; serve loop p99 ${ms(r.server.loopDelayP99Ms)} max ${ms(r.server.loopDelayMaxMs)}, GC ${r.server.gcCount}x (${r.server.gcMajor} major) ${ms(r.server.gcTotalMs)}, max pause ${ms(r.server.gcMaxMs)}, CPU ${ms(r.server.cpuUserMs + r.server.cpuSystemMs)} (${Math.round(((r.server.cpuUserMs + r.server.cpuSystemMs) * 1000) / r.completed)} µs a request)`
     : "");
 
 const main = async () => {
@@ -79,7 +79,7 @@ const main = async () => {
         console.log(`  ${s.name}: serve CPU ${ms(w.cpuUserMs + w.cpuSystemMs)}, GC ${w.gcCount}x (${w.gcMajor} major) ${ms(w.gcTotalMs)}, max pause ${ms(w.gcMaxMs)}, loop max ${ms(w.loopDelayMaxMs)}`);
       }
     }
-    const phases: PhaseSpec[] = [{ name: "bare node:http", url: bare.url, method: "GET", path: "/healthz", expectStatus: 200 }];
+    const phases: PhaseSpec[] = [{ name: "bare node:http", url: bare.url, method: "GET", path: "/healthz", expectStatus: 200, probe: true, serve: bare.probe }];
     for (const s of serves) {
       phases.push(...servePhases(s.service.url, gateway.token, `${s.name} `, { pid: s.service.pid, probeFile: s.probeFile }));
     }

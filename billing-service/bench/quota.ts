@@ -182,7 +182,7 @@ export async function benchQuota(rate = 1000, durationSeconds = 10): Promise<Quo
       rounds: 5,
       warmup: 500,
       serve: { pid: service.pid, probeFile },
-      phases: [{ name: "bare node:http", url: bare.url, method: "GET", path: "/healthz", expectStatus: 200 }, ...servePhases(service.url, gateway.token)],
+      phases: [{ name: "bare node:http", url: bare.url, method: "GET", path: "/healthz", expectStatus: 200, probe: true, serve: bare.probe }, ...servePhases(service.url, gateway.token)],
     };
     const [bareRun, healthz, authorize] = await runLoad(gatewayLoad);
     // The same again with a Go generator (less jitter of its own than a Node process on 2 cores).

@@ -7,7 +7,8 @@ import swagger from "@fastify/swagger";
 import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance } from "fastify";
 import { hasZodFastifySchemaValidationErrors, jsonSchemaTransform, serializerCompiler, validatorCompiler } from "fastify-type-provider-zod";
 import type { Pool } from "pg";
-import { DEFAULT_FAILED_AUTH_LIMIT, registerAuth, type FailedAuthLimit } from "./auth/hooks";
+import http from "node:http";
+import { createAuthGate, DEFAULT_FAILED_AUTH_LIMIT, registerAuth, type FailedAuthLimit } from "./auth/hooks";
 import { isQuotaGateway } from "./auth/static";
 import type { Authenticator } from "./auth/types";
 import { InvalidRequestError, vocabularySource, type Vocabulary } from "./events/vocabulary";
@@ -23,6 +24,7 @@ import { createTenantResolver, type TenantNamespaces } from "./collector/tenant-
 import { registerInvoiceRoutes } from "./routes/invoices";
 import { registerOpsRoutes } from "./routes/ops";
 import { QUOTA_AUTHORIZE_PATH, registerQuotaRoutes } from "./routes/quotas";
+import { createAuthorizeFastPath } from "./routes/authorize-fast-path";
 import { registerUsageRoutes } from "./routes/usage";
 import { registerWebhookRoutes } from "./routes/webhooks";
 import { createQuotaService, type QuotaService, type QuotaSettings } from "./quota/service";
@@ -45,6 +47,11 @@ export interface AppDeps {
   readonly limits?: Partial<ApiLimits>;
   /** POST /v1/logs (OTLP access logs): storage (default a direct upsert), tenant map, billable source. */
   readonly accessLogs?: AccessLogSettings;
+  /**
+   * Answer the gateway's plain quota checks in front of fastify (routes/authorize-fast-path.ts);
+   * default true. Off only to compare the two (test/authorize-fast-path.test.ts): same answers.
+   */
+  readonly authorizeFastPath?: boolean;
 }
 
 export interface AccessLogSettings {
@@ -82,6 +89,10 @@ const describeIssue = (path: string, message: string, params: Record<string, unk
 };
 
 export const buildApp = async (deps: AppDeps): Promise<App> => {
+  // fastify's request handler, and the server's listener in front of it: set below, once the quota
+  // service exists (the server takes no request before listen()).
+  let fastifyHandler: http.RequestListener | undefined;
+  let listener: http.RequestListener | undefined;
   const app = Fastify({
     ...(deps.logger ? { loggerInstance: deps.logger } : { logger: false }),
     // No "incoming request" / "request completed" lines for the gateway's per-request check
@@ -91,6 +102,20 @@ export const buildApp = async (deps: AppDeps): Promise<App> => {
     // errors on that path are logged as everywhere (auth denials, the error handler's 5xx).
     logController: new LogController({ disableRequestLogging: (request) => request.url === QUOTA_AUTHORIZE_PATH }),
     bodyLimit: 16 * 1024 * 1024,
+    // fastify's own HTTP/1 server (lib/server.js: the same timeouts), with the gateway's quota check
+    // in front of its request handler (routes/authorize-fast-path.ts). inject() skips this: tests
+    // of the fast path listen on a port.
+    serverFactory: (handler, options) => {
+      fastifyHandler = handler;
+      const server = http.createServer((req, res) => (listener ?? handler)(req, res));
+      // fastify has filled in its defaults (72 s keep-alive, no request or connection timeout) by now.
+      const o = options as { keepAliveTimeout?: number; requestTimeout?: number; connectionTimeout?: number; maxRequestsPerSocket?: number | null };
+      server.keepAliveTimeout = o.keepAliveTimeout ?? 72_000;
+      server.requestTimeout = o.requestTimeout ?? 0;
+      server.setTimeout(o.connectionTimeout ?? 0);
+      if ((o.maxRequestsPerSocket ?? 0) > 0) server.maxRequestsPerSocket = o.maxRequestsPerSocket as number;
+      return server;
+    },
   });
   app.setValidatorCompiler(validatorCompiler);
   app.setSerializerCompiler(serializerCompiler);
@@ -134,7 +159,8 @@ export const buildApp = async (deps: AppDeps): Promise<App> => {
   // Before registerAuth: the portal's hook hands its session credential to the API auth below.
   registerPortal(app, { pool: deps.pool, priceBook: deps.priceBook, authenticator: deps.authenticator, trustForwardedToken: deps.portalTrustsForwardedToken });
   const limits = { ...DEFAULT_API_LIMITS, ...deps.limits };
-  registerAuth(app, deps.authenticator, metrics, limits.failedAuth);
+  const gate = createAuthGate(deps.authenticator, limits.failedAuth);
+  registerAuth(app, deps.authenticator, metrics, limits.failedAuth, gate);
   // Per principal, after authentication (preHandler: request.principal is set); only /v1 routes.
   await app.register(rateLimit, {
     hook: "preHandler",
@@ -168,8 +194,10 @@ export const buildApp = async (deps: AppDeps): Promise<App> => {
   registerInvoiceRoutes(app, deps.pool, deps.priceBook);
   const quota = createQuotaService(deps.pool, deps.priceBook, { onError: (e) => app.log.error({ err: e }, "quota refresh failed"), ...deps.quota });
   app.addHook("onClose", () => quota.close());
-  registerQuotaRoutes(app, deps.pool, deps.priceBook, quota, vocabulary);
+  const authorizeFast = deps.authorizeFastPath === false ? undefined : createAuthorizeFastPath({ gate, quota, metrics });
+  registerQuotaRoutes(app, deps.pool, deps.priceBook, quota, vocabulary, authorizeFast?.replayed);
   registerWebhookRoutes(app, deps.pool);
+  if (authorizeFast && fastifyHandler) listener = authorizeFast.listener(fastifyHandler);
   // Tests and serve reach the quota view (refresh, staleness) through the app.
   return Object.assign(app, { quota }) as unknown as App;
 };

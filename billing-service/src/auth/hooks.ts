@@ -11,6 +11,7 @@
  * A client (by address) that presents too many unknown tokens is refused with 429 before its next
  * token costs a lookup (a TokenReview in Kubernetes mode).
  */
+import type { IncomingMessage } from "node:http";
 import type { FastifyInstance, FastifyReply, FastifyRequest } from "fastify";
 import type { ServiceMetrics } from "../ops/metrics";
 import { LRUCache } from "lru-cache";
@@ -42,11 +43,55 @@ declare module "fastify" {
   }
 }
 
-const bearer = (request: FastifyRequest): string | undefined => {
-  const header = request.headers.authorization;
+/** The bearer token of an Authorization header value (the gateway's fast path reads it the same way). */
+export const bearerOf = (header: string | undefined): string | undefined => {
   if (!header) return undefined;
   const m = /^Bearer\s+(\S+)$/i.exec(header);
   return m ? m[1] : undefined;
+};
+
+/**
+ * Authentication shared by the fastify hooks below and the gateway's quota check, which is answered
+ * before fastify (routes/authorize-fast-path.ts): one failed-authentication counter per client
+ * address, and one lookup per request. The fast path authenticates a request first; when it hands
+ * the request on to fastify, the hook reuses that result for the same token instead of a second
+ * lookup (a TokenReview in Kubernetes mode), so an unknown token still counts as ONE failure.
+ */
+export interface AuthGate {
+  /** This address has failed `max` times in the window: refused with 429 before any lookup. */
+  blocked(ip: string | undefined): boolean;
+  /** The principal of `token` presented on `raw`, or undefined: what `authenticateOnce` found for them, else a lookup. */
+  authenticate(raw: IncomingMessage, token: string): Promise<Principal | undefined>;
+  /** A lookup whose result `authenticate` reuses for the same request and token (the fast path's). */
+  authenticateOnce(raw: IncomingMessage, token: string): Promise<Principal | undefined>;
+  /** Counts a failed authentication of `ip`; answers how many it has made in the window before this one. */
+  failed(ip: string | undefined): number;
+}
+
+export const createAuthGate = (authenticator: Authenticator, failedLimit: FailedAuthLimit = DEFAULT_FAILED_AUTH_LIMIT): AuthGate => {
+  // Failed authentications per client address in the current window (LRU-bounded: a flood of
+  // addresses evicts the oldest counters, never the whole table).
+  const failures = new LRUCache<string, number>({ max: 100_000, ttl: failedLimit.windowMs });
+  const memo = new WeakMap<IncomingMessage, { token: string; principal: Promise<Principal | undefined> }>();
+  const key = (ip: string | undefined) => ip ?? "";
+  return {
+    blocked: (ip) => (failures.get(key(ip)) ?? 0) >= failedLimit.max,
+    authenticate: (raw, token) => {
+      const known = memo.get(raw);
+      return known !== undefined && known.token === token ? known.principal : authenticator.authenticate(token);
+    },
+    authenticateOnce: (raw, token) => {
+      const principal = authenticator.authenticate(token);
+      memo.set(raw, { token, principal });
+      return principal;
+    },
+    failed: (ip) => {
+      const failed = failures.get(key(ip)) ?? 0;
+      // The window starts at the first failure (ttl is not reset by later ones).
+      failures.set(key(ip), failed + 1, { noUpdateTTL: failed > 0 });
+      return failed;
+    },
+  };
 };
 
 /**
@@ -83,7 +128,7 @@ const tenantsOf = (request: FastifyRequest, scope: RouteScope): string[] | undef
   }
 };
 
-export const registerAuth = (app: FastifyInstance, authenticator: Authenticator, metrics: ServiceMetrics, failedLimit: FailedAuthLimit = DEFAULT_FAILED_AUTH_LIMIT): void => {
+export const registerAuth = (app: FastifyInstance, authenticator: Authenticator, metrics: ServiceMetrics, failedLimit: FailedAuthLimit = DEFAULT_FAILED_AUTH_LIMIT, gate: AuthGate = createAuthGate(authenticator, failedLimit)): void => {
   const bound = authenticator.boundSources?.() ?? new Set<string>();
   const deny = (request: FastifyRequest, reply: FastifyReply, status: 401 | 403 | 429, reason: string, extra: object = {}): FastifyReply => {
     metrics.authDenied.inc({ reason });
@@ -91,23 +136,17 @@ export const registerAuth = (app: FastifyInstance, authenticator: Authenticator,
     const error = status === 401 ? "unauthorized" : status === 403 ? "forbidden" : "too many requests";
     return reply.code(status).send({ error, message: reason });
   };
-  // Failed authentications per client address in the current window (LRU-bounded: a flood of
-  // addresses evicts the oldest counters, never the whole table).
-  const failures = new LRUCache<string, number>({ max: 100_000, ttl: failedLimit.windowMs });
-
   app.addHook("onRequest", async (request, reply) => {
     const scope = request.routeOptions.config?.scope;
     if (!scope) return; // public operational endpoints (health, OpenAPI)
-    const failed = failures.get(request.ip) ?? 0;
-    if (failed >= failedLimit.max) {
+    if (gate.blocked(request.ip)) {
       reply.header("retry-after", String(Math.ceil(failedLimit.windowMs / 1000)));
       return deny(request, reply, 429, "too many failed authentications from this address");
     }
-    const token = bearer(request);
-    const principal = token === undefined ? undefined : await authenticator.authenticate(token);
+    const token = bearerOf(request.headers.authorization);
+    const principal = token === undefined ? undefined : await gate.authenticate(request.raw, token);
     if (!principal) {
-      // The window starts at the first failure (ttl is not reset by later ones).
-      failures.set(request.ip, failed + 1, { noUpdateTTL: failed > 0 });
+      gate.failed(request.ip);
       return deny(request, reply, 401, token === undefined ? "missing bearer token" : "unknown or invalid token");
     }
     request.principal = principal;

@@ -5,6 +5,8 @@
  *   POST /v1/quota/authorize   the gateway's request-path check, from memory (view.ts)
  *   GET  /v1/quota/remaining   what is left for a tenant, or for one user (API key identity)
  */
+import type { IncomingMessage } from "node:http";
+import type { Readable } from "node:stream";
 import type { FastifyInstance } from "fastify";
 import type { ZodTypeProvider } from "fastify-type-provider-zod";
 import type { Pool } from "pg";
@@ -23,7 +25,27 @@ const label = pgText();
 /** The gateway's per-request check (app.ts writes no per-request log lines for it). */
 export const QUOTA_AUTHORIZE_PATH = "/v1/quota/authorize";
 
-export const registerQuotaRoutes = (base: FastifyInstance, pool: Pool, priceBook: () => PriceBook, quota: QuotaService, vocabulary: () => Vocabulary): void => {
+/**
+ * The authorize route's answer to a checked body: the route below and the fast path in front of
+ * fastify (authorize-fast-path.ts) answer with this one function. A stale view throws
+ * StaleQuotaViewError (503).
+ */
+export const authorizeAnswer = (quota: QuotaService, body: { tenant: string; user?: string; tier?: string }): QuotaAuthorizeAnswer => {
+  const result = quota.view.authorize({ tenant: body.tenant, user: body.user || undefined, tier: body.tier || undefined });
+  return { allowed: result.allowed, ...(result.exceeded ? { exceeded: result.exceeded, message: refusalMessage(result.exceeded) } : {}), stateAgeMs: quota.view.ageMs() };
+};
+
+export type QuotaAuthorizeAnswer = z.input<typeof quotaAuthorizeBody>;
+
+export const registerQuotaRoutes = (
+  base: FastifyInstance,
+  pool: Pool,
+  priceBook: () => PriceBook,
+  quota: QuotaService,
+  vocabulary: () => Vocabulary,
+  /** The body the authorize fast path read from this request before handing it on (authorize-fast-path.ts). */
+  replayedBody?: (raw: IncomingMessage) => Readable | undefined,
+): void => {
   const app = base.withTypeProvider<ZodTypeProvider>();
   app.get(
     "/v1/tenants/:tenant/quotas",
@@ -132,13 +154,12 @@ export const registerQuotaRoutes = (base: FastifyInstance, pool: Pool, priceBook
       // The body check: the gateway's plain bodies by a few typeof and length tests, anything else
       // by the zod schema above (same value, same 400): authorize-body.ts.
       validatorCompiler: authorizeValidatorCompiler,
+      // The gateway's plain checks are answered before fastify (authorize-fast-path.ts); a request
+      // the fast path read and handed on (any other answer) has its body read from the copy it kept.
+      preParsing: (request, _reply, payload, done) => done(null, replayedBody?.(request.raw) ?? payload),
     },
     // A stale state throws StaleQuotaViewError: 503 (routes/errors.ts).
-    async (request) => {
-      const { tenant, user, tier } = request.body;
-      const result = quota.view.authorize({ tenant, user: user || undefined, tier: tier || undefined });
-      return { allowed: result.allowed, ...(result.exceeded ? { exceeded: result.exceeded, message: refusalMessage(result.exceeded) } : {}), stateAgeMs: quota.view.ageMs() };
-    },
+    async (request) => authorizeAnswer(quota, request.body),
   );
   app.get(
     "/v1/quota/remaining",
