@@ -240,7 +240,7 @@ const quota: Bench = async (log) => {
     `${r.name}: ${fmtRate(r.achievedRate)} achieved of ${fmtRate(f.targetRate)}, ${r.completed} of ${r.scheduled} answered, ${r.errors} errors, p50 ${ms(r.p50Ms)} p90 ${ms(r.p90Ms)} p99 ${ms(r.p99Ms)} p99.9 ${ms(r.p999Ms)} max ${ms(r.maxMs)}; generator send lag p99 ${ms(r.sendLagP99Ms)}` +
     (Number.isNaN(r.loopDelayP99Ms) ? "" : `, its loop delay p99 ${ms(r.loopDelayP99Ms)}`) +
     (r.server
-      ? `; serve loop delay p99 ${ms(r.server.loopDelayP99Ms)} max ${ms(r.server.loopDelayMaxMs)}, GC ${r.server.gcCount}x (${r.server.gcMajor} major) ${ms(r.server.gcTotalMs)} total, max pause ${ms(r.server.gcMaxMs)}, CPU ${ms(r.server.cpuUserMs + r.server.cpuSystemMs)} (${Math.round(((r.server.cpuUserMs + r.server.cpuSystemMs) * 1000) / r.completed)} µs a request)`
+      ? `; serve loop delay p99 ${ms(r.server.loopDelayP99Ms)} max ${ms(r.server.loopDelayMaxMs)}, GC ${r.server.gcCount}x (${r.server.gcMajor} major) ${ms(r.server.gcTotalMs)} total, max pause ${ms(r.server.gcMaxMs)}, CPU ${ms(r.server.cpuUserMs + r.server.cpuSystemMs)} (${Math.round(((r.server.cpuUserMs + r.server.cpuSystemMs) * 1000) / r.completed)} µs a request: user ${Math.round((r.server.cpuUserMs * 1000) / r.completed)}, system ${Math.round((r.server.cpuSystemMs * 1000) / r.completed)})`
       : "");
   const cores = require("node:os").cpus().length;
   log(`quota, generator loadgen.ts (Node) (load average ${f.loadAverage.toFixed(2)} when the gateway runs started, ${cores} cores; bare, /healthz and authorize interleaved in 5 rounds; serve figures: worst window):`);

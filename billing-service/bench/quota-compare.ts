@@ -35,7 +35,7 @@ const ms = (x: number) => `${x.toFixed(1)} ms`;
 const line = (r: LoadResult) =>
   `${r.name}: ${Math.round(r.achievedRate)}/s, ${r.errors} errors, p50 ${ms(r.p50Ms)} p90 ${ms(r.p90Ms)} p99 ${ms(r.p99Ms)} p99.9 ${ms(r.p999Ms)} max ${ms(r.maxMs)}; generator lag p99 ${ms(r.sendLagP99Ms)}${Number.isNaN(r.loopDelayP99Ms) ? "" : ` loop p99 ${ms(r.loopDelayP99Ms)}`}` +
   (r.server
-    ? `; serve loop p99 ${ms(r.server.loopDelayP99Ms)} max ${ms(r.server.loopDelayMaxMs)}, GC ${r.server.gcCount}x (${r.server.gcMajor} major) ${ms(r.server.gcTotalMs)}, max pause ${ms(r.server.gcMaxMs)}, CPU ${ms(r.server.cpuUserMs + r.server.cpuSystemMs)} (${Math.round(((r.server.cpuUserMs + r.server.cpuSystemMs) * 1000) / r.completed)} µs a request)`
+    ? `; serve loop p99 ${ms(r.server.loopDelayP99Ms)} max ${ms(r.server.loopDelayMaxMs)}, GC ${r.server.gcCount}x (${r.server.gcMajor} major) ${ms(r.server.gcTotalMs)}, max pause ${ms(r.server.gcMaxMs)}, CPU ${ms(r.server.cpuUserMs + r.server.cpuSystemMs)} (${Math.round(((r.server.cpuUserMs + r.server.cpuSystemMs) * 1000) / r.completed)} µs a request: user ${Math.round((r.server.cpuUserMs * 1000) / r.completed)}, system ${Math.round((r.server.cpuSystemMs * 1000) / r.completed)})`
     : "");
 
 const main = async () => {

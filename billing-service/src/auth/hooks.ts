@@ -60,10 +60,10 @@ export const bearerOf = (header: string | undefined): string | undefined => {
 export interface AuthGate {
   /** This address has failed `max` times in the window: refused with 429 before any lookup. */
   blocked(ip: string | undefined): boolean;
-  /** The principal of `token` presented on `raw`, or undefined: what `authenticateOnce` found for them, else a lookup. */
+  /** The principal of `token` presented on `raw`, or undefined: what was `remember`ed for them, else a lookup. */
   authenticate(raw: IncomingMessage, token: string): Promise<Principal | undefined>;
-  /** A lookup whose result `authenticate` reuses for the same request and token (the fast path's). */
-  authenticateOnce(raw: IncomingMessage, token: string): Promise<Principal | undefined>;
+  /** The result of a lookup made for `raw` and `token` before handing the request on (the fast path's). */
+  remember(raw: IncomingMessage, token: string, principal: Promise<Principal | undefined>): void;
   /** Counts a failed authentication of `ip`; answers how many it has made in the window before this one. */
   failed(ip: string | undefined): number;
 }
@@ -80,10 +80,8 @@ export const createAuthGate = (authenticator: Authenticator, failedLimit: Failed
       const known = memo.get(raw);
       return known !== undefined && known.token === token ? known.principal : authenticator.authenticate(token);
     },
-    authenticateOnce: (raw, token) => {
-      const principal = authenticator.authenticate(token);
+    remember: (raw, token, principal) => {
       memo.set(raw, { token, principal });
-      return principal;
     },
     failed: (ip) => {
       const failed = failures.get(key(ip)) ?? 0;

@@ -78,21 +78,30 @@ export const createAuthorizeFastPath = (deps: AuthorizeFastPathDeps): AuthorizeF
   };
 
   const answer = async (req: IncomingMessage, res: ServerResponse, handler: (req: IncomingMessage, res: ServerResponse) => void, started: number, token: string): Promise<void> => {
+    // The route's hook reuses this lookup when the request is handed on (one lookup per request).
+    let lookup: Promise<Principal | undefined>;
+    try {
+      lookup = gate.authenticate(req, token);
+    } catch (e) {
+      lookup = Promise.reject(e);
+    }
+    const handOn = (body?: Buffer) => {
+      gate.remember(req, token, lookup);
+      if (body !== undefined) kept.set(req, body);
+      handler(req, res);
+    };
     let principal: Principal | undefined;
     try {
-      principal = await gate.authenticateOnce(req, token);
+      principal = await lookup;
     } catch {
-      principal = undefined; // a failed lookup: fastify's hook gets the same result and answers it (500)
+      return handOn(); // a failed lookup: the hook gets the same rejection and the route answers it (500)
     }
-    // Another credential (a tenant's: rate limited here; an unknown one: counted and refused) is fastify's.
-    if (principal === undefined || !isQuotaGateway(principal)) return handler(req, res);
+    // Another credential (a tenant's: rate limited on this route; an unknown one: counted and refused) is the route's.
+    if (principal === undefined || !isQuotaGateway(principal)) return handOn();
     const body = await readBody(req);
     if (body === undefined) return; // the client went away mid-body: nobody to answer
     const payload = await answerOf(principal, body).catch(() => undefined);
-    if (payload === undefined) {
-      kept.set(req, body);
-      return handler(req, res);
-    }
+    if (payload === undefined) return handOn(body);
     res.writeHead(200, { "content-type": "application/json; charset=utf-8", "content-length": Buffer.byteLength(payload) });
     res.end(payload);
     metrics.httpRequests.inc(OK_LABELS);
@@ -116,7 +125,9 @@ export const createAuthorizeFastPath = (deps: AuthorizeFastPathDeps): AuthorizeF
       ) {
         return handler(req, res);
       }
-      void answer(req, res, handler, started, token);
+      // answer() settles every request (answered, handed on, or the client gone); anything it did
+      // not foresee closes the connection rather than leaving the client waiting.
+      answer(req, res, handler, started, token).catch(() => res.destroy());
     },
     replayed: (raw) => {
       const body = kept.get(raw);
