@@ -11,11 +11,14 @@
  *   BENCH_COMPARE_ENV_after="MAAS_BILLING_QUOTA_REFRESH_MS=60000"   environment of one variant (K=V ...)
  *   BENCH_COMPARE_SECONDS (10 per target), BENCH_COMPARE_ROUNDS (5), BENCH_COMPARE_CPU_PROF=<dir>
  *   BENCH_COMPARE_GENERATOR: node (loadgen.ts, default), vegeta (vegeta.ts), or both (one after the other)
+ *   BENCH_COMPARE_CLOSED=3000: first, CPU per request one request at a time (closedLoop below);
+ *     then no open-loop run unless BENCH_COMPARE_GENERATOR names one
  *   BENCH_COMPARE_IDLE_SECONDS=60: first, each serve with no requests for that long (what the
  *     once-a-second quota refresh alone costs: serve CPU, GC count and pauses from its probe)
  * A checkout is a directory with billing-service/ (node_modules may be symlinks to this one's).
  */
 import { rm } from "node:fs/promises";
+import http from "node:http";
 import { mkdtemp } from "node:fs/promises";
 import os from "node:os";
 import path from "node:path";
@@ -37,6 +40,56 @@ const line = (r: LoadResult) =>
   (r.server
     ? `; serve loop p99 ${ms(r.server.loopDelayP99Ms)} max ${ms(r.server.loopDelayMaxMs)}, GC ${r.server.gcCount}x (${r.server.gcMajor} major) ${ms(r.server.gcTotalMs)}, max pause ${ms(r.server.gcMaxMs)}, CPU ${ms(r.server.cpuUserMs + r.server.cpuSystemMs)} (${Math.round(((r.server.cpuUserMs + r.server.cpuSystemMs) * 1000) / r.completed)} µs a request: user ${Math.round((r.server.cpuUserMs * 1000) / r.completed)}, system ${Math.round((r.server.cpuSystemMs * 1000) / r.completed)})`
     : "");
+
+/**
+ * BENCH_COMPARE_CLOSED=<n>: CPU per request without queueing. Each target gets n requests one
+ * after the other on one keep-alive connection (closed loop, from this process), interleaved in
+ * rounds like the open-loop runs; serve's CPU over each window (its probe) divided by the requests.
+ * At a fixed rate on a loaded machine requests pile up and share reads and writes, so CPU per
+ * request there depends on the load; one at a time, each pays its own system calls.
+ */
+const closedLoop = async (phases: PhaseSpec[], n: number, rounds: number): Promise<void> => {
+  const agent = new http.Agent({ keepAlive: true, maxSockets: 1 });
+  const one = (p: PhaseSpec, payload: Buffer | undefined): Promise<number> =>
+    new Promise((resolve, reject) => {
+      const u = new URL(p.path, p.url);
+      const headers: Record<string, string | number> = { ...p.headers, ...(payload ? { "content-type": "application/json", "content-length": payload.length } : {}) };
+      const req = http.request({ host: u.hostname, port: u.port, path: u.pathname, method: p.method, agent, headers }, (res) => {
+        res.resume();
+        res.on("end", () => resolve(res.statusCode ?? 0));
+      });
+      req.on("error", reject);
+      req.end(payload);
+    });
+  const load0 = os.loadavg();
+  const sums = phases.map(() => ({ user: 0, system: 0, requests: 0, wallMs: 0, errors: 0 }));
+  for (const p of phases) {
+    const payload = p.body === undefined ? undefined : Buffer.from(JSON.stringify(p.body));
+    for (let k = 0; k < 300; k++) await one(p, payload); // warm-up
+  }
+  for (let round = 0; round < rounds; round++) {
+    for (const [i, p] of phases.entries()) {
+      const payload = p.body === undefined ? undefined : Buffer.from(JSON.stringify(p.body));
+      if (p.serve) await readProbe(p.serve);
+      const t0 = performance.now();
+      for (let k = 0; k < n; k++) if ((await one(p, payload)) !== p.expectStatus) sums[i].errors += 1;
+      sums[i].wallMs += performance.now() - t0;
+      if (p.serve) {
+        const w = await readProbe(p.serve);
+        sums[i].user += w.cpuUserMs;
+        sums[i].system += w.cpuSystemMs;
+      }
+      sums[i].requests += n;
+    }
+  }
+  agent.destroy();
+  console.log(`closed loop (one request at a time), ${rounds} rounds of ${n} per target: load average ${load0.map((x) => x.toFixed(2)).join(" ")} -> ${os.loadavg().map((x) => x.toFixed(2)).join(" ")}`);
+  for (const [i, p] of phases.entries()) {
+    const s = sums[i];
+    const us = (ms: number) => Math.round((ms * 1000) / s.requests);
+    console.log(`  ${p.name}: serve CPU ${us(s.user + s.system)} µs a request (user ${us(s.user)}, system ${us(s.system)}), mean round trip ${us(s.wallMs)} µs, ${s.errors} errors`);
+  }
+};
 
 const main = async () => {
   const variants = (process.env.BENCH_COMPARE ?? `this=${path.join(__dirname, "..", "..")}`).split(",").map((v) => {
@@ -83,8 +136,10 @@ const main = async () => {
     for (const s of serves) {
       phases.push(...servePhases(s.service.url, gateway.token, `${s.name} `, { pid: s.service.pid, probeFile: s.probeFile }));
     }
-    const generator = process.env.BENCH_COMPARE_GENERATOR ?? "node";
-    const generators = generator === "both" ? ["node", "vegeta"] : [generator];
+    const closed = Number(process.env.BENCH_COMPARE_CLOSED ?? 0);
+    if (closed > 0) await closedLoop(phases, closed, rounds);
+    const generator = process.env.BENCH_COMPARE_GENERATOR ?? (closed > 0 ? "none" : "node");
+    const generators = generator === "both" ? ["node", "vegeta"] : generator === "none" ? [] : [generator];
     for (const g of generators) {
       const load0 = os.loadavg();
       const spec = { rate: 1000, seconds, rounds, warmup: 500, phases };
