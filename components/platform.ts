@@ -126,6 +126,7 @@ export class Platform extends pulumi.ComponentResource {
         enforcement: config.quotaEnforcement,
         tenants: config.tenants,
         allowedTiers: platformAllowedTiers(config),
+        accessLogs: config.accessLogs !== undefined || config.lokiPull !== undefined,
         billingUrl: billing.url,
         ...(tokens.gatewayToken ? { gatewayToken: tokens.gatewayToken } : {}),
       },

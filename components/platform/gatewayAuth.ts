@@ -41,6 +41,11 @@ import { appLabels } from "./security";
  * tenant's exposes exactly that checked annotation as `tier`/`subscription`/`groups` (the
  * TelemetryPolicy's tier label reads `groups`), so the tenant cannot bill under another value
  * either. Keys from namespaces of no registered tenant are not the rule's business.
+ *
+ * Access logs (docs/threat-model.md B5G): the gateway's access-log records take their `tenant`
+ * from the same `identity` filter, so when access logs are billed the platform's filter is
+ * rendered even if no tenant is pinned: otherwise the tenant's own filter, which the tenant
+ * admin writes, would name the tenant its records are billed to.
  */
 
 /** Secret in Authorino's namespace with the gateway's billing API token (key `token`). */
@@ -161,9 +166,8 @@ export const allowedTierPredicate = (byNamespace: Readonly<Record<string, readon
   return withMap(celMap(index), "all", `!(${KEY_NAMESPACE} in m) || (${annotationExpression(TIER_ANNOTATION)}) in ${setsLiteral}[m[${KEY_NAMESPACE}]]`);
 };
 
-/** The allowed-tiers rule and the identity filter exposing the checked tier. */
-export function allowedTierRules(byNamespace: Readonly<Record<string, readonly string[]>>, tenantByNamespace: Readonly<Record<string, string>>): OverrideRules {
-  const tier = { expression: annotationExpression(TIER_ANNOTATION) };
+/** The allowed-tiers rule. */
+export function allowedTierRule(byNamespace: Readonly<Record<string, readonly string[]>>): OverrideRules {
   return {
     authorization: {
       [ALLOWED_TIERS_RULE]: {
@@ -172,6 +176,17 @@ export function allowedTierRules(byNamespace: Readonly<Record<string, readonly s
         patternMatching: { patterns: [{ predicate: allowedTierPredicate(byNamespace) }] },
       },
     },
+  };
+}
+
+/**
+ * The `identity` filter in place of the tenant's own: the checked tier annotation as
+ * `tier`/`subscription`/`groups`, and the tenant from the key's namespace, never a value the
+ * tenant's own AuthPolicy writes (the gateway's access-log records take their `tenant` from it).
+ */
+export function identityFilterRules(tenantByNamespace: Readonly<Record<string, string>>): OverrideRules {
+  const tier = { expression: annotationExpression(TIER_ANNOTATION) };
+  return {
     response: {
       success: {
         filters: identityFilters({
@@ -230,6 +245,12 @@ export interface GatewayAuthArgs {
   readonly tenants: readonly PlatformTenant[];
   /** Tiers each tenant may use (platformAllowedTiers); tenants left out are not restricted. */
   readonly allowedTiers: Readonly<Record<string, readonly string[]>>;
+  /**
+   * Whether the platform bills from the gateway's access logs (`platform.accessLogs` or
+   * `platform.lokiPull`): their records take the tenant from the identity filter, so the
+   * platform's filter replaces the tenant's even when no tenant is pinned to tiers.
+   */
+  readonly accessLogs: boolean;
   /** In-cluster billing API URL (BillingService.url). */
   readonly billingUrl: pulumi.Input<string>;
   /** The gateway's billing token (secret output of billingTokens.ts), issued when quota enforcement is on. */
@@ -243,9 +264,10 @@ export interface GatewayAuthArgs {
  */
 /**
  * The rule sets of the platform's Gateway AuthPolicy (pure): the quota check when `quota`, the
- * allowed tiers when a tenant is pinned; empty when no rule applies.
+ * allowed tiers when a tenant is pinned, the identity filter when a tenant is pinned or access
+ * logs are billed; empty when no rule applies.
  */
-export function gatewayAuthRuleSets(args: Pick<GatewayAuthArgs, "enforcement" | "tenants" | "allowedTiers">, quota: boolean, billingUrl: string): OverrideRules[] {
+export function gatewayAuthRuleSets(args: Pick<GatewayAuthArgs, "enforcement" | "tenants" | "allowedTiers" | "accessLogs">, quota: boolean, billingUrl: string): OverrideRules[] {
   const tenantByNamespace = tenantsByNamespace(args.tenants);
   const byNamespace = allowedTiersByNamespace(args.tenants, args.allowedTiers);
   return [
@@ -260,7 +282,8 @@ export function gatewayAuthRuleSets(args: Pick<GatewayAuthArgs, "enforcement" | 
           }),
         ]
       : []),
-    ...(Object.keys(byNamespace).length > 0 ? [allowedTierRules(byNamespace, tenantByNamespace)] : []),
+    ...(Object.keys(byNamespace).length > 0 ? [allowedTierRule(byNamespace)] : []),
+    ...(Object.keys(byNamespace).length > 0 || args.accessLogs ? [identityFilterRules(tenantByNamespace)] : []),
   ];
 }
 

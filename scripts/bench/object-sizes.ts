@@ -63,7 +63,7 @@ const utf8 = (s: string): number => Buffer.byteLength(s);
 export function platformObjectSizes(p: PlatformConfig): ObjectSize[] {
   const sizes: ObjectSize[] = [];
   // The Gateway AuthPolicy (gatewayAuth.ts), with the quota check on (the default).
-  const rules = gatewayAuthRuleSets({ enforcement: p.quotaEnforcement, tenants: p.tenants, allowedTiers: platformAllowedTiers(p) }, p.quotaEnforcement.enabled, `http://maas-billing-api.${p.namespace}.svc:8080`);
+  const rules = gatewayAuthRuleSets({ enforcement: p.quotaEnforcement, tenants: p.tenants, allowedTiers: platformAllowedTiers(p), accessLogs: p.accessLogs !== undefined || p.lokiPull !== undefined }, p.quotaEnforcement.enabled, `http://maas-billing-api.${p.namespace}.svc:8080`);
   if (rules.length > 0) {
     const policy = {
       apiVersion: "kuadrant.io/v1",
