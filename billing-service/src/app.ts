@@ -107,7 +107,10 @@ export const buildApp = async (deps: AppDeps): Promise<App> => {
     // of the fast path listen on a port.
     serverFactory: (handler, options) => {
       fastifyHandler = handler;
-      const server = http.createServer((req, res) => (listener ?? handler)(req, res));
+      // Once close() has begun (node sets `listening` false at server.close()), every request goes
+      // to fastify, which answers 503 with `connection: close`: the fast path would otherwise keep
+      // a busy gateway connection open with 200s and the drain (SIGTERM) would never end.
+      const server = http.createServer((req, res) => (listener !== undefined && server.listening ? listener : handler)(req, res));
       // fastify has filled in its defaults (72 s keep-alive, no request or connection timeout) by now.
       const o = options as { keepAliveTimeout?: number; requestTimeout?: number; connectionTimeout?: number; maxRequestsPerSocket?: number | null };
       server.keepAliveTimeout = o.keepAliveTimeout ?? 72_000;

@@ -8,7 +8,9 @@
  *  - a stale view is answered by the route (503), not by the fast path;
  *  - attacks: an address blocked for failed authentications is refused even with the gateway's
  *    credential; an unknown token costs one lookup (not one in the fast path and one in fastify),
- *    and counts as one failure.
+ *    and counts as one failure;
+ *  - shutdown: once the server is closing, a gateway connection kept busy gets fastify's 503 and
+ *    `connection: close`, so the drain (serve's SIGTERM) ends instead of waiting for the gateway.
  */
 import net from "node:net";
 import type { Registry } from "prom-client";
@@ -251,4 +253,55 @@ describe("the gateway's quota check in front of fastify", () => {
     expect(statusOf(await send(other.port, { token: gateway.token, body: BODIES.emptyTenant }))).toBe(400);
     expect(fresh.counter.lookups).toBe(6);
   }, 60_000);
+
+  it("hands the gateway's checks to fastify once the server is closing, so a busy keep-alive connection is closed and the drain ends", async () => {
+    const fast = await serve();
+    started.splice(started.indexOf(fast.app), 1);
+    const head = Buffer.from(
+      [`POST /v1/quota/authorize HTTP/1.1`, "host: 127.0.0.1", `authorization: Bearer ${gateway.token}`, "content-type: application/json", `content-length: ${Buffer.byteLength(BODIES.plain)}`, "", ""].join("\r\n"),
+    );
+    const body = Buffer.from(BODIES.plain);
+    // The gateway's connection is never idle: each write is one request's body and the next
+    // request's head, so the server always holds a request in progress (waiting for its body).
+    // close() starts when the server has the 21st request in progress, so it cannot close the
+    // connection as idle: only the answers can.
+    let closing: Promise<void> | undefined;
+    let seen = 0;
+    fast.app.server.on("request", () => {
+      seen += 1;
+      if (seen === 21) closing = fast.app.close();
+    });
+    const socket = net.connect(fast.port, "127.0.0.1");
+    const answers: Array<{ status: number; connection: string | undefined }> = [];
+    let pending = Buffer.alloc(0);
+    let answersAfterClose = 0;
+    const done = new Promise<string>((resolve) => {
+      socket.on("close", () => resolve("socket closed"));
+      socket.on("error", () => undefined);
+      socket.on("data", (chunk) => {
+        pending = Buffer.concat([pending, chunk]);
+        for (;;) {
+          const end = pending.indexOf("\r\n\r\n");
+          if (end < 0) return;
+          const text = pending.subarray(0, end).toString("latin1");
+          const length = Number(/^content-length: (\d+)/im.exec(text)?.[1] ?? 0);
+          if (pending.length < end + 4 + length) return;
+          pending = pending.subarray(end + 4 + length);
+          answers.push({ status: statusOf(text), connection: /^connection: (.*)$/im.exec(text)?.[1]?.trim() });
+          if (closing !== undefined) answersAfterClose += 1;
+          // Without the check the fast path answers 200 forever: give up after plenty.
+          if (answersAfterClose > 2_000) return resolve("still answering after close() began");
+          if (!socket.destroyed) socket.write(Buffer.concat([body, head]));
+        }
+      });
+      socket.write(Buffer.concat([head, body, head]));
+    });
+    expect(await done).toBe("socket closed");
+    expect(closing).toBeDefined();
+    await closing;
+    expect(answers.at(-1)).toEqual({ status: 503, connection: "close" });
+    // Everything before the last answer was a check answered normally.
+    expect(answers.length).toBeGreaterThan(20);
+    expect(answers.slice(0, -1).every((a) => a.status === 200)).toBe(true);
+  }, 120_000);
 });
