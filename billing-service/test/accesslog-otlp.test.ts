@@ -76,10 +76,12 @@ describe("POST /v1/logs: OTLP access logs into exact per-request rows", () => {
     const badTokens = { timeUnixNano: "1793000000123456791", attributes: { ...good.attributes, tokens_prompt: "lots" } };
     // PostgreSQL text cannot hold NUL: the record is refused naming the field, never a failed batch (threat model B8).
     const nulUser = { timeUnixNano: "1793000000123456792", attributes: { ...good.attributes, user_id: "ev\u0000il" } };
-    const res = await send([good, noTenant, badTokens, nulUser], "protobuf", sender.token);
+    // Envoy writes "-" for filter state it lacks (no identity filter ran): no tenant, never a tenant named "-".
+    const dashTenant = { timeUnixNano: "1793000000123456793", attributes: { ...good.attributes, tenant: "-", route_namespace: "-" } };
+    const res = await send([good, noTenant, badTokens, nulUser, dashTenant], "protobuf", sender.token);
     expect(res.status).toBe(200);
     const answer = decodeLogsResponse(res.body).partialSuccess;
-    expect(String(answer?.rejectedLogRecords)).toBe("3");
+    expect(String(answer?.rejectedLogRecords)).toBe("4");
     expect(answer?.errorMessage).toContain("no tenant");
     expect(answer?.errorMessage).toContain("tokens_prompt: expected a whole number");
     expect(answer?.errorMessage).toContain("user: at most 256 characters without NUL");
@@ -87,6 +89,7 @@ describe("POST /v1/logs: OTLP access logs into exact per-request rows", () => {
     expect(JSON.parse(json.body.toString())).toEqual({ partialSuccess: { rejectedLogRecords: "1", errorMessage: expect.stringContaining("no tenant") } });
     const r = await db.pool.query("select input_tokens::int, output_tokens::int, time_unix_nano::text from access_log_usage where time_unix_nano = $1", [time]);
     expect(r.rows).toEqual([{ input_tokens: 5, output_tokens: 6, time_unix_nano: time }]);
+    expect((await db.pool.query("select count(*)::int as n from access_log_usage where tenant = '-'")).rows[0].n).toBe(0);
   }, 60_000);
 
   it("refuses what is not OTLP with 400 and an unknown media type with 415", async () => {

@@ -98,14 +98,23 @@ const tokenCount = (a: Attributes, key: string): number | string => {
   return Number(v);
 };
 
+/**
+ * Envoy writes "-" for filter state it does not have (a route whose identity filter did not run):
+ * such a record names no tenant and is refused, never billed to a tenant called "-".
+ */
+const named = (a: Attributes, key: string): string | undefined => {
+  const v = text(a, key);
+  return v === "-" ? undefined : v;
+};
+
 const tenantOf = (a: Attributes, ctx: RecordContext): string | undefined => {
   if (ctx.senderTenant !== undefined) return ctx.senderTenant;
   for (const k of TENANT_ATTRIBUTES) {
-    const t = text(a, k);
+    const t = named(a, k);
     if (t !== undefined) return t;
   }
   for (const k of NAMESPACE_ATTRIBUTES) {
-    const ns = text(a, k);
+    const ns = named(a, k);
     if (ns !== undefined) return ctx.tenantOfNamespace(ns);
   }
   return undefined;

@@ -3,6 +3,9 @@
  * (only exports and imports adjusted; the decoded types are imported) as the reference the receiver's faster mapping is checked
  * against (test/accesslog-fast-path.test.ts): the same request must give the same rows, byte for
  * byte, including the SHA-256 record ids already stored. Do not "fix" or speed up this file.
+ * One deliberate change of behaviour since (session 6, review finding F4): a tenant or namespace
+ * attribute of "-" (Envoy's value for missing filter state) names no tenant; `tenantOf` below
+ * follows it, marked, so the equality test keeps checking everything else.
  */
 import { hash } from "node:crypto";
 import type { AnyValue, Attributes, ExportLogsServiceRequest, FlatLogRecord, Int64, KeyValue } from "../../src/accesslog/otlp";
@@ -88,13 +91,14 @@ const tokenCount = (a: Attributes, key: string): number | string => {
 
 const tenantOf = (a: Attributes, ctx: RecordContext): string | undefined => {
   if (ctx.senderTenant !== undefined) return ctx.senderTenant;
+  // Session 6 (F4): "-" names no tenant.
   for (const k of TENANT_ATTRIBUTES) {
     const t = text(a, k);
-    if (t !== undefined) return t;
+    if (t !== undefined && t !== "-") return t;
   }
   for (const k of NAMESPACE_ATTRIBUTES) {
     const ns = text(a, k);
-    if (ns !== undefined) return ctx.tenantOfNamespace(ns);
+    if (ns !== undefined && ns !== "-") return ctx.tenantOfNamespace(ns);
   }
   return undefined;
 };
