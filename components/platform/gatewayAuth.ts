@@ -270,6 +270,9 @@ export interface GatewayAuthArgs {
 export function gatewayAuthRuleSets(args: Pick<GatewayAuthArgs, "enforcement" | "tenants" | "allowedTiers" | "accessLogs">, quota: boolean, billingUrl: string): OverrideRules[] {
   const tenantByNamespace = tenantsByNamespace(args.tenants);
   const byNamespace = allowedTiersByNamespace(args.tenants, args.allowedTiers);
+  // Pinned tenants get the tier rule; the identity filter replaces the tenants' own when anyone is
+  // pinned or the access logs (which take their tenant from it) are billed.
+  const pinned = Object.keys(byNamespace).length > 0;
   return [
     ...(quota
       ? [
@@ -282,8 +285,8 @@ export function gatewayAuthRuleSets(args: Pick<GatewayAuthArgs, "enforcement" | 
           }),
         ]
       : []),
-    ...(Object.keys(byNamespace).length > 0 ? [allowedTierRule(byNamespace)] : []),
-    ...(Object.keys(byNamespace).length > 0 || args.accessLogs ? [identityFilterRules(tenantByNamespace)] : []),
+    ...(pinned ? [allowedTierRule(byNamespace)] : []),
+    ...(pinned || args.accessLogs ? [identityFilterRules(tenantByNamespace)] : []),
   ];
 }
 
