@@ -64,8 +64,8 @@ export interface AuthGate {
   authenticate(raw: IncomingMessage, token: string): Promise<Principal | undefined>;
   /** The result of a lookup made for `raw` and `token` before handing the request on (the fast path's). */
   remember(raw: IncomingMessage, token: string, principal: Promise<Principal | undefined>): void;
-  /** Counts a failed authentication of `ip`; answers how many it has made in the window before this one. */
-  failed(ip: string | undefined): number;
+  /** Counts a failed authentication of `ip` in the current window. */
+  failed(ip: string | undefined): void;
 }
 
 export const createAuthGate = (authenticator: Authenticator, failedLimit: FailedAuthLimit = DEFAULT_FAILED_AUTH_LIMIT): AuthGate => {
@@ -87,7 +87,6 @@ export const createAuthGate = (authenticator: Authenticator, failedLimit: Failed
       const failed = failures.get(key(ip)) ?? 0;
       // The window starts at the first failure (ttl is not reset by later ones).
       failures.set(key(ip), failed + 1, { noUpdateTTL: failed > 0 });
-      return failed;
     },
   };
 };
