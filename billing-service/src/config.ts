@@ -289,8 +289,18 @@ const collectorConfig = (url: string, flags: ConfigFlags, env: NodeJS.ProcessEnv
     if (flags.tenantMap) overrides.tenants = parseTenantMapFlag(flags.tenantMap);
     const text = configFile === undefined ? "" : readSettingFile("collectorConfig", configFile, problems);
     if (text !== undefined) settings = parseCollectorSettingsYaml(text, configFile ?? "collector settings", overrides);
-    // The registry files the settings name (the platform's shards) join `tenants`.
-    if (settings !== undefined && settings.tenantFiles.length > 0) {
+    // --tenant-map replaces `tenants` but not the files: with both, the registry would be neither the
+    // flag's nor the settings' (a shard's tenants billed as unattributed or as their namespaces), so
+    // the combination is refused instead of guessed at.
+    if (flags.tenantMap && settings !== undefined && settings.tenantFiles.length > 0) {
+      problems.push(
+        `--tenant-map: cannot be combined with the tenantFiles that ${settingName("collectorConfig")} "${configFile}" names: ` +
+          "the flag would replace `tenants` but not the files. Fix: drop --tenant-map to use the registry the settings name, " +
+          "or pass --config with a settings file that names no tenantFiles",
+      );
+      settings = undefined;
+    } else if (settings !== undefined && settings.tenantFiles.length > 0) {
+      // The registry files the settings name (the platform's shards) join `tenants`.
       const more = settings.tenantFiles.flatMap((file) => {
         const registry = readSettingFile("collectorConfig", file, problems);
         return registry === undefined ? [] : parseTenantRegistryYaml(registry, file);

@@ -4,7 +4,7 @@
  */
 import { execFile, spawn } from "node:child_process";
 import { existsSync } from "node:fs";
-import { mkdtemp, readFile, rm } from "node:fs/promises";
+import { mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
 import os from "node:os";
 import path from "node:path";
 import { promisify } from "node:util";
@@ -116,6 +116,25 @@ describe("maas-billing CLI", () => {
     expect((badPort as { stderr: string }).stderr).toContain("PORT / --port:");
     expect((badPort as { code: number }).code).toBe(2);
   });
+
+  it("collect refuses --tenant-map with a settings file that names tenantFiles (it would replace only part of the registry)", async () => {
+    const dir = await mkdtemp(path.join(os.tmpdir(), "maas-billing-tenant-map-"));
+    try {
+      const shard = path.join(dir, "tenants-00.yaml");
+      await writeFile(shard, "tenants:\n  - { name: globex, namespaces: [globex-models, globex-dev] }\n");
+      await writeFile(path.join(dir, "collector.yaml"), `strictTenants: true\ntenantFiles: [${shard}]\n`);
+      // An unreachable Prometheus: a config that passes goes on to fail there, with another message.
+      const args = ["collect", "--once", "--prometheus-url", "http://127.0.0.1:9/", "--config", path.join(dir, "collector.yaml"), "--tenant-map", "acme=acme-models"];
+      const refused = await cli(...args).catch((e: { stderr: string; code: number }) => e);
+      expect((refused as { code: number }).code).toBe(2);
+      expect((refused as { stderr: string }).stderr).toContain(
+        `--tenant-map: cannot be combined with the tenantFiles that MAAS_BILLING_COLLECTOR_CONFIG / --config "${path.join(dir, "collector.yaml")}" names: the flag would replace \`tenants\` but not the files`,
+      );
+      expect((refused as { stderr: string }).stderr).toContain("Fix: drop --tenant-map");
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
+  }, 120_000);
 });
 
 describe("serve with no database configured", () => {

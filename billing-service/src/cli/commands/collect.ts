@@ -36,7 +36,7 @@ export const collectCommand = (): Command =>
     .option("--scrape-interval <duration>", "scrape interval of the counters (default 15s)")
     .option("--vllm-family <family>", "vllm or kserve_vllm (default vllm)")
     .option("--read-api <api>", "read raw samples through auto, query or remote-read (default auto)")
-    .option("--tenant-map <map>", 'tenants owning several namespaces: "acme=acme-models,acme-dev;globex=globex-llm"')
+    .option("--tenant-map <map>", 'tenants owning several namespaces: "acme=acme-models,acme-dev;globex=globex-llm" (replaces the settings\' tenants; refused with tenantFiles)')
     .action(async ({ once, from, to, ...flags }: CollectCommandFlags, command: Command) => {
       const config = commandConfig(command, flags);
       const { settings, prometheus } = requireCollector(config);
