@@ -4,7 +4,7 @@
  */
 import rateLimit from "@fastify/rate-limit";
 import swagger from "@fastify/swagger";
-import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance } from "fastify";
+import Fastify, { type FastifyBaseLogger, type FastifyInstance } from "fastify";
 import { hasZodFastifySchemaValidationErrors, jsonSchemaTransform, serializerCompiler, validatorCompiler } from "fastify-type-provider-zod";
 import type { Pool } from "pg";
 import http from "node:http";
@@ -13,6 +13,7 @@ import { isQuotaGateway } from "./auth/static";
 import type { Authenticator } from "./auth/types";
 import { InvalidRequestError, vocabularySource, type Vocabulary } from "./events/vocabulary";
 import { createServiceMetrics, type ServiceMetrics } from "./ops/metrics";
+import { QuietSuccessLogController } from "./ops/request-logging";
 import type { PriceBook } from "./pricebook/pricebook";
 import { registerPortal } from "./portal/routes";
 import { domainErrorAnswer } from "./routes/errors";
@@ -95,12 +96,13 @@ export const buildApp = async (deps: AppDeps): Promise<App> => {
   let listener: http.RequestListener | undefined;
   const app = Fastify({
     ...(deps.logger ? { loggerInstance: deps.logger } : { logger: false }),
-    // No "incoming request" / "request completed" lines for the gateway's per-request check
-    // (routes/quotas.ts): they cost more CPU than the check. Not a route-level logLevel "warn":
-    // that makes pino rebuild the level methods of every request's child logger (serve's
-    // allocation profile); here the child inherits the level as on every other route. Warnings and
-    // errors on that path are logged as everywhere (auth denials, the error handler's 5xx).
-    logController: new LogController({ disableRequestLogging: (request) => request.url === QUOTA_AUTHORIZE_PATH }),
+    // No "incoming request" / successful "request completed" lines for the gateway's per-request
+    // check (routes/quotas.ts): they cost more CPU than the check. Its 5xx answers and fastify's
+    // error lines are still written (ops/request-logging.ts), and warnings and errors from our
+    // code as everywhere (auth denials, the error handler's 5xx). Not a route-level logLevel
+    // "warn": that makes pino rebuild the level methods of every request's child logger (serve's
+    // allocation profile); here the child inherits the level as on every other route.
+    logController: new QuietSuccessLogController(QUOTA_AUTHORIZE_PATH),
     bodyLimit: 16 * 1024 * 1024,
     // fastify's own HTTP/1 server (lib/server.js: the same timeouts), with the gateway's quota check
     // in front of its request handler (routes/authorize-fast-path.ts). inject() skips this: tests

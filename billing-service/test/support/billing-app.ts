@@ -22,11 +22,8 @@ export interface TestApi {
   readonly logLines: string[];
 }
 
-export const startTestApi = async (db: BillingTestDb, limits?: Partial<ApiLimits>): Promise<TestApi> => {
-  const admin = newToken("ops", { admin: true });
-  const acme = newToken("acme-reader", { tenant: "acme" });
-  const globex = newToken("globex-reader", { tenant: "globex" });
-  const sender = newToken("sender-access-log", { sources: ["//test/access-log"] });
+/** A pino logger at info whose lines (JSON text, one per write) are kept in `logLines`. */
+export const capturedLogger = (): { logger: pino.Logger; logLines: string[] } => {
   const logLines: string[] = [];
   const sink = new Writable({
     write(chunk: Buffer, _enc, done) {
@@ -34,6 +31,15 @@ export const startTestApi = async (db: BillingTestDb, limits?: Partial<ApiLimits
       done();
     },
   });
+  return { logger: pino({ level: "info" }, sink), logLines };
+};
+
+export const startTestApi = async (db: BillingTestDb, limits?: Partial<ApiLimits>): Promise<TestApi> => {
+  const admin = newToken("ops", { admin: true });
+  const acme = newToken("acme-reader", { tenant: "acme" });
+  const globex = newToken("globex-reader", { tenant: "globex" });
+  const sender = newToken("sender-access-log", { sources: ["//test/access-log"] });
+  const { logger, logLines } = capturedLogger();
   const book = testPriceBook();
   const metrics = createServiceMetrics(db.pool, () => book);
   const app = await buildApp({
@@ -45,7 +51,7 @@ export const startTestApi = async (db: BillingTestDb, limits?: Partial<ApiLimits
     // lists served models that have no price of their own).
     vocabulary: vocabularySource(() => book, { tiers: ["free", "standard"], models: ["mistral", "granite", "globex-secret-model"] }),
     authenticator: new StaticTokenAuthenticator([admin.entry, acme.entry, globex.entry, sender.entry]),
-    logger: pino({ level: "info" }, sink),
+    logger,
   });
   await app.ready();
   const metricsApp = await buildMetricsApp(metrics);
