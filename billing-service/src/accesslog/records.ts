@@ -20,8 +20,6 @@
 import { hash } from "node:crypto";
 import type { Attributes, FlatLogRecord } from "./otlp";
 
-export const RESPONSE_TYPES = ["hit", "rate_limit", "error"] as const;
-
 /** One stored access-log row (the table access_log_usage, migration 060). */
 export interface AccessLogRow {
   readonly tenant: string;
