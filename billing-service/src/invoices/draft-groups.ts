@@ -2,8 +2,10 @@
  * The usage groups of a tenant-month, one per (tier, model, price version, dimensions), as an
  * invoice draft prices them, computed two ways that must agree row for row:
  *
- *   - `rollupGroups` (what drafts use): the hourly rollup usage_rollup (migration 070, kept by the
- *     ledger insert's own statement triggers) for every hour in which no price version starts, and
+ *   - `rollupGroups` (what drafts use): the hourly rollup usage_rollup (migration 070) with the
+ *     rows not folded into it yet (view usage_rollup_current: collector rows arrive by their
+ *     insert's statement triggers, events and access-log rows through ledger_rollup_queue since
+ *     migration 062) for every hour in which no price version starts, and
  *     the ledger rows themselves for the few hours in which one starts off the hour, so each row
  *     is still priced with the version in force at its own window start. A tenant-month is a few
  *     thousand rollup rows however many events it holds.

@@ -21,6 +21,9 @@ import { serviceSession, tokensFile as tokensFileOf, waitForHttp } from "../serv
 
 const ENV = "MAAS_TIMESCALE_PG_CONFIG";
 const SUPPORTED = /^2\.22\./;
+/** Migration 066: the rollup tables at fillfactor 50 (usage_hourly is the hypertable). */
+const FILLFACTOR = "fillfactor=50";
+const FILLFACTOR_TABLES = ["usage_hourly", "access_log_key_hourly", "usage_rollup"];
 
 export interface TimescaleStageEnv {
   repoRoot: string;
@@ -113,13 +116,21 @@ export async function timescaleStage(report: Report, env: TimescaleStageEnv): Pr
       detail(`extension timescaledb ${ext.rows[0]?.extversion}; hypertables: ${hypertables.rows.map((r) => r.hypertable_name).join(", ")}; migrations applied: ${applied.rows[0].n}`);
       expect(ext.rows[0]?.extversion === version, "the timescaledb extension was not created");
       expect(hypertables.rows.some((r) => r.hypertable_name === "usage_hourly"), "usage_hourly is not a hypertable");
+      // Migration 066 (HOT folds): ALTER TABLE ... SET (fillfactor) on a hypertable must hold on
+      // the hypertable itself; its chunks are checked once serve has written rows (below).
+      const fill = await db.query<{ t: string; reloptions: string[] | null }>(
+        "select t, (select reloptions from pg_class where oid = to_regclass(t)) as reloptions from unnest($1::text[]) as t order by t",
+        [FILLFACTOR_TABLES],
+      );
+      detail(`reloptions: ${fill.rows.map((r) => `${r.t} ${JSON.stringify(r.reloptions)}`).join("; ")}`);
+      for (const r of fill.rows) expect(r.reloptions?.includes(FILLFACTOR) === true, `${r.t} has reloptions ${JSON.stringify(r.reloptions)}, not ${FILLFACTOR} (migration 066)`);
     } finally {
       await db.end();
     }
   });
   if (!migrated) return;
 
-  await report.check("timescaledb: `maas-billing serve` on it: /healthz, /readyz, events, an invoice of 0.95 USD; the rollup lands in hypertable chunks", async (detail) => {
+  await report.check("timescaledb: `maas-billing serve` on it: /healthz, /readyz, events, an invoice of 0.95 USD; the rollup lands in hypertable chunks at fillfactor 50", async (detail) => {
     const tokens = await run(process.execPath, [cli, "token", "create", "--name", "e2e-admin", "--admin"], serviceEnv);
     const token = /: (\S+)\s*$/.exec(tokens.stderr.trim())?.[1];
     expect(token !== undefined, "token create printed no token");
@@ -144,6 +155,13 @@ export async function timescaleStage(report: Report, env: TimescaleStageEnv): Pr
       const rows = await db.query("select count(*)::int as n from usage_hourly");
       detail(`usage_hourly: ${rows.rows[0].n} rows in ${chunks.rows[0].n} chunk(s)`);
       expect(chunks.rows[0].n > 0 && rows.rows[0].n > 0, "no rollup rows in hypertable chunks");
+      // The rows live in chunks created after migration 066: each must carry the fillfactor too,
+      // or the folds' updates are not HOT where they happen.
+      const chunkFill = await db.query<{ chunk: string; reloptions: string[] | null }>(
+        "select format('%I.%I', chunk_schema, chunk_name) as chunk, (select reloptions from pg_class where oid = format('%I.%I', chunk_schema, chunk_name)::regclass) as reloptions from timescaledb_information.chunks where hypertable_name = 'usage_hourly' order by 1",
+      );
+      detail(`chunk reloptions: ${chunkFill.rows.map((r) => `${r.chunk} ${JSON.stringify(r.reloptions)}`).join("; ")}`);
+      for (const r of chunkFill.rows) expect(r.reloptions?.includes(FILLFACTOR) === true, `chunk ${r.chunk} of usage_hourly has reloptions ${JSON.stringify(r.reloptions)}, not ${FILLFACTOR} (migration 066)`);
     } finally {
       await db.end();
     }
