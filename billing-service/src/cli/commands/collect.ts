@@ -35,7 +35,7 @@ export const collectCommand = (): Command =>
     .option("--offset <duration>", "a window is closed this long after its end (default 5m)")
     .option("--scrape-interval <duration>", "scrape interval of the counters (default 15s)")
     .option("--vllm-family <family>", "vllm or kserve_vllm (default vllm)")
-    .option("--read-api <api>", "read raw samples through auto, query or remote-read (default auto)")
+    .option("--read-api <api>", "read raw samples through query, remote-read or auto (default query; docs/collector.md)")
     .option("--tenant-map <map>", 'tenants owning several namespaces: "acme=acme-models,acme-dev;globex=globex-llm" (replaces the settings\' tenants; refused with tenantFiles)')
     .action(async ({ once, from, to, ...flags }: CollectCommandFlags, command: Command) => {
       const config = commandConfig(command, flags);
