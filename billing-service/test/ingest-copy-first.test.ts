@@ -10,7 +10,7 @@
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from "vitest";
 import fc from "fast-check";
 import type { AccessLogRow } from "../src/accesslog/records";
-import { upsertAccessLogRows } from "../src/accesslog/store";
+import { accessLogCopyText, COPY_ACCESS_LOG_SQL, upsertAccessLogRows } from "../src/accesslog/store";
 import { copyFirst, copyLines, CopyRowCountError } from "../src/db/copy-first";
 import { COPY_EVENTS_SQL, ingestEvents } from "../src/events/ingest";
 import type { UsageEvent } from "../src/events/schema";
@@ -156,6 +156,23 @@ describe("COPY-first access-log ingest", () => {
     expect(await upsertAccessLogRows(db.pool, real)).toEqual({ accepted: 0, completed: 0, duplicates: 10 });
     const sums = (await db.pool.query("select count(*)::int as n, sum(input_tokens)::int as i from access_log_usage")).rows[0];
     expect(sums).toEqual({ n: 20, i: Array.from({ length: 10 }, (_, i) => 10 + i).reduce((a, b) => a + b, 0) });
+  });
+
+  it("undoes, in the database before the commit, a COPY that stored another number of rows than the batch holds (one query: migration 068; threat model B7)", async () => {
+    const rows = Array.from({ length: 3 }, (_, i) => logRow(i));
+    const text = accessLogCopyText(rows).toString("utf8");
+    const forged = accessLogCopyText([logRow(9, { tenant: "globex", inputTokens: 5_000_000 })]).toString("utf8");
+    const counted = (body: string, n: number) =>
+      copyFirst(db.pool, { sql: COPY_ACCESS_LOG_SQL, rows: n, countedByTable: true, text: () => body, result: (copied) => copied }, async () => -1);
+    // One row more than the batch (a value split into a row of its own), and one fewer (COPY's end marker \. ends the data early).
+    await expect(counted(text + forged, 3)).rejects.toThrow(CopyRowCountError);
+    await expect(counted(`${text.slice(0, text.lastIndexOf("\n", text.length - 2) + 1)}\\.\n${text.slice(text.lastIndexOf("\n", text.length - 2) + 1)}`, 3)).rejects.toThrow(CopyRowCountError);
+    expect((await db.pool.query("select count(*)::int as n from access_log_usage")).rows[0].n).toBe(0);
+    expect((await db.pool.query("select count(*)::int as n from ledger_rollup_queue")).rows[0].n).toBe(0);
+    // The connections went back to the pool usable, and a batch of the right count is stored and committed.
+    for (let i = 0; i < 8; i++) expect(await counted(accessLogCopyText([logRow(100 + i)]).toString("utf8"), 1)).toBe(1);
+    expect(await counted(text, 3)).toBe(3);
+    expect((await db.pool.query("select count(*)::int as n from access_log_usage")).rows[0].n).toBe(11);
   });
 
   it("stores the same columns by COPY as by the upsert statement, event_time included (property)", async () => {

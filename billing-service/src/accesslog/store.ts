@@ -109,6 +109,7 @@ export const upsertAccessLogRows = async (db: Pool | PoolClient, rows: readonly 
     {
       sql: COPY_ACCESS_LOG_SQL,
       rows: folded.length,
+      countedByTable: true,
       text: () => accessLogCopyText(folded),
       // Every row new: accepted, and the copies folded within the batch are duplicates.
       result: (copied) => ({ accepted: copied, completed: 0, duplicates: rows.length - copied }),

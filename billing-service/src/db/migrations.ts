@@ -1202,6 +1202,32 @@ alter table access_log_usage drop constraint access_log_usage_pkey;
 alter table access_log_usage add primary key (tenant, event_time, source, record_id);
 drop index access_log_usage_tenant_time;
 `),
+  migration(68, "access_log_rows_inserted_check", `
+-- Ingest speed (issues 18 and 20, session 7): a POST /v1/logs batch was stored in four round trips
+-- to PostgreSQL (begin; copy; commit, the COPY being two), and each waits for serve's event loop,
+-- which decodes the other requests in flight meanwhile. The row-count check that stands behind
+-- COPY's escaping (threat model B7: a value that escaped copyText and split into rows of its own
+-- is undone) had to run in serve between the COPY and the commit. It now runs in the database, so
+-- one query string does begin; copy; check; commit (src/db/copy-first.ts, two round trips):
+-- every insert into access_log_usage notes how many rows it stored, for its transaction only, and
+-- maas_billing_expect_rows_inserted(n) fails the transaction unless the last insert stored n.
+create function maas_billing_note_rows_inserted() returns trigger language plpgsql as $$
+begin
+  perform set_config('maas_billing.rows_inserted', (select count(*) from new_rows)::text, true);
+  return null;
+end $$;
+create trigger access_log_usage_rows_inserted after insert on access_log_usage
+  referencing new table as new_rows for each statement execute function maas_billing_note_rows_inserted();
+create procedure maas_billing_expect_rows_inserted(expected bigint) language plpgsql as $$
+declare
+  stored text := nullif(current_setting('maas_billing.rows_inserted', true), '');
+begin
+  if stored is distinct from expected::text then
+    raise exception 'the insert stored % rows of a batch of %: nothing stored', coalesce(stored, 'no count of'), expected
+      using errcode = 'MB001';
+  end if;
+end $$;
+`),
 ];
 
 /**
