@@ -39,6 +39,9 @@ describe("platform.accessLogs", () => {
     expect(exporter.logs_endpoint).toBe("https://billing.apps.example.com/v1/logs");
     expect(exporter.tls).toEqual({ insecure: false, ca_file: "/etc/maas-billing-ca/ca.crt" });
     expect(exporter.headers).toEqual({ Authorization: "Bearer ${env:MAAS_BILLING_SENDER_TOKEN}" });
+    // 10 requests in flight, rendered rather than left to the Collector release's default: the number
+    // the OTLP bench row sends with (scripts/bench.ts) and serve's pool of 10 connections holds.
+    expect(exporter.sending_queue).toEqual({ enabled: true, num_consumers: 10, queue_size: 1000 });
     const deployment = findObject(openshift, "Deployment", "maas-access-log-collector").object as unknown as { spec: { template: { spec: { containers: Array<{ image: string; env: unknown[] }> } } } };
     const container = deployment.spec.template.spec.containers[0];
     expect(container.image).toBe(COLLECTOR_IMAGE);

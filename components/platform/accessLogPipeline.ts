@@ -31,6 +31,16 @@ export interface AccessLogPipelineArgs {
 /** Attributes groupbyattrs groups by (MaaS: one resource per subscription, model and response type). */
 export const ACCESS_LOG_GROUP_KEYS = ["subscription", "model", "response_type"] as const;
 
+/**
+ * Requests the exporter keeps in flight to the billing service (`sending_queue.num_consumers`).
+ * 10 is the Collector's own default (exporterhelper README, "Sending Queue"; NewDefaultQueueConfig
+ * in go.opentelemetry.io/collector/exporter/exporterhelper v0.161.0), rendered explicitly so a
+ * Collector release that changes its default does not change what the billing service is sized
+ * and benchmarked for: `npm run bench`'s OTLP row sends with this many in flight, and serve's
+ * database pool (SERVE_POOL_MAX in billing-service/src/server.ts, 16) holds them with room to spare.
+ */
+export const ACCESS_LOG_EXPORTER_CONSUMERS = 10;
+
 /** Token attributes the transform defaults to "0", so a record without usage is never "unknown". */
 const TOKEN_ATTRIBUTES = ["tokens_prompt", "tokens_completion", "tokens_total"];
 
@@ -71,7 +81,7 @@ export const accessLogCollectorConfig = (args: AccessLogPipelineArgs): Record<st
         headers: { Authorization: `Bearer \${env:${args.tokenEnv}}` },
         ...(https ? { tls: { insecure: false, ...(args.caFile ? { ca_file: args.caFile } : {}) } } : {}),
         retry_on_failure: { enabled: true, initial_interval: args.retryInitialInterval ?? "5s", max_interval: "30s", max_elapsed_time: "0s" },
-        sending_queue: { enabled: true, queue_size: 1000 },
+        sending_queue: { enabled: true, num_consumers: ACCESS_LOG_EXPORTER_CONSUMERS, queue_size: 1000 },
       },
     },
     service: {
