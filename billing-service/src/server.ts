@@ -33,11 +33,20 @@ export interface RunningServer {
 
 const DAY_MS = 24 * 60 * 60 * 1000;
 
+/**
+ * Connections of serve's pool. The platform's OpenTelemetry Collector keeps 10 access-log requests
+ * in flight (its exporter's sending_queue.num_consumers, components/platform/accessLogPipeline.ts),
+ * each holding a connection from its COPY to its commit; the rest are for what runs beside them
+ * (the rollup fold's workers, the quota refresh, the collector, webhooks, the API's reads), so
+ * those do not wait behind a full pool of ingest batches.
+ */
+export const SERVE_POOL_MAX = 16;
+
 export const startServer = async (config: ServiceConfig): Promise<RunningServer> => {
   const logger = pino({ level: config.logging.level, redact: ["req.headers.authorization", "headers.authorization", "token"] });
   const priceBook = loadPriceBook(config.priceBook.path);
   const { authenticator, localAdminTokenFile } = await selectAuthenticator(config);
-  const db = await openDatabase(config, { ownSignals: true, log: logger });
+  const db = await openDatabase(config, { ownSignals: true, log: logger, max: SERVE_POOL_MAX });
   let collector: CollectorService | undefined;
   let retentionTimer: NodeJS.Timeout | undefined;
   let webhooks: WebhookDispatcher | undefined;
