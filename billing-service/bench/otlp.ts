@@ -4,8 +4,20 @@
  * against a real `serve` process: decode, per-record mapping and id hashing, the idempotent upsert
  * with its rollup triggers, into PostgreSQL, and the fold of the rollup queue those triggers fill
  * (migration 062; what serve folds in the background, and what is left at the end on the clock).
- * Baseline in the same run: COPY of the very same rows into the same table (same indexes and
- * triggers), plus the fold of the queue it fills.
+ *
+ * Requests in flight: as many as the sender keeps in flight. The sender is the platform's
+ * OpenTelemetry Collector (components/platform/accessLogPipeline.ts), whose otlp_http exporter
+ * sends from its sending queue with `num_consumers` consumers: 10, the exporterhelper default
+ * (go.opentelemetry.io/collector/exporter/exporterhelper v0.161.0, README "Sending Queue" and
+ * internal/queue_sender.go NewDefaultQueueConfig), which the platform now renders explicitly
+ * (ACCESS_LOG_EXPORTER_CONSUMERS). scripts/bench.ts passes that number.
+ *
+ * Baselines in the same run, each the very same rows (as the receiver stored them) into the same
+ * table (same key, triggers and queue), plus the fold of the queue it fills:
+ *   - COPY on one connection (the baseline of sessions 4-6);
+ *   - COPY over as many connections as the API had requests in flight, the request's batches
+ *     dealt out in turn (connection k copies batches k, k + n, ...): the database's speed at the
+ *     parallelism the API gets, so the API is not compared with a baseline that has less.
  */
 import http from "node:http";
 import { mkdtemp, rm } from "node:fs/promises";
@@ -17,16 +29,24 @@ import { from as copyFrom } from "pg-copy-streams";
 import { newToken } from "../src/auth/static";
 import { serializeLogs, type AccessLogRecord } from "../testkit/access-logs";
 import { startService } from "../testkit/service";
-import { cpuDuring, drainRollupQueue, postmasterPid, seconds, sendAll, startBenchDatabase } from "./setup";
+import { cpuDuring, drainRollupQueue, postmasterPid, seconds, sendAll, startBenchDatabase, type Pool } from "./setup";
 
 export interface OtlpFigures {
   records: number;
   batchSize: number;
+  /** Requests in flight (and the parallel COPY's connections). */
+  concurrency: number;
+  /** The API's clock: the sends, plus the fold of what was still queued after the last answer. */
   apiSeconds: number;
+  apiSendSeconds: number;
+  apiFoldSeconds: number;
+  /** COPY on one connection, and over `concurrency` connections (each plus its fold). */
   copySeconds: number;
-  /** CPU seconds of serve and of PostgreSQL (all its processes) during the API run, and of PostgreSQL during the COPY. */
+  copyParallelSeconds: number;
+  /** CPU seconds of serve and of PostgreSQL (all its processes) during the API run, and of PostgreSQL during each COPY. */
   apiCpu: { serve: number; postgres: number };
   copyCpu: { postgres: number };
+  copyParallelCpu: { postgres: number };
 }
 
 const START_NS = BigInt(Date.UTC(2026, 4, 1)) * 1_000_000n;
@@ -62,8 +82,31 @@ const post = (agent: http.Agent, url: URL, token: string, body: Uint8Array): Pro
     req.end(body);
   });
 
-export async function benchOtlp(records = 200_000, batchSize = 1000, concurrency = 4, log: (s: string) => void = () => {}): Promise<OtlpFigures> {
-  const db = await startBenchDatabase();
+const COLUMNS = ["tenant", "source", "record_id", "time_unix_nano", "event_time", "user_id", "tier", "model", "key_id", "key_name", "organization_id", "groups", "response_code", "response_type", "input_tokens", "output_tokens", "total_tokens", "billable"];
+const COPY_CSV_SQL = `copy access_log_usage (${COLUMNS.join(", ")}) from stdin with (format csv)`;
+const csvLine = (r: Record<string, unknown>): string => `${COLUMNS.map((c) => (r[c] instanceof Date ? (r[c] as Date).toISOString() : String(r[c]))).join(",")}\n`;
+
+/** COPYs each list of lines on a connection of its own, all at once; then folds the queue they filled. The seconds and PostgreSQL's CPU seconds. */
+const copyAll = async (pool: Pool, postgres: number, streams: readonly string[][], expected: number): Promise<{ seconds: number; cpu: number }> => {
+  await pool.query("truncate access_log_usage, access_log_key_hourly, usage_hourly");
+  const clients = await Promise.all(streams.map(() => pool.connect()));
+  try {
+    const run = await cpuDuring([postgres], async () => {
+      const start = process.hrtime.bigint();
+      await Promise.all(streams.map((lines, k) => pipeline(Readable.from(lines, { objectMode: false }), clients[k].query(copyFrom(COPY_CSV_SQL)))));
+      return seconds(start) + (await drainRollupQueue(pool));
+    });
+    const copied = Number((await pool.query("select count(*) as n from access_log_usage")).rows[0].n);
+    if (copied !== expected) throw new Error(`otlp bench: COPY over ${streams.length} connection(s) stored ${copied}, expected ${expected}`);
+    return { seconds: run.result, cpu: run.cpuSeconds[0] };
+  } finally {
+    for (const c of clients) c.release();
+  }
+};
+
+export async function benchOtlp(records = 200_000, batchSize = 1000, concurrency = 10, log: (s: string) => void = () => {}): Promise<OtlpFigures> {
+  // One connection more than the parallel COPY's, for the truncates, counts and the fold.
+  const db = await startBenchDatabase({ poolSize: concurrency + 1 });
   const dataDir = await mkdtemp(path.join(os.tmpdir(), "maas-bench-otlp-"));
   const sender = newToken("sender-bench", { sources: ["//bench/access-log"] });
   try {
@@ -81,34 +124,39 @@ export async function benchOtlp(records = 200_000, batchSize = 1000, concurrency
       // The service folds the rollup queue in the background while it ingests; what is still queued
       // when the last answer arrives is folded here, on the clock.
       const postgres = await postmasterPid(db.pool);
-      const api = await cpuDuring([service.pid, postgres], async () => (await sendAll(bodies, concurrency, (body) => post(agent, url, sender.token, body), service.log)) + (await drainRollupQueue(db.pool)));
-      const apiSeconds = api.result;
+      let apiSendSeconds = 0;
+      let apiFoldSeconds = 0;
+      const api = await cpuDuring([service.pid, postgres], async () => {
+        apiSendSeconds = await sendAll(bodies, concurrency, (body) => post(agent, url, sender.token, body), service.log);
+        apiFoldSeconds = await drainRollupQueue(db.pool);
+        return apiSendSeconds + apiFoldSeconds;
+      });
       agent.destroy();
       const stored = Number((await db.pool.query("select count(*) as n from access_log_usage")).rows[0].n);
       if (stored !== records) throw new Error(`otlp bench: ${stored} rows stored, expected ${records}`);
 
-      // The same rows again (as the receiver stored them), by COPY into the emptied table.
-      const rows = (await db.pool.query("select * from access_log_usage order by record_id")).rows;
-      await db.pool.query("truncate access_log_usage, access_log_key_hourly, usage_hourly");
-      const cols = ["tenant", "source", "record_id", "time_unix_nano", "event_time", "user_id", "tier", "model", "key_id", "key_name", "organization_id", "groups", "response_code", "response_type", "input_tokens", "output_tokens", "total_tokens", "billable"];
-      const csv = rows.map((r) => `${cols.map((c) => (r[c] instanceof Date ? (r[c] as Date).toISOString() : String(r[c]))).join(",")}\n`);
-      const client = await db.pool.connect();
-      let copySeconds: number;
-      let copyCpu: number;
-      try {
-        const copy = await cpuDuring([postgres], async () => {
-          const copyStart = process.hrtime.bigint();
-          await pipeline(Readable.from(csv, { objectMode: false }), client.query(copyFrom(`copy access_log_usage (${cols.join(", ")}) from stdin with (format csv)`)));
-          return seconds(copyStart) + (await drainRollupQueue(db.pool));
-        });
-        copySeconds = copy.result;
-        copyCpu = copy.cpuSeconds[0];
-      } finally {
-        client.release();
-      }
-      const copied = Number((await db.pool.query("select count(*) as n from access_log_usage")).rows[0].n);
-      if (copied !== records) throw new Error(`otlp bench: COPY stored ${copied}, expected ${records}`);
-      return { records, batchSize, apiSeconds, copySeconds, apiCpu: { serve: api.cpuSeconds[0], postgres: api.cpuSeconds[1] }, copyCpu: { postgres: copyCpu } };
+      // The same rows again (as the receiver stored them), by COPY into the emptied table: on one
+      // connection (in record_id order, as sessions 4-6 measured it), then the API's batches (in
+      // the order sent) dealt out over `concurrency` connections.
+      const byId = (await db.pool.query("select * from access_log_usage order by record_id")).rows.map(csvLine);
+      const sent = (await db.pool.query("select * from access_log_usage order by time_unix_nano")).rows.map(csvLine);
+      const dealt: string[][] = Array.from({ length: concurrency }, () => []);
+      for (let b = 0; b * batchSize < sent.length; b++) dealt[b % concurrency].push(...sent.slice(b * batchSize, (b + 1) * batchSize));
+      const one = await copyAll(db.pool, postgres, [byId], records);
+      const parallel = await copyAll(db.pool, postgres, dealt, records);
+      return {
+        records,
+        batchSize,
+        concurrency,
+        apiSeconds: api.result,
+        apiSendSeconds,
+        apiFoldSeconds,
+        copySeconds: one.seconds,
+        copyParallelSeconds: parallel.seconds,
+        apiCpu: { serve: api.cpuSeconds[0], postgres: api.cpuSeconds[1] },
+        copyCpu: { postgres: one.cpu },
+        copyParallelCpu: { postgres: parallel.cpu },
+      };
     } finally {
       await service.kill("SIGTERM");
     }

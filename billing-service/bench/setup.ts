@@ -15,7 +15,8 @@ export interface BenchStack {
   stop(): Promise<void>;
 }
 
-export const startBenchDatabase = (): Promise<RunningPostgres> => startMigratedPostgres();
+/** `poolSize`: the bench's own pool (default 4). */
+export const startBenchDatabase = (options: { readonly poolSize?: number } = {}): Promise<RunningPostgres> => startMigratedPostgres(options);
 
 /** `extra`: more tokens and environment for serve (default: LOG_LEVEL warn). */
 export const startBenchStack = async (extra: Pick<ServiceOptions, "tokens" | "env"> = {}): Promise<BenchStack> => {
