@@ -248,10 +248,10 @@ export async function measureCollectorPass(data: CollectorBenchData, readApi: Re
     const lastValues = (selector: string, time: number, lookback: number) =>
       `${promUrl}/api/v1/query?${new URLSearchParams({ query: `last_over_time(${selector}[${lookback}ms])`, time: (time / 1000).toFixed(3) }).toString()}`;
     const recording: SampleSource = {
-      async rawSamples(selector, from, to, onSeries: (s: RawSeries) => void) {
+      async rawSamples(selector, from, to, onSeries: (s: RawSeries) => void, options) {
         // The path is chosen on the first read (auto): record after it, as what was sent.
         const start = process.hrtime.bigint();
-        await src.rawSamples(selector, from, to, onSeries);
+        await src.rawSamples(selector, from, to, onSeries, options);
         querySeconds += seconds(start);
         urls.push(
           src.resolved() === "remote-read"

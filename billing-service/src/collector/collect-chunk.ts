@@ -17,6 +17,32 @@ import { windowsBetween } from "./windows";
 /** Identity of a series across chunks (Prometheus returns labels in a stable, sorted order). */
 const seriesKey = (metric: string, labels: Readonly<Record<string, string>>): string => `${metric}${JSON.stringify(labels)}`;
 
+/**
+ * Queries Prometheus works on at once for a chunk: two keep both of its cores busy on a two-core
+ * node, and the bench's baseline replays the requests two at a time too.
+ */
+const PROMETHEUS_SLOTS = 2;
+
+/** A counting semaphore: `take` waits for a free slot, `give` frees one (first come, first served). */
+class Slots {
+  private readonly waiting: Array<() => void> = [];
+  constructor(private free: number) {}
+
+  take(): Promise<void> {
+    if (this.free > 0) {
+      this.free -= 1;
+      return Promise.resolve();
+    }
+    return new Promise((resolve) => this.waiting.push(resolve));
+  }
+
+  give(): void {
+    const next = this.waiting.shift();
+    if (next) next();
+    else this.free += 1;
+  }
+}
+
 const meters = (settings: CollectorSettings): MeterDefinition[] => [
   ...gatewayMeters(settings.gatewayCounterSuffix),
   ...modelServerMeters(settings.vllmFamily),
@@ -42,35 +68,47 @@ export const collectChunk = async (
   let series = 0;
   let samples = 0;
   // One query per counter covers every series and every window of the chunk, plus the lookback
-  // that holds each series' anchor sample. Two run at a time: Prometheus prepares one answer while
-  // this process parses the other. Series are added as they arrive; nothing below depends on
-  // their order (sums, and a reconciliation that sorts before it apportions).
+  // that holds each series' anchor sample. Prometheus works on two at a time (PROMETHEUS_SLOTS); a
+  // query gives its slot up as soon as Prometheus has answered it, so Prometheus prepares the next
+  // answers while this process parses that one (it would otherwise wait for every parse). Series
+  // are added as they arrive; nothing below depends on their order (sums, and a reconciliation
+  // that sorts before it apportions).
   const lookback = firstChunk ? settings.anchorLookback : 0;
-  const queue = [...meters(settings)];
-  let failed = false;
-  const worker = async () => {
-    for (let meter = queue.shift(); meter && !failed; meter = queue.shift()) {
-      const m = meter;
-      const matchers = m.source === "gateway" ? settings.gatewayMatchers : settings.modelServerMatchers;
-      await deps.prometheus.rawSamples(`${m.metric}${matchers ?? ""}`, fromMs - lookback, toMs, (s) => {
-        series += 1;
-        samples += s.samples.t.length;
-        if (s.samples.t.length === 0) return;
-        const key = seriesKey(m.metric, s.labels);
-        const cached = anchors.get(key);
-        aggregator.addSeries(m, s.labels, s.samples, cached ? { kind: "sample", sample: cached } : undefined);
-        anchors.set(key, lastSample(s.samples));
-      });
+  const slots = new Slots(PROMETHEUS_SLOTS);
+  const reads: Promise<void>[] = [];
+  let failure: { error: unknown } | undefined;
+  for (const m of meters(settings)) {
+    await slots.take();
+    if (failure) {
+      slots.give();
+      break; // no further query; the chunk is not written
     }
-  };
-  await Promise.all(
-    [worker(), worker()].map((w) =>
-      w.catch((e: unknown) => {
-        failed = true; // the other worker takes no further query; the chunk is not written
-        throw e;
+    const matchers = m.source === "gateway" ? settings.gatewayMatchers : settings.modelServerMatchers;
+    let answered = false;
+    const free = () => {
+      if (!answered) slots.give();
+      answered = true;
+    };
+    const read = deps.prometheus.rawSamples(`${m.metric}${matchers ?? ""}`, fromMs - lookback, toMs, (s) => {
+      series += 1;
+      samples += s.samples.t.length;
+      if (s.samples.t.length === 0) return;
+      const key = seriesKey(m.metric, s.labels);
+      const cached = anchors.get(key);
+      aggregator.addSeries(m, s.labels, s.samples, cached ? { kind: "sample", sample: cached } : undefined);
+      anchors.set(key, lastSample(s.samples));
+    }, { onAnswered: free });
+    // Handled at once (a rejection must not wait for the loop), thrown below once every read has ended.
+    reads.push(
+      read.then(free, (error: unknown) => {
+        failure ??= { error };
+        free();
       }),
-    ),
-  );
+    );
+  }
+  // Every read started has ended (none still adds series) before the first error is thrown.
+  await Promise.all(reads);
+  if (failure) throw failure.error;
   // A series without a sample in the lookback is either new (Limitador creates a series on its
   // first hit, vLLM starts at zero: its first value is usage) or back from a gap longer than the
   // lookback (its earlier value must be subtracted). A query over the deep lookback tells them

@@ -7,9 +7,20 @@ import type { CollectorMetrics } from "./metrics";
 import type { RawSeries } from "./prometheus-client";
 import type { CollectorSettings } from "../contract";
 
+/** Options of one raw-sample read. */
+export interface RawSamplesOptions {
+  /**
+   * Called once the source has answered (the answer's headers are in; Prometheus has built the
+   * whole answer by then), before the answer is read and parsed: the caller may send its next
+   * request while this one is parsed. A source that does not call it is taken to have answered
+   * when the read resolves.
+   */
+  readonly onAnswered?: () => void;
+}
+
 /** Where raw samples come from (the Prometheus client, or a wrapper of it in tests). */
 export interface SampleSource {
-  rawSamples(selector: string, fromMs: number, toMs: number, onSeries: (s: RawSeries) => void): Promise<void>;
+  rawSamples(selector: string, fromMs: number, toMs: number, onSeries: (s: RawSeries) => void, options?: RawSamplesOptions): Promise<void>;
   lastValueAtOrBefore(selector: string, timeMs: number, lookbackMs: number): Promise<number | undefined>;
   /** Last value of every series matching `selector` (optional: without it, series are asked one by one). */
   lastValuesAtOrBefore?(selector: string, timeMs: number, lookbackMs: number): Promise<Array<{ labels: Record<string, string>; value: number }>>;

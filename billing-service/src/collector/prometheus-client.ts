@@ -15,6 +15,7 @@ import http from "node:http";
 import https from "node:https";
 import { MatrixStreamParser, type MatrixSeries } from "./matrix-stream";
 import type { SeriesSamples } from "./counter-usage";
+import type { RawSamplesOptions } from "./collector-types";
 
 export interface PrometheusClientOptions {
   /** Base URL, e.g. `http://127.0.0.1:9090` or `https://thanos-querier.openshift-monitoring.svc:9091`. */
@@ -78,13 +79,15 @@ export class PrometheusClient {
   /**
    * Every raw sample of every series selected by `selector` in (fromMs, toMs]. `selector` is a
    * metric name with optional matchers, e.g. `authorized_hits{limitador_namespace=~"acme/.*"}`.
-   * Calls `onSeries` once per series as the response streams in.
+   * Calls `onSeries` once per series as the response streams in, and `options.onAnswered` when the
+   * answer's headers arrive (Prometheus encodes the whole answer before it sends them).
    */
   async rawSamples(
     selector: string,
     fromMs: number,
     toMs: number,
     onSeries: (series: RawSeries) => void,
+    options: RawSamplesOptions = {},
   ): Promise<void> {
     const rangeMs = toMs - fromMs;
     if (rangeMs <= 0) throw new Error(`empty range ${fromMs}..${toMs}`);
@@ -96,7 +99,7 @@ export class PrometheusClient {
       const { __name__: name, ...labels } = s.metric;
       // A range selector includes its left edge in Prometheus 2.x; the range here is half-open.
       onSeries({ metric: name ?? selector, labels, samples: s.samples ? keepInRange(s.samples, fromMs, toMs) : NO_SAMPLES });
-    });
+    }, options.onAnswered);
   }
 
   /**
@@ -168,13 +171,14 @@ export class PrometheusClient {
     this.agent.destroy();
   }
 
-  private get(pathAndQuery: string, onSeries: (series: MatrixSeries) => void): Promise<void> {
+  private get(pathAndQuery: string, onSeries: (series: MatrixSeries) => void, onAnswered?: () => void): Promise<void> {
     const url = new URL(pathAndQuery, this.base);
     const transport = url.protocol === "https:" ? https : http;
     const headers: Record<string, string> = { Accept: "application/json" };
     if (this.options.bearerToken) headers.Authorization = `Bearer ${this.options.bearerToken}`;
     return new Promise<void>((resolve, reject) => {
       const req = transport.get(url, { agent: this.agent, headers, timeout: this.options.timeoutMs ?? 120_000 }, (res) => {
+        onAnswered?.();
         const status = res.statusCode ?? 0;
         if (status < 200 || status >= 300) {
           res.setEncoding("utf8");

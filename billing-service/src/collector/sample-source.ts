@@ -10,7 +10,7 @@
  *   (a Thanos querier serves no /api/v1/read). A source that cannot be reached decides nothing:
  *   the pass fails as it would on either path and the next pass asks again.
  */
-import type { CollectorLog, SampleSource } from "./collector-types";
+import type { CollectorLog, RawSamplesOptions, SampleSource } from "./collector-types";
 import type { PrometheusClient, RawSeries } from "./prometheus-client";
 import { readExternalLabels, remoteRead, RemoteReadSampleSource } from "./remote-read/client";
 import { decodeSampleColumns } from "./remote-read/decode";
@@ -65,8 +65,8 @@ export const createSampleSource = (
   return {
     resolved: () => resolved,
     close: () => remote?.close(),
-    async rawSamples(selector: string, fromMs: number, toMs: number, onSeries: (s: RawSeries) => void) {
-      return (await choose()).rawSamples(selector, fromMs, toMs, onSeries);
+    async rawSamples(selector: string, fromMs: number, toMs: number, onSeries: (s: RawSeries) => void, options?: RawSamplesOptions) {
+      return (await choose()).rawSamples(selector, fromMs, toMs, onSeries, options);
     },
     lastValueAtOrBefore: (selector, timeMs, lookbackMs) => client.lastValueAtOrBefore(selector, timeMs, lookbackMs),
     lastValuesAtOrBefore: (selector, timeMs, lookbackMs) => client.lastValuesAtOrBefore(selector, timeMs, lookbackMs),

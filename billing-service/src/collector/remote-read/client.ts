@@ -20,7 +20,7 @@
 import snappy from "snappy";
 import { parse as parseYaml } from "yaml";
 import { PrometheusClient, PrometheusQueryError, type RawSeries } from "../prometheus-client";
-import type { SampleSource } from "../collector-types";
+import type { RawSamplesOptions, SampleSource } from "../collector-types";
 import { selectorMatchers } from "./matchers";
 import type { SampleColumns } from "./decode";
 import { RemoteReadDecoder } from "./decoder";
@@ -108,9 +108,11 @@ export class RemoteReadSampleSource implements SampleSource {
     private readonly externalLabels: ReadonlyMap<string, string>,
   ) {}
 
-  async rawSamples(selector: string, fromMs: number, toMs: number, onSeries: (s: RawSeries) => void): Promise<void> {
+  async rawSamples(selector: string, fromMs: number, toMs: number, onSeries: (s: RawSeries) => void, options: RawSamplesOptions = {}): Promise<void> {
     if (toMs <= fromMs) throw new Error(`empty range ${fromMs}..${toMs}`);
     const answer = await remoteRead(this.client, [rawSamplesQuery(selector, fromMs, toMs)]);
+    // The whole answer is in: Prometheus is free for the caller's next request while this one is decoded.
+    options.onAnswered?.();
     if (!answer.ok) throw new PrometheusQueryError(`Prometheus /${READ_PATH} answered ${answer.status}: ${answer.reason}`);
     // Decoded in the worker thread while this one aggregates the previous answer.
     const [columns] = await this.decoder.decode(answer.body, [{ fromMs, toMs }]);
