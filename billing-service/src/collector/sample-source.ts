@@ -12,7 +12,7 @@
  */
 import type { CollectorLog, RawSamplesOptions, SampleSource } from "./collector-types";
 import type { PrometheusClient, RawSeries } from "./prometheus-client";
-import { readExternalLabels, remoteRead, RemoteReadSampleSource } from "./remote-read/client";
+import { readExternalLabels, remoteRead, RemoteReadSampleSource, SAMPLES_ONLY } from "./remote-read/client";
 import { decodeSampleColumns } from "./remote-read/decode";
 import { MatchType } from "./remote-read/prompb";
 import type { ReadApi } from "../contract";
@@ -22,7 +22,7 @@ export type ResolvedReadApi = Exclude<ReadApi, "auto">;
 /** Remote read through `client`, or why not (a sentence for the log). */
 const tryRemoteRead = async (client: PrometheusClient): Promise<{ source: RemoteReadSampleSource } | { reason: string }> => {
   // A query that matches nothing: whether the endpoint speaks remote read, not what it holds.
-  const probe = await remoteRead(client, [{ startMs: 0, endMs: 1, matchers: [{ type: MatchType.EQ, name: "__name__", value: "maas_billing_remote_read_probe" }] }]);
+  const probe = await remoteRead(client, [{ startMs: 0, endMs: 1, matchers: [{ type: MatchType.EQ, name: "__name__", value: "maas_billing_remote_read_probe" }] }], SAMPLES_ONLY);
   if (!probe.ok) return { reason: `/api/v1/read answered ${probe.status}: ${probe.reason.slice(0, 200)}` };
   try {
     decodeSampleColumns(probe.body, [{ fromMs: 0, toMs: 1 }]);

@@ -24,12 +24,25 @@ import type { RawSamplesOptions, SampleSource } from "../collector-types";
 import { selectorMatchers } from "./matchers";
 import type { SampleColumns } from "./decode";
 import { RemoteReadDecoder } from "./decoder";
-import { ReadRequest, RESPONSE_TYPE_SAMPLES, type LabelMatcher } from "./prompb";
+import { ReadRequest, RESPONSE_TYPE_SAMPLES, RESPONSE_TYPE_STREAMED_XOR_CHUNKS, type LabelMatcher } from "./prompb";
 
 const READ_PATH = "api/v1/read";
 
-/** What a remote read answered: the compressed ReadResponse, or why it is not a remote-read answer. */
-type ReadAnswer = { ok: true; body: Buffer } | { ok: false; status: number; reason: string };
+/**
+ * What a remote read answered: the snappy-compressed ReadResponse (SAMPLES), or the frames of
+ * ChunkedReadResponse messages (`streamed`, STREAMED_XOR_CHUNKS), or why it is not a remote-read answer.
+ */
+type ReadAnswer = { ok: true; body: Buffer; streamed: boolean } | { ok: false; status: number; reason: string };
+
+/**
+ * The response types the collector accepts, in its order of preference: Prometheus (2.13 and
+ * later) answers the first it supports. Chunks cost Prometheus and the collector far less than
+ * SAMPLES (chunks.ts); a source that only knows SAMPLES answers that.
+ */
+export const COLLECTOR_RESPONSE_TYPES: readonly number[] = [RESPONSE_TYPE_STREAMED_XOR_CHUNKS, RESPONSE_TYPE_SAMPLES];
+export const SAMPLES_ONLY: readonly number[] = [RESPONSE_TYPE_SAMPLES];
+
+const STREAMED_CONTENT_TYPE = "application/x-streamed-protobuf";
 
 type ReadQuery = { startMs: number; endMs: number; matchers: readonly LabelMatcher[] };
 
@@ -39,14 +52,14 @@ export const REMOTE_READ_HEADERS = {
   "X-Prometheus-Remote-Read-Version": "0.1.0",
 } as const;
 
-/** The snappy-compressed ReadRequest asking for SAMPLES; `queries` are matchers over an inclusive time range. */
-export const readRequestBody = (queries: readonly ReadQuery[]): Buffer =>
+/** The snappy-compressed ReadRequest accepting `responseTypes`; `queries` are matchers over an inclusive time range. */
+export const readRequestBody = (queries: readonly ReadQuery[], responseTypes: readonly number[] = COLLECTOR_RESPONSE_TYPES): Buffer =>
   snappy.compressSync(
     Buffer.from(
       ReadRequest.encode(
         ReadRequest.create({
           queries: queries.map((q) => ({ startTimestampMs: q.startMs, endTimestampMs: q.endMs, matchers: q.matchers })),
-          acceptedResponseTypes: [RESPONSE_TYPE_SAMPLES],
+          acceptedResponseTypes: [...responseTypes],
         }),
       ).finish(),
     ),
@@ -55,14 +68,18 @@ export const readRequestBody = (queries: readonly ReadQuery[]): Buffer =>
 /** The remote read of the samples in (fromMs, toMs] of `selector` (inclusive on the wire). */
 export const rawSamplesQuery = (selector: string, fromMs: number, toMs: number): ReadQuery => ({ startMs: fromMs + 1, endMs: toMs, matchers: selectorMatchers(selector) });
 
-/** One remote read with SAMPLES; the answer undecoded. */
-export const remoteRead = async (client: PrometheusClient, queries: readonly ReadQuery[]): Promise<ReadAnswer> => {
-  const res = await client.post(READ_PATH, readRequestBody(queries), REMOTE_READ_HEADERS);
+/** One remote read accepting `responseTypes`; the answer undecoded, with the type it came in. */
+export const remoteRead = async (client: PrometheusClient, queries: readonly ReadQuery[], responseTypes: readonly number[] = COLLECTOR_RESPONSE_TYPES): Promise<ReadAnswer> => {
+  const res = await client.post(READ_PATH, readRequestBody(queries, responseTypes), REMOTE_READ_HEADERS);
   if (res.status !== 200) return { ok: false, status: res.status, reason: res.body.subarray(0, 300).toString("utf8").trim() };
-  if (!res.contentType.startsWith("application/x-protobuf")) {
-    return { ok: false, status: res.status, reason: `answered ${res.contentType || "no content type"}, not application/x-protobuf` };
+  const streamed = res.contentType.startsWith(STREAMED_CONTENT_TYPE);
+  if (streamed && !responseTypes.includes(RESPONSE_TYPE_STREAMED_XOR_CHUNKS)) {
+    return { ok: false, status: res.status, reason: `answered ${res.contentType}, a response type not asked for` };
   }
-  return { ok: true, body: res.body };
+  if (!streamed && !res.contentType.startsWith("application/x-protobuf")) {
+    return { ok: false, status: res.status, reason: `answered ${res.contentType || "no content type"}, not application/x-protobuf or ${STREAMED_CONTENT_TYPE}` };
+  }
+  return { ok: true, body: res.body, streamed };
 };
 
 /**
@@ -102,20 +119,24 @@ export const readExternalLabels = async (client: PrometheusClient): Promise<Map<
 export class RemoteReadSampleSource implements SampleSource {
   private readonly decoder = new RemoteReadDecoder();
 
-  /** `externalLabels`: the source's external labels (readExternalLabels), taken off every series. */
+  /**
+   * `externalLabels`: the source's external labels (readExternalLabels), taken off every series.
+   * `responseTypes`: what the reads accept (COLLECTOR_RESPONSE_TYPES; tests pin SAMPLES_ONLY).
+   */
   constructor(
     private readonly client: PrometheusClient,
     private readonly externalLabels: ReadonlyMap<string, string>,
+    private readonly responseTypes: readonly number[] = COLLECTOR_RESPONSE_TYPES,
   ) {}
 
   async rawSamples(selector: string, fromMs: number, toMs: number, onSeries: (s: RawSeries) => void, options: RawSamplesOptions = {}): Promise<void> {
     if (toMs <= fromMs) throw new Error(`empty range ${fromMs}..${toMs}`);
-    const answer = await remoteRead(this.client, [rawSamplesQuery(selector, fromMs, toMs)]);
+    const answer = await remoteRead(this.client, [rawSamplesQuery(selector, fromMs, toMs)], this.responseTypes);
     // The whole answer is in: Prometheus is free for the caller's next request while this one is decoded.
     options.onAnswered?.();
     if (!answer.ok) throw new PrometheusQueryError(`Prometheus /${READ_PATH} answered ${answer.status}: ${answer.reason}`);
     // Decoded in the worker thread while this one aggregates the previous answer.
-    const [columns] = await this.decoder.decode(answer.body, [{ fromMs, toMs }]);
+    const [columns] = await this.decoder.decode(answer.body, answer.streamed, [{ fromMs, toMs }]);
     toRawSeries(columns, selector.replace(/\{.*$/, ""), this.externalLabels, onSeries);
   }
 

@@ -1,6 +1,7 @@
 /**
- * Worker thread decoding remote-read answers (decode.ts) off the collector's thread, which meanwhile
- * turns the previous answer into usage. Messages: { id, body, windows } in, { id, columns } or
+ * Worker thread decoding remote-read answers (chunks.ts for XOR chunks, decode.ts for SAMPLES) off
+ * the collector's thread, which meanwhile turns the previous answer into usage. Messages:
+ * { id, body, streamed, windows } in, { id, columns } or
  * { id, error } out; the columns' buffers are transferred, not copied.
  */
 import { parentPort } from "node:worker_threads";
@@ -15,10 +16,12 @@ protobuf.configure();
 // Loaded after the switch: the prompb types must be built without Long.
 // eslint-disable-next-line @typescript-eslint/no-require-imports
 const { decodeSampleColumns } = require("./decode") as typeof import("./decode");
+// eslint-disable-next-line @typescript-eslint/no-require-imports
+const { decodeChunkedColumns } = require("./chunks") as typeof import("./chunks");
 
-parentPort?.on("message", (m: { id: number; body: Uint8Array; windows: Array<{ fromMs: number; toMs: number }> }) => {
+parentPort?.on("message", (m: { id: number; body: Uint8Array; streamed: boolean; windows: Array<{ fromMs: number; toMs: number }> }) => {
   try {
-    const columns = decodeSampleColumns(m.body, m.windows);
+    const columns = m.streamed ? decodeChunkedColumns(m.body, m.windows) : decodeSampleColumns(m.body, m.windows);
     const transfer = columns.flatMap((c) => [c.t.buffer, c.v.buffer, c.offsets.buffer]);
     parentPort!.postMessage({ id: m.id, columns }, transfer as ArrayBuffer[]);
   } catch (e) {

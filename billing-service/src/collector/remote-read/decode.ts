@@ -43,7 +43,7 @@ const SAMPLE_TIMESTAMP = 2; // int64
 const BYTES_PER_SAMPLE = 20;
 
 /** Growable sample columns of one query. */
-class Columns {
+export class Columns {
   t: Float64Array;
   v: Float64Array;
   n = 0;
@@ -73,7 +73,7 @@ class Columns {
  * (below 2^49); longer ones (negative, or beyond year 19800) through protobufjs' int64, which is
  * exact below 2^53 too.
  */
-const readInt64 = (r: protobuf.Reader): number => {
+export const readInt64 = (r: protobuf.Reader): number => {
   const buf = r.buf;
   let pos = r.pos;
   let value = 0;
@@ -92,7 +92,7 @@ const readInt64 = (r: protobuf.Reader): number => {
 };
 
 /** Past a nested message: its fields must have ended exactly where its length said. */
-const ended = (r: protobuf.Reader, end: number): void => {
+export const ended = (r: protobuf.Reader, end: number): void => {
   if (r.pos !== end) throw new Error(`a field runs past the end of its message at byte ${end}`);
 };
 
@@ -122,7 +122,7 @@ const readSample = (r: protobuf.Reader, end: number, fromMs: number, toMs: numbe
   if (time > fromMs && time <= toMs && Number.isFinite(value)) out.push(time, value);
 };
 
-const readLabel = (r: protobuf.Reader, end: number, into: string[]): void => {
+export const readLabel = (r: protobuf.Reader, end: number, into: string[]): void => {
   let name = "";
   let value = "";
   while (r.pos < end) {

@@ -14,7 +14,8 @@ export class RemoteReadDecoder {
   private readonly pending = new Map<number, Pending>();
   private nextId = 0;
 
-  decode(body: Buffer, windows: ReadonlyArray<{ fromMs: number; toMs: number }>): Promise<SampleColumns[]> {
+  /** `streamed`: frames of XOR chunks (chunks.ts), else a snappy-compressed SAMPLES answer (decode.ts). */
+  decode(body: Buffer, streamed: boolean, windows: ReadonlyArray<{ fromMs: number; toMs: number }>): Promise<SampleColumns[]> {
     const worker = this.start();
     const id = this.nextId++;
     return new Promise((resolve, reject) => {
@@ -22,7 +23,7 @@ export class RemoteReadDecoder {
       worker.ref();
       // A copy the worker owns (the response buffer may be a slice of a shared pool).
       const copy = new Uint8Array(body);
-      worker.postMessage({ id, body: copy, windows }, [copy.buffer]);
+      worker.postMessage({ id, body: copy, streamed, windows }, [copy.buffer]);
     });
   }
 

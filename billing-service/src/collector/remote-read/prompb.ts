@@ -78,6 +78,8 @@ export const ReadResponse = root.lookupType("prometheus.ReadResponse");
 
 /** ReadRequest.ResponseType.SAMPLES */
 export const RESPONSE_TYPE_SAMPLES = 0;
+/** ReadRequest.ResponseType.STREAMED_XOR_CHUNKS (the answer is walked by chunks.ts). */
+export const RESPONSE_TYPE_STREAMED_XOR_CHUNKS = 1;
 
 /** A decoded TimeSeries: int64 timestamps come out as numbers or protobufjs Long objects. */
 export interface DecodedSeries {
