@@ -317,8 +317,8 @@ export async function measureCollectorPass(data: CollectorBenchData, readApi: Re
       passes.push({ seconds: wall, cpuSeconds: (cpu.user + cpu.system) / 1e6, querySeconds, prometheusCpuSeconds: promCpu, postgresCpuSeconds: pgCpu });
       queries = [...urls];
       usageRowsWritten = report.usageRowsChanged;
-      // Prometheus alone: the same requests with the collector's own concurrency (two at a time),
-      // so Prometheus gets the same chance to use both cores.
+      // Prometheus alone: the same requests with the collector's own concurrency (two unanswered
+      // at a time; here an answer is read at once), so Prometheus gets the same chance to use both cores.
       const queue = [...queries];
       const cpuBefore = await prometheusCpu(promUrl);
       const start = process.hrtime.bigint();

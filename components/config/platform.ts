@@ -132,7 +132,7 @@ export const billingSchema = z
       .enum(READ_APIS)
       .default("query")
       .describe(
-        "API the collector reads raw counter samples through (collector setting `readApi`, docs/scaling.md \"Reading the counters\"): `query` (PromQL range selectors; every query endpoint, Thanos querier included), `remote-read` (Prometheus' POST /api/v1/read, 16x fewer bytes on the wire, more client CPU), or `auto` (remote read where the endpoint answers it). Both paths bill the same to the token.",
+        "API the collector reads raw counter samples through (collector setting `readApi`, docs/scaling.md \"Reading the counters\"): `query` (PromQL range selectors; every query endpoint, Thanos querier included), `remote-read` (Prometheus' POST /api/v1/read: its stored XOR chunks, about 8x fewer bytes than the JSON and a fraction of Prometheus' and the collector's CPU; SAMPLES from a source without streamed chunks), or `auto` (remote read where the endpoint answers it: the choice for a collector reading a Prometheus directly). Both paths bill the same to the token.",
       ),
     resources: resources.default({ requests: { cpu: "100m", memory: "256Mi" }, limits: { cpu: "1", memory: "512Mi" } }),
     adminTokenRotation: z.number().int().min(0).default(0).describe("Bump to issue a new platform admin billing API token (Secret `maas-billing-admin-token` in the billing namespace)."),
