@@ -3,8 +3,10 @@
  * - `query` (the default): the PromQL query API with range selectors (prometheus-client.ts). Every
  *   Prometheus-compatible query endpoint answers it (Prometheus, Thanos querier, kube-rbac-proxy in front).
  * - `remote-read`: Prometheus' remote read API (remote-read/client.ts): the same samples without
- *   PromQL evaluation or JSON, 16x fewer bytes on the wire, about the collector's CPU of the query
- *   path since issue 20 session 6 (docs/collector.md "Two read paths").
+ *   PromQL evaluation or JSON. Prometheus sends its stored XOR chunks (STREAMED_XOR_CHUNKS; a source
+ *   without streaming answers SAMPLES): about 8x fewer bytes than the JSON, and since issue 20
+ *   session 7 a fraction of Prometheus' CPU per pass and less of the collector's (docs/collector.md
+ *   "Two read paths").
  * - `auto`: asks the source once whether it answers remote read and serves its
  *   configuration (for the external labels); remote read if it does, the query API if it does not
  *   (a Thanos querier serves no /api/v1/read). A source that cannot be reached decides nothing:
