@@ -9,9 +9,11 @@
  * Prometheus Team; https://github.com/prometheus/prometheus/tree/main/prompb, also published on
  * buf.build/prometheus/prometheus) needed for a SAMPLES read: same package, message names, field
  * numbers and types, without the gogoproto options (Go code generation only) and without the
- * messages the collector never sends or reads (write requests, hints, chunks). protobufjs encodes
- * the request; the answer is walked by decode.ts with protobufjs' Reader, by these field numbers
- * (ReadResponse.decode is the reference its test compares with).
+ * messages the collector never sends or decodes through protobufjs types (write requests, hints).
+ * protobufjs encodes the request; a SAMPLES answer is walked by decode.ts with protobufjs' Reader,
+ * by these field numbers (ReadResponse.decode is the reference its test compares with), and a
+ * STREAMED_XOR_CHUNKS answer (ChunkedReadResponse, ChunkedSeries, Chunk) by chunks.ts, by the field
+ * numbers it lists (its test encodes those messages from their own definitions).
  */
 import protobuf from "protobufjs";
 export { MatchType, type LabelMatcher } from "./matchers";
