@@ -128,6 +128,7 @@ export class Platform extends pulumi.ComponentResource {
         allowedTiers: platformAllowedTiers(config),
         accessLogs: config.accessLogs !== undefined || config.lokiPull !== undefined,
         billingUrl: billing.url,
+        billingDeployment: billing.deployment,
         ...(tokens.gatewayToken ? { gatewayToken: tokens.gatewayToken } : {}),
       },
       this,

@@ -7,7 +7,7 @@
  */
 import { evaluate } from "@marcbachmann/cel-js";
 import { beforeAll, describe, expect, it } from "vitest";
-import { gatewayAuthPolicySpec, gatewayAuthPolicyName, quotaOverrideRules, quotaPredicate, tenantExpression } from "../components/platform/gatewayAuth";
+import { gatewayAuthPolicySpec, gatewayAuthPolicyName, keyNamespaceExpression, quotaOverrideRules, quotaPredicate, tenantExpression } from "../components/platform/gatewayAuth";
 import type { K8sObject } from "../scripts/render";
 import { createConformanceValidator, type ConformanceValidator } from "./support/conformance";
 import { findObject, renderExample } from "./support/stacks";
@@ -25,7 +25,6 @@ const policy = (failureMode: "open" | "closed"): K8sObject => ({
     { name: "external" },
     quotaOverrideRules({
       billingUrl: "http://maas-billing-api.maas-billing.svc:8080/",
-      tenantByNamespace: { "tenant-a-models": "tenant-a", "tenant-b-models": "tenant-b" },
       cacheTtlSeconds: 5,
       failureMode,
       tokenSecret: { name: "maas-billing-gateway-token", key: "token" },
@@ -50,14 +49,15 @@ describe("the gateway quota AuthPolicy", () => {
       sharedSecretRef: { name: "maas-billing-gateway-token", key: "token" },
       credentials: { authorizationHeader: { prefix: "Bearer" } },
     });
-    // The tenant comes from the namespace of the key's Secret through the platform's map, never from the key.
-    // The map is written once, bound by the standard `map` macro (Authorino has no cel.bind).
-    expect(http.bodyParameters.tenant.expression).toBe(
-      "[{'tenant-a-models': 'tenant-a', 'tenant-b-models': 'tenant-b'}].map(m, auth.identity.metadata.namespace in m ? m[auth.identity.metadata.namespace] : \"\")[0]",
-    );
+    // The body names the namespace of the key's Secret, never a tenant: the billing service maps it
+    // with the tenant registry (test/attack-quota-namespace.test.ts), so the rule lists no tenant.
+    expect(Object.keys(http.bodyParameters).sort()).toEqual(["namespace", "tier", "user"]);
+    expect(http.bodyParameters.namespace.expression).toBe(keyNamespaceExpression);
     const key = (ns: string) => ({ auth: { identity: { metadata: { namespace: ns, annotations: { "kuadrant.io/user-id": "u", "maas-billing.io/tier": "free" } } } } });
-    expect(evaluate(http.bodyParameters.tenant.expression, key("tenant-b-models"))).toBe("tenant-b");
-    expect(evaluate(http.bodyParameters.tenant.expression, key("elsewhere"))).toBe("");
+    expect(evaluate(http.bodyParameters.namespace.expression, key("tenant-b-models"))).toBe("tenant-b-models");
+    expect(evaluate(http.bodyParameters.namespace.expression, key("elsewhere"))).toBe("elsewhere");
+    // An identity that is no Kubernetes object (no metadata): "", which the service refuses (400).
+    expect(evaluate(http.bodyParameters.namespace.expression, { auth: { identity: { sub: "x" } } })).toBe("");
     // Cached per key namespace (one tenant each), user and tier: never shared across tenants.
     expect(evaluate(spec.overrides.rules.metadata.quota.cache.key.expression, key("tenant-a-models"))).toBe("tenant-a-models/u/free");
     expect(http.bodyParameters.tier.expression).toContain('"maas-billing.io/tier"');
@@ -108,7 +108,7 @@ describe("the platform stack renders quota enforcement", () => {
     expect(rendered.metadata.namespace).toBe("api-gateway");
     expect(rendered.spec.targetRef).toMatchObject({ kind: "Gateway", name: "external" });
     expect(rendered.spec.overrides.rules.metadata.quota.http.url).toMatch(/^http:\/\/maas-billing-api\.[a-z-]+\.svc:\d+\/v1\/quota\/authorize$/);
-    expect(rendered.spec.overrides.rules.metadata.quota.http.bodyParameters.tenant.expression).toContain("'tenant-a-models': 'tenant-a'");
+    expect(rendered.spec.overrides.rules.metadata.quota.http.bodyParameters.namespace.expression).toBe(keyNamespaceExpression);
     const secret = findObject(result, "Secret", "maas-billing-gateway-token").object as any;
     expect(secret.metadata.namespace).toBe("kuadrant-system");
     // The token is generated and secret; the tokens file names the gateway with quotaGateway only.

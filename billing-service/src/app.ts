@@ -58,7 +58,10 @@ export interface AppDeps {
 export interface AccessLogSettings {
   /** Stores access-log rows; defaults to a direct upsert (serve passes the durable spool). */
   readonly ingest?: AccessLogIngest;
-  /** The collector settings' tenant map: namespaces of a record's route to its tenant. */
+  /**
+   * The collector settings' tenant map: namespaces of a record's route to its tenant; also, always
+   * strictly, the gateway quota check's API-key namespace to its tenant (routes/quotas.ts).
+   */
   readonly tenants?: readonly TenantNamespaces[];
   readonly strictTenants?: boolean;
   /** The billed source (collector setting billableSource; access-log when no collector runs). Default access-log. */
@@ -199,8 +202,15 @@ export const buildApp = async (deps: AppDeps): Promise<App> => {
   registerInvoiceRoutes(app, deps.pool, deps.priceBook);
   const quota = createQuotaService(deps.pool, deps.priceBook, { onError: (e) => app.log.error({ err: e }, "quota refresh failed"), ...deps.quota });
   app.addHook("onClose", () => quota.close());
-  const authorizeFast = deps.authorizeFastPath === false ? undefined : createAuthorizeFastPath({ gate, quota, metrics });
-  registerQuotaRoutes(app, deps.pool, deps.priceBook, quota, vocabulary, authorizeFast?.replayed);
+  // The gateway's quota check names the API key's namespace; its tenant is the registry's, strictly
+  // (a namespace no tenant lists is nobody's, whatever strictTenants says for the collector).
+  const registry = createTenantResolver({ tenants: deps.accessLogs?.tenants ?? [], strict: true });
+  const tenantOfNamespace = (namespace: string): string | undefined => {
+    const a = registry.byNamespace(namespace);
+    return a.kind === "tenant" ? a.tenant : undefined;
+  };
+  const authorizeFast = deps.authorizeFastPath === false ? undefined : createAuthorizeFastPath({ gate, quota, metrics, tenantOfNamespace });
+  registerQuotaRoutes(app, deps.pool, deps.priceBook, quota, vocabulary, authorizeFast?.replayed, tenantOfNamespace);
   registerWebhookRoutes(app, deps.pool);
   if (authorizeFast && fastifyHandler) listener = authorizeFast.listener(fastifyHandler);
   // Tests and serve reach the quota view (refresh, staleness) through the app.

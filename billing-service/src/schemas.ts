@@ -22,12 +22,22 @@ export const tenantParams = z.object({ tenant: pgText() });
 export const invoiceParams = tenantParams.extend({ invoice: pgText(200).describe("invoice id or number") });
 
 /**
- * The body of POST /v1/quota/authorize (the gateway's per-request check). The gateway sends "" for
- * an identity without a user or tier annotation: that is "none", never a reason to fail the call
- * (which a fail-open gateway would let through). routes/authorize-body.ts checks the common case
- * without a zod parse and must agree with this schema.
+ * The body of POST /v1/quota/authorize (the gateway's per-request check): the tenant, or the
+ * namespace of the API key's Secret, which the service maps to its tenant with the platform's
+ * tenant registry (routes/quotas.ts; the platform's gateway sends the namespace, so its AuthPolicy
+ * needs no namespace -> tenant map: docs/scaling.md). Exactly one of the two. The gateway sends ""
+ * for an identity without a user or tier annotation: that is "none", never a reason to fail the
+ * call (which a fail-open gateway would let through). routes/authorize-body.ts checks the common
+ * case without a zod parse and must agree with this schema.
  */
-export const quotaAuthorizeRequest = z.object({ tenant: pgText(), user: z.union([pgText(), z.literal("")]).optional(), tier: z.union([pgText(), z.literal("")]).optional() });
+export const quotaAuthorizeRequest = z
+  .object({
+    tenant: pgText().optional(),
+    namespace: pgText().optional().describe("namespace of the API key's Secret (instead of tenant): mapped to its tenant by the tenant registry"),
+    user: z.union([pgText(), z.literal("")]).optional(),
+    tier: z.union([pgText(), z.literal("")]).optional(),
+  })
+  .refine((b) => (b.tenant === undefined) !== (b.namespace === undefined), { path: ["tenant"], message: "send exactly one of tenant and namespace (the API key's namespace, mapped to its tenant by the tenant registry)" });
 
 // Response bodies: fastify serializes answers through them (a field not listed is dropped) and
 // they document /openapi.json. Amounts and counters are decimal strings (bigint on the server).

@@ -24,6 +24,9 @@ const text = fc.oneof(
 const value = fc.oneof({ arbitrary: text, weight: 6 }, fc.constantFrom(null, 0, 1, true, [], {}, ["a"], { a: 1 }));
 const body = fc.oneof(
   { arbitrary: fc.record({ tenant: value, user: value, tier: value, extra: value }, { requiredKeys: [] }), weight: 8 },
+  // The gateway's namespace form: namespace instead of tenant, or both (refused), or neither.
+  { arbitrary: fc.record({ namespace: value, tenant: value, user: value, tier: value }, { requiredKeys: [] }), weight: 8 },
+  { arbitrary: fc.record({ namespace: text, user: value, tier: value }, { requiredKeys: ["namespace"] }), weight: 4 },
   fc.constantFrom(null, "acme", 1, [], [{ tenant: "acme" }], Object.assign(Object.create(null) as object, { tenant: "acme" })),
   fc.record({ tenant: text }).map((b) => Object.assign(Object.create({ inherited: 1 }) as object, b)),
 );
@@ -45,10 +48,10 @@ describe("authorize body: the fast path answers what the zod schema answers", ()
   });
 
   it("the gateway's bodies take the fast path (the check can tell the paths apart)", () => {
-    for (const b of [{ tenant: "acme" }, { tenant: "acme", user: "alice", tier: "" }, { tenant: "acme", user: "", tier: "premium" }, { tenant: "a".repeat(256), user: "b".repeat(256) }]) {
+    for (const b of [{ tenant: "acme" }, { tenant: "acme", user: "alice", tier: "" }, { tenant: "acme", user: "", tier: "premium" }, { tenant: "a".repeat(256), user: "b".repeat(256) }, { namespace: "acme-models", user: "alice", tier: "" }, { namespace: "n" }]) {
       expect(isPlainAuthorizeBody(b)).toBe(true);
     }
-    for (const b of [{ tenant: "" }, { tenant: "a".repeat(257) }, { tenant: "x\u0000" }, { tenant: "acme", other: 1 }, { tenant: "acme", user: null }, { user: "alice" }]) {
+    for (const b of [{ tenant: "" }, { tenant: "a".repeat(257) }, { tenant: "x\u0000" }, { tenant: "acme", other: 1 }, { tenant: "acme", user: null }, { user: "alice" }, { tenant: "acme", namespace: "acme-models" }, { namespace: "" }, { namespace: "acme-models", tenant: undefined }]) {
       expect(isPlainAuthorizeBody(b)).toBe(false);
     }
   });

@@ -63,6 +63,8 @@ const serve = async (over: Partial<AppDeps> & { refresh?: boolean } = {}): Promi
     authenticator: over.authenticator ?? new StaticTokenAuthenticator([gateway.entry, acme.entry, admin.entry]),
     // One clock for every app: the answers' stateAgeMs are equal (0).
     quota: { now: () => NOW, autoRefresh: false },
+    // The tenant registry the gateway's namespace bodies are mapped with (the collector settings').
+    accessLogs: { tenants: REGISTRY },
     limits: { requestsPerMinute: 100_000, failedAuth: { max: 100_000, windowMs: 60_000 }, ...over.limits },
     ...(over.authorizeFastPath === undefined ? {} : { authorizeFastPath: over.authorizeFastPath }),
   });
@@ -122,8 +124,25 @@ const counted = async (registry: Registry, name: string): Promise<string> =>
     .filter((l) => l.includes('route="/v1/quota/authorize"') && !l.startsWith("#") && !l.includes("_bucket{") && !l.includes("_sum{"))
     .join("\n");
 
+const REGISTRY = [
+  { name: "acme", namespaces: ["acme-models", "acme-dev"] },
+  { name: "globex", namespaces: ["globex-models"] },
+];
+
 const BODIES: Record<string, string> = {
   plain: JSON.stringify({ tenant: "acme", user: "alice", tier: "premium" }),
+  // The platform's gateway names the key's namespace; the registry maps it.
+  nsPlain: JSON.stringify({ namespace: "acme-models", user: "alice", tier: "premium" }),
+  nsRefused: JSON.stringify({ namespace: "acme-dev", user: "bob" }),
+  nsGatewayNone: JSON.stringify({ namespace: "acme-models", user: "", tier: "" }),
+  nsOtherTenant: JSON.stringify({ namespace: "globex-models", user: "x" }),
+  nsUnknown: JSON.stringify({ namespace: "elsewhere", user: "alice" }),
+  nsTenantName: JSON.stringify({ namespace: "acme" }),
+  nsEmpty: JSON.stringify({ namespace: "", user: "alice" }),
+  nsAndTenant: JSON.stringify({ tenant: "acme", namespace: "globex-models" }),
+  nsAndUnknown: JSON.stringify({ tenant: "acme", namespace: "elsewhere" }),
+  nsNumber: '{"namespace":7}',
+  nsNull: '{"namespace":null,"tenant":"acme"}',
   refused: JSON.stringify({ tenant: "acme", user: "bob" }),
   gatewayNone: JSON.stringify({ tenant: "acme", user: "", tier: "" }),
   tenantOnly: JSON.stringify({ tenant: "acme" }),
@@ -151,7 +170,7 @@ const BODIES: Record<string, string> = {
 };
 
 /** The requests the fast path must answer itself: the gateway's plain checks. */
-const PLAIN = new Set(["plain", "refused", "gatewayNone", "tenantOnly", "otherTenant", "spaced", "unicode", "maxTenant", "duplicateKey"]);
+const PLAIN = new Set(["plain", "refused", "gatewayNone", "tenantOnly", "otherTenant", "spaced", "unicode", "maxTenant", "duplicateKey", "nsPlain", "nsRefused", "nsGatewayNone", "nsOtherTenant"]);
 
 beforeAll(async () => {
   db = await startBillingDb();
@@ -212,6 +231,9 @@ describe("the gateway's quota check in front of fastify", () => {
       expect(await counted(fast.registry, name)).toEqual(await counted(route.registry, name));
     }
     expect(await counted(fast.registry, "maas_billing_http_requests_total")).toMatch(/status="200"\} \d+/);
+    // A namespace is checked as its tenant: bob's quota in acme-dev (acme's) refuses, as by tenant.
+    expect(await send(fast.port, { token: gateway.token, body: BODIES.nsRefused })).toContain('"allowed":false,"exceeded":{');
+    expect(statusOf(await send(fast.port, { token: gateway.token, body: BODIES.nsUnknown }))).toBe(400);
   }, 120_000);
 
   it("leaves a stale view to the route: 503, as without the fast path", async () => {

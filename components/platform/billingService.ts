@@ -51,6 +51,8 @@ export interface BillingServiceArgs
 export class BillingService extends pulumi.ComponentResource {
   /** In-cluster base URL of the billing API. */
   public readonly url: pulumi.Output<string>;
+  /** The billing API's Deployment: what waits for its pods to run the current code depends on it. */
+  public readonly deployment: k8s.apps.v1.Deployment;
   /**
    * External URL of the tenant billing portal (`https://<host>/portal/`), exposed next to the API;
    * undefined when no host is known (kubernetes without `platform.billing.host`).
@@ -132,7 +134,7 @@ export class BillingService extends pulumi.ComponentResource {
       );
     }
 
-    new k8s.apps.v1.Deployment(
+    this.deployment = new k8s.apps.v1.Deployment(
       `${name}-deployment`,
       {
         metadata: meta,

@@ -14,20 +14,22 @@ import { appLabels } from "./security";
  * ONE object for every platform gateway rule: each concern contributes a rule set to
  * gatewayAuthPolicySpec() (issue #16: the quota check; issue #13: the tiers a tenant may use),
  * merged by rule name, rather than a second Gateway-level AuthPolicy (Kuadrant would let only one
- * of two overrides on the same Gateway win). Both read the same identity: the tenant is the
- * platform's namespace→tenant map applied to the namespace of the API key's Secret
- * (tenantExpression), user and tier are the key's annotations (annotationExpression).
+ * of two overrides on the same Gateway win). Both read the same identity: the namespace of the API
+ * key's Secret (which the billing service, or the platform's namespace→tenant map in the identity
+ * filter, maps to the tenant), user and tier are the key's annotations (annotationExpression).
  *
  * Quota check (docs/platform.md "Gateway enforcement"; fields checked against
  * ../shared/crds/kuadrant.io_authpolicies.yaml and Authorino's docs/features.md, "HTTP
  * GET/GET-by-POST (metadata.http)", "Caching (cache)", "Custom denial status"):
- *  - metadata `quota`: Authorino POSTs {tenant, user, tier} as JSON (bodyParameters: Authorino
- *    serialises each value, so a crafted annotation cannot inject another tenant into the body)
+ *  - metadata `quota`: Authorino POSTs {namespace, user, tier} as JSON (bodyParameters: Authorino
+ *    serialises each value, so a crafted annotation cannot inject another field into the body)
  *    to the billing service's POST /v1/quota/authorize, with the gateway's billing token from a
  *    Secret in Authorino's namespace (sharedSecretRef, sent as `Authorization: Bearer`). The
- *    tenant is the platform's namespace→tenant map applied to the namespace of the API key's
- *    Secret (a tenant can only store keys in its own namespaces); user and tier are the key's
- *    annotations. Cached per (tenant, user, tier) for `cacheTtlSeconds`.
+ *    namespace is the API key's Secret's (`auth.identity.metadata.namespace`: a tenant can only
+ *    store keys in its own namespaces); the billing service maps it to the tenant with the tenant
+ *    registry it already reads (strictly: a namespace no tenant lists is refused), so this rule
+ *    lists no tenant and the policy does not grow with them (docs/scaling.md). User and tier are
+ *    the key's annotations. Cached per (namespace, user, tier) for `cacheTtlSeconds`.
  *  - authorization `quota`: allowed unless the billing service said allowed=false (fail-open), or
  *    only when it said allowed=true (fail-closed: billing down or slow means refused).
  *  - response.unauthorized: 429 with the billing service's message naming the quota and its reset
@@ -79,8 +81,6 @@ const celMap = (m: Readonly<Record<string, string | number>>): string =>
 export interface QuotaEnforcementSpec {
   /** Base URL of the billing API as Authorino reaches it (in-cluster Service URL). */
   readonly billingUrl: string;
-  /** Namespace of each tenant's API keys → tenant name. */
-  readonly tenantByNamespace: Readonly<Record<string, string>>;
   readonly cacheTtlSeconds: number;
   readonly failureMode: "open" | "closed";
   /** Secret (in Authorino's namespace) holding the gateway's billing token under `key`. */
@@ -89,6 +89,12 @@ export interface QuotaEnforcementSpec {
 
 /** The namespace of the API key's Secret (Authorino's apiKey identity is the Secret itself). */
 const KEY_NAMESPACE = "auth.identity.metadata.namespace";
+
+/**
+ * CEL: the key's namespace, "" for an identity without one (the billing service refuses "" with
+ * 400, as it refused the "" tenant of an unknown namespace before the body named the namespace).
+ */
+export const keyNamespaceExpression = `has(auth.identity.metadata) && has(${KEY_NAMESPACE}) ? ${KEY_NAMESPACE} : ""`;
 
 /**
  * CEL: `body` with `m` bound to the map literal, written ONCE. Authorino's CEL environment is
@@ -114,7 +120,6 @@ export const quotaPredicate = (failureMode: "open" | "closed"): string =>
 
 /** The quota parts of the override rules (metadata, authorization, response). */
 export function quotaOverrideRules(q: QuotaEnforcementSpec): OverrideRules {
-  const tenant = tenantExpression(q.tenantByNamespace);
   const user = annotationExpression(USER_ANNOTATION);
   const tier = annotationExpression(TIER_ANNOTATION);
   const denied = "has(auth.metadata.quota.allowed) && auth.metadata.quota.allowed == false";
@@ -125,12 +130,13 @@ export function quotaOverrideRules(q: QuotaEnforcementSpec): OverrideRules {
           url: `${q.billingUrl.replace(/\/+$/, "")}/v1/quota/authorize`,
           method: "POST" as const,
           contentType: "application/json" as const,
-          bodyParameters: { tenant: { expression: tenant }, user: { expression: user }, tier: { expression: tier } },
+          // The key's namespace, not its tenant: the billing service maps it (routes/quotas.ts).
+          bodyParameters: { namespace: { expression: keyNamespaceExpression }, user: { expression: user }, tier: { expression: tier } },
           sharedSecretRef: { name: q.tokenSecret.name, key: q.tokenSecret.key },
           credentials: { authorizationHeader: { prefix: "Bearer" } },
         },
-        // Keyed by the key's namespace, not its tenant: each namespace belongs to one tenant, so the
-        // entries are never shared across tenants, and the key needs no second copy of the map.
+        // Keyed by the key's namespace, which the body names: each namespace belongs to one tenant, so
+        // the entries are never shared across tenants.
         cache: { key: { expression: `${KEY_NAMESPACE} + "/" + (${user}) + "/" + (${tier})` }, ttl: q.cacheTtlSeconds },
       },
     },
@@ -255,6 +261,12 @@ export interface GatewayAuthArgs {
   readonly billingUrl: pulumi.Input<string>;
   /** The gateway's billing token (secret output of billingTokens.ts), issued when quota enforcement is on. */
   readonly gatewayToken?: pulumi.Output<string>;
+  /**
+   * The billing API's Deployment: the policy is applied after its rollout, because the quota body
+   * names the key's namespace, which billing pods older than that form refuse (400: a fail-closed
+   * gateway would refuse every request while they still answer).
+   */
+  readonly billingDeployment?: pulumi.Resource;
 }
 
 /**
@@ -278,7 +290,6 @@ export function gatewayAuthRuleSets(args: Pick<GatewayAuthArgs, "enforcement" | 
       ? [
           quotaOverrideRules({
             billingUrl,
-            tenantByNamespace,
             cacheTtlSeconds: args.enforcement.cacheTtlSeconds,
             failureMode: args.enforcement.failureMode,
             tokenSecret: { name: gatewayBillingTokenSecretName, key: "token" },
@@ -312,6 +323,6 @@ export function createGatewayAuth(name: string, args: GatewayAuthArgs, parent: p
       metadata: { name: gatewayAuthPolicyName, namespace: args.gateway.namespace, labels: appLabels(gatewayAuthPolicyName, "gateway-auth") },
       spec: pulumi.output(args.billingUrl).apply((billingUrl) => gatewayAuthPolicySpec(args.gateway, ...gatewayAuthRuleSets(args, quota, billingUrl))),
     },
-    { parent, ...(secret ? { dependsOn: [secret] } : {}) },
+    { parent, dependsOn: [...(secret ? [secret] : []), ...(args.billingDeployment ? [args.billingDeployment] : [])] },
   );
 }

@@ -36,7 +36,8 @@ export const vocabularySource = (getBook: () => PriceBook, extra: { tiers?: read
 
 export interface VocabularyIssue {
   readonly index?: number;
-  readonly field: "tier" | "model";
+  /** tier, model; namespace: the quota check's key namespace that no registered tenant owns (routes/quotas.ts). */
+  readonly field: "tier" | "model" | "namespace";
   readonly message: string;
 }
 

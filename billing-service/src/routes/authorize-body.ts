@@ -1,6 +1,6 @@
 /**
  * The body check of the gateway's per-request quota check (POST /v1/quota/authorize), once per
- * gateway request: the gateway's bodies ({ tenant, user?, tier? } of short plain strings) are
+ * gateway request: the gateway's bodies ({ namespace | tenant, user?, tier? } of short plain strings) are
  * accepted by a few typeof and length tests; ANY other body goes to the route's zod schema, which
  * answers (the same value, or the same 400 naming the field). The fast path accepts only what the
  * schema accepts and returns what the schema would (test/authorize-body.test.ts holds the composed
@@ -18,13 +18,18 @@ const isLabel = (x: unknown): boolean => typeof x === "string" && x.length >= 1 
 /** A label, "" (the gateway's "none"), or absent. */
 const isOptionalLabel = (x: unknown): boolean => x === undefined || x === "" || isLabel(x);
 
-/** The common body, exactly: a plain object with only these keys, each of its schema's shape. */
-export const isPlainAuthorizeBody = (data: unknown): data is { tenant: string; user?: string; tier?: string } => {
+/** A checked body: the tenant, or the namespace of the API key's Secret (exactly one), user and tier. */
+export type AuthorizeBody = { readonly user?: string; readonly tier?: string } & ({ readonly tenant: string; readonly namespace?: undefined } | { readonly namespace: string; readonly tenant?: undefined });
+
+/** The common bodies, exactly: a plain object with only these keys, each of its schema's shape, tenant or namespace. */
+export const isPlainAuthorizeBody = (data: unknown): data is AuthorizeBody => {
   if (typeof data !== "object" || data === null || Array.isArray(data) || Object.getPrototypeOf(data) !== Object.prototype) return false;
   const body = data as Record<string, unknown>;
   // for-in sees own and inherited enumerable keys; the prototype is Object.prototype (none).
-  for (const key in body) if (key !== "tenant" && key !== "user" && key !== "tier") return false;
-  return isLabel(body.tenant) && isOptionalLabel(body.user) && isOptionalLabel(body.tier) && !("user" in body && body.user === undefined) && !("tier" in body && body.tier === undefined);
+  for (const key in body) if (key !== "tenant" && key !== "namespace" && key !== "user" && key !== "tier") return false;
+  // Exactly one of tenant and namespace, a label (the schema's refinement).
+  const named = "tenant" in body ? !("namespace" in body) && isLabel(body.tenant) : isLabel(body.namespace);
+  return named && isOptionalLabel(body.user) && isOptionalLabel(body.tier) && !("user" in body && body.user === undefined) && !("tier" in body && body.tier === undefined);
 };
 
 /** The route's validatorCompiler: the fast path for the body, zod for the rest (and for every other part). */

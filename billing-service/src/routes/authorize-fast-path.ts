@@ -1,7 +1,8 @@
 /**
  * The gateway's per-request quota check, POST /v1/quota/authorize, answered in front of fastify for
  * the one request the gateway sends a thousand times a second: its own credential, a small JSON
- * body { tenant, user?, tier? } of plain labels, a fresh quota view. Everything else is handed to
+ * body { namespace | tenant, user?, tier? } of plain labels (a namespace mapped to its tenant by
+ * the same registry as the route's), a fresh quota view. Everything else is handed to
  * fastify's route unchanged, which answers it as before (401/403/429, 400, 415, 413, 503, a tenant
  * credential on this route with its rate limit, ...).
  *
@@ -16,7 +17,8 @@
  *     limit, one lookup per request: a request handed on reuses the lookup, so an unknown token
  *     counts as one failure), and only the quota-gateway credential (isQuotaGateway), which may
  *     call this route and nothing else, and is exempt from the per-principal rate limit;
- *   - the same tenant check (principal.may("quotas.check", tenant)), the same body check
+ *   - the same tenant check (principal.may("quotas.check", tenant), a namespace's tenant through
+ *     authorizeTenantOf, a namespace of no registered tenant left to the route), the same body check
  *     (isPlainAuthorizeBody: only what the route's schema accepts, as the schema returns it), the
  *     same answer (authorizeAnswer) and the same headers;
  *   - the same request metrics (maas_billing_http_requests_total, ..._duration_seconds) and, as
@@ -33,7 +35,7 @@ import type { Principal } from "../auth/types";
 import type { ServiceMetrics } from "../ops/metrics";
 import type { QuotaService } from "../quota/service";
 import { isPlainAuthorizeBody } from "./authorize-body";
-import { authorizeAnswer, QUOTA_AUTHORIZE_PATH } from "./quotas";
+import { authorizeAnswer, authorizeTenantOf, QUOTA_AUTHORIZE_PATH, type TenantOfNamespace } from "./quotas";
 
 /** Bodies up to this many bytes are read by the fast path (the gateway's are ~60); larger ones go to fastify. */
 export const FAST_PATH_MAX_BODY = 4096;
@@ -48,6 +50,8 @@ export interface AuthorizeFastPathDeps {
   readonly gate: AuthGate;
   readonly quota: QuotaService;
   readonly metrics: ServiceMetrics;
+  /** The key namespace -> tenant map the route uses (the tenant registry); default: none known. */
+  readonly tenantOfNamespace?: TenantOfNamespace;
 }
 
 export interface AuthorizeFastPath {
@@ -62,6 +66,7 @@ export interface AuthorizeFastPath {
 
 export const createAuthorizeFastPath = (deps: AuthorizeFastPathDeps): AuthorizeFastPath => {
   const { gate, quota, metrics } = deps;
+  const tenantOfNamespace = deps.tenantOfNamespace ?? (() => undefined);
   const kept = new WeakMap<IncomingMessage, Buffer>();
 
   /** The answer's JSON for a read body, or undefined when the route is to answer it. */
@@ -72,9 +77,12 @@ export const createAuthorizeFastPath = (deps: AuthorizeFastPathDeps): AuthorizeF
     } catch {
       return undefined; // fastify's parser answers (400, naming the error)
     }
-    if (!isPlainAuthorizeBody(data) || !(await principal.may("quotas.check", data.tenant))) return undefined;
+    if (!isPlainAuthorizeBody(data)) return undefined;
+    // A namespace no registered tenant owns: the route answers (400, naming it).
+    const tenant = authorizeTenantOf(data, tenantOfNamespace);
+    if (tenant === undefined || !(await principal.may("quotas.check", tenant))) return undefined;
     // A stale view throws: the route answers 503 (or 200, if a refresh landed meanwhile).
-    return JSON.stringify(authorizeAnswer(quota, data));
+    return JSON.stringify(authorizeAnswer(quota, { tenant, user: data.user, tier: data.tier }));
   };
 
   const answer = async (req: IncomingMessage, res: ServerResponse, handler: (req: IncomingMessage, res: ServerResponse) => void, started: number, token: string): Promise<void> => {

@@ -17,7 +17,8 @@ import { estimateCostMinor } from "../quota/cost";
 import { refusalMessage } from "../quota/decide";
 import type { QuotaService } from "../quota/service";
 import { deleteQuota, QUOTA_KINDS, QUOTA_PERIODS, setQuota } from "../quota/store";
-import { authorizeValidatorCompiler } from "./authorize-body";
+import { isQuotaGateway } from "../auth/static";
+import { authorizeValidatorCompiler, type AuthorizeBody } from "./authorize-body";
 import { count, errorBody, pgText, quotaAuthorizeBody, quotaAuthorizeRequest, quotaCheckBody, quotaListBody, quotaRemainingBody, tenantParams } from "../schemas";
 
 const label = pgText();
@@ -37,6 +38,23 @@ export const authorizeAnswer = (quota: QuotaService, body: { tenant: string; use
 
 export type QuotaAuthorizeAnswer = z.input<typeof quotaAuthorizeBody>;
 
+/**
+ * The namespace of an API key's Secret -> its tenant, from the platform's tenant registry (the
+ * collector settings' `tenants` and `tenantFiles`), strictly: a namespace no tenant lists has no
+ * tenant (never "the namespace is its own tenant"), so a key stored anywhere else is billed to
+ * nobody. The gateway sends the namespace, Authorino takes it from the key's Secret
+ * (`auth.identity.metadata.namespace`); docs/threat-model.md B3N.
+ */
+export type TenantOfNamespace = (namespace: string) => string | undefined;
+
+/** The tenant a checked authorize body names: its tenant, or its namespace's (undefined: no registered tenant's). */
+export const authorizeTenantOf = (body: AuthorizeBody, tenantOfNamespace: TenantOfNamespace): string | undefined =>
+  body.tenant ?? tenantOfNamespace(body.namespace);
+
+/** The 400 for a namespace of no registered tenant (the same shape as a validation error). */
+export const unknownNamespaceError = (namespace: string): InvalidRequestError =>
+  new InvalidRequestError([{ field: "namespace", message: `"${namespace}" is not a namespace of any registered tenant: add it to the tenant's namespaces (platform.tenants[].namespaces), or send tenant` }]);
+
 export const registerQuotaRoutes = (
   base: FastifyInstance,
   pool: Pool,
@@ -45,6 +63,8 @@ export const registerQuotaRoutes = (
   vocabulary: () => Vocabulary,
   /** The body the authorize fast path read from this request before handing it on (authorize-fast-path.ts). */
   replayedBody?: (raw: IncomingMessage) => Readable | undefined,
+  /** The authorize check's key namespace -> tenant (the tenant registry); none: every namespace is unknown. */
+  tenantOfNamespace: TenantOfNamespace = () => undefined,
 ): void => {
   const app = base.withTypeProvider<ZodTypeProvider>();
   app.get(
@@ -134,7 +154,8 @@ export const registerQuotaRoutes = (
   app.post(
     QUOTA_AUTHORIZE_PATH,
     {
-      config: { scope: { tenant: "body", action: "quotas.check" } },
+      // The auth hook checks the tenant the body names, a namespace through the registry (auth/hooks.ts).
+      config: { scope: { tenant: "body", action: "quotas.check", tenantOfNamespace } },
       // Called once per gateway request: fastify's two info lines per request (synchronous writes
       // to stdout) cost more CPU than the check itself (bench/quota.ts profile), so app.ts does not
       // write them for this path. Warnings and errors (denied credentials, failures) are still
@@ -142,9 +163,9 @@ export const registerQuotaRoutes = (
       schema: {
         summary: "Request-path check for the gateway: may this identity send one more request? Answered from memory",
         description:
-          "Always 200 with allowed true/false while the replica's quota state is fresh (at most the refresh interval plus one refresh old); 503 when it is older than the staleness limit. Nothing is reserved. On allowed=false, message names the quota and its reset time (the gateway's 429 body).",
+          "The body names the tenant, or the namespace of the API key's Secret (the platform's gateway sends that; only its credential may), which the tenant registry maps to its tenant: a namespace no registered tenant lists is refused with 400. Always 200 with allowed true/false while the replica's quota state is fresh (at most the refresh interval plus one refresh old); 503 when it is older than the staleness limit. Nothing is reserved. On allowed=false, message names the quota and its reset time (the gateway's 429 body).",
         body: quotaAuthorizeRequest,
-        response: { 200: quotaAuthorizeBody, 503: errorBody },
+        response: { 200: quotaAuthorizeBody, 403: errorBody, 503: errorBody },
       },
       // The answers are built right below with exactly the schema's fields (a 503 by the error
       // handler, errorBody): plain JSON.stringify instead of a zod parse of every answer, which is
@@ -157,9 +178,23 @@ export const registerQuotaRoutes = (
       // The gateway's plain checks are answered before fastify (authorize-fast-path.ts); a request
       // the fast path read and handed on (any other answer) has its body read from the copy it kept.
       preParsing: (request, _reply, payload, done) => done(null, replayedBody?.(request.raw) ?? payload),
+      // Naming the key's namespace is the gateway's form (the auth hook has already refused a
+      // namespace of another tenant): any other credential gets 403 for it, registered or not, so
+      // a tenant cannot learn which namespaces are some tenant's from 400 against 403.
+      preValidation: async (request, reply) => {
+        const body = request.body as Record<string, unknown> | undefined;
+        if (body !== null && typeof body === "object" && "namespace" in body && !isQuotaGateway(request.principal)) {
+          return reply.code(403).send({ error: "forbidden", message: "only the gateway's credential names an API key's namespace: send tenant" });
+        }
+      },
     },
     // A stale state throws StaleQuotaViewError: 503 (routes/errors.ts).
-    async (request) => authorizeAnswer(quota, request.body),
+    async (request) => {
+      const body = request.body as AuthorizeBody;
+      const tenant = authorizeTenantOf(body, tenantOfNamespace);
+      if (tenant === undefined) throw unknownNamespaceError(body.namespace!);
+      return authorizeAnswer(quota, { tenant, user: body.user, tier: body.tier });
+    },
   );
   app.get(
     "/v1/quota/remaining",
