@@ -15,6 +15,7 @@ import { createPlatformGrafana } from "./platform/grafana";
 import { createRestrictedNamespace } from "./platform/namespaces";
 import { createPlatformIngressPolicies } from "./platform/networkPolicies";
 import { createRouteAdmission } from "./platform/routeAdmission";
+import { createAuthPolicyAdmission } from "./platform/authPolicyAdmission";
 import { createPlatformRules } from "./platform/rules";
 import { createGatewayAuth } from "./platform/gatewayAuth";
 import { createMeteringPolicy } from "./platform/gatewayMetering";
@@ -170,6 +171,8 @@ export class Platform extends pulumi.ComponentResource {
 
     // Tenant HTTPRoutes only within the tenant's domains (the shared Gateway's hostnames are not theirs).
     createRouteAdmission(name, this);
+    // Tenant AuthPolicies authenticate with API keys only, identity untouched (threat model B3I).
+    createAuthPolicyAdmission(name, this);
     // Default-deny ingress in the monitoring and billing namespaces, then exactly the platform's peers.
     createPlatformIngressPolicies(
       name,

@@ -32,6 +32,7 @@ import { stopAll } from "./processes";
 import { prometheusIsolationChecks } from "./prom-isolation";
 import { renderStack } from "./render";
 import { routeAdmissionChecks } from "./route-admission";
+import { authPolicyAdmissionChecks } from "./authpolicy-admission";
 import { billingListenerChecks } from "./billing-listener";
 import { routeDomainsAnnotation } from "../../components/platform/routeAdmission";
 import { Report, expect } from "./report";
@@ -118,6 +119,8 @@ async function renderStage(report: Report, workDir: string): Promise<void> {
         if (domains.length === 0 || t.adminGroups.length === 0) continue;
         const others = stackTenants.filter((o) => o !== t).flatMap(domainsOf);
         await routeAdmissionChecks(report, cp.admin, cp.clientFor(`${t.name}-admin`), { name: t.name, namespace: t.namespaces[0], domains }, others, spec.hostnames[0], sharedGateway);
+        const rival = stackTenants.find((o) => o !== t);
+        if (rival) await authPolicyAdmissionChecks(report, cp.admin, cp.clientFor(`${t.name}-admin`), { name: t.name, namespace: t.namespaces[0] }, rival.namespaces[0]);
         await billingListenerChecks(report, cp.admin, cp.clientFor(`${t.name}-admin`), { name: t.name, namespace: t.namespaces[0], domain: domains[0] }, billingRoute);
       }
     }
