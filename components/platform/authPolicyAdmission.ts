@@ -1,7 +1,5 @@
-import * as k8s from "@pulumi/kubernetes";
 import type * as pulumi from "@pulumi/pulumi";
-import { tenantNamespaceLabel } from "./routeAdmission";
-import { appLabels } from "./security";
+import { createDenyingAdmissionPolicy, tenantNamespaceLabel } from "./routeAdmission";
 
 export const authPolicyAdmissionPolicyName = "maas-tenant-authpolicy-identity";
 
@@ -50,15 +48,5 @@ export function authPolicyIdentityPolicySpec(): Record<string, unknown> {
 
 /** The policy and its binding (Deny) for every tenant namespace. */
 export function createAuthPolicyAdmission(name: string, parent: pulumi.Resource): void {
-  const labels = appLabels(authPolicyAdmissionPolicyName, "admission");
-  const policy = new k8s.admissionregistration.v1.ValidatingAdmissionPolicy(
-    `${name}-authpolicy-admission-policy`,
-    { metadata: { name: authPolicyAdmissionPolicyName, labels }, spec: authPolicyIdentityPolicySpec() },
-    { parent },
-  );
-  new k8s.admissionregistration.v1.ValidatingAdmissionPolicyBinding(
-    `${name}-authpolicy-admission-binding`,
-    { metadata: { name: authPolicyAdmissionPolicyName, labels }, spec: { policyName: policy.metadata.name, validationActions: ["Deny"] } },
-    { parent },
-  );
+  createDenyingAdmissionPolicy(name, "authpolicy-admission", authPolicyAdmissionPolicyName, authPolicyIdentityPolicySpec(), parent);
 }

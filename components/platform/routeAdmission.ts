@@ -49,17 +49,21 @@ export function routeHostnamePolicySpec(): Record<string, unknown> {
   };
 }
 
+/**
+ * A ValidatingAdmissionPolicy and its binding (Deny): children `${name}-${role}-policy` and
+ * `${name}-${role}-binding`, both named `policyName` in the cluster.
+ */
+export function createDenyingAdmissionPolicy(name: string, role: string, policyName: string, spec: Record<string, unknown>, parent: pulumi.Resource): void {
+  const labels = appLabels(policyName, "admission");
+  const policy = new k8s.admissionregistration.v1.ValidatingAdmissionPolicy(`${name}-${role}-policy`, { metadata: { name: policyName, labels }, spec }, { parent });
+  new k8s.admissionregistration.v1.ValidatingAdmissionPolicyBinding(
+    `${name}-${role}-binding`,
+    { metadata: { name: policyName, labels }, spec: { policyName: policy.metadata.name, validationActions: ["Deny"] } },
+    { parent },
+  );
+}
+
 /** The policy and its binding (Deny) for every tenant namespace. */
 export function createRouteAdmission(name: string, parent: pulumi.Resource): void {
-  const labels = appLabels(routeAdmissionPolicyName, "admission");
-  const policy = new k8s.admissionregistration.v1.ValidatingAdmissionPolicy(
-    `${name}-route-admission-policy`,
-    { metadata: { name: routeAdmissionPolicyName, labels }, spec: routeHostnamePolicySpec() },
-    { parent },
-  );
-  new k8s.admissionregistration.v1.ValidatingAdmissionPolicyBinding(
-    `${name}-route-admission-binding`,
-    { metadata: { name: routeAdmissionPolicyName, labels }, spec: { policyName: policy.metadata.name, validationActions: ["Deny"] } },
-    { parent },
-  );
+  createDenyingAdmissionPolicy(name, "route-admission", routeAdmissionPolicyName, routeHostnamePolicySpec(), parent);
 }
