@@ -14,13 +14,13 @@
  */
 import fc from "fast-check";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { COST_DENOMINATOR, costFactors, costNumeratorOf, priceFor, usageCostNumerator } from "../src/pricebook/cost";
-import { allocate } from "../src/pricebook/money";
-import { parsePriceBook, type PriceBook } from "../src/pricebook/pricebook";
+import { costFactors, costNumeratorOf, usageCostNumerator } from "../src/pricebook/cost";
+import { parsePriceBook } from "../src/pricebook/pricebook";
 import { ingestEvents } from "../src/events/ingest";
-import { foldUsageRows, readUsageSnapshot, type Amounts, type Consumption, type UsageRow } from "../src/quota/usage";
+import { foldUsageRows, readUsageSnapshot, type UsageRow } from "../src/quota/usage";
 import { startBillingDb, usageEvent, type BillingTestDb } from "./support/billing-db";
 import { priceText, twoVersionBook } from "./support/property-books";
+import { figuresOf, perRow } from "./support/quota-reference";
 
 const NOW = new Date("2026-05-23T12:34:56Z");
 const TENANTS = ["acme", "globex"];
@@ -43,70 +43,13 @@ const bookArb = fc.record({ digits: fc.constantFrom(0, 2, 3), v1: entries, v2: e
 
 const qty = fc.oneof(fc.bigInt({ min: 0n, max: 1000n }), fc.bigInt({ min: 0n, max: 10n ** 15n }));
 const ledgerRow = fc
-  .record({ tenant: fc.constantFrom(...TENANTS), user: fc.constantFrom(...USERS), tier: fc.constantFrom(...TIERS), model: fc.constantFrom(...MODELS), today: fc.boolean(), version: fc.integer({ min: 0, max: 2 }), a: qty, b: qty, c: qty })
-  .map((r): UsageRow => [false, r.tenant, r.user, r.tier, r.model, r.today, r.version, `${r.a}`, `${r.b}`, `${r.c}`, null]);
+  .record({ tenant: fc.constantFrom(...TENANTS), user: fc.constantFrom(...USERS), tier: fc.constantFrom(...TIERS), model: fc.constantFrom(...MODELS), today: fc.boolean(), version: fc.integer({ min: 0, max: 2 }), a: qty, b: qty, c: qty, userOnly: fc.boolean() })
+  // userOnly (the per-user day rollup's rows, migration 072): a row of a user that the tenant's total does not count.
+  .map((r): UsageRow => [false, r.tenant, r.user, r.tier, r.model, r.today, r.version, `${r.a}`, `${r.b}`, `${r.c}`, null, r.user !== "" && r.userOnly]);
 const reservedRow = fc
   .record({ tenant: fc.constantFrom(...TENANTS), user: fc.constantFrom(...USERS), a: qty, c: qty, d: qty })
   .map((r): UsageRow => [true, r.tenant, r.user, "", "", true, 0, `${r.a}`, "0", `${r.c}`, `${r.d}`]);
 const rowsArb = fc.array(fc.oneof({ arbitrary: ledgerRow, weight: 5 }, { arbitrary: reservedRow, weight: 1 }), { maxLength: 40 });
-
-/** The straightforward path: every row priced by usageCostNumerator, each figure's exact sum rounded once by allocate. */
-const perRow = (rows: readonly UsageRow[], book: PriceBook) => {
-  const figures = new Map<string, { day: Amounts; month: Amounts; reserved: Amounts; dayN: bigint; monthN: bigint }>();
-  const unpriced = new Set<string>();
-  const figure = (key: string) => {
-    let f = figures.get(key);
-    if (!f) {
-      const z = (): Amounts => ({ tokens: 0n, requests: 0n, costMinor: 0n });
-      f = { day: z(), month: z(), reserved: z(), dayN: 0n, monthN: 0n };
-      figures.set(key, f);
-    }
-    return f;
-  };
-  for (const [reserved, tenant, user, tier, model, today, version, a, b, c, d] of rows) {
-    const targets = [figure(`${tenant}/*`), ...(user === "" ? [] : [figure(`${tenant}/${user}`)])];
-    if (reserved) {
-      for (const f of targets) {
-        f.reserved.tokens += BigInt(a);
-        f.reserved.requests += BigInt(c);
-        f.reserved.costMinor += BigInt(d!);
-      }
-      continue;
-    }
-    const v = book.versions[version - 1];
-    const p = v && priceFor(v, { tenant, tier, model });
-    if (!p) unpriced.add(JSON.stringify([tenant, tier, model]));
-    const n = p ? usageCostNumerator({ inputTokens: BigInt(a), outputTokens: BigInt(b), requests: BigInt(c) }, p, book.minorUnitDigits) : 0n;
-    for (const f of targets) {
-      for (const [period, add] of [
-        [f.month, true],
-        [f.day, today],
-      ] as const) {
-        if (!add) continue;
-        period.tokens += BigInt(a) + BigInt(b);
-        period.requests += BigInt(c);
-      }
-      f.monthN += n;
-      if (today) f.dayN += n;
-    }
-  }
-  const round = (n: bigint) => allocate([n], COST_DENOMINATOR).totalMinor;
-  return {
-    figures: new Map(
-      [...figures].map(([k, f]) => [k, { day: { ...f.day, costMinor: round(f.dayN) }, month: { ...f.month, costMinor: round(f.monthN) }, reserved: f.reserved }] as const),
-    ),
-    unpriced: [...unpriced].sort(),
-  };
-};
-
-const figuresOf = (tenants: Map<string, { total: Consumption; users: Map<string, Consumption> }>) => {
-  const out = new Map<string, Consumption>();
-  for (const [tenant, t] of tenants) {
-    out.set(`${tenant}/*`, t.total);
-    for (const [user, c] of t.users) out.set(`${tenant}/${user}`, c);
-  }
-  return out;
-};
 
 describe("quota refresh: the fold equals pricing every row", () => {
   it("costFactors: the numerator through the factors is usageCostNumerator, for any price and usage", () => {

@@ -55,6 +55,7 @@ const countsPerTable = async () => ({
   collector: await count("select count(*) as n from collector_usage where tenant = $1"),
   accessLog: await count("select count(*) as n from access_log_usage where tenant = $1"),
   hourly: await count("select count(*) as n from usage_hourly where tenant = $1"),
+  userDaily: await count("select count(*) as n from usage_user_daily where tenant = $1"),
   keyHourly: await count("select count(*) as n from access_log_key_hourly where tenant = $1"),
   rollup: await count("select count(*) as n from usage_rollup where tenant = $1"),
 });
@@ -119,6 +120,7 @@ describe("retention of every ledger table", () => {
     expect(await oldest("select min(window_start) as t from collector_usage where tenant = $1")).toEqual(cutoff);
     expect(await oldest("select min(event_time) as t from access_log_usage where tenant = $1")).toEqual(cutoff);
     expect(await oldest("select min(hour) as t from usage_hourly where tenant = $1")).toEqual(cutoff);
+    expect(await oldest("select min(day) as t from usage_user_daily where tenant = $1")).toEqual(cutoff);
     expect(await oldest("select min(hour) as t from access_log_key_hourly where tenant = $1")).toEqual(cutoff);
     expect(await oldest("select min(hour) as t from usage_rollup where tenant = $1")).toEqual(cutoff);
     const after = await countsPerTable();
@@ -126,18 +128,21 @@ describe("retention of every ledger table", () => {
       events: kept.length,
       collector: kept.length,
       accessLog: kept.length * 2,
-      // Three hours kept (cutoff, cutoff+5h, +6 months); usage_hourly: user "" (events, collector)
-      // and alice (access logs) per hour; the key rollup: two keys per hour.
-      hourly: 6,
+      // Three hours kept (cutoff, cutoff+5h, +6 months); usage_hourly: one row per hour (per
+      // tenant since migration 072); usage_user_daily: alice (access logs) on two UTC days (the
+      // cutoff's, +6 months; the day before the cutoff went); the key rollup: two keys per hour.
+      hourly: 3,
+      userDaily: 2,
       keyHourly: 6,
       // One invoice-rollup row per (UTC hour, tier, model, dimensions, origin) of the ledger left.
       rollup: await count("select count(*) as n from (select distinct date_trunc('hour', window_start, 'UTC'), tier, model, dimensions, origin from usage_ledger where tenant = $1) b"),
     });
     expect(after.rollup).toBeGreaterThan(0);
     expect(after.rollup).toBeLessThan(countsBefore.rollup);
-    // The function's count: every deleted row of the five tables.
+    expect(countsBefore.userDaily).toBe(4);
+    // The function's count: every deleted row of the six tables.
     expect(n).toBe(
-      countsBefore.events - after.events + countsBefore.collector - after.collector + countsBefore.accessLog - after.accessLog + countsBefore.hourly - after.hourly + countsBefore.keyHourly - after.keyHourly,
+      countsBefore.events - after.events + countsBefore.collector - after.collector + countsBefore.accessLog - after.accessLog + countsBefore.hourly - after.hourly + countsBefore.userDaily - after.userDaily + countsBefore.keyHourly - after.keyHourly,
     );
 
     // The invoice rollup equals a full scan of the ledger on both sides of the cutoff.

@@ -36,17 +36,26 @@ let seq = 0;
 const queued = async (tenants: readonly string[]): Promise<number> =>
   Number((await db.pool.query("select count(*) as n from ledger_rollup_queue where tenant = any($1)", [tenants])).rows[0].n);
 
-/** Per (tenant, user, tier, model, hour) sums as text, from a query over `tenants`. */
+/** Rollup lines (sums as text), from a query over `tenants`. */
 const sums = async (sql: string, tenants: readonly string[]): Promise<string[]> =>
   (await db.pool.query<{ line: string }>(sql, [tenants])).rows.map((r) => r.line).sort();
-const HOURLY = `select concat_ws('|', tenant, user_key, tier, model, hour::text, sum(input_tokens), sum(output_tokens), sum(requests)) as line
-  from usage_hourly where tenant = any($1) group by tenant, user_key, tier, model, hour`;
-const LEDGER_HOURLY = `select concat_ws('|', tenant, user_key, tier, model, h::text, sum(i), sum(o), sum(r)) as line from (
-    select tenant, coalesce(user_id, '') as user_key, tier, model, date_trunc('hour', event_time) as h, input_tokens as i, output_tokens as o, requests as r
+// usage_hourly per (tenant, tier, model, hour), user_key '' ("h"), and usage_user_daily per
+// (tenant, user, tier, model, UTC day) ("d"), migration 072.
+const HOURLY = `select concat_ws('|', tenant, 'h', user_key, tier, model, hour::text, sum(input_tokens), sum(output_tokens), sum(requests)) as line
+  from usage_hourly where tenant = any($1) group by tenant, user_key, tier, model, hour
+  union all
+  select concat_ws('|', tenant, 'd', user_key, tier, model, day::text, sum(input_tokens), sum(output_tokens), sum(requests))
+  from usage_user_daily where tenant = any($1) group by tenant, user_key, tier, model, day`;
+const LEDGER_ROWS = `select tenant, coalesce(user_id, '') as user_key, tier, model, event_time as t, input_tokens as i, output_tokens as o, requests as r
       from usage_events where tenant = any($1)
     union all
-    select tenant, coalesce(user_id, ''), tier, model, date_trunc('hour', event_time), input_tokens, output_tokens, case when response_type = 'hit' then 1 else 0 end
-      from access_log_usage where tenant = any($1) and billable) x group by tenant, user_key, tier, model, h`;
+    select tenant, coalesce(user_id, ''), tier, model, event_time, input_tokens, output_tokens, case when response_type = 'hit' then 1 else 0 end
+      from access_log_usage where tenant = any($1) and billable`;
+const LEDGER_HOURLY = `select concat_ws('|', tenant, 'h', '', tier, model, date_trunc('hour', t)::text, sum(i), sum(o), sum(r)) as line
+  from (${LEDGER_ROWS}) x group by tenant, tier, model, date_trunc('hour', t)
+  union all
+  select concat_ws('|', tenant, 'd', user_key, tier, model, date_trunc('day', t, 'UTC')::text, sum(i), sum(o), sum(r))
+  from (${LEDGER_ROWS}) x where user_key <> '' group by tenant, user_key, tier, model, date_trunc('day', t, 'UTC')`;
 const INVOICE = `select concat_ws('|', tenant, hour::text, tier, model, origin, sum(input_tokens), sum(output_tokens), sum(requests), sum(ledger_rows)) as line
   from usage_rollup where tenant = any($1) group by tenant, hour, tier, model, origin`;
 const KEYS = `select concat_ws('|', tenant, key_id, model, hour::text, sum(input_tokens), sum(output_tokens), sum(requests)) as line
@@ -157,8 +166,9 @@ describe("rollup queue folded in tenant partitions", () => {
       await c.query("select pg_advisory_xact_lock(hashtext('maas-billing-ledger-rollup-drain'))");
       expect(await n(b, "select folded as n from ledger_rollup_drain_part(1)")).toBe(0);
       await c.query("commit");
-      // Its 3 rows, and the usage_hourly rows they went into: (u0, hour 0), (u1, hour 1), (u0, hour 2).
-      expect((await b.query("select folded, hourly_rows from ledger_rollup_drain_part(1)")).rows[0]).toEqual({ folded: "3", hourly_rows: "3" });
+      // Its 3 rows, and the rollup rows they created (migration 072): usage_hourly hours 0, 1 and 2,
+      // usage_user_daily u0 and u1 (one UTC day).
+      expect((await b.query("select folded, hourly_rows from ledger_rollup_drain_part(1)")).rows[0]).toEqual({ folded: "3", hourly_rows: "5" });
       expect(await queued([t0, t1])).toBe(0);
     } finally {
       for (const client of [a, b, c]) {
@@ -177,7 +187,7 @@ describe("rollup queue folded in tenant partitions", () => {
       }
     };
     const folds: { how: string; rows: number; hourlyRows: number }[] = [];
-    // 30 events of one user and hour per tenant: they merge into one usage_hourly row each.
+    // 30 events of one user and hour per tenant: they merge into one row of each rollup.
     const merged = Array.from({ length: 8 }, (_, i) => `loop-merged-${i}`);
     await ingestEvents(db.pool, merged.flatMap((tenant) => Array.from({ length: 30 }, () => usageEvent({ id: `m${++seq}`, tenant, user: "u0", time: new Date(T0).toISOString(), inputTokens: 1, outputTokens: 1 }))));
     const drain = startRollupDrain(db.pool, { intervalMs: 20, busyIntervalMs: 0, busyRows: 100, workers: 2, onFold: (how, f) => folds.push({ how, ...f }) });

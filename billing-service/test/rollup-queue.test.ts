@@ -1,8 +1,10 @@
 /**
  * The ledger's rollups are folded in the background from a queue (migration 062): inserts append
- * rollup rows to ledger_rollup_queue and ledger_rollup_drain() folds them into usage_hourly,
- * access_log_key_hourly and usage_rollup. What must hold whatever the timing of the drains:
- *   - the readers' views (usage_hourly_current, access_log_key_hourly_current) equal the ledger's
+ * rollup rows to ledger_rollup_queue and ledger_rollup_drain() folds them into usage_hourly (per
+ * tenant and hour), usage_user_daily (per user and UTC day, 072), access_log_key_hourly and
+ * usage_rollup. What must hold whatever the timing of the drains:
+ *   - the readers' views (usage_hourly_current, usage_user_daily_current,
+ *     access_log_key_hourly_current) equal the ledger's
  *     own sums at every moment: before any drain, after some, and with drains running at the same
  *     time as inserts on other connections;
  *   - after the last drain the queue is empty and the rollup tables alone equal those sums;
@@ -30,7 +32,8 @@ afterAll(async () => {
 });
 
 const HOUR = 3_600_000;
-const T0 = Date.parse("2026-05-03T10:00:00Z");
+// Hours 0-2 from T0 span two UTC days (the per-user rollup is by day, migration 072).
+const T0 = Date.parse("2026-05-03T22:00:00Z");
 
 type Op =
   | { kind: "event"; user: number; model: string; hour: number; input: number; output: number }
@@ -74,21 +77,35 @@ const read = async (sql: string, tenant: string): Promise<Sums> => {
       .sort(([a], [b]) => a.localeCompare(b)),
   );
 };
+// usage_hourly (per tenant, tier, model and hour; user_key '' since 072) and usage_user_daily
+// (per user, tier, model and UTC day), each keyed as the ledger's sums below.
 const HOURLY = (table: string) =>
   `select json_build_array(user_key, tier, model, to_char(hour at time zone 'UTC', 'YYYY-MM-DD"T"HH24'))::jsonb as k,
           sum(input_tokens)::text as i, sum(output_tokens)::text as o, sum(requests)::text as r
      from ${table} where tenant = $1 group by user_key, tier, model, hour`;
+const DAILY = (table: string) =>
+  `select json_build_array(user_key, tier, model, to_char(day at time zone 'UTC', 'YYYY-MM-DD'))::jsonb as k,
+          sum(input_tokens)::text as i, sum(output_tokens)::text as o, sum(requests)::text as r
+     from ${table} where tenant = $1 group by user_key, tier, model, day`;
 const KEYS = (table: string) =>
   `select json_build_array(key_id, key_name, model, to_char(hour at time zone 'UTC', 'YYYY-MM-DD"T"HH24'))::jsonb as k,
           sum(input_tokens)::text as i, sum(output_tokens)::text as o, sum(requests)::text as r
      from ${table} where tenant = $1 group by key_id, key_name, model, hour`;
 // The truth from the ledger tables themselves (billable access-log rows; every event).
-const LEDGER_HOURLY = `
-  select json_build_array(user_key, tier, model, to_char(h at time zone 'UTC', 'YYYY-MM-DD"T"HH24'))::jsonb as k, sum(i)::text as i, sum(o)::text as o, sum(r)::text as r from (
-    select coalesce(user_id, '') as user_key, tier, model, date_trunc('hour', event_time) as h, input_tokens as i, output_tokens as o, requests as r from usage_events where tenant = $1
+const LEDGER_ROWS = `
+    select coalesce(user_id, '') as user_key, tier, model, event_time as t, input_tokens as i, output_tokens as o, requests as r from usage_events where tenant = $1
     union all
-    select coalesce(user_id, ''), tier, model, date_trunc('hour', event_time), input_tokens, output_tokens, case when response_type = 'hit' then 1 else 0 end
-      from access_log_usage where tenant = $1 and billable) x group by user_key, tier, model, h`;
+    select coalesce(user_id, ''), tier, model, event_time, input_tokens, output_tokens, case when response_type = 'hit' then 1 else 0 end
+      from access_log_usage where tenant = $1 and billable`;
+const LEDGER_PER_USER_HOURLY = `
+  select json_build_array(user_key, tier, model, to_char(date_trunc('hour', t) at time zone 'UTC', 'YYYY-MM-DD"T"HH24'))::jsonb as k, sum(i)::text as i, sum(o)::text as o, sum(r)::text as r
+    from (${LEDGER_ROWS}) x group by 1`;
+const LEDGER_HOURLY = `
+  select json_build_array('', tier, model, to_char(date_trunc('hour', t) at time zone 'UTC', 'YYYY-MM-DD"T"HH24'))::jsonb as k, sum(i)::text as i, sum(o)::text as o, sum(r)::text as r
+    from (${LEDGER_ROWS}) x group by 1`;
+const LEDGER_DAILY = `
+  select json_build_array(user_key, tier, model, to_char(t at time zone 'UTC', 'YYYY-MM-DD'))::jsonb as k, sum(i)::text as i, sum(o)::text as o, sum(r)::text as r
+    from (${LEDGER_ROWS}) x where user_key <> '' group by 1`;
 const LEDGER_KEYS = `
   select json_build_array(coalesce(key_id, ''), coalesce(key_name, ''), model, to_char(date_trunc('hour', event_time) at time zone 'UTC', 'YYYY-MM-DD"T"HH24'))::jsonb as k,
          sum(input_tokens)::text as i, sum(output_tokens)::text as o, sum(case when response_type = 'hit' then 1 else 0 end)::text as r
@@ -118,10 +135,10 @@ describe("rollups folded from the queue", () => {
         const first = new Map<number, AccessLogRow>();
         const truth = new Map<string, [bigint, bigint, bigint]>();
         const check = async (): Promise<void> => {
-          const ledger = await read(LEDGER_HOURLY, tenant);
-          expect(await read(HOURLY("usage_hourly_current"), tenant)).toEqual(ledger);
+          expect(await read(HOURLY("usage_hourly_current"), tenant)).toEqual(await read(LEDGER_HOURLY, tenant));
+          expect(await read(DAILY("usage_user_daily_current"), tenant)).toEqual(await read(LEDGER_DAILY, tenant));
           expect(await read(KEYS("access_log_key_hourly_current"), tenant)).toEqual(await read(LEDGER_KEYS, tenant));
-          expect(ledger).toEqual(nonZero(truth));
+          expect(await read(LEDGER_PER_USER_HOURLY, tenant)).toEqual(nonZero(truth));
         };
         // Batches go in concurrently (each its own connection and transaction), drains with them.
         await Promise.all(
@@ -156,6 +173,7 @@ describe("rollups folded from the queue", () => {
         expect(Number((await db.pool.query("select count(*) as n from ledger_rollup_queue where tenant = $1", [tenant])).rows[0].n)).toBe(0);
         // With the queue empty the rollup tables alone hold it all.
         expect(await read(HOURLY("usage_hourly"), tenant)).toEqual(await read(LEDGER_HOURLY, tenant));
+        expect(await read(DAILY("usage_user_daily"), tenant)).toEqual(await read(LEDGER_DAILY, tenant));
         expect(await read(KEYS("access_log_key_hourly"), tenant)).toEqual(await read(LEDGER_KEYS, tenant));
         await check();
       }),

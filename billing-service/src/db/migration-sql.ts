@@ -72,12 +72,32 @@ export interface HourlyRollup {
   readonly table: string;
   readonly key: readonly string[];
   readonly bucket: (t: LedgerTable) => readonly string[];
+  /** Which ledger rows it holds, besides the table's `billable` condition (all when absent). */
+  readonly only?: string;
 }
 
 export const USAGE_HOURLY: HourlyRollup = {
   table: "usage_hourly",
   key: ["tenant", "user_key", "tier", "model", "hour"],
   bucket: (t) => ["tenant", "coalesce(user_id, '')", t.tier, t.model, `date_trunc('hour', ${t.time})`],
+};
+
+/**
+ * usage_hourly from migration 072 on: per tenant, tier, model and hour, user_key always '' (the
+ * column and the key stay, so the table and a TimescaleDB hypertable keep their shape).
+ */
+export const TENANT_HOURLY: HourlyRollup = {
+  table: "usage_hourly",
+  key: USAGE_HOURLY.key,
+  bucket: (t) => ["tenant", "''", t.tier, t.model, `date_trunc('hour', ${t.time})`],
+};
+
+/** usage_user_daily (migration 072): per tenant, user, tier, model and UTC day; rows with a user only. */
+export const USER_DAILY: HourlyRollup = {
+  table: "usage_user_daily",
+  key: ["tenant", "user_key", "tier", "model", "day"],
+  bucket: (t) => ["tenant", "user_id", t.tier, t.model, `date_trunc('day', ${t.time}, 'UTC')`],
+  only: "user_id <> ''",
 };
 
 export const KEY_HOURLY: HourlyRollup = {
@@ -90,7 +110,10 @@ const QUANTITIES = ["input_tokens", "output_tokens", "requests"];
 const ROLLUP_KEY = ["tenant", "hour", "tier", "model", "origin", "dimensions"];
 const ROLLUP_COLUMNS =
   "tenant, hour, tier, model, dimensions, origin, input_tokens, output_tokens, requests, ledger_rows, resets, gaps, first_window, last_window";
-const where = (condition: string | undefined): string => (condition === undefined ? "" : ` where ${condition}`);
+const where = (...conditions: (string | undefined)[]): string => {
+  const all = conditions.filter((c): c is string => c !== undefined);
+  return all.length === 0 ? "" : ` where ${all.join(" and ")}`;
+};
 
 /** `on conflict (key) do update set` adding each of `add` to the stored row (alias `as`), then `also`. */
 export const addOnConflict = (indent: string, as: string, key: readonly string[], add: readonly string[], also: readonly string[] = []): string =>
@@ -111,7 +134,7 @@ export const hourlyInsert = (rollup: HourlyRollup, t: LedgerTable, options: { in
   return `${i}insert into ${rollup.table} as h (${[...rollup.key, ...QUANTITIES].join(", ")})
 ${i}select ${rollup.bucket(t).join(", ")},
 ${i}       sum(input_tokens), sum(output_tokens), sum(${t.requests})
-${i}  from ${options.from ?? "new_rows"}${where(t.billable)} group by 1, 2, 3, 4, 5
+${i}  from ${options.from ?? "new_rows"}${where(t.billable, rollup.only)} group by 1, 2, 3, 4, 5
 ${addOnConflict(i, "h", rollup.key, QUANTITIES)}`;
 };
 
@@ -252,25 +275,55 @@ interface DrainShape {
 }
 
 /**
- * A fold of the rollup queue: the shape's locks, then one statement that deletes the queued rows
- * it selects and adds them into usage_hourly, access_log_key_hourly and usage_rollup (`invoiceCtes`:
- * the CTEs that fill usage_rollup, ending in a comma).
+ * Where a fold puts per-user usage: "hourly" into usage_hourly per (tenant, user, tier, model,
+ * hour) (migrations 062-065); "daily" (072 on) into usage_hourly per (tenant, tier, model, hour)
+ * with user_key '' and into usage_user_daily per (tenant, user, tier, model, UTC day).
  */
-const drainFunction = (create: "create" | "create or replace", shape: DrainShape, invoiceCtes: string): string =>
-  `${create} function ${shape.signature} language plpgsql set work_mem = '64MB' as $$
-declare
-  n bigint;
-begin
-${shape.lock}
-  with q as (delete from ledger_rollup_queue${shape.queueWhere} returning *),
-  hourly as (
+export type PerUserRollup = "hourly" | "daily";
+
+const perUserHourlyCte = (shape: DrainShape): string => `  hourly as (
     insert into usage_hourly as h (tenant, user_key, tier, model, hour, input_tokens, output_tokens, requests)
     select tenant, user_key, tier, model, date_trunc('hour', event_time), sum(input_tokens), sum(output_tokens), sum(requests)
       from q group by 1, 2, 3, 4, 5
     on conflict (tenant, user_key, tier, model, hour) do update
       set input_tokens = h.input_tokens + excluded.input_tokens,
           output_tokens = h.output_tokens + excluded.output_tokens,
-          requests = h.requests + excluded.requests${shape.hourlyReturning}),
+          requests = h.requests + excluded.requests${shape.hourlyReturning}),`;
+
+// The counting folds return, for each rollup row, whether the fold created it (xmax = 0: a row
+// version no transaction has locked or updated, i.e. inserted rather than updated by ON CONFLICT).
+const newRowReturning = (returning: string): string => (returning === "" ? "" : "\n    returning (h.xmax = 0) as created");
+
+const userDailyCtes = (shape: DrainShape): string => `  hourly as (
+    insert into usage_hourly as h (tenant, user_key, tier, model, hour, input_tokens, output_tokens, requests)
+    select tenant, '', tier, model, date_trunc('hour', event_time), sum(input_tokens), sum(output_tokens), sum(requests)
+      from q group by 1, 2, 3, 4, 5
+    on conflict (tenant, user_key, tier, model, hour) do update
+      set input_tokens = h.input_tokens + excluded.input_tokens,
+          output_tokens = h.output_tokens + excluded.output_tokens,
+          requests = h.requests + excluded.requests${newRowReturning(shape.hourlyReturning)}),
+  daily as (
+    insert into usage_user_daily as h (tenant, user_key, tier, model, day, input_tokens, output_tokens, requests)
+    select tenant, user_key, tier, model, date_trunc('day', event_time, 'UTC'), sum(input_tokens), sum(output_tokens), sum(requests)
+      from q where user_key <> '' group by 1, 2, 3, 4, 5
+    on conflict (tenant, user_key, tier, model, day) do update
+      set input_tokens = h.input_tokens + excluded.input_tokens,
+          output_tokens = h.output_tokens + excluded.output_tokens,
+          requests = h.requests + excluded.requests${newRowReturning(shape.hourlyReturning)}),`;
+
+/**
+ * A fold of the rollup queue: the shape's locks, then one statement that deletes the queued rows
+ * it selects and adds them into usage_hourly, access_log_key_hourly and usage_rollup (`invoiceCtes`:
+ * the CTEs that fill usage_rollup, ending in a comma).
+ */
+const drainFunction = (create: "create" | "create or replace", shape: DrainShape, invoiceCtes: string, perUser: PerUserRollup = "hourly"): string =>
+  `${create} function ${shape.signature} language plpgsql set work_mem = '64MB' as $$
+declare
+  n bigint;
+begin
+${shape.lock}
+  with q as (delete from ledger_rollup_queue${shape.queueWhere} returning *),
+${perUser === "hourly" ? perUserHourlyCte(shape) : userDailyCtes(shape)}
   keys as (
     insert into access_log_key_hourly as h (tenant, key_id, key_name, model, hour, input_tokens, output_tokens, requests)
     select tenant, coalesce(key_id, ''), coalesce(key_name, ''), model, date_trunc('hour', event_time), sum(input_tokens), sum(output_tokens), sum(requests)
@@ -288,7 +341,7 @@ end $$;`;
  * everything but the CTEs that fill usage_rollup, which `invoiceCtes` gives (ending in a comma).
  * Reproduces 062's text.
  */
-export const rollupDrainFunction = (create: "create" | "create or replace", invoiceCtes: string): string =>
+export const rollupDrainFunction = (create: "create" | "create or replace", invoiceCtes: string, perUser: PerUserRollup = "hourly"): string =>
   drainFunction(
     create,
     {
@@ -300,7 +353,21 @@ export const rollupDrainFunction = (create: "create" | "create or replace", invo
   return n;`,
     },
     invoiceCtes,
+    perUser,
   );
+
+/**
+ * The counting folds' last statement: the rows folded, and as hourly_rows (the name 065 gave it)
+ * the usage_hourly rows they went into ("hourly"), or from 072 on the rollup rows the fold
+ * created in usage_hourly and usage_user_daily ("daily"): what waiting longer could not merge.
+ * Rows added to an existing bucket do not count, so a fold of usage arriving in real time (the
+ * per-user day rows exist after the day's first fold) counts as merging, as it does.
+ */
+const countedFinish = (perUser: PerUserRollup): string =>
+  perUser === "hourly"
+    ? "  select count(*), (select count(*) from hourly) into folded, hourly_rows from q;"
+    : `  select count(*), (select count(*) filter (where created) from hourly) + (select count(*) filter (where created) from daily)
+    into folded, hourly_rows from q;`;
 
 /** 064's usage_rollup CTEs: the queue grouped by the plain key columns, dimensions built once per group. */
 export const DRAIN_INVOICES_PER_GROUP = `  groups as (
@@ -323,9 +390,9 @@ ${DRAIN_ROLLUP_CONFLICT}
  * ledger_rollup_drain_part does. Serve's loop uses it while the queue aggregates well (one fold
  * then costs less than one per partition).
  */
-export const rollupDrainCountedFunction = (invoiceCtes: string): string =>
+export const rollupDrainCountedFunction = (invoiceCtes: string, perUser: PerUserRollup = "hourly"): string =>
   drainFunction(
-    "create",
+    perUser === "hourly" ? "create" : "create or replace",
     {
       signature: "ledger_rollup_drain_counted(out folded bigint, out hourly_rows bigint)",
       lock: `  folded := 0;
@@ -335,9 +402,10 @@ export const rollupDrainCountedFunction = (invoiceCtes: string): string =>
   end if;`,
       queueWhere: "",
       hourlyReturning: "\n    returning 1",
-      finish: "  select count(*), (select count(*) from hourly) into folded, hourly_rows from q;",
+      finish: countedFinish(perUser),
     },
     invoiceCtes,
+    perUser,
   );
 
 /**
@@ -349,9 +417,9 @@ export const rollupDrainCountedFunction = (invoiceCtes: string): string =>
  * never waits (nothing folded when either is taken). Returns the queued rows it folded and the
  * usage_hourly rows they went into: how much folding more rows at once would save (db/rollup-drain.ts).
  */
-export const rollupDrainPartFunction = (invoiceCtes: string): string =>
+export const rollupDrainPartFunction = (invoiceCtes: string, perUser: PerUserRollup = "hourly"): string =>
   drainFunction(
-    "create",
+    perUser === "hourly" ? "create" : "create or replace",
     {
       signature: "ledger_rollup_drain_part(p_part integer, out folded bigint, out hourly_rows bigint)",
       lock: `  folded := 0;
@@ -364,7 +432,8 @@ export const rollupDrainPartFunction = (invoiceCtes: string): string =>
   end if;`,
       queueWhere: " where ledger_rollup_part(tenant) = p_part",
       hourlyReturning: "\n    returning 1",
-      finish: "  select count(*), (select count(*) from hourly) into folded, hourly_rows from q;",
+      finish: countedFinish(perUser),
     },
     invoiceCtes,
+    perUser,
   );

@@ -1,6 +1,7 @@
 /**
  * What quotas have consumed: the billed usage of the current UTC day and month (the ledger,
- * through its hourly rollup usage_hourly: events and collector rows alike) plus the open
+ * through its rollups: usage_hourly per tenant and hour, usage_user_daily per user and UTC day;
+ * events, access-log and collector rows alike) plus the open
  * reservations of spending checks, read in ONE statement so a reservation settled by its real
  * usage (migration 30) is seen either as the reservation or as the usage, never both.
  *
@@ -86,49 +87,100 @@ export const addReserved = (snapshot: UsageSnapshot, tenant: string, user: strin
 // One row per (tenant, user, tier, model, today, price version) of ledger usage, and per (tenant,
 // user) of open reservations. Read as arrays (UsageRow) with as few strings per row as the fold
 // needs: flags are booleans, the price version its index in $3 (1-based; 0 = before the book's
-// first version), and a ledger row's cost column null. width_bucket(hour, $3) is the number of
-// effective dates <= hour ($3 is sorted, as the book's versions are): a third of the statement's
-// time of the per-row count over unnest($3) it replaces.
-const USAGE_SQL = (source: string) => `
+// first version), and a ledger row's cost column null. width_bucket(x, $3) is the number of
+// effective dates <= x ($3 is sorted, as the book's versions are): a third of the statement's
+// time of the per-row count over unnest($3) it replaces. The last column says whether the row
+// counts for its user only (true) or for the tenant's total and, with a user, the user (false).
+const LEDGER_ROWS = (source: string) => `
 select false as reserved, tenant, user_key, tier, model, (hour >= $2) as today,
        width_bucket(hour, $3::timestamptz[]) as version,
-       sum(input_tokens)::text as a, sum(output_tokens)::text as b, sum(requests)::text as c, null::text as d
+       sum(input_tokens)::text as a, sum(output_tokens)::text as b, sum(requests)::text as c, null::text as d, false as user_only
   from ${source}
  where hour >= $1 and hour < $5 and ($4::text is null or tenant = $4)
- group by tenant, user_key, tier, model, 6, 7
-union all
-select true, tenant, user_key, '', '', true, 0, sum(tokens)::text, '0', sum(requests)::text, sum(cost_minor)::text
+ group by tenant, user_key, tier, model, 6, 7`;
+const RESERVATIONS = `
+select true, tenant, user_key, '', '', true, 0, sum(tokens)::text, '0', sum(requests)::text, sum(cost_minor)::text, false
   from quota_reservations
  where settled_at is null and expires_at > $6 and ($4::text is null or tenant = $4)
  group by tenant, user_key`;
 
-// The rollup buckets usage by hour; when every price change of the month is on a whole hour, an
-// hour's bucket gets the same price version as each of its ledger rows (what the invoice uses).
+// Every price version of the month starts on a whole hour (what the invoice's rollup path needs
+// too): the tenant's totals from the hourly rollup (usage_hourly has no user since migration 072),
+// each user's from the per-user day rollup, except on days in which a version starts off midnight
+// UTC ($7: a day's row would mix two versions): those days' per-user usage comes from the ledger
+// rows ($8-$9: the first and the end of the last such day, so the scan stays within them).
+const USER_DAYS = `
+select false, tenant, user_key, tier, model, (day >= $2), width_bucket(day, $3::timestamptz[]),
+       sum(input_tokens)::text, sum(output_tokens)::text, sum(requests)::text, null::text, true
+  from usage_user_daily_current
+ where day >= $1 and day < $5 and ($4::text is null or tenant = $4) and not (day = any($7::timestamptz[]))
+ group by tenant, user_key, tier, model, 6, 7`;
+const USER_SPLIT_DAYS = `
+select false, tenant, user_id, tier, model, (window_start >= $2), width_bucket(window_start, $3::timestamptz[]),
+       sum(input_tokens)::text, sum(output_tokens)::text, sum(requests)::text, null::text, true
+  from usage_ledger
+ where window_start >= $8 and window_start < $9 and window_start >= $1 and window_start < $5 and ($4::text is null or tenant = $4)
+   and user_id <> '' and date_trunc('day', window_start, 'UTC') = any($7::timestamptz[])
+ group by tenant, user_id, tier, model, 6, 7`;
+
 const HOURLY = "usage_hourly_current";
-// Otherwise the ledger itself (slower: one row per event / collector window).
+// Otherwise the ledger itself (slower: one row per event / collector window), totals and users alike.
 const LEDGER = "(select tenant, coalesce(user_id, '') as user_key, tier, model, window_start as hour, input_tokens, output_tokens, requests from usage_ledger) l";
 
+const DAY_MS = 86_400_000;
+
 /**
- * One row of USAGE_SQL, as an array (pg rowMode "array": no object with named fields per row).
+ * One row of the refresh's SQL, as an array (pg rowMode "array": no object with named fields per row).
  * Ledger rows: a, b, c = input tokens, output tokens, requests (sums as text), version = index
  * into the month's price versions, 1-based (0: none). Reserved rows: a = tokens, c = requests,
- * d = cost in minor units.
+ * d = cost in minor units. userOnly: the row counts for its user and not for the tenant's total
+ * (absent: false).
  */
-export type UsageRow = [reserved: boolean, tenant: string, userKey: string, tier: string, model: string, today: boolean, version: number, a: string, b: string, c: string, d: string | null];
+export type UsageRow = [
+  reserved: boolean,
+  tenant: string,
+  userKey: string,
+  tier: string,
+  model: string,
+  today: boolean,
+  version: number,
+  a: string,
+  b: string,
+  c: string,
+  d: string | null,
+  userOnly?: boolean,
+];
+
+/** The refresh's statement and parameters for the month holding `now` (one tenant, or all). */
+export const usageQuery = (versions: readonly PriceVersion[], options: { tenant?: string; now: Date }): { text: string; values: unknown[] } => {
+  const { now } = options;
+  const monthStart = periodStartOf("month", now);
+  const monthEnd = periodEndOf("month", now);
+  const values: unknown[] = [monthStart, periodStartOf("day", now), versions.map((v) => v.effectiveFrom), options.tenant ?? null, monthEnd, now];
+  const inMonth = versions.filter((v) => v.effectiveFrom.getTime() > monthStart.getTime());
+  // The rollups bucket usage by hour and by day; when every price change of the month is on a
+  // whole hour, an hour's bucket gets the same price version as each of its ledger rows (what the
+  // invoice uses). Otherwise the ledger, for totals and users.
+  if (!inMonth.every((v) => v.effectiveFrom.getTime() % 3_600_000 === 0)) return { text: LEDGER_ROWS(LEDGER) + "\nunion all" + RESERVATIONS, values };
+  const splitDays = [...new Set(inMonth.filter((v) => v.effectiveFrom.getTime() % DAY_MS !== 0).map((v) => v.effectiveFrom.getTime() - (v.effectiveFrom.getTime() % DAY_MS)))].sort((a, b) => a - b);
+  values.push(splitDays.map((d) => new Date(d)));
+  const parts = [LEDGER_ROWS(HOURLY), USER_DAYS];
+  if (splitDays.length > 0) {
+    values.push(new Date(splitDays[0]), new Date(splitDays[splitDays.length - 1] + DAY_MS));
+    parts.push(USER_SPLIT_DAYS);
+  }
+  return { text: [...parts, RESERVATIONS].join("\nunion all"), values };
+};
 
 /** Reads the usage of the day and month holding `now` (one tenant, or all). */
 export const readUsageSnapshot = async (pool: Queryable, book: PriceBook, options: { tenant?: string; now: Date }): Promise<UsageSnapshot> => {
   const { now } = options;
-  const monthStart = periodStartOf("month", now);
-  const monthEnd = periodEndOf("month", now);
-  const versions = versionsInRange(book, monthStart, monthEnd);
-  const hourAligned = versions.every((v) => v.effectiveFrom.getTime() <= monthStart.getTime() || v.effectiveFrom.getTime() % 3_600_000 === 0);
+  const versions = versionsInRange(book, periodStartOf("month", now), periodEndOf("month", now));
   const rows = (
     await pool.query<UsageRow>({
       // Not a named (prepared) statement: PostgreSQL's generic plan for it after five runs costs
       // more than planning each time (bench/refresh-cost.ts: 6.9 vs 4.6 ms backend CPU a call).
-      text: USAGE_SQL(hourAligned ? HOURLY : LEDGER),
-      values: [monthStart, periodStartOf("day", now), versions.map((v) => v.effectiveFrom), options.tenant ?? null, monthEnd, now],
+      ...usageQuery(versions, options),
       rowMode: "array",
     })
   ).rows;
@@ -243,7 +295,7 @@ export const foldUsageRows = async (rows: readonly UsageRow[], book: PriceBook, 
     const numerator = factors === null ? 0n : costNumeratorOf(a, b, c, factors);
     const tokens = a + b;
     const today = r[5];
-    addLedger(t.total, today, tokens, c, numerator);
+    if (r[11] !== true) addLedger(t.total, today, tokens, c, numerator);
     if (u !== undefined) addLedger(u, today, tokens, c, numerator);
   }
   const tenants = new Map<string, TenantUsage>();
