@@ -178,6 +178,15 @@ describe("rollup queue folded in tenant partitions", () => {
     }
   });
 
+  it("the counting folds count the rollup rows they create, not those they add to (migration 072)", async () => {
+    const [t0] = await tenantsIn([0], "created");
+    await queueFor([t0]); // u0 hour 0, u1 hour 1, u0 hour 2: 3 new hours, 2 new user-days
+    expect((await db.pool.query("select folded, hourly_rows from ledger_rollup_drain_counted()")).rows[0]).toEqual({ folded: "3", hourly_rows: "5" });
+    await queueFor([t0], 6); // the same buckets again: all rows exist
+    expect((await db.pool.query("select folded, hourly_rows from ledger_rollup_drain_part($1)", [0])).rows[0]).toEqual({ folded: "6", hourly_rows: "0" });
+    expect(await sums(HOURLY, [t0])).toEqual(await sums(LEDGER_HOURLY, [t0]));
+  });
+
   it("serve's loop folds the whole queue while it aggregates, and switches to partition folds (both workers) when every row is its own bucket", async () => {
     const waitEmpty = async (tenants: readonly string[]) => {
       // Poll, no timing assumed: the loop folds until nothing of these tenants is queued.

@@ -1,7 +1,8 @@
 /**
  * The background half of the ledger's rollups (migration 062): ledger inserts append their rollup
  * columns to ledger_rollup_queue, and this loop folds the queue into usage_hourly,
- * access_log_key_hourly and usage_rollup, many insert batches per fold. Readers never wait for it:
+ * usage_user_daily (per user and UTC day, migration 072), access_log_key_hourly and usage_rollup,
+ * many insert batches per fold. Readers never wait for it:
  * they read the *_current views (rollup + queue), so how often it runs changes only how long the
  * queue gets, never what a quota, metric or draft sees.
  *
@@ -9,8 +10,8 @@
  *   - While queued rows share buckets (usage arriving in real time: the access-log bench's 40,000
  *     records a second go into about 3,000 usage_hourly rows), one fold of the whole queue every
  *     `intervalMs` is cheapest: waiting merges rows into fewer upserts (the loop as before 065).
- *   - When nearly every row is its own bucket (usage_hourly rows >= half the rows folded, at least
- *     `busyRows` of them: backfills, the events bench's events one second apart), waiting saves
+ *   - When nearly every row makes a rollup row of its own (rows created in usage_hourly and
+ *     usage_user_daily >= half the rows folded, at least `busyRows` of them: backfills), waiting saves
  *     nothing and only piles the queue up for one backend. Then `workers` workers fold the queue's
  *     tenant partitions at the same time, each its own partitions on its own connection, every
  *     `busyIntervalMs`, until a fold aggregates again or nothing arrives for `intervalMs`. One fold per partition at a time across
@@ -28,7 +29,7 @@ export interface RollupDrain {
 export const ROLLUP_DRAIN_INTERVAL_MS = 1000;
 /** Folds at the same time (each on its own pool connection). */
 export const ROLLUP_DRAIN_WORKERS = 2;
-/** A fold of this many rows or more, into as many usage_hourly rows as half of them, switches to partition folds. */
+/** A fold of this many rows or more that creates as many rollup rows as half of them switches to partition folds. */
 export const ROLLUP_DRAIN_BUSY_ROWS = 2000;
 /** The pause between passes of a busy worker. */
 export const ROLLUP_DRAIN_BUSY_INTERVAL_MS = 50;
@@ -46,7 +47,10 @@ export interface RollupDrainOptions {
 export interface Folded {
   /** Queued rows folded. */
   readonly rows: number;
-  /** usage_hourly rows they went into (inserted or added to). */
+  /**
+   * Rollup rows they created (migration 072: in usage_hourly and usage_user_daily; rows added to
+   * an existing bucket do not count). Before 072, the usage_hourly rows they went into.
+   */
   readonly hourlyRows: number;
 }
 
