@@ -437,3 +437,31 @@ export const rollupDrainPartFunction = (invoiceCtes: string, perUser: PerUserRol
     invoiceCtes,
     perUser,
   );
+
+/**
+ * maas_billing_apply_retention(months) (migration 033 on): deletes, from each `[table, condition]`
+ * in order, the rows of `condition` (over `cutoff`, the first day of the month `months` months ago)
+ * and returns how many rows it deleted. CREATE OR REPLACE keeps the grants, not the attributes:
+ * security definer and the fixed search_path (011) are restated. Reproduces 033's text.
+ */
+export const retentionFunction = (deletes: readonly (readonly [table: string, condition: string])[]): string =>
+  `create or replace function maas_billing_apply_retention(months integer) returns bigint
+  language plpgsql security definer set search_path = public, pg_temp as $$
+declare
+  cutoff timestamptz := date_trunc('month', now()) - make_interval(months => months);
+  total bigint := 0;
+  n bigint;
+begin
+${deletes.map(([table, condition]) => `  delete from ${table} where ${condition};
+  get diagnostics n = row_count; total := total + n;`).join("\n")}
+  return total;
+end $$;`;
+
+/** What retention deletes from migration 033 on (072 adds usage_user_daily). */
+export const RETENTION_033: readonly (readonly [string, string])[] = [
+  ["usage_events", "event_time < cutoff"],
+  ["collector_usage", "window_start < cutoff"],
+  ["access_log_usage", "event_time < cutoff"],
+  ["usage_hourly", "hour < cutoff"],
+  ["access_log_key_hourly", "hour < cutoff"],
+];

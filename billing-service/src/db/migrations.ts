@@ -30,6 +30,8 @@ import {
   rollupDrainFunction,
   rollupDrainCountedFunction,
   rollupDrainPartFunction,
+  retentionFunction,
+  RETENTION_033,
   rollupInsert,
   statementTrigger,
   statementTriggers,
@@ -902,25 +904,7 @@ select tenant, coalesce(key_id, ''), coalesce(key_name, ''), model, date_trunc('
 -- has no DELETE trigger (like usage_hourly it is deleted by hour here). Final invoices keep their
 -- snapshot rows (invoice_ledger_rows). CREATE OR REPLACE keeps the grants, not the attributes:
 -- security definer and the fixed search_path (011) are restated.
-create or replace function maas_billing_apply_retention(months integer) returns bigint
-  language plpgsql security definer set search_path = public, pg_temp as $$
-declare
-  cutoff timestamptz := date_trunc('month', now()) - make_interval(months => months);
-  total bigint := 0;
-  n bigint;
-begin
-  delete from usage_events where event_time < cutoff;
-  get diagnostics n = row_count; total := total + n;
-  delete from collector_usage where window_start < cutoff;
-  get diagnostics n = row_count; total := total + n;
-  delete from access_log_usage where event_time < cutoff;
-  get diagnostics n = row_count; total := total + n;
-  delete from usage_hourly where hour < cutoff;
-  get diagnostics n = row_count; total := total + n;
-  delete from access_log_key_hourly where hour < cutoff;
-  get diagnostics n = row_count; total := total + n;
-  return total;
-end $$;
+${retentionFunction(RETENTION_033)}
 `),
   migration(62, "ledger_rollup_queue", `
 -- Ingest speed (issue 20): the hourly rollups (usage_hourly for quotas and /metrics,
@@ -1317,27 +1301,7 @@ create view usage_user_daily_current as
 
 -- Retention (033) deletes the days wholly before the cutoff too (a day the cutoff falls inside, in
 -- a server time zone off UTC, keeps its row). security definer and search_path restated (011).
-create or replace function maas_billing_apply_retention(months integer) returns bigint
-  language plpgsql security definer set search_path = public, pg_temp as $$
-declare
-  cutoff timestamptz := date_trunc('month', now()) - make_interval(months => months);
-  total bigint := 0;
-  n bigint;
-begin
-  delete from usage_events where event_time < cutoff;
-  get diagnostics n = row_count; total := total + n;
-  delete from collector_usage where window_start < cutoff;
-  get diagnostics n = row_count; total := total + n;
-  delete from access_log_usage where event_time < cutoff;
-  get diagnostics n = row_count; total := total + n;
-  delete from usage_hourly where hour < cutoff;
-  get diagnostics n = row_count; total := total + n;
-  delete from usage_user_daily where day + interval '1 day' <= cutoff;
-  get diagnostics n = row_count; total := total + n;
-  delete from access_log_key_hourly where hour < cutoff;
-  get diagnostics n = row_count; total := total + n;
-  return total;
-end $$;
+${retentionFunction([...RETENTION_033.slice(0, 4), ["usage_user_daily", "day + interval '1 day' <= cutoff"], ...RETENTION_033.slice(4)])}
 `),
 ];
 
