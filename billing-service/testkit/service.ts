@@ -35,13 +35,31 @@ export interface ServiceOptions {
   readonly env?: Record<string, string>;
   /** More entries of the tokens file (tenant tokens, senders) besides the admin token `ops`. */
   readonly tokens?: readonly StaticTokenEntry[];
+  /** The main and metrics port for each start attempt. Default: two ports freePorts has just released (the kit's own test takes one first). */
+  readonly choosePorts?: () => Promise<readonly number[]>;
 }
+
+/** A serve that could not bind the ports it was given: another process took one after freePorts released it. */
+class PortTakenError extends Error {}
+
+/** Attempts at start with fresh ports: the only failure retried is a port taken between freePorts and serve's listen. */
+const START_ATTEMPTS = 3;
 
 export const startService = async (options: ServiceOptions): Promise<ServiceProcess> => {
   const admin = newToken("ops", { admin: true });
   const tokensFile = path.join(options.dataDir, "tokens.yaml");
   await writeFile(tokensFile, stringify({ tokens: [admin.entry, ...(options.tokens ?? [])] }));
-  const [port, metricsPort] = await freePorts(2);
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await spawnService(options, admin, tokensFile);
+    } catch (e) {
+      if (!(e instanceof PortTakenError) || attempt >= START_ATTEMPTS) throw e;
+    }
+  }
+};
+
+const spawnService = async (options: ServiceOptions, admin: ReturnType<typeof newToken>, tokensFile: string): Promise<ServiceProcess> => {
+  const [port, metricsPort] = await (options.choosePorts ?? (() => freePorts(2)))();
   const url = `http://127.0.0.1:${port}`;
   const child: ChildProcess = spawn(process.execPath, [BIN, "serve"], {
     env: {
@@ -87,8 +105,14 @@ export const startService = async (options: ServiceOptions): Promise<ServiceProc
   child.stderr?.on("data", keep);
   const deadline = Date.now() + 60_000;
   for (;;) {
-    if (child.exitCode !== null) throw new Error(`serve exited with ${child.exitCode}:\n${log}`);
-    if (await fetch(`${url}/healthz`).then((r) => r.ok, () => false)) break;
+    if (child.exitCode !== null) {
+      // freePorts releases the ports before serve binds them; a process of another test or session
+      // can take one in between (seen in full runs on a shared machine). Only that is retried.
+      if (/EADDRINUSE/.test(log)) throw new PortTakenError(`serve could not bind port ${port} or ${metricsPort}:\n${log}`);
+      throw new Error(`serve exited with ${child.exitCode}:\n${log}`);
+    }
+    // Bounded: a port taken by another process may accept the connection and never answer.
+    if (await fetch(`${url}/healthz`, { signal: AbortSignal.timeout(5_000) }).then((r) => r.ok, () => false)) break;
     if (Date.now() > deadline) {
       child.kill("SIGKILL");
       throw new Error(`serve not answering on ${url} after 60 s:\n${log}`);
