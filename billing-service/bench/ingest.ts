@@ -8,7 +8,7 @@ import http from "node:http";
 import { from as copyFrom } from "pg-copy-streams";
 import { pipeline } from "node:stream/promises";
 import { Readable } from "node:stream";
-import { cpuDuring, drainRollupQueue, peakRssBytes, postmasterPid, seconds, sendAll, startBenchStack } from "./setup";
+import { cpuDuring, drainRollupQueue, emptyLedger, peakRssBytes, postmasterPid, seconds, sendAll, startBenchStack } from "./setup";
 
 export interface IngestFigures {
   events: number;
@@ -59,7 +59,7 @@ export async function benchIngest(events = 200_000, batchSize = 1000, concurrenc
     const url = new URL("/v1/events", service.url);
     // Warm-up (JIT, connections) with events outside the measured set, then removed.
     await post(agent, url, service.token, JSON.stringify({ events: Array.from({ length: batchSize }, (_, i) => ({ ...event(i), id: `warm-${i}` })) }));
-    await db.pool.query("truncate usage_events, usage_hourly");
+    await emptyLedger(db.pool, "usage_events");
     const rssBeforeBytes = await peakRssBytes(service.pid);
 
     const postgres = await postmasterPid(db.pool);
@@ -72,7 +72,7 @@ export async function benchIngest(events = 200_000, batchSize = 1000, concurrenc
     if (stored !== events) throw new Error(`ingest bench: ${stored} events stored, expected ${events}`);
 
     // The same rows again, by COPY into the emptied table.
-    await db.pool.query("truncate usage_events, usage_hourly");
+    await emptyLedger(db.pool, "usage_events");
     const csv: string[] = [];
     for (let i = 0; i < events; i++) {
       const e = event(i);

@@ -29,7 +29,7 @@ import { from as copyFrom } from "pg-copy-streams";
 import { newToken } from "../src/auth/static";
 import { serializeLogs, type AccessLogRecord } from "../testkit/access-logs";
 import { startService } from "../testkit/service";
-import { cpuDuring, drainRollupQueue, postmasterPid, seconds, sendAll, startBenchDatabase, type Pool } from "./setup";
+import { cpuDuring, drainRollupQueue, emptyLedger, postmasterPid, seconds, sendAll, startBenchDatabase, type Pool } from "./setup";
 
 export interface OtlpFigures {
   records: number;
@@ -88,7 +88,7 @@ const csvLine = (r: Record<string, unknown>): string => `${COLUMNS.map((c) => (r
 
 /** COPYs each list of lines on a connection of its own, all at once; then folds the queue they filled. The seconds and PostgreSQL's CPU seconds. */
 const copyAll = async (pool: Pool, postgres: number, streams: readonly string[][], expected: number): Promise<{ seconds: number; cpu: number }> => {
-  await pool.query("truncate access_log_usage, access_log_key_hourly, usage_hourly");
+  await emptyLedger(pool, "access_log_usage");
   const clients = await Promise.all(streams.map(() => pool.connect()));
   try {
     const run = await cpuDuring([postgres], async () => {
@@ -120,7 +120,7 @@ export async function benchOtlp(records = 200_000, batchSize = 1000, concurrency
       const url = new URL("/v1/logs", service.url);
       // Warm-up (JIT, connections) with the first batch, then removed.
       await post(agent, url, sender.token, bodies[0]);
-      await db.pool.query("truncate access_log_usage, access_log_key_hourly, usage_hourly");
+      await emptyLedger(db.pool, "access_log_usage");
       // The service folds the rollup queue in the background while it ingests; what is still queued
       // when the last answer arrives is folded here, on the clock.
       const postgres = await postmasterPid(db.pool);

@@ -70,6 +70,15 @@ export const sendAll = async <B>(bodies: readonly B[], concurrency: number, send
  * Folds what the ledger inserts left in the rollup queue (migration 062) and returns the seconds it
  * took: every ingest figure includes it, so deferred rollup work is never left out of a rate.
  */
+/**
+ * Empties a ledger table and everything its inserts fill (the rollups and the queue they are folded
+ * from), so the measured run and each baseline create their rollup rows alike, none folding into
+ * rows an earlier run left (session 7 review, R7).
+ */
+export const emptyLedger = async (pool: pg.Pool, ledger: "usage_events" | "access_log_usage"): Promise<void> => {
+  await pool.query(`truncate ${ledger}, usage_hourly, usage_user_daily, usage_rollup, access_log_key_hourly, ledger_rollup_queue`);
+};
+
 export const drainRollupQueue = async (pool: pg.Pool): Promise<number> => {
   const start = process.hrtime.bigint();
   await pool.query("select ledger_rollup_drain(true)");
