@@ -19,7 +19,7 @@ import { buildApp, type App } from "../billing-service/src/app";
 import { newToken, StaticTokenAuthenticator } from "../billing-service/src/auth/static";
 import { setQuota } from "../billing-service/src/quota/store";
 import { startBillingDb, testPriceBook, type BillingTestDb } from "../billing-service/test/support/billing-db";
-import { gatewayAuthPolicyName } from "../components/platform/gatewayAuth";
+import { gatewayAuthPolicyName, quotaPredicate } from "../components/platform/gatewayAuth";
 import { TIER_ANNOTATION, USER_ANNOTATION } from "../components/shared/apiKeyIdentity";
 import type { RenderResult } from "../scripts/render";
 import { errorsOf } from "./support/configErrors";
@@ -146,16 +146,38 @@ describe("B3N: the quota check's tenant comes from the key Secret's namespace, m
     expect((await check(bodyFor(json))).json.allowed).toBe(false);
   });
 
-  it("a key in a namespace no tenant lists is nobody's, even one named like a rival tenant (400, never that tenant)", async () => {
-    for (const ns of ["globex", "acme-scratch"]) {
+  it("a key in a namespace no tenant lists is nobody's, even one named like a rival tenant: the gateway refuses it, fail-open or closed", async () => {
+    // The rendered authorization rule, evaluated on the answer as Authorino keeps it: any JSON
+    // answer becomes auth.metadata.quota whatever its status (Kuadrant/authorino
+    // pkg/evaluators/metadata/generic_http.go), so a 400 body without `allowed` would pass `open`.
+    const policy = ofKind(rendered, "AuthPolicy").find((o) => o.object.metadata.name === gatewayAuthPolicyName)!.object as any;
+    const rendered_ = policy.spec.overrides.rules.authorization.quota.patternMatching.patterns[0].predicate as string;
+    expect(rendered_).toBe(quotaPredicate("open")); // the default failure mode
+    const passes = (predicate: string, answer: unknown): boolean => evaluate(predicate, { auth: { metadata: { quota: answer } } }) === true;
+    const refusedEverywhere = (answer: unknown) => {
+      expect(passes(rendered_, answer)).toBe(false);
+      expect(passes(quotaPredicate("closed"), answer)).toBe(false);
+    };
+    for (const ns of ["globex", "acme-scratch", "mallory-sandbox"]) {
       const r = await check(bodyFor(authorizationJson({ namespace: ns })));
-      expect(r.status).toBe(400);
-      expect(r.json.issues).toEqual([{ field: "namespace", message: expect.stringContaining(`"${ns}" is not a namespace of any registered tenant`) }]);
+      refusedEverywhere(r.json); // first: what the gateway does with the answer
+      expect(r.status).toBe(200);
+      expect(r.json).toEqual({ allowed: false, message: expect.stringContaining(`API key stored outside every tenant namespace: "${ns}"`) });
     }
     // An identity without a namespace (not a namespaced Kubernetes object): "" is refused too.
-    const noNamespace = JSON.stringify(Object.fromEntries(Object.entries(quotaHttp().bodyParameters as Record<string, { expression: string }>).map(([k, v]) => [k, evaluate(v.expression, { auth: { identity: { metadata: { name: "cluster-key", annotations: {} } } } })])));
-    expect(JSON.parse(noNamespace).namespace).toBe("");
-    expect((await check(noNamespace)).status).toBe(400);
+    // (Authorino's anonymous identity, {"anonymous": true}, has no metadata at all: the user and
+    // tier expressions fail on it, so no check is sent; the rule maas-billing-api-key-identity
+    // denies it: test/attack-gateway-anonymous.test.ts.)
+    for (const identity of [{ metadata: { name: "cluster-key", annotations: {} } }]) {
+      const noNamespace = JSON.stringify(Object.fromEntries(Object.entries(quotaHttp().bodyParameters as Record<string, { expression: string }>).map(([k, v]) => [k, evaluate(v.expression, { auth: { identity } })])));
+      expect(JSON.parse(noNamespace).namespace).toBe("");
+      const r = await check(noNamespace);
+      refusedEverywhere(r.json);
+      expect(r.status).toBe(200);
+      expect(r.json.allowed).toBe(false);
+    }
+    // The checker can fail: a 400 body (no `allowed`) passes the fail-open predicate.
+    expect(passes(rendered_, { error: "invalid request", issues: [{ field: "namespace", message: "..." }] })).toBe(true);
   });
 
   it("only the gateway's credential may name a namespace: a tenant token gets 403 for its own, a rival's and an unknown one", async () => {

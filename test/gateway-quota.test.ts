@@ -56,7 +56,7 @@ describe("the gateway quota AuthPolicy", () => {
     const key = (ns: string) => ({ auth: { identity: { metadata: { namespace: ns, annotations: { "kuadrant.io/user-id": "u", "maas-billing.io/tier": "free" } } } } });
     expect(evaluate(http.bodyParameters.namespace.expression, key("tenant-b-models"))).toBe("tenant-b-models");
     expect(evaluate(http.bodyParameters.namespace.expression, key("elsewhere"))).toBe("elsewhere");
-    // An identity that is no Kubernetes object (no metadata): "", which the service refuses (400).
+    // An identity that is no Kubernetes object (no metadata): "", which the service answers allowed=false.
     expect(evaluate(http.bodyParameters.namespace.expression, { auth: { identity: { sub: "x" } } })).toBe("");
     // Cached per key namespace (one tenant each), user and tier: never shared across tenants.
     expect(evaluate(spec.overrides.rules.metadata.quota.cache.key.expression, key("tenant-a-models"))).toBe("tenant-a-models/u/free");

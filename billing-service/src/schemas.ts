@@ -33,7 +33,8 @@ export const invoiceParams = tenantParams.extend({ invoice: pgText(200).describe
 export const quotaAuthorizeRequest = z
   .object({
     tenant: pgText().optional(),
-    namespace: pgText().optional().describe("namespace of the API key's Secret (instead of tenant): mapped to its tenant by the tenant registry"),
+    // "" is the gateway's "no namespace" (an identity that is no namespaced object): answered allowed=false like an unknown namespace.
+    namespace: z.union([pgText(), z.literal("")]).optional().describe("namespace of the API key's Secret (instead of tenant): mapped to its tenant by the tenant registry; one it does not list, or \"\", is answered allowed=false"),
     user: z.union([pgText(), z.literal("")]).optional(),
     tier: z.union([pgText(), z.literal("")]).optional(),
   })

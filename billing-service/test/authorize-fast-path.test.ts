@@ -170,7 +170,7 @@ const BODIES: Record<string, string> = {
 };
 
 /** The requests the fast path must answer itself: the gateway's plain checks. */
-const PLAIN = new Set(["plain", "refused", "gatewayNone", "tenantOnly", "otherTenant", "spaced", "unicode", "maxTenant", "duplicateKey", "nsPlain", "nsRefused", "nsGatewayNone", "nsOtherTenant"]);
+const PLAIN = new Set(["plain", "refused", "gatewayNone", "tenantOnly", "otherTenant", "spaced", "unicode", "maxTenant", "duplicateKey", "nsPlain", "nsRefused", "nsGatewayNone", "nsOtherTenant", "nsUnknown", "nsTenantName", "nsEmpty"]);
 
 beforeAll(async () => {
   db = await startBillingDb();
@@ -233,7 +233,13 @@ describe("the gateway's quota check in front of fastify", () => {
     expect(await counted(fast.registry, "maas_billing_http_requests_total")).toMatch(/status="200"\} \d+/);
     // A namespace is checked as its tenant: bob's quota in acme-dev (acme's) refuses, as by tenant.
     expect(await send(fast.port, { token: gateway.token, body: BODIES.nsRefused })).toContain('"allowed":false,"exceeded":{');
-    expect(statusOf(await send(fast.port, { token: gateway.token, body: BODIES.nsUnknown }))).toBe(400);
+    // A namespace no tenant lists, and "" (an identity without one): allowed=false, never a 400 (a
+    // fail-open gateway lets an answer without `allowed` through: threat model B3N).
+    for (const body of [BODIES.nsUnknown, BODIES.nsEmpty]) {
+      const answer = await send(fast.port, { token: gateway.token, body });
+      expect(statusOf(answer)).toBe(200);
+      expect(answer).toContain('"allowed":false,"message":"API key stored outside every tenant namespace: ');
+    }
   }, 120_000);
 
   it("leaves a stale view to the route: 503, as without the fast path", async () => {

@@ -36,8 +36,7 @@ export const vocabularySource = (getBook: () => PriceBook, extra: { tiers?: read
 
 export interface VocabularyIssue {
   readonly index?: number;
-  /** tier, model; namespace: the quota check's key namespace that no registered tenant owns (routes/quotas.ts). */
-  readonly field: "tier" | "model" | "namespace";
+  readonly field: "tier" | "model";
   readonly message: string;
 }
 

@@ -27,8 +27,8 @@ export const isPlainAuthorizeBody = (data: unknown): data is AuthorizeBody => {
   const body = data as Record<string, unknown>;
   // for-in sees own and inherited enumerable keys; the prototype is Object.prototype (none).
   for (const key in body) if (key !== "tenant" && key !== "namespace" && key !== "user" && key !== "tier") return false;
-  // Exactly one of tenant and namespace, a label (the schema's refinement).
-  const named = "tenant" in body ? !("namespace" in body) && isLabel(body.tenant) : isLabel(body.namespace);
+  // Exactly one of tenant and namespace (the schema's refinement): a tenant label, or a namespace label or "".
+  const named = "tenant" in body ? !("namespace" in body) && isLabel(body.tenant) : body.namespace === "" || isLabel(body.namespace);
   return named && isOptionalLabel(body.user) && isOptionalLabel(body.tier) && !("user" in body && body.user === undefined) && !("tier" in body && body.tier === undefined);
 };
 

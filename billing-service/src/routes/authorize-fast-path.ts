@@ -18,7 +18,7 @@
  *     counts as one failure), and only the quota-gateway credential (isQuotaGateway), which may
  *     call this route and nothing else, and is exempt from the per-principal rate limit;
  *   - the same tenant check (principal.may("quotas.check", tenant), a namespace's tenant through
- *     authorizeTenantOf, a namespace of no registered tenant left to the route), the same body check
+ *     authorizeTenantOf; a namespace of no registered tenant, or "", answered allowed=false as by the route), the same body check
  *     (isPlainAuthorizeBody: only what the route's schema accepts, as the schema returns it), the
  *     same answer (authorizeAnswer) and the same headers;
  *   - the same request metrics (maas_billing_http_requests_total, ..._duration_seconds) and, as
@@ -35,7 +35,7 @@ import type { Principal } from "../auth/types";
 import type { ServiceMetrics } from "../ops/metrics";
 import type { QuotaService } from "../quota/service";
 import { isPlainAuthorizeBody } from "./authorize-body";
-import { authorizeAnswer, authorizeTenantOf, QUOTA_AUTHORIZE_PATH, type TenantOfNamespace } from "./quotas";
+import { authorizeAnswer, authorizeTenantOf, QUOTA_AUTHORIZE_PATH, unknownNamespaceAnswer, type TenantOfNamespace } from "./quotas";
 
 /** Bodies up to this many bytes are read by the fast path (the gateway's are ~60); larger ones go to fastify. */
 export const FAST_PATH_MAX_BODY = 4096;
@@ -78,9 +78,10 @@ export const createAuthorizeFastPath = (deps: AuthorizeFastPathDeps): AuthorizeF
       return undefined; // fastify's parser answers (400, naming the error)
     }
     if (!isPlainAuthorizeBody(data)) return undefined;
-    // A namespace no registered tenant owns: the route answers (400, naming it).
+    // A namespace no registered tenant owns (or ""): allowed=false, as the route answers it.
     const tenant = authorizeTenantOf(data, tenantOfNamespace);
-    if (tenant === undefined || !(await principal.may("quotas.check", tenant))) return undefined;
+    if (tenant === undefined) return JSON.stringify(unknownNamespaceAnswer(data.namespace!));
+    if (!(await principal.may("quotas.check", tenant))) return undefined;
     // A stale view throws: the route answers 503 (or 200, if a refresh landed meanwhile).
     return JSON.stringify(authorizeAnswer(quota, { tenant, user: data.user, tier: data.tier }));
   };

@@ -51,9 +51,16 @@ export type TenantOfNamespace = (namespace: string) => string | undefined;
 export const authorizeTenantOf = (body: AuthorizeBody, tenantOfNamespace: TenantOfNamespace): string | undefined =>
   body.tenant ?? tenantOfNamespace(body.namespace);
 
-/** The 400 for a namespace of no registered tenant (the same shape as a validation error). */
-export const unknownNamespaceError = (namespace: string): InvalidRequestError =>
-  new InvalidRequestError([{ field: "namespace", message: `"${namespace}" is not a namespace of any registered tenant: add it to the tenant's namespaces (platform.tenants[].namespaces), or send tenant` }]);
+/**
+ * The answer for a namespace of no registered tenant, or "" (an identity without a namespace):
+ * allowed=false, so the gateway refuses the request in both failure modes (Authorino keeps any
+ * JSON answer as the metadata, whatever its status: a 400 body has no `allowed`, which the
+ * fail-open predicate lets through; docs/threat-model.md B3N). The message is the gateway's 429 body.
+ */
+export const unknownNamespaceAnswer = (namespace: string): QuotaAuthorizeAnswer => ({
+  allowed: false,
+  message: `API key stored outside every tenant namespace: ${JSON.stringify(namespace)} (platform.tenants[].namespaces lists the namespaces whose keys are billed)`,
+});
 
 export const registerQuotaRoutes = (
   base: FastifyInstance,
@@ -154,8 +161,9 @@ export const registerQuotaRoutes = (
   app.post(
     QUOTA_AUTHORIZE_PATH,
     {
-      // The auth hook checks the tenant the body names, a namespace through the registry (auth/hooks.ts).
-      config: { scope: { tenant: "body", action: "quotas.check", tenantOfNamespace } },
+      // The auth hook checks the tenant a `{tenant}` body names (auth/hooks.ts); a `{namespace}` body
+      // is checked by preValidation below (the gateway's credential only, which may check every tenant).
+      config: { scope: { tenant: "body", action: "quotas.check" } },
       // Called once per gateway request: fastify's two info lines per request (synchronous writes
       // to stdout) cost more CPU than the check itself (bench/quota.ts profile), so app.ts does not
       // write them for this path. Warnings and errors (denied credentials, failures) are still
@@ -163,7 +171,7 @@ export const registerQuotaRoutes = (
       schema: {
         summary: "Request-path check for the gateway: may this identity send one more request? Answered from memory",
         description:
-          "The body names the tenant, or the namespace of the API key's Secret (the platform's gateway sends that; only its credential may), which the tenant registry maps to its tenant: a namespace no registered tenant lists is refused with 400. Always 200 with allowed true/false while the replica's quota state is fresh (at most the refresh interval plus one refresh old); 503 when it is older than the staleness limit. Nothing is reserved. On allowed=false, message names the quota and its reset time (the gateway's 429 body).",
+          "The body names the tenant, or the namespace of the API key's Secret (the platform's gateway sends that; only its credential may), which the tenant registry maps to its tenant: a namespace no registered tenant lists (or \"\") is answered 200 allowed=false, so the gateway refuses the request whatever its failure mode. Always 200 with allowed true/false while the replica's quota state is fresh (at most the refresh interval plus one refresh old); 503 when it is older than the staleness limit. Nothing is reserved. On allowed=false, message names the quota and its reset time (the gateway's 429 body).",
         body: quotaAuthorizeRequest,
         response: { 200: quotaAuthorizeBody, 403: errorBody, 503: errorBody },
       },
@@ -178,8 +186,8 @@ export const registerQuotaRoutes = (
       // The gateway's plain checks are answered before fastify (authorize-fast-path.ts); a request
       // the fast path read and handed on (any other answer) has its body read from the copy it kept.
       preParsing: (request, _reply, payload, done) => done(null, replayedBody?.(request.raw) ?? payload),
-      // Naming the key's namespace is the gateway's form (the auth hook has already refused a
-      // namespace of another tenant): any other credential gets 403 for it, registered or not, so
+      // Naming the key's namespace is the gateway's form, and this is its check (the auth hook reads
+      // only a body's tenant): any other credential gets 403 for it, registered or not, so
       // a tenant cannot learn which namespaces are some tenant's from 400 against 403.
       preValidation: async (request, reply) => {
         const body = request.body as Record<string, unknown> | undefined;
@@ -192,7 +200,7 @@ export const registerQuotaRoutes = (
     async (request) => {
       const body = request.body as AuthorizeBody;
       const tenant = authorizeTenantOf(body, tenantOfNamespace);
-      if (tenant === undefined) throw unknownNamespaceError(body.namespace!);
+      if (tenant === undefined) return unknownNamespaceAnswer(body.namespace!);
       return authorizeAnswer(quota, { tenant, user: body.user, tier: body.tier });
     },
   );
