@@ -13,7 +13,7 @@ import { describe, expect, it } from "vitest";
 import type { Attributes } from "../billing-service/src/accesslog/otlp";
 import { toAccessLogRow } from "../billing-service/src/accesslog/records";
 import { createTenantResolver } from "../billing-service/src/collector/tenant-map";
-import { gatewayAuthPolicyName } from "../components/platform/gatewayAuth";
+import { gatewayAuthPolicyName, KEY_IDENTITY_RULE } from "../components/platform/gatewayAuth";
 import { TIER_ANNOTATION, USER_ANNOTATION } from "../components/shared/apiKeyIdentity";
 import { ACCESS_LOG_ATTRIBUTES } from "../components/platform/gatewayAccessLog";
 import { authPolicySpec } from "../components/tenant/policies";
@@ -92,8 +92,8 @@ describe("attack B5G: a tenant's own identity filter names another tenant in the
     const policy = findObject(r, "AuthPolicy", gatewayAuthPolicyName).object;
     const filters = (policy.spec as any).overrides.rules.response.success.filters;
     expect(Object.keys(filters)).toEqual(["identity"]);
-    // No tier rule: nobody is pinned; the quota check (on by default) and the filter share the policy.
-    expect(Object.keys((policy.spec as any).overrides.rules.authorization)).toEqual(["quota"]);
+    // No tier rule: nobody is pinned; the quota check (on by default), the key-identity rule (B3D) and the filter share the policy.
+    expect(Object.keys((policy.spec as any).overrides.rules.authorization).sort()).toEqual([KEY_IDENTITY_RULE, "quota"].sort());
     expect(await createConformanceValidator().validate(policy)).toEqual([]);
     // Pulling the same records from Loki bills them alike: the filter is there too.
     const loki = await renderConfig("unit-accesslog-tenant-loki", {

@@ -8,7 +8,7 @@
 import * as path from "node:path";
 import { evaluate } from "@marcbachmann/cel-js";
 import { describe, expect, it } from "vitest";
-import { ALLOWED_TIERS_RULE, allowedTierPredicate, gatewayAuthPolicyName } from "../components/platform/gatewayAuth";
+import { ALLOWED_TIERS_RULE, allowedTierPredicate, gatewayAuthPolicyName, KEY_IDENTITY_RULE } from "../components/platform/gatewayAuth";
 import { TIER_ANNOTATION } from "../components/shared/apiKeyIdentity";
 import { readStackConfigFile, render, type K8sObject } from "../scripts/render";
 import { createConformanceValidator } from "./support/conformance";
@@ -126,7 +126,7 @@ describe("attack B3 at the gateway: a key labelled with a tier the platform did 
     expect((policy.spec as any).overrides.strategy).toBe("merge");
     expect(rule(policy)).toBeDefined();
     // The same object also carries #16's quota check: one Gateway AuthPolicy, both rule sets.
-    expect(Object.keys((policy.spec as any).overrides.rules.authorization).sort()).toEqual([ALLOWED_TIERS_RULE, "quota"].sort());
+    expect(Object.keys((policy.spec as any).overrides.rules.authorization).sort()).toEqual([ALLOWED_TIERS_RULE, KEY_IDENTITY_RULE, "quota"].sort());
     expect((policy.spec as any).overrides.rules.metadata.quota).toBeDefined();
     expect(ofKind(await pinned(), "AuthPolicy").filter((o) => o.object.metadata.name === gatewayAuthPolicyName)).toHaveLength(1);
     expect(await createConformanceValidator().validate(policy)).toEqual([]);
@@ -176,7 +176,7 @@ describe("attack B3 at the gateway: a key labelled with a tier the platform did 
     // Quota enforcement (#16, on by default) keeps the same Gateway AuthPolicy, without the tier rule.
     const r = await renderConfig("unit-unpinned", { flavor: "kubernetes", platform: { billing: { image: testImage }, tenants: [{ name: "a" }] } });
     const rules = (findObject(r, "AuthPolicy", gatewayAuthPolicyName).object.spec as any).overrides.rules;
-    expect(Object.keys(rules.authorization)).toEqual(["quota"]);
+    expect(Object.keys(rules.authorization).sort()).toEqual([KEY_IDENTITY_RULE, "quota"].sort());
     expect(rules.response.success).toBeUndefined();
     // With quota enforcement off too, no rule applies and no Gateway AuthPolicy is rendered.
     const off = await renderConfig("unit-unpinned-noquota", {

@@ -27,7 +27,8 @@ import { appLabels } from "./security";
  *    Secret in Authorino's namespace (sharedSecretRef, sent as `Authorization: Bearer`). The
  *    namespace is the API key's Secret's (`auth.identity.metadata.namespace`: a tenant can only
  *    store keys in its own namespaces); the billing service maps it to the tenant with the tenant
- *    registry it already reads (strictly: a namespace no tenant lists is refused), so this rule
+ *    registry it already reads (strictly: a namespace no tenant lists, or "", is answered
+ *    allowed=false), so this rule
  *    lists no tenant and the policy does not grow with them (docs/scaling.md). User and tier are
  *    the key's annotations. Cached per (namespace, user, tier) for `cacheTtlSeconds`.
  *  - authorization `quota`: allowed unless the billing service said allowed=false (fail-open), or
@@ -91,8 +92,8 @@ export interface QuotaEnforcementSpec {
 const KEY_NAMESPACE = "auth.identity.metadata.namespace";
 
 /**
- * CEL: the key's namespace, "" for an identity without one (the billing service refuses "" with
- * 400, as it refused the "" tenant of an unknown namespace before the body named the namespace).
+ * CEL: the key's namespace, "" for an identity without one (the billing service answers "", like
+ * a namespace no tenant lists, allowed=false: refused in both failure modes).
  */
 export const keyNamespaceExpression = `has(auth.identity.metadata) && has(${KEY_NAMESPACE}) ? ${KEY_NAMESPACE} : ""`;
 
@@ -146,13 +147,29 @@ export function quotaOverrideRules(q: QuotaEnforcementSpec): OverrideRules {
     response: {
       unauthorized: {
         code: 429,
-        headers: { "x-maas-quota-reset": { expression: `${denied} ? auth.metadata.quota.exceeded.resetsAt : ""` } },
+        // An unknown key namespace is refused without `exceeded` (routes/quotas.ts unknownNamespaceAnswer).
+        headers: { "x-maas-quota-reset": { expression: `${denied} && has(auth.metadata.quota.exceeded) ? auth.metadata.quota.exceeded.resetsAt : ""` } },
         body: { expression: `${denied} ? auth.metadata.quota.message : "forbidden"` },
       },
     },
   };
 }
 
+
+export const KEY_IDENTITY_RULE = "maas-billing-api-key-identity";
+
+/**
+ * The rule that denies any identity without an API key's namespace. Authorino gives an AuthConfig
+ * without authentication rules the anonymous identity (`{"anonymous": true}`: Kuadrant/authorino
+ * controllers/auth_config_controller.go `translateAuthConfig`, pkg/evaluators/identity/noop.go),
+ * and the tenant-admin Role may delete its route's AuthPolicy, leaving these overrides alone on
+ * the route: without this rule that route would be open to anyone, unquota'd and (access logs
+ * billed) billed to nobody (docs/threat-model.md B3D). With it, every request on the Gateway
+ * needs an identity that is a namespaced object (the tenant AuthPolicy's API-key Secret).
+ */
+export function keyIdentityRule(): OverrideRules {
+  return { authorization: { [KEY_IDENTITY_RULE]: { patternMatching: { patterns: [{ predicate: "has(auth.identity.metadata) && has(auth.identity.metadata.namespace)" }] } } } };
+}
 
 /** Namespace of each tenant's keys -> the tiers that tenant may use (tenants without a pin left out). */
 export const allowedTiersByNamespace = (tenants: readonly PlatformTenant[], allowed: Readonly<Record<string, readonly string[]>>): Record<string, string[]> =>
@@ -285,7 +302,7 @@ export function gatewayAuthRuleSets(args: Pick<GatewayAuthArgs, "enforcement" | 
   // Pinned tenants get the tier rule; the identity filter replaces the tenants' own when anyone is
   // pinned or the access logs (which take their tenant from it) are billed.
   const pinned = Object.keys(byNamespace).length > 0;
-  return [
+  const sets = [
     ...(quota
       ? [
           quotaOverrideRules({
@@ -299,6 +316,8 @@ export function gatewayAuthRuleSets(args: Pick<GatewayAuthArgs, "enforcement" | 
     ...(pinned ? [allowedTierRule(byNamespace)] : []),
     ...(pinned || args.accessLogs ? [identityFilterRules(tenantByNamespace)] : []),
   ];
+  // Whenever the policy is rendered: no identity without a key namespace passes it.
+  return sets.length === 0 ? [] : [...sets, keyIdentityRule()];
 }
 
 export function createGatewayAuth(name: string, args: GatewayAuthArgs, parent: pulumi.Resource): k8s.apiextensions.CustomResource | undefined {
