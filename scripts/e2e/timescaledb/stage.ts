@@ -105,7 +105,7 @@ export async function timescaleStage(report: Report, env: TimescaleStageEnv): Pr
   const cli = join(env.repoRoot, "billing-service", "bin", "maas-billing.cjs");
   const serviceEnv = { ...process.env, DATABASE_URL: databaseUrl, LOG_LEVEL: "warn" };
 
-  const migrated = await report.check(`timescaledb: \`maas-billing migrate\` on PostgreSQL ${pgVersion} + TimescaleDB ${version}: extension created, usage_hourly a hypertable`, async (detail) => {
+  const migrated = await report.check(`timescaledb: \`maas-billing migrate\` on PostgreSQL ${pgVersion} + TimescaleDB ${version}: extension created, usage_hourly a hypertable, the rollup tables at fillfactor 50 (migration 066)`, async (detail) => {
     await run(process.execPath, [cli, "migrate"], serviceEnv);
     const db = new pg.Client(databaseUrl);
     await db.connect();
