@@ -149,18 +149,18 @@ export class FileSpool<T> {
     mkdirSync(rejectedDir, { recursive: true });
     const target = path.join(rejectedDir, path.basename(batch.file));
     renameSync(batch.file, target);
-    fsyncDir(this.dir);
-    const i = this.files.findIndex((f) => f.sequence === batch.sequence);
-    if (i >= 0) {
-      this.bytes -= this.files[i].bytes;
-      this.files.splice(i, 1);
-    }
+    this.forget(batch);
     return target;
   }
 
   /** Removes a batch once the database has it (the removal is made durable too). */
   remove(batch: SpooledBatch<T>): void {
     unlinkSync(batch.file);
+    this.forget(batch);
+  }
+
+  /** After a batch's file left the spool directory: that change made durable, its bytes no longer counted. */
+  private forget(batch: SpooledBatch<T>): void {
     fsyncDir(this.dir);
     const i = this.files.findIndex((f) => f.sequence === batch.sequence);
     if (i >= 0) {
