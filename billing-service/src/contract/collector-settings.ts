@@ -209,14 +209,18 @@ export const parseCollectorSettings = (raw: unknown): CollectorSettings => {
   return s;
 };
 
-/** One tenant registry file (`tenantFiles`): `tenants: [{ name, namespaces }]`; errors name the file and the entry. */
-export const parseTenantRegistryYaml = (text: string, origin: string): TenantRegistry => {
-  let raw: unknown;
+/** A YAML file's value; a syntax error names the file (`origin`). */
+const readYaml = (text: string, origin: string): unknown => {
   try {
-    raw = parseYaml(text) as unknown;
+    return parseYaml(text) as unknown;
   } catch (e) {
     throw new Error(`${origin}: not valid YAML: ${(e as Error).message}`);
   }
+};
+
+/** One tenant registry file (`tenantFiles`): `tenants: [{ name, namespaces }]`; errors name the file and the entry. */
+export const parseTenantRegistryYaml = (text: string, origin: string): TenantRegistry => {
+  const raw = readYaml(text, origin);
   const res = z.strictObject({ tenants: tenantRegistrySchema }).safeParse(raw);
   if (!res.success) throw new Error(res.error.issues.map((i) => `${origin}: ${i.path.join(".") || "(root)"}: ${i.message}`).join("\n"));
   return res.data.tenants;
@@ -227,12 +231,7 @@ export const parseTenantRegistryYaml = (text: string, origin: string): TenantReg
  * `overrides` (command-line flags) replace the file's keys.
  */
 export const parseCollectorSettingsYaml = (text: string, origin = "collector.yaml", overrides: Record<string, unknown> = {}): CollectorSettings => {
-  let raw: unknown;
-  try {
-    raw = parseYaml(text) as unknown;
-  } catch (e) {
-    throw new Error(`${origin}: not valid YAML: ${(e as Error).message}`);
-  }
+  const raw = readYaml(text, origin);
   if (raw !== null && raw !== undefined && (typeof raw !== "object" || Array.isArray(raw))) {
     throw new Error(`${origin}: expected a YAML mapping of collector settings`);
   }
