@@ -22,7 +22,8 @@
  * stays. Entries Loki receives later than `lag` behind their timestamp are not pulled again: choose
  * `lag` above the pipeline's delivery delay.
  */
-import type { Pool, PoolClient } from "pg";
+import type { Pool } from "pg";
+import { withTransaction } from "../db/transaction";
 import type { Attributes, FlatLogRecord } from "./otlp";
 import { toAccessLogRow, type AccessLogRow, type RecordContext } from "./records";
 import { upsertAccessLogRows } from "./store";
@@ -121,21 +122,14 @@ const msToNs = (ms: number): bigint => BigInt(ms) * 1_000_000n;
 /** One pass: [watermark, now - lag), every page, rows and watermark in one transaction. */
 export const pullLokiOnce = async (deps: LokiPullDeps, now: Date = new Date()): Promise<LokiPullResult> => {
   const { settings } = deps;
-  const client: PoolClient = await deps.pool.connect();
-  try {
-    await client.query("begin");
+  // Nothing is written before the early answers below, so they may commit like any other.
+  return withTransaction(deps.pool, async (client) => {
     const locked = (await client.query<{ ok: boolean }>("select pg_try_advisory_xact_lock(hashtext($1)) as ok", [LOCK])).rows[0].ok;
-    if (!locked) {
-      await client.query("rollback");
-      return { status: "locked", pages: 0, entries: 0, accepted: 0, rejected: 0 };
-    }
+    if (!locked) return { status: "locked", pages: 0, entries: 0, accepted: 0, rejected: 0 };
     const stored = (await client.query<{ ns: string }>("select pulled_until_ns::text as ns from access_log_pull_watermark where source = $1", [settings.source])).rows[0]?.ns;
     const toNs = msToNs(now.getTime() - settings.lag);
     const fromNs = stored !== undefined ? BigInt(stored) : settings.start ? msToNs(Date.parse(settings.start)) : toNs - msToNs(settings.interval);
-    if (toNs <= fromNs) {
-      await client.query("rollback");
-      return { status: "nothing-new", fromNs: fromNs.toString(), toNs: toNs.toString(), pages: 0, entries: 0, accepted: 0, rejected: 0 };
-    }
+    if (toNs <= fromNs) return { status: "nothing-new", fromNs: fromNs.toString(), toNs: toNs.toString(), pages: 0, entries: 0, accepted: 0, rejected: 0 };
     const ctx: RecordContext = { source: settings.source, tenantOfNamespace: deps.tenantOfNamespace, billable: deps.billable };
     let pageStart = fromNs;
     let pages = 0;
@@ -163,14 +157,8 @@ export const pullLokiOnce = async (deps: LokiPullDeps, now: Date = new Date()): 
        on conflict (source) do update set pulled_until_ns = excluded.pulled_until_ns, updated_at = now()`,
       [settings.source, toNs.toString()],
     );
-    await client.query("commit");
     return { status: "pulled", fromNs: fromNs.toString(), toNs: toNs.toString(), pages, entries, accepted, rejected };
-  } catch (e) {
-    await client.query("rollback").catch(() => {});
-    throw e;
-  } finally {
-    client.release();
-  }
+  });
 };
 
 /** The loop inside `serve`: a pass every `interval`; a failed pass is logged and retried next time. */

@@ -10,6 +10,7 @@
  * later migrations are granted too.
  */
 import type { Pool, PoolClient } from "pg";
+import { withTransaction } from "./transaction";
 
 export interface AppRole {
   /** Login role the service connects as. */
@@ -37,10 +38,8 @@ const exec = async (db: Pool | PoolClient, template: string, ...args: string[]):
 };
 
 /** Creates (or updates) the app login role and grants it exactly what the service needs. */
-export const ensureAppRole = async (owner: Pool, role: AppRole): Promise<void> => {
-  const client = await owner.connect();
-  try {
-    await client.query("begin");
+export const ensureAppRole = (owner: Pool, role: AppRole): Promise<void> =>
+  withTransaction(owner, async (client) => {
     // Two replicas' init containers may run this at once: one at a time.
     await client.query("select pg_advisory_xact_lock(hashtext('maas-billing-app-role'))");
     const exists = (await client.query("select 1 from pg_roles where rolname = $1", [role.name])).rowCount === 1;
@@ -60,11 +59,6 @@ export const ensureAppRole = async (owner: Pool, role: AppRole): Promise<void> =
     if ((await client.query("select to_regprocedure('maas_billing_apply_retention(integer)') is not null as ok")).rows[0].ok === true) {
       await exec(client, "grant execute on function maas_billing_apply_retention(integer) to %I", role.name);
     }
-    await client.query("commit");
-  } catch (e) {
-    await client.query("rollback").catch(() => {});
+  }).catch((e: unknown) => {
     throw new Error(`setting up database role ${role.name} failed: ${(e as Error).message}`);
-  } finally {
-    client.release();
-  }
-};
+  });

@@ -5,9 +5,17 @@
  */
 import type { Pool, PoolClient } from "pg";
 
+export interface TransactionOptions {
+  /**
+   * Repeatable read, read only: every statement of `work` reads one snapshot (the quota view reads
+   * rules and usage that agree) and nothing can be written.
+   */
+  readonly readOnlySnapshot?: boolean;
+}
+
 /** Runs `work` in a transaction on a connection the caller holds (e.g. one holding an advisory lock). */
-export const inTransaction = async <T>(client: PoolClient, work: (client: PoolClient) => Promise<T>): Promise<T> => {
-  await client.query("begin");
+export const inTransaction = async <T>(client: PoolClient, work: (client: PoolClient) => Promise<T>, options: TransactionOptions = {}): Promise<T> => {
+  await client.query(options.readOnlySnapshot ? "begin isolation level repeatable read read only" : "begin");
   try {
     const result = await work(client);
     await client.query("commit");
@@ -31,11 +39,11 @@ export class TransactionBrokenError extends Error {
 }
 
 /** Runs `work` in a transaction on a pooled connection, released afterwards (destroyed after a failure). */
-export const withTransaction = async <T>(pool: Pool, work: (client: PoolClient) => Promise<T>): Promise<T> => {
+export const withTransaction = async <T>(pool: Pool, work: (client: PoolClient) => Promise<T>, options: TransactionOptions = {}): Promise<T> => {
   const client = await pool.connect();
   let failed: Error | undefined;
   try {
-    return await inTransaction(client, work);
+    return await inTransaction(client, work, options);
   } catch (error) {
     failed = error instanceof Error ? error : new Error(String(error));
     throw error instanceof TransactionBrokenError ? error.cause : error;

@@ -11,6 +11,7 @@
  * fail-open/fail-closed setting decides.
  */
 import type { Pool } from "pg";
+import { withTransaction } from "../db/transaction";
 import type { PriceBook } from "../pricebook/pricebook";
 import { firstExceeded, quotaStates } from "./decide";
 import { applicableRules, type TierDefaults } from "./defaults";
@@ -92,19 +93,12 @@ export const createQuotaView = (pool: Pool, options: QuotaViewOptions): QuotaVie
       try {
         const at = clock();
         // Rules and usage in one read-only snapshot, so a quota set and its usage agree.
-        const client = await pool.connect();
-        try {
-          await client.query("begin isolation level repeatable read read only");
-          const rules = await readQuotaRules(client);
-          const usage = await readUsageSnapshot(client, options.priceBook(), { now: at });
-          await client.query("commit");
-          state = { at: at.getTime(), rules, usage, applicable: new Map() };
-        } catch (e) {
-          await client.query("rollback").catch(() => {});
-          throw e;
-        } finally {
-          client.release();
-        }
+        const { rules, usage } = await withTransaction(
+          pool,
+          async (client) => ({ rules: await readQuotaRules(client), usage: await readUsageSnapshot(client, options.priceBook(), { now: at }) }),
+          { readOnlySnapshot: true },
+        );
+        state = { at: at.getTime(), rules, usage, applicable: new Map() };
         if (options.onRefresh && state) await options.onRefresh(state.rules, state.usage, new Date(state.at)).catch((e) => options.onError?.(e));
       } finally {
         inFlight = undefined;
