@@ -125,7 +125,7 @@ export const billingSchema = z
   .strictObject({
     image: imageWithDigest.describe("Billing service image, pinned by digest (CI sets it: `pulumi config set --path 'maas-billing:platform.billing.image' ...`)."),
     replicas: z.number().int().min(1).max(20).default(2).describe("Number of billing API replicas."),
-    host: hostName.optional().describe("External host of the billing API: the Route host on openshift (the router assigns one when omitted), the HTTPRoute hostname on kubernetes (any host when omitted). On kubernetes it is also the hostname of the billing API's own Gateway (`gateway`)."),
+    host: hostName.optional().describe("External host of the billing API: the Route host on openshift (the router assigns one when omitted), the HTTPRoute hostname on kubernetes (any host when omitted; the route then attaches to `platform.gateway`, whose platform AuthPolicy, when rendered, refuses every request without an API key, so set `host` to reach the billing API from outside the cluster: docs/platform.md, Gateway enforcement step 4). On kubernetes it is also the hostname of the billing API's own Gateway (`gateway`)."),
     gateway: billingGatewaySchema,
     prometheusUrl: z.url({ error: 'expected a URL. Example: "https://thanos-querier.openshift-monitoring.svc:9091"' }).optional().describe("Prometheus/Thanos query URL the collector reads; flavor default when omitted."),
     collectorReadApi: z
