@@ -69,7 +69,7 @@ export const grafanaSchema = z.strictObject({
   image: pinnedImage.default(defaultImageRef(defaultImages.grafana)).describe("Grafana image (docs/images.md)."),
   expose: z
     .strictObject({
-      enabled: z.boolean().default(false).describe("Expose Grafana outside the cluster: a Route on openshift, an HTTPRoute on the platform Gateway on kubernetes."),
+      enabled: z.boolean().default(false).describe("Expose Grafana outside the cluster: a Route on openshift, an HTTPRoute on the platform Gateway on kubernetes (known limitation: when the platform renders its Gateway AuthPolicy, that policy refuses requests without an API key on every route of the Gateway, Grafana's too; reach Grafana by port-forward there until it gets a Gateway of its own: docs/platform.md, Gateway enforcement step 4)."),
       host: hostName.optional().describe("Host name; required on kubernetes when exposed, optional on openshift (the router assigns one)."),
     })
     .prefault({})
