@@ -91,11 +91,14 @@ export interface QuotaEnforcementSpec {
 /** The namespace of the API key's Secret (Authorino's apiKey identity is the Secret itself). */
 const KEY_NAMESPACE = "auth.identity.metadata.namespace";
 
+/** CEL: whether the identity carries a key namespace (Authorino's anonymous identity does not). */
+const HAS_KEY_NAMESPACE = `has(auth.identity.metadata) && has(${KEY_NAMESPACE})`;
+
 /**
  * CEL: the key's namespace, "" for an identity without one (the billing service answers "", like
  * a namespace no tenant lists, allowed=false: refused in both failure modes).
  */
-export const keyNamespaceExpression = `has(auth.identity.metadata) && has(${KEY_NAMESPACE}) ? ${KEY_NAMESPACE} : ""`;
+export const keyNamespaceExpression = `${HAS_KEY_NAMESPACE} ? ${KEY_NAMESPACE} : ""`;
 
 /**
  * CEL: `body` with `m` bound to the map literal, written ONCE. Authorino's CEL environment is
@@ -168,7 +171,7 @@ export const KEY_IDENTITY_RULE = "maas-billing-api-key-identity";
  * needs an identity that is a namespaced object (the tenant AuthPolicy's API-key Secret).
  */
 export function keyIdentityRule(): OverrideRules {
-  return { authorization: { [KEY_IDENTITY_RULE]: { patternMatching: { patterns: [{ predicate: "has(auth.identity.metadata) && has(auth.identity.metadata.namespace)" }] } } } };
+  return { authorization: { [KEY_IDENTITY_RULE]: { patternMatching: { patterns: [{ predicate: HAS_KEY_NAMESPACE }] } } } };
 }
 
 /** Namespace of each tenant's keys -> the tiers that tenant may use (tenants without a pin left out). */
