@@ -254,9 +254,35 @@ export const federationSchema = z
   })
   .prefault({});
 
+/**
+ * The exposed platform Grafana's own Gateway (kubernetes; review R12): like the billing API's
+ * (`billingGatewaySchema`), because the platform's Gateway AuthPolicy on `platform.gateway` refuses
+ * every request without an API key.
+ */
+export const grafanaGatewaySchema = z
+  .strictObject({
+    name: dnsLabel
+      .default("maas-grafana")
+      .describe("Name of the platform Grafana's own Gateway, created in `platform.gateway.namespace`; must differ from `platform.gateway.name` and `platform.billing.gateway.name`."),
+    gatewayClassName: dnsLabel
+      .meta({ examples: ["istio"] })
+      .optional()
+      .describe("GatewayClass of that Gateway; default `platform.billing.gateway.gatewayClassName`. One of the two is required on kubernetes when `grafana.expose.enabled` (usually the class of `platform.gateway`)."),
+    port: z.number().int().min(1).max(65535).default(443).describe("Port of the Gateway's one listener."),
+    protocol: z.enum(["HTTPS", "HTTP"]).default("HTTPS").describe("`HTTPS` terminates TLS at the Gateway with `certificateSecret`; `HTTP` only where TLS ends before the Gateway."),
+    certificateSecret: dnsLabel
+      .default("maas-grafana-tls")
+      .describe("TLS Secret (`kubernetes.io/tls`, for `grafana.expose.host`) in `platform.gateway.namespace`, e.g. issued by cert-manager; not created by the platform. Used with `HTTPS`."),
+  })
+  .prefault({})
+  .describe(
+    "kubernetes only, when `expose.enabled`: the platform Grafana's own Gateway (one listener: hostname = `expose.host`, HTTPRoutes from the monitoring namespace only), owned by the platform. Grafana is not on `platform.gateway`, whose platform AuthPolicy refuses every request without an API key (docs/platform.md, Gateway enforcement step 4).",
+  );
+
 export const platformGrafanaSchema = grafanaSchema
   .extend({
     enabled: z.boolean().default(true).describe("Run the platform Grafana (`maas-grafana` in the monitoring namespace) with the billing dashboard over all tenants. Turn off when the platform team provisions `dashboards/` into a Grafana of its own."),
+    gateway: grafanaGatewaySchema,
   })
   .prefault({});
 
