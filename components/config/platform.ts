@@ -118,14 +118,14 @@ export const billingGatewaySchema = z
   })
   .prefault({})
   .describe(
-    "kubernetes only, when `host` is set: the billing API's own Gateway (one listener: hostname = `host`, HTTPRoutes from the billing namespace only), owned by the platform, so no tenant HTTPRoute can attach to the billing host and the shared Gateway is not touched (docs/tenants.md). Without `host` the billing HTTPRoute attaches to `platform.gateway` and matches any host there.",
+    "kubernetes only, when `host` is set: the billing API's own Gateway (one listener: hostname = `host`, HTTPRoutes from the billing namespace only), owned by the platform, so no tenant HTTPRoute can attach to the billing host and the shared Gateway is not touched (docs/tenants.md). Without `host` the billing API is not exposed on kubernetes (in-cluster only): `platform.gateway` is no place for it, its platform AuthPolicy refuses every request without an API key (review R12).",
   );
 
 export const billingSchema = z
   .strictObject({
     image: imageWithDigest.describe("Billing service image, pinned by digest (CI sets it: `pulumi config set --path 'maas-billing:platform.billing.image' ...`)."),
     replicas: z.number().int().min(1).max(20).default(2).describe("Number of billing API replicas."),
-    host: hostName.optional().describe("External host of the billing API: the Route host on openshift (the router assigns one when omitted), the HTTPRoute hostname on kubernetes (any host when omitted; the route then attaches to `platform.gateway`, whose platform AuthPolicy, when rendered, refuses every request without an API key, so set `host` to reach the billing API from outside the cluster: docs/platform.md, Gateway enforcement step 4). On kubernetes it is also the hostname of the billing API's own Gateway (`gateway`)."),
+    host: hostName.optional().describe("External host of the billing API: the Route host on openshift (the router assigns one when omitted), the HTTPRoute hostname and the hostname of the billing API's own Gateway (`gateway`) on kubernetes. Without it the billing API is not exposed on kubernetes (in-cluster only; not on `platform.gateway`, whose platform AuthPolicy refuses every request without an API key: docs/platform.md, Gateway enforcement step 4): set it to reach the billing API and the portal from outside the cluster."),
     gateway: billingGatewaySchema,
     prometheusUrl: z.url({ error: 'expected a URL. Example: "https://thanos-querier.openshift-monitoring.svc:9091"' }).optional().describe("Prometheus/Thanos query URL the collector reads; flavor default when omitted."),
     collectorReadApi: z
