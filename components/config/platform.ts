@@ -99,6 +99,10 @@ export const monthEndCloseSchema = z.strictObject({
     ),
 });
 
+/** The listener port and protocol of a Gateway the platform owns for one app (billing API, platform Grafana). */
+const appGatewayPort = z.number().int().min(1).max(65535).default(443).describe("Port of the Gateway's one listener.");
+const appGatewayProtocol = z.enum(["HTTPS", "HTTP"]).default("HTTPS").describe("`HTTPS` terminates TLS at the Gateway with `certificateSecret`; `HTTP` only where TLS ends before the Gateway.");
+
 export const billingGatewaySchema = z
   .strictObject({
     name: dnsLabel
@@ -110,8 +114,8 @@ export const billingGatewaySchema = z
       .describe(
         'GatewayClass of that Gateway, e.g. `istio` or `eg` (Envoy Gateway): usually the class of `platform.gateway` (`kubectl get gateway <platform.gateway.name> -n <platform.gateway.namespace> -o jsonpath=\'{.spec.gatewayClassName}\'`). Required on kubernetes when `host` is set (no default: a Gateway of a class no controller serves is never programmed and the billing API would be unreachable); not used on openshift (Routes).',
       ),
-    port: z.number().int().min(1).max(65535).default(443).describe("Port of the Gateway's one listener."),
-    protocol: z.enum(["HTTPS", "HTTP"]).default("HTTPS").describe("`HTTPS` terminates TLS at the Gateway with `certificateSecret`; `HTTP` only where TLS ends before the Gateway."),
+    port: appGatewayPort,
+    protocol: appGatewayProtocol,
     certificateSecret: dnsLabel
       .default("maas-billing-tls")
       .describe("TLS Secret (`kubernetes.io/tls`, for the billing host) in `platform.gateway.namespace`, e.g. issued by cert-manager; not created by the platform. Used with `HTTPS`."),
@@ -268,8 +272,8 @@ export const grafanaGatewaySchema = z
       .meta({ examples: ["istio"] })
       .optional()
       .describe("GatewayClass of that Gateway; default `platform.billing.gateway.gatewayClassName`. One of the two is required on kubernetes when `grafana.expose.enabled` (usually the class of `platform.gateway`)."),
-    port: z.number().int().min(1).max(65535).default(443).describe("Port of the Gateway's one listener."),
-    protocol: z.enum(["HTTPS", "HTTP"]).default("HTTPS").describe("`HTTPS` terminates TLS at the Gateway with `certificateSecret`; `HTTP` only where TLS ends before the Gateway."),
+    port: appGatewayPort,
+    protocol: appGatewayProtocol,
     certificateSecret: dnsLabel
       .default("maas-grafana-tls")
       .describe("TLS Secret (`kubernetes.io/tls`, for `grafana.expose.host`) in `platform.gateway.namespace`, e.g. issued by cert-manager; not created by the platform. Used with `HTTPS`."),
