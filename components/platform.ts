@@ -144,6 +144,7 @@ export class Platform extends pulumi.ComponentResource {
           grafana: config.grafana,
           prometheusUrl: config.billing.prometheusUrl ?? monitoring.queryUrl,
           gateway: config.gateway,
+          gatewayClassName: config.grafana.gateway.gatewayClassName ?? config.billing.gateway.gatewayClassName,
           sidecar: { image: config.federation.authProxyImage, resources: config.federation.authProxyResources },
         },
         this,
@@ -169,8 +170,8 @@ export class Platform extends pulumi.ComponentResource {
       this,
     );
 
-    // Tenant HTTPRoutes only within the tenant's domains (the shared Gateway's hostnames are not theirs).
-    createRouteAdmission(name, this);
+    // Tenant HTTPRoutes only within the tenant's domains (the shared Gateway's hostnames are not theirs), on the shared Gateway only.
+    createRouteAdmission(name, config.gateway, this);
     // Tenant AuthPolicies authenticate with API keys only, identity untouched (threat model B3I).
     createAuthPolicyAdmission(name, this);
     // Default-deny ingress in the monitoring and billing namespaces, then exactly the platform's peers.

@@ -186,7 +186,7 @@ describe("cross-field checks in the schema", () => {
 
   it("accepts what the checks allow: a host, openshift's assigned host, a disabled platform Grafana, own namespaces", () => {
     const ok = [
-      { flavor: "kubernetes", platform: platform({ grafana: { expose: { enabled: true, host: "grafana.example.com" } } }) },
+      { flavor: "kubernetes", platform: platform({ grafana: { expose: { enabled: true, host: "grafana.example.com" }, gateway: { gatewayClassName: "istio" } } }) },
       { flavor: "openshift", platform: platform(grafanaExposed) },
       { flavor: "kubernetes", platform: platform({ grafana: { enabled: false, expose: { enabled: true } } }) },
       { flavor: "openshift", platformStack: "acme/maas-billing/platform", tenant: { name: "tenant-a", routes: [{ name: "r", namespace: "tenant-a-monitoring" }, { name: "s" }] } },
@@ -196,7 +196,7 @@ describe("cross-field checks in the schema", () => {
 
   it("a refused config is refused for the checked field only: fixing that field makes it parse", () => {
     // Same configs with the one field fixed parse: the refusal above is the cross-field check, nothing else.
-    expect(() => parse({ flavor: "kubernetes", platform: platform({ grafana: { expose: { enabled: true, host: "g.example.com" } } }) })).not.toThrow();
+    expect(() => parse({ flavor: "kubernetes", platform: platform({ grafana: { expose: { enabled: true, host: "g.example.com" }, gateway: { gatewayClassName: "istio" } } }) })).not.toThrow();
     expect(() =>
       parse({ flavor: "openshift", platformStack: "acme/maas-billing/platform", tenant: { name: "tenant-a", routes: [{ name: "r", namespace: "tenant-a-models" }] } }),
     ).not.toThrow();

@@ -66,7 +66,7 @@ describe("route admission policy (render)", () => {
   it("binds a Deny policy for HTTPRoutes created or updated in tenant namespaces", () => {
     const policy = findObject(r, "ValidatingAdmissionPolicy", "maas-tenant-route-hostnames").object as any;
     expect(policy.apiVersion).toBe("admissionregistration.k8s.io/v1");
-    expect(policy.spec).toEqual(routeHostnamePolicySpec());
+    expect(policy.spec).toEqual(routeHostnamePolicySpec({ name: "maas-default-gateway", namespace: "openshift-ingress" }));
     expect(policy.spec.failurePolicy).toBe("Fail");
     expect(policy.spec.matchConstraints.resourceRules[0]).toMatchObject({ apiGroups: ["gateway.networking.k8s.io"], operations: ["CREATE", "UPDATE"], resources: expect.arrayContaining(["httproutes"]) });
     expect(policy.spec.matchConstraints.namespaceSelector).toEqual({ matchExpressions: [{ key: "maas.opendatahub.io/tenant", operator: "Exists" }] });
@@ -87,10 +87,12 @@ describe("route admission policy (render)", () => {
   });
 
   it("the CEL compares every hostname with the domains by equality or a dot-separated suffix", () => {
-    const validations = (routeHostnamePolicySpec() as any).validations as Array<{ expression: string }>;
-    expect(validations.map((v) => v.expression)).toEqual([
+    const validations = (routeHostnamePolicySpec({ name: "maas-default-gateway", namespace: "openshift-ingress" }) as any).validations as Array<{ expression: string }>;
+    expect(validations.map((v) => v.expression).slice(0, 2)).toEqual([
       "size(variables.hostnames) > 0",
       "variables.hostnames.all(h, variables.domains.exists(d, h == d || h.endsWith('.' + d)))",
     ]);
+    // The third, parentRefs on the shared Gateway only: test/platform-nonmodel-gateways.test.ts.
+    expect(validations[2].expression).toContain("p.name == 'maas-default-gateway'");
   });
 });

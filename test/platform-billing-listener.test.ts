@@ -102,12 +102,10 @@ describe("the billing API's own Gateway (kubernetes)", () => {
     expect(listenerForHost(listeners(kubernetes), "models.tenant-a.apps.example.com")).toBeUndefined();
   });
 
-  it("no billing Gateway without a billing host (the HTTPRoute then attaches to the shared Gateway), and none on openshift (Routes)", async () => {
+  it("no billing Gateway without a billing host (the API then stays in-cluster: review R12), and none on openshift (Routes)", async () => {
     const noHost = await renderConfig("unit-billing-no-host", { flavor: "kubernetes", platform: { billing: { image: testImage } } });
     expect(noHost.objects.filter((o) => o.object.kind === "Gateway")).toEqual([]);
-    expect((findObject(noHost, "HTTPRoute", "maas-billing-api").object as any).spec.parentRefs).toEqual([
-      { group: "gateway.networking.k8s.io", kind: "Gateway", name: "maas-default-gateway", namespace: "openshift-ingress" },
-    ]);
+    expect(noHost.objects.filter((o) => o.object.kind === "HTTPRoute")).toEqual([]);
     expect(openshift.objects.filter((o) => o.object.kind === "Gateway")).toEqual([]);
   });
 });

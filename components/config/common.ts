@@ -69,7 +69,7 @@ export const grafanaSchema = z.strictObject({
   image: pinnedImage.default(defaultImageRef(defaultImages.grafana)).describe("Grafana image (docs/images.md)."),
   expose: z
     .strictObject({
-      enabled: z.boolean().default(false).describe("Expose Grafana outside the cluster: a Route on openshift, an HTTPRoute on the platform Gateway on kubernetes (known limitation: when the platform renders its Gateway AuthPolicy, that policy refuses requests without an API key on every route of the Gateway, Grafana's too; reach Grafana by port-forward there until it gets a Gateway of its own: docs/platform.md, Gateway enforcement step 4)."),
+      enabled: z.boolean().default(false).describe("Expose Grafana outside the cluster: a Route on openshift; on kubernetes an HTTPRoute, for the platform Grafana on a Gateway of its own (`platform.grafana.gateway`), for a tenant Grafana on the platform Gateway (known limitation, review R12: when the platform renders its Gateway AuthPolicy, that policy refuses requests without an API key on every route of that Gateway, a tenant Grafana's too; reach a tenant Grafana by port-forward there: docs/platform.md, Gateway enforcement step 4)."),
       host: hostName.optional().describe("Host name; required on kubernetes when exposed, optional on openshift (the router assigns one)."),
     })
     .prefault({})

@@ -117,6 +117,7 @@ export const stackConfigSchema = z
         message: `only for flavor "kubernetes": on openshift the billing API is exposed by Routes, not a Gateway. Remove the key`,
       });
     }
+    if (c.platform !== undefined) platformGrafanaGatewayIssues(c.flavor, c.platform, ctx);
     if (c.tenants !== undefined) {
       if (c.platform === undefined) {
         ctx.addIssue({ code: "custom", path: ["tenants"], message: "tenants in the same stack need platform in that stack (or use tenant + platformStack)" });
@@ -134,6 +135,44 @@ export const stackConfigSchema = z
       }
     }
   });
+
+/**
+ * The exposed platform Grafana's own Gateway (review R12; components/platform/grafana.ts): on
+ * kubernetes it needs a GatewayClass (its own or the billing Gateway's), and its name may be neither
+ * the shared Gateway's (it would replace it) nor the billing Gateway's.
+ */
+function platformGrafanaGatewayIssues(flavor: Flavor, p: PlatformConfig, ctx: z.RefinementCtx): void {
+  const g = p.grafana.gateway;
+  const path = ["platform", "grafana", "gateway"];
+  if (flavor === "openshift") {
+    if (g.gatewayClassName !== undefined) {
+      ctx.addIssue({ code: "custom", path: [...path, "gatewayClassName"], message: `only for flavor "kubernetes": on openshift Grafana is exposed by a Route, not a Gateway. Remove the key` });
+    }
+    return;
+  }
+  // Without a host the host check above reports the exposed Grafana; no Gateway is rendered then.
+  if (!p.grafana.enabled || !p.grafana.expose.enabled || p.grafana.expose.host === undefined) return;
+  if (g.gatewayClassName === undefined && p.billing.gateway.gatewayClassName === undefined) {
+    ctx.addIssue({
+      code: "custom",
+      path: [...path, "gatewayClassName"],
+      message: `required on flavor kubernetes when platform.grafana.expose.enabled is true (or set platform.billing.gateway.gatewayClassName, its default): the exposed Grafana gets a Gateway of its own, since the platform's AuthPolicy on platform.gateway refuses requests without an API key. Usually the class of platform.gateway (kubectl get gateway ${p.gateway.name} -n ${p.gateway.namespace} -o jsonpath='{.spec.gatewayClassName}'). Example: "istio"`,
+    });
+  }
+  const taken: Array<[string, string]> = [
+    [p.gateway.name, "platform.gateway.name"],
+    ...(p.billing.host !== undefined ? [[p.billing.gateway.name, "platform.billing.gateway.name"] as [string, string]] : []),
+  ];
+  for (const [name, key] of taken) {
+    if (g.name === name) {
+      ctx.addIssue({
+        code: "custom",
+        path: [...path, "name"],
+        message: `"${name}" is ${key}: the platform Grafana's own Gateway is created next to it in "${p.gateway.namespace}" and would replace it. Give it a name of its own (default "maas-grafana")`,
+      });
+    }
+  }
+}
 
 export interface StackConfig {
   flavor: Flavor;

@@ -99,6 +99,10 @@ export const monthEndCloseSchema = z.strictObject({
     ),
 });
 
+/** The listener port and protocol of a Gateway the platform owns for one app (billing API, platform Grafana). */
+const appGatewayPort = z.number().int().min(1).max(65535).default(443).describe("Port of the Gateway's one listener.");
+const appGatewayProtocol = z.enum(["HTTPS", "HTTP"]).default("HTTPS").describe("`HTTPS` terminates TLS at the Gateway with `certificateSecret`; `HTTP` only where TLS ends before the Gateway.");
+
 export const billingGatewaySchema = z
   .strictObject({
     name: dnsLabel
@@ -110,22 +114,22 @@ export const billingGatewaySchema = z
       .describe(
         'GatewayClass of that Gateway, e.g. `istio` or `eg` (Envoy Gateway): usually the class of `platform.gateway` (`kubectl get gateway <platform.gateway.name> -n <platform.gateway.namespace> -o jsonpath=\'{.spec.gatewayClassName}\'`). Required on kubernetes when `host` is set (no default: a Gateway of a class no controller serves is never programmed and the billing API would be unreachable); not used on openshift (Routes).',
       ),
-    port: z.number().int().min(1).max(65535).default(443).describe("Port of the Gateway's one listener."),
-    protocol: z.enum(["HTTPS", "HTTP"]).default("HTTPS").describe("`HTTPS` terminates TLS at the Gateway with `certificateSecret`; `HTTP` only where TLS ends before the Gateway."),
+    port: appGatewayPort,
+    protocol: appGatewayProtocol,
     certificateSecret: dnsLabel
       .default("maas-billing-tls")
       .describe("TLS Secret (`kubernetes.io/tls`, for the billing host) in `platform.gateway.namespace`, e.g. issued by cert-manager; not created by the platform. Used with `HTTPS`."),
   })
   .prefault({})
   .describe(
-    "kubernetes only, when `host` is set: the billing API's own Gateway (one listener: hostname = `host`, HTTPRoutes from the billing namespace only), owned by the platform, so no tenant HTTPRoute can attach to the billing host and the shared Gateway is not touched (docs/tenants.md). Without `host` the billing HTTPRoute attaches to `platform.gateway` and matches any host there.",
+    "kubernetes only, when `host` is set: the billing API's own Gateway (one listener: hostname = `host`, HTTPRoutes from the billing namespace only), owned by the platform, so no tenant HTTPRoute can attach to the billing host and the shared Gateway is not touched (docs/tenants.md). Without `host` the billing API is not exposed on kubernetes (in-cluster only): `platform.gateway` is no place for it, its platform AuthPolicy refuses every request without an API key (review R12).",
   );
 
 export const billingSchema = z
   .strictObject({
     image: imageWithDigest.describe("Billing service image, pinned by digest (CI sets it: `pulumi config set --path 'maas-billing:platform.billing.image' ...`)."),
     replicas: z.number().int().min(1).max(20).default(2).describe("Number of billing API replicas."),
-    host: hostName.optional().describe("External host of the billing API: the Route host on openshift (the router assigns one when omitted), the HTTPRoute hostname on kubernetes (any host when omitted; the route then attaches to `platform.gateway`, whose platform AuthPolicy, when rendered, refuses every request without an API key, so set `host` to reach the billing API from outside the cluster: docs/platform.md, Gateway enforcement step 4). On kubernetes it is also the hostname of the billing API's own Gateway (`gateway`)."),
+    host: hostName.optional().describe("External host of the billing API: the Route host on openshift (the router assigns one when omitted), the HTTPRoute hostname and the hostname of the billing API's own Gateway (`gateway`) on kubernetes. Without it the billing API is not exposed on kubernetes (in-cluster only; not on `platform.gateway`, whose platform AuthPolicy refuses every request without an API key: docs/platform.md, Gateway enforcement step 4): set it to reach the billing API and the portal from outside the cluster."),
     gateway: billingGatewaySchema,
     prometheusUrl: z.url({ error: 'expected a URL. Example: "https://thanos-querier.openshift-monitoring.svc:9091"' }).optional().describe("Prometheus/Thanos query URL the collector reads; flavor default when omitted."),
     collectorReadApi: z
@@ -254,9 +258,35 @@ export const federationSchema = z
   })
   .prefault({});
 
+/**
+ * The exposed platform Grafana's own Gateway (kubernetes; review R12): like the billing API's
+ * (`billingGatewaySchema`), because the platform's Gateway AuthPolicy on `platform.gateway` refuses
+ * every request without an API key.
+ */
+export const grafanaGatewaySchema = z
+  .strictObject({
+    name: dnsLabel
+      .default("maas-grafana")
+      .describe("Name of the platform Grafana's own Gateway, created in `platform.gateway.namespace`; must differ from `platform.gateway.name` and `platform.billing.gateway.name`."),
+    gatewayClassName: dnsLabel
+      .meta({ examples: ["istio"] })
+      .optional()
+      .describe("GatewayClass of that Gateway; default `platform.billing.gateway.gatewayClassName`. One of the two is required on kubernetes when `grafana.expose.enabled` (usually the class of `platform.gateway`)."),
+    port: appGatewayPort,
+    protocol: appGatewayProtocol,
+    certificateSecret: dnsLabel
+      .default("maas-grafana-tls")
+      .describe("TLS Secret (`kubernetes.io/tls`, for `grafana.expose.host`) in `platform.gateway.namespace`, e.g. issued by cert-manager; not created by the platform. Used with `HTTPS`."),
+  })
+  .prefault({})
+  .describe(
+    "kubernetes only, when `expose.enabled`: the platform Grafana's own Gateway (one listener: hostname = `expose.host`, HTTPRoutes from the monitoring namespace only), owned by the platform. Grafana is not on `platform.gateway`, whose platform AuthPolicy refuses every request without an API key (docs/platform.md, Gateway enforcement step 4).",
+  );
+
 export const platformGrafanaSchema = grafanaSchema
   .extend({
     enabled: z.boolean().default(true).describe("Run the platform Grafana (`maas-grafana` in the monitoring namespace) with the billing dashboard over all tenants. Turn off when the platform team provisions `dashboards/` into a Grafana of its own."),
+    gateway: grafanaGatewaySchema,
   })
   .prefault({});
 

@@ -17,6 +17,15 @@ import type * as pulumi from "@pulumi/pulumi";
  * for ours and every refresh reports drift). A whole object of its own refreshes cleanly and is deleted
  * with the stack without touching the installer's Gateway.
  *
+ * The exposed platform Grafana gets a Gateway of its own the same way (grafana.ts, review R12): the
+ * platform's Gateway AuthPolicy (gatewayAuth.ts) targets the shared Gateway and refuses every
+ * request without an API key, which a browser never sends. Kuadrant enforces a Gateway-targeted
+ * policy on the routes attached to that Gateway only ("Targeting a Gateway networking resource",
+ * Kuadrant/kuadrant-operator doc/overviews/auth.md: a route on another Gateway gets no policy), so
+ * these Gateways carry none, and a tenant route can join neither (allowedRoutes below; the route
+ * admission policy, routeAdmission.ts, also refuses a tenant route whose parent is any Gateway but
+ * the shared one).
+ *
  * It lives in the shared Gateway's namespace: the Gateway controller (Istio, Envoy Gateway, ...) already
  * serves Gateways there, the TLS Secret sits next to the installer's, and the billing API's ingress
  * policy already admits that namespace (networkPolicies.ts), so the billing Gateway's pods need no new
@@ -52,31 +61,43 @@ export interface GatewayListener {
   };
 }
 
-/** The billing listener: the billing host only, HTTPRoutes from the billing namespace only. */
-export function billingListener(host: string, billingNamespace: string, s: Pick<BillingGatewaySettings, "port" | "protocol" | "certificateSecret">): GatewayListener {
+/**
+ * A listener of a Gateway the platform owns for one non-model app (the billing API, the platform
+ * Grafana): that app's host only, HTTPRoutes from that app's namespace only (selected by the name
+ * label the API server sets, which nobody can change).
+ */
+export function appListener(name: string, host: string, appNamespace: string, s: Pick<BillingGatewaySettings, "port" | "protocol" | "certificateSecret">): GatewayListener {
   return {
-    name: BILLING_LISTENER_NAME,
+    name,
     hostname: host,
     port: s.port,
     protocol: s.protocol,
     ...(s.protocol === "HTTPS" ? { tls: { mode: "Terminate", certificateRefs: [{ group: "", kind: "Secret", name: s.certificateSecret }] } } : {}),
     allowedRoutes: {
-      namespaces: { from: "Selector", selector: { matchLabels: { [NAMESPACE_NAME_LABEL]: billingNamespace } } },
+      namespaces: { from: "Selector", selector: { matchLabels: { [NAMESPACE_NAME_LABEL]: appNamespace } } },
       kinds: [{ group: "gateway.networking.k8s.io", kind: "HTTPRoute" }],
     },
   };
 }
 
-/** The billing Gateway: a whole Gateway object with the billing listener as its only listener. */
-export function billingGatewaySpec(namespace: string, host: string, billingNamespace: string, s: BillingGatewaySettings, labels: Record<string, string>) {
+/** The billing listener: the billing host only, HTTPRoutes from the billing namespace only. */
+export const billingListener = (host: string, billingNamespace: string, s: Pick<BillingGatewaySettings, "port" | "protocol" | "certificateSecret">): GatewayListener =>
+  appListener(BILLING_LISTENER_NAME, host, billingNamespace, s);
+
+/** A whole Gateway object with one app's listener as its only listener. */
+export function appGatewaySpec(namespace: string, listener: GatewayListener, s: Pick<BillingGatewaySettings, "name" | "gatewayClassName">, labels: Record<string, string>) {
   return {
     apiVersion: "gateway.networking.k8s.io/v1",
     kind: "Gateway",
     metadata: { name: s.name, namespace, labels },
-    spec: { gatewayClassName: s.gatewayClassName, listeners: [billingListener(host, billingNamespace, s)] },
+    spec: { gatewayClassName: s.gatewayClassName, listeners: [listener] },
   };
 }
 
-export function createBillingGateway(name: string, spec: ReturnType<typeof billingGatewaySpec>, opts: pulumi.CustomResourceOptions): k8s.apiextensions.CustomResource {
+/** The billing Gateway: a whole Gateway object with the billing listener as its only listener. */
+export const billingGatewaySpec = (namespace: string, host: string, billingNamespace: string, s: BillingGatewaySettings, labels: Record<string, string>) =>
+  appGatewaySpec(namespace, billingListener(host, billingNamespace, s), s, labels);
+
+export function createBillingGateway(name: string, spec: ReturnType<typeof appGatewaySpec>, opts: pulumi.CustomResourceOptions): k8s.apiextensions.CustomResource {
   return new k8s.apiextensions.CustomResource(`${name}-gateway`, spec, opts);
 }

@@ -36,7 +36,7 @@ export interface BillingServiceArgs
   readonly namespace: pulumi.Input<string>;
   /** Plain name of that namespace (what the billing Gateway's allowedRoutes select). */
   readonly namespaceName: string;
-  /** The shared Gateway: the HTTPRoute's parent without a billing host; with one, the billing Gateway is created in its namespace (kubernetes only). */
+  /** The shared Gateway: with a billing host, the billing Gateway is created in its namespace (kubernetes only); the billing API never attaches to it. */
   readonly gateway: GatewayRef;
   /** Collector settings file content (collectorSettings()), mounted as MAAS_BILLING_COLLECTOR_CONFIG. */
   readonly collectorSettings: CollectorSettingsInput;
@@ -162,30 +162,35 @@ export class BillingService extends pulumi.ComponentResource {
     // it). Health, OpenAPI and anything else on the port stay in-cluster. On openshift each prefix is a
     // Route of its own (`maas-billing-api` for /v1/, `maas-billing-api-portal` for /portal/).
     // kubernetes with a host: the API on a Gateway of its own, which tenant HTTPRoutes cannot attach to (billingGateway.ts).
-    const ownGateway =
-      args.flavor === "kubernetes" && b.host !== undefined
-        ? createBillingGateway(
-            name,
-            billingGatewaySpec(args.gateway.namespace, b.host, args.namespaceName, { ...b.gateway, gatewayClassName: requiredClass(b.gateway.gatewayClassName) }, billingGatewayLabels),
-            { parent: this },
-          )
-        : undefined;
-    const { host: routeHost } = exposeService(
-      name,
-      args.flavor,
-      {
-        name: billingApiName,
-        namespace: args.namespace,
-        labels,
-        serviceName: service.metadata.name,
-        port: billingApiPort,
-        host: b.host,
-        gateway: ownGateway ? { name: b.gateway.name, namespace: args.gateway.namespace } : args.gateway,
-        ...(ownGateway ? { sectionName: BILLING_LISTENER_NAME } : {}),
-        pathPrefixes: ["/v1/", "/portal/"],
-      },
-      { parent: this, ...(ownGateway ? { dependsOn: [ownGateway] } : {}) },
-    );
+    // kubernetes without a host: in-cluster only. Not on the shared Gateway: the platform's AuthPolicy
+    // there refuses every request without an API key, which billing callers never send (review R12).
+    let routeHost: pulumi.Output<string | undefined> = pulumi.output(b.host);
+    if (args.flavor === "openshift" || b.host !== undefined) {
+      const ownGateway =
+        args.flavor === "kubernetes" && b.host !== undefined
+          ? createBillingGateway(
+              name,
+              billingGatewaySpec(args.gateway.namespace, b.host, args.namespaceName, { ...b.gateway, gatewayClassName: requiredClass(b.gateway.gatewayClassName) }, billingGatewayLabels),
+              { parent: this },
+            )
+          : undefined;
+      routeHost = exposeService(
+        name,
+        args.flavor,
+        {
+          name: billingApiName,
+          namespace: args.namespace,
+          labels,
+          serviceName: service.metadata.name,
+          port: billingApiPort,
+          host: b.host,
+          gateway: ownGateway ? { name: b.gateway.name, namespace: args.gateway.namespace } : args.gateway,
+          ...(ownGateway ? { sectionName: BILLING_LISTENER_NAME } : {}),
+          pathPrefixes: ["/v1/", "/portal/"],
+        },
+        { parent: this, ...(ownGateway ? { dependsOn: [ownGateway] } : {}) },
+      ).host;
+    }
 
     this.url = pulumi.interpolate`http://${service.metadata.name}.${args.namespace}.svc:${billingApiPort}`;
     // https: the portal's session cookie is Secure (TLS at the router or gateway).

@@ -8,7 +8,33 @@ import { contentChecksum } from "../shared/checksum";
 import { createGrafana, type Grafana, type GrafanaArgs } from "../shared/grafana";
 import { containerSecurityContext } from "../shared/podSecurity";
 import { upstreamAuthConfigDir, upstreamAuthListen, upstreamAuthNginxConf, upstreamAuthScript } from "./upstreamAuth";
+import { appGatewaySpec, appListener } from "./billingGateway";
 import { appLabels } from "./security";
+
+/** Name of the Grafana Gateway's one listener (the Grafana HTTPRoute's `sectionName`). */
+export const GRAFANA_LISTENER_NAME = "maas-grafana";
+/** Labels of the Grafana Gateway (not Grafana's: Gateway controllers copy a Gateway's labels to the pods they run for it). */
+export const grafanaGatewayLabels = appLabels("maas-grafana-gateway", "gateway");
+
+/** The Grafana Gateway (pure): hostname = the Grafana host, HTTPRoutes from the monitoring namespace only. */
+export function grafanaGatewaySpec(gatewayNamespace: string, host: string, monitoringNamespace: string, s: PlatformConfig["grafana"]["gateway"], gatewayClassName: string) {
+  return appGatewaySpec(gatewayNamespace, appListener(GRAFANA_LISTENER_NAME, host, monitoringNamespace, s), { name: s.name, gatewayClassName }, grafanaGatewayLabels);
+}
+
+function createGrafanaGateway(
+  name: string,
+  gatewayNamespace: string,
+  host: string,
+  monitoringNamespace: string,
+  s: PlatformConfig["grafana"]["gateway"],
+  gatewayClassName: string | undefined,
+  parent: pulumi.Resource,
+): { name: string; namespace: string } {
+  // The config schema requires a class on kubernetes when Grafana is exposed (components/config/index.ts).
+  if (gatewayClassName === undefined) throw new Error("platform.grafana.gateway.gatewayClassName (or platform.billing.gateway.gatewayClassName) is required on kubernetes when platform.grafana.expose.enabled is true");
+  new k8s.apiextensions.CustomResource(`${name}-grafana-gateway`, grafanaGatewaySpec(gatewayNamespace, host, monitoringNamespace, s, gatewayClassName), { parent });
+  return { name: s.name, namespace: gatewayNamespace };
+}
 
 /** Name of the platform Grafana objects (Deployment, Service, ServiceAccount, `-admin` Secret). */
 export const platformGrafanaName = "maas-grafana";
@@ -33,8 +59,14 @@ export interface PlatformGrafanaArgs {
   readonly grafana: PlatformConfig["grafana"];
   /** Central query URL holding the billing service's series (what the collector reads too). */
   readonly prometheusUrl: string;
-  /** Gateway the HTTPRoute attaches to (kubernetes, when exposed). */
+  /**
+   * The shared Gateway (`platform.gateway`): the Grafana Gateway is created in its namespace
+   * (kubernetes, when exposed). Grafana's HTTPRoute never attaches to it: the platform's Gateway
+   * AuthPolicy there refuses every request without an API key (review R12).
+   */
   readonly gateway: { name: string; namespace: string };
+  /** GatewayClass of the Grafana Gateway: `platform.grafana.gateway.gatewayClassName`, else the billing Gateway's (the config schema requires one on kubernetes when exposed). */
+  readonly gatewayClassName?: string;
   /** Image and resources of the upstream-auth sidecar (`platform.federation.authProxyImage`/`authProxyResources`). */
   readonly sidecar: { image: string; resources: PlatformConfig["federation"]["authProxyResources"] };
 }
@@ -146,6 +178,12 @@ export function createPlatformGrafana(name: string, args: PlatformGrafanaArgs, p
   const dashboards = Object.fromEntries(
     Object.entries(platformDashboards({ datasourceUid: PLATFORM_PROMETHEUS_DS_UID })).map(([file, json]) => [file, JSON.stringify(json, null, 2)]),
   );
+  // kubernetes, exposed: Grafana's own Gateway (billingGateway.ts), its one listener for the Grafana host.
+  const g = args.grafana;
+  const ownGateway =
+    args.flavor === "kubernetes" && g.expose.enabled && g.expose.host !== undefined
+      ? createGrafanaGateway(name, args.gateway.namespace, g.expose.host, args.namespaceName, g.gateway, args.gatewayClassName, parent)
+      : undefined;
   return createGrafana(
     name,
     {
@@ -157,7 +195,8 @@ export function createPlatformGrafana(name: string, args: PlatformGrafanaArgs, p
       datasourcesYaml: renderPlatformDatasources(auth ? `http://${upstreamAuthListen.host}:${upstreamAuthListen.port}` : args.prometheusUrl),
       dashboards,
       dashboardFolder: "MaaS platform",
-      gateway: args.gateway,
+      gateway: ownGateway ?? args.gateway,
+      ...(ownGateway ? { sectionName: GRAFANA_LISTENER_NAME } : {}),
       serviceAccountName,
       ...sidecar,
     },

@@ -16,8 +16,16 @@ export const routeAdmissionPolicyName = "maas-tenant-route-hostnames";
  * precedence and receives the callers' bearer tokens and API keys (issue #14 hole 4). A route without
  * hostnames matches every hostname of the Gateway's listener, so it is refused too.
  * `h == d || h.endsWith('.' + d)` also covers wildcard hostnames (`*.a.example.com` is inside `a.example.com`).
+ *
+ * And a tenant route may attach to the shared Gateway (`platform.gateway`) only (review R12): the
+ * platform's Gateway policies (the AuthPolicy's API-key identity, quota and tier rules, the metering
+ * TokenRateLimitPolicy) target that Gateway and Kuadrant enforces them on the routes attached to it
+ * only. A tenant model route on another Gateway (the platform's own billing or Grafana Gateway, whose
+ * allowedRoutes already refuse tenant namespaces, or any other Gateway of the cluster that admits
+ * them) would escape them: anonymous, unquota'd, unmetered.
  */
-export function routeHostnamePolicySpec(): Record<string, unknown> {
+export function routeHostnamePolicySpec(gateway: { readonly name: string; readonly namespace: string }): Record<string, unknown> {
+  const shared = `${gateway.namespace}/${gateway.name}`;
   return {
     failurePolicy: "Fail",
     matchConstraints: {
@@ -32,6 +40,7 @@ export function routeHostnamePolicySpec(): Record<string, unknown> {
         expression: `has(namespaceObject.metadata.annotations) && '${routeDomainsAnnotation}' in namespaceObject.metadata.annotations ? namespaceObject.metadata.annotations['${routeDomainsAnnotation}'].split(',').filter(d, d != '') : []`,
       },
       { name: "hostnames", expression: "has(object.spec.hostnames) ? object.spec.hostnames : []" },
+      { name: "parents", expression: "has(object.spec.parentRefs) ? object.spec.parentRefs : []" },
     ],
     validations: [
       {
@@ -43,6 +52,12 @@ export function routeHostnamePolicySpec(): Record<string, unknown> {
         expression: "variables.hostnames.all(h, variables.domains.exists(d, h == d || h.endsWith('.' + d)))",
         messageExpression:
           "'hostnames ' + variables.hostnames.filter(h, !variables.domains.exists(d, h == d || h.endsWith('.' + d))).join(', ') + ' are outside this tenant\\'s domains (' + variables.domains.join(', ') + '); the platform admin sets them in platform.tenants[].domains'",
+        reason: "Forbidden",
+      },
+      {
+        // Gateway API defaults: group gateway.networking.k8s.io, kind Gateway, namespace the route's own.
+        expression: `variables.parents.all(p, (has(p.group) ? p.group : 'gateway.networking.k8s.io') == 'gateway.networking.k8s.io' && (has(p.kind) ? p.kind : 'Gateway') == 'Gateway' && p.name == '${gateway.name}' && (has(p.namespace) ? p.namespace : object.metadata.namespace) == '${gateway.namespace}')`,
+        messageExpression: `'a tenant route may attach to the shared Gateway ${shared} only (its parentRefs name ' + variables.parents.map(p, (has(p.namespace) ? p.namespace : object.metadata.namespace) + '/' + p.name).join(', ') + '): the platform\\'s policies (API-key identity, quota, tiers, metering) are enforced there, and the other Gateways are the platform\\'s own for the billing API and Grafana'`,
         reason: "Forbidden",
       },
     ],
@@ -63,7 +78,7 @@ export function createDenyingAdmissionPolicy(name: string, role: string, policyN
   );
 }
 
-/** The policy and its binding (Deny) for every tenant namespace. */
-export function createRouteAdmission(name: string, parent: pulumi.Resource): void {
-  createDenyingAdmissionPolicy(name, "route-admission", routeAdmissionPolicyName, routeHostnamePolicySpec(), parent);
+/** The policy and its binding (Deny) for every tenant namespace; `gateway` is `platform.gateway`. */
+export function createRouteAdmission(name: string, gateway: { readonly name: string; readonly namespace: string }, parent: pulumi.Resource): void {
+  createDenyingAdmissionPolicy(name, "route-admission", routeAdmissionPolicyName, routeHostnamePolicySpec(gateway), parent);
 }

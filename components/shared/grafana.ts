@@ -50,6 +50,8 @@ export interface GrafanaArgs {
   readonly dashboardFolder: string;
   /** Gateway the HTTPRoute attaches to (kubernetes flavor, when exposed). */
   readonly gateway: pulumi.Input<GatewayRef>;
+  /** Listener of that Gateway the HTTPRoute attaches to (`parentRefs[].sectionName`); every listener that admits it when omitted. */
+  readonly sectionName?: string;
   /**
    * ServiceAccount the pod runs as; none when omitted. Its token is never automounted (Grafana, which
    * runs plugins and an admin UI, holds no credential): a sidecar that needs one mounts a projected token.
@@ -186,7 +188,7 @@ export function createGrafana(name: string, args: GrafanaArgs, parent: pulumi.Re
     exposeService(
       `${name}-grafana`,
       args.flavor,
-      { name: objectName, namespace, labels, serviceName: objectName, port: GRAFANA_PORT, host: g.expose.host, gateway: args.gateway },
+      { name: objectName, namespace, labels, serviceName: objectName, port: GRAFANA_PORT, host: g.expose.host, gateway: args.gateway, ...(args.sectionName ? { sectionName: args.sectionName } : {}) },
       opts,
     );
   }

@@ -1,8 +1,10 @@
 // The platform's route admission policy (components/platform/routeAdmission.ts) on a real kube-apiserver:
 // accepted by the server, it refuses a tenant admin's HTTPRoute that claims the billing hostname (to
 // take POST /v1/events and the senders' bearer tokens by Gateway API precedence) or names no hostname,
-// and admits one inside the tenant's configured domains. Every request of the checks is the tenant
-// admin's own (a user of the token file in the tenant's admin groups, never system:masters).
+// and admits one inside the tenant's configured domains; it also refuses one whose parent is not the
+// shared Gateway (the platform's own billing/Grafana Gateways, any other Gateway: review R12). Every
+// request of the checks is the tenant admin's own (a user of the token file in the tenant's admin
+// groups, never system:masters).
 import type { KubeClient, KubeObject } from "./kube-client";
 import { expect, type Report } from "./report";
 
@@ -55,9 +57,11 @@ export async function routeAdmissionChecks(
   otherTenantDomains: string[],
   billingHost: string,
   gateway: { name: string; namespace: string },
+  /** Gateways other than the shared one (the platform's own for the billing API and Grafana): a tenant route may not attach to them (review R12). */
+  otherGateways: Array<{ name: string; namespace: string }> = [],
 ): Promise<void> {
-  const attempt = async (name: string, hostnames: string[] | undefined, detail: (s: string) => void) => {
-    const res = await tenantAdmin.apply(httpRoute(tenant.namespace, name, hostnames, gateway), `e2e-${tenant.name}`);
+  const attempt = async (name: string, hostnames: string[] | undefined, detail: (s: string) => void, parent = gateway) => {
+    const res = await tenantAdmin.apply(httpRoute(tenant.namespace, name, hostnames, parent), `e2e-${tenant.name}`);
     detail(`${tenant.name} admin applies HTTPRoute ${tenant.namespace}/${name} hostnames ${JSON.stringify(hostnames ?? null)}: HTTP ${res.status} ${JSON.stringify(res.body).slice(0, 400)}`);
     return res;
   };
@@ -84,6 +88,15 @@ export async function routeAdmissionChecks(
     expect(res.status === 403 || res.status === 422, `expected a refusal, got ${res.status}`);
     expect(refusedByPolicy(res) && JSON.stringify(res.body).includes("must name its hostnames"), "refused, but not by the route admission policy");
   });
+  // A foreign Gateway in a namespace of its own stands for any other Gateway of the cluster that admits every namespace.
+  for (const other of [...otherGateways, { name: "public", namespace: "other-ingress" }]) {
+    await report.check(`${tenant.name} admin's HTTPRoute inside its domains on Gateway ${other.namespace}/${other.name} (not the shared one, so out of the platform's Gateway policies) is refused`, async (detail) => {
+      const res = await attempt("escape-gateway", [`models.${tenant.domains[0]}`], detail, other);
+      expect(refusedByPolicy(res) && JSON.stringify(res.body).includes("may attach to the shared Gateway"), `expected the policy to refuse it, got ${res.status}`);
+      const stored = await tenantAdmin.get("gateway.networking.k8s.io/v1", "HTTPRoute", tenant.namespace, "escape-gateway");
+      expect(stored.status === 404, `the refused route exists anyway (GET: HTTP ${stored.status})`);
+    });
+  }
   await report.check(`${tenant.name} admin's HTTPRoute inside its domains (${tenant.domains.join(", ")}) is admitted`, async (detail) => {
     const res = await attempt("models", [`models.${tenant.domains[0]}`, `*.${tenant.domains[0]}`], detail);
     expect(res.status === 200 || res.status === 201, `expected it admitted, got ${res.status}`);

@@ -118,7 +118,9 @@ async function renderStage(report: Report, workDir: string): Promise<void> {
         const domains = domainsOf(t);
         if (domains.length === 0 || t.adminGroups.length === 0) continue;
         const others = stackTenants.filter((o) => o !== t).flatMap(domainsOf);
-        await routeAdmissionChecks(report, cp.admin, cp.clientFor(`${t.name}-admin`), { name: t.name, namespace: t.namespaces[0], domains }, others, spec.hostnames[0], sharedGateway);
+        // The platform's own Gateways (billing API, Grafana): tenant routes may not attach to them.
+        const ownGateways = rendered.objects.filter((o) => o.kind === "Gateway").map((o) => ({ name: o.metadata.name, namespace: o.metadata.namespace! }));
+        await routeAdmissionChecks(report, cp.admin, cp.clientFor(`${t.name}-admin`), { name: t.name, namespace: t.namespaces[0], domains }, others, spec.hostnames[0], sharedGateway, ownGateways);
         const rival = stackTenants.find((o) => o !== t);
         if (rival) await authPolicyAdmissionChecks(report, cp.admin, cp.clientFor(`${t.name}-admin`), { name: t.name, namespace: t.namespaces[0] }, rival.namespaces[0]);
         await billingListenerChecks(report, cp.admin, cp.clientFor(`${t.name}-admin`), { name: t.name, namespace: t.namespaces[0], domain: domains[0] }, billingRoute);
