@@ -140,6 +140,10 @@ export const startServer = async (config: ServiceConfig): Promise<RunningServer>
     }
     const metricsUrl = await metricsApp.listen({ port: config.server.metricsPort, host: config.server.host });
     const address = await app.listen({ port: config.server.port, host: config.server.host });
+    // One line naming what this process bound, at any LOG_LEVEL but silent: whoever started it (a
+    // supervisor, the test kit) learns that these ports are this process's, not another process's
+    // that happens to answer on them.
+    (config.logging.level === "silent" ? logger : logger.child({}, { level: "info" })).info({ url: address, metricsUrl }, "listening");
     if (localAdminTokenFile) logger.info({ adminTokenFile: localAdminTokenFile }, "static auth without MAAS_BILLING_TOKENS_FILE: local admin token is in this file");
     let closing: Promise<void> | undefined;
     const close = (): Promise<void> =>
