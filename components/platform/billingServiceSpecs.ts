@@ -55,7 +55,11 @@ export const collectorConfigMapName = `${billingApiName}-collector`;
 export const priceBookConfigMapName = "maas-billing-api-pricebook";
 /** PersistentVolumeClaim of the month-end exports (`billing.monthEndClose.sink.kind: volume`). */
 export const billingExportsClaimName = "maas-billing-exports";
-/** UID the billing image runs as (distroless `nonroot`). */
+/**
+ * UID/GID the billing pods run as on kubernetes (OpenShift's SCC assigns one). Not the image's own
+ * `USER 1000:1000` (billing-service/Dockerfile, the node base image's user): the pod sets its own,
+ * and everything it writes is an emptyDir (data, /tmp) or the exports volume, owned via fsGroup.
+ */
 const BILLING_UID = 65532;
 
 /**
