@@ -1,6 +1,9 @@
 import { describe, expect, it } from "vitest";
 import { configKey, parseStackConfig } from "../components/config";
 import { defaultImageRef, defaultImages } from "../components/config/images";
+import { DATABASE_RESERVED_CONNECTIONS } from "../components/config/databaseConnections";
+import { databaseServerArgs, databaseStatefulSetSpec } from "../components/platform/databaseSpecs";
+import { COMMAND_POOL_MAX, SERVE_POOL_MAX } from "../billing-service/src/contract";
 import { errorsOf } from "./support/configErrors";
 import { testImage, UNDIGESTED_DEFAULTS_OPT_IN, withExampleImageOptIn } from "./support/stacks";
 
@@ -362,5 +365,58 @@ describe("registry-wide checks: one pass over the tenants, every refusal kept", 
       'maas-billing:platform.billing.priceBook: contract prices for tenant "ghost", which is not in platform.tenants ("a", "b"): fix the entry\'s tenant or register the tenant',
       'maas-billing:platform.tenants[1].allowedTiers[1]: tier "gold" has no price of its own in billing.priceBook (it prices "free")',
     ]);
+  });
+});
+
+describe("platform.database.maxConnections holds the billing pods' pools (review R4)", () => {
+  // The figures the service opens its pools with: the platform-service contract, not a copy.
+  const perPod = Math.max(SERVE_POOL_MAX, COMMAND_POOL_MAX);
+  const reserved = DATABASE_RESERVED_CONNECTIONS;
+  const withDb = (billing: Record<string, unknown>, maxConnections?: number) => ({
+    flavor: "kubernetes",
+    platform: platform({ billing: { image: testImage, ...billing }, ...(maxConnections === undefined ? {} : { database: { maxConnections } }) }),
+  });
+
+  it("defaults to PostgreSQL's 100 and renders it (and the reserved slots it counted) into the server's command line", () => {
+    const c = parse(withDb({}));
+    expect(c.platform?.database.maxConnections).toBe(100);
+    expect(databaseServerArgs(c.platform!.database)).toEqual(["postgres", "-c", "max_connections=100", "-c", `superuser_reserved_connections=${reserved}`]);
+    const spec = databaseStatefulSetSpec("kubernetes", c.platform!.database) as { template: { spec: { containers: Array<{ args?: string[] }> } } };
+    expect(spec.template.spec.containers[0].args).toEqual(databaseServerArgs(c.platform!.database));
+  });
+
+  it("refuses replicas whose pools (plus a rolling update's extra pods and the reserved slots) exceed max_connections, naming both fields and the fix", () => {
+    // 5 replicas roll with ceil(5/4) = 2 extra pods: 7 pods x 16 + 3 = 115 > 100.
+    const needed = 7 * perPod + reserved;
+    expect(needed).toBeGreaterThan(100);
+    expect(errorsIn(withDb({ replicas: 5 }))).toEqual([
+      `maas-billing:platform.database.maxConnections: 100 connections cannot hold the billing pods' database pools: billing.replicas 5 + 2 new pod(s) during a rolling update = 7 pod(s) x ${perPod} (serve's pool, SERVE_POOL_MAX) + ${reserved} reserved for superusers = ${needed}. Set platform.database.maxConnections to at least ${needed}, or lower platform.billing.replicas to 4`,
+    ]);
+  });
+
+  it("either fix the message names is accepted; one connection short is not (the boundary is the figure in the message)", () => {
+    const needed = 7 * perPod + reserved;
+    expect(parse(withDb({ replicas: 5 }, needed)).platform?.database.maxConnections).toBe(needed);
+    expect(errorsIn(withDb({ replicas: 5 }, needed - 1))[0]).toContain(`= ${needed}. Set platform.database.maxConnections to at least ${needed}, or lower platform.billing.replicas to 4`);
+    expect(() => parse(withDb({ replicas: 4 }))).not.toThrow(); // 4 + 1 pods x 16 + 3 = 83
+    // The most replicas the schema allows, with the figure the message asks for.
+    const most = errorsIn(withDb({ replicas: 20 }))[0];
+    const asked = Number(/at least (\d+)/.exec(most)?.[1]);
+    expect(asked).toBe(25 * perPod + reserved);
+    expect(() => parse(withDb({ replicas: 20 }, asked))).not.toThrow();
+  });
+
+  it("a Recreate Deployment (ReadWriteOnce exports volume) has no extra pod during an update", () => {
+    const rwo = { replicas: 1, monthEndClose: { sink: { kind: "volume", accessMode: "ReadWriteOnce" } } };
+    const needed = 1 * perPod + reserved;
+    expect(() => parse(withDb(rwo, needed))).not.toThrow();
+    expect(errorsIn(withDb(rwo, needed - 1))).toEqual([
+      `maas-billing:platform.database.maxConnections: ${needed - 1} connections cannot hold the billing pods' database pools: billing.replicas 1 = 1 pod(s) x ${perPod} (serve's pool, SERVE_POOL_MAX) + ${reserved} reserved for superusers = ${needed}. Set platform.database.maxConnections to at least ${needed}`,
+    ]);
+  });
+
+  it("is reported next to the other cross-field refusals, not instead of them", () => {
+    const errors = errorsIn({ flavor: "kubernetes", platform: platform({ billing: { image: testImage, replicas: 6 }, limitador: { verbosity: 2 } }) });
+    expect(errors.map((e) => e.split(":")[1])).toEqual(["platform.limitador.verbosity", "platform.database.maxConnections"]);
   });
 });

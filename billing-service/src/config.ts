@@ -96,7 +96,6 @@ export interface ConfigFlags {
 
 /** The flag that sets each env-backed field (none: env only). */
 const FLAG_OF: Partial<Record<ServiceEnvKey, string>> = {
-  databaseUrl: "--database-url",
   dataDir: "--data-dir",
   port: "--port",
   metricsPort: "--metrics-port",
@@ -104,7 +103,6 @@ const FLAG_OF: Partial<Record<ServiceEnvKey, string>> = {
   priceBook: "--price-book",
   tokensFile: "--tokens-file",
   authMode: "--auth-mode",
-  retentionMonths: "--retention-months",
   logLevel: "--log-level",
   prometheusUrl: "--prometheus-url",
   prometheusTokenFile: "--bearer-token-file",

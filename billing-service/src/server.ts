@@ -10,6 +10,7 @@ import { selectAuthenticator } from "./auth/select";
 import { startCollectorService, type CollectorService } from "./collector/service";
 import type { ServiceConfig } from "./config";
 import { openDatabase } from "./db/open";
+import { SERVE_POOL_MAX } from "./contract/deployment";
 import { createServiceMetrics } from "./ops/metrics";
 import { buildMetricsApp } from "./ops/metrics-app";
 import { vocabularySource } from "./events/vocabulary";
@@ -33,14 +34,6 @@ export interface RunningServer {
 
 const DAY_MS = 24 * 60 * 60 * 1000;
 
-/**
- * Connections of serve's pool. The platform's OpenTelemetry Collector keeps 10 access-log requests
- * in flight (its exporter's sending_queue.num_consumers, components/platform/accessLogPipeline.ts),
- * each holding a connection from its COPY to its commit; the rest are for what runs beside them
- * (the rollup fold's workers, the quota refresh, the collector, webhooks, the API's reads), so
- * those do not wait behind a full pool of ingest batches.
- */
-export const SERVE_POOL_MAX = 16;
 
 export const startServer = async (config: ServiceConfig): Promise<RunningServer> => {
   const logger = pino({ level: config.logging.level, redact: ["req.headers.authorization", "headers.authorization", "token"] });
@@ -147,6 +140,10 @@ export const startServer = async (config: ServiceConfig): Promise<RunningServer>
     }
     const metricsUrl = await metricsApp.listen({ port: config.server.metricsPort, host: config.server.host });
     const address = await app.listen({ port: config.server.port, host: config.server.host });
+    // One line naming what this process bound, at any LOG_LEVEL but silent: whoever started it (a
+    // supervisor, the test kit) learns that these ports are this process's, not another process's
+    // that happens to answer on them.
+    (config.logging.level === "silent" ? logger : logger.child({}, { level: "info" })).info({ url: address, metricsUrl }, "listening");
     if (localAdminTokenFile) logger.info({ adminTokenFile: localAdminTokenFile }, "static auth without MAAS_BILLING_TOKENS_FILE: local admin token is in this file");
     let closing: Promise<void> | undefined;
     const close = (): Promise<void> =>

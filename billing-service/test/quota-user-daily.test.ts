@@ -22,12 +22,11 @@ import { migrate } from "../src/db/migrate";
 import { MIGRATIONS } from "../src/db/migrations";
 import { ingestEvents } from "../src/events/ingest";
 import { upsertAccessLogRows } from "../src/accesslog/store";
-import { parsePriceBook, type PriceBook } from "../src/pricebook/pricebook";
-import { periodEndOf, periodStartOf, readUsageSnapshot, type UsageRow } from "../src/quota/usage";
+import { parsePriceBook } from "../src/pricebook/pricebook";
 import { startPostgres, type RunningPostgres } from "../testkit/postgres";
 import { startBillingDb, testPriceBook, usageEvent, type BillingTestDb } from "./support/billing-db";
 import { priceText } from "./support/property-books";
-import { figuresOf, perRow } from "./support/quota-reference";
+import { ledgerFigures, ledgerUserDays, refreshFigures, tenantHours } from "./support/quota-upgrade";
 
 const MAY = Date.UTC(2026, 4, 1);
 const DAY = 86_400_000;
@@ -44,28 +43,6 @@ const collectorRow = async (pool: Pool, row: { key: string; tenant: string; user
            requests = excluded.requests, content_hash = excluded.content_hash`,
     [row.key, row.tenant, row.user, row.tier, row.model, new Date(row.at), new Date(row.at + 60_000), row.input, row.output, row.requests],
   );
-};
-
-/** The slow path: every ledger row of the tenant's month (usage_ledger), priced one by one (support/quota-reference.ts). */
-const ledgerFigures = async (pool: Pool, book: PriceBook, tenant: string, now: Date) => {
-  const dayStart = periodStartOf("day", now).getTime();
-  const rows = (
-    await pool.query<{ u: string; tier: string; model: string; t: Date; a: string; b: string; c: string }>(
-      `select coalesce(user_id, '') as u, tier, model, window_start as t, input_tokens::text as a, output_tokens::text as b, requests::text as c
-         from usage_ledger where tenant = $1 and window_start >= $2 and window_start < $3`,
-      [tenant, periodStartOf("month", now), periodEndOf("month", now)],
-    )
-  ).rows.map((r): UsageRow => {
-    const version = book.versions.filter((v) => v.effectiveFrom.getTime() <= r.t.getTime()).length;
-    return [false, tenant, r.u, r.tier, r.model, r.t.getTime() >= dayStart, version, r.a, r.b, r.c, null];
-  });
-  return perRow(rows, book);
-};
-
-/** The refresh's figures for one tenant, as the reference keys them. */
-const refreshFigures = async (pool: Pool, book: PriceBook, tenant: string, now: Date) => {
-  const snapshot = await readUsageSnapshot(pool, book, { tenant, now });
-  return { figures: figuresOf(snapshot.tenants), unpriced: snapshot.unpriced };
 };
 
 // Price changes at midnight UTC, on whole hours mid-day (a day the per-user rollup cannot price:
@@ -225,20 +202,8 @@ describe("upgrading to migration 072", () => {
       })),
     );
   };
-  const tenantHourly = async (pool: Pool) =>
-    (
-      await pool.query(
-        `select tenant, tier, model, hour, sum(input_tokens)::text as i, sum(output_tokens)::text as o, sum(requests)::text as r
-           from usage_hourly_current group by 1, 2, 3, 4 order by 1, 2, 3, 4`,
-      )
-    ).rows;
-  const ledgerDaily = async (pool: Pool) =>
-    (
-      await pool.query(
-        `select tenant, user_id as user_key, tier, model, date_trunc('day', window_start, 'UTC') as day, sum(input_tokens)::text as i, sum(output_tokens)::text as o, sum(requests)::text as r
-           from usage_ledger where user_id <> '' group by 1, 2, 3, 4, 5 order by 1, 2, 3, 4, 5`,
-      )
-    ).rows;
+  const tenantHourly = tenantHours;
+  const ledgerDaily = ledgerUserDays;
   const userDaily = async (pool: Pool, table: string) =>
     (
       await pool.query(

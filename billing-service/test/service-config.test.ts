@@ -10,7 +10,10 @@ import os from "node:os";
 import path from "node:path";
 import { promisify } from "node:util";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { ConfigError, DEFAULT_SPOOL_MAX_BYTES, loadConfig, requireCollector } from "../src/config";
+import type { Command } from "commander";
+import { buildProgram } from "../src/cli/main";
+import { ConfigError, DEFAULT_SPOOL_MAX_BYTES, loadConfig, requireCollector, settingName } from "../src/config";
+import { SERVICE_ENV, type ServiceEnvKey } from "../src/contract";
 
 const run = promisify(execFile);
 const BIN = path.join(__dirname, "..", "bin", "maas-billing.cjs");
@@ -61,8 +64,16 @@ describe("service config", () => {
     expect(message).toContain("PORT / --port:");
     expect(message).toContain("MAAS_BILLING_AUTH_MODE / --auth-mode:");
     expect(message).toContain('"ldap"');
-    expect(message).toContain("DATABASE_URL / --database-url: expected a postgres:// URL, got <redacted>");
+    expect(message).toContain("DATABASE_URL: expected a postgres:// URL, got <redacted>");
     expect(message).not.toContain("secret");
+  });
+
+  it("every flag an error names is one the CLI takes (no DATABASE_URL / --database-url for a flag that does not exist)", () => {
+    const commands = (c: Command): Command[] => [c, ...c.commands.flatMap(commands)];
+    const taken = new Set(commands(buildProgram()).flatMap((c) => c.options.map((o) => o.long)));
+    const named = (Object.keys(SERVICE_ENV) as ServiceEnvKey[]).flatMap((key) => settingName(key).split(" / ").slice(1));
+    expect(named.length).toBeGreaterThan(5);
+    expect(named.filter((flag) => !taken.has(flag))).toEqual([]);
   });
 
   it("quota tier defaults are parsed from JSON; a bad one names the tier, the field and the fix", () => {

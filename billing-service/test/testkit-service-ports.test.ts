@@ -3,7 +3,12 @@
  * on a shared machine lost whole test files to `listen EADDRINUSE` (sessions 6 and 7). Here the
  * first attempt is handed a port another socket already holds; the kit must start serve on fresh
  * ports and say nothing else failed. A serve that fails for any other reason is not retried.
+ *
+ * Review N1: the port may be taken by a server that answers GET /healthz with 200 (another test's
+ * serve). The kit must not take that answer for its own serve being ready: readiness is the
+ * child's own "listening" line naming the ports it bound, then the probe.
  */
+import http from "node:http";
 import net from "node:net";
 import { mkdtemp, rm } from "node:fs/promises";
 import os from "node:os";
@@ -54,6 +59,45 @@ describe("startService and a port taken before serve binds it", () => {
       expect((await fetch(`${service.url}/healthz`)).status).toBe(200);
     } finally {
       await service.kill("SIGTERM");
+    }
+  }, 180_000);
+
+  it("does not take another server answering /healthz on its port for its own serve", async () => {
+    // Another process's "serve" on the first port the kit is handed: healthy, and not ours.
+    const impostor = http.createServer((_req, res) => {
+      res.writeHead(200, { "content-type": "application/json" }).end(JSON.stringify({ status: "ok", impostor: true }));
+    });
+    const impostorPort = await new Promise<number>((resolve, reject) => {
+      impostor.once("error", reject);
+      impostor.listen(0, "127.0.0.1", () => resolve((impostor.address() as net.AddressInfo).port));
+    });
+    const attempts: number[][] = [];
+    try {
+      const service = await startService({
+        databaseUrl: db.url,
+        dataDir: work,
+        // Callers quieten serve (benches, fuzzing): its "listening" line is written at warn too.
+        env: { LOG_LEVEL: "warn" },
+        choosePorts: async () => {
+          const ports = attempts.length === 0 ? [impostorPort, (await freePorts(1))[0]] : await freePorts(2);
+          attempts.push(ports);
+          return ports;
+        },
+      });
+      try {
+        // The first serve died of EADDRINUSE; the kit started another on fresh ports.
+        expect(attempts).toHaveLength(2);
+        expect(service.url).toBe(`http://127.0.0.1:${attempts[1][0]}`);
+        expect(service.log()).toContain('"msg":"listening"');
+        const body = (await (await fetch(`${service.url}/healthz`)).json()) as Record<string, unknown>;
+        expect(body.impostor).toBeUndefined();
+        // What the kit reports is the child's: the metrics listener it names answers /metrics.
+        expect((await fetch(`${service.metricsUrl}/metrics`)).status).toBe(200);
+      } finally {
+        await service.kill("SIGTERM");
+      }
+    } finally {
+      await new Promise<void>((r) => impostor.close(() => r()));
     }
   }, 180_000);
 

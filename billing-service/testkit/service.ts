@@ -103,25 +103,61 @@ const spawnService = async (options: ServiceOptions, admin: ReturnType<typeof ne
     });
   child.stdout?.on("data", keep);
   child.stderr?.on("data", keep);
-  const deadline = Date.now() + 60_000;
-  for (;;) {
-    if (child.exitCode !== null) {
-      // freePorts releases the ports before serve binds them; a process of another test or session
-      // can take one in between (seen in full runs on a shared machine). Only that is retried.
-      if (/EADDRINUSE/.test(log)) throw new PortTakenError(`serve could not bind port ${port} or ${metricsPort}:\n${log}`);
-      throw new Error(`serve exited with ${child.exitCode}:\n${log}`);
-    }
-    // Bounded: a port taken by another process may accept the connection and never answer.
-    if (await fetch(`${url}/healthz`, { signal: AbortSignal.timeout(5_000) }).then((r) => r.ok, () => false)) break;
-    if (Date.now() > deadline) {
-      child.kill("SIGKILL");
-      throw new Error(`serve not answering on ${url} after 60 s:\n${log}`);
-    }
-    await new Promise((r) => setTimeout(r, 100));
+  // Ready is what the child itself says: its "listening" line names the addresses it bound
+  // (server.ts). Probing /healthz alone could take another process's server on the same port for
+  // this one (review N1): freePorts releases a port before serve binds it, and whoever takes it in
+  // between answers the probe while this serve dies of EADDRINUSE.
+  const bound = await new Promise<{ url: string; metricsUrl: string }>((resolve, reject) => {
+    let seen = 0;
+    const onLine = (chunk: Buffer) => {
+      pending += chunk.toString();
+      for (let nl = pending.indexOf("\n"); nl !== -1; nl = pending.indexOf("\n")) {
+        const line = pending.slice(0, nl);
+        pending = pending.slice(nl + 1);
+        seen++;
+        const entry = listeningLine(line);
+        if (entry) return finish(() => resolve(entry));
+      }
+    };
+    let pending = "";
+    // "close", not "exit": the pipes are drained by then, so an EADDRINUSE line is in the log.
+    const onClose = (code: number | null) =>
+      finish(() => {
+        // freePorts releases the ports before serve binds them; a process of another test or session
+        // can take one in between (seen in full runs on a shared machine). Only that is retried.
+        if (/EADDRINUSE/.test(log)) reject(new PortTakenError(`serve could not bind port ${port} or ${metricsPort}:\n${log}`));
+        else reject(new Error(`serve exited with ${code} before it said it was listening:\n${log}`));
+      });
+    const timer = setTimeout(
+      () =>
+        finish(() => {
+          child.kill("SIGKILL");
+          reject(new Error(`serve did not say it was listening within 60 s (${seen} lines):\n${log}`));
+        }),
+      60_000,
+    );
+    const finish = (settle: () => void) => {
+      clearTimeout(timer);
+      child.stdout?.off("data", onLine);
+      child.off("close", onClose);
+      settle();
+    };
+    child.stdout?.on("data", onLine);
+    child.once("close", onClose);
+  });
+  if (bound.url !== url || bound.metricsUrl !== `http://127.0.0.1:${metricsPort}`) {
+    child.kill("SIGKILL");
+    throw new Error(`serve says it listens on ${bound.url} and ${bound.metricsUrl}, not on the ports it was given (${port}, ${metricsPort})`);
+  }
+  // Then the probe, of this child's own listener: up and answering.
+  const health = await fetch(`${url}/healthz`, { signal: AbortSignal.timeout(30_000) }).catch((e: Error) => e);
+  if (health instanceof Error || !health.ok) {
+    child.kill("SIGKILL");
+    throw new Error(`serve said it was listening on ${url} but /healthz answered ${health instanceof Error ? health.message : health.status}:\n${log}`);
   }
   return {
     url,
-    metricsUrl: `http://127.0.0.1:${metricsPort}`,
+    metricsUrl: bound.metricsUrl,
     token: admin.token,
     pid: child.pid!,
     log: () => log,
@@ -134,6 +170,17 @@ const spawnService = async (options: ServiceOptions, admin: ReturnType<typeof ne
       await exited;
     },
   };
+};
+
+/** The addresses in serve's "listening" line (server.ts), or undefined for any other line. */
+const listeningLine = (line: string): { url: string; metricsUrl: string } | undefined => {
+  if (!line.includes('"listening"')) return undefined;
+  try {
+    const entry = JSON.parse(line) as { msg?: unknown; url?: unknown; metricsUrl?: unknown };
+    return entry.msg === "listening" && typeof entry.url === "string" && typeof entry.metricsUrl === "string" ? { url: entry.url, metricsUrl: entry.metricsUrl } : undefined;
+  } catch {
+    return undefined;
+  }
 };
 
 export interface PostResult {

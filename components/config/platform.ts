@@ -19,6 +19,7 @@ import { tierDefaultsSchema } from "../../billing-service/src/quota/defaults";
 import { READ_APIS } from "../../billing-service/src/contract";
 import { ALLOW_ENV, parseEgressAllowList } from "../../billing-service/src/net/egress";
 import { s3BucketName, s3Endpoint, s3Prefix, s3Region } from "../../billing-service/src/close/s3-settings";
+import { checkDatabaseConnections } from "./databaseConnections";
 
 /*
  * Config of a platform stack (`maas-billing:platform`). Defaults are applied here, in one place, so
@@ -51,6 +52,15 @@ export const databaseSchema = z
     appPasswordRotation: z.number().int().min(0).default(0).describe("Bump to give the app role a new generated password (the init container sets it, the pods roll)."),
     runAsUser: z.number().int().positive().default(70).describe("UID/GID the database runs as on `kubernetes` (70 is the postgres user of the alpine-based TimescaleDB image). On `openshift` the restricted SCC assigns one, so it is not set."),
     resources: resources.default({ requests: { cpu: "250m", memory: "512Mi" }, limits: { cpu: "2", memory: "2Gi" } }),
+    maxConnections: z
+      .number()
+      .int()
+      .min(1)
+      .max(262143)
+      .default(100)
+      .describe(
+        "PostgreSQL `max_connections` of the database, rendered as `-c max_connections=<n>` (100 is PostgreSQL's default). Checked against the billing pods' pools: (`billing.replicas` + the rolling update's extra pods, 25 % rounded up) x 16 (serve's pool) + 3 reserved for superusers must fit, or the config is refused naming both fields (docs/scaling.md).",
+      ),
   })
   .prefault({});
 
@@ -477,7 +487,8 @@ export const platformSchema = z
     if (p.limitador.verbosity !== undefined && p.limitador.image === undefined) {
       ctx.addIssue({ code: "custom", path: ["limitador", "verbosity"], message: 'verbosity is patched only together with image. Example: image: "quay.io/kuadrant/limitador:v2.0.0"' });
     }
-  });
+  })
+  .superRefine(checkDatabaseConnections);
 
 export type PlatformConfig = z.infer<typeof platformSchema>;
 export type PlatformTenant = z.infer<typeof platformTenantSchema>;

@@ -37,7 +37,7 @@ export const ACCESS_LOG_GROUP_KEYS = ["subscription", "model", "response_type"] 
  * in go.opentelemetry.io/collector/exporter/exporterhelper v0.161.0), rendered explicitly so a
  * Collector release that changes its default does not change what the billing service is sized
  * and benchmarked for: `npm run bench`'s OTLP row sends with this many in flight, and serve's
- * database pool (SERVE_POOL_MAX in billing-service/src/server.ts, 16) holds them with room to spare.
+ * database pool (SERVE_POOL_MAX in billing-service/src/contract/deployment.ts, 16) holds them with room to spare.
  */
 export const ACCESS_LOG_EXPORTER_CONSUMERS = 10;
 

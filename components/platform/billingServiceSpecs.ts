@@ -16,6 +16,7 @@ import {
 import { S3_CREDENTIAL_ENV } from "../../billing-service/src/close/s3-settings";
 import type { Flavor } from "../config";
 import { platformTenantNamespaces, type PlatformConfig } from "../config/platform";
+import { billingDeploymentRecreates } from "../config/databaseConnections";
 import { contentChecksum } from "../shared/checksum";
 import { containerSecurityContext, podSecurityContext } from "../shared/podSecurity";
 import { billingTokensDir, billingTokensFileName, tenantTokensFileName, type BillingTokens } from "./billingTokens";
@@ -54,7 +55,11 @@ export const collectorConfigMapName = `${billingApiName}-collector`;
 export const priceBookConfigMapName = "maas-billing-api-pricebook";
 /** PersistentVolumeClaim of the month-end exports (`billing.monthEndClose.sink.kind: volume`). */
 export const billingExportsClaimName = "maas-billing-exports";
-/** UID the billing image runs as (distroless `nonroot`). */
+/**
+ * UID/GID the billing pods run as on kubernetes (OpenShift's SCC assigns one). Not the image's own
+ * `USER 1000:1000` (billing-service/Dockerfile, the node base image's user): the pod sets its own,
+ * and everything it writes is an emptyDir (data, /tmp) or the exports volume, owned via fsGroup.
+ */
 const BILLING_UID = 65532;
 
 /**
@@ -301,10 +306,8 @@ export function billingApiPodTemplate(args: BillingApiPodArgs): k8s.types.input.
 
 /** The billing Deployment's spec. */
 export function billingApiDeploymentSpec(args: BillingApiPodArgs): k8s.types.input.apps.v1.DeploymentSpec {
-  const sink = args.billing.monthEndClose?.sink;
-  // A ReadWriteOnce exports volume attaches to one node: a rolling update would start the new pod
-  // (maybe elsewhere) while the old one still holds it, and wait forever. Recreate frees it first.
-  const recreate = sink?.kind === "volume" && sink.accessMode === "ReadWriteOnce";
+  // The same decision the config's database connection check counts pods by.
+  const recreate = billingDeploymentRecreates(args.billing);
   return {
     replicas: args.billing.replicas,
     ...(recreate ? { strategy: { type: "Recreate" } } : {}),

@@ -1,5 +1,6 @@
 import type * as k8s from "@pulumi/kubernetes";
 import type { Flavor } from "../config";
+import { DATABASE_RESERVED_CONNECTIONS } from "../config/databaseConnections";
 import type { PlatformConfig } from "../config/platform";
 import { containerSecurityContext, podSecurityContext } from "../shared/podSecurity";
 import { appLabels } from "./security";
@@ -26,6 +27,16 @@ export const databaseServiceSpec: k8s.types.input.core.v1.ServiceSpec = {
   ports: [{ name: "postgres", port: databasePort, targetPort: "postgres" }],
 };
 
+/**
+ * The server's command line: the image's entrypoint (docker-entrypoint.sh of the official PostgreSQL
+ * and TimescaleDB images) runs `postgres` with these settings, which override postgresql.conf
+ * (including what the TimescaleDB image's timescaledb-tune writes there at initdb). The connection
+ * figures are the ones the config's check counted the billing pods' pools against.
+ */
+export function databaseServerArgs(db: PlatformConfig["database"]): string[] {
+  return ["postgres", "-c", `max_connections=${db.maxConnections}`, "-c", `superuser_reserved_connections=${DATABASE_RESERVED_CONNECTIONS}`];
+}
+
 /** The StatefulSet's spec: one PostgreSQL pod with its own volume; credentials from Secret `maas-billing-db`. */
 export function databaseStatefulSetSpec(flavor: Flavor, db: PlatformConfig["database"]): k8s.types.input.apps.v1.StatefulSetSpec {
   const secretRef = (key: string) => ({ valueFrom: { secretKeyRef: { name: databaseName, key } } });
@@ -42,6 +53,7 @@ export function databaseStatefulSetSpec(flavor: Flavor, db: PlatformConfig["data
           {
             name: "postgres",
             image: db.image,
+            args: databaseServerArgs(db),
             ports: [{ name: "postgres", containerPort: databasePort }],
             env: [
               { name: "POSTGRES_USER", ...secretRef("username") },

@@ -16,3 +16,20 @@ export const EXPORTS_DIR = "/var/lib/maas-billing-exports";
 export const SERVICE_PORT = 8080;
 /** Scrape-only port of the service in a pod (GET /metrics and nothing else). */
 export const METRICS_PORT = 8081;
+
+/**
+ * Connections of `maas-billing serve`'s database pool: what one billing pod holds at most once it
+ * serves. The platform's OpenTelemetry Collector keeps 10 access-log requests in flight (its
+ * exporter's sending_queue.num_consumers, components/platform/accessLogPipeline.ts), each holding a
+ * connection from its COPY to its commit; the rest are for what runs beside them (the rollup fold's
+ * workers, the quota refresh, the collector, webhooks, the API's reads), so those do not wait behind
+ * a full pool of ingest batches. The platform's config check sizes the database's max_connections
+ * with it (components/config/databaseConnections.ts).
+ */
+export const SERVE_POOL_MAX = 16;
+
+/**
+ * Connections of every other command's pool, `migrate` included (the billing pods' init container,
+ * which runs before serve in its pod, so a pod holds at most the larger of the two).
+ */
+export const COMMAND_POOL_MAX = 10;

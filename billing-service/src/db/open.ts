@@ -11,6 +11,7 @@
  */
 import pg from "pg";
 import type { ServiceConfig } from "../config";
+import { COMMAND_POOL_MAX } from "../contract/deployment";
 import { startEmbeddedPostgres } from "./embedded";
 import { migrate, type MigrationResult } from "./migrate";
 import { logPoolErrors, stderrPoolLog, type PoolErrorLog } from "./pool-errors";
@@ -51,7 +52,7 @@ export const openDatabase = async (
     readonly log?: PoolErrorLog;
   } = {},
 ): Promise<OpenedDatabase> => {
-  const max = options.max ?? 10;
+  const max = options.max ?? COMMAND_POOL_MAX;
   const newPool = (connectionString: string, size: number): pg.Pool => {
     const pool = new pg.Pool({ connectionString, max: size });
     // An idle client losing its connection must not crash the process (the next query reconnects),

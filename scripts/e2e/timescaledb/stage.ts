@@ -8,7 +8,9 @@
  *
  * A throw-away cluster (initdb of that installation, shared_preload_libraries=timescaledb, trust auth
  * on 127.0.0.1 only, a free port); then the real CLI: `maas-billing migrate` (the extension is created
- * and usage_hourly becomes a hypertable), `maas-billing serve` and the service session.
+ * and usage_hourly becomes a hypertable), an upgrade with ledger data from migration 067 to the
+ * newest in a second database (quota figures against a priced ledger scan), `maas-billing serve`
+ * and the service session.
  */
 import { execFile } from "node:child_process";
 import { chmodSync, existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
@@ -18,12 +20,20 @@ import { freePort } from "../../../billing-service/src/net/free-port";
 import { startProcess, waitUntilReady } from "../processes";
 import { expect, type Report } from "../report";
 import { serviceSession, tokensFile as tokensFileOf, waitForHttp } from "../service-session";
+import { testPriceBook } from "../../../billing-service/test/support/billing-db";
+import { upgradeWithUsage } from "../../../billing-service/test/support/quota-upgrade";
 
 const ENV = "MAAS_TIMESCALE_PG_CONFIG";
 const SUPPORTED = /^2\.22\./;
 /** Migration 066: the rollup tables at fillfactor 50 (usage_hourly is the hypertable). */
 const FILLFACTOR = "fillfactor=50";
 const FILLFACTOR_TABLES = ["usage_hourly", "access_log_key_hourly", "usage_rollup"];
+/**
+ * The release the upgrade check starts from: 067, the last migration before 068 and 072 (072
+ * moved per-user usage out of the hypertable into usage_user_daily). It upgrades to whatever the
+ * list's newest is (billing-service/test/support/quota-upgrade.ts names no newest id).
+ */
+const UPGRADE_FROM = 67;
 
 export interface TimescaleStageEnv {
   repoRoot: string;
@@ -129,6 +139,35 @@ export async function timescaleStage(report: Report, env: TimescaleStageEnv): Pr
     }
   });
   if (!migrated) return;
+
+  await report.check(
+    `timescaledb: upgrade with ledger data from migration ${UPGRADE_FROM} to the newest (usage_hourly a hypertable throughout): the quota figures (each tenant and user, day and month, tokens, requests, cost) equal a priced ledger scan before and after`,
+    async (detail) => {
+      const admin = new pg.Client(adminUrl);
+      await admin.connect();
+      await admin.query("create database billing_upgrade");
+      await admin.end();
+      const pool = new pg.Pool({ connectionString: `postgres://postgres@127.0.0.1:${port}/billing_upgrade`, max: 2 });
+      try {
+        const hypertable = async () =>
+          (await pool.query("select count(*)::int as n from timescaledb_information.hypertables where hypertable_name = 'usage_hourly'")).rows[0].n === 1;
+        const { notes } = await upgradeWithUsage(pool, testPriceBook(), {
+          fromId: UPGRADE_FROM,
+          tenants: ["up-a", "up-b"],
+          now: new Date("2026-05-15T18:00:00Z"),
+          // Checked at the old schema, with its data in place: the upgrade starts from a hypertable.
+          atOldSchema: async () => expect(await hypertable(), `usage_hourly is not a hypertable at migration ${UPGRADE_FROM}`),
+        });
+        for (const note of notes) detail(note);
+        expect(await hypertable(), "usage_hourly is no longer a hypertable after the upgrade");
+        const chunks = await pool.query("select count(*)::int as n from timescaledb_information.chunks where hypertable_name = 'usage_hourly'");
+        detail(`usage_hourly: a hypertable with ${chunks.rows[0].n} chunk(s) after the upgrade`);
+        expect(chunks.rows[0].n > 0, "no usage_hourly rows in hypertable chunks after the upgrade");
+      } finally {
+        await pool.end();
+      }
+    },
+  );
 
   await report.check("timescaledb: `maas-billing serve` on it: /healthz, /readyz, events, an invoice of 0.95 USD; the rollup lands in hypertable chunks at fillfactor 50", async (detail) => {
     const tokens = await run(process.execPath, [cli, "token", "create", "--name", "e2e-admin", "--admin"], serviceEnv);
