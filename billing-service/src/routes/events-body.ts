@@ -13,11 +13,11 @@ import type { FastifyRouteSchemaDef, FastifyValidationResult } from "fastify/typ
 import { validatorCompiler } from "fastify-type-provider-zod";
 import type { $ZodType } from "zod/v4/core";
 import { MAX_BATCH, TIME_OFFSET, usageEventSchema, type UsageEvent } from "../events/schema";
+import { isPlainPgText } from "../schemas";
 
-/** pgText(): 1..256 characters, no NUL (schemas.ts). zod counts code points; at most 256 UTF-16 units is a subset (longer strings of surrogate pairs go to zod). */
-const MAX = 256;
-
-const isLabel = (x: unknown): boolean => typeof x === "string" && x.length >= 1 && x.length <= MAX && !x.includes("\u0000");
+const isLabel = isPlainPgText;
+/** The schema's `type`: any text of at most 256 characters (UTF-16 units here: a subset, as for labels). */
+const MAX_TYPE = 256;
 /** count (schemas.ts): a whole number 0..2^53-1. */
 const isCount = (x: unknown): boolean => Number.isSafeInteger(x) && (x as number) >= 0;
 
@@ -54,7 +54,7 @@ const isPlainEvent = (data: unknown): boolean => {
     (e.requests === undefined || isCount(e.requests)) &&
     (e.user === undefined || isLabel(e.user)) &&
     (e.specversion === undefined || e.specversion === "1.0") &&
-    (e.type === undefined || (typeof e.type === "string" && e.type.length <= MAX))
+    (e.type === undefined || (typeof e.type === "string" && e.type.length <= MAX_TYPE))
   );
 };
 
