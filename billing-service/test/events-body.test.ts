@@ -34,8 +34,14 @@ const offset = fc.constantFrom("Z", "z", "+00:00", "-00:00", "+14:00", "-14:00",
 const fraction = fc.constantFrom("", ".0", ".123", ".999999999", ".1234567890123456789012345", ".", ".x");
 const date = fc.constantFrom("-01-01", "-02-28", "-02-29", "-02-30", "-04-31", "-12-31", "-13-01", "-00-10", "-1-01");
 const clock = fc.constantFrom("T00:00:00", "T23:59:59", "T24:00:00", "T12:00:60", "T12:00", "t12:00:00", " 12:00:00", "T1:00:00");
+const two = (n: number) => String(n).padStart(2, "0");
+/** Times at the range's ends (1970 and 9999 UTC) at any clock and offset up to +-15:59: where the fast path's year bounds matter. */
+const nearBounds = fc
+  .tuple(fc.constantFrom("1969-12-31", "1970-01-01", "1970-01-01", "1971-01-01", "9998-12-31", "9999-01-01", "9999-12-31", "9999-12-31"), fc.nat(23), fc.nat(59), fc.nat(59), fc.constantFrom("Z", "+", "-"), fc.nat(15), fc.nat(59))
+  .map(([d, h, m, sec, sign, oh, om]) => `${d}T${two(h)}:${two(m)}:${two(sec)}${sign === "Z" ? "Z" : `${sign}${two(oh)}:${two(om)}`}`);
 const timeText = fc.oneof(
   { weight: 6, arbitrary: fc.tuple(year, date, clock, fraction, offset).map((p) => p.join("")) },
+  { weight: 10, arbitrary: nearBounds },
   { weight: 2, arbitrary: fc.date({ min: new Date(-1e14), max: new Date(3e14), noInvalidDate: true }).map((d) => d.toISOString()) },
   { weight: 1, arbitrary: fc.constantFrom("+010000-01-01T00:00:00Z", "2026-05-01", "2026-05-01T00:00:00", "1778000000", "", "2026-05-01T00:00:00Z ", " 2026-05-01T00:00:00Z", "2026-05-01T00:00:00\u0000Z") },
   { weight: 1, arbitrary: fc.string({ maxLength: 30 }) },
@@ -90,8 +96,11 @@ const eventArb = fc.oneof(
         return e;
       }),
   },
+  // A valid bench event with one label or count at its edges, where only that field decides.
+  { weight: 4, arbitrary: fc.tuple(fc.nat(1_000_000), fc.constantFrom("id", "source", "tenant", "user", "model", "tier", "type"), text).map(([i, key, value]) => ({ ...benchEvent(i), [key]: value })) },
+  { weight: 2, arbitrary: fc.tuple(fc.nat(1_000_000), fc.constantFrom("inputTokens", "outputTokens", "requests"), countValue).map(([i, key, value]) => ({ ...benchEvent(i), [key]: value })) },
   // A valid bench event at another time: every time form, where only the time decides.
-  { weight: 4, arbitrary: fc.tuple(fc.nat(1_000_000), timeText).map(([i, time]) => ({ ...benchEvent(i), time })) },
+  { weight: 6, arbitrary: fc.tuple(fc.nat(1_000_000), timeText).map(([i, time]) => ({ ...benchEvent(i), time })) },
   { weight: 1, arbitrary: fc.constantFrom<unknown>(null, "event", 1, [], Object.assign(Object.create(null) as object, benchEvent(1))) },
   { weight: 1, arbitrary: fc.nat().map((i) => Object.assign(Object.create({ inherited: 1 }) as object, benchEvent(i))) },
   // JSON's own form of odd keys: "__proto__" as an own key.
