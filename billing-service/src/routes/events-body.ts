@@ -5,9 +5,10 @@
  * answers: the same value, or the same 400 naming the event's index and field. The fast path
  * accepts only what the schema accepts and returns what the schema would (with `requests` 1 when
  * absent, the schema's default): test/events-body.test.ts holds the composed check equal to the
- * schema's for generated batches at and past every edge. The zod parse was about 4 us of serve's
- * 9-11 us CPU per event in the events row (JSON.parse about 2); this check is about 0.3 us
- * (bench/ingest-validate.ts has the figures, ajv's compiled schema among them).
+ * schema's for generated batches at and past every edge. Per event on top of JSON.parse (loaded
+ * machine, bench/ingest-validate.ts): zod 8.5-9.7 us, ajv's compiled schema 4.4-5.9 us, this
+ * check 1.2-1.4 us; serve's CPU per event in the events row fell from 10.0-13.5 to 6.7-8.4 us
+ * (docs/reliability.md, session 8).
  */
 import type { FastifyRouteSchemaDef, FastifyValidationResult } from "fastify/types/schema";
 import { validatorCompiler } from "fastify-type-provider-zod";
