@@ -6,8 +6,8 @@
  * accepts only what the schema accepts and returns what the schema would (with `requests` 1 when
  * absent, the schema's default): test/events-body.test.ts holds the composed check equal to the
  * schema's for generated batches at and past every edge. Per event on top of JSON.parse (loaded
- * machine, bench/ingest-validate.ts): zod 8.5-9.7 us, ajv's compiled schema 4.4-5.9 us, this
- * check 1.2-1.4 us; serve's CPU per event in the events row fell from 10.0-13.5 to 6.7-8.4 us
+ * machine, bench/ingest-validate.ts): zod 8.5-9.7 us, ajv's compiled schema 4.1-5.9 us, this
+ * check 0.4-1.4 us; serve's CPU per event in the events row fell from 10.0-13.5 to 6.7-8.4 us
  * (docs/reliability.md, session 8).
  */
 import type { FastifyRouteSchemaDef, FastifyValidationResult } from "fastify/types/schema";
