@@ -29,6 +29,8 @@ export interface PhaseSpec {
   body?: unknown;
   /** An answer with another status counts as an error. */
   expectStatus: number;
+  /** Text every answer's body must contain (e.g. "allowed":true); one without it counts as an error, under the status `<status> without <text>`. */
+  expectBody?: string;
   /** Read serve's loop probe (loop-probe.ts) around this phase's windows. */
   probe?: boolean;
   /** The serve process this phase probes, when it is not the spec's (several serves in one run). */
@@ -108,11 +110,20 @@ const sender = (phase: PhaseSpec, agent: http.Agent) => {
   const headers: Record<string, string | number> = { ...phase.headers };
   if (payload) Object.assign(headers, { "content-type": "application/json", "content-length": payload.length });
   const options: http.RequestOptions = { method: phase.method, agent, headers, host: target.hostname, port: target.port, path: target.pathname + target.search };
-  return (): Promise<number> =>
+  const expectBody = phase.expectBody;
+  return (): Promise<number | string> =>
     new Promise((resolve, reject) => {
       const req = http.request(options, (res) => {
-        res.resume();
-        res.on("end", () => resolve(res.statusCode ?? 0));
+        const status = res.statusCode ?? 0;
+        if (expectBody === undefined || status !== phase.expectStatus) {
+          res.resume();
+          res.on("end", () => resolve(status));
+        } else {
+          let text = "";
+          res.setEncoding("utf8");
+          res.on("data", (c: string) => (text += c));
+          res.on("end", () => resolve(text.includes(expectBody) ? status : unexpectedBody(status, expectBody)));
+        }
         res.on("error", reject);
       });
       req.on("error", reject);
@@ -120,15 +131,18 @@ const sender = (phase: PhaseSpec, agent: http.Agent) => {
     });
 };
 
+/** The status key of an answer whose body lacks the expected text (loadgen.ts and vegeta.ts). */
+export const unexpectedBody = (status: number, expected: string): string => `${status} without ${expected}`;
+
 /** One open-loop window of `total` requests at `rate`; latencies and send lags appended. */
-const window = (send: () => Promise<number>, rate: number, total: number, expect: number, acc: { lat: number[]; lag: number[]; statuses: Record<string, number>; errors: number }): Promise<number> => {
+const window = (send: () => Promise<number | string>, rate: number, total: number, expect: number, acc: { lat: number[]; lag: number[]; statuses: Record<string, number>; errors: number }): Promise<number> => {
   const intervalMs = 1000 / rate;
   const t0 = performance.now() + 2;
   let completed = 0;
   let lastDone = t0;
   return new Promise((finished) => {
     let sent = 0;
-    const settle = (scheduled: number, status: number | "error") => {
+    const settle = (scheduled: number, status: number | string) => {
       const done = performance.now();
       acc.lat.push(done - scheduled);
       lastDone = done;

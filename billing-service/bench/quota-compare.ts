@@ -27,7 +27,7 @@ import { startMigratedPostgres } from "../testkit/postgres";
 import type { ServiceProcess, startService as StartService } from "../testkit/service";
 import { runLoad, startBareServer } from "./http-load";
 import { readProbe, type LoadResult, type PhaseSpec } from "./loadgen";
-import { seedQuotaBench, servePhases } from "./quota";
+import { assertAnswered, checkOnce, registryEnv, seedQuotaBench, servePhases } from "./quota";
 import { peakRssBytes } from "./setup";
 import { runVegetaPhases } from "./vegeta";
 
@@ -116,7 +116,7 @@ const main = async () => {
         databaseUrl: db.url,
         dataDir,
         tokens: [gateway.entry],
-        env: { ...extraEnv, LOG_LEVEL: "info", MAAS_BENCH_PROBE_FILE: probeFile, NODE_OPTIONS: `--require ${TSX} --require ${PROBE} ${flags}${prof}`.trim() },
+        env: { ...(await registryEnv(dataDir)), ...extraEnv, LOG_LEVEL: "info", MAAS_BENCH_PROBE_FILE: probeFile, NODE_OPTIONS: `--require ${TSX} --require ${PROBE} ${flags}${prof}`.trim() },
       });
       serves.push({ name: v.name, service, probeFile, dataDir });
     }
@@ -136,6 +136,7 @@ const main = async () => {
     for (const s of serves) {
       phases.push(...servePhases(s.service.url, gateway.token, `${s.name} `, { pid: s.service.pid, probeFile: s.probeFile }));
     }
+    for (const phase of phases) await checkOnce(phase);
     const closed = Number(process.env.BENCH_COMPARE_CLOSED ?? 0);
     if (closed > 0) await closedLoop(phases, closed, rounds);
     const generator = process.env.BENCH_COMPARE_GENERATOR ?? (closed > 0 ? "none" : "node");
@@ -145,6 +146,7 @@ const main = async () => {
       const spec = { rate: 1000, seconds, rounds, warmup: 500, phases };
       const results = g === "vegeta" ? await runVegetaPhases(spec) : g === "node" ? await runLoad(spec) : undefined;
       if (!results) throw new Error(`BENCH_COMPARE_GENERATOR: node, vegeta or both, not "${generator}"`);
+      assertAnswered(results);
       const load1 = os.loadavg();
       console.log(`generator ${g}: load average ${load0.map((x) => x.toFixed(2)).join(" ")} -> ${load1.map((x) => x.toFixed(2)).join(" ")}; ${os.cpus().length} cores; ${rounds} rounds of ${seconds / rounds} s per target @1000/s`);
       for (const r of results) console.log(`  ${line(r)}; answers ${JSON.stringify(r.statuses)} of ${r.scheduled} scheduled`);

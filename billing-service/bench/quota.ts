@@ -4,7 +4,9 @@
  * not earlier ones finished, and latency counts from the SCHEDULED time, so a stall shows instead of
  * being hidden by a slower send rate (coordinated omission).
  *   - POST /v1/quota/authorize, the gateway's request-path check answered from memory
- *     (quota/view.ts), with the gateway's own credential (quotaGateway token), as in production.
+ *     (quota/view.ts), with the gateway's own credential (quotaGateway token) and body (the API
+ *     key's namespace, mapped to its tenant by serve's tenant registry: registryEnv), as in
+ *     production. Every answer must be 200 allowed=true: a refusal fails the bench (assertAnswered).
  *     Same-run baselines at the same rate: GET /healthz on the same serve (fastify with no work),
  *     and a bare node:http server in its own process (the floor of any HTTP answer here).
  *   - POST /v1/quota/check, the spending check (reservation, one transaction per tenant batch);
@@ -13,11 +15,12 @@
  * database, so the figures include the per-second refresh of the in-memory view from the ledger. A probe
  * preloaded into serve (loop-probe.ts) reports its event-loop delay and GC pauses per run.
  */
-import { rm } from "node:fs/promises";
+import { mkdtemp, rm, writeFile } from "node:fs/promises";
 import os from "node:os";
 import path from "node:path";
 import { kitPool } from "../testkit/postgres";
 import { newToken } from "../src/auth/static";
+import { freePorts } from "../src/net/free-port";
 import { createQuotaChecker } from "../src/quota/batcher";
 import { loadPriceBook } from "../src/pricebook/pricebook";
 import { EXAMPLE_PRICE_BOOK } from "../src/config";
@@ -127,6 +130,26 @@ export const seedQuotaBench = async (call: (method: string, p: string, body?: un
   }
 };
 
+/** The namespace of the API keys' Secrets in the bench: acme's in serve's tenant registry. */
+export const BENCH_KEY_NAMESPACE = "acme-models";
+
+/**
+ * serve's environment for the gateway check as the platform runs it: a tenant registry that maps
+ * the keys' namespace to acme (the gateway sends the namespace, routes/quotas.ts authorizeTenantOf
+ * maps it). serve reads the registry from its collector settings, and those only with a Prometheus
+ * URL, so it gets one where nothing listens (a port just freed): the collector's pass fails once a
+ * minute (one logged warning); nothing else in serve changes.
+ */
+export const registryEnv = async (dir: string): Promise<Record<string, string>> => {
+  const settings = path.join(dir, "collector.yaml");
+  await writeFile(settings, `tenants:\n  - { name: acme, namespaces: [${BENCH_KEY_NAMESPACE}] }\n`);
+  const [closed] = await freePorts(1);
+  return { MAAS_BILLING_PROMETHEUS_URL: `http://127.0.0.1:${closed}`, MAAS_BILLING_COLLECTOR_CONFIG: settings };
+};
+
+/** What every answer of the gateway-check rows must contain: a check refused (403, unknown namespace, a quota hit) measures another path. */
+export const ALLOWED = '"allowed":true';
+
 /** The gateway check and its same-process baseline (GET /healthz) on one serve, probed; names prefixed. */
 export const servePhases = (url: string, gatewayToken: string, prefix = "", serve?: { pid: number; probeFile: string }): PhaseSpec[] => [
   { name: `${prefix}GET /healthz`, url, method: "GET", path: "/healthz", expectStatus: 200, probe: true, ...(serve ? { serve } : {}) },
@@ -136,12 +159,35 @@ export const servePhases = (url: string, gatewayToken: string, prefix = "", serv
     method: "POST",
     path: "/v1/quota/authorize",
     headers: { authorization: `Bearer ${gatewayToken}` },
-    body: { tenant: "acme", user: "alice", tier: "premium" },
+    // The gateway's body (gateway AuthPolicy): the namespace of the API key's Secret, not the tenant.
+    body: { namespace: BENCH_KEY_NAMESPACE, user: "alice", tier: "premium" },
     expectStatus: 200,
+    expectBody: ALLOWED,
     probe: true,
     ...(serve ? { serve } : {}),
   },
 ];
+
+/**
+ * Refuses figures of answers other than the expected ones: a 4xx, or a 200 without "allowed":true
+ * (loadgen.ts and vegeta.ts count those under their own key), means the row measured a refusal, not
+ * the check. Timeouts and connection errors stay figures (a loaded machine's, reported as errors).
+ */
+export const assertAnswered = (results: readonly LoadResult[]): void => {
+  for (const r of results) {
+    const wrong = Object.entries(r.statuses).filter(([status]) => status !== "200" && status !== "error" && status !== "unsent");
+    if (wrong.length > 0) throw new Error(`quota bench: ${r.name} answered ${wrong.map(([s, n]) => `${n} x ${s}`).join(", ")} of ${r.scheduled}: the row would measure refusals, not the check`);
+  }
+};
+
+/** One gateway check before the load, its answer shown when it is not 200 allowed (a wrong registry or token fails here, loudly). */
+export const checkOnce = async (phase: PhaseSpec): Promise<void> => {
+  const res = await fetch(new URL(phase.path, phase.url), { method: phase.method, headers: { ...phase.headers, "content-type": "application/json" }, body: JSON.stringify(phase.body) });
+  const text = await res.text();
+  if (res.status !== phase.expectStatus || (phase.expectBody !== undefined && !text.includes(phase.expectBody))) {
+    throw new Error(`quota bench: ${phase.name} with ${JSON.stringify(phase.body)} answered ${res.status} ${text.slice(0, 400)}; expected ${phase.expectStatus} with ${phase.expectBody ?? "any body"}`);
+  }
+};
 
 const TSX = require.resolve("tsx/cjs");
 const PROBE = path.join(__dirname, "loop-probe.ts");
@@ -151,9 +197,11 @@ export async function benchQuota(rate = 1000, durationSeconds = 10): Promise<Quo
   const probeFile = path.join(os.tmpdir(), `maas-bench-probe-${process.pid}.json`);
   // BENCH_QUOTA_CPU_PROF=<dir>: serve writes a V8 CPU profile there when it stops (diagnosis).
   const cpuProf = process.env.BENCH_QUOTA_CPU_PROF ? ` --cpu-prof --cpu-prof-dir=${process.env.BENCH_QUOTA_CPU_PROF}` : "";
+  const settingsDir = await mkdtemp(path.join(os.tmpdir(), "maas-bench-quota-"));
   const stack = await startBenchStack({
     tokens: [gateway.entry],
     env: {
+      ...(await registryEnv(settingsDir)),
       // Production's default log level: per-request logging costs what it costs in a cluster.
       LOG_LEVEL: "info",
       // The spending row sends 1,000/s with ONE admin credential; the per-principal API limit
@@ -184,10 +232,13 @@ export async function benchQuota(rate = 1000, durationSeconds = 10): Promise<Quo
       serve: { pid: service.pid, probeFile },
       phases: [{ name: "bare node:http", url: bare.url, method: "GET", path: "/healthz", expectStatus: 200, probe: true, serve: bare.probe }, ...servePhases(service.url, gateway.token)],
     };
+    for (const phase of gatewayLoad.phases) await checkOnce(phase);
     const [bareRun, healthz, authorize] = await runLoad(gatewayLoad);
+    assertAnswered([bareRun, healthz, authorize]);
     // The same again with a Go generator (less jitter of its own than a Node process on 2 cores).
     const vegetaLoadAverage = os.loadavg()[0];
     const [vegetaBare, vegetaHealthz, vegetaAuthorize] = await runVegetaPhases(gatewayLoad);
+    assertAnswered([vegetaBare, vegetaHealthz, vegetaAuthorize]);
     const [httpRun] = await runLoad({
       rate,
       seconds: durationSeconds,
@@ -220,5 +271,6 @@ export async function benchQuota(rate = 1000, durationSeconds = 10): Promise<Quo
     await bare.stop();
     await stack.stop();
     await rm(probeFile, { force: true });
+    await rm(settingsDir, { recursive: true, force: true });
   }
 }

@@ -16,7 +16,7 @@ import { existsSync } from "node:fs";
 import { mkdtemp, rm, writeFile } from "node:fs/promises";
 import os from "node:os";
 import path from "node:path";
-import { mergeProbe, readProbe, summarize, type LoadResult, type LoadSpec, type PhaseMeasurements, type PhaseSpec } from "./loadgen";
+import { mergeProbe, readProbe, summarize, unexpectedBody, type LoadResult, type LoadSpec, type PhaseMeasurements, type PhaseSpec } from "./loadgen";
 
 const ROOT = path.join(__dirname, "..", "..");
 export const VEGETA = path.join(ROOT, "tools", "bin", "vegeta");
@@ -53,7 +53,7 @@ const target = (phase: PhaseSpec): string => {
 };
 
 /** Runs one attack of `total` requests at `rate`; adds its results to `acc`. */
-const attack = async (dir: string, targetFile: string, rate: number, total: number, expect: number, acc: PhaseMeasurements | undefined): Promise<void> => {
+const attack = async (dir: string, targetFile: string, rate: number, total: number, expect: number, expectBody: string | undefined, acc: PhaseMeasurements | undefined): Promise<void> => {
   const out = path.join(dir, "results.bin");
   const seconds = total / rate;
   await run(VEGETA, ["attack", "-format=json", `-targets=${targetFile}`, `-rate=${rate}/1s`, `-duration=${seconds}s`, "-http2=false", "-keepalive=true", "-timeout=30s", `-output=${out}`]);
@@ -67,7 +67,8 @@ const attack = async (dir: string, targetFile: string, rate: number, total: numb
       // timestamp,code,latency,bytes_out,bytes_in,error,body,attack,seq,method,url,headers: the
       // error text (quoted) may hold commas, so the fields around it are taken from both ends.
       const f = line.split(",");
-      return { ts: Number(f[0]), code: Number(f[1]), latency: Number(f[2]), seq: Number(f[f.length - 4]) };
+      // body (base64) is the 6th field from the end.
+      return { ts: Number(f[0]), code: Number(f[1]), latency: Number(f[2]), seq: Number(f[f.length - 4]), body: f[f.length - 6] };
     });
   // The schedule's origin: the earliest (timestamp - seq x interval), i.e. the attack's start.
   const origin = Math.min(...rows.map((r) => r.ts - r.seq * intervalNs));
@@ -77,9 +78,10 @@ const attack = async (dir: string, targetFile: string, rate: number, total: numb
     acc.lag.push(lagNs / 1e6);
     acc.lat.push((lagNs + r.latency) / 1e6);
     last = Math.max(last, r.ts + r.latency);
-    const status = r.code === 0 ? "error" : String(r.code);
+    const wrongBody = r.code === expect && expectBody !== undefined && !Buffer.from(r.body, "base64").toString("utf8").includes(expectBody);
+    const status = r.code === 0 ? "error" : wrongBody ? unexpectedBody(r.code, expectBody) : String(r.code);
     acc.statuses[status] = (acc.statuses[status] ?? 0) + 1;
-    if (r.code !== expect) acc.errors += 1;
+    if (r.code !== expect || wrongBody) acc.errors += 1;
   }
   acc.seconds += (last - origin) / 1e9;
 };
@@ -97,7 +99,7 @@ export const runVegetaPhases = async (spec: LoadSpec): Promise<LoadResult[]> => 
       }),
     );
     // Warm-up: connections and JIT on the server side (not measured).
-    for (const [i, phase] of spec.phases.entries()) await attack(dir, files[i], spec.rate, spec.warmup, phase.expectStatus, undefined);
+    for (const [i, phase] of spec.phases.entries()) await attack(dir, files[i], spec.rate, spec.warmup, phase.expectStatus, phase.expectBody, undefined);
     const perWindow = Math.round((spec.rate * spec.seconds) / spec.rounds);
     const accs = spec.phases.map((): PhaseMeasurements => ({ lat: [], lag: [], statuses: {}, errors: 0, seconds: 0 }));
     for (let round = 0; round < spec.rounds; round++) {
@@ -105,7 +107,7 @@ export const runVegetaPhases = async (spec: LoadSpec): Promise<LoadResult[]> => 
         const serve = phase.serve ?? spec.serve;
         const probed = phase.probe === true && serve !== undefined;
         if (probed) await readProbe(serve);
-        await attack(dir, files[i], spec.rate, perWindow, phase.expectStatus, accs[i]);
+        await attack(dir, files[i], spec.rate, perWindow, phase.expectStatus, phase.expectBody, accs[i]);
         if (probed) accs[i].server = mergeProbe(accs[i].server, await readProbe(serve));
       }
     }

@@ -9,6 +9,13 @@ import { z } from "zod";
 /** Non-empty text without NUL, at most `max` characters. */
 export const pgText = (max = 256) => z.string().min(1).max(max).regex(/^[^\u0000]*$/, "must not contain NUL characters");
 
+/**
+ * The body fast paths' test for a pgText() value (routes/authorize-body.ts, routes/events-body.ts):
+ * a subset of what the schema accepts. zod counts code points; at most 256 UTF-16 units is a
+ * subset (a longer string of surrogate pairs goes to zod, which answers).
+ */
+export const isPlainPgText = (x: unknown): x is string => typeof x === "string" && x.length >= 1 && x.length <= 256 && !x.includes("\u0000");
+
 /** A whole number 0..2^53-1 (tokens, requests, minor units). */
 export const count = z.number().int().min(0).max(Number.MAX_SAFE_INTEGER);
 

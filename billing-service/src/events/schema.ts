@@ -7,6 +7,9 @@ import { count, pgText } from "../schemas";
 
 const label = pgText();
 
+/** An offset within +-14:59 (or Z): PostgreSQL refuses +-16:00 and beyond; real ones are within +-14:00. */
+export const TIME_OFFSET = /(Z|[+-](0\d|1[0-4]):[0-5]\d)$/;
+
 export const usageEventSchema = z
   .object({
     specversion: z.literal("1.0").optional().describe("CloudEvents spec version, if the sender sets it"),
@@ -17,7 +20,7 @@ export const usageEventSchema = z
       .datetime({ offset: true, abort: true })
       // What PostgreSQL would refuse (a 500 otherwise): offsets beyond +-15:59 (real ones are within
       // +-14:00) and year 0; usage before 1970 or after 9999 is a sender's bug anyway.
-      .refine((t) => /(Z|[+-](0\d|1[0-4]):[0-5]\d)$/.test(t) && Date.parse(t) >= 0 && Date.parse(t) < Date.UTC(10000, 0, 1), "time must be between 1970 and 9999 with an offset within -14:00..+14:00")
+      .refine((t) => TIME_OFFSET.test(t) && Date.parse(t) >= 0 && Date.parse(t) < Date.UTC(10000, 0, 1), "time must be between 1970 and 9999 with an offset within -14:00..+14:00")
       .describe("when the usage happened (RFC 3339)"),
     tenant: label,
     user: label.optional(),

@@ -10,11 +10,9 @@
 import type { FastifyRouteSchemaDef, FastifyValidationResult } from "fastify/types/schema";
 import { validatorCompiler } from "fastify-type-provider-zod";
 import type { $ZodType } from "zod/v4/core";
+import { isPlainPgText } from "../schemas";
 
-/** pgText(): 1..256 UTF-16 units, no NUL (schemas.ts). */
-const MAX = 256;
-
-const isLabel = (x: unknown): boolean => typeof x === "string" && x.length >= 1 && x.length <= MAX && !x.includes("\u0000");
+const isLabel = isPlainPgText;
 /** A label, "" (the gateway's "none"), or absent. */
 const isOptionalLabel = (x: unknown): boolean => x === undefined || x === "" || isLabel(x);
 

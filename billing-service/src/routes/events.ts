@@ -8,6 +8,7 @@ import { eventBatchSchema, type UsageEvent } from "../events/schema";
 import { InvalidRequestError, unknownValues, type Vocabulary } from "../events/vocabulary";
 import type { ServiceMetrics } from "../ops/metrics";
 import { errorBody } from "../schemas";
+import { eventsValidatorCompiler } from "./events-body";
 import { IngestUnavailableError, type IngestOutcome } from "../spool";
 
 /** How a valid batch is stored: straight to PostgreSQL, or through the durable spool (src/spool). */
@@ -31,6 +32,9 @@ export const registerEventRoutes = (base: FastifyInstance, pool: Pool, metrics: 
           503: errorBody.describe("not stored (spool full or unwritable): retry after Retry-After seconds"),
         },
       },
+      // The body check: batches of plainly valid events by typeof, length and regex tests, anything
+      // else by the zod schema above (same value, same 400 naming the field): events-body.ts.
+      validatorCompiler: eventsValidatorCompiler,
     },
     async (request, reply) => {
       const unknown = unknownValues(vocabulary(), request.body.events, true);
