@@ -179,7 +179,7 @@ const ingest: Bench = async (log) => {
   const f = await benchIngest(Number(process.env.BENCH_INGEST_EVENTS ?? 200_000), 1000, 4);
   const api = f.events / f.apiSeconds;
   const copy = f.events / f.copySeconds;
-  log(`ingest: ${f.events} events in batches of ${f.batchSize}: API ${fmtSeconds(f.apiSeconds)}, COPY ${fmtSeconds(f.copySeconds)}; serve RSS ${(f.rssBeforeBytes / MB).toFixed(0)} MB before`);
+  log(`ingest: ${f.events} events in batches of ${f.batchSize}: API ${fmtSeconds(f.apiSeconds)}, COPY ${fmtSeconds(f.copySeconds)} (each with the fold of what it left queued, every partition at once); serve RSS ${(f.rssBeforeBytes / MB).toFixed(0)} MB before`);
   log(`ingest: CPU per event: API ${cpuPerRow(f.apiCpu.serve + f.apiCpu.postgres, f.events)} (serve ${cpuPerRow(f.apiCpu.serve, f.events)}, PostgreSQL ${cpuPerRow(f.apiCpu.postgres, f.events)}), COPY ${cpuPerRow(f.copyCpu.postgres, f.events)} (PostgreSQL)`);
   return [
     {
@@ -209,7 +209,7 @@ const otlp: Bench = async (log) => {
   const copy = f.records / f.copySeconds;
   const copyParallel = f.records / f.copyParallelSeconds;
   log(
-    `otlp: ${f.records} access-log records in OTLP/HTTP protobuf batches of ${f.batchSize}, ${f.concurrency} in flight: POST /v1/logs ${fmtSeconds(f.apiSeconds)} (sends ${fmtSeconds(f.apiSendSeconds)}, then the fold of what was still queued ${fmtSeconds(f.apiFoldSeconds)}); COPY of the same rows on 1 connection ${fmtSeconds(f.copySeconds)} (${fmtRate(copy)}), over ${f.concurrency} connections ${fmtSeconds(f.copyParallelSeconds)} (${fmtRate(copyParallel)})`,
+    `otlp: ${f.records} access-log records in OTLP/HTTP protobuf batches of ${f.batchSize}, ${f.concurrency} in flight: POST /v1/logs ${fmtSeconds(f.apiSeconds)} (sends ${fmtSeconds(f.apiSendSeconds)}, then the fold of what was still queued, every partition at once, ${fmtSeconds(f.apiFoldSeconds)}); COPY of the same rows on 1 connection ${fmtSeconds(f.copySeconds)} (${fmtRate(copy)}), over ${f.concurrency} connections ${fmtSeconds(f.copyParallelSeconds)} (${fmtRate(copyParallel)})`,
   );
   log(
     `otlp: CPU per record: API ${cpuPerRow(f.apiCpu.serve + f.apiCpu.postgres, f.records)} (serve ${cpuPerRow(f.apiCpu.serve, f.records)}, PostgreSQL ${cpuPerRow(f.apiCpu.postgres, f.records)}), COPY ${cpuPerRow(f.copyCpu.postgres, f.records)} on 1 connection, ${cpuPerRow(f.copyParallelCpu.postgres, f.records)} over ${f.concurrency} (PostgreSQL)`,
