@@ -122,9 +122,10 @@ const damageArb = fc.array(
   ),
   { minLength: 1, maxLength: 3 },
 );
-const damage = (body: Buffer, steps: fc.RecordValue<{ kind: string }>[]): Buffer => {
+type Damage = { kind: "set"; at: number; byte: number } | { kind: "cut"; at: number } | { kind: "insert"; at: number; bytes: Uint8Array } | { kind: "repeat"; at: number; length: number };
+const damage = (body: Buffer, steps: readonly Damage[]): Buffer => {
   let b = Buffer.from(body);
-  for (const s of steps as ({ kind: "set"; at: number; byte: number } | { kind: "cut"; at: number } | { kind: "insert"; at: number; bytes: Uint8Array } | { kind: "repeat"; at: number; length: number })[]) {
+  for (const s of steps) {
     if (b.length === 0) break;
     const at = s.at % b.length;
     if (s.kind === "set") b[at] = s.byte;
