@@ -11,9 +11,13 @@
  *
  * Everything runs on loopback with throw-away data (temp dirs, embedded PostgreSQL, a real
  * Prometheus); nothing is asserted on timing: the table is for people, the tests are elsewhere.
+ * Each benchmark runs in a Node process of its own (scripts/lib/bench-child.ts), so none inherits
+ * the heap of one before it. A benchmark is registered by its name in BENCHES (and in DEFAULT_RUN
+ * to run by default); `--only <name> --child <file>` is how the driver starts it.
  */
-import { spawnSync } from "node:child_process";
+import { mkdtemp, rm } from "node:fs/promises";
 import os from "node:os";
+import path from "node:path";
 import { parseArgs } from "node:util";
 import { benchRender } from "./bench/render";
 import { benchCollector } from "../billing-service/bench/collector";
@@ -25,6 +29,7 @@ import { benchQuota, type QuotaFigures } from "../billing-service/bench/quota";
 import { benchSustained } from "../billing-service/bench/sustained";
 import { parseCollectorSettings, type ReadApi } from "../billing-service/src/contract";
 import { formatTable, fmtRate, fmtSeconds, type BenchRow } from "../billing-service/bench/table";
+import { CHILD_FLAG, runChild, writeChildRows } from "./lib/bench-child";
 import { runMain } from "./lib/run-main";
 
 type Bench = (log: (s: string) => void) => Promise<BenchRow[]>;
@@ -174,7 +179,7 @@ const ingest: Bench = async (log) => {
   const f = await benchIngest(Number(process.env.BENCH_INGEST_EVENTS ?? 200_000), 1000, 4);
   const api = f.events / f.apiSeconds;
   const copy = f.events / f.copySeconds;
-  log(`ingest: ${f.events} events in batches of ${f.batchSize}: API ${fmtSeconds(f.apiSeconds)}, COPY ${fmtSeconds(f.copySeconds)}; serve RSS ${(f.rssBeforeBytes / MB).toFixed(0)} MB before`);
+  log(`ingest: ${f.events} events in batches of ${f.batchSize}: API ${fmtSeconds(f.apiSeconds)}, COPY ${fmtSeconds(f.copySeconds)} (each with the fold of what it left queued, every partition at once); serve RSS ${(f.rssBeforeBytes / MB).toFixed(0)} MB before`);
   log(`ingest: CPU per event: API ${cpuPerRow(f.apiCpu.serve + f.apiCpu.postgres, f.events)} (serve ${cpuPerRow(f.apiCpu.serve, f.events)}, PostgreSQL ${cpuPerRow(f.apiCpu.postgres, f.events)}), COPY ${cpuPerRow(f.copyCpu.postgres, f.events)} (PostgreSQL)`);
   return [
     {
@@ -204,7 +209,7 @@ const otlp: Bench = async (log) => {
   const copy = f.records / f.copySeconds;
   const copyParallel = f.records / f.copyParallelSeconds;
   log(
-    `otlp: ${f.records} access-log records in OTLP/HTTP protobuf batches of ${f.batchSize}, ${f.concurrency} in flight: POST /v1/logs ${fmtSeconds(f.apiSeconds)} (sends ${fmtSeconds(f.apiSendSeconds)}, then the fold of what was still queued ${fmtSeconds(f.apiFoldSeconds)}); COPY of the same rows on 1 connection ${fmtSeconds(f.copySeconds)} (${fmtRate(copy)}), over ${f.concurrency} connections ${fmtSeconds(f.copyParallelSeconds)} (${fmtRate(copyParallel)})`,
+    `otlp: ${f.records} access-log records in OTLP/HTTP protobuf batches of ${f.batchSize}, ${f.concurrency} in flight: POST /v1/logs ${fmtSeconds(f.apiSeconds)} (sends ${fmtSeconds(f.apiSendSeconds)}, then the fold of what was still queued, every partition at once, ${fmtSeconds(f.apiFoldSeconds)}); COPY of the same rows on 1 connection ${fmtSeconds(f.copySeconds)} (${fmtRate(copy)}), over ${f.concurrency} connections ${fmtSeconds(f.copyParallelSeconds)} (${fmtRate(copyParallel)})`,
   );
   log(
     `otlp: CPU per record: API ${cpuPerRow(f.apiCpu.serve + f.apiCpu.postgres, f.records)} (serve ${cpuPerRow(f.apiCpu.serve, f.records)}, PostgreSQL ${cpuPerRow(f.apiCpu.postgres, f.records)}), COPY ${cpuPerRow(f.copyCpu.postgres, f.records)} on 1 connection, ${cpuPerRow(f.copyParallelCpu.postgres, f.records)} over ${f.concurrency} (PostgreSQL)`,
@@ -331,35 +336,50 @@ const DEFAULT_RUN = ["render", "collector", "ingest", "otlp", "invoice", "quota"
 
 /**
  * The 100x render holds 1,000 tenant stacks' resources in one process: more than Node's default
- * heap (about 4 GiB here). Such a run re-runs itself once with a 16 GiB heap.
+ * heap (about 4 GiB here). With BENCH_SCALE=100 every benchmark's process gets a 16 GiB heap.
  */
-const respawnWithLargeHeap = (): number | undefined => {
-  if (!SCALE_100 || process.env.BENCH_LARGE_HEAP === "1") return undefined;
-  const r = spawnSync(process.execPath, [...process.execArgv, "--max-old-space-size=16384", ...process.argv.slice(1)], {
-    stdio: "inherit",
-    env: { ...process.env, BENCH_LARGE_HEAP: "1" },
-  });
-  return r.status ?? 1;
+const CHILD_NODE_ARGS = SCALE_100 ? ["--max-old-space-size=16384"] : [];
+
+/** The child's side (scripts/lib/bench-child.ts): runs one benchmark and writes its rows to `file`. */
+const runOne = async (name: string, file: string): Promise<number> => {
+  await writeChildRows(file, await BENCHES[name]((s) => console.log(`  ${s}`)));
+  return 0;
 };
 
 async function main(): Promise<number> {
-  const respawned = respawnWithLargeHeap();
-  if (respawned !== undefined) return respawned;
-  const { values } = parseArgs({ options: { only: { type: "string" } }, strict: true });
+  const { values } = parseArgs({ options: { only: { type: "string" }, [CHILD_FLAG]: { type: "string" } }, strict: true });
   const names = values.only ? values.only.split(",").map((s) => s.trim()) : DEFAULT_RUN;
   const unknown = names.filter((n) => !(n in BENCHES));
   if (unknown.length > 0) {
     console.error(`bench: unknown benchmark(s) ${unknown.join(", ")}; known: ${Object.keys(BENCHES).join(", ")}`);
     return 2;
   }
-  const rows: BenchRow[] = [];
-  const started = Date.now();
-  for (const name of names) {
-    const t0 = Date.now();
-    rows.push(...(await BENCHES[name]((s) => console.log(`  ${s}`))));
-    console.log(`bench ${name}: done in ${((Date.now() - t0) / 1000).toFixed(1)} s`);
+  const childFile = values[CHILD_FLAG];
+  if (childFile !== undefined) {
+    if (names.length !== 1) throw new Error(`bench: --${CHILD_FLAG} runs one benchmark, got --only ${names.join(",")}`);
+    return runOne(names[0], childFile);
   }
-  console.log(`\n${formatTable(rows)}\n\n(total ${((Date.now() - started) / 1000).toFixed(0)} s on ${os.cpus().length} cores; load average at the end ${os.loadavg().map((x) => x.toFixed(1)).join(" ")}${SCALE_100 ? "; BENCH_SCALE=100" : ""})`);
+  // Each benchmark in a process of its own (scripts/lib/bench-child.ts), one after another.
+  const rows: BenchRow[] = [];
+  const failed: string[] = [];
+  const started = Date.now();
+  const dir = await mkdtemp(path.join(os.tmpdir(), "maas-bench-rows-"));
+  try {
+    for (const name of names) {
+      const t0 = Date.now();
+      const r = await runChild(name, path.join(dir, `${name}.json`), CHILD_NODE_ARGS);
+      rows.push(...r.rows);
+      if (!r.ok) failed.push(name);
+      console.log(`bench ${name}: ${r.ok ? "done" : "FAILED"} in ${((Date.now() - t0) / 1000).toFixed(1)} s`);
+    }
+  } finally {
+    await rm(dir, { recursive: true, force: true });
+  }
+  console.log(`\n${formatTable(rows)}\n\n(total ${((Date.now() - started) / 1000).toFixed(0)} s on ${os.cpus().length} cores, each benchmark in a process of its own; load average at the end ${os.loadavg().map((x) => x.toFixed(1)).join(" ")}${SCALE_100 ? "; BENCH_SCALE=100" : ""})`);
+  if (failed.length > 0) {
+    console.error(`bench: ${failed.join(", ")} failed (see above and the table)`);
+    return 1;
+  }
   return 0;
 }
 

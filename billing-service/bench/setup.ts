@@ -6,6 +6,7 @@ import { mkdtemp, rm } from "node:fs/promises";
 import os from "node:os";
 import path from "node:path";
 import pg from "pg";
+import { drainEveryPartition } from "../src/db/rollup-drain";
 import { startMigratedPostgres, type RunningPostgres } from "../testkit/postgres";
 import { startService, type ServiceOptions, type ServiceProcess } from "../testkit/service";
 
@@ -67,10 +68,6 @@ export const sendAll = async <B>(bodies: readonly B[], concurrency: number, send
 };
 
 /**
- * Folds what the ledger inserts left in the rollup queue (migration 062) and returns the seconds it
- * took: every ingest figure includes it, so deferred rollup work is never left out of a rate.
- */
-/**
  * Empties a ledger table and everything its inserts fill (the rollups and the queue they are folded
  * from), so the measured run and each baseline create their rollup rows alike, none folding into
  * rows an earlier run left (session 7 review, R7).
@@ -79,9 +76,16 @@ export const emptyLedger = async (pool: pg.Pool, ledger: "usage_events" | "acces
   await pool.query(`truncate ${ledger}, usage_hourly, usage_user_daily, usage_rollup, access_log_key_hourly, ledger_rollup_queue`);
 };
 
+/**
+ * Folds what the ledger inserts left in the rollup queue (migration 062) and returns the seconds it
+ * took: every ingest figure includes it, so deferred rollup work is never left out of a rate. Every
+ * partition at once, each on a connection of its own (session 8; until then the whole queue on one
+ * connection, ledger_rollup_drain(true)), waiting for a fold serve's loop is running: the pool needs
+ * a connection per partition (2, migration 065).
+ */
 export const drainRollupQueue = async (pool: pg.Pool): Promise<number> => {
   const start = process.hrtime.bigint();
-  await pool.query("select ledger_rollup_drain(true)");
+  await drainEveryPartition(pool);
   return seconds(start);
 };
 

@@ -8,7 +8,10 @@
  *     folded by one fold at a time, and while any partition fold runs, neither the full drain nor a
  *     synchronous rollup writer (the drain lock, taken exclusively) runs beside it, nor the other
  *     way round;
- *   - serve's loop (startRollupDrain, two workers) empties the queue on its own.
+ *   - serve's loop (startRollupDrain, two workers) empties the queue on its own;
+ *   - drainEveryPartition (the benchmarks' fold on the clock: every partition at once) waits for a
+ *     partition fold another replica has open instead of skipping the partition, so what was queued
+ *     before it is folded when it returns; two of them at once fold every row once.
  */
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import fc from "fast-check";
@@ -16,7 +19,7 @@ import type pg from "pg";
 import { ingestEvents } from "../src/events/ingest";
 import { upsertAccessLogRows } from "../src/accesslog/store";
 import { accessOutcome } from "../testkit/access-logs";
-import { drainPartition, rollupPartitions, startRollupDrain } from "../src/db/rollup-drain";
+import { drainEveryPartition, drainPartition, rollupPartitions, startRollupDrain } from "../src/db/rollup-drain";
 import { startBillingDb, usageEvent, type BillingTestDb } from "./support/billing-db";
 
 let db: BillingTestDb;
@@ -175,6 +178,52 @@ describe("rollup queue folded in tenant partitions", () => {
         await client.query("rollback").catch(() => undefined);
         client.release();
       }
+    }
+  });
+
+  it("drainEveryPartition folds every partition at once and waits for another replica's open fold of a partition: nothing queued before it is left, every row folded once", async () => {
+    const [t0, t1] = await tenantsIn([0, 1], "every");
+    await queueFor([t0, t1]);
+    const other = await db.pool.connect();
+    /** Connections waiting for partition 0's lock (advisory, two keys: the partition is the second). */
+    const waitingForPart0 = async () =>
+      Number((await db.pool.query("select count(*) as n from pg_locks where locktype = 'advisory' and not granted and objsubid = 2 and objid = 0")).rows[0].n);
+    try {
+      // Another replica's fold of partition 0 takes t0's rows and stays open.
+      await other.query("begin");
+      expect((await other.query("select folded from ledger_rollup_drain_part(0)")).rows[0].folded).toBe("3");
+      await queueFor([t0]); // queued after that fold took its rows: for the next fold
+      let settled = false;
+      const all = drainEveryPartition(db.pool).finally(() => {
+        settled = true;
+      });
+      // Which comes first: the call returning, or one of its connections waiting for partition 0's
+      // lock (polled until one of the two happens; no time limit decides).
+      const waits = (async () => {
+        while (!settled) {
+          if ((await waitingForPart0()) > 0) return "waits for the open fold";
+          await new Promise((r) => setTimeout(r, 5));
+        }
+        return "returned while a fold of partition 0 was open";
+      })();
+      expect(await Promise.race([waits, all.then(() => "returned while a fold of partition 0 was open")])).toBe("waits for the open fold");
+      await other.query("commit");
+      // t1's 3 rows and t0's 3 queued after the other fold; the other fold's 3 are its own.
+      expect(await all).toBe(6);
+      expect(await queued([t0, t1])).toBe(0);
+      expect(await sums(HOURLY, [t0, t1])).toEqual(await sums(LEDGER_HOURLY, [t0, t1]));
+
+      // Two replicas' calls at the same time: between them every queued row once, nothing left.
+      const many = await tenantsIn([0, 1], "every-twice-a");
+      const more = await tenantsIn([0, 1], "every-twice-b");
+      await queueFor([...many, ...more], 12);
+      const both = await Promise.all([drainEveryPartition(db.pool), drainEveryPartition(db.pool)]);
+      expect(both[0] + both[1]).toBe(48);
+      expect(await queued([...many, ...more])).toBe(0);
+      expect(await sums(HOURLY, [t0, t1, ...many, ...more])).toEqual(await sums(LEDGER_HOURLY, [t0, t1, ...many, ...more]));
+    } finally {
+      await other.query("rollback").catch(() => undefined);
+      other.release();
     }
   });
 

@@ -10,6 +10,7 @@
  * record with the attributes of its resource, scope and itself merged, values as strings.
  */
 import { gunzipSync, inflateSync } from "node:zlib";
+import { flattenLogsWire } from "./otlp-wire";
 // The generated root registers its namespaces on protobufjs' default root and exports it.
 // eslint-disable-next-line @typescript-eslint/no-require-imports
 const root = require("opentelemetry-otlp-protos/build/src/generated/root") as OtlpRoot;
@@ -249,6 +250,19 @@ export const flattenLogs = (request: ExportLogsServiceRequest, slots: AttributeS
     }
   }
   return out;
+};
+
+/**
+ * The request's flat records, as flattenLogs(decodeLogsRequest(body, encoding)) gives them: a
+ * protobuf body read straight from its bytes when the wire road takes it (otlp-wire.ts: the same
+ * records, without the decoded objects), else through the library.
+ */
+export const decodeFlatLogs = (body: Buffer, encoding: OtlpEncoding, slots: AttributeSlots): FlatLogRecord[] => {
+  if (encoding === "protobuf") {
+    const fast = flattenLogsWire(body, slots.keys, (values) => new SlotAttributes(slots, values));
+    if (fast !== undefined) return fast;
+  }
+  return flattenLogs(decodeLogsRequest(body, encoding), slots);
 };
 
 /** The ExportLogsServiceResponse, in the request's encoding; partial success when records were rejected. */

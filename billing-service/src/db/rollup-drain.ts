@@ -69,6 +69,46 @@ export const drainPartition = (pool: Pool, part: number): Promise<Folded> => fol
 /** The number of queue partitions (fixed by the schema: migration 065). */
 export const rollupPartitions = async (pool: Pool): Promise<number> => (await pool.query<{ n: number }>("select ledger_rollup_parts() as n")).rows[0].n;
 
+/**
+ * Folds everything queued now, every partition at once, each on a connection of its own (the
+ * benchmarks' fold after the last answer, on their clock; tests). Unlike the loop's folds it waits:
+ * for a partition whose fold another replica (or this one's loop) is running, and for the full
+ * drain or a synchronous rollup writer (the drain lock, exclusively), then folds what is left of
+ * the partition. So when it returns, every row queued (committed) before it was called is folded,
+ * each once: by this fold or by the one it waited for (a fold deletes the queued rows it folds, in
+ * its transaction). The locks are migration 065's, taken waiting and in its order (the drain lock
+ * shared, then the partition's); ledger_rollup_drain_part then takes them again, which a session
+ * holding them always gets. The rows this call folded.
+ */
+export const drainEveryPartition = async (pool: Pool): Promise<number> => {
+  const parts = await rollupPartitions(pool);
+  const folded = await Promise.all(
+    Array.from({ length: parts }, async (_, part) => {
+      const client = await pool.connect();
+      try {
+        // One round trip; each statement sees what the folds it waited for committed.
+        const results = (await client.query(`begin;
+select pg_advisory_xact_lock_shared(hashtext('maas-billing-ledger-rollup-drain'));
+select pg_advisory_xact_lock(hashtext('maas-billing-ledger-rollup-drain-part'), ${part});
+select folded from ledger_rollup_drain_part(${part});
+commit`)) as unknown as { rows: { folded: string }[] }[];
+        const n = Number(results[3].rows[0].folded);
+        client.release();
+        return n;
+      } catch (e) {
+        // Not back into the pool in an aborted transaction: rolled back, or closed.
+        const back = await client.query("rollback").then(
+          () => true,
+          () => false,
+        );
+        client.release(!back);
+        throw e;
+      }
+    }),
+  );
+  return folded.reduce((a, b) => a + b, 0);
+};
+
 export const startRollupDrain = (pool: Pool, options: RollupDrainOptions = {}): RollupDrain => {
   const intervalMs = options.intervalMs ?? ROLLUP_DRAIN_INTERVAL_MS;
   const busyIntervalMs = options.busyIntervalMs ?? ROLLUP_DRAIN_BUSY_INTERVAL_MS;

@@ -17,7 +17,7 @@
  * database nor the spool can take the batch (collectors retry).
  */
 import type { FastifyInstance, FastifyReply, FastifyRequest } from "fastify";
-import { AttributeSlots, decodeLogsRequest, encodeLogsResponse, flattenLogs, inflateBody, OtlpDecodeError, type OtlpEncoding } from "../accesslog/otlp";
+import { AttributeSlots, decodeFlatLogs, encodeLogsResponse, inflateBody, OtlpDecodeError, type OtlpEncoding } from "../accesslog/otlp";
 import { RECORD_ATTRIBUTES, toAccessLogRow, type AccessLogRow, type RecordContext } from "../accesslog/records";
 import { z } from "zod";
 import type { ServiceMetrics } from "../ops/metrics";
@@ -91,7 +91,7 @@ interface MappedBatch {
  * moved to the old generation, which costs the collector more than the mapping itself).
  */
 const mapBatch = (body: Buffer, encoding: OtlpEncoding, ctx: RecordContext): MappedBatch => {
-  const records = flattenLogs(decodeLogsRequest(body, encoding), SLOTS);
+  const records = decodeFlatLogs(body, encoding, SLOTS);
   const rows: AccessLogRow[] = [];
   const reasons = new Map<string, number>();
   for (let i = 0; i < records.length; i++) {
