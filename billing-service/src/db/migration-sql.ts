@@ -100,6 +100,24 @@ export const USER_DAILY: HourlyRollup = {
   only: "user_id <> ''",
 };
 
+/** usage_hourly from migration 073 on: as TENANT_HOURLY, by UTC hour whatever the session's time zone (review R6). */
+export const TENANT_HOURLY_UTC: HourlyRollup = {
+  table: "usage_hourly",
+  key: USAGE_HOURLY.key,
+  bucket: (t) => ["tenant", "''", t.tier, t.model, `date_trunc('hour', ${t.time}, 'UTC')`],
+};
+
+/**
+ * usage_user_daily from migration 073 on: per tenant, user ('' for usage without one), tier, model
+ * and price piece of a UTC day (pricePiece below); every ledger row, so the tenant's total is the
+ * sum of its rows.
+ */
+export const USER_PRICED: HourlyRollup = {
+  table: "usage_user_daily",
+  key: USER_DAILY.key,
+  bucket: (t) => ["tenant", "coalesce(user_id, '')", t.tier, t.model, pricePiece(t.time)],
+};
+
 export const KEY_HOURLY: HourlyRollup = {
   table: "access_log_key_hourly",
   key: ["tenant", "key_id", "key_name", "model", "hour"],
@@ -279,7 +297,7 @@ interface DrainShape {
  * hour) (migrations 062-065); "daily" (072 on) into usage_hourly per (tenant, tier, model, hour)
  * with user_key '' and into usage_user_daily per (tenant, user, tier, model, UTC day).
  */
-export type PerUserRollup = "hourly" | "daily";
+export type PerUserRollup = "hourly" | "daily" | "priced";
 
 const perUserHourlyCte = (shape: DrainShape): string => `  hourly as (
     insert into usage_hourly as h (tenant, user_key, tier, model, hour, input_tokens, output_tokens, requests)
@@ -312,6 +330,37 @@ const userDailyCtes = (shape: DrainShape): string => `  hourly as (
           requests = h.requests + excluded.requests${newRowReturning(shape.hourlyReturning)}),`;
 
 /**
+ * The piece of a UTC day a row's time falls in (migration 073): from the later of the day's start
+ * and the last price change point (price_change_points, the price book's version starts off
+ * midnight UTC) at or before it. No change point lies inside a piece, so every row of a piece is
+ * priced by the same price version, whichever second the versions start at. UTC whatever the
+ * server's TimeZone (review R6). `(select ...)`: the points are read once per statement.
+ */
+export const pricePiece = (time: string): string => `price_piece(${time}, (select price_cut_points()))`;
+
+/**
+ * The "priced" form (073): usage_hourly by UTC hour (the session's time zone no longer moves its
+ * buckets: review R6), and usage_user_daily per (tenant, user or '' for usage without one, tier,
+ * model, price piece of a UTC day).
+ */
+const userPricedCtes = (shape: DrainShape): string => `  hourly as (
+    insert into usage_hourly as h (tenant, user_key, tier, model, hour, input_tokens, output_tokens, requests)
+    select tenant, '', tier, model, date_trunc('hour', event_time, 'UTC'), sum(input_tokens), sum(output_tokens), sum(requests)
+      from q group by 1, 2, 3, 4, 5
+    on conflict (tenant, user_key, tier, model, hour) do update
+      set input_tokens = h.input_tokens + excluded.input_tokens,
+          output_tokens = h.output_tokens + excluded.output_tokens,
+          requests = h.requests + excluded.requests${newRowReturning(shape.hourlyReturning)}),
+  daily as (
+    insert into usage_user_daily as h (tenant, user_key, tier, model, day, input_tokens, output_tokens, requests)
+    select tenant, user_key, tier, model, ${pricePiece("event_time")}, sum(input_tokens), sum(output_tokens), sum(requests)
+      from q group by 1, 2, 3, 4, 5
+    on conflict (tenant, user_key, tier, model, day) do update
+      set input_tokens = h.input_tokens + excluded.input_tokens,
+          output_tokens = h.output_tokens + excluded.output_tokens,
+          requests = h.requests + excluded.requests${newRowReturning(shape.hourlyReturning)}),`;
+
+/**
  * A fold of the rollup queue: the shape's locks, then one statement that deletes the queued rows
  * it selects and adds them into usage_hourly, access_log_key_hourly and usage_rollup (`invoiceCtes`:
  * the CTEs that fill usage_rollup, ending in a comma).
@@ -323,7 +372,7 @@ declare
 begin
 ${shape.lock}
   with q as (delete from ledger_rollup_queue${shape.queueWhere} returning *),
-${perUser === "hourly" ? perUserHourlyCte(shape) : userDailyCtes(shape)}
+${perUser === "hourly" ? perUserHourlyCte(shape) : perUser === "daily" ? userDailyCtes(shape) : userPricedCtes(shape)}
   keys as (
     insert into access_log_key_hourly as h (tenant, key_id, key_name, model, hour, input_tokens, output_tokens, requests)
     select tenant, coalesce(key_id, ''), coalesce(key_name, ''), model, date_trunc('hour', event_time), sum(input_tokens), sum(output_tokens), sum(requests)
