@@ -1330,7 +1330,10 @@ create table price_change_points (
 create function price_cut_points() returns timestamptz[] language sql stable parallel safe as $$
   select coalesce(array_agg(at order by at), '{}') from price_change_points
 $$;
--- width_bucket(t, points): how many points are <= t (0: none, and points[0] is null, which greatest ignores).
+-- The piece holding t: width_bucket(t, points) is how many points are <= t (0: none, and
+-- points[0] is null, which greatest ignores). The fold, the triggers and the view write the same
+-- expression out (migration-sql.ts pricePiece: a call per row would not be inlined); this is it
+-- for readers and tests.
 create function price_piece(t timestamptz, points timestamptz[]) returns timestamptz language sql immutable parallel safe as $$
   select greatest(date_trunc('day', t, 'UTC'), points[width_bucket(t, points)])
 $$;
