@@ -167,6 +167,20 @@ ${signedRows}
   ) d group by 1, 2, 3, 4, 5
 ${addOnConflict("  ", "h", rollup.key, QUANTITIES)}`;
 
+/**
+ * The signed rows of a collector UPDATE for hourlyDelta (072, 073): the new rows in their bucket
+ * (`bucket` of window_start, named `as`) with their amounts, union all the old rows' negated;
+ * `user` is the user key of a row (`userAs`: its first, aliased form), `only` more conditions.
+ */
+export const collectorSignedRows = (o: { user: string; userAs: string; bucket: string; as: string; only: string }): string =>
+  `    select tenant, ${o.userAs} as user_key, coalesce(tier, '') as tier, coalesce(model, '') as model,
+           ${o.bucket} as ${o.as}, input_tokens as i, output_tokens as o, requests as r
+      from new_rows where billable${o.only}
+    union all
+    select tenant, ${o.user}, coalesce(tier, ''), coalesce(model, ''),
+           ${o.bucket}, -input_tokens, -output_tokens, -requests
+      from old_rows where billable${o.only}`;
+
 /** The invoice rollup's sums of a ledger table's rows (`from`), per (tenant, UTC hour, tier, model, dimensions). */
 const rollupSelect = (t: LedgerTable, indent: string, from: string): string => {
   // The released text put computed dimensions on a line of their own.
@@ -312,9 +326,13 @@ const perUserHourlyCte = (shape: DrainShape): string => `  hourly as (
 // version no transaction has locked or updated, i.e. inserted rather than updated by ON CONFLICT).
 const newRowReturning = (returning: string): string => (returning === "" ? "" : "\n    returning (h.xmax = 0) as created");
 
-const userDailyCtes = (shape: DrainShape): string => `  hourly as (
+/**
+ * The fold's usage_hourly and usage_user_daily CTEs: `hour` and `day` are the buckets of a queued
+ * row (event_time), `users` which rows go to usage_user_daily (a where clause, or "").
+ */
+const userRollupCtes = (shape: DrainShape, hour: string, day: string, users: string): string => `  hourly as (
     insert into usage_hourly as h (tenant, user_key, tier, model, hour, input_tokens, output_tokens, requests)
-    select tenant, '', tier, model, date_trunc('hour', event_time), sum(input_tokens), sum(output_tokens), sum(requests)
+    select tenant, '', tier, model, ${hour}, sum(input_tokens), sum(output_tokens), sum(requests)
       from q group by 1, 2, 3, 4, 5
     on conflict (tenant, user_key, tier, model, hour) do update
       set input_tokens = h.input_tokens + excluded.input_tokens,
@@ -322,12 +340,15 @@ const userDailyCtes = (shape: DrainShape): string => `  hourly as (
           requests = h.requests + excluded.requests${newRowReturning(shape.hourlyReturning)}),
   daily as (
     insert into usage_user_daily as h (tenant, user_key, tier, model, day, input_tokens, output_tokens, requests)
-    select tenant, user_key, tier, model, date_trunc('day', event_time, 'UTC'), sum(input_tokens), sum(output_tokens), sum(requests)
-      from q where user_key <> '' group by 1, 2, 3, 4, 5
+    select tenant, user_key, tier, model, ${day}, sum(input_tokens), sum(output_tokens), sum(requests)
+      from q${users} group by 1, 2, 3, 4, 5
     on conflict (tenant, user_key, tier, model, day) do update
       set input_tokens = h.input_tokens + excluded.input_tokens,
           output_tokens = h.output_tokens + excluded.output_tokens,
           requests = h.requests + excluded.requests${newRowReturning(shape.hourlyReturning)}),`;
+
+/** 072: usage_hourly by the session's hour, usage_user_daily per user and UTC day (rows with a user). */
+const userDailyCtes = (shape: DrainShape): string => userRollupCtes(shape, "date_trunc('hour', event_time)", "date_trunc('day', event_time, 'UTC')", " where user_key <> ''");
 
 /**
  * The piece of a UTC day a row's time falls in (migration 073): from the later of the day's start
@@ -348,22 +369,7 @@ export const pricePiece = (time: string): string => `greatest(date_trunc('day', 
  * buckets: review R6), and usage_user_daily per (tenant, user or '' for usage without one, tier,
  * model, price piece of a UTC day).
  */
-const userPricedCtes = (shape: DrainShape): string => `  hourly as (
-    insert into usage_hourly as h (tenant, user_key, tier, model, hour, input_tokens, output_tokens, requests)
-    select tenant, '', tier, model, date_trunc('hour', event_time, 'UTC'), sum(input_tokens), sum(output_tokens), sum(requests)
-      from q group by 1, 2, 3, 4, 5
-    on conflict (tenant, user_key, tier, model, hour) do update
-      set input_tokens = h.input_tokens + excluded.input_tokens,
-          output_tokens = h.output_tokens + excluded.output_tokens,
-          requests = h.requests + excluded.requests${newRowReturning(shape.hourlyReturning)}),
-  daily as (
-    insert into usage_user_daily as h (tenant, user_key, tier, model, day, input_tokens, output_tokens, requests)
-    select tenant, user_key, tier, model, ${pricePiece("event_time")}, sum(input_tokens), sum(output_tokens), sum(requests)
-      from q group by 1, 2, 3, 4, 5
-    on conflict (tenant, user_key, tier, model, day) do update
-      set input_tokens = h.input_tokens + excluded.input_tokens,
-          output_tokens = h.output_tokens + excluded.output_tokens,
-          requests = h.requests + excluded.requests${newRowReturning(shape.hourlyReturning)}),`;
+const userPricedCtes = (shape: DrainShape): string => userRollupCtes(shape, "date_trunc('hour', event_time, 'UTC')", pricePiece("event_time"), "");
 
 /**
  * A fold of the rollup queue: the shape's locks, then one statement that deletes the queued rows

@@ -22,6 +22,7 @@ import {
   USAGE_HOURLY,
   USER_DAILY,
   USER_PRICED,
+  collectorSignedRows,
   pricePiece,
   hourlyDelta,
   hourlyInsert,
@@ -1264,23 +1265,11 @@ ${triggerFunction(
   [
     hourlyDelta(
       TENANT_HOURLY,
-      `    select tenant, ''::text as user_key, coalesce(tier, '') as tier, coalesce(model, '') as model,
-           date_trunc('hour', window_start) as hour, input_tokens as i, output_tokens as o, requests as r
-      from new_rows where billable
-    union all
-    select tenant, '', coalesce(tier, ''), coalesce(model, ''),
-           date_trunc('hour', window_start), -input_tokens, -output_tokens, -requests
-      from old_rows where billable`,
+      collectorSignedRows({ user: "''", userAs: "''::text", bucket: "date_trunc('hour', window_start)", as: "hour", only: "" }),
     ),
     hourlyDelta(
       USER_DAILY,
-      `    select tenant, user_id as user_key, coalesce(tier, '') as tier, coalesce(model, '') as model,
-           date_trunc('day', window_start, 'UTC') as day, input_tokens as i, output_tokens as o, requests as r
-      from new_rows where billable and user_id <> ''
-    union all
-    select tenant, user_id, coalesce(tier, ''), coalesce(model, ''),
-           date_trunc('day', window_start, 'UTC'), -input_tokens, -output_tokens, -requests
-      from old_rows where billable and user_id <> ''`,
+      collectorSignedRows({ user: "user_id", userAs: "user_id", bucket: "date_trunc('day', window_start, 'UTC')", as: "day", only: " and user_id <> ''" }),
     ),
   ],
   { orReplace: true },
@@ -1382,23 +1371,11 @@ ${triggerFunction(
   [
     hourlyDelta(
       TENANT_HOURLY_UTC,
-      `    select tenant, ''::text as user_key, coalesce(tier, '') as tier, coalesce(model, '') as model,
-           date_trunc('hour', window_start, 'UTC') as hour, input_tokens as i, output_tokens as o, requests as r
-      from new_rows where billable
-    union all
-    select tenant, '', coalesce(tier, ''), coalesce(model, ''),
-           date_trunc('hour', window_start, 'UTC'), -input_tokens, -output_tokens, -requests
-      from old_rows where billable`,
+      collectorSignedRows({ user: "''", userAs: "''::text", bucket: "date_trunc('hour', window_start, 'UTC')", as: "hour", only: "" }),
     ),
     hourlyDelta(
       USER_PRICED,
-      `    select tenant, coalesce(user_id, '') as user_key, coalesce(tier, '') as tier, coalesce(model, '') as model,
-           ${pricePiece("window_start")} as day, input_tokens as i, output_tokens as o, requests as r
-      from new_rows where billable
-    union all
-    select tenant, coalesce(user_id, ''), coalesce(tier, ''), coalesce(model, ''),
-           ${pricePiece("window_start")}, -input_tokens, -output_tokens, -requests
-      from old_rows where billable`,
+      collectorSignedRows({ user: "coalesce(user_id, '')", userAs: "coalesce(user_id, '')", bucket: pricePiece("window_start"), as: "day", only: "" }),
     ),
   ],
   { orReplace: true },
