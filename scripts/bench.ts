@@ -26,6 +26,7 @@ import { benchOtlp } from "../billing-service/bench/otlp";
 import { ACCESS_LOG_EXPORTER_CONSUMERS } from "../components/platform/accessLogPipeline";
 import { benchInvoice } from "../billing-service/bench/invoice";
 import { benchQuota, type QuotaFigures } from "../billing-service/bench/quota";
+import { benchRefreshPriceChange } from "../billing-service/bench/refresh-price-change";
 import { benchSustained } from "../billing-service/bench/sustained";
 import { parseCollectorSettings, type ReadApi } from "../billing-service/src/contract";
 import { formatTable, fmtRate, fmtSeconds, type BenchRow } from "../billing-service/bench/table";
@@ -297,6 +298,21 @@ const quota: Bench = async (log) => {
   ];
 };
 
+/** The quota refresh with a price change inside a day of many events (review R1), against the same run's change at midnight. */
+const refresh: Bench = async (log) => {
+  const f = await benchRefreshPriceChange(Number(process.env.BENCH_REFRESH_EVENTS ?? 400_000), Number(process.env.BENCH_REFRESH_ROUNDS ?? 15), log);
+  const ms = (x: number) => `${x.toFixed(1)} ms`;
+  const row = (when: string, figure: number): BenchRow => ({
+    what: `quota refresh, all tenants, price change ${when} (${f.events.toLocaleString("en-US")} events that day)`,
+    figure: `${ms(figure)} median of ${f.rounds}`,
+    baseline: `change at midnight UTC ${ms(f.midnightMs)}`,
+    ratio: `${(figure / f.midnightMs).toFixed(2)}x`,
+    target: "<= 2x midnight (no ledger read)",
+    met: figure <= 2 * f.midnightMs,
+  });
+  return [row("on the hour", f.hourMs), row("off the hour", f.offHourMs)];
+};
+
 const sustained: Bench = async (log) => {
   const duration = Number(process.env.BENCH_SUSTAINED_SECONDS ?? 600);
   const f = await benchSustained(duration, log);
@@ -330,9 +346,9 @@ const sustained: Bench = async (log) => {
   ];
 };
 
-const BENCHES: Record<string, Bench> = { render, collector, ingest, otlp, invoice, quota, sustained };
+const BENCHES: Record<string, Bench> = { render, collector, ingest, otlp, invoice, quota, refresh, sustained };
 /** Run by a plain `npm run bench`; the others only with --only (they take the time they measure). */
-const DEFAULT_RUN = ["render", "collector", "ingest", "otlp", "invoice", "quota"];
+const DEFAULT_RUN = ["render", "collector", "ingest", "otlp", "invoice", "quota", "refresh"];
 
 /**
  * The 100x render holds 1,000 tenant stacks' resources in one process: more than Node's default

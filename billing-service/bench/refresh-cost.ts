@@ -1,5 +1,6 @@
 /*
- * Diagnosis (not part of `npm run bench`): the cost of the quota view's per-second usage read
+ * Diagnosis (not part of `npm run bench`; its row "refresh", bench/refresh-price-change.ts, times the
+ * refresh with price changes inside a day of many events): the cost of the quota view's per-second usage read
  * (quota/usage.ts readUsageSnapshot) on the quota bench's ledger (quota.ts seedQuotaBench: a month
  * of 3 users, 1,000 API-key users today), in this process, for one or more checkouts in the SAME
  * run on the same data, calls interleaved (a shared machine's load hits each alike):

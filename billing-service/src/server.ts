@@ -15,6 +15,7 @@ import { createServiceMetrics } from "./ops/metrics";
 import { buildMetricsApp } from "./ops/metrics-app";
 import { vocabularySource } from "./events/vocabulary";
 import { loadPriceBook } from "./pricebook/pricebook";
+import { storePriceChangePoints } from "./quota/price-points";
 import { createAccessLogSpool, createEventSpool } from "./spool";
 import { createWebhookDispatcher, type WebhookDispatcher } from "./webhooks/dispatcher";
 import { runMonthEndClose } from "./close/month-end";
@@ -50,6 +51,9 @@ export const startServer = async (config: ServiceConfig): Promise<RunningServer>
   try {
     const migrated = await db.migrate();
     logger.info({ applied: migrated.applied, schema: migrated.current, embeddedPostgres: db.embedded }, "database ready");
+    // Before any quota check: the fold cuts usage at the book's price changes (quota/price-points.ts).
+    const pointsAdded = await storePriceChangePoints(db.pool, priceBook);
+    if (pointsAdded > 0) logger.info({ pointsAdded }, "price change points stored: their days re-cut from the ledger");
     const metrics = createServiceMetrics(db.pool, () => priceBook);
     // Events are acknowledged once committed, or fsynced to <data dir>/spool while the database is down.
     const spool = createEventSpool({ pool: db.pool, spool: config.spool, log: logger });

@@ -69,7 +69,8 @@ describe("retention", () => {
       ),
     );
     const deleted = (await db.pool.query("select maas_billing_apply_retention(36) as n")).rows[0].n;
-    expect(Number(deleted)).toBe(2); // the old event and its rollup row
+    // The old event and its rollup rows: usage_hourly's and usage_user_daily's (usage without a user, since migration 073).
+    expect(Number(deleted)).toBe(3);
     expect((await db.pool.query("select event_id from usage_events where tenant = 'ret'")).rows.map((r) => r.event_id)).toEqual(["recent"]);
     expect(Number((await db.pool.query("select count(*) as n from usage_hourly where tenant = 'ret'")).rows[0].n)).toBe(1);
   });

@@ -1,8 +1,10 @@
 /**
- * Per-user usage by UTC day (migration 072): usage_hourly is per (tenant, tier, model, hour) and
- * usage_user_daily per (tenant, user, tier, model, UTC day). The quota refresh (quota/usage.ts)
- * reads tenant totals from the first, each user's usage from the second, and the per-user usage
- * of a day in which a price version starts off midnight UTC from the ledger rows themselves.
+ * Quota usage per price piece of a UTC day (migrations 072, 073): usage_hourly is per (tenant,
+ * tier, model, UTC hour); usage_user_daily per (tenant, user or '' for usage without one, tier,
+ * model, piece), a piece starting at the day's start or at a price change point the book's
+ * versions start at off midnight (price_change_points, stored by serve: quota/price-points.ts).
+ * The quota refresh (quota/usage.ts) reads usage_user_daily alone once the book's points are
+ * stored, and the ledger rows until then.
  *
  * What must hold, on real PostgreSQL:
  *   - every figure of the refresh (tenant total and each user; day, month; tokens, requests and
@@ -10,10 +12,14 @@
  *     of usage_ledger, priced by the reference in support/quota-reference.ts), for random usage
  *     (events and collector rows with and without a user, re-collected collector rows, around
  *     midnights and price changes), random books (changes at midnight, on a whole hour mid-day,
- *     off the hour), random "now" in the month, and the queue folded or not, by either fold;
- *   - upgrading a database with data to 072 keeps every tenant's hourly sums, gives usage_user_daily
- *     exactly the ledger's per-user day sums (queued rows included, none counted twice), and the
- *     quota figures equal the ledger scan's before and after more usage arrives.
+ *     at any second, several in one day), the book's points stored before the usage, after it was
+ *     folded (the days re-cut from the ledger) or never (the ledger path), random "now" in the
+ *     month, and the queue folded or not, by either fold;
+ *   - with the points stored the refresh reads no ledger table (its ledger branch never runs);
+ *   - a reader never sees a day half re-cut;
+ *   - upgrading a database with data to 072 gives usage_user_daily the ledger's per-user day sums,
+ *     and on to 073 adds the rows without a user (queued rows included, none counted twice), and
+ *     the quota figures equal the ledger scan's before and after more usage arrives.
  */
 import type { Pool } from "pg";
 import fc from "fast-check";
@@ -22,11 +28,14 @@ import { migrate } from "../src/db/migrate";
 import { MIGRATIONS } from "../src/db/migrations";
 import { ingestEvents } from "../src/events/ingest";
 import { upsertAccessLogRows } from "../src/accesslog/store";
-import { parsePriceBook } from "../src/pricebook/pricebook";
+import { parsePriceBook, type PriceBook } from "../src/pricebook/pricebook";
+import { storePriceChangePoints } from "../src/quota/price-points";
+import { periodEndOf, periodStartOf, readUsageSnapshot, usageQuery, type UsageRow } from "../src/quota/usage";
+import { versionsInRange } from "../src/pricebook/pricebook";
 import { startPostgres, type RunningPostgres } from "../testkit/postgres";
 import { startBillingDb, testPriceBook, usageEvent, type BillingTestDb } from "./support/billing-db";
 import { priceText } from "./support/property-books";
-import { ledgerFigures, ledgerUserDays, refreshFigures, tenantHours } from "./support/quota-upgrade";
+import { figuresOf, perRow } from "./support/quota-reference";
 
 const MAY = Date.UTC(2026, 4, 1);
 const DAY = 86_400_000;
@@ -45,31 +54,61 @@ const collectorRow = async (pool: Pool, row: { key: string; tenant: string; user
   );
 };
 
-// Price changes at midnight UTC, on whole hours mid-day (a day the per-user rollup cannot price:
-// read from the ledger), and off the hour (the whole month from the ledger).
-const CHANGES = ["2026-05-10T00:00:00Z", "2026-05-15T12:00:00Z", "2026-05-15T18:00:00Z", "2026-05-20T07:00:00Z", "2026-05-12T09:30:00Z", "2026-06-01T00:00:00Z"];
+/** The slow path: every ledger row of the tenant's month (usage_ledger), priced one by one (support/quota-reference.ts). */
+const ledgerFigures = async (pool: Pool, book: PriceBook, tenant: string, now: Date) => {
+  const dayStart = periodStartOf("day", now).getTime();
+  const rows = (
+    await pool.query<{ u: string; tier: string; model: string; t: Date; a: string; b: string; c: string }>(
+      `select coalesce(user_id, '') as u, tier, model, window_start as t, input_tokens::text as a, output_tokens::text as b, requests::text as c
+         from usage_ledger where tenant = $1 and window_start >= $2 and window_start < $3`,
+      [tenant, periodStartOf("month", now), periodEndOf("month", now)],
+    )
+  ).rows.map((r): UsageRow => {
+    const version = book.versions.filter((v) => v.effectiveFrom.getTime() <= r.t.getTime()).length;
+    return [false, tenant, r.u, r.tier, r.model, r.t.getTime() >= dayStart, version, r.a, r.b, r.c, null];
+  });
+  return perRow(rows, book);
+};
+
+/** The refresh's figures for one tenant, as the reference keys them. */
+const refreshFigures = async (pool: Pool, book: PriceBook, tenant: string, now: Date) => {
+  const snapshot = await readUsageSnapshot(pool, book, { tenant, now });
+  return { figures: figuresOf(snapshot.tenants), unpriced: snapshot.unpriced };
+};
+
+// Price changes at midnight UTC, on a whole hour mid-day, and at any second (to the second, as
+// ISO text: the book's effectiveFrom), on the days the usage falls on; several may fall in one day.
+const CHANGE_DAYS = [9, 10, 14, 15, 19, 20];
+const changeArb = fc.oneof(
+  fc.record({ day: fc.constantFrom(...CHANGE_DAYS) }).map(({ day }) => MAY + day * DAY),
+  fc.record({ day: fc.constantFrom(...CHANGE_DAYS), hour: fc.integer({ min: 1, max: 23 }) }).map(({ day, hour }) => MAY + day * DAY + hour * HOUR),
+  fc.record({ day: fc.constantFrom(...CHANGE_DAYS), second: fc.integer({ min: 1, max: 86_399 }) }).map(({ day, second }) => MAY + day * DAY + second * 1000),
+  fc.constant(Date.UTC(2026, 5, 1)),
+);
 const prices = fc.record({ inputPerMillionTokens: priceText, outputPerMillionTokens: priceText, perRequest: priceText });
 const bookArb = fc
   .record({
     digits: fc.constantFrom(0, 2, 3),
-    changes: fc.uniqueArray(fc.constantFrom(...CHANGES), { maxLength: 3 }),
-    llama: fc.array(prices, { minLength: 4, maxLength: 4 }),
+    changes: fc.uniqueArray(changeArb, { maxLength: 4 }),
+    llama: fc.array(prices, { minLength: 5, maxLength: 5 }),
     // Granite has no price in some versions: its usage is in no cost figure (unpriced).
-    granite: fc.array(fc.option(prices, { nil: undefined }), { minLength: 4, maxLength: 4 }),
+    granite: fc.array(fc.option(prices, { nil: undefined }), { minLength: 5, maxLength: 5 }),
   })
   .map(({ digits, changes, llama, granite }) =>
     parsePriceBook(
       JSON.stringify({
         currency: "USD",
         minorUnitDigits: digits,
-        versions: ["2026-01-01T00:00:00Z", ...[...changes].sort()].map((effectiveFrom, i) => ({
-          effectiveFrom,
+        versions: [Date.UTC(2026, 0, 1), ...[...changes].sort((a, b) => a - b)].map((at, i) => ({
+          effectiveFrom: new Date(at).toISOString(),
           prices: [{ tier: "*", model: "llama", ...llama[i] }, ...(granite[i] ? [{ tier: "*", model: "granite", ...granite[i] }] : [])],
         })),
       }),
       "property book",
     ),
   );
+/** When the book's change points are stored: before the usage, after it was ingested and folded (re-cut), or never (the ledger path). */
+const storeArb = fc.constantFrom("before", "before", "after", "after", "never");
 // Days around the month's edges and the change days, any millisecond of them.
 const timeArb = fc
   .record({ day: fc.constantFrom(-1, 0, 9, 10, 11, 14, 15, 16, 19, 20, 30, 31), ms: fc.integer({ min: 0, max: DAY - 1 }) })
@@ -89,7 +128,7 @@ const usageArb = fc.record({
 });
 const foldArb = fc.constantFrom("none", "whole", "partitions", "full");
 
-describe("quota figures from usage_hourly + usage_user_daily equal the ledger scan", () => {
+describe("quota figures from usage_user_daily's price pieces equal the ledger scan", () => {
   let db: BillingTestDb;
   let run = 0;
   beforeAll(async () => {
@@ -99,14 +138,16 @@ describe("quota figures from usage_hourly + usage_user_daily equal the ledger sc
     await db?.stop();
   });
 
-  it("for any usage, book, day of the month and fold state (property)", async () => {
+  it("for any usage, book (changes at midnight, on the hour, at any second), points stored before, after or never, day of the month and fold state (property)", async () => {
     await fc.assert(
       fc.asyncProperty(
         fc.array(fc.record({ rows: fc.array(usageArb, { minLength: 1, maxLength: 12 }), fold: foldArb }), { minLength: 1, maxLength: 3 }),
         bookArb,
+        storeArb,
         fc.integer({ min: 0, max: 31 * 24 - 1 }),
-        async (batches, book, nowHour) => {
+        async (batches, book, store, nowHour) => {
           const r = ++run;
+          if (store === "before") await storePriceChangePoints(db.pool, book);
           const tenants = [`qd${r}-a`, `qd${r}-b`];
           let n = 0;
           const recollect: Parameters<typeof collectorRow>[1][] = [];
@@ -129,35 +170,114 @@ describe("quota figures from usage_hourly + usage_user_daily equal the ledger sc
             if (batch.fold === "full") await db.pool.query("select ledger_rollup_drain(true)");
           }
           for (const row of recollect) await collectorRow(db.pool, row);
+          // Added after the usage: the days of points new to the table are re-cut from the ledger
+          // (less what is still queued, which the next fold cuts).
+          if (store === "after") await storePriceChangePoints(db.pool, book);
           const now = new Date(MAY + nowHour * HOUR + 1234);
           for (const tenant of tenants) expect(await refreshFigures(db.pool, book, tenant, now)).toEqual(await ledgerFigures(db.pool, book, tenant, now));
         },
       ),
-      { numRuns: 60 },
+      { numRuns: 80 },
     );
   }, 600_000);
 
-  it("holds no user in usage_hourly, and per-user rows by UTC day only", async () => {
+  it("holds no user in usage_hourly, and usage_user_daily rows per user ('' without one) and piece of a UTC day, cut at stored change points", async () => {
+    await storePriceChangePoints(db.pool, parsePriceBook(JSON.stringify({ currency: "USD", versions: [{ effectiveFrom: "2026-05-04T00:17:05Z", prices: [{ tier: "*", model: "*", inputPerMillionTokens: "1", outputPerMillionTokens: "1", perRequest: "0" }] }] }), "book"));
     await ingestEvents(db.pool, [
       usageEvent({ id: "shape-1", tenant: "shape", user: "u1", time: "2026-05-03T23:59:59.999Z", inputTokens: 5 }),
       usageEvent({ id: "shape-2", tenant: "shape", user: "u1", time: "2026-05-04T00:00:00Z", inputTokens: 7 }),
       usageEvent({ id: "shape-3", tenant: "shape", time: "2026-05-04T00:30:00Z", inputTokens: 11 }),
+      usageEvent({ id: "shape-4", tenant: "shape", user: "u1", time: "2026-05-04T00:17:05Z", inputTokens: 13 }),
     ]);
     await db.pool.query("select ledger_rollup_drain(true)");
     const hourly = await db.pool.query("select user_key, hour, input_tokens::int as i from usage_hourly where tenant = 'shape' order by hour");
     expect(hourly.rows).toEqual([
       { user_key: "", hour: new Date("2026-05-03T23:00:00Z"), i: 5 },
-      { user_key: "", hour: new Date("2026-05-04T00:00:00Z"), i: 18 },
+      { user_key: "", hour: new Date("2026-05-04T00:00:00Z"), i: 31 },
     ]);
-    const daily = await db.pool.query("select user_key, day, input_tokens::int as i from usage_user_daily where tenant = 'shape' order by day");
+    const daily = await db.pool.query("select user_key, day, input_tokens::int as i from usage_user_daily where tenant = 'shape' order by day, user_key");
     expect(daily.rows).toEqual([
       { user_key: "u1", day: new Date("2026-05-03T00:00:00Z"), i: 5 },
       { user_key: "u1", day: new Date("2026-05-04T00:00:00Z"), i: 7 },
+      { user_key: "", day: new Date("2026-05-04T00:17:05Z"), i: 11 },
+      { user_key: "u1", day: new Date("2026-05-04T00:17:05Z"), i: 13 },
     ]);
+  });
+
+  /** Books with a change on the hour and one off it, on May 15 (the usage's day). */
+  const cutBook = (changes: readonly string[]) =>
+    parsePriceBook(
+      JSON.stringify({
+        currency: "USD",
+        minorUnitDigits: 2,
+        versions: ["2026-01-01T00:00:00Z", ...changes].map((effectiveFrom, i) => ({
+          effectiveFrom,
+          prices: [{ tier: "*", model: "*", inputPerMillionTokens: `${i + 1}.00`, outputPerMillionTokens: "0.50", perRequest: "0.01" }],
+        })),
+      }),
+      "book",
+    );
+  const dayOfUsage = async (tenant: string, n: number) => {
+    await ingestEvents(
+      db.pool,
+      Array.from({ length: n }, (_, i) =>
+        usageEvent({ id: `${tenant}-${i}`, tenant, ...(i % 4 === 0 ? {} : { user: `u${i % 3}` }), time: new Date(Date.UTC(2026, 4, 15) + Math.floor((i * DAY) / n)).toISOString(), inputTokens: 1000 + i, outputTokens: i, requests: 1 }),
+      ),
+    );
+  };
+
+  it("with the book's points stored, the refresh reads no ledger table: its ledger branch never runs", async () => {
+    await dayOfUsage("plan", 200);
+    await db.pool.query("select ledger_rollup_drain(true)");
+    const now = new Date("2026-05-15T23:00:00Z");
+    for (const changes of [["2026-05-15T12:00:00Z"], ["2026-05-15T12:34:56Z", "2026-05-15T17:00:01Z"]]) {
+      const book = cutBook(changes);
+      const versions = versionsInRange(book, periodStartOf("month", now), periodEndOf("month", now));
+      // Which ledger tables a plan node read rows of (a node that never ran has no rows).
+      const ledgerNodesRun = async (): Promise<string[]> => {
+        const q = usageQuery(versions, { tenant: "plan", now });
+        const plan = (await db.pool.query(`explain (analyze, format json) ${q.text}`, q.values)).rows[0]["QUERY PLAN"];
+        const found: string[] = [];
+        const walk = (node: Record<string, unknown>): void => {
+          const rel = node["Relation Name"];
+          if (typeof rel === "string" && ["usage_events", "collector_usage", "access_log_usage"].includes(rel) && Number(node["Actual Loops"]) > 0) found.push(rel);
+          for (const child of (node.Plans as Record<string, unknown>[] | undefined) ?? []) walk(child);
+        };
+        walk(plan[0].Plan);
+        return found;
+      };
+      if (changes.some((c) => !c.endsWith(":00:00Z"))) {
+        // Not stored yet: the ledger path (the check is real, it does read the tables).
+        expect(await ledgerNodesRun()).toContain("usage_events");
+      }
+      await storePriceChangePoints(db.pool, book);
+      expect(await ledgerNodesRun()).toEqual([]);
+      expect(await refreshFigures(db.pool, book, "plan", now)).toEqual(await ledgerFigures(db.pool, book, "plan", now));
+    }
+  });
+
+  it("a reader never sees a day half re-cut: while a point's re-cut is uncommitted, figures equal the ledger scan with the book with and without it", async () => {
+    await dayOfUsage("atomic", 120);
+    await db.pool.query("select ledger_rollup_drain(true)");
+    const now = new Date("2026-05-16T01:00:00Z");
+    const before = cutBook(["2026-05-15T03:00:00Z"]);
+    const after = cutBook(["2026-05-15T03:00:00Z", "2026-05-15T09:41:07Z"]);
+    await storePriceChangePoints(db.pool, before);
+    const writer = await db.pool.connect();
+    try {
+      await writer.query("begin");
+      expect((await writer.query("select price_change_points_add($1::timestamptz[]) as n", [[new Date("2026-05-15T09:41:07Z")]])).rows[0].n).toBe(1);
+      // The re-cut day's rows are deleted and inserted anew in the open transaction; readers see the old cut.
+      for (const book of [before, after]) expect(await refreshFigures(db.pool, book, "atomic", now)).toEqual(await ledgerFigures(db.pool, book, "atomic", now));
+      await writer.query("commit");
+    } finally {
+      writer.release();
+    }
+    for (const book of [before, after]) expect(await refreshFigures(db.pool, book, "atomic", now)).toEqual(await ledgerFigures(db.pool, book, "atomic", now));
   });
 });
 
-describe("upgrading to migration 072", () => {
+describe("upgrading to migrations 072 and 073", () => {
   let pg: RunningPostgres;
   beforeAll(async () => {
     pg = await startPostgres(undefined, { poolSize: 4 });
@@ -202,8 +322,27 @@ describe("upgrading to migration 072", () => {
       })),
     );
   };
-  const tenantHourly = tenantHours;
-  const ledgerDaily = ledgerUserDays;
+  const tenantHourly = async (pool: Pool) =>
+    (
+      await pool.query(
+        `select tenant, tier, model, hour, sum(input_tokens)::text as i, sum(output_tokens)::text as o, sum(requests)::text as r
+           from usage_hourly_current group by 1, 2, 3, 4 order by 1, 2, 3, 4`,
+      )
+    ).rows;
+  const ledgerHourly = async (pool: Pool) =>
+    (
+      await pool.query(
+        `select tenant, tier, model, date_trunc('hour', window_start, 'UTC') as hour, sum(input_tokens)::text as i, sum(output_tokens)::text as o, sum(requests)::text as r
+           from usage_ledger group by 1, 2, 3, 4 order by 1, 2, 3, 4`,
+      )
+    ).rows;
+  const ledgerDaily = async (pool: Pool) =>
+    (
+      await pool.query(
+        `select tenant, user_id as user_key, tier, model, date_trunc('day', window_start, 'UTC') as day, sum(input_tokens)::text as i, sum(output_tokens)::text as o, sum(requests)::text as r
+           from usage_ledger where user_id <> '' group by 1, 2, 3, 4, 5 order by 1, 2, 3, 4, 5`,
+      )
+    ).rows;
   const userDaily = async (pool: Pool, table: string) =>
     (
       await pool.query(
@@ -212,10 +351,32 @@ describe("upgrading to migration 072", () => {
       )
     ).rows;
 
-  it("keeps each tenant's hourly sums, rolls every stored row (folded or queued) into usage_user_daily once, and the quota figures equal the ledger scan", async () => {
-    const upTo = MIGRATIONS.findIndex((m) => m.id === 72);
-    expect(upTo).toBeGreaterThan(0);
-    await migrate(pg.pool, MIGRATIONS.slice(0, upTo));
+  /** The ledger's sums per (tenant, user or '', tier, model, piece of a UTC day cut at the stored points). */
+  const ledgerPieces = async (pool: Pool) =>
+    (
+      await pool.query(
+        `select tenant, coalesce(user_id, '') as user_key, tier, model, price_piece(window_start, price_cut_points()) as day,
+                sum(input_tokens)::text as i, sum(output_tokens)::text as o, sum(requests)::text as r
+           from usage_ledger group by 1, 2, 3, 4, 5 having sum(input_tokens) <> 0 or sum(output_tokens) <> 0 or sum(requests) <> 0 order by 1, 2, 3, 4, 5`,
+      )
+    ).rows;
+  // The test book's change (May 15, 12:00 UTC) and one off the hour inside the usage's days.
+  const book = parsePriceBook(
+    JSON.stringify({
+      currency: "USD",
+      minorUnitDigits: 2,
+      versions: [
+        ...testPriceBook().versions.map((v) => v.content),
+        { effectiveFrom: "2026-05-15T20:13:47Z", prices: [{ tier: "*", model: "*", inputPerMillionTokens: "9.00", outputPerMillionTokens: "3.00", perRequest: "0.002" }] },
+      ],
+    }),
+    "upgrade book",
+  );
+
+  it("072 keeps each tenant's hourly sums and rolls every stored row (folded or queued) into usage_user_daily once; 073 adds the rows without a user, and the quota figures equal the ledger scan", async () => {
+    const at72 = MIGRATIONS.findIndex((m) => m.id === 72);
+    expect(at72).toBeGreaterThan(0);
+    await migrate(pg.pool, MIGRATIONS.slice(0, at72));
     await usage(pg.pool, "folded");
     await pg.pool.query("select ledger_rollup_drain(true)");
     await usage(pg.pool, "queued"); // left in the rollup queue
@@ -223,15 +384,22 @@ describe("upgrading to migration 072", () => {
     expect(Number((await pg.pool.query("select count(*) as n from usage_hourly where user_key <> ''")).rows[0].n)).toBeGreaterThan(0);
     const hourlyBefore = await tenantHourly(pg.pool);
 
-    expect((await migrate(pg.pool)).applied).toContain(72);
+    expect((await migrate(pg.pool, MIGRATIONS.slice(0, at72 + 1))).applied).toEqual([72]);
     expect(Number((await pg.pool.query("select count(*) as n from usage_hourly where user_key <> ''")).rows[0].n)).toBe(0);
     expect(await tenantHourly(pg.pool)).toEqual(hourlyBefore);
     const daily = await ledgerDaily(pg.pool);
     expect(daily.length).toBeGreaterThan(0);
     expect(await userDaily(pg.pool, "usage_user_daily_current")).toEqual(daily);
 
-    const book = testPriceBook();
-    const now = new Date("2026-05-15T18:00:00Z");
+    // 072 as released, with more usage queued (072's fold and views), then 073.
+    await usage(pg.pool, "queued-072");
+    expect((await migrate(pg.pool)).applied).toContain(73);
+    expect(Number((await pg.pool.query("select count(*) as n from ledger_rollup_queue")).rows[0].n)).toBe(0);
+    expect(await tenantHourly(pg.pool)).toEqual(await ledgerHourly(pg.pool));
+    expect(Number((await pg.pool.query("select count(*) as n from usage_user_daily where user_key = ''")).rows[0].n)).toBeGreaterThan(0);
+    expect(await userDaily(pg.pool, "usage_user_daily")).toEqual(await ledgerPieces(pg.pool));
+
+    const now = new Date("2026-05-15T21:00:00Z");
     const check = async () => {
       for (const tenant of TENANTS) {
         const want = await ledgerFigures(pg.pool, book, tenant, now);
@@ -239,12 +407,19 @@ describe("upgrading to migration 072", () => {
         expect(await refreshFigures(pg.pool, book, tenant, now)).toEqual(want);
       }
     };
+    await check(); // the points not stored yet: the ledger path
+    // serve stores the book's points: May 15 is re-cut at 12:00 and 20:13:47 from the ledger.
+    await usage(pg.pool, "queued-073"); // queued when the point arrives
+    expect(await storePriceChangePoints(pg.pool, book)).toBe(2); // 12:00 and 20:13:47
+    expect(await storePriceChangePoints(pg.pool, book)).toBe(0);
+    expect(await userDaily(pg.pool, "usage_user_daily_current")).toEqual(await ledgerPieces(pg.pool));
+    expect((await pg.pool.query("select count(*)::int as n from usage_user_daily where day = '2026-05-15T20:13:47Z'")).rows[0].n).toBeGreaterThan(0);
     await check();
     // Usage after the upgrade folds the new way; the same equalities hold.
     await usage(pg.pool, "after");
     await check();
     await pg.pool.query("select ledger_rollup_drain(true)");
-    expect(await userDaily(pg.pool, "usage_user_daily")).toEqual(await ledgerDaily(pg.pool));
+    expect(await userDaily(pg.pool, "usage_user_daily")).toEqual(await ledgerPieces(pg.pool));
     await check();
   }, 300_000);
 });

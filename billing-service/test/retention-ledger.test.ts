@@ -129,17 +129,18 @@ describe("retention of every ledger table", () => {
       collector: kept.length,
       accessLog: kept.length * 2,
       // Three hours kept (cutoff, cutoff+5h, +6 months); usage_hourly: one row per hour (per
-      // tenant since migration 072); usage_user_daily: alice (access logs) on two UTC days (the
+      // tenant since migration 072); usage_user_daily: alice (access logs) and the usage without
+      // a user (events and collector rows: user_key '', migration 073) on two UTC days each (the
       // cutoff's, +6 months; the day before the cutoff went); the key rollup: two keys per hour.
       hourly: 3,
-      userDaily: 2,
+      userDaily: 4,
       keyHourly: 6,
       // One invoice-rollup row per (UTC hour, tier, model, dimensions, origin) of the ledger left.
       rollup: await count("select count(*) as n from (select distinct date_trunc('hour', window_start, 'UTC'), tier, model, dimensions, origin from usage_ledger where tenant = $1) b"),
     });
     expect(after.rollup).toBeGreaterThan(0);
     expect(after.rollup).toBeLessThan(countsBefore.rollup);
-    expect(countsBefore.userDaily).toBe(4);
+    expect(countsBefore.userDaily).toBe(8);
     // The function's count: every deleted row of the six tables.
     expect(n).toBe(
       countsBefore.events - after.events + countsBefore.collector - after.collector + countsBefore.accessLog - after.accessLog + countsBefore.hourly - after.hourly + countsBefore.userDaily - after.userDaily + countsBefore.keyHourly - after.keyHourly,

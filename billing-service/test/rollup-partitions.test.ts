@@ -43,7 +43,8 @@ const queued = async (tenants: readonly string[]): Promise<number> =>
 const sums = async (sql: string, tenants: readonly string[]): Promise<string[]> =>
   (await db.pool.query<{ line: string }>(sql, [tenants])).rows.map((r) => r.line).sort();
 // usage_hourly per (tenant, tier, model, hour), user_key '' ("h"), and usage_user_daily per
-// (tenant, user, tier, model, UTC day) ("d"), migration 072.
+// (tenant, user or '' without one, tier, model, UTC day: no price change points stored here) ("d"),
+// migrations 072 and 073.
 const HOURLY = `select concat_ws('|', tenant, 'h', user_key, tier, model, hour::text, sum(input_tokens), sum(output_tokens), sum(requests)) as line
   from usage_hourly where tenant = any($1) group by tenant, user_key, tier, model, hour
   union all
@@ -58,7 +59,7 @@ const LEDGER_HOURLY = `select concat_ws('|', tenant, 'h', '', tier, model, date_
   from (${LEDGER_ROWS}) x group by tenant, tier, model, date_trunc('hour', t)
   union all
   select concat_ws('|', tenant, 'd', user_key, tier, model, date_trunc('day', t, 'UTC')::text, sum(i), sum(o), sum(r))
-  from (${LEDGER_ROWS}) x where user_key <> '' group by tenant, user_key, tier, model, date_trunc('day', t, 'UTC')`;
+  from (${LEDGER_ROWS}) x group by tenant, user_key, tier, model, date_trunc('day', t, 'UTC')`;
 const INVOICE = `select concat_ws('|', tenant, hour::text, tier, model, origin, sum(input_tokens), sum(output_tokens), sum(requests), sum(ledger_rows)) as line
   from usage_rollup where tenant = any($1) group by tenant, hour, tier, model, origin`;
 const KEYS = `select concat_ws('|', tenant, key_id, model, hour::text, sum(input_tokens), sum(output_tokens), sum(requests)) as line

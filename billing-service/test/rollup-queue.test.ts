@@ -77,8 +77,9 @@ const read = async (sql: string, tenant: string): Promise<Sums> => {
       .sort(([a], [b]) => a.localeCompare(b)),
   );
 };
-// usage_hourly (per tenant, tier, model and hour; user_key '' since 072) and usage_user_daily
-// (per user, tier, model and UTC day), each keyed as the ledger's sums below.
+// usage_hourly (per tenant, tier, model and UTC hour; user_key '' since 072) and usage_user_daily
+// (per user, '' for usage without one since 073, tier, model and UTC day: no price change points
+// stored here), each keyed as the ledger's sums below.
 const HOURLY = (table: string) =>
   `select json_build_array(user_key, tier, model, to_char(hour at time zone 'UTC', 'YYYY-MM-DD"T"HH24'))::jsonb as k,
           sum(input_tokens)::text as i, sum(output_tokens)::text as o, sum(requests)::text as r
@@ -101,11 +102,11 @@ const LEDGER_PER_USER_HOURLY = `
   select json_build_array(user_key, tier, model, to_char(date_trunc('hour', t) at time zone 'UTC', 'YYYY-MM-DD"T"HH24'))::jsonb as k, sum(i)::text as i, sum(o)::text as o, sum(r)::text as r
     from (${LEDGER_ROWS}) x group by 1`;
 const LEDGER_HOURLY = `
-  select json_build_array('', tier, model, to_char(date_trunc('hour', t) at time zone 'UTC', 'YYYY-MM-DD"T"HH24'))::jsonb as k, sum(i)::text as i, sum(o)::text as o, sum(r)::text as r
+  select json_build_array('', tier, model, to_char(date_trunc('hour', t, 'UTC') at time zone 'UTC', 'YYYY-MM-DD"T"HH24'))::jsonb as k, sum(i)::text as i, sum(o)::text as o, sum(r)::text as r
     from (${LEDGER_ROWS}) x group by 1`;
 const LEDGER_DAILY = `
   select json_build_array(user_key, tier, model, to_char(t at time zone 'UTC', 'YYYY-MM-DD'))::jsonb as k, sum(i)::text as i, sum(o)::text as o, sum(r)::text as r
-    from (${LEDGER_ROWS}) x where user_key <> '' group by 1`;
+    from (${LEDGER_ROWS}) x group by 1`;
 const LEDGER_KEYS = `
   select json_build_array(coalesce(key_id, ''), coalesce(key_name, ''), model, to_char(date_trunc('hour', event_time) at time zone 'UTC', 'YYYY-MM-DD"T"HH24'))::jsonb as k,
          sum(input_tokens)::text as i, sum(output_tokens)::text as o, sum(case when response_type = 'hit' then 1 else 0 end)::text as r

@@ -100,6 +100,24 @@ export const USER_DAILY: HourlyRollup = {
   only: "user_id <> ''",
 };
 
+/** usage_hourly from migration 073 on: as TENANT_HOURLY, by UTC hour whatever the session's time zone (review R6). */
+export const TENANT_HOURLY_UTC: HourlyRollup = {
+  table: "usage_hourly",
+  key: USAGE_HOURLY.key,
+  bucket: (t) => ["tenant", "''", t.tier, t.model, `date_trunc('hour', ${t.time}, 'UTC')`],
+};
+
+/**
+ * usage_user_daily from migration 073 on: per tenant, user ('' for usage without one), tier, model
+ * and price piece of a UTC day (pricePiece below); every ledger row, so the tenant's total is the
+ * sum of its rows.
+ */
+export const USER_PRICED: HourlyRollup = {
+  table: "usage_user_daily",
+  key: USER_DAILY.key,
+  bucket: (t) => ["tenant", "coalesce(user_id, '')", t.tier, t.model, pricePiece(t.time)],
+};
+
 export const KEY_HOURLY: HourlyRollup = {
   table: "access_log_key_hourly",
   key: ["tenant", "key_id", "key_name", "model", "hour"],
@@ -148,6 +166,20 @@ export const hourlyDelta = (rollup: HourlyRollup, signedRows: string): string =>
 ${signedRows}
   ) d group by 1, 2, 3, 4, 5
 ${addOnConflict("  ", "h", rollup.key, QUANTITIES)}`;
+
+/**
+ * The signed rows of a collector UPDATE for hourlyDelta (072, 073): the new rows in their bucket
+ * (`bucket` of window_start, named `as`) with their amounts, union all the old rows' negated;
+ * `user` is the user key of a row (`userAs`: its first, aliased form), `only` more conditions.
+ */
+export const collectorSignedRows = (o: { user: string; userAs: string; bucket: string; as: string; only: string }): string =>
+  `    select tenant, ${o.userAs} as user_key, coalesce(tier, '') as tier, coalesce(model, '') as model,
+           ${o.bucket} as ${o.as}, input_tokens as i, output_tokens as o, requests as r
+      from new_rows where billable${o.only}
+    union all
+    select tenant, ${o.user}, coalesce(tier, ''), coalesce(model, ''),
+           ${o.bucket}, -input_tokens, -output_tokens, -requests
+      from old_rows where billable${o.only}`;
 
 /** The invoice rollup's sums of a ledger table's rows (`from`), per (tenant, UTC hour, tier, model, dimensions). */
 const rollupSelect = (t: LedgerTable, indent: string, from: string): string => {
@@ -279,7 +311,7 @@ interface DrainShape {
  * hour) (migrations 062-065); "daily" (072 on) into usage_hourly per (tenant, tier, model, hour)
  * with user_key '' and into usage_user_daily per (tenant, user, tier, model, UTC day).
  */
-export type PerUserRollup = "hourly" | "daily";
+export type PerUserRollup = "hourly" | "daily" | "priced";
 
 const perUserHourlyCte = (shape: DrainShape): string => `  hourly as (
     insert into usage_hourly as h (tenant, user_key, tier, model, hour, input_tokens, output_tokens, requests)
@@ -294,9 +326,13 @@ const perUserHourlyCte = (shape: DrainShape): string => `  hourly as (
 // version no transaction has locked or updated, i.e. inserted rather than updated by ON CONFLICT).
 const newRowReturning = (returning: string): string => (returning === "" ? "" : "\n    returning (h.xmax = 0) as created");
 
-const userDailyCtes = (shape: DrainShape): string => `  hourly as (
+/**
+ * The fold's usage_hourly and usage_user_daily CTEs: `hour` and `day` are the buckets of a queued
+ * row (event_time), `users` which rows go to usage_user_daily (a where clause, or "").
+ */
+const userRollupCtes = (shape: DrainShape, hour: string, day: string, users: string): string => `  hourly as (
     insert into usage_hourly as h (tenant, user_key, tier, model, hour, input_tokens, output_tokens, requests)
-    select tenant, '', tier, model, date_trunc('hour', event_time), sum(input_tokens), sum(output_tokens), sum(requests)
+    select tenant, '', tier, model, ${hour}, sum(input_tokens), sum(output_tokens), sum(requests)
       from q group by 1, 2, 3, 4, 5
     on conflict (tenant, user_key, tier, model, hour) do update
       set input_tokens = h.input_tokens + excluded.input_tokens,
@@ -304,12 +340,36 @@ const userDailyCtes = (shape: DrainShape): string => `  hourly as (
           requests = h.requests + excluded.requests${newRowReturning(shape.hourlyReturning)}),
   daily as (
     insert into usage_user_daily as h (tenant, user_key, tier, model, day, input_tokens, output_tokens, requests)
-    select tenant, user_key, tier, model, date_trunc('day', event_time, 'UTC'), sum(input_tokens), sum(output_tokens), sum(requests)
-      from q where user_key <> '' group by 1, 2, 3, 4, 5
+    select tenant, user_key, tier, model, ${day}, sum(input_tokens), sum(output_tokens), sum(requests)
+      from q${users} group by 1, 2, 3, 4, 5
     on conflict (tenant, user_key, tier, model, day) do update
       set input_tokens = h.input_tokens + excluded.input_tokens,
           output_tokens = h.output_tokens + excluded.output_tokens,
           requests = h.requests + excluded.requests${newRowReturning(shape.hourlyReturning)}),`;
+
+/** 072: usage_hourly by the session's hour, usage_user_daily per user and UTC day (rows with a user). */
+const userDailyCtes = (shape: DrainShape): string => userRollupCtes(shape, "date_trunc('hour', event_time)", "date_trunc('day', event_time, 'UTC')", " where user_key <> ''");
+
+/**
+ * The piece of a UTC day a row's time falls in (migration 073): from the later of the day's start
+ * and the last price change point (price_change_points, the price book's version starts off
+ * midnight UTC) at or before it. No change point lies inside a piece, so every row of a piece is
+ * priced by the same price version, whichever second the versions start at. UTC whatever the
+ * server's TimeZone (review R6). `(select ...)`: the points are read once per statement (an
+ * InitPlan). Written out rather than as price_piece(t, (select price_cut_points())): PostgreSQL does
+ * not inline a SQL function whose argument holding a subquery is used twice, and a call of a SQL
+ * function per queued row costs the fold far more than the expression (EXPLAIN VERBOSE shows which).
+ * price_piece() is the same expression, for readers and tests.
+ */
+const CUT_POINTS = "(select price_cut_points())";
+export const pricePiece = (time: string): string => `greatest(date_trunc('day', ${time}, 'UTC'), (${CUT_POINTS})[width_bucket(${time}, ${CUT_POINTS})])`;
+
+/**
+ * The "priced" form (073): usage_hourly by UTC hour (the session's time zone no longer moves its
+ * buckets: review R6), and usage_user_daily per (tenant, user or '' for usage without one, tier,
+ * model, price piece of a UTC day).
+ */
+const userPricedCtes = (shape: DrainShape): string => userRollupCtes(shape, "date_trunc('hour', event_time, 'UTC')", pricePiece("event_time"), "");
 
 /**
  * A fold of the rollup queue: the shape's locks, then one statement that deletes the queued rows
@@ -323,7 +383,7 @@ declare
 begin
 ${shape.lock}
   with q as (delete from ledger_rollup_queue${shape.queueWhere} returning *),
-${perUser === "hourly" ? perUserHourlyCte(shape) : userDailyCtes(shape)}
+${perUser === "hourly" ? perUserHourlyCte(shape) : perUser === "daily" ? userDailyCtes(shape) : userPricedCtes(shape)}
   keys as (
     insert into access_log_key_hourly as h (tenant, key_id, key_name, model, hour, input_tokens, output_tokens, requests)
     select tenant, coalesce(key_id, ''), coalesce(key_name, ''), model, date_trunc('hour', event_time), sum(input_tokens), sum(output_tokens), sum(requests)

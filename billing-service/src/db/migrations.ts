@@ -18,8 +18,12 @@ import {
   EVENTS,
   KEY_HOURLY,
   TENANT_HOURLY,
+  TENANT_HOURLY_UTC,
   USAGE_HOURLY,
   USER_DAILY,
+  USER_PRICED,
+  collectorSignedRows,
+  pricePiece,
   hourlyDelta,
   hourlyInsert,
   ledgerView,
@@ -1261,23 +1265,11 @@ ${triggerFunction(
   [
     hourlyDelta(
       TENANT_HOURLY,
-      `    select tenant, ''::text as user_key, coalesce(tier, '') as tier, coalesce(model, '') as model,
-           date_trunc('hour', window_start) as hour, input_tokens as i, output_tokens as o, requests as r
-      from new_rows where billable
-    union all
-    select tenant, '', coalesce(tier, ''), coalesce(model, ''),
-           date_trunc('hour', window_start), -input_tokens, -output_tokens, -requests
-      from old_rows where billable`,
+      collectorSignedRows({ user: "''", userAs: "''::text", bucket: "date_trunc('hour', window_start)", as: "hour", only: "" }),
     ),
     hourlyDelta(
       USER_DAILY,
-      `    select tenant, user_id as user_key, coalesce(tier, '') as tier, coalesce(model, '') as model,
-           date_trunc('day', window_start, 'UTC') as day, input_tokens as i, output_tokens as o, requests as r
-      from new_rows where billable and user_id <> ''
-    union all
-    select tenant, user_id, coalesce(tier, ''), coalesce(model, ''),
-           date_trunc('day', window_start, 'UTC'), -input_tokens, -output_tokens, -requests
-      from old_rows where billable and user_id <> ''`,
+      collectorSignedRows({ user: "user_id", userAs: "user_id", bucket: "date_trunc('day', window_start, 'UTC')", as: "day", only: " and user_id <> ''" }),
     ),
   ],
   { orReplace: true },
@@ -1302,6 +1294,151 @@ create view usage_user_daily_current as
 -- Retention (033) deletes the days wholly before the cutoff too (a day the cutoff falls inside, in
 -- a server time zone off UTC, keeps its row). security definer and search_path restated (011).
 ${retentionFunction([...RETENTION_033.slice(0, 4), ["usage_user_daily", "day + interval '1 day' <= cutoff"], ...RETENTION_033.slice(4)])}
+`),
+  migration(73, "usage_user_daily_price_pieces", `
+-- Quota refresh cost (review R1): usage_user_daily (072) held a row per user and UTC day, which
+-- one price version prices only when no version starts inside the day, so the refresh read a day
+-- with a change off midnight from the ledger rows (a change off the hour: the whole month, tenants
+-- too), every second on every replica. Now a row is a price piece of a day: it starts at the later
+-- of the UTC day's start and the last price change point at or before its rows (price_change_points:
+-- the price book's version starts off midnight, written by serve at start, quota/price-points.ts),
+-- so every piece is priced by exactly one version, whatever second the versions start at. It also
+-- holds usage without a user (user_key ''): a tenant's total is the sum of its rows, and the refresh
+-- reads this table alone (quota/usage.ts). A refresh reads a few rows per (tenant, user, tier,
+-- model, day) whatever the ledger holds. Column "day" keeps its name (and the key its shape): the
+-- piece's start, a day's start unless a change point lies inside the day.
+--
+-- Review R6: usage_hourly bucketed by date_trunc('hour', t) in the session's time zone, so on a
+-- server whose TimeZone is off UTC by a fraction of an hour (Asia/Kolkata, +05:30) its hours
+-- straddled UTC hours (and days and months). Now by UTC hour in the SQL itself: no server or role
+-- setting can move the buckets again.
+create table price_change_points (
+  at timestamptz primary key
+);
+-- All points, sorted (few: one per price version ever started off midnight).
+create function price_cut_points() returns timestamptz[] language sql stable parallel safe as $$
+  select coalesce(array_agg(at order by at), '{}') from price_change_points
+$$;
+-- The piece holding t: width_bucket(t, points) is how many points are <= t (0: none, and
+-- points[0] is null, which greatest ignores). The fold, the triggers and the view write the same
+-- expression out (migration-sql.ts pricePiece: a call per row would not be inlined); this is it
+-- for readers and tests.
+create function price_piece(t timestamptz, points timestamptz[]) returns timestamptz language sql immutable parallel safe as $$
+  select greatest(date_trunc('day', t, 'UTC'), points[width_bucket(t, points)])
+$$;
+
+-- Nothing writes the ledger while the rollups change form (as in 072): the queue folded the 072
+-- way first, then the rows without a user added from the tables (no change points yet: whole days).
+lock table usage_events, collector_usage, access_log_usage in share mode;
+select ledger_rollup_drain(true);
+insert into usage_user_daily (tenant, user_key, tier, model, day, input_tokens, output_tokens, requests)
+select tenant, '', tier, model, date_trunc('day', t, 'UTC'), sum(i), sum(o), sum(r) from (
+  select tenant, tier, model, event_time as t, input_tokens as i, output_tokens as o, requests as r
+    from usage_events where coalesce(user_id, '') = ''
+  union all
+  select tenant, coalesce(tier, ''), coalesce(model, ''), window_start, input_tokens, output_tokens, requests
+    from collector_usage where billable and coalesce(user_id, '') = ''
+  union all
+  select tenant, tier, model, event_time, input_tokens, output_tokens, case when response_type = 'hit' then 1 else 0 end
+    from access_log_usage where billable and coalesce(user_id, '') = ''
+) d group by 1, 2, 3, 4, 5;
+
+-- R6: usage_hourly rows a session off UTC by a fraction of an hour bucketed ([B, B + 1 hour) with B
+-- off a UTC hour) go, and their ledger rows are added back by UTC hour. Exact when each such row
+-- holds the ledger rows of its hour (what date_trunc in one time zone made); a server on a zone
+-- with whole-hour offsets has none of them.
+create temporary table r6_hours on commit drop as
+  with off as (delete from usage_hourly where hour <> date_trunc('hour', hour, 'UTC') returning tenant, tier, model, hour)
+  select distinct tenant, tier, model, hour from off;
+insert into usage_hourly as h (tenant, user_key, tier, model, hour, input_tokens, output_tokens, requests)
+select d.tenant, '', d.tier, d.model, date_trunc('hour', d.t, 'UTC'), sum(i), sum(o), sum(r) from (
+  select tenant, tier, model, event_time as t, input_tokens as i, output_tokens as o, requests as r from usage_events
+  union all
+  select tenant, coalesce(tier, ''), coalesce(model, ''), window_start, input_tokens, output_tokens, requests from collector_usage where billable
+  union all
+  select tenant, tier, model, event_time, input_tokens, output_tokens, case when response_type = 'hit' then 1 else 0 end from access_log_usage where billable
+) d join r6_hours b on d.tenant = b.tenant and d.tier = b.tier and d.model = b.model and d.t >= b.hour and d.t < b.hour + interval '1 hour'
+group by 1, 2, 3, 4, 5
+on conflict (tenant, user_key, tier, model, hour) do update
+  set input_tokens = h.input_tokens + excluded.input_tokens,
+      output_tokens = h.output_tokens + excluded.output_tokens,
+      requests = h.requests + excluded.requests;
+
+-- The collector's synchronous triggers (002, 070, 072), the new forms.
+${triggerFunction("collector_usage_rollup_insert", [hourlyInsert(TENANT_HOURLY_UTC, COLLECTOR), hourlyInsert(USER_PRICED, COLLECTOR), rollupInsert(COLLECTOR)], { orReplace: true })}
+${triggerFunction(
+  "collector_usage_rollup_update",
+  [
+    hourlyDelta(
+      TENANT_HOURLY_UTC,
+      collectorSignedRows({ user: "''", userAs: "''::text", bucket: "date_trunc('hour', window_start, 'UTC')", as: "hour", only: "" }),
+    ),
+    hourlyDelta(
+      USER_PRICED,
+      collectorSignedRows({ user: "coalesce(user_id, '')", userAs: "coalesce(user_id, '')", bucket: pricePiece("window_start"), as: "day", only: "" }),
+    ),
+  ],
+  { orReplace: true },
+)}
+
+-- The folds of the queue (062, 064, 065, 072): same locks and invoice rollup, the new forms.
+${rollupDrainFunction("create or replace", DRAIN_INVOICES_PER_GROUP, "priced")}
+${rollupDrainCountedFunction(DRAIN_INVOICES_PER_GROUP, "priced")}
+${rollupDrainPartFunction(DRAIN_INVOICES_PER_GROUP, "priced")}
+
+create or replace view usage_hourly_current as
+  select tenant, user_key, tier, model, hour, input_tokens, output_tokens, requests from usage_hourly
+  union all
+  select tenant, ''::text, tier, model, date_trunc('hour', event_time, 'UTC'), input_tokens, output_tokens, requests from ledger_rollup_queue;
+create or replace view usage_user_daily_current as
+  select tenant, user_key, tier, model, day, input_tokens, output_tokens, requests from usage_user_daily
+  union all
+  select tenant, user_key, tier, model, ${pricePiece("event_time")}, input_tokens, output_tokens, requests
+    from ledger_rollup_queue;
+
+-- A change point added later (a price version starting in time already folded) re-cuts its days:
+-- their rows go and come back from the ledger tables, less the rows still queued (in the tables
+-- already; the fold adds them later, cut at the new points). Under the drain lock, taken first:
+-- no fold, collector write or event change runs meanwhile (they take it too), and a rebuilding
+-- statement sees the tables and the queue in one snapshot, so a row committed meanwhile is in
+-- both or neither. The points and the re-cut days commit together: a reader sees a day cut the
+-- old way or the new way, never half of it. Returns the points added.
+create function price_change_points_add(p_points timestamptz[]) returns integer language plpgsql as $$
+declare
+  added timestamptz[];
+  days timestamptz[];
+  lo timestamptz;
+  hi timestamptz;
+begin
+  perform pg_advisory_xact_lock(hashtext('maas-billing-ledger-rollup-drain'));
+  with ins as (
+    insert into price_change_points (at)
+    select distinct p from unnest(p_points) p where p <> date_trunc('day', p, 'UTC')
+    on conflict (at) do nothing returning at)
+  select array_agg(at) into added from ins;
+  if added is null then
+    return 0;
+  end if;
+  select array_agg(distinct date_trunc('day', a, 'UTC')) into days from unnest(added) a;
+  select min(d), max(d) + interval '24 hours' into lo, hi from unnest(days) d;
+  delete from usage_user_daily where day >= lo and day < hi and date_trunc('day', day, 'UTC') = any(days);
+  insert into usage_user_daily as h (tenant, user_key, tier, model, day, input_tokens, output_tokens, requests)
+  select tenant, user_key, tier, model, ${pricePiece("t")}, sum(i), sum(o), sum(r) from (
+    select tenant, coalesce(user_id, '') as user_key, tier, model, event_time as t, input_tokens as i, output_tokens as o, requests as r
+      from usage_events where event_time >= lo and event_time < hi
+    union all
+    select tenant, coalesce(user_id, ''), coalesce(tier, ''), coalesce(model, ''), window_start, input_tokens, output_tokens, requests
+      from collector_usage where billable and window_start >= lo and window_start < hi
+    union all
+    select tenant, coalesce(user_id, ''), tier, model, event_time, input_tokens, output_tokens, case when response_type = 'hit' then 1 else 0 end
+      from access_log_usage where billable and event_time >= lo and event_time < hi
+    union all
+    select tenant, user_key, tier, model, event_time, -input_tokens, -output_tokens, -requests
+      from ledger_rollup_queue where event_time >= lo and event_time < hi
+  ) d where date_trunc('day', t, 'UTC') = any(days)
+  group by 1, 2, 3, 4, 5;
+  return cardinality(added);
+end $$;
 `),
 ];
 

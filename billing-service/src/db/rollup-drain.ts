@@ -1,7 +1,7 @@
 /**
  * The background half of the ledger's rollups (migration 062): ledger inserts append their rollup
  * columns to ledger_rollup_queue, and this loop folds the queue into usage_hourly,
- * usage_user_daily (per user and UTC day, migration 072), access_log_key_hourly and usage_rollup,
+ * usage_user_daily (per user and UTC day, migration 072; per price piece of a day, 073), access_log_key_hourly and usage_rollup,
  * many insert batches per fold. Readers never wait for it:
  * they read the *_current views (rollup + queue), so how often it runs changes only how long the
  * queue gets, never what a quota, metric or draft sees.

@@ -1,7 +1,7 @@
 /**
  * What quotas have consumed: the billed usage of the current UTC day and month (the ledger,
- * through its rollups: usage_hourly per tenant and hour, usage_user_daily per user and UTC day;
- * events, access-log and collector rows alike) plus the open
+ * through its rollup usage_user_daily per tenant, user and price piece of a UTC day, migration
+ * 073; events, access-log and collector rows alike) plus the open
  * reservations of spending checks, read in ONE statement so a reservation settled by its real
  * usage (migration 30) is seen either as the reservation or as the usage, never both.
  *
@@ -91,12 +91,18 @@ export const addReserved = (snapshot: UsageSnapshot, tenant: string, user: strin
 // effective dates <= x ($3 is sorted, as the book's versions are): a third of the statement's
 // time of the per-row count over unnest($3) it replaces. The last column says whether the row
 // counts for its user only (true) or for the tenant's total and, with a user, the user (false).
-const LEDGER_ROWS = (source: string) => `
-select false as reserved, tenant, user_key, tier, model, (hour >= $2) as today,
-       width_bucket(hour, $3::timestamptz[]) as version,
+//
+// Migration 073: usage_user_daily holds every ledger row (user_key '' without a user) per price
+// piece of a UTC day: a piece starts at the day's start or at a price change point
+// (price_change_points) and no change point lies inside it, so one version prices all of it,
+// whatever second the versions start at. The refresh reads it alone, a few rows per (tenant,
+// user, tier, model, day) however many ledger rows the day has (review R1).
+const PIECES = (when: string) => `
+select false as reserved, tenant, user_key, tier, model, (day >= $2) as today,
+       width_bucket(day, $3::timestamptz[]) as version,
        sum(input_tokens)::text as a, sum(output_tokens)::text as b, sum(requests)::text as c, null::text as d, false as user_only
-  from ${source}
- where hour >= $1 and hour < $5 and ($4::text is null or tenant = $4)
+  from usage_user_daily_current
+ where day >= $1 and day < $5 and ($4::text is null or tenant = $4)${when}
  group by tenant, user_key, tier, model, 6, 7`;
 const RESERVATIONS = `
 select true, tenant, user_key, '', '', true, 0, sum(tokens)::text, '0', sum(requests)::text, sum(cost_minor)::text, false
@@ -104,28 +110,17 @@ select true, tenant, user_key, '', '', true, 0, sum(tokens)::text, '0', sum(requ
  where settled_at is null and expires_at > $6 and ($4::text is null or tenant = $4)
  group by tenant, user_key`;
 
-// Every price version of the month starts on a whole hour (what the invoice's rollup path needs
-// too): the tenant's totals from the hourly rollup (usage_hourly has no user since migration 072),
-// each user's from the per-user day rollup, except on days in which a version starts off midnight
-// UTC ($7: a day's row would mix two versions): those days' per-user usage comes from the ledger
-// rows ($8-$9: the first and the end of the last such day, so the scan stays within them).
-const USER_DAYS = `
-select false, tenant, user_key, tier, model, (day >= $2), width_bucket(day, $3::timestamptz[]),
-       sum(input_tokens)::text, sum(output_tokens)::text, sum(requests)::text, null::text, true
-  from usage_user_daily_current
- where day >= $1 and day < $5 and ($4::text is null or tenant = $4) and not (day = any($7::timestamptz[]))
- group by tenant, user_key, tier, model, 6, 7`;
-const USER_SPLIT_DAYS = `
-select false, tenant, user_id, tier, model, (window_start >= $2), width_bucket(window_start, $3::timestamptz[]),
-       sum(input_tokens)::text, sum(output_tokens)::text, sum(requests)::text, null::text, true
+// The month's versions starting off midnight UTC ($7) are cut points of the pieces only once serve
+// has stored them (quota/price-points.ts; a replica started with a book another has not stored yet,
+// or the CLI with its own book): until then the ledger rows themselves, in the same statement and
+// snapshot (the branch not taken is not executed: a one-time filter).
+const STORED = "(select count(*) from price_change_points where at = any($7::timestamptz[])) = cardinality($7::timestamptz[])";
+const LEDGER_ROWS = `
+select false, tenant, coalesce(user_id, ''), tier, model, (window_start >= $2), width_bucket(window_start, $3::timestamptz[]),
+       sum(input_tokens)::text, sum(output_tokens)::text, sum(requests)::text, null::text, false
   from usage_ledger
- where window_start >= $8 and window_start < $9 and window_start >= $1 and window_start < $5 and ($4::text is null or tenant = $4)
-   and user_id <> '' and date_trunc('day', window_start, 'UTC') = any($7::timestamptz[])
- group by tenant, user_id, tier, model, 6, 7`;
-
-const HOURLY = "usage_hourly_current";
-// Otherwise the ledger itself (slower: one row per event / collector window), totals and users alike.
-const LEDGER = "(select tenant, coalesce(user_id, '') as user_key, tier, model, window_start as hour, input_tokens, output_tokens, requests from usage_ledger) l";
+ where window_start >= $1 and window_start < $5 and ($4::text is null or tenant = $4) and not ${STORED}
+ group by tenant, coalesce(user_id, ''), tier, model, 6, 7`;
 
 const DAY_MS = 86_400_000;
 
@@ -151,25 +146,19 @@ export type UsageRow = [
   userOnly?: boolean,
 ];
 
+/** The month's price change points off midnight UTC: the cut points its pieces need (migration 073). */
+export const cutPointsOf = (versions: readonly PriceVersion[], monthStart: Date): Date[] =>
+  versions.map((v) => v.effectiveFrom).filter((t) => t.getTime() > monthStart.getTime() && t.getTime() % DAY_MS !== 0);
+
 /** The refresh's statement and parameters for the month holding `now` (one tenant, or all). */
 export const usageQuery = (versions: readonly PriceVersion[], options: { tenant?: string; now: Date }): { text: string; values: unknown[] } => {
   const { now } = options;
   const monthStart = periodStartOf("month", now);
-  const monthEnd = periodEndOf("month", now);
-  const values: unknown[] = [monthStart, periodStartOf("day", now), versions.map((v) => v.effectiveFrom), options.tenant ?? null, monthEnd, now];
-  const inMonth = versions.filter((v) => v.effectiveFrom.getTime() > monthStart.getTime());
-  // The rollups bucket usage by hour and by day; when every price change of the month is on a
-  // whole hour, an hour's bucket gets the same price version as each of its ledger rows (what the
-  // invoice uses). Otherwise the ledger, for totals and users.
-  if (!inMonth.every((v) => v.effectiveFrom.getTime() % 3_600_000 === 0)) return { text: LEDGER_ROWS(LEDGER) + "\nunion all" + RESERVATIONS, values };
-  const splitDays = [...new Set(inMonth.filter((v) => v.effectiveFrom.getTime() % DAY_MS !== 0).map((v) => v.effectiveFrom.getTime() - (v.effectiveFrom.getTime() % DAY_MS)))].sort((a, b) => a - b);
-  values.push(splitDays.map((d) => new Date(d)));
-  const parts = [LEDGER_ROWS(HOURLY), USER_DAYS];
-  if (splitDays.length > 0) {
-    values.push(new Date(splitDays[0]), new Date(splitDays[splitDays.length - 1] + DAY_MS));
-    parts.push(USER_SPLIT_DAYS);
-  }
-  return { text: [...parts, RESERVATIONS].join("\nunion all"), values };
+  const values: unknown[] = [monthStart, periodStartOf("day", now), versions.map((v) => v.effectiveFrom), options.tenant ?? null, periodEndOf("month", now), now];
+  const cuts = cutPointsOf(versions, monthStart);
+  if (cuts.length === 0) return { text: PIECES("") + "\nunion all" + RESERVATIONS, values };
+  values.push(cuts);
+  return { text: [PIECES(` and ${STORED}`), LEDGER_ROWS, RESERVATIONS].join("\nunion all"), values };
 };
 
 /** Reads the usage of the day and month holding `now` (one tenant, or all). */

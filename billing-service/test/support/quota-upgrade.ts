@@ -177,8 +177,10 @@ export const upgradeWithUsage = async (
     "usage_user_daily (folded) against the ledger's per-user days",
     (
       await pool.query(
-        `select tenant, user_key, tier, model, day, sum(input_tokens)::text as i, sum(output_tokens)::text as o, sum(requests)::text as r
-           from usage_user_daily group by 1, 2, 3, 4, 5 having sum(input_tokens) <> 0 or sum(output_tokens) <> 0 or sum(requests) <> 0 order by 1, 2, 3, 4, 5`,
+        // Since 073 the table also holds usage without a user (user_key '') and pieces cut at price
+        // change points inside a day: summed per user and UTC day, the users' rows equal the ledger's.
+        `select tenant, user_key, tier, model, date_trunc('day', day, 'UTC') as day, sum(input_tokens)::text as i, sum(output_tokens)::text as o, sum(requests)::text as r
+           from usage_user_daily where user_key <> '' group by 1, 2, 3, 4, 5 having sum(input_tokens) <> 0 or sum(output_tokens) <> 0 or sum(requests) <> 0 order by 1, 2, 3, 4, 5`,
       )
     ).rows,
     userDays,
