@@ -1,5 +1,5 @@
 import type * as pulumi from "@pulumi/pulumi";
-import { createDenyingAdmissionPolicy, tenantNamespaceLabel } from "./routeAdmission";
+import { createDenyingAdmissionPolicy, tenantMatchConstraints } from "./routeAdmission";
 
 export const serviceAdmissionPolicyName = "maas-tenant-service-exposure";
 
@@ -20,10 +20,7 @@ export const serviceAdmissionPolicyName = "maas-tenant-service-exposure";
 export function serviceExposurePolicySpec(): Record<string, unknown> {
   return {
     failurePolicy: "Fail",
-    matchConstraints: {
-      resourceRules: [{ apiGroups: [""], apiVersions: ["v1"], operations: ["CREATE", "UPDATE"], resources: ["services"] }],
-      namespaceSelector: { matchExpressions: [{ key: tenantNamespaceLabel, operator: "Exists" }] },
-    },
+    matchConstraints: tenantMatchConstraints([{ apiGroups: [""], apiVersions: ["v1"], operations: ["CREATE", "UPDATE"], resources: ["services"] }]),
     validations: [
       {
         // No type is ClusterIP (the API server's default is applied before admission; the check does not rely on it).
