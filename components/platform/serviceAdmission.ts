@@ -14,8 +14,8 @@ export const serviceAdmissionPolicyName = "maas-tenant-service-exposure";
  * Gateway that forwards to an ExternalName backend resolves it to any DNS name the tenant picks
  * (another namespace's Service included), which the Gateway API warns makes cross-namespace
  * references without a ReferenceGrant (CVE-2021-25740); the tenant stack never needs one.
- * The policy binds every request in tenant namespaces, controllers' included (KServe's Services are
- * ClusterIP).
+ * The policy binds every request in tenant namespaces, controllers' included: a controller that
+ * makes a LoadBalancer or NodePort Service there is refused too.
  */
 export function serviceExposurePolicySpec(): Record<string, unknown> {
   return {
