@@ -16,6 +16,7 @@ import { createRestrictedNamespace } from "./platform/namespaces";
 import { createPlatformIngressPolicies } from "./platform/networkPolicies";
 import { createRouteAdmission } from "./platform/routeAdmission";
 import { createAuthPolicyAdmission } from "./platform/authPolicyAdmission";
+import { createServiceAdmission } from "./platform/serviceAdmission";
 import { createPlatformRules } from "./platform/rules";
 import { createGatewayAuth } from "./platform/gatewayAuth";
 import { createMeteringPolicy } from "./platform/gatewayMetering";
@@ -174,6 +175,8 @@ export class Platform extends pulumi.ComponentResource {
     createRouteAdmission(name, config.gateway, this);
     // Tenant AuthPolicies authenticate with API keys only, identity untouched (threat model B3I).
     createAuthPolicyAdmission(name, this);
+    // Tenant Services stay in the cluster: ClusterIP, no externalIPs (threat model B3S).
+    createServiceAdmission(name, this);
     // Default-deny ingress in the monitoring and billing namespaces, then exactly the platform's peers.
     createPlatformIngressPolicies(
       name,

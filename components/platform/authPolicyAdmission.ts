@@ -1,5 +1,5 @@
 import type * as pulumi from "@pulumi/pulumi";
-import { createDenyingAdmissionPolicy, tenantNamespaceLabel } from "./routeAdmission";
+import { createDenyingAdmissionPolicy, tenantMatchConstraints } from "./routeAdmission";
 
 export const authPolicyAdmissionPolicyName = "maas-tenant-authpolicy-identity";
 
@@ -34,10 +34,7 @@ export function authPolicyIdentityPolicySpec(): Record<string, unknown> {
     "'a tenant AuthPolicy may authenticate with API keys only (apiKey), without overrides or defaults of the identity: the platform bills and limits by the key Secret\\'s namespace (docs/threat-model.md B3I)'";
   return {
     failurePolicy: "Fail",
-    matchConstraints: {
-      resourceRules: [{ apiGroups: ["kuadrant.io"], apiVersions: ["*"], operations: ["CREATE", "UPDATE"], resources: ["authpolicies"] }],
-      namespaceSelector: { matchExpressions: [{ key: tenantNamespaceLabel, operator: "Exists" }] },
-    },
+    matchConstraints: tenantMatchConstraints([{ apiGroups: ["kuadrant.io"], apiVersions: ["*"], operations: ["CREATE", "UPDATE"], resources: ["authpolicies"] }]),
     validations: [
       { expression: `!has(object.spec.rules) || (${apiKeyOnly("object.spec.rules")})`, messageExpression: message, reason: "Forbidden" },
       { expression: `!has(object.spec.defaults) || !has(object.spec.defaults.rules) || (${apiKeyOnly("object.spec.defaults.rules")})`, messageExpression: message, reason: "Forbidden" },

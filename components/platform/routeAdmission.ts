@@ -8,6 +8,11 @@ export const routeDomainsAnnotation = "maas-billing.io/route-domains";
 export const tenantNamespaceLabel = "maas.opendatahub.io/tenant";
 export const routeAdmissionPolicyName = "maas-tenant-route-hostnames";
 
+/** `matchConstraints` of a policy on these resources in every tenant namespace (those carrying the tenant label). */
+export function tenantMatchConstraints(resourceRules: Record<string, unknown>[]): Record<string, unknown> {
+  return { resourceRules, namespaceSelector: { matchExpressions: [{ key: tenantNamespaceLabel, operator: "Exists" }] } };
+}
+
 /**
  * A tenant's HTTPRoute may only name hostnames inside the tenant's configured domains
  * (`platform.tenants[].domains`, written on its namespaces as an annotation that only the platform can
@@ -28,12 +33,9 @@ export function routeHostnamePolicySpec(gateway: { readonly name: string; readon
   const shared = `${gateway.namespace}/${gateway.name}`;
   return {
     failurePolicy: "Fail",
-    matchConstraints: {
-      resourceRules: [
-        { apiGroups: ["gateway.networking.k8s.io"], apiVersions: ["*"], operations: ["CREATE", "UPDATE"], resources: ["httproutes", "grpcroutes"] },
-      ],
-      namespaceSelector: { matchExpressions: [{ key: tenantNamespaceLabel, operator: "Exists" }] },
-    },
+    matchConstraints: tenantMatchConstraints([
+      { apiGroups: ["gateway.networking.k8s.io"], apiVersions: ["*"], operations: ["CREATE", "UPDATE"], resources: ["httproutes", "grpcroutes"] },
+    ]),
     variables: [
       {
         name: "domains",

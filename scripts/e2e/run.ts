@@ -33,6 +33,7 @@ import { prometheusIsolationChecks } from "./prom-isolation";
 import { renderStack } from "./render";
 import { routeAdmissionChecks } from "./route-admission";
 import { authPolicyAdmissionChecks } from "./authpolicy-admission";
+import { serviceAdmissionChecks } from "./service-admission";
 import { billingListenerChecks } from "./billing-listener";
 import { routeDomainsAnnotation } from "../../components/platform/routeAdmission";
 import { Report, expect } from "./report";
@@ -124,6 +125,7 @@ async function renderStage(report: Report, workDir: string): Promise<void> {
         const rival = stackTenants.find((o) => o !== t);
         if (rival) await authPolicyAdmissionChecks(report, cp.admin, cp.clientFor(`${t.name}-admin`), { name: t.name, namespace: t.namespaces[0] }, rival.namespaces[0]);
         await billingListenerChecks(report, cp.admin, cp.clientFor(`${t.name}-admin`), { name: t.name, namespace: t.namespaces[0], domain: domains[0] }, billingRoute);
+        await serviceAdmissionChecks(report, cp.admin, cp.clientFor(`${t.name}-admin`), { name: t.name, namespace: t.namespaces[0] });
       }
     }
     await stopAll();
