@@ -43,7 +43,7 @@ export const monitoringSchema = z
 
 export const databaseSchema = z
   .strictObject({
-    image: pinnedImage.default(defaultImageRef(defaultImages.timescaledb)).describe("PostgreSQL image; TimescaleDB by default, any PostgreSQL 14+ image works (TimescaleDB is optional; docs/images.md)."),
+    image: pinnedImage.default(defaultImageRef(defaultImages.timescaledb)).describe("PostgreSQL image; TimescaleDB by default, any PostgreSQL 14+ image with the official image's entrypoint works (POSTGRES_* environment, `postgres` command: the platform passes `postgres -c max_connections=...`; TimescaleDB is optional; docs/images.md)."),
     storageSize: k8sQuantity.default("20Gi").describe("Size of the data volume (a volumeClaimTemplate; changing it replaces the protected StatefulSet)."),
     storageClassName: dnsLabel.meta({ examples: ["gp3-csi"] }).optional().describe("StorageClass of the data volume; the cluster default when omitted."),
     databaseName: z.string().regex(/^[a-z_][a-z0-9_]{0,62}$/, { error: 'expected a PostgreSQL identifier. Example: "maas_billing"' }).default("maas_billing").describe("Database name."),
