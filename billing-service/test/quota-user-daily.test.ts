@@ -256,6 +256,43 @@ describe("quota figures from usage_user_daily's price pieces equal the ledger sc
     }
   });
 
+  it("a re-cut reads only its days' ledger rows, however far apart the new points are (review S10)", async () => {
+    // 12,000 collector rows, one an hour over 500 days, folded: the first start after the upgrade
+    // adds every off-midnight point the book ever had, here two 15 months apart. Each day is read
+    // as its own range (the window_start index), so the re-cut reads the rows of those two days,
+    // not the months between them. Counted by the server (this transaction's table statistics).
+    await db.pool.query(
+      `insert into collector_usage (idempotency_key, source, billable, tenant, user_id, tier, model, window_start, window_end,
+         input_tokens, output_tokens, total_tokens, requests, limited_requests, resets, gaps, samples, series, reconciliation_key, lineage, content_hash)
+       select 'far-' || h, 'gateway', true, 'far', 'u1', 'free', 'm', t, t + interval '1 minute', 10, 1, 11, 1, 0, 0, 0, 240, 1, null, '{}', md5('far-' || h)
+         from generate_series(0, 11999) h, lateral (select timestamptz '2025-01-01T00:30:00Z' + h * interval '1 hour' as t) x`,
+    );
+    await db.pool.query("select ledger_rollup_drain(true)");
+    await db.pool.query("analyze collector_usage");
+    const points = [new Date("2025-01-10T09:00:00Z"), new Date("2026-04-10T12:00:00Z")];
+    const client = await db.pool.connect();
+    try {
+      await client.query("begin");
+      expect((await client.query("select price_change_points_add($1::timestamptz[]) as n", [points])).rows[0].n).toBe(2);
+      const read = (
+        await client.query<{ n: string }>("select (coalesce(seq_tup_read, 0) + coalesce(idx_tup_fetch, 0))::text as n from pg_stat_xact_user_tables where relname = 'collector_usage'")
+      ).rows[0].n;
+      const inDays = (
+        await client.query<{ n: string }>(
+          `select count(*)::text as n from collector_usage
+            where window_start >= '2025-01-10T00:00:00Z' and window_start < '2025-01-11T00:00:00Z' or window_start >= '2026-04-10T00:00:00Z' and window_start < '2026-04-11T00:00:00Z'`,
+        )
+      ).rows[0].n;
+      expect(Number(inDays)).toBeGreaterThanOrEqual(48);
+      // The count above read rows too, after `read` was taken; `read` is the re-cut's alone.
+      expect(Number(read)).toBeLessThanOrEqual(Number(inDays));
+      expect(Number(read)).toBeGreaterThanOrEqual(48);
+    } finally {
+      await client.query("rollback");
+      client.release();
+    }
+  });
+
   it("a reader never sees a day half re-cut: while a point's re-cut is uncommitted, figures equal the ledger scan with the book with and without it", async () => {
     await dayOfUsage("atomic", 120);
     await db.pool.query("select ledger_rollup_drain(true)");

@@ -1406,9 +1406,7 @@ create or replace view usage_user_daily_current as
 create function price_change_points_add(p_points timestamptz[]) returns integer language plpgsql as $$
 declare
   added timestamptz[];
-  days timestamptz[];
-  lo timestamptz;
-  hi timestamptz;
+  cut_day timestamptz;
 begin
   perform pg_advisory_xact_lock(hashtext('maas-billing-ledger-rollup-drain'));
   with ins as (
@@ -1419,24 +1417,28 @@ begin
   if added is null then
     return 0;
   end if;
-  select array_agg(distinct date_trunc('day', a, 'UTC')) into days from unnest(added) a;
-  select min(d), max(d) + interval '24 hours' into lo, hi from unnest(days) d;
-  delete from usage_user_daily where day >= lo and day < hi and date_trunc('day', day, 'UTC') = any(days);
-  insert into usage_user_daily as h (tenant, user_key, tier, model, day, input_tokens, output_tokens, requests)
-  select tenant, user_key, tier, model, ${pricePiece("t")}, sum(i), sum(o), sum(r) from (
-    select tenant, coalesce(user_id, '') as user_key, tier, model, event_time as t, input_tokens as i, output_tokens as o, requests as r
-      from usage_events where event_time >= lo and event_time < hi
-    union all
-    select tenant, coalesce(user_id, ''), coalesce(tier, ''), coalesce(model, ''), window_start, input_tokens, output_tokens, requests
-      from collector_usage where billable and window_start >= lo and window_start < hi
-    union all
-    select tenant, coalesce(user_id, ''), tier, model, event_time, input_tokens, output_tokens, case when response_type = 'hit' then 1 else 0 end
-      from access_log_usage where billable and event_time >= lo and event_time < hi
-    union all
-    select tenant, user_key, tier, model, event_time, -input_tokens, -output_tokens, -requests
-      from ledger_rollup_queue where event_time >= lo and event_time < hi
-  ) d where date_trunc('day', t, 'UTC') = any(days)
-  group by 1, 2, 3, 4, 5;
+  -- One UTC day at a time, each read as its own time range: at the first start after an upgrade
+  -- every off-midnight version the book ever had is new, and one range from the first such day to
+  -- the last would read every ledger row in between under the drain lock, before serve listens.
+  -- '24 hours', not '1 day': a day added to a timestamptz follows the session zone's DST.
+  for cut_day in select distinct date_trunc('day', a, 'UTC') from unnest(added) a loop
+    delete from usage_user_daily where day >= cut_day and day < cut_day + interval '24 hours';
+    insert into usage_user_daily (tenant, user_key, tier, model, day, input_tokens, output_tokens, requests)
+    select tenant, user_key, tier, model, ${pricePiece("t")}, sum(i), sum(o), sum(r) from (
+      select tenant, coalesce(user_id, '') as user_key, tier, model, event_time as t, input_tokens as i, output_tokens as o, requests as r
+        from usage_events where event_time >= cut_day and event_time < cut_day + interval '24 hours'
+      union all
+      select tenant, coalesce(user_id, ''), coalesce(tier, ''), coalesce(model, ''), window_start, input_tokens, output_tokens, requests
+        from collector_usage where billable and window_start >= cut_day and window_start < cut_day + interval '24 hours'
+      union all
+      select tenant, coalesce(user_id, ''), tier, model, event_time, input_tokens, output_tokens, case when response_type = 'hit' then 1 else 0 end
+        from access_log_usage where billable and event_time >= cut_day and event_time < cut_day + interval '24 hours'
+      union all
+      select tenant, user_key, tier, model, event_time, -input_tokens, -output_tokens, -requests
+        from ledger_rollup_queue where event_time >= cut_day and event_time < cut_day + interval '24 hours'
+    ) d
+    group by 1, 2, 3, 4, 5;
+  end loop;
   return cardinality(added);
 end $$;
 `),
