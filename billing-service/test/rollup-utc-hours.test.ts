@@ -13,7 +13,10 @@
  *     triggers, re-collected rows) lands by UTC hour, in the rollup and in usage_hourly_current;
  *   - the price pieces (usage_user_daily, 073) are UTC days cut at the stored change points, and
  *     the quota figures (tenant total and users, day and month) equal the priced ledger scan
- *     around UTC midnight and a month end.
+ *     around UTC midnight and a month end;
+ *   - /metrics' ledger cost reads a split hour (a version starting off the hour) from the ledger by
+ *     UTC hour, so it equals pricing each row (review S4: by the session's hour, that hour matched
+ *     no split hour at +05:30 and its usage was left out of the figure).
  */
 import pg from "pg";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
@@ -23,6 +26,7 @@ import { ingestEvents } from "../src/events/ingest";
 import { storePriceChangePoints } from "../src/quota/price-points";
 import { periodEndOf, periodStartOf, readUsageSnapshot, type UsageRow } from "../src/quota/usage";
 import { parsePriceBook, type PriceBook } from "../src/pricebook/pricebook";
+import { ledgerCosts } from "../src/ops/ledger-cost";
 import { kitPool, startPostgres, type RunningPostgres } from "../testkit/postgres";
 import { usageEvent } from "./support/billing-db";
 import { figuresOf, perRow } from "./support/quota-reference";
@@ -137,4 +141,18 @@ describe(`rollups by UTC hour and day on a server at ${ZONE}`, () => {
       expect({ figures: figuresOf(snapshot.tenants), unpriced: snapshot.unpriced }).toEqual(await ledgerFigures(now));
     }
   }, 300_000);
+
+  it("the ledger cost of a split hour (a version starting off the hour) equals pricing each row", async () => {
+    await migrate(pool);
+    // 1M input tokens and a request on each side of the 18:45:30 change: 1.00 + 0.01 at the old
+    // prices, 3.00 + 0.02 at the new ones.
+    await ingestEvents(pool, [
+      usageEvent({ id: "cost-a", tenant: "kolcost", time: "2026-05-31T18:40:00Z", inputTokens: 1_000_000, outputTokens: 0, requests: 1 }),
+      usageEvent({ id: "cost-b", tenant: "kolcost", time: "2026-05-31T18:50:00Z", inputTokens: 1_000_000, outputTokens: 0, requests: 1 }),
+    ]);
+    await pool.query("select ledger_rollup_drain(true)");
+    const costs = await ledgerCosts(pool, book);
+    expect(costs.unpriced.filter((u) => u.tenant === "kolcost")).toEqual([]);
+    expect(costs.periods.filter((p) => p.tenant === "kolcost").map((p) => [p.period, p.totalMinor])).toEqual([["2026-05", 403n]]);
+  }, 120_000);
 });
