@@ -277,11 +277,17 @@ describe("quota figures from usage_user_daily's price pieces equal the ledger sc
     const points = [new Date("2025-01-10T09:00:00Z"), new Date("2026-04-10T12:00:00Z")];
     const client = await db.pool.connect();
     try {
+      // The session's counts not yet reported (since its last report, earlier transactions too),
+      // before and after the call; nothing is reported inside a transaction block.
+      const tuplesRead = async () =>
+        Number(
+          (await client.query<{ n: string }>("select (coalesce(seq_tup_read, 0) + coalesce(idx_tup_fetch, 0))::text as n from pg_stat_xact_user_tables where relname = 'collector_usage'"))
+            .rows[0].n,
+        );
       await client.query("begin");
+      const before = await tuplesRead();
       expect((await client.query("select price_change_points_add($1::timestamptz[]) as n", [points])).rows[0].n).toBe(2);
-      const read = (
-        await client.query<{ n: string }>("select (coalesce(seq_tup_read, 0) + coalesce(idx_tup_fetch, 0))::text as n from pg_stat_xact_user_tables where relname = 'collector_usage'")
-      ).rows[0].n;
+      const read = (await tuplesRead()) - before;
       const inDays = (
         await client.query<{ n: string }>(
           `select count(*)::text as n from collector_usage
