@@ -25,6 +25,29 @@ import { startBillingDb, usageEvent, type BillingTestDb } from "./support/billin
 
 let db: BillingTestDb;
 
+/**
+ * Which comes first: `call` settling ("returned"), or `waiting` seeing one of its connections wait
+ * for a lock ("waits"). Polled until one of the two happens; no time limit decides.
+ */
+const waitsOrReturns = async (call: Promise<unknown>, waiting: () => Promise<boolean>): Promise<"waits" | "returned"> => {
+  let settled = false;
+  const returned = call.then(
+    () => "returned" as const,
+    () => "returned" as const,
+  );
+  void returned.then(() => {
+    settled = true;
+  });
+  const waits = (async () => {
+    while (!settled) {
+      if (await waiting()) return "waits" as const;
+      await new Promise((r) => setTimeout(r, 5));
+    }
+    return "returned" as const;
+  })();
+  return Promise.race([waits, returned]);
+};
+
 beforeAll(async () => {
   db = await startBillingDb({ poolSize: 10 });
 });
@@ -195,20 +218,8 @@ describe("rollup queue folded in tenant partitions", () => {
       await other.query("begin");
       expect((await other.query("select folded from ledger_rollup_drain_part(0)")).rows[0].folded).toBe("3");
       await queueFor([t0]); // queued after that fold took its rows: for the next fold
-      let settled = false;
-      const all = drainEveryPartition(db.pool).finally(() => {
-        settled = true;
-      });
-      // Which comes first: the call returning, or one of its connections waiting for partition 0's
-      // lock (polled until one of the two happens; no time limit decides).
-      const waits = (async () => {
-        while (!settled) {
-          if ((await waitingForPart0()) > 0) return "waits for the open fold";
-          await new Promise((r) => setTimeout(r, 5));
-        }
-        return "returned while a fold of partition 0 was open";
-      })();
-      expect(await Promise.race([waits, all.then(() => "returned while a fold of partition 0 was open")])).toBe("waits for the open fold");
+      const all = drainEveryPartition(db.pool);
+      expect(await waitsOrReturns(all, async () => (await waitingForPart0()) > 0)).toBe("waits");
       await other.query("commit");
       // t1's 3 rows and t0's 3 queued after the other fold; the other fold's 3 are its own.
       expect(await all).toBe(6);
@@ -246,20 +257,8 @@ describe("rollup queue folded in tenant partitions", () => {
       // What a collector write does: the drain lock, exclusively, until it commits.
       await writer.query("begin");
       await writer.query("select pg_advisory_xact_lock(hashtext('maas-billing-ledger-rollup-drain'))");
-      let settled = false;
-      const all = drainEveryPartition(db.pool).finally(() => {
-        settled = true;
-      });
-      // Which comes first: the call returning, or one of its connections waiting for the drain lock
-      // (polled until one of the two happens; no time limit decides).
-      const waits = (async () => {
-        while (!settled) {
-          if ((await waitingForDrain()) > 0) return "waits for the writer";
-          await new Promise((r) => setTimeout(r, 5));
-        }
-        return "returned while the writer held the drain lock";
-      })();
-      expect(await Promise.race([waits, all.then(() => "returned while the writer held the drain lock")])).toBe("waits for the writer");
+      const all = drainEveryPartition(db.pool);
+      expect(await waitsOrReturns(all, async () => (await waitingForDrain()) > 0)).toBe("waits");
       await writer.query("commit");
       expect(await all).toBe(6);
       expect(await queued([t0, t1])).toBe(0);
