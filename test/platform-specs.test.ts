@@ -115,6 +115,13 @@ describe("billing API pod", () => {
     expect(rotated.metadata.annotations["maas.opendatahub.io/db-app-credentials"]).not.toBe(template.metadata.annotations["maas.opendatahub.io/db-app-credentials"]);
   });
 
+  it("gives serve's start-up work minutes before the liveness probe counts (a kill would roll it back and start it again)", () => {
+    const container = (billingApiPodTemplate(podArgs(platformConfig())) as any).spec.containers[0];
+    expect(container.startupProbe.httpGet).toEqual({ path: "/healthz", port: "http" });
+    expect(container.startupProbe.periodSeconds * container.startupProbe.failureThreshold).toBeGreaterThanOrEqual(600);
+    expect(container.livenessProbe.httpGet.path).toBe("/healthz");
+  });
+
   it("mounts a configured price book and rolls the pods when it changes", () => {
     const config = platformConfig();
     const a = billingApiPodTemplate(podArgs(config, { priceBookYaml: "currency: EUR\n" })) as any;

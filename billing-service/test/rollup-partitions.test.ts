@@ -11,7 +11,8 @@
  *   - serve's loop (startRollupDrain, two workers) empties the queue on its own;
  *   - drainEveryPartition (the benchmarks' fold on the clock: every partition at once) waits for a
  *     partition fold another replica has open instead of skipping the partition, so what was queued
- *     before it is folded when it returns; two of them at once fold every row once.
+ *     before it is folded when it returns, and for a synchronous rollup writer's drain lock likewise;
+ *     two of them at once fold every row once.
  */
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import fc from "fast-check";
@@ -23,6 +24,29 @@ import { drainEveryPartition, drainPartition, rollupPartitions, startRollupDrain
 import { startBillingDb, usageEvent, type BillingTestDb } from "./support/billing-db";
 
 let db: BillingTestDb;
+
+/**
+ * Which comes first: `call` settling ("returned"), or `waiting` seeing one of its connections wait
+ * for a lock ("waits"). Polled until one of the two happens; no time limit decides.
+ */
+const waitsOrReturns = async (call: Promise<unknown>, waiting: () => Promise<boolean>): Promise<"waits" | "returned"> => {
+  let settled = false;
+  const returned = call.then(
+    () => "returned" as const,
+    () => "returned" as const,
+  );
+  void returned.then(() => {
+    settled = true;
+  });
+  const waits = (async () => {
+    while (!settled) {
+      if (await waiting()) return "waits" as const;
+      await new Promise((r) => setTimeout(r, 5));
+    }
+    return "returned" as const;
+  })();
+  return Promise.race([waits, returned]);
+};
 
 beforeAll(async () => {
   db = await startBillingDb({ poolSize: 10 });
@@ -194,20 +218,8 @@ describe("rollup queue folded in tenant partitions", () => {
       await other.query("begin");
       expect((await other.query("select folded from ledger_rollup_drain_part(0)")).rows[0].folded).toBe("3");
       await queueFor([t0]); // queued after that fold took its rows: for the next fold
-      let settled = false;
-      const all = drainEveryPartition(db.pool).finally(() => {
-        settled = true;
-      });
-      // Which comes first: the call returning, or one of its connections waiting for partition 0's
-      // lock (polled until one of the two happens; no time limit decides).
-      const waits = (async () => {
-        while (!settled) {
-          if ((await waitingForPart0()) > 0) return "waits for the open fold";
-          await new Promise((r) => setTimeout(r, 5));
-        }
-        return "returned while a fold of partition 0 was open";
-      })();
-      expect(await Promise.race([waits, all.then(() => "returned while a fold of partition 0 was open")])).toBe("waits for the open fold");
+      const all = drainEveryPartition(db.pool);
+      expect(await waitsOrReturns(all, async () => (await waitingForPart0()) > 0)).toBe("waits");
       await other.query("commit");
       // t1's 3 rows and t0's 3 queued after the other fold; the other fold's 3 are its own.
       expect(await all).toBe(6);
@@ -225,6 +237,35 @@ describe("rollup queue folded in tenant partitions", () => {
     } finally {
       await other.query("rollback").catch(() => undefined);
       other.release();
+    }
+  });
+
+  it("drainEveryPartition waits for a synchronous rollup writer's drain lock (a collector write) instead of skipping every partition (review S12)", async () => {
+    const [t0, t1] = await tenantsIn([0, 1], "every-writer");
+    await queueFor([t0, t1]);
+    const writer = await db.pool.connect();
+    /** Connections waiting for the drain lock (advisory, one bigint key: objid holds its low 32 bits). */
+    const waitingForDrain = async () =>
+      Number(
+        (
+          await db.pool.query(
+            "select count(*) as n from pg_locks where locktype = 'advisory' and not granted and objsubid = 1 and objid::bigint = (hashtext('maas-billing-ledger-rollup-drain')::bigint & 4294967295)",
+          )
+        ).rows[0].n,
+      );
+    try {
+      // What a collector write does: the drain lock, exclusively, until it commits.
+      await writer.query("begin");
+      await writer.query("select pg_advisory_xact_lock(hashtext('maas-billing-ledger-rollup-drain'))");
+      const all = drainEveryPartition(db.pool);
+      expect(await waitsOrReturns(all, async () => (await waitingForDrain()) > 0)).toBe("waits");
+      await writer.query("commit");
+      expect(await all).toBe(6);
+      expect(await queued([t0, t1])).toBe(0);
+      expect(await sums(HOURLY, [t0, t1])).toEqual(await sums(LEDGER_HOURLY, [t0, t1]));
+    } finally {
+      await writer.query("rollback").catch(() => undefined);
+      writer.release();
     }
   });
 

@@ -11,18 +11,26 @@
  *     per UTC hour), queued rows included;
  *   - usage after it (events through the queue and its fold, collector rows through their
  *     triggers, re-collected rows) lands by UTC hour, in the rollup and in usage_hourly_current;
+ *   - the same for the per-key panel's access_log_key_hourly (re-bucketed by 073, the fold and
+ *     access_log_key_hourly_current by UTC hour; review S4);
  *   - the price pieces (usage_user_daily, 073) are UTC days cut at the stored change points, and
  *     the quota figures (tenant total and users, day and month) equal the priced ledger scan
- *     around UTC midnight and a month end.
+ *     around UTC midnight and a month end;
+ *   - /metrics' ledger cost reads a split hour (a version starting off the hour) from the ledger by
+ *     UTC hour, so it equals pricing each row (review S4: by the session's hour, that hour matched
+ *     no split hour at +05:30 and its usage was left out of the figure).
  */
 import pg from "pg";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { migrate } from "../src/db/migrate";
 import { MIGRATIONS } from "../src/db/migrations";
 import { ingestEvents } from "../src/events/ingest";
+import { upsertAccessLogRows } from "../src/accesslog/store";
+import { accessOutcome } from "../testkit/access-logs";
 import { storePriceChangePoints } from "../src/quota/price-points";
 import { periodEndOf, periodStartOf, readUsageSnapshot, type UsageRow } from "../src/quota/usage";
 import { parsePriceBook, type PriceBook } from "../src/pricebook/pricebook";
+import { ledgerCosts } from "../src/ops/ledger-cost";
 import { kitPool, startPostgres, type RunningPostgres } from "../testkit/postgres";
 import { usageEvent } from "./support/billing-db";
 import { figuresOf, perRow } from "./support/quota-reference";
@@ -66,6 +74,24 @@ const usage = async (prefix: string): Promise<void> => {
     pool,
     TIMES.map((time, i) => usageEvent({ id: `${prefix}-e${i}`, tenant: "kol", ...(i % 3 === 0 ? {} : { user: `u${i % 2}` }), time, inputTokens: 1000 + i, outputTokens: 10 * i, requests: 1 })),
   );
+  await upsertAccessLogRows(
+    pool,
+    TIMES.map((time, i) => ({
+      tenant: "kol",
+      source: "gateway-logs",
+      recordId: `${prefix}-a${i}`,
+      timeUnixNano: (BigInt(Date.parse(time)) * 1_000_000n).toString(),
+      user: `u${i % 2}`,
+      tier: "premium",
+      model: "llama",
+      keyId: `k${i % 2}`,
+      keyName: `key ${i % 2}`,
+      organizationId: null,
+      groups: null,
+      ...accessOutcome({ type: "hit", input: 700 + i, output: 7 }),
+      billable: true,
+    })),
+  );
   for (const [i, time] of TIMES.entries()) {
     const start = new Date(time);
     await pool.query(
@@ -93,6 +119,23 @@ const rollupHourly = async (table: string) =>
     )
   ).rows;
 
+/** The per-key panel's rollup (access_log_key_hourly, review S4) against the access log by UTC hour. */
+const ledgerKeyHourly = async () =>
+  (
+    await pool.query(
+      `select coalesce(key_id, '') as k, coalesce(key_name, '') as n, model, date_trunc('hour', event_time, 'UTC') as hour,
+              sum(input_tokens)::text as i, sum(output_tokens)::text as o, sum(case when response_type = 'hit' then 1 else 0 end)::text as r
+         from access_log_usage where tenant = 'kol' and billable group by 1, 2, 3, 4 order by 1, 2, 3, 4`,
+    )
+  ).rows;
+const rollupKeyHourly = async (table: string) =>
+  (
+    await pool.query(
+      `select key_id as k, key_name as n, model, hour, sum(input_tokens)::text as i, sum(output_tokens)::text as o, sum(requests)::text as r
+         from ${table} where tenant = 'kol' group by 1, 2, 3, 4 having sum(input_tokens) <> 0 or sum(output_tokens) <> 0 or sum(requests) <> 0 order by 1, 2, 3, 4`,
+    )
+  ).rows;
+
 /** Every ledger row of the month priced one by one (support/quota-reference.ts), keyed as the refresh's figures. */
 const ledgerFigures = async (now: Date) => {
   const dayStart = periodStartOf("day", now).getTime();
@@ -117,15 +160,19 @@ describe(`rollups by UTC hour and day on a server at ${ZONE}`, () => {
     await usage("old-queued");
     // 072 at +05:30: buckets starting at :30 UTC (what R6 found).
     expect(Number((await pool.query("select count(*) as n from usage_hourly where hour <> date_trunc('hour', hour, 'UTC')")).rows[0].n)).toBeGreaterThan(0);
+    expect(Number((await pool.query("select count(*) as n from access_log_key_hourly where hour <> date_trunc('hour', hour, 'UTC')")).rows[0].n)).toBeGreaterThan(0);
 
     expect((await migrate(pool)).applied).toContain(73);
     expect(await rollupHourly("usage_hourly")).toEqual(await ledgerHourly());
+    expect(await rollupKeyHourly("access_log_key_hourly")).toEqual(await ledgerKeyHourly());
 
     await usage("new");
     await usage("new"); // the collector rows re-collected: the update trigger's difference
     expect(await rollupHourly("usage_hourly_current")).toEqual(await ledgerHourly());
+    expect(await rollupKeyHourly("access_log_key_hourly_current")).toEqual(await ledgerKeyHourly());
     await pool.query("select ledger_rollup_drain(true)");
     expect(await rollupHourly("usage_hourly")).toEqual(await ledgerHourly());
+    expect(await rollupKeyHourly("access_log_key_hourly")).toEqual(await ledgerKeyHourly());
     expect(Number((await pool.query("select count(*) as n from usage_hourly where hour <> date_trunc('hour', hour, 'UTC')")).rows[0].n)).toBe(0);
 
     await storePriceChangePoints(pool, book);
@@ -137,4 +184,18 @@ describe(`rollups by UTC hour and day on a server at ${ZONE}`, () => {
       expect({ figures: figuresOf(snapshot.tenants), unpriced: snapshot.unpriced }).toEqual(await ledgerFigures(now));
     }
   }, 300_000);
+
+  it("the ledger cost of a split hour (a version starting off the hour) equals pricing each row", async () => {
+    await migrate(pool);
+    // 1M input tokens and a request on each side of the 18:45:30 change: 1.00 + 0.01 at the old
+    // prices, 3.00 + 0.02 at the new ones.
+    await ingestEvents(pool, [
+      usageEvent({ id: "cost-a", tenant: "kolcost", time: "2026-05-31T18:40:00Z", inputTokens: 1_000_000, outputTokens: 0, requests: 1 }),
+      usageEvent({ id: "cost-b", tenant: "kolcost", time: "2026-05-31T18:50:00Z", inputTokens: 1_000_000, outputTokens: 0, requests: 1 }),
+    ]);
+    await pool.query("select ledger_rollup_drain(true)");
+    const costs = await ledgerCosts(pool, book);
+    expect(costs.unpriced.filter((u) => u.tenant === "kolcost")).toEqual([]);
+    expect(costs.periods.filter((p) => p.tenant === "kolcost").map((p) => [p.period, p.totalMinor])).toEqual([["2026-05", 403n]]);
+  }, 120_000);
 });

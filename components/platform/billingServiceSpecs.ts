@@ -274,6 +274,11 @@ export function billingApiPodTemplate(args: BillingApiPodArgs): k8s.types.input.
             { name: "metrics", containerPort: billingMetricsPort },
           ],
           env: billingApiEnv(args),
+          // serve listens only after its start-up work (the book's price change points: at the
+          // first start after an upgrade each new point re-cuts its day of quota rows under the
+          // drain lock). Killed by the liveness probe meanwhile, the work rolls back and starts
+          // again at the next start: the startup probe gives it up to 10 minutes before liveness counts.
+          startupProbe: { httpGet: { path: "/healthz", port: "http" }, periodSeconds: 10, failureThreshold: 60 },
           livenessProbe: { httpGet: { path: "/healthz", port: "http" }, periodSeconds: 20 },
           readinessProbe: { httpGet: { path: "/readyz", port: "http" }, periodSeconds: 10 },
           resources: args.billing.resources,

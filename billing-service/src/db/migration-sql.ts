@@ -365,8 +365,8 @@ const CUT_POINTS = "(select price_cut_points())";
 export const pricePiece = (time: string): string => `greatest(date_trunc('day', ${time}, 'UTC'), (${CUT_POINTS})[width_bucket(${time}, ${CUT_POINTS})])`;
 
 /**
- * The "priced" form (073): usage_hourly by UTC hour (the session's time zone no longer moves its
- * buckets: review R6), and usage_user_daily per (tenant, user or '' for usage without one, tier,
+ * The "priced" form (073): usage_hourly (and the fold's access_log_key_hourly) by UTC hour (the
+ * session's time zone no longer moves their buckets: review R6, S4), and usage_user_daily per (tenant, user or '' for usage without one, tier,
  * model, price piece of a UTC day).
  */
 const userPricedCtes = (shape: DrainShape): string => userRollupCtes(shape, "date_trunc('hour', event_time, 'UTC')", pricePiece("event_time"), "");
@@ -386,7 +386,7 @@ ${shape.lock}
 ${perUser === "hourly" ? perUserHourlyCte(shape) : perUser === "daily" ? userDailyCtes(shape) : userPricedCtes(shape)}
   keys as (
     insert into access_log_key_hourly as h (tenant, key_id, key_name, model, hour, input_tokens, output_tokens, requests)
-    select tenant, coalesce(key_id, ''), coalesce(key_name, ''), model, date_trunc('hour', event_time), sum(input_tokens), sum(output_tokens), sum(requests)
+    select tenant, coalesce(key_id, ''), coalesce(key_name, ''), model, ${perUser === "priced" ? "date_trunc('hour', event_time, 'UTC')" : "date_trunc('hour', event_time)"}, sum(input_tokens), sum(output_tokens), sum(requests)
       from q where origin = 'access-log' group by 1, 2, 3, 4, 5
     on conflict (tenant, key_id, key_name, model, hour) do update
       set input_tokens = h.input_tokens + excluded.input_tokens,

@@ -1363,6 +1363,24 @@ on conflict (tenant, user_key, tier, model, hour) do update
   set input_tokens = h.input_tokens + excluded.input_tokens,
       output_tokens = h.output_tokens + excluded.output_tokens,
       requests = h.requests + excluded.requests;
+-- The same for the per-key panel's rollup (access_log_key_hourly, 061; review S4): its rows off a
+-- UTC hour go, and the billable access-log rows of those hours come back by UTC hour (the queue is
+-- empty: folded above, writes locked out).
+create temporary table r6_key_hours on commit drop as
+  with off as (delete from access_log_key_hourly where hour <> date_trunc('hour', hour, 'UTC') returning tenant, key_id, key_name, model, hour)
+  select distinct tenant, key_id, key_name, model, hour from off;
+insert into access_log_key_hourly as h (tenant, key_id, key_name, model, hour, input_tokens, output_tokens, requests)
+select a.tenant, coalesce(a.key_id, ''), coalesce(a.key_name, ''), a.model, date_trunc('hour', a.event_time, 'UTC'),
+       sum(a.input_tokens), sum(a.output_tokens), sum(case when a.response_type = 'hit' then 1 else 0 end)
+  from access_log_usage a
+  join r6_key_hours b on a.tenant = b.tenant and coalesce(a.key_id, '') = b.key_id and coalesce(a.key_name, '') = b.key_name and a.model = b.model
+   and a.event_time >= b.hour and a.event_time < b.hour + interval '1 hour'
+ where a.billable
+group by 1, 2, 3, 4, 5
+on conflict (tenant, key_id, key_name, model, hour) do update
+  set input_tokens = h.input_tokens + excluded.input_tokens,
+      output_tokens = h.output_tokens + excluded.output_tokens,
+      requests = h.requests + excluded.requests;
 
 -- The collector's synchronous triggers (002, 070, 072), the new forms.
 ${triggerFunction("collector_usage_rollup_insert", [hourlyInsert(TENANT_HOURLY_UTC, COLLECTOR), hourlyInsert(USER_PRICED, COLLECTOR), rollupInsert(COLLECTOR)], { orReplace: true })}
@@ -1390,6 +1408,11 @@ create or replace view usage_hourly_current as
   select tenant, user_key, tier, model, hour, input_tokens, output_tokens, requests from usage_hourly
   union all
   select tenant, ''::text, tier, model, date_trunc('hour', event_time, 'UTC'), input_tokens, output_tokens, requests from ledger_rollup_queue;
+create or replace view access_log_key_hourly_current as
+  select tenant, key_id, key_name, model, hour, input_tokens, output_tokens, requests from access_log_key_hourly
+  union all
+  select tenant, coalesce(key_id, ''), coalesce(key_name, ''), model, date_trunc('hour', event_time, 'UTC'), input_tokens, output_tokens, requests
+    from ledger_rollup_queue where origin = 'access-log';
 create or replace view usage_user_daily_current as
   select tenant, user_key, tier, model, day, input_tokens, output_tokens, requests from usage_user_daily
   union all
@@ -1406,9 +1429,7 @@ create or replace view usage_user_daily_current as
 create function price_change_points_add(p_points timestamptz[]) returns integer language plpgsql as $$
 declare
   added timestamptz[];
-  days timestamptz[];
-  lo timestamptz;
-  hi timestamptz;
+  cut_day timestamptz;
 begin
   perform pg_advisory_xact_lock(hashtext('maas-billing-ledger-rollup-drain'));
   with ins as (
@@ -1419,24 +1440,28 @@ begin
   if added is null then
     return 0;
   end if;
-  select array_agg(distinct date_trunc('day', a, 'UTC')) into days from unnest(added) a;
-  select min(d), max(d) + interval '24 hours' into lo, hi from unnest(days) d;
-  delete from usage_user_daily where day >= lo and day < hi and date_trunc('day', day, 'UTC') = any(days);
-  insert into usage_user_daily as h (tenant, user_key, tier, model, day, input_tokens, output_tokens, requests)
-  select tenant, user_key, tier, model, ${pricePiece("t")}, sum(i), sum(o), sum(r) from (
-    select tenant, coalesce(user_id, '') as user_key, tier, model, event_time as t, input_tokens as i, output_tokens as o, requests as r
-      from usage_events where event_time >= lo and event_time < hi
-    union all
-    select tenant, coalesce(user_id, ''), coalesce(tier, ''), coalesce(model, ''), window_start, input_tokens, output_tokens, requests
-      from collector_usage where billable and window_start >= lo and window_start < hi
-    union all
-    select tenant, coalesce(user_id, ''), tier, model, event_time, input_tokens, output_tokens, case when response_type = 'hit' then 1 else 0 end
-      from access_log_usage where billable and event_time >= lo and event_time < hi
-    union all
-    select tenant, user_key, tier, model, event_time, -input_tokens, -output_tokens, -requests
-      from ledger_rollup_queue where event_time >= lo and event_time < hi
-  ) d where date_trunc('day', t, 'UTC') = any(days)
-  group by 1, 2, 3, 4, 5;
+  -- One UTC day at a time, each read as its own time range: at the first start after an upgrade
+  -- every off-midnight version the book ever had is new, and one range from the first such day to
+  -- the last would read every ledger row in between under the drain lock, before serve listens.
+  -- '24 hours', not '1 day': a day added to a timestamptz follows the session zone's DST.
+  for cut_day in select distinct date_trunc('day', a, 'UTC') from unnest(added) a loop
+    delete from usage_user_daily where day >= cut_day and day < cut_day + interval '24 hours';
+    insert into usage_user_daily (tenant, user_key, tier, model, day, input_tokens, output_tokens, requests)
+    select tenant, user_key, tier, model, ${pricePiece("t")}, sum(i), sum(o), sum(r) from (
+      select tenant, coalesce(user_id, '') as user_key, tier, model, event_time as t, input_tokens as i, output_tokens as o, requests as r
+        from usage_events where event_time >= cut_day and event_time < cut_day + interval '24 hours'
+      union all
+      select tenant, coalesce(user_id, ''), coalesce(tier, ''), coalesce(model, ''), window_start, input_tokens, output_tokens, requests
+        from collector_usage where billable and window_start >= cut_day and window_start < cut_day + interval '24 hours'
+      union all
+      select tenant, coalesce(user_id, ''), tier, model, event_time, input_tokens, output_tokens, case when response_type = 'hit' then 1 else 0 end
+        from access_log_usage where billable and event_time >= cut_day and event_time < cut_day + interval '24 hours'
+      union all
+      select tenant, user_key, tier, model, event_time, -input_tokens, -output_tokens, -requests
+        from ledger_rollup_queue where event_time >= cut_day and event_time < cut_day + interval '24 hours'
+    ) d
+    group by 1, 2, 3, 4, 5;
+  end loop;
   return cardinality(added);
 end $$;
 `),

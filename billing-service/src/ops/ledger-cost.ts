@@ -54,7 +54,7 @@ export const ledgerCosts = async (pool: Pool, book: PriceBook, sincePeriodStart?
            from usage_hourly_current where hour >= $3 and not (hour = any($2::timestamptz[]))
          union all
          select tenant, tier, model, window_start, input_tokens, output_tokens, requests
-           from usage_ledger where window_start >= $3 and date_trunc('hour', window_start) = any($2::timestamptz[])
+           from usage_ledger where window_start >= $3 and date_trunc('hour', window_start, 'UTC') = any($2::timestamptz[])
        ) u
       group by 1, 2, 3, 4, 5
       order by 1, 4, 2, 3, 5`,
