@@ -155,6 +155,24 @@ describe("events body: the fast path answers what the zod schema answers", () =>
     for (const odd of [{ ...minimal, time: "1970-01-01T00:00:00Z" }, { ...minimal, time: "9999-01-01T00:00:00Z" }, { ...minimal, extra: 1 }, { ...minimal, user: undefined }, { ...minimal, inputTokens: -1 }]) {
       expect(plainBatch({ events: [odd] })).toBeUndefined();
     }
+    // The fast path's own defences, fixed (review S2: the random property found their breakage
+    // only in some runs): fractional, tiny, unsafe and non-finite counts; NUL in every label;
+    // offsets and dates the schema refuses. Each is refused by the schema and never fast-pathed.
+    const refused: Record<string, unknown>[] = [
+      ...["inputTokens", "outputTokens", "requests"].flatMap((key) => [1.5, 5e-324, 2 ** 53, Number.NaN, Number.POSITIVE_INFINITY].map((v) => ({ ...minimal, [key]: v }))),
+      ...["id", "source", "tenant", "user", "model", "tier"].map((key) => ({ ...minimal, [key]: "x\u0000" })),
+      { ...minimal, time: "2026-05-01T12:00:00+15:00" },
+      { ...minimal, time: "2026-05-01T12:00:00z" },
+      { ...minimal, time: "2026-02-30T12:00:00Z" },
+    ];
+    for (const odd of refused) {
+      expect(plainBatch({ events: [structuredCloneKeepingProto(odd)] }), JSON.stringify(odd)).toBeUndefined();
+      expect(both({ events: [odd] }).want.error, JSON.stringify(odd)).toBeDefined();
+    }
+    // -0 is accepted by both (stored as 0), with the same value.
+    const negativeZero = both({ events: [{ ...minimal, outputTokens: -0 }] });
+    expect(negativeZero.want.error).toBeUndefined();
+    expect(negativeZero.got).toStrictEqual(negativeZero.want);
     expect(plainBatch({ events: Array.from({ length: MAX_BATCH + 1 }, (_, i) => benchEvent(i)) })).toBeUndefined();
   });
 
