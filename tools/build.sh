@@ -111,7 +111,10 @@ prepare_sources() {
     pulumi-resource-kubernetes)
       # The provider module ships schema.json and terraform-mapping.json; upstream's build stamps the
       # version into the schema it embeds.
+      # `go list -m` names no directory for a module not yet in the cache (a clean machine): fetch it first.
+      (cd "$dir" && go mod download github.com/pulumi/pulumi-kubernetes/provider/v4)
       local mod; mod="$(cd "$dir" && go list -m -f '{{.Dir}}' github.com/pulumi/pulumi-kubernetes/provider/v4)"
+      [[ -n "$mod" && -f "$mod/cmd/pulumi-resource-kubernetes/schema.json" ]] || { echo "[tools] pulumi-resource-kubernetes: the provider module's schema.json was not found (module dir '$mod')" >&2; return 1; }
       local out="$dir/cmd/pulumi-resource-kubernetes"
       node -e 'const fs=require("fs");const s=JSON.parse(fs.readFileSync(process.argv[1],"utf8"));s.version=process.argv[3];fs.writeFileSync(process.argv[2],JSON.stringify(s))' \
         "$mod/cmd/pulumi-resource-kubernetes/schema.json" "$out/schema-embed.json" "$K8S_PROVIDER_VERSION"
