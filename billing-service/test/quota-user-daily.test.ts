@@ -28,14 +28,14 @@ import { migrate } from "../src/db/migrate";
 import { MIGRATIONS } from "../src/db/migrations";
 import { ingestEvents } from "../src/events/ingest";
 import { upsertAccessLogRows } from "../src/accesslog/store";
-import { parsePriceBook, type PriceBook } from "../src/pricebook/pricebook";
+import { parsePriceBook } from "../src/pricebook/pricebook";
 import { storePriceChangePoints } from "../src/quota/price-points";
-import { periodEndOf, periodStartOf, readUsageSnapshot, usageQuery, type UsageRow } from "../src/quota/usage";
+import { periodEndOf, periodStartOf, usageQuery } from "../src/quota/usage";
 import { versionsInRange } from "../src/pricebook/pricebook";
 import { startPostgres, type RunningPostgres } from "../testkit/postgres";
 import { startBillingDb, testPriceBook, usageEvent, type BillingTestDb } from "./support/billing-db";
 import { priceText } from "./support/property-books";
-import { figuresOf, perRow } from "./support/quota-reference";
+import { ledgerFigures, refreshFigures } from "./support/quota-upgrade";
 
 const MAY = Date.UTC(2026, 4, 1);
 const DAY = 86_400_000;
@@ -52,28 +52,6 @@ const collectorRow = async (pool: Pool, row: { key: string; tenant: string; user
            requests = excluded.requests, content_hash = excluded.content_hash`,
     [row.key, row.tenant, row.user, row.tier, row.model, new Date(row.at), new Date(row.at + 60_000), row.input, row.output, row.requests],
   );
-};
-
-/** The slow path: every ledger row of the tenant's month (usage_ledger), priced one by one (support/quota-reference.ts). */
-const ledgerFigures = async (pool: Pool, book: PriceBook, tenant: string, now: Date) => {
-  const dayStart = periodStartOf("day", now).getTime();
-  const rows = (
-    await pool.query<{ u: string; tier: string; model: string; t: Date; a: string; b: string; c: string }>(
-      `select coalesce(user_id, '') as u, tier, model, window_start as t, input_tokens::text as a, output_tokens::text as b, requests::text as c
-         from usage_ledger where tenant = $1 and window_start >= $2 and window_start < $3`,
-      [tenant, periodStartOf("month", now), periodEndOf("month", now)],
-    )
-  ).rows.map((r): UsageRow => {
-    const version = book.versions.filter((v) => v.effectiveFrom.getTime() <= r.t.getTime()).length;
-    return [false, tenant, r.u, r.tier, r.model, r.t.getTime() >= dayStart, version, r.a, r.b, r.c, null];
-  });
-  return perRow(rows, book);
-};
-
-/** The refresh's figures for one tenant, as the reference keys them. */
-const refreshFigures = async (pool: Pool, book: PriceBook, tenant: string, now: Date) => {
-  const snapshot = await readUsageSnapshot(pool, book, { tenant, now });
-  return { figures: figuresOf(snapshot.tenants), unpriced: snapshot.unpriced };
 };
 
 // Price changes at midnight UTC, on a whole hour mid-day, and at any second (to the second, as
