@@ -24,8 +24,9 @@ mkdir -p "$STATE"
 STATE="$(cd "$STATE" && pwd)"
 BUILDAH=(buildah --root "$STATE/storage" --runroot "$STATE/run" --storage-driver vfs)
 
-for cmd in buildah mmdebstrap npm node; do
-  command -v "$cmd" >/dev/null || { echo "build-image: $cmd not found (apt-get install -y buildah mmdebstrap; Node 22 + npm)" >&2; exit 3; }
+# podman and runc run the image afterwards (stage.ts): missing, they would fail only after the build.
+for cmd in buildah mmdebstrap podman runc npm node; do
+  command -v "$cmd" >/dev/null || { echo "build-image: $cmd not found (apt-get install -y buildah podman runc mmdebstrap; Node 22 + npm)" >&2; exit 3; }
 done
 
 step() { echo "[image] $*"; }
