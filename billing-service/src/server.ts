@@ -35,7 +35,6 @@ export interface RunningServer {
 
 const DAY_MS = 24 * 60 * 60 * 1000;
 
-
 export const startServer = async (config: ServiceConfig): Promise<RunningServer> => {
   const logger = pino({ level: config.logging.level, redact: ["req.headers.authorization", "headers.authorization", "token"] });
   const priceBook = loadPriceBook(config.priceBook.path);
